@@ -1,0 +1,316 @@
+"""FewShotClassifier: a scikit-learn shaped few-shot text classifier (examples in, labels out, no training run)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .encoder import Encoder, ProgressFn
+from .errors import FewShotError
+from .index import SupportIndex
+from .matching import RULES, LinearHead, attention_probs, fit_prototype_head
+
+CONFIG_FILE = "config.json"
+EXAMPLES_FILE = "examples.csv"
+INDEX_FILE = "index.faiss"
+
+
+@dataclass
+class ClassifierConfig:
+    """Everything that decides predictions besides the examples; saved with the classifier."""
+
+    model: str | None = None
+    rule: str = "head"
+    temperature: float = 0.1  # head / prototype logits scale
+    matching_temperature: float = 0.05
+    k: int = 10  # nearest support examples for matching attention and explanations
+    label_names: bool = True  # the label's name (``lost_card`` -> "lost card") as one extra example
+    center: bool = True
+    head_steps: int = 200
+    head_weight_decay: float = 1e-4
+    unknown_threshold: float | None = None
+    unknown_label: str = "unknown"
+    batch_size: int = 64
+    quantize: bool = False
+
+    def validate(self) -> None:
+        if self.rule not in RULES:
+            raise FewShotError(f"rule must be one of {RULES}, got {self.rule!r}")
+        for name in ("temperature", "matching_temperature"):
+            if not getattr(self, name) > 0:
+                raise FewShotError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.k < 1:
+            raise FewShotError(f"k must be >= 1, got {self.k!r}")
+        if self.unknown_threshold is not None and not 0.0 <= self.unknown_threshold <= 1.0:
+            raise FewShotError(f"unknown_threshold must be in [0, 1] or None, got {self.unknown_threshold!r}")
+
+
+@dataclass
+class Match:
+    """A support example near a query."""
+
+    text: str
+    label: str
+    similarity: float
+
+
+@dataclass
+class Prediction:
+    """One query's answer: the label (or the unknown label), its probability, the runners-up, the evidence."""
+
+    label: str
+    confidence: float
+    top: list[tuple[str, float]]
+    matches: list[Match] = field(default_factory=list)
+
+
+def _clean_texts(texts: Iterable[Any], what: str) -> list[str]:
+    if isinstance(texts, str):
+        raise FewShotError(f"{what} must be a list of strings, got a single string {texts[:40]!r}")
+    out = []
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise FewShotError(f"{what}[{i}] must be a string, got {type(t).__name__} {t!r}")
+        if not t.strip():
+            raise FewShotError(f"{what}[{i}] is empty; every text needs some words")
+        out.append(t)
+    return out
+
+
+def _label_text(label: str) -> str:
+    return " ".join(label.replace("_", " ").replace("-", " ").split())
+
+
+class FewShotClassifier:
+    """Classify texts from a few examples per label.
+
+    >>> clf = FewShotClassifier().fit(["where is my refund", "card stolen"], ["refund", "lost_card"])
+    >>> clf.predict(["I lost my card"])  # doctest: +SKIP
+    array(['lost_card'], dtype=object)
+
+    ``rule``: ``"head"`` (default), ``"matching"`` or ``"prototype"`` (see :mod:`fewshot.matching`).
+    ``unknown_threshold``: below this top probability, ``predict`` answers ``unknown_label``.
+    """
+
+    def __init__(self, model: str | None = None, *, encoder: Encoder | None = None, **options: Any) -> None:
+        known = {f.name for f in fields(ClassifierConfig)}
+        bad = sorted(set(options) - known)
+        if bad:
+            raise FewShotError(f"unknown option(s) {bad}; expected some of {sorted(known - {'model'})}")
+        self.config = ClassifierConfig(model=model, **options)
+        self.config.validate()
+        self.encoder = encoder or Encoder(model, batch_size=self.config.batch_size,
+                                          quantize=self.config.quantize)
+        self._texts: list[str] = []
+        self._labels: list[str] = []
+        self._ids: list[int] = []
+        self._next_id = 0
+        self.index = SupportIndex(self.encoder.dim)
+        self._vectors = np.empty((0, self.encoder.dim), dtype=np.float32)
+        self._fitted_head: LinearHead | None = None
+        self.classes_: np.ndarray = np.array([], dtype=object)
+
+    # ---- defining labels -------------------------------------------------------------------------
+    def fit(self, texts: Sequence[str], labels: Sequence[str], *, progress: ProgressFn | None = None
+            ) -> FewShotClassifier:
+        """Replace all examples with ``texts`` labelled ``labels``; returns self."""
+        texts = _clean_texts(texts, "texts")
+        labels = _clean_texts(labels, "labels")
+        if len(texts) != len(labels):
+            raise FewShotError(f"texts and labels must have the same length, got {len(texts)} and {len(labels)}")
+        if not texts:
+            raise FewShotError("no examples given: pass at least one example for each of 2 labels")
+        distinct = sorted(set(labels))
+        if len(distinct) < 2:
+            raise FewShotError(f"need at least 2 labels to choose between, got only {distinct!r}")
+        self._texts, self._labels, self._ids = [], [], []
+        self.index = SupportIndex(self.encoder.dim)
+        self._vectors = np.empty((0, self.encoder.dim), dtype=np.float32)
+        self._add(texts, labels, self.encoder.encode(texts, progress=progress))
+        return self
+
+    def add_examples(self, label: str, texts: Sequence[str]) -> FewShotClassifier:
+        """Add examples to a label (new or existing); returns self."""
+        (label,) = _clean_texts([label], "label")
+        texts = _clean_texts(texts, "texts")
+        if not texts:
+            raise FewShotError(f"no texts given for label {label!r}")
+        self._add(texts, [label] * len(texts), self.encoder.encode(texts))
+        return self
+
+    def remove_label(self, label: str) -> FewShotClassifier:
+        """Forget a label and all its examples; returns self."""
+        if label not in self._labels:
+            raise FewShotError(f"unknown label {label!r}; known labels: {list(self.classes_)}")
+        keep = [i for i, lab in enumerate(self._labels) if lab != label]
+        self._remove_rows(keep)
+        return self
+
+    def remove_example(self, text: str, label: str | None = None) -> FewShotClassifier:
+        """Forget one example text (of ``label`` if given); returns self."""
+        drop = [i for i, (t, lab) in enumerate(zip(self._texts, self._labels))
+                if t == text and (label is None or lab == label)]
+        if not drop:
+            raise FewShotError(f"no example {text!r}" + (f" under label {label!r}" if label else ""))
+        self._remove_rows([i for i in range(len(self._texts)) if i not in set(drop)])
+        return self
+
+    @property
+    def examples(self) -> pd.DataFrame:
+        """The support examples as a ``text,label`` DataFrame."""
+        return pd.DataFrame({"text": self._texts, "label": self._labels})
+
+    def counts(self) -> dict[str, int]:
+        """Examples per label."""
+        return {str(k): int(v) for k, v in pd.Series(self._labels, dtype=object).value_counts().sort_index().items()}
+
+    def _add(self, texts: list[str], labels: list[str], vectors: np.ndarray) -> None:
+        ids = list(range(self._next_id, self._next_id + len(texts)))
+        self._next_id += len(texts)
+        self.index.add(np.array(ids), vectors)
+        self._texts += texts
+        self._labels += labels
+        self._ids += ids
+        self._vectors = np.vstack([self._vectors, vectors])
+        self._refit()
+
+    def _remove_rows(self, keep: list[int]) -> None:
+        keep_set = set(keep)
+        gone = [self._ids[i] for i in range(len(self._ids)) if i not in keep_set]
+        self.index.remove(np.array(gone, dtype=np.int64))
+        self._texts = [self._texts[i] for i in keep]
+        self._labels = [self._labels[i] for i in keep]
+        self._ids = [self._ids[i] for i in keep]
+        self._vectors = self._vectors[keep]
+        self._refit()
+
+    def _refit(self) -> None:
+        """Recompute classes and the fitted rule from the current examples (fast: no encoding)."""
+        self.classes_ = np.array(sorted(set(self._labels)), dtype=object)
+        self._class_index = {c: i for i, c in enumerate(self.classes_)}
+        self._label_idx = np.array([self._class_index[lab] for lab in self._labels], dtype=np.int64)
+        self._id_to_row = {id_: row for row, id_ in enumerate(self._ids)}
+        self._fitted_head = None
+        if len(self.classes_) < 2 or self.config.rule == "matching":
+            return
+        x, y = self._vectors, self._label_idx
+        if self.config.label_names:
+            names = self.encoder.encode([_label_text(c) for c in self.classes_])
+            x, y = np.vstack([x, names]), np.concatenate([y, np.arange(len(self.classes_))])
+        steps = self.config.head_steps if self.config.rule == "head" else 0
+        self._fitted_head = fit_prototype_head(
+            x, y, len(self.classes_), temperature=self.config.temperature,
+            weight_decay=self.config.head_weight_decay, steps=steps, center=self.config.center)
+
+    # ---- predicting ------------------------------------------------------------------------------
+    def _check_ready(self) -> None:
+        if len(self.classes_) < 2:
+            raise FewShotError(f"the classifier needs examples for at least 2 labels, has {list(self.classes_)}; "
+                               "call fit() or add_examples() first")
+
+    def _proba_and_neighbours(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self._check_ready()
+        sims, ids = self.index.search(vectors, k)
+        rows = np.vectorize(lambda i: self._id_to_row.get(int(i), -1), otypes=[np.int64])(ids)
+        if self.config.rule == "matching":
+            neighbour_labels = np.where(rows >= 0, self._label_idx[np.maximum(rows, 0)], -1)
+            probs, _ = attention_probs(sims, neighbour_labels, len(self.classes_), self.config.matching_temperature)
+        else:
+            assert self._fitted_head is not None  # set by _refit whenever there are >= 2 labels
+            probs = self._fitted_head.predict_proba(vectors)
+        return probs, sims, rows
+
+    def predict_proba(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
+        """Probabilities (n, n_classes); columns follow ``classes_``."""
+        texts = _clean_texts(texts, "texts")
+        self._check_ready()
+        if not texts:
+            return np.empty((0, len(self.classes_)))
+        probs, _, _ = self._proba_and_neighbours(self.encoder.encode(texts, progress=progress), self.config.k)
+        return probs
+
+    def predict(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
+        """The most likely label per text (``unknown_label`` below ``unknown_threshold``)."""
+        probs = self.predict_proba(texts, progress=progress)
+        return self.labels_from_proba(probs)
+
+    def labels_from_proba(self, probs: np.ndarray) -> np.ndarray:
+        """Labels for rows of ``predict_proba`` output, applying ``unknown_threshold``."""
+        out = self.classes_[probs.argmax(axis=1)] if len(probs) else np.array([], dtype=object)
+        if self.config.unknown_threshold is not None and len(probs):
+            out = np.where(probs.max(axis=1) < self.config.unknown_threshold, self.config.unknown_label, out)
+        return np.asarray(out, dtype=object)
+
+    def predict_details(self, texts: Sequence[str], *, top: int = 3, n_matches: int = 3,
+                        progress: ProgressFn | None = None) -> list[Prediction]:
+        """Per text: label, confidence, the ``top`` labels, and the support examples that matched."""
+        texts = _clean_texts(texts, "texts")
+        self._check_ready()
+        if not texts:
+            return []
+        probs, sims, rows = self._proba_and_neighbours(
+            self.encoder.encode(texts, progress=progress), max(self.config.k, n_matches))
+        labels = self.labels_from_proba(probs)
+        out = []
+        for p, label, s_row, r_row in zip(probs, labels, sims, rows):
+            order = np.argsort(-p)[:top]
+            matches = [Match(self._texts[r], self._labels[r], float(s)) for s, r in zip(s_row, r_row) if r >= 0]
+            out.append(Prediction(str(label), float(p.max()), [(str(self.classes_[i]), float(p[i])) for i in order],
+                                  matches[:n_matches]))
+        return out
+
+    def explain(self, text: str, k: int = 5) -> list[Match]:
+        """The ``k`` support examples most similar to ``text``, most similar first."""
+        (text,) = _clean_texts([text], "text")
+        if not self._texts:
+            raise FewShotError("no examples yet: call fit() or add_examples() first")
+        sims, ids = self.index.search(self.encoder.encode([text]), k)
+        return [Match(self._texts[self._id_to_row[int(i)]], self._labels[self._id_to_row[int(i)]], float(s))
+                for s, i in zip(sims[0], ids[0]) if i >= 0]
+
+    # ---- persistence -----------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write a portable folder: ``examples.csv``, ``config.json``, ``index.faiss``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.examples.to_csv(directory / EXAMPLES_FILE, index=False)
+        config = {"fewshot_version": __version__, "encoder": self.encoder.describe(), "ids": self._ids,
+                  "config": asdict(self.config) | {"model": self.encoder.name}}
+        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        self.index.save(directory / INDEX_FILE)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, *, encoder: Encoder | None = None, **overrides: Any
+             ) -> FewShotClassifier:
+        """Load a folder written by :meth:`save` (no re-encoding when the index matches the examples)."""
+        directory = Path(directory)
+        if not (directory / CONFIG_FILE).is_file():
+            raise FewShotError(f"{directory} is not a saved classifier: {CONFIG_FILE} is missing")
+        meta = json.loads((directory / CONFIG_FILE).read_text())
+        options = meta["config"] | overrides
+        model = options.pop("model")
+        clf = cls(model, encoder=encoder, **options)
+        examples = pd.read_csv(directory / EXAMPLES_FILE, dtype=str, keep_default_na=False)
+        texts, labels = examples["text"].tolist(), examples["label"].tolist()
+        index_path = directory / INDEX_FILE
+        same_encoder = meta.get("encoder", {}).get("model") == clf.encoder.name
+        if same_encoder and index_path.is_file() and len(meta.get("ids", [])) == len(texts) and texts:
+            index = SupportIndex.load(index_path)
+            if index.dim == clf.encoder.dim and len(index) == len(texts):
+                clf.index = index
+                clf._texts, clf._labels, clf._ids = texts, labels, [int(i) for i in meta["ids"]]
+                clf._next_id = max(clf._ids) + 1
+                clf._vectors = index.vectors(np.array(clf._ids))
+                clf._refit()
+                return clf
+        if texts:
+            clf._add(texts, labels, clf.encoder.encode(texts))
+        return clf

