@@ -150,34 +150,15 @@ def _output_columns(columns: Sequence[str]) -> tuple[str, str]:
     return "label", "confidence"
 
 
-def evaluate(clf: Any, texts: list[str], gold: list[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1 and per-label F1 of ``clf`` on labelled texts, with prediction time."""
-    from sklearn.metrics import accuracy_score, f1_score
-
-    start = time.perf_counter()
-    pred = [str(p) for p in clf.predict(texts)]
-    seconds = time.perf_counter() - start
-    labels = sorted(set(gold) | set(pred))
-    per_label = f1_score(gold, pred, labels=labels, average=None, zero_division=0)
-    gold_labels = sorted(set(gold))
-    return {
-        "accuracy": float(accuracy_score(gold, pred)),
-        "macro_f1": float(f1_score(gold, pred, labels=gold_labels, average="macro", zero_division=0)),
-        "n": len(gold),
-        "n_labels": len(gold_labels),
-        "per_label_f1": {lab: round(float(f), 4) for lab, f in zip(labels, per_label) if lab in set(gold)},
-        "counts": {lab: gold.count(lab) for lab in gold_labels},
-        "predict_seconds": seconds,
-    }
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .csvio import read_table
+    from .metrics import evaluate
 
     test = read_table(args.test, [args.text_column, args.label_column])
     clf = _classifier(args)
     fit_seconds = getattr(clf, "fit_seconds", 0.0)
     result = evaluate(clf, test[args.text_column].tolist(), test[args.label_column].tolist())
+    result.pop("predictions")
     result = {"accuracy": result.pop("accuracy"), "macro_f1": result.pop("macro_f1"), "n": result.pop("n"),
               "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule}
     if args.json:
