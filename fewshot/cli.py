@@ -109,14 +109,17 @@ def _classifier(args: argparse.Namespace) -> Any:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from .csvio import count_rows, iter_chunks
+    from .csvio import check_header, count_rows, iter_chunks
 
     if args.chunk_size < 1:
         raise FewShotError(f"--chunk-size must be >= 1, got {args.chunk_size}")
-    clf = _classifier(args)
+    check_header(args.input, [args.text_column])
     out_path = Path(args.output)
-    if out_path.parent and not out_path.parent.exists():
-        raise FewShotError(f"output folder {out_path.parent} does not exist")
+    if not out_path.parent.is_dir():
+        raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
+    if Path(args.input).resolve() == out_path.resolve():
+        raise FewShotError("--output is the same file as --input; choose another name so the input is kept")
+    clf = _classifier(args)
     tmp_path = out_path.with_name(out_path.name + ".part")
     written = 0
     with _progress_bar("classifying", total=count_rows(args.input), unit="row") as bar:

@@ -60,6 +60,19 @@ def read_table(path: str | Path, columns: list[str]) -> pd.DataFrame:
     return df
 
 
+def check_header(path: str | Path, columns: list[str]) -> list[str]:
+    """Fail early (before any model is loaded) when a CSV is missing, unreadable or lacks ``columns``."""
+    path = _check_file(path)
+    try:
+        head = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", nrows=50)
+    except (UnicodeDecodeError, pd.errors.EmptyDataError, pd.errors.ParserError, csv.Error) as exc:
+        raise _read_errors(path, exc) from exc
+    _check_columns(path, head, columns)
+    if head.empty:
+        raise FewShotError(f"{path} has a header but no rows")
+    return [str(c) for c in head.columns]
+
+
 def iter_chunks(path: str | Path, text_column: str, chunksize: int = 2048) -> Iterator[pd.DataFrame]:
     """Stream a CSV in chunks of strings (flat memory at any size); checks the text column up front."""
     path = _check_file(path)
@@ -90,6 +103,6 @@ def neutralize_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """Prefix cells that a spreadsheet would run as a formula with ``'`` (OWASP CSV injection advice)."""
     out = df.copy()
     for col in out.columns:
-        if out[col].dtype == object:
+        if not pd.api.types.is_numeric_dtype(out[col]):
             out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v)
     return out

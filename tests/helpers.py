@@ -1,0 +1,30 @@
+"""Small fixtures the tests make themselves (no dataset is copied into the repo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+SUPPORT = {
+    "refund": ["I want my money back", "where is my refund", "please refund my order",
+               "how long does a refund take"],
+    "lost_card": ["I lost my card", "my card was stolen", "I can't find my credit card",
+                  "block my card, it is missing"],
+    "weather": ["will it rain tomorrow", "what's the weather like today", "is it going to be sunny",
+                "how cold is it outside"],
+}
+QUERIES = [("can I get my money returned", "refund"), ("someone took my bank card", "lost_card"),
+           ("do I need an umbrella today", "weather"), ("refund status please", "refund")]
+
+
+def support_frame() -> pd.DataFrame:
+    rows = [(t, lab) for lab, texts in SUPPORT.items() for t in texts]
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+def write_support(path: Path) -> Path:
+    support_frame().to_csv(path, index=False)
+    return path

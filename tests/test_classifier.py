@@ -1,0 +1,125 @@
+"""FewShotClassifier on the real bundled encoder: fitting, predicting, editing labels, saving."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fewshot import FewShotClassifier, FewShotError
+from fewshot.encoder import Encoder
+
+from helpers import QUERIES, support_frame
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    return Encoder("minilm")
+
+
+@pytest.fixture()
+def clf(encoder: Encoder) -> FewShotClassifier:
+    df = support_frame()
+    return FewShotClassifier(encoder=encoder).fit(df.text.tolist(), df.label.tolist())
+
+
+@pytest.mark.parametrize("rule", ["head", "matching", "prototype"])
+def test_every_rule_classifies_clear_queries(encoder: Encoder, rule: str) -> None:
+    df = support_frame()
+    clf = FewShotClassifier(encoder=encoder, rule=rule).fit(df.text.tolist(), df.label.tolist())
+    texts, gold = zip(*QUERIES)
+    assert list(clf.predict(list(texts))) == list(gold)
+
+
+def test_predict_proba_columns_follow_classes(clf: FewShotClassifier) -> None:
+    assert list(clf.classes_) == ["lost_card", "refund", "weather"]
+    probs = clf.predict_proba(["will it snow", "I need a refund"])
+    assert probs.shape == (2, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert probs[0].argmax() == 2 and probs[1].argmax() == 1
+
+
+def test_predict_details_returns_evidence(clf: FewShotClassifier) -> None:
+    (det,) = clf.predict_details(["my card is gone"], top=2, n_matches=3)
+    assert det.label == "lost_card"
+    assert [t[0] for t in det.top][0] == "lost_card" and len(det.top) == 2
+    assert len(det.matches) == 3
+    assert det.matches[0].label == "lost_card"
+    assert det.matches[0].similarity >= det.matches[1].similarity >= det.matches[2].similarity
+
+
+def test_explain_lists_nearest_examples(clf: FewShotClassifier) -> None:
+    matches = clf.explain("where is my refund", k=2)
+    assert matches[0].text == "where is my refund"
+    assert matches[0].similarity == pytest.approx(1.0, abs=1e-4)
+    assert len(matches) == 2
+
+
+def test_add_and_remove_labels(clf: FewShotClassifier) -> None:
+    clf.add_examples("greeting", ["hello there", "hi, good morning"])
+    assert "greeting" in clf.classes_
+    assert clf.predict(["hey, hello!"])[0] == "greeting"
+    clf.remove_label("greeting")
+    assert "greeting" not in clf.classes_
+    assert len(clf.index) == len(clf.examples) == 12
+    assert clf.predict(["hey, hello!"])[0] != "greeting"
+    clf.remove_example("I lost my card")
+    assert len(clf.examples) == 11 and len(clf.index) == 11
+    with pytest.raises(FewShotError, match="unknown label 'nope'"):
+        clf.remove_label("nope")
+
+
+def test_unknown_threshold(encoder: Encoder) -> None:
+    df = support_frame()
+    clf = FewShotClassifier(encoder=encoder, unknown_threshold=0.99999).fit(df.text.tolist(), df.label.tolist())
+    assert "unknown" in set(clf.predict(["the quarterly ledger of a lighthouse", "I lost my card"]))
+
+
+@pytest.mark.parametrize(
+    ("texts", "labels", "message"),
+    [
+        ([], [], "no examples"),
+        (["a", "b"], ["x"], "same length"),
+        (["a", "b"], ["x", "x"], "at least 2 labels"),
+        (["a", "  "], ["x", "y"], r"texts\[1\] is empty"),
+        (["a", 3], ["x", "y"], r"texts\[1\] must be a string"),
+        (["a", "b"], ["x", ""], r"labels\[1\] is empty"),
+        ("just one string", ["x"], "single string"),
+    ],
+)
+def test_bad_fit_input_names_the_value(encoder: Encoder, texts, labels, message: str) -> None:
+    with pytest.raises(FewShotError, match=message):
+        FewShotClassifier(encoder=encoder).fit(texts, labels)
+
+
+def test_bad_options(encoder: Encoder) -> None:
+    with pytest.raises(FewShotError, match="rule must be one of"):
+        FewShotClassifier(encoder=encoder, rule="magic")
+    with pytest.raises(FewShotError, match="unknown option"):
+        FewShotClassifier(encoder=encoder, temprature=0.1)
+    with pytest.raises(FewShotError, match="at least 2 labels"):
+        FewShotClassifier(encoder=encoder).predict(["hello"])
+
+
+def test_save_load_in_fresh_process_gives_same_predictions(clf: FewShotClassifier, tmp_path) -> None:
+    queries = [q for q, _ in QUERIES] + ["something else entirely"]
+    expected = clf.predict_proba(queries)
+    clf.save(tmp_path / "clf")
+    code = (
+        "import sys, json; from fewshot import FewShotClassifier;"
+        "c = FewShotClassifier.load(sys.argv[1]);"
+        "print(json.dumps(c.predict_proba(json.loads(sys.argv[2])).tolist()))"
+    )
+    import json
+
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "clf"), json.dumps(queries)],
+                         capture_output=True, text=True, check=True)
+    got = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_load_rejects_a_non_classifier_folder(tmp_path) -> None:
+    with pytest.raises(FewShotError, match="not a saved classifier"):
+        FewShotClassifier.load(tmp_path)

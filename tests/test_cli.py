@@ -1,0 +1,160 @@
+"""The `fewshot` command: classify, evaluate, fit, info and one-line errors (exit 2) for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fewshot.cli import main
+from helpers import QUERIES, SHARED_DATA, write_support
+
+ENV = {**os.environ, "FEWSHOT_MODEL": "minilm", "FEWSHOT_NO_PROGRESS": ""}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fewshot.cli", *args], capture_output=True, text=True,
+                          env=ENV, timeout=300)
+
+
+@pytest.fixture()
+def support(tmp_path: Path) -> Path:
+    return write_support(tmp_path / "support.csv")
+
+
+@pytest.fixture()
+def queries(tmp_path: Path) -> Path:
+    path = tmp_path / "in.csv"
+    pd.DataFrame({"id": range(len(QUERIES)), "text": [q for q, _ in QUERIES],
+                  "note": ["=cmd()", "x", "", "y"]}).to_csv(path, index=False)
+    return path
+
+
+def test_classify_keeps_every_column_and_shows_progress(support: Path, queries: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    res = run_cli("classify", "--support", str(support), "--input", str(queries), "--output", str(out),
+                  "--model", "minilm")
+    assert res.returncode == 0, res.stderr
+    assert "classifying" in res.stderr and "100%" in res.stderr  # the progress bar
+    df = pd.read_csv(out, keep_default_na=False)
+    assert list(df.columns) == ["id", "text", "note", "label", "confidence"]
+    assert df["label"].tolist() == [g for _, g in QUERIES]
+    assert df["id"].tolist() == list(range(len(QUERIES)))
+    assert ((df["confidence"] > 0) & (df["confidence"] <= 1)).all()
+
+
+def test_classify_streams_in_chunks_and_renames_clashing_columns(support: Path, tmp_path: Path) -> None:
+    path = tmp_path / "labelled.csv"
+    texts = [q for q, _ in QUERIES] * 5
+    pd.DataFrame({"text": texts, "label": ["gold"] * len(texts)}).to_csv(path, index=False)
+    out = tmp_path / "out.csv"
+    assert main(["classify", "--support", str(support), "--input", str(path), "--output", str(out),
+                 "--chunk-size", "3", "--model", "minilm"]) == 0
+    df = pd.read_csv(out)
+    assert len(df) == len(texts)
+    assert list(df.columns) == ["text", "label", "predicted_label", "predicted_confidence"]
+    assert df["predicted_label"].tolist() == [g for _, g in QUERIES] * 5
+
+
+def test_evaluate_json(support: Path, tmp_path: Path, capsys) -> None:
+    test = tmp_path / "test.csv"
+    pd.DataFrame(QUERIES, columns=["text", "label"]).to_csv(test, index=False)
+    assert main(["evaluate", "--support", str(support), "--test", str(test), "--json", "--model", "minilm"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["accuracy"] == 1.0 and result["n"] == 4
+    for key in ("macro_f1", "fit_seconds", "predict_seconds", "per_label_f1", "counts"):
+        assert key in result
+
+
+def test_fit_then_classify_from_folder(support: Path, queries: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "clf"
+    assert main(["fit", "--support", str(support), "--out", str(folder), "--model", "minilm"]) == 0
+    out = tmp_path / "out.csv"
+    assert main(["classify", "--classifier", str(folder), "--input", str(queries), "--output", str(out)]) == 0
+    assert pd.read_csv(out)["label"].tolist() == [g for _, g in QUERIES]
+
+
+def test_custom_columns(tmp_path: Path, capsys) -> None:
+    sup = tmp_path / "s.csv"
+    pd.DataFrame({"utterance": ["hi there", "hello", "bye now", "see you"],
+                  "intent": ["greet", "greet", "bye", "bye"]}).to_csv(sup, index=False)
+    assert main(["evaluate", "--support", str(sup), "--test", str(sup), "--json", "--text-column", "utterance",
+                 "--label-column", "intent", "--model", "minilm"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0
+
+
+def test_info() -> None:
+    res = run_cli("info", "--json")
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert info["encoder"]["dim"] == 384 and info["versions"]["torch"]
+
+
+def _bad_inputs(tmp: Path, support: Path) -> dict[str, tuple[list[str], str]]:
+    empty = tmp / "empty.csv"
+    empty.write_text("")
+    header_only = tmp / "header.csv"
+    header_only.write_text("text,label\n")
+    latin1 = tmp / "latin1.csv"
+    latin1.write_bytes("text,label\ncaf\xe9,x\nna\xefve,y\n".encode("latin-1"))
+    nocol = tmp / "nocol.csv"
+    nocol.write_text("sentence,label\nhello,x\nbye,y\n")
+    blank = tmp / "blank.csv"
+    blank.write_text("text,label\nhello,x\n,y\n")
+    one_label = tmp / "one.csv"
+    one_label.write_text("text,label\nhello,x\nhey,x\n")
+    cls = ["classify", "--support", str(support), "--output", str(tmp / "o.csv"), "--input"]
+    return {
+        "missing file": (cls + [str(tmp / "nope.csv")], "file not found"),
+        "empty csv": (cls + [str(empty)], "is empty"),
+        "header only": (cls + [str(header_only)], "no rows"),
+        "undecodable": (cls + [str(latin1)], "not UTF-8"),
+        "missing column": (cls + [str(nocol)], "no column 'text'"),
+        "blank support text": (["evaluate", "--support", str(blank), "--test", str(support)], "empty on row 3"),
+        "one label": (["evaluate", "--support", str(one_label), "--test", str(support)], "at least 2 labels"),
+        "missing output dir": (["classify", "--support", str(support), "--input", str(support),
+                                "--output", str(tmp / "no" / "o.csv")], "does not exist"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing file", "empty csv", "header only", "undecodable", "missing column",
+                                  "blank support text", "one label", "missing output dir"])
+def test_bad_input_is_one_line_and_exit_2(case: str, support: Path, tmp_path: Path) -> None:
+    args, message = _bad_inputs(tmp_path, support)[case]
+    res = run_cli(*args)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("fewshot: error:")]
+    assert len(lines) == 1 and message in lines[0], res.stderr
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "hwu64").is_dir(), reason="../shared/data is not present")
+def test_evaluate_hwu64_5shot_beats_logistic_regression_baseline() -> None:
+    """Issue 2: the default rule is at least as accurate as LR on the same frozen embeddings (77.3%)."""
+    res = run_cli("evaluate", "--support", str(SHARED_DATA / "hwu64/train_5.csv"),
+                  "--test", str(SHARED_DATA / "hwu64/test.csv"), "--json", "--model", "minilm")
+    assert res.returncode == 0, res.stderr
+    result = json.loads(res.stdout)
+    assert result["n"] == 1076
+    assert result["accuracy"] >= 0.773
+
+
+def test_classify_10000_rows(support: Path, tmp_path: Path) -> None:
+    """A 10,000-row CSV streams through in chunks, with progress, keeping every input column."""
+    rng = __import__("random").Random(0)
+    words = ["card", "refund", "rain", "money", "stolen", "sunny", "bank", "order", "cold", "lost"]
+    texts = [" ".join(rng.choice(words) for _ in range(4)) for _ in range(10_000)]
+    path = tmp_path / "big.csv"
+    pd.DataFrame({"row": range(10_000), "text": texts}).to_csv(path, index=False)
+    out = tmp_path / "big_out.csv"
+    res = run_cli("classify", "--support", str(support), "--input", str(path), "--output", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "10000/10000" in res.stderr
+    df = pd.read_csv(out)
+    assert len(df) == 10_000 and df["row"].tolist() == list(range(10_000))
+    assert set(df["label"]) <= {"refund", "lost_card", "weather"}

@@ -1,0 +1,106 @@
+"""Unit tests of the pieces under the classifier: index, matching rules, encoder resolution, CSV helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fewshot import FewShotError
+from fewshot.csvio import neutralize_formulas, read_table
+from fewshot.encoder import BASE_MODEL, Encoder, bundled_minilm_path, resolve_model
+from fewshot.index import SupportIndex
+from fewshot.matching import attention_probs, fit_prototype_head, l2_normalize, prototypes
+
+
+def unit(rng: np.random.Generator, n: int, d: int = 8) -> np.ndarray:
+    return l2_normalize(rng.normal(size=(n, d))).astype(np.float32)
+
+
+def test_index_add_search_remove_save_load(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vecs = unit(rng, 20)
+    idx = SupportIndex(8)
+    idx.add(np.arange(100, 120), vecs)
+    sims, ids = idx.search(vecs[:3], k=1)
+    assert ids[:, 0].tolist() == [100, 101, 102]
+    np.testing.assert_allclose(sims[:, 0], 1.0, atol=1e-5)
+    assert idx.remove(np.array([100, 101])) == 2 and len(idx) == 18
+    _, ids = idx.search(vecs[:1], k=18)
+    assert 100 not in ids[0] and 101 not in ids[0]
+    idx.save(tmp_path / "i.faiss")
+    back = SupportIndex.load(tmp_path / "i.faiss")
+    assert len(back) == 18
+    np.testing.assert_allclose(back.vectors(np.array([105])), vecs[5:6], atol=1e-6)
+    with pytest.raises(FewShotError, match=r"shape \(n, 8\)"):
+        idx.search(np.zeros((1, 3), dtype=np.float32), k=1)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 6), st.integers(2, 5), st.floats(0.01, 1.0), st.integers(0, 10_000))
+def test_attention_probs_are_a_distribution(k: int, n_classes: int, temperature: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    sims = rng.uniform(-1, 1, size=(3, k))
+    labels = rng.integers(0, n_classes, size=(3, k))
+    labels[0, -1] = -1 if k > 1 else labels[0, -1]  # FAISS pads missing neighbours with -1
+    probs, attention = attention_probs(sims, labels, n_classes, temperature)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(attention.sum(axis=1), 1.0, rtol=1e-6)
+    assert (probs >= 0).all()
+
+
+def test_attention_favours_the_most_similar_label() -> None:
+    sims = np.array([[0.9, 0.5, 0.4]])
+    probs, _ = attention_probs(sims, np.array([[1, 0, 0]]), 2, temperature=0.05)
+    assert probs[0, 1] > 0.99
+
+
+def test_prototypes_and_head() -> None:
+    rng = np.random.default_rng(1)
+    centers = unit(rng, 3, 16)
+    x = l2_normalize(np.repeat(centers, 5, axis=0) + 0.3 * rng.normal(size=(15, 16))).astype(np.float32)
+    y = np.repeat(np.arange(3), 5)
+    protos = prototypes(x, y, 3)
+    np.testing.assert_allclose(np.linalg.norm(protos, axis=1), 1.0, rtol=1e-5)
+    head = fit_prototype_head(x, y, 3)
+    assert (head.predict_proba(x).argmax(axis=1) == y).all()
+    proto_rule = fit_prototype_head(x, y, 3, steps=0)
+    assert proto_rule.weight.shape == (3, 16)
+    again = fit_prototype_head(x, y, 3)
+    np.testing.assert_array_equal(head.weight, again.weight)  # deterministic
+
+
+def test_model_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_model(BASE_MODEL).base == str(bundled_minilm_path())
+    monkeypatch.setenv("FEWSHOT_MODEL", BASE_MODEL)
+    assert resolve_model(None).name == BASE_MODEL
+    assert resolve_model(str(tmp_path)).base == str(tmp_path.resolve())
+    with pytest.raises(FewShotError, match="was not found"):
+        resolve_model(str(tmp_path / "missing"))
+    with pytest.raises(FewShotError, match="could not load the encoder"):
+        Encoder(str(tmp_path))  # a folder that holds no model
+
+
+def test_encoder_normalises_and_caches() -> None:
+    enc = Encoder(BASE_MODEL)
+    a = enc.encode(["hello world", "a much longer sentence about refunds and cards", "hello world"])
+    assert a.shape == (3, 384) and a.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(a[0], a[2])
+    calls: list[tuple[int, int]] = []
+    enc.encode(["hello world"], progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(0, 0)]  # cached: nothing left to encode
+
+
+def test_read_table_and_formula_neutralisation(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text('text,label\n"hello, ""you""",a\n=1+1,b\n')
+    df = read_table(path, ["text", "label"])
+    assert df["text"].tolist() == ['hello, "you"', "=1+1"]
+    safe = neutralize_formulas(pd.DataFrame({"x": ["=SUM(A1)", "+1", "-2", "@x", "fine", "\tx"], "n": range(6)}))
+    assert safe["x"].tolist() == ["'=SUM(A1)", "'+1", "'-2", "'@x", "fine", "'\tx"]
+    assert safe["n"].tolist() == list(range(6))
