@@ -16,6 +16,7 @@ from .encoder import Encoder, ProgressFn
 from .errors import FewShotError
 from .index import SupportIndex
 from .matching import RULES, LinearHead, attention_probs, fit_prototype_head
+from .maml import ADAPT_METHODS, AdaptedHead, MetaModel, fit_adapted_head
 
 CONFIG_FILE = "config.json"
 EXAMPLES_FILE = "examples.csv"
@@ -35,10 +36,12 @@ class ClassifierConfig:
     center: bool = True
     head_steps: int = 200
     head_weight_decay: float = 1e-4
-    unknown_threshold: float | None = None
+    unknown_threshold: float | str | None = None  # confidence in [0, 1], "auto" (in-scope score), or None
     unknown_label: str = "unknown"
+    auto_quantile: float = 0.05  # "auto": reject what scores below this share of held-out support examples
     batch_size: int = 64
     quantize: bool = False
+    adapt: str = "none"  # "maml" | "fomaml" | "reptile": fit the head with the model folder's inner loop
 
     def validate(self) -> None:
         if self.rule not in RULES:
@@ -48,8 +51,16 @@ class ClassifierConfig:
                 raise FewShotError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.k < 1:
             raise FewShotError(f"k must be >= 1, got {self.k!r}")
-        if self.unknown_threshold is not None and not 0.0 <= self.unknown_threshold <= 1.0:
-            raise FewShotError(f"unknown_threshold must be in [0, 1] or None, got {self.unknown_threshold!r}")
+        t = self.unknown_threshold
+        if t is not None and t != "auto" and (isinstance(t, str) or not 0.0 <= t <= 1.0):
+            raise FewShotError(f"unknown_threshold must be a confidence in [0, 1], 'auto' or None, got {t!r}")
+        if not 0.0 < self.auto_quantile < 0.5:
+            raise FewShotError(f"auto_quantile must be in (0, 0.5), got {self.auto_quantile!r}")
+        if self.adapt not in ADAPT_METHODS:
+            raise FewShotError(f"adapt must be one of {ADAPT_METHODS}, got {self.adapt!r}")
+        if self.adapt != "none" and self.rule == "matching":
+            raise FewShotError(f"adapt={self.adapt!r} fits a head, but rule='matching' uses none; "
+                               "pass rule='head' (the default) or adapt='none'")
 
 
 @dataclass
@@ -69,6 +80,7 @@ class Prediction:
     confidence: float
     top: list[tuple[str, float]]
     matches: list[Match] = field(default_factory=list)
+    score: float = 0.0  # in-scope score: higher = closer to the examples (see FewShotClassifier.score)
 
 
 def _clean_texts(texts: Iterable[Any], what: str) -> list[str]:
@@ -96,7 +108,11 @@ class FewShotClassifier:
     array(['lost_card'], dtype=object)
 
     ``rule``: ``"head"`` (default), ``"matching"`` or ``"prototype"`` (see :mod:`fewshot.matching`).
-    ``unknown_threshold``: below this top probability, ``predict`` answers ``unknown_label``.
+    ``unknown_threshold``: a float: below this top probability ``predict`` answers ``unknown_label``;
+    ``"auto"``: below a threshold on the in-scope score derived from the examples alone (5-fold
+    cross-validation: the ``auto_quantile`` of held-out examples' scores; see ``auto_threshold_``).
+    ``adapt``: ``"none"`` (default) or ``"maml"`` / ``"fomaml"`` / ``"reptile"``: fit the head with the
+    meta-learned inner loop stored in the model folder (see :mod:`fewshot.maml`).
     """
 
     def __init__(self, model: str | None = None, *, encoder: Encoder | None = None, **options: Any) -> None:
@@ -114,8 +130,11 @@ class FewShotClassifier:
         self._next_id = 0
         self.index = SupportIndex(self.encoder.dim)
         self._vectors = np.empty((0, self.encoder.dim), dtype=np.float32)
-        self._fitted_head: LinearHead | None = None
+        self._fitted_head: LinearHead | AdaptedHead | None = None
+        self._meta_model: MetaModel | None = None
         self.classes_: np.ndarray = np.array([], dtype=object)
+        if self.config.adapt != "none":
+            self._load_meta_model()  # a missing or mismatched model folder fails here, not at the first fit
 
     # ---- defining labels -------------------------------------------------------------------------
     def fit(self, texts: Sequence[str], labels: Sequence[str], *, progress: ProgressFn | None = None
@@ -198,16 +217,36 @@ class FewShotClassifier:
         self._label_idx = np.array([self._class_index[lab] for lab in self._labels], dtype=np.int64)
         self._id_to_row = {id_: row for row, id_ in enumerate(self._ids)}
         self._fitted_head = None
+        self._auto_threshold: float | None = None
+        self._name_vectors = np.empty((0, self.encoder.dim), dtype=np.float32)
         if len(self.classes_) < 2 or self.config.rule == "matching":
             return
         x, y = self._vectors, self._label_idx
         if self.config.label_names:
-            names = self.encoder.encode([_label_text(c) for c in self.classes_])
+            self._name_vectors = names = self.encoder.encode([_label_text(c) for c in self.classes_])
             x, y = np.vstack([x, names]), np.concatenate([y, np.arange(len(self.classes_))])
+        if self.config.adapt != "none":
+            self._fitted_head = fit_adapted_head(x, y, len(self.classes_), self._load_meta_model())
+            return
         steps = self.config.head_steps if self.config.rule == "head" else 0
         self._fitted_head = fit_prototype_head(
             x, y, len(self.classes_), temperature=self.config.temperature,
             weight_decay=self.config.head_weight_decay, steps=steps, center=self.config.center)
+
+    def _load_meta_model(self) -> MetaModel:
+        """The meta-learned inner loop of the model folder (``adapt`` != "none"), loaded once."""
+        if self._meta_model is None:
+            folder = self.encoder.spec.trained_dir
+            if folder is None:
+                raise FewShotError(f"adapt={self.config.adapt!r} needs a model folder trained with "
+                                   f"`fewshot train --method {self.config.adapt}`; model {self.encoder.name!r} "
+                                   "is not one. Pass model=FOLDER or adapt='none'")
+            meta = MetaModel.load(folder)
+            if meta.config.method != self.config.adapt:
+                raise FewShotError(f"adapt={self.config.adapt!r} but {folder} was meta-trained with "
+                                   f"{meta.config.method!r}; pass adapt={meta.config.method!r}")
+            self._meta_model = meta
+        return self._meta_model
 
     # ---- predicting ------------------------------------------------------------------------------
     def _check_ready(self) -> None:
@@ -227,6 +266,74 @@ class FewShotClassifier:
             probs = self._fitted_head.predict_proba(vectors)
         return probs, sims, rows
 
+    def _scores(self, vectors: np.ndarray, sims: np.ndarray) -> np.ndarray:
+        """In-scope score: the top logit of the fitted head, or the top similarity for ``matching``."""
+        if self._fitted_head is None:
+            return sims[:, 0].astype(np.float64)
+        if hasattr(self._fitted_head, "logits"):
+            return self._fitted_head.logits(vectors).max(axis=1).astype(np.float64)
+        return np.log(np.maximum(self._fitted_head.predict_proba(vectors).max(axis=1), 1e-30))
+
+    @property
+    def auto_threshold_(self) -> float:
+        """The in-scope score below which ``unknown_threshold="auto"`` answers unknown (computed once per label set).
+
+        Each label's examples are split into 5 folds; the rule is refitted without each fold and scores
+        the held-out examples, so the threshold reflects how in-scope texts the rule has *not* seen score.
+        """
+        self._check_ready()
+        if self._auto_threshold is None:
+            self._auto_threshold = self._cross_validated_threshold()
+        return self._auto_threshold
+
+    def _cross_validated_threshold(self, folds: int = 5, seed: int = 0) -> float:
+        rng = np.random.default_rng(seed)
+        fold = np.zeros(len(self._labels), dtype=np.int64)
+        for c in range(len(self.classes_)):
+            rows = np.flatnonzero(self._label_idx == c)
+            fold[rows] = rng.permutation(len(rows)) % folds
+        held_out = []
+        for f in range(folds):
+            train, test = fold != f, fold == f
+            if not test.any() or len(np.unique(self._label_idx[train])) < 2:
+                continue
+            if self.config.rule == "matching":
+                held_out.append((self._vectors[test] @ self._vectors[train].T).max(axis=1))
+                continue
+            x, y = self._vectors[train], self._label_idx[train]
+            if self.config.label_names:
+                x, y = np.vstack([x, self._name_vectors]), np.concatenate([y, np.arange(len(self.classes_))])
+            head = fit_prototype_head(x, y, len(self.classes_), temperature=self.config.temperature,
+                                      weight_decay=self.config.head_weight_decay,
+                                      steps=self.config.head_steps if self.config.rule == "head" else 0,
+                                      center=self.config.center)
+            held_out.append(head.logits(self._vectors[test]).max(axis=1))
+        if not held_out:
+            raise FewShotError("unknown_threshold='auto' needs at least 2 examples for some label; add examples")
+        return float(np.quantile(np.concatenate(held_out), self.config.auto_quantile))
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        """In-scope score per text (higher: closer to the examples); compare with ``auto_threshold_``."""
+        texts = _clean_texts(texts, "texts")
+        self._check_ready()
+        if not texts:
+            return np.empty(0)
+        vectors = self.encoder.encode(texts)
+        _, sims, _ = self._proba_and_neighbours(vectors, 1)
+        return self._scores(vectors, sims)
+
+    def predict_with_scores(self, texts: Sequence[str], *, progress: ProgressFn | None = None
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(labels, probabilities, in-scope scores)`` in one pass (what batch jobs need)."""
+        texts = _clean_texts(texts, "texts")
+        self._check_ready()
+        if not texts:
+            return np.array([], dtype=object), np.empty((0, len(self.classes_))), np.empty(0)
+        vectors = self.encoder.encode(texts, progress=progress)
+        probs, sims, _ = self._proba_and_neighbours(vectors, self.config.k)
+        scores = self._scores(vectors, sims)
+        return self.labels_from_proba(probs, scores), probs, scores
+
     def predict_proba(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
         """Probabilities (n, n_classes); columns follow ``classes_``."""
         texts = _clean_texts(texts, "texts")
@@ -238,15 +345,21 @@ class FewShotClassifier:
 
     def predict(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
         """The most likely label per text (``unknown_label`` below ``unknown_threshold``)."""
-        probs = self.predict_proba(texts, progress=progress)
-        return self.labels_from_proba(probs)
+        return self.predict_with_scores(texts, progress=progress)[0]
 
-    def labels_from_proba(self, probs: np.ndarray) -> np.ndarray:
-        """Labels for rows of ``predict_proba`` output, applying ``unknown_threshold``."""
+    def labels_from_proba(self, probs: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
+        """Labels for rows of ``predict_proba`` output, applying ``unknown_threshold`` (``"auto"`` needs scores)."""
         out = self.classes_[probs.argmax(axis=1)] if len(probs) else np.array([], dtype=object)
-        if self.config.unknown_threshold is not None and len(probs):
-            out = np.where(probs.max(axis=1) < self.config.unknown_threshold, self.config.unknown_label, out)
-        return np.asarray(out, dtype=object)
+        threshold = self.config.unknown_threshold
+        if threshold is None or not len(probs):
+            return np.asarray(out, dtype=object)
+        if threshold == "auto":
+            if scores is None:
+                raise FewShotError("unknown_threshold='auto' needs in-scope scores; use predict_with_scores()")
+            reject = scores < self.auto_threshold_
+        else:
+            reject = probs.max(axis=1) < threshold
+        return np.asarray(np.where(reject, self.config.unknown_label, out), dtype=object)
 
     def predict_details(self, texts: Sequence[str], *, top: int = 3, n_matches: int = 3,
                         progress: ProgressFn | None = None) -> list[Prediction]:
@@ -255,15 +368,16 @@ class FewShotClassifier:
         self._check_ready()
         if not texts:
             return []
-        probs, sims, rows = self._proba_and_neighbours(
-            self.encoder.encode(texts, progress=progress), max(self.config.k, n_matches))
-        labels = self.labels_from_proba(probs)
+        vectors = self.encoder.encode(texts, progress=progress)
+        probs, sims, rows = self._proba_and_neighbours(vectors, max(self.config.k, n_matches))
+        scores = self._scores(vectors, sims)
+        labels = self.labels_from_proba(probs, scores)
         out = []
-        for p, label, s_row, r_row in zip(probs, labels, sims, rows):
+        for p, label, s_row, r_row, score in zip(probs, labels, sims, rows, scores):
             order = np.argsort(-p)[:top]
             matches = [Match(self._texts[r], self._labels[r], float(s)) for s, r in zip(s_row, r_row) if r >= 0]
             out.append(Prediction(str(label), float(p.max()), [(str(self.classes_[i]), float(p[i])) for i in order],
-                                  matches[:n_matches]))
+                                  matches[:n_matches], float(score)))
         return out
 
     def explain(self, text: str, k: int = 5) -> list[Match]:

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,13 +34,24 @@ def _tqdm_progress(bar: Any) -> Callable[[int, int], None]:
     return update
 
 
+def _threshold(value: str) -> float | str:
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {value!r}") from None
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="encoder: 'default', 'minilm', a folder or a hub id (env FEWSHOT_MODEL)")
     p.add_argument("--rule", choices=["head", "matching", "prototype"], help="classification rule (default: head)")
-    p.add_argument("--threshold", type=float, help="answer 'unknown' below this confidence (0-1)")
+    p.add_argument("--threshold", type=_threshold, help="answer 'unknown' below this confidence (0-1), "
+                   "or 'auto': below a threshold derived from the examples")
     p.add_argument("--quantize", action="store_true", help="int8 encoder (faster on CPUs with VNNI)")
     p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     p.add_argument("--label-column", default="label", help="column holding the label (default: label)")
+    p.add_argument("--encoding", help="text encoding of the CSV files (default: UTF-8, UTF-16 by its BOM)")
 
 
 def _add_support_options(p: argparse.ArgumentParser) -> None:
@@ -65,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="accuracy and F1 of the examples on a labelled test CSV")
     _add_support_options(p)
     p.add_argument("--test", required=True, help="labelled CSV to score against")
+    p.add_argument("--oos", help="CSV of out-of-scope texts: adds unknown-detection metrics")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     _add_model_options(p)
 
@@ -98,7 +111,7 @@ def _classifier(args: argparse.Namespace) -> Any:
     if getattr(args, "classifier", None):
         overrides = _options(args) | ({"model": args.model} if args.model else {})
         return FewShotClassifier.load(args.classifier, **overrides)
-    support = read_table(args.support, [args.text_column, args.label_column])
+    support = read_table(args.support, [args.text_column, args.label_column], args.encoding)
     clf = FewShotClassifier(args.model, **_options(args))
     fit_started = time.perf_counter()  # what `evaluate` reports: encoding + fitting, not model loading
     with _progress_bar("encoding examples") as bar:
@@ -113,7 +126,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     if args.chunk_size < 1:
         raise FewShotError(f"--chunk-size must be >= 1, got {args.chunk_size}")
-    check_header(args.input, [args.text_column])
+    check_header(args.input, [args.text_column], args.encoding)
     out_path = Path(args.output)
     if not out_path.parent.is_dir():
         raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
@@ -122,16 +135,16 @@ def cmd_classify(args: argparse.Namespace) -> int:
     clf = _classifier(args)
     tmp_path = out_path.with_name(out_path.name + ".part")
     written = 0
-    with _progress_bar("classifying", total=count_rows(args.input), unit="row") as bar:
+    with _progress_bar("classifying", total=count_rows(args.input, args.encoding), unit="row") as bar:
         try:
-            for i, chunk in enumerate(iter_chunks(args.input, args.text_column, args.chunk_size)):
+            for i, chunk in enumerate(iter_chunks(args.input, args.text_column, args.chunk_size, args.encoding)):
                 texts = chunk[args.text_column].tolist()
                 keep = [j for j, t in enumerate(texts) if t.strip()]  # blank rows stay, unlabelled
                 labels: list[str] = [""] * len(texts)
                 confs: list[float | None] = [None] * len(texts)
                 if keep:
-                    probs = clf.predict_proba([texts[j] for j in keep])
-                    for j, lab, p in zip(keep, clf.labels_from_proba(probs), probs.max(axis=1)):
+                    predicted, probs, _ = clf.predict_with_scores([texts[j] for j in keep])
+                    for j, lab, p in zip(keep, predicted, probs.max(axis=1)):
                         labels[j], confs[j] = str(lab), round(float(p), 4)
                 pred_col, conf_col = _output_columns(chunk.columns)
                 chunk[pred_col], chunk[conf_col] = labels, confs
@@ -155,15 +168,22 @@ def _output_columns(columns: Sequence[str]) -> tuple[str, str]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .csvio import read_table
-    from .metrics import evaluate
+    from .metrics import evaluate, evaluate_oos
 
-    test = read_table(args.test, [args.text_column, args.label_column])
+    test = read_table(args.test, [args.text_column, args.label_column], args.encoding)
+    oos = read_table(args.oos, [args.text_column], args.encoding) if args.oos else None
     clf = _classifier(args)
     fit_seconds = getattr(clf, "fit_seconds", 0.0)
-    result = evaluate(clf, test[args.text_column].tolist(), test[args.label_column].tolist())
+    threshold = clf.config.unknown_threshold
+    clf.config.unknown_threshold = None  # accuracy over the real labels; OOS metrics apply the threshold
+    texts, gold = test[args.text_column].tolist(), test[args.label_column].tolist()
+    result = evaluate(clf, texts, gold)
     result.pop("predictions")
     result = {"accuracy": result.pop("accuracy"), "macro_f1": result.pop("macro_f1"), "n": result.pop("n"),
               "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule}
+    if oos is not None:
+        clf.config.unknown_threshold = threshold
+        result |= evaluate_oos(clf, texts, gold, oos[args.text_column].tolist())
     if args.json:
         print(json.dumps(result))
         return 0
@@ -171,6 +191,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"macro-F1   {result['macro_f1']:.4f}")
     print(f"fit        {fit_seconds:.2f} s (encoding examples included)")
     print(f"predict    {result['predict_seconds']:.2f} s")
+    if "oos_auroc" in result:
+        print(f"out of scope: recall {result['oos_recall']:.3f}  precision {result['oos_precision']:.3f}  "
+              f"AUROC {result['oos_auroc']:.3f}  in-scope accuracy {result['in_scope_accuracy']:.4f}  "
+              f"threshold {result['threshold']:.3f} ({result['threshold_kind']})")
     print("\nper label:  F1      n")
     for lab, f1 in result["per_label_f1"].items():
         print(f"  {lab[:40]:40s} {f1:.3f} {result['counts'][lab]:6d}")
@@ -206,6 +230,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    """Library warnings (truncated texts, duplicate examples) as one plain line on stderr."""
+    print(f"fewshot: note: {message}", file=sys.stderr)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "classify": cmd_classify, "evaluate": cmd_evaluate, "fit": cmd_fit, "info": cmd_info,
 }
@@ -214,6 +243,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fewshot`` console script."""
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
         handler = COMMANDS.get(args.command) or args.handler
         return handler(args)

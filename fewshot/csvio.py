@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -24,10 +26,50 @@ def _check_file(path: str | Path) -> Path:
     return path
 
 
+DELIMITERS = (",", ";", "\t", "|")
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a file is written: its text encoding and field delimiter."""
+
+    encoding: str
+    sep: str
+
+
+def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
+    """Encoding from the byte-order mark (UTF-8, UTF-8 with BOM, UTF-16) and the delimiter from the header.
+
+    Other encodings (Windows-1252, Latin-1) are not guessed: reading fails with a message that names
+    them and the ``encoding`` to pass, so text is never silently garbled.
+    """
+    path = _check_file(path)
+    with open(path, "rb") as fh:
+        raw = fh.read(64 * 1024)
+    if encoding is None:
+        if raw.startswith(codecs.BOM_UTF8):
+            encoding = "utf-8-sig"
+        elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            encoding = "utf-16"
+        else:
+            encoding = "utf-8"
+    try:
+        header = raw.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[0] if raw.strip() else ""
+    except LookupError as exc:
+        raise FewShotError(f"unknown encoding {encoding!r}; try utf-8, utf-16 or cp1252") from exc
+    counts = {d: header.count(d) for d in DELIMITERS}
+    sep = max(DELIMITERS, key=lambda d: counts[d]) if any(counts.values()) else ","
+    names = next(csv.reader([header], delimiter=sep), [])
+    dupes = sorted({n for n in names if names.count(n) > 1 and n.strip()})
+    if dupes:
+        raise FewShotError(f"{path} has more than one column named {dupes[0]!r}; rename the copies and try again")
+    return CsvFormat(encoding, sep)
+
+
 def _read_errors(path: Path, exc: Exception) -> FewShotError:
     if isinstance(exc, UnicodeDecodeError):
-        return FewShotError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
-                            "save it as UTF-8 CSV and try again")
+        return FewShotError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); it may be "
+                            "Windows-1252/Latin-1: save it as UTF-8, or pass encoding cp1252 (--encoding cp1252)")
     if isinstance(exc, pd.errors.EmptyDataError):
         return FewShotError(f"{path} has no rows; expected a CSV with a header row")
     if isinstance(exc, (pd.errors.ParserError, csv.Error)):
@@ -42,11 +84,16 @@ def _check_columns(path: Path, df: pd.DataFrame, columns: list[str]) -> None:
                            "Choose others with --text-column / --label-column")
 
 
-def read_table(path: str | Path, columns: list[str]) -> pd.DataFrame:
+def _read_csv(path: Path, fmt: CsvFormat, **kwargs: object) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=fmt.encoding, sep=fmt.sep,
+                       **kwargs)  # type: ignore[call-overload]
+
+
+def read_table(path: str | Path, columns: list[str], encoding: str | None = None) -> pd.DataFrame:
     """Read a whole CSV as strings, checking that ``columns`` exist and have no empty cells."""
     path = _check_file(path)
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        df = _read_csv(path, sniff(path, encoding))
     except (UnicodeDecodeError, pd.errors.EmptyDataError, pd.errors.ParserError, csv.Error) as exc:
         raise _read_errors(path, exc) from exc
     _check_columns(path, df, columns)
@@ -60,11 +107,11 @@ def read_table(path: str | Path, columns: list[str]) -> pd.DataFrame:
     return df
 
 
-def check_header(path: str | Path, columns: list[str]) -> list[str]:
+def check_header(path: str | Path, columns: list[str], encoding: str | None = None) -> list[str]:
     """Fail early (before any model is loaded) when a CSV is missing, unreadable or lacks ``columns``."""
     path = _check_file(path)
     try:
-        head = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", nrows=50)
+        head = _read_csv(path, sniff(path, encoding), nrows=50)
     except (UnicodeDecodeError, pd.errors.EmptyDataError, pd.errors.ParserError, csv.Error) as exc:
         raise _read_errors(path, exc) from exc
     _check_columns(path, head, columns)
@@ -73,11 +120,12 @@ def check_header(path: str | Path, columns: list[str]) -> list[str]:
     return [str(c) for c in head.columns]
 
 
-def iter_chunks(path: str | Path, text_column: str, chunksize: int = 2048) -> Iterator[pd.DataFrame]:
+def iter_chunks(path: str | Path, text_column: str, chunksize: int = 2048, encoding: str | None = None
+                ) -> Iterator[pd.DataFrame]:
     """Stream a CSV in chunks of strings (flat memory at any size); checks the text column up front."""
     path = _check_file(path)
     try:
-        reader = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", chunksize=chunksize)
+        reader = _read_csv(path, sniff(path, encoding), chunksize=chunksize)
         first = True
         for chunk in reader:
             if first:
@@ -90,12 +138,13 @@ def iter_chunks(path: str | Path, text_column: str, chunksize: int = 2048) -> It
         raise _read_errors(path, exc) from exc
 
 
-def count_rows(path: str | Path) -> int | None:
+def count_rows(path: str | Path, encoding: str | None = None) -> int | None:
     """Data rows in a CSV (quoted newlines counted right), or None when the file cannot be parsed."""
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            return max(sum(1 for _ in csv.reader(fh)) - 1, 0)
-    except (UnicodeDecodeError, csv.Error, OSError):
+        fmt = sniff(path, encoding)
+        with open(path, newline="", encoding=fmt.encoding) as fh:
+            return max(sum(1 for _ in csv.reader(fh, delimiter=fmt.sep)) - 1, 0)
+    except (UnicodeDecodeError, csv.Error, OSError, FewShotError):
         return None
 
 

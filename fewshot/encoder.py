@@ -20,6 +20,7 @@ import copy
 import json
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ DEFAULT_MODEL = "default"
 BASE_MODEL = "minilm"
 MODEL_CONFIG = "fewshot_model.json"
 MODEL_WEIGHTS = "weights.safetensors"
+MAX_TEXT_CHARS = 10_000
+"""Texts are cut to this many characters before encoding: the encoder reads only its first 256 tokens
+anyway, and tokenising a 100,000-character paste would cost time for nothing."""
 
 ProgressFn = Callable[[int, int], None]
 """Called as ``progress(done, total)`` while texts are encoded (the CLI feeds tqdm, the UI gr.Progress)."""
@@ -210,6 +214,11 @@ class Encoder:
 
     @torch.inference_mode()
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
+        long = sum(len(t) > MAX_TEXT_CHARS for t in texts)
+        if long:
+            warnings.warn(f"{long} text(s) longer than {MAX_TEXT_CHARS:,} characters were cut to that length "
+                          "(the encoder reads only the first 256 tokens)", stacklevel=3)
+            texts = [t[:MAX_TEXT_CHARS] for t in texts]
         emb = self._model.encode(texts, batch_size=self.batch_size, convert_to_tensor=True,
                                  normalize_embeddings=self._head is None, show_progress_bar=False)
         if self._head is not None:

@@ -63,8 +63,11 @@ class LinearHead:
     def transform(self, x: np.ndarray) -> np.ndarray:
         return l2_normalize(x - self.center)
 
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return self.transform(x) @ self.weight.T + self.bias
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return softmax(self.transform(x) @ self.weight.T + self.bias)
+        return softmax(self.logits(x))
 
 
 def fit_prototype_head(embeddings: np.ndarray, labels: np.ndarray, n_classes: int, *,

@@ -27,3 +27,32 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
         "predict_seconds": seconds,
         "predictions": pred,
     }
+
+
+def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list[str]) -> dict[str, Any]:
+    """Out-of-scope detection: in-scope accuracy with "unknown" counted wrong, OOS recall/precision, AUROC.
+
+    AUROC is threshold-free (the in-scope score ranks out-of-scope texts lowest); the other numbers use
+    the classifier's ``unknown_threshold`` (``"auto"`` when it has none set).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    if clf.config.unknown_threshold is None:
+        clf.config.unknown_threshold = "auto"
+    unknown = clf.config.unknown_label
+    in_pred, _, in_scores = clf.predict_with_scores(in_texts)
+    oos_pred, _, oos_scores = clf.predict_with_scores(oos_texts)
+    in_pred, oos_pred = [str(p) for p in in_pred], [str(p) for p in oos_pred]
+    rejected_oos = sum(p == unknown for p in oos_pred)
+    rejected_in = sum(p == unknown for p in in_pred)
+    threshold = clf.config.unknown_threshold
+    return {
+        "in_scope_accuracy": sum(p == g for p, g in zip(in_pred, gold)) / max(len(gold), 1),
+        "oos_recall": rejected_oos / max(len(oos_texts), 1),
+        "oos_precision": rejected_oos / max(rejected_oos + rejected_in, 1),
+        "oos_auroc": float(roc_auc_score([0] * len(in_scores) + [1] * len(oos_scores),
+                                         [-s for s in in_scores] + [-s for s in oos_scores])),
+        "threshold": clf.auto_threshold_ if threshold == "auto" else threshold,
+        "threshold_kind": "auto (in-scope score)" if threshold == "auto" else "confidence",
+        "n_oos": len(oos_texts),
+    }

@@ -1,0 +1,251 @@
+"""The web app over real HTTP with gradio_client: every API action, bad input, separate sessions."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from conftest import APP_MAX_FILE_SIZE, ROOT  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+ENDPOINTS = {"/load_example", "/add_examples", "/set_table", "/remove_label", "/undo", "/label_set",
+             "/import_csv", "/export_csv", "/save_classifier", "/load_classifier", "/classify",
+             "/add_example", "/batch_columns", "/classify_csv", "/eval_columns", "/evaluate"}
+SUPPORT_LABELS = {"billing", "technical_issue", "account_access", "shipping", "cancellation"}
+NEWS_LABELS = {"sports", "politics", "business", "science_tech", "entertainment"}
+
+
+def client(url: str) -> Client:
+    """A fresh client = a fresh browser session (its own server-side state)."""
+    return Client(url, verbose=False, download_files=True)
+
+
+def table_rows(table: dict) -> list[list[str]]:
+    return [r for r in table["data"] if any(r)]
+
+
+def value_of(update: object) -> object:
+    """The value of a component update (``gr.Dropdown(choices=..., value=...)`` arrives as a dict)."""
+    return update["value"] if isinstance(update, dict) and "__type__" in update else update
+
+
+def labels_in(table: dict) -> set[str]:
+    return {r[0] for r in table_rows(table)}
+
+
+@pytest.fixture(scope="module")
+def support(app_url: str) -> Client:
+    """A session with the support-tickets example set loaded."""
+    c = client(app_url)
+    table, summary = c.predict("Support tickets", api_name="/load_example")
+    assert labels_in(table) == SUPPORT_LABELS
+    assert "5 labels · 30 examples" in summary
+    return c
+
+
+def test_every_action_has_an_api_name(app_url: str) -> None:
+    info = client(app_url).view_api(print_info=False, return_format="dict")
+    assert ENDPOINTS <= set(info["named_endpoints"])
+
+
+def test_classify_returns_bars_verdict_and_matches(support: Client) -> None:
+    bars, verdict, matches = support.predict("I can't log in, the password reset email never came", 0.0,
+                                             api_name="/classify")
+    assert bars["label"] == "account_access"
+    assert {c["label"] for c in bars["confidences"]} <= SUPPORT_LABELS
+    assert "account" in verdict
+    first = matches["data"][0]
+    assert first[0] in SUPPORT_LABELS and 0 < first[2] <= 1
+
+
+def test_very_long_text_is_classified(support: Client) -> None:
+    bars, _, _ = support.predict("my invoice is wrong " * 5000, 0.0, api_name="/classify")  # 100k characters
+    assert bars["label"] == "billing"
+
+
+def test_threshold_answers_unknown(support: Client) -> None:
+    _, verdict, _ = support.predict("banana", 1.0, api_name="/classify")
+    assert "unknown" in verdict
+
+
+def test_label_editing_actions(app_url: str) -> None:
+    c = client(app_url)
+    with pytest.raises(AppError, match="at least 2 labels"):
+        c.predict("hello", 0.0, api_name="/classify")
+    table, summary = c.predict("greeting", "hello there\nhi!", api_name="/add_examples")
+    assert labels_in(table) == {"greeting"} and "second label" in summary
+    table, summary = c.predict("farewell", "bye", api_name="/add_examples")
+    assert "single example" in summary
+    with pytest.raises(AppError, match="label name is empty"):
+        c.predict("", "text", api_name="/add_examples")
+    summary = c.predict({"headers": ["label", "text"], "data": [
+        ["greeting", "hello there"], ["greeting", "hello there"], ["farewell", "see you"], ["farewell", "bye"]]},
+        api_name="/set_table")
+    assert "appears 2 times" in summary
+    table, _ = c.predict("farewell", "see you soon", api_name="/add_example")
+    assert ["farewell", "see you soon"] in table_rows(table)
+    table, _ = c.predict("farewell", api_name="/remove_label")
+    assert labels_in(table) == {"greeting"}
+    table, _ = c.predict(api_name="/undo")
+    assert labels_in(table) == {"greeting", "farewell"}
+    table, _ = c.predict(api_name="/label_set")
+    assert labels_in(table) == {"greeting", "farewell"}
+    with pytest.raises(AppError, match="no label 'nope'"):
+        c.predict("nope", api_name="/remove_label")
+    table, _ = c.predict(api_name="/label_set")  # a failed action leaves the labels alone
+    assert labels_in(table) == {"greeting", "farewell"}
+
+
+def test_export_import_round_trip(app_url: str, support: Client, tmp_path: Path) -> None:
+    exported = Path(support.predict(api_name="/export_csv"))
+    df = pd.read_csv(exported)
+    assert list(df.columns) == ["text", "label"] and len(df) == 30
+    other = client(app_url)
+    table, _ = other.predict(handle_file(str(exported)), api_name="/import_csv")
+    assert labels_in(table) == SUPPORT_LABELS and len(table_rows(table)) == 30
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sentence,category\nhello,greeting\n")
+    with pytest.raises(AppError, match="no column 'text'"):
+        other.predict(handle_file(str(bad)), api_name="/import_csv")
+
+
+def test_save_and_load_classifier_zip(app_url: str, support: Client, tmp_path: Path) -> None:
+    saved = Path(support.predict(api_name="/save_classifier"))
+    with zipfile.ZipFile(saved) as zf:
+        assert {"fewshot_classifier/config.json", "fewshot_classifier/examples.csv"} <= set(zf.namelist())
+    other = client(app_url)
+    table, _ = other.predict(handle_file(str(saved)), api_name="/load_classifier")
+    assert labels_in(table) == SUPPORT_LABELS
+    crafted = tmp_path / "crafted.zip"  # options from a file are bounded: no hour-long fit
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(crafted, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith("config.json"):
+                meta = json.loads(data)
+                meta["config"].update(head_steps=10**9, quantize=True, k=-3)
+                data = json.dumps(meta).encode()
+            dst.writestr(name, data)
+    table, _ = other.predict(handle_file(str(crafted)), api_name="/load_classifier")
+    assert labels_in(table) == SUPPORT_LABELS
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../../config.json", "{}")
+    with pytest.raises(AppError, match="unsafe path"):
+        other.predict(handle_file(str(evil)), api_name="/load_classifier")
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip at all")
+    with pytest.raises(AppError, match="not a zip"):
+        other.predict(handle_file(str(junk)), api_name="/load_classifier")
+    table, _ = other.predict(api_name="/label_set")
+    assert labels_in(table) == SUPPORT_LABELS
+
+
+def test_batch_csv_download(support: Client, batch_csv: Path) -> None:
+    column = support.predict(handle_file(str(batch_csv)), api_name="/batch_columns")
+    assert value_of(column) == "text" and ["label", "label"] in column["choices"]
+    preview, download, summary = support.predict(handle_file(str(batch_csv)), "text", 0.0,
+                                                 api_name="/classify_csv")
+    assert "22 rows labelled" in summary and "1 row with an empty text" in summary
+    out = pd.read_csv(download, dtype=str, keep_default_na=False)
+    assert {"predicted_label", "predicted_confidence", "predicted_top_3"} <= set(out.columns)  # has 'label'
+    assert set(out["predicted_label"]) <= SUPPORT_LABELS | {""}
+    assert out["text"].str.startswith("'=HYPERLINK").any()  # formula neutralised
+    assert (out["predicted_label"] == out["label"]).mean() > 0.6
+    assert out["predicted_label"].iloc[-1] == ""  # the row with an empty text is kept, unlabelled
+    with pytest.raises(AppError, match="no column 'nope'"):
+        support.predict(handle_file(str(batch_csv)), "nope", 0.0, api_name="/classify_csv")
+
+
+def test_evaluate(support: Client, batch_csv: Path) -> None:
+    text_col, label_col = support.predict(handle_file(str(batch_csv)), api_name="/eval_columns")
+    assert (value_of(text_col), value_of(label_col)) == ("text", "label")
+    metrics, plot, wrong = support.predict(handle_file(str(batch_csv)), "text", "label", api_name="/evaluate")
+    assert "Accuracy" in metrics and "macro-F1" in metrics
+    assert plot is not None
+    assert wrong["headers"] == ["text", "gold", "predicted"]
+
+
+def test_bad_files_give_clear_errors(support: Client, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(AppError, match="empty"):
+        support.predict(handle_file(str(empty)), api_name="/batch_columns")
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"text\n\xff\xfe\x00bad\n")
+    with pytest.raises(AppError, match="UTF-8"):
+        support.predict(handle_file(str(binary)), api_name="/batch_columns")
+    big = tmp_path / "big.csv"
+    big.write_text("text\n" + "x" * (APP_MAX_FILE_SIZE + 10) + "\n")
+    with pytest.raises(Exception, match="(?i)size|large|exceed|413"):
+        support.predict(handle_file(str(big)), api_name="/batch_columns")
+
+
+def test_two_sessions_keep_separate_label_sets(app_url: str) -> None:
+    a, b = client(app_url), client(app_url)
+    results: dict[str, object] = {}
+
+    def run(name: str, c: Client, example_set: str) -> None:
+        c.predict(example_set, api_name="/load_example")
+        results[name] = c.predict("The striker scored in the final minute", 0.0, api_name="/classify")[0]
+
+    threads = [threading.Thread(target=run, args=("a", a, "Support tickets")),
+               threading.Thread(target=run, args=("b", b, "News topics"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert {c["label"] for c in results["a"]["confidences"]} <= SUPPORT_LABELS
+    assert results["b"]["label"] == "sports"
+    assert labels_in(a.predict(api_name="/label_set")[0]) == SUPPORT_LABELS
+    assert labels_in(b.predict(api_name="/label_set")[0]) == NEWS_LABELS
+
+
+def test_label_names_with_html_are_shown_escaped(app_url: str) -> None:
+    c = client(app_url)
+    c.predict("<script>alert(1)</script>", "first\nsecond", api_name="/add_examples")
+    _, summary = c.predict("<img src=x onerror=alert(2)>", "third", api_name="/add_examples")
+    assert "<script>" not in summary and "<img" not in summary
+    assert "&lt;script&gt;" in summary
+
+
+def test_login_from_environment() -> None:
+    from fewshot.ui_core import auth_from_env
+
+    assert auth_from_env("") is None
+    assert auth_from_env("ann:pw1, bob:pw2") == [("ann", "pw1"), ("bob", "pw2")]
+    with pytest.raises(ValueError, match="user:password"):
+        auth_from_env("no-colon")
+
+
+def test_no_files_served_outside_temp(app_url: str) -> None:
+    for target in (ROOT / "app.py", Path("/etc/passwd")):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{app_url}gradio_api/file={target}", timeout=10)
+        assert err.value.code in (403, 404)
+    with urllib.request.urlopen(app_url + "config", timeout=10) as resp:
+        config = resp.read().decode()
+    assert "gradio.live" not in config
+    assert f'"max_file_size":{APP_MAX_FILE_SIZE}' in config.replace(" ", "")
+
+
+def test_zip_holds_the_portable_folder(support: Client, tmp_path: Path) -> None:
+    """The downloaded zip unpacks to the folder FewShotClassifier.save writes (config, examples, index)."""
+    saved = Path(support.predict(api_name="/save_classifier"))
+    zipfile.ZipFile(io.BytesIO(saved.read_bytes())).extractall(tmp_path)
+    folder = tmp_path / "fewshot_classifier"
+    assert {p.name for p in folder.iterdir()} == {"config.json", "examples.csv", "index.faiss"}
+    assert len(pd.read_csv(folder / "examples.csv")) == 30
+    assert "config" in json.loads((folder / "config.json").read_text())

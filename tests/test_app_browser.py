@@ -1,0 +1,124 @@
+"""The web app in headless Debian chromium (Playwright, sync API): what a person clicks through.
+
+Skips when chromium or playwright is missing. ``FEWSHOT_SCREENSHOTS=assets`` also saves a screenshot of
+each tab into that folder (how ``assets/screenshot-*.png`` are made).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+    pytest.skip(f"chromium is not installed ({CHROMIUM}); apt-get install -y chromium", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(240)]
+
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
+SHOTS = os.environ.get("FEWSHOT_SCREENSHOTS")
+WAIT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as pw:
+        exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+        b = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+def shot(page: object, name: str, full_page: bool = False) -> None:
+    """Save a screenshot when FEWSHOT_SCREENSHOTS names a folder."""
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        for close in page.locator("[data-testid=toast-close]").all():
+            close.click()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(Path(SHOTS) / f"screenshot-{name}.png"), full_page=full_page)
+
+
+def open_app(browser: object, url: str) -> tuple[object, object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_role("button", name="Support tickets").wait_for(timeout=WAIT_MS)
+    return context, page
+
+
+def load_support_tickets(page: object) -> None:
+    page.get_by_role("button", name="Support tickets").click()
+    sync_api.expect(page.locator("#label-summary")).to_contain_text("5 labels · 30 examples", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#label-table")).to_contain_text("billing", timeout=WAIT_MS)
+
+
+def test_label_classify_batch_download(browser: object, app_url: str, batch_csv: Path, tmp_path: Path) -> None:
+    context, page = open_app(browser, app_url)
+    load_support_tickets(page)
+    shot(page, "labels")
+
+    page.get_by_role("tab", name="Classify").click()
+    page.locator("#classify-text textarea").fill("I was billed twice for the same order")
+    page.locator("#classify-run").click()
+    sync_api.expect(page.locator("#classify-verdict")).to_contain_text("billing", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#classify-bars")).to_contain_text("billing")
+    sync_api.expect(page.locator("#classify-add input")).to_have_value("billing", timeout=WAIT_MS)
+    shot(page, "classify")
+
+    page.get_by_role("tab", name="Batch").click()
+    page.locator("#batch-file input[type=file]").set_input_files(str(batch_csv))
+    sync_api.expect(page.locator("#batch-column input")).to_have_value("text", timeout=WAIT_MS)
+    page.locator("#batch-run").click()
+    sync_api.expect(page.locator("#batch-summary")).to_contain_text("22 rows labelled", timeout=WAIT_MS)
+    link = page.locator("#batch-download a").first
+    sync_api.expect(link).to_be_visible(timeout=WAIT_MS)
+    shot(page, "batch")
+    with page.expect_download(timeout=WAIT_MS) as info:
+        link.click()
+    saved = tmp_path / "labelled.csv"
+    info.value.save_as(saved)
+    out = pd.read_csv(saved, dtype=str, keep_default_na=False)
+    assert len(out) == 23 and "predicted_label" in out.columns and "predicted_top_3" in out.columns
+    assert out["text"].str.startswith("'=").any()
+
+    page.get_by_role("tab", name="Evaluate").click()
+    page.locator("#eval-file input[type=file]").set_input_files(str(batch_csv))
+    page.wait_for_timeout(1500)  # let the column dropdowns fill
+    page.locator("#eval-run").click()
+    sync_api.expect(page.locator("#eval-metrics")).to_contain_text("Accuracy", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#eval-plot img, #eval-plot svg, #eval-plot canvas").first).to_be_visible(
+        timeout=WAIT_MS)
+    cell = page.locator("#eval-wrong [data-testid=cell-0-1]")  # a misclassified row's gold label
+    sync_api.expect(cell).to_be_visible(timeout=WAIT_MS)
+    cell.click()  # selecting the row fills the fields; then one click on "Add as example"
+    sync_api.expect(page.locator("#eval-picked textarea")).not_to_have_value("", timeout=WAIT_MS)
+    shot(page, "evaluate", full_page=True)
+    page.locator("#eval-add").click()
+    page.get_by_role("tab", name="Labels").click()
+    sync_api.expect(page.locator("#label-summary")).to_contain_text("31 examples", timeout=WAIT_MS)
+
+    page.reload(wait_until="domcontentloaded")  # the label set survives a reload (gr.BrowserState)
+    sync_api.expect(page.locator("#label-summary")).to_contain_text("31 examples", timeout=WAIT_MS)
+    context.close()
+
+
+def test_two_browser_sessions_keep_their_own_labels(browser: object, app_url: str) -> None:
+    ctx_a, page_a = open_app(browser, app_url)
+    ctx_b, page_b = open_app(browser, app_url)
+    load_support_tickets(page_a)
+    page_b.get_by_role("button", name="News topics").click()
+    sync_api.expect(page_b.locator("#label-summary")).to_contain_text("sports", timeout=WAIT_MS)
+    page_a.get_by_role("button", name="Re-check label set").click()
+    sync_api.expect(page_a.locator("#label-summary")).to_contain_text("billing", timeout=WAIT_MS)
+    sync_api.expect(page_a.locator("#label-summary")).not_to_contain_text("sports")
+    ctx_a.close()
+    ctx_b.close()

@@ -1,0 +1,90 @@
+"""Out-of-scope detection on synthetic clusters where the right answer is known (issue 7)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fewshot import FewShotClassifier, FewShotError
+from fewshot.encoder import ModelSpec
+from fewshot.matching import l2_normalize
+from fewshot.metrics import evaluate_oos
+
+
+class TableEncoder:
+    """Stands in for the sentence encoder: each text maps to a vector given up front."""
+
+    def __init__(self, table: dict[str, np.ndarray]) -> None:
+        self.table = table
+        self.dim = next(iter(table.values())).shape[0]
+        self.name = "table"
+        self.spec = ModelSpec("table", "table")
+
+    def describe(self) -> dict:
+        return {"model": self.name, "dim": self.dim}
+
+    def encode(self, texts, *, progress=None) -> np.ndarray:
+        return np.stack([self.table[t] for t in texts]).astype(np.float32)
+
+
+def clusters(seed: int = 0, n_labels: int = 6, shots: int = 8, queries: int = 30, dim: int = 32):
+    """Tight clusters around random centres (in scope) and points far from every centre (out of scope)."""
+    rng = np.random.default_rng(seed)
+    centres = l2_normalize(rng.normal(size=(n_labels, dim)))
+    table, support, in_scope, oos = {}, [], [], []
+    for c in range(n_labels):
+        for i in range(shots + queries):
+            vec = l2_normalize(centres[c] + 0.25 * rng.normal(size=dim) / np.sqrt(dim) * 4)
+            text = f"label{c} text{i}"
+            table[text] = vec
+            (support if i < shots else in_scope).append((text, f"label{c}"))
+    for i in range(queries * 2):
+        text = f"oos {i}"
+        table[text] = l2_normalize(rng.normal(size=dim))  # random directions: far from all centres
+        oos.append(text)
+    return TableEncoder(table), support, in_scope, oos
+
+
+@pytest.mark.parametrize("rule", ["head", "prototype", "matching"])
+def test_auto_threshold_separates_far_points(rule: str) -> None:
+    encoder, support, in_scope, oos = clusters()
+    clf = FewShotClassifier(encoder=encoder, rule=rule, label_names=False, unknown_threshold="auto")
+    clf.fit([t for t, _ in support], [lab for _, lab in support])
+    result = evaluate_oos(clf, [t for t, _ in in_scope], [lab for _, lab in in_scope], oos)
+    assert result["oos_auroc"] > 0.99
+    assert result["oos_recall"] >= 0.9
+    assert result["in_scope_accuracy"] >= 0.9
+    assert result["threshold_kind"].startswith("auto")
+    preds = clf.predict(oos[:5] + [in_scope[0][0]])
+    assert list(preds[:5]).count("unknown") >= 4 and preds[-1] == in_scope[0][1]
+
+
+def test_scores_and_custom_unknown_label() -> None:
+    encoder, support, in_scope, oos = clusters(seed=1)
+    clf = FewShotClassifier(encoder=encoder, label_names=False, unknown_threshold="auto", unknown_label="none")
+    clf.fit([t for t, _ in support], [lab for _, lab in support])
+    s_in, s_out = clf.score([t for t, _ in in_scope]), clf.score(oos)
+    assert s_in.mean() > s_out.mean()
+    assert s_in.min() > np.median(s_out)
+    (det,) = clf.predict_details([oos[0]])
+    assert det.label == "none" and det.score == pytest.approx(s_out[0], rel=1e-5)
+    probs = clf.predict_proba(oos[:3])  # still a distribution over the real labels
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert probs.shape == (3, 6)
+
+
+def test_threshold_recomputed_when_labels_change() -> None:
+    encoder, support, _, _ = clusters(seed=2)
+    clf = FewShotClassifier(encoder=encoder, label_names=False, unknown_threshold="auto")
+    clf.fit([t for t, _ in support], [lab for _, lab in support])
+    first = clf.auto_threshold_
+    clf.remove_label("label0")
+    assert clf._auto_threshold is None and isinstance(clf.auto_threshold_, float)
+    assert clf.auto_threshold_ != first or len(clf.classes_) == 5
+
+
+def test_bad_thresholds() -> None:
+    encoder, _, _, _ = clusters()
+    for bad in (1.5, -0.1, "sometimes"):
+        with pytest.raises(FewShotError, match="unknown_threshold must be"):
+            FewShotClassifier(encoder=encoder, unknown_threshold=bad)
