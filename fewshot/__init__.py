@@ -3,6 +3,6 @@
 __version__ = "0.1.0"
 
 from .classifier import ClassifierConfig, FewShotClassifier, Match, Prediction  # noqa: E402
-from .errors import FewShotError  # noqa: E402
+from .errors import FewShotError, FewShotWarning  # noqa: E402
 
-__all__ = ["ClassifierConfig", "FewShotClassifier", "FewShotError", "Match", "Prediction", "__version__"]
+__all__ = ["ClassifierConfig", "FewShotClassifier", "FewShotError", "FewShotWarning", "Match", "Prediction", "__version__"]

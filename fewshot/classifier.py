@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -13,7 +17,7 @@ import pandas as pd
 
 from . import __version__
 from .encoder import Encoder, ProgressFn
-from .errors import FewShotError
+from .errors import FewShotError, FewShotWarning
 from .index import SupportIndex
 from .matching import RULES, LinearHead, attention_probs, fit_prototype_head
 from .maml import ADAPT_METHODS, AdaptedHead, MetaModel, fit_adapted_head
@@ -191,6 +195,11 @@ class FewShotClassifier:
         return {str(k): int(v) for k, v in pd.Series(self._labels, dtype=object).value_counts().sort_index().items()}
 
     def _add(self, texts: list[str], labels: list[str], vectors: np.ndarray) -> None:
+        seen: dict[str, str] = dict(zip(self._texts, self._labels))
+        for text, label in zip(texts, labels):
+            if seen.setdefault(text, label) != label:
+                warnings.warn(f"the example {text[:60]!r} is under two labels, {seen[text]!r} and {label!r}; "
+                              "it cannot help tell them apart", FewShotWarning, stacklevel=3)
         ids = list(range(self._next_id, self._next_id + len(texts)))
         self._next_id += len(texts)
         self.index.add(np.array(ids), vectors)
@@ -393,31 +402,53 @@ class FewShotClassifier:
     def save(self, directory: str | Path) -> Path:
         """Write a portable folder: ``examples.csv``, ``config.json``, ``index.faiss``."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.examples.to_csv(directory / EXAMPLES_FILE, index=False)
-        config = {"fewshot_version": __version__, "encoder": self.encoder.describe(), "ids": self._ids,
-                  "config": asdict(self.config) | {"model": self.encoder.name}}
-        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        self.index.save(directory / INDEX_FILE)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            self.examples.to_csv(staging / EXAMPLES_FILE, index=False)
+            self.index.save(staging / INDEX_FILE)
+            config = {"fewshot_version": __version__, "encoder": self.encoder.describe(), "ids": self._ids,
+                      "config": asdict(self.config) | {"model": self.encoder.name}}
+            (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+            _swap_in(staging, directory)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, *, encoder: Encoder | None = None, **overrides: Any
-             ) -> FewShotClassifier:
-        """Load a folder written by :meth:`save` (no re-encoding when the index matches the examples)."""
+    def load(cls, directory: str | Path, *, encoder: Encoder | None = None, allow_model_paths: bool = True,
+             **overrides: Any) -> FewShotClassifier:
+        """Load a folder written by :meth:`save` (no re-encoding when the index matches the examples).
+
+        Only JSON, CSV and a FAISS index are read (never a pickle). ``allow_model_paths=False`` (for
+        uploads) refuses a config that points the encoder at a local path. A damaged or foreign index is
+        rebuilt from the examples.
+        """
         directory = Path(directory)
+        if not (directory / CONFIG_FILE).is_file() and (_previous(directory) / CONFIG_FILE).is_file():
+            directory = _previous(directory)  # a save was interrupted between its two renames
         if not (directory / CONFIG_FILE).is_file():
             raise FewShotError(f"{directory} is not a saved classifier: {CONFIG_FILE} is missing")
-        meta = json.loads((directory / CONFIG_FILE).read_text())
-        options = meta["config"] | overrides
-        model = options.pop("model")
+        try:
+            meta = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+            options = dict(meta["config"]) | overrides
+            model = options.pop("model")
+            examples = pd.read_csv(directory / EXAMPLES_FILE, dtype=str, keep_default_na=False)
+            texts, labels = examples["text"].tolist(), examples["label"].tolist()
+        except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError) as exc:
+            raise FewShotError(f"{directory} is a damaged saved classifier ({type(exc).__name__}: {exc}); "
+                               "save it again or rebuild it from its examples CSV") from exc
+        if not allow_model_paths and not _is_named_model(model):
+            raise FewShotError(f"{directory} asks for the encoder {model!r}; only 'default', 'minilm' or a hub "
+                               "id are accepted from an uploaded classifier")
         clf = cls(model, encoder=encoder, **options)
-        examples = pd.read_csv(directory / EXAMPLES_FILE, dtype=str, keep_default_na=False)
-        texts, labels = examples["text"].tolist(), examples["label"].tolist()
         index_path = directory / INDEX_FILE
         same_encoder = meta.get("encoder", {}).get("model") == clf.encoder.name
         if same_encoder and index_path.is_file() and len(meta.get("ids", [])) == len(texts) and texts:
-            index = SupportIndex.load(index_path)
+            try:
+                index = SupportIndex.load(index_path)
+            except RuntimeError:  # faiss cannot read it: truncated or not an index; re-encode instead
+                index = SupportIndex(clf.encoder.dim)
             if index.dim == clf.encoder.dim and len(index) == len(texts):
                 clf.index = index
                 clf._texts, clf._labels, clf._ids = texts, labels, [int(i) for i in meta["ids"]]
@@ -426,5 +457,27 @@ class FewShotClassifier:
                 clf._refit()
                 return clf
         if texts:
-            clf._add(texts, labels, clf.encoder.encode(texts))
+            clf._add(_clean_texts(texts, "texts"), _clean_texts(labels, "labels"), clf.encoder.encode(texts))
         return clf
+
+
+def _previous(directory: Path) -> Path:
+    return directory.with_name(directory.name + ".previous")
+
+
+def _swap_in(staging: Path, directory: Path) -> None:
+    """Replace ``directory`` by ``staging`` with renames only: at every instant one complete save exists."""
+    previous = _previous(directory)
+    shutil.rmtree(previous, ignore_errors=True)
+    if directory.exists():
+        os.replace(directory, previous)
+    os.replace(staging, directory)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _is_named_model(model: Any) -> bool:
+    """A built-in name or a hub id (``org/name``), not a filesystem path."""
+    if model in (None, "default", "minilm"):
+        return True
+    return isinstance(model, str) and model.count("/") == 1 and not model.startswith((".", "/", "~")) \
+        and ".." not in model and "\\" not in model

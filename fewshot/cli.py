@@ -49,6 +49,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=_threshold, help="answer 'unknown' below this confidence (0-1), "
                    "or 'auto': below a threshold derived from the examples")
     p.add_argument("--quantize", action="store_true", help="int8 encoder (faster on CPUs with VNNI)")
+    p.add_argument("--adapt", choices=["none", "maml", "fomaml", "reptile"],
+                   help="fit the head with the meta-learned inner loop of a `fewshot train --method` folder")
     p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     p.add_argument("--label-column", default="label", help="column holding the label (default: label)")
     p.add_argument("--encoding", help="text encoding of the CSV files (default: UTF-8, UTF-16 by its BOM)")
@@ -72,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="CSV to classify")
     p.add_argument("--output", required=True, help="where to write the labelled CSV")
     p.add_argument("--chunk-size", type=int, default=2048, help="rows read and written at a time")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default) or ray: Ray Data actors; --input may then be a folder or a glob")
+    p.add_argument("--address", help="with --engine ray: the cluster to join ('auto', ray://HOST:10001); "
+                   "default: start a local Ray")
     _add_model_options(p)
 
     p = sub.add_parser("evaluate", help="accuracy and F1 of the examples on a labelled test CSV")
@@ -90,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="encoder to describe (default: FEWSHOT_MODEL or 'default')")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    from .train import add_train_parser  # meta-training: `fewshot train --data A.csv --out models/NAME`
+
+    add_train_parser(sub)
     return parser
 
 
@@ -101,6 +110,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         opts["unknown_threshold"] = args.threshold
     if args.quantize:
         opts["quantize"] = True
+    if args.adapt:
+        opts["adapt"] = args.adapt
     return opts
 
 
@@ -124,6 +135,10 @@ def _classifier(args: argparse.Namespace) -> Any:
 def cmd_classify(args: argparse.Namespace) -> int:
     from .csvio import check_header, count_rows, iter_chunks
 
+    if getattr(args, "engine", "local") == "ray":
+        from .distributed import cmd_classify_ray
+
+        return cmd_classify_ray(args)
     if args.chunk_size < 1:
         raise FewShotError(f"--chunk-size must be >= 1, got {args.chunk_size}")
     check_header(args.input, [args.text_column], args.encoding)
@@ -230,9 +245,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
-    """Library warnings (truncated texts, duplicate examples) as one plain line on stderr."""
-    print(f"fewshot: note: {message}", file=sys.stderr)
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """fewshot's own warnings (truncated texts, duplicate examples) as one plain line on stderr."""
+    from .errors import FewShotWarning
+
+    if issubclass(category, FewShotWarning):
+        print(f"fewshot: note: {message}", file=sys.stderr)
+    elif not issubclass(category, UserWarning):
+        _default_showwarning(message, category, *args, **kwargs)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import FewShotError
+from .errors import FewShotError, FewShotWarning
 from .heads import build_head
 
 ENV_VAR = "FEWSHOT_MODEL"
@@ -217,7 +217,7 @@ class Encoder:
         long = sum(len(t) > MAX_TEXT_CHARS for t in texts)
         if long:
             warnings.warn(f"{long} text(s) longer than {MAX_TEXT_CHARS:,} characters were cut to that length "
-                          "(the encoder reads only the first 256 tokens)", stacklevel=3)
+                          "(the encoder reads only the first 256 tokens)", FewShotWarning, stacklevel=3)
             texts = [t[:MAX_TEXT_CHARS] for t in texts]
         emb = self._model.encode(texts, batch_size=self.batch_size, convert_to_tensor=True,
                                  normalize_embeddings=self._head is None, show_progress_bar=False)

@@ -5,3 +5,7 @@ from __future__ import annotations
 
 class FewShotError(ValueError):
     """Bad input or configuration: the message says what was expected, what came and how to fix it."""
+
+
+class FewShotWarning(UserWarning):
+    """Something the user should know but that does not stop the work (a text cut short, a duplicate)."""

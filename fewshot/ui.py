@@ -30,6 +30,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 TABLE_HEADERS = ["label", "text"]
 PREVIEW_ROWS = 50
+CSV_TYPES = [".csv", ".tsv", ".txt"]
 DEFAULT_THRESHOLD = 0.5
 STORAGE_KEY = "fewshot-label-set"
 INTRO = ("Few-shot text classification: write a handful of examples per label, then classify "
@@ -202,32 +203,58 @@ def load_classifier(file: Any, state: dict[str, Any]) -> tuple[Any, ...]:
 
 
 # ---- classify --------------------------------------------------------------------------------------
+AUTO_LABEL = "Unknown: automatic (from your examples)"
+AUTO_INFO = ("answer 'unknown' when a text scores below nearly all of your own examples (threshold found by "
+             "cross-validation on them); untick to set a confidence threshold yourself")
+
+
+def verdict_md(pred: Any, rule: core.Unknown, unknown_label: str) -> str:
+    """The verdict: the label (or unknown) and why, in plain words (user text escaped)."""
+    best, conf = esc(pred.top[0][0]), pred.top[0][1]
+    if pred.label == unknown_label and rule.mode == "auto":
+        return (f"### unknown\nBest guess **{best}** ({conf:.0%}), but the text's in-scope score "
+                f"**{pred.score:.2f}** is below the automatic threshold **{rule.threshold:.2f}** derived from "
+                "your examples: it looks unlike all of them. Add it as an example if it belongs to a label.")
+    if pred.label == unknown_label and rule.mode == "confidence":
+        return (f"### unknown\nBest guess **{best}** at {conf:.0%}, below the threshold of "
+                f"{rule.threshold:.0%}.")
+    out = f"### {esc(pred.label)}\nconfidence {pred.confidence:.0%}"
+    if rule.mode == "auto":
+        out += f" · in-scope score {pred.score:.2f} (automatic unknown threshold {rule.threshold:.2f})"
+    elif rule.note:
+        out += f"  \n_Automatic unknown is off: {esc(rule.note)}._"
+    return out
+
+
 @friendly
-def classify(text: str, threshold: float, state: dict[str, Any], cache: Any) -> tuple[Any, ...]:
-    """Top labels with probabilities, a verdict (or unknown), and the matched support examples."""
+def classify(text: str, auto_unknown: bool, threshold: float, state: dict[str, Any],
+             cache: Any) -> tuple[Any, ...]:
+    """Top labels with probabilities, a verdict (or unknown, with why), and the matched support examples."""
     if not str(text or "").strip():
         raise FewShotError("type a sentence to classify")
     fit = fitted(state, cache)
-    core.set_threshold(fit.clf, threshold)
+    rule = core.set_unknown(fit.clf, auto_unknown, threshold)
     if len(str(text)) > core.MAX_TEXT_CHARS:
         gr.Warning(f"the text is {len(str(text)):,} characters long; only the first {core.MAX_TEXT_CHARS:,} "
                    "are classified", duration=5)
     pred = fit.clf.predict_details([str(text)[: core.MAX_TEXT_CHARS]], top=5, n_matches=5)[0]
     bars = dict(pred.top)
-    if pred.label == fit.clf.config.unknown_label and fit.clf.config.unknown_threshold is not None:
-        verdict = (f"### unknown\nBest guess **{esc(pred.top[0][0])}** at {pred.confidence:.0%}, below the "
-                   f"threshold of {threshold:.0%}.")
-    else:
-        verdict = f"### {esc(pred.label)}\nconfidence {pred.confidence:.0%}"
+    verdict = verdict_md(pred, rule, fit.clf.config.unknown_label)
     matches = [[m.label, m.text, round(m.similarity, 3)] for m in pred.matches]
     return bars, verdict, matches, fit
 
 
-def reclassify(text: str, threshold: float, state: dict[str, Any], cache: Any) -> tuple[Any, ...]:
-    """Re-run :func:`classify` when the threshold moves; silent when there is nothing to classify yet."""
+def reclassify(text: str, auto_unknown: bool, threshold: float, state: dict[str, Any],
+               cache: Any) -> tuple[Any, ...]:
+    """Re-run :func:`classify` when the unknown rule changes; silent when there is nothing to classify yet."""
     if not str(text or "").strip() or len(core.labels_of(core.state_rows(state))) < 2:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    return classify(text, threshold, state, cache)
+    return classify(text, auto_unknown, threshold, state, cache)
+
+
+def toggle_slider(auto_unknown: bool) -> Any:
+    """The confidence slider is shown only when the automatic unknown is off."""
+    return gr.Slider(visible=not auto_unknown)
 
 
 def suggest_label(bars: Any) -> Any:
@@ -252,15 +279,15 @@ def batch_columns(file: Any) -> Any:
 
 
 @friendly
-def classify_csv(file: Any, column: str, threshold: float, state: dict[str, Any], cache: Any,
-                 progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-    """Label every row of a CSV: preview, labelled-CSV download and a summary."""
+def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, state: dict[str, Any],
+                 cache: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+    """Label every row of a CSV: preview, labelled-CSV download and a summary (unknowns counted)."""
     path = file_path(file)
     df = core.read_upload(path)
     if not column:
         raise FewShotError(f"choose the text column; the columns are {list(map(str, df.columns))}")
     fit = fitted(state, cache, progress)
-    core.set_threshold(fit.clf, threshold)
+    rule = core.set_unknown(fit.clf, auto_unknown, threshold)
     out, blank = core.classify_frame(fit.clf, df, column, progress_fn(progress, "Classifying"))
     long = int((df[column].str.len() > core.MAX_TEXT_CHARS).sum())
     if long:
@@ -269,9 +296,17 @@ def classify_csv(file: Any, column: str, threshold: float, state: dict[str, Any]
     if blank:
         gr.Warning(f"{blank} row(s) have an empty '{column}' cell; they are kept with an empty label",
                    duration=5)
-    label_col = core.output_columns([str(c) for c in df.columns])[0]
+    label_col, _, _, score_col = core.output_columns([str(c) for c in df.columns])
     counts = out[label_col][out[label_col] != ""].value_counts()
     summary = f"**{len(out) - blank} rows labelled.** " + " · ".join(f"{esc(k)}: {v}" for k, v in counts.items())
+    unknown = int(counts.get(fit.clf.config.unknown_label, 0))
+    if rule.mode == "auto":
+        summary += (f"  \n{unknown} row(s) answered *unknown*: in-scope score (column `{score_col}`) below "
+                    f"the automatic threshold {rule.threshold:.2f} derived from your examples")
+    elif rule.mode == "confidence":
+        summary += f"  \n{unknown} row(s) answered *unknown*: confidence below {rule.threshold:.0%}"
+    elif rule.note:
+        summary += f"  \nAutomatic unknown is off: {esc(rule.note)}"
     if blank:
         summary += f"  \n⚠ {blank} row{'s' if blank > 1 else ''} with an empty text kept unlabelled"
     return out.head(PREVIEW_ROWS), str(core.write_labelled(out, Path(path).name)), summary, fit
@@ -394,7 +429,7 @@ def _labels_tab(state: gr.State, cache: gr.State) -> tuple[Any, ...]:
                 summary = gr.Markdown(summary_md([]), elem_id="label-summary", label="Summary")
                 check_btn = gr.Button("Re-check label set", size="sm")
                 with gr.Accordion("Import · export · save", open=True):
-                    import_btn = gr.UploadButton("Import CSV (text,label)", file_types=[".csv"], size="sm")
+                    import_btn = gr.UploadButton("Import CSV (text,label)", file_types=CSV_TYPES, size="sm")
                     export_btn = gr.Button("Export CSV", size="sm")
                     save_btn = gr.Button("Save classifier (.zip)", size="sm")
                     load_btn = gr.UploadButton("Load classifier (.zip)", file_types=[".zip"], size="sm")
@@ -422,9 +457,10 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any]) -> gr.Dropd
             with gr.Column(scale=2):
                 text = gr.Textbox(label="Text", lines=4, placeholder="Paste or type a sentence…",
                                   elem_id="classify-text")
+                auto = gr.Checkbox(value=True, label=AUTO_LABEL, info=AUTO_INFO, elem_id="classify-auto")
                 threshold = gr.Slider(0, 1, value=DEFAULT_THRESHOLD, step=0.05, label="Unknown below confidence",
                                       info="answer 'unknown' when the best label is less likely than this "
-                                           "(0: always pick a label)")
+                                           "(0: always pick a label)", visible=False, elem_id="classify-threshold")
                 go = gr.Button("Classify", variant="primary", elem_id="classify-run")
                 with gr.Row():
                     add_dd = gr.Dropdown(label="Add this text as an example of", choices=[], scale=2,
@@ -433,28 +469,31 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any]) -> gr.Dropd
             with gr.Column(scale=3):
                 verdict = gr.Markdown("_The answer appears here._", elem_id="classify-verdict", label="Verdict")
                 bars = gr.Label(num_top_classes=5, label="Top labels", elem_id="classify-bars", show_heading=False)
-                matches = gr.Dataframe(headers=["label", "example", "similarity"], label="Closest examples",
+                matches = gr.Dataframe(headers=["label", "example", "cosine"], label="Closest examples",
                                        interactive=False, wrap=True)
-    inputs, outputs = [text, threshold, state, cache], [bars, verdict, matches, cache]
+    inputs, outputs = [text, auto, threshold, state, cache], [bars, verdict, matches, cache]
     for event in (go.click(classify, inputs, outputs, api_name="classify"),
                   text.submit(classify, inputs, outputs, api_visibility="undocumented")):
         event.success(suggest_label, [bars], [add_dd], api_visibility="private", show_progress="hidden")
     threshold.release(reclassify, inputs, outputs, api_visibility="private", show_progress="minimal")
+    auto.input(toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
+    auto.input(reclassify, inputs, outputs, api_visibility="private", show_progress="minimal")
     add_btn.click(add_one_example, [add_dd, text, state], outs, api_name="add_example")
     return add_dd
 
 
 def _batch_tab(state: gr.State, cache: gr.State) -> None:
     with gr.Tab("Batch", id="batch"):
-        gr.Markdown(f"Upload a UTF-8 CSV (up to {core.MAX_ROWS:,} rows), choose the text column, classify. "
-                    "The download adds `label`, `confidence` and `top_3`; cells a spreadsheet would run as a "
-                    "formula are prefixed with `'`.")
+        gr.Markdown(f"Upload a CSV (UTF-8 or UTF-16; comma, `;`, tab or `|` separated; up to {core.MAX_ROWS:,} "
+                    "rows), choose the text column, classify. The download adds `label`, `confidence`, `top_3` "
+                    "and `in_scope_score`; cells a spreadsheet would run as a formula are prefixed with `'`.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
-                file = gr.File(label="CSV file", file_types=[".csv"], type="filepath", elem_id="batch-file")
+                file = gr.File(label="CSV file", file_types=CSV_TYPES, type="filepath", elem_id="batch-file")
                 column = gr.Dropdown(label="Text column", choices=[], allow_custom_value=True, elem_id="batch-column")
+                auto = gr.Checkbox(value=True, label=AUTO_LABEL, info=AUTO_INFO, elem_id="batch-auto")
                 threshold = gr.Slider(0, 1, value=DEFAULT_THRESHOLD, step=0.05, label="Unknown below confidence",
-                                      info="0: always pick a label")
+                                      info="0: always pick a label", visible=False, elem_id="batch-threshold")
                 go = gr.Button("Classify CSV", variant="primary", elem_id="batch-run")
             with gr.Column(scale=3):
                 summary = gr.Markdown(elem_id="batch-summary", label="Summary")
@@ -462,8 +501,9 @@ def _batch_tab(state: gr.State, cache: gr.State) -> None:
         preview = gr.Dataframe(label=f"Preview (first {PREVIEW_ROWS} rows)", interactive=False, wrap=True,
                                max_height=400)
     file.upload(batch_columns, [file], [column], api_name="batch_columns")
-    go.click(classify_csv, [file, column, threshold, state, cache], [preview, download, summary, cache],
+    go.click(classify_csv, [file, column, auto, threshold, state, cache], [preview, download, summary, cache],
              api_name="classify_csv")
+    auto.input(toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
 
 
 def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any]) -> gr.Dropdown:
@@ -472,7 +512,7 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any]) -> gr.Dropd
                     "to add it as a new example.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
-                file = gr.File(label="Labelled CSV", file_types=[".csv"], type="filepath", elem_id="eval-file")
+                file = gr.File(label="Labelled CSV", file_types=CSV_TYPES, type="filepath", elem_id="eval-file")
                 with gr.Row():
                     text_col = gr.Dropdown(label="Text column", choices=[], allow_custom_value=True)
                     label_col = gr.Dropdown(label="Label column", choices=[], allow_custom_value=True)

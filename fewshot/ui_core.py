@@ -233,6 +233,9 @@ def read_csv_friendly(path: str | Path, columns: list[str], display_name: str | 
         name = display_name or Path(path).name
         msg = str(exc).replace(str(path), name).replace("Choose others with --text-column / --label-column",
                                                          "Choose the columns above")
+        if "--encoding cp1252" in msg:  # the app has no encoding option: say what to do here
+            msg = msg[: msg.index("it may be")] + ("it may be Windows-1252 (cp1252) or Latin-1: save it as "
+                                                    "UTF-8 (or UTF-16) in your editor and upload it again")
         raise FewShotError(msg) from exc
 
 
@@ -268,12 +271,44 @@ def fitted_classifier(state: dict[str, Any], cache: Fitted | None,
     return Fitted(key, clf)
 
 
-def set_threshold(clf: FewShotClassifier, threshold: float | None) -> None:
-    """Apply the user's unknown threshold (0 or None: never answer unknown)."""
-    value = float(threshold or 0.0)
+@dataclass
+class Unknown:
+    """How the app answers 'unknown' for one request (see :func:`set_unknown`)."""
+
+    mode: str  # "auto": in-scope score below the automatic threshold; "confidence"; "off"
+    threshold: float | None = None  # "auto": score units (the head's top logit); "confidence": 0-1
+    note: str = ""  # why "auto" was asked for but is not applied
+
+
+def auto_threshold(clf: FewShotClassifier) -> tuple[float | None, str]:
+    """The classifier's automatic threshold (cached per label set), or None and the reason it has none."""
+    try:
+        return float(clf.auto_threshold_), ""
+    except FewShotError as exc:
+        return None, str(exc).replace("unknown_threshold='auto'", "the automatic unknown")
+
+
+def set_unknown(clf: FewShotClassifier, auto: Any, threshold: float | None) -> Unknown:
+    """Apply the user's unknown rule: automatic (from the examples), a confidence floor, or none.
+
+    ``auto`` true: ``unknown_threshold="auto"``, the slider is ignored; when the label set is too small
+    for the cross-validated threshold (no label with 2 examples) nothing is answered unknown and the
+    returned note says why. ``auto`` false: ``threshold`` is a confidence in [0, 1]; 0 or None: never unknown.
+    """
+    if auto is not None and not isinstance(auto, (bool, int, float)):
+        raise FewShotError(f"auto_unknown must be true or false, got {auto!r:.40}")
+    if auto:
+        value, note = auto_threshold(clf)
+        clf.config.unknown_threshold = "auto" if value is not None else None
+        return Unknown("auto", value) if value is not None else Unknown("off", None, note)
+    try:
+        value = float(threshold or 0.0)
+    except (TypeError, ValueError) as exc:
+        raise FewShotError(f"the threshold must be a number between 0 and 1, got {threshold!r:.40}") from exc
     if not 0.0 <= value <= 1.0:
         raise FewShotError(f"the threshold must be between 0 and 1, got {value}")
     clf.config.unknown_threshold = value if value > 0 else None
+    return Unknown("confidence", value) if value > 0 else Unknown("off")
 
 
 def findings(rows: Rows) -> list[Finding]:
@@ -402,34 +437,38 @@ def read_upload(path: str | Path, display_name: str | None = None) -> pd.DataFra
     return df
 
 
-def output_columns(columns: list[str]) -> tuple[str, str, str]:
-    """Names of the added columns (prefixed ``predicted_`` when the input already has them)."""
-    if {"label", "confidence", "top_3"} & set(columns):
-        return "predicted_label", "predicted_confidence", "predicted_top_3"
-    return "label", "confidence", "top_3"
+OUTPUT_COLUMNS = ("label", "confidence", "top_3", "in_scope_score")
+
+
+def output_columns(columns: list[str]) -> tuple[str, ...]:
+    """Names of the added columns (prefixed ``predicted_`` when the input already has one of them)."""
+    if set(OUTPUT_COLUMNS) & set(columns):
+        return tuple(f"predicted_{c}" for c in OUTPUT_COLUMNS)
+    return OUTPUT_COLUMNS
 
 
 def classify_frame(clf: FewShotClassifier, df: pd.DataFrame, column: str,
                    progress: ProgressFn | None = None) -> tuple[pd.DataFrame, int]:
-    """``df`` with label, confidence and top-3 columns; blank texts are kept with an empty label.
+    """``df`` with label, confidence, top-3 and in-scope-score columns; blank texts are kept unlabelled.
 
-    Returns the labelled frame and the number of blank rows.
+    The label is ``unknown`` where the classifier's ``unknown_threshold`` rejects the text (see
+    :func:`set_unknown`). Returns the labelled frame and the number of blank rows.
     """
     if column not in df.columns:
         raise FewShotError(f"there is no column {column!r}; the columns are {list(map(str, df.columns))}")
     texts = df[column].astype(str).str.slice(0, MAX_TEXT_CHARS)
     filled = texts.str.strip() != ""
-    probs = clf.predict_proba(texts[filled].tolist(), progress=progress)
-    labels = clf.labels_from_proba(probs)
-    label_col, conf_col, top_col = output_columns([str(c) for c in df.columns])
+    label_col, conf_col, top_col, score_col = output_columns([str(c) for c in df.columns])
     out = df.copy()
-    out[label_col], out[conf_col], out[top_col] = "", "", ""
-    if len(probs):
+    out[label_col], out[conf_col], out[top_col], out[score_col] = "", "", "", ""
+    if filled.any():
+        labels, probs, scores = clf.predict_with_scores(texts[filled].tolist(), progress=progress)
         order = np.argsort(-probs, axis=1)[:, :3]
         tops = ["; ".join(f"{clf.classes_[j]} {p[j]:.2f}" for j in o) for p, o in zip(probs, order)]
         out.loc[filled, label_col] = list(labels)
         out.loc[filled, conf_col] = [f"{c:.4f}" for c in probs.max(axis=1)]
         out.loc[filled, top_col] = tops
+        out.loc[filled, score_col] = [f"{s:.3f}" for s in scores]
     return out, int((~filled).sum())
 
 

@@ -62,7 +62,7 @@ def test_every_action_has_an_api_name(app_url: str) -> None:
 
 
 def test_classify_returns_bars_verdict_and_matches(support: Client) -> None:
-    bars, verdict, matches = support.predict("I can't log in, the password reset email never came", 0.0,
+    bars, verdict, matches = support.predict("I can't log in, the password reset email never came", False, 0.0,
                                              api_name="/classify")
     assert bars["label"] == "account_access"
     assert {c["label"] for c in bars["confidences"]} <= SUPPORT_LABELS
@@ -72,19 +72,52 @@ def test_classify_returns_bars_verdict_and_matches(support: Client) -> None:
 
 
 def test_very_long_text_is_classified(support: Client) -> None:
-    bars, _, _ = support.predict("my invoice is wrong " * 5000, 0.0, api_name="/classify")  # 100k characters
+    bars, _, _ = support.predict("my invoice is wrong " * 5000, False, 0.0, api_name="/classify")  # 100k characters
     assert bars["label"] == "billing"
 
 
 def test_threshold_answers_unknown(support: Client) -> None:
-    _, verdict, _ = support.predict("banana", 1.0, api_name="/classify")
+    _, verdict, _ = support.predict("banana", False, 1.0, api_name="/classify")
     assert "unknown" in verdict
+
+
+def test_automatic_unknown_is_the_default_and_says_why(app_url: str, support: Client) -> None:
+    info = client(app_url).view_api(print_info=False, return_format="dict")["named_endpoints"]
+    params = {p["parameter_name"]: p for p in info["/classify"]["parameters"]}
+    assert params["auto_unknown"]["parameter_default"] is True  # unknown starts at the automatic value
+    _, verdict, _ = support.predict("banana", True, 0.5, api_name="/classify")
+    assert verdict.startswith("### unknown") and "below the automatic threshold" in verdict
+    assert "in-scope score" in verdict
+    bars, verdict, _ = support.predict("I was charged twice on my card", True, 0.5, api_name="/classify")
+    assert bars["label"] == "billing" and verdict.startswith("### billing")
+    assert "automatic unknown threshold" in verdict
+    _, verdict, _ = support.predict("banana", False, 0.0, api_name="/classify")  # off: always a label
+    assert "unknown" not in verdict
+
+
+def test_automatic_unknown_needs_two_examples_of_a_label(app_url: str) -> None:
+    c = client(app_url)
+    c.predict({"headers": ["label", "text"], "data": [["yes", "sure, sounds good"], ["no", "no way"]]},
+              api_name="/set_table")
+    bars, verdict, _ = c.predict("absolutely", True, 0.5, api_name="/classify")  # no error, a plain answer
+    assert bars["label"] in {"yes", "no"} and "Automatic unknown is off" in verdict
+
+
+def test_batch_with_automatic_unknown(support: Client, tmp_path: Path) -> None:
+    src = tmp_path / "mixed.csv"
+    pd.DataFrame({"text": ["I was billed twice", "my parcel never arrived", "banana",
+                           "the recipe needs two eggs and flour"]}).to_csv(src, index=False)
+    _, download, summary = support.predict(handle_file(str(src)), "text", True, 0.5, api_name="/classify_csv")
+    out = pd.read_csv(download, dtype=str, keep_default_na=False)
+    assert list(out.columns) == ["text", "label", "confidence", "top_3", "in_scope_score"]
+    assert out["label"].tolist()[:2] == ["billing", "shipping"] and out["label"].iloc[2] == "unknown"
+    assert "automatic threshold" in summary and "answered *unknown*" in summary
 
 
 def test_label_editing_actions(app_url: str) -> None:
     c = client(app_url)
     with pytest.raises(AppError, match="at least 2 labels"):
-        c.predict("hello", 0.0, api_name="/classify")
+        c.predict("hello", True, 0.5, api_name="/classify")
     table, summary = c.predict("greeting", "hello there\nhi!", api_name="/add_examples")
     assert labels_in(table) == {"greeting"} and "second label" in summary
     table, summary = c.predict("farewell", "bye", api_name="/add_examples")
@@ -156,7 +189,7 @@ def test_save_and_load_classifier_zip(app_url: str, support: Client, tmp_path: P
 def test_batch_csv_download(support: Client, batch_csv: Path) -> None:
     column = support.predict(handle_file(str(batch_csv)), api_name="/batch_columns")
     assert value_of(column) == "text" and ["label", "label"] in column["choices"]
-    preview, download, summary = support.predict(handle_file(str(batch_csv)), "text", 0.0,
+    preview, download, summary = support.predict(handle_file(str(batch_csv)), "text", False, 0.0,
                                                  api_name="/classify_csv")
     assert "22 rows labelled" in summary and "1 row with an empty text" in summary
     out = pd.read_csv(download, dtype=str, keep_default_na=False)
@@ -166,7 +199,7 @@ def test_batch_csv_download(support: Client, batch_csv: Path) -> None:
     assert (out["predicted_label"] == out["label"]).mean() > 0.6
     assert out["predicted_label"].iloc[-1] == ""  # the row with an empty text is kept, unlabelled
     with pytest.raises(AppError, match="no column 'nope'"):
-        support.predict(handle_file(str(batch_csv)), "nope", 0.0, api_name="/classify_csv")
+        support.predict(handle_file(str(batch_csv)), "nope", True, 0.5, api_name="/classify_csv")
 
 
 def test_evaluate(support: Client, batch_csv: Path) -> None:
@@ -193,13 +226,80 @@ def test_bad_files_give_clear_errors(support: Client, tmp_path: Path) -> None:
         support.predict(handle_file(str(big)), api_name="/batch_columns")
 
 
+def test_other_encodings_and_delimiters_are_read(app_url: str, support: Client, tmp_path: Path) -> None:
+    """UTF-16 (BOM), UTF-8 with BOM, ';' / tab / '|' delimited files pass through import, batch and evaluate."""
+    frame = pd.DataFrame({"text": ["I was charged twice; refund please", "my parcel is late", "café ☕ déjà vu"],
+                          "label": ["billing", "shipping", "billing"]})
+    files = {"utf16.csv": dict(encoding="utf-16"), "semicolon.csv": dict(sep=";"),
+             "bom.csv": dict(encoding="utf-8-sig"), "tabs.tsv": dict(sep="\t"), "pipes.txt": dict(sep="|")}
+    for name, kwargs in files.items():
+        path = tmp_path / name
+        frame.to_csv(path, index=False, **kwargs)
+        column = support.predict(handle_file(str(path)), api_name="/batch_columns")
+        assert value_of(column) == "text", name
+        _, download, summary = support.predict(handle_file(str(path)), "text", False, 0.0,
+                                               api_name="/classify_csv")
+        out = pd.read_csv(download, dtype=str, keep_default_na=False)
+        assert out["text"].tolist() == frame["text"].tolist(), name
+        assert out["predicted_label"].tolist()[:2] == ["billing", "shipping"], name
+        table, _ = client(app_url).predict(handle_file(str(path)), api_name="/import_csv")
+        assert sorted(table_rows(table)) == sorted(frame[["label", "text"]].values.tolist()), name
+    metrics, _, _ = support.predict(handle_file(str(tmp_path / "utf16.csv")), "text", "label", api_name="/evaluate")
+    assert "Accuracy" in metrics
+
+
+def test_bad_csv_structures_are_explained(support: Client, tmp_path: Path) -> None:
+    dupes = tmp_path / "dupes.csv"
+    dupes.write_text("text,label,text\nhello,greeting,again\n")
+    with pytest.raises(AppError, match="more than one column named 'text'") as err:
+        support.predict(handle_file(str(dupes)), api_name="/batch_columns")
+    assert "/tmp" not in str(err.value)  # the user's file name, not the server's temp path
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text\ncaf\xe9 cr\xe8me br\xfbl\xe9e\n".encode("cp1252"))
+    with pytest.raises(AppError, match="cp1252") as err:
+        support.predict(handle_file(str(latin)), "text", True, 0.5, api_name="/classify_csv")
+    assert "UTF-8" in str(err.value) and "--encoding" not in str(err.value)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("text,label\n")
+    with pytest.raises(AppError, match="no rows"):
+        support.predict(handle_file(str(header_only)), "text", True, 0.5, api_name="/classify_csv")
+
+
+def test_emoji_cjk_rtl_and_long_texts(app_url: str, tmp_path: Path) -> None:
+    c = client(app_url)
+    c.predict("食べ物 🍣", "寿司が食べたい\nラーメンが好きです\n🍕 pizza tonight", api_name="/add_examples")
+    table, summary = c.predict("מזג אוויר", "מחר יהיה גשם\nהיום חם מאוד\n☀️ sunny", api_name="/add_examples")
+    assert {"食べ物 🍣", "מזג אוויר"} == labels_in(table) and "2 labels · 6 examples" in summary
+    bars, verdict, matches = c.predict("ラーメンを食べに行こう 🍜", False, 0.0, api_name="/classify")
+    assert bars["label"] == "食べ物 🍣" and "食べ物 🍣" in verdict
+    _, verdict, _ = c.predict("גשם כבד מחר בבוקר", True, 0.5, api_name="/classify")
+    assert verdict.startswith("### ")
+    src = tmp_path / "long.csv"
+    long = ("sushi 寿司 ramen " * 7000)[:100_000]  # 100,000 characters (~130 kB, under the test upload limit)
+    pd.DataFrame({"text": [long, "מחר יהיה גשם"]}).to_csv(src, index=False)
+    _, download, summary = c.predict(handle_file(str(src)), "text", False, 0.0, api_name="/classify_csv")
+    out = pd.read_csv(download, dtype=str, keep_default_na=False)
+    assert len(out["text"].iloc[0]) == 100_000  # the file keeps the whole text; only its start is classified
+    assert out["label"].tolist() == ["食べ物 🍣", "מזג אוויר"] and "2 rows labelled" in summary
+    table, _ = c.predict("食べ物 🍣", "ramen " * 20_000, api_name="/add_examples")  # cut to the text limit
+    assert max(len(r[1]) for r in table_rows(table)) <= 2000
+
+
+def test_same_example_under_two_labels_is_flagged(app_url: str) -> None:
+    c = client(app_url)
+    summary = c.predict({"headers": ["label", "text"], "data": [
+        ["refund", "I want my money back"], ["refund", "refund my order"],
+        ["complaint", "I want my money back"], ["complaint", "this is terrible service"]]}, api_name="/set_table")
+    assert "is an example of 'complaint', 'refund'" in summary and "keep it under one label" in summary
+
+
 def test_two_sessions_keep_separate_label_sets(app_url: str) -> None:
     a, b = client(app_url), client(app_url)
     results: dict[str, object] = {}
 
     def run(name: str, c: Client, example_set: str) -> None:
         c.predict(example_set, api_name="/load_example")
-        results[name] = c.predict("The striker scored in the final minute", 0.0, api_name="/classify")[0]
+        results[name] = c.predict("The striker scored in the final minute", False, 0.0, api_name="/classify")[0]
 
     threads = [threading.Thread(target=run, args=("a", a, "Support tickets")),
                threading.Thread(target=run, args=("b", b, "News topics"))]
@@ -219,6 +319,12 @@ def test_label_names_with_html_are_shown_escaped(app_url: str) -> None:
     _, summary = c.predict("<img src=x onerror=alert(2)>", "third", api_name="/add_examples")
     assert "<script>" not in summary and "<img" not in summary
     assert "&lt;script&gt;" in summary
+    bars, verdict, _ = c.predict("second", False, 0.0, api_name="/classify")
+    assert bars["label"] == "<script>alert(1)</script>"  # the label itself is data, kept as typed
+    assert "<script>" not in verdict and "&lt;script&gt;" in verdict
+    exported = Path(c.predict(api_name="/export_csv"))
+    _, _, summary = c.predict(handle_file(str(exported)), "text", False, 0.0, api_name="/classify_csv")
+    assert "<script>" not in summary and "<img" not in summary
 
 
 def test_login_from_environment() -> None:

@@ -72,7 +72,16 @@ def test_label_classify_batch_download(browser: object, app_url: str, batch_csv:
     sync_api.expect(page.locator("#classify-verdict")).to_contain_text("billing", timeout=WAIT_MS)
     sync_api.expect(page.locator("#classify-bars")).to_contain_text("billing")
     sync_api.expect(page.locator("#classify-add input")).to_have_value("billing", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#classify-verdict")).to_contain_text("automatic unknown threshold")
+    sync_api.expect(page.locator("#classify-threshold")).to_be_hidden()  # automatic unknown is the default
     shot(page, "classify")
+    page.locator("#classify-text textarea").fill("banana")
+    page.locator("#classify-run").click()
+    sync_api.expect(page.locator("#classify-verdict")).to_contain_text("below the automatic threshold",
+                                                                      timeout=WAIT_MS)
+    page.locator("#classify-auto input[type=checkbox]").uncheck()  # manual: the confidence slider appears
+    sync_api.expect(page.locator("#classify-threshold")).to_be_visible(timeout=WAIT_MS)
+    sync_api.expect(page.locator("#classify-verdict")).not_to_contain_text("automatic", timeout=WAIT_MS)
 
     page.get_by_role("tab", name="Batch").click()
     page.locator("#batch-file input[type=file]").set_input_files(str(batch_csv))
@@ -87,7 +96,7 @@ def test_label_classify_batch_download(browser: object, app_url: str, batch_csv:
     saved = tmp_path / "labelled.csv"
     info.value.save_as(saved)
     out = pd.read_csv(saved, dtype=str, keep_default_na=False)
-    assert len(out) == 23 and "predicted_label" in out.columns and "predicted_top_3" in out.columns
+    assert len(out) == 23 and {"predicted_label", "predicted_top_3", "predicted_in_scope_score"} <= set(out.columns)
     assert out["text"].str.startswith("'=").any()
 
     page.get_by_role("tab", name="Evaluate").click()

@@ -104,3 +104,28 @@ def test_read_table_and_formula_neutralisation(tmp_path: Path) -> None:
     safe = neutralize_formulas(pd.DataFrame({"x": ["=SUM(A1)", "+1", "-2", "@x", "fine", "\tx"], "n": range(6)}))
     assert safe["x"].tolist() == ["'=SUM(A1)", "'+1", "'-2", "'@x", "fine", "'\tx"]
     assert safe["n"].tolist() == list(range(6))
+
+
+def test_ivf_index_recall_removal_and_auto_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fewshot.index as index_module
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(20, 16)).astype(np.float32)
+    x = l2_normalize(centres[rng.integers(0, 20, 4000)] + 0.3 * rng.normal(size=(4000, 16))).astype(np.float32)
+    exact, ivf = SupportIndex(16, kind="exact"), SupportIndex(16, kind="ivf")
+    exact.add(np.arange(4000), x)
+    ivf.add(np.arange(4000), x)
+    assert ivf.approximate and not exact.approximate
+    _, truth = exact.search(x[:50], 10)
+    _, found = ivf.search(x[:50], 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)])
+    assert recall >= 0.9
+    assert ivf.remove(np.array([0, 1, 2])) == 3 and len(ivf) == 3997
+    assert 0 not in ivf.search(x[:1], 5)[1][0]
+    monkeypatch.setattr(index_module, "APPROX_ABOVE", 1000)
+    auto = SupportIndex(16)
+    auto.add(np.arange(900), x[:900])
+    assert not auto.approximate
+    auto.add(np.arange(900, 1100), x[900:1100])
+    assert auto.approximate and len(auto) == 1100
+    np.testing.assert_allclose(auto.vectors(np.array([950])), x[950:951], atol=1e-6)

@@ -1,0 +1,176 @@
+"""Accuracy benchmark: frozen MiniLM rules, logistic regression, and meta-trained heads, cross-dataset.
+
+    python bench/accuracy.py            # full run (a few minutes on 2 CPU cores, once embeddings are cached)
+    python bench/accuracy.py --quick    # fewer random episodes
+
+1. Standard splits (DNNC/CPFT): ``train_5`` / ``train_10`` -> ``test`` of CLINC150 and HWU64. Rows: the
+   classifier's rules on the frozen encoder (``head`` = default, ``matching``, ``prototype``), sklearn
+   logistic regression (C=10 and C=1) on the same frozen embeddings, and the meta-trained heads under
+   the default rule. **Cross-dataset only**: HWU64 is scored with ``models/xfer-no-hwu64`` (trained
+   without HWU64), CLINC150 with ``models/xfer-no-clinc150``.
+2. Random N-way K-shot episodes (support drawn from ``train``, queries from ``test``): frozen vs
+   meta-trained under the default rule, mean accuracy with a 95% confidence interval
+   (1.96 standard errors) and the paired difference.
+
+Every classifier row goes through :class:`fewshot.FewShotClassifier` itself (label names, centring,
+L-BFGS head), fed precomputed embeddings by :class:`fewshot.train.CachedEncoder`. Embeddings are cached
+under ``$FEWSHOT_CACHE`` (default ``~/.cache/fewshot``). Writes ``bench/results/accuracy.json`` and prints
+a Markdown table. Skips cleanly (exit 0) when the data folder is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ("hwu64", "clinc150")
+SHOTS = ("train_5", "train_10")
+XFER = {"hwu64": "xfer-no-hwu64", "clinc150": "xfer-no-clinc150"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data",
+                   help="folder with clinc150/ and hwu64/ (default: ../shared/data)")
+    p.add_argument("--models-dir", type=Path, default=ROOT / "models", help="where xfer-no-* folders live")
+    p.add_argument("--split", default="test", choices=["test", "valid"], help="evaluation split (tune on valid)")
+    p.add_argument("--episodes", type=int, default=100, help="random episodes per dataset and shot count")
+    p.add_argument("--n-way", type=int, default=10, help="labels per random episode")
+    p.add_argument("--queries", type=int, default=10, help="test queries per label per episode")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="20 episodes instead of --episodes")
+    p.add_argument("--out", type=Path, default=None,
+                   help="JSON to write (default: bench/results/accuracy.json, accuracy_quick.json with --quick)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared machines)")
+    return p.parse_args(argv)
+
+
+def mean_ci(values: list[float]) -> dict[str, float]:
+    a = np.asarray(values, dtype=np.float64)
+    half = 1.96 * a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else float("nan")
+    return {"mean": float(a.mean()), "ci95": float(half), "n": int(len(a))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not all((args.data_dir / ds / "test.csv").is_file() for ds in DATASETS):
+        print(f"skipping: {args.data_dir} does not hold {'/ and '.join(DATASETS)}/ (pass --data-dir)")
+        return 0
+    import pandas as pd
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from fewshot.encoder import Encoder
+    from fewshot.train import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv, load_head
+
+    torch.set_num_threads(args.threads)
+    episodes = 20 if args.quick else args.episodes
+    if args.out is None:
+        args.out = ROOT / "bench" / "results" / ("accuracy_quick.json" if args.quick else "accuracy.json")
+    started = time.perf_counter()
+    base = Encoder("minilm")
+    cache = default_cache_dir()
+    frames: dict[tuple[str, str], pd.DataFrame] = {}
+    vectors: dict[tuple[str, str], np.ndarray] = {}
+    for ds in DATASETS:
+        for split in (*SHOTS, args.split, "train"):
+            df = pd.read_csv(args.data_dir / ds / f"{split}.csv", dtype=str, keep_default_na=False)
+            frames[ds, split] = df
+            vectors[ds, split] = embed_texts(df.text.tolist(), base, cache_dir=cache, progress=True,
+                                             desc=f"encoding {ds}/{split}")
+    frozen = CachedEncoder(base, name="minilm")
+    for key, df in frames.items():
+        frozen.add(df.text.tolist(), vectors[key])
+    heads: dict[str, Any] = {}
+    for ds, folder in XFER.items():
+        path = args.models_dir / folder
+        if (path / "fewshot_model.json").is_file():
+            heads[ds] = CachedEncoder(base, frozen.vectors, head=load_head(path), name=str(path))
+        else:
+            print(f"note: {path} missing; no meta-trained row for {ds}", file=sys.stderr)
+
+    def pair(ds: str, split: str) -> tuple[list[str], list[str]]:
+        return frames[ds, split].text.tolist(), frames[ds, split].label.tolist()
+
+    rows: dict[str, dict[str, float]] = {}
+    for ds in DATASETS:
+        test = pair(ds, args.split)
+        for shot in SHOTS:
+            col = f"{ds} {shot.split('_')[1]}-shot"
+            support = pair(ds, shot)
+            for rule in ("head", "matching", "prototype"):
+                name = f"frozen MiniLM, rule={rule}" + (" (default)" if rule == "head" else "")
+                rows.setdefault(name, {})[col] = evaluate_csv(frozen, support, test, rule=rule)
+            for c in (10.0, 1.0):
+                lr = LogisticRegression(C=c, max_iter=2000).fit(vectors[ds, shot], support[1])
+                acc = float(np.mean(lr.predict(vectors[ds, args.split]) == np.asarray(test[1], dtype=object)))
+                rows.setdefault(f"frozen MiniLM, logistic regression C={c:g}", {})[col] = acc
+            if ds in heads:
+                name = "meta-trained head, cross-dataset (models/xfer-no-<dataset>), rule=head"
+                rows.setdefault(name, {})[col] = evaluate_csv(heads[ds], support, test)
+            print(f"done {col}", file=sys.stderr)
+
+    # random N-way K-shot episodes: support from train, queries from the evaluation split
+    rng = np.random.default_rng(args.seed)
+    episode_results: dict[str, Any] = {}
+    for ds in DATASETS:
+        if ds not in heads:
+            continue
+        train, test = frames[ds, "train"], frames[ds, args.split]
+        tr_by = train.groupby("label").indices
+        te_by = test.groupby("label").indices
+        labels = sorted(set(tr_by) & set(te_by))
+        for k in (5, 10):
+            scores: dict[str, list[float]] = {"frozen": [], "meta-trained": []}
+            for _ in range(episodes):
+                chosen = rng.choice(labels, size=min(args.n_way, len(labels)), replace=False)
+                s_rows = np.concatenate([rng.choice(tr_by[c], size=k, replace=False) for c in chosen])
+                q_rows = np.concatenate([rng.choice(te_by[c], size=min(args.queries, len(te_by[c])), replace=False)
+                                         for c in chosen])
+                support = (train.text.iloc[s_rows].tolist(), train.label.iloc[s_rows].tolist())
+                query = (test.text.iloc[q_rows].tolist(), test.label.iloc[q_rows].tolist())
+                scores["frozen"].append(evaluate_csv(frozen, support, query))
+                scores["meta-trained"].append(evaluate_csv(heads[ds], support, query))
+            diff = [b - a for a, b in zip(scores["frozen"], scores["meta-trained"])]
+            episode_results[f"{ds} {args.n_way}-way {k}-shot"] = {
+                "frozen": mean_ci(scores["frozen"]), "meta_trained": mean_ci(scores["meta-trained"]),
+                "difference": mean_ci(diff), "model": str(args.models_dir / XFER[ds])}
+            print(f"done episodes {ds} {k}-shot", file=sys.stderr)
+
+    columns = [f"{ds} {s.split('_')[1]}-shot" for ds in DATASETS for s in SHOTS]
+    command = "python bench/accuracy.py" + (" --quick" if args.quick else "") + \
+        (f" --split {args.split}" if args.split != "test" else "")
+    lines = [f"Accuracy on the `{args.split}` split, standard few-shot supports (`{command}`):", "",
+             "| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for name, vals in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{100 * vals[c]:.2f}" if c in vals else "-" for c in columns) + " |")
+    if episode_results:
+        lines += ["", f"Random episodes ({episodes} per row; support from `train`, {args.queries} queries per label "
+                  f"from `{args.split}`), mean ± 95% CI, default rule:", "",
+                  "| episodes | frozen | meta-trained (cross-dataset) | difference |", "|---|---|---|---|"]
+        for key, r in episode_results.items():
+            f, m, d = r["frozen"], r["meta_trained"], r["difference"]
+            lines.append(f"| {key} | {100 * f['mean']:.2f} ± {100 * f['ci95']:.2f} | "
+                         f"{100 * m['mean']:.2f} ± {100 * m['ci95']:.2f} | {100 * d['mean']:+.2f} ± {100 * d['ci95']:.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    result = {"command": command, "split": args.split, "standard_splits": rows, "episodes": episode_results,
+              "episodes_per_row": episodes, "n_way": args.n_way, "seed": args.seed, "table_markdown": table,
+              "seconds": round(time.perf_counter() - started, 1), "python": platform.python_version(),
+              "models": {ds: str(args.models_dir / XFER[ds]) for ds in heads}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.out} in {result['seconds']} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Speed and scale of fewshot, measured side by side in one run (compare ratios, not absolutes).
+
+    python bench/speed.py [--quick] [--data ../shared/data]
+
+Measures: raw SentenceTransformer.encode vs end-to-end `fewshot classify` (overhead ratio); int8 vs fp32
+encoder (throughput ratio, accuracy on the HWU64 / CLINC150 5-shot splits); single-text predict latency;
+seconds from examples to a ready classifier; exact vs IVF support index (ms/query, recall@10, memory);
+peak memory of `fewshot classify` on small vs large CSVs. Prints a table, writes bench/results/speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ("card refund rain money stolen sunny bank order cold lost flight hotel alarm music weather song "
+         "transfer balance pin late delivery parcel cancel booking taxi train ticket price stock news").split()
+
+
+def synthetic_texts(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12))) for _ in range(n)]
+
+
+def support_frame(n: int, n_labels: int = 20, seed: int = 0) -> pd.DataFrame:
+    texts = synthetic_texts(n, seed)
+    return pd.DataFrame({"text": texts, "label": [f"label_{i % n_labels}" for i in range(n)]})
+
+
+def encode_vs_classify(n: int, tmp: Path) -> dict[str, Any]:
+    """Raw fp32 encode throughput vs `fewshot classify` on the same unique texts (fresh caches)."""
+    from sentence_transformers import SentenceTransformer
+
+    from fewshot.cli import main
+    from fewshot.encoder import bundled_minilm_path
+
+    texts = synthetic_texts(n, seed=1)
+    st = SentenceTransformer(str(bundled_minilm_path()), device="cpu")
+    st.encode(texts[:64])  # warm up
+    start = time.perf_counter()
+    st.encode(texts, batch_size=64, normalize_embeddings=True)
+    raw = n / (time.perf_counter() - start)
+    support_frame(100).to_csv(tmp / "support.csv", index=False)
+    pd.DataFrame({"id": range(n), "text": [t + " ." for t in texts]}).to_csv(tmp / "in.csv", index=False)
+    from fewshot.classifier import FewShotClassifier
+
+    FewShotClassifier("minilm")  # load weights outside the timed part, as a running app has them
+    os.environ["FEWSHOT_NO_PROGRESS"] = "1"
+    start = time.perf_counter()
+    main(["classify", "--support", str(tmp / "support.csv"), "--input", str(tmp / "in.csv"),
+          "--output", str(tmp / "out.csv"), "--model", "minilm"])
+    end_to_end = n / (time.perf_counter() - start)
+    return {"texts": n, "raw_encode_per_s": raw, "classify_per_s": end_to_end, "ratio": end_to_end / raw}
+
+
+def int8_vs_fp32(data: Path | None, n: int) -> dict[str, Any]:
+    """Throughput of the int8 (dynamic quantisation) encoder vs fp32, and accuracy on 5-shot splits."""
+    from fewshot import FewShotClassifier
+    from fewshot.encoder import Encoder
+
+    texts = synthetic_texts(n, seed=2)
+    out: dict[str, Any] = {}
+    for quantize in (False, True):
+        enc = Encoder("minilm", quantize=quantize, cache_size=0)
+        enc.encode(texts[:64])
+        start = time.perf_counter()
+        enc.encode(texts)
+        out["int8_per_s" if quantize else "fp32_per_s"] = n / (time.perf_counter() - start)
+    out["throughput_ratio"] = out["int8_per_s"] / out["fp32_per_s"]
+    if data is not None:
+        for name in ("hwu64", "clinc150"):
+            sup, test = pd.read_csv(data / name / "train_5.csv"), pd.read_csv(data / name / "test.csv")
+            for quantize in (False, True):
+                clf = FewShotClassifier("minilm", quantize=quantize).fit(sup.text.tolist(), sup.label.tolist())
+                acc = float((clf.predict(test.text.tolist()) == test.label.to_numpy()).mean())
+                out[f"{name}_5shot_{'int8' if quantize else 'fp32'}"] = acc
+            out[f"{name}_5shot_change_points"] = 100 * (out[f"{name}_5shot_int8"] - out[f"{name}_5shot_fp32"])
+    return out
+
+
+def latency_and_fit(sizes: list[int]) -> dict[str, Any]:
+    """Single-text predict latency (uncached texts) and seconds from examples to a ready classifier."""
+    from fewshot import FewShotClassifier
+
+    sup = support_frame(200)
+    clf = FewShotClassifier("minilm").fit(sup.text.tolist(), sup.label.tolist())
+    queries = synthetic_texts(200, seed=3)
+    times = []
+    for q in queries:
+        start = time.perf_counter()
+        clf.predict([q + " ?"])
+        times.append(1000 * (time.perf_counter() - start))
+    out: dict[str, Any] = {"predict_ms_p50": float(np.percentile(times, 50)),
+                           "predict_ms_p99": float(np.percentile(times, 99))}
+    for size in sizes:
+        frame = support_frame(size, n_labels=max(2, min(100, size // 10)), seed=size)
+        fresh = FewShotClassifier("minilm")
+        fresh.encoder._cache.clear()
+        start = time.perf_counter()
+        fresh.fit(frame.text.tolist(), frame.label.tolist())
+        out[f"fit_seconds_{size}"] = time.perf_counter() - start
+    return out
+
+
+def index_scale(sizes: list[int], dim: int = 384, queries: int = 200) -> list[dict[str, Any]]:
+    """Exact vs IVF search on clustered synthetic unit vectors: ms/query (one at a time), recall@10, memory."""
+    import faiss
+
+    from fewshot.index import SupportIndex
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        centres = rng.normal(size=(max(10, n // 500), dim)).astype(np.float32)
+        x = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        q = x[rng.integers(0, n, queries)] + 0.3 * rng.normal(size=(queries, dim)).astype(np.float32)
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        row: dict[str, Any] = {"vectors": n, "memory_mb": n * dim * 4 / 2**20}
+        for kind in ("exact", "ivf"):
+            index = SupportIndex(dim, kind=kind)
+            start = time.perf_counter()
+            index.add(np.arange(n), x)
+            row[f"{kind}_build_s"] = time.perf_counter() - start
+            start = time.perf_counter()
+            found = [index.search(q[i:i + 1], 10)[1][0] for i in range(queries)]
+            row[f"{kind}_ms_per_query"] = 1000 * (time.perf_counter() - start) / queries
+            if kind == "exact":
+                truth = found
+            else:
+                row["ivf_recall_at_10"] = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
+                row["ivf_nprobe"] = int(index._index.nprobe)
+                removed = index.remove(np.arange(10))
+                row["ivf_removal_works"] = removed == 10 and len(index) == n - 10
+            del index
+        faiss.omp_set_num_threads(faiss.omp_get_max_threads())
+        rows.append(row)
+    return rows
+
+
+def classify_memory(rows_list: list[int], tmp: Path) -> dict[str, Any]:
+    """Peak RSS of a `fewshot classify` process per CSV size (rows drawn from 2,000 unique texts)."""
+    support_frame(100).to_csv(tmp / "support.csv", index=False)
+    pool = synthetic_texts(2000, seed=4)
+    out: dict[str, Any] = {}
+    for n in rows_list:
+        path = tmp / f"rows_{n}.csv"
+        with open(path, "w") as fh:
+            fh.write("id,text\n")
+            for i in range(n):
+                fh.write(f"{i},{pool[i % len(pool)]}\n")
+        code = ("import resource, sys; from fewshot.cli import main; rc = main(sys.argv[1:]); "
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+        start = time.perf_counter()
+        res = subprocess.run([sys.executable, "-c", code, "classify", "--support", str(tmp / "support.csv"),
+                              "--input", str(path), "--output", str(tmp / "out.csv"), "--model", "minilm"],
+                             capture_output=True, text=True, env={**os.environ, "FEWSHOT_NO_PROGRESS": "1"})
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr)
+        out[f"peak_rss_mb_{n}"] = int(res.stdout.strip().splitlines()[-1]) / 1024
+        out[f"seconds_{n}"] = time.perf_counter() - start
+        path.unlink()
+    first, last = rows_list[0], rows_list[-1]
+    out["peak_ratio"] = out[f"peak_rss_mb_{last}"] / out[f"peak_rss_mb_{first}"]
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="fewshot speed and scale benchmark")
+    parser.add_argument("--quick", action="store_true", help="small sizes: finishes in a couple of minutes")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
+    args = parser.parse_args()
+    data = Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
+    q = args.quick
+    results: dict[str, Any] = {"quick": q, "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        results["encode_vs_classify"] = encode_vs_classify(1000 if q else 5000, tmp)
+        results["int8_vs_fp32"] = int8_vs_fp32(None if q else data, 1000 if q else 3000)
+        results["latency_fit"] = latency_and_fit([100, 1000] if q else [100, 1000, 10_000])
+        results["index"] = index_scale([1000, 10_000] if q else [1000, 10_000, 100_000, 1_000_000])
+        results["classify_memory"] = classify_memory([10_000, 100_000] if q else [10_000, 1_000_000], tmp)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    e, i8, lf, mem = (results[k] for k in ("encode_vs_classify", "int8_vs_fp32", "latency_fit", "classify_memory"))
+    print("| measure | value |\n|---|---|")
+    print(f"| raw fp32 encode | {e['raw_encode_per_s']:.0f} texts/s |")
+    print(f"| end-to-end classify | {e['classify_per_s']:.0f} texts/s (ratio {e['ratio']:.2f}) |")
+    print(f"| int8 / fp32 throughput | {i8['throughput_ratio']:.2f}x |")
+    for name in ("hwu64", "clinc150"):
+        if f"{name}_5shot_change_points" in i8:
+            print(f"| int8 accuracy change, {name} 5-shot | {i8[f'{name}_5shot_change_points']:+.2f} points |")
+    print(f"| predict one text p50 / p99 | {lf['predict_ms_p50']:.1f} / {lf['predict_ms_p99']:.1f} ms |")
+    for key in sorted(k for k in lf if k.startswith("fit_seconds_")):
+        print(f"| examples to ready classifier, {key.rsplit('_', 1)[1]} examples | {lf[key]:.2f} s |")
+    for row in results["index"]:
+        print(f"| index {row['vectors']:,} vectors: exact / IVF ms per query | {row['exact_ms_per_query']:.2f} / "
+              f"{row['ivf_ms_per_query']:.2f} (recall@10 {row['ivf_recall_at_10']:.3f}, "
+              f"{row['memory_mb']:.0f} MB) |")
+    sizes = sorted(int(k.rsplit("_", 1)[1]) for k in mem if k.startswith("peak_rss_mb_"))
+    print(f"| classify peak memory {sizes[0]:,} / {sizes[-1]:,} rows | {mem[f'peak_rss_mb_{sizes[0]}']:.0f} / "
+          f"{mem[f'peak_rss_mb_{sizes[-1]}']:.0f} MB (ratio {mem['peak_ratio']:.2f}) |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

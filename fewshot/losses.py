@@ -1,0 +1,151 @@
+"""Meta-training losses: contrastive pairs, Matching-Network episodes, prototypical episodes.
+
+- :class:`ContrastiveLoss`: Hadsell, Chopra & LeCun 2006, "Dimensionality Reduction by Learning an
+  Invariant Mapping" (CVPR), eq. 4: ``L = (1 - y) * D**2 + y * max(0, m - D)**2`` with ``y = 1`` for a
+  *dissimilar* pair (the paper's convention; :func:`fewshot.episodes.sample_pairs` uses it too).
+  The paper's loss carries a factor 1/2 on both terms; it only rescales the gradient and is left out
+  so that the formula reads exactly as above.
+- :class:`MatchingLoss`: Vinyals et al. 2016, "Matching Networks for One Shot Learning" (NeurIPS):
+  a query attends to every support example with a softmax over cosine similarities; the attention
+  summed per label is the predicted distribution, trained with cross-entropy.
+- :class:`PrototypicalLoss`: Snell, Swersky & Zemel 2017, "Prototypical Networks for Few-shot
+  Learning" (NeurIPS): softmax over (cosine) similarity to each label's mean support embedding. With
+  ``center=True`` the embeddings are first centred on the support mean and renormalised, which is
+  exactly what :func:`fewshot.matching.fit_prototype_head` does before fitting, so training sees the
+  geometry the classifier uses.
+
+All episode losses take embeddings (not texts) and episode-local integer labels ``0..n_way-1``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .errors import FewShotError
+
+
+def contrastive_loss(distance: Tensor, y: Tensor, margin: float = 1.0) -> Tensor:
+    """Per-pair contrastive loss ``(1 - y) * D**2 + y * max(0, margin - D)**2`` (``y = 1``: dissimilar)."""
+    y = y.to(distance.dtype)
+    return (1 - y) * distance.pow(2) + y * F.relu(margin - distance).pow(2)
+
+
+class ContrastiveLoss(nn.Module):
+    """Contrastive loss of Hadsell, Chopra & LeCun (2006) over pairs of embeddings.
+
+    ``D`` is the Euclidean distance between the two embeddings (the paper's choice); similar pairs
+    (``y = 0``) are pulled together, dissimilar pairs (``y = 1``) pushed until they are ``margin`` apart,
+    after which they cost nothing. On unit vectors ``D`` lies in ``[0, 2]``.
+
+    :param margin: distance beyond which a dissimilar pair no longer contributes.
+    :param reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-pair losses).
+
+    Example::
+
+        import torch
+        from fewshot.losses import ContrastiveLoss
+
+        loss_fn = ContrastiveLoss(margin=1.0)
+        a, b = torch.randn(8, 384), torch.randn(8, 384)
+        y = torch.tensor([0, 1] * 4)        # 1 = dissimilar pair
+        loss = loss_fn(a, b, y)             # scalar; loss.backward() trains whatever made a and b
+    """
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__()
+        if margin <= 0:
+            raise FewShotError(f"margin must be > 0, got {margin!r}")
+        if reduction not in ("mean", "sum", "none"):
+            raise FewShotError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.margin = margin
+        self.reduction = reduction
+
+    def forward(self, emb1: Tensor, emb2: Tensor, y: Tensor) -> Tensor:
+        if emb1.shape != emb2.shape or emb1.shape[0] != y.shape[0]:
+            raise FewShotError(f"pairs must have matching shapes, got {tuple(emb1.shape)}, "
+                               f"{tuple(emb2.shape)} and {tuple(y.shape)} labels")
+        distance = (emb1 - emb2).pow(2).sum(-1).clamp_min(1e-12).sqrt()  # clamp: finite gradient at D=0
+        losses = contrastive_loss(distance, y, self.margin)
+        if self.reduction == "mean":
+            return losses.mean()
+        if self.reduction == "sum":
+            return losses.sum()
+        return losses
+
+    def get_config_dict(self) -> dict[str, float | str]:
+        return {"margin": self.margin, "reduction": self.reduction}
+
+
+def _check_episode(support: Tensor, support_y: Tensor, query: Tensor, query_y: Tensor, n_way: int) -> None:
+    if support.ndim != 2 or query.ndim != 2 or support.shape[1] != query.shape[1]:
+        raise FewShotError(f"support and query must be (n, d) with the same d, got {tuple(support.shape)} "
+                           f"and {tuple(query.shape)}")
+    if support.shape[0] != support_y.shape[0] or query.shape[0] != query_y.shape[0]:
+        raise FewShotError("every support and query row needs one label")
+    if n_way < 2 or int(support_y.max()) >= n_way or int(query_y.max()) >= n_way:
+        raise FewShotError(f"labels must be episode-local ids 0..n_way-1 with n_way >= 2, got n_way={n_way}")
+
+
+def center_episode(support: Tensor, query: Tensor) -> tuple[Tensor, Tensor]:
+    """Centre support and query on the support mean and renormalise (the classifier's ``center`` step)."""
+    mean = support.mean(dim=0, keepdim=True)
+    return F.normalize(support - mean, dim=-1), F.normalize(query - mean, dim=-1)
+
+
+class MatchingLoss(nn.Module):
+    """Matching-Network episode loss (Vinyals et al. 2016).
+
+    ``a(q, s_i) = softmax_i(cos(q, s_i) / temperature)``, ``P(c | q) = sum_{i: y_i = c} a(q, s_i)``,
+    loss = mean cross-entropy of the queries' true labels.
+
+    Example::
+
+        loss_fn = MatchingLoss(temperature=0.05)
+        loss = loss_fn(support_emb, support_y, query_emb, query_y, n_way=5)
+    """
+
+    def __init__(self, temperature: float = 0.05, center: bool = False) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise FewShotError(f"temperature must be > 0, got {temperature!r}")
+        self.temperature = temperature
+        self.center = center
+
+    def forward(self, support: Tensor, support_y: Tensor, query: Tensor, query_y: Tensor, n_way: int) -> Tensor:
+        _check_episode(support, support_y, query, query_y, n_way)
+        s, q = F.normalize(support, dim=-1), F.normalize(query, dim=-1)
+        if self.center:
+            s, q = center_episode(s, q)
+        attention = (q @ s.T / self.temperature).softmax(dim=-1)  # (n_query, n_support)
+        probs = torch.zeros(q.shape[0], n_way, dtype=q.dtype, device=q.device).index_add(1, support_y, attention)
+        return F.nll_loss(probs.clamp_min(1e-12).log(), query_y)
+
+
+class PrototypicalLoss(nn.Module):
+    """Prototypical episode loss (Snell et al. 2017) with cosine similarity to unit-length prototypes.
+
+    Example::
+
+        loss_fn = PrototypicalLoss(temperature=0.05, center=True)
+        loss = loss_fn(support_emb, support_y, query_emb, query_y, n_way=5)
+    """
+
+    def __init__(self, temperature: float = 0.05, center: bool = True) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise FewShotError(f"temperature must be > 0, got {temperature!r}")
+        self.temperature = temperature
+        self.center = center
+
+    def logits(self, support: Tensor, support_y: Tensor, query: Tensor, n_way: int) -> Tensor:
+        s, q = F.normalize(support, dim=-1), F.normalize(query, dim=-1)
+        if self.center:
+            s, q = center_episode(s, q)
+        protos = torch.zeros(n_way, s.shape[1], dtype=s.dtype, device=s.device).index_add(0, support_y, s)
+        return q @ F.normalize(protos, dim=-1).T / self.temperature
+
+    def forward(self, support: Tensor, support_y: Tensor, query: Tensor, query_y: Tensor, n_way: int) -> Tensor:
+        _check_episode(support, support_y, query, query_y, n_way)
+        return F.cross_entropy(self.logits(support, support_y, query, n_way), query_y)

@@ -1,0 +1,131 @@
+"""The meta-trainer end to end on tiny synthetic data: a model folder that Encoder/FewShotClassifier load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from fewshot import FewShotClassifier
+from fewshot.errors import FewShotError
+from fewshot.train import (METHODS, CachedEncoder, TrainConfig, build_parser, head_transform, load_head, main,
+                           save_model, train_head)
+
+DIM = 384  # the head must fit the bundled MiniLM
+
+
+def _clusters(n_classes: int = 10, per_class: int = 12, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, DIM))
+    x = np.repeat(centres, per_class, axis=0) + 1.5 * rng.normal(size=(n_classes * per_class, DIM))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32), [f"label_{i}" for i in range(n_classes) for _ in range(per_class)]
+
+
+TINY = dict(ensemble=2, steps=12, n_way=6, k_shot=3, q_query=3, val_every=6, val_episodes=2, val_queries=5, lr=1e-2)
+
+
+@pytest.mark.parametrize("method", ["prototypical", "matching", "contrastive"])
+def test_train_head_runs_and_is_seeded(method: str) -> None:
+    x, y = _clusters()
+    cfg = TrainConfig(method=method, n_pairs=32, **TINY)
+    a, b = train_head(x, y, cfg), train_head(x, y, cfg)
+    assert 0.0 <= a.frozen_val <= a.best_val <= 1.0
+    assert all(s in {h["step"] for h in a.history} for s in a.best_steps)
+    assert not set(a.train_classes) & set(a.val_classes) and len(a.val_classes) == 2
+    for ta, tb in zip(a.head.state_dict().values(), b.head.state_dict().values()):
+        assert torch.equal(ta, tb)
+
+
+def test_registered_method_contract() -> None:
+    """A method may write gradients itself and return a detached loss (the Reptile/FOMAML shape)."""
+    calls = []
+
+    def grads_only(head, data, config):  # type: ignore[no-untyped-def]
+        calls.append(data.episodes.sample().support.shape)
+        for p in head.parameters():
+            p.grad = torch.full_like(p, 1e-3)
+        return torch.tensor(0.0)
+
+    METHODS["test_grads_only"] = grads_only
+    try:
+        x, y = _clusters()
+        result = train_head(x, y, TrainConfig(method="test_grads_only", **TINY))
+        assert len(calls) == TINY["steps"] * TINY["ensemble"]
+        assert result.history[-1]["step"] == TINY["steps"]
+    finally:
+        del METHODS["test_grads_only"]
+    with pytest.raises(FewShotError, match="unknown method"):
+        train_head(x, y, TrainConfig(method="no_such_method", **TINY))
+
+
+def test_saved_folder_loads_in_encoder_and_classifier(tmp_path: Path) -> None:
+    from fewshot.encoder import Encoder
+
+    x, y = _clusters()
+    cfg = TrainConfig(**TINY)
+    result = train_head(x, y, cfg)
+    torch.nn.init.normal_(result.head.linear.weight, std=0.01)  # make sure it is not the identity
+    out = save_model(tmp_path / "m", result, cfg, dim=DIM, data_files=["x/clinc150/train.csv"], command="fewshot train")
+    weights = load_file(str(out / "weights.safetensors"))
+    assert set(weights) == {"head.linear.weight", "head.linear.bias"}
+    assert all(v.dtype == torch.float16 for v in weights.values())
+    meta = json.loads((out / "fewshot_model.json").read_text())
+    assert meta["base"] == "minilm" and meta["head"]["type"] == "residual_linear"
+    card = (out / "README.md").read_text()
+    assert "CC BY 3.0" in card and "Apache-2.0" in card and "fewshot train" in card
+
+    texts = ["where is my refund", "my card was stolen", "will it rain tomorrow"]
+    trained = Encoder(str(out))
+    frozen = Encoder("minilm")
+    expected = head_transform(load_head(out))(frozen.encode(texts))
+    assert np.allclose(trained.encode(texts), expected, atol=1e-5)
+    assert np.allclose(CachedEncoder(frozen, head=load_head(out)).encode(texts), expected, atol=1e-5)
+    clf = FewShotClassifier(model=str(out)).fit(texts + ["refund please", "lost card"],
+                                                ["refund", "lost_card", "weather", "refund", "lost_card"])
+    assert list(clf.predict(["I want my money back"])) in (["refund"], ["lost_card"], ["weather"])
+
+
+def _tiny_csv(path: Path) -> Path:
+    rows = []
+    for topic in ["weather", "music", "alarm", "email", "news", "recipe", "traffic", "joke"]:
+        for i in range(6):
+            rows.append((f"{topic} request number {i} about {topic}", f"{topic}_query"))
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(path, index=False)
+    return path
+
+
+def test_run_train_cli_writes_model(tmp_path: Path) -> None:
+    data = _tiny_csv(tmp_path / "train.csv")
+    out = tmp_path / "model"
+    args = build_parser().parse_args([
+        "train", "--data", str(data), "--out", str(out), "--steps", "6", "--n-way", "4", "--k-shot", "2",
+        "--q-query", "2", "--val-fraction", "0.25", "--val-every", "3", "--val-queries", "3",
+        "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--no-label-names",
+        "--eval-support", str(data), "--eval-test", str(data)])
+    assert args.handler(args) == 0
+    meta = json.loads((out / "fewshot_model.json").read_text())
+    assert meta["train_config"]["steps"] == 6 and meta["train_config"]["label_names"] is False
+    assert "--steps 6" in meta["command"] and "--no-label-names" in meta["command"]
+    assert len(meta["results"]["evaluations"]) == 1
+    assert any((tmp_path / "cache").iterdir())  # embeddings cached for the next run
+
+
+def test_cli_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _tiny_csv(tmp_path / "train.csv")
+    assert main(["train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "m")]) == 2
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--steps", "0"]) == 2
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--method", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "file not found" in err and "steps must be > 0" in err and "unknown method" in err
+
+
+def test_split_needs_enough_classes() -> None:
+    x, y = _clusters(n_classes=3)
+    with pytest.raises(FewShotError, match="held-out"):
+        train_head(x, y, TrainConfig(**TINY))
