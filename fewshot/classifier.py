@@ -230,17 +230,20 @@ class FewShotClassifier:
         self._name_vectors = np.empty((0, self.encoder.dim), dtype=np.float32)
         if len(self.classes_) < 2 or self.config.rule == "matching":
             return
-        x, y = self._vectors, self._label_idx
         if self.config.label_names:
-            self._name_vectors = names = self.encoder.encode([_label_text(c) for c in self.classes_])
-            x, y = np.vstack([x, names]), np.concatenate([y, np.arange(len(self.classes_))])
+            self._name_vectors = self.encoder.encode([_label_text(c) for c in self.classes_])
+        self._fitted_head = self._fit_head(self._vectors, self._label_idx)
+
+    def _fit_head(self, x: np.ndarray, y: np.ndarray) -> LinearHead | AdaptedHead:
+        """Fit the configured rule's head on examples ``x`` with label indices ``y`` (plus label names)."""
+        if self.config.label_names:
+            x, y = np.vstack([x, self._name_vectors]), np.concatenate([y, np.arange(len(self.classes_))])
         if self.config.adapt != "none":
-            self._fitted_head = fit_adapted_head(x, y, len(self.classes_), self._load_meta_model())
-            return
+            return fit_adapted_head(x, y, len(self.classes_), self._load_meta_model())
         steps = self.config.head_steps if self.config.rule == "head" else 0
-        self._fitted_head = fit_prototype_head(
-            x, y, len(self.classes_), temperature=self.config.temperature,
-            weight_decay=self.config.head_weight_decay, steps=steps, center=self.config.center)
+        return fit_prototype_head(x, y, len(self.classes_), temperature=self.config.temperature,
+                                  weight_decay=self.config.head_weight_decay, steps=steps,
+                                  center=self.config.center)
 
     def _load_meta_model(self) -> MetaModel:
         """The meta-learned inner loop of the model folder (``adapt`` != "none"), loaded once."""
@@ -279,9 +282,7 @@ class FewShotClassifier:
         """In-scope score: the top logit of the fitted head, or the top similarity for ``matching``."""
         if self._fitted_head is None:
             return sims[:, 0].astype(np.float64)
-        if hasattr(self._fitted_head, "logits"):
-            return self._fitted_head.logits(vectors).max(axis=1).astype(np.float64)
-        return np.log(np.maximum(self._fitted_head.predict_proba(vectors).max(axis=1), 1e-30))
+        return _head_scores(self._fitted_head, vectors)
 
     @property
     def auto_threshold_(self) -> float:
@@ -309,14 +310,8 @@ class FewShotClassifier:
             if self.config.rule == "matching":
                 held_out.append((self._vectors[test] @ self._vectors[train].T).max(axis=1))
                 continue
-            x, y = self._vectors[train], self._label_idx[train]
-            if self.config.label_names:
-                x, y = np.vstack([x, self._name_vectors]), np.concatenate([y, np.arange(len(self.classes_))])
-            head = fit_prototype_head(x, y, len(self.classes_), temperature=self.config.temperature,
-                                      weight_decay=self.config.head_weight_decay,
-                                      steps=self.config.head_steps if self.config.rule == "head" else 0,
-                                      center=self.config.center)
-            held_out.append(head.logits(self._vectors[test]).max(axis=1))
+            head = self._fit_head(self._vectors[train], self._label_idx[train])
+            held_out.append(_head_scores(head, self._vectors[test]))
         if not held_out:
             raise FewShotError("unknown_threshold='auto' needs at least 2 examples for some label; add examples")
         return float(np.quantile(np.concatenate(held_out), self.config.auto_quantile))
@@ -459,6 +454,13 @@ class FewShotClassifier:
         if texts:
             clf._add(_clean_texts(texts, "texts"), _clean_texts(labels, "labels"), clf.encoder.encode(texts))
         return clf
+
+
+def _head_scores(head: LinearHead | AdaptedHead, vectors: np.ndarray) -> np.ndarray:
+    """A head's in-scope score: its top logit (or top log-probability when it exposes no logits)."""
+    if hasattr(head, "logits"):
+        return head.logits(vectors).max(axis=1).astype(np.float64)
+    return np.log(np.maximum(head.predict_proba(vectors).max(axis=1), 1e-30))
 
 
 def _previous(directory: Path) -> Path:
