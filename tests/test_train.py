@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,22 @@ def test_run_train_cli_writes_model(tmp_path: Path) -> None:
     assert any((tmp_path / "cache").iterdir())  # embeddings cached for the next run
 
 
+@pytest.mark.parametrize("method", ["maml", "reptile"])
+def test_gradient_method_folder_supports_adapt(tmp_path: Path, method: str) -> None:
+    """`fewshot train --method maml|reptile` writes the inner loop too, so `adapt=method` classifies."""
+    data = _tiny_csv(tmp_path / "train.csv")
+    out = tmp_path / "model"
+    args = build_parser().parse_args([
+        "train", "--data", str(data), "--out", str(out), "--method", method, "--steps", "2", "--n-way", "3",
+        "--k-shot", "2", "--q-query", "2", "--val-fraction", "0.25", "--val-every", "1", "--ensemble", "1",
+        "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
+    assert args.handler(args) == 0
+    assert (out / "maml.json").is_file()
+    df = pd.read_csv(data)
+    clf = FewShotClassifier(str(out), adapt=method).fit(df.text.tolist(), df.label.tolist())
+    assert (clf.predict(df.text.tolist()) == df.label.to_numpy()).mean() > 0.8
+
+
 def test_cli_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = _tiny_csv(tmp_path / "train.csv")
     assert main(["train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "m")]) == 2
@@ -129,3 +146,38 @@ def test_split_needs_enough_classes() -> None:
     x, y = _clusters(n_classes=3)
     with pytest.raises(FewShotError, match="held-out"):
         train_head(x, y, TrainConfig(**TINY))
+
+
+def test_matching_preset_and_flag_overrides(tmp_path: Path) -> None:
+    """--preset matching gives the shipped recipe; explicit flags override it and are recorded."""
+    cfg = TrainConfig.preset("matching")
+    assert (cfg.method, cfg.n_way, cfg.label_names, cfg.center, cfg.lr, cfg.steps, cfg.val_every) == \
+        ("matching", 64, False, False, 1e-3, 200, 20)
+    with pytest.raises(FewShotError, match="unknown preset"):
+        TrainConfig.preset("nope")
+    from fewshot.train import command_line, config_from_args
+
+    args = build_parser().parse_args(["train", "--data", "a.csv", "--out", "m", "--preset", "matching",
+                                      "--steps", "7", "--label-names"])
+    cfg = config_from_args(args)
+    assert cfg.method == "matching" and cfg.steps == 7 and cfg.label_names is True and cfg.lr == 1e-3
+    cmd = command_line(args)
+    assert "--preset matching" in cmd and "--steps 7" in cmd and "--label-names" in cmd and "--lr" not in cmd
+    plain = build_parser().parse_args(["train", "--data", "a.csv", "--out", "m"])
+    assert config_from_args(plain) == TrainConfig() and "--method prototypical" in command_line(plain)
+
+
+def test_shipped_default_is_the_matching_recipe() -> None:
+    """models/default (loaded by FewShotClassifier()) is a head trained with --preset matching on both datasets."""
+    from fewshot.encoder import resolve_model
+
+    folder = Path(__file__).resolve().parents[1] / "models" / "default"
+    if not (folder / "fewshot_model.json").is_file():
+        pytest.skip("no models/default shipped")
+    meta = json.loads((folder / "fewshot_model.json").read_text())
+    assert meta["train_config"]["method"] == "matching" and "--preset matching" in meta["command"]
+    assert {Path(p).parent.name for p in meta["data"]} == {"clinc150", "hwu64"}
+    if "FEWSHOT_MODEL" not in os.environ:
+        assert resolve_model(None).trained_dir == str(folder.resolve())
+    card = (folder / "README.md").read_text()
+    assert "CC BY 3.0" in card and "CC BY 4.0" in card and "Apache-2.0" in card

@@ -1,0 +1,328 @@
+"""Batch classification on a Ray cluster: ``fewshot classify --engine ray`` and :func:`classify_with_ray`.
+
+Ray Data reads the input CSV(s), ``map_batches`` runs a pool of actors that each load the classifier once,
+and the driver writes one CSV whose rows, columns and values are those of the local engine
+(``fewshot classify`` without ``--engine``): every input column, then ``label`` and ``confidence``
+(``predicted_label`` / ``predicted_confidence`` when the input already has either name); blank texts
+keep an empty label.
+
+Design choices (see notes/readme_ray.md):
+
+* **Shipping the classifier.** The driver reads the saved classifier folder (``examples.csv``,
+  ``config.json``, ``index.faiss``: kilobytes to a few MB) into bytes and puts them in the Ray object
+  store once; every actor fetches that object, writes it to a private temp folder and calls
+  :meth:`FewShotClassifier.load`. One code path works for a local cluster and a remote one (no shared
+  filesystem is needed for the classifier). The encoder weights are not shipped: ``minilm`` /
+  ``default`` come with the installed packages on each worker, like ``fewshot`` itself.
+* **All columns as strings.** Ray's CSV reader is pyarrow's; its type inference would turn ``007``
+  into ``7`` and ``NA`` into null. The header is read first (with the local engine's reader, which
+  also sniffs the delimiter and encoding) and every column is declared ``string``, with
+  ``strings_can_be_null=False``, so the cells reach the output exactly as the local engine writes them.
+* **One output file.** The dataset runs with ``preserve_order`` and the driver streams the labelled
+  blocks, in input order, into ``OUT.part`` with the same ``DataFrame.to_csv`` call as the local
+  engine, then renames it to ``OUT``. The driver holds one block at a time, and a single file has to be
+  written by a single writer anyway; the heavy part (encoding) is what runs on the cluster.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import FewShotError
+
+if TYPE_CHECKING:
+    import argparse
+
+    from .classifier import FewShotClassifier
+
+INSTALL_HINT = "pip install 'fewshot[ray]'"
+GLOB_CHARS = "*?["
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+def _import_ray() -> Any:
+    """``ray`` with Ray Data, or a one-line error saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise FewShotError(f"the Ray engine needs Ray Data, which is not installed: {INSTALL_HINT} "
+                           f"(or pip install 'ray[data]'); missing: {exc.name or exc}") from None
+    return ray
+
+
+def resolve_inputs(source: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The CSV files behind ``source``: a file, a folder (its ``*.csv``/``*.tsv``/``*.txt``), a glob, or a list.
+
+    Files come sorted by name within a folder or glob; a list keeps its order. Output rows follow that order.
+    """
+    if isinstance(source, (list, tuple)):
+        files = [f for item in source for f in resolve_inputs(item)]
+    else:
+        text = str(source)
+        if "://" in text:
+            raise FewShotError(f"{text}: only local or mounted paths are read (the same path on every node); "
+                               "copy the files to a shared folder, or use the Ray Data API directly for URIs")
+        path = Path(text).expanduser()
+        if any(ch in text for ch in GLOB_CHARS) and not path.exists():
+            files = sorted(Path(p) for p in globmod.glob(os.path.expanduser(text), recursive=True)
+                           if Path(p).is_file())
+            if not files:
+                raise FewShotError(f"no file matches {text}")
+        elif path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in CSV_SUFFIXES
+                           and not p.name.startswith("."))
+            if not files:
+                raise FewShotError(f"{path} holds no .csv, .tsv or .txt file")
+        elif not path.exists():
+            raise FewShotError(f"file not found: {path}")
+        else:
+            files = [path]
+    if not files:
+        raise FewShotError("no input file given")
+    return files
+
+
+def _check_inputs(files: list[Path], text_column: str, encoding: str | None) -> tuple[list[str], Any]:
+    """Same checks as the local engine, on every file; all files must share columns, delimiter, encoding."""
+    from .csvio import check_header, sniff
+
+    columns = check_header(files[0], [text_column], encoding)
+    fmt = sniff(files[0], encoding)
+    for f in files[1:]:
+        other = check_header(f, [text_column], encoding)
+        if other != columns:
+            raise FewShotError(f"{f} has the columns {other}, but {files[0]} has {columns}; "
+                               "classify files with different columns separately")
+        if sniff(f, encoding) != fmt:
+            raise FewShotError(f"{f} is written differently from {files[0]} (delimiter or encoding); "
+                               "classify them separately")
+    return columns, fmt
+
+
+def _folder_bytes(directory: Path) -> dict[str, bytes]:
+    from .classifier import CONFIG_FILE
+
+    if not (directory / CONFIG_FILE).is_file():
+        raise FewShotError(f"{directory} is not a saved classifier: {CONFIG_FILE} is missing")
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def _check_overrides(directory: Path, folder: dict[str, bytes], overrides: dict[str, Any]) -> None:
+    """Fail on the driver, not in every actor, for a damaged config or bad options (no model is loaded)."""
+    import json
+    from dataclasses import fields
+
+    from .classifier import CONFIG_FILE, ClassifierConfig
+
+    known = {f.name for f in fields(ClassifierConfig)}
+    bad = sorted(set(overrides) - known)
+    if bad:
+        raise FewShotError(f"unknown option(s) {bad}; expected some of {sorted(known)}")
+    try:
+        saved = dict(json.loads(folder[CONFIG_FILE])["config"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FewShotError(f"{directory} is a damaged saved classifier ({type(exc).__name__}: {exc}); "
+                           "save it again or rebuild it from its examples CSV") from None
+    config = {k: v for k, v in saved.items() if k in known} | overrides
+    ClassifierConfig(**config).validate()
+
+
+class _Predictor:
+    """Ray Data actor: loads the classifier once, then labels batches exactly as the local engine does."""
+
+    def __init__(self, folder: list[Any], text_column: str, pred_col: str, conf_col: str,
+                 overrides: dict[str, Any]) -> None:
+        import ray
+
+        from .classifier import FewShotClassifier
+
+        files: dict[str, bytes] = ray.get(folder[0])  # wrapped in a list so Ray hands us the ref itself
+        self._dir = tempfile.mkdtemp(prefix="fewshot-clf-")
+        for name, data in files.items():
+            Path(self._dir, name).write_bytes(data)
+        self.clf = FewShotClassifier.load(self._dir, **overrides)
+        self.text_column, self.pred_col, self.conf_col = text_column, pred_col, conf_col
+
+    def __call__(self, batch: Any) -> Any:
+        import numpy as np
+
+        texts = batch[self.text_column].tolist()
+        keep = [j for j, t in enumerate(texts) if t.strip()]  # blank rows stay, unlabelled
+        labels: list[str] = [""] * len(texts)
+        confs = np.full(len(texts), np.nan)
+        if keep:
+            predicted, probs, _ = self.clf.predict_with_scores([texts[j] for j in keep])
+            for j, lab, p in zip(keep, predicted, probs.max(axis=1)):
+                labels[j], confs[j] = str(lab), round(float(p), 4)
+        batch = batch.copy()
+        batch[self.pred_col], batch[self.conf_col] = labels, confs
+        return batch
+
+    def __del__(self) -> None:
+        shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
+
+
+def _default_workers(ray: Any, cpus_per_worker: float) -> int:
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    return max(1, int(cpus // cpus_per_worker))
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The user-facing error inside a Ray task failure (a FewShotError raised by an actor, a CSV parse error)."""
+    seen = exc
+    for _ in range(5):
+        cause = getattr(seen, "cause", None) or seen.__cause__
+        if cause is None:
+            break
+        seen = cause
+        if isinstance(seen, FewShotError):
+            return seen
+    return exc
+
+
+def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Path, *,  # noqa: A002
+                      classifier: FewShotClassifier | str | Path, address: str | None = None,
+                      num_workers: int | None = None, cpus_per_worker: float = 1.0, batch_size: int = 2048,
+                      text_column: str = "text", encoding: str | None = None,
+                      overrides: dict[str, Any] | None = None, runtime_env: dict[str, Any] | None = None,
+                      progress: Callable[[int], None] | None = None) -> int:
+    """Label every row of ``input`` (a CSV, a folder of CSVs, a glob or a list) on Ray; write one CSV ``output``.
+
+    ``classifier``: a fitted :class:`FewShotClassifier` or a folder written by its ``save``; ``overrides``
+    (``rule``, ``unknown_threshold``, ``model``...) are applied when the actors load it, as
+    ``FewShotClassifier.load(folder, **overrides)``. ``address``: ``None`` uses the Ray instance already
+    initialised in this process or starts a local one; ``"auto"`` or ``"ray://host:10001"`` joins a cluster.
+    ``num_workers``: actors in the pool (default: the cluster's CPUs / ``cpus_per_worker``).
+    ``batch_size``: rows per ``map_batches`` call. ``progress(rows)`` is called after each block written.
+    Returns the number of rows written. Output is identical to ``fewshot classify`` without ``--engine``.
+    """
+    ray = _import_ray()
+    from .classifier import FewShotClassifier
+    from .cli import _output_columns
+
+    if batch_size < 1:
+        raise FewShotError(f"batch size must be >= 1, got {batch_size}")
+    if num_workers is not None and num_workers < 1:
+        raise FewShotError(f"the number of Ray workers must be >= 1, got {num_workers}")
+    files = resolve_inputs(input)
+    columns, fmt = _check_inputs(files, text_column, encoding)
+    out_path = Path(output)
+    if not out_path.parent.is_dir():
+        raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
+    if any(f.resolve() == out_path.resolve() for f in files):
+        raise FewShotError("--output is one of the input files; choose another name so the input is kept")
+    pred_col, conf_col = _output_columns(columns)
+
+    staging: str | None = None
+    try:
+        if isinstance(classifier, FewShotClassifier):
+            staging = tempfile.mkdtemp(prefix="fewshot-ray-")
+            classifier.save(Path(staging) / "classifier")
+            folder = _folder_bytes(Path(staging) / "classifier")
+        else:
+            folder = _folder_bytes(Path(classifier))
+            _check_overrides(Path(classifier), folder, overrides or {})
+        started_here = False
+        if not ray.is_initialized():
+            ray.init(address=address, runtime_env=runtime_env, include_dashboard=False,
+                     log_to_driver=False, logging_level=logging.WARNING)
+            started_here = True
+        try:
+            return _run(ray, files, columns, fmt, out_path, folder, text_column, pred_col, conf_col,
+                        overrides or {}, num_workers or _default_workers(ray, cpus_per_worker), cpus_per_worker,
+                        batch_size, progress)
+        finally:
+            if started_here:
+                ray.shutdown()
+    finally:
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Path, folder: dict[str, bytes],
+         text_column: str, pred_col: str, conf_col: str, overrides: dict[str, Any], workers: int,
+         cpus_per_worker: float, batch_size: int, progress: Callable[[int], None] | None) -> int:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines on stderr
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # output rows in input order
+    ctx.enable_progress_bars = False  # the CLI shows its own bar
+    ds = ray.data.read_csv(
+        [str(f.resolve()) for f in files], partitioning=None, file_extensions=None,
+        num_cpus=0,  # parsing is light; a CPU held by a read task next to a full actor pool would deadlock
+        read_options=pacsv.ReadOptions(encoding=fmt.encoding, column_names=columns, skip_rows=1),
+        parse_options=pacsv.ParseOptions(delimiter=fmt.sep, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
+                                             strings_can_be_null=False, quoted_strings_can_be_null=False))
+    ds = ds.map_batches(_Predictor, batch_size=batch_size, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=workers),
+                        num_cpus=cpus_per_worker,
+                        fn_constructor_kwargs={"folder": [ray.put(folder)], "text_column": text_column,
+                                               "pred_col": pred_col, "conf_col": conf_col,
+                                               "overrides": overrides})
+    tmp_path = out_path.with_name(out_path.name + ".part")
+    written = 0
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="pandas", prefetch_batches=1):
+            if not len(batch):
+                continue
+            batch = batch[[*columns, pred_col, conf_col]]
+            batch.to_csv(tmp_path, mode="w" if written == 0 else "a", header=written == 0, index=False)
+            written += len(batch)
+            if progress:
+                progress(len(batch))
+    except BaseException as exc:
+        tmp_path.unlink(missing_ok=True)
+        inner = _unwrap(exc)
+        if isinstance(inner, FewShotError):
+            raise FewShotError(str(inner)) from None
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        text = str(exc)
+        if "CSV" in text or "ArrowInvalid" in text or "Expected" in text:
+            last = [ln for ln in text.splitlines() if ln.strip()][-1]
+            raise FewShotError(f"Ray could not read the input: {last}") from None
+        raise
+    if written == 0:
+        raise FewShotError(f"{files[0]} has a header but no rows")
+    tmp_path.replace(out_path)
+    return written
+
+
+def cmd_classify_ray(args: argparse.Namespace) -> int:
+    """``fewshot classify --engine ray``: the local engine's options, run on Ray (``--address`` to join a cluster)."""
+    from .cli import _classifier, _options, _progress_bar
+    from .csvio import count_rows
+
+    _import_ray()  # before any model is loaded
+    if args.chunk_size < 1:
+        raise FewShotError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    files = resolve_inputs(args.input)
+    _check_inputs(files, args.text_column, args.encoding)
+    workers = os.environ.get("FEWSHOT_RAY_WORKERS")
+    if workers is not None and not workers.strip().isdigit():
+        raise FewShotError(f"FEWSHOT_RAY_WORKERS must be a whole number, got {workers!r}")
+    if args.classifier:
+        clf: Any = args.classifier
+        overrides = _options(args) | ({"model": args.model} if args.model else {})
+    else:
+        clf, overrides = _classifier(args), {}  # fitted here, shipped to the workers as a saved folder
+    counts = [count_rows(f, args.encoding) for f in files]
+    total = None if None in counts else sum(c for c in counts if c is not None)
+    with _progress_bar("classifying (ray)", total=total, unit="row") as bar:
+        written = classify_with_ray(files, args.output, classifier=clf, address=args.address,
+                                    num_workers=int(workers) if workers else None, batch_size=args.chunk_size,
+                                    text_column=args.text_column, encoding=args.encoding, overrides=overrides,
+                                    progress=bar.update)
+    print(f"wrote {written} rows to {args.output} ({len(files)} input file(s), Ray)", file=sys.stderr)
+    return 0
