@@ -72,7 +72,13 @@ def label_text(label: str) -> str:
 def load(dataset: str, data_dir: Path, emb_dir: Path, encode: Callable[[list[str]], np.ndarray]) -> Data:
     frames = {s: pd.read_csv(data_dir / dataset / f"{s}.csv", dtype=str, keep_default_na=False)
               for s in ("train", "test")}
-    arrays = {s: np.load(emb_dir / f"{dataset}_{s}.npy") for s in ("train", "test")}
+    arrays = {}
+    for s in ("train", "test"):
+        path = emb_dir / f"{dataset}_{s}.npy"
+        if not path.is_file():  # first run: encode once with the frozen encoder and keep the vectors
+            emb_dir.mkdir(parents=True, exist_ok=True)
+            np.save(path, encode(frames[s]["text"].tolist()).astype(np.float32))
+        arrays[s] = np.load(path)
     for s in frames:
         if len(frames[s]) != len(arrays[s]):
             raise SystemExit(f"{emb_dir}/{dataset}_{s}.npy has {len(arrays[s])} rows, the CSV {len(frames[s])}")
@@ -327,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer meta-training steps and episodes")
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
-    p.add_argument("--emb-dir", type=Path, default=Path("/tmp/emb"))
+    p.add_argument("--emb-dir", type=Path, default=Path.home() / ".cache" / "fewshot" / "bench-embeddings",
+                   help="cached frozen embeddings (computed on the first run)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "methods.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--episodes", type=int, help="evaluation episodes per cell (quick 5, full 20)")

@@ -28,7 +28,7 @@ class SupportIndex:
     [[7]]
     """
 
-    def __init__(self, dim: int, kind: str = "auto", nprobe: int = 64) -> None:
+    def __init__(self, dim: int, kind: str = "auto", nprobe: int = 32) -> None:
         if dim < 1:
             raise FewShotError(f"index dimension must be >= 1, got {dim}")
         if kind not in KINDS:
