@@ -6,7 +6,7 @@ and the driver writes one CSV whose rows, columns and values are those of the lo
 (``predicted_label`` / ``predicted_confidence`` when the input already has either name); blank texts
 keep an empty label.
 
-Design choices (see notes/readme_ray.md):
+Design choices (see the README section on Ray):
 
 * **Shipping the classifier.** The driver reads the saved classifier folder (``examples.csv``,
   ``config.json``, ``index.faiss``: kilobytes to a few MB) into bytes and puts them in the Ray object

@@ -8,7 +8,7 @@ default rule (:func:`fewshot.matching.fit_prototype_head`, label names included)
 still helps on labels it has not seen. The best step on those classes is kept; step 0 (the identity,
 i.e. the frozen encoder) competes too, so a run that never helps writes an identity head.
 
-Transfer needs restraint (measured in ``notes/readme_metatraining.md``): a low learning rate, an L2
+Transfer needs restraint (measured in `the README section *Meta-training*`): a low learning rate, an L2
 pull of every parameter back to its identity initialisation (L2-SP, Li et al. 2018, "Explicit Inductive
 Bias for Transfer Learning with Convolutional Networks"), episodes with many ways, label names as
 support examples, the classifier's centring inside the loss, and early stopping on held-out classes.
@@ -82,7 +82,7 @@ class TrainConfig:
     seed: int = 0
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        # The recipe of models/default and models/xfer-* (notes/readme_metatraining.md): the Matching-Network
+        # The recipe of models/default and models/xfer-* (README, *Meta-training*): the Matching-Network
         # trainer of bench/methods.py (train_metric_head) — raw head outputs (no label names, no centring in
         # the loss), 64-way 5-shot 5-query episodes, Adam 1e-3, L2 to the identity 3e-2, 200 steps, validated
         # every 20 — inside this trainer (held-out classes scored with the default rule, 3 seeds averaged).
@@ -574,7 +574,7 @@ def model_card(meta: dict[str, Any]) -> str:
                          f"{r['trained'] - r['frozen']:+.4f} | {where} |")
         if any(Path(r["test"]).parent.name.lower() in trained_on for r in meta["results"]["evaluations"]):
             lines += ["", "For cross-dataset numbers of this recipe see the heads trained without the evaluated "
-                      "dataset (`models/xfer-*`) and `bench/accuracy.py` (`notes/readme_metatraining.md`)."]
+                      "dataset (`models/xfer-*`) and `bench/accuracy.py` (the README section *Meta-training*)."]
     return "\n".join(lines) + "\n"
 
 
