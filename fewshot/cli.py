@@ -116,20 +116,25 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _classifier(args: argparse.Namespace) -> Any:
+    """The classifier the command asks for: loaded from --classifier, or fitted on --support."""
+    return _classifier_timed(args)[0]
+
+
+def _classifier_timed(args: argparse.Namespace) -> tuple[Any, float]:
+    """The classifier and the seconds spent encoding and fitting its examples (0 when loaded)."""
     from .classifier import FewShotClassifier
     from .csvio import read_table
 
     if getattr(args, "classifier", None):
         overrides = _options(args) | ({"model": args.model} if args.model else {})
-        return FewShotClassifier.load(args.classifier, **overrides)
+        return FewShotClassifier.load(args.classifier, **overrides), 0.0
     support = read_table(args.support, [args.text_column, args.label_column], args.encoding)
     clf = FewShotClassifier(args.model, **_options(args))
     fit_started = time.perf_counter()  # what `evaluate` reports: encoding + fitting, not model loading
     with _progress_bar("encoding examples") as bar:
         clf.fit(support[args.text_column].tolist(), support[args.label_column].tolist(),
                 progress=_tqdm_progress(bar))
-    clf.fit_seconds = time.perf_counter() - fit_started
-    return clf
+    return clf, time.perf_counter() - fit_started
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -187,8 +192,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     test = read_table(args.test, [args.text_column, args.label_column], args.encoding)
     oos = read_table(args.oos, [args.text_column], args.encoding) if args.oos else None
-    clf = _classifier(args)
-    fit_seconds = getattr(clf, "fit_seconds", 0.0)
+    clf, fit_seconds = _classifier_timed(args)
     threshold = clf.config.unknown_threshold
     clf.config.unknown_threshold = None  # accuracy over the real labels; OOS metrics apply the threshold
     texts, gold = test[args.text_column].tolist(), test[args.label_column].tolist()
