@@ -22,6 +22,7 @@ from .index import SupportIndex
 from .matching import RULES, LinearHead, attention_probs, fit_prototype_head
 from .maml import ADAPT_METHODS, AdaptedHead, MetaModel, fit_adapted_head
 
+_CONFIGURED = object()  # labels_from_proba: "use the configured unknown_threshold"
 CONFIG_FILE = "config.json"
 EXAMPLES_FILE = "examples.csv"
 INDEX_FILE = "index.faiss"
@@ -351,10 +352,15 @@ class FewShotClassifier:
         """The most likely label per text (``unknown_label`` below ``unknown_threshold``)."""
         return self.predict_with_scores(texts, progress=progress)[0]
 
-    def labels_from_proba(self, probs: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
-        """Labels for rows of ``predict_proba`` output, applying ``unknown_threshold`` (``"auto"`` needs scores)."""
+    def labels_from_proba(self, probs: np.ndarray, scores: np.ndarray | None = None, *,
+                          threshold: float | str | None | object = _CONFIGURED) -> np.ndarray:
+        """Labels for rows of ``predict_proba`` output, applying ``unknown_threshold`` (``"auto"`` needs scores).
+
+        ``threshold`` overrides the configured one for this call (the configuration is left unchanged).
+        """
         out = self.classes_[probs.argmax(axis=1)] if len(probs) else np.array([], dtype=object)
-        threshold = self.config.unknown_threshold
+        if threshold is _CONFIGURED:
+            threshold = self.config.unknown_threshold
         if threshold is None or not len(probs):
             return np.asarray(out, dtype=object)
         if threshold == "auto":

@@ -138,6 +138,7 @@ def _classifier_timed(args: argparse.Namespace) -> tuple[Any, float]:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    from .batch import label_chunk, output_columns
     from .csvio import check_header, count_rows, iter_chunks
 
     if getattr(args, "engine", "local") == "ray":
@@ -158,16 +159,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     with _progress_bar("classifying", total=count_rows(args.input, args.encoding), unit="row") as bar:
         try:
             for i, chunk in enumerate(iter_chunks(args.input, args.text_column, args.chunk_size, args.encoding)):
-                texts = chunk[args.text_column].tolist()
-                keep = [j for j, t in enumerate(texts) if t.strip()]  # blank rows stay, unlabelled
-                labels: list[str] = [""] * len(texts)
-                confs: list[float | None] = [None] * len(texts)
-                if keep:
-                    predicted, probs, _ = clf.predict_with_scores([texts[j] for j in keep])
-                    for j, lab, p in zip(keep, predicted, probs.max(axis=1)):
-                        labels[j], confs[j] = str(lab), round(float(p), 4)
-                pred_col, conf_col = _output_columns(chunk.columns)
-                chunk[pred_col], chunk[conf_col] = labels, confs
+                chunk = label_chunk(clf, chunk, args.text_column, *output_columns(chunk.columns))
                 chunk.to_csv(tmp_path, mode="w" if i == 0 else "a", header=i == 0, index=False)
                 written += len(chunk)
                 bar.update(len(chunk))
@@ -177,13 +169,6 @@ def cmd_classify(args: argparse.Namespace) -> int:
     tmp_path.replace(out_path)
     print(f"wrote {written} rows to {out_path}", file=sys.stderr)
     return 0
-
-
-def _output_columns(columns: Sequence[str]) -> tuple[str, str]:
-    """``label``/``confidence``, or ``predicted_label``/``predicted_confidence`` when the input has them."""
-    if "label" in columns or "confidence" in columns:
-        return "predicted_label", "predicted_confidence"
-    return "label", "confidence"
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -153,19 +153,9 @@ class _Predictor:
         self.text_column, self.pred_col, self.conf_col = text_column, pred_col, conf_col
 
     def __call__(self, batch: Any) -> Any:
-        import numpy as np
+        from .batch import label_chunk
 
-        texts = batch[self.text_column].tolist()
-        keep = [j for j, t in enumerate(texts) if t.strip()]  # blank rows stay, unlabelled
-        labels: list[str] = [""] * len(texts)
-        confs = np.full(len(texts), np.nan)
-        if keep:
-            predicted, probs, _ = self.clf.predict_with_scores([texts[j] for j in keep])
-            for j, lab, p in zip(keep, predicted, probs.max(axis=1)):
-                labels[j], confs[j] = str(lab), round(float(p), 4)
-        batch = batch.copy()
-        batch[self.pred_col], batch[self.conf_col] = labels, confs
-        return batch
+        return label_chunk(self.clf, batch, self.text_column, self.pred_col, self.conf_col)
 
     def __del__(self) -> None:
         shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
@@ -207,7 +197,7 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
     """
     ray = _import_ray()
     from .classifier import FewShotClassifier
-    from .cli import _output_columns
+    from .batch import output_columns
 
     if batch_size < 1:
         raise FewShotError(f"batch size must be >= 1, got {batch_size}")
@@ -220,7 +210,7 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
         raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
     if any(f.resolve() == out_path.resolve() for f in files):
         raise FewShotError("--output is one of the input files; choose another name so the input is kept")
-    pred_col, conf_col = _output_columns(columns)
+    pred_col, conf_col = output_columns(columns)
 
     staging: str | None = None
     try:

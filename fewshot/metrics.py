@@ -37,15 +37,14 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
     """
     from sklearn.metrics import roc_auc_score
 
-    if clf.config.unknown_threshold is None:
-        clf.config.unknown_threshold = "auto"
+    threshold = "auto" if clf.config.unknown_threshold is None else clf.config.unknown_threshold
     unknown = clf.config.unknown_label
-    in_pred, _, in_scores = clf.predict_with_scores(in_texts)
-    oos_pred, _, oos_scores = clf.predict_with_scores(oos_texts)
-    in_pred, oos_pred = [str(p) for p in in_pred], [str(p) for p in oos_pred]
+    _, in_probs, in_scores = clf.predict_with_scores(in_texts)
+    _, oos_probs, oos_scores = clf.predict_with_scores(oos_texts)
+    in_pred = [str(p) for p in clf.labels_from_proba(in_probs, in_scores, threshold=threshold)]
+    oos_pred = [str(p) for p in clf.labels_from_proba(oos_probs, oos_scores, threshold=threshold)]
     rejected_oos = sum(p == unknown for p in oos_pred)
     rejected_in = sum(p == unknown for p in in_pred)
-    threshold = clf.config.unknown_threshold
     return {
         "in_scope_accuracy": sum(p == g for p, g in zip(in_pred, gold)) / max(len(gold), 1),
         "oos_recall": rejected_oos / max(len(oos_texts), 1),
