@@ -118,6 +118,10 @@ class FewShotClassifier:
     cross-validation: the ``auto_quantile`` of held-out examples' scores; see ``auto_threshold_``).
     ``adapt``: ``"none"`` (default) or ``"maml"`` / ``"fomaml"`` / ``"reptile"``: fit the head with the
     meta-learned inner loop stored in the model folder (see :mod:`fewshot.maml`).
+
+    Examples labelled ``unknown_label`` are "none of these" examples: they are no class (``classes_``
+    and ``predict_proba`` leave them out), but a text whose nearest rule output is theirs is answered
+    ``unknown_label`` whatever the threshold, and its in-scope score is ``-inf``.
     """
 
     def __init__(self, model: str | None = None, *, encoder: Encoder | None = None, **options: Any) -> None:
@@ -151,9 +155,11 @@ class FewShotClassifier:
             raise FewShotError(f"texts and labels must have the same length, got {len(texts)} and {len(labels)}")
         if not texts:
             raise FewShotError("no examples given: pass at least one example for each of 2 labels")
-        distinct = sorted(set(labels))
+        distinct = sorted(set(labels) - {self.config.unknown_label})
         if len(distinct) < 2:
-            raise FewShotError(f"need at least 2 labels to choose between, got only {distinct!r}")
+            extra = (f" (examples labelled {self.config.unknown_label!r} are 'none of these' examples, not a label)"
+                     if self.config.unknown_label in labels else "")
+            raise FewShotError(f"need at least 2 labels to choose between, got only {distinct!r}{extra}")
         self._texts, self._labels, self._ids = [], [], []
         self.index = SupportIndex(self.encoder.dim)
         self._vectors = np.empty((0, self.encoder.dim), dtype=np.float32)
@@ -222,8 +228,11 @@ class FewShotClassifier:
 
     def _refit(self) -> None:
         """Recompute classes and the fitted rule from the current examples (fast: no encoding)."""
-        self.classes_ = np.array(sorted(set(self._labels)), dtype=object)
+        unknown = self.config.unknown_label
+        self.classes_ = np.array(sorted(set(self._labels) - {unknown}), dtype=object)
         self._class_index = {c: i for i, c in enumerate(self.classes_)}
+        self._class_index[unknown] = len(self.classes_)  # "none of these" examples: one extra rule class
+        self._has_none = unknown in self._labels
         self._label_idx = np.array([self._class_index[lab] for lab in self._labels], dtype=np.int64)
         self._id_to_row = {id_: row for row, id_ in enumerate(self._ids)}
         self._fitted_head = None
@@ -239,10 +248,11 @@ class FewShotClassifier:
         """Fit the configured rule's head on examples ``x`` with label indices ``y`` (plus label names)."""
         if self.config.label_names:
             x, y = np.vstack([x, self._name_vectors]), np.concatenate([y, np.arange(len(self.classes_))])
+        n_classes = len(self.classes_) + self._has_none
         if self.config.adapt != "none":
-            return fit_adapted_head(x, y, len(self.classes_), self._load_meta_model())
+            return fit_adapted_head(x, y, n_classes, self._load_meta_model())
         steps = self.config.head_steps if self.config.rule == "head" else 0
-        return fit_prototype_head(x, y, len(self.classes_), temperature=self.config.temperature,
+        return fit_prototype_head(x, y, n_classes, temperature=self.config.temperature,
                                   weight_decay=self.config.head_weight_decay, steps=steps,
                                   center=self.config.center)
 
@@ -267,23 +277,37 @@ class FewShotClassifier:
             raise FewShotError(f"the classifier needs examples for at least 2 labels, has {list(self.classes_)}; "
                                "call fit() or add_examples() first")
 
-    def _proba_and_neighbours(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _proba_and_neighbours(self, vectors: np.ndarray, k: int
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(probs over classes_, similarities, neighbour rows, "none of these" wins)`` for encoded texts."""
         self._check_ready()
         sims, ids = self.index.search(vectors, k)
         rows = np.vectorize(lambda i: self._id_to_row.get(int(i), -1), otypes=[np.int64])(ids)
+        n_rule = len(self.classes_) + self._has_none
         if self.config.rule == "matching":
             neighbour_labels = np.where(rows >= 0, self._label_idx[np.maximum(rows, 0)], -1)
-            probs, _ = attention_probs(sims, neighbour_labels, len(self.classes_), self.config.matching_temperature)
+            probs, _ = attention_probs(sims, neighbour_labels, n_rule, self.config.matching_temperature)
         else:
             assert self._fitted_head is not None  # set by _refit whenever there are >= 2 labels
             probs = self._fitted_head.predict_proba(vectors)
-        return probs, sims, rows
+        if not self._has_none:
+            return probs, sims, rows, np.zeros(len(probs), dtype=bool)
+        none_wins = probs.argmax(axis=1) == len(self.classes_)
+        real = probs[:, :-1]
+        mass = real.sum(axis=1, keepdims=True)
+        real = np.where(mass > 0, real / np.maximum(mass, 1e-300), 1.0 / len(self.classes_))
+        return real, sims, rows, none_wins
 
-    def _scores(self, vectors: np.ndarray, sims: np.ndarray) -> np.ndarray:
-        """In-scope score: the top logit of the fitted head, or the top similarity for ``matching``."""
+    def _scores(self, vectors: np.ndarray, sims: np.ndarray, rows: np.ndarray, none_wins: np.ndarray) -> np.ndarray:
+        """In-scope score: the top real-label logit of the fitted head, or the top similarity to a real
+        label's example for ``matching``; ``-inf`` where the "none of these" examples win."""
         if self._fitted_head is None:
-            return sims[:, 0].astype(np.float64)
-        return _head_scores(self._fitted_head, vectors)
+            real = np.where(rows >= 0, self._label_idx[np.maximum(rows, 0)], -1)
+            real = (real >= 0) & (real < len(self.classes_))
+            scores = np.where(real, sims, -np.inf).max(axis=1).astype(np.float64)
+        else:
+            scores = _head_scores(self._fitted_head, vectors, len(self.classes_))
+        return np.where(none_wins, -np.inf, scores)
 
     @property
     def auto_threshold_(self) -> float:
@@ -299,7 +323,7 @@ class FewShotClassifier:
 
     def _cross_validated_threshold(self, folds: int = 5, seed: int = 0) -> float:
         rng = np.random.default_rng(seed)
-        fold = np.zeros(len(self._labels), dtype=np.int64)
+        fold = np.full(len(self._labels), -1, dtype=np.int64)  # "none of these" examples always train
         for c in range(len(self.classes_)):
             rows = np.flatnonzero(self._label_idx == c)
             fold[rows] = rng.permutation(len(rows)) % folds
@@ -309,10 +333,11 @@ class FewShotClassifier:
             if not test.any() or len(np.unique(self._label_idx[train])) < 2:
                 continue
             if self.config.rule == "matching":
-                held_out.append((self._vectors[test] @ self._vectors[train].T).max(axis=1))
+                real_train = train & (self._label_idx < len(self.classes_))
+                held_out.append((self._vectors[test] @ self._vectors[real_train].T).max(axis=1))
                 continue
             head = self._fit_head(self._vectors[train], self._label_idx[train])
-            held_out.append(_head_scores(head, self._vectors[test]))
+            held_out.append(_head_scores(head, self._vectors[test], len(self.classes_)))
         if not held_out:
             raise FewShotError("unknown_threshold='auto' needs at least 2 examples for some label; add examples")
         return float(np.quantile(np.concatenate(held_out), self.config.auto_quantile))
@@ -324,8 +349,8 @@ class FewShotClassifier:
         if not texts:
             return np.empty(0)
         vectors = self.encoder.encode(texts)
-        _, sims, _ = self._proba_and_neighbours(vectors, 1)
-        return self._scores(vectors, sims)
+        _, sims, rows, none_wins = self._proba_and_neighbours(vectors, self.config.k)
+        return self._scores(vectors, sims, rows, none_wins)
 
     def predict_with_scores(self, texts: Sequence[str], *, progress: ProgressFn | None = None
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -335,8 +360,8 @@ class FewShotClassifier:
         if not texts:
             return np.array([], dtype=object), np.empty((0, len(self.classes_))), np.empty(0)
         vectors = self.encoder.encode(texts, progress=progress)
-        probs, sims, _ = self._proba_and_neighbours(vectors, self.config.k)
-        scores = self._scores(vectors, sims)
+        probs, sims, rows, none_wins = self._proba_and_neighbours(vectors, self.config.k)
+        scores = self._scores(vectors, sims, rows, none_wins)
         return self.labels_from_proba(probs, scores), probs, scores
 
     def predict_proba(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
@@ -345,8 +370,7 @@ class FewShotClassifier:
         self._check_ready()
         if not texts:
             return np.empty((0, len(self.classes_)))
-        probs, _, _ = self._proba_and_neighbours(self.encoder.encode(texts, progress=progress), self.config.k)
-        return probs
+        return self._proba_and_neighbours(self.encoder.encode(texts, progress=progress), self.config.k)[0]
 
     def predict(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
         """The most likely label per text (``unknown_label`` below ``unknown_threshold``)."""
@@ -357,18 +381,22 @@ class FewShotClassifier:
         """Labels for rows of ``predict_proba`` output, applying ``unknown_threshold`` (``"auto"`` needs scores).
 
         ``threshold`` overrides the configured one for this call (the configuration is left unchanged).
+        A score of ``-inf`` (the "none of these" examples won) is always ``unknown_label``.
         """
         out = self.classes_[probs.argmax(axis=1)] if len(probs) else np.array([], dtype=object)
         if threshold is _CONFIGURED:
             threshold = self.config.unknown_threshold
-        if threshold is None or not len(probs):
+        if not len(probs):
             return np.asarray(out, dtype=object)
-        if threshold == "auto":
+        none_wins = np.isneginf(scores) if scores is not None else np.zeros(len(probs), dtype=bool)
+        if threshold is None:
+            reject = none_wins
+        elif threshold == "auto":
             if scores is None:
                 raise FewShotError("unknown_threshold='auto' needs in-scope scores; use predict_with_scores()")
             reject = scores < self.auto_threshold_
         else:
-            reject = probs.max(axis=1) < threshold
+            reject = (probs.max(axis=1) < threshold) | none_wins
         return np.asarray(np.where(reject, self.config.unknown_label, out), dtype=object)
 
     def predict_details(self, texts: Sequence[str], *, top: int = 3, n_matches: int = 3,
@@ -379,8 +407,8 @@ class FewShotClassifier:
         if not texts:
             return []
         vectors = self.encoder.encode(texts, progress=progress)
-        probs, sims, rows = self._proba_and_neighbours(vectors, max(self.config.k, n_matches))
-        scores = self._scores(vectors, sims)
+        probs, sims, rows, none_wins = self._proba_and_neighbours(vectors, max(self.config.k, n_matches))
+        scores = self._scores(vectors, sims, rows, none_wins)
         labels = self.labels_from_proba(probs, scores)
         out = []
         for p, label, s_row, r_row, score in zip(probs, labels, sims, rows, scores):
@@ -462,11 +490,12 @@ class FewShotClassifier:
         return clf
 
 
-def _head_scores(head: LinearHead | AdaptedHead, vectors: np.ndarray) -> np.ndarray:
-    """A head's in-scope score: its top logit (or top log-probability when it exposes no logits)."""
+def _head_scores(head: LinearHead | AdaptedHead, vectors: np.ndarray, n_classes: int) -> np.ndarray:
+    """A head's in-scope score: its top logit over the first ``n_classes`` (the real labels), or the top
+    log-probability when it exposes no logits."""
     if hasattr(head, "logits"):
-        return head.logits(vectors).max(axis=1).astype(np.float64)
-    return np.log(np.maximum(head.predict_proba(vectors).max(axis=1), 1e-30))
+        return head.logits(vectors)[:, :n_classes].max(axis=1).astype(np.float64)
+    return np.log(np.maximum(head.predict_proba(vectors)[:, :n_classes].max(axis=1), 1e-30))
 
 
 def _previous(directory: Path) -> Path:

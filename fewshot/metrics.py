@@ -43,6 +43,8 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
     _, oos_probs, oos_scores = clf.predict_with_scores(oos_texts)
     in_pred = [str(p) for p in clf.labels_from_proba(in_probs, in_scores, threshold=threshold)]
     oos_pred = [str(p) for p in clf.labels_from_proba(oos_probs, oos_scores, threshold=threshold)]
+    # "none of these" wins score -inf (always unknown); AUROC needs finite numbers, and any below the rest rank alike
+    in_scores, oos_scores = _finite(in_scores, oos_scores)
     rejected_oos = sum(p == unknown for p in oos_pred)
     rejected_in = sum(p == unknown for p in in_pred)
     return {
@@ -55,3 +57,13 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
         "threshold_kind": "auto (in-scope score)" if threshold == "auto" else "confidence",
         "n_oos": len(oos_texts),
     }
+
+
+def _finite(*arrays: Any) -> list[Any]:
+    """The arrays with ``-inf`` replaced by one number below every finite score in any of them."""
+    import numpy as np
+
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    finite = np.concatenate([a[np.isfinite(a)] for a in arrays] + [np.zeros(1)])
+    floor = float(finite.min()) - 1.0
+    return [np.where(np.isneginf(a), floor, a) for a in arrays]

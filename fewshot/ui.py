@@ -96,7 +96,10 @@ def summary_md(rows: core.Rows) -> str:
     incomplete = len(rows) - len(core.complete_rows(rows))
     notes = [f"⚠ {incomplete} row(s) have a label or a text missing and are ignored"] if incomplete else []
     notes += [f"⚠ {esc(f.message)}" for f in core.findings(rows)]
-    if len(counts) < 2:
+    if core.NONE_LABEL in counts:
+        notes.insert(0, f"ℹ the {counts[core.NONE_LABEL]} example(s) labelled `{core.NONE_LABEL}` are \"none of these\" "
+                        "examples: no label, but texts closest to them are answered unknown")
+    if len(set(counts) - {core.NONE_LABEL}) < 2:
         notes.insert(0, "ℹ add a second label to start classifying")
     lines += ["", "**Warnings**" if notes else "✓ No warnings", ""] + [f"- {n}" for n in notes[:30]]
     if len(notes) > 30:
@@ -211,6 +214,9 @@ AUTO_INFO = ("answer 'unknown' when a text scores below nearly all of your own e
 def verdict_md(pred: Any, rule: core.Unknown, unknown_label: str) -> str:
     """The verdict: the label (or unknown) and why, in plain words (user text escaped)."""
     best, conf = esc(pred.top[0][0]), pred.top[0][1]
+    if pred.label == unknown_label and pred.score == float("-inf"):
+        return (f"### unknown\nBest guess **{best}** ({conf:.0%}), but the text is closest to your "
+                f"\"none of these\" examples (label **{esc(unknown_label)}**).")
     if pred.label == unknown_label and rule.mode == "auto":
         return (f"### unknown\nBest guess **{best}** ({conf:.0%}), but the text's in-scope score "
                 f"**{pred.score:.2f}** is below the automatic threshold **{rule.threshold:.2f}** derived from "

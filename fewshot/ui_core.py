@@ -31,6 +31,8 @@ from .encoder import Encoder
 from .errors import FewShotError
 from .metrics import evaluate
 
+NONE_LABEL = ClassifierConfig.unknown_label  # examples under this label are "none of these" examples
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 LABEL_SETS_DIR = ASSETS / "label_sets"
 

@@ -95,6 +95,20 @@ def test_automatic_unknown_is_the_default_and_says_why(app_url: str, support: Cl
     assert "unknown" not in verdict
 
 
+def test_none_of_these_examples(app_url: str) -> None:
+    c = client(app_url)
+    c.predict("Support tickets", api_name="/load_example")
+    _, summary = c.predict("unknown", "what a lovely sunset\nmy favourite pizza topping is basil\n"
+                           "the match ended in a draw", api_name="/add_examples")
+    assert '3 example(s) labelled `unknown` are "none of these" examples' in summary
+    assert "6 labels" in summary  # shown in the counts, but no label to classify into
+    bars, verdict, matches = c.predict("the sunset over the sea was lovely", False, 0.0, api_name="/classify")
+    assert verdict.startswith("### unknown") and "none of these" in verdict  # even with no threshold
+    assert {x["label"] for x in bars["confidences"]} <= SUPPORT_LABELS and matches["data"][0][0] == "unknown"
+    bars, verdict, _ = c.predict("I was charged twice on my card", False, 0.0, api_name="/classify")
+    assert verdict.startswith("### billing")
+
+
 def test_automatic_unknown_needs_two_examples_of_a_label(app_url: str) -> None:
     c = client(app_url)
     c.predict({"headers": ["label", "text"], "data": [["yes", "sure, sounds good"], ["no", "no way"]]},

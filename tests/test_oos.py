@@ -88,3 +88,58 @@ def test_bad_thresholds() -> None:
     for bad in (1.5, -0.1, "sometimes"):
         with pytest.raises(FewShotError, match="unknown_threshold must be"):
             FewShotClassifier(encoder=encoder, unknown_threshold=bad)
+
+
+def off_topic_cluster(encoder: TableEncoder, seed: int = 3, n: int = 40) -> list[str]:
+    """A tight cluster of off-topic texts in its own direction, added to ``encoder``'s table."""
+    rng = np.random.default_rng(seed)
+    centre = l2_normalize(rng.normal(size=encoder.dim))
+    texts = [f"off topic {i}" for i in range(n)]
+    for t in texts:
+        encoder.table[t] = l2_normalize(centre + 0.25 * rng.normal(size=encoder.dim) / np.sqrt(encoder.dim) * 4)
+    return texts
+
+
+@pytest.mark.parametrize("rule", ["head", "prototype", "matching"])
+def test_none_of_these_examples(rule: str, tmp_path) -> None:
+    encoder, support, in_scope, _ = clusters(seed=4)
+    off = off_topic_cluster(encoder)
+    texts, labels = [t for t, _ in support], [lab for _, lab in support]
+    plain = FewShotClassifier(encoder=encoder, rule=rule, label_names=False).fit(texts, labels)
+    assert "unknown" not in set(plain.predict(off[8:]))  # no threshold: always a real label
+
+    clf = FewShotClassifier(encoder=encoder, rule=rule, label_names=False)
+    clf.fit(texts + off[:8], labels + ["unknown"] * 8)  # 8 "none of these" examples
+    assert "unknown" not in clf.classes_ and len(clf.classes_) == 6
+    assert clf.counts()["unknown"] == 8
+    preds = clf.predict(off[8:])  # unseen off-topic texts, still no threshold
+    assert list(preds).count("unknown") >= 0.9 * len(preds)
+    in_texts, gold = [t for t, _ in in_scope], [lab for _, lab in in_scope]
+    assert np.mean(clf.predict(in_texts) == np.array(gold, dtype=object)) >= 0.95
+    probs = clf.predict_proba(off[8:12])
+    assert probs.shape == (4, 6)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    scores = clf.score(off[8:])
+    assert np.isneginf(scores).mean() >= 0.9 and np.isfinite(clf.score(in_texts)).all()
+    (det,) = clf.predict_details([off[20]])
+    assert det.label == "unknown" and det.matches[0].label == "unknown"
+
+    clf.config.unknown_threshold = "auto"  # the threshold comes from the real labels' examples only
+    assert np.isfinite(clf.auto_threshold_)
+    result = evaluate_oos(clf, in_texts, gold, off[8:])
+    assert result["oos_recall"] >= 0.9 and 0.99 <= result["oos_auroc"] <= 1.0
+
+    clf.save(tmp_path / "saved")
+    again = FewShotClassifier.load(tmp_path / "saved", encoder=encoder)
+    assert list(again.classes_) == list(clf.classes_)
+    assert list(again.predict(off[8:] + in_texts[:5])) == list(clf.predict(off[8:] + in_texts[:5]))
+    clf.remove_label("unknown")
+    clf.config.unknown_threshold = None
+    assert "unknown" not in set(clf.predict(off[8:]))
+
+
+def test_none_of_these_is_not_a_label() -> None:
+    encoder, support, _, _ = clusters(seed=5)
+    off = off_topic_cluster(encoder)
+    with pytest.raises(FewShotError, match="none of these"):
+        FewShotClassifier(encoder=encoder).fit([support[0][0]] + off[:3], [support[0][1]] + ["unknown"] * 3)
