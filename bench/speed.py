@@ -2,10 +2,13 @@
 
     python bench/speed.py [--quick] [--data ../shared/data]
 
-Measures: raw SentenceTransformer.encode vs end-to-end `fewshot classify` (overhead ratio); int8 vs fp32
-encoder (throughput ratio, accuracy on the HWU64 / CLINC150 5-shot splits); single-text predict latency;
-seconds from examples to a ready classifier; exact vs IVF support index (ms/query, recall@10, memory);
-peak memory of `fewshot classify` on small vs large CSVs. Prints a table, writes bench/results/speed.json.
+Measures: raw SentenceTransformer.encode vs end-to-end `fewshot classify` (overhead ratio); the int8
+ONNX Runtime encoder vs fp32 torch, with fp32 ONNX for reference (throughput on real HWU64/CLINC150 test
+texts, embedding cosine, accuracy on the HWU64 / CLINC150 5-shot splits for "minilm" and "default");
+single-text predict latency through the Python API and through the app's HTTP API (gradio_client, fp32
+and int8); seconds from examples to a ready classifier; exact vs IVF support index (ms/query, recall@10,
+memory); peak memory of `fewshot classify` on small vs large CSVs. Prints a table, writes
+bench/results/speed.json.
 """
 
 from __future__ import annotations
@@ -65,29 +68,115 @@ def encode_vs_classify(n: int, tmp: Path) -> dict[str, Any]:
     return {"texts": n, "raw_encode_per_s": raw, "classify_per_s": end_to_end, "ratio": end_to_end / raw}
 
 
-def int8_vs_fp32(data: Path | None, n: int) -> dict[str, Any]:
-    """Throughput of the int8 (dynamic quantisation) encoder vs fp32, and accuracy on 5-shot splits."""
+def real_texts(data: Path | None, n: int) -> list[str]:
+    """``n`` real texts: the HWU64 test split, then CLINC150's (synthetic ones when the data is absent)."""
+    if data is None:
+        return synthetic_texts(n, seed=2)
+    texts = pd.read_csv(data / "hwu64" / "test.csv").text.tolist()
+    texts += pd.read_csv(data / "clinc150" / "test.csv").text.tolist()
+    return texts[:n]
+
+
+def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool) -> dict[str, Any]:
+    """int8 ONNX Runtime encoder vs fp32 torch (and fp32 ONNX): texts/s, cosine, 5-shot accuracy.
+
+    The backends take turns for ``rounds`` rounds on the same texts (fresh caches), so machine load hits
+    them alike; the ratios are the medians of the per-round ratios. Threads: the library's (and the app's)
+    setting, torch's default, which ONNX Runtime follows.
+    """
+    import torch
+
     from fewshot import FewShotClassifier
     from fewshot.encoder import Encoder
+    from fewshot.int8 import OnnxEncoder
 
-    texts = synthetic_texts(n, seed=2)
-    out: dict[str, Any] = {}
-    for quantize in (False, True):
-        enc = Encoder("minilm", quantize=quantize, cache_size=0)
-        enc.encode(texts[:64])
-        start = time.perf_counter()
-        enc.encode(texts)
-        out["int8_per_s" if quantize else "fp32_per_s"] = n / (time.perf_counter() - start)
-    out["throughput_ratio"] = out["int8_per_s"] / out["fp32_per_s"]
-    if data is not None:
-        for name in ("hwu64", "clinc150"):
-            sup, test = pd.read_csv(data / name / "train_5.csv"), pd.read_csv(data / name / "test.csv")
+    texts = real_texts(data, n)
+    fp32, int8 = Encoder("minilm", cache_size=0), Encoder("minilm", quantize=True, cache_size=0)
+    onnx_fp32 = OnnxEncoder(fp32._model, quantize=False)
+    ordered = sorted(texts, key=len)  # what Encoder.encode hands a backend
+    runs = {"torch_fp32": lambda t: fp32.encode(t), "onnx_int8": lambda t: int8.encode(t),
+            "onnx_fp32": lambda t: onnx_fp32.encode(sorted(t, key=len), fp32.batch_size)}
+    for run in runs.values():
+        run(texts[:64])  # warm up
+    per_s: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run(texts)
+            per_s[name].append(len(texts) / (time.perf_counter() - start))
+    out: dict[str, Any] = {"texts": len(texts), "source": "hwu64+clinc150 test" if data else "synthetic",
+                           "threads": torch.get_num_threads(), "rounds": rounds, "per_s": per_s,
+                           "onnx_file": str(int8._int8.path)}
+    for name in ("onnx_int8", "onnx_fp32"):
+        out[f"{name}_vs_torch_fp32"] = float(np.median([a / b for a, b in zip(per_s[name], per_s["torch_fp32"])]))
+    out["throughput_ratio"] = out["onnx_int8_vs_torch_fp32"]
+    ref = fp32.encode(ordered)
+    for name, vecs in (("int8", int8.encode(ordered)), ("onnx_fp32", onnx_fp32.encode(ordered, fp32.batch_size))):
+        cos = (ref * vecs).sum(axis=1)
+        out[f"cosine_{name}"] = {"mean": float(cos.mean()), "p01": float(np.quantile(cos, 0.01)),
+                                 "min": float(cos.min())}
+    if accuracy and data is not None:
+        sets = {name: (pd.read_csv(data / name / "train_5.csv"), pd.read_csv(data / name / "test.csv"))
+                for name in ("hwu64", "clinc150")}
+        for model in ("minilm", "default"):
             for quantize in (False, True):
-                clf = FewShotClassifier("minilm", quantize=quantize).fit(sup.text.tolist(), sup.label.tolist())
-                acc = float((clf.predict(test.text.tolist()) == test.label.to_numpy()).mean())
-                out[f"{name}_5shot_{'int8' if quantize else 'fp32'}"] = acc
-            out[f"{name}_5shot_change_points"] = 100 * (out[f"{name}_5shot_int8"] - out[f"{name}_5shot_fp32"])
+                enc = Encoder(model, quantize=quantize)  # one per model and backend: each text encoded once
+                for name, (sup, test) in sets.items():
+                    clf = FewShotClassifier(encoder=enc, quantize=quantize).fit(sup.text.tolist(), sup.label.tolist())
+                    acc = float((clf.predict(test.text.tolist()) == test.label.to_numpy()).mean())
+                    out[f"{model}_{name}_5shot_{'int8' if quantize else 'fp32'}"] = acc
+            for name in sets:
+                key = f"{model}_{name}_5shot"
+                out[f"{key}_change_points"] = 100 * (out[f"{key}_int8"] - out[f"{key}_fp32"])
     return out
+
+
+def app_api_latency(n: int) -> dict[str, Any]:
+    """Single-text latency through the app's HTTP API: `python app.py` on a free loopback port, gradio_client
+    calling /classify ``n`` times per encoder (fp32, int8), each time an uncached text."""
+    import socket
+    import urllib.request
+
+    from gradio_client import Client
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = os.environ | {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "FEWSHOT_AUTH": "",
+                        "GRADIO_ANALYTICS_ENABLED": "False", "FEWSHOT_MODEL": "minilm",
+                        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    url = f"http://127.0.0.1:{port}/"
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(url + "config", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the app did not start") from None
+                time.sleep(0.5)
+        client = Client(url, verbose=False)
+        client.predict("Support tickets", api_name="/load_example")
+        out: dict[str, Any] = {"calls": n}
+        for fast in (False, True):
+            queries = synthetic_texts(n + 3, seed=5 + fast)
+            for q in queries[:3]:  # warm up: fits the session's classifier (and loads the int8 encoder)
+                client.predict(q, False, 0.0, fast, api_name="/classify")
+            times = []
+            for q in queries[3:]:
+                start = time.perf_counter()
+                client.predict(q + " ?", False, 0.0, fast, api_name="/classify")
+                times.append(1000 * (time.perf_counter() - start))
+            name = "int8" if fast else "fp32"
+            out[f"{name}_ms_p50"] = float(np.percentile(times, 50))
+            out[f"{name}_ms_p99"] = float(np.percentile(times, 99))
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def latency_and_fit(sizes: list[int]) -> dict[str, Any]:
@@ -95,15 +184,17 @@ def latency_and_fit(sizes: list[int]) -> dict[str, Any]:
     from fewshot import FewShotClassifier
 
     sup = support_frame(200)
-    clf = FewShotClassifier("minilm").fit(sup.text.tolist(), sup.label.tolist())
-    queries = synthetic_texts(200, seed=3)
-    times = []
-    for q in queries:
-        start = time.perf_counter()
-        clf.predict([q + " ?"])
-        times.append(1000 * (time.perf_counter() - start))
-    out: dict[str, Any] = {"predict_ms_p50": float(np.percentile(times, 50)),
-                           "predict_ms_p99": float(np.percentile(times, 99))}
+    out: dict[str, Any] = {}
+    for quantize in (False, True):
+        clf = FewShotClassifier("minilm", quantize=quantize).fit(sup.text.tolist(), sup.label.tolist())
+        times = []
+        for q in synthetic_texts(200, seed=3):
+            start = time.perf_counter()
+            clf.predict([q + " ?"])
+            times.append(1000 * (time.perf_counter() - start))
+        suffix = "_int8" if quantize else ""
+        out[f"predict_ms_p50{suffix}"] = float(np.percentile(times, 50))
+        out[f"predict_ms_p99{suffix}"] = float(np.percentile(times, 99))
     for size in sizes:
         frame = support_frame(size, n_labels=max(2, min(100, size // 10)), seed=size)
         fresh = FewShotClassifier("minilm")
@@ -192,40 +283,62 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: finishes in a couple of minutes")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
-    parser.add_argument("--only", choices=["index", "memory"], help="rerun one part, updating --out in place")
+    parser.add_argument("--only", choices=["int8", "latency", "index", "memory"],
+                        help="rerun one part, updating --out in place")
     args = parser.parse_args()
     data = Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
     q = args.quick
     results: dict[str, Any] = {"quick": q, "cpus": os.cpu_count()}
     if args.only:
-        results = json.loads(Path(args.out).read_text())
+        results = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else results
         with tempfile.TemporaryDirectory() as tmp_name:
-            if args.only == "index":
-                results["index"] = index_scale([1000, 10_000] if q else [1000, 10_000, 100_000, 1_000_000])
+            if args.only == "int8":
+                parts = {"int8_vs_fp32": int8_vs_fp32(data, 1000 if q else 2000, 1 if q else 3, accuracy=not q)}
+            elif args.only == "latency":
+                parts = {"latency_fit": latency_and_fit([100, 1000] if q else [100, 1000, 10_000]),
+                         "app_api_latency": app_api_latency(30 if q else 200)}
+            elif args.only == "index":
+                parts = {"index": index_scale([1000, 10_000] if q else [1000, 10_000, 100_000, 1_000_000])}
             else:
-                results["classify_memory"] = classify_memory([10_000, 100_000] if q else [10_000, 1_000_000],
-                                                             Path(tmp_name))
+                parts = {"classify_memory": classify_memory([10_000, 100_000] if q else [10_000, 1_000_000],
+                                                            Path(tmp_name))}
+        results.update(parts)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2))
-        print(json.dumps(results[args.only if args.only == "index" else "classify_memory"], indent=1))
+        print(json.dumps(parts, indent=1))
         return 0
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         results["encode_vs_classify"] = encode_vs_classify(1000 if q else 5000, tmp)
-        results["int8_vs_fp32"] = int8_vs_fp32(None if q else data, 1000 if q else 3000)
+        results["int8_vs_fp32"] = int8_vs_fp32(data, 1000 if q else 2000, 1 if q else 3, accuracy=not q)
         results["latency_fit"] = latency_and_fit([100, 1000] if q else [100, 1000, 10_000])
+        results["app_api_latency"] = app_api_latency(30 if q else 200)
         results["index"] = index_scale([1000, 10_000] if q else [1000, 10_000, 100_000, 1_000_000])
         results["classify_memory"] = classify_memory([10_000, 100_000] if q else [10_000, 1_000_000], tmp)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
-    e, i8, lf, mem = (results[k] for k in ("encode_vs_classify", "int8_vs_fp32", "latency_fit", "classify_memory"))
+    e, i8, lf, mem, api = (results[k] for k in ("encode_vs_classify", "int8_vs_fp32", "latency_fit",
+                                                 "classify_memory", "app_api_latency"))
     print("| measure | value |\n|---|---|")
     print(f"| raw fp32 encode | {e['raw_encode_per_s']:.0f} texts/s |")
     print(f"| end-to-end classify | {e['classify_per_s']:.0f} texts/s (ratio {e['ratio']:.2f}) |")
-    print(f"| int8 / fp32 throughput | {i8['throughput_ratio']:.2f}x |")
-    for name in ("hwu64", "clinc150"):
-        if f"{name}_5shot_change_points" in i8:
-            print(f"| int8 accuracy change, {name} 5-shot | {i8[f'{name}_5shot_change_points']:+.2f} points |")
-    print(f"| predict one text p50 / p99 | {lf['predict_ms_p50']:.1f} / {lf['predict_ms_p99']:.1f} ms |")
+    best = {k: max(v) for k, v in i8["per_s"].items()}
+    print(f"| encoder texts/s ({i8['texts']} {i8['source']} texts, {i8['threads']} threads): torch fp32 / "
+          f"ONNX fp32 / ONNX int8 | {best['torch_fp32']:.0f} / {best['onnx_fp32']:.0f} / {best['onnx_int8']:.0f} |")
+    print(f"| ONNX int8 / torch fp32 throughput | {i8['onnx_int8_vs_torch_fp32']:.2f}x (ONNX fp32: "
+          f"{i8['onnx_fp32_vs_torch_fp32']:.2f}x) |")
+    print(f"| int8 embedding cosine to fp32: mean / 1st percentile | {i8['cosine_int8']['mean']:.4f} / "
+          f"{i8['cosine_int8']['p01']:.4f} |")
+    for key in sorted(k for k in i8 if k.endswith("_change_points")):
+        model, name = key.split("_")[:2]
+        print(f"| int8 accuracy, {model} {name} 5-shot | {100 * i8[f'{model}_{name}_5shot_fp32']:.2f} -> "
+              f"{100 * i8[f'{model}_{name}_5shot_int8']:.2f} ({i8[key]:+.2f} points) |")
+    print(f"| predict one text p50 / p99, Python API fp32 | {lf['predict_ms_p50']:.1f} / {lf['predict_ms_p99']:.1f} ms |")
+    print(f"| predict one text p50 / p99, Python API int8 | {lf['predict_ms_p50_int8']:.1f} / "
+          f"{lf['predict_ms_p99_int8']:.1f} ms |")
+    for name in ("fp32", "int8"):
+        print(f"| predict one text p50 / p99, app HTTP API {name} | {api[f'{name}_ms_p50']:.1f} / "
+              f"{api[f'{name}_ms_p99']:.1f} ms |")
     for key in sorted(k for k in lf if k.startswith("fit_seconds_")):
         print(f"| examples to ready classifier, {key.rsplit('_', 1)[1]} examples | {lf[key]:.2f} s |")
     for row in results["index"]:

@@ -472,7 +472,9 @@ class FewShotClassifier:
                                "id are accepted from an uploaded classifier")
         clf = cls(model, encoder=encoder, **options)
         index_path = directory / INDEX_FILE
-        same_encoder = meta.get("encoder", {}).get("model") == clf.encoder.name
+        saved = meta.get("encoder", {})
+        same_encoder = (saved.get("model") == clf.encoder.name  # vectors from another encoder would mislead
+                        and bool(saved.get("quantized", False)) == clf.encoder.quantize)
         if same_encoder and index_path.is_file() and len(meta.get("ids", [])) == len(texts) and texts:
             try:
                 index = SupportIndex.load(index_path)

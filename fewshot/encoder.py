@@ -11,7 +11,8 @@ then ``"default"``. Names:
 - any other sentence-transformers model folder or hub id.
 
 Embeddings are L2-normalised, encoded in length-sorted batches (less padding) and cached per text,
-so re-encoding the same support examples costs nothing.
+so re-encoding the same support examples costs nothing. ``quantize=True`` runs the transformer as int8
+with ONNX Runtime (see :mod:`fewshot.int8`); a trained head stays in float.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ def _load_sentence_transformer(base: str) -> Any:
 
 
 @lru_cache(maxsize=4)
-def _load_model(spec: ModelSpec, quantize: bool) -> tuple[Any, torch.nn.Module | None]:
-    """Base model, with the trained parts of a ``fewshot train`` folder over it, optionally int8."""
+def _load_model(spec: ModelSpec) -> tuple[Any, torch.nn.Module | None]:
+    """Base model, with the trained parts of a ``fewshot train`` folder over it."""
     model = _load_sentence_transformer(spec.base)
     head = None
     if spec.trained_dir is not None:
@@ -145,9 +146,15 @@ def _load_model(spec: ModelSpec, quantize: bool) -> tuple[Any, torch.nn.Module |
             head.load_state_dict({k[len("head."):]: v.float() for k, v in weights.items()
                                   if k.startswith("head.")})
             head.eval()
-    if quantize:  # returns a quantised copy; the shared fp32 model is untouched
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     return model, head
+
+
+@lru_cache(maxsize=4)
+def _load_int8(spec: ModelSpec) -> Any:
+    """The int8 ONNX Runtime encoder of ``spec`` (exported once, cached on disk; see :mod:`fewshot.int8`)."""
+    from .int8 import OnnxEncoder
+
+    return OnnxEncoder(_load_model(spec)[0], quantize=True)
 
 
 class Encoder:
@@ -165,7 +172,8 @@ class Encoder:
         self.spec = resolve_model(model)
         self.batch_size = batch_size
         self.quantize = quantize
-        self._model, self._head = _load_model(self.spec, quantize)
+        self._model, self._head = _load_model(self.spec)
+        self._int8 = _load_int8(self.spec) if quantize else None
         self.dim: int = int(self._model.get_embedding_dimension()
                             if hasattr(self._model, "get_embedding_dimension")
                             else self._model.get_sentence_embedding_dimension())
@@ -180,7 +188,8 @@ class Encoder:
     def describe(self) -> dict[str, Any]:
         """What is in use: model name, base weights, trained folder, quantisation."""
         return {"model": self.spec.name, "base": self.spec.base, "trained": self.spec.trained_dir,
-                "quantized": self.quantize, "dim": self.dim}
+                "quantized": self.quantize, "backend": "onnxruntime int8" if self.quantize else "torch fp32",
+                "dim": self.dim}
 
     def encode(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
         """Encode ``texts`` into an ``(n, dim)`` float32 array of unit vectors (cached per text)."""
@@ -219,8 +228,13 @@ class Encoder:
             warnings.warn(f"{long} text(s) longer than {MAX_TEXT_CHARS:,} characters were cut to that length "
                           "(the encoder reads only the first 256 tokens)", FewShotWarning, stacklevel=3)
             texts = [t[:MAX_TEXT_CHARS] for t in texts]
-        emb = self._model.encode(texts, batch_size=self.batch_size, convert_to_tensor=True,
-                                 normalize_embeddings=self._head is None, show_progress_bar=False)
+        if self._int8 is not None:
+            emb = torch.from_numpy(self._int8.encode(texts, self.batch_size))
+            if self._head is None:  # as encode(normalize_embeddings=True) would, for models without Normalize
+                emb = torch.nn.functional.normalize(emb, dim=-1)
+        else:
+            emb = self._model.encode(texts, batch_size=self.batch_size, convert_to_tensor=True,
+                                     normalize_embeddings=self._head is None, show_progress_bar=False)
         if self._head is not None:
             emb = torch.nn.functional.normalize(self._head(emb.float()), dim=-1)
         return emb.cpu().numpy().astype(np.float32, copy=False)

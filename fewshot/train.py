@@ -218,9 +218,9 @@ def label_text(label: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    import os
+    from .int8 import cache_root
 
-    return Path(os.environ.get("FEWSHOT_CACHE", Path.home() / ".cache" / "fewshot")) / "embeddings"
+    return cache_root() / "embeddings"
 
 
 def embed_texts(texts: Sequence[str], encoder: Any, *, cache_dir: Path | None = None,

@@ -9,6 +9,7 @@ library (:class:`~fewshot.FewShotClassifier`, :mod:`fewshot.csvio`, :mod:`fewsho
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -61,10 +62,31 @@ def empty_state() -> dict[str, Any]:
     return {"rows": [], "options": {}}
 
 
-@lru_cache(maxsize=1)
-def shared_encoder() -> Encoder:
-    """The one encoder of the process: weights shared read-only by every session (labels never are)."""
-    return Encoder(os.environ.get("FEWSHOT_MODEL") or None)
+def _int8_default() -> bool:
+    """``FEWSHOT_INT8`` (1/0) or, unset, on whenever onnxruntime is installed."""
+    value = os.environ.get("FEWSHOT_INT8", "").strip().lower()
+    if value:
+        return value not in {"0", "false", "no", "off"}
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+INT8_DEFAULT = _int8_default()
+"""Where the app's "Faster int8 encoder" box starts (each session may change it)."""
+
+
+@lru_cache(maxsize=2)
+def shared_encoder(quantize: bool = False) -> Encoder:
+    """The process's encoder (fp32 or int8): weights shared read-only by every session (labels never are)."""
+    return Encoder(os.environ.get("FEWSHOT_MODEL") or None, quantize=quantize)
+
+
+def int8_flag(value: Any) -> bool:
+    """The app's int8 switch from a request (a browser or API client may send anything)."""
+    if value is None:
+        return INT8_DEFAULT
+    if not isinstance(value, (bool, int, float)):
+        raise FewShotError(f"fast_encoder must be true or false, got {value!r:.40}")
+    return bool(value)
 
 
 def auth_from_env(value: str | None = None) -> list[tuple[str, str]] | None:
@@ -256,11 +278,14 @@ def state_key(rows: Rows, options: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def fitted_classifier(state: dict[str, Any], cache: Fitted | None,
-                      progress: ProgressFn | None = None) -> Fitted:
-    """The session's classifier for ``state``: reused when the label set did not change, else refitted."""
+def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: ProgressFn | None = None,
+                      quantize: bool = False) -> Fitted:
+    """The session's classifier for ``state``: reused when the label set and encoder did not change, else refitted.
+
+    ``quantize``: the int8 encoder (see :mod:`fewshot.int8`); switching refits, since the vectors differ.
+    """
     rows, options = complete_rows(state_rows(state)), state_options(state)
-    key = state_key(rows, options)
+    key = state_key(rows, options) + ("/int8" if quantize else "")
     if isinstance(cache, Fitted) and cache.key == key:
         return cache
     if len(labels_of(rows)) < 2:
@@ -268,7 +293,7 @@ def fitted_classifier(state: dict[str, Any], cache: Fitted | None,
         raise FewShotError("the classifier needs examples for at least 2 labels; "
                            + (f"you have only {have}. " if have else "you have none yet. ")
                            + "Add labels on the Labels tab or load an example set")
-    clf = FewShotClassifier(encoder=shared_encoder(), **options)
+    clf = FewShotClassifier(encoder=shared_encoder(quantize), quantize=quantize, **options)
     clf.fit([r[1] for r in rows], [r[0] for r in rows], progress=progress)
     return Fitted(key, clf)
 

@@ -109,6 +109,27 @@ def test_none_of_these_examples(app_url: str) -> None:
     assert verdict.startswith("### billing")
 
 
+def test_fast_encoder_switch_is_per_request_and_on_every_encoding_endpoint(app_url: str, support: Client,
+                                                                          batch_csv: Path) -> None:
+    info = client(app_url).view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for endpoint in ("/classify", "/classify_csv", "/evaluate", "/save_classifier"):
+        params = {p["parameter_name"]: p for p in info[endpoint]["parameters"]}
+        assert isinstance(params["fast_encoder"]["parameter_default"], bool), endpoint  # optional for clients
+    text = "I can't log in, the password reset email never came"
+    fp32, _, _ = support.predict(text, False, 0.0, False, api_name="/classify")
+    int8, _, _ = support.predict(text, False, 0.0, True, api_name="/classify")
+    assert fp32["label"] == int8["label"] == "account_access"
+    p_fp32, p_int8 = (next(c["confidence"] for c in b["confidences"] if c["label"] == "account_access")
+                      for b in (fp32, int8))
+    assert p_fp32 != p_int8 and abs(p_fp32 - p_int8) < 0.1  # another encoder, nearly the same answer
+    _, _, summary = support.predict(handle_file(str(batch_csv)), "text", False, 0.0, True, api_name="/classify_csv")
+    assert "22 rows labelled" in summary
+    metrics, _, _ = support.predict(handle_file(str(batch_csv)), "text", "label", True, api_name="/evaluate")
+    assert "Accuracy" in metrics
+    with pytest.raises(AppError, match="fast_encoder must be true or false"):
+        support.predict(text, False, 0.0, "yes", api_name="/classify")
+
+
 def test_automatic_unknown_needs_two_examples_of_a_label(app_url: str) -> None:
     c = client(app_url)
     c.predict({"headers": ["label", "text"], "data": [["yes", "sure, sounds good"], ["no", "no way"]]},
