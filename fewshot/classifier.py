@@ -474,7 +474,7 @@ class FewShotClassifier:
         index_path = directory / INDEX_FILE
         saved = meta.get("encoder", {})
         same_encoder = (saved.get("model") == clf.encoder.name  # vectors from another encoder would mislead
-                        and bool(saved.get("quantized", False)) == clf.encoder.quantize)
+                        and bool(saved.get("quantized", False)) == bool(getattr(clf.encoder, "quantize", False)))
         if same_encoder and index_path.is_file() and len(meta.get("ids", [])) == len(texts) and texts:
             try:
                 index = SupportIndex.load(index_path)
