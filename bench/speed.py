@@ -283,7 +283,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: finishes in a couple of minutes")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
-    parser.add_argument("--only", choices=["int8", "latency", "index", "memory"],
+    parser.add_argument("--only", choices=["e2e", "int8", "latency", "index", "memory"],
                         help="rerun one part, updating --out in place")
     args = parser.parse_args()
     data = Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
@@ -292,7 +292,9 @@ def main() -> int:
     if args.only:
         results = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else results
         with tempfile.TemporaryDirectory() as tmp_name:
-            if args.only == "int8":
+            if args.only == "e2e":
+                parts = {"encode_vs_classify": encode_vs_classify(1000 if q else 5000, Path(tmp_name))}
+            elif args.only == "int8":
                 parts = {"int8_vs_fp32": int8_vs_fp32(data, 1000 if q else 2000, 1 if q else 3, accuracy=not q)}
             elif args.only == "latency":
                 parts = {"latency_fit": latency_and_fit([100, 1000] if q else [100, 1000, 10_000]),
