@@ -283,6 +283,10 @@ class FewShotClassifier:
         self._check_ready()
         sims, ids = self.index.search(vectors, k)
         rows = np.vectorize(lambda i: self._id_to_row.get(int(i), -1), otypes=[np.int64])(ids)
+        # FAISS's float32 similarities change in the last digit with the number of queries per search; one
+        # dot product per (text, neighbour) makes them a function of the text alone (batch-independent)
+        exact = np.einsum("nd,nkd->nk", vectors, self._vectors[np.maximum(rows, 0)])
+        sims = np.where(rows >= 0, exact, sims).astype(np.float32)
         n_rule = len(self.classes_) + self._has_none
         if self.config.rule == "matching":
             neighbour_labels = np.where(rows >= 0, self._label_idx[np.maximum(rows, 0)], -1)

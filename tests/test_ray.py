@@ -163,3 +163,14 @@ def test_missing_ray_says_how_to_install(monkeypatch: pytest.MonkeyPatch, data: 
     with pytest.raises(FewShotError, match=r"fewshot\[ray\]"):
         classify_with_ray(data["input"], data["dir"] / "never.csv", classifier=data["clf"])
     assert not (data["dir"] / "never.csv").exists()
+
+
+def test_matching_rule_is_identical_too(ray_local: None, data: dict[str, Path]) -> None:
+    """``--rule matching`` reads FAISS similarities, recomputed per text so batches of 64 match one of 300."""
+    whole = data["dir"] / "whole.csv" if (data["dir"] / "whole.csv").exists() else \
+        _write(data["dir"] / "whole_m.csv", _rows(300, seed=2))
+    common = ["--support", str(data["support"]), "--model", "minilm", "--rule", "matching", "--input", str(whole)]
+    local, distributed = data["dir"] / "matching_local.csv", data["dir"] / "matching_ray.csv"
+    assert main(["classify", *common, "--output", str(local)]) == 0
+    assert main(["classify", "--engine", "ray", *common, "--output", str(distributed), "--chunk-size", "64"]) == 0
+    assert_same_output(local, distributed)
