@@ -214,6 +214,7 @@ class Encoder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -277,13 +278,26 @@ class Encoder:
             out[idx] = emb.cpu().numpy()
         return out
 
+    def _counting_tokenizer(self) -> Any:
+        """A private copy of the model's tokenizer for counting tokens (None when it has none).
+
+        A fast tokenizer keeps its padding / truncation settings as state that each call may change; the
+        model's own, used by ``encode`` in other threads (app sessions), must never see ours.
+        """
+        with self._lock:
+            if not hasattr(self, "_counter"):
+                tokenizer = getattr(self._model, "tokenizer", None)
+                self._counter = copy.deepcopy(tokenizer) if callable(tokenizer) else None
+        return self._counter
+
     def _batches(self, texts: list[str]) -> list[np.ndarray]:
         """Indices of ``texts`` in batches of at most ``batch_size``, length-sorted, one token bucket each."""
-        tokenizer = getattr(self._model, "tokenizer", None)
-        if callable(tokenizer):
+        tokenizer = self._counting_tokenizer()
+        if tokenizer is not None:
             limit = getattr(self._model, "max_seq_length", None)
-            ids = tokenizer(texts, truncation=limit is not None, max_length=limit, return_attention_mask=False,
-                            return_token_type_ids=False)["input_ids"]
+            with self._count_lock:  # a tokenizer may not be called while another thread changes its settings
+                ids = tokenizer(texts, truncation=limit is not None, max_length=limit, return_attention_mask=False,
+                                return_token_type_ids=False)["input_ids"]
             lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(texts))
         else:  # no tokenizer to count with: plain length-sorted batches
             lengths = np.zeros(len(texts), dtype=np.int64)

@@ -129,3 +129,17 @@ def test_ivf_index_recall_removal_and_auto_switch(monkeypatch: pytest.MonkeyPatc
     auto.add(np.arange(900, 1100), x[900:1100])
     assert auto.approximate and len(auto) == 1100
     np.testing.assert_allclose(auto.vectors(np.array([950])), x[950:951], atol=1e-6)
+
+
+def test_encoder_is_safe_across_threads() -> None:
+    """App sessions share one encoder: concurrent encodes (token counting included) neither fail nor change
+    a text's vector (the model's tokenizer settings were once changed under another thread's feet)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    enc = Encoder("minilm", cache_size=0)
+    batches = [[f"message {i} about topic {j} " + "word " * (i % 23) for i in range(40)] for j in range(8)]
+    expected = [enc.encode(b) for b in batches]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(enc.encode, batches * 2))
+    for want, have in zip(expected * 2, got):
+        np.testing.assert_array_equal(want, have)
