@@ -289,8 +289,7 @@ class FewShotClassifier:
         sims = np.where(rows >= 0, exact, sims).astype(np.float32)
         n_rule = len(self.classes_) + self._has_none
         if self.config.rule == "matching":
-            neighbour_labels = np.where(rows >= 0, self._label_idx[np.maximum(rows, 0)], -1)
-            probs, _ = attention_probs(sims, neighbour_labels, n_rule, self.config.matching_temperature)
+            probs, _ = attention_probs(sims, self._neighbour_labels(rows), n_rule, self.config.matching_temperature)
         else:
             assert self._fitted_head is not None  # set by _refit whenever there are >= 2 labels
             probs = self._fitted_head.predict_proba(vectors)
@@ -302,12 +301,16 @@ class FewShotClassifier:
         real = np.where(mass > 0, real / np.maximum(mass, 1e-300), 1.0 / len(self.classes_))
         return real, sims, rows, none_wins
 
+    def _neighbour_labels(self, rows: np.ndarray) -> np.ndarray:
+        """Label index of each neighbour row (``len(classes_)``: "none of these"; -1: no neighbour)."""
+        return np.where(rows >= 0, self._label_idx[np.maximum(rows, 0)], -1)
+
     def _scores(self, vectors: np.ndarray, sims: np.ndarray, rows: np.ndarray, none_wins: np.ndarray) -> np.ndarray:
         """In-scope score: the top real-label logit of the fitted head, or the top similarity to a real
         label's example for ``matching``; ``-inf`` where the "none of these" examples win."""
         if self._fitted_head is None:
-            real = np.where(rows >= 0, self._label_idx[np.maximum(rows, 0)], -1)
-            real = (real >= 0) & (real < len(self.classes_))
+            labels = self._neighbour_labels(rows)
+            real = (labels >= 0) & (labels < len(self.classes_))
             scores = np.where(real, sims, -np.inf).max(axis=1).astype(np.float64)
         else:
             scores = _head_scores(self._fitted_head, vectors, len(self.classes_))
