@@ -7,6 +7,7 @@ Environment:
   FEWSHOT_MAX_FILE_SIZE    upload limit (default ``10mb``)
   FEWSHOT_CONCURRENCY      requests run at once (default 2, one per vCPU of a free Space)
   FEWSHOT_MODEL            encoder (see fewshot.encoder); FEWSHOT_MAX_ROWS / FEWSHOT_MAX_EXAMPLES limits
+  FEWSHOT_INT8             0 starts each session on the fp32 encoder instead of the int8 one
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import gradio as gr
 
 from fewshot.ui import build_app
-from fewshot.ui_core import auth_from_env
+from fewshot.ui_core import INT8_DEFAULT, auth_from_env, shared_encoder
 
 _size = os.environ.get("FEWSHOT_MAX_FILE_SIZE", "10mb").strip()
 MAX_FILE_SIZE: str | int = int(_size) if _size.isdigit() else _size  # bytes, or e.g. "10mb"
@@ -33,6 +34,7 @@ def create_app() -> gr.Blocks:
 
 def launch(app: gr.Blocks) -> None:
     """Launch on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT, never with a share link."""
+    shared_encoder(INT8_DEFAULT)  # load (and, the first time, export the int8 encoder) before the first visitor
     app.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

@@ -264,13 +264,17 @@ class Encoder:
                           "(the encoder reads only the first 256 tokens)", FewShotWarning, stacklevel=3)
             texts = [t[:MAX_TEXT_CHARS] for t in texts]
         if self._int8 is not None:
-            emb = torch.from_numpy(self._int8.encode(texts, self.batch_size)).float()
+            # int8 vectors do not depend on their batch (see fewshot.int8): no token buckets, just runs of the
+            # length-sorted texts
+            size = self._int8.batch_size
+            emb = torch.from_numpy(np.concatenate(self._int8.encode_batches(
+                [texts[i:i + size] for i in range(0, len(texts), size)])))
             if self._head is not None:
                 emb = self._head(emb)
             # normalised here too, as encode(normalize_embeddings=True) would for models without Normalize
-            return torch.nn.functional.normalize(emb, dim=-1).numpy().astype(np.float32, copy=False)
+            return torch.nn.functional.normalize(emb, dim=-1).numpy()
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for idx in self._batches(texts):
+        for idx in self._batches(texts, self.batch_size):
             emb = self._model.encode([texts[i] for i in idx], batch_size=len(idx), convert_to_tensor=True,
                                      normalize_embeddings=self._head is None, show_progress_bar=False)
             if self._head is not None:
@@ -281,7 +285,7 @@ class Encoder:
     @cached_property
     def _counting_tokenizer(self) -> Any:
         """A private copy of the model's tokenizer for counting tokens (None when it has none; made on first
-        use, 70 ms, which the int8 path never needs).
+        use, 70 ms).
 
         A fast tokenizer keeps its padding / truncation settings as state that each call may change; the
         model's own, used by ``encode`` in other threads (app sessions), must never see ours.
@@ -289,8 +293,8 @@ class Encoder:
         tokenizer = getattr(self._model, "tokenizer", None)
         return copy.deepcopy(tokenizer) if callable(tokenizer) else None
 
-    def _batches(self, texts: list[str]) -> list[np.ndarray]:
-        """Indices of ``texts`` in batches of at most ``batch_size``, length-sorted, one token bucket each."""
+    def _batches(self, texts: list[str], size: int) -> list[np.ndarray]:
+        """Indices of ``texts`` in batches of at most ``size``, length-sorted, one token bucket each."""
         tokenizer = self._counting_tokenizer
         if tokenizer is not None:
             limit = getattr(self._model, "max_seq_length", None)
@@ -303,8 +307,7 @@ class Encoder:
         order = np.argsort(lengths, kind="stable")
         bucket = lengths[order] // LENGTH_BUCKET
         cuts = np.flatnonzero(np.diff(bucket)) + 1
-        return [group[i:i + self.batch_size] for group in np.split(order, cuts)
-                for i in range(0, len(group), self.batch_size)]
+        return [group[i:i + size] for group in np.split(order, cuts) for i in range(0, len(group), size)]
 
 
 def load_encoder(model: str | None = None, **kwargs: Any) -> Encoder:

@@ -55,6 +55,10 @@ def test_int8_vectors_are_close_to_fp32(model: str) -> None:
     assert cos.mean() >= 0.99 and cos.min() >= 0.95, cos
     assert fast.describe()["quantized"] and fast.describe()["backend"] == "onnxruntime int8"
     assert fast._int8.path.is_file() and fast._int8.path.suffix == ".onnx"
+    fresh = Encoder(model, quantize=True, cache_size=0)  # no cache: every call runs the model
+    alone = np.concatenate([fresh.encode([t]) for t in TEXTS])
+    np.testing.assert_array_equal(fresh.encode(TEXTS), alone)  # per-row scales: batch mates change no bit
+    np.testing.assert_array_equal(fresh.encode(TEXTS[::-1]), alone[::-1])
 
 
 @pytest.mark.slow
@@ -88,6 +92,21 @@ def test_onnx_matches_torch_pooling_and_normalisation(tiny: object, tmp_path: Pa
     assert (q * ref).sum(axis=1).mean() > 0.95
     alone = np.concatenate([fast.encode([t], batch_size=1) for t in texts])
     np.testing.assert_array_equal(q, alone)  # a text's int8 vector does not depend on its batch mates
+    np.testing.assert_array_equal(fast.encode(texts[::-1], batch_size=5), q[::-1])
+
+
+def test_every_weight_matmul_is_int8_with_row_scales(tiny: object, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    onnx = pytest.importorskip("onnx")
+    monkeypatch.setenv("FEWSHOT_CACHE", str(tmp_path))
+    graph = onnx.load(str(int8.onnx_path(tiny))).graph
+    ops = [node.op_type for node in graph.node]
+    weights = {w.name for w in graph.initializer if len(w.dims) == 2}
+    assert not [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]  # no fp32 weight left
+    assert ops.count("MatMulIntegerToFloat") == 2 * 6  # 2 layers x (query, key, value, output, FFN in, FFN out)
+    assert ops.count("QuantizeLinear") == 2 * 4  # query, key and value share their input's quantisation
+    blocked = [n for n in graph.node if n.op_type == "QuantizeLinear"]
+    assert all({a.name for a in n.attribute} >= {"axis", "block_size"} for n in blocked)  # one scale per row
 
 
 def test_export_is_cached_and_keyed_by_the_weights(tiny: object, tmp_path: Path,
