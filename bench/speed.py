@@ -306,7 +306,7 @@ def main() -> int:
             if args.only == "e2e":
                 parts = {"encode_vs_classify": encode_vs_classify(1000 if q else 5000, Path(tmp_name))}
             elif args.only == "int8":
-                parts = {"int8_vs_fp32": int8_vs_fp32(data, 1000 if q else 2000, 1 if q else 5, accuracy=not q)}
+                parts = {"int8_vs_fp32": int8_vs_fp32(data, 1000 if q else 2000, 1 if q else 9, accuracy=not q)}
             elif args.only == "latency":
                 parts = {"latency_fit": latency_and_fit([100, 1000] if q else [100, 1000, 10_000]),
                          "app_api_latency": app_api_latency(30 if q else 200)}
@@ -324,7 +324,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         results["encode_vs_classify"] = encode_vs_classify(1000 if q else 5000, tmp)
-        results["int8_vs_fp32"] = int8_vs_fp32(data, 1000 if q else 2000, 1 if q else 5, accuracy=not q)
+        results["int8_vs_fp32"] = int8_vs_fp32(data, 1000 if q else 2000, 1 if q else 9, accuracy=not q)
         results["latency_fit"] = latency_and_fit([100, 1000] if q else [100, 1000, 10_000])
         results["app_api_latency"] = app_api_latency(30 if q else 200)
         results["index"] = index_scale([1000, 10_000] if q else [1000, 10_000, 100_000, 1_000_000])
