@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fewshot import FewShotError
+from fewshot import FewShotClassifier, FewShotError
 from fewshot.csvio import neutralize_formulas, read_table
 from fewshot.encoder import BASE_MODEL, Encoder, bundled_minilm_path, resolve_model
 from fewshot.index import SupportIndex
@@ -143,3 +144,30 @@ def test_encoder_is_safe_across_threads() -> None:
         got = list(pool.map(enc.encode, batches * 2))
     for want, have in zip(expected * 2, got):
         np.testing.assert_array_equal(want, have)
+
+
+def test_fitted_head_does_not_depend_on_torch_threads() -> None:
+    """A Ray actor (1 thread) refits the classifier it is sent; its confidences must match the local
+    engine's (all cores) bit for bit. Big enough (64 labels x 5 x 384) for torch to split its sums."""
+    from test_oos import TableEncoder
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(64, 384))
+    texts = [f"label{c} text{i}" for c in range(64) for i in range(8)]
+    table = {t: (v / np.linalg.norm(v)).astype(np.float32)
+             for t, v in zip(texts, np.repeat(centres, 8, axis=0) + rng.normal(size=(len(texts), 384)))}
+    support = [t for t in texts if int(t.split("text")[1]) < 5]
+    queries = [t for t in texts if t not in support]
+    runs = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            clf = FewShotClassifier(encoder=TableEncoder(table), label_names=False, unknown_threshold="auto")
+            clf.fit(support, [t.split()[0] for t in support])
+            runs.append((clf.predict_proba(queries), clf.auto_threshold_))
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+    assert torch.get_num_threads() == before  # the fit restored the setting
