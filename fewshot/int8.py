@@ -149,7 +149,7 @@ def quantize_rows(model: Any) -> Any:
         if x not in row_scale:
             row_scale[x] = p
             nodes += [  # s = max(|x|, axis=-1) / 127, as max(max x, -min x): two reads instead of a write
-                helper.make_node("ReduceMax", [x, last], [p + "hi"], keepdims=1),  # and a read (5 % faster)
+                helper.make_node("ReduceMax", [x, last], [p + "hi"], keepdims=1),  # and a read: 4 % of a run
                 helper.make_node("ReduceMin", [x, last], [p + "lo"], keepdims=1),
                 helper.make_node("Neg", [p + "lo"], [p + "nlo"]),
                 helper.make_node("Max", [p + "hi", p + "nlo"], [p + "max"]),
