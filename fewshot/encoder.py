@@ -82,6 +82,12 @@ STRICT_BLAS = _strict_blas()
 """Whether MKL's strict CNR mode is on (False when MKL already ran in this process before fewshot's import)."""
 
 
+def cache_root() -> Path:
+    """Where fewshot keeps files it can rebuild (the int8 encoder's ONNX files, meta-training embeddings):
+    ``$FEWSHOT_CACHE`` or ``~/.cache/fewshot``."""
+    return Path(os.environ.get("FEWSHOT_CACHE") or Path.home() / ".cache" / "fewshot")
+
+
 def models_dir() -> Path:
     """The folder of shipped weights: inside the installed package (wheel) or the source checkout."""
     here = Path(__file__).resolve().parent
@@ -266,9 +272,7 @@ class Encoder:
         if self._int8 is not None:
             # int8 vectors do not depend on their batch (see fewshot.int8): no token buckets, just runs of the
             # length-sorted texts
-            size = self._int8.batch_size
-            emb = torch.from_numpy(np.concatenate(self._int8.encode_batches(
-                [texts[i:i + size] for i in range(0, len(texts), size)])))
+            emb = torch.from_numpy(self._int8.encode(texts, self._int8.batch_size))
             if self._head is not None:
                 emb = self._head(emb)
             # normalised here too, as encode(normalize_embeddings=True) would for models without Normalize

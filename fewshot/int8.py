@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .encoder import cache_root
 from .errors import FewShotError
 
 EXPORT_VERSION = 3  # bump when the export or quantisation recipe changes (old files are then ignored)
@@ -42,11 +43,6 @@ PAD_MULTIPLE = 8
 """Token counts are padded up to a multiple of this. Measured: without it, a fifth of the texts came out a
 few 1e-8 apart in another batch (float kernels' vector loops end differently); with it, none did."""
 _export_lock = threading.Lock()
-
-
-def cache_root() -> Path:
-    """Where fewshot keeps files it can rebuild: ``$FEWSHOT_CACHE`` or ``~/.cache/fewshot``."""
-    return Path(os.environ.get("FEWSHOT_CACHE") or Path.home() / ".cache" / "fewshot")
 
 
 def _require_onnxruntime() -> Any:

@@ -218,7 +218,7 @@ def label_text(label: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    from .int8 import cache_root
+    from .encoder import cache_root
 
     return cache_root() / "embeddings"
 
