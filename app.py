@@ -34,7 +34,7 @@ def create_app() -> gr.Blocks:
 
 def launch(app: gr.Blocks) -> None:
     """Launch on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT, never with a share link."""
-    shared_encoder(INT8_DEFAULT)  # load (and, the first time, export the int8 encoder) before the first visitor
+    shared_encoder(INT8_DEFAULT)  # load (and quantise) the encoder before the first visitor
     app.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

@@ -3,8 +3,7 @@
     python bench/speed.py [--quick] [--data ../shared/data]
 
 Measures: raw SentenceTransformer.encode vs end-to-end `fewshot classify` (overhead ratio); the int8
-ONNX Runtime encoder vs fp32 torch, with fp32 ONNX for reference (throughput on real HWU64/CLINC150 test
-texts, embedding cosine, accuracy on the HWU64 / CLINC150 5-shot splits for "minilm" and "default");
+encoder vs fp32 (throughput on real HWU64/CLINC150 test texts, embedding cosine, accuracy on the HWU64 / CLINC150 5-shot splits for "minilm" and "default");
 single-text predict latency through the Python API and through the app's HTTP API (gradio_client, fp32
 and int8); seconds from examples to a ready classifier; exact vs IVF support index (ms/query, recall@10,
 memory); peak memory of `fewshot classify` on small vs large CSVs. Prints a table, writes
@@ -79,24 +78,32 @@ def real_texts(data: Path | None, n: int) -> list[str]:
 
 
 def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool) -> dict[str, Any]:
-    """int8 ONNX Runtime encoder vs fp32 torch (and fp32 ONNX): texts/s, cosine, 5-shot accuracy.
+    """int8 encoder vs fp32 (both PyTorch, ``Encoder.encode``): texts/s, cosine, 5-shot accuracy.
 
-    The backends take turns for ``rounds`` rounds on the same texts (fresh caches), so machine load hits
-    them alike; the ratios are the medians of the per-round ratios. Threads: the library's (and the app's)
-    setting, torch's default, which ONNX Runtime follows.
+    The encoders take turns for ``rounds`` rounds on the same texts (fresh caches), so machine load hits
+    them alike; the ratios are the medians of the per-round ratios. ``int8_unfused`` is the int8 encoder
+    with its row quantiser run as separate PyTorch ops (what runs where ``torch.compile`` does not).
+    Threads: the library's (and the app's) setting, torch's default.
     """
     import torch
 
-    from fewshot import FewShotClassifier
+    from fewshot import FewShotClassifier, int8 as int8_module
     from fewshot.encoder import Encoder
-    from fewshot.int8 import OnnxEncoder
 
     texts = real_texts(data, n)
     fp32, int8 = Encoder("minilm", cache_size=0), Encoder("minilm", quantize=True, cache_size=0)
-    onnx_fp32 = OnnxEncoder(fp32._model, quantize=False)
-    ordered = sorted(texts, key=len)  # what Encoder.encode hands a backend
-    runs = {"torch_fp32": lambda t: fp32.encode(t), "onnx_int8": lambda t: int8.encode(t),
-            "onnx_fp32": lambda t: onnx_fp32.encode(sorted(t, key=len), fp32.batch_size)}
+    quantizer = int8_module._row_quantizer
+    fused = quantizer._fn
+
+    def unfused(t: list[str]) -> None:
+        quantizer._fn = int8_module.quantize_rows
+        try:
+            int8.encode(t)
+        finally:
+            quantizer._fn = fused
+
+    ordered = sorted(texts, key=len)
+    runs = {"torch_fp32": lambda t: fp32.encode(t), "int8": lambda t: int8.encode(t), "int8_unfused": unfused}
     for run in runs.values():
         run(texts[:64])  # warm up
     per_s: dict[str, list[float]] = {k: [] for k in runs}
@@ -107,12 +114,13 @@ def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool) -> dict
             per_s[name].append(len(texts) / (time.perf_counter() - start))
     out: dict[str, Any] = {"texts": len(texts), "source": "hwu64+clinc150 test" if data else "synthetic",
                            "threads": torch.get_num_threads(), "rounds": rounds, "per_s": per_s,
-                           "onnx_file": str(int8._int8.path)}
-    for name in ("onnx_int8", "onnx_fp32"):
+                           "backend": int8.describe()["backend"],
+                           "quantiser_compiled": fused is not int8_module.quantize_rows}
+    for name in ("int8", "int8_unfused"):
         out[f"{name}_vs_torch_fp32"] = float(np.median([a / b for a, b in zip(per_s[name], per_s["torch_fp32"])]))
-    out["throughput_ratio"] = out["onnx_int8_vs_torch_fp32"]
+    out["throughput_ratio"] = out["int8_vs_torch_fp32"]
     ref = fp32.encode(ordered)
-    for name, vecs in (("int8", int8.encode(ordered)), ("onnx_fp32", onnx_fp32.encode(ordered, fp32.batch_size))):
+    for name, vecs in (("int8", int8.encode(ordered)),):
         cos = (ref * vecs).sum(axis=1)
         out[f"cosine_{name}"] = {"mean": float(cos.mean()), "p01": float(np.quantile(cos, 0.01)),
                                  "min": float(cos.min())}
@@ -337,10 +345,10 @@ def main() -> int:
     print(f"| raw fp32 encode | {e['raw_encode_per_s']:.0f} texts/s |")
     print(f"| end-to-end classify | {e['classify_per_s']:.0f} texts/s (ratio {e['ratio']:.2f}) |")
     best = {k: max(v) for k, v in i8["per_s"].items()}
-    print(f"| encoder texts/s ({i8['texts']} {i8['source']} texts, {i8['threads']} threads): torch fp32 / "
-          f"ONNX fp32 / ONNX int8 | {best['torch_fp32']:.0f} / {best['onnx_fp32']:.0f} / {best['onnx_int8']:.0f} |")
-    print(f"| ONNX int8 / torch fp32 throughput | {i8['onnx_int8_vs_torch_fp32']:.2f}x (ONNX fp32: "
-          f"{i8['onnx_fp32_vs_torch_fp32']:.2f}x) |")
+    print(f"| encoder texts/s ({i8['texts']} {i8['source']} texts, {i8['threads']} threads): fp32 / "
+          f"int8 / int8 unfused quantiser | {best['torch_fp32']:.0f} / {best['int8']:.0f} / {best['int8_unfused']:.0f} |")
+    print(f"| int8 / fp32 throughput | {i8['int8_vs_torch_fp32']:.2f}x (unfused quantiser: "
+          f"{i8['int8_unfused_vs_torch_fp32']:.2f}x) |")
     print(f"| int8 embedding cosine to fp32: mean / 1st percentile | {i8['cosine_int8']['mean']:.4f} / "
           f"{i8['cosine_int8']['p01']:.4f} |")
     for key in sorted(k for k in i8 if k.endswith("_change_points")):

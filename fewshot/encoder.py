@@ -11,13 +11,13 @@ then ``"default"``. Names:
 - any other sentence-transformers model folder or hub id.
 
 Embeddings are L2-normalised, encoded in length-sorted batches (less padding) and cached per text,
-so re-encoding the same support examples costs nothing. ``quantize=True`` runs the transformer as int8
-with ONNX Runtime (see :mod:`fewshot.int8`); a trained head stays in float.
+so re-encoding the same support examples costs nothing. ``quantize=True`` runs the transformer's linear
+layers as int8 matrix products (see :mod:`fewshot.int8`); a trained head stays in float.
 
 A text's vector is bitwise the same whatever else is encoded with it and however many threads torch
 uses (so ``classify --engine ray`` writes what the local engine writes): MKL runs in strict CNR mode
 (:func:`_strict_blas`) and a batch never mixes texts of different :data:`LENGTH_BUCKET` token buckets
-(the int8 encoder runs one text at a time, for the same reason).
+(fp32 and int8 alike; int8 products are exact integers, and its row scales see one token each).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import os
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -83,8 +83,8 @@ STRICT_BLAS = _strict_blas()
 
 
 def cache_root() -> Path:
-    """Where fewshot keeps files it can rebuild (the int8 encoder's ONNX files, meta-training embeddings):
-    ``$FEWSHOT_CACHE`` or ``~/.cache/fewshot``."""
+    """Where fewshot keeps files it can rebuild (meta-training embeddings): ``$FEWSHOT_CACHE`` or
+    ``~/.cache/fewshot``."""
     return Path(os.environ.get("FEWSHOT_CACHE") or Path.home() / ".cache" / "fewshot")
 
 
@@ -191,10 +191,10 @@ def _load_model(spec: ModelSpec) -> tuple[Any, torch.nn.Module | None]:
 
 @lru_cache(maxsize=4)
 def _load_int8(spec: ModelSpec) -> Any:
-    """The int8 ONNX Runtime encoder of ``spec`` (exported once, cached on disk; see :mod:`fewshot.int8`)."""
-    from .int8 import OnnxEncoder
+    """The int8 encoder of ``spec`` (made once per process, about a second; see :mod:`fewshot.int8`)."""
+    from .int8 import Int8Encoder
 
-    return OnnxEncoder(_load_model(spec)[0], quantize=True)
+    return Int8Encoder(_load_model(spec)[0])
 
 
 class Encoder:
@@ -229,7 +229,7 @@ class Encoder:
     def describe(self) -> dict[str, Any]:
         """What is in use: model name, base weights, trained folder, quantisation."""
         return {"model": self.spec.name, "base": self.spec.base, "trained": self.spec.trained_dir,
-                "quantized": self.quantize, "backend": "onnxruntime int8" if self.quantize else "torch fp32",
+                "quantized": self.quantize, "backend": f"torch int8 ({self._int8.backend})" if self._int8 else "torch fp32",
                 "dim": self.dim}
 
     def encode(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
@@ -238,19 +238,18 @@ class Encoder:
         with self._lock:
             found = {t: self._cache[t] for t in dict.fromkeys(texts) if t in self._cache}
         missing = sorted((t for t in dict.fromkeys(texts) if t not in found), key=len)  # little padding
-        total = len(missing)
+        total, done = len(missing), 0
         if progress:
             progress(0, total)
-        chunk = self.batch_size * 4
-        for start in range(0, total, chunk):
-            part = missing[start:start + chunk]
-            vecs = self._encode_uncached(part)
+        for idx, vecs in self._encode_uncached(missing):  # batch by batch, as they are ready
+            part = [missing[i] for i in idx]
             found.update(zip(part, vecs))
             with self._lock:
                 for text, vec in zip(part, vecs):
                     self._remember(text, vec)
+            done += len(idx)
             if progress:
-                progress(min(start + chunk, total), total)
+                progress(done, total)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
             out[i] = found[text]
@@ -263,28 +262,26 @@ class Encoder:
             self._cache.popitem(last=False)
 
     @torch.inference_mode()
-    def _encode_uncached(self, texts: list[str]) -> np.ndarray:
+    def _encode_uncached(self, texts: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(indices into texts, their unit vectors)`` per batch, in order; int8 batches run side by side."""
         long = sum(len(t) > MAX_TEXT_CHARS for t in texts)
         if long:
             warnings.warn(f"{long} text(s) longer than {MAX_TEXT_CHARS:,} characters were cut to that length "
                           "(the encoder reads only the first 256 tokens)", FewShotWarning, stacklevel=3)
             texts = [t[:MAX_TEXT_CHARS] for t in texts]
-        if self._int8 is not None:
-            # int8 vectors do not depend on their batch (see fewshot.int8): no token buckets, just runs of the
-            # length-sorted texts
-            emb = torch.from_numpy(self._int8.encode(texts, self._int8.batch_size))
-            if self._head is not None:
-                emb = self._head(emb)
-            # normalised here too, as encode(normalize_embeddings=True) would for models without Normalize
-            return torch.nn.functional.normalize(emb, dim=-1).numpy()
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for idx in self._batches(texts, self.batch_size):
+        batches = self._batches(texts, self.batch_size)
+        if self._int8 is not None:  # all batches queued at once (see fewshot.int8); the head and norm as below
+            for idx, emb in zip(batches, self._int8.encode_batches([[texts[i] for i in idx] for idx in batches])):
+                if self._head is not None:
+                    emb = self._head(emb)
+                yield idx, torch.nn.functional.normalize(emb, dim=-1).numpy()
+            return
+        for idx in batches:
             emb = self._model.encode([texts[i] for i in idx], batch_size=len(idx), convert_to_tensor=True,
                                      normalize_embeddings=self._head is None, show_progress_bar=False)
             if self._head is not None:
                 emb = torch.nn.functional.normalize(self._head(emb.float()), dim=-1)
-            out[idx] = emb.cpu().numpy()
-        return out
+            yield idx, emb.cpu().numpy()
 
     @cached_property
     def _counting_tokenizer(self) -> Any:
@@ -299,6 +296,8 @@ class Encoder:
 
     def _batches(self, texts: list[str], size: int) -> list[np.ndarray]:
         """Indices of ``texts`` in batches of at most ``size``, length-sorted, one token bucket each."""
+        if not texts:
+            return []
         tokenizer = self._counting_tokenizer
         if tokenizer is not None:
             limit = getattr(self._model, "max_seq_length", None)

@@ -1,57 +1,182 @@
-"""The int8 encoder: the sentence-transformer exported once to ONNX, int8-quantised, run by ONNX Runtime.
+"""The int8 encoder: the sentence-transformer with every ``nn.Linear`` made an int8 matrix product, in PyTorch.
 
-Quantisation (:func:`quantize_rows`): every weight MatMul becomes int8 weights, one scale per output
-column, times int8 activations with **one scale per row** (per token), computed at run time. A row's scale
-is its own largest magnitude, so a text's vector depends on its tokens alone, never on its batch mates or
-their padding, and the outlier dimensions of a few tokens ([CLS], [SEP]) cannot coarsen everyone else's
-grid. This is the per-token activation scheme of LLM.int8() (Dettmers et al., 2022, without the fp16
-outlier split) and ZeroQuant (Yao et al., 2022). Measured (``bench/speed.py --only int8``): accuracy on
-the HWU64 / CLINC150 5-shot splits within 0.1 point of fp32, where ONNX Runtime's stock dynamic
-quantisation (one scale per batch) lost 1.3 points on HWU64. The activations use uint8 with zero point
-128 because that is the pair ONNX Runtime's int8 GEMM runs fast (int8 x int8 was eight times slower).
+Quantisation (:class:`Int8Linear`): weights int8 with one scale per output column (symmetric,
+``max |W_j| / 127``); activations quantised at run time with **one scale per row** (per token, its own
+largest magnitude), the per-token scheme of LLM.int8() (Dettmers et al., 2022, without the fp16 outlier
+split) and ZeroQuant (Yao et al., 2022). Integer products are exact and a row's scale depends on that
+token alone, so a text's vector never depends on its batch mates; the outlier dimensions of a few tokens
+([CLS], [SEP]) cannot coarsen everyone else's grid (one scale per batch lost 1.3 points on HWU64).
 
-The export (about ten seconds) is made once per model and cached on disk under
-``$FEWSHOT_CACHE/onnx`` (default ``~/.cache/fewshot/onnx``), keyed by the weights' content and the
-versions involved; nothing is downloaded.
+The product runs in oneDNN's u8 x s8 kernel (``torch.ops.onednn.qlinear_pointwise``: VNNI / AMX), which
+also applies the column scales; activations are uint8 around 128 because u8 x s8 is what the CPU's int8
+instructions multiply natively (oneDNN's s8 x s8 was 3.8x slower in a one-off comparison). Where oneDNN's int8 kernel is
+missing, ``torch._int_mm`` computes the same integers. Attention, layer norm and GELU stay fp32 PyTorch:
+measured, they run several times faster than ONNX Runtime's CPU kernels, which made the earlier ONNX
+Runtime int8 encoder only 1.5x fp32 (README, *Speed and scale*).
+
+Batches run side by side on a pool of workers, one torch thread each (:class:`Int8Encoder`): on 2 cores the
+many small float kernels of a short batch scale poorly across threads, two batches at once do not.
 """
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
+import copy
 import os
-import tempfile
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from functools import lru_cache
 from typing import Any
 
-import numpy as np
 import torch
+from torch import Tensor, nn
 
-from .encoder import cache_root
-from .errors import FewShotError
+from .errors import FewShotError, FewShotWarning
 
-EXPORT_VERSION = 3  # bump when the export or quantisation recipe changes (old files are then ignored)
-OPSET = 17
-QUANT_OPSET = 21
-"""The quantised graph's opset: 21 brings QuantizeLinear with one scale per block (here: per row)."""
-PAD_MULTIPLE = 8
-"""Token counts are padded up to a multiple of this. Measured: without it, a fifth of the texts came out a
-few 1e-8 apart in another batch (float kernels' vector loops end differently); with it, none did."""
-_export_lock = threading.Lock()
+MID = 128
+"""Zero point of the uint8 activations: a row's values map to ``round(x / s) + 128`` in [1, 255]."""
+
+_recent = threading.local()  # per thread: the last quantised activation (query, key and value share it)
 
 
-def _require_onnxruntime() -> Any:
+@lru_cache(maxsize=1)
+def gemm_backend() -> str:
+    """``"onednn"`` (u8 x s8, fast) or ``"int_mm"`` (s8 x s8), whichever this torch build computes exactly."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(-127, 128, (32, 64), generator=g, dtype=torch.int8)
+    w = torch.randint(-127, 128, (16, 64), generator=g, dtype=torch.int8)  # (out, in), as nn.Linear stores it
+    scale = torch.rand(16, generator=g)
+    want = (a.float() @ w.float().t()) * scale  # integer sums below 2**24: exact in float32
     try:
-        import onnxruntime
-    except ImportError as exc:
-        raise FewShotError("the int8 encoder (quantize=True, --quantize) needs onnxruntime and onnx; install them "
-                           "with `pip install onnxruntime onnx`, or run without quantize") from exc
-    return onnxruntime
+        packed = torch.ops.onednn.qlinear_prepack(w, None)
+        if torch.equal(_onednn(a.view(torch.uint8) ^ MID, packed, scale, torch.zeros(16, dtype=torch.int64)), want):
+            return "onednn"
+    except (AttributeError, RuntimeError, NotImplementedError):
+        pass  # no oneDNN int8 kernel in this build or on this CPU: try the portable one
+    try:
+        if torch.equal(torch._int_mm(a, w.t().contiguous()).float() * scale, want):
+            return "int_mm"
+    except (AttributeError, RuntimeError, NotImplementedError):
+        pass
+    raise FewShotError(f"this PyTorch build ({torch.__version__}) has no int8 matrix product on this CPU; "
+                       "run without quantize (no --quantize; FEWSHOT_INT8=0 for the app)")
+
+
+def _onednn(xq: Tensor, packed: Tensor, scale: Tensor, zero: Tensor) -> Tensor:
+    """``(xq - 128) @ W * scale`` in float32, with ``W`` int8 as packed by ``qlinear_prepack``."""
+    return torch.ops.onednn.qlinear_pointwise(xq, 1.0, MID, packed, scale, zero, None, 1.0, 0, torch.float32,
+                                             "none", [], "")
+
+
+def quantize_rows(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``x`` (rows, features) as uint8 with one scale per row: ``x ~ (q - 128) * s``, ``s = max |x_i| / 127``.
+
+    ``q = floor(x / s + 128.5)``: rounding half up, in two passes over ``x`` (scale, then truncate to uint8).
+    """
+    s = torch.maximum(x.amax(-1, keepdim=True), x.amin(-1, keepdim=True).neg_()).div_(127).clamp_min_(1e-30)
+    return torch.mul(x, s.reciprocal()).add_(MID + 0.5).to(torch.uint8), s
+
+
+class _RowQuantizer:
+    """:func:`quantize_rows` fused into one kernel by ``torch.compile`` where that works, else run as is.
+
+    The same bytes, faster: ``bench/speed.py --only int8`` measures the int8 encoder at 2.10x fp32 with it and
+    1.89x without. Compiling takes about 8 s once per machine (PyTorch caches it on disk) and needs a C++
+    compiler; where it fails, the plain function runs, with one warning (``FEWSHOT_COMPILE=0``: no attempt).
+    """
+
+    small = 128
+    """Below this many rows the plain function runs: the compiled one's call overhead (guards) exceeds its gain."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fn: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+
+    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if x.shape[0] < self.small and self._fn is not None:
+            return quantize_rows(x)
+        fn = self._fn or self._first(x)
+        try:
+            return fn(x)
+        except Exception as exc:  # a recompilation for a new kind of input failed: the same result, unfused
+            self._give_up(exc)
+            return quantize_rows(x)
+
+    def _first(self, x: Tensor) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+        with self._lock:  # one compilation, whichever worker arrives first; the others wait for it
+            if self._fn is None:
+                self._fn = quantize_rows
+                if os.environ.get("FEWSHOT_COMPILE", "1").strip().lower() not in {"0", "false", "no", "off"}:
+                    try:
+                        fused = torch.compile(quantize_rows, dynamic=True)
+                        if all(torch.equal(a, b) for a, b in zip(fused(x), quantize_rows(x))):
+                            self._fn = fused
+                        else:
+                            self._give_up(RuntimeError("the compiled quantiser's bytes differ"))
+                    except Exception as exc:  # no compiler, no headers, an unsupported platform ...
+                        self._give_up(exc)
+            return self._fn
+
+    def _give_up(self, exc: Exception) -> None:
+        self._fn = quantize_rows
+        warnings.warn(f"int8 encoder: torch.compile is unavailable here ({type(exc).__name__}: {str(exc)[:120]}); "
+                      "quantising activations unfused, which is slower (FEWSHOT_COMPILE=0 skips the attempt)",
+                      FewShotWarning, stacklevel=2)
+
+
+_row_quantizer = _RowQuantizer()
+
+
+def _quantized(x: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`quantize_rows` of ``x``, reusing this thread's last result when it is the same tensor."""
+    last = getattr(_recent, "last", None)
+    if last is not None and last[0] is x:
+        return last[1], last[2]
+    xq, s = _row_quantizer(x.reshape(-1, x.shape[-1]))
+    _recent.last = (x, xq, s)  # holding x keeps its identity unique; cleared before each batch
+    return xq, s
+
+
+class Int8Linear(nn.Module):
+    """``nn.Linear`` with int8 weights (one scale per output) times int8 activations (one scale per row)."""
+
+    def __init__(self, linear: nn.Linear, backend: str | None = None) -> None:
+        super().__init__()
+        self.backend = backend or gemm_backend()
+        w = linear.weight.detach().float()
+        scale = (w.abs().amax(dim=1) / 127).clamp_min(1e-30)
+        wq = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8)
+        self.out_features = w.shape[0]
+        if self.backend == "onednn":
+            self.register_buffer("weight", torch.ops.onednn.qlinear_prepack(wq, None))
+        else:
+            self.register_buffer("weight", wq.t().contiguous())
+        self.register_buffer("scale", scale)
+        self.register_buffer("zero", torch.zeros(w.shape[0], dtype=torch.int64))
+        bias = linear.bias.detach().float() if linear.bias is not None else torch.zeros(w.shape[0])
+        self.register_buffer("bias", bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        xq, s = _quantized(x)
+        if self.backend == "onednn":
+            y = _onednn(xq, self.weight, self.scale, self.zero)  # column scales applied inside the kernel
+        else:
+            y = torch._int_mm((xq ^ MID).view(torch.int8), self.weight).float().mul_(self.scale)
+        return torch.addcmul(self.bias, y, s, out=y).reshape(*x.shape[:-1], self.out_features)
+
+
+def quantize_model(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every ``nn.Linear`` an :class:`Int8Linear`; other tensors are shared, not copied."""
+    backend = gemm_backend()
+    linear = {id(t) for m in model.modules() if isinstance(m, nn.Linear) for t in m.parameters(recurse=False)}
+    shared = {id(t): t for t in [*model.parameters(), *model.buffers()] if id(t) not in linear}
+    out = copy.deepcopy(model, memo=shared)  # read-only at inference: embeddings etc. need no second copy
+    for module in list(out.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.Linear):
+                setattr(module, name, Int8Linear(child, backend))
+    return out.eval()
 
 
 def _features(model: Any, texts: Sequence[str]) -> dict[str, Any]:
@@ -60,184 +185,56 @@ def _features(model: Any, texts: Sequence[str]) -> dict[str, Any]:
     return prepare(list(texts))
 
 
-def model_key(model: torch.nn.Module) -> str:
-    """Content hash of the weights plus the versions that shape the exported file."""
-    onnxruntime = _require_onnxruntime()
-    h = hashlib.sha256(json.dumps([EXPORT_VERSION, OPSET, QUANT_OPSET, torch.__version__,
-                                   onnxruntime.__version__]).encode())
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        h.update(np.ascontiguousarray(tensor.detach().cpu().float().numpy()).data)
-    return h.hexdigest()[:32]
+class Int8Encoder:
+    """Runs the int8 copy of a sentence-transformer; same tokenizer, pooling and output as the fp32 model.
 
-
-class _Export(torch.nn.Module):
-    """The whole sentence-transformer (transformer, pooling, normalisation) with tensors in and out."""
-
-    def __init__(self, model: Any, names: list[str], extras: dict[str, Any]) -> None:
-        super().__init__()
-        self.model, self.names, self.extras = model, names, extras
-
-    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        return self.model(dict(zip(self.names, tensors)) | self.extras)["sentence_embedding"]
-
-
-def export_onnx(model: Any, path: Path, *, quantize: bool = True) -> Path:
-    """Write ``model`` to ``path`` as ONNX (int8 when ``quantize``); atomic, so a crash leaves no half file."""
-    _require_onnxruntime()
-    import onnx
-
-    feats = _features(model, ["an example sentence", "two"])
-    names = [k for k, v in feats.items() if isinstance(v, torch.Tensor)]
-    extras = {k: v for k, v in feats.items() if not isinstance(v, torch.Tensor)}
-    axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        fp32 = Path(tmp) / "fp32.onnx"
-        kwargs = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer and deprecation chatter, not the user's business
-            torch.onnx.export(_Export(model, names, extras).eval(), tuple(feats[n] for n in names), str(fp32),
-                              input_names=names, output_names=["embedding"], dynamic_axes=axes,
-                              opset_version=OPSET, **kwargs)
-        out = fp32
-        if quantize:
-            out = Path(tmp) / "int8.onnx"
-            onnx.save(quantize_rows(onnx.load(str(fp32))), str(out))
-        os.replace(out, path)
-    return path
-
-
-def quantize_rows(model: Any) -> Any:
-    """``model`` (an fp32 ``onnx.ModelProto``) with each weight MatMul ``x @ W`` made int8, scaled per row of x.
-
-    ``W`` becomes int8 with one scale per output column (symmetric, ``max |W[:, j]| / 127``); ``x`` is
-    quantised at run time with one scale per row (``max |x[i, :]| / 127``, uint8 around 128). The integer
-    product is exact; ``MatMulIntegerToFloat`` applies the column scales, one ``Mul`` the row scales. MatMuls
-    reading the same ``x`` (query, key, value) share its quantisation.
-    """
-    from onnx import TensorProto, helper, numpy_helper, version_converter
-
-    model = version_converter.convert_version(model, QUANT_OPSET)
-    graph = model.graph
-    weights = {w.name: w for w in graph.initializer if len(w.dims) == 2}
-
-    def constant(name: str, value: np.ndarray) -> str:
-        graph.initializer.append(numpy_helper.from_array(value, name))
-        return name
-
-    one, eps, inv127, zero, mid, mid_u8, last = (
-        constant(f"rowq_{n}", np.array(v, dtype=t)) for n, v, t in [
-            ("one", 1, np.float32), ("eps", 1e-12, np.float32), ("inv127", 1 / 127, np.float32),
-            ("zero", 0, np.float32), ("mid", 128, np.float32), ("mid_u8", 128, np.uint8), ("last", [-1], np.int64)])
-    nodes: list[Any] = []
-    row_scale: dict[str, str] = {}  # input name -> prefix of its quantised copy and row scale
-    for i, node in enumerate(graph.node):
-        if node.op_type != "MatMul" or node.input[1] not in weights:
-            nodes.append(node)
-            continue
-        x, w = node.input[0], numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
-        p = f"rowq{i}_"
-        col = np.abs(w).max(axis=0) / 127
-        col[col == 0] = 1.0
-        constant(p + "w", np.clip(np.round(w / col), -127, 127).astype(np.int8))
-        constant(p + "ws", col.astype(np.float32))
-        if x not in row_scale:
-            row_scale[x] = p
-            nodes += [  # s = max(|x|, axis=-1) / 127, as max(max x, -min x): two reads instead of a write
-                helper.make_node("ReduceMax", [x, last], [p + "hi"], keepdims=1),  # and a read: 4 % of a run
-                helper.make_node("ReduceMin", [x, last], [p + "lo"], keepdims=1),
-                helper.make_node("Neg", [p + "lo"], [p + "nlo"]),
-                helper.make_node("Max", [p + "hi", p + "nlo"], [p + "max"]),
-                helper.make_node("Mul", [p + "max", inv127], [p + "s0"]),
-                helper.make_node("Max", [p + "s0", eps], [p + "s"]),
-                helper.make_node("Mul", [p + "s", zero], [p + "z0"]),  # zero point 128 per row, shaped as s
-                helper.make_node("Add", [p + "z0", mid], [p + "z1"]),
-                helper.make_node("Cast", [p + "z1"], [p + "zp"], to=TensorProto.UINT8),
-                helper.make_node("QuantizeLinear", [x, p + "s", p + "zp"], [p + "xq"], axis=-1, block_size=w.shape[0])]
-        q = row_scale[x]
-        nodes += [helper.make_node("MatMulIntegerToFloat", [q + "xq", p + "w", one, p + "ws", mid_u8], [p + "y"],
-                                   domain="com.microsoft"),
-                  helper.make_node("Mul", [p + "y", q + "s"], list(node.output))]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {name for node in graph.node for name in node.input}
-    kept = [w for w in graph.initializer if w.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    return model
-
-
-def onnx_path(model: Any, *, quantize: bool = True) -> Path:
-    """The cached ONNX file of ``model`` (exported on first use; a read-only cache falls back to /tmp)."""
-    name = f"{model_key(model)}-{'int8' if quantize else 'fp32'}.onnx"
-    for root in (cache_root() / "onnx", Path(tempfile.gettempdir()) / "fewshot-onnx"):
-        path = root / name
-        if path.is_file():
-            return path
-        with _export_lock:
-            if path.is_file():
-                return path
-            try:
-                return export_onnx(model, path, quantize=quantize)
-            except OSError:
-                continue  # this cache folder is not writable: try the next one
-    raise FewShotError(f"could not write the ONNX encoder to {cache_root() / 'onnx'} or the temp folder; "
-                       "set FEWSHOT_CACHE to a writable folder")
-
-
-class OnnxEncoder:
-    """Runs an exported sentence-transformer with ONNX Runtime; same tokenizer and output as the torch model.
-
-    Threads: batches run side by side, one ONNX Runtime thread each, on as many workers as torch has
-    threads (``torch.get_num_threads()``, so one setting governs both); the caller tokenises the next batch
-    meanwhile. Measured on 2 cores: 1.15x the throughput of one batch at a time on two threads, whose
-    small kernels (layer norm, softmax) spend much of their time synchronising.
-    Each batch is padded to a multiple of :data:`PAD_MULTIPLE` tokens and run with at least two rows (a
-    single row takes other kernels), so a text's vector is the same bit for bit in any batch.
+    Threads: batches run side by side on as many workers as torch has threads (``torch.get_num_threads()``,
+    so one setting governs both), each worker on one torch thread; the caller tokenises the next batch
+    meanwhile (a tokenizer is not safe to share between threads).
     """
 
-    batch_size = 32
-    """Texts per run: 32 beat 8, 16, 64, 128 and 256 by 3-25 % with parallel batches (a one-off comparison)."""
-
-    def __init__(self, model: Any, *, quantize: bool = True) -> None:
-        ort = _require_onnxruntime()
-        self.model = model
-        try:
-            self.path = onnx_path(model, quantize=quantize)
-        except FewShotError:
-            raise
-        except Exception as exc:  # the tracer and quantiser raise many kinds of errors
-            raise FewShotError(f"could not export the encoder to ONNX ({type(exc).__name__}: {str(exc)[:200]}); "
-                               "this model may not support the int8 encoder: run without quantize") from exc
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        self.inputs = [i.name for i in self.session.get_inputs()]
+    def __init__(self, model: Any) -> None:
+        self.model = quantize_model(model)
+        self.backend = gemm_backend()
         self.workers = max(1, torch.get_num_threads())
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fewshot-onnx")
+        self._pool = _one_thread_pool(self.workers)
+        list(self.encode_batches([["warm up", "on a worker: compiles the row quantiser for one-thread workers"]]))
 
-    def encode_batches(self, batches: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """The vectors of each batch of texts (unit vectors when the model ends in Normalize), in order."""
-        # tokenised here, in the caller's thread (a tokenizer is not safe to share between threads), run by
-        # the workers; a batch's run starts as soon as it is tokenised
-        runs = [self._pool.submit(self._run, *self._arrays(batch)) for batch in batches]
-        return [run.result() for run in runs]
+    def encode_batches(self, batches: Sequence[Sequence[str]]) -> Iterator[Tensor]:
+        """The ``sentence_embedding`` of each batch of texts (float32, one row per text), in order, each as soon
+        as it is ready; every batch is queued before the first is returned, so the workers never wait."""
+        runs = [self._pool.submit(self._run, _features(self.model, batch)) for batch in batches]
+        return (run.result() for run in runs)
 
-    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        """Vectors of ``texts``, ``batch_size`` per run (pass them length-sorted: less padding)."""
-        batches = [texts[start:start + batch_size] for start in range(0, len(texts), batch_size)]
-        return np.concatenate(self.encode_batches(batches)) if batches else np.empty((0, 0), np.float32)
+    def _run(self, features: dict[str, Any]) -> Tensor:
+        _recent.last = None
+        try:
+            with torch.inference_mode():
+                return self.model(features)["sentence_embedding"].float()
+        finally:
+            _recent.last = None
 
-    def _arrays(self, texts: Sequence[str]) -> tuple[dict[str, np.ndarray], int]:
-        """The model's inputs for ``texts``, padded (see the class docstring), and how many rows are real."""
-        feats = _features(self.model, texts)
-        arrays = {n: feats[n].numpy() for n in self.inputs}
-        rows, length = next(iter(arrays.values())).shape
-        pad = -length % PAD_MULTIPLE  # zeros: [PAD] tokens, masked out, as the tokenizer pads
-        return {n: np.pad(a, ((0, 1 if rows == 1 else 0), (0, pad))) for n, a in arrays.items()}, rows
 
-    def _run(self, arrays: dict[str, np.ndarray], rows: int) -> np.ndarray:
-        return np.asarray(self.session.run(None, arrays)[0][:rows], dtype=np.float32)
+def _one_thread_pool(workers: int) -> ThreadPoolExecutor:
+    """A pool of ``workers`` threads that each run torch on one thread; other threads keep their setting.
+
+    torch gives a thread its thread count on first use, from a process-wide value that ``set_num_threads``
+    also changes; so each worker takes its count first, then sets 1, and the caller restores the value.
+    """
+    before = torch.get_num_threads()
+    ready = threading.Barrier(workers + 1)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fewshot-int8",
+                              initializer=_single_threaded)
+    for _ in range(workers):
+        pool.submit(ready.wait)
+    try:
+        ready.wait(timeout=60)
+    finally:
+        torch.set_num_threads(before)
+    return pool
+
+
+def _single_threaded() -> None:
+    torch.get_num_threads()  # this thread's first use: takes the process-wide count now, not later
+    torch.set_num_threads(1)
+

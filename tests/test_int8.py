@@ -1,22 +1,20 @@
-"""The int8 encoder (ONNX Runtime): close to fp32, cached on disk by weights, clear errors; the app's switch."""
+"""The int8 encoder: close to fp32, per-row quantisation, batch-independent vectors, clear errors; the app's switch."""
 
 from __future__ import annotations
 
 import shutil
-import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from fewshot import FewShotClassifier, FewShotError
+from fewshot import FewShotClassifier, FewShotError, int8
 from fewshot.encoder import Encoder, bundled_minilm_path
+from fewshot.errors import FewShotWarning
 
 from helpers import QUERIES, SUPPORT, support_frame
-
-pytest.importorskip("onnxruntime")
-from fewshot import int8  # noqa: E402
 
 TEXTS = [t for texts in SUPPORT.values() for t in texts] + [q for q, _ in QUERIES] + [
     "hi", "set an alarm for seven tomorrow morning please", "what's on my calendar for the rest of the week",
@@ -25,7 +23,7 @@ TEXTS = [t for texts in SUPPORT.values() for t in texts] + [q for q, _ in QUERIE
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> object:
-    """A 2-layer random BERT sentence-transformer with MiniLM's tokenizer: exports in about a second."""
+    """A 2-layer random BERT sentence-transformer with MiniLM's tokenizer: quick to quantise and run."""
     from sentence_transformers import SentenceTransformer
     from transformers import BertConfig, BertModel
 
@@ -53,8 +51,7 @@ def test_int8_vectors_are_close_to_fp32(model: str) -> None:
     np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, rtol=1e-5)
     cos = (a * b).sum(axis=1)
     assert cos.mean() >= 0.99 and cos.min() >= 0.95, cos
-    assert fast.describe()["quantized"] and fast.describe()["backend"] == "onnxruntime int8"
-    assert fast._int8.path.is_file() and fast._int8.path.suffix == ".onnx"
+    assert fast.describe()["quantized"] and fast.describe()["backend"].startswith("torch int8")
     fresh = Encoder(model, quantize=True, cache_size=0)  # no cache: every call runs the model
     alone = np.concatenate([fresh.encode([t]) for t in TEXTS])
     np.testing.assert_array_equal(fresh.encode(TEXTS), alone)  # per-row scales: batch mates change no bit
@@ -80,64 +77,119 @@ def test_int8_classifier_predicts_like_fp32(tmp_path: Path) -> None:
     np.testing.assert_allclose(plain.predict_proba(list(texts)), fp32.predict_proba(list(texts)), atol=1e-5)
 
 
-def test_onnx_matches_torch_pooling_and_normalisation(tiny: object, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FEWSHOT_CACHE", str(tmp_path))
+def test_int8_copy_keeps_pooling_and_normalisation(tiny: object) -> None:
     texts = sorted(TEXTS, key=len)
     ref = tiny.encode(texts, batch_size=8, normalize_embeddings=True)
-    fp32 = int8.OnnxEncoder(tiny, quantize=False).encode(texts, batch_size=8)
-    np.testing.assert_allclose(fp32, ref, atol=1e-4)  # same tokens, same mean pooling over the mask, same norm
-    fast = int8.OnnxEncoder(tiny, quantize=True)
-    q = fast.encode(texts, batch_size=8)
-    assert (q * ref).sum(axis=1).mean() > 0.95
-    alone = np.concatenate([fast.encode([t], batch_size=1) for t in texts])
-    np.testing.assert_array_equal(q, alone)  # a text's int8 vector does not depend on its batch mates
-    np.testing.assert_array_equal(fast.encode(texts[::-1], batch_size=5), q[::-1])
+    fast = int8.Int8Encoder(tiny)
+    q = torch.cat(list(fast.encode_batches([texts[i:i + 8] for i in range(0, len(texts), 8)]))).numpy()
+    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, rtol=1e-5)  # the Normalize module still runs
+    assert (q * ref).sum(axis=1).mean() > 0.99  # same tokens, same mean pooling over the mask
+    assert not any(isinstance(m, int8.Int8Linear) for m in tiny.modules())  # the fp32 model is left as it was
 
 
-def test_every_weight_matmul_is_int8_with_row_scales(tiny: object, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    onnx = pytest.importorskip("onnx")
-    monkeypatch.setenv("FEWSHOT_CACHE", str(tmp_path))
-    graph = onnx.load(str(int8.onnx_path(tiny))).graph
-    ops = [node.op_type for node in graph.node]
-    weights = {w.name for w in graph.initializer if len(w.dims) == 2}
-    assert not [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]  # no fp32 weight left
-    assert ops.count("MatMulIntegerToFloat") == 2 * 6  # 2 layers x (query, key, value, output, FFN in, FFN out)
-    assert ops.count("QuantizeLinear") == 2 * 4  # query, key and value share their input's quantisation
-    blocked = [n for n in graph.node if n.op_type == "QuantizeLinear"]
-    assert all({a.name for a in n.attribute} >= {"axis", "block_size"} for n in blocked)  # one scale per row
+def test_every_linear_becomes_int8_and_other_weights_are_shared(tiny: object) -> None:
+    quantized = int8.quantize_model(tiny)
+    linears = [m for m in tiny.modules() if isinstance(m, torch.nn.Linear)]
+    assert not [m for m in quantized.modules() if isinstance(m, torch.nn.Linear)]
+    fast = [m for m in quantized.modules() if isinstance(m, int8.Int8Linear)]
+    assert len(fast) == len(linears) == 2 * 6 + 1  # 2 layers x (query, key, value, output, FFN in, FFN out), pooler
+    word = tiny[0].auto_model.embeddings.word_embeddings.weight
+    assert quantized[0].auto_model.embeddings.word_embeddings.weight is word  # shared, not copied
 
 
-def test_export_is_cached_and_keyed_by_the_weights(tiny: object, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FEWSHOT_CACHE", str(tmp_path))
-    first = int8.onnx_path(tiny)
-    assert first.parent == tmp_path / "onnx" and first.is_file()
-    stamp = first.stat().st_mtime_ns
-    assert int8.onnx_path(tiny) == first and first.stat().st_mtime_ns == stamp  # not exported again
-    changed = __import__("copy").deepcopy(tiny)
-    with torch.no_grad():
-        next(changed.parameters()).add_(0.01)
-    assert int8.onnx_path(changed) != first  # other weights, other file
-    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == sorted([first.name, int8.onnx_path(changed).name])
+def test_query_key_and_value_share_one_quantisation(tiny: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, ...]] = []
+    real = int8._row_quantizer
+
+    def counting(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        calls.append(tuple(x.shape))
+        return real(x)
+
+    fast = int8.Int8Encoder(tiny)
+    monkeypatch.setattr(int8, "_row_quantizer", counting)
+    list(fast.encode_batches([["one text", "and another one"]]))
+    assert len(calls) == 2 * 4 + 1  # per layer: query/key/value once, attention output, FFN in, FFN out; pooler
 
 
-def test_unwritable_cache_falls_back_to_the_temp_folder(tiny: object, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("")
-    monkeypatch.setenv("FEWSHOT_CACHE", str(blocker))
-    monkeypatch.setattr(int8.tempfile, "tempdir", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-    path = int8.onnx_path(tiny)
-    assert path.is_file() and path.parent == tmp_path / "tmp" / "fewshot-onnx"
+def test_row_quantisation_is_per_row_and_close() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 96, generator=g) * torch.logspace(-3, 2, 50)[:, None]  # rows on very different scales
+    x[7] = 0.0  # an all-zero row: no division by zero
+    x[3, 5] = 400.0  # an outlier moves its own row's scale only
+    q, s = int8.quantize_rows(x)
+    assert q.dtype == torch.uint8 and s.shape == (50, 1) and torch.isfinite(s).all()
+    back = (q.float() - int8.MID) * s
+    assert ((back - x).abs() <= s / 2 * 1.0001).all()  # rounding error at most half a step, every row
+    assert ((q.int() - int8.MID).abs().amax(dim=1)[torch.arange(50) != 7] == 127).all()  # each row uses the grid
+    assert (q[7] == int8.MID).all()
+    alone = [int8.quantize_rows(x[i:i + 1]) for i in range(50)]
+    assert torch.equal(torch.cat([a for a, _ in alone]), q) and torch.equal(torch.cat([b for _, b in alone]), s)
 
 
-def test_missing_onnxruntime_is_a_clear_error(tiny: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
-    with pytest.raises(FewShotError, match="pip install onnxruntime onnx"):
-        int8.OnnxEncoder(tiny)
+def test_compiled_quantiser_gives_the_same_bytes_or_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = torch.randn(33, 384) * 3
+    compiled = int8._RowQuantizer()
+    with torch.inference_mode():
+        got = compiled(x)
+    want = int8.quantize_rows(x)
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("no C++ compiler here")
+
+    monkeypatch.setattr(int8.torch, "compile", broken)
+    fallback = int8._RowQuantizer()
+    with pytest.warns(FewShotWarning, match="torch.compile is unavailable"):
+        got = fallback(x)
+    assert fallback._fn is int8.quantize_rows and all(torch.equal(a, b) for a, b in zip(got, want))
+    monkeypatch.setenv("FEWSHOT_COMPILE", "0")
+    off = int8._RowQuantizer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # switched off: not even tried, so no warning
+        assert all(torch.equal(a, b) for a, b in zip(off(x), want))
+
+
+def test_gemm_backends_compute_the_same_numbers() -> None:
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48)
+    x = torch.randn(3, 7, 64)
+    with torch.inference_mode():
+        outs = {}
+        for backend in ("onednn", "int_mm"):
+            try:
+                outs[backend] = int8.Int8Linear(linear, backend)(x)
+            except (RuntimeError, NotImplementedError, AttributeError):
+                continue  # not in this torch build
+        ref = linear(x)
+    assert int8.gemm_backend() in outs and outs[int8.gemm_backend()].shape == (3, 7, 48)
+    for out in outs.values():
+        assert (out - ref).abs().max() < 0.02 * ref.abs().max()
+    if len(outs) == 2:
+        torch.testing.assert_close(outs["onednn"], outs["int_mm"], rtol=0, atol=1e-6)
+
+
+def test_workers_run_on_one_thread_and_leave_the_caller_alone() -> None:
+    before = torch.get_num_threads()
+    pool = int8._one_thread_pool(2)
+    try:
+        assert [pool.submit(torch.get_num_threads).result() for _ in range(4)] == [1] * 4
+        assert torch.get_num_threads() == before
+    finally:
+        pool.shutdown()
+
+
+def test_no_int8_kernel_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("not compiled with this kernel")
+
+    monkeypatch.setattr(int8, "_onednn", missing)
+    monkeypatch.setattr(int8.torch, "_int_mm", missing)
+    int8.gemm_backend.cache_clear()
+    try:
+        with pytest.raises(FewShotError, match="run without quantize"):
+            int8.gemm_backend()
+    finally:
+        int8.gemm_backend.cache_clear()
 
 
 @pytest.mark.slow
