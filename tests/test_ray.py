@@ -174,3 +174,13 @@ def test_matching_rule_is_identical_too(ray_local: None, data: dict[str, Path]) 
     assert main(["classify", *common, "--output", str(local)]) == 0
     assert main(["classify", "--engine", "ray", *common, "--output", str(distributed), "--chunk-size", "64"]) == 0
     assert_same_output(local, distributed)
+
+
+def test_int8_encoder_is_identical_too(ray_local: None, data: dict[str, Path]) -> None:
+    """``--quantize``: the actors' int8 vectors (one worker each) are the local engine's (two workers) bit for bit."""
+    rows = _write(data["dir"] / "int8_in.csv", _rows(400, seed=3))
+    common = ["--support", str(data["support"]), "--model", "minilm", "--quantize", "--input", str(rows)]
+    local, distributed = data["dir"] / "int8_local.csv", data["dir"] / "int8_ray.csv"
+    assert main(["classify", *common, "--output", str(local)]) == 0
+    assert main(["classify", "--engine", "ray", *common, "--output", str(distributed), "--chunk-size", "150"]) == 0
+    assert_same_output(local, distributed)
