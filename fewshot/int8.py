@@ -81,8 +81,8 @@ def quantize_rows(x: Tensor) -> tuple[Tensor, Tensor]:
 class _RowQuantizer:
     """:func:`quantize_rows` fused into one kernel by ``torch.compile`` where that works, else run as is.
 
-    The same bytes, faster: ``bench/speed.py --only int8`` measures the int8 encoder at 2.10x fp32 with it and
-    1.89x without. Compiling takes about 8 s once per machine (PyTorch caches it on disk) and needs a C++
+    The same bytes, faster: ``bench/speed.py --only int8`` measures the int8 encoder at 2.09x fp32 with it and
+    1.85x without. Compiling takes about 8 s once per machine (PyTorch caches it on disk) and needs a C++
     compiler; where it fails, the plain function runs, with one warning (``FEWSHOT_COMPILE=0``: no attempt).
     """
 
