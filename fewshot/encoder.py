@@ -191,7 +191,8 @@ def _load_model(spec: ModelSpec) -> tuple[Any, torch.nn.Module | None]:
 
 @lru_cache(maxsize=4)
 def _load_int8(spec: ModelSpec) -> Any:
-    """The int8 encoder of ``spec`` (made once per process, about a second; see :mod:`fewshot.int8`)."""
+    """The int8 encoder of ``spec``, made once per process (a second or two, plus about 8 s the first time on a
+    machine, compiling its quantiser; see :mod:`fewshot.int8`)."""
     from .int8 import Int8Encoder
 
     return Int8Encoder(_load_model(spec)[0])
