@@ -230,8 +230,8 @@ class Encoder:
     def describe(self) -> dict[str, Any]:
         """What is in use: model name, base weights, trained folder, quantisation."""
         return {"model": self.spec.name, "base": self.spec.base, "trained": self.spec.trained_dir,
-                "quantized": self.quantize, "backend": f"torch int8 ({self._int8.backend})" if self._int8 else "torch fp32",
-                "dim": self.dim}
+                "quantized": self.quantize, "dim": self.dim,
+                "backend": f"torch int8 ({self._int8.backend})" if self._int8 else "torch fp32"}
 
     def encode(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
         """Encode ``texts`` into an ``(n, dim)`` float32 array of unit vectors (cached per text)."""
@@ -270,7 +270,7 @@ class Encoder:
             warnings.warn(f"{long} text(s) longer than {MAX_TEXT_CHARS:,} characters were cut to that length "
                           "(the encoder reads only the first 256 tokens)", FewShotWarning, stacklevel=3)
             texts = [t[:MAX_TEXT_CHARS] for t in texts]
-        batches = self._batches(texts, self.batch_size)
+        batches = self._batches(texts)
         if self._int8 is not None:  # all batches queued at once (see fewshot.int8); the head and norm as below
             for idx, emb in zip(batches, self._int8.encode_batches([[texts[i] for i in idx] for idx in batches])):
                 if self._head is not None:
@@ -295,8 +295,8 @@ class Encoder:
         tokenizer = getattr(self._model, "tokenizer", None)
         return copy.deepcopy(tokenizer) if callable(tokenizer) else None
 
-    def _batches(self, texts: list[str], size: int) -> list[np.ndarray]:
-        """Indices of ``texts`` in batches of at most ``size``, length-sorted, one token bucket each."""
+    def _batches(self, texts: list[str]) -> list[np.ndarray]:
+        """Indices of ``texts`` in batches of at most ``batch_size``, length-sorted, one token bucket each."""
         if not texts:
             return []
         tokenizer = self._counting_tokenizer
@@ -311,6 +311,7 @@ class Encoder:
         order = np.argsort(lengths, kind="stable")
         bucket = lengths[order] // LENGTH_BUCKET
         cuts = np.flatnonzero(np.diff(bucket)) + 1
+        size = self.batch_size
         return [group[i:i + size] for group in np.split(order, cuts) for i in range(0, len(group), size)]
 
 
