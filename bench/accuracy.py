@@ -7,7 +7,8 @@
    classifier's rules on the frozen encoder (``head`` = default, ``matching``, ``prototype``), sklearn
    logistic regression (C=10 and C=1) on the same frozen embeddings, and the meta-trained heads under
    the default rule. **Cross-dataset only**: HWU64 is scored with ``models/xfer-no-hwu64`` (trained
-   without HWU64), CLINC150 with ``models/xfer-no-clinc150``.
+   without HWU64), CLINC150 with ``models/xfer-no-clinc150``. One more row: the frozen encoder with its
+   layer-4 mean-pooled state appended (what ``Encoder("minilm")`` gives by default, ``extra_layers``).
 2. Random N-way K-shot episodes (support drawn from ``train``, queries from ``test``): frozen vs
    meta-trained under the default rule, mean accuracy with a 95% confidence interval
    (1.96 standard errors) and the paired difference.
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         args.out = ROOT / "bench" / "results" / ("accuracy_quick.json" if args.quick else "accuracy.json")
     started = time.perf_counter()
-    base = Encoder("minilm")
+    base = Encoder("minilm", extra_layers=())
     cache = default_cache_dir()
     frames: dict[tuple[str, str], pd.DataFrame] = {}
     vectors: dict[tuple[str, str], np.ndarray] = {}
@@ -89,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     frozen = CachedEncoder(base, name="minilm")
     for key, df in frames.items():
         frozen.add(df.text.tolist(), vectors[key])
+    layered = CachedEncoder(Encoder("minilm"), name="minilm")  # extra_layers="auto": + layer 4, 768-d
+    for key, df in frames.items():
+        if key[1] != "train":
+            layered.add(df.text.tolist(), embed_texts(df.text.tolist(), layered.base, cache_dir=cache))
     heads: dict[str, Any] = {}
     for ds, folder in XFER.items():
         path = args.models_dir / folder
@@ -116,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             if ds in heads:
                 name = "meta-trained head, cross-dataset (models/xfer-no-<dataset>), rule=head"
                 rows.setdefault(name, {})[col] = evaluate_csv(heads[ds], support, test)
+            rows.setdefault("frozen MiniLM + layer 4 (the library's `minilm`), rule=head", {})[col] = \
+                evaluate_csv(layered, support, test)
             print(f"done {col}", file=sys.stderr)
 
     # random N-way K-shot episodes: support from train, queries from the evaluation split

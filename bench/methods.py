@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from fewshot.encoder import Encoder
 
-    encoder = Encoder("minilm")
+    encoder = Encoder("minilm", extra_layers=())
     data = {d: load(d, args.data_dir, args.emb_dir, encoder.encode) for d in DATASETS}
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []

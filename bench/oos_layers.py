@@ -79,7 +79,7 @@ def run(sup: dict[int, np.ndarray], names: dict[int, np.ndarray], y: np.ndarray,
     """Predictions and scores per query set, the drop-targeted and 5 % thresholds, and the fit time."""
     start = time.perf_counter()
     x, n = features(sup, alpha), features(names, alpha)
-    rng = np.random.default_rng(0)  # the folds of FewShotClassifier._cross_validated_threshold
+    rng = np.random.default_rng(0)  # the folds of FewShotClassifier._cross_validated_scores
     fold = np.full(len(y), -1)
     for c in np.unique(y):
         rows = np.flatnonzero(y == c)

@@ -46,9 +46,11 @@ class ClassifierConfig:
     head_weight_decay: float = 1e-4
     unknown_threshold: float | str | None = None  # confidence in [0, 1], "auto" (in-scope score), or None
     unknown_label: str = "unknown"
-    auto_quantile: float = 0.05  # "auto": reject what scores below this share of held-out support examples
+    auto_max_drop: float = 0.02  # "auto": in-scope accuracy the threshold may cost, estimated on held-out examples
+    auto_quantile: float | None = None  # "auto" by quantile instead: reject below this share of held-out scores
     batch_size: int = 64
     quantize: bool = False
+    extra_layers: list[int] | str = "auto"  # encoder layers appended to the embedding (see fewshot.encoder)
     adapt: str = "none"  # "maml" | "fomaml" | "reptile": fit the head with the model folder's inner loop
 
     def validate(self) -> None:
@@ -62,8 +64,13 @@ class ClassifierConfig:
         t = self.unknown_threshold
         if t is not None and t != "auto" and (isinstance(t, str) or not 0.0 <= t <= 1.0):
             raise FewShotError(f"unknown_threshold must be a confidence in [0, 1], 'auto' or None, got {t!r}")
-        if not 0.0 < self.auto_quantile < 0.5:
-            raise FewShotError(f"auto_quantile must be in (0, 0.5), got {self.auto_quantile!r}")
+        if not 0.0 <= self.auto_max_drop < 0.5:
+            raise FewShotError(f"auto_max_drop must be in [0, 0.5), got {self.auto_max_drop!r}")
+        if self.auto_quantile is not None and not 0.0 < self.auto_quantile < 0.5:
+            raise FewShotError(f"auto_quantile must be None or in (0, 0.5), got {self.auto_quantile!r}")
+        if not (self.extra_layers == "auto" or (isinstance(self.extra_layers, (list, tuple))
+                                                 and all(isinstance(k, int) for k in self.extra_layers))):
+            raise FewShotError(f"extra_layers must be 'auto' or a list of layer numbers, got {self.extra_layers!r}")
         if self.adapt not in ADAPT_METHODS:
             raise FewShotError(f"adapt must be one of {ADAPT_METHODS}, got {self.adapt!r}")
         if self.adapt != "none" and self.rule == "matching":
@@ -140,7 +147,8 @@ class FewShotClassifier:
     ``rule``: ``"head"`` (default), ``"matching"`` or ``"prototype"`` (see :mod:`fewshot.matching`).
     ``unknown_threshold``: a float: below this top probability ``predict`` answers ``unknown_label``;
     ``"auto"``: below a threshold on the in-scope score derived from the examples alone (5-fold
-    cross-validation: the ``auto_quantile`` of held-out examples' scores; see ``auto_threshold_``).
+    cross-validation, see ``auto_threshold_``): the threshold expected to cost ``auto_max_drop`` (2 %) of
+    in-scope accuracy, or, with ``auto_quantile`` set, that quantile of the held-out examples' scores.
     ``adapt``: ``"none"`` (default) or ``"maml"`` / ``"fomaml"`` / ``"reptile"``: fit the head with the
     meta-learned inner loop stored in the model folder (see :mod:`fewshot.maml`).
 
@@ -156,8 +164,12 @@ class FewShotClassifier:
             raise FewShotError(f"unknown option(s) {bad}; expected some of {sorted(known - {'model'})}")
         self.config = ClassifierConfig(model=model, **options)
         self.config.validate()
+        layers = self.config.extra_layers
+        if layers == "auto" and self.config.adapt != "none":
+            layers = []  # a meta-learned inner loop works on the sentence embedding it was trained on
         self.encoder = encoder or Encoder(model, batch_size=self.config.batch_size,
-                                          quantize=self.config.quantize)
+                                          quantize=self.config.quantize, extra_layers=layers)
+        self.config.extra_layers = list(getattr(self.encoder, "extra_layers", ()))  # what is in use, for save()
         self._texts: list[str] = []
         self._labels: list[str] = []
         self._ids: list[int] = []
@@ -351,33 +363,44 @@ class FewShotClassifier:
         """The in-scope score below which ``unknown_threshold="auto"`` answers unknown (computed once per label set).
 
         Each label's examples are split into 5 folds; the rule is refitted without each fold and scores
-        the held-out examples, so the threshold reflects how in-scope texts the rule has *not* seen score.
+        and classifies the held-out examples, as it will texts it has not seen. The threshold rejects
+        ``auto_max_drop`` of the held-out examples from among those classified right (the in-scope accuracy
+        it is expected to cost; :func:`threshold_for_drop`), or, with ``auto_quantile`` set, is that quantile
+        of all their scores (the earlier rule; it costs more accuracy the more examples are right).
         """
         self._check_ready()
         if self._auto_threshold is None:
-            self._auto_threshold = self._cross_validated_threshold()
+            scores, right = self._cross_validated_scores()
+            if self.config.auto_quantile is not None:
+                self._auto_threshold = float(np.quantile(scores, self.config.auto_quantile))
+            else:
+                self._auto_threshold = threshold_for_drop(scores, right, self.config.auto_max_drop)
         return self._auto_threshold
 
-    def _cross_validated_threshold(self, folds: int = 5, seed: int = 0) -> float:
+    def _cross_validated_scores(self, folds: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """In-scope scores of held-out examples, and whether the rule fitted without them classifies them right."""
         rng = np.random.default_rng(seed)
         fold = np.full(len(self._labels), -1, dtype=np.int64)  # "none of these" examples always train
         for c in range(len(self.classes_)):
             rows = np.flatnonzero(self._label_idx == c)
             fold[rows] = rng.permutation(len(rows)) % folds
-        held_out = []
+        scores, right = [], []
         for f in range(folds):
             train, test = fold != f, fold == f
             if not test.any() or len(np.unique(self._label_idx[train])) < 2:
                 continue
             if self.config.rule == "matching":
-                real_train = train & (self._label_idx < len(self.classes_))
-                held_out.append((self._vectors[test] @ self._vectors[real_train].T).max(axis=1))
+                real_train = np.flatnonzero(train & (self._label_idx < len(self.classes_)))
+                sims = self._vectors[test] @ self._vectors[real_train].T
+                scores.append(sims.max(axis=1))
+                right.append(self._label_idx[real_train][sims.argmax(axis=1)] == self._label_idx[test])
                 continue
             head = self._fit_head(self._vectors[train], self._label_idx[train])
-            held_out.append(_head_scores(head, self._vectors[test], len(self.classes_)))
-        if not held_out:
+            scores.append(_head_scores(head, self._vectors[test], len(self.classes_)))
+            right.append(head.predict_proba(self._vectors[test]).argmax(axis=1) == self._label_idx[test])
+        if not scores:
             raise FewShotError("unknown_threshold='auto' needs at least 2 examples for some label; add examples")
-        return float(np.quantile(np.concatenate(held_out), self.config.auto_quantile))
+        return np.concatenate(scores), np.concatenate(right)
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         """In-scope score per text (higher: closer to the examples); compare with ``auto_threshold_``."""
@@ -511,7 +534,8 @@ class FewShotClassifier:
         index_path = directory / INDEX_FILE
         saved = meta.get("encoder", {})
         same_encoder = (saved.get("model") == clf.encoder.name  # vectors from another encoder would mislead
-                        and bool(saved.get("quantized", False)) == bool(getattr(clf.encoder, "quantize", False)))
+                        and bool(saved.get("quantized", False)) == bool(getattr(clf.encoder, "quantize", False))
+                        and list(saved.get("extra_layers", [])) == list(getattr(clf.encoder, "extra_layers", ())))
         if same_encoder and index_path.is_file() and len(meta.get("ids", [])) == len(texts) and texts:
             try:
                 index = SupportIndex.load(index_path)
@@ -527,6 +551,19 @@ class FewShotClassifier:
         if texts:
             clf._add(_clean_texts(texts, "texts"), _clean_texts(labels, "labels"), clf.encoder.encode(texts))
         return clf
+
+
+def threshold_for_drop(scores: np.ndarray, right: np.ndarray, max_drop: float) -> float:
+    """The threshold that rejects ``max_drop`` of all rows among those ``right`` (the accuracy it costs).
+
+    That is the ``max_drop * n / n_right`` quantile of the right rows' scores, interpolated linearly like
+    ``np.quantile``, so that it moves smoothly as examples are added (with 30 examples one example is
+    already 3.3 %); the highest score when no row is right (nothing to lose).
+    """
+    good = np.asarray(scores)[np.asarray(right, dtype=bool)]
+    if not len(good):
+        return float(np.max(scores))
+    return float(np.quantile(good, min(1.0, max_drop * len(scores) / len(good))))
 
 
 def _head_scores(head: LinearHead | AdaptedHead, vectors: np.ndarray, n_classes: int) -> np.ndarray:

@@ -43,12 +43,24 @@ def _threshold(value: str) -> float | str:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {value!r}") from None
 
 
+def _layers(value: str) -> str | list[int]:
+    if value in ("auto", "none"):
+        return "auto" if value == "auto" else []
+    try:
+        return [int(k) for k in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto', 'none' or layer numbers like 4 or 2,4; got {value!r}") from None
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="encoder: 'default', 'minilm', a folder or a hub id (env FEWSHOT_MODEL)")
     p.add_argument("--rule", choices=["head", "matching", "prototype"], help="classification rule (default: head)")
     p.add_argument("--threshold", type=_threshold, help="answer 'unknown' below this confidence (0-1), "
                    "or 'auto': below a threshold derived from the examples")
     p.add_argument("--quantize", action="store_true", help="int8 encoder (faster on CPUs with VNNI)")
+    p.add_argument("--extra-layers", type=_layers, metavar="auto|none|N[,N]",
+                   help="encoder layers whose mean-pooled states are appended to the embedding "
+                        "(default auto: layer 4 on MiniLM; none: the sentence embedding alone)")
     p.add_argument("--adapt", choices=["none", "maml", "fomaml", "reptile"],
                    help="fit the head with the meta-learned inner loop of a `fewshot train --method` folder")
     p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
@@ -112,6 +124,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         opts["quantize"] = True
     if args.adapt:
         opts["adapt"] = args.adapt
+    if args.extra_layers is not None:
+        opts["extra_layers"] = args.extra_layers
     return opts
 
 

@@ -179,7 +179,7 @@ def quantize_model(model: nn.Module) -> nn.Module:
     return out.eval()
 
 
-def _features(model: Any, texts: Sequence[str]) -> dict[str, Any]:
+def model_inputs(model: Any, texts: Sequence[str]) -> dict[str, Any]:
     """The tokenizer's output for ``texts``, exactly as ``SentenceTransformer.encode`` makes it."""
     prepare = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers >= 6 / older
     return prepare(list(texts))
@@ -200,17 +200,19 @@ class Int8Encoder:
         self._pool = _one_thread_pool(self.workers)
         list(self.encode_batches([["warm up", "on a worker: compiles the row quantiser for one-thread workers"]]))
 
-    def encode_batches(self, batches: Sequence[Sequence[str]]) -> Iterator[Tensor]:
-        """The ``sentence_embedding`` of each batch of texts (float32, one row per text), in order, each as soon
-        as it is ready; every batch is queued before the first is returned, so the workers never wait."""
-        runs = [self._pool.submit(self._run, _features(self.model, batch)) for batch in batches]
+    def encode_batches(self, batches: Sequence[Sequence[str]]) -> Iterator[dict[str, Any]]:
+        """The model's output for each batch of texts (``sentence_embedding``, and ``all_layer_embeddings`` /
+        ``attention_mask`` where the model gives them), in order, each as soon as it is ready; every batch is
+        queued before the first is returned, so the workers never wait."""
+        runs = [self._pool.submit(self._run, model_inputs(self.model, batch)) for batch in batches]
         return (run.result() for run in runs)
 
-    def _run(self, features: dict[str, Any]) -> Tensor:
+    def _run(self, features: dict[str, Any]) -> dict[str, Any]:
         _recent.last = None
         try:
             with torch.inference_mode():
-                return self.model(features)["sentence_embedding"].float()
+                out = self.model(features)
+            return {k: out[k] for k in ("sentence_embedding", "all_layer_embeddings", "attention_mask") if k in out}
         finally:
             _recent.last = None
 

@@ -229,7 +229,9 @@ def embed_texts(texts: Sequence[str], encoder: Any, *, cache_dir: Path | None = 
     texts = list(texts)
     path = None
     if cache_dir is not None:
-        key = hashlib.sha256(("\x00".join([str(encoder.name), *texts])).encode()).hexdigest()[:32]
+        layers = list(getattr(encoder, "extra_layers", ()))  # other vectors from the same model: another key
+        name = str(encoder.name) + (f" extra_layers={layers}" if layers else "")
+        key = hashlib.sha256(("\x00".join([name, *texts])).encode()).hexdigest()[:32]
         path = Path(cache_dir) / f"{key}.npy"
         if path.is_file():
             vectors = np.load(path)
@@ -721,7 +723,7 @@ def run_train(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     texts, labels = read_labelled(args.data, args.text_column, args.label_column)
-    base = Encoder(config.base)
+    base = Encoder(config.base, extra_layers=())  # heads are trained on the sentence embedding itself
     embeddings = embed_texts(texts, base, cache_dir=cache, progress=progress, desc="encoding training data")
     classes = sorted(set(labels))
     names = embed_texts([label_text(c.split("/")[-1]) for c in classes], base, cache_dir=cache)

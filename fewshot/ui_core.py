@@ -45,11 +45,11 @@ OUT_TTL_SECONDS = 3600
 ZIP_FOLDER = "fewshot_classifier"
 # options a saved classifier may carry into the app (the encoder is always the app's own)
 PORTABLE_OPTIONS = tuple(f.name for f in fields(ClassifierConfig)
-                         if f.name not in {"model", "batch_size", "quantize", "unknown_threshold"})
+                         if f.name not in {"model", "batch_size", "quantize", "extra_layers", "unknown_threshold"})
 
 OPTION_BOUNDS: dict[str, tuple[float, float]] = {
     "temperature": (1e-4, 100.0), "matching_temperature": (1e-4, 100.0), "k": (1, 200),
-    "head_steps": (0, 2000), "head_weight_decay": (0.0, 1.0), "auto_quantile": (0.0, 0.5),
+    "head_steps": (0, 2000), "head_weight_decay": (0.0, 1.0), "auto_max_drop": (0.0, 0.5),
 }
 
 Rows = list[list[str]]

@@ -310,7 +310,7 @@ def test_emoji_cjk_rtl_and_long_texts(app_url: str, tmp_path: Path) -> None:
     _, verdict, _ = c.predict("גשם כבד מחר בבוקר", True, 0.5, api_name="/classify")
     assert verdict.startswith("### ")
     src = tmp_path / "long.csv"
-    long = ("sushi 寿司 ramen " * 7000)[:100_000]  # 100,000 characters (~130 kB, under the test upload limit)
+    long = ("寿司が食べたい, pizza tonight " * 5000)[:100_000]  # 100,000 characters (~160 kB, under the upload limit)
     pd.DataFrame({"text": [long, "מחר יהיה גשם"]}).to_csv(src, index=False)
     _, download, summary = c.predict(handle_file(str(src)), "text", False, 0.0, api_name="/classify_csv")
     out = pd.read_csv(download, dtype=str, keep_default_na=False)

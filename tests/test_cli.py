@@ -79,6 +79,20 @@ def test_fit_then_classify_from_folder(support: Path, queries: Path, tmp_path: P
     assert pd.read_csv(out)["label"].tolist() == [g for _, g in QUERIES]
 
 
+def test_extra_layers_option_is_saved_with_the_classifier(support: Path, queries: Path, tmp_path: Path) -> None:
+    for value, dim in (("none", 384), ("2,4", 3 * 384)):
+        folder = tmp_path / value
+        assert main(["fit", "--support", str(support), "--out", str(folder), "--model", "minilm",
+                     "--extra-layers", value]) == 0
+        saved = json.loads((folder / "config.json").read_text())
+        assert saved["encoder"]["dim"] == dim and saved["config"]["extra_layers"] == saved["encoder"]["extra_layers"]
+        out = tmp_path / f"{value}.csv"  # reloads with the same layers: the saved vectors are reused
+        assert main(["classify", "--classifier", str(folder), "--input", str(queries), "--output", str(out)]) == 0
+        assert pd.read_csv(out)["label"].tolist() == [g for _, g in QUERIES]
+    res = run_cli("evaluate", "--support", str(support), "--test", str(support), "--extra-layers", "four")
+    assert res.returncode == 2 and "expected 'auto', 'none' or layer numbers" in res.stderr
+
+
 def test_custom_columns(tmp_path: Path, capsys) -> None:
     sup = tmp_path / "s.csv"
     pd.DataFrame({"utterance": ["hi there", "hello", "bye now", "see you"],
@@ -92,7 +106,7 @@ def test_info() -> None:
     res = run_cli("info", "--json")
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
-    assert info["encoder"]["dim"] == 384 and info["versions"]["torch"]
+    assert info["encoder"]["dim"] == 768 and info["encoder"]["extra_layers"] == [4] and info["versions"]["torch"]
 
 
 def _bad_inputs(tmp: Path, support: Path) -> dict[str, tuple[list[str], str]]:
@@ -119,11 +133,13 @@ def _bad_inputs(tmp: Path, support: Path) -> dict[str, tuple[list[str], str]]:
         "one label": (["evaluate", "--support", str(one_label), "--test", str(support)], "at least 2 labels"),
         "missing output dir": (["classify", "--support", str(support), "--input", str(support),
                                 "--output", str(tmp / "no" / "o.csv")], "does not exist"),
+        "layer the model lacks": (["evaluate", "--support", str(support), "--test", str(support),
+                                   "--extra-layers", "9"], "extra_layers must be distinct layer numbers from 0"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing file", "empty csv", "header only", "undecodable", "missing column",
-                                  "blank support text", "one label", "missing output dir"])
+                                  "blank support text", "one label", "missing output dir", "layer the model lacks"])
 def test_bad_input_is_one_line_and_exit_2(case: str, support: Path, tmp_path: Path) -> None:
     args, message = _bad_inputs(tmp_path, support)[case]
     res = run_cli(*args)

@@ -89,12 +89,36 @@ def test_model_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 def test_encoder_normalises_and_caches() -> None:
     enc = Encoder(BASE_MODEL)
     a = enc.encode(["hello world", "a much longer sentence about refunds and cards", "hello world"])
-    assert a.shape == (3, 384) and a.dtype == np.float32
+    assert a.shape == (3, 768) and a.dtype == np.float32  # sentence embedding + mean-pooled layer 4
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(a[0], a[2])
     calls: list[tuple[int, int]] = []
     enc.encode(["hello world"], progress=lambda d, t: calls.append((d, t)))
     assert calls == [(0, 0)]  # cached: nothing left to encode
+
+
+def test_extra_layers_append_the_mean_pooled_layer_states() -> None:
+    texts = ["hello world", "a much longer sentence about refunds and cards", "block my card"]
+    enc, plain = Encoder(BASE_MODEL), Encoder(BASE_MODEL, extra_layers=())
+    assert enc.extra_layers == (4,) and enc.dim == 768 and plain.extra_layers == () and plain.dim == 384
+    st = plain._model
+    model, tokenizer = st[0].auto_model, st.tokenizer
+    with torch.inference_mode():  # by hand: layer 4's states averaged over the real tokens
+        inputs = tokenizer(texts, padding=True, return_tensors="pt")
+        states = model(**inputs, output_hidden_states=True).hidden_states
+        mask = inputs["attention_mask"][..., None].float()
+        layer4 = torch.nn.functional.normalize((states[4] * mask).sum(1) / mask.sum(1), dim=-1).numpy()
+    expected = np.hstack([plain.encode(texts), layer4]) / np.sqrt(2)
+    np.testing.assert_allclose(enc.encode(texts), expected, atol=1e-5)
+    two = Encoder(BASE_MODEL, extra_layers=[2, 4])
+    assert two.dim == 3 * 384 and two.describe()["extra_layers"] == [2, 4]
+    np.testing.assert_allclose(np.linalg.norm(two.encode(texts), axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [[6], [-1], [4, 4], "all", [None]])
+def test_extra_layers_that_the_model_lacks_are_refused(bad: object) -> None:
+    with pytest.raises(FewShotError, match="extra_layers"):
+        Encoder(BASE_MODEL, extra_layers=bad)
 
 
 def test_read_table_and_formula_neutralisation(tmp_path: Path) -> None:

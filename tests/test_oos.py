@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fewshot import FewShotClassifier, FewShotError
+from fewshot.classifier import threshold_for_drop
 from fewshot.encoder import ModelSpec
 from fewshot.matching import l2_normalize
 from fewshot.metrics import evaluate_oos
@@ -66,8 +67,10 @@ def test_scores_and_custom_unknown_label() -> None:
     s_in, s_out = clf.score([t for t, _ in in_scope]), clf.score(oos)
     assert s_in.mean() > s_out.mean()
     assert s_in.min() > np.median(s_out)
-    (det,) = clf.predict_details([oos[0]])
-    assert det.label == "none" and det.score == pytest.approx(s_out[0], rel=1e-5)
+    far = int(np.argmin(s_out))  # the out-of-scope text farthest from every label
+    (det,) = clf.predict_details([oos[far]])
+    assert det.label == "none" and det.score == pytest.approx(s_out[far], rel=1e-5)
+    assert (s_out < clf.auto_threshold_).mean() >= 0.5
     probs = clf.predict_proba(oos[:3])  # still a distribution over the real labels
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert probs.shape == (3, 6)
@@ -143,3 +146,43 @@ def test_none_of_these_is_not_a_label() -> None:
     off = off_topic_cluster(encoder)
     with pytest.raises(FewShotError, match="none of these"):
         FewShotClassifier(encoder=encoder).fit([support[0][0]] + off[:3], [support[0][1]] + ["unknown"] * 3)
+
+
+def test_threshold_for_drop_is_a_quantile_of_the_right_rows() -> None:
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    right = np.array([False, True, False, True, True, True, True, True, True, True])
+    # budget 10 % of 10 rows = 1 row of the 8 right ones: their 1/8 quantile, between 0.4 and 0.5
+    assert threshold_for_drop(scores, right, 0.10) == pytest.approx(np.quantile(scores[right], 0.125))
+    assert threshold_for_drop(scores, right, 0.0) == 0.2  # the lowest right row: only wrong ones go
+    assert threshold_for_drop(scores, np.zeros(10, bool), 0.02) == 1.0  # all wrong: nothing right to lose
+    assert threshold_for_drop(scores, right, 0.9) == 1.0
+    assert threshold_for_drop(scores[::-1], right[::-1], 0.10) == threshold_for_drop(scores, right, 0.10)
+    steps = [threshold_for_drop(scores, right, d) for d in np.linspace(0, 0.5, 26)]
+    assert steps == sorted(steps)  # a larger budget never gives a lower threshold
+
+
+@pytest.mark.parametrize("max_drop", [0.0, 0.02, 0.1])
+def test_auto_threshold_keeps_held_out_accuracy_loss_within_budget(max_drop: float) -> None:
+    """Overlapping clusters (some held-out examples misclassified): the threshold costs at most the budget of the
+    cross-validated examples that were right, and a larger budget never gives a lower threshold."""
+    encoder, support, _, _ = clusters(seed=3, shots=10)
+    rng = np.random.default_rng(0)
+    noisy = {t: l2_normalize(v + 0.2 * rng.normal(size=v.shape)) for t, v in encoder.table.items()}
+    clf = FewShotClassifier(encoder=TableEncoder(noisy), label_names=False, unknown_threshold="auto",
+                            auto_max_drop=max_drop)
+    clf.fit([t for t, _ in support], [lab for _, lab in support])
+    scores, right = clf._cross_validated_scores()
+    assert 0 < right.mean() < 1  # the case the rule is for
+    t = clf.auto_threshold_
+    assert (right & (scores < t)).mean() <= max_drop + 1 / len(scores)  # within one example (interpolation)
+    assert (right & (scores <= t)).mean() >= max_drop - 1 / len(scores)  # and uses the budget
+    quantile = FewShotClassifier(encoder=TableEncoder(noisy), label_names=False, unknown_threshold="auto",
+                                 auto_quantile=0.05).fit([t for t, _ in support], [lab for _, lab in support])
+    assert quantile.auto_threshold_ == pytest.approx(np.quantile(scores, 0.05))
+
+
+def test_bad_auto_settings() -> None:
+    encoder, *_ = clusters()
+    for kwargs in ({"auto_max_drop": -0.1}, {"auto_max_drop": 0.5}, {"auto_quantile": 0.0}, {"auto_quantile": 0.7}):
+        with pytest.raises(FewShotError, match=next(iter(kwargs))):
+            FewShotClassifier(encoder=encoder, **kwargs)

@@ -82,11 +82,15 @@ def test_saved_folder_loads_in_encoder_and_classifier(tmp_path: Path) -> None:
     assert "CC BY 3.0" in card and "Apache-2.0" in card and "fewshot train" in card
 
     texts = ["where is my refund", "my card was stolen", "will it rain tomorrow"]
-    trained = Encoder(str(out))
-    frozen = Encoder("minilm")
+    trained = Encoder(str(out), extra_layers=())
+    frozen = Encoder("minilm", extra_layers=())
     expected = head_transform(load_head(out))(frozen.encode(texts))
     assert np.allclose(trained.encode(texts), expected, atol=1e-5)
     assert np.allclose(CachedEncoder(frozen, head=load_head(out)).encode(texts), expected, atol=1e-5)
+    layered = Encoder(str(out)).encode(texts)  # the head acts on the sentence embedding; layer 4 is appended
+    assert layered.shape == (3, 2 * DIM)
+    assert np.allclose(layered[:, :DIM] * np.sqrt(2), expected, atol=1e-5)
+    assert np.allclose(layered[:, DIM:], Encoder("minilm").encode(texts)[:, DIM:], atol=1e-6)
     clf = FewShotClassifier(model=str(out)).fit(texts + ["refund please", "lost card"],
                                                 ["refund", "lost_card", "weather", "refund", "lost_card"])
     assert list(clf.predict(["I want my money back"])) in (["refund"], ["lost_card"], ["weather"])
