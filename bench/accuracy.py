@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             col = f"{ds} {shot.split('_')[1]}-shot"
             support = pair(ds, shot)
             for rule in ("head", "matching", "prototype"):
-                name = f"frozen MiniLM, rule={rule}" + (" (default)" if rule == "head" else "")
+                name = f"frozen MiniLM, sentence embedding only, rule={rule}" + (" (default)" if rule == "head" else "")
                 rows.setdefault(name, {})[col] = evaluate_csv(frozen, support, test, rule=rule)
             for c in (10.0, 1.0):
                 lr = LogisticRegression(C=c, max_iter=2000).fit(vectors[ds, shot], support[1])

@@ -17,9 +17,9 @@ layers as int8 matrix products (see :mod:`fewshot.int8`); a trained head stays i
 ``extra_layers``: the mean-pooled hidden states of these transformer layers are appended to the sentence
 embedding (each part unit length, the whole re-normalised), from the same forward pass. Lower layers keep
 more of a sentence's wording, which the final layer's embedding partly averages away; for MiniLM-L6, layer 4
-raised 5-shot accuracy on both benchmark sets and the out-of-scope score's separation (``bench/oos.py``,
-README *Out-of-scope*). ``"auto"``: ``(4,)`` on the bundled MiniLM (``default``, ``minilm`` and heads trained
-on it), none on other models (not measured there).
+raised 5- and 10-shot accuracy on both benchmark sets and the out-of-scope AUROC (``bench/accuracy.py``,
+``bench/oos.py``, ``bench/oos_dev.py``; English data only). ``"auto"``: ``(4,)`` on the bundled MiniLM
+(``default``, ``minilm`` and heads trained on it), none on other models (not measured there).
 
 A text's vector is bitwise the same whatever else is encoded with it and however many threads torch
 uses (so ``classify --engine ray`` writes what the local engine writes): MKL runs in strict CNR mode

@@ -120,6 +120,25 @@ def test_save_load_in_fresh_process_gives_same_predictions(clf: FewShotClassifie
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+def test_saved_extra_layers_are_kept_and_a_save_without_them_is_re_encoded(tmp_path) -> None:
+    import json
+
+    df = support_frame()
+    plain = FewShotClassifier("minilm", extra_layers=[]).fit(df.text.tolist(), df.label.tolist())
+    plain.save(tmp_path / "plain")
+    again = FewShotClassifier.load(tmp_path / "plain")  # keeps the sentence embedding alone, reuses the index
+    assert again.encoder.extra_layers == () and again._vectors.shape[1] == 384
+    np.testing.assert_array_equal(again._vectors, plain._vectors)
+    config = json.loads((tmp_path / "plain" / "config.json").read_text())  # as a save before extra_layers
+    del config["config"]["extra_layers"], config["encoder"]["extra_layers"]
+    (tmp_path / "plain" / "config.json").write_text(json.dumps(config))
+    old = FewShotClassifier.load(tmp_path / "plain")  # today's default encoder: the examples are re-encoded
+    assert old.encoder.extra_layers == (4,) and old._vectors.shape == (len(df), 768)
+    np.testing.assert_allclose(old._vectors, old.encoder.encode(df.text.tolist()), atol=1e-6)
+    queries = [q for q, _ in QUERIES]
+    assert list(old.predict(queries)) == [g for _, g in QUERIES]
+
+
 def test_load_rejects_a_non_classifier_folder(tmp_path) -> None:
     with pytest.raises(FewShotError, match="not a saved classifier"):
         FewShotClassifier.load(tmp_path)

@@ -1,0 +1,131 @@
+"""Issue 7's choices checked on data other than CLINC150 ``test``: layer 4 appended, and a nearest-example term.
+
+    python bench/oos_dev.py [--data ../shared/data] [--out bench/results/oos_dev.md]
+
+Two development checks, 5 and 10 shots, the library's head (``fit_prototype_head``, label names, temperature
+0.1) and in-scope score (its top logit): (a) CLINC150 ``train_K`` support, ``valid`` in-scope texts,
+``oos_valid`` + ``oos_train`` out-of-scope; (b) HWU64 with 16 of its 64 intents held out as out-of-scope
+(5 random splits, seed 0; support ``train_K`` of the other 48, queries from ``test``), mean of the splits.
+Rows: the sentence embedding alone; with the layer-4 mean-pooled state appended (the library's default);
+and that plus ``0.2 x`` the standardised mean of the two nearest-example cosines (as in
+``bench/oos_layers.py``; standardised with 5-fold cross-validated support scores). Columns: AUROC, and the
+ceiling (best out-of-scope recall at a 2-point in-scope cost, threshold chosen with the labels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from fewshot.classifier import _label_text
+from fewshot.encoder import Encoder
+from fewshot.matching import fit_prototype_head, l2_normalize
+from oos_layers import layer_embeddings  # bench/ is on the path when this file runs as a script
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = [("sentence embedding only", False, 0.0), ("+ layer 4 (default)", True, 0.0),
+            ("+ layer 4, + 0.2 nearest-example term", True, 0.2)]
+
+
+def features(emb: dict[int, np.ndarray], layer4: bool) -> np.ndarray:
+    return l2_normalize(np.hstack([emb[6], emb[4]])).astype(np.float32) if layer4 else emb[6]
+
+
+def check(sup: dict, y: np.ndarray, names: dict, inside: dict, gold: np.ndarray, outside: dict, n: int,
+          layer4: bool, w: float) -> tuple[float, float]:
+    """(AUROC, ceiling) of one support set's score on in-scope ``inside`` and out-of-scope ``outside``."""
+    x, nm = features(sup, layer4), features(names, layer4)
+
+    def fit(rows: np.ndarray):  # noqa: ANN202 - the library's head
+        return fit_prototype_head(np.vstack([x[rows], nm]), np.concatenate([y[rows], np.arange(n)]), n,
+                                  temperature=0.1, weight_decay=1e-4, steps=200, center=True)
+
+    def near(q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.sort(q @ sup[6][rows].T, axis=1)[:, -2:].mean(axis=1)
+
+    rng, fold = np.random.default_rng(0), np.full(len(y), -1)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        fold[idx] = rng.permutation(len(idx)) % 5
+    held, held_near = np.zeros(len(y)), np.zeros(len(y))
+    for f in range(5):
+        train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        held[test] = fit(train).logits(x[test]).max(axis=1)
+        held_near[test] = near(sup[6][test], train)
+    head, every = fit(np.arange(len(y))), np.arange(len(y))
+
+    def score(emb: dict) -> tuple[np.ndarray, np.ndarray]:
+        logits = head.logits(features(emb, layer4))
+        z = (logits.max(axis=1) - held.mean()) / held.std()
+        return logits.argmax(axis=1), z + w * (near(emb[6], every) - held_near.mean()) / held_near.std()
+
+    (pred, s_in), (_, s_out) = score(inside), score(outside)
+    ok = pred == gold
+    auroc = roc_auc_score(np.r_[np.zeros(len(s_in)), np.ones(len(s_out))], -np.r_[s_in, s_out])
+    ceiling = 0.0
+    for t in np.unique(s_in):
+        if (ok & (s_in >= t)).mean() < ok.mean() - 0.02:
+            break
+        ceiling = float((s_out < t).mean())
+    return float(auroc), ceiling
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "oos_dev.md"))
+    args = parser.parse_args()
+    data = Path(args.data)
+    if not (data / "clinc150").is_dir() or not (data / "hwu64").is_dir():
+        print(f"skipped: {data} lacks clinc150/ or hwu64/", file=sys.stderr)
+        return 0
+    model = Encoder("minilm", extra_layers=())._model
+
+    def load(ds: str, split: str) -> tuple[dict, np.ndarray]:
+        df = pd.read_csv(data / ds / f"{split}.csv")
+        return layer_embeddings(model, df.text.astype(str).tolist()), df.label.astype(str).to_numpy()
+
+    def take(emb: dict, rows: np.ndarray) -> dict:
+        return {k: v[rows] for k, v in emb.items()}
+
+    lines = ["| variant | shots | CLINC150 valid: AUROC | ceiling | HWU64, 16 intents held out: AUROC | ceiling |",
+             "|---|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
+    clinc_in, clinc_labels = load("clinc150", "valid")
+    oos = [load("clinc150", s)[0] for s in ("oos_valid", "oos_train")]
+    clinc_out = {k: np.vstack([o[k] for o in oos]) for k in oos[0]}
+    hwu_test, hwu_test_labels = load("hwu64", "test")
+    for shots in (5, 10):
+        sets = {ds: load(ds, f"train_{shots}") for ds in ("clinc150", "hwu64")}
+        for name, layer4, w in VARIANTS:
+            classes = np.array(sorted(set(sets["clinc150"][1])))
+            index = {c: i for i, c in enumerate(classes)}
+            names = layer_embeddings(model, [_label_text(c) for c in classes])
+            clinc = check(sets["clinc150"][0], np.array([index[c] for c in sets["clinc150"][1]]), names,
+                          clinc_in, np.array([index[c] for c in clinc_labels]), clinc_out, len(classes), layer4, w)
+            hwu_classes = np.array(sorted(set(sets["hwu64"][1])))
+            rng, runs = np.random.default_rng(0), []
+            for _ in range(5):
+                kept = np.sort(rng.choice(hwu_classes, len(hwu_classes) - 16, replace=False))
+                index = {c: i for i, c in enumerate(kept)}
+                s_rows = np.flatnonzero(np.isin(sets["hwu64"][1], kept))
+                q_in = np.flatnonzero(np.isin(hwu_test_labels, kept))
+                q_out = np.flatnonzero(~np.isin(hwu_test_labels, kept))
+                runs.append(check(take(sets["hwu64"][0], s_rows), np.array([index[c] for c in sets["hwu64"][1][s_rows]]),
+                                  layer_embeddings(model, [_label_text(c) for c in kept]), take(hwu_test, q_in),
+                                  np.array([index[c] for c in hwu_test_labels[q_in]]), take(hwu_test, q_out),
+                                  len(kept), layer4, w))
+            hwu = np.mean(runs, axis=0)
+            lines.append(f"| {name} | {shots} | {clinc[0]:.4f} | {clinc[1]:.3f} | {hwu[0]:.4f} | {hwu[1]:.3f} |")
+            print(lines[-1], flush=True)
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
