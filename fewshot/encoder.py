@@ -324,12 +324,13 @@ class Encoder:
                           "(the encoder reads only the first 256 tokens)", FewShotWarning, stacklevel=3)
             texts = [t[:MAX_TEXT_CHARS] for t in texts]
         batches = self._batches(texts)
-        if self._int8 is not None:  # all batches queued at once (see fewshot.int8)
-            outputs = self._int8.encode_batches([[texts[i] for i in idx] for idx in batches])
+        if self._int8 is not None:  # all batches queued at once, finished on the workers (see fewshot.int8)
+            vectors = self._int8.encode_batches([[texts[i] for i in idx] for idx in batches], finish=self._vectors)
         else:
-            outputs = (self._model(model_inputs(self._model, [texts[i] for i in idx])) for idx in batches)
-        for idx, out in zip(batches, outputs):
-            yield idx, self._vectors(out).numpy()
+            vectors = (self._vectors(self._model(model_inputs(self._model, [texts[i] for i in idx])))
+                       for idx in batches)
+        for idx, vecs in zip(batches, vectors):
+            yield idx, vecs.numpy()
 
     def _vectors(self, out: dict[str, Any]) -> torch.Tensor:
         """The model's output for one batch -> unit vectors: sentence embedding (through the head, if any),

@@ -81,8 +81,8 @@ def quantize_rows(x: Tensor) -> tuple[Tensor, Tensor]:
 class _RowQuantizer:
     """:func:`quantize_rows` fused into one kernel by ``torch.compile`` where that works, else run as is.
 
-    The same bytes, faster: ``bench/speed.py --only int8`` measures the int8 encoder at 2.09x fp32 with it and
-    1.85x without. Compiling takes about 8 s once per machine (PyTorch caches it on disk) and needs a C++
+    The same bytes, faster: ``bench/speed.py --only int8`` measured the int8 encoder at 2.09x fp32 with it and
+    1.85x without (a later run: 2.01x and 2.02x, within the machine's noise). Compiling takes about 8 s once per machine (PyTorch caches it on disk) and needs a C++
     compiler; where it fails, the plain function runs, with one warning (``FEWSHOT_COMPILE=0``: no attempt).
     """
 
@@ -200,18 +200,23 @@ class Int8Encoder:
         self._pool = _one_thread_pool(self.workers)
         list(self.encode_batches([["warm up", "on a worker: compiles the row quantiser for one-thread workers"]]))
 
-    def encode_batches(self, batches: Sequence[Sequence[str]]) -> Iterator[dict[str, Any]]:
-        """The model's output for each batch of texts (``sentence_embedding``, and ``all_layer_embeddings`` /
-        ``attention_mask`` where the model gives them), in order, each as soon as it is ready; every batch is
-        queued before the first is returned, so the workers never wait."""
-        runs = [self._pool.submit(self._run, model_inputs(self.model, batch)) for batch in batches]
+    def encode_batches(self, batches: Sequence[Sequence[str]],
+                       finish: Callable[[dict[str, Any]], Tensor] | None = None) -> Iterator[Any]:
+        """Each batch of texts through the model, in order, each as soon as it is ready; every batch is queued
+        before the first is returned, so the workers never wait. ``finish`` turns the model's output (a dict
+        with ``sentence_embedding``, and ``all_layer_embeddings`` / ``attention_mask`` where the model gives
+        them) into the result on the worker itself, on its one thread (pooling on the caller's threads would
+        compete with the workers for the cores); without it the dict is returned."""
+        runs = [self._pool.submit(self._run, model_inputs(self.model, batch), finish) for batch in batches]
         return (run.result() for run in runs)
 
-    def _run(self, features: dict[str, Any]) -> dict[str, Any]:
+    def _run(self, features: dict[str, Any], finish: Callable[[dict[str, Any]], Tensor] | None) -> Any:
         _recent.last = None
         try:
             with torch.inference_mode():
                 out = self.model(features)
+                if finish is not None:
+                    return finish(out)
             return {k: out[k] for k in ("sentence_embedding", "all_layer_embeddings", "attention_mask") if k in out}
         finally:
             _recent.last = None

@@ -214,7 +214,7 @@ AUTO_INFO = ("answer 'unknown' when a text scores below nearly all of your own e
              "cross-validation on them); untick to set a confidence threshold yourself")
 FAST_LABEL = "int8 encoder"
 FAST_INFO = ("on 2 cores about twice the throughput of fp32 (CSVs), the same time for one sentence, 5-shot "
-             "accuracy within 0.2 points; switching encodes your examples again")
+             "accuracy within 0.3 points; switching encodes your examples again")
 
 
 def verdict_md(pred: Any, rule: core.Unknown, unknown_label: str) -> str:

@@ -62,8 +62,8 @@ def empty_state() -> dict[str, Any]:
 
 
 def _int8_default() -> bool:
-    """``FEWSHOT_INT8`` (1/0); on when unset: on 2 cores the int8 encoder measured 2.1x fp32 throughput, 5-shot
-    accuracy within 0.2 points and the same single-sentence time over HTTP (``bench/speed.py``)."""
+    """``FEWSHOT_INT8`` (1/0); on when unset: on 2 cores the int8 encoder measured 2.0x fp32 throughput, 5-shot
+    accuracy within 0.3 points and the same single-sentence time over HTTP (``bench/speed.py``)."""
     return os.environ.get("FEWSHOT_INT8", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
