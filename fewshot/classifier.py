@@ -558,11 +558,12 @@ def threshold_for_drop(scores: np.ndarray, right: np.ndarray, max_drop: float) -
 
     That is the ``max_drop * n / n_right`` quantile of the right rows' scores, interpolated linearly like
     ``np.quantile``, so that it moves smoothly as examples are added (with 30 examples one example is
-    already 3.3 %); the highest score when no row is right (nothing to lose).
+    already 3.3 %). When no row is right the cost cannot be estimated: the lowest score (reject only what
+    scores below every row), not the highest (reject everything, "free" by that estimate).
     """
     good = np.asarray(scores)[np.asarray(right, dtype=bool)]
     if not len(good):
-        return float(np.max(scores))
+        return float(np.min(scores))
     return float(np.quantile(good, min(1.0, max_drop * len(scores) / len(good))))
 
 

@@ -154,7 +154,7 @@ def test_threshold_for_drop_is_a_quantile_of_the_right_rows() -> None:
     # budget 10 % of 10 rows = 1 row of the 8 right ones: their 1/8 quantile, between 0.4 and 0.5
     assert threshold_for_drop(scores, right, 0.10) == pytest.approx(np.quantile(scores[right], 0.125))
     assert threshold_for_drop(scores, right, 0.0) == 0.2  # the lowest right row: only wrong ones go
-    assert threshold_for_drop(scores, np.zeros(10, bool), 0.02) == 1.0  # all wrong: nothing right to lose
+    assert threshold_for_drop(scores, np.zeros(10, bool), 0.02) == 0.1  # all wrong: no estimate, reject little
     assert threshold_for_drop(scores, right, 0.9) == 1.0
     assert threshold_for_drop(scores[::-1], right[::-1], 0.10) == threshold_for_drop(scores, right, 0.10)
     steps = [threshold_for_drop(scores, right, d) for d in np.linspace(0, 0.5, 26)]
