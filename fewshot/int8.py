@@ -82,8 +82,9 @@ class _RowQuantizer:
     """:func:`quantize_rows` fused into one kernel by ``torch.compile`` where that works, else run as is.
 
     The same bytes, faster: ``bench/speed.py --only int8`` measured the int8 encoder at 2.09x fp32 with it and
-    1.85x without (a later run: 2.01x and 2.02x, within the machine's noise). Compiling takes about 8 s once per machine (PyTorch caches it on disk) and needs a C++
-    compiler; where it fails, the plain function runs, with one warning (``FEWSHOT_COMPILE=0``: no attempt).
+    1.85x without (a later run: 2.01x and 2.02x, within the machine's noise). Compiling takes about 8 s once
+    per machine (PyTorch caches it on disk) and needs a C++ compiler; where it fails, the plain function
+    runs, with one warning (``FEWSHOT_COMPILE=0``: no attempt).
     """
 
     small = 128
