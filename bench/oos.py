@@ -1,6 +1,6 @@
 """Out-of-scope detection on CLINC150 with the automatic threshold, without and with "none of these" examples.
 
-    python bench/oos.py [--model minilm] [--extra-layers auto | N ...] [--data ../shared/data] [--none 0 20 100]
+    python bench/oos.py [--model minilm] [--extra-layers auto|none|N[,N]] [--data ../shared/data] [--none 0 20 100]
 
 Rows: 5 and 10 shots (``train_5`` / ``train_10``), scored on ``test`` + ``oos_test``; ``--none N`` adds N
 "none of these" examples (label ``unknown``) drawn from ``oos_train`` (seed 0). ``ceiling`` is a
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fewshot import FewShotClassifier
+from fewshot.cli import parse_layers
 from fewshot.encoder import Encoder
 from fewshot.metrics import evaluate, evaluate_oos
 
@@ -71,9 +72,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--model", default="minilm")
-    parser.add_argument("--extra-layers", nargs="+", default=["auto"],
-                        help="encoder layers appended to the embedding: 'auto' (the default), or layer numbers; "
-                             "'none' for the sentence embedding alone")
+    parser.add_argument("--extra-layers", type=parse_layers, default="auto",
+                        help="encoder layers appended to the embedding, as `fewshot --extra-layers`: 'auto' (the "
+                             "default), 'none' (the sentence embedding alone) or layer numbers like 2,4")
     parser.add_argument("--none", type=int, nargs="+", default=[0, 20],
                         help="numbers of 'none of these' examples from oos_train to add (0: none)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "oos.json"))
@@ -84,9 +85,7 @@ def main() -> int:
         return 0
     test, oos = pd.read_csv(data / "test.csv"), pd.read_csv(data / "oos_test.csv")
     none_pool = pd.read_csv(data / "oos_train.csv").text.sample(frac=1.0, random_state=0).tolist()
-    layers: str | list[int] = "auto" if args.extra_layers == ["auto"] else \
-        [] if args.extra_layers == ["none"] else [int(k) for k in args.extra_layers]
-    encoder = Encoder(args.model, extra_layers=layers)  # one encoder: its cache spares re-encoding per row
+    encoder = Encoder(args.model, extra_layers=args.extra_layers)  # one encoder: its cache spares re-encoding per row
     rows = []
     for shots in (5, 10):
         support = pd.read_csv(data / f"train_{shots}.csv")

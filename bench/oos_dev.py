@@ -25,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 from fewshot.classifier import _label_text
 from fewshot.encoder import Encoder
 from fewshot.matching import fit_prototype_head, l2_normalize
-from oos_layers import layer_embeddings  # bench/ is on the path when this file runs as a script
+from oos_layers import ceiling, layer_embeddings, stratified_folds  # bench/ is on the path as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = [("sentence embedding only", False, 0.0), ("+ layer 4 (default)", True, 0.0),
@@ -48,10 +48,7 @@ def check(sup: dict, y: np.ndarray, names: dict, inside: dict, gold: np.ndarray,
     def near(q: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return np.sort(q @ sup[6][rows].T, axis=1)[:, -2:].mean(axis=1)
 
-    rng, fold = np.random.default_rng(0), np.full(len(y), -1)
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        fold[idx] = rng.permutation(len(idx)) % 5
+    fold = stratified_folds(y)
     held, held_near = np.zeros(len(y)), np.zeros(len(y))
     for f in range(5):
         train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
@@ -67,12 +64,7 @@ def check(sup: dict, y: np.ndarray, names: dict, inside: dict, gold: np.ndarray,
     (pred, s_in), (_, s_out) = score(inside), score(outside)
     ok = pred == gold
     auroc = roc_auc_score(np.r_[np.zeros(len(s_in)), np.ones(len(s_out))], -np.r_[s_in, s_out])
-    ceiling = 0.0
-    for t in np.unique(s_in):
-        if (ok & (s_in >= t)).mean() < ok.mean() - 0.02:
-            break
-        ceiling = float((s_out < t).mean())
-    return float(auroc), ceiling
+    return float(auroc), ceiling(ok, s_in, s_out)
 
 
 def main() -> int:
@@ -100,26 +92,27 @@ def main() -> int:
     oos = [load("clinc150", s)[0] for s in ("oos_valid", "oos_train")]
     clinc_out = {k: np.vstack([o[k] for o in oos]) for k in oos[0]}
     hwu_test, hwu_test_labels = load("hwu64", "test")
+    classes = np.array(sorted(set(clinc_labels)))
+    index = {c: i for i, c in enumerate(classes)}
+    names = layer_embeddings(model, [_label_text(c) for c in classes])
+    hwu_classes = np.array(sorted(set(hwu_test_labels)))
+    rng = np.random.default_rng(0)
+    splits = [np.sort(rng.choice(hwu_classes, len(hwu_classes) - 16, replace=False)) for _ in range(5)]
+    split_names = [layer_embeddings(model, [_label_text(c) for c in kept]) for kept in splits]
     for shots in (5, 10):
         sets = {ds: load(ds, f"train_{shots}") for ds in ("clinc150", "hwu64")}
         for name, layer4, w in VARIANTS:
-            classes = np.array(sorted(set(sets["clinc150"][1])))
-            index = {c: i for i, c in enumerate(classes)}
-            names = layer_embeddings(model, [_label_text(c) for c in classes])
             clinc = check(sets["clinc150"][0], np.array([index[c] for c in sets["clinc150"][1]]), names,
                           clinc_in, np.array([index[c] for c in clinc_labels]), clinc_out, len(classes), layer4, w)
-            hwu_classes = np.array(sorted(set(sets["hwu64"][1])))
-            rng, runs = np.random.default_rng(0), []
-            for _ in range(5):
-                kept = np.sort(rng.choice(hwu_classes, len(hwu_classes) - 16, replace=False))
-                index = {c: i for i, c in enumerate(kept)}
+            runs = []
+            for kept, kept_names in zip(splits, split_names):
+                at = {c: i for i, c in enumerate(kept)}
                 s_rows = np.flatnonzero(np.isin(sets["hwu64"][1], kept))
                 q_in = np.flatnonzero(np.isin(hwu_test_labels, kept))
                 q_out = np.flatnonzero(~np.isin(hwu_test_labels, kept))
-                runs.append(check(take(sets["hwu64"][0], s_rows), np.array([index[c] for c in sets["hwu64"][1][s_rows]]),
-                                  layer_embeddings(model, [_label_text(c) for c in kept]), take(hwu_test, q_in),
-                                  np.array([index[c] for c in hwu_test_labels[q_in]]), take(hwu_test, q_out),
-                                  len(kept), layer4, w))
+                runs.append(check(take(sets["hwu64"][0], s_rows), np.array([at[c] for c in sets["hwu64"][1][s_rows]]),
+                                  kept_names, take(hwu_test, q_in), np.array([at[c] for c in hwu_test_labels[q_in]]),
+                                  take(hwu_test, q_out), len(kept), layer4, w))
             hwu = np.mean(runs, axis=0)
             lines.append(f"| {name} | {shots} | {clinc[0]:.4f} | {clinc[1]:.3f} | {hwu[0]:.4f} | {hwu[1]:.3f} |")
             print(lines[-1], flush=True)

@@ -43,7 +43,8 @@ def _threshold(value: str) -> float | str:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {value!r}") from None
 
 
-def _layers(value: str) -> str | list[int]:
+def parse_layers(value: str) -> str | list[int]:
+    """``--extra-layers`` as ``extra_layers``: ``auto``, ``none`` (no layers) or layer numbers like ``2,4``."""
     if value in ("auto", "none"):
         return "auto" if value == "auto" else []
     try:
@@ -58,7 +59,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=_threshold, help="answer 'unknown' below this confidence (0-1), "
                    "or 'auto': below a threshold derived from the examples")
     p.add_argument("--quantize", action="store_true", help="int8 encoder (faster on CPUs with VNNI)")
-    p.add_argument("--extra-layers", type=_layers, metavar="auto|none|N[,N]",
+    p.add_argument("--extra-layers", type=parse_layers, metavar="auto|none|N[,N]",
                    help="encoder layers whose mean-pooled states are appended to the embedding "
                         "(default auto: layer 4 on MiniLM; none: the sentence embedding alone)")
     p.add_argument("--adapt", choices=["none", "maml", "fomaml", "reptile"],
