@@ -1,0 +1,205 @@
+"""Issue 7's other candidates, none adopted: other read-outs of the head, a lexical term, other threshold estimators.
+
+    python bench/oos_readouts.py [--data ../shared/data] [--out bench/results/oos_readouts.md]
+
+The three checks of ``bench/oos_dev.py`` plus the target: CLINC150 ``test`` + ``oos_test``, CLINC150 ``valid`` +
+``oos_valid`` + ``oos_train``, and HWU64 with 16 of its 64 intents held out (5 random splits, mean), 5 and 10
+shots, on the library's features (sentence embedding + layer 4) and head (``fit_prototype_head``, label
+names, temperature 0.1). Every variant is scored as the library scores its own: AUROC, the ceiling (best
+recall at a 2-point cost, threshold chosen with the labels), and a threshold from the 5-fold cross-validated
+support scores alone (its in-scope cost in points / its recall). Variants:
+
+- read-outs of the fitted head: the top logit (the library), the logits averaged with the five
+  cross-validation heads', the cosine to each label's weight vector, the top logit's z-score among the row's
+  logits, its gap to the mean of the next ten;
+- the head pulled 10, 100, 1,000 x harder to its prototype initialisation (``weight_decay``);
+- a lexical term: ``w x`` the standardised cosine of character 3-5-gram (or word) TF-IDF vectors to the
+  nearest example (fitted on the support texts and label names) added to the standardised top logit;
+- threshold estimators on the top logit's held-out scores: the library's ``threshold_for_drop`` (empirical),
+  the Harrell-Davis quantile, a normal fit, a kernel-smoothed cost (Silverman's bandwidth, 1x and 2x).
+
+Rows were looked at with the ``test`` numbers in view; none gained on both development checks (README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+from scipy.stats import norm
+from scipy.stats.mstats import hdquantiles
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import roc_auc_score
+
+from fewshot.classifier import _label_text, threshold_for_drop
+from fewshot.encoder import Encoder
+from fewshot.matching import LinearHead, fit_prototype_head
+from oos_dev import features, held_out_intents  # bench/ is on the path as a script
+from oos_layers import ceiling, layer_embeddings, stratified_folds
+
+ROOT = Path(__file__).resolve().parents[1]
+Texts = list[str]
+
+
+def q_right(held: np.ndarray, right: np.ndarray) -> float:
+    """The share of the right ones' scores that a 2 % cost rejects."""
+    return 0.02 * len(held) / right.sum()
+
+
+def kde_threshold(held: np.ndarray, right: np.ndarray, scale: float) -> float:
+    """Where a Gaussian-kernel-smoothed share of right-and-below reaches 2 % (Silverman's bandwidth x scale)."""
+    x = held[right]
+    bw = scale * 0.9 * min(x.std(ddof=1), np.subtract(*np.percentile(x, [75, 25])) / 1.34) * len(x) ** -0.2
+    return brentq(lambda t: norm.cdf((t - x) / bw).sum() / len(held) - 0.02, x.min() - 10 * bw, x.max() + 10 * bw)
+
+
+ESTIMATORS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "Harrell-Davis quantile": lambda h, r: float(hdquantiles(h[r], prob=[q_right(h, r)])[0]),
+    "normal fit": lambda h, r: float(h[r].mean() + h[r].std(ddof=1) * norm.ppf(q_right(h, r))),
+    "kernel-smoothed cost": lambda h, r: kde_threshold(h, r, 1.0),
+    "kernel-smoothed cost, 2x bandwidth": lambda h, r: kde_threshold(h, r, 2.0),
+}
+
+
+def readouts(head: LinearHead, x: np.ndarray, cv_heads: list[LinearHead]) -> dict[str, np.ndarray]:
+    logits = head.logits(x)
+    rows = np.sort(logits, axis=1)
+    weights = head.weight / np.linalg.norm(head.weight, axis=1, keepdims=True)
+    return {"top logit (library)": logits.max(1),
+            "logits averaged with the 5 CV heads": np.mean([h.logits(x) for h in cv_heads] + [logits], 0).max(1),
+            "cosine to the label's weight vector": (head.transform(x) @ weights.T).max(1),
+            "z-score of the top logit in its row": (rows[:, -1] - rows[:, :-1].mean(1)) / rows[:, :-1].std(1),
+            "gap to the mean of the next ten logits": rows[:, -1] - rows[:, -11:-1].mean(1)}
+
+
+def lexical(kind: str, support: Texts, queries: Texts) -> np.ndarray:
+    """Cosine of TF-IDF vectors to the nearest support text."""
+    vec = (TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5)) if kind == "char"
+           else TfidfVectorizer(sublinear_tf=True))
+    s = vec.fit_transform(support)
+    return (vec.transform(queries) @ s.T).toarray().max(1)
+
+
+def check(x: np.ndarray, y: np.ndarray, names: np.ndarray, name_texts: Texts, texts: Texts,
+          q_in: np.ndarray, q_in_texts: Texts, gold: np.ndarray, q_out: np.ndarray, q_out_texts: Texts
+          ) -> dict[str, tuple[float, float, float, float]]:
+    """Variant -> (AUROC, ceiling, auto cost in points, auto recall) for one support set and its queries."""
+    n, fold, texts_a = len(names), stratified_folds(y), np.array(texts, dtype=object)
+
+    def fit(rows: np.ndarray, wd: float = 1e-4) -> LinearHead:
+        return fit_prototype_head(np.vstack([x[rows], names]), np.concatenate([y[rows], np.arange(n)]), n,
+                                  temperature=0.1, weight_decay=wd, steps=200, center=True)
+
+    def cv(wd: float) -> tuple[list[LinearHead], dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+        heads, held, right, lex = [], {}, np.zeros(len(y), dtype=bool), {"char": np.zeros(len(y)), "word": np.zeros(len(y))}
+        for f in range(5):
+            train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+            heads.append(fit(train, wd))
+            for name, s in readouts(heads[-1], x[test], [heads[-1]]).items():
+                held.setdefault(name, np.zeros(len(y)))[test] = s
+            right[test] = heads[-1].logits(x[test]).argmax(1) == y[test]
+            for kind in lex:
+                lex[kind][test] = lexical(kind, list(texts_a[train]) + name_texts, list(texts_a[test]))
+        return heads, held, right, lex
+
+    def result(ok: np.ndarray, s_in: np.ndarray, s_out: np.ndarray, t: float) -> tuple[float, float, float, float]:
+        auroc = roc_auc_score(np.r_[np.zeros(len(s_in)), np.ones(len(s_out))], -np.r_[s_in, s_out])
+        return (float(auroc), ceiling(ok, s_in, s_out), 100 * float((ok & (s_in >= t)).mean() - ok.mean()),
+                float((s_out < t).mean()))
+
+    heads, held, right, lex = cv(1e-4)
+    head = fit(np.arange(len(y)))
+    ok = head.logits(q_in).argmax(1) == gold
+    s_in, s_out = readouts(head, q_in, heads), readouts(head, q_out, heads)
+    out = {}
+    for name in s_in:  # the CV held-out scores of the averaged read-out: each CV head alone (the best proxy)
+        out[name] = result(ok, s_in[name], s_out[name], threshold_for_drop(held[name], right, 0.02))
+    top = "top logit (library)"
+    for name, estimate in ESTIMATORS.items():
+        out[f"threshold: {name}"] = result(ok, s_in[top], s_out[top], estimate(held[top], right))
+    z = (held[top] - held[top].mean()) / held[top].std()
+    for kind in ("char", "word"):
+        l_in, l_out = (lexical(kind, texts + name_texts, q) for q in (q_in_texts, q_out_texts))
+        mu, sd = lex[kind].mean(), lex[kind].std()
+        for w in (0.1, 0.2, 0.5):
+            z_in, z_out = ((s[top] - held[top].mean()) / held[top].std() for s in (s_in, s_out))
+            t = threshold_for_drop(z + w * (lex[kind] - mu) / sd, right, 0.02)
+            out[f"+ {w} x {kind} TF-IDF nearest-example cosine"] = result(
+                ok, z_in + w * (l_in - mu) / sd, z_out + w * (l_out - mu) / sd, t)
+    for factor in (10, 100, 1000):
+        wd_heads, wd_held, wd_right, _ = cv(1e-4 * factor)
+        wd_head = fit(np.arange(len(y)), 1e-4 * factor)
+        logits_in = wd_head.logits(q_in)
+        out[f"head pulled {factor}x harder to the prototypes"] = result(
+            logits_in.argmax(1) == gold, logits_in.max(1), wd_head.logits(q_out).max(1),
+            threshold_for_drop(wd_held[top], wd_right, 0.02))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "oos_readouts.md"))
+    args = parser.parse_args()
+    data = Path(args.data)
+    if not (data / "clinc150").is_dir() or not (data / "hwu64").is_dir():
+        print(f"skipped: {data} lacks clinc150/ or hwu64/", file=sys.stderr)
+        return 0
+    model = Encoder("minilm", extra_layers=())._model
+
+    def load(ds: str, *splits: str) -> tuple[np.ndarray, Texts, np.ndarray]:
+        df = pd.concat([pd.read_csv(data / ds / f"{s}.csv") for s in splits], ignore_index=True)
+        texts = df.text.astype(str).tolist()
+        return features(layer_embeddings(model, texts), True), texts, df.label.astype(str).to_numpy()
+
+    def named(labels: np.ndarray) -> tuple[np.ndarray, Texts]:
+        texts = [_label_text(c) for c in labels]
+        return features(layer_embeddings(model, texts), True), texts
+
+    clinc = {"test": load("clinc150", "test"), "oos_test": load("clinc150", "oos_test"),
+             "valid": load("clinc150", "valid"), "oos_valid": load("clinc150", "oos_valid", "oos_train")}
+    classes = np.array(sorted(set(clinc["valid"][2])))
+    index = {c: i for i, c in enumerate(classes)}
+    clinc_names = named(classes)
+    hwu_test = load("hwu64", "test")
+    splits = held_out_intents(hwu_test[2])
+    results: dict[str, dict[str, np.ndarray]] = {}
+    for shots in (5, 10):
+        x, texts, labels = load("clinc150", f"train_{shots}")
+        y = np.array([index[c] for c in labels])
+        for target, (q_in, q_out) in {"CLINC150 test": ("test", "oos_test"), "CLINC150 valid": ("valid", "oos_valid")}.items():
+            gold = np.array([index[c] for c in clinc[q_in][2]])
+            res = check(x, y, *clinc_names, texts, clinc[q_in][0], clinc[q_in][1], gold, clinc[q_out][0], clinc[q_out][1])
+            for name, values in res.items():
+                results.setdefault(name, {})[f"{target}, {shots}"] = np.array(values)
+        hx, htexts, hlabels = load("hwu64", f"train_{shots}")
+        runs = []
+        for kept in splits:
+            at = {c: i for i, c in enumerate(kept)}
+            s_rows, q_in = np.isin(hlabels, kept), np.isin(hwu_test[2], kept)
+            runs.append(check(hx[s_rows], np.array([at[c] for c in hlabels[s_rows]]), *named(kept),
+                              list(np.array(htexts, dtype=object)[s_rows]),
+                              hwu_test[0][q_in], list(np.array(hwu_test[1], dtype=object)[q_in]),
+                              np.array([at[c] for c in hwu_test[2][q_in]]),
+                              hwu_test[0][~q_in], list(np.array(hwu_test[1], dtype=object)[~q_in])))
+        for name in runs[0]:
+            results[name][f"HWU64 held out, {shots}"] = np.mean([r[name] for r in runs], axis=0)
+        print(f"{shots} shots done", file=sys.stderr, flush=True)
+    columns = list(next(iter(results.values())))
+    lines = ["Each cell: AUROC / ceiling / automatic threshold's cost in points / its recall.", "",
+             "| variant | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for name, cells in results.items():
+        lines.append(f"| {name} | " + " | ".join(
+            f"{a:.4f} / {c:.3f} / {d:+.2f} / {r:.3f}" for a, c, d, r in (cells[k] for k in columns)) + " |")
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
