@@ -13,6 +13,10 @@ support scores alone (its in-scope cost in points / its recall). Variants:
   cross-validation heads', the cosine to each label's weight vector, the top logit's z-score among the row's
   logits, its gap to the mean of the next ten;
 - the head pulled 10, 100, 1,000 x harder to its prototype initialisation (``weight_decay``);
+- layer 6 pooled with IDF weights instead of the mean, so that rare, content-bearing tokens weigh more (its
+  top logit and the library's threshold): IDF (smoothed) from the support texts and label names, or fixed,
+  from the other dataset's texts (HWU64 ``train_K`` + ``test`` for CLINC150, CLINC150 ``train_K`` + ``valid``
+  + ``test`` for HWU64);
 - a lexical term: ``w x`` the standardised cosine of character 3-5-gram (or word) TF-IDF vectors to the
   nearest example (fitted on the support texts and label names) added to the standardised top logit;
 - threshold estimators on the top logit's held-out scores: the library's ``threshold_for_drop`` (empirical),
@@ -30,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy.optimize import brentq
 from scipy.stats import norm
 from scipy.stats.mstats import hdquantiles
@@ -38,12 +43,14 @@ from sklearn.metrics import roc_auc_score
 
 from fewshot.classifier import _label_text, threshold_for_drop
 from fewshot.encoder import Encoder
-from fewshot.matching import LinearHead, fit_prototype_head
+from fewshot.matching import LinearHead, fit_prototype_head, l2_normalize
 from oos_dev import features, held_out_intents  # bench/ is on the path as a script
-from oos_layers import ceiling, layer_embeddings, stratified_folds
+from oos_layers import ceiling, stratified_folds
 
 ROOT = Path(__file__).resolve().parents[1]
 Texts = list[str]
+IDF_ROWS = {"support": "layer 6 pooled with the support's IDF weights, top logit",
+            "cross": "layer 6 pooled with the other dataset's IDF weights, top logit"}
 
 
 def q_right(held: np.ndarray, right: np.ndarray) -> float:
@@ -86,9 +93,10 @@ def lexical(kind: str, support: Texts, queries: Texts) -> np.ndarray:
 
 
 def check(x: np.ndarray, y: np.ndarray, names: np.ndarray, name_texts: Texts, texts: Texts,
-          q_in: np.ndarray, q_in_texts: Texts, gold: np.ndarray, q_out: np.ndarray, q_out_texts: Texts
-          ) -> dict[str, tuple[float, float, float, float]]:
-    """Variant -> (AUROC, ceiling, auto cost in points, auto recall) for one support set and its queries."""
+          q_in: np.ndarray, q_in_texts: Texts, gold: np.ndarray, q_out: np.ndarray, q_out_texts: Texts,
+          every: bool = True) -> dict[str, tuple[float, float, float, float]]:
+    """Variant -> (AUROC, ceiling, auto cost in points, auto recall) for one support set and its queries
+    (``every=False``: the library's top logit only)."""
     n, fold, texts_a = len(names), stratified_folds(y), np.array(texts, dtype=object)
 
     def fit(rows: np.ndarray, wd: float = 1e-4) -> LinearHead:
@@ -116,10 +124,12 @@ def check(x: np.ndarray, y: np.ndarray, names: np.ndarray, name_texts: Texts, te
     head = fit(np.arange(len(y)))
     ok = head.logits(q_in).argmax(1) == gold
     s_in, s_out = readouts(head, q_in, heads), readouts(head, q_out, heads)
+    top = "top logit (library)"
+    if not every:
+        return {top: result(ok, s_in[top], s_out[top], threshold_for_drop(held[top], right, 0.02))}
     out = {}
     for name in s_in:  # the CV held-out scores of the averaged read-out: each CV head alone (the best proxy)
         out[name] = result(ok, s_in[name], s_out[name], threshold_for_drop(held[name], right, 0.02))
-    top = "top logit (library)"
     for name, estimate in ESTIMATORS.items():
         out[f"threshold: {name}"] = result(ok, s_in[top], s_out[top], estimate(held[top], right))
     z = (held[top] - held[top].mean()) / held[top].std()
@@ -141,6 +151,51 @@ def check(x: np.ndarray, y: np.ndarray, names: np.ndarray, name_texts: Texts, te
     return out
 
 
+@torch.inference_mode()
+def encode(model: object, texts: Texts, batch: int = 128) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Per text: its token ids and layer-6 token states; and the unit mean-pooled layer-4 states (n, d)."""
+    bert, tokenizer = model[0].auto_model, model.tokenizer
+    ids: list[np.ndarray] = [np.empty(0)] * len(texts)
+    states: list[np.ndarray] = [np.empty(0)] * len(texts)
+    e4 = np.zeros((len(texts), bert.config.hidden_size), np.float32)
+    order = np.argsort([len(t) for t in texts])
+    for start in range(0, len(texts), batch):
+        idx = order[start:start + batch]
+        inputs = tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=256, return_tensors="pt")
+        hidden = bert(**inputs, output_hidden_states=True).hidden_states
+        mask = inputs["attention_mask"][..., None].float()
+        e4[idx] = torch.nn.functional.normalize((hidden[4] * mask).sum(1) / mask.sum(1), dim=-1).numpy()
+        for row, j in enumerate(idx):
+            n = int(inputs["attention_mask"][row].sum())
+            ids[j], states[j] = inputs["input_ids"][row, :n].numpy(), hidden[6][row, :n].numpy()
+    return ids, states, e4
+
+
+Encoded = tuple[list[np.ndarray], list[np.ndarray], np.ndarray]
+
+
+def pooled(enc: Encoded, idf: dict[int, float] | None) -> np.ndarray:
+    """``l2norm([layer 6 pooled, layer 4 mean-pooled])``: layer 6 mean-pooled (the library) or IDF-weighted."""
+    ids, states, e4 = enc
+    e6 = np.zeros_like(e4)
+    for j, (tok, h) in enumerate(zip(ids, states)):
+        w = np.ones(len(tok)) if idf is None else np.array([idf.get(int(t), idf[-1]) for t in tok])
+        e6[j] = (w[:, None] * h).sum(0) / w.sum()
+    return features({6: l2_normalize(e6), 4: e4}, True)
+
+
+def idf_of(encs: list[Encoded]) -> dict[int, float]:
+    """Smoothed inverse document frequency of each token id over the given texts (key -1: an unseen id)."""
+    docs = [set(t.tolist()) for enc in encs for t in enc[0]]
+    counts: dict[int, int] = {}
+    for d in docs:
+        for t in d:
+            counts[t] = counts.get(t, 0) + 1
+    idf = {t: float(np.log((len(docs) + 1) / (c + 1)) + 1) for t, c in counts.items()}
+    idf[-1] = float(np.log(len(docs) + 1) + 1)
+    return idf
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
@@ -152,43 +207,59 @@ def main() -> int:
         return 0
     model = Encoder("minilm", extra_layers=())._model
 
-    def load(ds: str, *splits: str) -> tuple[np.ndarray, Texts, np.ndarray]:
+    def load(ds: str, *splits: str) -> tuple[Encoded, Texts, np.ndarray]:
         df = pd.concat([pd.read_csv(data / ds / f"{s}.csv") for s in splits], ignore_index=True)
         texts = df.text.astype(str).tolist()
-        return features(layer_embeddings(model, texts), True), texts, df.label.astype(str).to_numpy()
+        return encode(model, texts), texts, df.label.astype(str).to_numpy()
 
-    def named(labels: np.ndarray) -> tuple[np.ndarray, Texts]:
-        texts = [_label_text(c) for c in labels]
-        return features(layer_embeddings(model, texts), True), texts
+    def take(enc: Encoded, rows: np.ndarray) -> Encoded:
+        return [enc[0][i] for i in rows], [enc[1][i] for i in rows], enc[2][rows]
 
     clinc = {"test": load("clinc150", "test"), "oos_test": load("clinc150", "oos_test"),
              "valid": load("clinc150", "valid"), "oos_valid": load("clinc150", "oos_valid", "oos_train")}
     classes = np.array(sorted(set(clinc["valid"][2])))
     index = {c: i for i, c in enumerate(classes)}
-    clinc_names = named(classes)
+    name_texts = [_label_text(c) for c in classes]
+    clinc_names = encode(model, name_texts)
     hwu_test = load("hwu64", "test")
+    hwu_classes = np.array(sorted(set(hwu_test[2])))
+    hwu_names = encode(model, [_label_text(c) for c in hwu_classes])
     splits = held_out_intents(hwu_test[2])
     results: dict[str, dict[str, np.ndarray]] = {}
     for shots in (5, 10):
-        x, texts, labels = load("clinc150", f"train_{shots}")
+        sup, texts, labels = load("clinc150", f"train_{shots}")
+        hsup, htexts, hlabels = load("hwu64", f"train_{shots}")
         y = np.array([index[c] for c in labels])
-        for target, (q_in, q_out) in {"CLINC150 test": ("test", "oos_test"), "CLINC150 valid": ("valid", "oos_valid")}.items():
-            gold = np.array([index[c] for c in clinc[q_in][2]])
-            res = check(x, y, *clinc_names, texts, clinc[q_in][0], clinc[q_in][1], gold, clinc[q_out][0], clinc[q_out][1])
-            for name, values in res.items():
-                results.setdefault(name, {})[f"{target}, {shots}"] = np.array(values)
-        hx, htexts, hlabels = load("hwu64", f"train_{shots}")
-        runs = []
-        for kept in splits:
-            at = {c: i for i, c in enumerate(kept)}
-            s_rows, q_in = np.isin(hlabels, kept), np.isin(hwu_test[2], kept)
-            runs.append(check(hx[s_rows], np.array([at[c] for c in hlabels[s_rows]]), *named(kept),
-                              list(np.array(htexts, dtype=object)[s_rows]),
-                              hwu_test[0][q_in], list(np.array(hwu_test[1], dtype=object)[q_in]),
-                              np.array([at[c] for c in hwu_test[2][q_in]]),
-                              hwu_test[0][~q_in], list(np.array(hwu_test[1], dtype=object)[~q_in])))
-        for name in runs[0]:
-            results[name][f"HWU64 held out, {shots}"] = np.mean([r[name] for r in runs], axis=0)
+        cross = {"clinc150": idf_of([hsup, hwu_test[0]]), "hwu64": idf_of([sup, clinc["valid"][0], clinc["test"][0]])}
+        for pooling in ("mean", "support", "cross"):
+            def f(enc: Encoded, idf: dict[int, float] | None) -> np.ndarray:
+                return pooled(enc, None if pooling == "mean" else idf)
+            idf = cross["clinc150"] if pooling == "cross" else idf_of([sup, clinc_names])
+            every = pooling == "mean"
+            row = IDF_ROWS.get(pooling, "")
+            for target, (q_in, q_out) in {"CLINC150 test": ("test", "oos_test"),
+                                          "CLINC150 valid": ("valid", "oos_valid")}.items():
+                gold = np.array([index[c] for c in clinc[q_in][2]])
+                res = check(f(sup, idf), y, f(clinc_names, idf), name_texts, texts, f(clinc[q_in][0], idf),
+                            clinc[q_in][1], gold, f(clinc[q_out][0], idf), clinc[q_out][1], every)
+                for name, values in res.items():
+                    results.setdefault(row or name, {})[f"{target}, {shots}"] = np.array(values)
+            runs = []
+            for kept in splits:
+                at = {c: i for i, c in enumerate(kept)}
+                s_rows, q_in = np.flatnonzero(np.isin(hlabels, kept)), np.isin(hwu_test[2], kept)
+                kept_sup, kept_names = take(hsup, s_rows), take(hwu_names, np.flatnonzero(np.isin(hwu_classes, kept)))
+                idf = cross["hwu64"] if pooling == "cross" else idf_of([kept_sup, kept_names])
+                runs.append(check(f(kept_sup, idf), np.array([at[c] for c in hlabels[s_rows]]), f(kept_names, idf),
+                                  [_label_text(c) for c in kept], [htexts[i] for i in s_rows],
+                                  f(take(hwu_test[0], np.flatnonzero(q_in)), idf),
+                                  list(np.array(hwu_test[1], dtype=object)[q_in]),
+                                  np.array([at[c] for c in hwu_test[2][q_in]]),
+                                  f(take(hwu_test[0], np.flatnonzero(~q_in)), idf),
+                                  list(np.array(hwu_test[1], dtype=object)[~q_in]), every))
+            for name in runs[0]:
+                results[row or name][f"HWU64 held out, {shots}"] = np.mean(
+                    [r[name] for r in runs], axis=0)
         print(f"{shots} shots done", file=sys.stderr, flush=True)
     columns = list(next(iter(results.values())))
     lines = ["Each cell: AUROC / ceiling / automatic threshold's cost in points / its recall.", "",
