@@ -83,15 +83,25 @@ def check(sup: dict, y: np.ndarray, names: dict, inside: dict, gold: np.ndarray,
     return float(auroc), ceiling(ok, s_in, s_out), float(cost), float((s_out < t).mean())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def data_and_out(doc: str, out_name: str) -> tuple[Path, Path] | None:
+    """The ``--data`` folder and ``--out`` file of a development-check script (``doc``: its docstring); None,
+    having said so, when the data folder lacks CLINC150 or HWU64."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "oos_dev.md"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / out_name))
     args = parser.parse_args()
     data = Path(args.data)
     if not (data / "clinc150").is_dir() or not (data / "hwu64").is_dir():
         print(f"skipped: {data} lacks clinc150/ or hwu64/", file=sys.stderr)
+        return None
+    return data, Path(args.out)
+
+
+def main() -> int:
+    paths = data_and_out(__doc__, "oos_dev.md")
+    if paths is None:
         return 0
+    data, out = paths
     model = Encoder("minilm", extra_layers=())._model
 
     def load(ds: str, split: str) -> tuple[dict, np.ndarray]:
@@ -133,7 +143,7 @@ def main() -> int:
                          f"| {hwu[0]:.4f} | {hwu[1]:.3f} | {hwu[2]:+.2f} / {hwu[3]:.3f} "
                          f"| {' '.join(f'{r[2]:+.1f}' for r in runs)} |")
             print(lines[-1], flush=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(lines) + "\n")
     return 0
 
 

@@ -27,7 +27,6 @@ Rows were looked at with the ``test`` numbers in view; none gained on both devel
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +43,7 @@ from sklearn.metrics import roc_auc_score
 from fewshot.classifier import _label_text, threshold_for_drop
 from fewshot.encoder import Encoder
 from fewshot.matching import LinearHead, fit_prototype_head, l2_normalize
-from oos_dev import features, held_out_intents  # bench/ is on the path as a script
+from oos_dev import data_and_out, features, held_out_intents  # bench/ is on the path as a script
 from oos_layers import ceiling, stratified_folds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,6 +173,11 @@ def encode(model: object, texts: Texts, batch: int = 128) -> tuple[list[np.ndarr
 Encoded = tuple[list[np.ndarray], list[np.ndarray], np.ndarray]
 
 
+def take(enc: Encoded, rows: np.ndarray) -> Encoded:
+    """The ``rows`` of an :func:`encode` result."""
+    return [enc[0][i] for i in rows], [enc[1][i] for i in rows], enc[2][rows]
+
+
 def pooled(enc: Encoded, idf: dict[int, float] | None) -> np.ndarray:
     """``l2norm([layer 6 pooled, layer 4 mean-pooled])``: layer 6 mean-pooled (the library) or IDF-weighted."""
     ids, states, e4 = enc
@@ -197,23 +201,16 @@ def idf_of(encs: list[Encoded]) -> dict[int, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "oos_readouts.md"))
-    args = parser.parse_args()
-    data = Path(args.data)
-    if not (data / "clinc150").is_dir() or not (data / "hwu64").is_dir():
-        print(f"skipped: {data} lacks clinc150/ or hwu64/", file=sys.stderr)
+    paths = data_and_out(__doc__, "oos_readouts.md")
+    if paths is None:
         return 0
+    data, out = paths
     model = Encoder("minilm", extra_layers=())._model
 
     def load(ds: str, *splits: str) -> tuple[Encoded, Texts, np.ndarray]:
         df = pd.concat([pd.read_csv(data / ds / f"{s}.csv") for s in splits], ignore_index=True)
         texts = df.text.astype(str).tolist()
         return encode(model, texts), texts, df.label.astype(str).to_numpy()
-
-    def take(enc: Encoded, rows: np.ndarray) -> Encoded:
-        return [enc[0][i] for i in rows], [enc[1][i] for i in rows], enc[2][rows]
 
     clinc = {"test": load("clinc150", "test"), "oos_test": load("clinc150", "oos_test"),
              "valid": load("clinc150", "valid"), "oos_valid": load("clinc150", "oos_valid", "oos_train")}
@@ -267,7 +264,7 @@ def main() -> int:
     for name, cells in results.items():
         lines.append(f"| {name} | " + " | ".join(
             f"{a:.4f} / {c:.3f} / {d:+.2f} / {r:.3f}" for a, c, d, r in (cells[k] for k in columns)) + " |")
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
