@@ -27,6 +27,7 @@ from fewshot import FewShotClassifier
 from fewshot.cli import parse_layers
 from fewshot.encoder import Encoder
 from fewshot.metrics import evaluate, evaluate_oos
+from oos_layers import ceiling as score_ceiling  # bench/ is on the path as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,12 +38,7 @@ def ceiling(clf: FewShotClassifier, test: pd.DataFrame, oos: pd.DataFrame, drop:
     labels, _, in_scores = clf.predict_with_scores(test.text.tolist())
     _, _, oos_scores = clf.predict_with_scores(oos.text.tolist())
     correct = labels == test.label.to_numpy(dtype=object)  # labels: the classifier's threshold is None
-    best = 0.0
-    for t in np.unique(in_scores):  # ascending: each step rejects more
-        if (correct & (in_scores >= t)).mean() < correct.mean() - drop:
-            break
-        best = float((oos_scores < t).mean())
-    return best
+    return score_ceiling(correct, in_scores, oos_scores, drop)
 
 
 def p_meets(clf: FewShotClassifier, test: pd.DataFrame, oos: pd.DataFrame, rounds: int = 1000) -> float:

@@ -102,6 +102,7 @@ def score_draw(sets: Sets, rows: np.ndarray, alpha: float = 1.0, aux: tuple[str,
 
     t = threshold_for_drop(standard(held, held_aux), right, 0.02)
     head, every = fit(np.arange(len(y))), np.arange(len(y))
+
     def predict(s: str) -> tuple[np.ndarray, np.ndarray]:
         logits = head.logits(feats(s))
         return logits.argmax(1), standard(logits.max(1), extra(every, sets.emb[s][6], sets.texts[s]))
