@@ -1,4 +1,4 @@
-"""The ``fewshot`` command: classify, evaluate, fit, info (and train, see :mod:`fewshot.train`).
+"""The ``fewshot`` command, every subcommand in one parser: classify, evaluate, fit, info, train.
 
 Bad input prints one line on stderr and exits with status 2; no tracebacks for user errors.
 """
@@ -6,6 +6,7 @@ Bad input prints one line on stderr and exits with status 2; no tracebacks for u
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -15,7 +16,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import FewShotError
+from .config import ADAPT_METHODS, RULES
+from .errors import FewShotError, FewShotWarning
+
+ENGINES = ("local", "ray")
+MODEL_HELP = "encoder: 'default', 'minilm', 'mpnet', a folder or a hub id (env FEWSHOT_MODEL)"
 
 
 def _progress_bar(desc: str, total: int | None = None, unit: str = "text") -> Any:
@@ -32,6 +37,23 @@ def _tqdm_progress(bar: Any) -> Callable[[int, int], None]:
         bar.n = done
         bar.refresh()
     return update
+
+
+def _probability(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {value!r}")
+    return number
+
+
+def _score(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an in-scope score (a number), got {value!r}") from None
 
 
 def _threshold(value: str) -> float | str:
@@ -54,15 +76,22 @@ def parse_layers(value: str) -> str | list[int]:
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="encoder: 'default', 'minilm', a folder or a hub id (env FEWSHOT_MODEL)")
-    p.add_argument("--rule", choices=["head", "matching", "prototype"], help="classification rule (default: head)")
-    p.add_argument("--threshold", type=_threshold, help="answer 'unknown' below this confidence (0-1), "
-                   "or 'auto': below a threshold derived from the examples")
-    p.add_argument("--quantize", action="store_true", help="int8 encoder (faster on CPUs with VNNI)")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--rule", choices=RULES, help="classification rule (default: head)")
+    p.add_argument("--min-confidence", type=_probability, metavar="P",
+                   help="answer 'unknown' below this top probability (0-1)")
+    p.add_argument("--auto-unknown", action="store_true",
+                   help="answer 'unknown' below the in-scope-score threshold derived from the examples")
+    p.add_argument("--score-threshold", type=_score, metavar="S",
+                   help="answer 'unknown' below this in-scope score (replaces the automatic threshold)")
+    p.add_argument("--threshold", type=_threshold, metavar="P|auto",
+                   help="deprecated: a number means --min-confidence, 'auto' means --auto-unknown")
+    p.add_argument("--int8", "--quantize", dest="int8", action="store_true",
+                   help="int8 encoder (faster on CPUs with VNNI; --quantize is its old name)")
     p.add_argument("--extra-layers", type=parse_layers, metavar="auto|none|N[,N]",
                    help="encoder layers whose mean-pooled states are appended to the embedding "
                         "(default auto: layer 4 on MiniLM; none: the sentence embedding alone)")
-    p.add_argument("--adapt", choices=["none", "maml", "fomaml", "reptile"],
+    p.add_argument("--adapt", choices=ADAPT_METHODS,
                    help="fit the head with the meta-learned inner loop of a `fewshot train --method` folder")
     p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     p.add_argument("--label-column", default="label", help="column holding the label (default: label)")
@@ -75,7 +104,19 @@ def _add_support_options(p: argparse.ArgumentParser) -> None:
     src.add_argument("--classifier", help="a folder written by `fewshot fit` or FewShotClassifier.save")
 
 
+def _train_command() -> Any:
+    """The module behind ``fewshot train`` (meta-training; imported only to build the parser or run it):
+    ``add_train_arguments(parser)`` and ``run_train(args) -> int``; None before :mod:`fewshot.meta` has it."""
+    try:
+        return importlib.import_module("fewshot.meta.train_command")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("fewshot.meta", "fewshot.meta.train_command"):
+            raise
+        return None
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``fewshot`` parser with every subcommand."""
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="fewshot", description="Few-shot text classification from examples.")
@@ -84,10 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classify", help="label every row of a CSV")
     _add_support_options(p)
-    p.add_argument("--input", required=True, help="CSV to classify")
-    p.add_argument("--output", required=True, help="where to write the labelled CSV")
+    p.add_argument("--input", required=True, help="CSV to classify (with --engine ray: also a folder or a glob)")
+    p.add_argument("--output", required=True, help="where to write the labelled CSV (input columns, then "
+                   "label, confidence, top_3, in_scope_score)")
     p.add_argument("--chunk-size", type=int, default=2048, help="rows read and written at a time")
-    p.add_argument("--engine", choices=["local", "ray"], default="local",
+    p.add_argument("--engine", choices=ENGINES, default="local",
                    help="local (default) or ray: Ray Data actors; --input may then be a folder or a glob")
     p.add_argument("--address", help="with --engine ray: the cluster to join ('auto', ray://HOST:10001); "
                    "default: start a local Ray")
@@ -106,28 +148,48 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
 
     p = sub.add_parser("info", help="which encoder and weights are in use, and versions")
-    p.add_argument("--model", help="encoder to describe (default: FEWSHOT_MODEL or 'default')")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    from .train import add_train_parser  # meta-training: `fewshot train --data A.csv --out models/NAME`
-
-    add_train_parser(sub)
+    train = _train_command()
+    if train is None:  # the meta-training module's earlier home (until fewshot.meta.train_command exists)
+        try:
+            importlib.import_module("fewshot.train").add_train_parser(sub)
+        except ImportError:
+            sub.add_parser("train", help="meta-train a head (unavailable in this build)")
+    else:
+        train.add_train_arguments(sub.add_parser("train", help="meta-train a head on labelled CSVs and write a "
+                                                 "model folder"))
     return parser
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
+def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The classifier options the command line sets (only those given)."""
     opts: dict[str, Any] = {}
     if args.rule:
         opts["rule"] = args.rule
     if args.threshold is not None:
-        opts["unknown_threshold"] = args.threshold
-    if args.quantize:
-        opts["quantize"] = True
+        from .config import unknown_options
+
+        opts |= unknown_options(args.threshold)
+    if args.min_confidence is not None:
+        opts["min_confidence"] = args.min_confidence
+    if args.auto_unknown:
+        opts["auto_unknown"] = True
+    if args.score_threshold is not None:
+        opts["score_threshold"] = args.score_threshold
+    if args.int8:
+        opts["int8"] = True
     if args.adapt:
         opts["adapt"] = args.adapt
     if args.extra_layers is not None:
         opts["extra_layers"] = args.extra_layers
     return opts
+
+
+def _load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Options applied over a saved classifier's (``--classifier``)."""
+    return options_from_args(args) | ({"model": args.model} if args.model else {})
 
 
 def _classifier(args: argparse.Namespace) -> Any:
@@ -138,13 +200,12 @@ def _classifier(args: argparse.Namespace) -> Any:
 def _classifier_timed(args: argparse.Namespace) -> tuple[Any, float]:
     """The classifier and the seconds spent encoding and fitting its examples (0 when loaded)."""
     from .classifier import FewShotClassifier
-    from .csvio import read_table
+    from .io.tables import read_table
 
     if getattr(args, "classifier", None):
-        overrides = _options(args) | ({"model": args.model} if args.model else {})
-        return FewShotClassifier.load(args.classifier, **overrides), 0.0
+        return FewShotClassifier.load(args.classifier, **_load_options(args)), 0.0
     support = read_table(args.support, [args.text_column, args.label_column], args.encoding)
-    clf = FewShotClassifier(args.model, **_options(args))
+    clf = FewShotClassifier(args.model, **options_from_args(args))
     fit_started = time.perf_counter()  # what `evaluate` reports: encoding + fitting, not model loading
     with _progress_bar("encoding examples") as bar:
         clf.fit(support[args.text_column].tolist(), support[args.label_column].tolist(),
@@ -153,15 +214,14 @@ def _classifier_timed(args: argparse.Namespace) -> tuple[Any, float]:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from .batch import label_chunk, output_columns
-    from .csvio import check_header, count_rows, iter_chunks
-
-    if getattr(args, "engine", "local") == "ray":
-        from .distributed import cmd_classify_ray
-
-        return cmd_classify_ray(args)
+    """``fewshot classify``: the input's rows plus the labelled-output columns (:mod:`fewshot.io.output`)."""
     if args.chunk_size < 1:
         raise FewShotError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    if args.engine == "ray":
+        return _classify_ray(args)
+    from .io.output import label_frame
+    from .io.tables import check_header, count_rows, iter_chunks
+
     check_header(args.input, [args.text_column], args.encoding)
     out_path = Path(args.output)
     if not out_path.parent.is_dir():
@@ -174,7 +234,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     with _progress_bar("classifying", total=count_rows(args.input, args.encoding), unit="row") as bar:
         try:
             for i, chunk in enumerate(iter_chunks(args.input, args.text_column, args.chunk_size, args.encoding)):
-                chunk = label_chunk(clf, chunk, args.text_column, *output_columns(chunk.columns))
+                chunk = label_frame(clf, chunk, args.text_column)
                 chunk.to_csv(tmp_path, mode="w" if i == 0 else "a", header=i == 0, index=False)
                 written += len(chunk)
                 bar.update(len(chunk))
@@ -186,22 +246,47 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _classify_ray(args: argparse.Namespace) -> int:
+    """``fewshot classify --engine ray``: the local engine's options, run on Ray (``--address`` to join a cluster)."""
+    from .distributed.ray_engine import check_inputs, classify_with_ray, import_ray, resolve_inputs
+    from .io.tables import count_rows
+
+    import_ray()  # before any model is loaded
+    files = resolve_inputs(args.input)
+    check_inputs(files, args.text_column, args.encoding)
+    workers = os.environ.get("FEWSHOT_RAY_WORKERS")
+    if workers is not None and not workers.strip().isdigit():
+        raise FewShotError(f"FEWSHOT_RAY_WORKERS must be a whole number, got {workers!r}")
+    if args.classifier:
+        clf: Any = args.classifier
+        overrides = _load_options(args)
+    else:
+        clf, overrides = _classifier(args), {}  # fitted here, shipped to the workers as a saved folder
+    counts = [count_rows(f, args.encoding) for f in files]
+    total = None if None in counts else sum(c for c in counts if c is not None)
+    with _progress_bar("classifying (ray)", total=total, unit="row") as bar:
+        written = classify_with_ray(files, args.output, classifier=clf, address=args.address,
+                                    num_workers=int(workers) if workers else None, batch_size=args.chunk_size,
+                                    text_column=args.text_column, encoding=args.encoding, overrides=overrides,
+                                    progress=bar.update)
+    print(f"wrote {written} rows to {args.output} ({len(files)} input file(s), Ray)", file=sys.stderr)
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .csvio import read_table
+    """``fewshot evaluate``: accuracy over the real labels; with ``--oos``, unknown-detection metrics."""
+    from .io.tables import read_table
     from .metrics import evaluate, evaluate_oos
 
     test = read_table(args.test, [args.text_column, args.label_column], args.encoding)
     oos = read_table(args.oos, [args.text_column], args.encoding) if args.oos else None
     clf, fit_seconds = _classifier_timed(args)
-    threshold = clf.config.unknown_threshold
-    clf.config.unknown_threshold = None  # accuracy over the real labels; OOS metrics apply the threshold
     texts, gold = test[args.text_column].tolist(), test[args.label_column].tolist()
-    result = evaluate(clf, texts, gold)
+    result = evaluate(clf, texts, gold, unknown=False)  # accuracy over the real labels
     result.pop("predictions")
     result = {"accuracy": result.pop("accuracy"), "macro_f1": result.pop("macro_f1"), "n": result.pop("n"),
               "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule}
     if oos is not None:
-        clf.config.unknown_threshold = threshold
         result |= evaluate_oos(clf, texts, gold, oos[args.text_column].tolist())
     if args.json:
         print(json.dumps(result))
@@ -221,6 +306,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    """``fewshot fit``: encode the examples once and save a classifier folder."""
     clf = _classifier(args)
     clf.save(args.out)
     print(f"saved {len(clf.examples)} examples of {len(clf.classes_)} labels to {args.out}", file=sys.stderr)
@@ -228,9 +314,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """``fewshot info``: the encoder in use and the versions of what fewshot runs on."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from .encoder import Encoder
+    from .encoders.encoder import Encoder
 
     info: dict[str, Any] = {"encoder": Encoder(args.model).describe(), "versions": {}}
     for pkg in ("fewshot", "torch", "sentence-transformers", "transformers", "faiss-cpu", "gradio",
@@ -249,31 +336,43 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """``fewshot train``: meta-training (see :mod:`fewshot.meta`)."""
+    train = _train_command()
+    return int(train.run_train(args) if train is not None else args.handler(args))
+
+
 _default_showwarning = warnings.showwarning
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
     """fewshot's own warnings (truncated texts, duplicate examples) as one plain line on stderr."""
-    from .errors import FewShotWarning
-
     if issubclass(category, FewShotWarning):
+        print(f"fewshot: note: {message}", file=sys.stderr)
+    elif issubclass(category, FutureWarning):
         print(f"fewshot: note: {message}", file=sys.stderr)
     elif not issubclass(category, UserWarning):
         _default_showwarning(message, category, *args, **kwargs)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "classify": cmd_classify, "evaluate": cmd_evaluate, "fit": cmd_fit, "info": cmd_info,
+    "classify": cmd_classify, "evaluate": cmd_evaluate, "fit": cmd_fit, "info": cmd_info, "train": cmd_train,
 }
+MODEL_COMMANDS = ("classify", "evaluate", "fit")
+"""Commands whose output must not depend on batch or threads: they run MKL in strict mode
+(:mod:`fewshot.encoders.determinism`), as the Ray actors do."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fewshot`` console script."""
     args = build_parser().parse_args(argv)
     warnings.showwarning = _show_warning
+    if args.command in MODEL_COMMANDS:
+        from .encoders.determinism import strict_blas
+
+        strict_blas()  # before any model runs: the same bytes as the Ray engine
     try:
-        handler = COMMANDS.get(args.command) or args.handler
-        return handler(args)
+        return COMMANDS[args.command](args)
     except FewShotError as exc:
         print(f"fewshot: error: {exc}", file=sys.stderr)
         return 2

@@ -8,10 +8,19 @@ from typing import Any
 from sklearn.metrics import accuracy_score, f1_score
 
 
-def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = None) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-label F1 and the predictions of ``clf`` on labelled texts, with timing."""
+NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": None}
+"""Unknown-option overrides that leave only the "none of these" examples answering unknown."""
+
+
+def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = None, unknown: bool = True
+             ) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-label F1 and the predictions of ``clf`` on labelled texts, with timing.
+
+    ``unknown=False``: the classifier's unknown options are not applied (accuracy over the real labels;
+    texts the "none of these" examples win are still answered unknown).
+    """
     start = time.perf_counter()
-    pred = [str(p) for p in clf.predict(texts, progress=progress)]
+    pred = [str(p) for p in clf.predict(texts, progress=progress, **({} if unknown else NO_UNKNOWN))]
     seconds = time.perf_counter() - start
     gold = [str(g) for g in gold]
     labels = sorted(set(gold) | set(pred))
@@ -33,16 +42,25 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
     """Out-of-scope detection: in-scope accuracy with "unknown" counted wrong, OOS recall/precision, AUROC.
 
     AUROC is threshold-free (the in-scope score ranks out-of-scope texts lowest); the other numbers use
-    the classifier's ``unknown_threshold`` (``"auto"`` when it has none set).
+    the classifier's unknown options (``auto_unknown=True`` when none is set).
     """
     from sklearn.metrics import roc_auc_score
 
-    threshold = "auto" if clf.config.unknown_threshold is None else clf.config.unknown_threshold
-    unknown = clf.config.unknown_label
-    _, in_probs, in_scores = clf.predict_with_scores(in_texts)
-    _, oos_probs, oos_scores = clf.predict_with_scores(oos_texts)
-    in_pred = [str(p) for p in clf.labels_from_proba(in_probs, in_scores, threshold=threshold)]
-    oos_pred = [str(p) for p in clf.labels_from_proba(oos_probs, oos_scores, threshold=threshold)]
+    config = clf.config
+    options = {k: getattr(config, k) for k in NO_UNKNOWN}
+    if config.min_confidence is None and not config.uses_score:
+        options["auto_unknown"] = True
+    unknown = config.unknown_label
+    _, in_probs, in_scores = clf.predict_with_scores(in_texts, **NO_UNKNOWN)
+    _, oos_probs, oos_scores = clf.predict_with_scores(oos_texts, **NO_UNKNOWN)
+    in_pred = [str(p) for p in clf.labels_from_proba(in_probs, in_scores, **options)]
+    oos_pred = [str(p) for p in clf.labels_from_proba(oos_probs, oos_scores, **options)]
+    if options["score_threshold"] is not None:
+        threshold, kind = float(options["score_threshold"]), "in-scope score"
+    elif options["auto_unknown"]:
+        threshold, kind = clf.auto_threshold_, "auto (in-scope score)"
+    else:
+        threshold, kind = options["min_confidence"], "confidence"
     # "none of these" wins score -inf (always unknown); AUROC needs finite numbers, and any below the rest rank alike
     in_scores, oos_scores = _finite(in_scores, oos_scores)
     rejected_oos = sum(p == unknown for p in oos_pred)
@@ -53,8 +71,8 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
         "oos_precision": rejected_oos / max(rejected_oos + rejected_in, 1),
         "oos_auroc": float(roc_auc_score([0] * len(in_scores) + [1] * len(oos_scores),
                                          [-s for s in in_scores] + [-s for s in oos_scores])),
-        "threshold": clf.auto_threshold_ if threshold == "auto" else threshold,
-        "threshold_kind": "auto (in-scope score)" if threshold == "auto" else "confidence",
+        "threshold": threshold,
+        "threshold_kind": kind,
         "n_oos": len(oos_texts),
     }
 

@@ -18,6 +18,14 @@ APP_MAX_FILE_SIZE = 200_000  # bytes; small so the size-limit test needs no big 
 START_TIMEOUT_S = 120
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """MKL in strict mode before any test computes, as the ``fewshot`` command and the Ray actors run it: the
+    byte-identity tests run the local engine in this process (see :mod:`fewshot.encoders.determinism`)."""
+    from fewshot.encoders.determinism import strict_blas
+
+    strict_blas()
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now (on 127.0.0.1)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

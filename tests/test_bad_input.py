@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fewshot import FewShotClassifier, FewShotError
-from fewshot.csvio import read_table
-from fewshot.encoder import Encoder
+from fewshot.io.tables import read_table
+from fewshot.encoders.encoder import Encoder
 from helpers import support_frame
 
 ENV = {**os.environ, "FEWSHOT_MODEL": "minilm", "FEWSHOT_NO_PROGRESS": "1"}
@@ -133,7 +133,7 @@ def test_interrupted_save_keeps_the_previous_one(encoder: Encoder, tmp_path: Pat
     def boom(*_args, **_kwargs):
         raise KeyboardInterrupt("killed midway")
 
-    monkeypatch.setattr("fewshot.index.SupportIndex.save", boom)
+    monkeypatch.setattr("fewshot.support.SupportIndex.save", boom)
     with pytest.raises(KeyboardInterrupt):
         clf.save(folder)
     monkeypatch.undo()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fewshot import FewShotClassifier, FewShotError
-from fewshot.encoder import Encoder
+from fewshot.encoders.encoder import Encoder
 
 from helpers import QUERIES, support_frame
 
@@ -71,9 +71,9 @@ def test_add_and_remove_labels(clf: FewShotClassifier) -> None:
         clf.remove_label("nope")
 
 
-def test_unknown_threshold(encoder: Encoder) -> None:
+def test_min_confidence(encoder: Encoder) -> None:
     df = support_frame()
-    clf = FewShotClassifier(encoder=encoder, unknown_threshold=0.99999).fit(df.text.tolist(), df.label.tolist())
+    clf = FewShotClassifier(encoder=encoder, min_confidence=0.99999).fit(df.text.tolist(), df.label.tolist())
     assert "unknown" in set(clf.predict(["the quarterly ledger of a lighthouse", "I lost my card"]))
 
 
@@ -127,14 +127,14 @@ def test_saved_extra_layers_are_kept_and_a_save_without_them_is_re_encoded(tmp_p
     plain = FewShotClassifier("minilm", extra_layers=[]).fit(df.text.tolist(), df.label.tolist())
     plain.save(tmp_path / "plain")
     again = FewShotClassifier.load(tmp_path / "plain")  # keeps the sentence embedding alone, reuses the index
-    assert again.encoder.extra_layers == () and again._vectors.shape[1] == 384
-    np.testing.assert_array_equal(again._vectors, plain._vectors)
+    assert again.encoder.extra_layers == () and again.support.vectors.shape[1] == 384
+    np.testing.assert_array_equal(again.support.vectors, plain.support.vectors)
     config = json.loads((tmp_path / "plain" / "config.json").read_text())  # as a save before extra_layers
     del config["config"]["extra_layers"], config["encoder"]["extra_layers"]
     (tmp_path / "plain" / "config.json").write_text(json.dumps(config))
     old = FewShotClassifier.load(tmp_path / "plain")  # today's default encoder: the examples are re-encoded
-    assert old.encoder.extra_layers == (4,) and old._vectors.shape == (len(df), 768)
-    np.testing.assert_allclose(old._vectors, old.encoder.encode(df.text.tolist()), atol=1e-6)
+    assert old.encoder.extra_layers == (4,) and old.support.vectors.shape == (len(df), 768)
+    np.testing.assert_allclose(old.support.vectors, old.encoder.encode(df.text.tolist()), atol=1e-6)
     queries = [q for q, _ in QUERIES]
     assert list(old.predict(queries)) == [g for _, g in QUERIES]
 

@@ -42,7 +42,7 @@ def test_classify_keeps_every_column_and_shows_progress(support: Path, queries: 
     assert res.returncode == 0, res.stderr
     assert "classifying" in res.stderr and "100%" in res.stderr  # the progress bar
     df = pd.read_csv(out, keep_default_na=False)
-    assert list(df.columns) == ["id", "text", "note", "label", "confidence"]
+    assert list(df.columns) == ["id", "text", "note", "label", "confidence", "top_3", "in_scope_score"]
     assert df["label"].tolist() == [g for _, g in QUERIES]
     assert df["id"].tolist() == list(range(len(QUERIES)))
     assert ((df["confidence"] > 0) & (df["confidence"] <= 1)).all()
@@ -57,7 +57,8 @@ def test_classify_streams_in_chunks_and_renames_clashing_columns(support: Path, 
                  "--chunk-size", "3", "--model", "minilm"]) == 0
     df = pd.read_csv(out)
     assert len(df) == len(texts)
-    assert list(df.columns) == ["text", "label", "predicted_label", "predicted_confidence"]
+    assert list(df.columns) == ["text", "label", "predicted_label", "predicted_confidence", "predicted_top_3",
+                                "predicted_in_scope_score"]
     assert df["predicted_label"].tolist() == [g for _, g in QUERIES] * 5
 
 

@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fewshot import FewShotClassifier, FewShotError
-from fewshot.csvio import neutralize_formulas, read_table
-from fewshot.encoder import BASE_MODEL, Encoder, bundled_minilm_path, resolve_model
-from fewshot.index import SupportIndex
-from fewshot.matching import attention_probs, fit_prototype_head, l2_normalize, prototypes
+from fewshot.io.tables import neutralize_formulas, read_table
+from fewshot.encoders.encoder import Encoder
+from fewshot.encoders.registry import BASE_MODEL, bundled_minilm_path, resolve_model
+from fewshot.support import SupportIndex
+from fewshot.rules import attention_probs, fit_prototype_head, l2_normalize, prototypes
 
 
 def unit(rng: np.random.Generator, n: int, d: int = 8) -> np.ndarray:
@@ -132,7 +133,7 @@ def test_read_table_and_formula_neutralisation(tmp_path: Path) -> None:
 
 
 def test_ivf_index_recall_removal_and_auto_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fewshot.index as index_module
+    import fewshot.support as index_module
 
     rng = np.random.default_rng(3)
     centres = rng.normal(size=(20, 16)).astype(np.float32)
@@ -187,7 +188,7 @@ def test_fitted_head_does_not_depend_on_torch_threads() -> None:
     try:
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            clf = FewShotClassifier(encoder=TableEncoder(table), label_names=False, unknown_threshold="auto")
+            clf = FewShotClassifier(encoder=TableEncoder(table), label_names=False, auto_unknown=True)
             clf.fit(support, [t.split()[0] for t in support])
             runs.append((clf.predict_proba(queries), clf.auto_threshold_))
     finally:

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from fewshot import FewShotClassifier, FewShotError, int8
-from fewshot.encoder import Encoder, bundled_minilm_path
+from fewshot import FewShotClassifier, FewShotError
+from fewshot.encoders import int8
+from fewshot.encoders.encoder import Encoder
+from fewshot.encoders.registry import bundled_minilm_path
 from fewshot.errors import FewShotWarning
 
 from helpers import QUERIES, SUPPORT, support_frame
@@ -45,14 +47,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> object:
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["minilm", "default"])
 def test_int8_vectors_are_close_to_fp32(model: str) -> None:
-    fp32, fast = Encoder(model), Encoder(model, quantize=True)
+    fp32, fast = Encoder(model), Encoder(model, int8=True)
     a, b = fp32.encode(TEXTS), fast.encode(TEXTS)
     assert b.shape == a.shape and b.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, rtol=1e-5)
     cos = (a * b).sum(axis=1)
     assert cos.mean() >= 0.99 and cos.min() >= 0.95, cos
-    assert fast.describe()["quantized"] and fast.describe()["backend"].startswith("torch int8")
-    fresh = Encoder(model, quantize=True, cache_size=0)  # no cache: every call runs the model
+    assert fast.describe()["int8"] and fast.describe()["backend"].startswith("torch int8")
+    fresh = Encoder(model, int8=True, cache_size=0)  # no cache: every call runs the model
     alone = np.concatenate([fresh.encode([t]) for t in TEXTS])
     np.testing.assert_array_equal(fresh.encode(TEXTS), alone)  # per-row scales: batch mates change no bit
     np.testing.assert_array_equal(fresh.encode(TEXTS[::-1]), alone[::-1])
@@ -62,7 +64,7 @@ def test_int8_vectors_are_close_to_fp32(model: str) -> None:
 def test_int8_classifier_predicts_like_fp32(tmp_path: Path) -> None:
     df = support_frame()
     fp32 = FewShotClassifier("minilm").fit(df.text.tolist(), df.label.tolist())
-    fast = FewShotClassifier("minilm", quantize=True).fit(df.text.tolist(), df.label.tolist())
+    fast = FewShotClassifier("minilm", int8=True).fit(df.text.tolist(), df.label.tolist())
     texts, gold = zip(*QUERIES)
     assert list(fast.predict(list(texts))) == list(gold)
     queries = TEXTS + ["my card is gone", "rain later?", "money back please", "is it hot today"]
@@ -71,9 +73,9 @@ def test_int8_classifier_predicts_like_fp32(tmp_path: Path) -> None:
     np.testing.assert_allclose(fast.predict_proba(list(texts)), fp32.predict_proba(list(texts)), atol=0.1)
     fast.save(tmp_path / "clf")  # reloads as int8, reusing its own vectors; as fp32 it re-encodes them
     again = FewShotClassifier.load(tmp_path / "clf")
-    assert again.encoder.quantize
+    assert again.encoder.int8
     np.testing.assert_allclose(again.predict_proba(list(texts)), fast.predict_proba(list(texts)), atol=1e-5)
-    plain = FewShotClassifier.load(tmp_path / "clf", quantize=False)
+    plain = FewShotClassifier.load(tmp_path / "clf", int8=False)
     np.testing.assert_allclose(plain.predict_proba(list(texts)), fp32.predict_proba(list(texts)), atol=1e-5)
 
 
@@ -187,7 +189,7 @@ def test_no_int8_kernel_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(int8.torch, "_int_mm", missing)
     int8.gemm_backend.cache_clear()
     try:
-        with pytest.raises(FewShotError, match="run without quantize"):
+        with pytest.raises(FewShotError, match="run without int8"):
             int8.gemm_backend()
     finally:
         int8.gemm_backend.cache_clear()

@@ -1,4 +1,4 @@
-"""Out-of-scope detection on synthetic clusters where the right answer is known (issue 7)."""
+"""Out-of-scope detection on synthetic clusters where the right answer is known, and the unknown options."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from fewshot import FewShotClassifier, FewShotError
-from fewshot.classifier import threshold_for_drop
-from fewshot.encoder import ModelSpec
-from fewshot.matching import l2_normalize
+from fewshot.unknown import threshold_for_drop
+from fewshot.encoders.registry import ModelSpec
+from fewshot.rules import l2_normalize
 from fewshot.metrics import evaluate_oos
 
 
@@ -49,7 +49,7 @@ def clusters(seed: int = 0, n_labels: int = 6, shots: int = 8, queries: int = 30
 @pytest.mark.parametrize("rule", ["head", "prototype", "matching"])
 def test_auto_threshold_separates_far_points(rule: str) -> None:
     encoder, support, in_scope, oos = clusters()
-    clf = FewShotClassifier(encoder=encoder, rule=rule, label_names=False, unknown_threshold="auto")
+    clf = FewShotClassifier(encoder=encoder, rule=rule, label_names=False, auto_unknown=True)
     clf.fit([t for t, _ in support], [lab for _, lab in support])
     result = evaluate_oos(clf, [t for t, _ in in_scope], [lab for _, lab in in_scope], oos)
     assert result["oos_auroc"] > 0.99
@@ -62,7 +62,7 @@ def test_auto_threshold_separates_far_points(rule: str) -> None:
 
 def test_scores_and_custom_unknown_label() -> None:
     encoder, support, in_scope, oos = clusters(seed=1)
-    clf = FewShotClassifier(encoder=encoder, label_names=False, unknown_threshold="auto", unknown_label="none")
+    clf = FewShotClassifier(encoder=encoder, label_names=False, auto_unknown=True, unknown_label="none")
     clf.fit([t for t, _ in support], [lab for _, lab in support])
     s_in, s_out = clf.score([t for t, _ in in_scope]), clf.score(oos)
     assert s_in.mean() > s_out.mean()
@@ -78,7 +78,7 @@ def test_scores_and_custom_unknown_label() -> None:
 
 def test_threshold_recomputed_when_labels_change() -> None:
     encoder, support, _, _ = clusters(seed=2)
-    clf = FewShotClassifier(encoder=encoder, label_names=False, unknown_threshold="auto")
+    clf = FewShotClassifier(encoder=encoder, label_names=False, auto_unknown=True)
     clf.fit([t for t, _ in support], [lab for _, lab in support])
     first = clf.auto_threshold_
     clf.remove_label("label0")
@@ -89,8 +89,16 @@ def test_threshold_recomputed_when_labels_change() -> None:
 def test_bad_thresholds() -> None:
     encoder, _, _, _ = clusters()
     for bad in (1.5, -0.1, "sometimes"):
-        with pytest.raises(FewShotError, match="unknown_threshold must be"):
+        with pytest.raises(FewShotError, match="min_confidence must be"):
+            FewShotClassifier(encoder=encoder, min_confidence=bad)
+        with pytest.raises(FewShotError, match="(unknown_threshold|min_confidence) must be"), \
+                pytest.warns(FutureWarning, match="unknown_threshold is deprecated"):
             FewShotClassifier(encoder=encoder, unknown_threshold=bad)
+    for bad in (float("nan"), float("inf"), "high"):
+        with pytest.raises(FewShotError, match="score_threshold must be"):
+            FewShotClassifier(encoder=encoder, score_threshold=bad)
+    with pytest.raises(FewShotError, match="auto_unknown must be"):
+        FewShotClassifier(encoder=encoder, auto_unknown="auto")
 
 
 def off_topic_cluster(encoder: TableEncoder, seed: int = 3, n: int = 40) -> list[str]:
@@ -127,7 +135,7 @@ def test_none_of_these_examples(rule: str, tmp_path) -> None:
     (det,) = clf.predict_details([off[20]])
     assert det.label == "unknown" and det.matches[0].label == "unknown"
 
-    clf.config.unknown_threshold = "auto"  # the threshold comes from the real labels' examples only
+    clf.set_params(auto_unknown=True)  # the threshold comes from the real labels' examples only
     assert np.isfinite(clf.auto_threshold_)
     result = evaluate_oos(clf, in_texts, gold, off[8:])
     assert result["oos_recall"] >= 0.9 and 0.99 <= result["oos_auroc"] <= 1.0
@@ -137,7 +145,7 @@ def test_none_of_these_examples(rule: str, tmp_path) -> None:
     assert list(again.classes_) == list(clf.classes_)
     assert list(again.predict(off[8:] + in_texts[:5])) == list(clf.predict(off[8:] + in_texts[:5]))
     clf.remove_label("unknown")
-    clf.config.unknown_threshold = None
+    clf.set_params(auto_unknown=False)
     assert "unknown" not in set(clf.predict(off[8:]))
 
 
@@ -168,7 +176,7 @@ def test_auto_threshold_keeps_held_out_accuracy_loss_within_budget(max_drop: flo
     encoder, support, _, _ = clusters(seed=3, shots=10)
     rng = np.random.default_rng(0)
     noisy = {t: l2_normalize(v + 0.2 * rng.normal(size=v.shape)) for t, v in encoder.table.items()}
-    clf = FewShotClassifier(encoder=TableEncoder(noisy), label_names=False, unknown_threshold="auto",
+    clf = FewShotClassifier(encoder=TableEncoder(noisy), label_names=False, auto_unknown=True,
                             auto_max_drop=max_drop)
     clf.fit([t for t, _ in support], [lab for _, lab in support])
     scores, right = clf._cross_validated_scores()
@@ -176,7 +184,7 @@ def test_auto_threshold_keeps_held_out_accuracy_loss_within_budget(max_drop: flo
     t = clf.auto_threshold_
     assert (right & (scores < t)).mean() <= max_drop + 1 / len(scores)  # within one example (interpolation)
     assert (right & (scores <= t)).mean() >= max_drop - 1 / len(scores)  # and uses the budget
-    quantile = FewShotClassifier(encoder=TableEncoder(noisy), label_names=False, unknown_threshold="auto",
+    quantile = FewShotClassifier(encoder=TableEncoder(noisy), label_names=False, auto_unknown=True,
                                  auto_quantile=0.05).fit([t for t, _ in support], [lab for _, lab in support])
     assert quantile.auto_threshold_ == pytest.approx(np.quantile(scores, 0.05))
 
@@ -186,3 +194,94 @@ def test_bad_auto_settings() -> None:
     for kwargs in ({"auto_max_drop": -0.1}, {"auto_max_drop": 0.5}, {"auto_quantile": 0.0}, {"auto_quantile": 0.7}):
         with pytest.raises(FewShotError, match=next(iter(kwargs))):
             FewShotClassifier(encoder=encoder, **kwargs)
+
+
+def test_score_threshold_replaces_the_automatic_one() -> None:
+    encoder, support, in_scope, oos = clusters(seed=6)
+    texts, labels = [t for t, _ in support], [lab for _, lab in support]
+    clf = FewShotClassifier(encoder=encoder, label_names=False, auto_unknown=True).fit(texts, labels)
+    queries = [t for t, _ in in_scope] + oos
+    auto = clf.predict(queries)
+    assert clf.score_threshold_ == clf.auto_threshold_
+    scores = clf.score(queries)
+    clf.set_params(score_threshold=float(np.median(scores)))  # an operating point: half the texts unknown
+    assert clf.score_threshold_ == float(np.median(scores))
+    explicit = clf.predict(queries)
+    np.testing.assert_array_equal(explicit == "unknown", scores < np.median(scores))
+    assert list(explicit) != list(auto)
+    clf.set_params(score_threshold=None, auto_unknown=False)
+    assert clf.score_threshold_ is None and "unknown" not in set(clf.predict(queries))
+    # a per-call override leaves the configuration as it was
+    np.testing.assert_array_equal(clf.predict(queries, auto_unknown=True), auto)
+    assert clf.config.auto_unknown is False
+    probs = clf.predict_proba(queries[:3])
+    assert set(clf.labels_from_proba(probs, min_confidence=1.0)) == {"unknown"}
+
+
+def test_min_confidence_and_score_threshold_together_reject_either() -> None:
+    encoder, support, in_scope, oos = clusters(seed=7)
+    texts, labels = [t for t, _ in support], [lab for _, lab in support]
+    clf = FewShotClassifier(encoder=encoder, label_names=False).fit(texts, labels)
+    queries = [t for t, _ in in_scope[:20]] + oos[:20]
+    _, probs, scores = clf.predict_with_scores(queries)
+    conf, cut = float(np.median(probs.max(axis=1))), float(np.median(scores))
+    both = clf.labels_from_proba(probs, scores, min_confidence=conf, score_threshold=cut)
+    np.testing.assert_array_equal(both == "unknown", (probs.max(axis=1) < conf) | (scores < cut))
+
+
+def test_set_params_refits_the_rule_and_keeps_encoder_options_fixed() -> None:
+    encoder, support, in_scope, _ = clusters(seed=8)
+    texts, labels = [t for t, _ in support], [lab for _, lab in support]
+    clf = FewShotClassifier(encoder=encoder, label_names=False).fit(texts, labels)
+    queries = [t for t, _ in in_scope[:10]]
+    matching = FewShotClassifier(encoder=encoder, label_names=False, rule="matching").fit(texts, labels)
+    assert clf.set_params(rule="matching") is clf and clf.get_params()["rule"] == "matching"
+    np.testing.assert_allclose(clf.predict_proba(queries), matching.predict_proba(queries))
+    with pytest.raises(FewShotError, match="int8 is fixed"):
+        clf.set_params(int8=True)
+    with pytest.raises(FewShotError, match="unknown option"):
+        clf.set_params(thresh=0.5)
+    with pytest.raises(FewShotError, match="min_confidence must be"):
+        clf.set_params(min_confidence=2.0)
+    assert clf.config.min_confidence is None  # a refused change leaves the configuration as it was
+
+
+def test_old_option_names_map_with_a_warning_and_old_saves_load_silently(tmp_path) -> None:
+    import json
+    import warnings
+
+    encoder, support, in_scope, _ = clusters(seed=9)
+    texts, labels = [t for t, _ in support], [lab for _, lab in support]
+    with pytest.warns(FutureWarning, match="unknown_threshold is deprecated"):
+        old = FewShotClassifier(encoder=encoder, label_names=False, unknown_threshold="auto")
+    assert old.config.auto_unknown is True and old.config.min_confidence is None
+    with pytest.warns(FutureWarning, match="quantize is deprecated"):
+        assert FewShotClassifier(encoder=encoder, quantize=False).config.int8 is False
+    with pytest.warns(FutureWarning, match="unknown_threshold is deprecated"):
+        assert FewShotClassifier(encoder=encoder, unknown_threshold=0.4).config.min_confidence == 0.4
+    with pytest.warns(FutureWarning, match="unknown_threshold is deprecated"):
+        assert old.config.unknown_threshold == "auto"
+    with pytest.warns(FutureWarning):
+        old.config.unknown_threshold = 0.3
+    assert old.config.min_confidence == 0.3 and old.config.auto_unknown is False
+    with pytest.raises(FewShotError, match="contradicts"), pytest.warns(FutureWarning):
+        FewShotClassifier(encoder=encoder, unknown_threshold="auto", auto_unknown=False)
+
+    clf = FewShotClassifier(encoder=encoder, label_names=False).fit(texts, labels)
+    clf.save(tmp_path / "saved")
+    meta = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert "unknown_threshold" not in meta["config"] and meta["config"]["int8"] is False
+    for old_value, expected in (("auto", {"auto_unknown": True, "min_confidence": None}),
+                                (0.7, {"auto_unknown": False, "min_confidence": 0.7}),
+                                (None, {"auto_unknown": False, "min_confidence": None})):
+        config = {k: v for k, v in meta["config"].items()
+                  if k not in ("min_confidence", "auto_unknown", "score_threshold", "int8")}
+        config |= {"unknown_threshold": old_value, "quantize": False}  # a config saved by an earlier version
+        (tmp_path / "saved" / "config.json").write_text(json.dumps(meta | {"config": config}))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # silently
+            loaded = FewShotClassifier.load(tmp_path / "saved", encoder=encoder)
+        assert {k: getattr(loaded.config, k) for k in expected} == expected
+        assert loaded.config.int8 is False
+        queries = [t for t, _ in in_scope[:10]]
+        np.testing.assert_allclose(loaded.predict_proba(queries), clf.predict_proba(queries))

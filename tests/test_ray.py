@@ -2,7 +2,7 @@
 
 The output files must be byte-identical: same rows, columns, labels and confidences, although the actors
 run torch on 1 thread and see other batches than the local engine (a row's vector and probabilities do
-not depend on its batch or on the thread count; see ``fewshot.encoder``).
+not depend on its batch or on the thread count; see ``fewshot.encoders.determinism``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ pytest.importorskip("ray.data")
 
 from fewshot.classifier import FewShotClassifier  # noqa: E402
 from fewshot.cli import main  # noqa: E402
-from fewshot.distributed import classify_with_ray, resolve_inputs  # noqa: E402
+from fewshot.distributed.ray_engine import classify_with_ray, resolve_inputs  # noqa: E402
 from fewshot.errors import FewShotError  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -129,7 +129,8 @@ def test_folder_and_glob_input_keep_file_order(ray_local: None, data: dict[str, 
     from_dir = data["dir"] / "from_dir.csv"
     assert classify_with_ray(parts, from_dir, classifier=clf, num_workers=2, batch_size=64) == 300
     assert_same_output(local, from_dir)
-    assert list(_read(from_dir).columns)[-2:] == ["predicted_label", "predicted_confidence"]
+    assert list(_read(from_dir).columns)[-4:] == ["predicted_label", "predicted_confidence", "predicted_top_3",
+                                                  "predicted_in_scope_score"]
 
     from_glob = data["dir"] / "from_glob.csv"
     assert classify_with_ray(str(parts / "part-*.csv"), from_glob, classifier=data["clf"], num_workers=1) == 300
@@ -177,9 +178,9 @@ def test_matching_rule_is_identical_too(ray_local: None, data: dict[str, Path]) 
 
 
 def test_int8_encoder_is_identical_too(ray_local: None, data: dict[str, Path]) -> None:
-    """``--quantize``: the actors' int8 vectors (one worker each) are the local engine's (two workers) bit for bit."""
+    """``--int8``: the actors' int8 vectors (one worker each) are the local engine's (two workers) bit for bit."""
     rows = _write(data["dir"] / "int8_in.csv", _rows(400, seed=3))
-    common = ["--support", str(data["support"]), "--model", "minilm", "--quantize", "--input", str(rows)]
+    common = ["--support", str(data["support"]), "--model", "minilm", "--int8", "--input", str(rows)]
     local, distributed = data["dir"] / "int8_local.csv", data["dir"] / "int8_ray.csv"
     assert main(["classify", *common, "--output", str(local)]) == 0
     assert main(["classify", "--engine", "ray", *common, "--output", str(distributed), "--chunk-size", "150"]) == 0

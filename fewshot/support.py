@@ -1,4 +1,7 @@
-"""Support index: FAISS inner-product search over unit vectors, with ids so examples come and go one by one.
+"""The support set: the user's examples (texts, labels, ids, vectors) and their FAISS search index.
+
+:class:`SupportSet` keeps the examples in insertion order with stable ids; :class:`SupportIndex` is the
+FAISS inner-product search over their unit vectors, with ids so examples come and go one by one.
 
 Exact (``IndexIDMap2(IndexFlatIP)``) up to :data:`APPROX_ABOVE` vectors; above it, with ``kind="auto"``,
 an inverted-file index (``IndexIVFFlat``, Jégou et al. 2011) that still supports removal by id. The switch
@@ -7,12 +10,15 @@ size and ``nprobe`` come from ``bench/speed.py``: below it exact search is alrea
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import faiss
 import numpy as np
+import pandas as pd
 
-from .errors import FewShotError
+from .errors import FewShotError, FewShotWarning
 
 APPROX_ABOVE = 50_000
 """Vectors above which ``kind="auto"`` switches from exact to IVF search (see ``bench/speed.py``)."""
@@ -106,3 +112,77 @@ class SupportIndex:
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise FewShotError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
         return vectors
+
+
+class SupportSet:
+    """The examples in insertion order: ``texts``, ``labels``, int64 ``ids`` (stable while they stay),
+    ``vectors`` (n, dim) and the :class:`SupportIndex` over them."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.texts: list[str] = []
+        self.labels: list[str] = []
+        self.ids: list[int] = []
+        self.next_id = 0
+        self.index = SupportIndex(dim)
+        self.vectors = np.empty((0, dim), dtype=np.float32)
+        self.id_to_row: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def add(self, texts: list[str], labels: list[str], vectors: np.ndarray) -> None:
+        """Append examples (warns when a text is already under another label)."""
+        seen: dict[str, str] = dict(zip(self.texts, self.labels))
+        for text, label in zip(texts, labels):
+            if seen.setdefault(text, label) != label:
+                warnings.warn(f"the example {text[:60]!r} is under two labels, {seen[text]!r} and {label!r}; "
+                              "it cannot help tell them apart", FewShotWarning, stacklevel=4)
+        ids = list(range(self.next_id, self.next_id + len(texts)))
+        self.next_id += len(texts)
+        self.index.add(np.array(ids), vectors)
+        self.texts += texts
+        self.labels += labels
+        self.ids += ids
+        self.vectors = np.vstack([self.vectors, vectors])
+        self._reindex()
+
+    def keep(self, rows: Sequence[int]) -> None:
+        """Keep only the examples at ``rows`` (in order); the others leave the index too."""
+        keep_set = set(rows)
+        gone = [self.ids[i] for i in range(len(self.ids)) if i not in keep_set]
+        self.index.remove(np.array(gone, dtype=np.int64))
+        self.texts = [self.texts[i] for i in rows]
+        self.labels = [self.labels[i] for i in rows]
+        self.ids = [self.ids[i] for i in rows]
+        self.vectors = self.vectors[list(rows)]
+        self._reindex()
+
+    @classmethod
+    def restore(cls, texts: list[str], labels: list[str], ids: list[int], index: SupportIndex) -> SupportSet:
+        """A support set from a saved index and the examples it was built from (no re-encoding)."""
+        out = cls(index.dim)
+        out.index = index
+        out.texts, out.labels, out.ids = texts, labels, [int(i) for i in ids]
+        out.next_id = max(out.ids) + 1 if out.ids else 0
+        out.vectors = index.vectors(np.array(out.ids))
+        out._reindex()
+        return out
+
+    def _reindex(self) -> None:
+        self.id_to_row = {id_: row for row, id_ in enumerate(self.ids)}
+
+    def frame(self) -> pd.DataFrame:
+        """The examples as a ``text,label`` DataFrame."""
+        return pd.DataFrame({"text": self.texts, "label": self.labels})
+
+    def nearest(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest examples per query: ``(similarities (n, k) float32, rows (n, k), -1 pad)``.
+
+        FAISS's float32 similarities change in the last digit with the number of queries per search; one
+        dot product per (text, neighbour) makes them a function of the text alone (batch-independent).
+        """
+        sims, ids = self.index.search(vectors, k)
+        rows = np.vectorize(lambda i: self.id_to_row.get(int(i), -1), otypes=[np.int64])(ids)
+        exact = np.einsum("nd,nkd->nk", vectors, self.vectors[np.maximum(rows, 0)])
+        return np.where(rows >= 0, exact, sims).astype(np.float32), rows

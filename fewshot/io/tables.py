@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import FewShotError
+from ..errors import FewShotError
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 

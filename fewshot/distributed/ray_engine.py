@@ -2,9 +2,8 @@
 
 Ray Data reads the input CSV(s), ``map_batches`` runs a pool of actors that each load the classifier once,
 and the driver writes one CSV whose rows, columns and values are those of the local engine
-(``fewshot classify`` without ``--engine``): every input column, then ``label`` and ``confidence``
-(``predicted_label`` / ``predicted_confidence`` when the input already has either name); blank texts
-keep an empty label.
+(``fewshot classify`` without ``--engine``): the one labelled-output format of :mod:`fewshot.io.output`.
+It calls the library only (the ``fewshot`` command calls it, never the other way round).
 
 Design choices (see the README section on Ray):
 
@@ -18,6 +17,9 @@ Design choices (see the README section on Ray):
   into ``7`` and ``NA`` into null. The header is read first (with the local engine's reader, which
   also sniffs the delimiter and encoding) and every column is declared ``string``, with
   ``strings_can_be_null=False``, so the cells reach the output exactly as the local engine writes them.
+* **Same bytes.** Each actor switches MKL to strict mode (:mod:`fewshot.encoders.determinism`) before it
+  loads the classifier, as the ``fewshot`` command does, so a row's numbers do not depend on its batch
+  or on the actor's threads.
 * **One output file.** The dataset runs with ``preserve_order`` and the driver streams the labelled
   blocks, in input order, into ``OUT.part`` with the same ``DataFrame.to_csv`` call as the local
   engine, then renames it to ``OUT``. The driver holds one block at a time, and a single file has to be
@@ -30,25 +32,22 @@ import glob as globmod
 import logging
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import FewShotError
+from ..errors import FewShotError
 
 if TYPE_CHECKING:
-    import argparse
-
-    from .classifier import FewShotClassifier
+    from ..classifier import FewShotClassifier
 
 INSTALL_HINT = "pip install 'fewshot[ray]'"
 GLOB_CHARS = "*?["
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 
 
-def _import_ray() -> Any:
+def import_ray() -> Any:
     """``ray`` with Ray Data, or a one-line error saying how to install it."""
     try:
         import ray
@@ -91,9 +90,9 @@ def resolve_inputs(source: str | Path | Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def _check_inputs(files: list[Path], text_column: str, encoding: str | None) -> tuple[list[str], Any]:
+def check_inputs(files: list[Path], text_column: str, encoding: str | None) -> tuple[list[str], Any]:
     """Same checks as the local engine, on every file; all files must share columns, delimiter, encoding."""
-    from .csvio import check_header, sniff
+    from ..io.tables import check_header, sniff
 
     columns = check_header(files[0], [text_column], encoding)
     fmt = sniff(files[0], encoding)
@@ -109,7 +108,7 @@ def _check_inputs(files: list[Path], text_column: str, encoding: str | None) -> 
 
 
 def _folder_bytes(directory: Path) -> dict[str, bytes]:
-    from .classifier import CONFIG_FILE
+    from ..persist import CONFIG_FILE
 
     if not (directory / CONFIG_FILE).is_file():
         raise FewShotError(f"{directory} is not a saved classifier: {CONFIG_FILE} is missing")
@@ -119,43 +118,41 @@ def _folder_bytes(directory: Path) -> dict[str, bytes]:
 def _check_overrides(directory: Path, folder: dict[str, bytes], overrides: dict[str, Any]) -> None:
     """Fail on the driver, not in every actor, for a damaged config or bad options (no model is loaded)."""
     import json
-    from dataclasses import fields
 
-    from .classifier import CONFIG_FILE, ClassifierConfig
+    from ..config import ClassifierConfig, migrate_options, option_names
+    from ..persist import CONFIG_FILE
 
-    known = {f.name for f in fields(ClassifierConfig)}
-    bad = sorted(set(overrides) - known)
-    if bad:
-        raise FewShotError(f"unknown option(s) {bad}; expected some of {sorted(known)}")
     try:
-        saved = dict(json.loads(folder[CONFIG_FILE])["config"])
+        saved = migrate_options(dict(json.loads(folder[CONFIG_FILE])["config"]), warn=False)
     except (ValueError, KeyError, TypeError) as exc:
         raise FewShotError(f"{directory} is a damaged saved classifier ({type(exc).__name__}: {exc}); "
                            "save it again or rebuild it from its examples CSV") from None
-    config = {k: v for k, v in saved.items() if k in known} | overrides
-    ClassifierConfig(**config).validate()
+    known = option_names()
+    ClassifierConfig.from_options({k: v for k, v in saved.items() if k in known} | overrides)
 
 
 class _Predictor:
     """Ray Data actor: loads the classifier once, then labels batches exactly as the local engine does."""
 
-    def __init__(self, folder: list[Any], text_column: str, pred_col: str, conf_col: str,
-                 overrides: dict[str, Any]) -> None:
+    def __init__(self, folder: list[Any], text_column: str, overrides: dict[str, Any]) -> None:
+        from ..encoders.determinism import strict_blas
+
+        strict_blas()  # first, before any float product in this process (see the module docstring)
         import ray
 
-        from .classifier import FewShotClassifier
+        from ..classifier import FewShotClassifier
 
         files: dict[str, bytes] = ray.get(folder[0])  # wrapped in a list so Ray hands us the ref itself
         self._dir = tempfile.mkdtemp(prefix="fewshot-clf-")
         for name, data in files.items():
             Path(self._dir, name).write_bytes(data)
         self.clf = FewShotClassifier.load(self._dir, **overrides)
-        self.text_column, self.pred_col, self.conf_col = text_column, pred_col, conf_col
+        self.text_column = text_column
 
     def __call__(self, batch: Any) -> Any:
-        from .batch import label_chunk
+        from ..io.output import label_frame
 
-        return label_chunk(self.clf, batch, self.text_column, self.pred_col, self.conf_col)
+        return label_frame(self.clf, batch, self.text_column)
 
     def __del__(self) -> None:
         shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
@@ -188,29 +185,29 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
     """Label every row of ``input`` (a CSV, a folder of CSVs, a glob or a list) on Ray; write one CSV ``output``.
 
     ``classifier``: a fitted :class:`FewShotClassifier` or a folder written by its ``save``; ``overrides``
-    (``rule``, ``unknown_threshold``, ``model``...) are applied when the actors load it, as
+    (``rule``, ``min_confidence``, ``auto_unknown``, ``model``...) are applied when the actors load it, as
     ``FewShotClassifier.load(folder, **overrides)``. ``address``: ``None`` uses the Ray instance already
     initialised in this process or starts a local one; ``"auto"`` or ``"ray://host:10001"`` joins a cluster.
     ``num_workers``: actors in the pool (default: the cluster's CPUs / ``cpus_per_worker``).
     ``batch_size``: rows per ``map_batches`` call. ``progress(rows)`` is called after each block written.
     Returns the number of rows written. Output is identical to ``fewshot classify`` without ``--engine``.
     """
-    ray = _import_ray()
-    from .classifier import FewShotClassifier
-    from .batch import output_columns
+    ray = import_ray()
+    from ..classifier import FewShotClassifier
+    from ..io.output import output_names
 
     if batch_size < 1:
         raise FewShotError(f"batch size must be >= 1, got {batch_size}")
     if num_workers is not None and num_workers < 1:
         raise FewShotError(f"the number of Ray workers must be >= 1, got {num_workers}")
     files = resolve_inputs(input)
-    columns, fmt = _check_inputs(files, text_column, encoding)
+    columns, fmt = check_inputs(files, text_column, encoding)
     out_path = Path(output)
     if not out_path.parent.is_dir():
         raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
     if any(f.resolve() == out_path.resolve() for f in files):
         raise FewShotError("--output is one of the input files; choose another name so the input is kept")
-    pred_col, conf_col = output_columns(columns)
+    added = list(output_names(columns))
 
     staging: str | None = None
     try:
@@ -227,7 +224,7 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
                      log_to_driver=False, logging_level=logging.WARNING)
             started_here = True
         try:
-            return _run(ray, files, columns, fmt, out_path, folder, text_column, pred_col, conf_col,
+            return _run(ray, files, columns, fmt, out_path, folder, text_column, added,
                         overrides or {}, num_workers or _default_workers(ray, cpus_per_worker), cpus_per_worker,
                         batch_size, progress)
         finally:
@@ -239,7 +236,7 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
 
 
 def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Path, folder: dict[str, bytes],
-         text_column: str, pred_col: str, conf_col: str, overrides: dict[str, Any], workers: int,
+         text_column: str, added: list[str], overrides: dict[str, Any], workers: int,
          cpus_per_worker: float, batch_size: int, progress: Callable[[int], None] | None) -> int:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -258,7 +255,6 @@ def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Pa
     ds = ds.map_batches(_Predictor, batch_size=batch_size, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=workers),
                         num_cpus=cpus_per_worker,
                         fn_constructor_kwargs={"folder": [ray.put(folder)], "text_column": text_column,
-                                               "pred_col": pred_col, "conf_col": conf_col,
                                                "overrides": overrides})
     tmp_path = out_path.with_name(out_path.name + ".part")
     written = 0
@@ -266,7 +262,7 @@ def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Pa
         for batch in ds.iter_batches(batch_size=None, batch_format="pandas", prefetch_batches=1):
             if not len(batch):
                 continue
-            batch = batch[[*columns, pred_col, conf_col]]
+            batch = batch[[*columns, *added]]
             batch.to_csv(tmp_path, mode="w" if written == 0 else "a", header=written == 0, index=False)
             written += len(batch)
             if progress:
@@ -287,32 +283,3 @@ def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Pa
         raise FewShotError(f"{files[0]} has a header but no rows")
     tmp_path.replace(out_path)
     return written
-
-
-def cmd_classify_ray(args: argparse.Namespace) -> int:
-    """``fewshot classify --engine ray``: the local engine's options, run on Ray (``--address`` to join a cluster)."""
-    from .cli import _classifier, _options, _progress_bar
-    from .csvio import count_rows
-
-    _import_ray()  # before any model is loaded
-    if args.chunk_size < 1:
-        raise FewShotError(f"--chunk-size must be >= 1, got {args.chunk_size}")
-    files = resolve_inputs(args.input)
-    _check_inputs(files, args.text_column, args.encoding)
-    workers = os.environ.get("FEWSHOT_RAY_WORKERS")
-    if workers is not None and not workers.strip().isdigit():
-        raise FewShotError(f"FEWSHOT_RAY_WORKERS must be a whole number, got {workers!r}")
-    if args.classifier:
-        clf: Any = args.classifier
-        overrides = _options(args) | ({"model": args.model} if args.model else {})
-    else:
-        clf, overrides = _classifier(args), {}  # fitted here, shipped to the workers as a saved folder
-    counts = [count_rows(f, args.encoding) for f in files]
-    total = None if None in counts else sum(c for c in counts if c is not None)
-    with _progress_bar("classifying (ray)", total=total, unit="row") as bar:
-        written = classify_with_ray(files, args.output, classifier=clf, address=args.address,
-                                    num_workers=int(workers) if workers else None, batch_size=args.chunk_size,
-                                    text_column=args.text_column, encoding=args.encoding, overrides=overrides,
-                                    progress=bar.update)
-    print(f"wrote {written} rows to {args.output} ({len(files)} input file(s), Ray)", file=sys.stderr)
-    return 0

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .errors import FewShotError, FewShotWarning
+from ..errors import FewShotError, FewShotWarning
 
 MID = 128
 """Zero point of the uint8 activations: a row's values map to ``round(x / s) + 128`` in [1, 255]."""
@@ -60,7 +60,7 @@ def gemm_backend() -> str:
     except (AttributeError, RuntimeError, NotImplementedError):
         pass
     raise FewShotError(f"this PyTorch build ({torch.__version__}) has no int8 matrix product on this CPU; "
-                       "run without quantize (no --quantize; FEWSHOT_INT8=0 for the app)")
+                       "run without int8 (no --int8; FEWSHOT_INT8=0 for the app)")
 
 
 def _onednn(xq: Tensor, packed: Tensor, scale: Tensor, zero: Tensor) -> Tensor:

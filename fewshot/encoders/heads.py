@@ -1,0 +1,107 @@
+"""Small learned heads applied on top of the sentence embedding (what meta-training may learn), and the one
+reader of a trained model folder's head.
+
+A head maps a (n, d) embedding batch to (n, d). It is described by a plain JSON-able dict so that a
+saved model folder says what it holds, and built by :func:`build_head`. A model folder (written by
+``fewshot train``) holds :data:`MODEL_CONFIG` and :data:`MODEL_WEIGHTS`; :func:`load_head` reads its head.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import FewShotError
+
+MODEL_CONFIG = "fewshot_model.json"
+"""A trained model folder's description: its base model and its head's config."""
+MODEL_WEIGHTS = "weights.safetensors"
+"""A trained model folder's weights: ``head.*`` and, when transformer layers were trained, ``encoder.*``."""
+
+
+class ResidualLinearHead(nn.Module):
+    """``x + scale * (W x + b)``: starts as the identity so meta-training can only move away from the
+    frozen encoder as far as the validation classes reward (the regulariser that transfer needs)."""
+
+    def __init__(self, dim: int, scale: float = 1.0) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dim, dim)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.scale * self.linear(x)
+
+
+class ResidualMLPHead(nn.Module):
+    """``x + scale * MLP(x)`` with a zero-initialised output layer (identity at the start)."""
+
+    def __init__(self, dim: int, hidden: int = 768, scale: float = 1.0) -> None:
+        super().__init__()
+        self.up = nn.Linear(dim, hidden)
+        self.down = nn.Linear(hidden, dim)
+        nn.init.zeros_(self.down.weight)
+        nn.init.zeros_(self.down.bias)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.scale * self.down(torch.nn.functional.gelu(self.up(x)))
+
+
+HEAD_TYPES: dict[str, type[nn.Module]] = {
+    "residual_linear": ResidualLinearHead,
+    "residual_mlp": ResidualMLPHead,
+}
+
+
+def build_head(config: dict[str, Any]) -> nn.Module:
+    """Build a head from ``{"type": ..., **kwargs}``; raises :class:`FewShotError` for an unknown type."""
+    kind = config.get("type")
+    if kind not in HEAD_TYPES:
+        raise FewShotError(f"unknown head type {kind!r}; expected one of {sorted(HEAD_TYPES)}")
+    kwargs = {k: v for k, v in config.items() if k != "type"}
+    return HEAD_TYPES[kind](**kwargs)
+
+
+def read_model_config(folder: str | Path) -> dict[str, Any]:
+    """The :data:`MODEL_CONFIG` of a trained model folder; :class:`FewShotError` when it has none."""
+    folder = Path(folder)
+    if not (folder / MODEL_CONFIG).is_file():
+        raise FewShotError(f"{folder} is not a trained model folder: {MODEL_CONFIG} is missing")
+    return dict(json.loads((folder / MODEL_CONFIG).read_text()))
+
+
+def load_weights(folder: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a trained model folder's :data:`MODEL_WEIGHTS`."""
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(folder) / MODEL_WEIGHTS))
+
+
+def load_head(folder: str | Path, *, head_only: bool = False) -> nn.Module | None:
+    """The head of a trained model folder, in eval mode (``None`` if it has none).
+
+    ``head_only=True`` refuses a folder that also trained transformer layers (a head alone would not
+    reproduce it; use ``Encoder(model=folder)``).
+    """
+    config = read_model_config(folder)
+    if not config.get("head"):
+        return None
+    weights = load_weights(folder)
+    if head_only and any(k.startswith("encoder.") for k in weights):
+        raise FewShotError(f"{folder} holds trained encoder layers; evaluate it with Encoder(model=folder)")
+    return head_from(config, weights)
+
+
+def head_from(config: dict[str, Any], weights: dict[str, torch.Tensor]) -> nn.Module | None:
+    """The head described by a model folder's config, with its ``head.*`` weights, in eval mode (None: no head)."""
+    if not config.get("head"):
+        return None
+    head = build_head(config["head"])
+    head.load_state_dict({k[len("head."):]: v.float() for k, v in weights.items() if k.startswith("head.")})
+    return head.eval()

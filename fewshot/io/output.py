@@ -1,0 +1,60 @@
+"""The one labelled-output format, written by ``fewshot classify`` (local and Ray) and the app.
+
+Every input column, then four columns (:data:`OUTPUT_COLUMNS`): ``label`` (the answer, or the unknown
+label), ``confidence`` (its probability, 4 decimals), ``top_3`` (``"label 0.91; other 0.05; third 0.01"``)
+and ``in_scope_score`` (3 decimals; ``-inf`` where "none of these" examples won). When the input already
+has a column of one of these names, all four are prefixed ``predicted_``. Rows with a blank text are kept,
+with the four cells empty. Cells are strings, so the file's bytes do not depend on how a chunk was split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FewShotError
+from ..text import ProgressFn
+
+OUTPUT_COLUMNS = ("label", "confidence", "top_3", "in_scope_score")
+PREFIX = "predicted_"
+TOP = 3
+
+
+def output_names(existing_columns: Sequence[Any]) -> tuple[str, ...]:
+    """Names of the added columns: :data:`OUTPUT_COLUMNS`, prefixed ``predicted_`` when one is taken."""
+    if set(OUTPUT_COLUMNS) & {str(c) for c in existing_columns}:
+        return tuple(PREFIX + c for c in OUTPUT_COLUMNS)
+    return OUTPUT_COLUMNS
+
+
+def label_frame(clf: Any, df: pd.DataFrame, text_column: str, *, progress: ProgressFn | None = None,
+                max_chars: int | None = None) -> pd.DataFrame:
+    """``df`` plus the four output columns, from ``clf.predict_with_scores`` (its unknown options apply).
+
+    Blank texts stay unlabelled (empty cells). ``max_chars``: cut texts to this many characters first
+    (a front end's own input limit; the encoder cuts at :data:`fewshot.text.MAX_TEXT_CHARS` anyway).
+    """
+    if text_column not in df.columns:
+        raise FewShotError(f"there is no column {text_column!r}; the columns are {list(map(str, df.columns))}")
+    texts = df[text_column].astype(str)
+    if max_chars is not None:
+        texts = texts.str.slice(0, max_chars)
+    filled = (texts.str.strip() != "").to_numpy()
+    label_col, conf_col, top_col, score_col = output_names(df.columns)
+    n = len(df)
+    labels, confs, tops, scores = ([""] * n for _ in range(4))
+    keep = np.flatnonzero(filled)
+    if len(keep):
+        predicted, probs, in_scope = clf.predict_with_scores(texts.iloc[keep].tolist(), progress=progress)
+        order = np.argsort(-probs, axis=1)[:, :TOP]
+        for j, lab, p, o, s in zip(keep, predicted, probs, order, in_scope):
+            labels[j] = str(lab)
+            confs[j] = f"{p.max():.4f}"
+            tops[j] = "; ".join(f"{clf.classes_[i]} {p[i]:.2f}" for i in o)
+            scores[j] = f"{s:.3f}"
+    out = df.copy()
+    out[label_col], out[conf_col], out[top_col], out[score_col] = labels, confs, tops, scores
+    return out

@@ -1,0 +1,123 @@
+"""A classifier's folder on disk: ``config.json``, ``examples.csv``, ``index.faiss`` (no pickle, ever).
+
+Writing is atomic (a staged folder swapped in with renames, so one complete save always exists); reading
+checks that the saved vectors come from the encoder in use before it reuses them, and maps configs saved
+under old option names onto the current ones silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import migrate_options
+from .errors import FewShotError
+from .support import SupportIndex
+
+CONFIG_FILE = "config.json"
+EXAMPLES_FILE = "examples.csv"
+INDEX_FILE = "index.faiss"
+
+
+@dataclass
+class SavedFolder:
+    """What a saved folder holds, read and checked: its metadata, options, examples and location."""
+
+    directory: Path
+    meta: dict[str, Any]
+    model: str | None
+    options: dict[str, Any]
+    texts: list[str]
+    labels: list[str]
+
+
+def write_folder(directory: str | Path, examples: pd.DataFrame, index: SupportIndex, meta: dict[str, Any]) -> Path:
+    """Write ``examples.csv``, ``index.faiss`` and ``config.json`` (``meta``) to ``directory`` atomically."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        examples.to_csv(staging / EXAMPLES_FILE, index=False)
+        index.save(staging / INDEX_FILE)
+        (staging / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        swap_in(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def read_folder(directory: str | Path, overrides: dict[str, Any], *, allow_model_paths: bool = True) -> SavedFolder:
+    """Read a folder written by :func:`write_folder`; ``overrides`` replace saved options (old names mapped).
+
+    ``allow_model_paths=False`` (for uploads) refuses a config that points the encoder at a local path.
+    """
+    directory = Path(directory)
+    if not (directory / CONFIG_FILE).is_file() and (previous(directory) / CONFIG_FILE).is_file():
+        directory = previous(directory)  # a save was interrupted between its two renames
+    if not (directory / CONFIG_FILE).is_file():
+        raise FewShotError(f"{directory} is not a saved classifier: {CONFIG_FILE} is missing")
+    try:
+        meta = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+        options = migrate_options(dict(meta["config"]), warn=False) | migrate_options(overrides)
+        model = options.pop("model")
+        examples = pd.read_csv(directory / EXAMPLES_FILE, dtype=str, keep_default_na=False)
+        texts, labels = examples["text"].tolist(), examples["label"].tolist()
+    except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError) as exc:
+        if isinstance(exc, FewShotError):
+            raise
+        raise FewShotError(f"{directory} is a damaged saved classifier ({type(exc).__name__}: {exc}); "
+                           "save it again or rebuild it from its examples CSV") from exc
+    if not allow_model_paths and not is_named_model(model):
+        raise FewShotError(f"{directory} asks for the encoder {model!r}; only 'default', 'minilm' or a hub "
+                           "id are accepted from an uploaded classifier")
+    return SavedFolder(directory, meta, model, options, texts, labels)
+
+
+def saved_index(folder: SavedFolder, encoder: Any) -> SupportIndex | None:
+    """The saved index when it can be reused: same encoder (vectors from another would mislead), one vector
+    per example, readable by FAISS; else None (the caller re-encodes the examples)."""
+    saved = folder.meta.get("encoder", {})
+    same_encoder = (saved.get("model") == encoder.name
+                    and bool(saved.get("int8", saved.get("quantized", False))) == bool(getattr(encoder, "int8", False))
+                    and list(saved.get("extra_layers", [])) == list(getattr(encoder, "extra_layers", ())))
+    path = folder.directory / INDEX_FILE
+    texts = folder.texts
+    if not (same_encoder and path.is_file() and len(folder.meta.get("ids", [])) == len(texts) and texts):
+        return None
+    try:
+        index = SupportIndex.load(path)
+    except RuntimeError:  # faiss cannot read it: truncated or not an index; re-encode instead
+        return None
+    if index.dim == encoder.dim and len(index) == len(texts):
+        return index
+    return None
+
+
+def previous(directory: Path) -> Path:
+    """Where the replaced save waits while a new one is swapped in."""
+    return directory.with_name(directory.name + ".previous")
+
+
+def swap_in(staging: Path, directory: Path) -> None:
+    """Replace ``directory`` by ``staging`` with renames only: at every instant one complete save exists."""
+    old = previous(directory)
+    shutil.rmtree(old, ignore_errors=True)
+    if directory.exists():
+        os.replace(directory, old)
+    os.replace(staging, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def is_named_model(model: Any) -> bool:
+    """A built-in name or a hub id (``org/name``), not a filesystem path."""
+    if model in (None, "default", "minilm", "mpnet"):
+        return True
+    return isinstance(model, str) and model.count("/") == 1 and not model.startswith((".", "/", "~")) \
+        and ".." not in model and "\\" not in model
