@@ -1,0 +1,98 @@
+"""Cross-validated accuracy on the support set alone, and a hint when labels overlap.
+
+The estimate splits each label's examples into folds, fits a rule on the other folds and classifies the
+held-out one, as the classifier will classify texts it has not seen. The default rule is the nearest
+centred prototype (Snell et al. 2017, "Prototypical Networks for Few-shot Learning"): the initialisation of
+the product's head, milliseconds to fit, so the estimate can run every few training steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Rule = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""``rule(train_vectors, train_label_indices, test_vectors) -> predicted label indices``."""
+
+
+def fold_ids(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Stratified fold of each example (``-1``: always trains, its label has fewer than 2 examples)."""
+    rng = np.random.default_rng(seed)
+    out = np.full(len(labels), -1, dtype=np.int64)
+    for lab in np.unique(labels):
+        rows = np.flatnonzero(labels == lab)
+        if len(rows) >= 2:
+            out[rows] = (rng.permutation(len(rows)) + rng.integers(folds)) % folds
+    return out
+
+
+def prototype_rule(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Nearest centred, unit-length label mean (cosine): the product head's starting point."""
+    center = train.mean(axis=0)
+    unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)  # noqa: E731
+    labels = np.unique(y)
+    protos = np.stack([unit(train[y == c] - center).mean(axis=0) for c in labels])
+    return labels[(unit(test - center) @ unit(protos).T).argmax(axis=1)]
+
+
+def held_out_predictions(vectors: np.ndarray, labels: np.ndarray, folds: np.ndarray, fold: int,
+                         rule: Rule = prototype_rule) -> tuple[np.ndarray, np.ndarray]:
+    """``(held-out rows, their predicted labels)`` for one fold."""
+    test = np.flatnonzero(folds == fold)
+    train = np.flatnonzero(folds != fold)
+    if len(test) == 0 or len(np.unique(labels[train])) < 2:
+        return test[:0], labels[:0]
+    return test, rule(vectors[train], labels[train], vectors[test])
+
+
+def cv_accuracy(vectors: np.ndarray, labels: np.ndarray, folds: np.ndarray, rule: Rule = prototype_rule) -> float:
+    """Held-out accuracy over all folds of ``folds`` (see :func:`fold_ids`)."""
+    right = total = 0
+    for f in sorted(set(folds.tolist()) - {-1}):
+        rows, pred = held_out_predictions(vectors, labels, folds, f, rule)
+        right += int((pred == labels[rows]).sum())
+        total += len(rows)
+    return right / total if total else float("nan")
+
+
+@dataclass
+class OverlapHint:
+    """Which labels the instant classifier confuses on held-out examples (cross-validated)."""
+
+    estimate: float  # cross-validated accuracy of the prototype rule
+    pairs: list[tuple[str, str, float]] = field(default_factory=list)  # (true, predicted, share of true's examples)
+    confusable: bool = False  # worth offering fine-tuning
+    message: str = ""
+
+
+def overlap_hint(vectors: np.ndarray, labels: Sequence[str], *, folds: int = 5, seed: int = 0,
+                 min_share: float = 0.2, max_accuracy: float = 0.9, top: int = 5) -> OverlapHint:
+    """Say when labels overlap (held-out examples of one label go to another): "fine-tuning may help".
+
+    Cheap (no encoding: ``vectors`` are the classifier's). ``confusable`` when the estimate is below
+    ``max_accuracy`` and some label sends at least ``min_share`` of its held-out examples to one other label.
+    """
+    names = np.asarray([str(x) for x in labels], dtype=object)
+    classes, y = np.unique(names, return_inverse=True)
+    fid = fold_ids(y, folds, seed)
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for f in range(folds):
+        rows, pred = held_out_predictions(np.asarray(vectors, dtype=np.float64), y, fid, f)
+        np.add.at(confusion, (y[rows], pred), 1)
+    held = confusion.sum(axis=1)
+    total = int(held.sum())
+    estimate = float(np.trace(confusion) / total) if total else float("nan")
+    share = confusion / np.maximum(held[:, None], 1)
+    np.fill_diagonal(share, 0.0)
+    found = [(str(classes[a]), str(classes[b]), float(share[a, b])) for a, b in zip(*np.nonzero(share >= min_share))]
+    found.sort(key=lambda p: -p[2])
+    confusable = bool(found) and estimate < max_accuracy
+    if confusable:
+        shown = "; ".join(f"{a} -> {b} ({s:.0%})" for a, b, s in found[:top])
+        message = (f"these labels overlap: fine-tuning may help (estimated accuracy {estimate:.0%}; "
+                   f"held-out examples went to another label: {shown})")
+    else:
+        message = f"labels are well separated (estimated accuracy {estimate:.0%}): fine-tuning is unlikely to help"
+    return OverlapHint(estimate, found[:top], confusable, message)

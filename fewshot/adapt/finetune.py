@@ -1,0 +1,219 @@
+"""Adapt the top layers of the encoder to the user's labels, in seconds, with an honest estimate of the gain.
+
+What runs (:func:`finetune`):
+
+1. the frozen lower layers encode every example once; their token states are cached (:mod:`.layers`);
+2. ``folds``-fold cross-validation: one private copy of the top layers per fold trains on the other folds in
+   episodes (``episode_labels`` labels x ``episode_shots`` examples) with the supervised contrastive loss
+   (Khosla et al. 2020) or the sampled-pair contrastive loss (Hadsell et al. 2006); every ``eval_every``
+   steps the held-out folds are classified by the nearest centred prototype (:mod:`.estimate`). The mean
+   held-out accuracy over steps is the estimate; training stops when it has not risen for ``patience``
+   checks, at ``steps``, or when the time budget would be exceeded;
+3. when the best estimate beats the instant encoder's (step 0, same folds) by more than ``min_gain``, a last
+   copy trains on all examples for the best number of steps and its weights are returned; otherwise nothing
+   is (the instant classifier is kept).
+
+SetFit (Tunstall et al. 2022, "Efficient Few-Shot Learning Without Prompts") also fine-tunes the encoder
+contrastively, but on ``2 x iterations x n`` pairs through all layers, with no estimate of its own gain.
+The original model is never modified: only deep copies of the trained layers change.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import FewShotError
+from .config import FinetuneConfig, FinetuneReport, FinetuneResult
+from .estimate import Rule, fold_ids, held_out_predictions, prototype_rule
+from .layers import Cached, TopLayers, layer_prefix, lower_states, transformer_of
+from .losses import contrastive_loss, sample_episode, supcon_loss
+
+ProgressFn = Callable[[int, int], None]
+Cancel = Callable[[], bool] | threading.Event
+
+
+class _Run:
+    """One trainable copy of the top layers with its optimiser and episode stream."""
+
+    def __init__(self, template: TopLayers, rows: np.ndarray, config: FinetuneConfig, seed: int) -> None:
+        self.net = copy.deepcopy(template)
+        self.net.train(config.dropout)
+        params = [p for p in self.net.layers.parameters()]
+        self.opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        self.rows = rows
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.config = config
+        self.steps = 0
+
+    def step(self, cached: Cached, labels: np.ndarray) -> float:
+        cfg = self.config
+        episode = sample_episode(labels, self.rows, cfg.episode_labels, cfg.episode_shots, self.rng)
+        z = self.net(cached, episode.tolist())
+        y = torch.as_tensor(labels[episode])
+        if cfg.loss == "supcon":
+            loss = supcon_loss(z, y, cfg.temperature)
+        else:
+            loss = contrastive_loss(z, y, cfg.margin, self.gen)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.steps += 1
+        return float(loss.detach())
+
+
+def _stop_fn(cancel: Cancel | None) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set
+    if not callable(cancel):
+        raise FewShotError(f"cancel must be a threading.Event or a callable returning True to stop, got {cancel!r}")
+    return lambda: bool(cancel())
+
+
+def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: FinetuneConfig | None = None, *,
+             head: nn.Module | None = None, extra_layers: Sequence[int] = (), progress: ProgressFn | None = None,
+             cancel: Cancel | None = None, rule: Rule = prototype_rule) -> FinetuneResult:
+    """Adapt the top ``config.layers`` layers of the sentence-transformer ``model`` to ``texts`` / ``labels``.
+
+    ``head`` (a frozen module on the sentence embedding) and ``extra_layers`` (layers whose mean-pooled states are
+    appended) make the trained vector the one the classifier uses. ``progress(done, total)`` counts training
+    steps (``total`` shrinks when the estimate stops early); ``cancel`` (an Event or a callable) stops the work
+    at the next step, and then nothing is returned. ``model`` is never modified. Returns the trained tensors
+    under ``model.state_dict()`` names (empty when the instant encoder is kept) and a :class:`FinetuneReport`.
+    """
+    config = config or FinetuneConfig()
+    config.validate()
+    t0 = time.perf_counter()
+    stop = _stop_fn(cancel)
+    texts = list(texts)
+    names = [str(x) for x in labels]
+    if len(texts) != len(names):
+        raise FewShotError(f"texts and labels must have the same length, got {len(texts)} and {len(names)}")
+    if any(not isinstance(t, str) or not t.strip() for t in texts):
+        raise FewShotError("every text to fine-tune on must be a non-empty string")
+    classes, y = np.unique(np.asarray(names, dtype=object), return_inverse=True)
+    if len(classes) < 2 or np.bincount(y).max() < 2:
+        raise FewShotError(f"fine-tuning needs at least 2 labels and 2 examples of some label; got "
+                           f"{len(classes)} label(s), at most {np.bincount(y).max() if len(y) else 0} example(s) each")
+    y = y.astype(np.int64)
+    depth = len(transformer_of(model).encoder.layer)
+    report = FinetuneReport(layers=list(range(depth - min(config.layers, depth), depth)))
+    over = (lambda extra=0.0: False) if config.time_budget is None else (
+        lambda extra=0.0: time.perf_counter() - t0 + extra > config.time_budget)
+
+    def finish(message: str, state: dict[str, torch.Tensor] | None = None) -> FinetuneResult:
+        report.seconds = time.perf_counter() - t0
+        report.kept = bool(state)
+        report.message = message
+        return FinetuneResult(state or {}, report, config)
+
+    def cancelled() -> FinetuneResult:
+        report.cancelled, report.steps = True, 0
+        return finish("cancelled: the instant classifier is unchanged")
+
+    with torch.random.fork_rng(devices=[]):  # dropout draws from torch's global generator: keep the caller's
+        torch.manual_seed(config.seed)
+        template = TopLayers(model, config.layers, head, extra_layers)
+        cached = lower_states(model, texts, template.start, extra_layers, cancel=stop)
+        if cached is None:
+            return cancelled()
+        all_rows = np.arange(len(texts))
+        total = config.steps * (config.folds + 1)
+        done = 0
+        if progress:
+            progress(0, total)
+        step_seconds: list[float] = []
+        best_steps = config.steps
+        if config.folds:
+            fid = fold_ids(y, config.folds, config.seed)
+            folds = sorted(set(fid.tolist()) - {-1})
+            runs = [_Run(template, np.flatnonzero(fid != f), config, config.seed + 1 + f) for f in folds]
+
+            def estimate(nets: list[TopLayers]) -> float:
+                right = count = 0
+                for f, net in zip(folds, nets):
+                    vecs = net.embed(cached, all_rows.tolist()).numpy()
+                    rows, pred = held_out_predictions(vecs, y, fid, f, rule)
+                    right += int((pred == y[rows]).sum())
+                    count += len(rows)
+                return right / max(count, 1)
+
+            before = estimate([template] * len(folds))
+            report.estimate_before = before
+            report.curve.append((0, before))
+            best, best_steps, waited, s = before, 0, 0, 0
+            while s < config.steps:
+                chunk = min(config.eval_every, config.steps - s)
+                per_step = float(np.mean(step_seconds)) if step_seconds else 0.0
+                if step_seconds and over(per_step * chunk * (len(runs) + 1) + per_step * (s + chunk)):
+                    report.out_of_time = True
+                    break
+                for _ in range(chunk):
+                    tic = time.perf_counter()
+                    for run in runs:
+                        if stop():
+                            return cancelled()
+                        run.step(cached, y)
+                    step_seconds.append((time.perf_counter() - tic) / len(runs))
+                    done += len(runs)
+                    if progress:
+                        progress(done, total)
+                s += chunk
+                value = estimate([run.net for run in runs])
+                report.curve.append((s, value))
+                if value > best + 1e-12:
+                    best, best_steps, waited = value, s, 0
+                else:
+                    waited += 1
+                    if waited >= config.patience:
+                        report.stopped_early = s < config.steps
+                        break
+            report.estimate_after = best
+            if best_steps == 0 or best - before <= config.min_gain:
+                report.estimate_after = before
+                return finish(f"no gain expected (estimated accuracy {before:.1%} before, best {best:.1%} "
+                              "after): the instant classifier is kept")
+        total = done + best_steps
+        final = _Run(template, all_rows, config, config.seed)
+        for _ in range(best_steps):
+            if stop():
+                return cancelled()
+            if over():
+                report.out_of_time = True
+                break
+            final.step(cached, y)
+            done += 1
+            if progress:
+                progress(done, total)
+        report.steps = final.steps
+        if final.steps == 0:
+            return finish("out of time before the first step: the instant classifier is kept")
+        state = final.net.trained_state(config.half_weights)
+    if report.estimate_before is None:
+        message = f"adapted {len(report.layers)} layer(s) in {final.steps} steps (no estimate: folds=0)"
+    else:
+        message = (f"estimated accuracy {report.estimate_before:.1%} -> {report.estimate_after:.1%} "
+                   f"({final.steps} steps, {len(report.layers)} layer(s))")
+    return finish(message, state)
+
+
+def apply_weights(model: Any, state_dict: dict[str, torch.Tensor]) -> Any:
+    """A deep copy of ``model`` with the adapted tensors loaded (``model`` itself is unchanged)."""
+    out = copy.deepcopy(model)
+    state = out.state_dict()
+    unknown = sorted(set(state_dict) - set(state))
+    if unknown:
+        raise FewShotError(f"adapted weights {unknown[:3]} do not fit this model (its layers are under "
+                           f"{layer_prefix(model)!r})")
+    out.load_state_dict({k: v.to(state[k].dtype) for k, v in state_dict.items()}, strict=False)
+    return out
