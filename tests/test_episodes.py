@@ -1,4 +1,4 @@
-"""Episode and pair samplers (fewshot.episodes): seeded, right shapes, no leaks between support and query."""
+"""Episode and pair samplers (fewshot.meta.episodes): seeded, right shapes, no leaks between support and query."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fewshot.episodes import EpisodeSampler, sample_pairs
+from fewshot.meta.episodes import EpisodeSampler, sample_pairs
 from fewshot.errors import FewShotError
 
 

@@ -1,4 +1,4 @@
-"""Properties of the meta-training losses (fewshot.losses)."""
+"""Properties of the meta-training losses (fewshot.meta.losses)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fewshot.errors import FewShotError
-from fewshot.losses import ContrastiveLoss, MatchingLoss, PrototypicalLoss, contrastive_loss
+from fewshot.meta.losses import ContrastiveLoss, MatchingLoss, PrototypicalLoss, contrastive_loss
 
 distances = st.floats(min_value=0.0, max_value=3.0, allow_nan=False)
 margins = st.floats(min_value=0.05, max_value=3.0, allow_nan=False)

@@ -1,4 +1,4 @@
-"""MAML / FOMAML / Reptile (fewshot.maml): gradients against references, behaviour, classifier integration."""
+"""MAML / FOMAML / Reptile (fewshot.meta.maml): gradients against references, behaviour, classifier integration."""
 
 from __future__ import annotations
 
@@ -12,25 +12,23 @@ import pytest
 import torch
 
 from fewshot import FewShotClassifier, FewShotError
-from fewshot.maml import (
+from fewshot.meta.adapted import MetaModel, fit_adapted_head
+from fewshot.meta.episodes import EpisodeSampler
+from fewshot.meta.maml import (
     SHARED_KEYS,
     Learner,
-    MetaConfig,
-    MetaModel,
     centred_features,
     evaluate_tasks,
-    fit_adapted_head,
     init_params,
-    inner_loop_for_trained_head,
     maml_task_loss,
     meta_gradient,
-    meta_train,
     reptile_pseudo_gradient,
     sample_batch,
     soft_cross_entropy,
-    write_model_folder,
 )
-from fewshot.episodes import EpisodeSampler
+from fewshot.meta.model_card import write_model_folder
+from fewshot.meta.trainer import inner_loop_for_trained_head, meta_train
+from fewshot.meta.training_args import MetaConfig
 
 torch.set_num_threads(1)
 
@@ -310,7 +308,7 @@ def test_config_validation_names_the_bad_value() -> None:
 
 
 def test_train_to_folder_writes_a_loadable_model(tmp_path: Path) -> None:
-    from fewshot.maml import train_to_folder
+    from fewshot.meta.trainer import train_to_folder
 
     x, labels = _synthetic_family(12, 8, seed=3)
     model = train_to_folder("fomaml", x, labels, tmp_path / "m", n_way=3, k_shots=(2,), q_query=2,
@@ -322,15 +320,18 @@ def test_train_to_folder_writes_a_loadable_model(tmp_path: Path) -> None:
         train_to_folder("maml", x, labels, tmp_path / "n", n_ways=3)
 
 
-def test_train_py_adapter_matches_meta_gradient() -> None:
-    """fewshot.train drives the outer loop: its backward through maml_train_step equals meta_gradient."""
-    train = pytest.importorskip("fewshot.train")
-    from fewshot.heads import build_head
+def test_train_head_maml_step_matches_meta_gradient() -> None:
+    """train_head's outer loop drives MAML over a head: backward through its maml step equals meta_gradient."""
+    from dataclasses import replace
+
+    from fewshot.encoders.heads import build_head
+    from fewshot.meta import trainer as train
+    from fewshot.meta.training_args import TrainConfig
 
     torch.manual_seed(0)
     x = torch.nn.functional.normalize(torch.randn(60, 8), dim=-1)
     y = np.repeat(np.arange(6), 10)
-    cfg = train.TrainConfig(method="maml", n_way=3, k_shot=2, q_query=2, label_names=False)
+    cfg = TrainConfig(method="maml", n_way=3, k_shot=2, q_query=2, label_names=False)
     assert {"maml", "fomaml", "reptile"} <= set(train.METHODS)
     for method in ("maml", "fomaml"):
         head = build_head({"type": "residual_linear", "dim": 8})
@@ -341,7 +342,7 @@ def test_train_py_adapter_matches_meta_gradient() -> None:
                                EpisodeSampler(y, n_way=3, k_shot=2, q_query=2, seed=1), np.random.default_rng(0))
         train.METHODS[method](head, data, cfg).backward()
         ep = EpisodeSampler(y, n_way=3, k_shot=2, q_query=2, seed=1).sample()
-        inner = inner_loop_for_trained_head(method, cfg.temperature, 8)
+        inner = inner_loop_for_trained_head(replace(cfg, method=method), 8)
         theta = inner.params | {"transform.weight": head.linear.weight.detach(),
                                 "transform.bias": head.linear.bias.detach()}
         oh = lambda a: torch.nn.functional.one_hot(torch.from_numpy(a), 3).float()[None]  # noqa: E731

@@ -1,4 +1,4 @@
-"""The meta-trainer end to end on tiny synthetic data: a model folder that Encoder/FewShotClassifier load."""
+"""The meta-trainer (fewshot.meta) end to end on tiny synthetic data: a model folder that Encoder/FewShotClassifier load."""
 
 from __future__ import annotations
 
@@ -14,8 +14,18 @@ from safetensors.torch import load_file
 
 from fewshot import FewShotClassifier
 from fewshot.errors import FewShotError
-from fewshot.train import (METHODS, CachedEncoder, TrainConfig, build_parser, head_transform, load_head, main,
-                           save_model, train_head)
+from fewshot.cli import build_parser, main
+from fewshot.encoders.heads import load_head as _load_head
+from fewshot.meta.data import CachedEncoder, head_transform
+from fewshot.meta.model_card import save_model
+from fewshot.meta.train_command import run_train
+from fewshot.meta.trainer import METHODS, train_head
+from fewshot.meta.training_args import TrainConfig
+
+
+def load_head(folder: Path) -> torch.nn.Module | None:
+    """The trained head alone (what evaluation through CachedEncoder uses)."""
+    return _load_head(folder, head_only=True)
 
 DIM = 384  # the head must fit the bundled MiniLM
 
@@ -66,7 +76,7 @@ def test_registered_method_contract() -> None:
 
 
 def test_saved_folder_loads_in_encoder_and_classifier(tmp_path: Path) -> None:
-    from fewshot.encoder import Encoder
+    from fewshot.encoders.encoder import Encoder
 
     x, y = _clusters()
     cfg = TrainConfig(**TINY)
@@ -113,7 +123,7 @@ def test_run_train_cli_writes_model(tmp_path: Path) -> None:
         "--q-query", "2", "--val-fraction", "0.25", "--val-every", "3", "--val-queries", "3",
         "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--no-label-names",
         "--eval-support", str(data), "--eval-test", str(data)])
-    assert args.handler(args) == 0
+    assert run_train(args) == 0
     meta = json.loads((out / "fewshot_model.json").read_text())
     assert meta["train_config"]["steps"] == 6 and meta["train_config"]["label_names"] is False
     assert "--steps 6" in meta["command"] and "--no-label-names" in meta["command"]
@@ -130,7 +140,7 @@ def test_gradient_method_folder_supports_adapt(tmp_path: Path, method: str) -> N
         "train", "--data", str(data), "--out", str(out), "--method", method, "--steps", "2", "--n-way", "3",
         "--k-shot", "2", "--q-query", "2", "--val-fraction", "0.25", "--val-every", "1", "--ensemble", "1",
         "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
-    assert args.handler(args) == 0
+    assert run_train(args) == 0
     assert (out / "maml.json").is_file()
     df = pd.read_csv(data)
     clf = FewShotClassifier(str(out), adapt=method).fit(df.text.tolist(), df.label.tolist())
@@ -159,7 +169,7 @@ def test_matching_preset_and_flag_overrides(tmp_path: Path) -> None:
         ("matching", 64, False, False, 1e-3, 200, 20)
     with pytest.raises(FewShotError, match="unknown preset"):
         TrainConfig.preset("nope")
-    from fewshot.train import command_line, config_from_args
+    from fewshot.meta.train_command import command_line, config_from_args
 
     args = build_parser().parse_args(["train", "--data", "a.csv", "--out", "m", "--preset", "matching",
                                       "--steps", "7", "--label-names"])
@@ -173,7 +183,7 @@ def test_matching_preset_and_flag_overrides(tmp_path: Path) -> None:
 
 def test_shipped_default_is_the_matching_recipe() -> None:
     """models/default (loaded by FewShotClassifier()) is a head trained with --preset matching on both datasets."""
-    from fewshot.encoder import resolve_model
+    from fewshot.encoders.registry import resolve_model
 
     folder = Path(__file__).resolve().parents[1] / "models" / "default"
     if not (folder / "fewshot_model.json").is_file():
@@ -185,3 +195,48 @@ def test_shipped_default_is_the_matching_recipe() -> None:
         assert resolve_model(None).trained_dir == str(folder.resolve())
     card = (folder / "README.md").read_text()
     assert "CC BY 3.0" in card and "CC BY 4.0" in card and "Apache-2.0" in card
+
+
+def test_train_help_lists_every_method(capsys: pytest.CaptureFixture[str]) -> None:
+    """`fewshot train --help` names every built-in method (not a pointer to a module)."""
+    from fewshot.meta.training_args import TRAIN_METHODS
+
+    assert set(TRAIN_METHODS) == set(METHODS)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in TRAIN_METHODS) and "fewshot.train.METHODS" not in text
+
+
+def test_every_trainer_runs_the_one_outer_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """train_head (every method) and meta_train go through fewshot.meta.trainer.outer_loop."""
+    from fewshot.meta import trainer
+    from fewshot.meta.training_args import MetaConfig
+
+    calls: list[int] = []
+    real = trainer.outer_loop
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs["steps"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "outer_loop", counted)
+    x, y = _clusters()
+    for method in METHODS:
+        train_head(x, y, TrainConfig(method=method, n_pairs=16, **{**TINY, "steps": 2, "ensemble": 1}))
+    trainer.meta_train(x, y, MetaConfig(method="reptile", n_way=3, k_shots=(2,), q_query=2, meta_batch=2,
+                                        outer_steps=3, label_names=False, validate_every=0))
+    assert calls == [2] * len(METHODS) + [3]
+
+
+def test_shipped_cards_are_what_the_card_writer_writes() -> None:
+    """models/xfer-* cards are exactly model_card(fewshot_model.json); models/default adds a section after it."""
+    from fewshot.meta.model_card import model_card
+
+    root = Path(__file__).resolve().parents[1] / "models"
+    for name in ("xfer-no-hwu64", "xfer-no-clinc150", "default"):
+        if not (root / name / "fewshot_model.json").is_file():
+            pytest.skip(f"no models/{name} shipped")
+        card = model_card(json.loads((root / name / "fewshot_model.json").read_text()))
+        shipped = (root / name / "README.md").read_text()
+        assert shipped == card if name != "default" else shipped.startswith(card)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import FewShotError
+from ..errors import FewShotError
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,13 @@
-"""Meta-training losses: contrastive pairs, Matching-Network episodes, prototypical episodes.
+"""Meta-training losses on embeddings: contrastive pairs, Matching-Network episodes, prototypical episodes.
 
-- :class:`ContrastiveLoss`: Hadsell, Chopra & LeCun 2006, "Dimensionality Reduction by Learning an
-  Invariant Mapping" (CVPR), eq. 4: ``L = (1 - y) * D**2 + y * max(0, m - D)**2`` with ``y = 1`` for a
-  *dissimilar* pair (the paper's convention; :func:`fewshot.episodes.sample_pairs` uses it too).
-  The paper's loss carries a factor 1/2 on both terms; it only rescales the gradient and is left out
-  so that the formula reads exactly as above.
-- :class:`MatchingLoss`: Vinyals et al. 2016, "Matching Networks for One Shot Learning" (NeurIPS):
-  a query attends to every support example with a softmax over cosine similarities; the attention
-  summed per label is the predicted distribution, trained with cross-entropy.
-- :class:`PrototypicalLoss`: Snell, Swersky & Zemel 2017, "Prototypical Networks for Few-shot
-  Learning" (NeurIPS): softmax over (cosine) similarity to each label's mean support embedding. With
-  ``center=True`` the embeddings are first centred on the support mean and renormalised, which is
-  exactly what :func:`fewshot.matching.fit_prototype_head` does before fitting, so training sees the
-  geometry the classifier uses.
+Each loss is a small ``nn.Module`` over embeddings (not texts), in the manner of sentence-transformers'
+``losses/`` package: one class per paper, a docstring with the reference, what the inputs are and an
+example. Episode losses take episode-local integer labels ``0..n_way-1`` (what
+:class:`fewshot.meta.episodes.EpisodeSampler` produces).
 
-All episode losses take embeddings (not texts) and episode-local integer labels ``0..n_way-1``.
+Label conventions differ from sentence-transformers in one place: :class:`ContrastiveLoss` follows the
+paper, ``y = 1`` marks a *dissimilar* pair (sentence-transformers' ``ContrastiveLoss`` uses ``1`` for a
+similar pair).
 """
 
 from __future__ import annotations
@@ -23,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import FewShotError
+from ..errors import FewShotError
 
 
 def contrastive_loss(distance: Tensor, y: Tensor, margin: float = 1.0) -> Tensor:
@@ -33,19 +26,27 @@ def contrastive_loss(distance: Tensor, y: Tensor, margin: float = 1.0) -> Tensor
 
 
 class ContrastiveLoss(nn.Module):
-    """Contrastive loss of Hadsell, Chopra & LeCun (2006) over pairs of embeddings.
+    """Contrastive loss over pairs of embeddings (Hadsell, Chopra & LeCun 2006, "Dimensionality Reduction by
+    Learning an Invariant Mapping", CVPR, eq. 4).
 
-    ``D`` is the Euclidean distance between the two embeddings (the paper's choice); similar pairs
-    (``y = 0``) are pulled together, dissimilar pairs (``y = 1``) pushed until they are ``margin`` apart,
-    after which they cost nothing. On unit vectors ``D`` lies in ``[0, 2]``.
+    ``L = (1 - y) * D**2 + y * max(0, margin - D)**2`` with ``D`` the Euclidean distance between the two
+    embeddings: similar pairs (``y = 0``) are pulled together, dissimilar pairs (``y = 1``) pushed until they
+    are ``margin`` apart, after which they cost nothing. On unit vectors ``D`` lies in ``[0, 2]``. The
+    paper's factor 1/2 on both terms only rescales the gradient and is left out.
+
+    Label convention: **``y = 1`` means dissimilar** (the paper's, and what
+    :func:`fewshot.meta.episodes.sample_pairs` returns); sentence-transformers' ``ContrastiveLoss`` uses the
+    opposite (``1`` = similar).
 
     :param margin: distance beyond which a dissimilar pair no longer contributes.
     :param reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-pair losses).
 
+    Inputs: ``emb1``, ``emb2`` of shape ``(n, d)``; ``y`` of shape ``(n,)``, 0 or 1.
+
     Example::
 
         import torch
-        from fewshot.losses import ContrastiveLoss
+        from fewshot.meta.losses import ContrastiveLoss
 
         loss_fn = ContrastiveLoss(margin=1.0)
         a, b = torch.randn(8, 384), torch.randn(8, 384)
@@ -95,12 +96,21 @@ def center_episode(support: Tensor, query: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class MatchingLoss(nn.Module):
-    """Matching-Network episode loss (Vinyals et al. 2016).
+    """Matching-Network episode loss (Vinyals et al. 2016, "Matching Networks for One Shot Learning", NeurIPS).
 
-    ``a(q, s_i) = softmax_i(cos(q, s_i) / temperature)``, ``P(c | q) = sum_{i: y_i = c} a(q, s_i)``,
-    loss = mean cross-entropy of the queries' true labels.
+    A query attends to every support example with a softmax over cosine similarities,
+    ``a(q, s_i) = softmax_i(cos(q, s_i) / temperature)``; the attention summed per label is the predicted
+    distribution ``P(c | q) = sum_{i: y_i = c} a(q, s_i)``, trained with the queries' cross-entropy.
+
+    :param temperature: softmax temperature on the cosine similarities.
+    :param center: centre support and query on the support mean first (the classifier's geometry).
+
+    Inputs: ``support (n_s, d)``, ``support_y (n_s,)``, ``query (n_q, d)``, ``query_y (n_q,)`` with
+    episode-local labels, and ``n_way``.
 
     Example::
+
+        from fewshot.meta.losses import MatchingLoss
 
         loss_fn = MatchingLoss(temperature=0.05)
         loss = loss_fn(support_emb, support_y, query_emb, query_y, n_way=5)
@@ -124,9 +134,23 @@ class MatchingLoss(nn.Module):
 
 
 class PrototypicalLoss(nn.Module):
-    """Prototypical episode loss (Snell et al. 2017) with cosine similarity to unit-length prototypes.
+    """Prototypical episode loss (Snell, Swersky & Zemel 2017, "Prototypical Networks for Few-shot
+    Learning", NeurIPS), cosine variant.
+
+    Softmax over the cosine similarity of each query to each label's unit-length mean support embedding,
+    divided by ``temperature``; cross-entropy of the queries' labels. With ``center=True`` the embeddings
+    are first centred on the support mean and renormalised, which is what
+    :func:`fewshot.rules.fit_prototype_head` does before fitting, so training sees the geometry the
+    classifier uses.
+
+    :param temperature: softmax temperature on the cosine similarities.
+    :param center: centre on the support mean first (default True).
+
+    Inputs: as :class:`MatchingLoss`.
 
     Example::
+
+        from fewshot.meta.losses import PrototypicalLoss
 
         loss_fn = PrototypicalLoss(temperature=0.05, center=True)
         loss = loss_fn(support_emb, support_y, query_emb, query_y, n_way=5)

