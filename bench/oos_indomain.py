@@ -1,0 +1,562 @@
+"""In-domain out-of-scope detection: unknown intents from the same domain as the known ones, next to other-domain ones.
+
+    python bench/oos_indomain.py [--data ../shared/data] [--split valid|test] [--shots 5 10] [--draws 3]
+                                 [--scores logit ...] [--out bench/results/oos_indomain.json]
+
+Episodes (each fits the product's classifier on the vectors alone: the prototype-initialised head over
+MiniLM-L6 with layer 4 appended, label names as extra examples, the automatic threshold from 5-fold
+cross-validation of the support set, rejecting 2 % of held-out examples among those classified right):
+
+- ``clinc150``: single-domain. Per CLINC150 domain (the 10 domains of Larson et al. 2019, intent grouping
+  from clinc/oos-eval ``data/domains.json``, hard-coded below) and draw, 10 of its 15 intents are in scope
+  and 5 are held out: their texts are the in-domain out-of-scope queries. Other-domain out-of-scope:
+  ``oos_valid`` / ``oos_test``.
+- ``hwu64``: per draw, a third of the intents of every HWU64 scenario (the ``scenario_intent`` prefix; at
+  least one, never all; one-intent scenarios stay in scope) is held out as in-domain out-of-scope (about
+  43 in scope, 21 held out). Other-domain: CLINC150 ``oos_*``.
+
+Support sets: ``shots`` random examples per in-scope intent from ``train`` (seeded per episode). Queries:
+``--split`` (``valid`` for development choices, ``test`` for the final table). Per score, separately for
+in-domain and other-domain out-of-scope: AUROC (in-scope queries vs out-of-scope), ``recall@2pt``: the best
+out-of-scope recall of any threshold that costs at most 2 points of in-scope accuracy (chosen with the query
+labels: a property of the score), ``FPR@95``: share of out-of-scope queries accepted at the threshold keeping
+95 % of in-scope queries, and the automatic threshold's recall and cost (points of in-scope accuracy).
+Means ± standard errors over the episodes; ``diff`` columns: paired difference against ``logit`` (the
+product's score) over the same episodes. Also the "ambiguous: A or B?" analysis (see ``ambiguity``).
+Vectors are cached under ``--cache`` (``.npy``, rebuilt when the texts change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# CLINC150's 10 domains (Larson et al. 2019), as published in clinc/oos-eval data/domains.json.
+CLINC150_DOMAINS: dict[str, tuple[str, ...]] = {
+    "banking": ("freeze_account", "routing", "pin_change", "bill_due", "pay_bill", "account_blocked",
+                "interest_rate", "min_payment", "bill_balance", "transfer", "order_checks", "balance",
+                "spending_history", "transactions", "report_fraud"),
+    "credit_cards": ("replacement_card_duration", "expiration_date", "damaged_card", "improve_credit_score",
+                     "report_lost_card", "card_declined", "credit_limit_change", "apr", "redeem_rewards",
+                     "credit_limit", "rewards_balance", "application_status", "credit_score", "new_card",
+                     "international_fees"),
+    "kitchen_and_dining": ("food_last", "confirm_reservation", "how_busy", "ingredients_list", "calories",
+                           "nutrition_info", "recipe", "restaurant_reviews", "restaurant_reservation",
+                           "meal_suggestion", "restaurant_suggestion", "cancel_reservation",
+                           "ingredient_substitution", "cook_time", "accept_reservations"),
+    "home": ("what_song", "play_music", "todo_list_update", "reminder", "reminder_update", "calendar_update",
+             "order_status", "update_playlist", "shopping_list", "calendar", "next_song", "order", "todo_list",
+             "shopping_list_update", "smart_home"),
+    "auto_and_commute": ("current_location", "oil_change_when", "oil_change_how", "uber", "traffic",
+                         "tire_pressure", "schedule_maintenance", "gas", "mpg", "distance", "directions",
+                         "last_maintenance", "gas_type", "tire_change", "jump_start"),
+    "travel": ("plug_type", "travel_notification", "translate", "flight_status", "international_visa", "timezone",
+               "exchange_rate", "travel_suggestion", "travel_alert", "vaccines", "lost_luggage", "book_flight",
+               "book_hotel", "carry_on", "car_rental"),
+    "utility": ("weather", "alarm", "date", "find_phone", "share_location", "timer", "make_call", "calculator",
+                "definition", "measurement_conversion", "flip_coin", "spelling", "time", "roll_dice", "text"),
+    "work": ("pto_request_status", "next_holiday", "insurance_change", "insurance", "meeting_schedule", "payday",
+             "taxes", "income", "rollover_401k", "pto_balance", "pto_request", "w2", "schedule_meeting",
+             "direct_deposit", "pto_used"),
+    "small_talk": ("who_made_you", "meaning_of_life", "who_do_you_work_for", "do_you_have_pets",
+                   "what_are_your_hobbies", "fun_fact", "what_is_your_name", "where_are_you_from", "goodbye",
+                   "thank_you", "greeting", "tell_joke", "are_you_a_bot", "how_old_are_you", "what_can_i_ask_you"),
+    "meta": ("change_speed", "user_name", "whisper_mode", "yes", "change_volume", "no", "change_language", "repeat",
+             "change_accent", "cancel", "sync_device", "change_user_name", "change_ai_name", "reset_settings",
+             "maybe"),
+}
+IN_SCOPE_PER_DOMAIN = 10  # of 15; the other 5 are the domain's unknown intents
+HWU64_HELD_OUT_SHARE = 1 / 3
+MAX_DROP = 0.02  # the product's automatic threshold: 2 % of held-out support examples among those right
+FOLDS = 5
+TEMPERATURE = 0.1  # the product's head temperature (logits are cosine / 0.1 at initialisation)
+
+
+def _library() -> dict[str, Callable]:
+    """The product's head fitting, threshold rule, label-name text and encoder (module names before and
+    after the package layout change)."""
+    try:
+        from fewshot.rules import fit_prototype_head, l2_normalize
+    except ImportError:
+        from fewshot.matching import fit_prototype_head, l2_normalize
+    try:
+        from fewshot.unknown import threshold_for_drop
+    except ImportError:
+        from fewshot.classifier import threshold_for_drop
+    try:
+        from fewshot.text import label_text
+    except ImportError:
+        from fewshot.classifier import _label_text as label_text
+    try:
+        from fewshot.encoders.encoder import Encoder
+    except ImportError:
+        from fewshot.encoder import Encoder
+    return {"fit": fit_prototype_head, "norm": l2_normalize, "threshold_for_drop": threshold_for_drop,
+            "label_text": label_text, "Encoder": Encoder}
+
+
+LIB: dict[str, Callable] = {}
+
+
+# ---- vectors --------------------------------------------------------------------------------------
+class Vectors:
+    """Encodes texts once per (dataset, split) and keeps them as ``.npy`` under ``cache``."""
+
+    def __init__(self, data: Path, cache: Path, model: str) -> None:
+        self.data, self.cache, self.model = data, cache, model
+        self._encoder = None
+        cache.mkdir(parents=True, exist_ok=True)
+
+    def encode(self, key: str, texts: list[str]) -> np.ndarray:
+        digest = hashlib.sha256(("\n".join([self.model, *texts])).encode()).hexdigest()[:16]
+        path = self.cache / f"{key}-{digest}.npy"
+        if path.is_file():
+            return np.load(path)
+        if self._encoder is None:
+            self._encoder = LIB["Encoder"](self.model, extra_layers="auto")
+        t0 = time.time()
+        vectors = np.asarray(self._encoder.encode(texts), dtype=np.float32)
+        np.save(path, vectors)
+        print(f"encoded {key}: {len(texts)} texts in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+        return vectors
+
+    def split(self, dataset: str, split: str) -> tuple[pd.DataFrame, np.ndarray]:
+        frame = pd.read_csv(self.data / dataset / f"{split}.csv", dtype=str, keep_default_na=False)
+        return frame, self.encode(f"{dataset}_{split}", frame.text.tolist())
+
+    def names(self, dataset: str, labels: list[str]) -> np.ndarray:
+        """Label-name vectors (the product's extra example per label), encoded once per dataset."""
+        every = sorted(pd.read_csv(self.data / dataset / "train.csv", dtype=str, keep_default_na=False).label.unique())
+        vectors = self.encode(f"{dataset}_labelnames", [LIB["label_text"](lab) for lab in every])
+        return vectors[[every.index(lab) for lab in labels]]
+
+
+# ---- the product's classifier on vectors, and candidate scores --------------------------------------
+class Fitted:
+    """The product's head fitted on support vectors (plus label-name vectors), with what scores need."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list[str] | None = None) -> None:
+        n_classes = len(names)
+        xx, yy = np.vstack([x, names]), np.concatenate([y, np.arange(n_classes)])
+        self.tfidf = None
+        if texts is not None:  # character n-grams of the support texts (label names excluded)
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            self.tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+            self.tx, self.ty = self.tfidf.fit_transform(texts), y
+        self.head = LIB["fit"](xx, yy, n_classes, temperature=TEMPERATURE, weight_decay=1e-4, steps=200, center=True)
+        self.n_classes = n_classes
+        self.sx, self.sy = self.head.transform(xx), yy  # support in the head's (centred, unit) space
+        # Mahalanobis with one shared covariance (Lee et al. 2018), Ledoit-Wolf shrinkage (few examples)
+        from sklearn.covariance import LedoitWolf
+        means = np.stack([self.sx[yy == c].mean(axis=0) for c in range(n_classes)])
+        lw = LedoitWolf().fit(self.sx - means[yy])
+        self.means, self.precision = means, lw.precision_
+        # each support example's nearest same-label neighbour: the label's density (for maxcos_rel)
+        sims = self.sx @ self.sx.T
+        np.fill_diagonal(sims, -np.inf)
+        same = np.where(yy[:, None] == yy[None, :], sims, -np.inf).max(axis=1)
+        self.label_density = np.array([np.median(same[(yy == c) & np.isfinite(same)])
+                                       if np.isfinite(same[yy == c]).any() else 1.0 for c in range(n_classes)])
+
+    def features(self, q: np.ndarray, texts: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Every candidate in-scope score (higher: in scope) for query vectors ``q``, plus ``pred`` and the
+        top-2 labels."""
+        logits = self.head.logits(q).astype(np.float64)
+        order = np.argsort(-logits, axis=1)
+        top, second = order[:, 0], order[:, 1]
+        rows = np.arange(len(q))
+        l1, l2 = logits[rows, top], logits[rows, second]
+        z = logits - l1[:, None]
+        probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        tq = self.head.transform(q)
+        cos = tq @ self.sx.T  # (n, support)
+        per_label = np.full((len(q), self.n_classes), -np.inf)
+        for c in range(self.n_classes):
+            per_label[:, c] = cos[:, self.sy == c].max(axis=1)
+        cos_top, cos_second = per_label[rows, top], per_label[rows, second]
+        knn = -np.sort(-cos, axis=1)[:, :3].mean(axis=1)
+        xp = tq @ self.precision
+        mp = self.means @ self.precision
+        maha = ((xp * tq).sum(axis=1)[:, None] - 2 * xp @ self.means.T + (mp * self.means).sum(axis=1)[None, :])
+        f = {
+            "logit": l1,
+            "msp": probs[rows, top],
+            "margin": l1 - l2,
+            "energy": l1 + np.log(np.exp(z).sum(axis=1)),
+            "maxcos": cos.max(axis=1),
+            "maxcos_top": cos_top,
+            "nn_margin": cos_top - cos_second,
+            "knn3": knn,
+            "maxcos_rel": cos_top - self.label_density[top],
+            "maha": -maha.min(axis=1),
+            "maha_top": -maha[rows, top],
+        }
+        for w in (0.5, 1.0, 2.0):
+            f[f"logit+{w:g}cos"] = l1 + w * cos_top / TEMPERATURE
+        for w in (0.5, 1.0):
+            f[f"logit+{w:g}margin"] = l1 + w * (l1 - l2)
+            f[f"logit+{w:g}cos+{w:g}margin"] = l1 + w * cos_top / TEMPERATURE + w * (l1 - l2)
+        if self.tfidf is not None and texts is not None:
+            tcos = (self.tfidf.transform(texts) @ self.tx.T).toarray()
+            t_top = np.full(len(q), 0.0)
+            for c in range(self.n_classes):
+                hit = top == c
+                if hit.any() and (self.ty == c).any():
+                    t_top[hit] = tcos[np.ix_(hit, self.ty == c)].max(axis=1)
+            f["tfidf_top"] = t_top
+            for w in (0.5, 1.0):
+                f[f"logit+{w:g}tfidf"] = l1 + w * t_top / TEMPERATURE
+                f[f"logit+0.5cos+{w:g}tfidf"] = l1 + 0.5 * cos_top / TEMPERATURE + w * t_top / TEMPERATURE
+        f["pred"], f["second"] = top, second
+        return f
+
+
+SCORES = ("logit", "msp", "margin", "energy", "maxcos", "maxcos_top", "nn_margin", "knn3", "maxcos_rel", "maha",
+          "maha_top", "logit+0.5cos", "logit+1cos", "logit+2cos", "logit+0.5margin", "logit+1margin",
+          "logit+0.5cos+0.5margin", "logit+1cos+1margin", "perlabel", "tfidf_top", "logit+0.5tfidf", "logit+1tfidf",
+          "logit+0.5cos+0.5tfidf", "logit+0.5cos+1tfidf", "learned", "learned_small")
+DEFAULT_SCORES = tuple(s for s in SCORES if not s.startswith("learned"))  # "learned" refits per label: slow
+LEARNED_FEATURES = {"learned": ("logit", "margin", "maxcos_top", "nn_margin", "knn3", "maha", "energy", "msp",
+                                "maxcos_rel"),
+                    "learned_small": ("logit", "maxcos_top", "margin")}
+MAX_LEFT_OUT_LABELS = 20
+
+
+def cross_validated(x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list[str], seed: int = 0
+                    ) -> dict[str, np.ndarray]:
+    """Features of held-out support examples (5 folds per label, as the product's automatic threshold),
+    with ``right`` and ``label`` (the true label)."""
+    rng = np.random.default_rng(seed)
+    fold = np.zeros(len(y), dtype=np.int64)
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        fold[rows] = rng.permutation(len(rows)) % FOLDS
+    parts: list[dict[str, np.ndarray]] = []
+    for k in range(FOLDS):
+        test = fold == k
+        t = np.array(texts, dtype=object)
+        f = Fitted(x[~test], y[~test], names, list(t[~test])).features(x[test], list(t[test]))
+        f["right"], f["label"] = f["pred"] == y[test], y[test]
+        parts.append(f)
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def add_perlabel(f: dict[str, np.ndarray], cv: dict[str, np.ndarray], prior: float = 5.0) -> None:
+    """Per-label thresholds as a score: the logit minus the predicted label's typical held-out logit (mean of
+    its right cross-validated examples, shrunk towards the overall mean with ``prior`` pseudo-examples)."""
+    good = cv["right"]
+    overall = cv["logit"][good].mean() if good.any() else cv["logit"].mean()
+    n_classes = int(max(cv["label"].max(), f["pred"].max())) + 1
+    offset = np.full(n_classes, overall)
+    for c in range(n_classes):
+        s = cv["logit"][good & (cv["label"] == c)]
+        offset[c] = (s.sum() + prior * overall) / (len(s) + prior)
+    f["perlabel"] = f["logit"] - offset[f["pred"]] + overall
+
+
+def left_out_label_features(x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list[str], seed: int = 0
+                            ) -> dict[str, np.ndarray]:
+    """Features of support examples whose label is left out of the fit (up to ``MAX_LEFT_OUT_LABELS`` labels):
+    in-domain unknowns simulated from the support set itself, each landing among its neighbour labels."""
+    n_classes = len(names)
+    labels = np.random.default_rng(seed).permutation(n_classes)[:MAX_LEFT_OUT_LABELS]
+    parts = []
+    for c in labels:
+        keep = y != c
+        remap = np.cumsum(np.arange(n_classes) != c) - 1  # label index without c
+        t = np.array(texts, dtype=object)
+        fitted = Fitted(x[keep], remap[y[keep]], np.delete(names, c, axis=0), list(t[keep]))
+        parts.append(fitted.features(x[~keep], list(t[~keep])))
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def add_learned(fs: list[dict[str, np.ndarray]], cv: dict[str, np.ndarray], lolo: dict[str, np.ndarray]) -> None:
+    """A logistic regression, fitted per classifier, that tells cross-validated held-out support examples
+    (in scope) from left-out-label examples (simulated in-domain unknowns); its decision value is the score."""
+    from sklearn.linear_model import LogisticRegression
+
+    for name, feats in LEARNED_FEATURES.items():
+        train = np.vstack([np.column_stack([cv[k] for k in feats]), np.column_stack([lolo[k] for k in feats])])
+        mu, sd = train.mean(axis=0), train.std(axis=0) + 1e-9
+        target = np.concatenate([np.ones(len(cv["logit"])), np.zeros(len(lolo["logit"]))])
+        model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000).fit((train - mu) / sd, target)
+        for f in fs:
+            f[name] = model.decision_function((np.column_stack([f[k] for k in feats]) - mu) / sd)
+
+
+# ---- metrics ----------------------------------------------------------------------------------------
+def auroc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """P(in-scope score > out-of-scope score), ties half (Mann-Whitney)."""
+    both = np.concatenate([pos, neg])
+    ranks = pd.Series(both).rank().to_numpy()
+    return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def recall_at_cost(correct: np.ndarray, s_in: np.ndarray, s_oos: np.ndarray, drop: float = MAX_DROP) -> float:
+    """Best out-of-scope recall of a threshold rejecting at most ``drop`` of the in-scope queries among those
+    classified right (rejecting a wrong answer costs nothing); the threshold is chosen with the labels."""
+    good = np.sort(s_in[correct])
+    allowed = int(np.floor(drop * len(s_in) + 1e-9))
+    if allowed >= len(good):
+        return 1.0
+    return float((s_oos < good[allowed]).mean())  # reject below the (allowed+1)-th lowest right score
+
+
+def fpr_at_95(s_in: np.ndarray, s_oos: np.ndarray) -> float:
+    """Share of out-of-scope queries accepted at the threshold that keeps 95 % of in-scope queries."""
+    return float((s_oos >= np.quantile(s_in, 0.05)).mean())
+
+
+def episode_metrics(f_in: dict, correct: np.ndarray, f_oos: dict[str, dict], thresholds: dict[str, float],
+                    scores: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    acc = float(correct.mean())
+    for s in scores:
+        t = thresholds[s]
+        kept = correct & (f_in[s] >= t)
+        row = {"accuracy": 100 * acc, "auto_cost": 100 * (kept.mean() - acc)}
+        for kind, fo in f_oos.items():
+            row[f"{kind}_auroc"] = auroc(f_in[s], fo[s])
+            row[f"{kind}_recall@2pt"] = recall_at_cost(correct, f_in[s], fo[s])
+            row[f"{kind}_fpr@95"] = fpr_at_95(f_in[s], fo[s])
+            row[f"{kind}_auto_recall"] = float((fo[s] < t).mean())
+        out[s] = row
+    return out
+
+
+def ambiguity(f_in: dict, y_in: np.ndarray, f_oos: dict[str, dict], shares: tuple[float, ...] = (0.05, 0.1, 0.2)
+              ) -> dict[str, float]:
+    """"Ambiguous: A or B?" where the top two labels nearly tie: for the in-scope queries with the smallest
+    top-2 probability margin (``share`` of them), how often the top label is right, how often one of the two is
+    right, and the share of out-of-scope queries (accepted by the margin rule alone) that it flags."""
+    out: dict[str, float] = {}
+    m_in = f_in["margin"]
+    top1 = f_in["pred"] == y_in
+    top2 = top1 | (f_in["second"] == y_in)
+    out["top1_accuracy_all"] = float(top1.mean())
+    out["top2_accuracy_all"] = float(top2.mean())
+    for share in shares:
+        t = np.quantile(m_in, share)
+        amb = m_in <= t
+        out[f"amb{share:g}_top1"] = float(top1[amb].mean())
+        out[f"amb{share:g}_top2"] = float(top2[amb].mean())
+        out[f"amb{share:g}_clear_top1"] = float(top1[~amb].mean())
+        for kind, fo in f_oos.items():
+            out[f"amb{share:g}_{kind}_flagged"] = float((fo["margin"] <= t).mean())
+    return out
+
+
+# ---- episodes ---------------------------------------------------------------------------------------
+def queries(query: pd.DataFrame, v_query: np.ndarray, known: list[str], unknown: list[str]
+            ) -> tuple[tuple[np.ndarray, np.ndarray, list[str]], tuple[np.ndarray, list[str]]]:
+    """In-scope queries (vectors, label indices, texts) and in-domain out-of-scope ones (vectors, texts)."""
+    inside = query.label.isin(known).to_numpy()
+    held = query.label.isin(unknown).to_numpy()
+    y_in = np.array([known.index(lab) for lab in query.label[inside]])
+    return ((v_query[inside], y_in, query.text[inside].tolist()), (v_query[held], query.text[held].tolist()))
+
+
+def run_episode(support: tuple[np.ndarray, np.ndarray, list[str]], names: np.ndarray,
+                in_scope: tuple[np.ndarray, np.ndarray, list[str]], in_domain: tuple[np.ndarray, list[str]],
+                other: pd.DataFrame, v_other: np.ndarray, scores: tuple[str, ...]) -> dict:
+    """One classifier: fit on ``support`` (vectors, label indices, texts), score the in-scope queries, the
+    in-domain out-of-scope ones and the other-domain ones."""
+    x, y, texts = support
+    q_in, y_in, q_texts = in_scope
+    oos = {"in_domain": in_domain, "other_domain": (v_other, other.text.tolist())}
+    fitted = Fitted(x, y, names, texts)
+    cv = cross_validated(x, y, names, texts)
+    f_in = fitted.features(q_in, q_texts)
+    f_oos = {k: fitted.features(v, t) for k, (v, t) in oos.items()}
+    for f in (f_in, cv, *f_oos.values()):
+        add_perlabel(f, cv)
+    if any(s.startswith("learned") for s in scores):
+        add_learned([f_in, cv, *f_oos.values()], cv, left_out_label_features(x, y, names, texts))
+    thresholds = {s: LIB["threshold_for_drop"](cv[s], cv["right"], MAX_DROP) for s in scores}
+    correct = f_in["pred"] == y_in
+    return {"metrics": episode_metrics(f_in, correct, f_oos, thresholds, scores),
+            "ambiguity": ambiguity(f_in, y_in, f_oos)}
+
+
+def sample_support(train: pd.DataFrame, vectors: np.ndarray, labels: list[str], shots: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    rows, ys = [], []
+    for c, lab in enumerate(labels):
+        pool = np.flatnonzero(train.label.to_numpy() == lab)
+        rows.extend(rng.choice(pool, size=shots, replace=False))
+        ys.extend([c] * shots)
+    rows_a = np.array(rows)
+    return vectors[rows_a], np.array(ys), train.text.to_numpy()[rows_a].tolist()
+
+
+def clinc_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tuple[str, ...]) -> list[dict]:
+    train, v_train = vec.split("clinc150", "train")
+    query, v_query = vec.split("clinc150", split)
+    other, v_other = vec.split("clinc150", f"oos_{split}")
+    out = []
+    for d_i, (domain, intents) in enumerate(CLINC150_DOMAINS.items()):
+        for draw in range(draws):
+            rng = np.random.default_rng([1, shots, d_i, draw])
+            order = rng.permutation(len(intents))
+            known = sorted(intents[i] for i in order[:IN_SCOPE_PER_DOMAIN])
+            unknown = sorted(intents[i] for i in order[IN_SCOPE_PER_DOMAIN:])
+            support = sample_support(train, v_train, known, shots, rng)
+            res = run_episode(support, vec.names("clinc150", known), *queries(query, v_query, known, unknown),
+                              other, v_other, scores)
+            out.append({"dataset": "clinc150", "domain": domain, "draw": draw, "shots": shots, "unknown": unknown,
+                        **res})
+    return out
+
+
+def hwu_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tuple[str, ...]) -> list[dict]:
+    train, v_train = vec.split("hwu64", "train")
+    query, v_query = vec.split("hwu64", split)
+    other, v_other = vec.split("clinc150", f"oos_{split}")
+    labels = sorted(train.label.unique())
+    scenarios: dict[str, list[str]] = {}
+    for lab in labels:
+        scenarios.setdefault(lab.split("_")[0], []).append(lab)
+    out = []
+    for draw in range(draws):
+        rng = np.random.default_rng([2, shots, draw])
+        unknown = []
+        for intents in scenarios.values():
+            if len(intents) > 1:
+                n = min(len(intents) - 1, max(1, round(len(intents) * HWU64_HELD_OUT_SHARE)))
+                unknown += list(rng.choice(intents, size=n, replace=False))
+        known = sorted(set(labels) - set(unknown))
+        support = sample_support(train, v_train, known, shots, rng)
+        res = run_episode(support, vec.names("hwu64", known), *queries(query, v_query, known, unknown),
+                          other, v_other, scores)
+        out.append({"dataset": "hwu64", "draw": draw, "shots": shots, "unknown": sorted(unknown), **res})
+    return out
+
+
+# ---- summary ----------------------------------------------------------------------------------------
+COLUMNS = ("in_domain_auroc", "in_domain_recall@2pt", "in_domain_fpr@95", "in_domain_auto_recall",
+           "other_domain_auroc", "other_domain_recall@2pt", "other_domain_fpr@95", "other_domain_auto_recall",
+           "auto_cost")
+
+
+def mean_se(values: np.ndarray) -> tuple[float, float]:
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+def summarise(episodes: list[dict], scores: tuple[str, ...]) -> list[dict]:
+    rows = []
+    keys = sorted({(e["dataset"], e["shots"]) for e in episodes})
+    for dataset, shots in keys:
+        eps = [e for e in episodes if e["dataset"] == dataset and e["shots"] == shots]
+        base = {c: np.array([e["metrics"]["logit"][c] for e in eps]) for c in COLUMNS}
+        for s in scores:
+            row = {"dataset": dataset, "shots": shots, "score": s, "episodes": len(eps),
+                   "accuracy": mean_se(np.array([e["metrics"][s]["accuracy"] for e in eps]))}
+            for c in COLUMNS:
+                v = np.array([e["metrics"][s][c] for e in eps])
+                row[c] = mean_se(v)
+                row[f"{c}_diff"] = mean_se(v - base[c])
+            rows.append(row)
+        amb_keys = eps[0]["ambiguity"].keys()
+        rows.append({"dataset": dataset, "shots": shots, "score": "_ambiguity", "episodes": len(eps),
+                     **{k: mean_se(np.array([e["ambiguity"][k] for e in eps])) for k in amb_keys}})
+    return rows
+
+
+def markdown(rows: list[dict], command: str) -> str:
+    lines = [f"Command: `{command}`", "",
+             "Means ± standard errors over episodes; `Δ` = paired difference against `logit` (the product's score). "
+             "recall@2pt: best recall of a threshold costing at most 2 points (chosen with the labels); "
+             "auto: the automatic threshold (cross-validated on the support set) - its recall and cost in points.", ""]
+    for dataset, shots in sorted({(r["dataset"], r["shots"]) for r in rows}):
+        sub = [r for r in rows if r["dataset"] == dataset and r["shots"] == shots]
+        eps = sub[0]["episodes"]
+        lines += [f"### {dataset}, {shots} shots ({eps} episodes, accuracy {sub[0]['accuracy'][0]:.1f} %)", "",
+                  "| score | in-domain AUROC | Δ | recall@2pt | Δ | FPR@95 | auto recall | other-domain AUROC | Δ | "
+                  "recall@2pt | FPR@95 | auto recall | auto cost (points) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in sub:
+            if r["score"] == "_ambiguity":
+                continue
+
+            def c(k: str, d: int = 3) -> str:
+                return f"{r[k][0]:.{d}f} ± {r[k][1]:.{d}f}"
+
+            def dd(k: str) -> str:
+                return f"{r[k + '_diff'][0]:+.3f} ± {r[k + '_diff'][1]:.3f}"
+
+            lines.append(f"| {r['score']} | {c('in_domain_auroc')} | {dd('in_domain_auroc')} | "
+                         f"{c('in_domain_recall@2pt')} | {dd('in_domain_recall@2pt')} | {c('in_domain_fpr@95')} | "
+                         f"{c('in_domain_auto_recall')} | {c('other_domain_auroc')} | {dd('other_domain_auroc')} | "
+                         f"{c('other_domain_recall@2pt')} | {c('other_domain_fpr@95')} | "
+                         f"{c('other_domain_auto_recall')} | {c('auto_cost', 2)} |")
+        amb = next((r for r in sub if r["score"] == "_ambiguity"), None)
+        if amb:
+            lines += ["", "Ambiguity (smallest top-2 margins): share of in-scope queries flagged | top-1 right | "
+                      "one of the two right | top-1 right among the rest | in-domain OOS flagged | other-domain "
+                      "OOS flagged", ""]
+            lines.append(f"all queries: top-1 {amb['top1_accuracy_all'][0]:.3f}, top-2 "
+                         f"{amb['top2_accuracy_all'][0]:.3f}")
+            for share in ("0.05", "0.1", "0.2"):
+                lines.append(f"- {share}: {amb[f'amb{share}_top1'][0]:.3f} | {amb[f'amb{share}_top2'][0]:.3f} | "
+                             f"{amb[f'amb{share}_clear_top1'][0]:.3f} | {amb[f'amb{share}_in_domain_flagged'][0]:.3f} | "
+                             f"{amb[f'amb{share}_other_domain_flagged'][0]:.3f}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--split", choices=("valid", "test"), default="valid",
+                        help="query split: valid for development choices, test for the final table")
+    parser.add_argument("--shots", type=int, nargs="+", default=[5, 10])
+    parser.add_argument("--draws", type=int, default=3,
+                        help="draws per CLINC150 domain (10 domains) and HWU64 draws (x3) per shot count")
+    parser.add_argument("--datasets", nargs="+", default=["clinc150", "hwu64"])
+    parser.add_argument("--scores", nargs="+", default=list(DEFAULT_SCORES), choices=SCORES,
+                        help="scores to compare (learned and learned_small refit the head once per label: slow)")
+    parser.add_argument("--model", default="minilm", help="encoder (frozen MiniLM-L6: no meta-training on these sets)")
+    parser.add_argument("--cache", default="/tmp/fewshot-oosid-cache", help="folder for cached vectors (.npy)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "oos_indomain.json"))
+    args = parser.parse_args()
+    data = Path(args.data)
+    if not (data / "clinc150").is_dir():
+        print(f"skipped: {data / 'clinc150'} not found", file=sys.stderr)
+        return 0
+    import torch
+
+    torch.set_num_threads(1)
+    LIB.update(_library())
+    scores = tuple(dict.fromkeys(["logit", *args.scores]))
+    vec = Vectors(data, Path(args.cache), args.model)
+    episodes: list[dict] = []
+    for shots in args.shots:
+        if "clinc150" in args.datasets:
+            episodes += clinc_episodes(vec, args.split, shots, args.draws, scores)
+        if "hwu64" in args.datasets and (data / "hwu64").is_dir():
+            episodes += hwu_episodes(vec, args.split, shots, 3 * args.draws, scores)
+        print(f"done: {shots} shots", file=sys.stderr, flush=True)
+    rows = summarise(episodes, scores)
+    command = "python bench/oos_indomain.py " + " ".join(sys.argv[1:])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"command": command, "summary": rows, "episodes": episodes}, indent=1))
+    text = markdown(rows, command)
+    out.with_suffix(".md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
