@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -17,9 +21,11 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from conftest import APP_MAX_FILE_SIZE, ROOT  # noqa: E402
+from conftest import APP_MAX_FILE_SIZE, ROOT, free_port  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+PAGE_WITHIN_S = 15  # `python app.py` serves the page this soon (on 2 cores); the encoder is prepared after
 
 ENDPOINTS = {"/load_example", "/add_examples", "/set_table", "/remove_label", "/undo", "/label_set",
              "/import_csv", "/export_csv", "/save_classifier", "/load_classifier", "/classify",
@@ -109,12 +115,12 @@ def test_none_of_these_examples(app_url: str) -> None:
     assert verdict.startswith("### billing")
 
 
-def test_fast_encoder_switch_is_per_request_and_on_every_encoding_endpoint(app_url: str, support: Client,
-                                                                          batch_csv: Path) -> None:
+def test_int8_switch_is_per_request_and_on_every_encoding_endpoint(app_url: str, support: Client,
+                                                                  batch_csv: Path) -> None:
     info = client(app_url).view_api(print_info=False, return_format="dict")["named_endpoints"]
     for endpoint in ("/classify", "/classify_csv", "/evaluate", "/save_classifier"):
         params = {p["parameter_name"]: p for p in info[endpoint]["parameters"]}
-        assert isinstance(params["fast_encoder"]["parameter_default"], bool), endpoint  # optional for clients
+        assert isinstance(params["int8"]["parameter_default"], bool), endpoint  # optional for clients
     text = "I can't log in, the password reset email never came"
     fp32, _, _ = support.predict(text, False, 0.0, False, api_name="/classify")
     int8, _, _ = support.predict(text, False, 0.0, True, api_name="/classify")
@@ -126,8 +132,10 @@ def test_fast_encoder_switch_is_per_request_and_on_every_encoding_endpoint(app_u
     assert "22 rows labelled" in summary
     metrics, _, _ = support.predict(handle_file(str(batch_csv)), "text", "label", True, api_name="/evaluate")
     assert "Accuracy" in metrics
-    with pytest.raises(AppError, match="fast_encoder must be true or false"):
+    with pytest.raises(AppError, match="int8 must be true or false"):
         support.predict(text, False, 0.0, "yes", api_name="/classify")
+    by_name, _, _ = support.predict(text, auto_unknown=False, threshold=0.0, int8=True, api_name="/classify")
+    assert by_name == int8
 
 
 def test_automatic_unknown_needs_two_examples_of_a_label(app_url: str) -> None:
@@ -363,7 +371,7 @@ def test_label_names_with_html_are_shown_escaped(app_url: str) -> None:
 
 
 def test_login_from_environment() -> None:
-    from fewshot.ui_core import auth_from_env
+    from fewshot.app.server import auth_from_env
 
     assert auth_from_env("") is None
     assert auth_from_env("ann:pw1, bob:pw2") == [("ann", "pw1"), ("bob", "pw2")]
@@ -390,3 +398,93 @@ def test_zip_holds_the_portable_folder(support: Client, tmp_path: Path) -> None:
     assert {p.name for p in folder.iterdir()} == {"config.json", "examples.csv", "index.faiss"}
     assert len(pd.read_csv(folder / "examples.csv")) == 30
     assert "config" in json.loads((folder / "config.json").read_text())
+
+
+def test_page_is_served_at_once_and_early_requests_wait_for_the_encoder(tmp_path: Path) -> None:
+    """`python app.py` answers on / within PAGE_WITHIN_S seconds, says on the console what it does, and a
+    request sent before the encoder is prepared waits for it (no error)."""
+    port = free_port()
+    env = os.environ | {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+                        "GRADIO_ANALYTICS_ENABLED": "False", "FEWSHOT_AUTH": "", "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "app.log"
+    start = time.monotonic()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url, served = f"http://127.0.0.1:{port}/", None
+    try:
+        while time.monotonic() - start < 60 and proc.poll() is None and served is None:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    served = time.monotonic() - start if resp.status == 200 else None
+            except OSError:
+                time.sleep(0.1)
+        assert served is not None, log.read_text()[-2000:]
+        assert served <= PAGE_WITHIN_S, f"the page took {served:.1f} s"
+        console = log.read_text()
+        assert "fewshot: serving on http://127.0.0.1" in console and "preparing the encoder" in console
+        assert "encoder ready" not in console  # the slow part runs after the page is served
+        c = client(url)
+        c.predict("Support tickets", api_name="/load_example")
+        bars, _, _ = c.predict("I was charged twice on my card", False, 0.0, api_name="/classify")
+        assert bars["label"] == "billing"
+        deadline = time.monotonic() + 30
+        while "fewshot: encoder ready" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "fewshot: encoder ready" in log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_app_modules_import_no_gradio_or_torch_until_asked() -> None:
+    code = ("import sys, fewshot.app, fewshot.app.state, fewshot.app.warmup; "
+            "print(sorted(m for m in ('gradio', 'torch', 'faiss', 'sklearn', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_example_label_sets_are_inside_the_package() -> None:
+    from importlib.resources import files
+
+    from fewshot.app import state
+
+    shipped = sorted(p.name for p in files("fewshot").joinpath("label_sets").iterdir() if p.name.endswith(".csv"))
+    assert shipped == sorted(p.name for p in state.example_sets().values()) and len(shipped) == 4
+    assert state.example_sets()["Support tickets"].parent == ROOT / "fewshot" / "label_sets"
+    assert {r[0] for r in state.load_example_set("support_tickets")} == SUPPORT_LABELS
+
+
+def test_int8_switch_refits_with_the_other_encoder() -> None:
+    from helpers import support_frame
+
+    from fewshot import FewShotError
+    from fewshot.app import state as core
+    from fewshot.app.warmup import INT8_DEFAULT, shared_encoder
+
+    state = {"rows": [[lab, t] for t, lab in support_frame().itertuples(index=False)], "options": {}}
+    plain = core.fitted_classifier(state, None, int8=False)
+    assert not plain.clf.encoder.int8
+    assert core.fitted_classifier(state, plain, int8=False) is plain  # same label set, same encoder
+    fast = core.fitted_classifier(state, plain, int8=True)
+    assert fast is not plain and fast.clf.encoder.int8 and fast.clf.encoder is shared_encoder(True)
+    assert core.fitted_classifier(state, fast, int8=True) is fast
+    assert core.int8_flag(None) is INT8_DEFAULT and core.int8_flag(0) is False
+    with pytest.raises(FewShotError, match="int8 must be true or false"):
+        core.int8_flag("yes")
+
+
+def test_unknown_rule_leaves_the_session_classifier_unchanged() -> None:
+    from helpers import support_frame
+
+    from fewshot.app import state as core
+
+    state = {"rows": [[lab, t] for t, lab in support_frame().itertuples(index=False)], "options": {}}
+    clf = core.fitted_classifier(state, None).clf
+    before = clf.get_params()
+    rule = core.unknown_rule(clf, True, 0.5)
+    assert rule.mode == "auto" and rule.threshold == clf.auto_threshold_
+    assert core.predict_text(clf, "banana", rule).label == "unknown"
+    assert core.predict_text(clf, "banana", core.unknown_rule(clf, False, 0.0)).label != "unknown"
+    out, blank = core.classify_frame(clf, pd.DataFrame({"text": ["banana", " "]}), "text", rule)
+    assert out["label"].tolist() == ["unknown", ""] and blank == 1
+    assert clf.get_params() == before  # the rule travels with each call, never in the classifier

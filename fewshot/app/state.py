@@ -1,13 +1,17 @@
-"""The web app's logic without Gradio: label-set rows, a per-session classifier, files in and out.
+"""The web app's session state and logic without Gradio: label-set rows, a per-session classifier, files.
 
 The app keeps a label set as plain JSON (``{"rows": [[label, text], ...], "options": {...}}``) so it can
-live in the browser (``gr.BrowserState``) and in a per-session ``gr.State``. Everything here calls the
-library (:class:`~fewshot.FewShotClassifier`, :mod:`fewshot.csvio`, :mod:`fewshot.metrics`,
-:mod:`fewshot.diagnostics`); user mistakes raise :class:`~fewshot.FewShotError` with a readable message.
+live in the browser (``gr.BrowserState``) and in a per-session ``gr.State``; every function here returns a
+new state and never changes its argument, and nothing mutable is kept at module level (the encoders of
+:mod:`fewshot.app.warmup` are read-only). Everything calls the library (:class:`~fewshot.FewShotClassifier`,
+:mod:`fewshot.io`, :mod:`fewshot.metrics`, :mod:`fewshot.diagnostics`); user mistakes raise
+:class:`~fewshot.FewShotError` with a readable message. Importing this module imports no torch: the
+classifier's modules load in the background (:mod:`fewshot.app.warmup`) or at the first fit.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -15,37 +19,44 @@ import shutil
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .classifier import CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE, ClassifierConfig, FewShotClassifier
-from .csvio import neutralize_formulas, read_table
-from .diagnostics import Finding, diagnose
-from .encoder import Encoder
-from .errors import FewShotError
-from .metrics import evaluate
+from ..config import ClassifierConfig
+from ..diagnostics import Finding, diagnose
+from ..errors import FewShotError
+from ..io.output import label_frame, output_names
+from ..io.tables import neutralize_formulas, read_table
+from ..text import ProgressFn
+from .warmup import INT8_DEFAULT, shared_encoder
+
+if TYPE_CHECKING:
+    from ..classifier import FewShotClassifier, Prediction
 
 NONE_LABEL = ClassifierConfig.unknown_label  # examples under this label are "none of these" examples
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-LABEL_SETS_DIR = ASSETS / "label_sets"
+LABEL_SETS_DIR = Path(__file__).resolve().parent.parent / "label_sets"
+"""The ready example label sets (``text,label`` CSVs shipped inside the package)."""
 
 MAX_EXAMPLES = int(os.environ.get("FEWSHOT_MAX_EXAMPLES", "5000"))
 MAX_ROWS = int(os.environ.get("FEWSHOT_MAX_ROWS", "20000"))
-MAX_TEXT_CHARS = int(os.environ.get("FEWSHOT_MAX_TEXT_CHARS", "2000"))
+MAX_INPUT_CHARS = int(os.environ.get("FEWSHOT_MAX_TEXT_CHARS", "2000"))
+"""Characters of one text the app classifies or keeps as an example (``FEWSHOT_MAX_TEXT_CHARS``); longer texts
+are cut, with a warning. Lower than the library's own cap (:data:`fewshot.text.MAX_TEXT_CHARS`) so that a
+public app bounds each request's work."""
 MAX_LABEL_CHARS = 100
 MAX_ZIP_BYTES = 100 * 1024 * 1024
 OUT_TTL_SECONDS = 3600
 ZIP_FOLDER = "fewshot_classifier"
-# options a saved classifier may carry into the app (the encoder is always the app's own)
+UNKNOWN_OPTIONS = ("min_confidence", "auto_unknown", "score_threshold")
+# options a saved classifier may carry into the app (the encoder is always the app's own, the unknown rule
+# is chosen per request)
 PORTABLE_OPTIONS = tuple(f.name for f in fields(ClassifierConfig)
-                         if f.name not in {"model", "batch_size", "quantize", "extra_layers", "unknown_threshold"})
+                         if f.name not in {"model", "batch_size", "int8", "extra_layers", *UNKNOWN_OPTIONS})
 
 OPTION_BOUNDS: dict[str, tuple[float, float]] = {
     "temperature": (1e-4, 100.0), "matching_temperature": (1e-4, 100.0), "k": (1, 200),
@@ -53,7 +64,6 @@ OPTION_BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 Rows = list[list[str]]
-ProgressFn = Callable[[int, int], None]
 
 
 def empty_state() -> dict[str, Any]:
@@ -61,41 +71,13 @@ def empty_state() -> dict[str, Any]:
     return {"rows": [], "options": {}}
 
 
-def _int8_default() -> bool:
-    """``FEWSHOT_INT8`` (1/0); on when unset: on 2 cores the int8 encoder measured 2.0x fp32 throughput, 5-shot
-    accuracy within 0.3 points and the same single-sentence time over HTTP (``bench/speed.py``)."""
-    return os.environ.get("FEWSHOT_INT8", "1").strip().lower() not in {"0", "false", "no", "off"}
-
-
-INT8_DEFAULT = _int8_default()
-"""Where the app's "int8 encoder" box starts (each session may change it)."""
-
-
-@lru_cache(maxsize=2)
-def shared_encoder(quantize: bool = False) -> Encoder:
-    """The process's encoder (fp32 or int8): weights shared read-only by every session (labels never are)."""
-    return Encoder(os.environ.get("FEWSHOT_MODEL") or None, quantize=quantize)
-
-
 def int8_flag(value: Any) -> bool:
     """The app's int8 switch from a request (a browser or API client may send anything)."""
     if value is None:
         return INT8_DEFAULT
     if not isinstance(value, (bool, int, float)):
-        raise FewShotError(f"fast_encoder must be true or false, got {value!r:.40}")
+        raise FewShotError(f"int8 must be true or false, got {value!r:.40}")
     return bool(value)
-
-
-def auth_from_env(value: str | None = None) -> list[tuple[str, str]] | None:
-    """``FEWSHOT_AUTH="user:pw[,user2:pw2]"`` -> Gradio's ``auth`` list; None when unset or empty."""
-    value = os.environ.get("FEWSHOT_AUTH", "") if value is None else value
-    pairs = []
-    for item in filter(None, (p.strip() for p in value.split(","))):
-        user, sep, password = item.partition(":")
-        if not sep or not user or not password:
-            raise FewShotError("FEWSHOT_AUTH must look like 'user:password' (several separated by commas)")
-        pairs.append((user, password))
-    return pairs or None
 
 
 # ---- rows ------------------------------------------------------------------------------------------
@@ -148,7 +130,7 @@ def add_examples(state: dict[str, Any], label: str, lines: str) -> dict[str, Any
     texts = [t.strip() for t in str(lines or "").splitlines() if t.strip()]
     if not texts:
         raise FewShotError(f"no example text for {label!r}; write one example per line")
-    rows = state_rows(state) + [[label, t[:MAX_TEXT_CHARS]] for t in texts]
+    rows = state_rows(state) + [[label, t[:MAX_INPUT_CHARS]] for t in texts]
     return with_rows(state, clean_rows(rows))
 
 
@@ -225,7 +207,7 @@ def counts_of(rows: Rows) -> dict[str, int]:
 
 # ---- example label sets ----------------------------------------------------------------------------
 def example_sets() -> dict[str, Path]:
-    """Display name -> CSV file of the ready label sets in ``assets/label_sets``."""
+    """Display name -> CSV file of the ready label sets shipped in ``fewshot/label_sets``."""
     files = sorted(LABEL_SETS_DIR.glob("*.csv")) if LABEL_SETS_DIR.is_dir() else []
     return {p.stem.replace("_", " ").capitalize(): p for p in files}
 
@@ -243,11 +225,11 @@ def load_example_set(name: str) -> Rows:
 def rows_from_csv(path: str | Path, display_name: str | None = None) -> Rows:
     """Rows from a ``text,label`` CSV (column order free)."""
     df = read_csv_friendly(path, ["text", "label"], display_name)
-    return clean_rows([[lab, text[:MAX_TEXT_CHARS]] for lab, text in zip(df["label"], df["text"])])
+    return clean_rows([[lab, text[:MAX_INPUT_CHARS]] for lab, text in zip(df["label"], df["text"])])
 
 
 def read_csv_friendly(path: str | Path, columns: list[str], display_name: str | None = None) -> pd.DataFrame:
-    """:func:`fewshot.csvio.read_table`, with the upload's temp path replaced by its plain file name."""
+    """:func:`fewshot.io.tables.read_table`, with the upload's temp path replaced by its plain file name."""
     try:
         return read_table(path, columns)
     except FewShotError as exc:
@@ -267,6 +249,7 @@ class Fitted:
 
     key: str
     clf: FewShotClassifier
+    int8: bool = False
 
 
 def state_key(rows: Rows, options: dict[str, Any]) -> str:
@@ -276,13 +259,16 @@ def state_key(rows: Rows, options: dict[str, Any]) -> str:
 
 
 def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: ProgressFn | None = None,
-                      quantize: bool = False) -> Fitted:
+                      int8: bool = False) -> Fitted:
     """The session's classifier for ``state``: reused when the label set and encoder did not change, else refitted.
 
-    ``quantize``: the int8 encoder (see :mod:`fewshot.int8`); switching refits, since the vectors differ.
+    ``int8``: the int8 encoder (see :mod:`fewshot.encoders.int8`); switching refits, since the vectors differ.
+    Waits for the shared encoder when it is still being prepared (:mod:`fewshot.app.warmup`).
     """
+    from ..classifier import FewShotClassifier
+
     rows, options = complete_rows(state_rows(state)), state_options(state)
-    key = state_key(rows, options) + ("/int8" if quantize else "")
+    key = state_key(rows, options) + ("/int8" if int8 else "")
     if isinstance(cache, Fitted) and cache.key == key:
         return cache
     if len(labels_of(rows)) < 2:
@@ -290,18 +276,24 @@ def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: Pro
         raise FewShotError("the classifier needs examples for at least 2 labels; "
                            + (f"you have only {have}. " if have else "you have none yet. ")
                            + "Add labels on the Labels tab or load an example set")
-    clf = FewShotClassifier(encoder=shared_encoder(quantize), quantize=quantize, **options)
+    clf = FewShotClassifier(encoder=shared_encoder(int8), int8=int8, **options)
     clf.fit([r[1] for r in rows], [r[0] for r in rows], progress=progress)
-    return Fitted(key, clf)
+    return Fitted(key, clf, int8)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Unknown:
-    """How the app answers 'unknown' for one request (see :func:`set_unknown`)."""
+    """How the app answers 'unknown' for one request (see :func:`unknown_rule`); never stored in a classifier."""
 
     mode: str  # "auto": in-scope score below the automatic threshold; "confidence"; "off"
     threshold: float | None = None  # "auto": score units (the head's top logit); "confidence": 0-1
     note: str = ""  # why "auto" was asked for but is not applied
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The classifier's unknown options for this rule, passed per call (``predict_details(**options)``)."""
+        return {"min_confidence": self.threshold if self.mode == "confidence" else None,
+                "auto_unknown": self.mode == "auto", "score_threshold": None}
 
 
 def auto_threshold(clf: FewShotClassifier) -> tuple[float | None, str]:
@@ -309,21 +301,20 @@ def auto_threshold(clf: FewShotClassifier) -> tuple[float | None, str]:
     try:
         return float(clf.auto_threshold_), ""
     except FewShotError as exc:
-        return None, str(exc).replace("unknown_threshold='auto'", "the automatic unknown")
+        return None, str(exc).replace("the automatic unknown threshold (auto_unknown=True)", "the automatic unknown")
 
 
-def set_unknown(clf: FewShotClassifier, auto: Any, threshold: float | None) -> Unknown:
-    """Apply the user's unknown rule: automatic (from the examples), a confidence floor, or none.
+def unknown_rule(clf: FewShotClassifier, auto: Any, threshold: Any) -> Unknown:
+    """The user's unknown rule for one request: automatic (from the examples), a confidence floor, or none.
 
-    ``auto`` true: ``unknown_threshold="auto"``, the slider is ignored; when the label set is too small
-    for the cross-validated threshold (no label with 2 examples) nothing is answered unknown and the
-    returned note says why. ``auto`` false: ``threshold`` is a confidence in [0, 1]; 0 or None: never unknown.
+    ``auto`` true: the automatic in-scope-score threshold, the slider is ignored; when the label set is too
+    small for the cross-validated threshold (no label with 2 examples) nothing is answered unknown and the
+    note says why. ``auto`` false: ``threshold`` is a confidence in [0, 1]; 0 or None: never unknown.
     """
     if auto is not None and not isinstance(auto, (bool, int, float)):
         raise FewShotError(f"auto_unknown must be true or false, got {auto!r:.40}")
     if auto:
         value, note = auto_threshold(clf)
-        clf.config.unknown_threshold = "auto" if value is not None else None
         return Unknown("auto", value) if value is not None else Unknown("off", None, note)
     try:
         value = float(threshold or 0.0)
@@ -331,8 +322,18 @@ def set_unknown(clf: FewShotClassifier, auto: Any, threshold: float | None) -> U
         raise FewShotError(f"the threshold must be a number between 0 and 1, got {threshold!r:.40}") from exc
     if not 0.0 <= value <= 1.0:
         raise FewShotError(f"the threshold must be between 0 and 1, got {value}")
-    clf.config.unknown_threshold = value if value > 0 else None
     return Unknown("confidence", value) if value > 0 else Unknown("off")
+
+
+def with_rule(clf: FewShotClassifier, rule: Unknown) -> FewShotClassifier:
+    """A shallow copy of ``clf`` that answers unknown by ``rule``, for one call of a function that takes a
+    classifier (it shares the fitted rule, the examples and the cached automatic threshold; ``clf`` is unchanged)."""
+    return copy.copy(clf).set_params(**rule.options)
+
+
+def predict_text(clf: FewShotClassifier, text: str, rule: Unknown) -> Prediction:
+    """One text's answer under ``rule``: the label (or unknown), the top 5 labels and the 5 closest examples."""
+    return clf.predict_details([text[:MAX_INPUT_CHARS]], top=5, n_matches=5, **rule.options)[0]
 
 
 def findings(rows: Rows) -> list[Finding]:
@@ -377,6 +378,8 @@ def export_csv(rows: Rows) -> Path:
 
 def save_zip(fitted: Fitted) -> Path:
     """The classifier as a zip of the folder :meth:`FewShotClassifier.save` writes."""
+    from ..persist import CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE
+
     work = out_dir()
     folder = fitted.clf.save(work / ZIP_FOLDER)
     path = work / "fewshot_classifier.zip"
@@ -389,6 +392,8 @@ def save_zip(fitted: Fitted) -> Path:
 
 def _zip_members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     """The classifier files inside a zip (at the root or in one folder); refuses unsafe or huge entries."""
+    from ..persist import CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE
+
     wanted = {CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE}
     found: dict[str, zipfile.ZipInfo] = {}
     total = 0
@@ -411,6 +416,8 @@ def _zip_members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
 
 def _sanitize_saved_config(path: Path) -> None:
     """Rewrite an uploaded ``config.json`` so only safe, bounded options reach the classifier."""
+    from ..persist import CONFIG_FILE
+
     meta = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
         raise FewShotError(f"{CONFIG_FILE} in the zip has no 'config' section; it is not a saved classifier")
@@ -420,6 +427,9 @@ def _sanitize_saved_config(path: Path) -> None:
 
 def load_zip(path: str | Path) -> tuple[dict[str, Any], Fitted]:
     """A state and fitted classifier from a zip written by :func:`save_zip` (or a zipped saved folder)."""
+    from ..classifier import FewShotClassifier
+    from ..persist import CONFIG_FILE
+
     if not zipfile.is_zipfile(path):
         raise FewShotError(f"{Path(path).name} is not a zip file; save a classifier with 'Save classifier'")
     work = out_dir()
@@ -461,39 +471,20 @@ def read_upload(path: str | Path, display_name: str | None = None) -> pd.DataFra
     return df
 
 
-OUTPUT_COLUMNS = ("label", "confidence", "top_3", "in_scope_score")
-
-
-def output_columns(columns: list[str]) -> tuple[str, ...]:
-    """Names of the added columns (prefixed ``predicted_`` when the input already has one of them)."""
-    if set(OUTPUT_COLUMNS) & set(columns):
-        return tuple(f"predicted_{c}" for c in OUTPUT_COLUMNS)
-    return OUTPUT_COLUMNS
-
-
-def classify_frame(clf: FewShotClassifier, df: pd.DataFrame, column: str,
+def classify_frame(clf: FewShotClassifier, df: pd.DataFrame, column: str, rule: Unknown,
                    progress: ProgressFn | None = None) -> tuple[pd.DataFrame, int]:
-    """``df`` with label, confidence, top-3 and in-scope-score columns; blank texts are kept unlabelled.
-
-    The label is ``unknown`` where the classifier's ``unknown_threshold`` rejects the text (see
-    :func:`set_unknown`). Returns the labelled frame and the number of blank rows.
+    """``df`` in the one labelled-output format (:func:`fewshot.io.output.label_frame`: label, confidence,
+    top-3, in-scope score; blank texts kept unlabelled), each text cut to :data:`MAX_INPUT_CHARS` and
+    ``unknown`` answered by ``rule``. Returns the labelled frame and the number of blank rows.
     """
-    if column not in df.columns:
-        raise FewShotError(f"there is no column {column!r}; the columns are {list(map(str, df.columns))}")
-    texts = df[column].astype(str).str.slice(0, MAX_TEXT_CHARS)
-    filled = texts.str.strip() != ""
-    label_col, conf_col, top_col, score_col = output_columns([str(c) for c in df.columns])
-    out = df.copy()
-    out[label_col], out[conf_col], out[top_col], out[score_col] = "", "", "", ""
-    if filled.any():
-        labels, probs, scores = clf.predict_with_scores(texts[filled].tolist(), progress=progress)
-        order = np.argsort(-probs, axis=1)[:, :3]
-        tops = ["; ".join(f"{clf.classes_[j]} {p[j]:.2f}" for j in o) for p, o in zip(probs, order)]
-        out.loc[filled, label_col] = list(labels)
-        out.loc[filled, conf_col] = [f"{c:.4f}" for c in probs.max(axis=1)]
-        out.loc[filled, top_col] = tops
-        out.loc[filled, score_col] = [f"{s:.3f}" for s in scores]
-    return out, int((~filled).sum())
+    out = label_frame(with_rule(clf, rule), df, column, progress=progress, max_chars=MAX_INPUT_CHARS)
+    blank = df[column].astype(str).str.slice(0, MAX_INPUT_CHARS).str.strip() == ""
+    return out, int(blank.sum())
+
+
+def added_columns(df: pd.DataFrame) -> tuple[str, ...]:
+    """Names of the columns :func:`classify_frame` adds to ``df`` (``predicted_`` prefixed on a clash)."""
+    return output_names([str(c) for c in df.columns])
 
 
 def write_labelled(df: pd.DataFrame, source_name: str) -> Path:
@@ -505,7 +496,8 @@ def write_labelled(df: pd.DataFrame, source_name: str) -> Path:
 
 def evaluate_frame(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
                    progress: ProgressFn | None = None) -> dict[str, Any]:
-    """:func:`fewshot.metrics.evaluate` on two columns, plus the misclassified rows and unseen labels."""
+    """:func:`fewshot.metrics.evaluate` on two columns (no unknown answers but those of "none of these"
+    examples), plus the misclassified rows and unseen labels."""
     for col in (text_col, label_col):
         if col not in df.columns:
             raise FewShotError(f"there is no column {col!r}; the columns are {list(map(str, df.columns))}")
@@ -513,10 +505,11 @@ def evaluate_frame(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, labe
     sub = df[keep]
     if sub.empty:
         raise FewShotError(f"no row has both a text in {text_col!r} and a label in {label_col!r}")
-    texts = sub[text_col].str.slice(0, MAX_TEXT_CHARS).tolist()
+    from ..metrics import evaluate
+
+    texts = sub[text_col].str.slice(0, MAX_INPUT_CHARS).tolist()
     gold = [" ".join(g.split()) for g in sub[label_col]]
-    clf.config.unknown_threshold = None
-    result = evaluate(clf, texts, gold, progress=progress)
+    result = evaluate(clf, texts, gold, progress=progress, unknown=False)
     wrong = [(t, g, p) for t, g, p in zip(texts, gold, result["predictions"]) if g != p]
     result["misclassified"] = pd.DataFrame(wrong, columns=["text", "gold", "predicted"])
     result["unseen_labels"] = sorted(set(gold) - set(map(str, clf.classes_)))

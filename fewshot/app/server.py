@@ -1,0 +1,90 @@
+"""Starting the app: settings from the environment, the page with its queue, the server, what the console says.
+
+``python app.py`` serves the page within seconds: the encoder (model load, int8 quantisation, compile)
+is prepared in a background thread once the server answers (:mod:`fewshot.app.warmup`), and the console
+says what is happening. Environment:
+
+  GRADIO_SERVER_NAME / GRADIO_SERVER_PORT  where to listen (default 0.0.0.0:7860, as a Space expects;
+                                           use 127.0.0.1 for a local-only server)
+  FEWSHOT_AUTH             optional login: ``user:password`` (several: ``a:pw1,b:pw2``)
+  FEWSHOT_MAX_FILE_SIZE    upload limit (default ``10mb``)
+  FEWSHOT_CONCURRENCY      requests run at once (default 2, one per vCPU of a free Space)
+  FEWSHOT_QUEUE_SIZE       requests that may wait in the queue (default 64)
+  FEWSHOT_MODEL            encoder (see :func:`fewshot.encoders.registry.resolve_model`)
+  FEWSHOT_INT8             0 starts each session on the fp32 encoder instead of the int8 one
+  FEWSHOT_MAX_ROWS         rows of one uploaded CSV (default 20000)
+  FEWSHOT_MAX_EXAMPLES     examples in one label set (default 5000)
+  FEWSHOT_MAX_TEXT_CHARS   characters of one text the app classifies or keeps (default 2000; longer ones are cut)
+  FEWSHOT_STATE_SECRET     key that encrypts the label set kept in the visitor's browser
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from ..errors import FewShotError
+from . import warmup
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+
+def _file_size(value: str) -> str | int:
+    """``FEWSHOT_MAX_FILE_SIZE``: bytes, or a size such as ``10mb`` (Gradio's syntax)."""
+    value = value.strip()
+    return int(value) if value.isdigit() else value
+
+
+MAX_FILE_SIZE: str | int = _file_size(os.environ.get("FEWSHOT_MAX_FILE_SIZE", "10mb"))
+CONCURRENCY = int(os.environ.get("FEWSHOT_CONCURRENCY", "2"))
+QUEUE_SIZE = int(os.environ.get("FEWSHOT_QUEUE_SIZE", "64"))
+
+
+def say(message: str) -> None:
+    """One console line about what the app is doing (the server log of a Space shows it)."""
+    print(f"fewshot: {message}", flush=True)
+
+
+def auth_from_env(value: str | None = None) -> list[tuple[str, str]] | None:
+    """``FEWSHOT_AUTH="user:pw[,user2:pw2]"`` -> Gradio's ``auth`` list; None when unset or empty."""
+    value = os.environ.get("FEWSHOT_AUTH", "") if value is None else value
+    pairs = []
+    for item in filter(None, (p.strip() for p in value.split(","))):
+        user, sep, password = item.partition(":")
+        if not sep or not user or not password:
+            raise FewShotError("FEWSHOT_AUTH must look like 'user:password' (several separated by commas)")
+        pairs.append((user, password))
+    return pairs or None
+
+
+def create_app() -> gr.Blocks:
+    """The page with its queue configured (``app.py``'s module-level ``demo``; the tests start it too)."""
+    say("building the page …")
+    from .views import build_app
+
+    demo = build_app()
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    return demo
+
+
+def _prepared(status: warmup.Status) -> None:
+    if status.state == "ready":
+        say(f"encoder ready ({'int8' if status.int8 else 'fp32'}, prepared in {status.seconds:.0f} s)")
+    else:
+        say(f"the encoder could not be prepared ({status.error}); requests will try again")
+
+
+def launch(app: gr.Blocks) -> None:
+    """Serve ``app`` on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (never with a share link), then prepare the
+    encoder in the background; blocks until the server stops."""
+    host = os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0")
+    port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    say(f"starting the server on {host}:{port} …")
+    app.launch(server_name=host, server_port=port, share=False, auth=auth_from_env(),
+               max_file_size=MAX_FILE_SIZE, prevent_thread_lock=True)
+    say(f"serving on {app.local_url or f'http://{host}:{port}/'}")
+    kind = "int8: loading the model, quantising, compiling" if warmup.INT8_DEFAULT else "fp32: loading the model"
+    say(f"preparing the encoder in the background ({kind}); requests wait for it …")
+    warmup.start(on_done=_prepared)
+    app.block_thread()
