@@ -1,0 +1,222 @@
+"""Per-task adaptation of the encoder (fewshot.adapt) on a tiny randomly initialised BERT: offline and fast."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fewshot.adapt import (FinetuneConfig, TopLayers, apply_weights, cv_accuracy, finetune, fold_ids, lower_states,
+                           overlap_hint)
+from fewshot.adapt.losses import sample_pairs, supcon_loss
+from fewshot.errors import FewShotError
+
+KEYS = ["apple", "river", "engine", "violin"]
+FILLER = [f"w{i}" for i in range(40)]
+
+
+def tiny_model(folder: Path, seed: int = 0):
+    """A 4-layer, 32-wide BERT sentence-transformer with mean pooling, random weights, a made-up vocabulary."""
+    from sentence_transformers import SentenceTransformer
+    try:
+        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers.models import Normalize, Pooling, Transformer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *KEYS, *FILLER]
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=5 + len(KEYS) + len(FILLER), hidden_size=32, num_hidden_layers=4,
+                        num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).save_pretrained(folder)
+    BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}).save_pretrained(folder)
+    body = Transformer(str(folder), max_seq_length=32)
+    return SentenceTransformer(modules=[body, Pooling(32, "mean"), Normalize()], device="cpu")
+
+
+def synthetic(n_per_label: int, seed: int) -> tuple[list[str], list[str]]:
+    """Label = the one key word in a text of 8 random filler words: known structure, hidden by the filler."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for key in KEYS:
+        for _ in range(n_per_label):
+            words = list(rng.choice(FILLER, size=8))
+            words.insert(int(rng.integers(9)), key)
+            texts.append(" ".join(words))
+            labels.append(key)
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory):
+    torch.set_num_threads(1)
+    return tiny_model(tmp_path_factory.mktemp("tiny_bert"))
+
+
+def snapshot(m) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in m.state_dict().items()}
+
+
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def held_out_accuracy(m, support: tuple[list[str], list[str]], query: tuple[list[str], list[str]]) -> float:
+    """Nearest centred prototype of the support set, scored on fresh texts."""
+    from fewshot.adapt import prototype_rule
+
+    xs = m.encode(support[0], convert_to_numpy=True)
+    xq = m.encode(query[0], convert_to_numpy=True)
+    pred = prototype_rule(xs, np.asarray(support[1], dtype=object), xq)
+    return float(np.mean(pred == np.asarray(query[1], dtype=object)))
+
+
+def test_top_layers_reproduce_the_model(model) -> None:
+    texts, _ = synthetic(2, seed=1)
+    want = model.encode(texts, convert_to_tensor=True)
+    for n in (1, 2, 4):
+        top = TopLayers(model, n)
+        got = top.embed(lower_states(model, texts, top.start, ()), list(range(len(texts))))
+        assert torch.allclose(got, want, atol=1e-5), n
+
+
+def test_adaptation_improves_a_synthetic_task(model) -> None:
+    support, query = synthetic(6, seed=2), synthetic(25, seed=3)
+    before = held_out_accuracy(model, support, query)
+    config = FinetuneConfig(layers=2, steps=40, folds=3, eval_every=10, patience=4, lr=3e-3, time_budget=None)
+    result = finetune(model, *support, config)
+    assert result.report.kept and result.report.steps > 0
+    assert result.report.estimate_after > result.report.estimate_before
+    after = held_out_accuracy(apply_weights(model, result.state_dict), support, query)
+    assert after >= before + 0.1, (before, after)
+
+
+def test_state_dict_holds_only_trained_tensors_and_reloads_identically(model, tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    support = synthetic(4, seed=4)
+    result = finetune(model, *support, FinetuneConfig(layers=2, steps=3, folds=0, time_budget=None))
+    names = set(model.state_dict())
+    assert set(result.state_dict) <= names
+    trained = {k for k in names if any(f"layer.{i}." in k for i in (2, 3))}
+    assert set(result.state_dict) == trained  # the top 2 of 4 layers, nothing else
+    assert result.nbytes == sum(v.numel() for v in result.state_dict.values()) * 2
+    save_file({f"encoder.{k}": v.half() for k, v in result.state_dict.items()}, str(tmp_path / "w.safetensors"))
+    loaded = {k[len("encoder."):]: v for k, v in load_file(str(tmp_path / "w.safetensors")).items()}
+    assert all(torch.equal(loaded[k].float(), v) for k, v in result.state_dict.items())  # float16 loses nothing
+    a = apply_weights(model, result.state_dict).encode(support[0], convert_to_tensor=True)
+    b = apply_weights(model, loaded).encode(support[0], convert_to_tensor=True)
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, model.encode(support[0], convert_to_tensor=True))
+
+
+def test_cancellation_returns_nothing_and_leaves_the_model_untouched(model) -> None:
+    before = snapshot(model)
+    support = synthetic(4, seed=5)
+    event = threading.Event()
+    calls = []
+
+    def progress(done: int, total: int) -> None:
+        calls.append(done)
+        if done >= 2:
+            event.set()
+
+    result = finetune(model, *support, FinetuneConfig(steps=20, folds=2, time_budget=None), progress=progress,
+                      cancel=event)
+    assert result.report.cancelled and not result.report.kept and result.state_dict == {}
+    assert max(calls) <= 3
+    assert same_weights(before, snapshot(model))
+    early = finetune(model, *support, FinetuneConfig(steps=5, folds=0), cancel=lambda: True)
+    assert early.report.cancelled and early.state_dict == {}
+
+
+def test_a_full_run_leaves_the_model_untouched(model) -> None:
+    before = snapshot(model)
+    finetune(model, *synthetic(4, seed=6), FinetuneConfig(layers=3, steps=4, folds=2, eval_every=2,
+                                                          time_budget=None))
+    assert same_weights(before, snapshot(model))
+
+
+def test_progress_counts_up_to_its_total(model) -> None:
+    seen: list[tuple[int, int]] = []
+    finetune(model, *synthetic(4, seed=7), FinetuneConfig(steps=6, folds=2, eval_every=3, time_budget=None),
+             progress=lambda d, t: seen.append((d, t)))
+    assert seen[0][0] == 0 and all(0 <= d <= t for d, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert seen[-1][0] == seen[-1][1]
+
+
+def test_time_budget_is_respected(model) -> None:
+    budget = 1.5
+    t0 = time.perf_counter()
+    result = finetune(model, *synthetic(8, seed=8), FinetuneConfig(steps=100_000, folds=2, eval_every=5,
+                                                                   patience=100_000, time_budget=budget))
+    elapsed = time.perf_counter() - t0
+    assert result.report.out_of_time
+    assert elapsed < budget + 1.0, elapsed  # one step and one estimate at most past the budget
+
+
+def test_same_seed_same_weights(model) -> None:
+    support = synthetic(4, seed=9)
+    config = FinetuneConfig(steps=3, folds=0, time_budget=None, seed=3)
+    a, b = finetune(model, *support, config), finetune(model, *support, config)
+    assert same_weights(a.state_dict, b.state_dict)
+
+
+@pytest.mark.parametrize("bad", [{"loss": "triplet"}, {"folds": 1}, {"layers": 0}, {"lr": 0.0},
+                                 {"time_budget": -1.0}, {"steps": 2.5}])
+def test_bad_config_is_a_clear_error(model, bad: dict) -> None:
+    name = next(iter(bad))
+    with pytest.raises(FewShotError, match=name):
+        finetune(model, *synthetic(3, seed=0), FinetuneConfig(**bad))
+
+
+def test_bad_input_is_a_clear_error(model) -> None:
+    with pytest.raises(FewShotError, match="same length"):
+        finetune(model, ["a b"], ["x", "y"])
+    with pytest.raises(FewShotError, match="at least 2 labels"):
+        finetune(model, ["w1 w2", "w3 w4"], ["x", "x"])
+    with pytest.raises(FewShotError, match="layers must be between"):
+        finetune(model, *synthetic(3, seed=0), FinetuneConfig(layers=9))
+    with pytest.raises(FewShotError, match="cancel"):
+        finetune(model, *synthetic(3, seed=0), cancel="stop")
+
+
+def test_losses() -> None:
+    g = torch.Generator().manual_seed(0)
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 2])
+    z = torch.nn.functional.normalize(torch.randn(7, 8, generator=g), dim=-1)
+    i, j, dissimilar = sample_pairs(y, z, g)
+    assert len(i) <= 2 * len(y)  # linear in the examples
+    assert bool(((y[i] != y[j]) == dissimilar.bool()).all())
+    perfect = torch.nn.functional.one_hot(y, 3).float()
+    assert supcon_loss(perfect, y, 0.1) < supcon_loss(z, y, 0.1)
+
+
+def test_overlap_hint_names_the_confused_labels() -> None:
+    rng = np.random.default_rng(0)
+    centres = {"a": [1.0, 0, 0], "b": [1.0, 0.05, 0], "c": [0, 0, 1.0]}  # a and b overlap
+    vecs, labels = [], []
+    for lab, c in centres.items():
+        vecs.append(np.asarray(c) + 0.2 * rng.standard_normal((10, 3)))
+        labels += [lab] * 10
+    hint = overlap_hint(np.vstack(vecs), labels)
+    assert hint.confusable and "overlap" in hint.message
+    assert {frozenset(p[:2]) for p in hint.pairs} == {frozenset("ab")}
+    apart = overlap_hint(np.vstack([np.eye(3)[[i] * 5] + 0.01 * rng.standard_normal((5, 3)) for i in range(3)]),
+                         ["a"] * 5 + ["b"] * 5 + ["c"] * 5)
+    assert not apart.confusable and apart.estimate == 1.0
+
+
+def test_fold_ids_are_stratified() -> None:
+    labels = np.array([0] * 5 + [1] * 4 + [2])
+    folds = fold_ids(labels, 3, seed=0)
+    assert folds[-1] == -1  # a single example always trains
+    for lab in (0, 1):
+        assert len(set(folds[labels == lab].tolist())) == 3
+    vecs = np.eye(3)[labels] + 0.01
+    assert cv_accuracy(vecs, labels, folds) == 1.0
