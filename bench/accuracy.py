@@ -14,16 +14,13 @@
    (1.96 standard errors) and the paired difference.
 
 Every classifier row goes through :class:`fewshot.FewShotClassifier` itself (label names, centring,
-L-BFGS head), fed precomputed embeddings by :class:`fewshot.train.CachedEncoder`. Embeddings are cached
+L-BFGS head), fed precomputed embeddings by :class:`fewshot.meta.data.CachedEncoder`. Embeddings are cached
 under ``$FEWSHOT_CACHE`` (default ``~/.cache/fewshot``). Writes ``bench/results/accuracy.json`` and prints
-a Markdown table. Skips cleanly (exit 0) when the data folder is missing.
+a Markdown table. Data: ``--data`` (default ``../shared/data``); skips cleanly (exit 0) when it is missing.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,16 +28,15 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ("hwu64", "clinc150")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
+from common import DATASETS, ROOT, environment, has_data, mean_ci, parser, read_split, set_threads, write_json  # noqa: E402
+
 SHOTS = ("train_5", "train_10")
 XFER = {"hwu64": "xfer-no-hwu64", "clinc150": "xfer-no-clinc150"}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data",
-                   help="folder with clinc150/ and hwu64/ (default: ../shared/data)")
+def parse_args(argv: list[str] | None = None) -> Any:
+    p = parser(__doc__.split("\n\n")[0], out=None)
     p.add_argument("--models-dir", type=Path, default=ROOT / "models", help="where xfer-no-* folders live")
     p.add_argument("--split", default="test", choices=["test", "valid"], help="evaluation split (tune on valid)")
     p.add_argument("--episodes", type=int, default=100, help="random episodes per dataset and shot count")
@@ -48,34 +44,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--queries", type=int, default=10, help="test queries per label per episode")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="20 episodes instead of --episodes")
-    p.add_argument("--out", type=Path, default=None,
-                   help="JSON to write (default: bench/results/accuracy.json, accuracy_quick.json with --quick)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared machines)")
-    return p.parse_args(argv)
-
-
-def mean_ci(values: list[float]) -> dict[str, float]:
-    a = np.asarray(values, dtype=np.float64)
-    half = 1.96 * a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else float("nan")
-    return {"mean": float(a.mean()), "ci95": float(half), "n": int(len(a))}
+    args = p.parse_args(argv)
+    if args.out is None:
+        args.out = ROOT / "bench" / "results" / ("accuracy_quick.json" if args.quick else "accuracy.json")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not all((args.data_dir / ds / "test.csv").is_file() for ds in DATASETS):
-        print(f"skipping: {args.data_dir} does not hold {'/ and '.join(DATASETS)}/ (pass --data-dir)")
+    if not has_data(args.data):
         return 0
     import pandas as pd
-    import torch
     from sklearn.linear_model import LogisticRegression
 
-    from fewshot.encoder import Encoder
-    from fewshot.train import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv, load_head
+    from fewshot.encoders.encoder import Encoder
+    from fewshot.encoders.heads import load_head
+    from fewshot.meta.data import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv
 
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     episodes = 20 if args.quick else args.episodes
-    if args.out is None:
-        args.out = ROOT / "bench" / "results" / ("accuracy_quick.json" if args.quick else "accuracy.json")
     started = time.perf_counter()
     base = Encoder("minilm", extra_layers=())
     cache = default_cache_dir()
@@ -83,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     vectors: dict[tuple[str, str], np.ndarray] = {}
     for ds in DATASETS:
         for split in (*SHOTS, args.split, "train"):
-            df = pd.read_csv(args.data_dir / ds / f"{split}.csv", dtype=str, keep_default_na=False)
+            df = read_split(args.data, ds, split)
             frames[ds, split] = df
             vectors[ds, split] = embed_texts(df.text.tolist(), base, cache_dir=cache, progress=True,
                                              desc=f"encoding {ds}/{split}")
@@ -98,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     for ds, folder in XFER.items():
         path = args.models_dir / folder
         if (path / "fewshot_model.json").is_file():
-            heads[ds] = CachedEncoder(base, frozen.vectors, head=load_head(path), name=str(path))
+            heads[ds] = CachedEncoder(base, frozen.vectors, head=load_head(path, head_only=True), name=str(path))
         else:
             print(f"note: {path} missing; no meta-trained row for {ds}", file=sys.stderr)
 
@@ -171,11 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     result = {"command": command, "split": args.split, "standard_splits": rows, "episodes": episode_results,
               "episodes_per_row": episodes, "n_way": args.n_way, "seed": args.seed, "table_markdown": table,
-              "seconds": round(time.perf_counter() - started, 1), "python": platform.python_version(),
+              "seconds": round(time.perf_counter() - started, 1), "python": environment()["python"],
               "models": {ds: str(args.models_dir / XFER[ds]) for ds in heads}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.out} in {result['seconds']} s", file=sys.stderr)
+    write_json(args.out, result)
     return 0
 
 

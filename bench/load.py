@@ -7,13 +7,12 @@ Bounded: a fixed number of requests per session and one overall deadline.
 
     python bench/load.py                      # launches `python app.py` on a free port, 20 sessions
     python bench/load.py --url http://127.0.0.1:7860/ --sessions 40
-Writes bench/results/load.json (``tests/test_load.py`` runs the same check against the test app).
+Writes ``--out`` (default bench/results/load.json; ``tests/test_load.py`` runs the same check against the
+test app).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import subprocess
@@ -30,8 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "load.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when loaded by file path
+from common import ROOT, parser, write_json  # noqa: E402
 
 TOPICS: dict[str, list[str]] = {
     "weather": ["it will rain all day tomorrow", "sunny and warm this afternoon",
@@ -178,11 +177,11 @@ def launched_app() -> Iterator[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="a running app (default: launch app.py on a free port)")
-    parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--timeout", type=float, default=150.0)
-    args = parser.parse_args()
+    p = parser(__doc__.splitlines()[0], out="load.json", data=False)
+    p.add_argument("--url", help="a running app (default: launch app.py on a free port)")
+    p.add_argument("--sessions", type=int, default=20)
+    p.add_argument("--timeout", type=float, default=150.0)
+    args = p.parse_args()
     if args.url:
         result = run_load(args.url, args.sessions, args.timeout)
     else:
@@ -191,9 +190,7 @@ def main() -> None:
     print(report(result))
     result |= {"command": " ".join(["python", "bench/load.py", *sys.argv[1:]]), "cpus": os.cpu_count(),
                "python": platform.python_version(), "concurrency": os.environ.get("FEWSHOT_CONCURRENCY", "2")}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    write_json(args.out, result)
     sys.exit(1 if result["errors"] else 0)
 
 

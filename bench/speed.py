@@ -1,6 +1,6 @@
 """Speed and scale of fewshot, measured side by side in one run (compare ratios, not absolutes).
 
-    python bench/speed.py [--quick] [--data ../shared/data]
+    python bench/speed.py [--quick] [--data ../shared/data] [--only e2e|int8|latency|index|memory]
 
 Measures: raw SentenceTransformer.encode vs end-to-end `fewshot classify` (overhead ratio); the int8
 encoder vs fp32 (throughput on real HWU64/CLINC150 test texts, embedding cosine, accuracy on the HWU64 /
@@ -13,7 +13,6 @@ bench/results/speed.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -28,7 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
+from common import ROOT, parser, write_json  # noqa: E402
+
 WORDS = ("card refund rain money stolen sunny bank order cold lost flight hotel alarm music weather song "
          "transfer balance pin late delivery parcel cancel booking taxi train ticket price stock news").split()
 
@@ -48,7 +49,7 @@ def encode_vs_classify(n: int, tmp: Path) -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
 
     from fewshot.cli import main
-    from fewshot.encoder import bundled_minilm_path
+    from fewshot.encoders.registry import bundled_minilm_path
 
     texts = synthetic_texts(n, seed=1)
     st = SentenceTransformer(str(bundled_minilm_path()), device="cpu")
@@ -88,11 +89,12 @@ def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool) -> dict
     """
     import torch
 
-    from fewshot import FewShotClassifier, int8 as int8_module
-    from fewshot.encoder import Encoder
+    from fewshot import FewShotClassifier
+    from fewshot.encoders import int8 as int8_module
+    from fewshot.encoders.encoder import Encoder
 
     texts = real_texts(data, n)
-    fp32, int8 = Encoder("minilm", cache_size=0), Encoder("minilm", quantize=True, cache_size=0)
+    fp32, int8 = Encoder("minilm", cache_size=0), Encoder("minilm", int8=True, cache_size=0)
     quantizer = int8_module._row_quantizer
     fused = quantizer._fn
 
@@ -127,12 +129,12 @@ def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool) -> dict
         sets = {name: (pd.read_csv(data / name / "train_5.csv"), pd.read_csv(data / name / "test.csv"))
                 for name in ("hwu64", "clinc150")}
         for model in ("minilm", "default"):
-            for quantize in (False, True):
-                enc = Encoder(model, quantize=quantize)  # one per model and backend: each text encoded once
+            for use_int8 in (False, True):
+                enc = Encoder(model, int8=use_int8)  # one per model and backend: each text encoded once
                 for name, (sup, test) in sets.items():
-                    clf = FewShotClassifier(encoder=enc, quantize=quantize).fit(sup.text.tolist(), sup.label.tolist())
+                    clf = FewShotClassifier(encoder=enc, int8=use_int8).fit(sup.text.tolist(), sup.label.tolist())
                     acc = float((clf.predict(test.text.tolist()) == test.label.to_numpy()).mean())
-                    out[f"{model}_{name}_5shot_{'int8' if quantize else 'fp32'}"] = acc
+                    out[f"{model}_{name}_5shot_{'int8' if use_int8 else 'fp32'}"] = acc
             for name in sets:
                 key = f"{model}_{name}_5shot"
                 out[f"{key}_change_points"] = 100 * (out[f"{key}_int8"] - out[f"{key}_fp32"])
@@ -193,14 +195,14 @@ def latency_and_fit(sizes: list[int]) -> dict[str, Any]:
 
     sup = support_frame(200)
     out: dict[str, Any] = {}
-    for quantize in (False, True):
-        clf = FewShotClassifier("minilm", quantize=quantize).fit(sup.text.tolist(), sup.label.tolist())
+    for use_int8 in (False, True):
+        clf = FewShotClassifier("minilm", int8=use_int8).fit(sup.text.tolist(), sup.label.tolist())
         times = []
         for q in synthetic_texts(200, seed=3):
             start = time.perf_counter()
             clf.predict([q + " ?"])
             times.append(1000 * (time.perf_counter() - start))
-        suffix = "_int8" if quantize else ""
+        suffix = "_int8" if use_int8 else ""
         out[f"predict_ms_p50{suffix}"] = float(np.percentile(times, 50))
         out[f"predict_ms_p99{suffix}"] = float(np.percentile(times, 99))
     for size in sizes:
@@ -217,7 +219,7 @@ def index_scale(sizes: list[int], dim: int = 384, queries: int = 200) -> list[di
     """Exact vs IVF search on clustered synthetic unit vectors: ms/query (one at a time), recall@10, memory."""
     import faiss
 
-    from fewshot.index import SupportIndex
+    from fewshot.support import SupportIndex
 
     rows = []
     rng = np.random.default_rng(0)
@@ -297,13 +299,11 @@ def cpu_model() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="fewshot speed and scale benchmark")
-    parser.add_argument("--quick", action="store_true", help="small sizes: finishes in a couple of minutes")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
-    parser.add_argument("--only", choices=["e2e", "int8", "latency", "index", "memory"],
-                        help="rerun one part, updating --out in place")
-    args = parser.parse_args()
+    p = parser("fewshot speed and scale benchmark", out="speed.json")
+    p.add_argument("--quick", action="store_true", help="small sizes: finishes in a couple of minutes")
+    p.add_argument("--only", choices=["e2e", "int8", "latency", "index", "memory"],
+                   help="rerun one part, updating --out in place")
+    args = p.parse_args()
     data = Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
     q = args.quick
     results: dict[str, Any] = {"quick": q, "cpus": os.cpu_count(), "cpu": cpu_model()}
@@ -324,8 +324,7 @@ def main() -> int:
                                                             Path(tmp_name))}
         results.update({name: part | {"cpu": cpu_model()} if isinstance(part, dict) else part
                         for name, part in parts.items()})  # parts may come from different machines
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(results, indent=2))
+        write_json(args.out, results)
         print(json.dumps(parts, indent=1))
         return 0
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -336,8 +335,7 @@ def main() -> int:
         results["app_api_latency"] = app_api_latency(30 if q else 200)
         results["index"] = index_scale([1000, 10_000] if q else [1000, 10_000, 100_000, 1_000_000])
         results["classify_memory"] = classify_memory([10_000, 100_000] if q else [10_000, 1_000_000], tmp)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
+    write_json(args.out, results)
     e, i8, lf, mem, api = (results[k] for k in ("encode_vs_classify", "int8_vs_fp32", "latency_fit",
                                                  "classify_memory", "app_api_latency"))
     print("| measure | value |\n|---|---|")

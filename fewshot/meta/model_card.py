@@ -86,7 +86,7 @@ def _head_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]]:
                            f"{r['trained'] - r['frozen']:+.4f} | {where} |")
         if any(Path(r["test"]).parent.name.lower() in trained_on for r in meta["results"]["evaluations"]):
             results += ["", "For cross-dataset numbers of this recipe see the heads trained without the evaluated "
-                        "dataset (`models/xfer-*`) and `bench/accuracy.py` (the README section *Meta-training*)."]
+                        "dataset (`models/xfer-*`) and `bench/accuracy.py` (`docs/meta-training.md`)."]
     return title, use, method, results
 
 

@@ -1,0 +1,98 @@
+"""What every benchmark script shares: the argument preamble, data loading, sampling, timing, writing results.
+
+Scripts run as ``python bench/NAME.py`` from the repository root; each puts ``bench/`` on ``sys.path`` and
+imports this module. Data: ``--data`` (default ``../shared/data`` next to the repository) holding
+``clinc150/`` and ``hwu64/`` CSVs (``text,label``); a script skips cleanly (exit 0) when it is missing.
+Results: ``--out`` (default ``bench/results/<name>.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+DATASETS = ("hwu64", "clinc150")
+
+
+def parser(description: str, *, out: str | None, data: bool = True) -> argparse.ArgumentParser:
+    """An argument parser with the shared preamble: ``--data`` (when the script reads datasets) and ``--out``
+    (default ``bench/results/<out>``; ``out=None``: the script chooses its default itself)."""
+    p = argparse.ArgumentParser(description=description)
+    if data:
+        p.add_argument("--data", "--data-dir", dest="data", type=Path, default=DEFAULT_DATA,
+                       help="folder with clinc150/ and hwu64/ (default: ../shared/data)")
+    p.add_argument("--out", type=Path, default=None if out is None else RESULTS / out,
+                   help="JSON to write" + ("" if out is None else f" (default: bench/results/{out})"))
+    return p
+
+
+def has_data(data: Path, datasets: tuple[str, ...] = DATASETS, split: str = "test") -> bool:
+    """Whether ``data`` holds ``<dataset>/<split>.csv`` for every dataset; prints why not (the script then
+    exits 0)."""
+    missing = [ds for ds in datasets if not (Path(data) / ds / f"{split}.csv").is_file()]
+    if missing:
+        print(f"skipping: {data} does not hold {'/ and '.join(missing)}/ (pass --data)")
+    return not missing
+
+
+def read_split(data: Path, dataset: str, split: str) -> Any:
+    """One CSV of a dataset as a DataFrame of strings (no NA conversion: a text "null" stays a text)."""
+    import pandas as pd
+
+    return pd.read_csv(Path(data) / dataset / f"{split}.csv", dtype=str, keep_default_na=False)
+
+
+def draw_support(train: Any, shots: int, seed: int) -> Any:
+    """``shots`` random rows of every label of ``train`` (a DataFrame with a ``label`` column), seeded."""
+    return train.groupby("label", group_keys=False).sample(n=shots, random_state=seed)
+
+
+def mean_ci(values: list[float]) -> dict[str, float]:
+    """Mean, half-width of the normal 95% interval (1.96 standard errors) and count."""
+    a = np.asarray(values, dtype=np.float64)
+    half = 1.96 * a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else float("nan")
+    return {"mean": float(a.mean()), "ci95": float(half), "n": int(len(a))}
+
+
+def set_threads(n: int) -> None:
+    """Use ``n`` torch threads (benchmarks on shared machines run with 1)."""
+    import torch
+
+    torch.set_num_threads(n)
+
+
+@contextmanager
+def timer() -> Iterator[dict[str, float]]:
+    """``with timer() as t: ...`` then ``t["seconds"]``: wall-clock seconds of the block."""
+    box = {"seconds": float("nan")}
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box["seconds"] = time.perf_counter() - start
+
+
+def environment() -> dict[str, str]:
+    """The Python version and machine a result was measured on."""
+    return {"python": platform.python_version(), "machine": platform.machine()}
+
+
+def write_json(out: Path, result: Any) -> Path:
+    """Write ``result`` as indented JSON (folders created) and say where on stderr."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+    return out
