@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -27,8 +27,10 @@ from ..encoders.heads import MODEL_CONFIG, MODEL_WEIGHTS
 from ..errors import FewShotError
 from .adapted import MetaModel
 from .maml import PAPERS
-from .trainer import TrainResult, head_config
-from .training_args import TrainConfig
+from .training_args import TrainConfig, head_config
+
+if TYPE_CHECKING:
+    from .trainer import TrainResult
 
 LICENCES = {
     "clinc150": "CLINC150 (Larson et al. 2019, \"An Evaluation Dataset for Intent Classification and "

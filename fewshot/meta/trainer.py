@@ -57,7 +57,7 @@ from .maml import (
     reptile_pseudo_gradient,
     sample_batch,
 )
-from .training_args import META_METHODS, MetaConfig, TrainConfig
+from .training_args import META_METHODS, MetaConfig, TrainConfig, head_config
 
 
 # ---- the one outer loop ----------------------------------------------------------------------------
@@ -364,11 +364,6 @@ class TrainResult:
     train_classes: list[str] = field(default_factory=list)
     val_classes: list[str] = field(default_factory=list)
     member_val: list[float] = field(default_factory=list)
-
-
-def head_config(config: TrainConfig, dim: int) -> dict[str, Any]:
-    """The ``head`` entry of ``fewshot_model.json`` for a head of ``config`` on ``dim``-d embeddings."""
-    return {"type": config.head, "dim": dim, "scale": config.head_scale}
 
 
 def train_head(embeddings: np.ndarray, labels: Sequence[str], config: TrainConfig, *,

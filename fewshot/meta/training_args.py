@@ -94,6 +94,11 @@ class TrainConfig:
             raise FewShotError(f"hard_fraction must be in [0, 1], got {self.hard_fraction!r}")
 
 
+def head_config(config: TrainConfig, dim: int) -> dict[str, Any]:
+    """The ``head`` entry of ``fewshot_model.json`` for a head of ``config`` on ``dim``-d embeddings."""
+    return {"type": config.head, "dim": dim, "scale": config.head_scale}
+
+
 @dataclass
 class MetaConfig:
     """Settings of the MAML family with a learned transform (saved as ``maml.json`` next to the weights)."""
