@@ -7,7 +7,6 @@ The estimator only orchestrates: the examples live in :mod:`fewshot.support`, th
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -53,16 +52,6 @@ class Prediction:
     top: list[tuple[str, float]]
     matches: list[Match] = field(default_factory=list)
     score: float = 0.0  # in-scope score: higher = closer to the examples (see FewShotClassifier.score)
-
-
-def _adapted_module() -> Any:
-    """The meta-learned inner loop's fit-time module, imported only when ``adapt`` is used."""
-    try:
-        return importlib.import_module("fewshot.meta.adapted")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("fewshot.meta", "fewshot.meta.adapted"):
-            raise
-        return importlib.import_module("fewshot.maml")  # the layout before fewshot.meta
 
 
 class FewShotClassifier:
@@ -224,7 +213,9 @@ class FewShotClassifier:
                 x, y = np.vstack([x, self._name_vectors]), np.concatenate([y, np.arange(len(self.classes_))])
             n_classes = len(self.classes_) + self._has_none
             if self.config.adapt != "none":
-                return _adapted_module().fit_adapted_head(x, y, n_classes, self._load_meta_model())
+                from .meta.adapted import fit_adapted_head  # meta-training code: loaded only for adapt
+
+                return fit_adapted_head(x, y, n_classes, self._load_meta_model())
             return fit_rule_head(x, y, n_classes, self.config)
 
     def _load_meta_model(self) -> Any:
@@ -235,7 +226,9 @@ class FewShotClassifier:
                 raise FewShotError(f"adapt={self.config.adapt!r} needs a model folder trained with "
                                    f"`fewshot train --method {self.config.adapt}`; model {self.encoder.name!r} "
                                    "is not one. Pass model=FOLDER or adapt='none'")
-            meta = _adapted_module().MetaModel.load(folder)
+            from .meta.adapted import MetaModel
+
+            meta = MetaModel.load(folder)
             if meta.config.method != self.config.adapt:
                 raise FewShotError(f"adapt={self.config.adapt!r} but {folder} was meta-trained with "
                                    f"{meta.config.method!r}; pass adapt={meta.config.method!r}")

@@ -6,7 +6,6 @@ Bad input prints one line on stderr and exits with status 2; no tracebacks for u
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -104,17 +103,6 @@ def _add_support_options(p: argparse.ArgumentParser) -> None:
     src.add_argument("--classifier", help="a folder written by `fewshot fit` or FewShotClassifier.save")
 
 
-def _train_command() -> Any:
-    """The module behind ``fewshot train`` (meta-training; imported only to build the parser or run it):
-    ``add_train_arguments(parser)`` and ``run_train(args) -> int``; None before :mod:`fewshot.meta` has it."""
-    try:
-        return importlib.import_module("fewshot.meta.train_command")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("fewshot.meta", "fewshot.meta.train_command"):
-            raise
-        return None
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``fewshot`` parser with every subcommand."""
     from . import __version__
@@ -151,15 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    train = _train_command()
-    if train is None:  # the meta-training module's earlier home (until fewshot.meta.train_command exists)
-        try:
-            importlib.import_module("fewshot.train").add_train_parser(sub)
-        except ImportError:
-            sub.add_parser("train", help="meta-train a head (unavailable in this build)")
-    else:
-        train.add_train_arguments(sub.add_parser("train", help="meta-train a head on labelled CSVs and write a "
-                                                 "model folder"))
+    from .meta.train_command import add_train_arguments  # argparse only; training code loads in run_train
+
+    add_train_arguments(sub.add_parser("train", help="meta-train a head on labelled CSVs and write a model folder"))
     return parser
 
 
@@ -338,8 +320,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``fewshot train``: meta-training (see :mod:`fewshot.meta`)."""
-    train = _train_command()
-    return int(train.run_train(args) if train is not None else args.handler(args))
+    from .meta.train_command import run_train
+
+    return int(run_train(args))
 
 
 _default_showwarning = warnings.showwarning
