@@ -30,8 +30,10 @@ __all__ = ["CONFIG_FILE", "EXAMPLES_FILE", "INDEX_FILE", "ClassifierConfig", "Fe
 
 ENCODER_OPTIONS = ("model", "batch_size", "int8", "extra_layers", "adapt")
 """Options fixed when the classifier is made (they decide the encoder or the vectors): not for set_params."""
-UNKNOWN_OPTIONS = ("min_confidence", "auto_unknown", "score_threshold", "unknown_label")
+UNKNOWN_OPTIONS = ("min_confidence", "auto_unknown", "score_threshold")
 """Options that change only which answers are unknown: set_params applies them without refitting."""
+AUTO_OPTIONS = ("auto_max_drop", "auto_quantile")
+"""Options of the automatic threshold: set_params recomputes it (on next use) without refitting the rule."""
 
 
 @dataclass
@@ -117,8 +119,10 @@ class FewShotClassifier:
         new.validate()
         changed = {k for k in options if getattr(self.config, k) != getattr(new, k)}
         self.config = new
-        if changed - set(UNKNOWN_OPTIONS):
+        if changed - set(UNKNOWN_OPTIONS) - set(AUTO_OPTIONS):
             self._refit()  # the rule or the label set's reading changed
+        elif changed & set(AUTO_OPTIONS):
+            self._auto_threshold = None
         return self
 
     # ---- defining labels -------------------------------------------------------------------------

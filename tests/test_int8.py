@@ -197,15 +197,17 @@ def test_no_int8_kernel_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.mark.slow
 def test_app_switch_refits_with_the_other_encoder() -> None:
-    from fewshot import ui_core as core
+    pytest.importorskip("gradio")
+    from fewshot.app import state as core
+    from fewshot.app import warmup
 
     state = {"rows": [[lab, t] for t, lab in support_frame().itertuples(index=False)], "options": {}}
-    plain = core.fitted_classifier(state, None, quantize=False)
-    assert not plain.clf.encoder.quantize
-    assert core.fitted_classifier(state, plain, quantize=False) is plain  # same label set, same encoder
-    fast = core.fitted_classifier(state, plain, quantize=True)
-    assert fast is not plain and fast.clf.encoder.quantize and fast.clf.encoder is core.shared_encoder(True)
-    assert core.fitted_classifier(state, fast, quantize=True) is fast
-    assert core.int8_flag(None) is core.INT8_DEFAULT and core.int8_flag(0) is False
-    with pytest.raises(FewShotError, match="fast_encoder must be true or false"):
+    plain = core.fitted_classifier(state, None, int8=False)
+    assert not plain.clf.encoder.int8
+    assert core.fitted_classifier(state, plain, int8=False) is plain  # same label set, same encoder
+    fast = core.fitted_classifier(state, plain, int8=True)
+    assert fast is not plain and fast.clf.encoder.int8 and fast.clf.encoder is warmup.shared_encoder(True)
+    assert core.fitted_classifier(state, fast, int8=True) is fast
+    assert core.int8_flag(None) is warmup.INT8_DEFAULT and core.int8_flag(0) is False
+    with pytest.raises(FewShotError, match="int8 must be true or false"):
         core.int8_flag("yes")

@@ -244,6 +244,14 @@ def test_set_params_refits_the_rule_and_keeps_encoder_options_fixed() -> None:
     with pytest.raises(FewShotError, match="min_confidence must be"):
         clf.set_params(min_confidence=2.0)
     assert clf.config.min_confidence is None  # a refused change leaves the configuration as it was
+    auto = FewShotClassifier(encoder=encoder, label_names=False, auto_unknown=True).fit(texts, labels)
+    first, head = auto.auto_threshold_, auto._fitted_head
+    auto.set_params(auto_max_drop=0.3)  # the threshold is recomputed, the rule is not refitted
+    assert auto._fitted_head is head and auto.auto_threshold_ >= first
+    auto.set_params(min_confidence=0.5)
+    assert auto._fitted_head is head
+    auto.set_params(unknown_label="label0")  # label0's examples become "none of these" examples: refit
+    assert "label0" not in auto.classes_ and auto._fitted_head is not head
 
 
 def test_old_option_names_map_with_a_warning_and_old_saves_load_silently(tmp_path) -> None:
