@@ -5,7 +5,7 @@ and the driver writes one CSV whose rows, columns and values are those of the lo
 (``fewshot classify`` without ``--engine``): the one labelled-output format of :mod:`fewshot.io.output`.
 It calls the library only (the ``fewshot`` command calls it, never the other way round).
 
-Design choices (see the README section on Ray):
+Design choices (see docs/ray.md):
 
 * **Shipping the classifier.** The driver reads the saved classifier folder (``examples.csv``,
   ``config.json``, ``index.faiss``: kilobytes to a few MB) into bytes and puts them in the Ray object

@@ -12,7 +12,7 @@ also applies the column scales; activations are uint8 around 128 because u8 x s8
 instructions multiply natively (oneDNN's s8 x s8 was 3.8x slower in a one-off comparison). Where oneDNN's int8 kernel is
 missing, ``torch._int_mm`` computes the same integers. Attention, layer norm and GELU stay fp32 PyTorch:
 measured, they run several times faster than ONNX Runtime's CPU kernels, which made the earlier ONNX
-Runtime int8 encoder only 1.5x fp32 (README, *Speed and scale*).
+Runtime int8 encoder only 1.5x fp32 (docs/benchmarks.md).
 
 Batches run side by side on a pool of workers, one torch thread each (:class:`Int8Encoder`): on 2 cores the
 many small float kernels of a short batch scale poorly across threads, two batches at once do not.
