@@ -1,0 +1,561 @@
+"""Multi-label decisions on sentence embeddings: one sigmoid head per label, thresholds cross-validated.
+
+Numpy in, numpy out: :class:`MultiLabelCore` never sees text, so any encoder's unit vectors fit. Each label
+gets an independent probability ``sigmoid(x . w_l + b_l)`` (one-vs-rest, binary cross-entropy; an example
+with several labels counts positive for each), and its own decision threshold. Methods (``method``):
+
+- ``"pairs"`` (default): heads initialised at the label prototypes (the normalised mean of the label's
+  examples, Snell et al. 2017, "Prototypical Networks") and trained with binary cross-entropy on the examples
+  plus synthetic two-label points: the normalised mean of two single-label examples of different labels,
+  positive for both (mixup, Zhang et al. 2018, applied between classes with the union of the labels as target,
+  as in multi-label mixup). A text that asks for two things embeds between the two intents' clusters; the
+  synthetic points show each head that such a point is still its label. The L2 penalty pulls the weights
+  towards their prototype start (a prior centred on the prototype), not towards zero.
+- ``"heads"``: the same heads without synthetic pairs.
+- ``"prototype"``: no training; ``sigmoid(scale * (cos(x, prototype_l) - offset_l))``.
+- ``"logistic"``: scikit-learn one-vs-rest logistic regression (the usual baseline), threshold 0.5 unless
+  thresholds are cross-validated.
+
+Thresholds (``threshold="auto"``): ``cv_folds``-fold cross-validation over the examples (synthetic pairs
+built inside each training fold, and from held-out examples only for the held-out scores), one global
+threshold maximising micro-F1 on the out-of-fold probabilities, then per label the threshold maximising that
+label's F1, shrunk towards the global one by ``n / (n + shrinkage)`` (n = the label's positive examples),
+so a label with five examples does not get a threshold fitted to noise. A float ``threshold`` uses one fixed
+threshold; :meth:`MultiLabelCore.set_thresholds` overrides any label's afterwards.
+
+State is plain arrays plus JSON (:meth:`MultiLabelCore.state`, :meth:`MultiLabelCore.from_state`,
+:meth:`MultiLabelCore.save`, :meth:`MultiLabelCore.load`): nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import FewShotError
+
+METHODS = ("logistic", "pairs", "heads", "prototype")
+VIEW_VOTES = ("top", "all", "top_windows")
+STATE_FORMAT = 1
+STATE_ARRAYS = "multilabel.npz"
+STATE_JSON = "multilabel.json"
+
+
+@dataclass
+class MultiLabelConfig:
+    """Settings of :class:`MultiLabelCore` (defaults chosen on the development splits of ``bench/multilabel.py``)."""
+
+    method: str = "logistic"
+    """``"logistic"``, ``"pairs"``, ``"heads"`` or ``"prototype"`` (see the module docstring)."""
+    pairs_per_example: float = 2.0
+    """Synthetic two-label points per single-label example (``"pairs"`` only)."""
+    pair_weight: float = 1.0
+    """Loss weight of a synthetic point relative to a real example."""
+    mix_low: float = 0.5
+    """The mix weight of a synthetic pair is drawn uniformly from ``[mix_low, 1 - mix_low]`` (0.5 = the mean)."""
+    scale: float = 10.0
+    """Initial weight norm (inverse temperature) of the prototype-initialised heads."""
+    l2: float = 0.01
+    """L2 penalty on the distance of the head weights from their prototype start."""
+    positive_weight: float = 1.0
+    """Loss weight of positive targets relative to negatives (each label has few positives)."""
+    max_iter: int = 200
+    """L-BFGS iterations when training the heads."""
+    logistic_c: float = 1000.0
+    """Inverse regularisation strength of ``"logistic"``."""
+    threshold: float | str = "auto"
+    """``"auto"`` (cross-validated) or one probability threshold for every label."""
+    cv_folds: int = 5
+    """Folds of the automatic thresholds."""
+    cv_pairs: float = 1.0
+    """Synthetic two-label held-out points per held-out example when choosing thresholds (how common
+    several-intent texts are expected to be; 0 = only the real examples)."""
+    view_vote: str = "top"
+    """How views score a label: ``"all"`` (each label's best over the views), ``"top"`` (a view speaks only
+    for its own most probable label), ``"top_windows"`` (the whole text for every label, windows for their
+    top label)."""
+    view_weight: float = 0.0
+    """When views are given to ``fit``: loss weight of each example's sub-span views as extra positives of its
+    labels (0 = the heads see whole texts only)."""
+    per_label: bool = False
+    """Cross-validate a threshold per label too (off: one global threshold for all labels, which measured
+    better with five examples per label); overrides per label stay possible either way."""
+    shrinkage: float = 10.0
+    """With ``per_label``: a label's threshold moves from the global one by ``n / (n + shrinkage)``."""
+    at_least_one: bool = True
+    """Return the most probable label when no label passes its threshold: the core never answers unknown;
+    out-of-scope texts are the classifier's unknown rule's to catch (its in-scope score)."""
+    seed: int = 0
+    """Seed of the synthetic pairs and the folds."""
+
+    def check(self) -> None:
+        """Raise :class:`FewShotError` naming the first bad setting."""
+        if self.view_vote not in VIEW_VOTES:
+            raise FewShotError(f"view_vote must be one of {', '.join(VIEW_VOTES)}, got {self.view_vote!r}")
+        if self.method not in METHODS:
+            raise FewShotError(f"multi-label method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if isinstance(self.threshold, str):
+            if self.threshold != "auto":
+                raise FewShotError(f"threshold must be 'auto' or a probability in (0, 1), got {self.threshold!r}")
+        elif not 0.0 < float(self.threshold) < 1.0:
+            raise FewShotError(f"threshold must be 'auto' or a probability in (0, 1), got {self.threshold!r}")
+        if not 0.0 <= self.mix_low <= 0.5:
+            raise FewShotError(f"mix_low must be in [0, 0.5], got {self.mix_low!r}")
+        for name in ("pairs_per_example", "pair_weight", "l2", "shrinkage", "cv_pairs", "view_weight"):
+            if not float(getattr(self, name)) >= 0.0:
+                raise FewShotError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("scale", "positive_weight", "logistic_c"):
+            if not float(getattr(self, name)) > 0.0:
+                raise FewShotError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if int(self.cv_folds) < 2:
+            raise FewShotError(f"cv_folds must be at least 2, got {self.cv_folds!r}")
+        if int(self.max_iter) < 1:
+            raise FewShotError(f"max_iter must be at least 1, got {self.max_iter!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MultiLabelConfig:
+        """A config from saved JSON; unknown keys (from a newer version) are an error naming them."""
+        known = {f.name for f in fields(cls)}
+        extra = sorted(set(data) - known)
+        if extra:
+            raise FewShotError(f"unknown multi-label settings {extra}; known: {sorted(known)}")
+        return cls(**dict(data))
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def indicator(label_sets: Sequence[Sequence[str]], classes: Sequence[str]) -> np.ndarray:
+    """``(n, len(classes))`` 0/1 matrix of label sets (labels outside ``classes`` are ignored)."""
+    pos = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(label_sets), len(classes)), dtype=np.float64)
+    for r, labels in enumerate(label_sets):
+        for lab in labels:
+            j = pos.get(lab)
+            if j is not None:
+                out[r, j] = 1.0
+    return out
+
+
+def synthetic_pairs(x: np.ndarray, t: np.ndarray, n: int, mix_low: float,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` two-label points: normalised mixes of two single-label rows of different labels, target the union.
+
+    Returns ``(points, targets, pairs)``, ``pairs`` the ``(n, 2)`` row indices mixed. Only rows with exactly
+    one label are mixed (mixing a multi-label row would make a three-intent point).
+    """
+    single = np.flatnonzero(t.sum(1) == 1)
+    if n <= 0 or len(single) < 2 or len(np.unique(t[single].argmax(1))) < 2:
+        return np.zeros((0, x.shape[1])), np.zeros((0, t.shape[1])), np.zeros((0, 2), dtype=np.int64)
+    lab = t[single].argmax(1)
+    a = rng.choice(single, size=n)
+    b = rng.choice(single, size=n)
+    same = lab[np.searchsorted(single, a)] == lab[np.searchsorted(single, b)]
+    while same.any():  # redraw partners of the same label
+        b[same] = rng.choice(single, size=int(same.sum()))
+        same = lab[np.searchsorted(single, a)] == lab[np.searchsorted(single, b)]
+    w = rng.uniform(mix_low, 1.0 - mix_low, size=(n, 1))
+    return _normalise(w * x[a] + (1.0 - w) * x[b]), np.maximum(t[a], t[b]), np.stack([a, b], 1)
+
+
+Views = Sequence[np.ndarray] | None
+"""Per text, a ``(v, d)`` array of sub-span vectors ("views") in the space of the whole-text vectors (the
+encoder's window pooling); the text scores a label by its best view. ``None``: whole texts only."""
+
+
+def _check_views(views: Views, x: np.ndarray) -> list[np.ndarray] | None:
+    if views is None:
+        return None
+    if isinstance(views, np.ndarray) and views.ndim == 2:
+        raise FewShotError("views must be one (n_views, dimensions) array per text, got one 2-d array")
+    if len(views) != len(x):
+        raise FewShotError(f"expected one views array per embedding ({len(x)}), got {len(views)}")
+    out = []
+    for i, v in enumerate(views):
+        v = np.asarray(v, dtype=np.float64)
+        if v.ndim != 2 or v.shape[1] != x.shape[1]:
+            raise FewShotError(f"views of text {i}: expected shape (n_views, {x.shape[1]}), got {v.shape}")
+        out.append(v)
+    return out
+
+
+def _top_only(z: np.ndarray) -> np.ndarray:
+    """Each row keeps its largest logit; the others drop far below any threshold."""
+    out = np.full_like(z, -50.0)
+    i = np.argmax(z, 1)
+    out[np.arange(len(z)), i] = z[np.arange(len(z)), i]
+    return out
+
+
+def _logits(w: np.ndarray, b: np.ndarray, x: np.ndarray, views: list[np.ndarray] | None,
+            vote: str = "all") -> np.ndarray:
+    """Per-label logits: of the whole text, or the best over the whole text and its views."""
+    z = x @ w.T + b
+    if views is None or not len(x):
+        return z
+    if vote == "top":
+        z = _top_only(z)
+    sizes = np.array([len(v) for v in views])
+    has = np.flatnonzero(sizes > 0)
+    if len(has):
+        flat = np.concatenate([views[i] for i in has])
+        zf = flat @ w.T + b
+        if vote != "all":
+            zf = _top_only(zf)
+        zv = np.maximum.reduceat(zf, np.r_[0, np.cumsum(sizes[has])[:-1]], axis=0)
+        z[has] = np.maximum(z[has], zv)
+    return z
+
+
+def _fit_heads(x: np.ndarray, t: np.ndarray, row_w: np.ndarray, cfg: MultiLabelConfig,
+               train: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Prototype-initialised sigmoid heads, then (``train``) L-BFGS on weighted binary cross-entropy."""
+    proto = _normalise(t.T @ x)  # (L, D): normalised sum of each label's examples
+    w0 = cfg.scale * proto
+    cos = x @ proto.T
+    pos = t > 0
+    # start each bias half-way between the label's mean positive and mean negative similarity
+    mean_pos = (cos * pos).sum(0) / np.maximum(pos.sum(0), 1)
+    mean_neg = (cos * ~pos).sum(0) / np.maximum((~pos).sum(0), 1)
+    b0 = -cfg.scale * 0.5 * (mean_pos + mean_neg)
+    if not train:
+        return w0, b0
+    from scipy.optimize import minimize
+
+    n_l, d = w0.shape
+    cell_w = row_w[:, None] * np.where(pos, cfg.positive_weight, 1.0)
+    norm = float(row_w.sum())
+
+    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w = theta[: n_l * d].reshape(n_l, d)
+        b = theta[n_l * d:]
+        z = x @ w.T + b
+        # log(1 + e^z) - t z, computed stably
+        loss = (cell_w * (np.logaddexp(0.0, z) - t * z)).sum() / norm
+        diff = w - w0
+        loss += cfg.l2 * float((diff * diff).sum())
+        g = cell_w * (_sigmoid(z) - t) / norm
+        gw = g.T @ x + 2.0 * cfg.l2 * diff
+        return float(loss), np.concatenate([gw.ravel(), g.sum(0)])
+
+    res = minimize(loss_grad, np.concatenate([w0.ravel(), b0]), jac=True, method="L-BFGS-B",
+                   options={"maxiter": int(cfg.max_iter)})
+    theta = res.x
+    return theta[: n_l * d].reshape(n_l, d), theta[n_l * d:]
+
+
+def _best_threshold(p: np.ndarray, t: np.ndarray) -> float:
+    """The threshold maximising F1 of ``p >= threshold`` against 0/1 ``t`` (all cells pooled = micro-F1)."""
+    p = p.ravel()
+    t = t.ravel()
+    order = np.argsort(-p, kind="stable")
+    ps = p[order]
+    tp = np.cumsum(t[order])
+    k = np.arange(1, len(ps) + 1)
+    f1 = 2.0 * tp / (k + t.sum())
+    # only cut between distinct scores
+    last = np.r_[ps[1:] != ps[:-1], True]
+    f1 = np.where(last, f1, -1.0)
+    i = int(np.argmax(f1))
+    if f1[i] <= 0.0:
+        return 0.5
+    nxt = ps[i + 1] if i + 1 < len(ps) else 0.0
+    return float(0.5 * (ps[i] + nxt))
+
+
+class MultiLabelCore:
+    """Per-label probabilities and thresholds for embedded texts; ``classes_`` orders every column.
+
+    >>> core = MultiLabelCore().fit(vectors, [["billing"], ["bug"], ["billing", "bug"], ...])
+    >>> core.predict(new_vectors)          # [["billing", "bug"], [], ...]  (empty = unknown)
+    """
+
+    def __init__(self, config: MultiLabelConfig | None = None) -> None:
+        self.config = config
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, x: np.ndarray, label_sets: Sequence[Sequence[str]], views: Views = None) -> MultiLabelCore:
+        """Learn heads and thresholds from unit vectors ``x`` (n, d) and each row's labels (one or more).
+
+        ``views``: optional sub-span vectors per example (see :data:`Views`); then the thresholds are chosen
+        for view scoring, and ``predict`` should be given views too.
+        """
+        cfg = self.config if self.config is not None else MultiLabelConfig()
+        cfg.check()
+        x, label_sets = self._check_xy(x, label_sets)
+        views = _check_views(views, x)
+        classes = sorted({lab for labels in label_sets for lab in labels})
+        if len(classes) < 2:
+            raise FewShotError(f"multi-label fitting needs at least 2 labels, got {classes}")
+        t = indicator(label_sets, classes)
+        self.classes_ = np.array(classes, dtype=object)
+        self.config_ = cfg
+        self.weights_, self.bias_ = self._fit_params(x, t, views, cfg, np.random.default_rng([cfg.seed, 1]))
+        self.uses_views_ = views is not None
+        self.n_examples_ = t.sum(0).astype(np.int64)
+        if cfg.threshold == "auto":
+            self.global_threshold_, self.thresholds_ = self._cv_thresholds(x, t, views, cfg)
+        else:
+            self.global_threshold_ = float(cfg.threshold)
+            self.thresholds_ = np.full(len(classes), float(cfg.threshold))
+        return self
+
+    @staticmethod
+    def _check_xy(x: np.ndarray, label_sets: Sequence[Sequence[str]]) -> tuple[np.ndarray, list[list[str]]]:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or len(x) == 0:
+            raise FewShotError(f"expected a 2-d array of embeddings (texts x dimensions), got shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise FewShotError("the embeddings contain NaN or infinite values")
+        if isinstance(label_sets, str) or len(label_sets) != len(x):
+            raise FewShotError(f"expected one label list per embedding ({len(x)}), got "
+                               f"{'a string' if isinstance(label_sets, str) else len(label_sets)}")
+        out: list[list[str]] = []
+        for i, labels in enumerate(label_sets):
+            if isinstance(labels, str):
+                raise FewShotError(f"example {i}: labels must be a list of strings, got the string {labels!r}")
+            labs = list(dict.fromkeys(str(lab) for lab in labels))
+            if not labs or any(not lab.strip() for lab in labs):
+                raise FewShotError(f"example {i} has no label (or a blank one): {list(labels)!r}")
+            out.append(labs)
+        return x, out
+
+    def _fit_params(self, x: np.ndarray, t: np.ndarray, views: list[np.ndarray] | None, cfg: MultiLabelConfig,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if cfg.method == "logistic":
+            from sklearn.linear_model import LogisticRegression
+
+            w = np.zeros((t.shape[1], x.shape[1]))
+            b = np.zeros(t.shape[1])
+            for j in range(t.shape[1]):
+                if t[:, j].min() == t[:, j].max():  # a label on every example: always on
+                    b[j] = 30.0 if t[0, j] else -30.0
+                    continue
+                m = LogisticRegression(C=cfg.logistic_c, max_iter=1000).fit(x, t[:, j])
+                w[j], b[j] = m.coef_[0], m.intercept_[0]
+            return w, b
+        row_w = np.ones(len(x))
+        parts_x, parts_t, parts_w = [x], [t], [row_w]
+        if cfg.method == "pairs":
+            n_single = int((t.sum(1) == 1).sum())
+            px, pt, _ = synthetic_pairs(x, t, int(round(cfg.pairs_per_example * n_single)), cfg.mix_low, rng)
+            parts_x.append(px)
+            parts_t.append(pt)
+            parts_w.append(np.full(len(px), cfg.pair_weight))
+        if views is not None and cfg.view_weight > 0:
+            sub = [v[1:] for v in views]  # a view set starts with the whole text (views.build_views)
+            parts_x.append(np.concatenate(sub) if sub else np.zeros((0, x.shape[1])))
+            parts_t.append(np.repeat(t, [len(v) for v in sub], axis=0))
+            parts_w.append(np.full(len(parts_x[-1]), cfg.view_weight))
+        return _fit_heads(np.vstack(parts_x), np.vstack(parts_t), np.concatenate(parts_w), cfg,
+                          train=cfg.method != "prototype")
+
+    def _folds(self, t: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+        """A fold per row, spreading each label's examples (by their rarest label) over the folds."""
+        counts = t.sum(0)
+        key = np.where(t > 0, counts, np.inf).argmin(1)
+        fold = np.empty(len(t), dtype=np.int64)
+        offset = 0
+        for lab in np.unique(key):
+            rows = rng.permutation(np.flatnonzero(key == lab))
+            fold[rows] = (offset + np.arange(len(rows))) % k
+            offset += len(rows)
+        return fold
+
+    def _cv_thresholds(self, x: np.ndarray, t: np.ndarray, views: list[np.ndarray] | None,
+                       cfg: MultiLabelConfig) -> tuple[float, np.ndarray]:
+        rng = np.random.default_rng([cfg.seed, 2])
+        k = int(min(cfg.cv_folds, len(x)))
+        fold = self._folds(t, k, rng)
+        probs, targets = [], []
+        for f in range(k):
+            tr, te = fold != f, fold == f
+            if not te.any() or (t[tr].sum(0) == 0).all():
+                continue
+            tr_views = None if views is None else [views[i] for i in np.flatnonzero(tr)]
+            w, b = self._fit_params(x[tr], t[tr], tr_views, cfg, rng)
+            # held-out rows plus two-label mixes of held-out single-label rows; with views, a mix's views are
+            # its two parts' views (a two-intent text holds each intent's span)
+            te_idx = np.flatnonzero(te)
+            hx, ht, hp = synthetic_pairs(x[te], t[te], int(round(cfg.cv_pairs * len(te_idx))), 0.5, rng)
+            ex = np.vstack([x[te], hx])
+            ev = None
+            if views is not None:
+                ev = [views[i] for i in te_idx] + [np.vstack([views[te_idx[a]], views[te_idx[c]]]) for a, c in hp]
+            probs.append(_sigmoid(_logits(w, b, ex, ev, cfg.view_vote)))
+            targets.append(np.vstack([t[te], ht]))
+        p = np.vstack(probs)
+        y = np.vstack(targets)
+        g = _best_threshold(p, y)
+        per = np.full(t.shape[1], g)
+        if cfg.per_label:
+            for j in range(t.shape[1]):
+                n = float(y[:, j].sum())
+                if n == 0:
+                    continue
+                tj = _best_threshold(p[:, j], y[:, j])
+                per[j] = g + n / (n + cfg.shrinkage) * (tj - g)
+        return g, per
+
+    # ------------------------------------------------------------------ predicting
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "weights_"):
+            raise FewShotError("this multi-label model is not fitted yet: call fit(vectors, label_sets) first")
+
+    def decision_function(self, x: np.ndarray, views: Views = None) -> np.ndarray:
+        """Per-label logits ``(n, len(classes_))``; with ``views``, each label's best over the text's views."""
+        self._check_fitted()
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.weights_.shape[1]:
+            raise FewShotError(f"expected embeddings of shape (n, {self.weights_.shape[1]}), got {x.shape}")
+        return _logits(self.weights_, self.bias_, x, _check_views(views, x), self.config_.view_vote)
+
+    def predict_proba(self, x: np.ndarray, views: Views = None) -> np.ndarray:
+        """Independent per-label probabilities ``(n, len(classes_))`` (rows need not sum to 1)."""
+        return _sigmoid(self.decision_function(x, views))
+
+    def predict_indicator(self, x: np.ndarray, views: Views = None) -> np.ndarray:
+        """Boolean ``(n, len(classes_))``: which labels pass their thresholds."""
+        p = self.predict_proba(x, views)
+        on = p >= self.thresholds_
+        if self.config_.at_least_one and len(p):
+            none = ~on.any(1)
+            on[none, p[none].argmax(1)] = True
+        return on
+
+    def predict(self, x: np.ndarray, views: Views = None) -> list[list[str]]:
+        """The labels of each row, most probable first; an empty list means unknown (no label passes)."""
+        p = self.predict_proba(x, views)
+        on = p >= self.thresholds_
+        if self.config_.at_least_one and len(p):
+            none = ~on.any(1)
+            on[none, p[none].argmax(1)] = True
+        out = []
+        for row_p, row_on in zip(p, on):
+            idx = np.flatnonzero(row_on)
+            out.append([str(self.classes_[i]) for i in idx[np.argsort(-row_p[idx], kind="stable")]])
+        return out
+
+    def set_thresholds(self, thresholds: float | Mapping[str, float]) -> MultiLabelCore:
+        """Override the decision threshold of every label (a float) or of the named labels (a mapping)."""
+        self._check_fitted()
+        if isinstance(thresholds, Mapping):
+            pos = {str(c): i for i, c in enumerate(self.classes_)}
+            new = self.thresholds_.copy()
+            for lab, v in thresholds.items():
+                if lab not in pos:
+                    raise FewShotError(f"unknown label {lab!r} in thresholds; labels: {sorted(pos)}")
+                new[pos[lab]] = self._check_prob(v, f"threshold of {lab!r}")
+            self.thresholds_ = new
+        else:
+            self.thresholds_ = np.full(len(self.classes_), self._check_prob(thresholds, "threshold"))
+        return self
+
+    @staticmethod
+    def _check_prob(v: Any, what: str) -> float:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise FewShotError(f"{what} must be a probability in (0, 1), got {v!r}") from None
+        if not 0.0 < f < 1.0:
+            raise FewShotError(f"{what} must be a probability in (0, 1), got {v!r}")
+        return f
+
+    def thresholds(self) -> dict[str, float]:
+        """The current threshold of each label."""
+        self._check_fitted()
+        return {str(c): float(v) for c, v in zip(self.classes_, self.thresholds_)}
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """``(arrays, meta)``: float arrays and a JSON-able dict that :meth:`from_state` turns back into this model."""
+        self._check_fitted()
+        arrays = {"weights": self.weights_, "bias": self.bias_, "thresholds": self.thresholds_,
+                  "n_examples": self.n_examples_}
+        meta = {"format": STATE_FORMAT, "classes": [str(c) for c in self.classes_],
+                "config": asdict(self.config_), "global_threshold": self.global_threshold_,
+                "uses_views": self.uses_views_}
+        return arrays, meta
+
+    @classmethod
+    def from_state(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> MultiLabelCore:
+        """The model :meth:`state` described."""
+        if meta.get("format") != STATE_FORMAT:
+            raise FewShotError(f"unsupported multi-label state format {meta.get('format')!r} "
+                               f"(this version reads {STATE_FORMAT})")
+        cfg = MultiLabelConfig.from_dict(meta["config"])
+        core = cls(cfg)
+        core.config_ = cfg
+        core.classes_ = np.array(list(meta["classes"]), dtype=object)
+        core.global_threshold_ = float(meta["global_threshold"])
+        core.uses_views_ = bool(meta.get("uses_views", False))
+        core.weights_ = np.asarray(arrays["weights"], dtype=np.float64)
+        core.bias_ = np.asarray(arrays["bias"], dtype=np.float64)
+        core.thresholds_ = np.asarray(arrays["thresholds"], dtype=np.float64)
+        core.n_examples_ = np.asarray(arrays["n_examples"], dtype=np.int64)
+        n = len(core.classes_)
+        if core.weights_.shape[0] != n or core.bias_.shape != (n,) or core.thresholds_.shape != (n,):
+            raise FewShotError(f"multi-label state is inconsistent: {n} labels but weights {core.weights_.shape}, "
+                               f"bias {core.bias_.shape}, thresholds {core.thresholds_.shape}")
+        return core
+
+    def save(self, folder: str | Path) -> None:
+        """Write ``multilabel.npz`` (arrays, no pickle) and ``multilabel.json`` into ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays, meta = self.state()
+        np.savez(folder / STATE_ARRAYS, **arrays)
+        (folder / STATE_JSON).write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> MultiLabelCore:
+        """The model :meth:`save` wrote into ``folder``."""
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
+            with np.load(folder / STATE_ARRAYS, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except FileNotFoundError as e:
+            raise FewShotError(f"no multi-label model in {folder}: {e.filename} is missing") from None
+        return cls.from_state(arrays, meta)
+
+
+def matched_examples(x: np.ndarray, predicted: Sequence[Sequence[str]], support: np.ndarray,
+                     support_labels: Sequence[Sequence[str]], k: int = 3) -> list[dict[str, list[tuple[int, float]]]]:
+    """Explanations: per text and per predicted label, the ``k`` most similar examples carrying that label.
+
+    Returns ``[{label: [(example_index, cosine), ...]}, ...]``, one dict per row of ``x``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    support = np.asarray(support, dtype=np.float64)
+    if len(predicted) != len(x):
+        raise FewShotError(f"expected one prediction per embedding ({len(x)}), got {len(predicted)}")
+    by_label: dict[str, list[int]] = {}
+    for i, labels in enumerate(support_labels):
+        for lab in labels:
+            by_label.setdefault(str(lab), []).append(i)
+    sims = _normalise(x) @ _normalise(support).T
+    out = []
+    for r, labels in enumerate(predicted):
+        row: dict[str, list[tuple[int, float]]] = {}
+        for lab in labels:
+            idx = np.asarray(by_label.get(lab, []), dtype=np.int64)
+            if len(idx):
+                s = sims[r, idx]
+                top = np.argsort(-s, kind="stable")[:k]
+                row[lab] = [(int(idx[i]), float(s[i])) for i in top]
+            else:
+                row[lab] = []
+        out.append(row)
+    return out
