@@ -193,6 +193,7 @@ class Fitted:
             "logit": l1,
             "msp": probs[rows, top],
             "margin": l1 - l2,
+            "pmargin": probs[rows, top] - probs[rows, second],
             "energy": l1 + np.log(np.exp(z).sum(axis=1)),
             "maxcos": cos.max(axis=1),
             "maxcos_top": cos_top,
@@ -231,6 +232,7 @@ LEARNED_FEATURES = {"learned": ("logit", "margin", "maxcos_top", "nn_margin", "k
                                 "maxcos_rel"),
                     "learned_small": ("logit", "maxcos_top", "margin")}
 MAX_LEFT_OUT_LABELS = 20
+PROB_MARGINS = (0.1, 0.2, 0.3)
 
 
 def cross_validated(x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list[str], seed: int = 0
@@ -318,19 +320,32 @@ def fpr_at_95(s_in: np.ndarray, s_oos: np.ndarray) -> float:
     return float((s_oos >= np.quantile(s_in, 0.05)).mean())
 
 
+def threshold_for_drop_unbiased(scores: np.ndarray, right: np.ndarray, max_drop: float) -> float:
+    """As the product's ``threshold_for_drop``, with the Weibull plotting position (``np.quantile(...,
+    method="weibull")``: the k-th lowest of n scores is the k/(n+1) quantile). The product's linear rule places
+    the threshold at the (1 + q (n-1))-th lowest right score, which a new right text falls below with probability
+    (1 + q (n-1)) / (n+1): about 4 % instead of 2 % with 50 held-out examples."""
+    good = np.asarray(scores)[np.asarray(right, dtype=bool)]
+    if not len(good):
+        return float(np.min(scores))
+    return float(np.quantile(good, min(1.0, max_drop * len(scores) / len(good)), method="weibull"))
+
+
 def episode_metrics(f_in: dict, correct: np.ndarray, f_oos: dict[str, dict], thresholds: dict[str, float],
-                    scores: tuple[str, ...]) -> dict[str, dict[str, float]]:
+                    unbiased: dict[str, float], scores: tuple[str, ...]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     acc = float(correct.mean())
     for s in scores:
-        t = thresholds[s]
+        t, tu = thresholds[s], unbiased[s]
         kept = correct & (f_in[s] >= t)
-        row = {"accuracy": 100 * acc, "auto_cost": 100 * (kept.mean() - acc)}
+        row = {"accuracy": 100 * acc, "auto_cost": 100 * (kept.mean() - acc),
+               "unbiased_cost": 100 * ((correct & (f_in[s] >= tu)).mean() - acc)}
         for kind, fo in f_oos.items():
             row[f"{kind}_auroc"] = auroc(f_in[s], fo[s])
             row[f"{kind}_recall@2pt"] = recall_at_cost(correct, f_in[s], fo[s])
             row[f"{kind}_fpr@95"] = fpr_at_95(f_in[s], fo[s])
             row[f"{kind}_auto_recall"] = float((fo[s] < t).mean())
+            row[f"{kind}_unbiased_recall"] = float((fo[s] < tu).mean())
         out[s] = row
     return out
 
@@ -346,6 +361,14 @@ def ambiguity(f_in: dict, y_in: np.ndarray, f_oos: dict[str, dict], shares: tupl
     top2 = top1 | (f_in["second"] == y_in)
     out["top1_accuracy_all"] = float(top1.mean())
     out["top2_accuracy_all"] = float(top2.mean())
+    for t in PROB_MARGINS:  # a fixed top-2 probability margin, as Rasa's FallbackClassifier ambiguity_threshold
+        amb = f_in["pmargin"] < t
+        out[f"p{t:g}_share"] = float(amb.mean())
+        out[f"p{t:g}_top1"] = float(top1[amb].mean()) if amb.any() else float("nan")
+        out[f"p{t:g}_top2"] = float(top2[amb].mean()) if amb.any() else float("nan")
+        out[f"p{t:g}_clear_top1"] = float(top1[~amb].mean())
+        for kind, fo in f_oos.items():
+            out[f"p{t:g}_{kind}_flagged"] = float((fo["pmargin"] < t).mean())
     for share in shares:
         t = np.quantile(m_in, share)
         amb = m_in <= t
@@ -384,8 +407,9 @@ def run_episode(support: tuple[np.ndarray, np.ndarray, list[str]], names: np.nda
     if any(s.startswith("learned") for s in scores):
         add_learned([f_in, cv, *f_oos.values()], cv, left_out_label_features(x, y, names, texts))
     thresholds = {s: LIB["threshold_for_drop"](cv[s], cv["right"], MAX_DROP) for s in scores}
+    unbiased = {s: threshold_for_drop_unbiased(cv[s], cv["right"], MAX_DROP) for s in scores}
     correct = f_in["pred"] == y_in
-    return {"metrics": episode_metrics(f_in, correct, f_oos, thresholds, scores),
+    return {"metrics": episode_metrics(f_in, correct, f_oos, thresholds, unbiased, scores),
             "ambiguity": ambiguity(f_in, y_in, f_oos)}
 
 
@@ -446,10 +470,14 @@ def hwu_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tuple
 # ---- summary ----------------------------------------------------------------------------------------
 COLUMNS = ("in_domain_auroc", "in_domain_recall@2pt", "in_domain_fpr@95", "in_domain_auto_recall",
            "other_domain_auroc", "other_domain_recall@2pt", "other_domain_fpr@95", "other_domain_auto_recall",
-           "auto_cost")
+           "auto_cost", "in_domain_unbiased_recall", "other_domain_unbiased_recall", "unbiased_cost")
 
 
 def mean_se(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error over episodes (episodes where the value is undefined are left out)."""
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return float("nan"), float("nan")
     return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
@@ -477,14 +505,16 @@ def markdown(rows: list[dict], command: str) -> str:
     lines = [f"Command: `{command}`", "",
              "Means ± standard errors over episodes; `Δ` = paired difference against `logit` (the product's score). "
              "recall@2pt: best recall of a threshold costing at most 2 points (chosen with the labels); "
-             "auto: the automatic threshold (cross-validated on the support set) - its recall and cost in points.", ""]
+             "auto: the automatic threshold (cross-validated on the support set) - its recall and cost in points; "
+             "Weibull auto: the same with the Weibull plotting position (threshold_for_drop_unbiased).", ""]
     for dataset, shots in sorted({(r["dataset"], r["shots"]) for r in rows}):
         sub = [r for r in rows if r["dataset"] == dataset and r["shots"] == shots]
         eps = sub[0]["episodes"]
         lines += [f"### {dataset}, {shots} shots ({eps} episodes, accuracy {sub[0]['accuracy'][0]:.1f} %)", "",
                   "| score | in-domain AUROC | Δ | recall@2pt | Δ | FPR@95 | auto recall | other-domain AUROC | Δ | "
-                  "recall@2pt | FPR@95 | auto recall | auto cost (points) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "recall@2pt | FPR@95 | auto recall | auto cost (points) | Weibull auto: in-domain recall | "
+                  "other-domain recall | cost |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in sub:
             if r["score"] == "_ambiguity":
                 continue
@@ -499,7 +529,8 @@ def markdown(rows: list[dict], command: str) -> str:
                          f"{c('in_domain_recall@2pt')} | {dd('in_domain_recall@2pt')} | {c('in_domain_fpr@95')} | "
                          f"{c('in_domain_auto_recall')} | {c('other_domain_auroc')} | {dd('other_domain_auroc')} | "
                          f"{c('other_domain_recall@2pt')} | {c('other_domain_fpr@95')} | "
-                         f"{c('other_domain_auto_recall')} | {c('auto_cost', 2)} |")
+                         f"{c('other_domain_auto_recall')} | {c('auto_cost', 2)} | {c('in_domain_unbiased_recall')} | "
+                         f"{c('other_domain_unbiased_recall')} | {c('unbiased_cost', 2)} |")
         amb = next((r for r in sub if r["score"] == "_ambiguity"), None)
         if amb:
             lines += ["", "Ambiguity (smallest top-2 margins): share of in-scope queries flagged | top-1 right | "
@@ -507,8 +538,15 @@ def markdown(rows: list[dict], command: str) -> str:
                       "OOS flagged", ""]
             lines.append(f"all queries: top-1 {amb['top1_accuracy_all'][0]:.3f}, top-2 "
                          f"{amb['top2_accuracy_all'][0]:.3f}")
+            for t in PROB_MARGINS:
+                k = f"p{t:g}"
+                if k + "_share" in amb:
+                    lines.append(f"- top-2 probability margin < {t:g}: {amb[k + '_share'][0]:.3f} | "
+                                 f"{amb[k + '_top1'][0]:.3f} | {amb[k + '_top2'][0]:.3f} | "
+                                 f"{amb[k + '_clear_top1'][0]:.3f} | {amb[k + '_in_domain_flagged'][0]:.3f} | "
+                                 f"{amb[k + '_other_domain_flagged'][0]:.3f}")
             for share in ("0.05", "0.1", "0.2"):
-                lines.append(f"- {share}: {amb[f'amb{share}_top1'][0]:.3f} | {amb[f'amb{share}_top2'][0]:.3f} | "
+                lines.append(f"- lowest {share} of logit margins: {amb[f'amb{share}_top1'][0]:.3f} | {amb[f'amb{share}_top2'][0]:.3f} | "
                              f"{amb[f'amb{share}_clear_top1'][0]:.3f} | {amb[f'amb{share}_in_domain_flagged'][0]:.3f} | "
                              f"{amb[f'amb{share}_other_domain_flagged'][0]:.3f}")
         lines.append("")
