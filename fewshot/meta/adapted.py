@@ -103,6 +103,7 @@ class AdaptedHead:
         return self.scale * (self.transform(np.asarray(x, dtype=np.float32)) @ self.weight.T) + self.bias
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Softmax of :meth:`logits` (n, n_classes)."""
         z = self.logits(x)
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
