@@ -196,3 +196,49 @@ def test_fitted_head_does_not_depend_on_torch_threads() -> None:
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1]
     assert torch.get_num_threads() == before  # the fit restored the setting
+
+
+def test_mpnet_name_uses_the_part_packages_or_the_hub(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import sys
+    import types
+
+    from fewshot.encoders.registry import MPNET_HUB_ID
+
+    fake = types.ModuleType("fewshot.encoders.parts")
+    fake.mpnet_folder = lambda: tmp_path  # the parts are installed: their assembled folder
+    monkeypatch.setitem(sys.modules, "fewshot.encoders.parts", fake)
+    assert resolve_model("mpnet").base == str(tmp_path)
+
+    def missing() -> None:
+        raise FewShotError('all-mpnet-base-v2 needs its parts: pip install "fewshot[mpnet]"')
+
+    fake.mpnet_folder = missing
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert resolve_model("mpnet").base == MPNET_HUB_ID  # online: the hub id
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FewShotError, match=r"fewshot\[mpnet\]"):
+        resolve_model("mpnet")
+
+
+def test_label_frame_is_the_one_output_format() -> None:
+    from fewshot.io.output import OUTPUT_COLUMNS, label_frame, output_names
+
+    class Stub:
+        classes_ = np.array(["a", "b", "c", "d"], dtype=object)
+
+        def predict_with_scores(self, texts, *, progress=None):
+            self.seen = list(texts)
+            probs = np.tile([0.1, 0.6, 0.25, 0.05], (len(texts), 1))
+            return np.array(["b", "unknown"][:len(texts)], dtype=object), probs, np.array([1.23456, -np.inf])
+
+    stub = Stub()
+    df = pd.DataFrame({"id": ["1", "2", "3"], "text": ["first text", "  ", "third text"]})
+    out = label_frame(stub, df, "text", max_chars=5)
+    assert list(out.columns) == ["id", "text", *OUTPUT_COLUMNS] and stub.seen == ["first", "third"]
+    assert out["label"].tolist() == ["b", "", "unknown"]  # a blank text stays unlabelled
+    assert out["confidence"].tolist() == ["0.6000", "", "0.6000"]
+    assert out["top_3"].tolist()[0] == "b 0.60; c 0.25; a 0.10"
+    assert out["in_scope_score"].tolist() == ["1.235", "", "-inf"]
+    assert output_names(["text", "confidence"]) == tuple("predicted_" + c for c in OUTPUT_COLUMNS)
+    with pytest.raises(FewShotError, match="no column 'body'"):
+        label_frame(stub, df, "body")
