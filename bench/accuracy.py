@@ -29,7 +29,18 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
-from common import DATASETS, ROOT, environment, has_data, mean_ci, parser, read_split, set_threads, write_json  # noqa: E402
+from common import (  # noqa: E402
+    DATASETS,
+    ROOT,
+    environment,
+    has_data,
+    mean_ci,
+    parser,
+    read_split,
+    reproducible,
+    set_threads,
+    write_json,
+)
 
 SHOTS = ("train_5", "train_10")
 XFER = {"hwu64": "xfer-no-hwu64", "clinc150": "xfer-no-clinc150"}
@@ -62,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from fewshot.encoders.heads import load_head
     from fewshot.meta.data import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv
 
+    reproducible()
     set_threads(args.threads)
     episodes = 20 if args.quick else args.episodes
     started = time.perf_counter()

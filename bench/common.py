@@ -66,6 +66,15 @@ def mean_ci(values: list[float]) -> dict[str, float]:
     return {"mean": float(a.mean()), "ci95": float(half), "n": int(len(a))}
 
 
+def reproducible() -> None:
+    """Bitwise-reproducible products (MKL's strict CNR mode, what the ``fewshot`` command applies): a text's
+    vector does not depend on what else is in its batch, so numbers repeat exactly across runs and
+    versions. Call it before any model runs."""
+    from fewshot.encoders.determinism import strict_blas
+
+    strict_blas()
+
+
 def set_threads(n: int) -> None:
     """Use ``n`` torch threads (benchmarks on shared machines run with 1)."""
     import torch

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
-from common import RESULTS, draw_support, has_data, parser, read_split, write_json  # noqa: E402
+from common import RESULTS, draw_support, has_data, parser, read_split, reproducible, write_json  # noqa: E402
 
 COLUMNS = ("accuracy_no_threshold", "cost_points", "oos_recall", "oos_auroc", "ceiling_oos_recall")
 
@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from fewshot.encoders.encoder import Encoder
 
+    reproducible()
     test, oos = read_split(args.data, "clinc150", "test"), read_split(args.data, "clinc150", "oos_test")
     encoder = Encoder(args.model, extra_layers=args.extra_layers)  # one encoder: its cache encodes each text once
     if not args.skip_standard:

@@ -23,7 +23,18 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
-from common import RESULTS, ROOT, environment, has_data, parser, read_split, set_threads, timer, write_json  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    environment,
+    has_data,
+    parser,
+    read_split,
+    reproducible,
+    set_threads,
+    timer,
+    write_json,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> Any:
@@ -56,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from fewshot import FewShotClassifier
 
+    reproducible()
     set_threads(args.threads)
     support = read_split(args.data, args.dataset, f"train_{args.shots}")
     test = read_split(args.data, args.dataset, "test")

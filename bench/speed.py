@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
-from common import ROOT, parser, write_json  # noqa: E402
+from common import ROOT, parser, reproducible, write_json  # noqa: E402
 
 WORDS = ("card refund rain money stolen sunny bank order cold lost flight hotel alarm music weather song "
          "transfer balance pin late delivery parcel cancel booking taxi train ticket price stock news").split()
@@ -304,6 +304,7 @@ def main() -> int:
     p.add_argument("--only", choices=["e2e", "int8", "latency", "index", "memory"],
                    help="rerun one part, updating --out in place")
     args = p.parse_args()
+    reproducible()
     data = Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
     q = args.quick
     results: dict[str, Any] = {"quick": q, "cpus": os.cpu_count(), "cpu": cpu_model()}
