@@ -7,6 +7,7 @@ The estimator only orchestrates: the examples live in :mod:`fewshot.support`, th
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,14 +20,11 @@ from . import persist, unknown
 from .config import ClassifierConfig, migrate_options, option_names, unknown_options
 from .encoders.encoder import Encoder
 from .errors import FewShotError
-from .persist import CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE
 from .rules import attention_probs, fit_rule_head, one_torch_thread
 from .support import SupportIndex, SupportSet
 from .text import ProgressFn, clean_texts, label_text
-from .unknown import threshold_for_drop
 
-__all__ = ["CONFIG_FILE", "EXAMPLES_FILE", "INDEX_FILE", "ClassifierConfig", "FewShotClassifier", "Match",
-           "Prediction", "threshold_for_drop"]
+__all__ = ["FewShotClassifier", "Match", "Prediction"]
 
 ENCODER_OPTIONS = ("model", "batch_size", "int8", "extra_layers", "adapt")
 """Options fixed when the classifier is made (they decide the encoder or the vectors): not for set_params."""
@@ -348,8 +346,6 @@ class FewShotClassifier:
         "none of these" examples won) is always ``unknown_label``.
         """
         if "threshold" in unknown_overrides:
-            import warnings
-
             warnings.warn("labels_from_proba(threshold=...) is deprecated: pass min_confidence= or "
                           "auto_unknown=True", FutureWarning, stacklevel=2)
             unknown_overrides |= unknown_options(unknown_overrides.pop("threshold"))
