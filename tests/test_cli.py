@@ -175,3 +175,39 @@ def test_classify_10000_rows(support: Path, tmp_path: Path) -> None:
     df = pd.read_csv(out)
     assert len(df) == 10_000 and df["row"].tolist() == list(range(10_000))
     assert set(df["label"]) <= {"refund", "lost_card", "weather"}
+
+
+def test_unknown_and_int8_flags_map_to_options() -> None:
+    from fewshot.cli import build_parser, options_from_args
+
+    def options(*flags: str) -> dict:
+        return options_from_args(build_parser().parse_args(["fit", "--support", "s.csv", "--out", "o", *flags]))
+
+    assert options("--auto-unknown") == {"auto_unknown": True}
+    assert options("--min-confidence", "0.4") == {"min_confidence": 0.4}
+    assert options("--score-threshold", "-1.5") == {"score_threshold": -1.5}
+    assert options("--threshold", "auto") == {"auto_unknown": True, "min_confidence": None}  # the old spelling
+    assert options("--threshold", "0.3") == {"auto_unknown": False, "min_confidence": 0.3}
+    assert options("--int8") == options("--quantize") == {"int8": True}
+    with pytest.raises(SystemExit):
+        options("--min-confidence", "1.5")
+
+
+def test_help_lists_every_choice(capsys) -> None:
+    from fewshot.config import ADAPT_METHODS, RULES
+
+    for command in ("classify", "evaluate", "fit"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "{" + ",".join(RULES) + "}" in text and "{" + ",".join(ADAPT_METHODS) + "}" in text
+        assert "'mpnet'" in text
+    with pytest.raises(SystemExit):
+        main(["classify", "--help"])
+    assert "{local,ray}" in capsys.readouterr().out
+    from fewshot.meta.training_args import TRAIN_METHODS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert all(method in text for method in TRAIN_METHODS)
