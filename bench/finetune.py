@@ -70,7 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--broad", nargs="*", default=["hwu64"], help="datasets scored with all labels (train_5.csv)")
     p.add_argument("--draws", type=int, default=2, help="random support draws per narrow subset")
     p.add_argument("--shots", type=int, default=5)
-    p.add_argument("--no-setfit", action="store_true")
+    p.add_argument("--methods", nargs="+", default=["instant", "adapted", "setfit"],
+                   choices=["instant", "adapted", "setfit"], help="rows to compute (the instant classifier is always fitted)")
+    p.add_argument("--no-setfit", action="store_true", help="same as leaving setfit out of --methods")
     p.add_argument("--setfit-iterations", type=int, default=20)
     p.add_argument("--setfit-draws", type=int, default=1, help="run SetFit on the first N draws of each narrow set")
     p.add_argument("--setfit-broad", action="store_true", help="also run SetFit on the broad sets (slow)")
@@ -188,9 +190,11 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr, flush=True)
 
         enc = clf.encoder
-        result = finetune(enc._model, texts, labels, config, head=enc._head, extra_layers=enc.extra_layers)
-        seconds = result.report.seconds
-        if result.state_dict:
+        result = None
+        if "adapted" in args.methods:
+            result = finetune(enc._model, texts, labels, config, head=enc._head, extra_layers=enc.extra_layers)
+        seconds = result.report.seconds if result else 0.0
+        if result is not None and result.state_dict:
             folder = adapted_folder(clf, result.state_dict, Path(scratch.name) / f"m{len(rows)}")
             adapted = FewShotClassifier(model=str(folder))
             t0 = time.perf_counter()
@@ -198,14 +202,15 @@ def main(argv: list[str] | None = None) -> int:
             seconds += time.perf_counter() - t0
             acc_a = float(np.mean(adapted.predict(scored.text.tolist()) == gold))
             del adapted
-        else:
+        elif result is not None:
             seconds += instant_s  # the instant classifier is kept
             acc_a = acc
-        rows.append({**base, "method": "adapted", "accuracy": acc_a, "seconds": seconds,
-                     "report": asdict(result.report), "weights_bytes_fp16": result.nbytes})
-        print(f"  adapted {acc_a:.4f} ({seconds:.1f} s): {result.report.message}; curve {result.report.curve}",
-              file=sys.stderr, flush=True)
-        if task["setfit"] and not args.no_setfit:
+        if result is not None:
+            rows.append({**base, "method": "adapted", "accuracy": acc_a, "seconds": seconds,
+                         "report": asdict(result.report), "weights_bytes_fp16": result.nbytes})
+            print(f"  adapted {acc_a:.4f} ({seconds:.1f} s): {result.report.message}; curve {result.report.curve}",
+                  file=sys.stderr, flush=True)
+        if task["setfit"] and not args.no_setfit and "setfit" in args.methods:
             r = run_setfit(support, scored, args.setfit_iterations, seed=task["draw"])
             rows.append({**base, "method": f"SetFit ({args.setfit_iterations} iterations)", **r})
             print(f"  SetFit {r['accuracy']:.4f} ({r['seconds']:.1f} s)", file=sys.stderr, flush=True)

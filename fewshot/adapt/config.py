@@ -23,7 +23,7 @@ class FinetuneConfig:
     """
 
     layers: int = 2  # top transformer layers trained (the lower ones run once, their outputs are cached)
-    steps: int = 60  # most optimisation steps of the final run
+    steps: int = 30  # most optimisation steps (per fold during the estimate, then of the final run)
     time_budget: float | None = 60.0  # seconds for the whole adaptation (cache, estimate, final run); None: no limit
     lr: float = 1e-4  # AdamW learning rate of the trained layers
     weight_decay: float = 0.01
@@ -34,7 +34,7 @@ class FinetuneConfig:
     episode_shots: int = 4  # examples per label per episode (all when fewer)
     folds: int = 3  # cross-validation folds for the estimate and early stopping (0: no estimate, train `steps`)
     eval_every: int = 10  # steps between two estimates
-    patience: int = 2  # estimates without improvement before stopping
+    patience: int = 1  # estimates without improvement before stopping
     min_gain: float = 0.0  # estimate gain needed to keep the adapted weights (else the instant encoder stays)
     dropout: bool = True  # the layers' own dropout while training
     half_weights: bool = True  # round the returned weights to float16 values (a float16 file then loses nothing)

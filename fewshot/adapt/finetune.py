@@ -148,27 +148,36 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                     count += len(rows)
                 return right / max(count, 1)
 
+            tic = time.perf_counter()
             before = estimate([template] * len(folds))
+            estimate_seconds = time.perf_counter() - tic
             report.estimate_before = before
             report.curve.append((0, before))
             best, best_steps, waited, s = before, 0, 0, 0
+
+            def room_for(next_steps: int) -> bool:
+                """Whether one more step of every fold, an estimate and a final run of ``next_steps`` fit the budget."""
+                if not step_seconds:
+                    return True
+                per = float(np.mean(step_seconds))
+                return not over(per * len(runs) + estimate_seconds + per * next_steps)
+
             while s < config.steps:
-                chunk = min(config.eval_every, config.steps - s)
-                per_step = float(np.mean(step_seconds)) if step_seconds else 0.0
-                if step_seconds and over(per_step * chunk * (len(runs) + 1) + per_step * (s + chunk)):
+                if not room_for(s + 1):
                     report.out_of_time = True
                     break
-                for _ in range(chunk):
-                    tic = time.perf_counter()
-                    for run in runs:
-                        if stop():
-                            return cancelled()
-                        run.step(cached, y)
-                    step_seconds.append((time.perf_counter() - tic) / len(runs))
-                    done += len(runs)
-                    if progress:
-                        progress(done, total)
-                s += chunk
+                tic = time.perf_counter()
+                for run in runs:
+                    if stop():
+                        return cancelled()
+                    run.step(cached, y)
+                step_seconds.append((time.perf_counter() - tic) / len(runs))
+                done += len(runs)
+                s += 1
+                if progress:
+                    progress(done, total)
+                if s % config.eval_every and s < config.steps:
+                    continue
                 value = estimate([run.net for run in runs])
                 report.curve.append((s, value))
                 if value > best + 1e-12:
@@ -178,9 +187,16 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                     if waited >= config.patience:
                         report.stopped_early = s < config.steps
                         break
+            if report.out_of_time and s > report.curve[-1][0]:  # the steps since the last estimate count too
+                value = estimate([run.net for run in runs])
+                report.curve.append((s, value))
+                if value > best + 1e-12:
+                    best, best_steps = value, s
             report.estimate_after = best
             if best_steps == 0 or best - before <= config.min_gain:
                 report.estimate_after = before
+                if progress:
+                    progress(done, done)  # finished: nothing left to do
                 return finish(f"no gain expected (estimated accuracy {before:.1%} before, best {best:.1%} "
                               "after): the instant classifier is kept")
         total = done + best_steps
@@ -196,6 +212,8 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
             if progress:
                 progress(done, total)
         report.steps = final.steps
+        if progress and done != total:
+            progress(done, done)  # the time budget ended the final run
         if final.steps == 0:
             return finish("out of time before the first step: the instant classifier is kept")
         state = final.net.trained_state(config.half_weights)
