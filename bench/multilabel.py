@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -33,19 +34,17 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+import common
+
 DATASETS = ("clinc150", "hwu64")
+"""In this order: a dataset's place seeds its draws."""
 CONJUNCTIONS = (" and ", " and also ", ", then ", " and then ", ", also ", " as well as ")
 """How two intents are joined, MixATIS-style ("and" dominates there; a few more forms keep a model from
 keying on one word)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
-                   help="folder with clinc150/ and hwu64/ (default: ../shared/data)")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "multilabel.json",
-                   help="JSON to write (a .md table is written next to it)")
+    p = common.parser(__doc__.split("\n\n")[0], out=None)
     p.add_argument("--split", choices=["valid", "test", "both"], default="both")
     p.add_argument("--draws", type=int, default=5, help="support sets drawn per dataset")
     p.add_argument("--shots", type=int, default=5, help="single-label examples per label")
@@ -53,19 +52,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--singles", type=int, default=500, help="single-intent evaluation texts")
     p.add_argument("--pairs", type=int, default=500, help="two-intent evaluation texts")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--methods", default="all", help="comma-separated method names (default: all)")
+    p.add_argument("--method", action="append", default=None,
+                   help="a row of the table by name (repeatable; default: every row)")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fewshot" / "multilabel",
                    help="embedding cache folder")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared machines)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.out is None:
+        args.out = common.RESULTS / ("multilabel.json" if args.split == "both" else f"multilabel_{args.split}.json")
+    return args
 
 
 def read_split(data: Path, dataset: str, split: str) -> tuple[list[str], list[str]]:
     """The ``text,label`` rows of one split."""
-    import pandas as pd
-
-    df = pd.read_csv(data / dataset / f"{split}.csv")
-    return df["text"].astype(str).tolist(), df["label"].astype(str).tolist()
+    df = common.read_split(data, dataset, split)
+    return df["text"].tolist(), df["label"].tolist()
 
 
 def join_two(rng: np.random.Generator, texts: list[str], labels: list[str], n: int,
@@ -257,6 +258,7 @@ def methods() -> dict[str, dict[str, Any]]:
     whole = {"at_least_one": False}
     return {
         "baseline: logistic C=1, threshold 0.5": {**whole, "logistic_c": 1.0, "threshold": 0.5},
+        "logistic C=1000, threshold 0.5": {**whole, "threshold": 0.5},
         "logistic C=1000, CV threshold": {**whole},
         "prototype, CV threshold": {**whole, "method": "prototype"},
         "pairs (mixup heads), CV threshold": {**whole, "method": "pairs", "l2": 0.001},
@@ -326,15 +328,13 @@ def markdown(results: dict[str, Any], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not all((args.data / ds / "train.csv").exists() for ds in DATASETS):
-        print(f"skipped: no clinc150/ and hwu64/ under {args.data}", file=sys.stderr)
+    if not all(common.has_data(args.data, DATASETS, split) for split in ("train", "valid", "test")):
         return 0
-    import torch
-
-    torch.set_num_threads(args.threads)
+    common.set_threads(args.threads)
+    common.reproducible()
     table = methods()
-    if args.methods != "all":
-        wanted = [m.strip() for m in args.methods.split(",")]
+    if args.method:
+        wanted = [m.strip() for m in args.method]
         missing = [m for m in wanted if m not in table]
         if missing:
             print(f"unknown methods {missing}; known: {list(table)}", file=sys.stderr)
@@ -353,11 +353,10 @@ def main(argv: list[str] | None = None) -> int:
                 results[split][ds][name] = r
                 print(f"{split} {ds} {name}: micro-F1 {r['mean']['micro_f1']:.3f} "
                       f"subset {r['mean']['subset_accuracy']:.3f}", file=sys.stderr, flush=True)
-    command = "python bench/multilabel.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = shlex.join(["python", "bench/multilabel.py", *(argv if argv is not None else sys.argv[1:])])
     out = {"command": command.strip(), "settings": {k: str(v) for k, v in vars(args).items()},
-           "methods": table, "results": results}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=1))
+           "environment": common.environment(), "methods": table, "results": results}
+    common.write_json(args.out, out)
     md = markdown(results, command.strip())
     args.out.with_suffix(".md").write_text(md + "\n")
     print(md)
