@@ -112,18 +112,19 @@ LIB: dict[str, Callable] = {}
 class Vectors:
     """Encodes texts once per (dataset, split) and keeps them as ``.npy`` under ``cache``."""
 
-    def __init__(self, data: Path, cache: Path, model: str) -> None:
-        self.data, self.cache, self.model = data, cache, model
+    def __init__(self, data: Path, cache: Path, model: str, extra_layers: str | list[int] = "auto") -> None:
+        self.data, self.cache, self.model, self.extra_layers = data, cache, model, extra_layers
         self._encoder = None
         cache.mkdir(parents=True, exist_ok=True)
 
     def encode(self, key: str, texts: list[str]) -> np.ndarray:
-        digest = hashlib.sha256(("\n".join([self.model, *texts])).encode()).hexdigest()[:16]
+        tag = self.model if self.extra_layers == "auto" else f"{self.model}|{self.extra_layers}"
+        digest = hashlib.sha256(("\n".join([tag, *texts])).encode()).hexdigest()[:16]
         path = self.cache / f"{key}-{digest}.npy"
         if path.is_file():
             return np.load(path)
         if self._encoder is None:
-            self._encoder = LIB["Encoder"](self.model, extra_layers="auto")
+            self._encoder = LIB["Encoder"](self.model, extra_layers=self.extra_layers)
         t0 = time.time()
         vectors = np.asarray(self._encoder.encode(texts), dtype=np.float32)
         np.save(path, vectors)
@@ -231,6 +232,7 @@ DEFAULT_SCORES = tuple(s for s in SCORES if not s.startswith("learned"))  # "lea
 LEARNED_FEATURES = {"learned": ("logit", "margin", "maxcos_top", "nn_margin", "knn3", "maha", "energy", "msp",
                                 "maxcos_rel"),
                     "learned_small": ("logit", "maxcos_top", "margin")}
+EPISODE_SCORES = ("logit", "logit+0.5cos")  # kept per episode in the JSON (the product's and the recommended)
 MAX_LEFT_OUT_LABELS = 20
 PROB_MARGINS = (0.1, 0.2, 0.3)
 
@@ -553,6 +555,32 @@ def markdown(rows: list[dict], command: str) -> str:
     return "\n".join(lines)
 
 
+def slim(episodes: list[dict]) -> list[dict]:
+    """Episodes with the per-score metrics of ``EPISODE_SCORES`` only (the summary has every score)."""
+    return [{**e, "metrics": {k: v for k, v in e["metrics"].items() if k in EPISODE_SCORES}} for e in episodes]
+
+
+def compact_json(obj: object) -> str:
+    """JSON with floats rounded to 4 decimals, one summary row or episode per line (the file stays small)."""
+    def rounded(x: object) -> object:
+        if isinstance(x, float):
+            return round(x, 4)
+        if isinstance(x, dict):
+            return {k: rounded(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [rounded(v) for v in x]
+        if isinstance(x, np.integer):
+            return int(x)
+        return x
+
+    data = rounded(obj)
+    if not isinstance(data, dict):
+        return json.dumps(data) + "\n"
+    parts = [f'"{k}": ' + ("[\n" + ",\n".join(json.dumps(v) for v in val) + "\n]" if isinstance(val, list)
+                          else json.dumps(val)) for k, val in data.items()]
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
@@ -565,6 +593,8 @@ def main() -> int:
     parser.add_argument("--scores", nargs="+", default=list(DEFAULT_SCORES), choices=SCORES,
                         help="scores to compare (learned and learned_small refit the head once per label: slow)")
     parser.add_argument("--model", default="minilm", help="encoder (frozen MiniLM-L6: no meta-training on these sets)")
+    parser.add_argument("--extra-layers", default="auto",
+                        help="encoder layers appended to the embedding: 'auto' (the product's), 'none' or numbers like 2,4")
     parser.add_argument("--cache", default="/tmp/fewshot-oosid-cache", help="folder for cached vectors (.npy)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "oos_indomain.json"))
     args = parser.parse_args()
@@ -577,7 +607,9 @@ def main() -> int:
     torch.set_num_threads(1)
     LIB.update(_library())
     scores = tuple(dict.fromkeys(["logit", *args.scores]))
-    vec = Vectors(data, Path(args.cache), args.model)
+    layers = args.extra_layers if args.extra_layers == "auto" else (
+        [] if args.extra_layers == "none" else [int(k) for k in args.extra_layers.split(",")])
+    vec = Vectors(data, Path(args.cache), args.model, layers)
     episodes: list[dict] = []
     for shots in args.shots:
         if "clinc150" in args.datasets:
@@ -589,7 +621,7 @@ def main() -> int:
     command = "python bench/oos_indomain.py " + " ".join(sys.argv[1:])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"command": command, "summary": rows, "episodes": episodes}, indent=1))
+    out.write_text(compact_json({"command": command, "summary": rows, "episodes": slim(episodes)}))
     text = markdown(rows, command)
     out.with_suffix(".md").write_text(text)
     print(text)
