@@ -28,7 +28,6 @@ Vectors are cached under ``--cache`` (``.npy``, rebuilt when the texts change).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -39,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+import common  # bench/ is on the path as a script
 
 # CLINC150's 10 domains (Larson et al. 2019), as published in clinc/oos-eval data/domains.json.
 CLINC150_DOMAINS: dict[str, tuple[str, ...]] = {
@@ -132,12 +131,12 @@ class Vectors:
         return vectors
 
     def split(self, dataset: str, split: str) -> tuple[pd.DataFrame, np.ndarray]:
-        frame = pd.read_csv(self.data / dataset / f"{split}.csv", dtype=str, keep_default_na=False)
+        frame = common.read_split(self.data, dataset, split)
         return frame, self.encode(f"{dataset}_{split}", frame.text.tolist())
 
     def names(self, dataset: str, labels: list[str]) -> np.ndarray:
         """Label-name vectors (the product's extra example per label), encoded once per dataset."""
-        every = sorted(pd.read_csv(self.data / dataset / "train.csv", dtype=str, keep_default_na=False).label.unique())
+        every = sorted(common.read_split(self.data, dataset, "train").label.unique())
         vectors = self.encode(f"{dataset}_labelnames", [LIB["label_text"](lab) for lab in every])
         return vectors[[every.index(lab) for lab in labels]]
 
@@ -582,8 +581,7 @@ def compact_json(obj: object) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser = common.parser(__doc__.splitlines()[0], out="oos_indomain.json")
     parser.add_argument("--split", choices=("valid", "test"), default="valid",
                         help="query split: valid for development choices, test for the final table")
     parser.add_argument("--shots", type=int, nargs="+", default=[5, 10])
@@ -596,15 +594,12 @@ def main() -> int:
     parser.add_argument("--extra-layers", default="auto",
                         help="encoder layers appended to the embedding: 'auto' (the product's), 'none' or numbers like 2,4")
     parser.add_argument("--cache", default="/tmp/fewshot-oosid-cache", help="folder for cached vectors (.npy)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "oos_indomain.json"))
     args = parser.parse_args()
     data = Path(args.data)
-    if not (data / "clinc150").is_dir():
-        print(f"skipped: {data / 'clinc150'} not found", file=sys.stderr)
+    if not common.has_data(data, ("clinc150",), args.split):
         return 0
-    import torch
-
-    torch.set_num_threads(1)
+    common.reproducible()
+    common.set_threads(1)
     LIB.update(_library())
     scores = tuple(dict.fromkeys(["logit", *args.scores]))
     layers = args.extra_layers if args.extra_layers == "auto" else (
