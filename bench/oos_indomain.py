@@ -1,7 +1,7 @@
 """In-domain out-of-scope detection: unknown intents from the same domain as the known ones, next to other-domain ones.
 
     python bench/oos_indomain.py [--data ../shared/data] [--split valid|test] [--shots 5 10] [--draws 3]
-                                 [--scores logit ...] [--out bench/results/oos_indomain.json]
+                                 [--scores logit ...] [--extra-layers auto] [--out bench/results/oos_indomain.json]
 
 Episodes (each fits the product's classifier on the vectors alone: the prototype-initialised head over
 MiniLM-L6 with layer 4 appended, label names as extra examples, the automatic threshold from 5-fold
@@ -20,10 +20,13 @@ Support sets: ``shots`` random examples per in-scope intent from ``train`` (seed
 in-domain and other-domain out-of-scope: AUROC (in-scope queries vs out-of-scope), ``recall@2pt``: the best
 out-of-scope recall of any threshold that costs at most 2 points of in-scope accuracy (chosen with the query
 labels: a property of the score), ``FPR@95``: share of out-of-scope queries accepted at the threshold keeping
-95 % of in-scope queries, and the automatic threshold's recall and cost (points of in-scope accuracy).
+95 % of in-scope queries, and the automatic threshold's recall and cost (points of in-scope accuracy), with
+the product's quantile rule and with the Weibull plotting position (:func:`threshold_for_drop_unbiased`).
 Means ± standard errors over the episodes; ``diff`` columns: paired difference against ``logit`` (the
-product's score) over the same episodes. Also the "ambiguous: A or B?" analysis (see ``ambiguity``).
-Vectors are cached under ``--cache`` (``.npy``, rebuilt when the texts change).
+product's score) over the same episodes. Also the "ambiguous: A or B?" analysis (see :func:`ambiguity`).
+Vectors are cached under ``--cache`` (``.npy``, rebuilt when the texts change). Writes ``--out`` (summary of
+every score; per episode only ``EPISODE_SCORES``) and the same tables as markdown next to it (``.md``).
+See docs/unknown-in-domain.md.
 """
 
 from __future__ import annotations
