@@ -117,7 +117,8 @@ def test_a_verified_folder_is_reused_without_hashing_or_the_parts(fake: dict[str
     assert (folder / "model.safetensors").stat().st_mtime_ns == mtime
 
 
-def test_checksum_mismatch_is_refused_and_leaves_nothing(fake: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_checksum_mismatch_is_refused_and_leaves_nothing(fake: dict[str, Path],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parts, "MPNET_SHA256", "0" * 64)
     with pytest.raises(FewShotError, match="damaged or from another release") as info:
         parts.mpnet_folder(fake["target"])
