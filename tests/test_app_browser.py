@@ -52,6 +52,7 @@ def open_app(browser: object, url: str) -> tuple[object, object]:
     page = context.new_page()
     page.goto(url, wait_until="domcontentloaded")
     page.get_by_role("button", name="Support tickets").wait_for(timeout=WAIT_MS)
+    sync_api.expect(page.locator("#encoder-status")).to_contain_text("Encoder", timeout=WAIT_MS)  # a status line
     return context, page
 
 
@@ -74,6 +75,7 @@ def test_label_classify_batch_download(browser: object, app_url: str, batch_csv:
     sync_api.expect(page.locator("#classify-add input")).to_have_value("billing", timeout=WAIT_MS)
     sync_api.expect(page.locator("#classify-verdict")).to_contain_text("automatic unknown threshold")
     sync_api.expect(page.locator("#classify-threshold")).to_be_hidden()  # automatic unknown is the default
+    sync_api.expect(page.locator("#encoder-status")).to_contain_text("Encoder ready", timeout=WAIT_MS)
     shot(page, "classify")
     page.locator("#classify-text textarea").fill("banana")
     page.locator("#classify-run").click()

@@ -2,8 +2,9 @@
 
 Loading the model, quantising it to int8 and compiling the quantiser take tens of seconds on a small
 machine, so the server starts first (the page answers within seconds) and :func:`start` prepares the
-default encoder in a daemon thread. A request that needs an encoder before then waits for it
-(:func:`shared_encoder` blocks on the same lock), and the page shows :func:`status` meanwhile.
+encoders (the default kind first, then the other) in a daemon thread. A request that needs an encoder
+before then waits for it (:func:`shared_encoder` blocks on the same lock), and the page shows
+:func:`status` meanwhile.
 The encoders are the only thing shared between sessions: read-only weights and a text -> vector cache.
 """
 
@@ -55,14 +56,12 @@ _start_lock = threading.Lock()
 
 
 def shared_encoder(int8: bool = False) -> Encoder:
-    """The process's encoder (fp32 or int8), made on first use; waits while another thread makes one."""
+    """The process's encoder (fp32 or int8); the first call makes both (:func:`prepare`), later ones wait
+    while another thread is making them."""
     with _lock:
-        encoder = _encoders.get(int8)
-        if encoder is None:
-            from ..encoders.encoder import Encoder
-
-            encoder = _encoders[int8] = Encoder(os.environ.get(MODEL_ENV) or None, int8=int8)
-        return encoder
+        if int8 not in _encoders:
+            prepare()
+        return _encoders[int8]
 
 
 def is_ready(int8: bool) -> bool:
@@ -76,24 +75,31 @@ def status() -> Status:
 
 
 def prepare(int8: bool = INT8_DEFAULT) -> Status:
-    """Make the default encoder (and the fp32 one the label-set checks use) now; returns the final status.
+    """Make both encoders now, the default kind first, unless they exist; returns the final status.
 
-    Also imports the classifier's modules, so the first fit does not pay for them. Errors are kept in the
-    status (and logged by the caller's thread), and the next request that needs the encoder tries again.
+    Both at once, under the lock, before any is handed out: the int8 encoder is a quantised copy of the fp32
+    model, and a copy taken while another thread runs that model is wrong (and breaks that run). Also
+    imports the classifier's modules, so the first fit does not pay for them. An error is kept in the
+    status and raised; the next request that needs an encoder tries again.
     """
     global _status
-    _status = Status("preparing", int8)
-    start = time.perf_counter()
-    try:
-        from .. import classifier  # noqa: F401  (torch, faiss and the rules: imported once, here)
+    with _lock:
+        if all(kind in _encoders for kind in (True, False)):
+            return _status
+        _status = Status("preparing", int8)
+        start = time.perf_counter()
+        try:
+            from .. import classifier  # noqa: F401  (torch, faiss and the rules: imported once, here)
+            from ..encoders.encoder import Encoder
 
-        shared_encoder(int8)
-        shared_encoder(False)
-    except Exception as exc:  # noqa: BLE001 - shown on the page and raised again at the next request
-        _status = Status("failed", int8, error=f"{type(exc).__name__}: {exc}"[:300])
-        raise
-    _status = Status("ready", int8, seconds=time.perf_counter() - start)
-    return _status
+            for kind in (int8, not int8):
+                if kind not in _encoders:
+                    _encoders[kind] = Encoder(os.environ.get(MODEL_ENV) or None, int8=kind)
+        except Exception as exc:  # noqa: BLE001 - shown on the page and raised again at the next request
+            _status = Status("failed", int8, error=f"{type(exc).__name__}: {exc}"[:300])
+            raise
+        _status = Status("ready", int8, seconds=time.perf_counter() - start)
+        return _status
 
 
 def start(int8: bool = INT8_DEFAULT, on_done: Callable[[Status], None] | None = None) -> bool:
