@@ -16,11 +16,11 @@ import torch
 from torch import nn
 
 from ..errors import FewShotError
+from .registry import MODEL_CONFIG, MODEL_WEIGHTS
 
-MODEL_CONFIG = "fewshot_model.json"
-"""A trained model folder's description: its base model and its head's config."""
-MODEL_WEIGHTS = "weights.safetensors"
-"""A trained model folder's weights: ``head.*`` and, when transformer layers were trained, ``encoder.*``."""
+__all__ = ["HEAD_TYPES", "MODEL_CONFIG", "MODEL_WEIGHTS", "ResidualLinearHead", "ResidualMLPHead", "build_head",
+           "head_from", "load_head", "load_weights", "read_model_config"]
+
 
 
 class ResidualLinearHead(nn.Module):

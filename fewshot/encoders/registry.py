@@ -12,6 +12,8 @@ then ``"default"``. Names:
   unless ``HF_HUB_OFFLINE`` is set;
 - a folder written by ``fewshot train`` (holds ``fewshot_model.json``);
 - any other sentence-transformers model folder or hub id.
+
+Light on purpose (no torch): resolving a name loads nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FewShotError
-from .heads import MODEL_CONFIG
 
 ENV_VAR = "FEWSHOT_MODEL"
 DEFAULT_MODEL = "default"
@@ -31,6 +32,10 @@ BASE_MODEL = "minilm"
 MPNET_MODEL = "mpnet"
 MPNET_HUB_ID = "sentence-transformers/all-mpnet-base-v2"
 NAMED_MODELS = (DEFAULT_MODEL, BASE_MODEL, MPNET_MODEL)
+MODEL_CONFIG = "fewshot_model.json"
+"""A trained model folder's description (written by ``fewshot train``): its base model and its head's config."""
+MODEL_WEIGHTS = "weights.safetensors"
+"""A trained model folder's weights: ``head.*`` and, when transformer layers were trained, ``encoder.*``."""
 
 
 @dataclass(frozen=True)
