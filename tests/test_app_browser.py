@@ -48,7 +48,7 @@ def shot(page: object, name: str, full_page: bool = False) -> None:
 
 
 def open_app(browser: object, url: str) -> tuple[object, object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.goto(url, wait_until="domcontentloaded")
     page.get_by_role("button", name="Support tickets").wait_for(timeout=WAIT_MS)
@@ -64,6 +64,8 @@ def load_support_tickets(page: object) -> None:
 
 def test_label_classify_batch_download(browser: object, app_url: str, batch_csv: Path, tmp_path: Path) -> None:
     context, page = open_app(browser, app_url)
+    if SHOTS:  # the screenshots show the page as a visitor finds it once the encoder is prepared
+        sync_api.expect(page.locator("#encoder-status")).to_contain_text("Encoder ready", timeout=4 * WAIT_MS)
     load_support_tickets(page)
     shot(page, "labels")
 

@@ -88,7 +88,11 @@ def summary_md(rows: st.Rows) -> str:
     lines += [f"| {esc(lab)} | {n} |" for lab, n in counts.items()]
     incomplete = len(rows) - len(st.complete_rows(rows))
     notes = [f"⚠ {incomplete} row(s) have a label or a text missing and are ignored"] if incomplete else []
-    notes += [f"⚠ {esc(f.message)}" for f in st.findings(rows)]
+    ready = warmup.is_ready(False)  # the label set shows at once; the embedding check follows when it can
+    notes += [f"⚠ {esc(f.message)}" for f in st.findings(rows, embeddings=ready)]
+    if not ready:
+        notes.append("ℹ the encoder is still being prepared: the check for examples that sit closer to another "
+                     "label runs once it is ready (press *Re-check label set*)")
     if st.NONE_LABEL in counts:
         notes.insert(0, f"ℹ the {counts[st.NONE_LABEL]} example(s) labelled `{st.NONE_LABEL}` are \"none of these\" "
                         "examples: no label, but texts closest to them are answered unknown")
@@ -396,7 +400,7 @@ def status_md(status: warmup.Status) -> str:
     if status.state == "failed":
         return (f"<small>✗ The encoder could not be prepared ({esc(status.error)}); the next request "
                 "tries again</small>")
-    return (f"<small>⏳ Preparing the encoder ({kind}: loading the model"
+    return (f"<small>Preparing the encoder ({kind}: loading the model"
             + (", quantising and compiling" if status.int8 else "")
             + ")… You can edit labels meanwhile; classifying waits until it is ready.</small>")
 

@@ -336,11 +336,12 @@ def predict_text(clf: FewShotClassifier, text: str, rule: Unknown) -> Prediction
     return clf.predict_details([text[:MAX_INPUT_CHARS]], top=5, n_matches=5, **rule.options)[0]
 
 
-def findings(rows: Rows) -> list[Finding]:
-    """Diagnostics of the complete rows, using the shared encoder's (cached) embeddings."""
+def findings(rows: Rows, *, embeddings: bool = True) -> list[Finding]:
+    """Diagnostics of the complete rows; ``embeddings``: also the check that needs the shared fp32 encoder's
+    (cached) vectors (examples closer to another label), which waits for that encoder."""
     rows = complete_rows(rows)
     texts, labels = [r[1] for r in rows], [r[0] for r in rows]
-    vectors = shared_encoder().encode(texts) if texts else None
+    vectors = shared_encoder().encode(texts) if texts and embeddings else None
     return diagnose(texts, labels, vectors)
 
 
