@@ -221,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def command_line(argv: list[str] | None) -> str:
-    return "python bench/finetune.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    """The command as run from the repository root (paths inside the repository made relative)."""
+    words = sys.argv[1:] if argv is None else argv
+    return "python bench/finetune.py " + " ".join(w.replace(str(ROOT) + "/", "") for w in words)
 
 
 def markdown(args: argparse.Namespace, config: Any, rows: list[dict[str, Any]], argv: list[str] | None) -> str:
