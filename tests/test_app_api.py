@@ -455,25 +455,6 @@ def test_example_label_sets_are_inside_the_package() -> None:
     assert {r[0] for r in state.load_example_set("support_tickets")} == SUPPORT_LABELS
 
 
-def test_int8_switch_refits_with_the_other_encoder() -> None:
-    from helpers import support_frame
-
-    from fewshot import FewShotError
-    from fewshot.app import state as core
-    from fewshot.app.warmup import INT8_DEFAULT, shared_encoder
-
-    state = {"rows": [[lab, t] for t, lab in support_frame().itertuples(index=False)], "options": {}}
-    plain = core.fitted_classifier(state, None, int8=False)
-    assert not plain.clf.encoder.int8
-    assert core.fitted_classifier(state, plain, int8=False) is plain  # same label set, same encoder
-    fast = core.fitted_classifier(state, plain, int8=True)
-    assert fast is not plain and fast.clf.encoder.int8 and fast.clf.encoder is shared_encoder(True)
-    assert core.fitted_classifier(state, fast, int8=True) is fast
-    assert core.int8_flag(None) is INT8_DEFAULT and core.int8_flag(0) is False
-    with pytest.raises(FewShotError, match="int8 must be true or false"):
-        core.int8_flag("yes")
-
-
 def test_unknown_rule_leaves_the_session_classifier_unchanged() -> None:
     from helpers import support_frame
 

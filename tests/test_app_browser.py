@@ -119,6 +119,7 @@ def test_label_classify_batch_download(browser: object, app_url: str, batch_csv:
     page.get_by_role("tab", name="Labels").click()
     sync_api.expect(page.locator("#label-summary")).to_contain_text("31 examples", timeout=WAIT_MS)
 
+    page.wait_for_timeout(1000)  # the change is mirrored into the browser's storage after the summary shows
     page.reload(wait_until="domcontentloaded")  # the label set survives a reload (gr.BrowserState)
     sync_api.expect(page.locator("#label-summary")).to_contain_text("31 examples", timeout=WAIT_MS)
     context.close()

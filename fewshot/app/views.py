@@ -51,8 +51,9 @@ def build_app() -> gr.Blocks:
             event(h.encoder_status, None, [status, timer], api_visibility="private", show_progress="hidden",
                   queue=False)
         demo.load(h.restore, [saved], [state, table, summary], api_visibility="private")
+        # cheap and never queued behind a fit, so a reload right after a change finds it in the browser
         state.change(h.persist, [state], [saved, remove_dd, add_dd_classify, add_dd_eval],
-                     api_visibility="private", show_progress="hidden")
+                     api_visibility="private", show_progress="hidden", queue=False)
     return demo
 
 
