@@ -4,7 +4,7 @@ Numpy in, numpy out: :class:`MultiLabelCore` never sees text, so any encoder's u
 gets an independent probability ``sigmoid(x . w_l + b_l)`` (one-vs-rest, binary cross-entropy; an example
 with several labels counts positive for each), and its own decision threshold. Methods (``method``):
 
-- ``"pairs"`` (default): heads initialised at the label prototypes (the normalised mean of the label's
+- ``"pairs"``: heads initialised at the label prototypes (the normalised mean of the label's
   examples, Snell et al. 2017, "Prototypical Networks") and trained with binary cross-entropy on the examples
   plus synthetic two-label points: the normalised mean of two single-label examples of different labels,
   positive for both (mixup, Zhang et al. 2018, applied between classes with the union of the labels as target,
@@ -13,15 +13,20 @@ with several labels counts positive for each), and its own decision threshold. M
   towards their prototype start (a prior centred on the prototype), not towards zero.
 - ``"heads"``: the same heads without synthetic pairs.
 - ``"prototype"``: no training; ``sigmoid(scale * (cos(x, prototype_l) - offset_l))``.
-- ``"logistic"``: scikit-learn one-vs-rest logistic regression (the usual baseline), threshold 0.5 unless
-  thresholds are cross-validated.
+- ``"logistic"`` (default): scikit-learn logistic regression per label (one-vs-rest) with weak regularisation
+  (``logistic_c``; unit vectors need a large C), the usual baseline made strong by views and thresholds.
 
-Thresholds (``threshold="auto"``): ``cv_folds``-fold cross-validation over the examples (synthetic pairs
-built inside each training fold, and from held-out examples only for the held-out scores), one global
-threshold maximising micro-F1 on the out-of-fold probabilities, then per label the threshold maximising that
-label's F1, shrunk towards the global one by ``n / (n + shrinkage)`` (n = the label's positive examples),
-so a label with five examples does not get a threshold fitted to noise. A float ``threshold`` uses one fixed
-threshold; :meth:`MultiLabelCore.set_thresholds` overrides any label's afterwards.
+Thresholds (``threshold="auto"``): ``cv_folds``-fold cross-validation over the examples. Each fold's model
+scores its held-out examples plus synthetic two-intent points made of two held-out single-label examples
+(with views: the two parts' views together), and the one threshold maximising micro-F1 over these
+out-of-fold probabilities serves every label. With ``per_label``, each label then gets the threshold
+maximising its own F1, shrunk towards the global one by ``n / (n + shrinkage)`` (n = its positives). A float
+``threshold`` fixes one threshold; :meth:`MultiLabelCore.set_thresholds` overrides any label's afterwards.
+
+Views (:mod:`fewshot.multilabel.views`): a text may come with sub-span vectors; a label is then scored by
+its best view (``view_vote="top"``: each view speaks only for its most probable label). The default
+settings (logistic, C=1000, views voting "top", at least one label) are the best row of
+``bench/multilabel.py`` on the ``valid`` splits; see ``docs/multilabel.md``.
 
 State is plain arrays plus JSON (:meth:`MultiLabelCore.state`, :meth:`MultiLabelCore.from_state`,
 :meth:`MultiLabelCore.save`, :meth:`MultiLabelCore.load`): nothing is pickled.
@@ -83,8 +88,8 @@ class MultiLabelConfig:
     """When views are given to ``fit``: loss weight of each example's sub-span views as extra positives of its
     labels (0 = the heads see whole texts only)."""
     per_label: bool = False
-    """Cross-validate a threshold per label too (off: one global threshold for all labels, which measured
-    better with five examples per label); overrides per label stay possible either way."""
+    """Cross-validate a threshold per label too (off: one global threshold for all labels; a label's five
+    or so held-out examples are too few to place a threshold of its own); per-label overrides work either way."""
     shrinkage: float = 10.0
     """With ``per_label``: a label's threshold moves from the global one by ``n / (n + shrinkage)``."""
     at_least_one: bool = True
