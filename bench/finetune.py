@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         clf.fit(texts, labels)
         instant_s = time.perf_counter() - t0
         acc = float(np.mean(clf.predict(scored.text.tolist()) == gold))
-        hint = overlap_hint(clf._vectors, labels)
+        support_vectors = clf.support.vectors if hasattr(clf, "support") else clf._vectors  # (before the split)
+        hint = overlap_hint(support_vectors, labels)
         rows.append({**base, "method": "instant", "accuracy": acc, "seconds": instant_s,
                      "hint_confusable": hint.confusable, "hint_estimate": hint.estimate})
         print(f"{task['set']} draw {task['draw']}: instant {acc:.4f} ({instant_s:.1f} s); {hint.message}",
