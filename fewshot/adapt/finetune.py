@@ -226,12 +226,22 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
 
 
 def apply_weights(model: Any, state_dict: dict[str, torch.Tensor]) -> Any:
-    """A deep copy of ``model`` with the adapted tensors loaded (``model`` itself is unchanged)."""
-    out = copy.deepcopy(model)
-    state = out.state_dict()
+    """A copy of ``model`` with the adapted tensors loaded (``model`` itself is unchanged).
+
+    Only the adapted tensors are new: the others (embeddings, frozen layers) are shared with ``model``, read-only
+    at inference, so an adapted classifier costs memory for its trained layers alone.
+    """
+    state = model.state_dict(keep_vars=True)  # the parameters themselves (their ids say what to share)
     unknown = sorted(set(state_dict) - set(state))
     if unknown:
         raise FewShotError(f"adapted weights {unknown[:3]} do not fit this model (its layers are under "
                            f"{layer_prefix(model)!r})")
+    bad = sorted(k for k, v in state_dict.items() if tuple(v.shape) != tuple(state[k].shape))
+    if bad:
+        raise FewShotError(f"adapted weight {bad[0]!r} has shape {tuple(state_dict[bad[0]].shape)}, the model's "
+                           f"is {tuple(state[bad[0]].shape)}")
+    trained = {id(state[k]) for k in state_dict}
+    shared = {id(t): t for t in [*model.parameters(), *model.buffers()] if id(t) not in trained}
+    out = copy.deepcopy(model, memo=shared)
     out.load_state_dict({k: v.to(state[k].dtype) for k, v in state_dict.items()}, strict=False)
     return out

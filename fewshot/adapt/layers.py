@@ -42,6 +42,14 @@ def layer_prefix(model: Any) -> str:
     return names[id(layers)] + "."
 
 
+def transformer_prefix(model: Any) -> str:
+    """State-dict prefix of the Hugging Face encoder inside ``model``, e.g. ``"0.auto_model."`` (version
+    dependent); the names after it (``encoder.layer.4.attention...``) are the transformer's own, stable ones."""
+    auto = transformer_of(model)
+    names = {id(m): n for n, m in model.named_modules()}
+    return names[id(auto)] + "."
+
+
 def tokenize(model: Any, texts: Sequence[str]) -> dict[str, Any]:
     """The tokenizer's output for ``texts``, exactly as ``SentenceTransformer.encode`` makes it."""
     prepare = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers >= 6 / older

@@ -1,0 +1,234 @@
+"""A classifier with its encoder fine-tuned on its own examples: the adapted encoder, the classifier's
+fine-tune / undo steps, and the adapted weights in a saved folder.
+
+:meth:`FewShotClassifier.finetune` calls :func:`finetune_classifier`: :func:`fewshot.adapt.finetune` trains
+the top layers of the classifier's (shared, read-only) model on its examples; when it keeps weights, the
+classifier gets a private :class:`AdaptedEncoder` (a copy of the model sharing every untrained tensor with the
+original), its examples are re-encoded with it and its head refitted. Nothing changes when the adaptation is
+cancelled or finds no gain. Imported only when fine-tuning is asked for or a fine-tuned folder is loaded.
+
+Saved folder: ``finetune.safetensors`` holds the trained tensors only (float16 when the values are float16
+values, as :class:`~fewshot.adapt.FinetuneConfig` ``half_weights`` makes them; else float32), named as in the
+Hugging Face transformer (``encoder.layer.4.attention.self.query.weight``), so they fit whatever prefix the
+installed sentence-transformers version gives that module; ``config.json`` gets a ``finetune`` section (the
+report, the settings, the file's SHA-256). safetensors holds tensors only (no pickle): safe to upload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from .adapt import FinetuneConfig, FinetuneReport, OverlapHint, apply_weights, finetune, overlap_hint
+from .adapt.layers import transformer_prefix
+from .encoders.encoder import Encoder
+from .errors import FewShotError, FewShotWarning
+from .support import SupportIndex, SupportSet
+from .text import ProgressFn, label_text
+
+if TYPE_CHECKING:
+    from .classifier import FewShotClassifier
+    from .persist import SavedFolder
+
+FINETUNE_FILE = "finetune.safetensors"
+"""The adapted tensors of a fine-tuned classifier's saved folder."""
+
+Cancel = threading.Event | Callable[[], bool]
+
+
+@dataclass
+class Finetuned:
+    """What a fine-tuned classifier holds beside its adapted encoder: the instant encoder to go back to, the
+    trained tensors (the model's ``state_dict`` names) and how they were made."""
+
+    base: Encoder
+    state_dict: dict[str, torch.Tensor]
+    report: FinetuneReport
+    config: FinetuneConfig
+    file_bytes: bytes  # the saved file's content (``FINETUNE_FILE``)
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the saved weights: names the adapted encoder in ``describe()`` and ``config.json``."""
+        return hashlib.sha256(self.file_bytes).hexdigest()
+
+
+class AdaptedEncoder(Encoder):
+    """An :class:`Encoder` on a private copy of another encoder's model with adapted layers loaded.
+
+    Same name, head, ``extra_layers``, ``int8`` and batching as the encoder it comes from; its own text cache.
+    The copy shares every tensor that was not trained with the original (read-only at inference), so it costs
+    the trained layers' memory (plus, with ``int8``, their int8 copy). The original is never modified.
+    """
+
+    @classmethod
+    def over(cls, base: Encoder, state_dict: dict[str, torch.Tensor], digest: str) -> AdaptedEncoder:
+        """``base`` with ``state_dict`` (the model's names) loaded into a private copy of its model."""
+        out = cls.__new__(cls)
+        # the base's settings; not its lazily made tokenizer copy (ours comes from our model) nor its cache
+        out.__dict__.update({k: v for k, v in vars(base).items() if k != "_counting_tokenizer"})
+        out._model = apply_weights(base._model, state_dict)
+        out._model.eval()
+        if base.int8:
+            from .encoders.int8 import Int8Encoder
+
+            out._int8 = Int8Encoder(out._model)
+        out._cache = OrderedDict()
+        out._lock = threading.Lock()
+        out._count_lock = threading.Lock()
+        out.finetune_digest = digest
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """The base encoder's description plus ``finetune``: the SHA-256 of the adapted weights."""
+        return super().describe() | {"finetune": self.finetune_digest}
+
+
+def _stop_fn(cancel: Cancel | None) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set
+    return lambda: bool(cancel())
+
+
+def weights_file(model: Any, state_dict: dict[str, torch.Tensor]) -> bytes:
+    """The safetensors bytes of ``state_dict`` (``model``'s names) under the transformer's own names; float16
+    when every value is a float16 value (nothing lost), else float32."""
+    from safetensors.torch import save
+
+    prefix = transformer_prefix(model)
+    tensors = {k[len(prefix):] if k.startswith(prefix) else k: v.detach().float().contiguous()
+               for k, v in sorted(state_dict.items())}
+    if all(torch.equal(v.half().float(), v) for v in tensors.values()):
+        tensors = {k: v.half() for k, v in tensors.items()}
+    return save(tensors, metadata={"format": "fewshot-finetune"})
+
+
+def read_weights(model: Any, data: bytes) -> dict[str, torch.Tensor]:
+    """The tensors of a :data:`FINETUNE_FILE` under ``model``'s ``state_dict`` names (float32); FewShotError
+    when the file is not safetensors or does not fit the model."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        tensors = load(data)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise FewShotError(f"{FINETUNE_FILE} is damaged ({type(exc).__name__}: {exc})") from None
+    prefix = transformer_prefix(model)
+    state = model.state_dict()
+    out = {prefix + k: v.float() for k, v in tensors.items()}
+    bad = [k for k, v in out.items() if k not in state or tuple(state[k].shape) != tuple(v.shape)]
+    if bad or not out:
+        raise FewShotError(f"{FINETUNE_FILE} does not fit this encoder (e.g. {bad[0][len(prefix):]!r})" if bad
+                           else f"{FINETUNE_FILE} holds no weights")
+    return out
+
+
+def reencoded(support: SupportSet, encoder: Encoder) -> SupportSet:
+    """The same examples (texts, labels, ids) with their vectors from ``encoder``."""
+    vectors = encoder.encode(support.texts)
+    index = SupportIndex(encoder.dim)
+    index.add(np.asarray(support.ids, dtype=np.int64), vectors)
+    out = SupportSet.restore(list(support.texts), list(support.labels), list(support.ids), index)
+    out.next_id = max(out.next_id, support.next_id)
+    return out
+
+
+def _install(clf: FewShotClassifier, encoder: Encoder, support: SupportSet, state: Finetuned | None) -> None:
+    clf.encoder, clf.support, clf._finetune = encoder, support, state
+    clf._refit()  # rule, label-name vectors (from the new encoder) and thresholds
+
+
+def finetune_classifier(clf: FewShotClassifier, config: FinetuneConfig | None = None, *,
+                        progress: ProgressFn | None = None, cancel: Cancel | None = None) -> FinetuneReport:
+    """Adapt ``clf``'s encoder to its examples (see :meth:`FewShotClassifier.finetune`)."""
+    config = config or FinetuneConfig()
+    if not isinstance(config, FinetuneConfig):
+        raise FewShotError(f"config must be a FinetuneConfig, got {type(config).__name__}")
+    clf._check_ready()
+    if cancel is not None and not isinstance(cancel, threading.Event) and not callable(cancel):
+        raise FewShotError(f"cancel must be a threading.Event or a callable returning True to stop, got {cancel!r}")
+    stop = _stop_fn(cancel)
+    previous = clf._finetune
+    base = previous.base if previous is not None else clf.encoder  # always from the instant encoder
+    texts, labels = list(clf.support.texts), list(clf.support.labels)
+    if clf.config.label_names:  # the label names are examples of their labels for the head: for training too
+        texts += [label_text(c) for c in clf.classes_]
+        labels += [str(c) for c in clf.classes_]
+    result = finetune(base._model, texts, labels, config, head=base._head, extra_layers=base.extra_layers,
+                      progress=progress, cancel=cancel)
+    report = result.report
+    if not report.kept:
+        if previous is not None:
+            report.message += " (the classifier keeps its earlier fine-tuning)"
+        return report
+    data = weights_file(base._model, result.state_dict)
+    state = Finetuned(base, result.state_dict, report, result.config, data)
+    encoder = AdaptedEncoder.over(base, result.state_dict, state.digest)
+    support = reencoded(clf.support, encoder)
+    if stop():  # cancelled after training: still nothing changes
+        report.cancelled, report.kept, report.steps = True, False, 0
+        report.message = "cancelled: the classifier is unchanged"
+        return report
+    _install(clf, encoder, support, state)
+    return report
+
+
+def undo_finetune(clf: FewShotClassifier) -> None:
+    """Back to the instant encoder; the examples are re-encoded by it (from its cache when it still holds them)."""
+    state = clf._finetune
+    if state is None:
+        return
+    _install(clf, state.base, reencoded(clf.support, state.base), None)
+
+
+def classifier_overlap_hint(clf: FewShotClassifier) -> OverlapHint:
+    """:func:`fewshot.adapt.overlap_hint` on the classifier's own vectors ("none of these" examples left out)."""
+    clf._check_ready()
+    keep = [i for i, lab in enumerate(clf.support.labels) if lab != clf.config.unknown_label]
+    return overlap_hint(clf.support.vectors[keep], [clf.support.labels[i] for i in keep])
+
+
+def saved_section(state: Finetuned) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """``config.json``'s ``finetune`` section and the files to write beside it."""
+    section = {"file": FINETUNE_FILE, "sha256": state.digest, "report": asdict(state.report),
+               "config": asdict(state.config)}
+    return section, {FINETUNE_FILE: state.file_bytes}
+
+
+def _dataclass_from(cls: type, values: Any) -> Any:
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in (values if isinstance(values, dict) else {}).items() if k in known})
+
+
+def restore(clf: FewShotClassifier, folder: SavedFolder) -> bool:
+    """Give a just-loaded ``clf`` the adapted encoder its saved folder carries; True when the folder's vectors
+    fit ``clf.encoder`` afterwards (False: the weights could not be applied, so the examples must be
+    re-encoded; a :class:`FewShotWarning` says why)."""
+    section = folder.meta.get("finetune")
+    if not section:
+        return True
+    path = folder.directory / FINETUNE_FILE  # never a name from the file: an upload cannot point elsewhere
+    base = clf.encoder
+    try:
+        data = path.read_bytes()
+        state_dict = read_weights(base._model, data)
+    except (OSError, FewShotError) as exc:
+        warnings.warn(f"{folder.directory} was fine-tuned but its adapted weights cannot be used ({exc}); "
+                      "loaded with the instant encoder instead", FewShotWarning, stacklevel=3)
+        return False
+    report = _dataclass_from(FinetuneReport, section.get("report"))
+    report.curve = [tuple(p) for p in report.curve]
+    state = Finetuned(base, state_dict, report, _dataclass_from(FinetuneConfig, section.get("config")), data)
+    clf.encoder = AdaptedEncoder.over(base, state_dict, state.digest)
+    clf._finetune = state
+    return section.get("sha256") in (None, state.digest)
