@@ -8,6 +8,10 @@ The out-of-scope ("unknown") settings are three, each one meaning:
 - ``score_threshold``: an explicit in-scope-score threshold (a chosen operating point); it replaces the
   automatic one.
 
+Besides unknown, an answer can be *ambiguous* ("A or B?"): ``ambiguity_margin`` (default 0.1; None: off) is
+the top-2 probability margin below which a known answer is flagged, with both labels (``Prediction.ambiguous``
+and ``Prediction.alternatives``); the label stays the top one. Unknown takes precedence.
+
 Older names still work for a while: ``unknown_threshold=<float>`` means ``min_confidence``,
 ``unknown_threshold="auto"`` means ``auto_unknown=True``, and ``quantize`` means ``int8`` (each with a
 ``FutureWarning``); configs saved under those names load silently.
@@ -49,6 +53,7 @@ class ClassifierConfig:
     unknown_label: str = "unknown"
     auto_max_drop: float = 0.02  # automatic threshold: in-scope accuracy it may cost, estimated on held-out examples
     auto_quantile: float | None = None  # automatic threshold by quantile instead: this share of held-out scores
+    ambiguity_margin: float | None = 0.1  # "ambiguous: A or B?" when the top two probabilities differ by less; None: off
     batch_size: int = 64
     int8: bool = False  # the int8 encoder (fewshot.encoders.int8)
     extra_layers: list[int] | str = "auto"  # encoder layers appended to the embedding (fewshot.encoders.encoder)
@@ -92,6 +97,9 @@ class ClassifierConfig:
             raise FewShotError(f"auto_max_drop must be in [0, 0.5), got {self.auto_max_drop!r}")
         if self.auto_quantile is not None and not 0.0 < self.auto_quantile < 0.5:
             raise FewShotError(f"auto_quantile must be None or in (0, 0.5), got {self.auto_quantile!r}")
+        m = self.ambiguity_margin
+        if m is not None and (isinstance(m, (str, bool)) or not isinstance(m, (int, float)) or not 0.0 <= m <= 1.0):
+            raise FewShotError(f"ambiguity_margin must be a probability margin in [0, 1] or None, got {m!r}")
         if not isinstance(self.int8, bool):
             raise FewShotError(f"int8 must be True or False, got {self.int8!r}")
         if not (self.extra_layers == "auto" or (isinstance(self.extra_layers, (list, tuple))

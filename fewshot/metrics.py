@@ -16,8 +16,13 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
              ) -> dict[str, Any]:
     """Accuracy, macro-F1, per-label F1 and the predictions of ``clf`` on labelled texts, with timing.
 
-    ``unknown=False``: the classifier's unknown options are not applied (accuracy over the real labels;
-    texts the "none of these" examples win are still answered unknown).
+    ``unknown=True`` (default): the classifier's unknown options apply, as when it labels a file; a text whose
+    gold label is the unknown label (``clf.config.unknown_label``) counts right when answered unknown. The
+    result then also holds ``in_scope_accuracy`` (over texts with a real gold label, unknown answers wrong),
+    ``n_unknown`` (texts labelled unknown), ``unknown_recall`` (their share answered unknown; None without
+    any) and ``answered`` (share of all texts answered with a label). ``unknown=False``: the unknown
+    options are not applied (accuracy over the real labels; texts the "none of these" examples win are
+    still answered unknown).
     """
     start = time.perf_counter()
     pred = [str(p) for p in clf.predict(texts, progress=progress, **({} if unknown else NO_UNKNOWN))]
@@ -35,7 +40,56 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
         "counts": {lab: gold.count(lab) for lab in gold_labels},
         "predict_seconds": seconds,
         "predictions": pred,
+    } | (_unknown_summary(gold, pred, clf.config.unknown_label) if unknown else {})
+
+
+def _unknown_summary(gold: list[str], pred: list[str], unknown_label: str) -> dict[str, Any]:
+    """In-scope accuracy, unknown recall and the answered share of predictions made with the unknown rule."""
+    in_scope = [(g, p) for g, p in zip(gold, pred) if g != unknown_label]
+    n_unknown = len(gold) - len(in_scope)
+    caught = sum(p == unknown_label for g, p in zip(gold, pred) if g == unknown_label)
+    return {
+        "in_scope_accuracy": sum(g == p for g, p in in_scope) / len(in_scope) if in_scope else None,
+        "n_unknown": n_unknown,
+        "unknown_recall": caught / n_unknown if n_unknown else None,
+        "answered": sum(p != unknown_label for p in pred) / max(len(pred), 1),
     }
+
+
+def evaluate_curve(clf: Any, texts: list[str], gold: list[str], *, progress: Any = None) -> Any:
+    """The operating curve of ``clf`` on labelled texts (:func:`fewshot.unknown.operating_curve`): one row per
+    in-scope-score threshold, for choosing the ``score_threshold`` to save with the classifier.
+
+    Texts whose gold label is ``clf.config.unknown_label`` are the out-of-scope rows (``oos_recall``). The
+    curve holds the automatic threshold's point (column ``automatic`` True on it; absent when the examples
+    are too few to derive it) and the configured ``score_threshold``'s (column ``chosen``).
+    """
+    import numpy as np
+
+    from .unknown import operating_curve
+
+    gold = [str(g) for g in gold]
+    _, probs, scores = clf.predict_with_scores(texts, progress=progress, **NO_UNKNOWN)
+    top = clf.classes_[probs.argmax(axis=1)] if len(probs) else np.array([], dtype=object)
+    is_oos = np.array([g == clf.config.unknown_label for g in gold], dtype=bool)
+    right = (top == np.array(gold, dtype=object)) & ~is_oos
+    auto = _automatic_threshold(clf)
+    chosen = clf.config.score_threshold
+    curve = operating_curve(scores, right, is_oos if is_oos.any() else None,
+                            thresholds=[t for t in (auto, chosen) if t is not None])
+    curve["automatic"] = curve["threshold"] == auto if auto is not None else False
+    curve["chosen"] = curve["threshold"] == chosen if chosen is not None else False
+    return curve
+
+
+def _automatic_threshold(clf: Any) -> float | None:
+    """``clf.auto_threshold_``, or None where the examples are too few to derive it (a curve is still drawn)."""
+    from .errors import FewShotError
+
+    try:
+        return float(clf.auto_threshold_)
+    except FewShotError:  # fewer than 2 examples per label: no held-out fold, no automatic point to mark
+        return None
 
 
 def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list[str]) -> dict[str, Any]:

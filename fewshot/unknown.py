@@ -60,15 +60,19 @@ def split_none(probs: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarra
 def threshold_for_drop(scores: np.ndarray, right: np.ndarray, max_drop: float) -> float:
     """The threshold that rejects ``max_drop`` of all rows among those ``right`` (the accuracy it costs).
 
-    That is the ``max_drop * n / n_right`` quantile of the right rows' scores, interpolated linearly like
-    ``np.quantile``, so that it moves smoothly as examples are added (with 30 examples one example is
-    already 3.3 %). When no row is right the cost cannot be estimated: the lowest score (reject only what
-    scores below every row), not the highest (reject everything, "free" by that estimate).
+    That is the ``q = max_drop * n / n_right`` quantile of the right rows' scores by the Weibull plotting
+    position (``np.quantile(..., method="weibull")``: the k-th lowest of m scores is the k / (m + 1)
+    quantile, interpolated between), so that it moves smoothly as examples are added. The Weibull position
+    makes the cost unbiased for a new text: it falls below the k-th lowest of m held-out scores with
+    probability k / (m + 1), whereas linear interpolation (the k-th lowest at (k - 1) / (m - 1)) cost about
+    twice the budget with 10 labels x 5 examples (docs/unknown-in-domain.md). When no row is right the cost
+    cannot be estimated: the lowest score (reject only what scores below every row), not the highest
+    (reject everything, "free" by that estimate).
     """
     good = np.asarray(scores)[np.asarray(right, dtype=bool)]
     if not len(good):
         return float(np.min(scores))
-    return float(np.quantile(good, min(1.0, max_drop * len(scores) / len(good))))
+    return float(np.quantile(good, min(1.0, max_drop * len(scores) / len(good)), method="weibull"))
 
 
 def cross_validated_scores(vectors: np.ndarray, label_idx: np.ndarray, n_classes: int,
@@ -127,3 +131,73 @@ def rejected(probs: np.ndarray, scores: np.ndarray | None, *, min_confidence: fl
                                "use predict_with_scores()")
         reject = reject | (scores < score_threshold)
     return reject
+
+
+def ambiguous(probs: np.ndarray, margin: float | None, unknown: np.ndarray | None = None) -> np.ndarray:
+    """Which rows are "ambiguous: A or B?": the top two probabilities differ by less than ``margin`` (None:
+    never), and the row is not answered unknown (unknown takes precedence).
+
+    The top-2 margin is the ambiguity test of Rasa's ``ambiguity_threshold`` (default 0.1 there too); where it
+    fires, the pair holds the right label far more often than the top label alone (docs/unknown-in-domain.md).
+    """
+    flagged = np.zeros(len(probs), dtype=bool)
+    if margin is None or not len(probs) or probs.shape[1] < 2:
+        return flagged
+    top2 = -np.partition(-probs, 1, axis=1)[:, :2]
+    flagged = (top2[:, 0] - top2[:, 1]) < margin
+    return flagged & ~unknown if unknown is not None else flagged
+
+
+def operating_curve(scores: np.ndarray, right: np.ndarray, is_oos: np.ndarray | None = None, *,
+                    thresholds: np.ndarray | list[float] | tuple[float, ...] = ()) -> Any:
+    """What each in-scope-score threshold would do on labelled texts, for choosing an operating point.
+
+    ``scores``: in-scope scores of the texts (``-inf``: "none of these" won, always unknown); ``right``:
+    whether the top label is the gold label (False for out-of-scope rows); ``is_oos``: whether the gold label
+    is the unknown label (None: no such rows). A text is answered unknown when its score is below the
+    threshold (as :func:`rejected`). One row per candidate threshold (every distinct finite score, one just
+    above the highest, which rejects everything, and any extra ``thresholds``), ascending, with:
+
+    - ``coverage``: share of all texts answered with a label (falls as the threshold rises);
+    - ``accuracy_kept``: in-scope accuracy with the rejection applied (an in-scope text answered unknown
+      counts wrong), the number the automatic threshold's ``auto_max_drop`` budgets;
+    - ``answered_accuracy``: accuracy among the in-scope texts answered with a label (NaN when none);
+    - ``oos_recall``: share of the out-of-scope texts answered unknown (NaN without any);
+    - ``accuracy``: accuracy over all texts with the unknown rule applied (an out-of-scope text answered
+      unknown counts right).
+
+    Returns a pandas DataFrame with the columns ``threshold`` and the five above.
+    """
+    import pandas as pd
+
+    scores = np.asarray(scores, dtype=np.float64)
+    right = np.asarray(right, dtype=bool)
+    oos = np.zeros(len(scores), dtype=bool) if is_oos is None else np.asarray(is_oos, dtype=bool)
+    if not (len(scores) == len(right) == len(oos)):
+        raise FewShotError(f"scores, right and is_oos must have the same length, got {len(scores)}, "
+                           f"{len(right)} and {len(oos)}")
+    if not len(scores):
+        raise FewShotError("operating_curve needs at least one scored text")
+    finite = np.unique(scores[np.isfinite(scores)])
+    top = np.nextafter(finite[-1], np.inf) if len(finite) else 0.0
+    extra = np.asarray([t for t in thresholds if t is not None and np.isfinite(t)], dtype=np.float64)
+    cut = np.unique(np.concatenate([finite, [top], extra]))
+    order = np.argsort(scores, kind="stable")
+    ranked = scores[order]
+    below = np.searchsorted(ranked, cut, side="left")  # rows with score < threshold: answered unknown
+    n, n_oos = len(scores), int(oos.sum())
+    n_in = n - n_oos
+    kept_right = np.concatenate([[0], np.cumsum((right & ~oos)[order])])
+    oos_rejected = np.concatenate([[0], np.cumsum(oos[order])])[below]
+    in_answered = (n_in - (below - oos_rejected))
+    right_kept = kept_right[-1] - kept_right[below]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        answered_acc = np.where(in_answered > 0, right_kept / np.maximum(in_answered, 1), np.nan)
+    return pd.DataFrame({
+        "threshold": cut,
+        "coverage": (n - below) / n,
+        "accuracy_kept": right_kept / n_in if n_in else np.full(len(cut), np.nan),
+        "answered_accuracy": answered_acc,
+        "oos_recall": oos_rejected / n_oos if n_oos else np.full(len(cut), np.nan),
+        "accuracy": (right_kept + oos_rejected) / n,
+    })

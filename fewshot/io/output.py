@@ -31,11 +31,13 @@ def output_names(existing_columns: Sequence[Any]) -> tuple[str, ...]:
 
 
 def label_frame(clf: Any, df: pd.DataFrame, text_column: str, *, progress: ProgressFn | None = None,
-                max_chars: int | None = None) -> pd.DataFrame:
+                max_chars: int | None = None, **unknown_overrides: Any) -> pd.DataFrame:
     """``df`` plus the four output columns, from ``clf.predict_with_scores`` (its unknown options apply).
 
     Blank texts stay unlabelled (empty cells). ``max_chars``: cut texts to this many characters first
     (a front end's own input limit; the encoder cuts at :data:`fewshot.text.MAX_TEXT_CHARS` anyway).
+    ``unknown_overrides`` (``min_confidence``, ``auto_unknown``, ``score_threshold``) replace the classifier's
+    unknown options for this call, as in ``clf.predict_with_scores``.
     """
     if text_column not in df.columns:
         raise FewShotError(f"there is no column {text_column!r}; the columns are {list(map(str, df.columns))}")
@@ -48,7 +50,8 @@ def label_frame(clf: Any, df: pd.DataFrame, text_column: str, *, progress: Progr
     labels, confs, tops, scores = ([""] * n for _ in range(4))
     keep = np.flatnonzero(filled)
     if len(keep):
-        predicted, probs, in_scope = clf.predict_with_scores(texts.iloc[keep].tolist(), progress=progress)
+        predicted, probs, in_scope = clf.predict_with_scores(texts.iloc[keep].tolist(), progress=progress,
+                                                            **unknown_overrides)
         order = np.argsort(-probs, axis=1)[:, :TOP]
         for j, lab, p, o, s in zip(keep, predicted, probs, order, in_scope):
             labels[j] = str(lab)
