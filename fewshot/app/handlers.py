@@ -21,13 +21,18 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import FewShotError
+from . import browser, tiers, warmup
+from . import evaluate as ev
+from . import review as rv
 from . import state as st
-from . import warmup
 
 log = logging.getLogger("fewshot.app")
 F = TypeVar("F", bound=Callable[..., Any])
 
 PREVIEW_ROWS = 50
+FEW_LABELS = 8  # more labels than this: the per-label counts collapse into a details block
+FEW_WARNINGS = 3  # warnings shown at once; the others collapse (up to MAX_WARNINGS)
+MAX_WARNINGS = 60
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
@@ -70,6 +75,12 @@ def progress_fn(progress: gr.Progress | None, desc: str) -> Callable[[int, int],
     return update
 
 
+def replaced(state: dict[str, Any]) -> str:
+    """What an action that replaces the label set says about the examples it replaced ("" when there were none)."""
+    n = len(st.complete_rows(st.state_rows(state)))
+    return f"; replaced {n} example{'s' if n != 1 else ''} (Undo brings them back)" if n else ""
+
+
 def file_path(file: Any) -> str:
     """The path of an uploaded file (``gr.File`` gives a str; some clients send a dict)."""
     if isinstance(file, dict):
@@ -84,8 +95,12 @@ def summary_md(rows: st.Rows) -> str:
     counts = st.counts_of(rows)
     if not counts:
         return "_No examples yet: load an example set, import a CSV, or add a label below._"
-    lines = [f"**{len(counts)} labels · {sum(counts.values())} examples**", "", "| label | examples |", "|---|---|"]
-    lines += [f"| {esc(lab)} | {n} |" for lab, n in counts.items()]
+    lines = [f"**{len(counts)} labels · {sum(counts.values())} examples**", ""]
+    if len(counts) <= FEW_LABELS:
+        lines += ["| label | examples |", "|---|---|"] + [f"| {esc(lab)} | {n} |" for lab, n in counts.items()]
+    else:  # a long list stays one click away instead of making the page thousands of pixels tall
+        lines += [f"<details><summary>Examples per label ({len(counts)} labels)</summary>", "",
+                  " · ".join(f"{esc(lab)} ({n})" for lab, n in counts.items()), "", "</details>"]
     incomplete = len(rows) - len(st.complete_rows(rows))
     notes = [f"⚠ {incomplete} row(s) have a label or a text missing and are ignored"] if incomplete else []
     ready = warmup.is_ready(False)  # the label set shows at once; the embedding check follows when it can
@@ -98,9 +113,15 @@ def summary_md(rows: st.Rows) -> str:
                         "examples: no label, but texts closest to them are answered unknown")
     if len(set(counts) - {st.NONE_LABEL}) < 2:
         notes.insert(0, "ℹ add a second label to start classifying")
-    lines += ["", "**Warnings**" if notes else "✓ No warnings", ""] + [f"- {n}" for n in notes[:30]]
-    if len(notes) > 30:
-        lines.append(f"- … and {len(notes) - 30} more")
+    lines += ["", f"**Warnings ({len(notes)})**" if notes else "✓ No warnings", ""]
+    lines += [f"- {n}" for n in notes[:FEW_WARNINGS]]
+    if len(notes) > FEW_WARNINGS:
+        rest = notes[FEW_WARNINGS:MAX_WARNINGS]
+        lines += ["", f"<details><summary>{len(notes) - FEW_WARNINGS} more warning(s)</summary>", ""]
+        lines += [f"- {n}" for n in rest]
+        if len(notes) > MAX_WARNINGS:
+            lines.append(f"- … and {len(notes) - MAX_WARNINGS} more")
+        lines += ["", "</details>"]
     return "\n".join(lines)
 
 
@@ -111,12 +132,13 @@ def label_view(state: dict[str, Any]) -> tuple[dict[str, Any], list[list[str]], 
 
 
 def fitted(state: dict[str, Any], cache: Any, progress: gr.Progress | None = None,
-           int8: Any = None) -> st.Fitted:
-    """The session's classifier (refitted only when the label set or the encoder changed)."""
-    flag = st.int8_flag(int8)
-    if progress is not None and not warmup.is_ready(flag):
-        progress(None, desc="Preparing the encoder (first use after start)")
-    return st.fitted_classifier(state, cache, progress_fn(progress, "Encoding examples"), int8=flag)
+           int8: Any = None, encoder: Any = None) -> st.Fitted:
+    """The session's classifier (refitted only when the label set or the encoder changed); ``encoder``: the
+    encoder choice (:mod:`fewshot.app.tiers`), refused with a clear message when this server lacks it."""
+    flag, tier = st.int8_flag(int8), tiers.check(encoder)
+    if progress is not None and not warmup.is_ready(flag, tier):
+        progress(None, desc=f"Preparing the {tier} encoder (first use)")
+    return st.fitted_classifier(state, cache, progress_fn(progress, "Encoding examples"), int8=flag, tier=tier)
 
 
 # ---- label-set actions -----------------------------------------------------------------------------
@@ -126,7 +148,7 @@ def load_example(name: str, state: dict[str, Any]) -> tuple[Any, ...]:
     if name not in st.example_sets():
         name = next((k for k in st.example_sets() if k.lower() == str(name).lower()), name)
     rows = st.load_example_set(name)
-    gr.Info(f"Loaded '{name}': {len(st.labels_of(rows))} labels, {len(rows)} examples", duration=3)
+    gr.Info(f"Loaded '{name}': {len(st.labels_of(rows))} labels, {len(rows)} examples" + replaced(state), duration=5)
     return label_view(st.with_rows(state, rows, {}))
 
 
@@ -180,7 +202,7 @@ def import_csv(file: Any, state: dict[str, Any]) -> tuple[Any, ...]:
     """Replace the label set by a ``text,label`` CSV."""
     path = file_path(file)
     rows = st.rows_from_csv(path)
-    gr.Info(f"Imported {len(rows)} examples of {len(st.labels_of(rows))} labels", duration=3)
+    gr.Info(f"Imported {len(rows)} examples of {len(st.labels_of(rows))} labels" + replaced(state), duration=5)
     return label_view(st.with_rows(state, rows))
 
 
@@ -191,10 +213,10 @@ def export_csv(state: dict[str, Any]) -> str:
 
 
 @friendly
-def save_classifier(int8: bool, state: dict[str, Any], cache: Any,
+def save_classifier(int8: bool, encoder: str, state: dict[str, Any], cache: Any,
                     progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
     """The classifier as a zip of its portable folder (loadable with ``FewShotClassifier.load``)."""
-    fit = fitted(state, cache, progress, int8)
+    fit = fitted(state, cache, progress, int8, encoder)
     return str(st.save_zip(fit)), fit
 
 
@@ -203,7 +225,7 @@ def load_classifier(file: Any, state: dict[str, Any]) -> tuple[Any, ...]:
     """Replace the label set by a saved classifier zip."""
     loaded, fit = st.load_zip(file_path(file))
     new = st.with_rows(state, loaded["rows"], loaded["options"])
-    gr.Info(f"Loaded a classifier with {len(st.labels_of(loaded['rows']))} labels", duration=3)
+    gr.Info(f"Loaded a classifier with {len(st.labels_of(loaded['rows']))} labels" + replaced(state), duration=5)
     return (*label_view(new), fit)
 
 
@@ -216,35 +238,53 @@ INT8_INFO = ("on 2 cores about twice the throughput of fp32 (CSVs), the same tim
              "accuracy within 0.3 points; switching encodes your examples again")
 
 
+TECH = "<details><summary>Technical details</summary>\n\n{}\n\n</details>"
+
+
 def verdict_md(pred: Any, rule: st.Unknown, unknown_label: str) -> str:
-    """The verdict: the label (or unknown) and why, in plain words (user text escaped)."""
+    """The verdict in plain words first (the label or unknown, and why), the figures in a details block."""
     best, conf = esc(pred.top[0][0]), pred.top[0][1]
     if pred.label == unknown_label and pred.score == float("-inf"):
-        return (f"### unknown\nBest guess **{best}** ({conf:.0%}), but the text is closest to your "
-                f"\"none of these\" examples (label **{esc(unknown_label)}**).")
+        return (f"### unknown\nThe text is closest to your \"none of these\" examples (label "
+                f"**{esc(unknown_label)}**). Best guess: **{best}** ({conf:.0%}).")
+    if pred.label == unknown_label and rule.mode == "point":  # a threshold chosen on Evaluate
+        return (f"### unknown\nThe text looks unlike your examples. Best guess: **{best}** ({conf:.0%}).\n\n"
+                + TECH.format(f"in-scope score **{pred.score:.2f}** is below the threshold **{rule.threshold:.2f}** "
+                              "chosen on the Evaluate tab"))
     if pred.label == unknown_label and rule.mode == "auto":
-        return (f"### unknown\nBest guess **{best}** ({conf:.0%}), but the text's in-scope score "
-                f"**{pred.score:.2f}** is below the automatic threshold **{rule.threshold:.2f}** derived from "
-                "your examples: it looks unlike all of them. Add it as an example if it belongs to a label.")
+        return (f"### unknown\nThe text looks unlike all of your examples. Best guess: **{best}** ({conf:.0%}). "
+                "If it belongs to a label, add it as an example.\n\n"
+                + TECH.format(f"in-scope score **{pred.score:.2f}** is below the automatic threshold "
+                              f"**{rule.threshold:.2f}** derived from your examples (by cross-validation)"))
     if pred.label == unknown_label and rule.mode == "confidence":
         return (f"### unknown\nBest guess **{best}** at {conf:.0%}, below the threshold of "
                 f"{rule.threshold:.0%}.")
-    out = f"### {esc(pred.label)}\nconfidence {pred.confidence:.0%}"
+    alternatives = [a for a in (getattr(pred, "alternatives", None) or []) if str(a) != pred.label]
+    if getattr(pred, "ambiguous", False) and alternatives:
+        other = esc(alternatives[0][0] if isinstance(alternatives[0], (tuple, list)) else alternatives[0])
+        out = (f"### {esc(pred.label)} or {other}?\nThe text fits both about equally well "
+               f"({pred.confidence:.0%} for {esc(pred.label)}); an example that tells them apart helps.")
+    else:
+        out = f"### {esc(pred.label)}\n{pred.confidence:.0%} confident"
     if rule.mode == "auto":
-        out += f" · in-scope score {pred.score:.2f} (automatic unknown threshold {rule.threshold:.2f})"
+        out += "\n\n" + TECH.format(f"confidence {pred.confidence:.0%} · in-scope score {pred.score:.2f} "
+                                     f"(automatic unknown threshold {rule.threshold:.2f})")
+    elif rule.mode == "point":
+        out += "\n\n" + TECH.format(f"confidence {pred.confidence:.0%} · in-scope score {pred.score:.2f} "
+                                     f"(unknown threshold {rule.threshold:.2f}, chosen on the Evaluate tab)")
     elif rule.note:
         out += f"  \n_Automatic unknown is off: {esc(rule.note)}._"
     return out
 
 
 @friendly
-def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, state: dict[str, Any],
+def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, encoder: str, state: dict[str, Any],
              cache: Any) -> tuple[Any, ...]:
     """Top labels with probabilities, a verdict (or unknown, with why), and the matched support examples."""
     if not str(text or "").strip():
         raise FewShotError("type a sentence to classify")
-    fit = fitted(state, cache, None, int8)
-    rule = st.unknown_rule(fit.clf, auto_unknown, threshold)
+    fit = fitted(state, cache, None, int8, encoder)
+    rule = ev.unknown_rule(fit.clf, auto_unknown, threshold)  # a threshold chosen on Evaluate wins
     if len(str(text)) > st.MAX_INPUT_CHARS:
         gr.Warning(f"the text is {len(str(text)):,} characters long; only the first {st.MAX_INPUT_CHARS:,} "
                    "are classified", duration=5)
@@ -255,12 +295,13 @@ def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, state:
     return bars, verdict, matches, fit
 
 
-def reclassify(text: str, auto_unknown: bool, threshold: float, int8: bool, state: dict[str, Any],
+def reclassify(text: str, auto_unknown: bool, threshold: float, int8: bool, encoder: str, state: dict[str, Any],
                cache: Any) -> tuple[Any, ...]:
     """Re-run :func:`classify` when the unknown rule or the encoder changes; silent with nothing to classify."""
-    if not str(text or "").strip() or len(st.labels_of(st.state_rows(state))) < 2:
+    if (not str(text or "").strip() or len(st.labels_of(st.state_rows(state))) < 2
+            or tiers.problem(tiers.choice(encoder))):
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    return classify(text, auto_unknown, threshold, int8, state, cache)
+    return classify(text, auto_unknown, threshold, int8, encoder, state, cache)
 
 
 def toggle_slider(auto_unknown: bool) -> Any:
@@ -268,8 +309,11 @@ def toggle_slider(auto_unknown: bool) -> Any:
     return gr.Slider(visible=not auto_unknown)
 
 
-def suggest_label(bars: Any) -> Any:
-    """Preselect the predicted label in Classify's 'add as example' picker (one click to confirm)."""
+def suggest_label(bars: Any, verdict: Any = "") -> Any:
+    """Preselect the predicted label in Classify's 'add as example' picker (one click to confirm); nothing after
+    an ``unknown`` answer, where the best guess is probably wrong."""
+    if str(verdict or "").startswith("### unknown"):
+        return gr.Dropdown(value=None)
     if isinstance(bars, dict):  # gr.Label hands over {label: confidence}
         label = max(bars, key=lambda k: bars[k]) if bars else None
     else:
@@ -290,15 +334,16 @@ def batch_columns(file: Any) -> Any:
 
 
 @friendly
-def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, int8: bool,
+def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, int8: bool, encoder: str,
                  state: dict[str, Any], cache: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-    """Label every row of a CSV: preview, labelled-CSV download and a summary (unknowns counted)."""
+    """Label every row of a CSV: preview, labelled-CSV download, a summary (unknowns counted), and the rows
+    kept for review (:mod:`fewshot.app.review`)."""
     path = file_path(file)
     df = st.read_upload(path)
     if not column:
         raise FewShotError(f"choose the text column; the columns are {list(map(str, df.columns))}")
-    fit = fitted(state, cache, progress, int8)
-    rule = st.unknown_rule(fit.clf, auto_unknown, threshold)
+    fit = fitted(state, cache, progress, int8, encoder)
+    rule = ev.unknown_rule(fit.clf, auto_unknown, threshold)  # a threshold chosen on Evaluate wins
     out, blank = st.classify_frame(fit.clf, df, column, rule, progress_fn(progress, "Classifying"))
     long = int((df[column].str.len() > st.MAX_INPUT_CHARS).sum())
     if long:
@@ -307,20 +352,31 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     if blank:
         gr.Warning(f"{blank} row(s) have an empty '{column}' cell; they are kept with an empty label",
                    duration=5)
-    label_col, _, _, score_col = st.added_columns(df)
+    names = st.added_columns(df)
+    label_col, conf_col, _, score_col = names
     counts = out[label_col][out[label_col] != ""].value_counts()
-    summary = f"**{len(out) - blank} rows labelled.** " + " · ".join(f"{esc(k)}: {v}" for k, v in counts.items())
+    done = len(out) - blank
+    summary = (f"**{done} row{'s' if done != 1 else ''} labelled.** "
+               + " · ".join(f"{esc(k)}: {v}" for k, v in counts.items()))
     unknown = int(counts.get(fit.clf.config.unknown_label, 0))
     if rule.mode == "auto":
-        summary += (f"  \n{unknown} row(s) answered *unknown*: in-scope score (column `{score_col}`) below "
-                    f"the automatic threshold {rule.threshold:.2f} derived from your examples")
+        summary += (f"  \n{unknown} row(s) answered *unknown*: unlike all of your examples (in-scope score, "
+                    f"column `{score_col}`, below the automatic threshold {rule.threshold:.2f})")
     elif rule.mode == "confidence":
         summary += f"  \n{unknown} row(s) answered *unknown*: confidence below {rule.threshold:.0%}"
+    elif rule.mode == "point":
+        summary += (f"  \n{unknown} row(s) answered *unknown*: in-scope score (column `{score_col}`) below "
+                    f"{rule.threshold:.2f}, the threshold chosen on the Evaluate tab")
     elif rule.note:
         summary += f"  \nAutomatic unknown is off: {esc(rule.note)}"
     if blank:
         summary += f"  \n⚠ {blank} row{'s' if blank > 1 else ''} with an empty text kept unlabelled"
-    return out.head(PREVIEW_ROWS), str(st.write_labelled(out, Path(path).name)), summary, fit
+    review = rv.from_batch(out, column, names, fit.clf.config.unknown_label)
+    if review["total"] > len(review["rows"]):
+        summary += f"  \nThe {len(review['rows']):,} least confident rows are kept for review below."
+    first = [label_col, conf_col, column]  # the decisive columns first: they stay visible on a narrow screen
+    preview = out[first + [c for c in out.columns if c not in first]].head(PREVIEW_ROWS)
+    return preview, str(st.write_labelled(out, Path(path).name)), summary, fit, review
 
 
 # ---- evaluate --------------------------------------------------------------------------------------
@@ -337,28 +393,129 @@ def eval_columns(file: Any) -> tuple[Any, Any]:
     return gr.Dropdown(choices=cols, value=text), gr.Dropdown(choices=cols, value=label)
 
 
+def eval_metrics_md(res: dict[str, Any]) -> str:
+    """The headline: accuracy and macro-F1 as the labels alone decide, then with the unknown rule in use."""
+    s = ev.summary(res)
+    lines = [f"**Accuracy {s['accuracy']:.1%} · macro-F1 {s['macro_f1']:.3f}** on {s['n']} rows "
+             f"(best label, no unknown answers)"]
+    if s["threshold"] is not None:
+        how = "chosen on this tab" if s["mode"] == "chosen" else "automatic, from your examples"
+        rule = (f"**With the unknown rule** ({how}; {s['answered_unknown']} row(s) answered unknown): "
+                f"accuracy {s['accuracy_rule']:.1%}")
+        if s["n_oos"]:
+            rule += (f" · in-scope accuracy {s['in_scope_accuracy_rule']:.1%} · out-of-scope recall "
+                     f"{s['oos_recall']:.0%} ({s['n_oos']} rows labelled `{esc(res['unknown_label'])}`)")
+        lines.append(rule)
+    elif res.get("auto_note"):
+        lines.append(f"_No unknown rule: {esc(res['auto_note'])}._")
+    lines.append(f"{s['errors']} row(s) misclassified (with the unknown rule in use); the worst labels and the "
+                 "most-confused pairs are below.")
+    if s["unseen_labels"]:
+        lines.append("⚠ labels in the file but not in your label set: "
+                     + ", ".join(esc(x) for x in s["unseen_labels"][:10])
+                     + (f" and {len(s['unseen_labels']) - 10} more" if len(s["unseen_labels"]) > 10 else ""))
+    if res["skipped"]:
+        lines.append(f"⚠ {res['skipped']} row(s) without text or label were skipped")
+    return "  \n".join(lines)
+
+
 @friendly
-def evaluate_csv(file: Any, text_col: str, label_col: str, int8: bool, state: dict[str, Any],
+def evaluate_csv(file: Any, text_col: str, label_col: str, int8: bool, encoder: str, state: dict[str, Any],
                  cache: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-    """Accuracy, macro-F1, confusion matrix and misclassified rows on a labelled CSV."""
+    """Accuracy (without and with the unknown rule), a confusion view of the labels with most errors and the
+    misclassified rows on a labelled CSV; the scored rows stay in the session for the tables below."""
     if not text_col or not label_col:
         raise FewShotError("choose the text column and the label column first")
     if text_col == label_col:
         raise FewShotError("the text column and the label column must differ")
-    df = st.read_upload(file_path(file))
-    fit = fitted(state, cache, progress, int8)
-    res = st.evaluate_frame(fit.clf, df, text_col, label_col, progress_fn(progress, "Classifying"))
-    lines = [f"**Accuracy {res['accuracy']:.1%} · macro-F1 {res['macro_f1']:.3f}** on {res['n']} rows "
-             f"({len(res['misclassified'])} misclassified)"]
-    if res["unseen_labels"]:
-        lines.append(f"⚠ labels in the file but not in your label set: "
-                     f"{', '.join(esc(x) for x in res['unseen_labels'][:10])}")
-    if res["skipped"]:
-        lines.append(f"⚠ {res['skipped']} row(s) without text or label were skipped")
-    lines = ["  \n".join(lines), "", "| label | F1 | n |", "|---|---|---|"]
-    lines += [f"| {esc(lab)} | {f1:.3f} | {res['counts'][lab]} |" for lab, f1 in res["per_label_f1"].items()]
-    fig = st.confusion_figure(res["gold"], res["predictions"])
-    return "\n".join(lines), fig, res["misclassified"], fit
+    path = file_path(file)
+    df = st.read_upload(path)
+    fit = fitted(state, cache, progress, int8, encoder)
+    res = ev.run(fit.clf, df, text_col, label_col, progress_fn(progress, "Classifying"))
+    res["source"] = Path(path).name
+    return eval_metrics_md(res), ev.confusion_figure(res), ev.errors(res), fit, res
+
+
+@friendly
+def eval_details(res: Any) -> tuple[Any, ...]:
+    """After an evaluation: per-label metrics worst first, the most-confused pairs, the unknown-rule curve,
+    the threshold slider, the point's numbers and the report files."""
+    res = _eval_result(res)
+    low, high, value = ev.slider_range(res)
+    slider = gr.Slider(minimum=low, maximum=high, value=value, step=0.01, interactive=True)
+    return (ev.per_label(res), ev.confused_pairs(res), ev.curve_figure(res), slider, ev.point_md(res, value),
+            ev.write_report(res, res.get("source", "evaluation")))
+
+
+def _eval_result(res: Any) -> dict[str, Any]:
+    if not isinstance(res, dict) or "scores" not in res:
+        raise FewShotError("evaluate a labelled CSV first (upload it above and press Evaluate)")
+    return res
+
+
+def pick_pair(pairs: Any, res: Any, evt: gr.SelectData) -> Any:
+    """Clicking a confused pair shows its rows in the misclassified table."""
+    df = pairs if isinstance(pairs, pd.DataFrame) else pd.DataFrame(pairs)
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    if df.empty or row is None or row >= len(df) or not isinstance(res, dict) or "scores" not in res:
+        return gr.skip()
+    return ev.errors(res, str(df.iloc[row, 0]), str(df.iloc[row, 1]))
+
+
+def all_errors(res: Any) -> Any:
+    """Back to every misclassified row."""
+    return ev.errors(res) if isinstance(res, dict) and "scores" in res else gr.skip()
+
+
+def eval_refresh(res: Any) -> tuple[Any, ...]:
+    """After the operating point changed: the metrics, tables and curve under the new unknown rule (no
+    re-encoding)."""
+    if not isinstance(res, dict) or "scores" not in res:
+        return tuple(gr.skip() for _ in range(7))
+    value = ev.active_threshold(res)
+    return (eval_metrics_md(res), ev.confusion_figure(res), ev.errors(res), ev.per_label(res),
+            ev.confused_pairs(res), ev.curve_figure(res), ev.point_md(res, value) if value is not None else "")
+
+
+@friendly
+def preview_point(threshold: float, res: Any) -> tuple[Any, str]:
+    """What the slider's threshold would do on the evaluated rows: the curve with the point marked, one line."""
+    res = _eval_result(res)
+    value = ev.check_threshold(threshold)
+    return ev.curve_figure(res, value), ev.point_md(res, value)
+
+
+def operating_point_md(fit: st.Fitted) -> str:
+    """Which unknown rule Classify, Batch and *Save classifier* use in this session."""
+    chosen = fit.clf.config.score_threshold
+    if chosen is None:
+        return ("Unknown rule in use: **automatic** (from your examples). Classify and Batch apply it when "
+                "*Unknown: automatic* is ticked.")
+    return (f"Unknown rule in use: **threshold {chosen:.2f}** chosen here (in-scope score). Classify and Batch "
+            "apply it when *Unknown: automatic* is ticked, and *Save classifier* saves it.")
+
+
+@friendly
+def set_operating_point(threshold: float, int8: bool, encoder: str, state: dict[str, Any], cache: Any,
+                        res: Any = None) -> tuple[Any, ...]:
+    """Use ``threshold`` (an in-scope score) as this session's unknown rule instead of the automatic one."""
+    value = ev.check_threshold(threshold)
+    fit = fitted(state, cache, None, int8, encoder)
+    fit.clf.set_params(score_threshold=value)
+    if isinstance(res, dict) and "scores" in res:
+        res = {**res, "chosen": value}
+        gr.Info(f"Unknown below {value:.2f} from now on: {ev.point_md(res, value)}".replace("**", ""), duration=5)
+    return operating_point_md(fit), fit, res
+
+
+@friendly
+def automatic_point(int8: bool, encoder: str, state: dict[str, Any], cache: Any, res: Any = None) -> tuple[Any, ...]:
+    """Back to the automatic unknown threshold (derived from the examples)."""
+    fit = fitted(state, cache, None, int8, encoder)
+    fit.clf.set_params(score_threshold=None)
+    if isinstance(res, dict) and "scores" in res:
+        res = {**res, "chosen": None}
+    return operating_point_md(fit), fit, res
 
 
 def pick_row(table: Any, evt: gr.SelectData) -> tuple[str, Any]:
@@ -373,12 +530,11 @@ def pick_row(table: Any, evt: gr.SelectData) -> tuple[str, Any]:
 
 # ---- session persistence ---------------------------------------------------------------------------
 def restore(saved: Any) -> tuple[Any, ...]:
-    """On page load: bring back the label set kept in the browser (ignored if malformed)."""
-    try:
-        rows = st.state_rows(saved)
-        state = {"rows": rows, "options": st.state_options(saved)}
-    except FewShotError:
-        state = st.empty_state()
+    """On page load: bring back the label set kept in the browser, checked like an upload (a refused one is
+    explained and the session starts empty)."""
+    state, why = browser.restored_state(saved)
+    if why:
+        gr.Warning(why, duration=10)
     return label_view(state)
 
 
@@ -387,31 +543,102 @@ def persist(state: dict[str, Any]) -> tuple[Any, ...]:
     rows = st.state_rows(state)
     labels = st.labels_of(rows)
     saved = {"rows": rows, "options": st.state_options(state)}
-    pickers = [gr.Dropdown(choices=labels) for _ in range(3)]
+    pickers = [gr.Dropdown(choices=labels) for _ in range(4)]
     return (saved, *pickers)
 
 
 # ---- encoder status --------------------------------------------------------------------------------
-def status_md(status: warmup.Status) -> str:
-    """The one-line encoder status under the title."""
+def status_md(status: warmup.Status, accurate: warmup.Status | None = None) -> str:
+    """The one-line encoder status under the title (the accurate tier's, once a visitor chose it)."""
     kind = "int8" if status.int8 else "fp32"
     if status.state == "ready":
-        return f"<small>✓ Encoder ready ({kind}, prepared in {status.seconds:.0f} s)</small>"
-    if status.state == "failed":
-        return (f"<small>✗ The encoder could not be prepared ({esc(status.error)}); the next request "
-                "tries again</small>")
-    return (f"<small>Preparing the encoder ({kind}: loading the model"
-            + (", quantising and compiling" if status.int8 else "")
-            + ")… You can edit labels meanwhile; classifying waits until it is ready.</small>")
+        line = f"✓ Encoder ready ({kind}, prepared in {status.seconds:.0f} s)"
+    elif status.state == "failed":
+        line = f"✗ The encoder could not be prepared ({esc(status.error)}); the next request tries again"
+    else:
+        line = (f"Preparing the encoder ({kind}: loading the model"
+                + (", quantising and compiling" if status.int8 else "")
+                + ")… You can edit labels meanwhile; classifying waits until it is ready.")
+    if accurate is not None and accurate.state == "preparing":
+        line += " · Preparing the Accurate encoder (first use: about a minute)…"
+    elif accurate is not None and accurate.state == "ready":
+        line += f" · Accurate encoder ready (prepared in {accurate.seconds:.0f} s)"
+    elif accurate is not None and accurate.state == "failed":
+        line += f" · ✗ The Accurate encoder could not be prepared ({esc(accurate.error)})"
+    return f"<small>{line}</small>"
 
 
 def encoder_status() -> tuple[str, Any]:
-    """The status line, and the timer that refreshes it while the encoder is being prepared.
+    """The status line, and the timer that refreshes it while an encoder is being prepared.
 
     Also starts the preparation when nothing did (an app started by ``gradio app.py`` rather than
     :func:`fewshot.app.launch`), so the first visitor's page sets it going.
     """
     warmup.start()
-    status = warmup.status()
-    return status_md(status), gr.Timer(active=status.state in ("idle", "preparing"))
+    fast, accurate = warmup.status(), warmup.status(tiers.ACCURATE)
+    busy = fast.state in ("idle", "preparing") or accurate.state == "preparing"
+    return status_md(fast, accurate if accurate.state != "idle" else None), gr.Timer(active=busy)
 
+
+def choose_encoder(encoder: str, int8: Any) -> tuple[Any, ...]:
+    """The visitor chose an encoder: the accurate one starts being prepared in the background (first use); when
+    this server lacks it, a message says how to install it and the choice goes back to Fast."""
+    tier = tiers.choice(encoder)
+    why = tiers.problem(tier)
+    if why:
+        gr.Warning(why, duration=10)
+        return (gr.Radio(value=tiers.FAST), *encoder_status())
+    if tier == tiers.ACCURATE:
+        warmup.start(st.int8_flag(int8), tier=tiers.ACCURATE)
+    return (gr.skip(), *encoder_status())
+
+
+# ---- review (the last batch's rows, see fewshot.app.review) ----------------------------------------
+@friendly
+def review(unknown_only: bool, below: float, label: str, batch: Any) -> tuple[Any, ...]:
+    """The last batch's rows that pass the filters, lowest confidence first (API ``/review``)."""
+    batch, table = rv.filter_rows(batch, unknown_only, below, label)
+    return table, batch
+
+
+def review_after_batch(batch: Any) -> tuple[Any, ...]:
+    """After *Classify CSV*: the review section with all rows, its filters reset, the label filter's choices."""
+    batch, table = rv.filter_rows(batch)
+    labels = [rv.ALL_LABELS, *rv.labels_in(batch)]
+    return (table, batch, gr.Column(visible=True), gr.Checkbox(value=False), gr.Slider(value=1.0),
+            gr.Dropdown(choices=labels, value=rv.ALL_LABELS), "", None, gr.Dropdown(value=None), [])
+
+
+@friendly
+def review_add(index: float, label: str, state: dict[str, Any], batch: Any) -> tuple[Any, ...]:
+    """Add the review row at ``index`` (its position in the review table) as an example of ``label``; an
+    empty label: of its predicted label ("this is right"). Returns the label set (API ``/review_add``)."""
+    new, batch, used = rv.add_row(state, batch, index, label)
+    gr.Info(f"Added as an example of '{used}' (see the Labels tab)", duration=3)
+    return (*label_view(new), batch)
+
+
+def review_right(index: float, state: dict[str, Any], batch: Any) -> tuple[Any, ...]:
+    """"This is right": the row becomes an example of its predicted label."""
+    return review_add(index, "", state, batch)
+
+
+def review_pick(batch: Any, int8: Any, encoder: Any, state: dict[str, Any], cache: Any,
+                evt: gr.SelectData) -> tuple[Any, ...]:
+    """A clicked review row: its text, its position, the label picker (empty after ``unknown``) and its
+    closest examples in the current label set."""
+    position = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    try:
+        row = rv.picked(batch, position)
+    except FewShotError:
+        return "", None, gr.Dropdown(value=None), [], gr.skip()
+    unknown = isinstance(batch, dict) and row["label"] == batch.get("unknown_label")
+    suggestion = gr.Dropdown(value=None if unknown else row["label"])
+    try:
+        fit = fitted(state, cache, None, int8, encoder)
+        pred = fit.clf.predict_details([row["text"]], top=1, n_matches=5)[0]
+        near = [[m.label, round(m.similarity, 3), m.text] for m in pred.matches]
+    except FewShotError as exc:
+        gr.Warning(str(exc), duration=5)
+        return row["text"], position, suggestion, [], gr.skip()
+    return row["text"], position, suggestion, near, fit

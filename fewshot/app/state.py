@@ -11,6 +11,7 @@ classifier's modules load in the background (:mod:`fewshot.app.warmup`) or at th
 
 from __future__ import annotations
 
+import codecs
 import copy
 import hashlib
 import json
@@ -32,6 +33,7 @@ from ..errors import FewShotError
 from ..io.output import label_frame, output_names
 from ..io.tables import neutralize_formulas, read_table
 from ..text import ProgressFn
+from . import tiers
 from .warmup import INT8_DEFAULT, shared_encoder
 
 if TYPE_CHECKING:
@@ -230,6 +232,9 @@ def rows_from_csv(path: str | Path, display_name: str | None = None) -> Rows:
 
 def read_csv_friendly(path: str | Path, columns: list[str], display_name: str | None = None) -> pd.DataFrame:
     """:func:`fewshot.io.tables.read_table`, with the upload's temp path replaced by its plain file name."""
+    if is_binary(path):
+        raise FewShotError(f"{display_name or Path(path).name} is not a text CSV (it holds binary data, as a "
+                           "spreadsheet, zip or image does): save or export it as CSV (UTF-8) and upload it again")
     try:
         return read_table(path, columns)
     except FewShotError as exc:
@@ -240,6 +245,16 @@ def read_csv_friendly(path: str | Path, columns: list[str], display_name: str | 
             msg = msg[: msg.index("it may be")] + ("it may be Windows-1252 (cp1252) or Latin-1: save it as "
                                                     "UTF-8 (or UTF-16) in your editor and upload it again")
         raise FewShotError(msg) from exc
+
+
+def is_binary(path: str | Path) -> bool:
+    """Whether a file's start holds NUL bytes outside a UTF-16 text (a spreadsheet, zip, image: not a CSV)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(8192)
+    except OSError:
+        return False  # the reader says what is wrong with it
+    return b"\x00" in raw and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
 
 
 # ---- the per-session classifier --------------------------------------------------------------------
@@ -259,16 +274,17 @@ def state_key(rows: Rows, options: dict[str, Any]) -> str:
 
 
 def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: ProgressFn | None = None,
-                      int8: bool = False) -> Fitted:
+                      int8: bool = False, tier: str = tiers.FAST) -> Fitted:
     """The session's classifier for ``state``: reused when the label set and encoder did not change, else refitted.
 
-    ``int8``: the int8 encoder (see :mod:`fewshot.encoders.int8`); switching refits, since the vectors differ.
-    Waits for the shared encoder when it is still being prepared (:mod:`fewshot.app.warmup`).
+    ``int8``: the int8 encoder (see :mod:`fewshot.encoders.int8`); ``tier``: the encoder choice
+    (:mod:`fewshot.app.tiers`); switching either refits, since the vectors differ. Waits for the shared
+    encoder when it is still being prepared (:mod:`fewshot.app.warmup`).
     """
     from ..classifier import FewShotClassifier
 
     rows, options = complete_rows(state_rows(state)), state_options(state)
-    key = state_key(rows, options) + ("/int8" if int8 else "")
+    key = state_key(rows, options) + ("/int8" if int8 else "") + ("" if tier == tiers.FAST else f"/{tier}")
     if isinstance(cache, Fitted) and cache.key == key:
         return cache
     if len(labels_of(rows)) < 2:
@@ -276,7 +292,7 @@ def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: Pro
         raise FewShotError("the classifier needs examples for at least 2 labels; "
                            + (f"you have only {have}. " if have else "you have none yet. ")
                            + "Add labels on the Labels tab or load an example set")
-    clf = FewShotClassifier(encoder=shared_encoder(int8), int8=int8, **options)
+    clf = FewShotClassifier(encoder=shared_encoder(int8, tier), int8=int8, **options)
     clf.fit([r[1] for r in rows], [r[0] for r in rows], progress=progress)
     return Fitted(key, clf, int8)
 
@@ -379,13 +395,14 @@ def export_csv(rows: Rows) -> Path:
 
 def save_zip(fitted: Fitted) -> Path:
     """The classifier as a zip of the folder :meth:`FewShotClassifier.save` writes."""
+    from ..finetuned import FINETUNE_FILE
     from ..persist import CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE
 
     work = out_dir()
     folder = fitted.clf.save(work / ZIP_FOLDER)
     path = work / "fewshot_classifier.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in (CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE):
+        for name in (CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE, FINETUNE_FILE):  # the adapted weights when fine-tuned
             if (folder / name).is_file():
                 zf.write(folder / name, f"{ZIP_FOLDER}/{name}")
     return path
@@ -393,9 +410,10 @@ def save_zip(fitted: Fitted) -> Path:
 
 def _zip_members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     """The classifier files inside a zip (at the root or in one folder); refuses unsafe or huge entries."""
+    from ..finetuned import FINETUNE_FILE
     from ..persist import CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE
 
-    wanted = {CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE}
+    wanted = {CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE, FINETUNE_FILE}
     found: dict[str, zipfile.ZipInfo] = {}
     total = 0
     for info in zf.infolist():

@@ -10,15 +10,17 @@ A status line under the title says whether the encoder is still being prepared.
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
 import gradio as gr
 
 from .. import __version__
+from . import browser, tiers, warmup
+from . import evaluate as ev
+from . import finetune as ft
 from . import handlers as h
+from . import review as rv
 from . import state as st
-from . import warmup
 
 TABLE_HEADERS = ["label", "text"]
 CSV_TYPES = [".csv", ".tsv", ".txt"]
@@ -34,30 +36,35 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title="fewshot · few-shot text classifier", delete_cache=(3600, 3600)) as demo:
         state = gr.State(st.empty_state())
         cache = gr.State(None)
-        saved = gr.BrowserState(st.empty_state(), storage_key=STORAGE_KEY,
-                                secret=os.environ.get("FEWSHOT_STATE_SECRET", "fewshot-local-label-set"))
+        saved = gr.BrowserState(st.empty_state(), storage_key=STORAGE_KEY, secret=browser.state_secret())
         gr.Markdown(f"# fewshot <small>v{__version__}</small>\n{INTRO}")
+        # per session (a component value travels with each request); every tab's encoding follows them
+        encoder = gr.Radio(choices=list(tiers.CHOICES), value=tiers.FAST, label="Encoder", info=tiers.HINT,
+                           elem_id="encoder-choice")
         status = gr.Markdown(h.status_md(warmup.status()), elem_id="encoder-status")
         timer = gr.Timer(STATUS_SECONDS, active=True)
-        # per session (a component value travels with each request); every tab's encoding follows it
-        int8 = gr.Checkbox(value=st.INT8_DEFAULT, label=h.INT8_LABEL, info=h.INT8_INFO, elem_id="int8-encoder")
+        with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+            int8 = gr.Checkbox(value=st.INT8_DEFAULT, label=h.INT8_LABEL, info=h.INT8_INFO, elem_id="int8-encoder")
+        enc = [int8, encoder]
         with gr.Tabs():
-            table, summary, remove_dd = _labels_tab(state, cache, int8)
+            table, summary, remove_dd = _labels_tab(state, cache, enc)
             outs = [state, table, summary]
-            add_dd_classify = _classify_tab(state, cache, outs, int8)
-            _batch_tab(state, cache, int8)
-            add_dd_eval = _evaluate_tab(state, cache, outs, int8)
+            add_dd_classify = _classify_tab(state, cache, outs, enc)
+            review_dd = _batch_tab(state, cache, outs, enc)
+            add_dd_eval = _evaluate_tab(state, cache, outs, enc)
+        encoder.input(h.choose_encoder, [encoder, int8], [encoder, status, timer], api_visibility="private",
+                      show_progress="hidden", queue=False)
         for event in (demo.load, timer.tick):  # cheap, never queued behind a fit: answers while others wait
             event(h.encoder_status, None, [status, timer], api_visibility="private", show_progress="hidden",
                   queue=False)
         demo.load(h.restore, [saved], [state, table, summary], api_visibility="private")
         # cheap and never queued behind a fit, so a reload right after a change finds it in the browser
-        state.change(h.persist, [state], [saved, remove_dd, add_dd_classify, add_dd_eval],
+        state.change(h.persist, [state], [saved, remove_dd, add_dd_classify, add_dd_eval, review_dd],
                      api_visibility="private", show_progress="hidden", queue=False)
     return demo
 
 
-def _labels_tab(state: gr.State, cache: gr.State, int8: gr.Checkbox) -> tuple[Any, ...]:
+def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, ...]:
     with gr.Tab("Labels", id="labels"):
         gr.Markdown("Start from a ready label set (one click), or write your own: **one row per example**.")
         with gr.Row(elem_id="example-sets"):
@@ -90,24 +97,57 @@ def _labels_tab(state: gr.State, cache: gr.State, int8: gr.Checkbox) -> tuple[An
                     save_btn = gr.Button("Save classifier (.zip)", size="sm")
                     load_btn = gr.UploadButton("Load classifier (.zip)", file_types=[".zip"], size="sm")
                     download = gr.File(label="Download", interactive=False)
+                _finetune_panel(state, cache, enc)
     outs = [state, table, summary]
     for name, btn in zip(names, buttons):
-        btn.click(functools.partial(h.load_example, name), [state], outs, api_visibility="private")
+        btn.click(functools.partial(h.load_example, name), [state], outs, api_visibility="private",
+                  show_progress="hidden")
     example_name.change(h.load_example, [example_name, state], outs, api_name="load_example")
-    add_btn.click(h.add_examples, [new_label, new_lines, state], outs, api_name="add_examples").success(
+    # a refused action shows its message as a toast and leaves the table and summary as they were (a progress
+    # overlay would replace them with an "Error" badge)
+    add_btn.click(h.add_examples, [new_label, new_lines, state], outs, api_name="add_examples",
+                  show_progress="hidden").success(
         lambda: "", None, new_lines, api_visibility="private")
     table.input(h.set_table, [table, state], [state, summary], api_name="set_table", trigger_mode="always_last")
-    remove_btn.click(h.remove_label, [remove_dd, state], outs, api_name="remove_label")
-    undo_btn.click(h.undo, [state], outs, api_name="undo")
+    remove_btn.click(h.remove_label, [remove_dd, state], outs, api_name="remove_label", show_progress="hidden")
+    undo_btn.click(h.undo, [state], outs, api_name="undo", show_progress="hidden")
     check_btn.click(h.show_label_set, [state], [table, summary], api_name="label_set")
-    import_btn.upload(h.import_csv, [import_btn, state], outs, api_name="import_csv")
+    import_btn.upload(h.import_csv, [import_btn, state], outs, api_name="import_csv", show_progress="hidden")
     export_btn.click(h.export_csv, [state], [download], api_name="export_csv")
-    save_btn.click(h.save_classifier, [int8, state, cache], [download, cache], api_name="save_classifier")
-    load_btn.upload(h.load_classifier, [load_btn, state], [*outs, cache], api_name="load_classifier")
+    save_btn.click(h.save_classifier, [*enc, state, cache], [download, cache], api_name="save_classifier")
+    load_btn.upload(h.load_classifier, [load_btn, state], [*outs, cache], api_name="load_classifier",
+                    show_progress="hidden")
     return table, summary, remove_dd
 
 
-def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], int8: gr.Checkbox) -> gr.Dropdown:
+def _finetune_panel(state: gr.State, cache: gr.State, enc: list[Any]) -> None:
+    """The "Fine-tune for my labels" accordion (:mod:`fewshot.app.finetune`): run with a progress bar, Cancel,
+    Undo, and the overlap hint after each change of the label set."""
+    flag = gr.State(ft.CancelFlag())  # this session's cancel switch (a fresh one per session)
+    with gr.Accordion("Fine-tune for my labels", open=False, elem_id="finetune"):
+        gr.Markdown("When labels are fine-grained inside one topic, adapting the encoder to your examples can help "
+                    "a lot. It takes seconds to a minute; the instant classifier is kept when it does not help.")
+        hint = gr.Markdown(elem_id="finetune-hint")
+        budget = gr.Slider(10, ft.MAX_BUDGET_S, value=ft.DEFAULT_BUDGET_S, step=5, label="Time budget (seconds)",
+                           elem_id="finetune-budget")
+        with gr.Row():
+            run_btn = gr.Button("Fine-tune", variant="primary", size="sm", elem_id="finetune-run")
+            cancel_btn = gr.Button("Cancel", variant="stop", size="sm", elem_id="finetune-cancel")
+            undo_btn = gr.Button("Undo (back to instant)", size="sm", elem_id="finetune-undo")
+            hint_btn = gr.Button("Do my labels overlap?", size="sm", elem_id="finetune-check")
+        result = gr.Markdown(elem_id="finetune-result")
+    run_btn.click(ft.run_finetune, [budget, *enc, state, cache, flag], [result, cache], api_name="finetune",
+                  show_progress_on=[result])
+    cancel_btn.click(ft.cancel_finetune, [flag], [result], api_name="cancel_finetune", queue=False,
+                     show_progress="hidden")
+    undo_btn.click(ft.undo_finetune, [*enc, state, cache], [result, cache], api_name="undo_finetune",
+                   show_progress_on=[result])
+    hint_btn.click(ft.overlap, [*enc, state, cache], [hint, cache], api_name="overlap_hint", show_progress_on=[hint])
+    state.change(ft.auto_hint, [*enc, state, cache], [hint, cache], api_visibility="private",
+                 show_progress="hidden", trigger_mode="always_last")
+
+
+def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
     with gr.Tab("Classify", id="classify"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
@@ -118,6 +158,7 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], int8: gr.Ch
                                       info="answer 'unknown' when the best label is less likely than this "
                                            "(0: always pick a label)", visible=False, elem_id="classify-threshold")
                 go = gr.Button("Classify", variant="primary", elem_id="classify-run")
+                working = gr.Markdown(elem_id="classify-working", min_height=0)  # where "working…" shows
                 with gr.Row():
                     add_dd = gr.Dropdown(label="Add this text as an example of", choices=[], scale=2,
                                          allow_custom_value=True, elem_id="classify-add")
@@ -125,21 +166,24 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], int8: gr.Ch
             with gr.Column(scale=3):
                 verdict = gr.Markdown("_The answer appears here._", elem_id="classify-verdict", label="Verdict")
                 bars = gr.Label(num_top_classes=5, label="Top labels", elem_id="classify-bars", show_heading=False)
-                matches = gr.Dataframe(headers=["label", "example", "cosine"], label="Closest examples",
-                                       interactive=False, wrap=True)
-    inputs, outputs = [text, auto, threshold, int8, state, cache], [bars, verdict, matches, cache]
-    for event in (go.click(h.classify, inputs, outputs, api_name="classify"),
-                  text.submit(h.classify, inputs, outputs, api_visibility="undocumented")):
-        event.success(h.suggest_label, [bars], [add_dd], api_visibility="private", show_progress="hidden")
-    threshold.release(h.reclassify, inputs, outputs, api_visibility="private", show_progress="minimal")
+                matches = gr.Dataframe(headers=["label", "example", "similarity"], label="Closest examples",
+                                       interactive=False, wrap=True, column_widths=["28%", "57%", "15%"],
+                                       elem_id="classify-matches")
+    inputs, outputs = [text, auto, threshold, *enc, state, cache], [bars, verdict, matches, cache]
+    # progress and a refused request show on the small line under the button: the old answer stays readable
+    quiet = {"show_progress": "minimal", "show_progress_on": [working]}
+    for event in (go.click(h.classify, inputs, outputs, api_name="classify", **quiet),
+                  text.submit(h.classify, inputs, outputs, api_visibility="undocumented", **quiet)):
+        event.success(h.suggest_label, [bars, verdict], [add_dd], api_visibility="private", show_progress="hidden")
+    threshold.release(h.reclassify, inputs, outputs, api_visibility="private", **quiet)
     auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
-    auto.input(h.reclassify, inputs, outputs, api_visibility="private", show_progress="minimal")
-    int8.input(h.reclassify, inputs, outputs, api_visibility="private", show_progress="minimal")
-    add_btn.click(h.add_one_example, [add_dd, text, state], outs, api_name="add_example")
+    for control in (auto, *enc):
+        control.input(h.reclassify, inputs, outputs, api_visibility="private", **quiet)
+    add_btn.click(h.add_one_example, [add_dd, text, state], outs, api_name="add_example", show_progress="hidden")
     return add_dd
 
 
-def _batch_tab(state: gr.State, cache: gr.State, int8: gr.Checkbox) -> None:
+def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
     with gr.Tab("Batch", id="batch"):
         gr.Markdown(f"Upload a CSV (UTF-8 or UTF-16; comma, `;`, tab or `|` separated; up to {st.MAX_ROWS:,} "
                     "rows), choose the text column, classify. The download adds `label`, `confidence`, `top_3` "
@@ -155,37 +199,140 @@ def _batch_tab(state: gr.State, cache: gr.State, int8: gr.Checkbox) -> None:
             with gr.Column(scale=3):
                 summary = gr.Markdown(elem_id="batch-summary", label="Summary")
                 download = gr.File(label="Labelled CSV", interactive=False, elem_id="batch-download")
-        preview = gr.Dataframe(label=f"Preview (first {h.PREVIEW_ROWS} rows)", interactive=False, wrap=True,
-                               max_height=400)
+        with gr.Column(visible=False) as preview_box:  # no empty table before the first batch
+            preview = gr.Dataframe(label=f"Preview (first {h.PREVIEW_ROWS} rows)", interactive=False, wrap=True,
+                                   max_height=400, elem_id="batch-preview")
+        batch = gr.State(rv.empty_review())
+        review_box, label_dd = _review_section(state, cache, outs, enc, batch)
     file.upload(h.batch_columns, [file], [column], api_name="batch_columns")
-    go.click(h.classify_csv, [file, column, auto, threshold, int8, state, cache], [preview, download, summary, cache],
-             api_name="classify_csv")
+    go.click(h.classify_csv, [file, column, auto, threshold, *enc, state, cache],
+             [preview, download, summary, cache, batch], api_name="classify_csv",
+             show_progress_on=[summary]).success(
+        lambda: gr.Column(visible=True), None, preview_box, api_visibility="private", show_progress="hidden").success(
+        h.review_after_batch, [batch], review_box, api_visibility="private", show_progress="hidden")
     auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
+    return label_dd
 
 
-def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], int8: gr.Checkbox) -> gr.Dropdown:
-    with gr.Tab("Evaluate", id="evaluate"):
-        gr.Markdown("Upload a CSV with the true labels to measure your label set. Click a misclassified row "
-                    "to add it as a new example.")
+def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any],
+                    batch: gr.State) -> tuple[list[Any], gr.Dropdown]:
+    """Review the last batch: filters, the rows (lowest confidence first), a row's closest examples, and
+    "add as example of …" / "this is right"."""
+    with gr.Column(visible=False, elem_id="review") as box:
+        gr.Markdown("### Review the answers\nThe least confident rows come first. Click a row to see the "
+                    "examples it is closest to, then add it to your label set: with the right label, or as "
+                    "it was answered (*This is right*).")
+        with gr.Row(equal_height=True):
+            unknown_only = gr.Checkbox(value=False, label="Only 'unknown'", elem_id="review-unknown", scale=1)
+            below = gr.Slider(0, 1, value=1.0, step=0.05, label="Confidence below", elem_id="review-below",
+                              info="1: all rows", scale=2)
+            label = gr.Dropdown(label="Predicted label", choices=[rv.ALL_LABELS], value=rv.ALL_LABELS,
+                                allow_custom_value=True,
+                                elem_id="review-label", scale=2)
+        table = gr.Dataframe(headers=rv.TABLE_HEADERS, interactive=False, wrap=True, max_height=360,
+                             column_widths=["8%", "22%", "12%", "58%"], label="Rows (click one)",
+                             elem_id="review-table")
         with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                picked = gr.Textbox(label="Selected text", lines=2, interactive=False, elem_id="review-picked")
+                index = gr.Number(value=None, precision=0, visible=False, label="row")
+                with gr.Row():
+                    add_dd = gr.Dropdown(label="Add as an example of", choices=[], allow_custom_value=True,
+                                         scale=2, elem_id="review-add-label")
+                    add_btn = gr.Button("Add as example", variant="primary", scale=1, elem_id="review-add")
+                    right_btn = gr.Button("This is right", scale=1, elem_id="review-right")
             with gr.Column(scale=2):
+                near = gr.Dataframe(headers=["label", "similarity", "example"], label="Closest examples",
+                                    interactive=False, wrap=True, max_height=260, elem_id="review-near")
+    filters = [unknown_only, below, label]
+    # the API's way in (a button carries no filter values): an invisible trigger, registered first so that it
+    # gets the name /review
+    api_go = gr.Button(visible=False)
+    api_go.click(h.review, [*filters, batch], [table, batch], api_name="review", show_progress="hidden")
+    for control in filters:
+        event = control.release if control is below else control.input
+        event(h.review, [*filters, batch], [table, batch], api_visibility="private", show_progress="hidden")
+    table.select(h.review_pick, [batch, *enc, state, cache], [picked, index, add_dd, near, cache],
+                 api_visibility="private", show_progress="hidden")
+    refresh = {"fn": h.review, "inputs": [*filters, batch], "outputs": [table, batch],
+               "api_visibility": "private", "show_progress": "hidden"}
+    add_btn.click(h.review_add, [index, add_dd, state, batch], [*outs, batch], api_name="review_add",
+                  show_progress="hidden").success(**refresh)
+    right_btn.click(h.review_right, [index, state, batch], [*outs, batch], api_visibility="private",
+                    show_progress="hidden").success(**refresh)
+    return [table, batch, box, unknown_only, below, label, picked, index, add_dd, near], add_dd
+
+
+def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
+    results = gr.State(None)  # this session's scored rows: the tables, slider and report work from them
+    with gr.Tab("Evaluate", id="evaluate"):
+        gr.Markdown("Upload a CSV with the true labels to measure your label set (rows labelled `unknown` are "
+                    "texts none of your labels covers). Click a confused pair to see its rows, a row to add it "
+                    "as an example; the metrics are measured again after each one you add.")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=300):
                 file = gr.File(label="Labelled CSV", file_types=CSV_TYPES, type="filepath", elem_id="eval-file")
                 with gr.Row():
-                    text_col = gr.Dropdown(label="Text column", choices=[], allow_custom_value=True)
-                    label_col = gr.Dropdown(label="Label column", choices=[], allow_custom_value=True)
+                    text_col = gr.Dropdown(label="Text column", choices=[], allow_custom_value=True, min_width=120)
+                    label_col = gr.Dropdown(label="Label column", choices=[], allow_custom_value=True, min_width=120)
                 go = gr.Button("Evaluate", variant="primary", elem_id="eval-run")
+                working = gr.Markdown(elem_id="eval-working", min_height=0)  # progress and refusals show here
                 metrics = gr.Markdown(elem_id="eval-metrics", label="Metrics")
-            with gr.Column(scale=3):
-                plot = gr.Plot(label="Confusion matrix", elem_id="eval-plot")
-        wrong = gr.Dataframe(headers=["text", "gold", "predicted"], label="Misclassified (click a row)",
-                             interactive=False, wrap=True, max_height=360, elem_id="eval-wrong")
+            with gr.Column(scale=3, min_width=300):
+                plot = gr.Plot(label="Confusion (the labels with most errors)", elem_id="eval-plot")
+        with gr.Row(equal_height=False):
+            per_label = gr.Dataframe(headers=ev.PER_LABEL_COLUMNS, label="Labels, worst F1 first", interactive=False,
+                                     wrap=True, max_height=320, elem_id="eval-per-label", scale=3, min_width=300,
+                                     column_widths=["30%", "10%", "12%", "10%", "8%", "30%"])
+            pairs = gr.Dataframe(headers=ev.PAIR_COLUMNS, label="Most-confused pairs (click one to see its rows)",
+                                 interactive=False, wrap=True, max_height=320, elem_id="eval-pairs", scale=2,
+                                 min_width=300, column_widths=["32%", "32%", "14%", "22%"])
+        wrong = gr.Dataframe(headers=ev.ERROR_COLUMNS, label="Misclassified (click a row to add it as an example)",
+                             interactive=False, wrap=True, max_height=360, elem_id="eval-wrong",
+                             column_widths=["60%", "20%", "20%"])
         with gr.Row():
-            picked = gr.Textbox(label="Selected text", scale=3, elem_id="eval-picked")
-            add_dd = gr.Dropdown(label="Add as an example of", choices=[], allow_custom_value=True, scale=1)
-            add_btn = gr.Button("Add as example", variant="primary", scale=1, elem_id="eval-add")
-    file.upload(h.eval_columns, [file], [text_col, label_col], api_name="eval_columns")
-    go.click(h.evaluate_csv, [file, text_col, label_col, int8, state, cache], [metrics, plot, wrong, cache],
-             api_name="evaluate")
-    wrong.select(h.pick_row, [wrong], [picked, add_dd], api_visibility="private")
-    add_btn.click(h.add_one_example, [add_dd, picked, state], outs, api_visibility="undocumented")
+            picked = gr.Textbox(label="Selected text", scale=3, elem_id="eval-picked", min_width=240)
+            add_dd = gr.Dropdown(label="Add as an example of", choices=[], allow_custom_value=True, scale=1,
+                                 min_width=160)
+            with gr.Column(scale=1, min_width=160):
+                add_btn = gr.Button("Add as example", variant="primary", elem_id="eval-add")
+                all_btn = gr.Button("Show all errors", size="sm", elem_id="eval-all-errors")
+        with gr.Accordion("Unknown answers: choose the trade-off", open=True, elem_id="eval-operating-point"):
+            gr.Markdown("Each threshold on the in-scope score answers more or fewer texts `unknown`. The curve shows "
+                        "what each would do on this file: in-scope accuracy against the share of `unknown` rows "
+                        "caught (or accuracy against the share answered, when the file has no `unknown` rows).")
+            with gr.Row(equal_height=False):
+                curve = gr.Plot(label="Trade-off", elem_id="eval-curve", scale=3, min_width=300)
+                with gr.Column(scale=2, min_width=260):
+                    point = gr.Slider(0, 1, value=0, step=0.01, label="Threshold (in-scope score)",
+                                      interactive=False, elem_id="eval-threshold")
+                    point_md = gr.Markdown(elem_id="eval-point")
+                    with gr.Row():
+                        use_btn = gr.Button("Use this threshold", variant="primary", size="sm", elem_id="eval-use")
+                        auto_btn = gr.Button("Back to automatic", size="sm", elem_id="eval-auto")
+                    in_use = gr.Markdown(elem_id="eval-in-use")
+        with gr.Accordion("Download the report", open=False):
+            report = gr.File(label="Per-label metrics and every row's prediction (CSV)", file_count="multiple",
+                             interactive=False, elem_id="eval-report")
+    quiet = {"show_progress": "minimal", "show_progress_on": [working]}  # a refusal leaves the old results
+    details = [per_label, pairs, curve, point, point_md, report]
+    evaluate = [h.evaluate_csv, [file, text_col, label_col, *enc, state, cache], [metrics, plot, wrong, cache, results]]
+    file.upload(h.eval_columns, [file], [text_col, label_col], api_name="eval_columns", **quiet)
+    go.click(*evaluate, api_name="evaluate", **quiet).success(
+        h.eval_details, [results], details, api_name="eval_details", show_progress="hidden")
+    pairs.select(h.pick_pair, [pairs, results], [wrong], api_visibility="private", show_progress="hidden")
+    all_btn.click(h.all_errors, [results], [wrong], api_visibility="private", show_progress="hidden")
+    wrong.select(h.pick_row, [wrong], [picked, add_dd], api_visibility="private", show_progress="hidden")
+    add_btn.click(h.add_one_example, [add_dd, picked, state], outs, api_visibility="undocumented",
+                  show_progress="hidden").success(*evaluate, api_visibility="private", **quiet).success(
+        h.eval_details, [results], details, api_visibility="private", show_progress="hidden")
+    point.release(h.preview_point, [point, results], [curve, point_md], api_name="preview_point",
+                  show_progress="hidden")
+    refresh = [h.eval_refresh, [results], [metrics, plot, wrong, per_label, pairs, curve, point_md]]
+    use_btn.click(h.set_operating_point, [point, *enc, state, cache, results], [in_use, cache, results],
+                  api_name="set_operating_point", **quiet).success(*refresh, api_visibility="private",
+                                                                    show_progress="hidden")
+    auto_btn.click(h.automatic_point, [*enc, state, cache, results], [in_use, cache, results],
+                   api_name="automatic_operating_point", **quiet).success(*refresh, api_visibility="private",
+                                                                          show_progress="hidden")
     return add_dd

@@ -2,7 +2,8 @@
 
 Loading the model, quantising it to int8 and compiling the quantiser take tens of seconds on a small
 machine, so the server starts first (the page answers within seconds) and :func:`start` prepares the
-encoders (the default kind first, then the other) in a daemon thread. A request that needs an encoder
+encoders of the fast tier (the default kind first, then the other) in a daemon thread; the accurate tier
+(:mod:`fewshot.app.tiers`) is prepared the same way, when a visitor first chooses it, never at start-up. A request that needs an encoder
 before then waits for it (:func:`shared_encoder` blocks on the same lock), and the page shows
 :func:`status` meanwhile.
 The encoders are the only thing shared between sessions: read-only weights and a text -> vector cache.
@@ -18,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import tiers
+
 if TYPE_CHECKING:
     from ..encoders.encoder import Encoder
 
 log = logging.getLogger("fewshot.app")
 
-MODEL_ENV = "FEWSHOT_MODEL"
+MODEL_ENV = tiers.FAST_ENV
 INT8_ENV = "FEWSHOT_INT8"
 
 
@@ -37,7 +40,7 @@ INT8_DEFAULT = int8_default()
 """Where the app's "int8 encoder" box starts (each session may change it)."""
 
 _lock = threading.RLock()  # one at a time: the int8 encoder is built on the fp32 model's weights
-_encoders: dict[bool, Encoder] = {}
+_encoders: dict[tuple[str, bool], Encoder] = {}
 
 
 @dataclass(frozen=True)
@@ -48,79 +51,79 @@ class Status:
     int8: bool = INT8_DEFAULT
     seconds: float | None = None  # how long the preparation took (``ready``)
     error: str = ""  # what went wrong (``failed``; the next request tries again)
+    tier: str = tiers.FAST  # which encoder choice (see :mod:`fewshot.app.tiers`)
 
 
-_status = Status("idle")
-_thread: threading.Thread | None = None
+_statuses: dict[str, Status] = {tiers.FAST: Status("idle"), tiers.ACCURATE: Status("idle", tier=tiers.ACCURATE)}
+_threads: dict[str, threading.Thread] = {}
 _start_lock = threading.Lock()
 
 
-def shared_encoder(int8: bool = False) -> Encoder:
-    """The process's encoder (fp32 or int8); the first call makes both (:func:`prepare`), later ones wait
-    while another thread is making them."""
+def shared_encoder(int8: bool = False, tier: str = tiers.FAST) -> Encoder:
+    """The process's encoder of a tier (fp32 or int8); the first call makes both kinds (:func:`prepare`), later
+    ones wait while another thread is making them."""
     with _lock:
-        if int8 not in _encoders:
-            prepare()
-        return _encoders[int8]
+        if (tier, int8) not in _encoders:
+            prepare(int8, tier)
+        return _encoders[(tier, int8)]
 
 
-def is_ready(int8: bool) -> bool:
+def is_ready(int8: bool, tier: str = tiers.FAST) -> bool:
     """Whether the encoder of this kind is made (asking never waits)."""
-    return int8 in _encoders
+    return (tier, int8) in _encoders
 
 
-def status() -> Status:
-    """The preparation's current status (never waits)."""
-    return _status
+def status(tier: str = tiers.FAST) -> Status:
+    """The preparation's current status for a tier (never waits)."""
+    return _statuses[tier]
 
 
-def prepare(int8: bool = INT8_DEFAULT) -> Status:
-    """Make both encoders now, the default kind first, unless they exist; returns the final status.
+def prepare(int8: bool = INT8_DEFAULT, tier: str = tiers.FAST) -> Status:
+    """Make both encoders of a tier now, the asked kind first, unless they exist; returns the final status.
 
     Both at once, under the lock, before any is handed out: the int8 encoder is a quantised copy of the fp32
     model, and a copy taken while another thread runs that model is wrong (and breaks that run). Also
     imports the classifier's modules, so the first fit does not pay for them. An error is kept in the
     status and raised; the next request that needs an encoder tries again.
     """
-    global _status
     with _lock:
-        if all(kind in _encoders for kind in (True, False)):
-            return _status
-        _status = Status("preparing", int8)
+        if all((tier, kind) in _encoders for kind in (True, False)):
+            return _statuses[tier]
+        _statuses[tier] = Status("preparing", int8, tier=tier)
         start = time.perf_counter()
         try:
             from .. import classifier  # noqa: F401  (torch, faiss and the rules: imported once, here)
             from ..encoders.encoder import Encoder
 
             for kind in (int8, not int8):
-                if kind not in _encoders:
-                    _encoders[kind] = Encoder(os.environ.get(MODEL_ENV) or None, int8=kind)
+                if (tier, kind) not in _encoders:
+                    _encoders[(tier, kind)] = Encoder(tiers.model_for(tier), int8=kind)
         except Exception as exc:  # noqa: BLE001 - shown on the page and raised again at the next request
-            _status = Status("failed", int8, error=f"{type(exc).__name__}: {exc}"[:300])
+            _statuses[tier] = Status("failed", int8, error=f"{type(exc).__name__}: {exc}"[:300], tier=tier)
             raise
-        _status = Status("ready", int8, seconds=time.perf_counter() - start)
-        return _status
+        _statuses[tier] = Status("ready", int8, seconds=time.perf_counter() - start, tier=tier)
+        return _statuses[tier]
 
 
-def start(int8: bool = INT8_DEFAULT, on_done: Callable[[Status], None] | None = None) -> bool:
-    """Start :func:`prepare` in a daemon thread unless it ran or runs already; True when this call started it.
+def start(int8: bool = INT8_DEFAULT, on_done: Callable[[Status], None] | None = None,
+          tier: str = tiers.FAST) -> bool:
+    """Start :func:`prepare` of a tier in a daemon thread unless it ran or runs already; True when this call
+    started it. The fast tier starts with the server; the accurate one when a visitor first chooses it.
 
     ``on_done(status)`` runs in that thread when it finishes (ready or failed), e.g. to print a line.
     """
-    global _thread
     with _start_lock:
-        if _thread is not None:
+        if tier in _threads:
             return False
 
         def run() -> None:
             try:
-                prepare(int8)
+                prepare(int8, tier)
             except Exception:  # noqa: BLE001 - kept in the status for the page; the traceback goes to the log
-                log.exception("preparing the encoder failed")
+                log.exception("preparing the %s encoder failed", tier)
             if on_done is not None:
-                on_done(_status)
+                on_done(_statuses[tier])
 
-        _thread = threading.Thread(target=run, name="fewshot-encoder-warmup", daemon=True)
-        _thread.start()
+        _threads[tier] = threading.Thread(target=run, name=f"fewshot-encoder-warmup-{tier}", daemon=True)
+        _threads[tier].start()
         return True
-

