@@ -1,0 +1,316 @@
+"""The Evaluate tab's logic without Gradio: one scoring pass over a labelled CSV, then everything a person
+acts on (per-label precision / recall / F1 worst first, the most-confused pairs, a confusion view of the
+labels with most errors, a downloadable report) and the operating point of the unknown rule (the curve of
+in-scope accuracy against out-of-scope recall, or accuracy against coverage, from
+:func:`fewshot.unknown.operating_curve`).
+
+Rows whose gold label is the classifier's ``unknown_label`` are out-of-scope rows: right when answered
+unknown. The result of a pass is a plain dict kept in the session's ``gr.State`` (never shared), so moving
+the slider or clicking a pair re-encodes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FewShotError
+from ..io.tables import neutralize_formulas
+from ..text import ProgressFn
+from . import state as st
+
+if TYPE_CHECKING:
+    from ..classifier import FewShotClassifier
+
+TOP_CONFUSION = 20
+"""Labels in the confusion view: the ones with most errors (a 150-label matrix is unreadable)."""
+TOP_PAIRS = 50
+ERROR_COLUMNS = ["text", "gold", "predicted"]
+PER_LABEL_COLUMNS = ["label", "F1", "precision", "recall", "n", "most often predicted as"]
+PAIR_COLUMNS = ["true label", "predicted as", "rows", "share of the true label"]
+NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": None}
+
+
+def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
+        progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Score ``clf`` once on two columns of ``df``: predictions without the unknown rule, in-scope scores and
+    the automatic threshold; the rest of this module works from the returned dict."""
+    for col in (text_col, label_col):
+        if col not in df.columns:
+            raise FewShotError(f"there is no column {col!r}; the columns are {list(map(str, df.columns))}")
+    if text_col == label_col:
+        raise FewShotError("the text column and the label column must differ")
+    keep = (df[text_col].str.strip() != "") & (df[label_col].str.strip() != "")
+    sub = df[keep]
+    if sub.empty:
+        raise FewShotError(f"no row has both a text in {text_col!r} and a label in {label_col!r}")
+    texts = sub[text_col].str.slice(0, st.MAX_INPUT_CHARS).tolist()
+    gold = [" ".join(g.split()) for g in sub[label_col]]
+    labels, probs, scores = clf.predict_with_scores(texts, progress=progress, **NO_UNKNOWN)
+    auto, note = st.auto_threshold(clf)
+    chosen = clf.config.score_threshold
+    return {
+        "texts": texts, "gold": gold, "pred": [str(p) for p in labels],
+        "confidence": np.asarray(probs, dtype=np.float64).max(axis=1).round(4).tolist(),
+        "scores": np.asarray(scores, dtype=np.float64).tolist(),
+        "unknown_label": clf.config.unknown_label, "auto": auto, "auto_note": note,
+        "chosen": None if chosen is None else float(chosen),
+        "classes": [str(c) for c in clf.classes_], "skipped": int((~keep).sum()),
+    }
+
+
+def _arrays(res: dict[str, Any], rule: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """gold, predicted (with the unknown rule in use, unless ``rule`` is False), scores, out-of-scope mask."""
+    gold = np.asarray(res["gold"], dtype=object)
+    pred = np.asarray(with_rule(res, active_threshold(res)) if rule else res["pred"], dtype=object)
+    oos = gold == res["unknown_label"]
+    return gold, pred, np.asarray(res["scores"], dtype=np.float64), oos
+
+
+def active_threshold(res: dict[str, Any]) -> float | None:
+    """The in-scope-score threshold the session answers with: the chosen operating point, else the automatic one."""
+    return res["chosen"] if res.get("chosen") is not None else res.get("auto")
+
+
+def with_rule(res: dict[str, Any], threshold: float | None) -> list[str]:
+    """Predictions with the unknown rule at ``threshold`` (score below it: unknown; None: no rule)."""
+    pred = np.asarray(res["pred"], dtype=object)
+    if threshold is None:
+        return pred.tolist()
+    return np.where(np.asarray(res["scores"], dtype=np.float64) < threshold, res["unknown_label"], pred).tolist()
+
+
+def summary(res: dict[str, Any]) -> dict[str, Any]:
+    """Headline numbers: accuracy and macro-F1 without the unknown rule, and accuracy with it."""
+    from sklearn.metrics import f1_score
+
+    gold, pred, scores, oos = _arrays(res, rule=False)
+    threshold = active_threshold(res)
+    ruled = np.asarray(with_rule(res, threshold), dtype=object)
+    out = {
+        "n": len(gold), "n_oos": int(oos.sum()), "accuracy": float((gold == pred).mean()),
+        "macro_f1": float(f1_score(gold, pred, labels=sorted(set(gold)), average="macro", zero_division=0)),
+        "threshold": threshold, "mode": "chosen" if res.get("chosen") is not None else "auto",
+        "accuracy_rule": float((gold == ruled).mean()),
+        "in_scope_accuracy_rule": float((gold[~oos] == ruled[~oos]).mean()) if (~oos).any() else float("nan"),
+        "oos_recall": float((ruled[oos] == res["unknown_label"]).mean()) if oos.any() else float("nan"),
+        "answered_unknown": int((ruled == res["unknown_label"]).sum()),
+        "errors": int((gold != ruled).sum()),
+        "unseen_labels": sorted(set(gold) - set(res["classes"]) - {res["unknown_label"]}),
+    }
+    return out
+
+
+def per_label(res: dict[str, Any]) -> pd.DataFrame:
+    """Precision, recall, F1 and count per gold label, worst F1 first (ties: more rows first), and the label
+    each one is most often mistaken for."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    gold, pred, _, _ = _arrays(res)
+    labels = sorted(set(gold))
+    p, r, f, n = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
+    wrong = pd.Series(pred[gold != pred]).groupby(gold[gold != pred]).agg(lambda s: s.value_counts().index[0]) \
+        if (gold != pred).any() else pd.Series(dtype=object)
+    df = pd.DataFrame({"label": labels, "F1": f.round(3), "precision": p.round(3), "recall": r.round(3),
+                       "n": n.astype(int), "most often predicted as": [wrong.get(lab, "") for lab in labels]})
+    return df.sort_values(["F1", "n", "label"], ascending=[True, False, True], kind="stable").reset_index(drop=True)
+
+
+def confused_pairs(res: dict[str, Any], top: int = TOP_PAIRS) -> pd.DataFrame:
+    """The (true, predicted) pairs with most misclassified rows, most first."""
+    gold, pred, _, _ = _arrays(res)
+    bad = gold != pred
+    if not bad.any():
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    counts = pd.DataFrame({"g": gold[bad], "p": pred[bad]}).value_counts().reset_index(name="rows")
+    totals = pd.Series(gold).value_counts()
+    counts["share"] = [f"{r / totals[g]:.0%}" for g, r in zip(counts["g"], counts["rows"])]
+    counts = counts.sort_values(["rows", "g", "p"], ascending=[False, True, True], kind="stable").head(top)
+    counts.columns = PAIR_COLUMNS
+    return counts.reset_index(drop=True)
+
+
+def errors(res: dict[str, Any], true: str | None = None, predicted: str | None = None) -> pd.DataFrame:
+    """Misclassified rows (text, gold, predicted), optionally only one confused pair."""
+    gold, pred, _, _ = _arrays(res)
+    bad = gold != pred
+    if true is not None:
+        bad &= gold == true
+    if predicted is not None:
+        bad &= pred == predicted
+    texts = np.asarray(res["texts"], dtype=object)
+    return pd.DataFrame({"text": texts[bad], "gold": gold[bad], "predicted": pred[bad]}, columns=ERROR_COLUMNS)
+
+
+def confusion_figure(res: dict[str, Any], top: int = TOP_CONFUSION) -> Any:
+    """A confusion matrix of the ``top`` labels with most errors (as true or predicted label), readable at any
+    number of labels; errors with any other label are summed in an "(other)" column."""
+    from matplotlib.figure import Figure
+
+    gold, pred, _, _ = _arrays(res)
+    bad = gold != pred
+    involved = pd.concat([pd.Series(gold[bad]), pd.Series(pred[bad])]).value_counts()
+    all_labels = sorted(set(gold) | set(pred))
+    if len(all_labels) <= top:
+        labels = all_labels
+    else:
+        labels = sorted(involved.index[:top]) if len(involved) else all_labels[:top]
+    index = {lab: i for i, lab in enumerate(labels)}
+    other = len(all_labels) > len(labels)
+    cm = np.zeros((len(labels), len(labels) + other), dtype=int)
+    for g, p in zip(gold, pred):
+        if g in index:
+            cm[index[g], index.get(p, len(labels))] += 1
+    cols = labels + (["(other)"] if other else [])
+    size = min(9.0, 3.0 + 0.42 * len(cols))
+    fig = Figure(figsize=(size + 1.5, size), dpi=90)
+    ax = fig.add_subplot()
+    ax.imshow(np.log1p(cm), cmap="Blues", aspect="auto")
+    short = [lab if len(lab) <= 22 else lab[:21] + "…" for lab in cols]
+    ax.set_xticks(range(len(cols)), short, rotation=55, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), short[:len(labels)], fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top_count = np.log1p(cm.max()) if cm.size else 0
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if np.log1p(cm[i, j]) > top_count / 2 else "black")
+    title = (f"The {len(labels)} labels with most errors (of {len(all_labels)})" if other
+             else "Confusion matrix")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ---- the operating point ---------------------------------------------------------------------------
+def curve(res: dict[str, Any], extra: tuple[float, ...] = ()) -> pd.DataFrame:
+    """:func:`fewshot.unknown.operating_curve` on the scored rows (out-of-scope: rows labelled unknown)."""
+    from ..unknown import operating_curve
+
+    gold, pred, scores, oos = _arrays(res, rule=False)
+    right = (gold == pred) & ~oos
+    points = tuple(t for t in (res.get("auto"), res.get("chosen"), *extra) if t is not None)
+    return operating_curve(scores, right, oos if oos.any() else None, thresholds=points)
+
+
+def point(res: dict[str, Any], threshold: float) -> dict[str, float]:
+    """The curve's row at ``threshold`` (coverage, in-scope accuracy, out-of-scope recall, ...)."""
+    table = curve(res, (float(threshold),))
+    row = table.iloc[int(np.argmin(np.abs(table["threshold"].to_numpy() - threshold)))]
+    return {k: float(v) for k, v in row.items()}
+
+
+def slider_range(res: dict[str, Any]) -> tuple[float, float, float]:
+    """(minimum, maximum, value) for the threshold slider: the finite scores' range and the threshold in use."""
+    scores = np.asarray(res["scores"], dtype=np.float64)
+    finite = scores[np.isfinite(scores)]
+    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    value = active_threshold(res)
+    value = low if value is None else float(value)
+    low, high = min(low, value), max(high, value)
+    pad = max((high - low) * 0.02, 1e-3)
+    return round(low - pad, 3), round(high + pad, 3), round(value, 3)
+
+
+def axes(res: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(x column, y column, x title, y title) of the curve: recall against in-scope accuracy with out-of-scope
+    rows, else coverage against accuracy among the answered texts."""
+    if any(g == res["unknown_label"] for g in res["gold"]):
+        return "oos_recall", "accuracy_kept", "out-of-scope rows answered unknown (recall)", \
+            "in-scope accuracy (unknown counts wrong)"
+    return "coverage", "answered_accuracy", "share of texts answered with a label (coverage)", \
+        "accuracy of the answered texts"
+
+
+def curve_figure(res: dict[str, Any], picked: float | None = None) -> Any:
+    """The trade-off curve with the automatic point, the chosen one and the slider's ``picked`` one marked."""
+    from matplotlib.figure import Figure
+
+    x, y, xt, yt = axes(res)
+    table = curve(res, () if picked is None else (float(picked),))
+    fig = Figure(figsize=(6.4, 4.2), dpi=90)
+    ax = fig.add_subplot()
+    ax.plot(table[x], table[y], color="#3b6fb6", lw=1.6)
+    marks = [("automatic", res.get("auto"), "o", "#d9822b"), ("in use (chosen)", res.get("chosen"), "s", "#2a9d3f"),
+             ("slider", picked, "D", "#b6283b")]
+    for name, t, marker, color in marks:
+        if t is None:
+            continue
+        p = point(res, t)
+        ax.plot([p[x]], [p[y]], marker=marker, color=color, ms=9, ls="none", label=f"{name} ({t:.2f})")
+    ax.set_xlabel(xt, fontsize=9)
+    ax.set_ylabel(yt, fontsize=9)
+    ax.set_xlim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title("Unknown rule: what each threshold would do on this file", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def point_md(res: dict[str, Any], threshold: float) -> str:
+    """One line: what answering unknown below ``threshold`` does on the evaluated rows."""
+    p = point(res, threshold)
+    parts = [f"threshold **{threshold:.2f}**: {p['coverage']:.0%} of rows answered with a label",
+             f"in-scope accuracy {p['accuracy_kept']:.1%}"]
+    if not np.isnan(p["oos_recall"]):
+        parts.append(f"out-of-scope recall {p['oos_recall']:.0%}")
+    if not np.isnan(p["answered_accuracy"]):
+        parts.append(f"accuracy of the answered {p['answered_accuracy']:.1%}")
+    return " · ".join(parts)
+
+
+# ---- the report ------------------------------------------------------------------------------------
+def write_report(res: dict[str, Any], source_name: str) -> list[str]:
+    """Two CSVs (formula cells neutralised): per-label metrics, and every row's prediction with the errors
+    first (text, gold, predicted, confidence, in-scope score, predicted with the unknown rule)."""
+    folder = st.out_dir()
+    stem = st.safe_stem(source_name, "evaluation")
+    labels_path = folder / f"{stem}_per_label.csv"
+    neutralize_formulas(per_label(res)).to_csv(labels_path, index=False)
+    gold, pred, scores, _ = _arrays(res)
+    rows = pd.DataFrame({"text": res["texts"], "gold": gold, "predicted": pred, "correct": gold == pred,
+                         "confidence": res["confidence"], "in_scope_score": np.round(scores, 4),
+                         "best_label": res["pred"]})
+    rows = rows.sort_values("correct", kind="stable")
+    rows_path = folder / f"{stem}_predictions.csv"
+    neutralize_formulas(rows).to_csv(rows_path, index=False)
+    return [str(labels_path), str(rows_path)]
+
+
+# ---- the session's operating point -----------------------------------------------------------------
+@dataclass(frozen=True)
+class ChosenPoint(st.Unknown):
+    """The unknown rule of a session whose operating point was chosen on Evaluate: in-scope score below
+    ``threshold`` (the classifier's ``score_threshold``) answers unknown."""
+
+    mode: str = "point"
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"min_confidence": None, "auto_unknown": False, "score_threshold": self.threshold}
+
+
+def unknown_rule(clf: FewShotClassifier, auto: Any, threshold: Any) -> st.Unknown:
+    """:func:`fewshot.app.state.unknown_rule`, except that with the automatic unknown on, a chosen operating
+    point (``clf.config.score_threshold``, set by *Use this threshold*) replaces the automatic threshold."""
+    chosen = getattr(clf.config, "score_threshold", None)
+    if auto and isinstance(auto, (bool, int, float)) and chosen is not None:
+        return ChosenPoint("point", float(chosen))
+    return st.unknown_rule(clf, auto, threshold)
+
+
+def check_threshold(value: Any) -> float:
+    """A threshold from a request (an in-scope score): a finite number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise FewShotError(f"the threshold must be a number (an in-scope score), got {value!r:.40}") from exc
+    if not np.isfinite(number):
+        raise FewShotError(f"the threshold must be a finite number, got {value!r:.40}")
+    return number

@@ -1,0 +1,140 @@
+"""The Labels tab's "Fine-tune for my labels" action: adapt the encoder's top layers to the session's examples
+(:meth:`fewshot.FewShotClassifier.finetune`), with a progress bar, the cross-validated estimate before and
+after, Cancel, Undo (back to instant) and the overlap hint ("these labels overlap: fine-tuning may help").
+
+The fine-tuned classifier is the session's own (its ``gr.State`` cache, a private adapted copy of the encoder;
+the shared encoders are never modified), so Classify, Batch, Evaluate and *Save classifier* use it until the
+label set changes (then the instant classifier is fitted again). Cancel sets a ``threading.Event`` kept in a
+per-session ``gr.State`` (:class:`CancelFlag`, copied fresh for every session), never shared.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import gradio as gr
+
+from ..errors import FewShotError
+from . import handlers as h
+from . import state as st
+from . import tiers, warmup
+
+DEFAULT_BUDGET_S = 60
+MAX_BUDGET_S = 300
+HINT_MAX_EXAMPLES = 300  # the overlap hint runs by itself after a change of the label set up to this size
+
+
+class CancelFlag:
+    """A session's cancel switch for a running fine-tune. ``gr.State`` deep-copies its initial value for each
+    session; the copy is a fresh flag, so no two sessions share an event."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CancelFlag:
+        return CancelFlag()
+
+
+def _budget(seconds: Any) -> float:
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError) as exc:
+        raise FewShotError(f"the time budget must be a number of seconds, got {seconds!r:.40}") from exc
+    if not 5 <= value <= MAX_BUDGET_S:
+        raise FewShotError(f"the time budget must be between 5 and {MAX_BUDGET_S} seconds, got {value:g}")
+    return value
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def status_md(fit: Any) -> str:
+    """Whether the session's classifier is instant or fine-tuned (and how well that went)."""
+    report = getattr(getattr(fit, "clf", None), "finetuned_", None)
+    if report is None:
+        return "Classifier: **instant** (the encoder as shipped)."
+    return (f"Classifier: **fine-tuned** for these labels ({report.steps} steps, {report.seconds:.0f} s; estimated "
+            f"accuracy {_pct(report.estimate_before)} → {_pct(report.estimate_after)}). Classify, Batch, Evaluate "
+            "and *Save classifier* use it until the label set changes.")
+
+
+def report_md(report: Any, fit: Any) -> str:
+    """What a fine-tune run did, in plain words, then the session's status."""
+    if report.cancelled:
+        head = "**Cancelled**: the classifier is unchanged."
+    elif report.kept:
+        head = (f"**Fine-tuned** in {report.seconds:.0f} s: estimated accuracy {_pct(report.estimate_before)} → "
+                f"{_pct(report.estimate_after)} (cross-validated on your examples).")
+    else:
+        head = (f"**Kept the instant classifier**: {h.esc(report.message)} (estimated accuracy "
+                f"{_pct(report.estimate_before)} before, {_pct(report.estimate_after)} after).")
+    return head + "  \n" + status_md(fit)
+
+
+@h.friendly
+def run_finetune(budget: float, int8: bool, encoder: str, state: dict[str, Any], cache: Any, flag: Any,
+                 progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+    """Fine-tune the session's classifier on its examples within ``budget`` seconds (Cancel stops it)."""
+    from ..adapt import FinetuneConfig
+
+    seconds = _budget(budget)
+    fit = h.fitted(state, cache, progress, int8, encoder)
+    event = flag.event if isinstance(flag, CancelFlag) else threading.Event()
+    event.clear()
+    progress(0, desc="Fine-tuning (training the encoder's top layers)")
+    report = fit.clf.finetune(FinetuneConfig(time_budget=seconds), progress=h.progress_fn(progress, "Fine-tuning"),
+                              cancel=event)
+    event.clear()
+    if report.cancelled:
+        gr.Info("Fine-tuning cancelled: the classifier is unchanged", duration=4)
+    return report_md(report, fit), fit
+
+
+def cancel_finetune(flag: Any) -> str:
+    """Ask the running fine-tune of this session to stop at its next step (answers at once, outside the queue)."""
+    if isinstance(flag, CancelFlag):
+        flag.event.set()
+    return "Cancelling… the classifier stays as it was."
+
+
+@h.friendly
+def undo_finetune(int8: bool, encoder: str, state: dict[str, Any], cache: Any) -> tuple[Any, ...]:
+    """Back to the instant classifier (the examples re-encoded by the shared encoder, from its cache)."""
+    fit = h.fitted(state, cache, None, int8, encoder)
+    if fit.clf.finetuned_ is None:
+        return "Nothing to undo: the classifier is already instant.  \n" + status_md(fit), fit
+    fit.clf.undo_finetune()
+    return "**Back to instant.**  \n" + status_md(fit), fit
+
+
+def hint_md(hint: Any) -> str:
+    """The overlap hint in plain words, the confused label pairs listed."""
+    if not hint.confusable:
+        return f"✓ Your labels look well separated (estimated accuracy {hint.estimate:.0%}); fine-tuning is unlikely to help."
+    pairs = "; ".join(f"{h.esc(a)} → {h.esc(b)} ({s:.0%})" for a, b, s in hint.pairs[:5])
+    return (f"ℹ **These labels overlap: fine-tuning may help** (estimated accuracy {hint.estimate:.0%}; "
+            f"held-out examples went to another label: {pairs}).")
+
+
+@h.friendly
+def overlap(int8: bool, encoder: str, state: dict[str, Any], cache: Any,
+            progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+    """Whether the labels overlap on held-out examples (cross-validated on the examples' vectors)."""
+    fit = h.fitted(state, cache, progress, int8, encoder)
+    return hint_md(fit.clf.overlap_hint()), fit
+
+
+def auto_hint(int8: bool, encoder: str, state: dict[str, Any], cache: Any) -> tuple[Any, ...]:
+    """After a change of the label set: the overlap hint, when it is cheap (encoder ready, a small label set),
+    else nothing (the button asks for it)."""
+    try:
+        rows = st.complete_rows(st.state_rows(state))
+        if (len(st.labels_of(rows)) < 2 or len(rows) > HINT_MAX_EXAMPLES
+                or not warmup.is_ready(st.int8_flag(int8), tiers.check(encoder))):
+            return gr.skip(), gr.skip()
+        fit = h.fitted(state, cache, None, int8, encoder)
+        return hint_md(fit.clf.overlap_hint()), fit
+    except FewShotError:
+        return gr.skip(), gr.skip()
