@@ -1,0 +1,332 @@
+"""Multi-label mode of :class:`fewshot.FewShotClassifier` (``multi_label=True``): the classifier delegates here.
+
+The examples stay in the classifier's support set (texts, vectors, FAISS index: explanations and matches
+work as in single-label mode); a multi-label example's label is stored as its labels joined with ``;``
+(:func:`fewshot.multilabel.table.join_labels`), which is also how ``examples.csv`` saves it. The decisions
+come from a :class:`~fewshot.multilabel.MultiLabelCore` fitted on the whole-text vectors plus the word-window
+views (:mod:`fewshot.multilabel.views`) of each example.
+
+Answers: a list of labels per text, most probable first; ``[]`` is unknown. Unknown in multi-label mode:
+
+- ``min_confidence``: a text whose most probable label's probability is below it gets ``[]``;
+- ``score_threshold``: the in-scope score is the most probable label's decision value (its logit, best over
+  the text's views); a text scoring below the threshold gets ``[]``. The score is a monotone function of the
+  top probability (``score = log(p / (1 - p))``), so the two options are one rule on two scales;
+- ``auto_unknown`` is not available (the automatic threshold is defined for single-label rules); asking for
+  it raises :class:`~fewshot.errors.FewShotError`;
+- "none of these" examples (labelled ``unknown_label``) are not accepted.
+
+Per-label thresholds are cross-validated on the examples (see :mod:`fewshot.multilabel.core`);
+``label_thresholds`` (a dict label -> probability) overrides some of them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import FewShotError
+from ..text import ProgressFn, clean_texts
+from .core import STATE_ARRAYS, STATE_JSON, MultiLabelConfig, MultiLabelCore, matched_examples
+from .metrics import multilabel_scores
+from .table import join_labels, split_label_cell
+from .views import build_views, windows_of
+
+if TYPE_CHECKING:
+    from ..classifier import FewShotClassifier, Prediction
+
+__all__ = ["MultiLabelMode", "label_sets_of", "check_config"]
+
+UNKNOWN_KEYS = ("min_confidence", "auto_unknown", "score_threshold")
+
+
+def check_config(config: Any) -> None:
+    """Raise :class:`FewShotError` when ``config`` (a ClassifierConfig) asks multi-label mode for something it
+    does not do; called by ``ClassifierConfig.validate``."""
+    th = config.label_thresholds
+    if th is not None:
+        if not isinstance(th, dict):
+            raise FewShotError(f"label_thresholds must be a dict of label -> probability, got {th!r}")
+        for lab, v in th.items():
+            if isinstance(v, (str, bool)) or not isinstance(v, (int, float)) or not 0.0 < v < 1.0:
+                raise FewShotError(f"label_thresholds[{lab!r}] must be a probability in (0, 1), got {v!r}")
+        if not config.multi_label and th:
+            raise FewShotError("label_thresholds needs multi_label=True")
+    if not config.multi_label:
+        return
+    if config.auto_unknown:
+        raise FewShotError("auto_unknown is not available with multi_label=True; pass min_confidence=P (on the "
+                           "most probable label) or score_threshold=S (on its logit) instead")
+    if config.adapt != "none":
+        raise FewShotError(f"adapt={config.adapt!r} fits a single-label head; multi_label=True needs adapt='none'")
+
+
+def label_sets_of(texts: Sequence[Any], labels: Sequence[Any]) -> tuple[list[str], list[list[str]]]:
+    """One example per distinct text with the union of its labels: each label given as a list of labels or a
+    ``;``-separated string (:func:`split_label_cell`); repeated texts (after stripping) are merged."""
+    if isinstance(labels, str) or len(texts) != len(labels):
+        n = "a string" if isinstance(labels, str) else len(labels)
+        raise FewShotError(f"texts and labels must have the same length, got {len(texts)} and {n}")
+    merged: dict[str, dict[str, None]] = {}
+    for text, cell in zip(clean_texts(texts, "texts"), labels):
+        if isinstance(cell, (list, tuple, set, frozenset)):
+            labs = list(dict.fromkeys(str(x).strip() for x in cell if str(x).strip()))
+        else:
+            labs = split_label_cell(cell)
+        merged.setdefault(text.strip(), {}).update(dict.fromkeys(labs))
+    out_texts, out_sets = list(merged), [list(v) for v in merged.values()]
+    for t, s in zip(out_texts, out_sets):
+        if not s:
+            raise FewShotError(f"example {t[:60]!r} has no label")
+    return out_texts, out_sets
+
+
+class MultiLabelMode:
+    """The multi-label state of one classifier: the fitted core, and the examples' window vectors (cached by
+    text, so adding examples encodes only the new ones)."""
+
+    def __init__(self) -> None:
+        self.core: MultiLabelCore | None = None
+        self.cv_thresholds: np.ndarray | None = None  # the core's thresholds before label_thresholds overrides
+        self.fitted_for: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        self.windows: dict[str, np.ndarray] = {}
+
+    # ---- fitting ---------------------------------------------------------------------------------
+    def fit(self, clf: FewShotClassifier, texts: Sequence[str], labels: Sequence[Any],
+            progress: ProgressFn | None = None) -> None:
+        """``clf.fit`` in multi-label mode: replace the examples (labels: lists or ``;`` strings)."""
+        from ..support import SupportSet
+
+        texts, sets = label_sets_of(texts, labels)
+        self._check_sets(clf, sets)
+        joined = [join_labels(s) for s in sets]
+        clf.support = SupportSet(clf.encoder.dim)
+        clf._add(texts, joined, clf.encoder.encode(texts, progress=progress))
+
+    def add_examples(self, clf: FewShotClassifier, label: Any, texts: Sequence[str]) -> None:
+        """``clf.add_examples``: ``label`` a label, a list of labels or a ``;`` string."""
+        texts = clean_texts(texts, "texts")
+        if not texts:
+            raise FewShotError(f"no texts given for label {label!r}")
+        _, sets = label_sets_of(texts[:1], [label])
+        self._check_sets(clf, sets, at_least=1)
+        clf._add(texts, [join_labels(sets[0])] * len(texts), clf.encoder.encode(texts))
+
+    def remove_label(self, clf: FewShotClassifier, label: str) -> None:
+        """``clf.remove_label``: take ``label`` off every example; examples left without a label are dropped."""
+        s = clf.support
+        sets = [split_label_cell(lab) for lab in s.labels]
+        if not any(label in labs for labs in sets):
+            raise FewShotError(f"unknown label {label!r}; known labels: {list(clf.classes_)}")
+        keep = [i for i, labs in enumerate(sets) if [x for x in labs if x != label]]
+        s.labels = [join_labels([x for x in labs if x != label]) for labs in sets]
+        s.keep(keep)
+        clf._refit()
+
+    @staticmethod
+    def _check_sets(clf: FewShotClassifier, sets: list[list[str]], at_least: int = 2) -> None:
+        bad = clf.config.unknown_label
+        if any(bad in s for s in sets):
+            raise FewShotError(f"examples labelled {bad!r} ('none of these') are not accepted with multi_label=True; "
+                               "use min_confidence or score_threshold for unknown answers")
+        distinct = {lab for s in sets for lab in s}
+        if len(distinct) < at_least:
+            raise FewShotError(f"need at least 2 labels to choose between, got only {sorted(distinct)!r}")
+
+    def refit(self, clf: FewShotClassifier) -> None:
+        """``clf._refit`` in multi-label mode: refit the core when the examples changed, apply the overrides."""
+        s = clf.support
+        key = (tuple(s.texts), tuple(s.labels))
+        sets = [split_label_cell(lab) for lab in s.labels]
+        clf._fitted_head = None
+        clf._auto_threshold = None
+        clf._has_none = False
+        if len({lab for labs in sets for lab in labs}) < 2:
+            self.core, self.fitted_for = None, None
+            clf.classes_ = np.array(sorted({lab for labs in sets for lab in labs}), dtype=object)
+            return
+        if self.core is None or self.fitted_for != key:
+            from ..rules import one_torch_thread
+
+            views = self.views(clf, list(s.texts), np.asarray(s.vectors))
+            cfg = MultiLabelConfig() if self.core is None else replace(self.core.config_)
+            with one_torch_thread():
+                self.core = MultiLabelCore(cfg).fit(np.asarray(s.vectors), sets, views)
+            self.cv_thresholds = self.core.thresholds_.copy()
+            self.fitted_for = key
+        self.apply_thresholds(clf)
+        clf.classes_ = self.core.classes_.copy()
+
+    def apply_thresholds(self, clf: FewShotClassifier) -> None:
+        """The cross-validated thresholds with the config's ``label_thresholds`` overrides on top."""
+        if self.core is None or self.cv_thresholds is None:
+            return
+        self.core.thresholds_ = self.cv_thresholds.copy()
+        overrides = clf.config.label_thresholds or {}
+        missing = sorted(set(overrides) - {str(c) for c in self.core.classes_})
+        if missing:
+            raise FewShotError(f"label_thresholds names unknown label(s) {missing}; labels: {list(self.core.classes_)}")
+        if overrides:
+            self.core.set_thresholds(overrides)
+
+    def views(self, clf: FewShotClassifier, texts: list[str], vectors: np.ndarray,
+              progress: ProgressFn | None = None, cache: bool = True) -> list[np.ndarray]:
+        """Each text's views (its vector, then its word windows' vectors); window vectors of examples are
+        cached by text (``cache``)."""
+        todo = [t for t in dict.fromkeys(texts) if not cache or t not in self.windows]
+        found: dict[str, np.ndarray] = {}
+        if todo:
+            windows, counts = windows_of(todo)
+            enc = (clf.encoder.encode(windows, progress=progress) if windows
+                   else np.zeros((0, vectors.shape[1]), dtype=np.float32))
+            offsets = np.r_[0, np.cumsum(counts)]
+            found = {t: enc[offsets[i]:offsets[i + 1]] for i, t in enumerate(todo)}
+            if cache:
+                self.windows.update(found)
+        table = self.windows if cache else found
+        whole = np.asarray(vectors)
+        per = [table[t] for t in texts]
+        return build_views(whole, np.concatenate(per) if per else whole[:0], [len(p) for p in per])
+
+    # ---- predicting ------------------------------------------------------------------------------
+    def _ready(self, clf: FewShotClassifier) -> MultiLabelCore:
+        if self.core is None:
+            raise FewShotError(f"the classifier needs examples for at least 2 labels, has {list(clf.classes_)}; "
+                               "call fit() or add_examples() first")
+        return self.core
+
+    def logits(self, clf: FewShotClassifier, texts: Sequence[str], progress: ProgressFn | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors, per-label logits)`` of new texts (whole text and its windows)."""
+        core = self._ready(clf)
+        texts = clean_texts(texts, "texts")
+        if not texts:
+            return np.zeros((0, clf.encoder.dim), dtype=np.float32), np.zeros((0, len(core.classes_)))
+        vectors = clf.encoder.encode(texts, progress=progress)
+        views = self.views(clf, texts, vectors, cache=False)
+        return vectors, core.decision_function(vectors, views)
+
+    def predict_with_scores(self, clf: FewShotClassifier, texts: Sequence[str], progress: ProgressFn | None = None,
+                            **overrides: Any) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
+        """``(label lists, per-label probabilities, in-scope scores)``."""
+        _, z = self.logits(clf, texts, progress)
+        probs = _sigmoid(z)
+        scores = z.max(1) if len(z) else np.empty(0)
+        return self.labels_from_proba(clf, probs, scores, **overrides), probs, scores
+
+    def labels_from_proba(self, clf: FewShotClassifier, probs: np.ndarray, scores: np.ndarray | None = None,
+                          **overrides: Any) -> list[list[str]]:
+        """Label lists for rows of ``predict_proba`` output, with the unknown options (and per-call overrides)."""
+        core = self._ready(clf)
+        bad = sorted(set(overrides) - set(UNKNOWN_KEYS))
+        if bad:
+            raise FewShotError(f"multi-label answers take min_confidence or score_threshold overrides, got {bad}")
+        config = replace(clf.config, **overrides) if overrides else clf.config
+        if overrides:
+            config.validate()
+        probs = np.asarray(probs, dtype=np.float64)
+        on = probs >= core.thresholds_
+        if core.config_.at_least_one and len(probs):
+            none = ~on.any(1)
+            on[none, probs[none].argmax(1)] = True
+        top = probs.max(1) if len(probs) else np.empty(0)
+        reject = np.zeros(len(probs), dtype=bool)
+        if config.min_confidence is not None:
+            reject |= top < config.min_confidence
+        if config.score_threshold is not None:
+            if scores is None:
+                scores = _logit(top)
+            reject |= np.asarray(scores) < config.score_threshold
+        out = []
+        for p, row_on, rej in zip(probs, on, reject):
+            idx = np.flatnonzero(row_on) if not rej else np.empty(0, dtype=np.int64)
+            out.append([str(core.classes_[i]) for i in idx[np.argsort(-p[idx], kind="stable")]])
+        return out
+
+    def predict_details(self, clf: FewShotClassifier, texts: Sequence[str], top: int = 3, n_matches: int = 3,
+                        progress: ProgressFn | None = None, **overrides: Any) -> list[Prediction]:
+        """Per text a Prediction: ``labels`` (the list; ``label`` the ``;``-joined cell or ``unknown_label``),
+        the top probability, the ``top`` labels, and per predicted label its most similar examples
+        (``label_matches``); ``matches`` are the nearest examples overall."""
+        from ..classifier import Match, Prediction
+
+        overrides.pop("ambiguity_margin", None)  # no "A or B?" question in multi-label mode: both can be answered
+        vectors, z = self.logits(clf, texts, progress)
+        if not len(z):
+            return []
+        probs = _sigmoid(z)
+        scores = z.max(1)
+        answers = self.labels_from_proba(clf, probs, scores, **overrides)
+        s = clf.support
+        sets = [split_label_cell(lab) for lab in s.labels]
+        per_label = matched_examples(vectors, answers, s.vectors, sets, k=n_matches)
+        sims, rows = s.nearest(vectors, n_matches)
+        classes = self._ready(clf).classes_
+        out = []
+        for i, labels in enumerate(answers):
+            order = np.argsort(-probs[i], kind="stable")[:top]
+            nearest = [Match(s.texts[r], s.labels[r], float(sim)) for sim, r in zip(sims[i], rows[i]) if r >= 0]
+            pred = Prediction(join_labels(labels) if labels else clf.config.unknown_label, float(probs[i].max()),
+                              [(str(classes[j]), float(probs[i, j])) for j in order], nearest[:n_matches],
+                              float(scores[i]), labels=list(labels),
+                              label_matches={lab: [Match(s.texts[r], s.labels[r], sim) for r, sim in hits]
+                                             for lab, hits in per_label[i].items()})
+            out.append(pred)
+        return out
+
+    # ---- persistence -----------------------------------------------------------------------------
+    def saved_files(self) -> dict[str, bytes]:
+        """``multilabel.npz`` and ``multilabel.json`` (thresholds before the config's overrides, which the
+        saved config re-applies on load)."""
+        if self.core is None:
+            return {}
+        arrays, meta = self.core.state()
+        arrays = dict(arrays) | {"thresholds": self.cv_thresholds}
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return {STATE_ARRAYS: buf.getvalue(),
+                STATE_JSON: json.dumps(meta, indent=1, sort_keys=True).encode("utf-8")}
+
+    def restore(self, clf: FewShotClassifier, folder: Any) -> None:
+        """Use the core saved in ``folder`` (a :class:`fewshot.persist.SavedFolder`) for its examples, so loading
+        refits nothing; a folder without one (or a damaged one) is refitted from its examples instead."""
+        directory = folder.directory
+        if not (directory / STATE_JSON).is_file():
+            return
+        core = MultiLabelCore.load(directory)
+        if core.weights_.shape[1] != clf.encoder.dim:
+            return
+        self.core = core
+        self.cv_thresholds = core.thresholds_.copy()
+        self.fitted_for = (tuple(folder.texts), tuple(folder.labels))
+
+
+def evaluate(clf: FewShotClassifier, texts: Sequence[str], label_sets: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Multi-label scores of ``clf`` on texts with true label sets (``[]`` = expected unknown):
+    :func:`fewshot.multilabel.multilabel_scores` plus the predictions and timing."""
+    import time
+
+    started = time.perf_counter()
+    predicted = clf.predict(list(texts))
+    seconds = time.perf_counter() - started
+    result = multilabel_scores(label_sets, predicted, labels=[str(c) for c in clf.classes_])
+    result["predict_seconds"] = seconds
+    result["n_labels"] = len(clf.classes_)
+    result["predictions"] = predicted
+    return result
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-300, 1.0)
+    with np.errstate(divide="ignore"):
+        return np.where(p < 1.0, np.log(p) - np.log1p(-np.minimum(p, 1 - 1e-16)), math.inf)

@@ -1,0 +1,252 @@
+"""FewShotClassifier(multi_label=True) on synthetic clusters with known label sets: fitting from lists and `;`
+cells, predicting lists, unknown options, explanations, save/load, and the CLI's --multi-label."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fewshot import FewShotClassifier, FewShotError
+from fewshot.encoders.registry import ModelSpec
+from fewshot.multilabel import multilabel_scores
+
+N_LABELS = 5
+DIM = 48
+WORDS = ("please", "now", "my", "the", "thanks", "today", "again", "quick")
+
+
+class BagEncoder:
+    """Stands in for the sentence encoder: a text is the normalised sum of its words' vectors; word ``topicK``
+    points at cluster K, every other word at a small fixed random direction (hashed). A text made of two
+    topics' words embeds between them, and its word windows near each, as real two-request texts do."""
+
+    def __init__(self, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.centres = rng.normal(size=(N_LABELS, DIM))
+        self.centres /= np.linalg.norm(self.centres, axis=1, keepdims=True)
+        self.dim = DIM
+        self.name = "bag"
+        self.spec = ModelSpec("bag", "bag")
+
+    def describe(self) -> dict:
+        return {"model": self.name, "dim": self.dim, "extra_layers": []}
+
+    def _word(self, w: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.sha256(w.encode()).digest()[:4], "little")
+        noise = np.random.default_rng(seed).normal(size=DIM) / np.sqrt(DIM)
+        if w.startswith("topic"):
+            return self.centres[int(w[5:w.index("_")] if "_" in w else w[5:])] + 0.3 * noise
+        return 0.4 * noise
+
+    def encode(self, texts, *, progress=None) -> np.ndarray:
+        out = np.stack([sum(self._word(w) for w in t.split()) for t in texts])
+        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+def text_of(label: int, i: int, rng: np.random.Generator) -> str:
+    """Six words: three topic words of ``label`` (variants) and three filler words."""
+    words = [f"topic{label}_{rng.integers(20)}" for _ in range(3)] + list(rng.choice(WORDS, 3))
+    rng.shuffle(words)
+    return " ".join(words) + f" x{i}"
+
+
+def data(seed: int = 0, shots: int = 6, pairs: int = 6, queries: int = 20):
+    """Support (single-label texts plus a few two-label joined ones) and queries with their true sets."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for c in range(N_LABELS):
+        for i in range(shots):
+            texts.append(text_of(c, i, rng))
+            labels.append([f"l{c}"])
+    for i in range(pairs):
+        a, b = rng.choice(N_LABELS, 2, replace=False)
+        texts.append(text_of(a, 100 + i, rng) + " and " + text_of(b, 200 + i, rng))
+        labels.append([f"l{a}", f"l{b}"])
+    q_texts, q_sets = [], []
+    for i in range(queries):
+        c = int(rng.integers(N_LABELS))
+        q_texts.append(text_of(c, 300 + i, rng))
+        q_sets.append([f"l{c}"])
+        a, b = rng.choice(N_LABELS, 2, replace=False)
+        q_texts.append(text_of(a, 400 + i, rng) + " and also " + text_of(b, 500 + i, rng))
+        q_sets.append([f"l{a}", f"l{b}"])
+    return texts, labels, q_texts, q_sets
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    encoder = BagEncoder()
+    texts, labels, q_texts, q_sets = data()
+    clf = FewShotClassifier(encoder=encoder, multi_label=True, label_names=False).fit(texts, labels)
+    return clf, encoder, q_texts, q_sets
+
+
+def test_predicts_label_sets(fitted) -> None:
+    clf, _, q_texts, q_sets = fitted
+    assert list(clf.classes_) == [f"l{c}" for c in range(N_LABELS)]
+    pred = clf.predict(q_texts)
+    assert isinstance(pred, list) and all(isinstance(p, list) for p in pred)
+    scores = multilabel_scores(q_sets, pred)
+    assert scores["micro_f1"] >= 0.9 and scores["subset_accuracy"] >= 0.75, scores
+    two = [p for p, t in zip(pred, q_sets) if len(t) == 2]
+    assert sum(len(p) == 2 for p in two) >= 0.7 * len(two)
+
+
+def test_probabilities_are_independent(fitted) -> None:
+    clf, _, q_texts, _ = fitted
+    p = clf.predict_proba(q_texts[:6])
+    assert p.shape == (6, N_LABELS) and ((p >= 0) & (p <= 1)).all()
+    assert not np.allclose(p.sum(1), 1.0)
+    labels, probs, scores = clf.predict_with_scores(q_texts[:6])
+    np.testing.assert_allclose(probs, p)
+    np.testing.assert_allclose(scores, np.log(p.max(1) / (1 - p.max(1))), rtol=1e-6, atol=1e-6)
+    assert clf.labels_from_proba(probs, scores) == labels
+
+
+def test_return_type_does_not_depend_on_input(fitted) -> None:
+    clf, _, q_texts, _ = fitted
+    assert clf.predict([]) == [] and isinstance(clf.predict(q_texts[:1]), list)
+    assert clf.predict_proba([]).shape == (0, N_LABELS)
+
+
+def test_unknown_options(fitted) -> None:
+    clf, _, q_texts, _ = fitted
+    assert all(p == [] for p in clf.predict(q_texts[:4], min_confidence=1.0))
+    assert all(p == [] for p in clf.predict(q_texts[:4], score_threshold=1e9))
+    assert all(p for p in clf.predict(q_texts[:4], min_confidence=0.0))
+    with pytest.raises(FewShotError, match="auto_unknown"):
+        FewShotClassifier(encoder=BagEncoder(), multi_label=True, auto_unknown=True)
+    with pytest.raises(FewShotError, match="auto_unknown"):
+        clf.predict(q_texts[:1], auto_unknown=True)
+    with pytest.raises(FewShotError, match="not accepted"):
+        FewShotClassifier(encoder=BagEncoder(), multi_label=True).fit(["a b", "c d", "e f"], ["l0", "l1", "unknown"])
+
+
+def test_details_explain_each_predicted_label(fitted) -> None:
+    clf, _, q_texts, q_sets = fitted
+    details = clf.predict_details(q_texts[:4], n_matches=2)
+    for d, text in zip(details, q_texts[:4]):
+        assert d.labels and d.label == ";".join(d.labels)
+        assert set(d.label_matches) == set(d.labels)
+        for lab, matches in d.label_matches.items():
+            assert 1 <= len(matches) <= 2 and all(lab in m.label.split(";") for m in matches)
+        assert d.score == pytest.approx(np.log(d.confidence / (1 - d.confidence)), rel=1e-5, abs=1e-5)
+
+
+def test_label_thresholds_override(fitted) -> None:
+    clf, encoder, q_texts, _ = fitted
+    texts, labels, _, _ = data()
+    other = FewShotClassifier(encoder=encoder, multi_label=True, label_names=False,
+                              label_thresholds={"l0": 0.999999}).fit(texts, labels)
+    p = other.predict_proba(q_texts)
+    pred = other.predict(q_texts)
+    for row, labs in zip(p, pred):
+        if "l0" in labs:
+            assert row[0] >= 0.999999 or labs == ["l0"]  # at least one label: the top one even below threshold
+    other.set_params(label_thresholds={"l1": 0.3})
+    assert other._multilabel.core.thresholds()["l1"] == 0.3
+    with pytest.raises(FewShotError, match="unknown label"):
+        other.set_params(label_thresholds={"nope": 0.3})
+    with pytest.raises(FewShotError, match="multi_label=True"):
+        FewShotClassifier(encoder=encoder, label_thresholds={"l0": 0.5})
+
+
+def test_semicolon_cells_and_repeated_rows_are_one_format(fitted) -> None:
+    clf, encoder, q_texts, _ = fitted
+    texts, labels, _, _ = data()
+    cells, rows_t, rows_l = [], [], []
+    for t, labs in zip(texts, labels):
+        cells.append(";".join(labs))
+        for lab in labs:  # the same examples as one row per label
+            rows_t.append(t)
+            rows_l.append(lab)
+    a = FewShotClassifier(encoder=encoder, multi_label=True, label_names=False).fit(texts, cells)
+    b = FewShotClassifier(encoder=encoder, multi_label=True, label_names=False).fit(rows_t, rows_l)
+    assert len(b.examples) == len(texts)
+    assert a.predict(q_texts) == clf.predict(q_texts) == b.predict(q_texts)
+
+
+def test_editing_examples(fitted) -> None:
+    _, encoder, q_texts, _ = fitted
+    texts, labels, _, _ = data()
+    clf = FewShotClassifier(encoder=encoder, multi_label=True, label_names=False).fit(texts, labels)
+    clf.remove_label("l4")
+    assert "l4" not in clf.classes_ and all("l4" not in p for p in clf.predict(q_texts))
+    assert all("l4" not in lab.split(";") for lab in clf.examples.label)
+    clf.add_examples("l4", [t for t, labs in zip(texts, labels) if labs == ["l4"]])
+    assert "l4" in clf.classes_
+
+
+def test_save_load_round_trip(fitted, tmp_path) -> None:
+    clf, encoder, q_texts, _ = fitted
+    clf.set_params(label_thresholds={"l2": 0.9})
+    try:
+        clf.save(tmp_path / "ml")
+        assert (tmp_path / "ml" / "multilabel.npz").is_file() and (tmp_path / "ml" / "multilabel.json").is_file()
+        loaded = FewShotClassifier.load(tmp_path / "ml", encoder=encoder)
+        assert loaded.config.multi_label and loaded.config.label_thresholds == {"l2": 0.9}
+        assert loaded._multilabel.core is not None  # no refit: the saved model is used
+        assert loaded.predict(q_texts) == clf.predict(q_texts)
+        np.testing.assert_allclose(loaded.predict_proba(q_texts), clf.predict_proba(q_texts), rtol=1e-6)
+        assert loaded._multilabel.core.thresholds() == clf._multilabel.core.thresholds()
+    finally:
+        clf.set_params(label_thresholds=None)
+
+
+def test_multi_label_is_fixed_at_construction(fitted) -> None:
+    clf = fitted[0]
+    with pytest.raises(FewShotError, match="multi_label"):
+        clf.set_params(multi_label=False)
+
+
+# ---- CLI (the real default encoder: slow) -------------------------------------------------------------
+SUPPORT_ROWS = [
+    ("I want my money back", "refund"), ("where is my refund", "refund"), ("please refund my order", "refund"),
+    ("how long does a refund take", "refund"),
+    ("I lost my card", "lost_card"), ("my card was stolen", "lost_card"), ("I can't find my credit card", "lost_card"),
+    ("block my card, it is missing", "lost_card"),
+    ("will it rain tomorrow", "weather"), ("what's the weather like today", "weather"),
+    ("is it going to be sunny", "weather"), ("how cold is it outside", "weather"),
+    ("I lost my card and I want my money back", "lost_card;refund"),
+    ("will it rain tomorrow, also where is my refund", "weather"),
+    ("will it rain tomorrow, also where is my refund", "refund"),
+]
+
+
+@pytest.mark.slow
+def test_cli_fit_classify_evaluate_multi_label(tmp_path) -> None:
+    from fewshot.cli import main
+
+    support = tmp_path / "support.csv"
+    pd.DataFrame(SUPPORT_ROWS, columns=["text", "label"]).to_csv(support, index=False)
+    test = tmp_path / "test.csv"
+    pd.DataFrame([("someone took my bank card", "lost_card"), ("do I need an umbrella today", "weather"),
+                  ("my card is gone and I need a refund", "lost_card;refund")],
+                 columns=["text", "label"]).to_csv(test, index=False)
+    assert main(["fit", "--support", str(support), "--out", str(tmp_path / "clf"), "--multi-label",
+                 "--model", "minilm"]) == 0
+    assert (tmp_path / "clf" / "multilabel.npz").is_file()
+    out = tmp_path / "out.csv"
+    assert main(["classify", "--classifier", str(tmp_path / "clf"), "--input", str(test), "--output",
+                 str(out)]) == 0
+    df = pd.read_csv(out, keep_default_na=False)
+    assert "labels" in df.columns and "label" in df.columns  # the input's own column is kept
+    assert list(df.columns[-4:]) == ["labels", "confidence", "top_3", "in_scope_score"]
+    assert all(cell for cell in df["labels"])
+    ev = tmp_path / "ev.json"
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["evaluate", "--support", str(support), "--test", str(test), "--multi-label", "--json",
+                     "--model", "minilm"]) == 0
+    result = json.loads(buf.getvalue())
+    for key in ("micro_f1", "macro_f1", "subset_accuracy", "per_label", "n", "fit_seconds"):
+        assert key in result
+    assert result["n"] == 3 and set(result["per_label"]) >= {"refund", "lost_card", "weather"}
+    ev.write_text(buf.getvalue())
