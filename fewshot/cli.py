@@ -64,6 +64,22 @@ def _threshold(value: str) -> float | str:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {value!r}") from None
 
 
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {value!r}")
+    return number
+
+
+def _steps(value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps >= 1, got {value!r}")
+    return int(value)
+
+
 def parse_layers(value: str) -> str | list[int]:
     """``--extra-layers`` as ``extra_layers``: ``auto``, ``none`` (no layers) or layer numbers like ``2,4``."""
     if value in ("auto", "none"):
@@ -94,7 +110,17 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="fit the head with the meta-learned inner loop of a `fewshot train --method` folder")
     p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     p.add_argument("--label-column", default="label", help="column holding the label (default: label)")
+    p.add_argument("--multi-label", action="store_true",
+                   help="several labels per text: a label cell may hold labels separated by ';' and a text "
+                        "repeated on several rows carries all their labels; output column 'labels' (';'-joined)")
     p.add_argument("--encoding", help="text encoding of the CSV files (default: UTF-8, UTF-16 by its BOM)")
+    p.add_argument("--finetune", action="store_true",
+                   help="fine-tune the encoder's top layers on the examples first (seconds to minutes; kept only "
+                        "when a cross-validated estimate on the examples improves; see docs/finetune.md)")
+    p.add_argument("--finetune-seconds", type=_seconds, metavar="S",
+                   help="with --finetune: time budget in seconds (default 60)")
+    p.add_argument("--finetune-steps", type=_steps, metavar="N",
+                   help="with --finetune: most training steps (default 30)")
 
 
 def _add_support_options(p: argparse.ArgumentParser) -> None:
@@ -166,6 +192,8 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         opts["adapt"] = args.adapt
     if args.extra_layers is not None:
         opts["extra_layers"] = args.extra_layers
+    if getattr(args, "multi_label", False):
+        opts["multi_label"] = True
     return opts
 
 
@@ -185,14 +213,37 @@ def _classifier_timed(args: argparse.Namespace) -> tuple[Any, float]:
     from .io.tables import read_table
 
     if getattr(args, "classifier", None):
-        return FewShotClassifier.load(args.classifier, **_load_options(args)), 0.0
+        clf = FewShotClassifier.load(args.classifier, **_load_options(args))
+        if getattr(args, "finetune", False):
+            _finetune(clf, args)
+        return clf, 0.0
     support = read_table(args.support, [args.text_column, args.label_column], args.encoding)
     clf = FewShotClassifier(args.model, **options_from_args(args))
     fit_started = time.perf_counter()  # what `evaluate` reports: encoding + fitting, not model loading
     with _progress_bar("encoding examples") as bar:
         clf.fit(support[args.text_column].tolist(), support[args.label_column].tolist(),
                 progress=_tqdm_progress(bar))
+    if getattr(args, "finetune", False):
+        _finetune(clf, args)
     return clf, time.perf_counter() - fit_started
+
+
+def _finetune(clf: Any, args: argparse.Namespace) -> Any:
+    """``--finetune``: adapt the encoder on the examples with a progress bar; one line on stderr before (the
+    overlap hint) and one after (the estimate before -> after, or why the instant encoder stays)."""
+    from .adapt import FinetuneConfig
+
+    config = FinetuneConfig()
+    if args.finetune_seconds is not None:
+        config.time_budget = args.finetune_seconds
+    if args.finetune_steps is not None:
+        config.steps = args.finetune_steps
+    config.validate()
+    print(f"fewshot: fine-tuning (at most {config.time_budget:g} s): {clf.overlap_hint().message}", file=sys.stderr)
+    with _progress_bar("fine-tuning", unit="step") as bar:
+        report = clf.finetune(config, progress=_tqdm_progress(bar))
+    print(f"fewshot: fine-tuning: {report.message} ({report.seconds:.0f} s)", file=sys.stderr)
+    return report
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -239,11 +290,11 @@ def _classify_ray(args: argparse.Namespace) -> int:
     workers = os.environ.get("FEWSHOT_RAY_WORKERS")
     if workers is not None and not workers.strip().isdigit():
         raise FewShotError(f"FEWSHOT_RAY_WORKERS must be a whole number, got {workers!r}")
-    if args.classifier:
+    if args.classifier and not args.finetune:
         clf: Any = args.classifier
         overrides = _load_options(args)
-    else:
-        clf, overrides = _classifier(args), {}  # fitted here, shipped to the workers as a saved folder
+    else:  # fitted (or fine-tuned) here, shipped to the workers as a saved folder with its adapted weights
+        clf, overrides = _classifier(args), {}
     counts = [count_rows(f, args.encoding) for f in files]
     total = None if None in counts else sum(c for c in counts if c is not None)
     with _progress_bar("classifying (ray)", total=total, unit="row") as bar:
@@ -263,6 +314,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     test = read_table(args.test, [args.text_column, args.label_column], args.encoding)
     oos = read_table(args.oos, [args.text_column], args.encoding) if args.oos else None
     clf, fit_seconds = _classifier_timed(args)
+    if clf.config.multi_label:
+        return _evaluate_multilabel(args, clf, test, fit_seconds)
     texts, gold = test[args.text_column].tolist(), test[args.label_column].tolist()
     result = evaluate(clf, texts, gold, unknown=False)  # accuracy over the real labels
     result.pop("predictions")
@@ -270,6 +323,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule}
     if oos is not None:
         result |= evaluate_oos(clf, texts, gold, oos[args.text_column].tolist())
+    if clf.finetuned_ is not None:
+        from dataclasses import asdict
+
+        result["finetune"] = asdict(clf.finetuned_)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -284,6 +341,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print("\nper label:  F1      n")
     for lab, f1 in result["per_label_f1"].items():
         print(f"  {lab[:40]:40s} {f1:.3f} {result['counts'][lab]:6d}")
+    return 0
+
+
+def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seconds: float) -> int:
+    """``fewshot evaluate --multi-label``: micro-F1, macro-F1, subset accuracy and per-label scores (the test
+    CSV read like the examples: ';' cells, repeated rows merged; a text with no label expects none)."""
+    from .multilabel import group_label_rows
+    from .multilabel.classifier_mode import evaluate as evaluate_multilabel
+
+    if args.oos:
+        raise FewShotError("--oos is not available with --multi-label; put the out-of-scope texts in --test "
+                           "with an empty label cell")
+    texts, label_sets = group_label_rows(test[args.text_column].tolist(), test[args.label_column].tolist())
+    result = evaluate_multilabel(clf, texts, label_sets)
+    result.pop("predictions")
+    result = {"micro_f1": result.pop("micro_f1"), "macro_f1": result.pop("macro_f1"),
+              "subset_accuracy": result.pop("subset_accuracy"), "n": result.pop("n"), "fit_seconds": fit_seconds,
+              **result, "model": clf.encoder.name, "multi_label": True}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"micro-F1         {result['micro_f1']:.4f}   ({result['n']} texts, {result['n_labels']} labels)")
+    print(f"macro-F1         {result['macro_f1']:.4f}")
+    print(f"subset accuracy  {result['subset_accuracy']:.4f}   (predicted set == true set)")
+    print(f"fit              {fit_seconds:.2f} s (encoding examples included)")
+    print(f"predict          {result['predict_seconds']:.2f} s")
+    print("\nper label:  F1     precision recall   n")
+    for lab, row in result["per_label"].items():
+        print(f"  {lab[:40]:40s} {row['f1']:.3f}  {row['precision']:.3f}     {row['recall']:.3f}  {row['support']:5d}")
     return 0
 
 
