@@ -7,11 +7,12 @@ The estimator only orchestrates: the examples live in :mod:`fewshot.support`, th
 
 from __future__ import annotations
 
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ from .errors import FewShotError
 from .rules import attention_probs, fit_rule_head, one_torch_thread
 from .support import SupportIndex, SupportSet
 from .text import ProgressFn, clean_texts, label_text
+
+if TYPE_CHECKING:
+    from .adapt import FinetuneConfig, FinetuneReport, OverlapHint
 
 __all__ = ["FewShotClassifier", "Match", "Prediction"]
 
@@ -87,6 +91,7 @@ class FewShotClassifier:
         self.support = SupportSet(self.encoder.dim)
         self._fitted_head: Any = None
         self._meta_model: Any = None
+        self._finetune: Any = None  # fewshot.finetuned.Finetuned once fine-tuned (the instant encoder is kept in it)
         self._auto_threshold: float | None = None
         self.classes_: np.ndarray = np.array([], dtype=object)
         if self.config.adapt != "none":
@@ -397,14 +402,59 @@ class FewShotClassifier:
         return [Match(s.texts[s.id_to_row[int(i)]], s.labels[s.id_to_row[int(i)]], float(sim))
                 for sim, i in zip(sims[0], ids[0]) if i >= 0]
 
+    # ---- fine-tuning (fewshot.finetuned, imported only when used) ----------------------------------
+    def finetune(self, config: FinetuneConfig | None = None, *, progress: ProgressFn | None = None,
+                 cancel: threading.Event | Callable[[], bool] | None = None) -> FinetuneReport:
+        """Adapt the encoder's top layers to the current examples (and label names, with ``label_names``), then
+        re-encode the examples with the adapted encoder and refit the rule; returns the report.
+
+        Seconds to minutes (``config.time_budget``, 60 s by default; see docs/finetune.md). ``progress(done,
+        total)`` counts training steps; ``cancel`` (an Event, or a callable returning True) stops at the next
+        step. When cancelled, or when the cross-validated estimate sees no gain, the classifier is unchanged
+        (``report.kept`` is False). Always starts from the instant encoder, which other classifiers keep
+        sharing: this one gets a private adapted copy. ``fit``, ``add_examples`` and ``remove_*`` afterwards
+        keep the adapted encoder; :meth:`undo_finetune` goes back.
+        """
+        from .finetuned import finetune_classifier
+
+        return finetune_classifier(self, config, progress=progress, cancel=cancel)
+
+    def undo_finetune(self) -> FewShotClassifier:
+        """Back to the instant encoder (the examples re-encoded by it, from its cache); returns self."""
+        if self._finetune is not None:
+            from .finetuned import undo_finetune
+
+            undo_finetune(self)
+        return self
+
+    @property
+    def finetuned_(self) -> FinetuneReport | None:
+        """The report of the fine-tuning in use, or None for the instant encoder."""
+        return None if self._finetune is None else self._finetune.report
+
+    def overlap_hint(self) -> OverlapHint:
+        """Whether labels overlap on held-out examples (cross-validated on the stored vectors, no encoding):
+        "these labels overlap: fine-tuning may help"."""
+        from .finetuned import classifier_overlap_hint
+
+        return classifier_overlap_hint(self)
+
     # ---- persistence -----------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """Write a portable folder: ``examples.csv``, ``config.json``, ``index.faiss`` (see :mod:`fewshot.persist`)."""
+        """Write a portable folder: ``examples.csv``, ``config.json``, ``index.faiss``, and when fine-tuned
+        ``finetune.safetensors`` (see :mod:`fewshot.persist`, :mod:`fewshot.finetuned`)."""
         from . import __version__
 
         meta = {"fewshot_version": __version__, "encoder": self.encoder.describe(), "ids": self.support.ids,
                 "config": asdict(self.config) | {"model": self.encoder.name}}
-        return persist.write_folder(directory, self.examples, self.support.index, meta)
+        files: dict[str, bytes] = {}
+        if self._finetune is not None:
+            from .finetuned import saved_section
+
+            meta["finetune"], files = saved_section(self._finetune)
+        if self._multilabel is not None:  # multilabel.npz + multilabel.json (fewshot.multilabel.classifier_mode)
+            files = files | self._multilabel.saved_files()
+        return persist.write_folder(directory, self.examples, self.support.index, meta, files=files)
 
     @classmethod
     def load(cls, directory: str | Path, *, encoder: Encoder | None = None, allow_model_paths: bool = True,
@@ -418,7 +468,12 @@ class FewShotClassifier:
         """
         folder = persist.read_folder(directory, overrides, allow_model_paths=allow_model_paths)
         clf = cls(folder.model, encoder=encoder, **folder.options)
-        index = persist.saved_index(folder, clf.encoder)
+        reusable = True
+        if folder.meta.get("finetune"):  # the adapted weights of finetune.safetensors (tensors only, no pickle)
+            from .finetuned import restore
+
+            reusable = restore(clf, folder)
+        index = persist.saved_index(folder, clf.encoder) if reusable else None
         if index is not None:
             clf.support = SupportSet.restore(folder.texts, folder.labels, folder.meta["ids"], index)
             clf._refit()

@@ -38,14 +38,18 @@ class SavedFolder:
     labels: list[str]
 
 
-def write_folder(directory: str | Path, examples: pd.DataFrame, index: SupportIndex, meta: dict[str, Any]) -> Path:
-    """Write ``examples.csv``, ``index.faiss`` and ``config.json`` (``meta``) to ``directory`` atomically."""
+def write_folder(directory: str | Path, examples: pd.DataFrame, index: SupportIndex, meta: dict[str, Any],
+                 files: dict[str, bytes] | None = None) -> Path:
+    """Write ``examples.csv``, ``index.faiss``, ``config.json`` (``meta``) and ``files`` (name -> bytes, e.g. a
+    fine-tuned classifier's ``finetune.safetensors``) to ``directory`` atomically."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         examples.to_csv(staging / EXAMPLES_FILE, index=False)
         index.save(staging / INDEX_FILE)
+        for name, data in (files or {}).items():
+            (staging / name).write_bytes(data)
         (staging / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
         swap_in(staging, directory)
     finally:
