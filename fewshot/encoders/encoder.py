@@ -10,13 +10,14 @@ embedding (each part unit length, the whole re-normalised), from the same forwar
 more of a sentence's wording, which the final layer's embedding partly averages away; for MiniLM-L6, layer 4
 raised 5- and 10-shot accuracy on both benchmark sets and the out-of-scope AUROC (``bench/accuracy.py``,
 ``bench/oos.py``; English data only). ``"auto"``: ``(4,)`` on the bundled MiniLM (``default``, ``minilm``
-and heads trained on it), none on other models (not measured there).
+and heads trained on it), ``(6,)`` on all-mpnet-base-v2 (``mpnet``; chosen on the valid splits, see
+docs/encoders.md), none on other models (not measured there).
 
 A text's vector is bitwise the same whatever else is encoded with it and however many threads torch
 uses (so ``classify --engine ray`` writes what the local engine writes) once MKL runs in strict CNR mode
 (:func:`fewshot.encoders.determinism.strict_blas`, applied by the CLI and the Ray actors) and because a
-batch never mixes texts of different :data:`LENGTH_BUCKET` token buckets (fp32 and int8 alike; int8
-products are exact integers, and its row scales see one token each).
+batch only holds texts of one token count, so no text is ever padded (:data:`LENGTH_BUCKET`; fp32 and int8
+alike; int8 products are exact integers, and its row scales see one token each).
 """
 
 from __future__ import annotations
@@ -37,16 +38,19 @@ from ..errors import FewShotError, FewShotWarning
 from ..text import MAX_TEXT_CHARS, ProgressFn
 from .heads import head_from, load_weights, read_model_config
 from .int8 import model_inputs
-from .registry import BASE_MODEL, ModelSpec, bundled_minilm_path, resolve_model
+from .registry import BASE_MODEL, ModelSpec, bundled_minilm_path, is_mpnet, resolve_model
 
 AUTO_EXTRA_LAYERS = (4,)
 """``extra_layers="auto"`` on the bundled MiniLM-L6 (6 layers): layer 4 (see the module docstring)."""
+MPNET_AUTO_EXTRA_LAYERS = (6,)
+"""``extra_layers="auto"`` on all-mpnet-base-v2 (12 layers): layer 6, chosen on the valid splits (docs/encoders.md)."""
 
-LENGTH_BUCKET = 8
-"""Token counts ``n`` and ``n'`` share a batch only when ``n // 8 == n' // 8``. Measured: a text's vector
-changes with ``L // 16`` of the padded length ``L`` and with nothing else (a vectorised sum over the row:
-16 float lanes on AVX-512, 8 on AVX2, then a one-by-one tail); within one bucket of 8 the padding only
-adds exact zeros. Costs a few short batches per call, no extra padding."""
+LENGTH_BUCKET = 1
+"""Token counts ``n`` and ``n'`` share a batch only when ``n // LENGTH_BUCKET == n' // LENGTH_BUCKET``: 1, texts
+of one token count only. A text's vector changes with the padded length of its batch: MKL's products inside
+attention (query x key, weights x value) pick their kernels by the number of keys, and on AMD EPYC (AVX-512,
+strict CNR mode) even 3 vs 7 keys, the padding masked, change the scores' last bits (a bucket of 8 was
+enough on Intel Xeon, not there). No padding at all also computes less; it costs more, smaller batches."""
 
 
 @lru_cache(maxsize=4)
@@ -90,15 +94,26 @@ def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 @lru_cache(maxsize=4)
 def _load_model(spec: ModelSpec) -> tuple[Any, torch.nn.Module | None]:
     """Base model, with the trained parts of a ``fewshot train`` folder over it."""
-    model = _load_sentence_transformer(spec.base)
+    return _with_trained_parts(spec, _load_sentence_transformer(spec.base))
+
+
+def _private_model(base: str) -> Any:
+    """A fresh load of ``base`` that no other thread uses. The shared one may be mid-forward in another thread,
+    and an int8 copy taken from it then gave other vectors than one taken alone (or crashed)."""
+    return _load_sentence_transformer.__wrapped__(base)
+
+
+def _with_trained_parts(spec: ModelSpec, model: Any, *, private: bool = False) -> tuple[Any, torch.nn.Module | None]:
+    """``model`` (the base) with the trained parts of ``spec``'s folder, if any; ``private``: ``model`` is
+    nobody else's, so trained layers may be written into it."""
     head = None
     if spec.trained_dir is not None:
         folder = Path(spec.trained_dir)
         config = read_model_config(folder)
         weights = load_weights(folder)
         encoder_weights = {k[len("encoder."):]: v for k, v in weights.items() if k.startswith("encoder.")}
-        if encoder_weights:  # trained transformer layers: a private copy so the base stays shared
-            model = copy.deepcopy(model)
+        if encoder_weights:  # trained transformer layers: a private model so the base stays shared
+            model = model if private else _private_model(spec.base)
             state = model.state_dict()
             unknown = sorted(set(encoder_weights) - set(state))
             if unknown:
@@ -111,10 +126,14 @@ def _load_model(spec: ModelSpec) -> tuple[Any, torch.nn.Module | None]:
 @lru_cache(maxsize=4)
 def _load_int8(spec: ModelSpec) -> Any:
     """The int8 encoder of ``spec``, made once per process (a second or two, plus about 8 s the first time on a
-    machine, compiling its quantiser; see :mod:`fewshot.encoders.int8`)."""
+    machine, compiling its quantiser; see :mod:`fewshot.encoders.int8`).
+
+    Quantised from a private fresh load of the weights, never from the shared fp32 model, which another thread
+    may be running (:func:`_private_model`): the int8 encoder is the same whenever it is made.
+    """
     from .int8 import Int8Encoder
 
-    return Int8Encoder(_load_model(spec)[0])
+    return Int8Encoder(_with_trained_parts(spec, _private_model(spec.base), private=True)[0])
 
 
 class Encoder:
@@ -153,7 +172,9 @@ class Encoder:
         if isinstance(layers, str):
             if layers != "auto":
                 raise FewShotError(f"extra_layers must be 'auto' or a list of layer numbers, got {layers!r}")
-            return AUTO_EXTRA_LAYERS if self.spec.base == str(bundled_minilm_path()) and depth == 6 else ()
+            if self.spec.base == str(bundled_minilm_path()) and depth == 6:
+                return AUTO_EXTRA_LAYERS
+            return MPNET_AUTO_EXTRA_LAYERS if is_mpnet(self.spec.base) and depth == 12 else ()
         try:
             out = tuple(int(k) for k in layers)
         except (TypeError, ValueError):
@@ -233,8 +254,8 @@ class Encoder:
         """The model's output for one batch -> unit vectors: sentence embedding (through the head, if any),
         then the mean-pooled ``extra_layers``."""
         emb = out["sentence_embedding"].float()
-        if self._head is not None:
-            emb = self._head(emb)
+        if self._head is not None:  # one text at a time: MKL's product takes other kernels for 1, 2 or more rows
+            emb = torch.cat([self._head(row) for row in emb.split(1)])
         emb = torch.nn.functional.normalize(emb, dim=-1)
         if not self.extra_layers:
             return emb
@@ -254,7 +275,7 @@ class Encoder:
         return copy.deepcopy(tokenizer) if callable(tokenizer) else None
 
     def _batches(self, texts: list[str]) -> list[np.ndarray]:
-        """Indices of ``texts`` in batches of at most ``batch_size``, length-sorted, one token bucket each."""
+        """Indices of ``texts`` in batches of at most ``batch_size``, length-sorted, one :data:`LENGTH_BUCKET` each."""
         if not texts:
             return []
         tokenizer = self._counting_tokenizer
