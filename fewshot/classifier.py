@@ -452,8 +452,6 @@ class FewShotClassifier:
             from .finetuned import saved_section
 
             meta["finetune"], files = saved_section(self._finetune)
-        if self._multilabel is not None:  # multilabel.npz + multilabel.json (fewshot.multilabel.classifier_mode)
-            files = files | self._multilabel.saved_files()
         return persist.write_folder(directory, self.examples, self.support.index, meta, files=files)
 
     @classmethod
