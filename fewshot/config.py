@@ -58,6 +58,8 @@ class ClassifierConfig:
     int8: bool = False  # the int8 encoder (fewshot.encoders.int8)
     extra_layers: list[int] | str = "auto"  # encoder layers appended to the embedding (fewshot.encoders.encoder)
     adapt: str = "none"  # "maml" | "fomaml" | "reptile": fit the head with the model folder's inner loop
+    multi_label: bool = False  # several labels per text (fewshot.multilabel.classifier_mode); predict returns lists
+    label_thresholds: dict[str, float] | None = None  # multi-label: per-label probability thresholds overriding the cross-validated ones
 
     @classmethod
     def from_options(cls, options: dict[str, Any], *, warn: bool = True) -> ClassifierConfig:
@@ -107,6 +109,12 @@ class ClassifierConfig:
             raise FewShotError(f"extra_layers must be 'auto' or a list of layer numbers, got {self.extra_layers!r}")
         if self.adapt not in ADAPT_METHODS:
             raise FewShotError(f"adapt must be one of {ADAPT_METHODS}, got {self.adapt!r}")
+        if not isinstance(self.multi_label, bool):
+            raise FewShotError(f"multi_label must be True or False, got {self.multi_label!r}")
+        if self.multi_label or self.label_thresholds is not None:
+            from .multilabel.classifier_mode import check_config
+
+            check_config(self)
         if self.adapt != "none" and self.rule == "matching":
             raise FewShotError(f"adapt={self.adapt!r} fits a head, but rule='matching' uses none; "
                                "pass rule='head' (the default) or adapt='none'")

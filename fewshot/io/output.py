@@ -5,6 +5,11 @@ label), ``confidence`` (its probability, 4 decimals), ``top_3`` (``"label 0.91; 
 and ``in_scope_score`` (3 decimals; ``-inf`` where "none of these" examples won). When the input already
 has a column of one of these names, all four are prefixed ``predicted_``. Rows with a blank text are kept,
 with the four cells empty. Cells are strings, so the file's bytes do not depend on how a chunk was split.
+
+A multi-label classifier (``multi_label=True``) writes :data:`MULTILABEL_COLUMNS` instead: ``labels`` (every
+predicted label joined with ``;``, most probable first; the unknown label where the unknown options reject
+the text), ``confidence`` (the most probable label's probability), ``top_3`` (per-label probabilities,
+independent) and ``in_scope_score`` (the most probable label's logit); ``predicted_`` on a clash as above.
 """
 
 from __future__ import annotations
@@ -16,18 +21,22 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FewShotError
+from ..multilabel.table import join_labels
 from ..text import ProgressFn
 
 OUTPUT_COLUMNS = ("label", "confidence", "top_3", "in_scope_score")
+MULTILABEL_COLUMNS = ("labels", "confidence", "top_3", "in_scope_score")
 PREFIX = "predicted_"
 TOP = 3
 
 
-def output_names(existing_columns: Sequence[Any]) -> tuple[str, ...]:
-    """Names of the added columns: :data:`OUTPUT_COLUMNS`, prefixed ``predicted_`` when one is taken."""
-    if set(OUTPUT_COLUMNS) & {str(c) for c in existing_columns}:
-        return tuple(PREFIX + c for c in OUTPUT_COLUMNS)
-    return OUTPUT_COLUMNS
+def output_names(existing_columns: Sequence[Any], multi_label: bool = False) -> tuple[str, ...]:
+    """Names of the added columns: :data:`OUTPUT_COLUMNS` (:data:`MULTILABEL_COLUMNS` with ``multi_label``),
+    prefixed ``predicted_`` when one is taken."""
+    names = MULTILABEL_COLUMNS if multi_label else OUTPUT_COLUMNS
+    if set(names) & {str(c) for c in existing_columns}:
+        return tuple(PREFIX + c for c in names)
+    return names
 
 
 def label_frame(clf: Any, df: pd.DataFrame, text_column: str, *, progress: ProgressFn | None = None,
@@ -45,7 +54,8 @@ def label_frame(clf: Any, df: pd.DataFrame, text_column: str, *, progress: Progr
     if max_chars is not None:
         texts = texts.str.slice(0, max_chars)
     filled = (texts.str.strip() != "").to_numpy()
-    label_col, conf_col, top_col, score_col = output_names(df.columns)
+    multi = bool(getattr(getattr(clf, "config", None), "multi_label", False))
+    label_col, conf_col, top_col, score_col = output_names(df.columns, multi)
     n = len(df)
     labels, confs, tops, scores = ([""] * n for _ in range(4))
     keep = np.flatnonzero(filled)
@@ -53,8 +63,9 @@ def label_frame(clf: Any, df: pd.DataFrame, text_column: str, *, progress: Progr
         predicted, probs, in_scope = clf.predict_with_scores(texts.iloc[keep].tolist(), progress=progress,
                                                             **unknown_overrides)
         order = np.argsort(-probs, axis=1)[:, :TOP]
+        unknown_label = str(getattr(getattr(clf, "config", None), "unknown_label", "unknown"))
         for j, lab, p, o, s in zip(keep, predicted, probs, order, in_scope):
-            labels[j] = str(lab)
+            labels[j] = (join_labels(lab) or unknown_label) if multi else str(lab)
             confs[j] = f"{p.max():.4f}"
             tops[j] = "; ".join(f"{clf.classes_[i]} {p[i]:.2f}" for i in o)
             scores[j] = f"{s:.3f}"
