@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FewShotClassifier", "Match", "Prediction"]
 
-ENCODER_OPTIONS = ("model", "batch_size", "int8", "extra_layers", "adapt")
+ENCODER_OPTIONS = ("model", "batch_size", "int8", "extra_layers", "adapt", "multi_label")
 """Options fixed when the classifier is made (they decide the encoder or the vectors): not for set_params."""
 UNKNOWN_OPTIONS = ("min_confidence", "auto_unknown", "score_threshold")
 """Options that change only which answers are unknown: set_params applies them without refitting."""
@@ -56,6 +56,8 @@ class Prediction:
     top: list[tuple[str, float]]
     matches: list[Match] = field(default_factory=list)
     score: float = 0.0  # in-scope score: higher = closer to the examples (see FewShotClassifier.score)
+    labels: list[str] = field(default_factory=list)  # multi_label: every predicted label, most probable first ([]: unknown)
+    label_matches: dict[str, list[Match]] = field(default_factory=dict)  # multi_label: per predicted label, its nearest examples
 
 
 class FewShotClassifier:
@@ -94,6 +96,11 @@ class FewShotClassifier:
         self._finetune: Any = None  # fewshot.finetuned.Finetuned once fine-tuned (the instant encoder is kept in it)
         self._auto_threshold: float | None = None
         self.classes_: np.ndarray = np.array([], dtype=object)
+        self._multilabel: Any = None  # fewshot.multilabel.classifier_mode.MultiLabelMode with multi_label=True
+        if self.config.multi_label:
+            from .multilabel.classifier_mode import MultiLabelMode
+
+            self._multilabel = MultiLabelMode()
         if self.config.adapt != "none":
             self._load_meta_model()  # a missing or mismatched model folder fails here, not at the first fit
 
@@ -131,7 +138,14 @@ class FewShotClassifier:
     # ---- defining labels -------------------------------------------------------------------------
     def fit(self, texts: Sequence[str], labels: Sequence[str], *, progress: ProgressFn | None = None
             ) -> FewShotClassifier:
-        """Replace all examples with ``texts`` labelled ``labels``; returns self."""
+        """Replace all examples with ``texts`` labelled ``labels``; returns self.
+
+        With ``multi_label=True`` each label may be a list of labels or a ``;``-separated string, and a text
+        given several times carries all its labels (see :mod:`fewshot.multilabel.classifier_mode`).
+        """
+        if self._multilabel is not None:
+            self._multilabel.fit(self, texts, labels, progress)
+            return self
         texts = clean_texts(texts, "texts")
         labels = clean_texts(labels, "labels")
         if len(texts) != len(labels):
@@ -148,7 +162,11 @@ class FewShotClassifier:
         return self
 
     def add_examples(self, label: str, texts: Sequence[str]) -> FewShotClassifier:
-        """Add examples to a label (new or existing); returns self."""
+        """Add examples to a label (new or existing; with ``multi_label``: a list of labels or a ``;`` string
+        too); returns self."""
+        if self._multilabel is not None:
+            self._multilabel.add_examples(self, label, texts)
+            return self
         (label,) = clean_texts([label], "label")
         texts = clean_texts(texts, "texts")
         if not texts:
@@ -157,7 +175,11 @@ class FewShotClassifier:
         return self
 
     def remove_label(self, label: str) -> FewShotClassifier:
-        """Forget a label and all its examples; returns self."""
+        """Forget a label and all its examples (with ``multi_label``: the label is taken off every example, and
+        examples left without a label are forgotten); returns self."""
+        if self._multilabel is not None:
+            self._multilabel.remove_label(self, label)
+            return self
         if label not in self.support.labels:
             raise FewShotError(f"unknown label {label!r}; known labels: {list(self.classes_)}")
         self.support.keep([i for i, lab in enumerate(self.support.labels) if lab != label])
@@ -196,6 +218,9 @@ class FewShotClassifier:
 
     def _refit(self) -> None:
         """Recompute classes and the fitted rule from the current examples (fast: no encoding)."""
+        if self._multilabel is not None:
+            self._multilabel.refit(self)  # encodes new examples' word windows
+            return
         unknown_label = self.config.unknown_label
         labels = self.support.labels
         self.classes_ = np.array(sorted(set(labels) - {unknown_label}), dtype=object)
@@ -286,6 +311,9 @@ class FewShotClassifier:
         is that quantile of all their scores (the earlier rule; it costs more accuracy the more examples are right).
         """
         self._check_ready()
+        if self._multilabel is not None:
+            raise FewShotError("auto_threshold_ is not available with multi_label=True (no automatic in-scope "
+                               "threshold); use min_confidence or score_threshold")
         if self._auto_threshold is None:
             scores, right = self._cross_validated_scores()
             self._auto_threshold = unknown.auto_threshold(scores, right, self.config)
@@ -306,6 +334,8 @@ class FewShotClassifier:
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         """In-scope score per text (higher: closer to the examples); compare with ``auto_threshold_``."""
+        if self._multilabel is not None:
+            return self._multilabel.predict_with_scores(self, texts)[2]
         texts = clean_texts(texts, "texts")
         self._check_ready()
         if not texts:
@@ -317,7 +347,10 @@ class FewShotClassifier:
     def predict_with_scores(self, texts: Sequence[str], *, progress: ProgressFn | None = None,
                             **unknown_overrides: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(labels, probabilities, in-scope scores)`` in one pass (what batch jobs need); keyword overrides
-        of the unknown options as in :meth:`labels_from_proba`."""
+        of the unknown options as in :meth:`labels_from_proba`. With ``multi_label``: labels is a list of
+        label lists."""
+        if self._multilabel is not None:
+            return self._multilabel.predict_with_scores(self, texts, progress, **unknown_overrides)
         texts = clean_texts(texts, "texts")
         self._check_ready()
         if not texts:
@@ -328,7 +361,10 @@ class FewShotClassifier:
         return self.labels_from_proba(probs, scores, **unknown_overrides), probs, scores
 
     def predict_proba(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
-        """Probabilities (n, n_classes); columns follow ``classes_``."""
+        """Probabilities (n, n_classes); columns follow ``classes_`` (with ``multi_label``: independent per-label
+        probabilities; rows need not sum to 1)."""
+        if self._multilabel is not None:
+            return self._multilabel.predict_with_scores(self, texts, progress)[1]
         texts = clean_texts(texts, "texts")
         self._check_ready()
         if not texts:
@@ -336,9 +372,10 @@ class FewShotClassifier:
         return self._proba_and_neighbours(self.encoder.encode(texts, progress=progress), self.config.k)[0]
 
     def predict(self, texts: Sequence[str], *, progress: ProgressFn | None = None, **unknown_overrides: Any
-                ) -> np.ndarray:
+                ) -> np.ndarray | list[list[str]]:
         """The most likely label per text (``unknown_label`` where the unknown options reject it; keyword
-        overrides of those options as in :meth:`labels_from_proba`)."""
+        overrides of those options as in :meth:`labels_from_proba`). A ``multi_label`` classifier always returns
+        a list of label lists, most probable first, ``[]`` where the unknown options reject the text."""
         return self.predict_with_scores(texts, progress=progress, **unknown_overrides)[0]
 
     def labels_from_proba(self, probs: np.ndarray, scores: np.ndarray | None = None, **unknown_overrides: Any
@@ -350,6 +387,8 @@ class FewShotClassifier:
         with a FutureWarning) replace the configured ones for this call only. A score of ``-inf`` (the
         "none of these" examples won) is always ``unknown_label``.
         """
+        if self._multilabel is not None:
+            return self._multilabel.labels_from_proba(self, probs, scores, **unknown_overrides)
         if "threshold" in unknown_overrides:
             warnings.warn("labels_from_proba(threshold=...) is deprecated: pass min_confidence= or "
                           "auto_unknown=True", FutureWarning, stacklevel=2)
@@ -374,7 +413,13 @@ class FewShotClassifier:
     def predict_details(self, texts: Sequence[str], *, top: int = 3, n_matches: int = 3,
                         progress: ProgressFn | None = None, **unknown_overrides: Any) -> list[Prediction]:
         """Per text: label, confidence, the ``top`` labels, and the support examples that matched (keyword
-        overrides of the unknown options as in :meth:`labels_from_proba`)."""
+        overrides of the unknown options as in :meth:`labels_from_proba`).
+
+        With ``multi_label``: ``labels`` holds every predicted label (``label`` their ``;``-joined cell, or
+        ``unknown_label``) and ``label_matches`` each one's nearest examples; never ambiguous.
+        """
+        if self._multilabel is not None:
+            return self._multilabel.predict_details(self, texts, top, n_matches, progress, **unknown_overrides)
         texts = clean_texts(texts, "texts")
         self._check_ready()
         if not texts:
@@ -452,6 +497,8 @@ class FewShotClassifier:
             from .finetuned import saved_section
 
             meta["finetune"], files = saved_section(self._finetune)
+        if self._multilabel is not None:  # multilabel.npz + multilabel.json (fewshot.multilabel.classifier_mode)
+            files = files | self._multilabel.saved_files()
         return persist.write_folder(directory, self.examples, self.support.index, meta, files=files)
 
     @classmethod
@@ -474,6 +521,8 @@ class FewShotClassifier:
         index = persist.saved_index(folder, clf.encoder) if reusable else None
         if index is not None:
             clf.support = SupportSet.restore(folder.texts, folder.labels, folder.meta["ids"], index)
+            if clf._multilabel is not None:
+                clf._multilabel.restore(clf, folder)  # the saved multi-label model: nothing is refitted
             clf._refit()
             return clf
         if folder.texts:
