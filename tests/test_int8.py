@@ -171,6 +171,23 @@ def test_gemm_backends_compute_the_same_numbers() -> None:
         assert torch.equal(outs["onednn"], outs["int_mm"])  # the same integers, scaled the same way
 
 
+def test_a_kernel_whose_rows_change_with_the_batch_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = int8._onednn
+
+    def by_batch(xq: torch.Tensor, *args: object) -> torch.Tensor:  # exact for big batches only, like a kernel
+        out = real(xq, *args)                                          # that blocks differently by row count
+        return out if xq.shape[0] > 8 else out.nextafter(out + 1)
+
+    monkeypatch.setattr(int8, "_onednn", by_batch)
+    int8.gemm_backend.cache_clear()
+    try:
+        assert int8.gemm_backend() == "int_mm"
+    except FewShotError:
+        pytest.skip("no torch._int_mm in this build")
+    finally:
+        int8.gemm_backend.cache_clear()
+
+
 def test_workers_run_on_one_thread_and_leave_the_caller_alone() -> None:
     before = torch.get_num_threads()
     pool = int8._one_thread_pool(2)

@@ -4,13 +4,15 @@ Quantisation (:class:`Int8Linear`): weights int8 with one scale per output colum
 ``max |W_j| / 127``); activations quantised at run time with **one scale per row** (per token, its own
 largest magnitude), the per-token scheme of LLM.int8() (Dettmers et al., 2022, without the fp16 outlier
 split) and ZeroQuant (Yao et al., 2022). Integer products are exact and a row's scale depends on that
-token alone, so a text's vector never depends on its batch mates; the outlier dimensions of a few tokens
+token alone, so a text's vector never depends on its batch mates (the float parts around, attention
+above all, need a batch of one token count, :data:`fewshot.encoders.encoder.LENGTH_BUCKET`); the outlier dimensions of a few tokens
 ([CLS], [SEP]) cannot coarsen everyone else's grid (one scale per batch lost 1.3 points on HWU64).
 
 The product runs in oneDNN's u8 x s8 kernel (``torch.ops.onednn.qlinear_pointwise``: VNNI / AMX), which
 also applies the column scales; activations are uint8 around 128 because u8 x s8 is what the CPU's int8
 instructions multiply natively (oneDNN's s8 x s8 was 3.8x slower in a one-off comparison). Where oneDNN's int8 kernel is
-missing, ``torch._int_mm`` computes the same integers. Attention, layer norm and GELU stay fp32 PyTorch:
+missing, or where it gives a row other bits in a batch than alone (checked once, :func:`gemm_backend`),
+``torch._int_mm`` computes the same integers. Attention, layer norm and GELU stay fp32 PyTorch:
 measured, they run several times faster than ONNX Runtime's CPU kernels, which made the earlier ONNX
 Runtime int8 encoder only 1.5x fp32 (docs/benchmarks.md).
 
@@ -42,20 +44,27 @@ _recent = threading.local()  # per thread: the last quantised activation (query,
 
 @lru_cache(maxsize=1)
 def gemm_backend() -> str:
-    """``"onednn"`` (u8 x s8, fast) or ``"int_mm"`` (s8 x s8), whichever this torch build computes exactly."""
+    """``"onednn"`` (u8 x s8, fast) or ``"int_mm"`` (s8 x s8), whichever this torch build computes exactly,
+    with a row's result the same alone and in a batch (kernels may block differently by row count)."""
     g = torch.Generator().manual_seed(0)
-    a = torch.randint(-127, 128, (32, 64), generator=g, dtype=torch.int8)
+    a = torch.randint(-127, 128, (96, 64), generator=g, dtype=torch.int8)
     w = torch.randint(-127, 128, (16, 64), generator=g, dtype=torch.int8)  # (out, in), as nn.Linear stores it
     scale = torch.rand(16, generator=g)
     want = (a.float() @ w.float().t()) * scale  # integer sums below 2**24: exact in float32
+
+    def exact(product: Callable[[Tensor], Tensor]) -> bool:
+        return all(torch.equal(product(a[:rows]), want[:rows]) for rows in (96, 1, 2, 7))
+
     try:
         packed = torch.ops.onednn.qlinear_prepack(w, None)
-        if torch.equal(_onednn(a.view(torch.uint8) ^ MID, packed, scale, torch.zeros(16, dtype=torch.int64)), want):
+        zero = torch.zeros(16, dtype=torch.int64)
+        if exact(lambda x: _onednn(x.view(torch.uint8) ^ MID, packed, scale, zero)):
             return "onednn"
     except (AttributeError, RuntimeError, NotImplementedError):
         pass  # no oneDNN int8 kernel in this build or on this CPU: try the portable one
     try:
-        if torch.equal(torch._int_mm(a, w.t().contiguous()).float() * scale, want):
+        wt = w.t().contiguous()
+        if exact(lambda x: torch._int_mm(x, wt).float() * scale):
             return "int_mm"
     except (AttributeError, RuntimeError, NotImplementedError):
         pass
