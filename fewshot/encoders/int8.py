@@ -5,8 +5,9 @@ Quantisation (:class:`Int8Linear`): weights int8 with one scale per output colum
 largest magnitude), the per-token scheme of LLM.int8() (Dettmers et al., 2022, without the fp16 outlier
 split) and ZeroQuant (Yao et al., 2022). Integer products are exact and a row's scale depends on that
 token alone, so a text's vector never depends on its batch mates (the float parts around, attention
-above all, need a batch of one token count, :data:`fewshot.encoders.encoder.LENGTH_BUCKET`); the outlier dimensions of a few tokens
-([CLS], [SEP]) cannot coarsen everyone else's grid (one scale per batch lost 1.3 points on HWU64).
+above all, need a batch of one token count, :data:`fewshot.encoders.encoder.LENGTH_BUCKET`); the outlier
+dimensions of a few tokens ([CLS], [SEP]) cannot coarsen everyone else's grid (one scale per batch lost
+1.3 points on HWU64).
 
 The product runs in oneDNN's u8 x s8 kernel (``torch.ops.onednn.qlinear_pointwise``: VNNI / AMX), which
 also applies the column scales; activations are uint8 around 128 because u8 x s8 is what the CPU's int8
