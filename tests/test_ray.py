@@ -185,3 +185,23 @@ def test_int8_encoder_is_identical_too(ray_local: None, data: dict[str, Path]) -
     assert main(["classify", *common, "--output", str(local)]) == 0
     assert main(["classify", "--engine", "ray", *common, "--output", str(distributed), "--chunk-size", "150"]) == 0
     assert_same_output(local, distributed)
+
+
+def test_finetuned_classifier_is_identical_too(ray_local: None, data: dict[str, Path]) -> None:
+    """A fine-tuned classifier: the actors load its adapted weights (``finetune.safetensors`` ships with the
+    folder) and write the local engine's bytes; without them the labels would be the instant encoder's."""
+    from fewshot.adapt import FinetuneConfig
+
+    clf = FewShotClassifier.load(data["clf"])
+    assert clf.finetune(FinetuneConfig(steps=2, folds=0, time_budget=None)).kept  # 2 steps: short, always kept
+    folder = clf.save(data["dir"] / "clf_finetuned")
+    assert (folder / "finetune.safetensors").is_file()
+    rows = _write(data["dir"] / "finetuned_in.csv", _rows(300, seed=4))
+    local, distributed = data["dir"] / "finetuned_local.csv", data["dir"] / "finetuned_ray.csv"
+    assert main(["classify", "--classifier", str(folder), "--input", str(rows), "--output", str(local)]) == 0
+    assert main(["classify", "--engine", "ray", "--classifier", str(folder), "--input", str(rows),
+                 "--output", str(distributed), "--chunk-size", "64"]) == 0
+    assert_same_output(local, distributed)
+    instant = data["dir"] / "finetuned_instant.csv"
+    assert main(["classify", "--classifier", str(data["clf"]), "--input", str(rows), "--output", str(instant)]) == 0
+    assert local.read_bytes() != instant.read_bytes()  # the adapted weights were used
