@@ -12,7 +12,9 @@ Design choices (see docs/ray.md):
   store once; every actor fetches that object, writes it to a private temp folder and calls
   :meth:`FewShotClassifier.load`. One code path works for a local cluster and a remote one (no shared
   filesystem is needed for the classifier). The encoder weights are not shipped: ``minilm`` /
-  ``default`` come with the installed packages on each worker, like ``fewshot`` itself.
+  ``default`` come with the installed packages on each worker, like ``fewshot`` itself; a fine-tuned
+  classifier's adapted layers are (``finetune.safetensors`` is in the folder, about 7 MB for MiniLM), so
+  the actors encode with the adapted encoder.
 * **All columns as strings.** Ray's CSV reader is pyarrow's; its type inference would turn ``007``
   into ``7`` and ``NA`` into null. The header is read first (with the local engine's reader, which
   also sniffs the delimiter and encoding) and every column is declared ``string``, with
