@@ -31,6 +31,8 @@ TOP_PAIRS = 50
 ERROR_COLUMNS = ["text", "gold", "predicted"]
 PER_LABEL_COLUMNS = ["label", "F1", "precision", "recall", "n", "most often predicted as"]
 PAIR_COLUMNS = ["true label", "predicted as", "rows", "share of the true label"]
+SCORE_BOUND = 100.0
+"""Thresholds a request may set lie within +-SCORE_BOUND (in-scope scores are logits or similarities)."""
 NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": None}
 
 
@@ -214,7 +216,8 @@ def slider_range(res: dict[str, Any]) -> tuple[float, float, float]:
     value = low if value is None else float(value)
     low, high = min(low, value), max(high, value)
     pad = max((high - low) * 0.02, 1e-3)
-    return round(low - pad, 3), round(high + pad, 3), round(value, 3)
+    low, high = max(low - pad, -SCORE_BOUND), min(high + pad, SCORE_BOUND)
+    return round(low, 3), round(high, 3), round(value, 3)
 
 
 def axes(res: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -311,6 +314,7 @@ def check_threshold(value: Any) -> float:
         number = float(value)
     except (TypeError, ValueError) as exc:
         raise FewShotError(f"the threshold must be a number (an in-scope score), got {value!r:.40}") from exc
-    if not np.isfinite(number):
-        raise FewShotError(f"the threshold must be a finite number, got {value!r:.40}")
+    if not np.isfinite(number) or abs(number) > SCORE_BOUND:
+        raise FewShotError(f"the threshold must be a finite number between -{SCORE_BOUND:g} and {SCORE_BOUND:g} "
+                           f"(an in-scope score), got {value!r:.40}")
     return number

@@ -442,7 +442,7 @@ def eval_details(res: Any) -> tuple[Any, ...]:
     the threshold slider, the point's numbers and the report files."""
     res = _eval_result(res)
     low, high, value = ev.slider_range(res)
-    slider = gr.Slider(minimum=low, maximum=high, value=value, step=0.01, interactive=True)
+    slider = gr.Slider(minimum=low, maximum=high, value=value, step=0.01, interactive=True, visible=True)
     return (ev.per_label(res), ev.confused_pairs(res), ev.curve_figure(res), slider, ev.point_md(res, value),
             ev.write_report(res, res.get("source", "evaluation")))
 

@@ -304,8 +304,9 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
             with gr.Row(equal_height=False):
                 curve = gr.Plot(label="Trade-off", elem_id="eval-curve", scale=3, min_width=300)
                 with gr.Column(scale=2, min_width=260):
-                    point = gr.Slider(0, 1, value=0, step=0.01, label="Threshold (in-scope score)",
-                                      interactive=False, elem_id="eval-threshold")
+                    # wide bounds: an API client's value is checked against these (the page narrows them per file)
+                    point = gr.Slider(-ev.SCORE_BOUND, ev.SCORE_BOUND, value=0, step=0.01, visible=False,
+                                      label="Threshold (in-scope score)", elem_id="eval-threshold")
                     point_md = gr.Markdown(elem_id="eval-point")
                     with gr.Row():
                         use_btn = gr.Button("Use this threshold", variant="primary", size="sm", elem_id="eval-use")
