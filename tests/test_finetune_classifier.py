@@ -172,6 +172,7 @@ def test_int8_after_finetune(tiny: str, task: dict, tmp_path: Path) -> None:
 def test_cli_finetune(tiny: str, task: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                       capsys: pytest.CaptureFixture[str]) -> None:
     import fewshot.adapt
+    import fewshot.finetuned  # noqa: F401  (imported before the patch below: it checks the real class)
 
     monkeypatch.setenv("FEWSHOT_NO_PROGRESS", "1")
     support = tmp_path / "support.csv"
