@@ -425,7 +425,8 @@ class FewShotClassifier:
         ``unknown_label``) and ``label_matches`` each one's nearest examples; never ambiguous.
         """
         if self._multilabel is not None:
-            return self._multilabel.predict_details(self, texts, top, n_matches, progress, **unknown_overrides)
+            return self._multilabel.predict_details(self, texts, top, n_matches, progress,
+                                                   types=(Prediction, Match), **unknown_overrides)
         margin = unknown_overrides.pop("ambiguity_margin", self.config.ambiguity_margin)
         if margin != self.config.ambiguity_margin:
             replace(self.config, ambiguity_margin=margin).validate()

@@ -112,7 +112,7 @@ class ClassifierConfig:
         if not isinstance(self.multi_label, bool):
             raise FewShotError(f"multi_label must be True or False, got {self.multi_label!r}")
         if self.multi_label or self.label_thresholds is not None:
-            from .multilabel.classifier_mode import check_config
+            from .multilabel.options import check_config
 
             check_config(self)
         if self.adapt != "none" and self.rule == "matching":

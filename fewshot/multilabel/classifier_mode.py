@@ -35,36 +35,16 @@ from ..errors import FewShotError
 from ..text import ProgressFn, clean_texts
 from .core import STATE_ARRAYS, STATE_JSON, MultiLabelConfig, MultiLabelCore, matched_examples
 from .metrics import multilabel_scores
+from .options import check_config
 from .table import join_labels, split_label_cell
 from .views import build_views, windows_of
 
 if TYPE_CHECKING:
-    from ..classifier import FewShotClassifier, Prediction
+    from ..classifier import FewShotClassifier, Match, Prediction
 
-__all__ = ["MultiLabelMode", "label_sets_of", "check_config"]
+__all__ = ["MultiLabelMode", "check_config", "evaluate", "label_sets_of"]
 
 UNKNOWN_KEYS = ("min_confidence", "auto_unknown", "score_threshold")
-
-
-def check_config(config: Any) -> None:
-    """Raise :class:`FewShotError` when ``config`` (a ClassifierConfig) asks multi-label mode for something it
-    does not do; called by ``ClassifierConfig.validate``."""
-    th = config.label_thresholds
-    if th is not None:
-        if not isinstance(th, dict):
-            raise FewShotError(f"label_thresholds must be a dict of label -> probability, got {th!r}")
-        for lab, v in th.items():
-            if isinstance(v, (str, bool)) or not isinstance(v, (int, float)) or not 0.0 < v < 1.0:
-                raise FewShotError(f"label_thresholds[{lab!r}] must be a probability in (0, 1), got {v!r}")
-        if not config.multi_label and th:
-            raise FewShotError("label_thresholds needs multi_label=True")
-    if not config.multi_label:
-        return
-    if config.auto_unknown:
-        raise FewShotError("auto_unknown is not available with multi_label=True; pass min_confidence=P (on the "
-                           "most probable label) or score_threshold=S (on its logit) instead")
-    if config.adapt != "none":
-        raise FewShotError(f"adapt={config.adapt!r} fits a single-label head; multi_label=True needs adapt='none'")
 
 
 def label_sets_of(texts: Sequence[Any], labels: Sequence[Any]) -> tuple[list[str], list[list[str]]]:
@@ -250,11 +230,13 @@ class MultiLabelMode:
         return out
 
     def predict_details(self, clf: FewShotClassifier, texts: Sequence[str], top: int = 3, n_matches: int = 3,
-                        progress: ProgressFn | None = None, **overrides: Any) -> list[Prediction]:
+                        progress: ProgressFn | None = None, *, types: tuple[type[Prediction], type[Match]],
+                        **overrides: Any) -> list[Prediction]:
         """Per text a Prediction: ``labels`` (the list; ``label`` the ``;``-joined cell or ``unknown_label``),
         the top probability, the ``top`` labels, and per predicted label its most similar examples
-        (``label_matches``); ``matches`` are the nearest examples overall."""
-        from ..classifier import Match, Prediction
+        (``label_matches``); ``matches`` are the nearest examples overall. ``types``: the classifier's
+        ``(Prediction, Match)`` classes (passed in: this module does not import the classifier)."""
+        Prediction, Match = types  # noqa: N806
 
         overrides.pop("ambiguity_margin", None)  # no "A or B?" question in multi-label mode: both can be answered
         vectors, z = self.logits(clf, texts, progress)
