@@ -39,12 +39,15 @@ def build_app() -> gr.Blocks:
         saved = gr.BrowserState(st.empty_state(), storage_key=STORAGE_KEY, secret=browser.state_secret())
         gr.Markdown(f"# fewshot <small>v{__version__}</small>\n{INTRO}")
         # per session (a component value travels with each request); every tab's encoding follows them
-        encoder = gr.Radio(choices=list(tiers.CHOICES), value=tiers.FAST, label="Encoder", info=tiers.HINT,
-                           elem_id="encoder-choice")
+        with gr.Row(equal_height=False):
+            encoder = gr.Radio(choices=list(tiers.CHOICES), value=tiers.FAST, label="Encoder", info=tiers.HINT,
+                               elem_id="encoder-choice", scale=3, min_width=240)
+            with gr.Column(scale=2, min_width=240):
+                with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+                    int8 = gr.Checkbox(value=st.INT8_DEFAULT, label=h.INT8_LABEL, info=h.INT8_INFO,
+                                       elem_id="int8-encoder")
         status = gr.Markdown(h.status_md(warmup.status()), elem_id="encoder-status")
         timer = gr.Timer(STATUS_SECONDS, active=True)
-        with gr.Accordion("Advanced", open=False, elem_id="advanced"):
-            int8 = gr.Checkbox(value=st.INT8_DEFAULT, label=h.INT8_LABEL, info=h.INT8_INFO, elem_id="int8-encoder")
         enc = [int8, encoder]
         with gr.Tabs():
             table, summary, remove_dd = _labels_tab(state, cache, enc)
@@ -92,11 +95,12 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
                 summary = gr.Markdown(h.summary_md([]), elem_id="label-summary", label="Summary")
                 check_btn = gr.Button("Re-check label set", size="sm")
                 with gr.Accordion("Import · export · save", open=True):
-                    import_btn = gr.UploadButton("Import CSV (text,label)", file_types=CSV_TYPES, size="sm")
+                    import_btn = gr.UploadButton("Import CSV (text,label)", file_types=CSV_TYPES, size="sm",
+                                                 elem_id="import-csv")
                     export_btn = gr.Button("Export CSV", size="sm")
                     save_btn = gr.Button("Save classifier (.zip)", size="sm")
                     load_btn = gr.UploadButton("Load classifier (.zip)", file_types=[".zip"], size="sm")
-                    download = gr.File(label="Download", interactive=False)
+                    download = gr.File(label="Download", interactive=False, height=100)
                 _finetune_panel(state, cache, enc)
     outs = [state, table, summary]
     for name, btn in zip(names, buttons):
@@ -232,18 +236,16 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
         table = gr.Dataframe(headers=rv.TABLE_HEADERS, interactive=False, wrap=True, max_height=360,
                              column_widths=["8%", "22%", "12%", "58%"], label="Rows (click one)",
                              elem_id="review-table")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                picked = gr.Textbox(label="Selected text", lines=2, interactive=False, elem_id="review-picked")
-                index = gr.Number(value=None, precision=0, visible=False, label="row")
-                with gr.Row():
-                    add_dd = gr.Dropdown(label="Add as an example of", choices=[], allow_custom_value=True,
-                                         scale=2, elem_id="review-add-label")
-                    add_btn = gr.Button("Add as example", variant="primary", scale=1, elem_id="review-add")
-                    right_btn = gr.Button("This is right", scale=1, elem_id="review-right")
-            with gr.Column(scale=2):
-                near = gr.Dataframe(headers=["label", "similarity", "example"], label="Closest examples",
-                                    interactive=False, wrap=True, max_height=260, elem_id="review-near")
+        picked = gr.Textbox(label="Selected text", lines=2, interactive=False, elem_id="review-picked")
+        index = gr.Number(value=None, precision=0, visible=False, label="row")
+        with gr.Row(equal_height=True):
+            add_dd = gr.Dropdown(label="Add as an example of", choices=[], allow_custom_value=True,
+                                 scale=2, elem_id="review-add-label", min_width=200)
+            add_btn = gr.Button("Add as example", variant="primary", scale=1, elem_id="review-add", min_width=140)
+            right_btn = gr.Button("This is right", scale=1, elem_id="review-right", min_width=140)
+        near = gr.Dataframe(headers=["label", "similarity", "example"], label="Its closest examples",
+                            interactive=False, wrap=True, max_height=260, column_widths=["25%", "12%", "63%"],
+                            elem_id="review-near")
     filters = [unknown_only, below, label]
     # the API's way in (a button carries no filter values): an invisible trigger, registered first so that it
     # gets the name /review
@@ -283,13 +285,13 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
         with gr.Row(equal_height=False):
             per_label = gr.Dataframe(headers=ev.PER_LABEL_COLUMNS, label="Labels, worst F1 first", interactive=False,
                                      wrap=True, max_height=320, elem_id="eval-per-label", scale=3, min_width=300,
-                                     column_widths=["30%", "10%", "12%", "10%", "8%", "30%"])
+                                     column_widths=["180px", "64px", "100px", "76px", "52px", "180px"])
             pairs = gr.Dataframe(headers=ev.PAIR_COLUMNS, label="Most-confused pairs (click one to see its rows)",
                                  interactive=False, wrap=True, max_height=320, elem_id="eval-pairs", scale=2,
-                                 min_width=300, column_widths=["32%", "32%", "14%", "22%"])
+                                 min_width=300, column_widths=["150px", "150px", "64px", "72px"])
         wrong = gr.Dataframe(headers=ev.ERROR_COLUMNS, label="Misclassified (click a row to add it as an example)",
                              interactive=False, wrap=True, max_height=360, elem_id="eval-wrong",
-                             column_widths=["60%", "20%", "20%"])
+                             column_widths=["52%", "24%", "24%"])
         with gr.Row():
             picked = gr.Textbox(label="Selected text", scale=3, elem_id="eval-picked", min_width=240)
             add_dd = gr.Dropdown(label="Add as an example of", choices=[], allow_custom_value=True, scale=1,
