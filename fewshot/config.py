@@ -53,7 +53,7 @@ class ClassifierConfig:
     unknown_label: str = "unknown"
     auto_max_drop: float = 0.02  # automatic threshold: in-scope accuracy it may cost, estimated on held-out examples
     auto_quantile: float | None = None  # automatic threshold by quantile instead: this share of held-out scores
-    ambiguity_margin: float | None = 0.1  # "ambiguous: A or B?" when the top two probabilities differ by less; None: off
+    ambiguity_margin: float | None = 0.1  # "ambiguous: A or B?" below this top-2 probability margin; None: off
     batch_size: int = 64
     int8: bool = False  # the int8 encoder (fewshot.encoders.int8)
     extra_layers: list[int] | str = "auto"  # encoder layers appended to the embedding (fewshot.encoders.encoder)

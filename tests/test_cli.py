@@ -110,6 +110,47 @@ def test_info() -> None:
     assert info["encoder"]["dim"] == 768 and info["encoder"]["extra_layers"] == [4] and info["versions"]["torch"]
 
 
+def _mpnet_parts_installed() -> bool:
+    from fewshot.encoders import parts
+    from fewshot.errors import FewShotError
+
+    try:
+        return bool(parts.part_files())
+    except FewShotError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _mpnet_parts_installed(), reason='needs pip install "fewshot[mpnet]"')
+def test_info_mpnet_says_what_it_loads() -> None:
+    res = run_cli("info", "--model", "mpnet", "--json")
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert info["encoder"]["model"] == "mpnet" and info["encoder"]["base"] == info["mpnet"]["folder"]
+    assert info["encoder"]["dim"] == 1536 and info["encoder"]["extra_layers"] == [6]
+    assert len(info["mpnet"]["parts"]) == 5 and info["mpnet"]["assembled"] and not info["mpnet"]["problem"]
+    text = run_cli("info", "--model", "mpnet").stdout
+    assert "installed (5 packages)" in text and "assembled    yes" in text
+
+
+def test_info_names_a_missing_encoder() -> None:
+    res = run_cli("info", "--model", "/no/such/model/folder")
+    assert res.returncode == 2 and "was not found" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_evaluate_reports_accuracy_with_the_unknown_rule(tmp_path: Path, support: Path, capsys) -> None:
+    test = tmp_path / "test.csv"
+    rows = [{"text": q, "label": g} for q, g in QUERIES] + [{"text": "the weather on mars", "label": "unknown"}]
+    pd.DataFrame(rows).to_csv(test, index=False)
+    assert main(["evaluate", "--support", str(support), "--test", str(test), "--json", "--model", "minilm",
+                 "--score-threshold", "1e9"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    ruled = result["with_unknown"]  # everything answered unknown: only the row labelled unknown is right
+    assert ruled["answered"] == 0 and ruled["in_scope_accuracy"] == 0 and ruled["unknown_recall"] == 1.0
+    assert ruled["accuracy"] == pytest.approx(1 / len(rows)) and ruled["n_unknown"] == 1
+    assert result["accuracy"] > ruled["accuracy"]  # the plain accuracy ignores the unknown options
+
+
 def _bad_inputs(tmp: Path, support: Path) -> dict[str, tuple[list[str], str]]:
     empty = tmp / "empty.csv"
     empty.write_text("")

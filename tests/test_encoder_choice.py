@@ -131,3 +131,14 @@ def test_int8_encoder_is_made_from_its_own_copy_of_the_weights() -> None:
         stop.set()
         worker.join()
     np.testing.assert_array_equal(made_meanwhile.encode(texts), made_alone)
+
+
+def test_another_model_on_purpose_takes_its_own_automatic_layers(tmp_path) -> None:
+    from helpers import support_frame
+
+    df = support_frame()
+    FewShotClassifier("minilm", extra_layers=[5]).fit(df.text.tolist(), df.label.tolist()).save(tmp_path / "c")
+    assert FewShotClassifier.load(tmp_path / "c").encoder.extra_layers == (5,)  # the saved choice, same model
+    other = FewShotClassifier.load(tmp_path / "c", model="default")  # re-encoded on purpose: default's own "auto"
+    assert other.encoder.name == "default" and other.encoder.extra_layers == (4,)
+    assert other.support.vectors.shape == (len(df), other.encoder.dim)
