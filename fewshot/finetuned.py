@@ -215,8 +215,9 @@ def restore(clf: FewShotClassifier, folder: SavedFolder) -> bool:
     fit ``clf.encoder`` afterwards (False: the weights could not be applied, so the examples must be
     re-encoded; a :class:`FewShotWarning` says why)."""
     section = folder.meta.get("finetune")
-    if not section:
-        return True
+    if not section:  # not fine-tuned; or its section was dropped while the saved vectors are the adapted ones
+        encoder_record = folder.meta.get("encoder")
+        return not (isinstance(encoder_record, dict) and encoder_record.get("finetune"))
     path = folder.directory / FINETUNE_FILE  # never a name from the file: an upload cannot point elsewhere
     base = clf.encoder
     try:
