@@ -542,7 +542,7 @@ class FewShotClassifier:
                                "model=NAME) or load(..., encoder=..., reencode=True); --model NAME on the command "
                                "line)")
         reusable = True
-        if folder.meta.get("finetune"):  # the adapted weights of finetune.safetensors (tensors only, no pickle)
+        if "finetune" in folder.meta or "finetune" in (folder.meta.get("encoder") or {}):  # finetune.safetensors
             from .finetuned import restore
 
             reusable = restore(clf, folder)
