@@ -30,7 +30,7 @@ TOP_CONFUSION = 20
 TOP_PAIRS = 50
 ERROR_COLUMNS = ["text", "gold", "predicted"]
 PER_LABEL_COLUMNS = ["label", "F1", "precision", "recall", "n", "most often predicted as"]
-PAIR_COLUMNS = ["true label", "predicted as", "rows", "share of the true label"]
+PAIR_COLUMNS = ["true label", "predicted as", "rows", "share"]  # share: of the true label's rows
 SCORE_BOUND = 100.0
 """Thresholds a request may set lie within +-SCORE_BOUND (in-scope scores are logits or similarities)."""
 NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": None}

@@ -82,8 +82,8 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
                                      label="Examples (edit cells; add or delete rows from the table menu)",
                                      show_search="search", elem_id="label-table")
                 with gr.Row():
-                    new_label = gr.Textbox(label="Label", placeholder="e.g. billing", scale=1)
-                    new_lines = gr.Textbox(label="Examples, one per line", lines=3, scale=3,
+                    new_label = gr.Textbox(label="Label", placeholder="e.g. billing", scale=1, elem_id="new-label")
+                    new_lines = gr.Textbox(label="Examples, one per line", lines=3, scale=3, elem_id="new-lines",
                                            placeholder="I was charged twice\nWhere is my invoice?")
                 with gr.Row():
                     add_btn = gr.Button("Add examples", variant="primary")
@@ -266,8 +266,8 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
 
 
 def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
-    results = gr.State(None)  # this session's scored rows: the tables, slider and report work from them
     with gr.Tab("Evaluate", id="evaluate"):
+        results = gr.State(None)  # this session's scored rows: the tables, slider and report work from them
         gr.Markdown("Upload a CSV with the true labels to measure your label set (rows labelled `unknown` are "
                     "texts none of your labels covers). Click a confused pair to see its rows, a row to add it "
                     "as an example; the metrics are measured again after each one you add.")
