@@ -266,6 +266,7 @@ def methods() -> dict[str, dict[str, Any]]:
         "logistic + token windows, vote top": {"views": "tokens"},
         "logistic + word windows, vote top, no at-least-one": {"views": "words", "at_least_one": False},
         "default: logistic + word windows, vote top": {"views": "words"},
+        "default with one scikit-learn fit per label": {"views": "words", "solver": "sklearn"},
     }
 
 

@@ -119,6 +119,19 @@ def test_fit_is_deterministic(clusters: dict) -> None:
     assert np.array_equal(a.thresholds_, b.thresholds_)
 
 
+def test_joint_solver_matches_one_fit_per_label(clusters: dict) -> None:
+    """solver="joint" minimises scikit-learn's per-label objective for every label at once: same answers."""
+    x, y = clusters["x"], clusters["y"]
+    joint = MultiLabelCore(MultiLabelConfig(solver="joint", threshold=0.5)).fit(x, y)
+    per_label = MultiLabelCore(MultiLabelConfig(solver="sklearn", threshold=0.5)).fit(x, y)
+    np.testing.assert_allclose(joint.predict_proba(x), per_label.predict_proba(x), atol=0.02)
+    c = clusters["centres"]
+    q = unit(np.vstack([c, c[0] + c[3], c[1] + c[5]]))
+    assert [sorted(p) for p in joint.predict(q)] == [sorted(p) for p in per_label.predict(q)]
+    with pytest.raises(FewShotError, match="solver"):
+        MultiLabelCore(MultiLabelConfig(solver="newton")).fit(x, y)
+
+
 def test_save_load_round_trip_is_identical(fitted: MultiLabelCore, clusters: dict, tmp_path) -> None:
     fitted.set_thresholds({"beta": 0.42})
     fitted.save(tmp_path)

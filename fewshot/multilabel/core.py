@@ -100,8 +100,9 @@ class MultiLabelConfig:
     """Seed of the synthetic pairs and the folds."""
     solver: str = "joint"
     """``"logistic"`` fitting: ``"joint"`` (one L-BFGS over every label's weights at once, the same objective as
-    scikit-learn's, each cross-validation fold starting from the full fit) or ``"sklearn"`` (one
-    ``LogisticRegression`` per label, from zero)."""
+    scikit-learn's) or ``"sklearn"`` (one ``LogisticRegression`` per label). Both start every fit from zero: a
+    cross-validation fold started from the full fit keeps what the full fit learnt from its held-out examples
+    (measured: the threshold rose to 0.9 and micro-F1 fell by 0.07 on CLINC150 valid)."""
 
     def check(self) -> None:
         """Raise :class:`FewShotError` naming the first bad setting."""
@@ -267,15 +268,13 @@ def _fit_heads(x: np.ndarray, t: np.ndarray, row_w: np.ndarray, cfg: MultiLabelC
     return theta[: n_l * d].reshape(n_l, d), theta[n_l * d:]
 
 
-def _fit_logistic_joint(x: np.ndarray, t: np.ndarray, c: float, init: tuple[np.ndarray, np.ndarray] | None = None,
-                        max_iter: int = 1000, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+def _fit_logistic_joint(x: np.ndarray, t: np.ndarray, c: float, max_iter: int = 1000, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-rest logistic regression of every label at once: minimise ``sum_l mean_i logloss(x_i . w_l + b_l,
     t_il) + ||w_l||^2 / (2 C n)`` (scikit-learn's L2 objective per label, intercepts unpenalised; the labels'
     terms are independent, so the minimiser is the per-label one) with one L-BFGS over the ``(L, d)`` weights.
 
-    One matrix product per step serves every label, instead of one solver run per label; ``init`` (e.g. the
-    full fit, for a cross-validation fold) starts near the answer. Labels on every row or none get a constant
-    bias (+-30), as with the per-label fits.
+    One matrix product per step serves every label, instead of one solver run per label. Starts from zero.
+    Labels on every row or none get a constant bias (+-30), as with the per-label fits.
     """
     from scipy.optimize import minimize
 
@@ -301,8 +300,6 @@ def _fit_logistic_joint(x: np.ndarray, t: np.ndarray, c: float, init: tuple[np.n
         return loss, np.concatenate([gw.ravel(), g.sum(0)])
 
     theta0 = np.zeros(k * d + k)
-    if init is not None and init[0].shape == (n_l, d):
-        theta0 = np.concatenate([np.asarray(init[0])[fit].ravel(), np.clip(np.asarray(init[1])[fit], -30, 30)])
     res = minimize(loss_grad, theta0, jac=True, method="L-BFGS-B",
                    options={"maxiter": int(max_iter), "gtol": tol, "ftol": 64 * np.finfo(float).eps,
                             "maxls": 50})
@@ -358,7 +355,6 @@ class MultiLabelCore:
         self.classes_ = np.array(classes, dtype=object)
         self.config_ = cfg
         self.weights_, self.bias_ = self._fit_params(x, t, views, cfg, np.random.default_rng([cfg.seed, 1]))
-        self._init = (self.weights_, self.bias_)  # where the folds' joint fits start
         self.uses_views_ = views is not None
         self.n_examples_ = t.sum(0).astype(np.int64)
         if cfg.threshold == "auto":
@@ -389,10 +385,9 @@ class MultiLabelCore:
         return x, out
 
     def _fit_params(self, x: np.ndarray, t: np.ndarray, views: list[np.ndarray] | None, cfg: MultiLabelConfig,
-                    rng: np.random.Generator, init: tuple[np.ndarray, np.ndarray] | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if cfg.method == "logistic" and cfg.solver == "joint":
-            return _fit_logistic_joint(x, t, cfg.logistic_c, init)
+            return _fit_logistic_joint(x, t, cfg.logistic_c)
         if cfg.method == "logistic":
             from sklearn.linear_model import LogisticRegression
 
@@ -444,7 +439,7 @@ class MultiLabelCore:
             if not te.any() or (t[tr].sum(0) == 0).all():
                 continue
             tr_views = None if views is None else [views[i] for i in np.flatnonzero(tr)]
-            w, b = self._fit_params(x[tr], t[tr], tr_views, cfg, rng, init=getattr(self, "_init", None))
+            w, b = self._fit_params(x[tr], t[tr], tr_views, cfg, rng)
             # held-out rows plus two-label mixes of held-out single-label rows; with views, a mix's views are
             # its two parts' views (a two-intent text holds each intent's span)
             te_idx = np.flatnonzero(te)
