@@ -136,3 +136,60 @@ def test_two_browser_sessions_keep_their_own_labels(browser: object, app_url: st
     sync_api.expect(page_a.locator("#label-summary")).not_to_contain_text("sports")
     ctx_a.close()
     ctx_b.close()
+
+
+def test_review_loop_batch_filter_unknown_add(browser: object, app_url: str, tmp_path: Path) -> None:
+    """Batch -> review only the unknown rows -> add one as an example of a new label -> the label set grows."""
+    context, page = open_app(browser, app_url)
+    load_support_tickets(page)
+    page.locator("#new-label textarea, #new-label input").first.fill("unknown")  # "none of these" examples
+    page.locator("#new-lines textarea").fill(
+        "a banana smoothie recipe with oat milk\nthe weather is lovely and sunny today")
+    page.get_by_role("button", name="Add examples").click()
+    sync_api.expect(page.locator("#label-summary")).to_contain_text("32 examples", timeout=WAIT_MS)
+    src = tmp_path / "mixed.csv"
+    pd.DataFrame({"text": ["I was billed twice", "banana smoothie recipe", "my parcel never arrived",
+                           "the weather is lovely today"]}).to_csv(src, index=False)
+    page.get_by_role("tab", name="Batch").click()
+    sync_api.expect(page.locator("#batch-preview")).to_be_hidden()  # no empty table before the first batch
+    page.locator("#batch-file input[type=file]").set_input_files(str(src))
+    sync_api.expect(page.locator("#batch-column input")).to_have_value("text", timeout=WAIT_MS)
+    page.locator("#batch-run").click()
+    sync_api.expect(page.locator("#batch-summary")).to_contain_text("4 rows labelled", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#review-table")).to_contain_text("I was billed twice", timeout=WAIT_MS)
+    page.locator("#review-unknown input[type=checkbox]").check()
+    sync_api.expect(page.locator("#review-table")).not_to_contain_text("I was billed twice", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#review-table")).to_contain_text("banana smoothie recipe")
+    page.locator("#review-table").get_by_text("banana smoothie recipe").click()
+    sync_api.expect(page.locator("#review-picked textarea")).not_to_have_value("", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#review-add-label input")).to_have_value("")  # nothing preselected after unknown
+    sync_api.expect(page.locator("#review-near")).to_contain_text("unknown", timeout=WAIT_MS)  # closest examples
+    picked = page.locator("#review-picked textarea").input_value()
+    page.locator("#review-add-label input").fill("food")
+    page.locator("#review-add-label input").press("Enter")
+    page.locator("#review-add").click()
+    sync_api.expect(page.locator("#review-table")).to_contain_text("added as food", timeout=WAIT_MS)
+    shot(page, "batch", full_page=True)
+    page.get_by_role("tab", name="Labels").click()
+    sync_api.expect(page.locator("#label-summary")).to_contain_text("33 examples", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#label-summary")).to_contain_text("food")  # the new label, 1 example
+    page.locator("#label-table input[placeholder='Search...']").fill(picked)  # the table is virtual: search it
+    sync_api.expect(page.locator("#label-table")).to_contain_text("food", timeout=WAIT_MS)
+    context.close()
+
+
+def test_a_refused_import_leaves_the_table_in_place(browser: object, app_url: str, tmp_path: Path) -> None:
+    context, page = open_app(browser, app_url)
+    load_support_tickets(page)
+    binary = tmp_path / "sheet.csv"
+    binary.write_bytes(b"PK\x03\x04\x14\x00\x00\x00binary\x00data")
+    page.locator('[data-testid="Import CSV (text,label)-upload-button"]').set_input_files(str(binary))
+    sync_api.expect(page.get_by_text("is not a text CSV").first).to_be_visible(timeout=WAIT_MS)  # the message
+    sync_api.expect(page.locator("#label-table")).to_contain_text("billing")  # the table stays, with its content
+    sync_api.expect(page.locator("#label-table")).to_be_visible()
+    hidden = page.locator("#label-table .error").evaluate_all(  # no "Error" badge over the table (opacity 0)
+        "els => els.every(e => { for (let n = e; n && n.id !== 'label-table'; n = n.parentElement) "
+        "{ if (getComputedStyle(n).opacity === '0') return true; } return false; })")
+    assert hidden
+    sync_api.expect(page.locator("#label-summary")).to_contain_text("5 labels · 30 examples")
+    context.close()
