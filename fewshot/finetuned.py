@@ -154,6 +154,9 @@ def finetune_classifier(clf: FewShotClassifier, config: FinetuneConfig | None = 
     config = config or FinetuneConfig()
     if not isinstance(config, FinetuneConfig):
         raise FewShotError(f"config must be a FinetuneConfig, got {type(config).__name__}")
+    if getattr(clf, "_multilabel", None) is not None:
+        raise FewShotError("fine-tuning supports single-label classifiers; this one has multi_label=True (its "
+                           "examples carry label sets, which the contrastive loss does not read)")
     clf._check_ready()
     if cancel is not None and not isinstance(cancel, threading.Event) and not callable(cancel):
         raise FewShotError(f"cancel must be a threading.Event or a callable returning True to stop, got {cancel!r}")

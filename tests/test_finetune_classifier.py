@@ -216,3 +216,8 @@ def test_minilm_round_trip_and_upload_path(tmp_path: Path) -> None:
     assert 7_000_000 < size < 7_200_000, size  # 2 MiniLM layers in float16
     loaded = FewShotClassifier.load(folder, allow_model_paths=False)
     assert loaded.finetuned_ is not None and np.array_equal(loaded.predict_proba(queries), probs)
+
+
+def test_multi_label_classifier_is_refused(tiny: str) -> None:
+    with pytest.raises(FewShotError, match="single-label"):
+        FewShotClassifier(tiny, multi_label=True).finetune(QUICK)
