@@ -160,3 +160,23 @@ def test_binary_upload_is_not_a_text_csv(tmp_path: Path) -> None:
     utf16 = tmp_path / "utf16.csv"
     pd.DataFrame({"text": ["hello"]}).to_csv(utf16, index=False, encoding="utf-16")
     assert st.read_upload(utf16)["text"].tolist() == ["hello"]  # UTF-16 holds NUL bytes but is text
+
+
+def test_verdict_plain_words_first_and_a_or_b_when_ambiguous() -> None:
+    pytest.importorskip("gradio")
+    from types import SimpleNamespace
+
+    from fewshot.app import handlers
+
+    pred = SimpleNamespace(label="billing", confidence=0.46, top=[("billing", 0.46), ("shipping", 0.41)], score=1.2,
+                           ambiguous=True, alternatives=["billing", "shipping"], matches=[])
+    out = handlers.verdict_md(pred, st.Unknown("auto", 0.8), "unknown")
+    assert out.startswith("### billing or shipping?") and "<summary>Technical details</summary>" in out
+    assert out.index("in-scope score") > out.index("<details>")  # the figures on demand
+    plain = SimpleNamespace(**{**vars(pred), "ambiguous": False, "alternatives": []})
+    assert handlers.verdict_md(plain, st.Unknown("off"), "unknown").startswith("### billing\n46% confident")
+    unknown = SimpleNamespace(**{**vars(pred), "label": "unknown", "ambiguous": False, "score": 0.1})
+    out = handlers.verdict_md(unknown, st.Unknown("auto", 0.8), "unknown")
+    assert out.startswith("### unknown\nThe text looks unlike all of your examples")
+    assert handlers.suggest_label({"billing": 0.46}, out).value is None  # nothing preselected after unknown
+    assert handlers.suggest_label({"billing": 0.46}, "### billing").value == "billing"
