@@ -130,6 +130,9 @@ def test_finetune_undo_and_cancel_over_http(app_url: str, session: Client) -> No
     assert bars["label"] in {"shipping", "cancellation", "technical_issue", "billing", "account_access"}
     after, _, _ = other.predict(text, False, 0.0, api_name="/classify")
     assert after == before  # another session's classifier (and the shared encoder) is untouched
+    if "Fine-tuned" in result:  # the saved classifier carries the adapted weights
+        with zipfile.ZipFile(session.predict(api_name="/save_classifier")) as zf:
+            assert any(n.endswith("finetune.safetensors") for n in zf.namelist())
     undone = session.predict(api_name="/undo_finetune")
     assert "instant" in undone
     job = session.submit(120, api_name="/finetune")

@@ -112,7 +112,8 @@ def undo_finetune(int8: bool, encoder: str, state: dict[str, Any], cache: Any) -
 def hint_md(hint: Any) -> str:
     """The overlap hint in plain words, the confused label pairs listed."""
     if not hint.confusable:
-        return f"✓ Your labels look well separated (estimated accuracy {hint.estimate:.0%}); fine-tuning is unlikely to help."
+        return (f"No two labels stand out as overlapping (held-out examples classified right: {hint.estimate:.0%}); "
+                "fine-tuning helps most where labels are close in meaning.")
     pairs = "; ".join(f"{h.esc(a)} → {h.esc(b)} ({s:.0%})" for a, b, s in hint.pairs[:5])
     return (f"ℹ **These labels overlap: fine-tuning may help** (estimated accuracy {hint.estimate:.0%}; "
             f"held-out examples went to another label: {pairs}).")
