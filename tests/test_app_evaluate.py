@@ -21,15 +21,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 OUT_OF_SCOPE = ["what a lovely sunset over the sea", "recommend me a good pizza recipe",
                 "who won the football match yesterday", "how tall is mount everest",
                 "tell me a joke about cats", "what is the capital of australia"]
-FAR = "the migration patterns of arctic terns across the southern ocean"
 
 
 def client(url: str) -> Client:
     return Client(url, verbose=False, download_files=True)
-
-
-def value_of(update: object) -> object:
-    return update["value"] if isinstance(update, dict) and "__type__" in update else update
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,10 @@ in-scope accuracy against out-of-scope recall, or accuracy against coverage, fro
 :func:`fewshot.unknown.operating_curve`).
 
 Rows whose gold label is the classifier's ``unknown_label`` are out-of-scope rows: right when answered
-unknown. The result of a pass is a plain dict kept in the session's ``gr.State`` (never shared), so moving
-the slider or clicking a pair re-encodes nothing.
+unknown. The headline gives accuracy both as the labels alone decide and with the unknown rule in use; the
+tables (per label, pairs, errors, confusion, report) show what the app answers, i.e. with the rule in use
+(the threshold chosen on the tab, else the automatic one). The result of a pass is a plain dict kept in
+the session's ``gr.State`` (never shared), so moving the slider or clicking a pair re-encodes nothing.
 """
 
 from __future__ import annotations
@@ -271,7 +273,8 @@ def point_md(res: dict[str, Any], threshold: float) -> str:
 # ---- the report ------------------------------------------------------------------------------------
 def write_report(res: dict[str, Any], source_name: str) -> list[str]:
     """Two CSVs (formula cells neutralised): per-label metrics, and every row's prediction with the errors
-    first (text, gold, predicted, confidence, in-scope score, predicted with the unknown rule)."""
+    first (text, gold, predicted with the unknown rule in use, correct, confidence, in-scope score, and the
+    best label without the rule)."""
     folder = st.out_dir()
     stem = st.safe_stem(source_name, "evaluation")
     labels_path = folder / f"{stem}_per_label.csv"
