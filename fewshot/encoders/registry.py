@@ -18,6 +18,7 @@ Light on purpose (no torch): resolving a name loads nothing.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from dataclasses import dataclass
@@ -76,16 +77,17 @@ def bundled_minilm_path() -> Path:
 def mpnet_base() -> str:
     """all-mpnet-base-v2's weights: the folder assembled from the part packages, else its hub id when
     ``FEWSHOT_ALLOW_DOWNLOAD=1``, else one error naming the extra (:func:`fewshot.encoders.parts.mpnet_source`)."""
-    from . import parts  # no torch there either
+    # imported by name at call time: parts reads cache_root() from this module (no torch on either side)
+    return importlib.import_module("fewshot.encoders.parts").mpnet_source()
 
-    return parts.mpnet_source()
+
+MPNET_FOLDER_PREFIX = "all-mpnet-base-v2-"
+"""Name prefix of the folder :mod:`fewshot.encoders.parts` assembles (``all-mpnet-base-v2-<sha256 prefix>``)."""
 
 
 def is_mpnet(base: str) -> bool:
     """Whether ``base`` (a :class:`ModelSpec`'s) is all-mpnet-base-v2: the assembled folder or the hub id."""
-    from . import parts
-
-    return base == MPNET_HUB_ID or Path(base).name == parts.folder_name()
+    return base == MPNET_HUB_ID or Path(base).name.startswith(MPNET_FOLDER_PREFIX)
 
 
 def resolve_model(model: str | None = None) -> ModelSpec:
