@@ -79,7 +79,7 @@ def test_label_classify_batch_download(browser: object, app_url: str, batch_csv:
     sync_api.expect(page.locator("#classify-threshold")).to_be_hidden()  # automatic unknown is the default
     sync_api.expect(page.locator("#encoder-status")).to_contain_text("Encoder ready", timeout=WAIT_MS)
     shot(page, "classify")
-    page.locator("#classify-text textarea").fill("banana")
+    page.locator("#classify-text textarea").fill("qwerty asdf")  # unlike every example
     page.locator("#classify-run").click()
     sync_api.expect(page.locator("#classify-verdict")).to_contain_text("below the automatic threshold",
                                                                       timeout=WAIT_MS)
