@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fewshot" / "multilabel",
                    help="embedding cache folder")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared machines)")
+    p.add_argument("--fit-timing", action="store_true",
+                   help="only time the default's fit with each logistic solver, interleaved on the same draws "
+                        "(wall and CPU seconds; CPU time is what a shared machine's load disturbs least)")
     args = p.parse_args(argv)
     if args.out is None:
         args.out = common.RESULTS / ("multilabel.json" if args.split == "both" else f"multilabel_{args.split}.json")
@@ -327,12 +330,40 @@ def markdown(results: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
+def fit_timing(args: argparse.Namespace, cache: EmbeddingCache) -> dict[str, Any]:
+    """Fit seconds (wall, CPU) of the default with ``solver="joint"`` and ``"sklearn"``, alternating per draw."""
+    from fewshot.multilabel import MultiLabelConfig, MultiLabelCore
+
+    out: dict[str, Any] = {}
+    for ds in DATASETS:
+        times: dict[str, list[tuple[float, float]]] = {"sklearn": [], "joint": []}
+        for d in range(args.draws):
+            t, y = support_draw(args.data, ds, d, args.shots, args.multi, args.seed)
+            x, views = cache.encode(t), cache.encode_views(t, "words")
+            for solver in times:
+                wall, cpu = time.perf_counter(), time.process_time()
+                MultiLabelCore(MultiLabelConfig(solver=solver)).fit(x, y, views)
+                times[solver].append((time.perf_counter() - wall, time.process_time() - cpu))
+        out[ds] = {s: {"wall_s": [w for w, _ in v], "cpu_s": [c for _, c in v],
+                       "mean_cpu_s": float(np.mean([c for _, c in v]))} for s, v in times.items()}
+        ratio = out[ds]["sklearn"]["mean_cpu_s"] / out[ds]["joint"]["mean_cpu_s"]
+        print(f"{ds}: mean fit CPU s: sklearn {out[ds]['sklearn']['mean_cpu_s']:.2f}, joint "
+              f"{out[ds]['joint']['mean_cpu_s']:.2f} (x{ratio:.2f}); wall s sklearn "
+              f"{np.round(out[ds]['sklearn']['wall_s'], 1).tolist()}, joint {np.round(out[ds]['joint']['wall_s'], 1).tolist()}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not all(common.has_data(args.data, DATASETS, split) for split in ("train", "valid", "test")):
         return 0
     common.set_threads(args.threads)
     common.reproducible()
+    if args.fit_timing:
+        common.write_json(args.out.with_name(args.out.stem + "_fit_timing.json"),
+                          {"command": shlex.join(["python", "bench/multilabel.py", *(argv or sys.argv[1:])]),
+                           "environment": common.environment(), "results": fit_timing(args, EmbeddingCache(args.cache))})
+        return 0
     table = methods()
     if args.method:
         wanted = [m.strip() for m in args.method]
