@@ -359,6 +359,10 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     summary = (f"**{done} row{'s' if done != 1 else ''} labelled.** "
                + " · ".join(f"{esc(k)}: {v}" for k, v in counts.items()))
     unknown = int(counts.get(fit.clf.config.unknown_label, 0))
+    nearest_none = int((out[score_col] == "-inf").sum())  # closest to a "none of these" example (any rule)
+    if nearest_none:
+        summary += f"  \n{nearest_none} row(s) answered *unknown*: closest to your \"none of these\" examples"
+        unknown -= nearest_none
     if rule.mode == "auto":
         summary += (f"  \n{unknown} row(s) answered *unknown*: unlike all of your examples (in-scope score, "
                     f"column `{score_col}`, below the automatic threshold {rule.threshold:.2f})")
