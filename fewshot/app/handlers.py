@@ -641,7 +641,7 @@ def review_pick(batch: Any, int8: Any, encoder: Any, state: dict[str, Any], cach
     try:
         fit = fitted(state, cache, None, int8, encoder)
         pred = fit.clf.predict_details([row["text"]], top=1, n_matches=5)[0]
-        near = [[m.label, round(m.similarity, 3), m.text] for m in pred.matches]
+        near = [[m.label, round(m.similarity, 2), m.text] for m in pred.matches]
     except FewShotError as exc:
         gr.Warning(str(exc), duration=5)
         return row["text"], position, suggestion, [], gr.skip()

@@ -171,7 +171,7 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
                 verdict = gr.Markdown("_The answer appears here._", elem_id="classify-verdict", label="Verdict")
                 bars = gr.Label(num_top_classes=5, label="Top labels", elem_id="classify-bars", show_heading=False)
                 matches = gr.Dataframe(headers=["label", "example", "similarity"], label="Closest examples",
-                                       interactive=False, wrap=True, column_widths=["28%", "57%", "15%"],
+                                       interactive=False, wrap=True, column_widths=["28%", "50%", "22%"],
                                        elem_id="classify-matches")
     inputs, outputs = [text, auto, threshold, *enc, state, cache], [bars, verdict, matches, cache]
     # progress and a refused request show on the small line under the button: the old answer stays readable
@@ -234,7 +234,7 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
                                 allow_custom_value=True,
                                 elem_id="review-label", scale=2)
         table = gr.Dataframe(headers=rv.TABLE_HEADERS, interactive=False, wrap=True, max_height=360,
-                             column_widths=["8%", "22%", "12%", "58%"], label="Rows (click one)",
+                             column_widths=["10%", "24%", "18%", "48%"], label="Rows (click one)",
                              elem_id="review-table")
         picked = gr.Textbox(label="Selected text", lines=2, interactive=False, elem_id="review-picked")
         index = gr.Number(value=None, precision=0, visible=False, label="row")
@@ -244,7 +244,7 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
             add_btn = gr.Button("Add as example", variant="primary", scale=1, elem_id="review-add", min_width=140)
             right_btn = gr.Button("This is right", scale=1, elem_id="review-right", min_width=140)
         near = gr.Dataframe(headers=["label", "similarity", "example"], label="Its closest examples",
-                            interactive=False, wrap=True, max_height=260, column_widths=["25%", "12%", "63%"],
+                            interactive=False, wrap=True, max_height=260, column_widths=["26%", "16%", "58%"],
                             elem_id="review-near")
     filters = [unknown_only, below, label]
     # the API's way in (a button carries no filter values): an invisible trigger, registered first so that it
