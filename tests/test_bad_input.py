@@ -186,7 +186,7 @@ def _corrupt(folder: Path, how: str) -> None:
     ("config not json", "damaged saved classifier"),
     ("examples missing", "damaged saved classifier"),
     ("index truncated", "loads"),  # rebuilt from the examples
-    ("another encoder", "loads"),  # re-encoded with this encoder
+    ("another encoder", "saved with the encoder 'some-other/encoder'"),  # refused: reencode=True on purpose
     ("path in model", "only 'default', 'minilm' or a hub id"),
 ])
 def test_damaged_saved_folders(encoder: Encoder, tmp_path: Path, how: str, outcome: str) -> None:
@@ -199,6 +199,14 @@ def test_damaged_saved_folders(encoder: Encoder, tmp_path: Path, how: str, outco
     else:
         with pytest.raises(FewShotError, match=outcome):
             FewShotClassifier.load(tmp_path / "c", encoder=encoder, allow_model_paths=False)
+
+
+def test_another_encoder_reencodes_only_on_purpose(encoder: Encoder, tmp_path: Path) -> None:
+    df = support_frame()
+    FewShotClassifier(encoder=encoder).fit(df.text.tolist(), df.label.tolist()).save(tmp_path / "c")
+    _corrupt(tmp_path / "c", "another encoder")
+    back = FewShotClassifier.load(tmp_path / "c", encoder=encoder, allow_model_paths=False, reencode=True)
+    assert back.predict(["I lost my card"])[0] == "lost_card"
 
 
 @pytest.mark.parametrize("case", ["utf-16", "semicolon delimited", "undecodable bytes", "duplicate column names"])
