@@ -212,7 +212,9 @@ class FewShotClassifier:
         return self.support.index
 
     def counts(self) -> dict[str, int]:
-        """Examples per label."""
+        """Examples per label (with ``multi_label``: an example counts for each of its labels)."""
+        if self._multilabel is not None:
+            return self._multilabel.counts(self)
         return {str(k): int(v) for k, v in
                 pd.Series(self.support.labels, dtype=object).value_counts().sort_index().items()}
 

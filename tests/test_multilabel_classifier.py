@@ -167,6 +167,7 @@ def test_semicolon_cells_and_repeated_rows_are_one_format(fitted) -> None:
     a = FewShotClassifier(encoder=encoder, multi_label=True, label_names=False).fit(texts, cells)
     b = FewShotClassifier(encoder=encoder, multi_label=True, label_names=False).fit(rows_t, rows_l)
     assert len(b.examples) == len(texts)
+    assert b.counts() == {f"l{c}": sum(f"l{c}" in labs for labs in labels) for c in range(N_LABELS)}
     assert a.predict(q_texts) == clf.predict(q_texts) == b.predict(q_texts)
 
 

@@ -98,6 +98,14 @@ class MultiLabelMode:
         self._check_sets(clf, sets, at_least=1)
         clf._add(texts, [join_labels(sets[0])] * len(texts), clf.encoder.encode(texts))
 
+    def counts(self, clf: FewShotClassifier) -> dict[str, int]:
+        """``clf.counts``: examples per label, an example counting for each of its labels."""
+        out: dict[str, int] = {}
+        for cell in clf.support.labels:
+            for lab in split_label_cell(cell):
+                out[lab] = out.get(lab, 0) + 1
+        return dict(sorted(out.items()))
+
     def remove_label(self, clf: FewShotClassifier, label: str) -> None:
         """``clf.remove_label``: take ``label`` off every example; examples left without a label are dropped."""
         s = clf.support
