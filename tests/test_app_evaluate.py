@@ -16,7 +16,7 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.timeout(600)]
 
 OUT_OF_SCOPE = ["what a lovely sunset over the sea", "recommend me a good pizza recipe",
                 "who won the football match yesterday", "how tall is mount everest",
@@ -25,6 +25,78 @@ OUT_OF_SCOPE = ["what a lovely sunset over the sea", "recommend me a good pizza 
 
 def client(url: str) -> Client:
     return Client(url, verbose=False, download_files=True)
+
+
+def synthetic_result(n_labels: int = 150, seed: int = 0) -> dict:
+    """A scored evaluation as :func:`fewshot.app.evaluate.run` returns it, without an encoder."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    labels = [f"label_{i:03d}" for i in range(n_labels)]
+    gold = list(rng.choice(labels, 900)) + ["unknown"] * 60
+    pred = [g if rng.random() < 0.8 else str(rng.choice(labels)) for g in gold[:900]] + list(rng.choice(labels, 60))
+    scores = list(rng.normal(2.0, 0.5, 900)) + list(rng.normal(1.0, 0.5, 60))
+    return {"texts": [f"text {i}" for i in range(len(gold))], "gold": gold, "pred": pred,
+            "confidence": [0.5] * len(gold), "scores": scores, "unknown_label": "unknown", "auto": 1.2,
+            "auto_note": "", "chosen": None, "classes": labels, "skipped": 0}
+
+
+def test_tables_from_a_scored_file() -> None:
+    from fewshot.app import evaluate as ev
+
+    res = synthetic_result()
+    table = ev.per_label(res)
+    assert list(table.columns) == ev.PER_LABEL_COLUMNS and len(table) == len(set(res["gold"]))
+    assert table["F1"].is_monotonic_increasing  # worst first
+    pairs = ev.confused_pairs(res)
+    assert list(pairs.columns) == ev.PAIR_COLUMNS and pairs["rows"].is_monotonic_decreasing
+    true, predicted = pairs.iloc[0, 0], pairs.iloc[0, 1]
+    rows = ev.errors(res, true, predicted)
+    assert len(rows) == pairs.iloc[0, 2] and set(rows["gold"]) == {true} and set(rows["predicted"]) == {predicted}
+    s = ev.summary(res)
+    ruled = ev.with_rule(res, 1.2)
+    assert s["answered_unknown"] == ruled.count("unknown") and s["n_oos"] == 60
+    assert 0 < s["oos_recall"] <= 1 and s["accuracy_rule"] != s["accuracy"]
+
+
+def test_confusion_view_stays_small_at_150_labels() -> None:
+    from fewshot.app import evaluate as ev
+
+    fig = ev.confusion_figure(synthetic_result())
+    ax = fig.axes[0]
+    assert len(ax.get_yticks()) == ev.TOP_CONFUSION and len(ax.get_xticks()) == ev.TOP_CONFUSION + 1  # + "(other)"
+    assert ax.get_title().startswith(f"The {ev.TOP_CONFUSION} labels with most errors (of ")
+
+
+def test_curve_axes_and_points() -> None:
+    from fewshot.app import evaluate as ev
+
+    res = synthetic_result()
+    assert ev.axes(res)[:2] == ("oos_recall", "accuracy_kept")
+    p = ev.point(res, 1.2)
+    assert 0 < p["coverage"] < 1 and 0 < p["oos_recall"] <= 1
+    assert ev.point(res, 100.0)["coverage"] == 0.0
+    low, high, value = ev.slider_range(res)
+    assert low < value == 1.2 < high
+    no_oos = {**res, "gold": res["gold"][:900], "pred": res["pred"][:900], "scores": res["scores"][:900],
+              "texts": res["texts"][:900], "confidence": res["confidence"][:900]}
+    assert ev.axes(no_oos)[:2] == ("coverage", "answered_accuracy")
+    assert "out-of-scope" not in ev.point_md(no_oos, 1.2)
+    chosen = {**res, "chosen": 2.0}
+    assert ev.active_threshold(chosen) == 2.0 and ev.summary(chosen)["mode"] == "chosen"
+
+
+def test_report_files(tmp_path: Path) -> None:
+    from fewshot.app import evaluate as ev
+
+    res = synthetic_result()
+    res["texts"][0] = "=HYPERLINK(1)"
+    per_label, predictions = (Path(p) for p in ev.write_report(res, "my file.csv"))
+    assert per_label.name == "my_file_per_label.csv" and predictions.name == "my_file_predictions.csv"
+    rows = pd.read_csv(predictions, dtype=str, keep_default_na=False)
+    assert len(rows) == 960 and rows["correct"].iloc[0] == "False"  # errors first
+    assert "'=HYPERLINK(1)" in set(rows["text"])  # a spreadsheet would not run it
+    assert list(pd.read_csv(per_label).columns) == ev.PER_LABEL_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +117,7 @@ def session(app_url: str) -> Client:
     return c
 
 
+@pytest.mark.slow
 def test_evaluate_reports_tables_curve_and_report(session: Client, labelled_csv: Path) -> None:
     info = session.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/evaluate", "/eval_details", "/preview_point", "/set_operating_point", "/automatic_operating_point",
@@ -69,6 +142,7 @@ def test_evaluate_reports_tables_curve_and_report(session: Client, labelled_csv:
     assert curve2 is not None and "0% of rows answered" in line  # everything below the top: all unknown
 
 
+@pytest.mark.slow
 def test_operating_point_is_used_by_classify_and_saved(session: Client, labelled_csv: Path, tmp_path: Path) -> None:
     from fewshot import FewShotClassifier
 
@@ -97,6 +171,7 @@ def test_operating_point_is_used_by_classify_and_saved(session: Client, labelled
         session.predict(500.0, api_name="/set_operating_point")
 
 
+@pytest.mark.slow
 def test_operating_point_is_per_session(app_url: str, session: Client, labelled_csv: Path) -> None:
     session.predict(handle_file(str(labelled_csv)), "text", "label", api_name="/evaluate")
     session.predict(99.0, api_name="/set_operating_point")
@@ -106,11 +181,13 @@ def test_operating_point_is_per_session(app_url: str, session: Client, labelled_
     assert verdict.startswith("### billing")
 
 
+@pytest.mark.slow
 def test_eval_details_before_evaluate_says_what_to_do(app_url: str) -> None:
     with pytest.raises(AppError, match="evaluate a labelled CSV first"):
         client(app_url).predict(api_name="/eval_details")
 
 
+@pytest.mark.slow
 def test_finetune_undo_and_cancel_over_http(app_url: str, session: Client) -> None:
     text = "my parcel never arrived and the tracking is stuck"
     other = client(app_url)
