@@ -363,12 +363,13 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     if nearest_none:
         summary += f"  \n{nearest_none} row(s) answered *unknown*: closest to your \"none of these\" examples"
         unknown -= nearest_none
-    if rule.mode == "auto":
+    explained = bool(nearest_none) and not unknown  # every unknown answer is explained by the line above
+    if rule.mode == "auto" and not explained:
         summary += (f"  \n{unknown} row(s) answered *unknown*: unlike all of your examples (in-scope score, "
                     f"column `{score_col}`, below the automatic threshold {rule.threshold:.2f})")
-    elif rule.mode == "confidence":
+    elif rule.mode == "confidence" and not explained:
         summary += f"  \n{unknown} row(s) answered *unknown*: confidence below {rule.threshold:.0%}"
-    elif rule.mode == "point":
+    elif rule.mode == "point" and not explained:
         summary += (f"  \n{unknown} row(s) answered *unknown*: in-scope score (column `{score_col}`) below "
                     f"{rule.threshold:.2f}, the threshold chosen on the Evaluate tab")
     elif rule.note:
