@@ -205,3 +205,21 @@ def test_finetuned_classifier_is_identical_too(ray_local: None, data: dict[str, 
     instant = data["dir"] / "finetuned_instant.csv"
     assert main(["classify", "--classifier", str(data["clf"]), "--input", str(rows), "--output", str(instant)]) == 0
     assert local.read_bytes() != instant.read_bytes()  # the adapted weights were used
+
+
+def test_multi_label_classifier_is_identical_too(ray_local: None, data: dict[str, Path]) -> None:
+    """``--multi-label``: the actors write the same ``labels`` column (``;``-joined label sets) as the local engine."""
+    support = data["dir"] / "ml_support.csv"
+    pd.DataFrame({"text": ["refund my order", "money back please", "my card was stolen", "lost my bank card",
+                           "is it sunny today", "rain forecast tomorrow", "refund the charge on my stolen card"],
+                  "label": ["refund", "refund", "lost_card", "lost_card", "weather", "weather", "refund;lost_card"]}
+                 ).to_csv(support, index=False)
+    folder = data["dir"] / "ml_clf"
+    assert main(["fit", "--support", str(support), "--model", "minilm", "--multi-label", "--out", str(folder)]) == 0
+    rows = _write(data["dir"] / "ml_in.csv", _rows(200, seed=5))
+    local, distributed = data["dir"] / "ml_local.csv", data["dir"] / "ml_ray.csv"
+    assert main(["classify", "--classifier", str(folder), "--input", str(rows), "--output", str(local)]) == 0
+    assert main(["classify", "--engine", "ray", "--classifier", str(folder), "--input", str(rows),
+                 "--output", str(distributed), "--chunk-size", "64"]) == 0
+    assert_same_output(local, distributed)
+    assert "labels" in _read(distributed).columns

@@ -117,6 +117,15 @@ def _folder_bytes(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
+def _is_multi_label(folder: dict[str, bytes]) -> bool:
+    """Whether the saved classifier in ``folder`` is multi-label (its output has a ``labels`` column)."""
+    import json
+
+    from ..persist import CONFIG_FILE
+
+    return bool(json.loads(folder[CONFIG_FILE]).get("config", {}).get("multi_label", False))
+
+
 def _check_overrides(directory: Path, folder: dict[str, bytes], overrides: dict[str, Any]) -> None:
     """Fail on the driver, not in every actor, for a damaged config or bad options (no model is loaded)."""
     import json
@@ -209,8 +218,6 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
         raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
     if any(f.resolve() == out_path.resolve() for f in files):
         raise FewShotError("--output is one of the input files; choose another name so the input is kept")
-    added = list(output_names(columns))
-
     staging: str | None = None
     try:
         if isinstance(classifier, FewShotClassifier):
@@ -220,6 +227,7 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
         else:
             folder = _folder_bytes(Path(classifier))
             _check_overrides(Path(classifier), folder, overrides or {})
+        added = list(output_names(columns, multi_label=_is_multi_label(folder)))
         started_here = False
         if not ray.is_initialized():
             ray.init(address=address, runtime_env=runtime_env, include_dashboard=False,
