@@ -243,12 +243,13 @@ class FewShotClassifier:
             self._name_vectors = self.encoder.encode([label_text(c) for c in self.classes_])
         self._fitted_head = self._fit_head(self.support.vectors, self._label_idx)
 
-    def _fit_head(self, x: np.ndarray, y: np.ndarray) -> Any:
-        """Fit the configured rule's head on examples ``x`` with label indices ``y`` (plus label names), on
-        one torch thread (see :func:`fewshot.rules.one_torch_thread`)."""
+    def _fit_head(self, x: np.ndarray, y: np.ndarray, names: np.ndarray | None = None) -> Any:
+        """Fit the configured rule's head on examples ``x`` with label indices ``y`` (plus label names: their
+        vectors ``names``, default the encoder's), on one torch thread (see :func:`fewshot.rules.one_torch_thread`)."""
         with one_torch_thread():
             if self.config.label_names:
-                x, y = np.vstack([x, self._name_vectors]), np.concatenate([y, np.arange(len(self.classes_))])
+                names = self._name_vectors if names is None else names
+                x, y = np.vstack([x, names]), np.concatenate([y, np.arange(len(self.classes_))])
             n_classes = len(self.classes_) + self._has_none
             if self.config.adapt != "none":
                 from .meta.adapted import fit_adapted_head  # meta-training code: loaded only for adapt
@@ -327,6 +328,12 @@ class FewShotClassifier:
 
     def _cross_validated_scores(self) -> tuple[np.ndarray, np.ndarray]:
         """In-scope scores of held-out examples, and whether the rule fitted without them classifies them right."""
+        if self._finetune is not None:  # the adapted encoder saw every example: use the fine-tuning folds' encoders
+            from .finetuned import fold_cross_validated_scores
+
+            found = fold_cross_validated_scores(self)
+            if found is not None:
+                return found
         fit = None if self.config.rule == "matching" else self._fit_head
         return unknown.cross_validated_scores(self.support.vectors, self._label_idx, len(self.classes_), fit)
 

@@ -16,7 +16,9 @@ report, the settings, the file's SHA-256). safetensors holds tensors only (no pi
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import threading
 import warnings
 from collections import OrderedDict
@@ -40,8 +42,36 @@ if TYPE_CHECKING:
 
 FINETUNE_FILE = "finetune.safetensors"
 """The adapted tensors of a fine-tuned classifier's saved folder."""
+FOLDS_FILE = "finetune_folds.safetensors"
+"""The fine-tuning estimate's fold vectors (float16) and fold ids, for the automatic threshold after loading."""
 
 Cancel = threading.Event | Callable[[], bool]
+
+
+@dataclass
+class FoldVectors:
+    """The estimate's folds at the kept step: which examples each fold model trained without, and its vectors of
+    all the examples it was fine-tuned on (the support texts, then the label names when ``names``). They give the
+    automatic threshold held-out scores from encoders that never saw the held-out examples."""
+
+    texts: list[str]
+    labels: list[str]
+    names: bool  # the label names were appended (one row per class, in ``classes_`` order)
+    fold_ids: np.ndarray  # per row, its held-out fold (-1: always trains)
+    vectors: list[np.ndarray]  # per fold (ascending fold numbers), that fold model's vectors of every row (float16)
+
+    @staticmethod
+    def examples_digest(texts: list[str], labels: list[str]) -> str:
+        """SHA-256 of the examples the folds belong to (a saved folder's folds apply only to the same examples)."""
+        return hashlib.sha256(json.dumps([list(texts), list(labels)]).encode()).hexdigest()
+
+    def file(self) -> bytes:
+        """The safetensors bytes of :data:`FOLDS_FILE` (fold ids and each fold's float16 vectors)."""
+        from safetensors.numpy import save
+
+        tensors = {"fold_ids": np.ascontiguousarray(self.fold_ids, dtype=np.int64)}
+        tensors |= {f"vectors.{i}": np.ascontiguousarray(v, dtype=np.float16) for i, v in enumerate(self.vectors)}
+        return save(tensors, metadata={"format": "fewshot-finetune-folds"})
 
 
 @dataclass
@@ -54,6 +84,7 @@ class Finetuned:
     report: FinetuneReport
     config: FinetuneConfig
     file_bytes: bytes  # the saved file's content (``FINETUNE_FILE``)
+    folds: FoldVectors | None = None  # the estimate's fold vectors (None: folds=0, or a folder saved without them)
 
     @property
     def digest(self) -> str:
@@ -175,7 +206,11 @@ def finetune_classifier(clf: FewShotClassifier, config: FinetuneConfig | None = 
             report.message += " (the classifier keeps its earlier fine-tuning)"
         return report
     data = weights_file(base._model, result.state_dict)
-    state = Finetuned(base, result.state_dict, report, result.config, data)
+    folds = None
+    if result.fold_ids is not None and result.fold_vectors:
+        folds = FoldVectors(list(clf.support.texts), list(clf.support.labels), bool(clf.config.label_names),
+                            result.fold_ids, [v.astype(np.float16) for v in result.fold_vectors])
+    state = Finetuned(base, result.state_dict, report, result.config, data, folds)
     encoder = AdaptedEncoder.over(base, result.state_dict, state.digest)
     support = reencoded(clf.support, encoder)
     if stop():  # cancelled after training: still nothing changes
@@ -194,6 +229,47 @@ def undo_finetune(clf: FewShotClassifier) -> None:
     _install(clf, state.base, reencoded(clf.support, state.base), None)
 
 
+def fold_cross_validated_scores(clf: FewShotClassifier) -> tuple[np.ndarray, np.ndarray] | None:
+    """Held-out in-scope scores and right flags for the automatic threshold, from the fine-tuning estimate's folds:
+    for fold f, the classifier's rule is fitted on fold f's model's vectors of the examples that model trained on
+    and scores its vectors of the held-out examples, as :func:`fewshot.unknown.cross_validated_scores` does on
+    the classifier's own vectors (where an adapted encoder has seen every held-out example, so the scores are too
+    high). None when the examples changed since fine-tuning, or the folds are not held (then the classifier
+    falls back to its own vectors)."""
+    from . import unknown
+
+    state = clf._finetune
+    folds = state.folds if state is not None else None
+    if (folds is None or folds.texts != list(clf.support.texts) or folds.labels != list(clf.support.labels)
+            or folds.names != bool(clf.config.label_names)):
+        return None
+    n = len(folds.texts)
+    n_classes = len(clf.classes_)
+    label_idx = clf._label_idx
+    real = label_idx < n_classes
+    scores, right = [], []
+    for f, vectors in zip(sorted(set(folds.fold_ids.tolist()) - {-1}), folds.vectors):
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape[1] != clf.encoder.dim:
+            return None
+        support, names = vectors[:n], vectors[n:]
+        test = (folds.fold_ids[:n] == f) & real  # "none of these" examples always train, as in the fallback
+        train = ~test
+        if not test.any() or len(np.unique(label_idx[train & real])) < 2:
+            continue
+        if clf.config.rule == "matching":
+            fit = None
+        else:
+            fit = functools.partial(clf._fit_head, names=names if folds.names else None)
+        found = unknown.fold_scores(support, label_idx, n_classes, fit, train, test)
+        if found is not None:
+            scores.append(found[0])
+            right.append(found[1])
+    if not scores:
+        return None
+    return np.concatenate(scores), np.concatenate(right)
+
+
 def classifier_overlap_hint(clf: FewShotClassifier) -> OverlapHint:
     """:func:`fewshot.adapt.overlap_hint` on the classifier's own vectors ("none of these" examples left out)."""
     clf._check_ready()
@@ -205,7 +281,36 @@ def saved_section(state: Finetuned) -> tuple[dict[str, Any], dict[str, bytes]]:
     """``config.json``'s ``finetune`` section and the files to write beside it."""
     section = {"file": FINETUNE_FILE, "sha256": state.digest, "report": asdict(state.report),
                "config": asdict(state.config)}
-    return section, {FINETUNE_FILE: state.file_bytes}
+    files = {FINETUNE_FILE: state.file_bytes}
+    if state.folds is not None:
+        folds = state.folds
+        section["folds"] = {"file": FOLDS_FILE, "names": folds.names,
+                            "examples_sha256": folds.examples_digest(folds.texts, folds.labels)}
+        files[FOLDS_FILE] = folds.file()
+    return section, files
+
+
+def _restore_folds(folder: SavedFolder, section: dict[str, Any]) -> FoldVectors | None:
+    """The saved fold vectors when the folder carries them for its own examples (else None: the automatic
+    threshold falls back to the classifier's vectors)."""
+    record = section.get("folds")
+    texts, labels = [str(t) for t in folder.texts], [str(x) for x in folder.labels]
+    if not isinstance(record, dict) or record.get("examples_sha256") != FoldVectors.examples_digest(texts, labels):
+        return None
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    try:
+        tensors = load((folder.directory / FOLDS_FILE).read_bytes())
+        fold_ids = tensors["fold_ids"].astype(np.int64)
+        vectors = [tensors[f"vectors.{i}"].astype(np.float16) for i in range(len(set(fold_ids.tolist()) - {-1}))]
+    except (OSError, KeyError, SafetensorError, ValueError) as exc:
+        warnings.warn(f"{folder.directory / FOLDS_FILE} cannot be read ({type(exc).__name__}: {exc}); the automatic "
+                      "unknown threshold is computed from the adapted vectors", FewShotWarning, stacklevel=4)
+        return None
+    if any(v.ndim != 2 or len(v) != len(fold_ids) for v in vectors) or len(fold_ids) < len(texts):
+        return None
+    return FoldVectors(texts, labels, bool(record.get("names")), fold_ids, vectors)
 
 
 def _dataclass_from(cls: type, values: Any) -> Any:
@@ -232,7 +337,8 @@ def restore(clf: FewShotClassifier, folder: SavedFolder) -> bool:
         return False
     report = _dataclass_from(FinetuneReport, section.get("report"))
     report.curve = [tuple(p) for p in report.curve]
-    state = Finetuned(base, state_dict, report, _dataclass_from(FinetuneConfig, section.get("config")), data)
+    state = Finetuned(base, state_dict, report, _dataclass_from(FinetuneConfig, section.get("config")), data,
+                      _restore_folds(folder, section))
     clf.encoder = AdaptedEncoder.over(base, state_dict, state.digest)
     clf._finetune = state
     return section.get("sha256") in (None, state.digest)

@@ -91,22 +91,30 @@ def cross_validated_scores(vectors: np.ndarray, label_idx: np.ndarray, n_classes
         fold[rows] = rng.permutation(len(rows)) % folds
     scores, right = [], []
     for f in range(folds):
-        train, test = fold != f, fold == f
-        if not test.any() or len(np.unique(label_idx[train])) < 2:
-            continue
-        if fit_head is None:
-            real_train = np.flatnonzero(train & (label_idx < n_classes))
-            sims = vectors[test] @ vectors[real_train].T
-            scores.append(sims.max(axis=1))
-            right.append(label_idx[real_train][sims.argmax(axis=1)] == label_idx[test])
-            continue
-        head = fit_head(vectors[train], label_idx[train])
-        scores.append(head_scores(head, vectors[test], n_classes))
-        right.append(head.predict_proba(vectors[test]).argmax(axis=1) == label_idx[test])
+        found = fold_scores(vectors, label_idx, n_classes, fit_head, fold != f, fold == f)
+        if found is not None:
+            scores.append(found[0])
+            right.append(found[1])
     if not scores:
         raise FewShotError("the automatic unknown threshold (auto_unknown=True) needs at least 2 examples "
                            "for some label; add examples")
     return np.concatenate(scores), np.concatenate(right)
+
+
+def fold_scores(vectors: np.ndarray, label_idx: np.ndarray, n_classes: int,
+                fit_head: Callable[[np.ndarray, np.ndarray], Any] | None, train: np.ndarray, test: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """One fold of :func:`cross_validated_scores`: the ``test`` rows' in-scope scores and whether the rule fitted
+    on the ``train`` rows (boolean masks) classifies them right; None when the fold cannot be scored."""
+    if not test.any() or len(np.unique(label_idx[train])) < 2:
+        return None
+    if fit_head is None:
+        real_train = np.flatnonzero(train & (label_idx < n_classes))
+        sims = vectors[test] @ vectors[real_train].T
+        return sims.max(axis=1), label_idx[real_train][sims.argmax(axis=1)] == label_idx[test]
+    head = fit_head(vectors[train], label_idx[train])
+    return (head_scores(head, vectors[test], n_classes),
+            head.predict_proba(vectors[test]).argmax(axis=1) == label_idx[test])
 
 
 def auto_threshold(scores: np.ndarray, right: np.ndarray, config: ClassifierConfig) -> float:

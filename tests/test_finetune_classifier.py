@@ -221,3 +221,46 @@ def test_minilm_round_trip_and_upload_path(tmp_path: Path) -> None:
 def test_multi_label_classifier_is_refused(tiny: str) -> None:
     with pytest.raises(FewShotError, match="single-label"):
         FewShotClassifier(tiny, multi_label=True).finetune(QUICK)
+
+
+def test_auto_threshold_after_finetune_comes_from_the_fold_encoders(tiny: str, task: dict, tmp_path: Path) -> None:
+    from fewshot import unknown
+    from fewshot.finetuned import fold_cross_validated_scores
+
+    clf = FewShotClassifier(tiny, label_names=True, auto_unknown=True).fit(task["texts"], task["labels"])
+    instant_threshold = clf.auto_threshold_
+    assert clf.finetune(FAST).kept
+    folds = clf._finetune.folds
+    n = len(clf.support.texts)
+    assert folds is not None and len(folds.vectors) == FAST.folds and folds.names
+    assert all(v.shape == (n + len(clf.classes_), clf.encoder.dim) for v in folds.vectors)
+    # the naive threshold: 5-fold cross-validation on the adapted vectors (an encoder that saw every example)
+    naive_scores, naive_right = unknown.cross_validated_scores(clf.support.vectors, clf._label_idx,
+                                                               len(clf.classes_), clf._fit_head)
+    naive = unknown.auto_threshold(naive_scores, naive_right, clf.config)
+    # a direct recomputation from the recorded folds: fold f's vectors, its held-out rows scored
+    scores, right = [], []
+    for f, vectors in enumerate(folds.vectors):
+        vectors = vectors.astype(np.float32)  # kept as float16, as saved
+        test = folds.fold_ids[:n] == f
+        head = clf._fit_head(vectors[:n][~test], clf._label_idx[~test], names=vectors[n:])
+        scores.append(unknown.head_scores(head, vectors[:n][test], len(clf.classes_)))
+        right.append(head.predict_proba(vectors[:n][test]).argmax(axis=1) == clf._label_idx[test])
+    direct = unknown.auto_threshold(np.concatenate(scores), np.concatenate(right), clf.config)
+    assert clf.auto_threshold_ == direct
+    assert clf.auto_threshold_ <= naive, (clf.auto_threshold_, naive, instant_threshold)
+    # examples changed after fine-tuning: back to the classifier's own vectors
+    clf.add_examples("apple", ["apple w1 w2 w3"])
+    assert fold_cross_validated_scores(clf) is None
+    scores2, right2 = unknown.cross_validated_scores(clf.support.vectors, clf._label_idx, len(clf.classes_),
+                                                     clf._fit_head)
+    assert clf.auto_threshold_ == unknown.auto_threshold(scores2, right2, clf.config)
+    clf.remove_example("apple w1 w2 w3")  # the fine-tuned examples again: the folds apply again
+    assert clf.auto_threshold_ == direct
+    # saved with the folder (float16 fold vectors): the loaded classifier has the same threshold
+    folder = clf.save(tmp_path / "clf")
+    assert (folder / "finetune_folds.safetensors").is_file()
+    assert FewShotClassifier.load(folder).auto_threshold_ == direct
+    clf.add_examples("apple", ["apple w1 w2 w3"])  # saved after the examples changed: the fallback after loading
+    loaded = FewShotClassifier.load(clf.save(tmp_path / "changed"))
+    assert loaded._finetune.folds is None and loaded.auto_threshold_ == clf.auto_threshold_

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ..errors import FewShotError
@@ -86,6 +87,9 @@ class FinetuneResult:
     state_dict: dict[str, torch.Tensor]
     report: FinetuneReport
     config: FinetuneConfig
+    fold_ids: np.ndarray | None = None  # per training row, its held-out fold in the estimate (-1: always trains)
+    fold_vectors: list[np.ndarray] | None = None  # per fold (ascending): its model's vectors of all rows, kept step
+    # (the estimate's folds at the kept step: held-out scores for the automatic unknown threshold; None: folds=0)
 
     @property
     def nbytes(self) -> int:

@@ -111,11 +111,14 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
     over = (lambda extra=0.0: False) if config.time_budget is None else (
         lambda extra=0.0: time.perf_counter() - t0 + extra > config.time_budget)
 
-    def finish(message: str, state: dict[str, torch.Tensor] | None = None) -> FinetuneResult:
+    def finish(message: str, state: dict[str, torch.Tensor] | None = None, folds_used: np.ndarray | None = None,
+               vectors: list[np.ndarray] | None = None) -> FinetuneResult:
         report.seconds = time.perf_counter() - t0
         report.kept = bool(state)
         report.message = message
-        return FinetuneResult(state or {}, report, config)
+        kept_folds = bool(state) and folds_used is not None and bool(vectors)
+        return FinetuneResult(state or {}, report, config, folds_used if kept_folds else None,
+                              vectors if kept_folds else None)
 
     def cancelled() -> FinetuneResult:
         report.cancelled, report.steps = True, 0
@@ -134,19 +137,26 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
             progress(0, total)
         step_seconds: list[float] = []
         best_steps = config.steps
+        fid, fold_vectors = None, None
         if config.folds:
             fid = fold_ids(y, config.folds, config.seed)
             folds = sorted(set(fid.tolist()) - {-1})
             runs = [_Run(template, np.flatnonzero(fid != f), config, config.seed + 1 + f) for f in folds]
 
+            fold_vectors: list[np.ndarray] = []  # each fold model's vectors of all rows at the best check
+
             def estimate(nets: list[TopLayers]) -> float:
                 right = count = 0
+                seen.clear()
                 for f, net in zip(folds, nets):
                     vecs = net.embed(cached, all_rows.tolist()).numpy()
+                    seen.append(vecs)
                     rows, pred = held_out_predictions(vecs, y, fid, f, rule)
                     right += int((pred == y[rows]).sum())
                     count += len(rows)
                 return right / max(count, 1)
+
+            seen: list[np.ndarray] = []
 
             tic = time.perf_counter()
             before = estimate([template] * len(folds))
@@ -182,6 +192,7 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                 report.curve.append((s, value))
                 if value > best + 1e-12:
                     best, best_steps, waited = value, s, 0
+                    fold_vectors = list(seen)
                 else:
                     waited += 1
                     if waited >= config.patience:
@@ -192,6 +203,7 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                 report.curve.append((s, value))
                 if value > best + 1e-12:
                     best, best_steps = value, s
+                    fold_vectors = list(seen)
             report.estimate_after = best
             if best_steps == 0 or best - before <= config.min_gain:
                 report.estimate_after = before
@@ -222,7 +234,7 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
     else:
         message = (f"estimated accuracy {report.estimate_before:.1%} -> {report.estimate_after:.1%} "
                    f"({final.steps} steps, {len(report.layers)} layer(s))")
-    return finish(message, state)
+    return finish(message, state, fid, fold_vectors)
 
 
 def apply_weights(model: Any, state_dict: dict[str, torch.Tensor]) -> Any:
