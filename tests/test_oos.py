@@ -159,11 +159,8 @@ def test_none_of_these_is_not_a_label() -> None:
 def test_threshold_for_drop_is_a_quantile_of_the_right_rows() -> None:
     scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
     right = np.array([False, True, False, True, True, True, True, True, True, True])
-    # budget 10 % of 10 rows = 1 row of the 8 right ones: their 1/8 quantile by the Weibull plotting position
-    # (the k-th lowest of 8 is the k/9 quantile): position 9/8 = 1.125, an eighth of the way from 0.2 to 0.4
-    assert threshold_for_drop(scores, right, 0.10) == pytest.approx(0.225)
-    assert threshold_for_drop(scores, right, 0.10) == pytest.approx(np.quantile(scores[right], 0.125, method="weibull"))
-    assert threshold_for_drop(scores, right, 0.05) == 0.2  # below the 1/9 quantile: the lowest right row
+    # budget 10 % of 10 rows = 1 row of the 8 right ones: their 1/8 quantile, between 0.4 and 0.5
+    assert threshold_for_drop(scores, right, 0.10) == pytest.approx(np.quantile(scores[right], 0.125))
     assert threshold_for_drop(scores, right, 0.0) == 0.2  # the lowest right row: only wrong ones go
     assert threshold_for_drop(scores, np.zeros(10, bool), 0.02) == 0.1  # all wrong: no estimate, reject little
     assert threshold_for_drop(scores, right, 0.9) == 1.0
