@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import time
@@ -125,19 +124,9 @@ def window_spans(n_tokens: int, width: float = 0.5,
                  min_tokens: int = 3) -> list[tuple[int, int]]:
     """``[start, end)`` token spans of one text's sub-span windows (content tokens only, without the first
     and last special tokens); ``[]`` for a text too short."""
-    content = n_tokens - 2
-    if content < 2 * min_tokens:
-        return []
-    w = max(min_tokens, math.ceil(content * width))
-    step = max(1, math.ceil(w / 2))
-    spans = []
-    start = 1
-    while True:
-        end = min(start + w, n_tokens - 1)
-        spans.append((start, end))
-        if end >= n_tokens - 1:
-            return spans
-        start += step
+    from fewshot.multilabel.views import window_bounds
+
+    return [(start + 1, end + 1) for start, end in window_bounds(n_tokens - 2, width, min_tokens)]
 
 
 def token_window_views(model: Any, texts: Sequence[str], *, extra_layers: Sequence[int] = (4,),

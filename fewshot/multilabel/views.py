@@ -25,23 +25,28 @@ MIN_WINDOW_WORDS = 3
 """Texts of fewer than twice this many words get no windows (too short to hold two requests)."""
 
 
-def text_windows(text: str, width: float = WINDOW_WIDTH, min_words: int = MIN_WINDOW_WORDS) -> list[str]:
-    """The word windows of one text: ``ceil(width * words)`` words (at least ``min_words``), stepping by half
-    a window, the last ending at the text's end; ``[]`` for a text under ``2 * min_words`` words."""
-    words = text.split()
-    n = len(words)
-    if n < 2 * min_words:
+def window_bounds(n: int, width: float = WINDOW_WIDTH, min_len: int = MIN_WINDOW_WORDS) -> list[tuple[int, int]]:
+    """``[start, end)`` windows over ``n`` units (words or tokens): ``ceil(width * n)`` units (at least
+    ``min_len``), stepping by half a window, the last ending at ``n``; ``[]`` when ``n < 2 * min_len``."""
+    if n < 2 * min_len:
         return []
-    k = max(min_words, math.ceil(n * width))
+    k = max(min_len, math.ceil(n * width))
     step = max(1, math.ceil(k / 2))
     out = []
     start = 0
     while True:
         end = min(start + k, n)
-        out.append(" ".join(words[start:end]))
+        out.append((start, end))
         if end >= n:
             return out
         start += step
+
+
+def text_windows(text: str, width: float = WINDOW_WIDTH, min_words: int = MIN_WINDOW_WORDS) -> list[str]:
+    """The word windows of one text (:func:`window_bounds` over its words); ``[]`` for a text under
+    ``2 * min_words`` words."""
+    words = text.split()
+    return [" ".join(words[start:end]) for start, end in window_bounds(len(words), width, min_words)]
 
 
 def windows_of(texts: Sequence[str], width: float = WINDOW_WIDTH,
