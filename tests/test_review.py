@@ -180,3 +180,20 @@ def test_verdict_plain_words_first_and_a_or_b_when_ambiguous() -> None:
     assert out.startswith("### unknown\nThe text looks unlike all of your examples")
     assert handlers.suggest_label({"billing": 0.46}, out).value is None  # nothing preselected after unknown
     assert handlers.suggest_label({"billing": 0.46}, "### billing").value == "billing"
+
+
+def test_a_loaded_zip_uses_the_encoder_it_was_saved_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zip saved with the accurate tier (or int8) loads on that encoder where this app has it, else on fast."""
+    import json
+
+    from fewshot.app import state as app_state
+    from fewshot.app import tiers
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"encoder": {"model": "mpnet", "int8": True}, "config": {}}))
+    monkeypatch.setattr(tiers, "problem", lambda tier: "")
+    assert app_state.saved_encoder_kind(config) == (True, tiers.ACCURATE)
+    monkeypatch.setattr(tiers, "problem", lambda tier: "not installed")
+    assert app_state.saved_encoder_kind(config) == (True, tiers.FAST)
+    config.write_text(json.dumps({"encoder": {"model": "default", "quantized": False}, "config": {}}))
+    assert app_state.saved_encoder_kind(config) == (False, tiers.FAST)

@@ -457,7 +457,10 @@ def load_zip(path: str | Path) -> tuple[dict[str, Any], Fitted]:
             for name, info in _zip_members(zf).items():
                 (work / name).write_bytes(zf.read(info))
         _sanitize_saved_config(work / CONFIG_FILE)
-        clf = FewShotClassifier.load(work, encoder=shared_encoder())
+        int8, tier = saved_encoder_kind(work / CONFIG_FILE)
+        # the encoder it was saved with when this app has it (the saved vectors and a fine-tuning stay valid),
+        # else the fast one, re-encoding the examples on purpose
+        clf = FewShotClassifier.load(work, encoder=shared_encoder(int8, tier), reencode=True)
     except FewShotError:
         raise
     except (KeyError, ValueError, TypeError, RuntimeError, OSError, zipfile.BadZipFile) as exc:
@@ -471,7 +474,18 @@ def load_zip(path: str | Path) -> tuple[dict[str, Any], Fitted]:
     defaults = asdict(ClassifierConfig())
     options = {k: v for k, v in options.items() if v != defaults[k]}
     state = {"rows": rows, "options": options}
-    return state, Fitted(state_key(rows, options), clf)
+    suffix = ("/int8" if int8 else "") + ("" if tier == tiers.FAST else f"/{tier}")
+    return state, Fitted(state_key(rows, options) + suffix, clf, int8=int8)
+
+
+def saved_encoder_kind(config_path: Path) -> tuple[bool, str]:
+    """``(int8, tier)`` of the encoder a saved classifier's ``config.json`` records: the accurate tier when it
+    names that tier's model and this app can load it, else the fast one."""
+    record = json.loads(config_path.read_text(encoding="utf-8")).get("encoder")
+    record = record if isinstance(record, dict) else {}
+    int8 = bool(record.get("int8", record.get("quantized", False)))
+    accurate = record.get("model") == tiers.model_for(tiers.ACCURATE) and not tiers.problem(tiers.ACCURATE)
+    return int8, tiers.ACCURATE if accurate else tiers.FAST
 
 
 # ---- batch and evaluation --------------------------------------------------------------------------
