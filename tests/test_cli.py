@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from fewshot.cli import main
-from helpers import QUERIES, SHARED_DATA, write_support
+from helpers import QUERIES, SHARED_DATA, needs_mpnet, write_support
 
 ENV = {**os.environ, "FEWSHOT_MODEL": "minilm", "FEWSHOT_NO_PROGRESS": ""}
 
@@ -110,18 +110,8 @@ def test_info() -> None:
     assert info["encoder"]["dim"] == 768 and info["encoder"]["extra_layers"] == [4] and info["versions"]["torch"]
 
 
-def _mpnet_parts_installed() -> bool:
-    from fewshot.encoders import parts
-    from fewshot.errors import FewShotError
-
-    try:
-        return bool(parts.part_files())
-    except FewShotError:
-        return False
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _mpnet_parts_installed(), reason='needs pip install "fewshot[mpnet]"')
+@needs_mpnet
 def test_info_mpnet_says_what_it_loads() -> None:
     res = run_cli("info", "--model", "mpnet", "--json")
     assert res.returncode == 0, res.stderr

@@ -10,6 +10,7 @@ import pytest
 
 from fewshot import FewShotClassifier, FewShotError
 from fewshot.encoders.registry import ModelSpec
+from helpers import needs_mpnet
 from test_oos import TableEncoder, clusters
 
 
@@ -75,18 +76,8 @@ def test_old_saves_without_an_encoder_record_still_load(tmp_path) -> None:
     assert list(loaded.predict(texts)) == list(clf.predict(texts))
 
 
-def _mpnet_installed() -> bool:
-    from fewshot.encoders import parts
-
-    try:
-        parts.part_files()
-    except FewShotError:
-        return False
-    return True
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _mpnet_installed(), reason='needs pip install "fewshot[mpnet]"')
+@needs_mpnet
 def test_auto_extra_layers_is_layer_6_on_mpnet() -> None:
     from fewshot.encoders.encoder import MPNET_AUTO_EXTRA_LAYERS, Encoder
 

@@ -22,6 +22,7 @@ import pytest
 
 from fewshot.encoders import parts
 from fewshot.errors import FewShotError
+from helpers import needs_mpnet
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_NAMES = tuple(f"fewshot-fake-mpnet-part-{i:03d}" for i in range(1, 6))
@@ -306,16 +307,8 @@ def test_info_reports_without_assembling(fake: dict[str, Path]) -> None:
     assert parts.mpnet_info()["assembled"]
 
 
-def _real_parts_installed() -> bool:
-    try:
-        parts.part_files()
-    except FewShotError:
-        return False
-    return True
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _real_parts_installed(), reason='needs pip install "fewshot[mpnet]"')
+@needs_mpnet
 def test_the_real_parts_give_a_768_d_sentence_transformer(monkeypatch: pytest.MonkeyPatch) -> None:
     """Assembles (once, into the user cache) and loads the real model offline."""
     import numpy as np
