@@ -71,6 +71,17 @@ def assert_same_output(local: Path, distributed: Path) -> None:
     raise AssertionError(f"outputs differ; rows per column: {differ}")
 
 
+def _local_and_ray_agree(folder: Path, rows: Path, stem: Path) -> Path:
+    """Classify ``rows`` with the saved classifier ``folder`` locally and on Ray; assert the same bytes; the
+    local output's path."""
+    local, distributed = stem.with_name(stem.name + "_local.csv"), stem.with_name(stem.name + "_ray.csv")
+    assert main(["classify", "--classifier", str(folder), "--input", str(rows), "--output", str(local)]) == 0
+    assert main(["classify", "--engine", "ray", "--classifier", str(folder), "--input", str(rows),
+                 "--output", str(distributed), "--chunk-size", "64"]) == 0
+    assert_same_output(local, distributed)
+    return local
+
+
 @pytest.fixture(scope="module")
 def ray_local() -> Iterator[None]:
     old = os.environ.get("FEWSHOT_NO_PROGRESS")
@@ -197,11 +208,7 @@ def test_finetuned_classifier_is_identical_too(ray_local: None, data: dict[str, 
     folder = clf.save(data["dir"] / "clf_finetuned")
     assert (folder / "finetune.safetensors").is_file()
     rows = _write(data["dir"] / "finetuned_in.csv", _rows(300, seed=4))
-    local, distributed = data["dir"] / "finetuned_local.csv", data["dir"] / "finetuned_ray.csv"
-    assert main(["classify", "--classifier", str(folder), "--input", str(rows), "--output", str(local)]) == 0
-    assert main(["classify", "--engine", "ray", "--classifier", str(folder), "--input", str(rows),
-                 "--output", str(distributed), "--chunk-size", "64"]) == 0
-    assert_same_output(local, distributed)
+    local = _local_and_ray_agree(folder, rows, data["dir"] / "finetuned")
     instant = data["dir"] / "finetuned_instant.csv"
     assert main(["classify", "--classifier", str(data["clf"]), "--input", str(rows), "--output", str(instant)]) == 0
     assert local.read_bytes() != instant.read_bytes()  # the adapted weights were used
@@ -217,9 +224,5 @@ def test_multi_label_classifier_is_identical_too(ray_local: None, data: dict[str
     folder = data["dir"] / "ml_clf"
     assert main(["fit", "--support", str(support), "--model", "minilm", "--multi-label", "--out", str(folder)]) == 0
     rows = _write(data["dir"] / "ml_in.csv", _rows(200, seed=5))
-    local, distributed = data["dir"] / "ml_local.csv", data["dir"] / "ml_ray.csv"
-    assert main(["classify", "--classifier", str(folder), "--input", str(rows), "--output", str(local)]) == 0
-    assert main(["classify", "--engine", "ray", "--classifier", str(folder), "--input", str(rows),
-                 "--output", str(distributed), "--chunk-size", "64"]) == 0
-    assert_same_output(local, distributed)
-    assert "labels" in _read(distributed).columns
+    local = _local_and_ray_agree(folder, rows, data["dir"] / "ml")
+    assert "labels" in _read(local).columns
