@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..encoders.int8 import model_inputs
 from ..errors import FewShotError
 
 
@@ -48,12 +49,6 @@ def transformer_prefix(model: Any) -> str:
     auto = transformer_of(model)
     names = {id(m): n for n, m in model.named_modules()}
     return names[id(auto)] + "."
-
-
-def tokenize(model: Any, texts: Sequence[str]) -> dict[str, Any]:
-    """The tokenizer's output for ``texts``, exactly as ``SentenceTransformer.encode`` makes it."""
-    prepare = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers >= 6 / older
-    return prepare(list(texts))
 
 
 def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -103,7 +98,7 @@ def lower_states(model: Any, texts: Sequence[str], start: int, extra_layers: Seq
         for i in range(0, len(texts), batch_size):
             if cancel is not None and cancel():
                 return None
-            feats = tokenize(model, texts[i:i + batch_size])
+            feats = model_inputs(model, texts[i:i + batch_size])
             mask = feats["attention_mask"]
             kept = {}
             h = auto.embeddings(input_ids=feats["input_ids"], token_type_ids=feats.get("token_type_ids"))
