@@ -1,10 +1,12 @@
 """Bitwise-reproducible float products: MKL's strict CNR mode, switched on where byte-identity is needed.
 
 Without it, MKL's SGEMM picks other kernels (and splits sums across threads) by matrix size and thread
-count, so a row's result depends on its batch and on the threads (1e-7 differences measured). With it, a
-text's vector and logits are the same whatever else is encoded with it and however many threads run, which
-is what makes ``fewshot classify --engine ray`` write exactly the bytes the local engine writes. No encode
-slowdown was measurable (within 5 %).
+count, so a row's result depends on its batch and on the threads (1e-7 differences measured). With it, and
+with the encoder's batching rules (a batch holds texts of one token count, the head runs one text at a time:
+:mod:`fewshot.encoders.encoder`; on an AMD EPYC strict mode alone still let padding and row counts change
+the last bits), a text's vector and logits are the same whatever else is encoded with it and however many
+threads run, which is what makes ``fewshot classify --engine ray`` write exactly the bytes the local engine
+writes. No encode slowdown was measurable (within 5 %).
 
 It is a process-wide setting that MKL accepts only before its first call in the process, so fewshot never
 applies it at import (a user's own code keeps its settings). It is applied explicitly by
