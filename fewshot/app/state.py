@@ -12,7 +12,6 @@ classifier's modules load in the background (:mod:`fewshot.app.warmup`) or at th
 from __future__ import annotations
 
 import codecs
-import copy
 import hashlib
 import json
 import os
@@ -341,12 +340,6 @@ def unknown_rule(clf: FewShotClassifier, auto: Any, threshold: Any) -> Unknown:
     return Unknown("confidence", value) if value > 0 else Unknown("off")
 
 
-def with_rule(clf: FewShotClassifier, rule: Unknown) -> FewShotClassifier:
-    """A shallow copy of ``clf`` that answers unknown by ``rule``, for one call of a function that takes a
-    classifier (it shares the fitted rule, the examples and the cached automatic threshold; ``clf`` is unchanged)."""
-    return copy.copy(clf).set_params(**rule.options)
-
-
 def predict_text(clf: FewShotClassifier, text: str, rule: Unknown) -> Prediction:
     """One text's answer under ``rule``: the label (or unknown), the top 5 labels and the 5 closest examples."""
     return clf.predict_details([text[:MAX_INPUT_CHARS]], top=5, n_matches=5, **rule.options)[0]
@@ -510,7 +503,7 @@ def classify_frame(clf: FewShotClassifier, df: pd.DataFrame, column: str, rule: 
     top-3, in-scope score; blank texts kept unlabelled), each text cut to :data:`MAX_INPUT_CHARS` and
     ``unknown`` answered by ``rule``. Returns the labelled frame and the number of blank rows.
     """
-    out = label_frame(with_rule(clf, rule), df, column, progress=progress, max_chars=MAX_INPUT_CHARS)
+    out = label_frame(clf, df, column, progress=progress, max_chars=MAX_INPUT_CHARS, **rule.options)
     blank = df[column].astype(str).str.slice(0, MAX_INPUT_CHARS).str.strip() == ""
     return out, int(blank.sum())
 
