@@ -33,15 +33,16 @@ TOP_PAIRS = 50
 ERROR_COLUMNS = ["text", "gold", "predicted"]
 PER_LABEL_COLUMNS = ["label", "F1", "precision", "recall", "n", "most often predicted as"]
 PAIR_COLUMNS = ["true label", "predicted as", "rows", "share"]  # share: of the true label's rows
-SCORE_BOUND = 100.0
+SCORE_BOUND = st.SCORE_BOUND
 """Thresholds a request may set lie within +-SCORE_BOUND (in-scope scores are logits or similarities)."""
 NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": None}
 
 
 def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
-        progress: ProgressFn | None = None) -> dict[str, Any]:
+        progress: ProgressFn | None = None, rule: st.Unknown | None = None) -> dict[str, Any]:
     """Score ``clf`` once on two columns of ``df``: predictions without the unknown rule, in-scope scores and
-    the automatic threshold; the rest of this module works from the returned dict."""
+    the automatic threshold; the rest of this module works from the returned dict. A multi-label classifier's
+    pass is :func:`run_multi` (``rule``: the unknown rule its answers use)."""
     for col in (text_col, label_col):
         if col not in df.columns:
             raise FewShotError(f"there is no column {col!r}; the columns are {list(map(str, df.columns))}")
@@ -51,6 +52,9 @@ def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
     sub = df[keep]
     if sub.empty:
         raise FewShotError(f"no row has both a text in {text_col!r} and a label in {label_col!r}")
+    if st.is_multi_classifier(clf):
+        return run_multi(clf, sub, text_col, label_col, rule or unknown_rule(clf, True, 0.0), progress,
+                         skipped=int((~keep).sum()))
     texts = sub[text_col].str.slice(0, st.MAX_INPUT_CHARS).tolist()
     gold = [" ".join(g.split()) for g in sub[label_col]]
     labels, probs, scores = clf.predict_with_scores(texts, progress=progress, **NO_UNKNOWN)
@@ -66,9 +70,54 @@ def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
     }
 
 
+def set_cell(labels: Any, unknown_label: str) -> str:
+    """One comparable cell for a label set: its labels sorted and joined with ``; `` (``unknown_label`` when
+    empty), so that two equal sets give the same cell."""
+    return st.CELL_SEPARATOR.join(sorted(labels)) or unknown_label
+
+
+def run_multi(clf: FewShotClassifier, sub: pd.DataFrame, text_col: str, label_col: str, rule: st.Unknown,
+              progress: ProgressFn | None = None, skipped: int = 0) -> dict[str, Any]:
+    """:func:`run` for a multi-label classifier: the gold cells hold ``;``-separated labels (a text on several
+    rows carries all their labels; a cell ``unknown`` expects no label), the answers use ``rule``. Gold and
+    predicted sets are kept as comparable cells (:func:`set_cell`), so the error and pair tables work as for
+    one label; :func:`summary` and :func:`per_label` score the sets (micro / macro F1, subset accuracy)."""
+    from ..multilabel import group_label_rows
+
+    unknown_label = clf.config.unknown_label
+    texts, sets = group_label_rows(sub[text_col].str.slice(0, st.MAX_INPUT_CHARS).tolist(), sub[label_col].tolist())
+    sets = [[lab for lab in s if lab != unknown_label] for s in sets]
+    labels, probs, scores = clf.predict_with_scores(texts, progress=progress, **rule.options)
+    return {
+        "multi": True, "texts": texts, "gold_sets": sets, "pred_sets": [list(p) for p in labels],
+        "gold": [set_cell(s, unknown_label) for s in sets], "pred": [set_cell(p, unknown_label) for p in labels],
+        "confidence": np.asarray(probs, dtype=np.float64).max(axis=1).round(4).tolist(),
+        "scores": np.asarray(scores, dtype=np.float64).tolist(),
+        "unknown_label": unknown_label, "auto": None, "auto_note": "", "chosen": None,
+        "rule": rule.mode, "rule_threshold": rule.threshold,
+        "classes": [str(c) for c in clf.classes_], "skipped": skipped,
+    }
+
+
+def multi_summary(res: dict[str, Any]) -> dict[str, Any]:
+    """Multi-label headline: :func:`fewshot.multilabel.multilabel_scores` (micro / macro F1, subset accuracy, per
+    label) of the answered sets, the rows answered unknown, the errors (sets not matched exactly)."""
+    from ..multilabel import multilabel_scores
+
+    scores = multilabel_scores(res["gold_sets"], res["pred_sets"], labels=res["classes"])
+    known = set(res["classes"])
+    scores.update(
+        answered_unknown=sum(not p for p in res["pred_sets"]),
+        errors=sum(g != p for g, p in zip(res["gold"], res["pred"])),
+        several=sum(len(s) > 1 for s in res["gold_sets"]),
+        unseen_labels=sorted({lab for s in res["gold_sets"] for lab in s} - known))
+    return scores
+
+
 def _arrays(res: dict[str, Any], rule: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """gold, predicted (with the unknown rule in use, unless ``rule`` is False), scores, out-of-scope mask."""
     gold = np.asarray(res["gold"], dtype=object)
+    rule = rule and not res.get("multi")  # a multi-label pass answered with its rule already
     pred = np.asarray(with_rule(res, active_threshold(res)) if rule else res["pred"], dtype=object)
     oos = gold == res["unknown_label"]
     return gold, pred, np.asarray(res["scores"], dtype=np.float64), oos
@@ -110,9 +159,12 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
 
 def per_label(res: dict[str, Any]) -> pd.DataFrame:
     """Precision, recall, F1 and count per gold label, worst F1 first (ties: more rows first), and the label
-    each one is most often mistaken for."""
+    each one is most often mistaken for (multi-label: per label over the sets, and the label most often answered
+    in its place when it is missed)."""
     from sklearn.metrics import precision_recall_fscore_support
 
+    if res.get("multi"):
+        return _per_label_multi(res)
     gold, pred, _, _ = _arrays(res)
     labels = sorted(set(gold))
     p, r, f, n = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
@@ -120,6 +172,23 @@ def per_label(res: dict[str, Any]) -> pd.DataFrame:
         if (gold != pred).any() else pd.Series(dtype=object)
     df = pd.DataFrame({"label": labels, "F1": f.round(3), "precision": p.round(3), "recall": r.round(3),
                        "n": n.astype(int), "most often predicted as": [wrong.get(lab, "") for lab in labels]})
+    return df.sort_values(["F1", "n", "label"], ascending=[True, False, True], kind="stable").reset_index(drop=True)
+
+
+def _per_label_multi(res: dict[str, Any]) -> pd.DataFrame:
+    scores = multi_summary(res)["per_label"]
+    instead: dict[str, dict[str, int]] = {}
+    for gold, pred in zip(res["gold_sets"], res["pred_sets"]):
+        extra = [p for p in pred if p not in gold]
+        for lab in gold:
+            if lab not in pred:
+                for other in extra or [res["unknown_label"]]:
+                    instead.setdefault(lab, {})[other] = instead.get(lab, {}).get(other, 0) + 1
+    rows = [{"label": lab, "F1": round(m["f1"], 3), "precision": round(m["precision"], 3),
+             "recall": round(m["recall"], 3), "n": m["support"],
+             "most often predicted as": max(sorted(instead[lab]), key=instead[lab].get) if lab in instead else ""}
+            for lab, m in scores.items()]
+    df = pd.DataFrame(rows, columns=PER_LABEL_COLUMNS)
     return df.sort_values(["F1", "n", "label"], ascending=[True, False, True], kind="stable").reset_index(drop=True)
 
 
@@ -154,6 +223,8 @@ def confusion_figure(res: dict[str, Any], top: int = TOP_CONFUSION) -> Any:
     number of labels; errors with any other label are summed in an "(other)" column."""
     from matplotlib.figure import Figure
 
+    if res.get("multi"):
+        return f1_figure(res, top)
     gold, pred, _, _ = _arrays(res)
     bad = gold != pred
     involved = pd.concat([pd.Series(gold[bad]), pd.Series(pred[bad])]).value_counts()
@@ -187,6 +258,31 @@ def confusion_figure(res: dict[str, Any], top: int = TOP_CONFUSION) -> Any:
     title = (f"The {len(labels)} labels with most errors (of {len(all_labels)})" if other
              else "Confusion matrix")
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def f1_figure(res: dict[str, Any], top: int = TOP_CONFUSION) -> Any:
+    """Multi-label: precision, recall and F1 of the ``top`` worst labels as bars (a confusion matrix has no
+    meaning when a text carries several labels)."""
+    from matplotlib.figure import Figure
+
+    table = per_label(res).head(top).iloc[::-1]
+    height = min(9.0, 1.6 + 0.32 * len(table))
+    fig = Figure(figsize=(6.4, height), dpi=90)
+    ax = fig.add_subplot()
+    y = np.arange(len(table))
+    ax.barh(y + 0.27, table["precision"], height=0.27, color="#9db7dc", label="precision")
+    ax.barh(y, table["recall"], height=0.27, color="#d9a36b", label="recall")
+    ax.barh(y - 0.27, table["F1"], height=0.27, color="#3b6fb6", label="F1")
+    names = [lab if len(lab) <= 22 else lab[:21] + "…" for lab in table["label"]]
+    ax.set_yticks(y, names, fontsize=8)
+    ax.set_xlim(0, 1.02)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    n = len(res["classes"])
+    ax.set_title("Per label, worst F1 at the top" + (f" ({len(table)} of {n})" if n > len(table) else ""),
+                 fontsize=10)
     fig.tight_layout()
     return fig
 

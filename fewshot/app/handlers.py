@@ -90,12 +90,18 @@ def file_path(file: Any) -> str:
     return str(file)
 
 
-def summary_md(rows: st.Rows) -> str:
-    """Counts per label and the diagnostics, as Markdown (user text escaped)."""
-    counts = st.counts_of(rows)
+def summary_md(rows: st.Rows, multi: bool = False) -> str:
+    """Counts per label and the diagnostics, as Markdown (user text escaped); ``multi``: multi-label mode (a
+    text's rows merged into one example, counted under each of its labels)."""
+    counts = st.counts_of(rows, multi)
     if not counts:
         return "_No examples yet: load an example set, import a CSV, or add a label below._"
-    lines = [f"**{len(counts)} labels · {sum(counts.values())} examples**", ""]
+    if multi:
+        sets = st.example_sets_of(rows)
+        several = sum(len(labs) > 1 for labs in sets.values())
+        lines = [f"**Multi-label · {len(counts)} labels · {len(sets)} examples** ({several} with several labels)", ""]
+    else:
+        lines = [f"**{len(counts)} labels · {sum(counts.values())} examples**", ""]
     if len(counts) <= FEW_LABELS:
         lines += ["| label | examples |", "|---|---|"] + [f"| {esc(lab)} | {n} |" for lab, n in counts.items()]
     else:  # a long list stays one click away instead of making the page thousands of pixels tall
@@ -104,13 +110,19 @@ def summary_md(rows: st.Rows) -> str:
     incomplete = len(rows) - len(st.complete_rows(rows))
     notes = [f"⚠ {incomplete} row(s) have a label or a text missing and are ignored"] if incomplete else []
     ready = warmup.is_ready(False)  # the label set shows at once; the embedding check follows when it can
-    notes += [f"⚠ {esc(f.message)}" for f in st.findings(rows, embeddings=ready)]
+    notes += [f"⚠ {esc(f.message)}" for f in st.findings(rows, embeddings=ready, multi=multi)]
     if not ready:
         notes.append("ℹ the encoder is still being prepared: the check for examples that sit closer to another "
                      "label runs once it is ready (press *Re-check label set*)")
-    if st.NONE_LABEL in counts:
+    if st.NONE_LABEL in counts and multi:
+        notes.insert(0, f"⚠ the {counts[st.NONE_LABEL]} example(s) labelled `{st.NONE_LABEL}` cannot be used in "
+                        "multi-label mode (a text that no label reaches is answered unknown by itself): remove "
+                        f"`{st.NONE_LABEL}` or switch multi-label off")
+    elif st.NONE_LABEL in counts:
         notes.insert(0, f"ℹ the {counts[st.NONE_LABEL]} example(s) labelled `{st.NONE_LABEL}` are \"none of these\" "
                         "examples: no label, but texts closest to them are answered unknown")
+    if not multi and any(st.LABEL_SEPARATOR in lab for lab in counts):
+        notes.insert(0, "ℹ some labels contain `;`: tick *Multi-label* above to read `billing; bug` as two labels")
     if len(set(counts) - {st.NONE_LABEL}) < 2:
         notes.insert(0, "ℹ add a second label to start classifying")
     lines += ["", f"**Warnings ({len(notes)})**" if notes else "✓ No warnings", ""]
@@ -128,7 +140,7 @@ def summary_md(rows: st.Rows) -> str:
 def label_view(state: dict[str, Any]) -> tuple[dict[str, Any], list[list[str]], str]:
     """(state, table rows, summary) — the outputs of every action that changes the label set."""
     rows = st.state_rows(state)
-    return state, rows or [["", ""]], summary_md(rows)
+    return state, rows or [["", ""]], summary_md(rows, st.is_multi(state))
 
 
 def fitted(state: dict[str, Any], cache: Any, progress: gr.Progress | None = None,
@@ -149,7 +161,23 @@ def load_example(name: str, state: dict[str, Any]) -> tuple[Any, ...]:
         name = next((k for k in st.example_sets() if k.lower() == str(name).lower()), name)
     rows = st.load_example_set(name)
     gr.Info(f"Loaded '{name}': {len(st.labels_of(rows))} labels, {len(rows)} examples" + replaced(state), duration=5)
-    return label_view(st.with_rows(state, rows, {}))
+    return label_view(st.with_rows(state, rows, {"multi_label": True} if st.is_multi(state) else {}))
+
+
+MULTI_LABEL = "Multi-label: a text may carry several labels"
+MULTI_INFO = ("write them as 'billing; bug', or repeat a text under each label; Classify then answers every label "
+              "above its threshold")
+
+
+def multi_box(state: dict[str, Any]) -> Any:
+    """The multi-label switch as the label set says (after a refused switch)."""
+    return gr.Checkbox(value=st.is_multi(state))
+
+
+@friendly
+def set_multi_label(on: bool, state: dict[str, Any]) -> tuple[Any, ...]:
+    """Switch multi-label mode (a text may carry several labels) on or off; the examples are kept."""
+    return label_view(st.set_multi_label(state, on))
 
 
 @friendly
@@ -165,7 +193,7 @@ def add_examples(label: str, lines: str, state: dict[str, Any]) -> tuple[Any, ..
 def set_table(table: Any, state: dict[str, Any]) -> tuple[Any, ...]:
     """Replace the label set by the edited table (rows of label, text)."""
     new = st.with_rows(state, st.clean_rows(table))
-    return new, summary_md(st.state_rows(new))
+    return new, summary_md(st.state_rows(new), st.is_multi(new))
 
 
 @friendly
@@ -174,7 +202,7 @@ def add_one_example(label: str, text: str, state: dict[str, Any]) -> tuple[Any, 
     if not str(text or "").strip():
         raise FewShotError("there is no text to add; classify a sentence or click a misclassified row first")
     out = label_view(st.add_examples(state, label, " ".join(str(text).split())))
-    gr.Info(f"Added as an example of '{st.check_label(label)}' (see the Labels tab)", duration=3)
+    gr.Info(f"Added as an example of '{st.check_cell(label, st.is_multi(state))}' (see the Labels tab)", duration=3)
     return out
 
 
@@ -225,7 +253,13 @@ def load_classifier(file: Any, state: dict[str, Any]) -> tuple[Any, ...]:
     """Replace the label set by a saved classifier zip."""
     loaded, fit = st.load_zip(file_path(file))
     new = st.with_rows(state, loaded["rows"], loaded["options"])
-    gr.Info(f"Loaded a classifier with {len(st.labels_of(loaded['rows']))} labels" + replaced(state), duration=5)
+    multi = st.is_multi(new)
+    point = fit.clf.config.score_threshold
+    gr.Info(f"Loaded a {'multi-label ' if multi else ''}classifier with "
+            f"{len(st.labels_of(loaded['rows'], multi))} labels"
+            + (f" and its unknown threshold {point:.2f}" if point is not None else "") + replaced(state), duration=5)
+    if fit.note:
+        gr.Warning(f"Loaded, but {fit.note}", duration=10)
     return (*label_view(new), fit)
 
 
@@ -277,6 +311,34 @@ def verdict_md(pred: Any, rule: st.Unknown, unknown_label: str) -> str:
     return out
 
 
+def multi_verdict_md(pred: Any, rule: st.Unknown, thresholds: dict[str, float], unknown_label: str) -> str:
+    """A multi-label answer: every label above its threshold with its probability (or unknown, and why), the
+    figures in a details block."""
+    shown = ", ".join(f"{esc(lab)} {p:.0%} (threshold {thresholds.get(lab, float('nan')):.0%})"
+                      for lab, p in pred.top[:5])
+    tech = TECH.format(f"per-label probabilities (independent): {shown} · in-scope score {pred.score:.2f}")
+    best, conf = esc(pred.top[0][0]), pred.top[0][1]
+    if not pred.labels:
+        if rule.mode == "labels":
+            why = f"No label reaches its threshold ({rule.threshold:.0%})."
+        elif rule.mode == "point":
+            why = (f"The in-scope score {pred.score:.2f} is below the threshold {rule.threshold:.2f} chosen on the "
+                   "Evaluate tab.")
+        else:
+            why = f"The most probable label is below the threshold of {rule.threshold:.0%}."
+        return f"### unknown\n{why} Best guess: **{best}** ({conf:.0%}).\n\n{tech}"
+    probs = dict(pred.top)
+    head = " · ".join(esc(lab) for lab in pred.labels)
+    each = ", ".join(f"**{esc(lab)}** {probs.get(lab, pred.confidence):.0%}" for lab in pred.labels)
+    n = len(pred.labels)
+    out = f"### {head}\n{n} label{'s' if n > 1 else ''} above {'their thresholds' if n > 1 else 'its threshold'}: {each}"
+    lab = pred.labels[0]
+    if n == 1 and probs.get(lab, conf) < thresholds.get(lab, 0.0):  # named only because it is the most probable
+        out = (f"### {head}\nthe most probable label ({probs.get(lab, conf):.0%}), although no label reaches its "
+               f"threshold ({thresholds[lab]:.0%}); tick *Unknown: automatic* to answer unknown then")
+    return out + "\n\n" + tech
+
+
 @friendly
 def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, encoder: str, state: dict[str, Any],
              cache: Any) -> tuple[Any, ...]:
@@ -290,15 +352,21 @@ def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, encode
                    "are classified", duration=5)
     pred = st.predict_text(fit.clf, str(text), rule)
     bars = dict(pred.top)
-    verdict = verdict_md(pred, rule, fit.clf.config.unknown_label)
-    matches = [[m.label, m.text, round(m.similarity, 3)] for m in pred.matches]
+    if st.is_multi_classifier(fit.clf):  # each answered label with its own closest examples
+        verdict = multi_verdict_md(pred, rule, st.label_thresholds(fit.clf), fit.clf.config.unknown_label)
+        matches = [[lab, m.text, round(m.similarity, 3)] for lab in pred.labels
+                   for m in pred.label_matches.get(lab, [])[:3]] or \
+            [[m.label, m.text, round(m.similarity, 3)] for m in pred.matches]
+    else:
+        verdict = verdict_md(pred, rule, fit.clf.config.unknown_label)
+        matches = [[m.label, m.text, round(m.similarity, 3)] for m in pred.matches]
     return bars, verdict, matches, fit
 
 
 def reclassify(text: str, auto_unknown: bool, threshold: float, int8: bool, encoder: str, state: dict[str, Any],
                cache: Any) -> tuple[Any, ...]:
     """Re-run :func:`classify` when the unknown rule or the encoder changes; silent with nothing to classify."""
-    if (not str(text or "").strip() or len(st.labels_of(st.state_rows(state))) < 2
+    if (not str(text or "").strip() or len(st.labels_of(st.state_rows(state), st.is_multi(state))) < 2
             or tiers.problem(tiers.choice(encoder))):
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     return classify(text, auto_unknown, threshold, int8, encoder, state, cache)
@@ -352,9 +420,13 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     if blank:
         gr.Warning(f"{blank} row(s) have an empty '{column}' cell; they are kept with an empty label",
                    duration=5)
-    names = st.added_columns(df)
+    multi = st.is_multi_classifier(fit.clf)
+    names = st.added_columns(df, multi)
     label_col, conf_col, _, score_col = names
-    counts = out[label_col][out[label_col] != ""].value_counts()
+    answered = out[label_col][out[label_col] != ""]
+    if multi:  # per label (a row counts for each of its labels)
+        answered = answered.str.split(st.LABEL_SEPARATOR).explode().str.strip()
+    counts = answered.value_counts()
     done = len(out) - blank
     summary = (f"**{done} row{'s' if done != 1 else ''} labelled.** "
                + " · ".join(f"{esc(k)}: {v}" for k, v in counts.items()))
@@ -369,6 +441,10 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
                     f"column `{score_col}`, below the automatic threshold {rule.threshold:.2f})")
     elif rule.mode == "confidence" and not explained:
         summary += f"  \n{unknown} row(s) answered *unknown*: confidence below {rule.threshold:.0%}"
+    elif rule.mode == "labels":
+        several = int(out[label_col].str.contains(st.LABEL_SEPARATOR, regex=False).sum())
+        summary += (f"  \n{several} row(s) got several labels (column `{label_col}`, joined with `;`); {unknown} "
+                    f"row(s) answered *unknown*: no label reaches its threshold ({rule.threshold:.0%})")
     elif rule.mode == "point" and not explained:
         summary += (f"  \n{unknown} row(s) answered *unknown*: in-scope score (column `{score_col}`) below "
                     f"{rule.threshold:.2f}, the threshold chosen on the Evaluate tab")
@@ -399,7 +475,10 @@ def eval_columns(file: Any) -> tuple[Any, Any]:
 
 
 def eval_metrics_md(res: dict[str, Any]) -> str:
-    """The headline: accuracy and macro-F1 as the labels alone decide, then with the unknown rule in use."""
+    """The headline: accuracy and macro-F1 as the labels alone decide, then with the unknown rule in use
+    (multi-label: micro / macro F1 and subset accuracy of the answered label sets)."""
+    if res.get("multi"):
+        return multi_metrics_md(res)
     s = ev.summary(res)
     lines = [f"**Accuracy {s['accuracy']:.1%} · macro-F1 {s['macro_f1']:.3f}** on {s['n']} rows "
              f"(best label, no unknown answers)"]
@@ -424,6 +503,30 @@ def eval_metrics_md(res: dict[str, Any]) -> str:
     return "  \n".join(lines)
 
 
+def multi_metrics_md(res: dict[str, Any]) -> str:
+    """The multi-label headline: micro-F1, macro-F1, subset accuracy (exact set match), how the sets were answered."""
+    s = ev.multi_summary(res)
+    rule = {"labels": f"every label above its threshold ({res['rule_threshold']:.0%}), unknown when none is",
+            "point": f"unknown below the in-scope score {res['rule_threshold']:.2f} chosen on this tab"}
+    lines = [f"**Micro-F1 {s['micro_f1']:.3f} · macro-F1 {s['macro_f1']:.3f} · subset accuracy "
+             f"{s['subset_accuracy']:.1%}** on {s['n']} texts ({s['several']} with several labels; subset accuracy: "
+             "the predicted labels equal the true ones exactly)",
+             f"Answers: {rule.get(res['rule'], 'every label above its threshold')}; {s['answered_unknown']} "
+             "text(s) answered unknown.",
+             f"{s['errors']} text(s) not matched exactly; the per-label F1 and the most frequent wrong sets are below."]
+    if s["unseen_labels"]:
+        lines.append("⚠ labels in the file but not in your label set: "
+                     + ", ".join(esc(x) for x in s["unseen_labels"][:10])
+                     + (f" and {len(s['unseen_labels']) - 10} more" if len(s["unseen_labels"]) > 10 else ""))
+    if res["skipped"]:
+        lines.append(f"⚠ {res['skipped']} row(s) without text or label were skipped")
+    return "  \n".join(lines)
+
+
+MULTI_CURVE_NOTE = ("_The trade-off curve is drawn for single-label classifiers. In multi-label mode a text is "
+                    "answered unknown when no label reaches its threshold (thresholds chosen on your examples)._")
+
+
 @friendly
 def evaluate_csv(file: Any, text_col: str, label_col: str, int8: bool, encoder: str, state: dict[str, Any],
                  cache: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
@@ -446,6 +549,9 @@ def eval_details(res: Any) -> tuple[Any, ...]:
     """After an evaluation: per-label metrics worst first, the most-confused pairs, the unknown-rule curve,
     the threshold slider, the point's numbers and the report files."""
     res = _eval_result(res)
+    if res.get("multi"):
+        return (ev.per_label(res), ev.confused_pairs(res), None, gr.Slider(visible=False), MULTI_CURVE_NOTE,
+                ev.write_report(res, res.get("source", "evaluation")))
     low, high, value = ev.slider_range(res)
     slider = gr.Slider(minimum=low, maximum=high, value=value, step=0.01, interactive=True, visible=True)
     return (ev.per_label(res), ev.confused_pairs(res), ev.curve_figure(res), slider, ev.point_md(res, value),
@@ -477,7 +583,7 @@ def eval_refresh(res: Any) -> tuple[Any, ...]:
     re-encoding)."""
     if not isinstance(res, dict) or "scores" not in res:
         return tuple(gr.skip() for _ in range(7))
-    value = ev.active_threshold(res)
+    value = None if res.get("multi") else ev.active_threshold(res)
     return (eval_metrics_md(res), ev.confusion_figure(res), ev.errors(res), ev.per_label(res),
             ev.confused_pairs(res), ev.curve_figure(res), ev.point_md(res, value) if value is not None else "")
 
@@ -546,10 +652,10 @@ def restore(saved: Any) -> tuple[Any, ...]:
 def persist(state: dict[str, Any]) -> tuple[Any, ...]:
     """After every change: mirror the label set into the browser and refresh the label pickers."""
     rows = st.state_rows(state)
-    labels = st.labels_of(rows)
+    labels = st.labels_of(rows, st.is_multi(state))
     saved = {"rows": rows, "options": st.state_options(state)}
     pickers = [gr.Dropdown(choices=labels) for _ in range(4)]
-    return (saved, *pickers)
+    return (saved, *pickers, gr.Checkbox(value=st.is_multi(state)))
 
 
 # ---- encoder status --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -27,10 +28,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClassifierConfig
-from ..diagnostics import Finding, diagnose
+from ..diagnostics import Finding, closer_to_other_label, diagnose, single_example_labels
 from ..errors import FewShotError
 from ..io.output import label_frame, output_names
 from ..io.tables import neutralize_formulas, read_table
+from ..multilabel.table import LABEL_SEPARATOR, split_label_cell
 from ..text import ProgressFn
 from . import tiers
 from .warmup import INT8_DEFAULT, shared_encoder
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
     from ..classifier import FewShotClassifier, Prediction
 
 NONE_LABEL = ClassifierConfig.unknown_label  # examples under this label are "none of these" examples
+CELL_SEPARATOR = LABEL_SEPARATOR + " "
+"""How the app writes a multi-label example's labels in one cell (``billing; bug``); read back by the library's
+``;`` format (:mod:`fewshot.multilabel.table`)."""
 
 LABEL_SETS_DIR = Path(__file__).resolve().parent.parent / "label_sets"
 """The ready example label sets (``text,label`` CSVs shipped inside the package)."""
@@ -50,6 +55,9 @@ MAX_INPUT_CHARS = int(os.environ.get("FEWSHOT_MAX_TEXT_CHARS", "2000"))
 are cut, with a warning. Lower than the library's own cap (:data:`fewshot.text.MAX_TEXT_CHARS`) so that a
 public app bounds each request's work."""
 MAX_LABEL_CHARS = 100
+SCORE_BOUND = 100.0
+"""In-scope-score thresholds (an operating point) the app accepts lie within +-SCORE_BOUND (scores are logits or
+similarities)."""
 MAX_ZIP_BYTES = 100 * 1024 * 1024
 OUT_TTL_SECONDS = 3600
 ZIP_FOLDER = "fewshot_classifier"
@@ -125,9 +133,63 @@ def check_label(label: str) -> str:
     return label
 
 
+def cell_labels(cell: str, multi: bool) -> list[str]:
+    """The labels of one row's label cell: the cell itself, or in multi-label mode its ``;``-separated labels."""
+    if not multi:
+        return [cell] if cell else []
+    return [" ".join(part.split()) for part in split_label_cell(cell)]
+
+
+def check_cell(label: str, multi: bool) -> str:
+    """A row's label cell from user input: :func:`check_label`, or in multi-label mode each of its ``;``-separated
+    labels checked and the cell rewritten as ``a; b``."""
+    if not multi:
+        return check_label(label)
+    parts = cell_labels(str(label or ""), True)
+    if not parts:
+        raise FewShotError("the label name is empty; type a name such as 'billing' (several: 'billing; bug')")
+    return CELL_SEPARATOR.join(check_label(part) for part in parts)
+
+
+def is_multi(state: Any) -> bool:
+    """Whether the label set is in multi-label mode (a text may carry several labels)."""
+    return bool(state_options(state).get("multi_label", False))
+
+
+def set_multi_label(state: dict[str, Any], on: Any) -> dict[str, Any]:
+    """A new state in multi-label mode (``on``) or single-label mode; the rows are kept.
+
+    Single-label mode refuses a label set whose examples carry several labels (a cell ``a; b`` or a text repeated
+    under two labels): the user's rows are never rewritten behind their back.
+    """
+    if not isinstance(on, (bool, int, float)):
+        raise FewShotError(f"multi_label must be true or false, got {on!r:.40}")
+    rows, options = state_rows(state), dict(state_options(state))
+    if on:
+        options["multi_label"] = True
+        return with_rows(state, rows, options)
+    several = sorted({r[1] for r in complete_rows(rows) if len(cell_labels(r[0], True)) > 1}
+                     | {t for t, labs in example_sets_of(rows).items() if len(labs) > 1})
+    if several:
+        first = several[0] if len(several[0]) <= 60 else several[0][:59] + "…"
+        raise FewShotError(f"{len(several)} example(s) carry several labels (e.g. {first!r}); give each one label "
+                           "before switching multi-label off")
+    options.pop("multi_label", None)
+    return with_rows(state, rows, options)
+
+
+def example_sets_of(rows: Rows) -> dict[str, list[str]]:
+    """Multi-label examples: each distinct text with the union of the labels of its rows (the library's rule)."""
+    out: dict[str, dict[str, None]] = {}
+    for cell, text in complete_rows(rows):
+        out.setdefault(text.strip(), {}).update(dict.fromkeys(cell_labels(cell, True)))
+    return {t: list(labs) for t, labs in out.items()}
+
+
 def add_examples(state: dict[str, Any], label: str, lines: str) -> dict[str, Any]:
-    """A new state with one example per non-blank line of ``lines`` added under ``label``."""
-    label = check_label(label)
+    """A new state with one example per non-blank line of ``lines`` added under ``label`` (in multi-label mode
+    ``label`` may name several labels: ``billing; bug``)."""
+    label = check_cell(label, is_multi(state))
     texts = [t.strip() for t in str(lines or "").splitlines() if t.strip()]
     if not texts:
         raise FewShotError(f"no example text for {label!r}; write one example per line")
@@ -136,11 +198,16 @@ def add_examples(state: dict[str, Any], label: str, lines: str) -> dict[str, Any
 
 
 def remove_label(state: dict[str, Any], label: str) -> dict[str, Any]:
-    """A new state without ``label`` and its examples."""
-    rows = state_rows(state)
-    if not any(r[0] == label for r in rows):
-        raise FewShotError(f"there is no label {label!r}; labels are {labels_of(rows)}")
-    return with_rows(state, [r for r in rows if r[0] != label])
+    """A new state without ``label`` and its examples (in multi-label mode the label is taken off every row,
+    and rows left without a label are dropped)."""
+    rows, multi = state_rows(state), is_multi(state)
+    if not any(label in cell_labels(r[0], multi) for r in rows):
+        raise FewShotError(f"there is no label {label!r}; labels are {labels_of(rows, multi)}")
+    if not multi:
+        return with_rows(state, [r for r in rows if r[0] != label])
+    kept = [[CELL_SEPARATOR.join(rest), text] for cell, text in rows
+            if (rest := [x for x in cell_labels(cell, True) if x != label]) or not cell]
+    return with_rows(state, kept)
 
 
 def state_rows(state: Any) -> Rows:
@@ -193,14 +260,19 @@ def undo(state: dict[str, Any]) -> dict[str, Any]:
     return with_rows(state, state_rows(previous), state_options(previous))
 
 
-def labels_of(rows: Rows) -> list[str]:
-    """Distinct labels of complete rows, sorted."""
-    return sorted({r[0] for r in complete_rows(rows)})
+def labels_of(rows: Rows, multi: bool = False) -> list[str]:
+    """Distinct labels of complete rows, sorted (``multi``: each ``;``-separated label of a cell)."""
+    return sorted({lab for r in complete_rows(rows) for lab in cell_labels(r[0], multi)})
 
 
-def counts_of(rows: Rows) -> dict[str, int]:
-    """Examples per label."""
+def counts_of(rows: Rows, multi: bool = False) -> dict[str, int]:
+    """Examples per label (``multi``: a text counts once for each of its labels, its rows merged)."""
     out: dict[str, int] = {}
+    if multi:
+        for labs in example_sets_of(rows).values():
+            for label in labs:
+                out[label] = out.get(label, 0) + 1
+        return dict(sorted(out.items()))
     for label, _ in complete_rows(rows):
         out[label] = out.get(label, 0) + 1
     return dict(sorted(out.items()))
@@ -264,6 +336,7 @@ class Fitted:
     key: str
     clf: FewShotClassifier
     int8: bool = False
+    note: str = ""  # what loading it changed (an operating point that no longer applies)
 
 
 def state_key(rows: Rows, options: dict[str, Any]) -> str:
@@ -286,11 +359,16 @@ def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: Pro
     key = state_key(rows, options) + ("/int8" if int8 else "") + ("" if tier == tiers.FAST else f"/{tier}")
     if isinstance(cache, Fitted) and cache.key == key:
         return cache
-    if len(labels_of(rows)) < 2:
-        have = labels_of(rows)
+    multi = bool(options.get("multi_label", False))
+    have = labels_of(rows, multi)
+    if len(have) < 2:
         raise FewShotError("the classifier needs examples for at least 2 labels; "
                            + (f"you have only {have}. " if have else "you have none yet. ")
                            + "Add labels on the Labels tab or load an example set")
+    if multi and NONE_LABEL in have:
+        raise FewShotError(f"examples labelled {NONE_LABEL!r} (\"none of these\") are not used in multi-label mode, "
+                           "where a text no label reaches is answered unknown by itself; remove the label "
+                           f"{NONE_LABEL!r} or switch multi-label off")
     clf = FewShotClassifier(encoder=shared_encoder(int8, tier), int8=int8, **options)
     clf.fit([r[1] for r in rows], [r[0] for r in rows], progress=progress)
     return Fitted(key, clf, int8)
@@ -300,15 +378,32 @@ def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: Pro
 class Unknown:
     """How the app answers 'unknown' for one request (see :func:`unknown_rule`); never stored in a classifier."""
 
-    mode: str  # "auto": in-scope score below the automatic threshold; "confidence"; "off"
-    threshold: float | None = None  # "auto": score units (the head's top logit); "confidence": 0-1
+    mode: str  # "auto": in-scope score below the automatic threshold; "labels": multi-label, no label reaches
+    # its threshold; "confidence"; "off"
+    threshold: float | None = None  # "auto": score units (the head's top logit); "labels", "confidence": 0-1
     note: str = ""  # why "auto" was asked for but is not applied
 
     @property
     def options(self) -> dict[str, Any]:
         """The classifier's unknown options for this rule, passed per call (``predict_details(**options)``)."""
-        return {"min_confidence": self.threshold if self.mode == "confidence" else None,
+        return {"min_confidence": self.threshold if self.mode in ("confidence", "labels") else None,
                 "auto_unknown": self.mode == "auto", "score_threshold": None}
+
+
+def is_multi_classifier(clf: Any) -> bool:
+    """Whether ``clf`` is a multi-label classifier (``multi_label=True``)."""
+    return bool(getattr(getattr(clf, "config", None), "multi_label", False))
+
+
+def label_thresholds(clf: FewShotClassifier) -> dict[str, float]:
+    """A multi-label classifier's decision threshold per label (probabilities, cross-validated on its examples).
+
+    Read from the classifier's fitted multi-label model (:meth:`fewshot.multilabel.MultiLabelCore.thresholds`).
+    """
+    core = getattr(getattr(clf, "_multilabel", None), "core", None)
+    if core is None:
+        raise FewShotError("the classifier is not a fitted multi-label classifier")
+    return core.thresholds()
 
 
 def auto_threshold(clf: FewShotClassifier) -> tuple[float | None, str]:
@@ -328,6 +423,10 @@ def unknown_rule(clf: FewShotClassifier, auto: Any, threshold: Any) -> Unknown:
     """
     if auto is not None and not isinstance(auto, (bool, int, float)):
         raise FewShotError(f"auto_unknown must be true or false, got {auto!r:.40}")
+    if auto and is_multi_classifier(clf):
+        # multi-label: every label has its own cross-validated threshold; one the app uses (the core's default
+        # gives every label the same one), so "no label reaches its threshold" is "the most probable is below it"
+        return Unknown("labels", min(label_thresholds(clf).values()))
     if auto:
         value, note = auto_threshold(clf)
         return Unknown("auto", value) if value is not None else Unknown("off", None, note)
@@ -345,9 +444,22 @@ def predict_text(clf: FewShotClassifier, text: str, rule: Unknown) -> Prediction
     return clf.predict_details([text[:MAX_INPUT_CHARS]], top=5, n_matches=5, **rule.options)[0]
 
 
-def findings(rows: Rows, *, embeddings: bool = True) -> list[Finding]:
+def findings(rows: Rows, *, embeddings: bool = True, multi: bool = False) -> list[Finding]:
     """Diagnostics of the complete rows; ``embeddings``: also the check that needs the shared fp32 encoder's
-    (cached) vectors (examples closer to another label), which waits for that encoder."""
+    (cached) vectors (examples closer to another label), which waits for that encoder.
+
+    ``multi`` (multi-label mode): a text under several labels is an example of each, not a conflict; labels with
+    one example are counted over the merged examples, and only single-label examples are checked against the
+    other labels (an example of two labels sits between them on purpose).
+    """
+    if multi:
+        sets = example_sets_of(rows)
+        out = single_example_labels([lab for labs in sets.values() for lab in labs])
+        single = [(t, labs[0]) for t, labs in sets.items() if len(labs) == 1]
+        if single and embeddings:
+            vectors = shared_encoder().encode([t for t, _ in single])
+            out += closer_to_other_label([t for t, _ in single], [lab for _, lab in single], vectors)
+        return out
     rows = complete_rows(rows)
     texts, labels = [r[1] for r in rows], [r[0] for r in rows]
     vectors = shared_encoder().encode(texts) if texts and embeddings else None
@@ -449,11 +561,18 @@ def load_zip(path: str | Path) -> tuple[dict[str, Any], Fitted]:
         with zipfile.ZipFile(path) as zf:
             for name, info in _zip_members(zf).items():
                 (work / name).write_bytes(zf.read(info))
+        point, saved_model = saved_operating_point(work / CONFIG_FILE)
         _sanitize_saved_config(work / CONFIG_FILE)
         int8, tier = saved_encoder_kind(work / CONFIG_FILE)
         # the encoder it was saved with when this app has it (the saved vectors and a fine-tuning stay valid),
         # else the fast one, re-encoding the examples on purpose
         clf = FewShotClassifier.load(work, encoder=shared_encoder(int8, tier), reencode=True)
+        note = ""
+        if point is not None and saved_model not in (None, clf.encoder.name):
+            note = (f"its unknown threshold {point:.2f} was chosen with the encoder {saved_model!r}; this app uses "
+                    f"{clf.encoder.name!r}, so the automatic unknown applies instead")
+        elif point is not None:  # the operating point chosen when it was saved (Evaluate, or --threshold)
+            clf.set_params(score_threshold=point)
     except FewShotError:
         raise
     except (KeyError, ValueError, TypeError, RuntimeError, OSError, zipfile.BadZipFile) as exc:
@@ -462,13 +581,32 @@ def load_zip(path: str | Path) -> tuple[dict[str, Any], Fitted]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     examples = clf.examples
-    rows = clean_rows([[lab, text] for lab, text in zip(examples["label"], examples["text"])])
     options = {k: v for k, v in asdict(clf.config).items() if k in PORTABLE_OPTIONS}
     defaults = asdict(ClassifierConfig())
     options = {k: v for k, v in options.items() if v != defaults[k]}
+    cells = examples["label"]
+    if options.get("multi_label"):  # the library stores "a;b"; the app shows "a; b"
+        cells = [CELL_SEPARATOR.join(cell_labels(str(c), True)) for c in cells]
+    rows = clean_rows([[lab, text] for lab, text in zip(cells, examples["text"])])
     state = {"rows": rows, "options": options}
     suffix = ("/int8" if int8 else "") + ("" if tier == tiers.FAST else f"/{tier}")
-    return state, Fitted(state_key(rows, options) + suffix, clf, int8=int8)
+    return state, Fitted(state_key(rows, options) + suffix, clf, int8=int8, note=note)
+
+
+def saved_operating_point(config_path: Path) -> tuple[float | None, str | None]:
+    """The unknown threshold a saved classifier's ``config.json`` carries (``score_threshold``: its chosen
+    operating point, kept when finite and within :data:`SCORE_BOUND`, else None) and the encoder model it was
+    chosen with (None when not recorded)."""
+    meta = json.loads(config_path.read_text(encoding="utf-8"))
+    config = meta.get("config") if isinstance(meta, dict) else None
+    value = config.get("score_threshold") if isinstance(config, dict) else None
+    record = meta.get("encoder") if isinstance(meta, dict) else None
+    model = record.get("model") if isinstance(record, dict) and isinstance(record.get("model"), str) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, model
+    if not math.isfinite(value) or abs(value) > SCORE_BOUND:
+        return None, model
+    return float(value), model
 
 
 def saved_encoder_kind(config_path: Path) -> tuple[bool, str]:
@@ -508,9 +646,10 @@ def classify_frame(clf: FewShotClassifier, df: pd.DataFrame, column: str, rule: 
     return out, int(blank.sum())
 
 
-def added_columns(df: pd.DataFrame) -> tuple[str, ...]:
-    """Names of the columns :func:`classify_frame` adds to ``df`` (``predicted_`` prefixed on a clash)."""
-    return output_names([str(c) for c in df.columns])
+def added_columns(df: pd.DataFrame, multi: bool = False) -> tuple[str, ...]:
+    """Names of the columns :func:`classify_frame` adds to ``df`` (``predicted_`` prefixed on a clash; ``multi``:
+    a multi-label classifier's, whose first is ``labels``)."""
+    return output_names([str(c) for c in df.columns], multi)
 
 
 def write_labelled(df: pd.DataFrame, source_name: str) -> Path:

@@ -50,7 +50,7 @@ def build_app() -> gr.Blocks:
         timer = gr.Timer(STATUS_SECONDS, active=True)
         enc = [int8, encoder]
         with gr.Tabs():
-            table, summary, remove_dd = _labels_tab(state, cache, enc)
+            table, summary, remove_dd, multi = _labels_tab(state, cache, enc)
             outs = [state, table, summary]
             add_dd_classify = _classify_tab(state, cache, outs, enc)
             review_dd = _batch_tab(state, cache, outs, enc)
@@ -62,7 +62,7 @@ def build_app() -> gr.Blocks:
                   queue=False)
         demo.load(h.restore, [saved], [state, table, summary], api_visibility="private")
         # cheap and never queued behind a fit, so a reload right after a change finds it in the browser
-        state.change(h.persist, [state], [saved, remove_dd, add_dd_classify, add_dd_eval, review_dd],
+        state.change(h.persist, [state], [saved, remove_dd, add_dd_classify, add_dd_eval, review_dd, multi],
                      api_visibility="private", show_progress="hidden", queue=False)
     return demo
 
@@ -75,6 +75,7 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
             buttons = [gr.Button(n, size="sm", variant="secondary") for n in names]
         # the API's way in (buttons carry no value): a hidden picker whose change event loads the named set
         example_name = gr.Dropdown(choices=names, value=None, label="Example label set", visible=False)
+        multi = gr.Checkbox(value=False, label=h.MULTI_LABEL, info=h.MULTI_INFO, elem_id="multi-label")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 table = gr.Dataframe(value=[["", ""]], headers=TABLE_HEADERS, datatype=["str", "str"],
@@ -107,6 +108,9 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
         btn.click(functools.partial(h.load_example, name), [state], outs, api_visibility="private",
                   show_progress="hidden")
     example_name.change(h.load_example, [example_name, state], outs, api_name="load_example")
+    # a refused switch (single-label while examples carry several labels) puts the box back as the state says
+    multi.input(h.set_multi_label, [multi, state], outs, api_name="set_multi_label", show_progress="hidden").failure(
+        h.multi_box, [state], [multi], api_visibility="private", show_progress="hidden")
     # a refused action shows its message as a toast and leaves the table and summary as they were (a progress
     # overlay would replace them with an "Error" badge)
     add_btn.click(h.add_examples, [new_label, new_lines, state], outs, api_name="add_examples",
@@ -121,7 +125,7 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
     save_btn.click(h.save_classifier, [*enc, state, cache], [download, cache], api_name="save_classifier")
     load_btn.upload(h.load_classifier, [load_btn, state], [*outs, cache], api_name="load_classifier",
                     show_progress="hidden")
-    return table, summary, remove_dd
+    return table, summary, remove_dd, multi
 
 
 def _finetune_panel(state: gr.State, cache: gr.State, enc: list[Any]) -> None:
@@ -191,7 +195,8 @@ def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]
     with gr.Tab("Batch", id="batch"):
         gr.Markdown(f"Upload a CSV (UTF-8 or UTF-16; comma, `;`, tab or `|` separated; up to {st.MAX_ROWS:,} "
                     "rows), choose the text column, classify. The download adds `label`, `confidence`, `top_3` "
-                    "and `in_scope_score`; cells a spreadsheet would run as a formula are prefixed with `'`.")
+                    "and `in_scope_score` (multi-label: `labels`, every label joined with `;`); cells a spreadsheet "
+                    "would run as a formula are prefixed with `'`.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
                 file = gr.File(label="CSV file", file_types=CSV_TYPES, type="filepath", elem_id="batch-file")
@@ -269,7 +274,7 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
     with gr.Tab("Evaluate", id="evaluate"):
         results = gr.State(None)  # this session's scored rows: the tables, slider and report work from them
         gr.Markdown("Upload a CSV with the true labels to measure your label set (rows labelled `unknown` are "
-                    "texts none of your labels covers). Click a confused pair to see its rows, a row to add it "
+                    "texts none of your labels covers; multi-label: `billing; bug` in a cell). Click a confused pair to see its rows, a row to add it "
                     "as an example; the metrics are measured again after each one you add.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=300):
