@@ -284,7 +284,7 @@ def verdict_md(pred: Any, rule: st.Unknown, unknown_label: str) -> str:
     if pred.label == unknown_label and rule.mode == "point":  # a threshold chosen on Evaluate
         return (f"### unknown\nThe text looks unlike your examples. Best guess: **{best}** ({conf:.0%}).\n\n"
                 + TECH.format(f"in-scope score **{pred.score:.2f}** is below the threshold **{rule.threshold:.2f}** "
-                              "chosen on the Evaluate tab"))
+                              "chosen on the Evaluate tab (or saved with the classifier)"))
     if pred.label == unknown_label and rule.mode == "auto":
         return (f"### unknown\nThe text looks unlike all of your examples. Best guess: **{best}** ({conf:.0%}). "
                 "If it belongs to a label, add it as an example.\n\n"
@@ -323,7 +323,7 @@ def multi_verdict_md(pred: Any, rule: st.Unknown, thresholds: dict[str, float], 
             why = f"No label reaches its threshold ({rule.threshold:.0%})."
         elif rule.mode == "point":
             why = (f"The in-scope score {pred.score:.2f} is below the threshold {rule.threshold:.2f} chosen on the "
-                   "Evaluate tab.")
+                   "Evaluate tab (or saved with the classifier).")
         else:
             why = f"The most probable label is below the threshold of {rule.threshold:.0%}."
         return f"### unknown\n{why} Best guess: **{best}** ({conf:.0%}).\n\n{tech}"
@@ -447,7 +447,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
                     f"row(s) answered *unknown*: no label reaches its threshold ({rule.threshold:.0%})")
     elif rule.mode == "point" and not explained:
         summary += (f"  \n{unknown} row(s) answered *unknown*: in-scope score (column `{score_col}`) below "
-                    f"{rule.threshold:.2f}, the threshold chosen on the Evaluate tab")
+                    f"{rule.threshold:.2f}, the threshold chosen on the Evaluate tab or saved with the classifier")
     elif rule.note:
         summary += f"  \nAutomatic unknown is off: {esc(rule.note)}"
     if blank:

@@ -1,0 +1,140 @@
+"""The app's multi-label mode (over HTTP with gradio_client) and a saved classifier's operating point on upload."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+TICKETS = [  # mostly single-label examples, two with two labels (one as a cell "a; b", one as a repeated text)
+    ["billing", "I was charged twice on my card"], ["billing", "refund my last payment please"],
+    ["billing", "my invoice shows the wrong amount"], ["billing", "why did my subscription price go up"],
+    ["bug", "the app crashes when I open settings"], ["bug", "the page shows an error 500"],
+    ["bug", "the button does nothing when I click it"], ["bug", "the screen freezes after login"],
+    ["shipping", "where is my parcel"], ["shipping", "my order has not arrived yet"],
+    ["shipping", "the delivery is late again"], ["shipping", "which courier brings my package"],
+    ["billing; bug", "the payment page crashed and I was charged anyway"],
+    ["shipping", "the tracking page is broken and my parcel is lost"],
+    ["bug", "the tracking page is broken and my parcel is lost"],
+]
+LABELS = {"billing", "bug", "shipping"}
+TWO = "I was charged twice on my card and the app crashes when I open settings"
+
+
+def client(url: str) -> Client:
+    return Client(url, verbose=False, download_files=True)
+
+
+def rows_of(table: dict) -> list[list[str]]:
+    return [r for r in table["data"] if any(r)]
+
+
+def test_multi_label_switch_classify_batch_evaluate_save(app_url: str, tmp_path: Path) -> None:
+    c = client(app_url)
+    summary = c.predict({"headers": ["label", "text"], "data": TICKETS}, api_name="/set_table")
+    assert "is an example of 'bug', 'shipping'" in summary  # single-label mode: a text under two labels conflicts
+    table, summary = c.predict(True, api_name="/set_multi_label")
+    assert len(rows_of(table)) == len(TICKETS)  # the switch keeps the rows as written
+    assert "Multi-label · 3 labels · 14 examples** (2 with several labels)" in summary
+    assert "keep it under one label" not in summary
+
+    bars, verdict, matches = c.predict(TWO, True, 0.5, api_name="/classify")
+    assert verdict.startswith("### ") and "billing" in verdict.split("\n")[0] and "bug" in verdict.split("\n")[0]
+    assert "above their thresholds" in verdict
+    assert {x["label"] for x in bars["confidences"]} == LABELS
+    assert {r[0] for r in matches["data"]} == {"billing", "bug"}  # each answered label with its own examples
+    _, verdict, _ = c.predict("qwerty asdf zxcv", True, 0.5, api_name="/classify")
+    assert verdict.startswith("### unknown") and "No label reaches its threshold" in verdict
+
+    batch = tmp_path / "tickets.csv"
+    pd.DataFrame({"text": [TWO, "where is my parcel, it is late", "my invoice is wrong", ""]}).to_csv(batch, index=False)
+    preview, download, summary = c.predict(handle_file(str(batch)), "text", True, 0.5, api_name="/classify_csv")
+    out = pd.read_csv(download, dtype=str, keep_default_na=False)
+    assert list(out.columns) == ["text", "labels", "confidence", "top_3", "in_scope_score"]
+    assert set(out["labels"][0].split(";")) == {"billing", "bug"}
+    assert out["labels"].tolist()[1:] == ["shipping", "billing", ""]
+    assert "got several labels" in summary and "bug: 1" in summary
+
+    gold = tmp_path / "gold.csv"
+    pd.DataFrame({"text": [TWO, "where is my parcel, it is late", "my invoice is wrong", "qwerty asdf zxcv"],
+                  "labels": ["billing; bug", "shipping", "billing", "unknown"]}).to_csv(gold, index=False)
+    metrics, _, wrong = c.predict(handle_file(str(gold)), "text", "labels", api_name="/evaluate")
+    assert "Micro-F1 1.000" in metrics and "subset accuracy 100.0%" in metrics and "on 4 texts" in metrics
+    assert wrong["headers"] == ["text", "gold", "predicted"] and not rows_of(wrong)
+    per_label, *_ = c.predict(api_name="/eval_details")
+    assert {r[0] for r in per_label["data"]} == LABELS and all(r[1] == 1.0 for r in per_label["data"])
+
+    with pytest.raises(AppError, match="carry several labels"):  # refused, and the label set stays as it was
+        c.predict(False, api_name="/set_multi_label")
+    table, summary = c.predict(api_name="/label_set")
+    assert len(rows_of(table)) == len(TICKETS) and "Multi-label" in summary
+
+    saved = Path(c.predict(api_name="/save_classifier"))
+    other = client(app_url)
+    table, summary = other.predict(handle_file(str(saved)), api_name="/load_classifier")
+    assert "Multi-label · 3 labels" in summary and ["billing; bug", TICKETS[12][1]] in rows_of(table)
+    _, verdict, _ = other.predict(TWO, True, 0.5, api_name="/classify")
+    assert "billing" in verdict.split("\n")[0] and "bug" in verdict.split("\n")[0]
+
+
+def test_none_of_these_examples_are_refused_in_multi_label_mode(app_url: str) -> None:
+    c = client(app_url)
+    c.predict({"headers": ["label", "text"], "data": TICKETS + [["unknown", "what a lovely sunset"]]},
+              api_name="/set_table")
+    _, summary = c.predict(True, api_name="/set_multi_label")
+    assert "cannot be used in multi-label mode" in summary
+    with pytest.raises(AppError, match="not used in multi-label mode"):
+        c.predict(TWO, True, 0.5, api_name="/classify")
+
+
+def test_uploaded_classifier_keeps_its_saved_unknown_threshold(app_url: str, tmp_path: Path) -> None:
+    c = client(app_url)
+    c.predict("Support tickets", api_name="/load_example")
+    _, verdict, _ = c.predict("I was charged twice on my card", True, 0.5, api_name="/classify")
+    assert verdict.startswith("### billing")
+    saved = Path(c.predict(api_name="/save_classifier"))
+    strict = tmp_path / "strict.zip"  # an operating point above every score: everything is answered unknown
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(strict, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith("config.json"):
+                meta = json.loads(data)
+                meta["config"]["score_threshold"] = 50.0
+                data = json.dumps(meta).encode()
+            dst.writestr(name, data)
+    other = client(app_url)
+    other.predict(handle_file(str(strict)), api_name="/load_classifier")
+    _, verdict, _ = other.predict("I was charged twice on my card", True, 0.5, api_name="/classify")
+    assert verdict.startswith("### unknown") and "50.00" in verdict
+    _, _, summary = other.predict(handle_file(str(_texts(tmp_path))), "text", True, 0.5, api_name="/classify_csv")
+    assert "2 row(s) answered *unknown*" in summary
+    again = Path(other.predict(api_name="/save_classifier"))  # saving keeps it
+    with zipfile.ZipFile(again) as zf:
+        assert json.loads(zf.read("fewshot_classifier/config.json"))["config"]["score_threshold"] == 50.0
+
+
+def _texts(folder: Path) -> Path:
+    path = folder / "two.csv"
+    pd.DataFrame({"text": ["I was charged twice on my card", "where is my parcel"]}).to_csv(path, index=False)
+    return path
+
+
+def test_saved_operating_point_is_read_safely(tmp_path: Path) -> None:
+    from fewshot.app import state as st
+
+    config = tmp_path / "config.json"
+    for value, expected in [(1.5, 1.5), (-3, -3.0), (None, None), ("1.0", None), (True, None), (1e9, None),
+                            (float("nan"), None)]:
+        config.write_text(json.dumps({"config": {"score_threshold": value}, "encoder": {"model": "m"}}))
+        assert st.saved_operating_point(config) == (expected, "m")
+    config.write_text(json.dumps({"config": {}}))
+    assert st.saved_operating_point(config) == (None, None)
