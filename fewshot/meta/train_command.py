@@ -16,7 +16,9 @@ from pathlib import Path
 from ..errors import FewShotError
 from .training_args import META_METHODS, TRAIN_METHODS, TrainConfig
 
-DESCRIPTION = "Meta-train a head on frozen sentence embeddings from labelled CSVs and write a model folder."
+DESCRIPTION = ("Meta-train a head on frozen sentence embeddings from labelled CSVs and write a model folder; "
+               "with --encoder, train the encoder's top layers themselves (distilled from a teacher, plus "
+               "episodes) and write a sentence-transformers folder.")
 
 _FLAG_HELP = {
     "method": "meta-training method: " + "; ".join(f"{name}: {text}" for name, text in TRAIN_METHODS.items()),
@@ -25,6 +27,23 @@ _FLAG_HELP = {
     "inner_steps": "inner-loop steps of maml/fomaml/reptile", "inner_lr": "inner-loop learning rate of maml/fomaml",
     "reptile_inner_lr": "inner-loop learning rate of reptile",
     "seed": "random seed (data split, episodes, initialisation)",
+    "encoder": "train the base encoder's top transformer layers (distillation from --teacher, episodes, a pull "
+               "to the frozen vectors) instead of a head; writes a sentence-transformers folder",
+    "teacher": "--encoder: the model distilled from ('mpnet', a folder or a hub id); its embeddings are cached",
+    "train_layers": "--encoder: top transformer layers trained",
+    "append_layers": "--encoder: frozen base layers appended to the student's vector, comma-separated, as the "
+                     "product does ('' for none)",
+    "encoder_lr": "--encoder: learning rate of the trained layers",
+    "projection_lr": "--encoder: learning rate of the student-to-teacher projection",
+    "ridge": "--encoder: ridge of the least-squares initial projection",
+    "batch_labels": "--encoder: labels per batch", "batch_per_label": "--encoder: texts per label in a batch",
+    "distill_weight": "--encoder: weight of 1 - cos(projected student, teacher)",
+    "structure_weight": "--encoder: weight of the in-batch similarity KL (teacher -> student)",
+    "structure_temperature": "--encoder: temperature of the similarity KL",
+    "episode_weight": "--encoder: weight of the prototypical loss on the batch",
+    "contrastive_weight": "--encoder: weight of the contrastive loss on same-label pairs + hard negatives",
+    "preserve_weight": "--encoder: weight of the squared distance to the frozen encoder's vector",
+    "checkpoint_every": "--encoder: steps between resumable checkpoints in --out (0: none)",
 }
 
 
@@ -44,6 +63,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         help="where frozen embeddings are cached (default: $FEWSHOT_CACHE/embeddings or "
                              "~/.cache/fewshot/embeddings)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (also FEWSHOT_NO_PROGRESS=1)")
+    parser.add_argument("--val-support", action="append", default=[], metavar="CSV",
+                        help="--encoder: support CSV of a few-shot evaluation that selects the kept step (pairs "
+                             "with --val-test; use a dataset not in --data); default: held-out training labels")
+    parser.add_argument("--val-test", action="append", default=[], metavar="CSV", help="query CSV for --val-support")
+    parser.add_argument("--resume", action="store_true",
+                        help="--encoder: continue from the checkpoint in --out (same flags required)")
     parser.add_argument("--preset", choices=sorted(TrainConfig.PRESETS), default=None,
                         help="start from a named hyperparameter set; flags below override it. "
                              "'matching' is the recipe of the shipped models/default")
@@ -80,6 +105,8 @@ def command_line(args: argparse.Namespace) -> str:
     parts += ["--out", args.out]
     for s, t in zip(args.eval_support, args.eval_test):
         parts += ["--eval-support", s, "--eval-test", t]
+    for s, t in zip(getattr(args, "val_support", []), getattr(args, "val_test", [])):
+        parts += ["--val-support", s, "--val-test", t]
     preset = getattr(args, "preset", None)
     if preset:
         parts += ["--preset", preset]
@@ -110,6 +137,10 @@ def run_train(args: argparse.Namespace) -> int:
     if len(args.eval_support) != len(args.eval_test):
         raise FewShotError(f"--eval-support and --eval-test come in pairs; got {len(args.eval_support)} "
                            f"and {len(args.eval_test)}")
+    if config.encoder:
+        return run_encoder_train(args, config)
+    if getattr(args, "val_support", None) or getattr(args, "resume", False):
+        raise FewShotError("--val-support/--val-test and --resume belong to --encoder training")
     progress = not args.no_progress and not os.environ.get("FEWSHOT_NO_PROGRESS")
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     texts, labels = read_labelled(args.data, args.text_column, args.label_column)
@@ -140,6 +171,70 @@ def run_train(args: argparse.Namespace) -> int:
                    results={"rule": "head (default)", "evaluations": evaluations})
     print(f"held-out classes: frozen {result.frozen_val:.4f} -> trained {result.best_val:.4f} "
           f"(best steps {result.best_steps} of {config.steps})", file=sys.stderr)
+    for r in evaluations:
+        print(f"{r['test']}: frozen {r['frozen']:.4f} -> trained {r['trained']:.4f} "
+              f"({r['trained'] - r['frozen']:+.4f})", file=sys.stderr)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _read_pairs(supports: list[str], tests: list[str], args: argparse.Namespace
+                ) -> list[tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]]:
+    """``(support, test)`` texts and labels of paired CSVs."""
+    from ..io.tables import read_table
+
+    out = []
+    for s_path, t_path in zip(supports, tests):
+        frames = [read_table(p, [args.text_column, args.label_column]) for p in (s_path, t_path)]
+        sets = [(f[args.text_column].tolist(), f[args.label_column].tolist()) for f in frames]
+        out.append((sets[0], sets[1]))
+    return out
+
+
+def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
+    """``fewshot train --encoder``: teacher embeddings (cached), train the top layers, write the folder,
+    evaluate it against the frozen base (:mod:`fewshot.meta.distill`); returns the exit code."""
+    import numpy as np
+
+    from ..encoders.encoder import Encoder
+    from .data import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv, read_labelled
+    from .distill import CHECKPOINT, student_model, teacher_vectors, train_encoder
+    from .model_card import prepare_out, save_encoder_model
+
+    val_support, val_test = getattr(args, "val_support", []), getattr(args, "val_test", [])
+    if len(val_support) != len(val_test):
+        raise FewShotError(f"--val-support and --val-test come in pairs; got {len(val_support)} and {len(val_test)}")
+    progress = not args.no_progress and not os.environ.get("FEWSHOT_NO_PROGRESS")
+    cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    texts, labels = read_labelled(args.data, args.text_column, args.label_column)
+    # the teacher per file: the cache key is the file's own texts, shared with other runs and benchmarks
+    teacher = None if not (config.distill_weight or config.structure_weight) else np.concatenate([teacher_vectors(read_labelled([path], args.text_column, args.label_column)[0],
+                                              config.teacher, cache_dir=cache, progress=progress)
+                              for path in args.data])
+    out = prepare_out(args.out, allowed=(CHECKPOINT,))
+    model = student_model(config.base)
+    result = train_encoder(model, texts, labels, teacher, config,
+                           eval_sets=_read_pairs(val_support, val_test, args), checkpoint=out / CHECKPOINT,
+                           resume=bool(getattr(args, "resume", False)), progress=progress)
+    command = command_line(args)
+    files = dict(data_files=args.data, validation_files=[*val_support, *val_test], command=command)
+    save_encoder_model(out, model, result, config, **files)
+    evaluations = []
+    if args.eval_support:
+        base = Encoder(config.base)  # the product's vector: default appended layers
+        frozen = CachedEncoder(base, name=config.base)
+        trained = Encoder(str(out))
+        for (s, t), s_path, t_path in zip(_read_pairs(args.eval_support, args.eval_test, args),
+                                          args.eval_support, args.eval_test):
+            for part, what in ((s, "support"), (t, "test")):
+                frozen.add(part[0], embed_texts(part[0], base, cache_dir=cache, progress=progress,
+                                                desc=f"encoding {what}"))
+            evaluations.append({"support": s_path, "test": t_path, "frozen": evaluate_csv(frozen, s, t),
+                                "trained": evaluate_csv(trained, s, t)})
+        save_encoder_model(out, model, result, config, **files, results={"evaluations": evaluations})
+    (out / CHECKPOINT).unlink(missing_ok=True)
+    print(f"selection ({result.score_on}): frozen {result.frozen_score:.4f} -> trained {result.best_score:.4f} "
+          f"(step {result.best_step} of {config.steps})", file=sys.stderr)
     for r in evaluations:
         print(f"{r['test']}: frozen {r['frozen']:.4f} -> trained {r['trained']:.4f} "
               f"({r['trained'] - r['frozen']:+.4f})", file=sys.stderr)

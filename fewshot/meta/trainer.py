@@ -67,6 +67,19 @@ requires grad; otherwise the step has written the gradients of the optimised par
 
 
 @dataclass
+class LoopState:
+    """Where :func:`outer_loop` stands after ``step`` steps: what a checkpoint must hold besides the weights,
+    the optimiser and the random generators (which the trainer saves), so that a resumed run continues
+    exactly where the interrupted one was."""
+
+    step: int
+    best: Any
+    best_step: int
+    best_score: float | None
+    history: list[dict[str, float]]
+
+
+@dataclass
 class LoopResult:
     """What :func:`outer_loop` kept: the snapshot of the best validated step (the last step when nothing is
     validated), its step and score, the logged history and the seconds the steps took."""
@@ -83,7 +96,8 @@ def outer_loop(step: StepFn, optimizer: torch.optim.Optimizer, *, steps: int, sn
                initial_score: float | None = None,
                pull: Iterable[tuple[Tensor, Tensor, float]] = (), score_key: str = "val_accuracy",
                log_every: int = 0, callback: Callable[[int, dict[str, float]], None] | None = None,
-               progress: str | None = None) -> LoopResult:
+               progress: str | None = None, resume: LoopState | None = None,
+               checkpoint: Callable[[LoopState], None] | None = None, checkpoint_every: int = 0) -> LoopResult:
     """Run ``steps`` outer steps of any meta-training method; see the module docstring.
 
     ``snapshot()`` copies the weights worth keeping; ``validate()`` scores them (higher is better), at step 0
@@ -92,22 +106,31 @@ def outer_loop(step: StepFn, optimizer: torch.optim.Optimizer, *, steps: int, sn
     ``coefficient * (parameter − anchor)`` to the parameter's gradient before the optimiser step. History:
     step 0, every validated step and every ``log_every``-th step. ``callback(step, record)`` sees every step;
     ``progress`` (a description) shows a progress bar on stderr.
+
+    Resumable: every ``checkpoint_every`` steps ``checkpoint(state)`` is called with the loop's
+    :class:`LoopState` (the caller saves it with its weights, optimiser and random states); passing that
+    state back as ``resume`` (after restoring the rest) continues from its step without validating step 0 again.
     """
     pull = [(p, p0, coef) for p, p0, coef in pull if coef]
     history: list[dict[str, float]] = []
     best_score: float | None = None
-    if validate is not None:
-        best_score = validate() if initial_score is None else initial_score
-        history.append({"step": 0, score_key: best_score})
-    best, best_step = snapshot(), 0
+    first = 1
+    if resume is not None:
+        history, best, best_step, best_score = list(resume.history), resume.best, resume.best_step, resume.best_score
+        first = resume.step + 1
+    else:
+        if validate is not None:
+            best_score = validate() if initial_score is None else initial_score
+            history.append({"step": 0, score_key: best_score})
+        best, best_step = snapshot(), 0
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps, desc=progress, unit="step", file=sys.stderr, mininterval=0.5)
+        bar = tqdm(total=steps, initial=first - 1, desc=progress, unit="step", file=sys.stderr, mininterval=0.5)
     start = time.perf_counter()
     try:
-        for i in range(1, steps + 1):
+        for i in range(first, steps + 1):
             optimizer.zero_grad()
             loss, metrics = step(i)
             if loss is not None and loss.requires_grad:
@@ -130,6 +153,8 @@ def outer_loop(step: StepFn, optimizer: torch.optim.Optimizer, *, steps: int, sn
                 history.append(record)
             if callback is not None:
                 callback(i, record)
+            if checkpoint is not None and checkpoint_every > 0 and i % checkpoint_every == 0 and i < steps:
+                checkpoint(LoopState(i, best, best_step, best_score, history))
             if bar is not None:
                 bar.update(1)
     finally:

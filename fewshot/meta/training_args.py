@@ -59,6 +59,24 @@ class TrainConfig:
     val_queries: int = 20  # query rows per held-out class and validation episode
     ensemble: int = 3  # heads trained with seeds seed, seed+1, ...; their best steps are averaged
     seed: int = 0
+    # --encoder: fine-tune the base encoder's top transformer layers instead of a head (fewshot.meta.distill);
+    # steps, val_every, temperature, center, margin, k_shot, val_* and seed above apply as well
+    encoder: bool = False
+    teacher: str = "mpnet"  # the model whose sentence embeddings are distilled (encoded once, cached)
+    train_layers: int = 2  # top transformer layers trained; the rest of the encoder stays frozen
+    append_layers: str = "4"  # base-encoder layers appended to the student's vector, as the product does ("" none)
+    encoder_lr: float = 2e-5
+    projection_lr: float = 1e-3  # the student -> teacher projection (least-squares initialised; not saved)
+    ridge: float = 1e-2  # ridge of the least-squares projection
+    batch_labels: int = 16  # labels per training batch
+    batch_per_label: int = 4  # texts per label in a batch (half support, half query for the episode term)
+    distill_weight: float = 1.0  # 1 - cos(projected student, teacher)
+    structure_weight: float = 1.0  # KL of the batch's similarity distributions, teacher -> student
+    structure_temperature: float = 0.05
+    episode_weight: float = 0.5  # prototypical loss on the batch split into support and query
+    contrastive_weight: float = 0.0  # contrastive loss on same-label pairs and the hardest other-label row
+    preserve_weight: float = 1.0  # squared distance to the frozen encoder's vector (against forgetting)
+    checkpoint_every: int = 100  # steps between resumable checkpoints (0: none)
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         # The recipe of models/default and models/xfer-*: Matching-Network episodes on the raw head outputs
@@ -92,6 +110,28 @@ class TrainConfig:
             raise FewShotError(f"val_fraction must be between 0 and 1 (a share of the classes), got {self.val_fraction!r}")
         if not 0.0 <= self.hard_fraction <= 1.0:
             raise FewShotError(f"hard_fraction must be in [0, 1], got {self.hard_fraction!r}")
+        if self.encoder:
+            self._validate_encoder()
+
+    def _validate_encoder(self) -> None:
+        for name in ("train_layers", "encoder_lr", "projection_lr", "structure_temperature"):
+            if not getattr(self, name) > 0:
+                raise FewShotError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("ridge", "distill_weight", "structure_weight", "episode_weight", "contrastive_weight",
+                     "preserve_weight", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise FewShotError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.batch_labels < 2 or self.batch_per_label < 2:
+            raise FewShotError(f"batch_labels and batch_per_label must be >= 2, got {self.batch_labels!r} and "
+                               f"{self.batch_per_label!r}")
+        self.appended_layers()
+
+    def appended_layers(self) -> tuple[int, ...]:
+        """``append_layers`` as layer numbers (``"4"`` -> ``(4,)``, ``""`` -> ``()``)."""
+        try:
+            return tuple(int(k) for k in self.append_layers.replace(" ", "").split(",") if k)
+        except ValueError:
+            raise FewShotError(f"append_layers must be comma-separated layer numbers, got {self.append_layers!r}") from None
 
 
 def head_config(config: TrainConfig, dim: int) -> dict[str, Any]:

@@ -1,0 +1,328 @@
+"""Meta-training the encoder itself (``fewshot train --encoder``): the top transformer layers of MiniLM-L6,
+distilled from a larger teacher (all-mpnet-base-v2) together with episodic and contrastive terms.
+
+What a step sees: a batch of ``batch_labels`` labels x ``batch_per_label`` texts. The student's vector is
+the product's (mean-pooled last layer, unit length, the frozen ``append_layers`` appended, re-normalised);
+only the top ``train_layers`` layers change, so the token states entering them are computed once
+(:func:`fewshot.adapt.layers.lower_states`) and a step runs just those layers. The loss adds
+
+- **distillation** (Hinton, Vinyals & Dean 2015; for sentence embeddings Reimers & Gurevych 2020, "Making
+  Monolingual Sentence Embeddings Multilingual using Knowledge Distillation"): ``1 - cos`` between a linear
+  projection of the student's vector and the teacher's sentence embedding. The projection starts at the
+  least-squares fit of the frozen student to the teacher, so the first steps do not chase a random map;
+- **similarity structure** (relational distillation, Park et al. 2019, "Relational Knowledge
+  Distillation"): the KL divergence from the teacher's to the student's softmax over each row's in-batch
+  cosine similarities, in the student's own space (what the few-shot classifier compares);
+- **episodes**: the prototypical loss (Snell et al. 2017) with each label's texts split into support and
+  query; optionally the contrastive loss (Hadsell et al. 2006) on every same-label pair and each row's
+  hardest other-label row;
+- **preservation**: the squared distance of each vector to the frozen encoder's (Li, Grandvalet & Davoust
+  2018 keep the weights near the start; this keeps the output there), against forgetting what the frozen
+  encoder did well outside the training data.
+
+The loop is :func:`fewshot.meta.trainer.outer_loop` (progress bar, resumable checkpoints): every
+``val_every`` steps the student is scored with the classifier's default rule, on the validation CSVs when
+given (the few-shot accuracy on a dataset the training never saw) and otherwise on held-out training labels,
+and the best step is kept (step 0, the frozen encoder, competes).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import FewShotError
+from .losses import ContrastiveLoss, PrototypicalLoss
+from .training_args import TrainConfig
+
+CHECKPOINT = "checkpoint.pt"
+"""The resumable state of an unfinished ``--encoder`` run, inside its ``--out`` folder (removed at the end)."""
+
+EvalSet = tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]
+"""``((support texts, labels), (test texts, labels))``: a few-shot evaluation."""
+
+
+# ---- the pieces of a step ------------------------------------------------------------------------------
+def least_squares_projection(student: np.ndarray, teacher: np.ndarray, ridge: float) -> nn.Linear:
+    """The affine map ``student -> teacher`` minimising ``||[S 1] W - T||^2 + ridge ||W||^2`` (bias free of
+    the ridge), as an ``nn.Linear``: the start of the distillation projection."""
+    x = np.hstack([student.astype(np.float64), np.ones((len(student), 1))])
+    reg = ridge * np.eye(x.shape[1])
+    reg[-1, -1] = 0.0
+    w = np.linalg.solve(x.T @ x + reg, x.T @ teacher.astype(np.float64))
+    proj = nn.Linear(student.shape[1], teacher.shape[1])
+    with torch.no_grad():
+        proj.weight.copy_(torch.from_numpy(w[:-1].T.astype(np.float32)))
+        proj.bias.copy_(torch.from_numpy(w[-1].astype(np.float32)))
+    return proj
+
+
+def similarity_kl(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
+    """KL(teacher || student) of each row's softmax over its in-batch cosine similarities (self excluded)."""
+    n = len(student)
+    eye = torch.eye(n, dtype=torch.bool)
+    ls = (student @ student.T / temperature).masked_fill(eye, -1e4)
+    lt = (teacher @ teacher.T / temperature).masked_fill(eye, -1e4)
+    log_pt, log_ps = F.log_softmax(lt, dim=1), F.log_softmax(ls, dim=1)
+    return (log_pt.exp() * (log_pt - log_ps)).masked_fill(eye, 0.0).sum(dim=1).mean()
+
+
+def in_batch_pairs(z: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Pairs of batch rows for :class:`ContrastiveLoss`: every same-label pair (``y = 0``) and, per row, its most
+    similar other-label row (``y = 1``, a hard negative); returns ``(i, j, y)``."""
+    same = labels[:, None] == labels[None, :]
+    i_pos, j_pos = torch.nonzero(torch.triu(same, diagonal=1), as_tuple=True)
+    sims = (z.detach() @ z.detach().T).masked_fill(same, -2.0)
+    j_neg = sims.argmax(dim=1)
+    i = torch.cat([i_pos, torch.arange(len(z))])
+    j = torch.cat([j_pos, j_neg])
+    y = torch.cat([torch.zeros(len(i_pos), dtype=torch.long), torch.ones(len(z), dtype=torch.long)])
+    return i, j, y
+
+
+def batch_loss(z: Tensor, labels: Tensor, teacher: Tensor, frozen: Tensor, projection: nn.Module,
+               config: TrainConfig) -> tuple[Tensor, dict[str, float]]:
+    """The weighted loss of one batch (see the module docstring) and each term's value.
+
+    ``z``: the student's unit vectors; ``labels``: batch-local label ids with ``batch_per_label`` rows each in
+    order; ``teacher``: the teacher's unit vectors; ``frozen``: the frozen student's vectors of the same rows.
+    """
+    terms: dict[str, Tensor] = {}
+    if config.distill_weight:
+        terms["distill"] = (1.0 - (F.normalize(projection(z), dim=-1) * teacher).sum(-1)).mean()
+    if config.structure_weight:
+        terms["structure"] = similarity_kl(z, teacher, config.structure_temperature)
+    if config.episode_weight:
+        k = config.batch_per_label // 2
+        n_way = int(labels.max()) + 1
+        position = torch.arange(len(labels)) % config.batch_per_label
+        sup, qry = position < k, position >= k
+        terms["episode"] = PrototypicalLoss(config.temperature, center=config.center)(
+            z[sup], labels[sup], z[qry], labels[qry], n_way)
+    if config.contrastive_weight:
+        i, j, y = in_batch_pairs(z, labels)
+        terms["contrastive"] = ContrastiveLoss(config.margin)(z[i], z[j], y)
+    if config.preserve_weight:
+        terms["preserve"] = (z - frozen).pow(2).sum(-1).mean()
+    weights = {"distill": config.distill_weight, "structure": config.structure_weight,
+               "episode": config.episode_weight, "contrastive": config.contrastive_weight,
+               "preserve": config.preserve_weight}
+    if not terms:
+        raise FewShotError("every loss weight is 0; set at least one of --distill-weight, --structure-weight, "
+                           "--episode-weight, --contrastive-weight, --preserve-weight above 0")
+    loss = sum(weights[k] * v for k, v in terms.items())
+    return loss, {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+
+
+class BatchSampler:
+    """Seeded batches of ``batch_labels`` labels x ``batch_per_label`` rows (labels with fewer rows are not
+    drawn); its generator's state is part of a checkpoint."""
+
+    def __init__(self, labels: np.ndarray, config: TrainConfig) -> None:
+        self.by_class = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
+        self.usable = np.array([c for c, rows in enumerate(self.by_class) if len(rows) >= config.batch_per_label])
+        if len(self.usable) < 2:
+            raise FewShotError(f"encoder training needs >= 2 labels with >= {config.batch_per_label} texts each "
+                               f"(--batch-per-label); found {len(self.usable)}")
+        self.n_labels = min(config.batch_labels, len(self.usable))
+        self.per_label = config.batch_per_label
+        self.rng = np.random.default_rng(config.seed)
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, batch-local labels)``, ``per_label`` consecutive rows per label."""
+        classes = self.rng.choice(self.usable, size=self.n_labels, replace=False)
+        rows = np.concatenate([self.rng.choice(self.by_class[c], size=self.per_label, replace=False) for c in classes])
+        return rows, np.repeat(np.arange(self.n_labels), self.per_label)
+
+
+# ---- scoring the student ---------------------------------------------------------------------------
+@dataclass
+class StudentScorer:
+    """Scores the student with :class:`fewshot.FewShotClassifier`'s default rule: mean accuracy over the
+    few-shot evaluations ``sets`` (support -> test), or over fixed episodes of held-out training labels."""
+
+    cached: Any  # fewshot.adapt.layers.Cached of the texts below
+    texts: list[str]
+    sets: list[EvalSet] = field(default_factory=list)
+    validation: Any = None  # fewshot.meta.trainer.Validation over held-out training labels (rows = texts)
+
+    def score(self, vectors: np.ndarray) -> float:
+        """Mean accuracy with the student's ``vectors`` (one row per text of :attr:`texts`)."""
+        if self.validation is not None:
+            self.validation.embeddings = vectors
+            return self.validation.accuracy(lambda x: x)
+        from .data import CachedEncoder, evaluate_csv
+
+        base = SimpleNamespace(dim=vectors.shape[1], encode=_no_encoding)
+        encoder = CachedEncoder(base, dict(zip(self.texts, vectors)), name="student")
+        return float(np.mean([evaluate_csv(encoder, support, test) for support, test in self.sets]))
+
+
+def _no_encoding(texts: Sequence[str]) -> np.ndarray:
+    raise FewShotError(f"the student scorer was asked for {len(texts)} text(s) it did not cache")
+
+
+# ---- training -----------------------------------------------------------------------------------------
+@dataclass
+class EncoderResult:
+    """The kept top layers (``state``: the sentence-transformer's state-dict names, float32), the step and
+    score they were kept at, the frozen encoder's score and the logged history."""
+
+    state: dict[str, Tensor]
+    best_step: int
+    best_score: float
+    frozen_score: float
+    history: list[dict[str, float]]
+    seconds: float
+    score_on: str  # what the score measures
+
+
+def student_model(base: str) -> Any:
+    """A private sentence-transformer of ``base`` (a plain model: a folder with a trained head is refused)."""
+    from sentence_transformers import SentenceTransformer
+
+    from ..encoders.registry import resolve_model
+
+    spec = resolve_model(base)
+    if spec.trained_dir is not None:
+        raise FewShotError(f"--base {base!r} is a trained folder; encoder training starts from a plain "
+                           "sentence-transformer such as 'minilm'")
+    return SentenceTransformer(spec.base, device="cpu")
+
+
+def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teacher: np.ndarray | None,
+                  config: TrainConfig, *, eval_sets: Sequence[EvalSet] = (), checkpoint: Path | None = None,
+                  resume: bool = False, progress: bool = False) -> EncoderResult:
+    """Train the top ``config.train_layers`` layers of ``model`` (a sentence-transformer, left unchanged) on
+    ``texts``/``labels`` against the ``teacher``'s unit vectors (one row per text); see the module docstring.
+
+    ``teacher`` may be ``None`` when the distillation and structure weights are 0 (episodes and preservation
+    only). ``eval_sets``: few-shot evaluations that select the kept step (else held-out training labels do);
+    ``checkpoint``: a file written every ``config.checkpoint_every`` steps; with ``resume`` an existing one is
+    continued (same configuration required). Deterministic for a given ``config.seed``.
+    """
+    from ..adapt.layers import TopLayers, lower_states
+    from .trainer import LoopState, Validation, outer_loop, split_classes
+
+    config.validate()
+    texts, labels = list(texts), list(labels)
+    if teacher is None:
+        if config.distill_weight or config.structure_weight:
+            raise FewShotError("without teacher vectors set --distill-weight 0 and --structure-weight 0")
+        teacher = np.zeros((len(texts), 1), np.float32)
+    teacher = np.asarray(teacher, dtype=np.float32)
+    if not len(texts) == len(labels) == len(teacher):
+        raise FewShotError(f"{len(texts)} texts, {len(labels)} labels and {len(teacher)} teacher vectors; "
+                           "expected one of each per training row")
+    torch.manual_seed(config.seed)
+    layers = config.appended_layers()
+    top = TopLayers(model, config.train_layers, extra_layers=layers)
+    bad = [k for k in layers if k > top.start]
+    if bad:
+        raise FewShotError(f"append_layers {bad} are inside the trained layers (from {top.start + 1}); append "
+                           f"frozen layers only (<= {top.start}) or train fewer layers")
+    if eval_sets:
+        train_classes = sorted(set(labels))
+        keep = np.arange(len(texts))
+        from ..text import label_text
+
+        names = [label_text(c) for s in eval_sets for c in sorted(set(s[0][1]))]  # the classifier encodes them
+        eval_texts = list(dict.fromkeys([*(t for s in eval_sets for part in s for t in part[0]), *names]))
+        validation = None
+        score_on = "few-shot accuracy on the validation CSVs (default rule)"
+    else:
+        train_classes, val_classes = split_classes(labels, config.val_fraction, config.seed)
+        held = set(val_classes)
+        keep = np.array([i for i, lab in enumerate(labels) if lab not in held])
+        val_rows = [i for i, lab in enumerate(labels) if lab in held]
+        eval_texts = [texts[i] for i in val_rows]
+        index = {c: i for i, c in enumerate(val_classes)}
+        validation = Validation.build(np.zeros((len(val_rows), 1), np.float32),
+                                      np.array([index[labels[i]] for i in val_rows]), None, config)
+        score_on = f"held-out training labels ({len(val_classes)}), {config.k_shot}-shot episodes (default rule)"
+    class_id = {c: i for i, c in enumerate(train_classes)}
+    train_texts = [texts[i] for i in keep]
+    y = np.array([class_id[labels[i]] for i in keep], dtype=np.int64)
+    t = torch.from_numpy(teacher[keep])
+
+    cached = lower_states(model, train_texts, top.start, layers)
+    scorer = StudentScorer(lower_states(model, eval_texts, top.start, layers), eval_texts, list(eval_sets),
+                           validation)
+    all_rows = list(range(len(train_texts)))
+    frozen = top.embed(cached, all_rows)
+    projection = least_squares_projection(frozen.numpy(), teacher[keep], config.ridge)
+    sampler = BatchSampler(y, config)
+    optimizer = torch.optim.Adam([{"params": top.layers.parameters(), "lr": config.encoder_lr},
+                                  {"params": projection.parameters(), "lr": config.projection_lr}])
+
+    def step(_: int) -> tuple[Tensor, dict[str, float]]:
+        top.train()
+        rows, batch_labels = sampler.sample()
+        z = top(cached, rows.tolist())
+        index = torch.from_numpy(rows)
+        return batch_loss(z, torch.from_numpy(batch_labels), t[index], frozen[index], projection, config)
+
+    def validate() -> float:
+        return scorer.score(top.embed(scorer.cached, list(range(len(eval_texts)))).numpy())
+
+    def snapshot() -> dict[str, Tensor]:
+        return copy.deepcopy(top.layers.state_dict())
+
+    def save_checkpoint(state: LoopState, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"config": asdict(config), "loop": asdict(state), "layers": top.layers.state_dict(),
+                    "projection": projection.state_dict(), "optimizer": optimizer.state_dict(),
+                    "numpy_rng": sampler.rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
+        tmp.replace(path)
+
+    state = None
+    if resume and checkpoint is not None and checkpoint.is_file():
+        saved = torch.load(checkpoint, weights_only=False)
+        if saved["config"] != asdict(config):
+            changed = sorted(k for k in saved["config"] if saved["config"][k] != asdict(config).get(k))
+            raise FewShotError(f"{checkpoint} was written with other settings ({', '.join(changed)}); rerun with "
+                               "the same flags or without --resume")
+        top.layers.load_state_dict(saved["layers"])
+        projection.load_state_dict(saved["projection"])
+        optimizer.load_state_dict(saved["optimizer"])
+        sampler.rng.bit_generator.state = saved["numpy_rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        state = LoopState(**saved["loop"])
+    result = outer_loop(step, optimizer, steps=config.steps, snapshot=snapshot, validate=validate,
+                        validate_every=config.val_every, score_key="val_accuracy", log_every=10,
+                        progress="training the encoder" if progress else None, resume=state,
+                        checkpoint=None if checkpoint is None else lambda s: save_checkpoint(s, checkpoint),
+                        checkpoint_every=config.checkpoint_every)
+    top.layers.load_state_dict(result.best)
+    frozen_score = float(result.history[0]["val_accuracy"])
+    return EncoderResult(top.trained_state(half=False), result.best_step, float(result.best_score), frozen_score,
+                         result.history, result.seconds, score_on)
+
+
+# ---- the teacher ----------------------------------------------------------------------------------------
+def teacher_vectors(texts: Sequence[str], teacher: str, *, cache_dir: Path | None,
+                    progress: bool = False) -> np.ndarray:
+    """The teacher's unit sentence embeddings of ``texts`` (no appended layers), from the embedding cache of
+    :func:`fewshot.meta.data.embed_texts` (computed and cached on a miss)."""
+    from ..encoders.encoder import Encoder
+    from .data import embed_texts
+
+    encoder = Encoder(teacher, extra_layers=())
+    return embed_texts(texts, encoder, cache_dir=cache_dir, progress=progress, desc=f"teacher ({teacher})")
+
+
+def student_with(model: Any, state: dict[str, Tensor]) -> Any:
+    """A copy of ``model`` with the trained tensors ``state`` loaded (``model`` itself unchanged)."""
+    from ..adapt.finetune import apply_weights
+
+    return apply_weights(model, state)
+

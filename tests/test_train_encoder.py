@@ -1,0 +1,157 @@
+"""`fewshot train --encoder` (fewshot.meta.distill) on a handful of synthetic texts with fake teacher vectors:
+the loss falls, a checkpoint resumes to the same state, the folder loads as an encoder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fewshot.errors import FewShotError
+from fewshot.meta import distill
+from fewshot.meta.distill import CHECKPOINT, student_model, train_encoder
+from fewshot.meta.model_card import save_encoder_model
+from fewshot.meta.training_args import TrainConfig
+
+TOPICS = ["weather", "music", "alarm", "email", "cooking", "travel"]
+TEMPLATES = ["what about the {} today", "tell me something on {}", "i need help with {} now", "set up my {} please"]
+
+
+def _data() -> tuple[list[str], list[str], np.ndarray]:
+    """6 labels x 4 texts and fake 16-d teacher vectors clustered by label."""
+    texts = [t.format(topic) for topic in TOPICS for t in TEMPLATES]
+    labels = [topic for topic in TOPICS for _ in TEMPLATES]
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(len(TOPICS), 16))
+    teacher = np.repeat(centres, len(TEMPLATES), axis=0) + 0.3 * rng.normal(size=(len(texts), 16))
+    return texts, labels, (teacher / np.linalg.norm(teacher, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _eval_set() -> list:
+    support = ([f"my {t} question" for t in TOPICS], TOPICS)
+    test = ([f"a {t} request" for t in TOPICS], TOPICS)
+    return [(support, test)]
+
+
+# every batch is the whole training set (6 labels x 4), so the loss is comparable from step to step
+TINY = dict(encoder=True, steps=12, val_every=4, batch_labels=6, batch_per_label=4, encoder_lr=5e-4,
+            projection_lr=1e-2, checkpoint_every=6, seed=0)
+
+
+@pytest.fixture(scope="module")
+def model():  # type: ignore[no-untyped-def]
+    torch.set_num_threads(1)
+    return student_model("minilm")
+
+
+def test_loss_decreases_and_is_seeded(model) -> None:  # type: ignore[no-untyped-def]
+    texts, labels, teacher = _data()
+    config = TrainConfig(**TINY)
+    a = train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set())
+    losses = [h["loss"] for h in a.history if "loss" in h]
+    assert len(losses) >= 3 and losses[-1] < losses[0]
+    assert a.history[0] == {"step": 0, "val_accuracy": a.frozen_score} and a.best_score >= a.frozen_score
+    assert all(k.startswith(("0.auto_model.encoder.layer.", "0.model.encoder.layer.")) for k in a.state)
+    assert {k.split("encoder.layer.")[1].split(".")[0] for k in a.state} == {"4", "5"}  # top 2 of 6
+    b = train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set())
+    assert a.history == b.history and all(torch.equal(a.state[k], b.state[k]) for k in a.state)
+
+
+def test_checkpoint_resumes_to_the_same_state(model, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    texts, labels, teacher = _data()
+    config = TrainConfig(**{**TINY, "val_every": 5})  # best step kept before the checkpoint, validated after
+    ckpt = tmp_path / CHECKPOINT
+    full = train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set(), checkpoint=ckpt)
+    assert torch.load(ckpt, weights_only=False)["loop"]["step"] == 6  # the run's last checkpoint (of 12 steps)
+    steps = []
+    real = distill.batch_loss
+    monkeypatch.setattr(distill, "batch_loss", lambda *a, **k: steps.append(1) or real(*a, **k))
+    resumed = train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set(), checkpoint=ckpt,
+                            resume=True)
+    assert len(steps) == 6  # steps 7..12 only
+    assert resumed.history == full.history and resumed.best_step == full.best_step
+    assert all(torch.equal(full.state[k], resumed.state[k]) for k in full.state)
+    with pytest.raises(FewShotError, match="other settings"):
+        train_encoder(model, texts, labels, teacher, TrainConfig(**{**TINY, "encoder_lr": 1e-4}),
+                      eval_sets=_eval_set(), checkpoint=ckpt, resume=True)
+
+
+def test_saved_folder_loads_as_an_encoder(model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sentence_transformers import SentenceTransformer
+
+    from fewshot import FewShotClassifier
+    from fewshot.encoders.encoder import Encoder
+
+    texts, labels, teacher = _data()
+    config = TrainConfig(**{**TINY, "steps": 4})
+    result = train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set())
+    result.best_step, result.state = 4, {k: v + 0.01 for k, v in result.state.items()}  # surely not the base
+    out = save_encoder_model(tmp_path / "student", model, result, config,
+                             data_files=["data/clinc150/train.csv", "data/hwu64/train.csv"], command="fewshot train")
+    meta = json.loads((out / "fewshot_model.json").read_text())
+    assert meta["kind"] == "encoder" and meta["base"] == "minilm" and meta["head"] is None
+    card = (out / "README.md").read_text()
+    assert "all-MiniLM-L6-v2" in card and "all-mpnet-base-v2" in card and card.count("Apache-2.0") == 2
+    assert "CC BY 3.0" in card and "CC BY 4.0" in card
+    student = Encoder(str(out))
+    assert student.extra_layers == (4,) and student.dim == 768  # the product's default, as for `minilm`
+    frozen = Encoder("minilm")
+    a, b = student.encode(texts[:3]), frozen.encode(texts[:3])
+    assert a.shape == b.shape and not np.allclose(a, b)
+    np.testing.assert_allclose(a[:, 384:], b[:, 384:], atol=1e-6)  # layer 4 is below the trained layers
+    plain = SentenceTransformer(str(out), device="cpu").encode(texts[:3], normalize_embeddings=True)
+    np.testing.assert_allclose(plain, Encoder(str(out), extra_layers=()).encode(texts[:3]), atol=1e-5)
+    clf = FewShotClassifier(model=str(out)).fit(texts, labels)
+    assert clf.predict(texts[:2]).shape == (2,)
+
+
+def test_cli_trains_an_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fewshot.cli import main
+
+    texts, labels, teacher = _data()
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "train.csv", index=False)
+    support, test = _eval_set()[0]
+    pd.DataFrame({"text": support[0], "label": support[1]}).to_csv(tmp_path / "support.csv", index=False)
+    pd.DataFrame({"text": test[0], "label": test[1]}).to_csv(tmp_path / "test.csv", index=False)
+    calls = []
+
+    def fake_teacher(texts, teacher_name, *, cache_dir, progress=False):  # type: ignore[no-untyped-def]
+        calls.append(teacher_name)
+        return teacher[: len(texts)]
+
+    monkeypatch.setattr(distill, "teacher_vectors", fake_teacher)
+    out = tmp_path / "student"
+    args = ["train", "--encoder", "--data", str(tmp_path / "train.csv"), "--out", str(out), "--steps", "4",
+            "--val-every", "2", "--checkpoint-every", "2", "--batch-labels", "6", "--no-progress",
+            "--val-support", str(tmp_path / "support.csv"), "--val-test", str(tmp_path / "test.csv"),
+            "--eval-support", str(tmp_path / "support.csv"), "--eval-test", str(tmp_path / "test.csv")]
+    assert main(args) == 0
+    assert calls == ["mpnet"] and not (out / CHECKPOINT).exists()
+    meta = json.loads((out / "fewshot_model.json").read_text())
+    assert meta["train_config"]["encoder"] and "--encoder" in meta["command"] and "--val-support" in meta["command"]
+    assert len(meta["results"]["evaluations"]) == 1 and (out / "config.json").is_file()  # a sentence-transformers folder
+    assert main(["train", "--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "h"), "--resume"]) == 2
+
+
+@pytest.mark.parametrize("bad", [{"train_layers": 0}, {"append_layers": "four"}, {"batch_per_label": 1},
+                                 {"preserve_weight": -1.0}])
+def test_encoder_settings_are_checked(bad: dict) -> None:
+    with pytest.raises(FewShotError, match=next(iter(bad)).split("_")[0]):
+        TrainConfig(encoder=True, **bad).validate()
+
+
+def test_appended_layers_must_be_frozen(model) -> None:  # type: ignore[no-untyped-def]
+    texts, labels, teacher = _data()
+    with pytest.raises(FewShotError, match="inside the trained layers"):
+        train_encoder(model, texts, labels, teacher, TrainConfig(**{**TINY, "train_layers": 3}))
+
+
+def test_without_teacher_only_episode_terms() -> None:
+    with pytest.raises(FewShotError, match="distill-weight 0"):
+        train_encoder(None, ["a"], ["x"], None, TrainConfig(encoder=True))
+
