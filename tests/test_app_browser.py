@@ -193,3 +193,54 @@ def test_a_refused_import_leaves_the_table_in_place(browser: object, app_url: st
     assert hidden
     sync_api.expect(page.locator("#label-summary")).to_contain_text("5 labels · 30 examples")
     context.close()
+
+
+def test_multi_label_switch_classify_evaluate(browser: object, app_url: str, tmp_path: Path) -> None:
+    """Tick multi-label, import examples with two-label cells, classify a two-request text, evaluate, reload."""
+    examples = tmp_path / "tickets.csv"
+    pd.DataFrame([
+        ("I was charged twice on my card", "billing"), ("refund my last payment please", "billing"),
+        ("my invoice shows the wrong amount", "billing"), ("why did my subscription price go up", "billing"),
+        ("the app crashes when I open settings", "bug"), ("the page shows an error 500", "bug"),
+        ("the button does nothing when I click it", "bug"), ("the screen freezes after login", "bug"),
+        ("where is my parcel", "shipping"), ("my order has not arrived yet", "shipping"),
+        ("the delivery is late again", "shipping"), ("which courier brings my package", "shipping"),
+        ("the payment page crashed and I was charged anyway", "billing; bug"),
+        ("the tracking page is broken and my parcel is lost", "bug; shipping")], columns=["text", "label"]
+    ).to_csv(examples, index=False)
+    gold = tmp_path / "gold.csv"
+    pd.DataFrame({"text": ["I was charged twice on my card and the app crashes when I open settings",
+                           "where is my parcel, it is late", "my invoice is wrong", "the page shows an error",
+                           "refund me, and where is my order"],
+                  "labels": ["billing; bug", "shipping", "billing", "bug", "billing; shipping"]}
+                 ).to_csv(gold, index=False)
+    context, page = open_app(browser, app_url)
+    page.locator("#multi-label input[type=checkbox]").check()
+    page.locator('[data-testid="Import CSV (text,label)-upload-button"]').set_input_files(str(examples))
+    sync_api.expect(page.locator("#label-summary")).to_contain_text("Multi-label · 3 labels · 14 examples",
+                                                                    timeout=WAIT_MS)
+    sync_api.expect(page.locator("#label-table")).to_contain_text("billing; bug")
+
+    page.get_by_role("tab", name="Classify").click()
+    page.locator("#classify-text textarea").fill("I was charged twice and now the app crashes when I open settings")
+    page.locator("#classify-run").click()
+    sync_api.expect(page.locator("#classify-verdict")).to_contain_text("above their thresholds", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#classify-matches")).to_contain_text("bug")
+    shot(page, "classify-multilabel")
+
+    page.get_by_role("tab", name="Evaluate").click()
+    page.locator("#eval-file input[type=file]").set_input_files(str(gold))
+    sync_api.expect(page.locator("#eval-run")).to_be_enabled(timeout=WAIT_MS)
+    page.wait_for_timeout(1500)  # let the column dropdowns fill
+    page.locator("#eval-run").click()
+    sync_api.expect(page.locator("#eval-metrics")).to_contain_text("Micro-F1", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#eval-metrics")).to_contain_text("subset accuracy")
+    sync_api.expect(page.locator("#eval-per-label")).to_contain_text("shipping", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#eval-point")).to_contain_text("single-label", timeout=WAIT_MS)
+    shot(page, "evaluate-multilabel", full_page=True)
+
+    page.wait_for_timeout(1000)  # mirrored into the browser's storage
+    page.reload(wait_until="domcontentloaded")  # the mode survives a reload with the label set
+    sync_api.expect(page.locator("#label-summary")).to_contain_text("Multi-label", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#multi-label input[type=checkbox]")).to_be_checked(timeout=WAIT_MS)
+    context.close()

@@ -13,7 +13,7 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.timeout(300)]
 
 TICKETS = [  # mostly single-label examples, two with two labels (one as a cell "a; b", one as a repeated text)
     ["billing", "I was charged twice on my card"], ["billing", "refund my last payment please"],
@@ -38,6 +38,7 @@ def rows_of(table: dict) -> list[list[str]]:
     return [r for r in table["data"] if any(r)]
 
 
+@pytest.mark.slow
 def test_multi_label_switch_classify_batch_evaluate_save(app_url: str, tmp_path: Path) -> None:
     c = client(app_url)
     summary = c.predict({"headers": ["label", "text"], "data": TICKETS}, api_name="/set_table")
@@ -56,7 +57,8 @@ def test_multi_label_switch_classify_batch_evaluate_save(app_url: str, tmp_path:
     assert verdict.startswith("### unknown") and "No label reaches its threshold" in verdict
 
     batch = tmp_path / "tickets.csv"
-    pd.DataFrame({"text": [TWO, "where is my parcel, it is late", "my invoice is wrong", ""]}).to_csv(batch, index=False)
+    pd.DataFrame({"text": [TWO, "where is my parcel, it is late", "my invoice is wrong", ""]}).to_csv(batch,
+                                                                                                     index=False)
     preview, download, summary = c.predict(handle_file(str(batch)), "text", True, 0.5, api_name="/classify_csv")
     out = pd.read_csv(download, dtype=str, keep_default_na=False)
     assert list(out.columns) == ["text", "labels", "confidence", "top_3", "in_scope_score"]
@@ -86,6 +88,7 @@ def test_multi_label_switch_classify_batch_evaluate_save(app_url: str, tmp_path:
     assert "billing" in verdict.split("\n")[0] and "bug" in verdict.split("\n")[0]
 
 
+@pytest.mark.slow
 def test_none_of_these_examples_are_refused_in_multi_label_mode(app_url: str) -> None:
     c = client(app_url)
     c.predict({"headers": ["label", "text"], "data": TICKETS + [["unknown", "what a lovely sunset"]]},
@@ -96,6 +99,7 @@ def test_none_of_these_examples_are_refused_in_multi_label_mode(app_url: str) ->
         c.predict(TWO, True, 0.5, api_name="/classify")
 
 
+@pytest.mark.slow
 def test_uploaded_classifier_keeps_its_saved_unknown_threshold(app_url: str, tmp_path: Path) -> None:
     c = client(app_url)
     c.predict("Support tickets", api_name="/load_example")
@@ -138,3 +142,41 @@ def test_saved_operating_point_is_read_safely(tmp_path: Path) -> None:
         assert st.saved_operating_point(config) == (expected, "m")
     config.write_text(json.dumps({"config": {}}))
     assert st.saved_operating_point(config) == (None, None)
+
+
+def test_multi_label_rows_counts_and_removal() -> None:
+    from fewshot.app import state as st
+    from fewshot.errors import FewShotError
+
+    rows = [["a;b", "x and y"], ["a", "only x"], ["c", "x and y"], ["", "draft"]]
+    state = st.set_multi_label(st.with_rows(st.empty_state(), rows), True)
+    assert st.is_multi(state) and st.labels_of(st.state_rows(state), True) == ["a", "b", "c"]
+    assert st.counts_of(st.state_rows(state), True) == {"a": 2, "b": 1, "c": 1}  # "x and y" counts once per label
+    assert st.check_cell(" a ;b;; ", True) == "a; b" and st.check_cell("a; b", False) == "a; b"
+    assert st.add_examples(state, "b ; c", "new one")["rows"][-1] == ["b; c", "new one"]
+    assert st.remove_label(state, "a")["rows"] == [["b", "x and y"], ["c", "x and y"], ["", "draft"]]
+    with pytest.raises(FewShotError, match="carry several labels"):
+        st.set_multi_label(state, False)
+    with pytest.raises(FewShotError, match="true or false"):
+        st.set_multi_label(state, "yes")
+    single = st.set_multi_label(st.with_rows(st.empty_state(), [["a", "t"], ["b", "u"]]), True)
+    assert not st.is_multi(st.set_multi_label(single, False))
+    assert st.safe_options({"multi_label": True, "label_thresholds": {"a": 0.5}}) == {"multi_label": True}
+
+
+def test_multi_label_evaluation_tables() -> None:
+    from fewshot.app import evaluate as ev
+
+    res = {"multi": True, "gold_sets": [["a", "b"], ["b"], ["c"], ["a"], []],
+           "pred_sets": [["a"], ["b"], ["c", "a"], ["a"], []],
+           "classes": ["a", "b", "c"], "unknown_label": "unknown", "texts": list("vwxyz"), "scores": [1.0] * 5}
+    res["gold"] = [ev.set_cell(s, "unknown") for s in res["gold_sets"]]
+    res["pred"] = [ev.set_cell(s, "unknown") for s in res["pred_sets"]]
+    s = ev.multi_summary(res)
+    assert s["subset_accuracy"] == 0.6 and s["errors"] == 2 and s["answered_unknown"] == 1 and s["several"] == 1
+    table = ev.per_label(res)
+    assert table["label"].tolist() == ["b", "a", "c"]  # worst F1 first
+    assert table.set_index("label").loc["b", "most often predicted as"] == ev.MISSED  # answered "a" alone
+    assert ev.errors(res)["gold"].tolist() == ["a; b", "c"]
+    assert ev.confused_pairs(res).iloc[0].tolist()[:3] == ["a; b", "a", 1]
+    assert ev.confusion_figure(res) is not None

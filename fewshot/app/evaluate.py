@@ -175,6 +175,10 @@ def per_label(res: dict[str, Any]) -> pd.DataFrame:
     return df.sort_values(["F1", "n", "label"], ascending=[True, False, True], kind="stable").reset_index(drop=True)
 
 
+MISSED = "(missed)"
+"""Multi-label: what a missed label was "predicted as" when the answer held only other true labels."""
+
+
 def _per_label_multi(res: dict[str, Any]) -> pd.DataFrame:
     scores = multi_summary(res)["per_label"]
     instead: dict[str, dict[str, int]] = {}
@@ -182,7 +186,7 @@ def _per_label_multi(res: dict[str, Any]) -> pd.DataFrame:
         extra = [p for p in pred if p not in gold]
         for lab in gold:
             if lab not in pred:
-                for other in extra or [res["unknown_label"]]:
+                for other in extra or ([MISSED] if pred else [res["unknown_label"]]):
                     instead.setdefault(lab, {})[other] = instead.get(lab, {}).get(other, 0) + 1
     rows = [{"label": lab, "F1": round(m["f1"], 3), "precision": round(m["precision"], 3),
              "recall": round(m["recall"], 3), "n": m["support"],
@@ -268,18 +272,18 @@ def f1_figure(res: dict[str, Any], top: int = TOP_CONFUSION) -> Any:
     from matplotlib.figure import Figure
 
     table = per_label(res).head(top).iloc[::-1]
-    height = min(9.0, 1.6 + 0.32 * len(table))
+    height = min(9.0, 2.0 + 0.32 * len(table))
     fig = Figure(figsize=(6.4, height), dpi=90)
     ax = fig.add_subplot()
     y = np.arange(len(table))
-    ax.barh(y + 0.27, table["precision"], height=0.27, color="#9db7dc", label="precision")
-    ax.barh(y, table["recall"], height=0.27, color="#d9a36b", label="recall")
-    ax.barh(y - 0.27, table["F1"], height=0.27, color="#3b6fb6", label="F1")
+    ax.barh(y + 0.27, table["F1"], height=0.27, color="#3b6fb6", label="F1")
+    ax.barh(y, table["precision"], height=0.27, color="#9db7dc", label="precision")
+    ax.barh(y - 0.27, table["recall"], height=0.27, color="#d9a36b", label="recall")
     names = [lab if len(lab) <= 22 else lab[:21] + "…" for lab in table["label"]]
     ax.set_yticks(y, names, fontsize=8)
     ax.set_xlim(0, 1.02)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, frameon=False)
     n = len(res["classes"])
     ax.set_title("Per label, worst F1 at the top" + (f" ({len(table)} of {n})" if n > len(table) else ""),
                  fontsize=10)

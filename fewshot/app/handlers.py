@@ -331,7 +331,8 @@ def multi_verdict_md(pred: Any, rule: st.Unknown, thresholds: dict[str, float], 
     head = " · ".join(esc(lab) for lab in pred.labels)
     each = ", ".join(f"**{esc(lab)}** {probs.get(lab, pred.confidence):.0%}" for lab in pred.labels)
     n = len(pred.labels)
-    out = f"### {head}\n{n} label{'s' if n > 1 else ''} above {'their thresholds' if n > 1 else 'its threshold'}: {each}"
+    above = f"{n} labels above their thresholds" if n > 1 else "1 label above its threshold"
+    out = f"### {head}\n{above}: {each}"
     lab = pred.labels[0]
     if n == 1 and probs.get(lab, conf) < thresholds.get(lab, 0.0):  # named only because it is the most probable
         out = (f"### {head}\nthe most probable label ({probs.get(lab, conf):.0%}), although no label reaches its "
@@ -370,6 +371,16 @@ def reclassify(text: str, auto_unknown: bool, threshold: float, int8: bool, enco
             or tiers.problem(tiers.choice(encoder))):
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     return classify(text, auto_unknown, threshold, int8, encoder, state, cache)
+
+
+MULTI_AUTO_INFO = ("answer 'unknown' when no label reaches its threshold (each label's threshold comes from your "
+                   "examples, by cross-validation); untick to always name the most probable label, or set a "
+                   "confidence threshold yourself")
+
+
+def auto_info(state: dict[str, Any]) -> Any:
+    """The *Unknown: automatic* box's explanation for the label set's mode (multi-label answers unknown differently)."""
+    return gr.Checkbox(info=MULTI_AUTO_INFO if st.is_multi(state) else AUTO_INFO)
 
 
 def toggle_slider(auto_unknown: bool) -> Any:
@@ -562,6 +573,14 @@ def _eval_result(res: Any) -> dict[str, Any]:
     if not isinstance(res, dict) or "scores" not in res:
         raise FewShotError("evaluate a labelled CSV first (upload it above and press Evaluate)")
     return res
+
+
+def eval_mode(res: Any) -> tuple[Any, Any]:
+    """After an evaluation: the trade-off section only for a single-label classifier, and the plot's title."""
+    multi = isinstance(res, dict) and bool(res.get("multi"))
+    return (gr.Accordion(visible=not multi),
+            gr.Plot(label="Precision, recall and F1 per label (worst first)" if multi
+                    else "Confusion (the labels with most errors)"))
 
 
 def pick_pair(pairs: Any, res: Any, evt: gr.SelectData) -> Any:

@@ -75,9 +75,9 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
             buttons = [gr.Button(n, size="sm", variant="secondary") for n in names]
         # the API's way in (buttons carry no value): a hidden picker whose change event loads the named set
         example_name = gr.Dropdown(choices=names, value=None, label="Example label set", visible=False)
-        multi = gr.Checkbox(value=False, label=h.MULTI_LABEL, info=h.MULTI_INFO, elem_id="multi-label")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
+                multi = gr.Checkbox(value=False, label=h.MULTI_LABEL, info=h.MULTI_INFO, elem_id="multi-label")
                 table = gr.Dataframe(value=[["", ""]], headers=TABLE_HEADERS, datatype=["str", "str"],
                                      column_count=(2, "fixed"), interactive=True, wrap=True, max_height=480,
                                      label="Examples (edit cells; add or delete rows from the table menu)",
@@ -185,6 +185,7 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
         event.success(h.suggest_label, [bars, verdict], [add_dd], api_visibility="private", show_progress="hidden")
     threshold.release(h.reclassify, inputs, outputs, api_visibility="private", **quiet)
     auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
+    state.change(h.auto_info, [state], [auto], api_visibility="private", show_progress="hidden", queue=False)
     for control in (auto, *enc):
         control.input(h.reclassify, inputs, outputs, api_visibility="private", **quiet)
     add_btn.click(h.add_one_example, [add_dd, text, state], outs, api_name="add_example", show_progress="hidden")
@@ -220,6 +221,7 @@ def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]
         lambda: gr.Column(visible=True), None, preview_box, api_visibility="private", show_progress="hidden").success(
         h.review_after_batch, [batch], review_box, api_visibility="private", show_progress="hidden")
     auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
+    state.change(h.auto_info, [state], [auto], api_visibility="private", show_progress="hidden", queue=False)
     return label_dd
 
 
@@ -304,7 +306,8 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
             with gr.Column(scale=1, min_width=160):
                 add_btn = gr.Button("Add as example", variant="primary", elem_id="eval-add")
                 all_btn = gr.Button("Show all errors", size="sm", elem_id="eval-all-errors")
-        with gr.Accordion("Unknown answers: choose the trade-off", open=True, elem_id="eval-operating-point"):
+        with gr.Accordion("Unknown answers: choose the trade-off", open=True,
+                          elem_id="eval-operating-point") as point_box:
             gr.Markdown("Each threshold on the in-scope score answers more or fewer texts `unknown`. The curve shows "
                         "what each would do on this file: in-scope accuracy against the share of `unknown` rows "
                         "caught (or accuracy against the share answered, when the file has no `unknown` rows).")
@@ -327,7 +330,8 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
     evaluate = [h.evaluate_csv, [file, text_col, label_col, *enc, state, cache], [metrics, plot, wrong, cache, results]]
     file.upload(h.eval_columns, [file], [text_col, label_col], api_name="eval_columns", **quiet)
     go.click(*evaluate, api_name="evaluate", **quiet).success(
-        h.eval_details, [results], details, api_name="eval_details", show_progress="hidden")
+        h.eval_details, [results], details, api_name="eval_details", show_progress="hidden").success(
+        h.eval_mode, [results], [point_box, plot], api_visibility="private", show_progress="hidden")
     pairs.select(h.pick_pair, [pairs, results], [wrong], api_visibility="private", show_progress="hidden")
     all_btn.click(h.all_errors, [results], [wrong], api_visibility="private", show_progress="hidden")
     wrong.select(h.pick_row, [wrong], [picked, add_dd], api_visibility="private", show_progress="hidden")
