@@ -1,22 +1,31 @@
-"""Accuracy benchmark: frozen MiniLM rules, logistic regression, and meta-trained heads, cross-dataset.
+"""Accuracy benchmark: frozen encoder rules, logistic regression, and meta-trained heads, cross-dataset.
 
-    python bench/accuracy.py            # full run (a few minutes on 2 CPU cores, once embeddings are cached)
-    python bench/accuracy.py --quick    # fewer random episodes
+    python bench/accuracy.py                # MiniLM, full run (minutes on 2 CPU cores once embeddings are cached)
+    python bench/accuracy.py --quick        # fewer random episodes
+    python bench/accuracy.py --model mpnet  # the accurate tier -> bench/results/accuracy_mpnet.json
+
+``--model`` names the encoder: ``minilm`` (and ``default``, whose base it is), ``mpnet``, or a folder (a
+sentence-transformers folder, or a ``fewshot train`` folder, whose frozen base is then benchmarked). The
+cross-dataset heads are ``--xfer`` (``{dataset}`` replaced by the scored dataset); by default
+``models/xfer-no-{dataset}`` for MiniLM and ``models/mpnet-xfer-no-{dataset}`` for mpnet.
 
 1. Standard splits (DNNC/CPFT): ``train_5`` / ``train_10`` -> ``test`` of CLINC150 and HWU64. Rows: the
    classifier's rules on the frozen encoder (``head`` = default, ``matching``, ``prototype``), sklearn
    logistic regression (C=10 and C=1) on the same frozen embeddings, and the meta-trained heads under
    the default rule. **Cross-dataset only**: HWU64 is scored with ``models/xfer-no-hwu64`` (trained
    without HWU64), CLINC150 with ``models/xfer-no-clinc150``. One more row: the frozen encoder with its
-   layer-4 mean-pooled state appended (what ``Encoder("minilm")`` gives by default, ``extra_layers``).
+   automatic middle layer appended (what ``Encoder("minilm")`` gives by default, layer 4; layer 6 for
+   ``mpnet``; ``extra_layers``).
 2. Random N-way K-shot episodes (support drawn from ``train``, queries from ``test``): frozen vs
    meta-trained under the default rule, mean accuracy with a 95% confidence interval
    (1.96 standard errors) and the paired difference.
 
 Every classifier row goes through :class:`fewshot.FewShotClassifier` itself (label names, centring,
 L-BFGS head), fed precomputed embeddings by :class:`fewshot.meta.data.CachedEncoder`. Embeddings are cached
-under ``$FEWSHOT_CACHE`` (default ``~/.cache/fewshot``). Writes ``bench/results/accuracy.json`` and prints
-a Markdown table. Data: ``--data`` (default ``../shared/data``); skips cleanly (exit 0) when it is missing.
+under ``$FEWSHOT_CACHE`` (default ``~/.cache/fewshot``; one forward pass gives both the sentence embedding
+and the layered vector). Writes ``bench/results/accuracy.json`` (``accuracy_<model>.json`` for another
+model than MiniLM; ``_quick`` with ``--quick``) and prints a Markdown table. Data: ``--data`` (default
+``../shared/data``); skips cleanly (exit 0) when it is missing.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 from common import (  # noqa: E402
     DATASETS,
     ROOT,
+    embed_once,
     environment,
     has_data,
     mean_ci,
@@ -43,22 +53,53 @@ from common import (  # noqa: E402
 )
 
 SHOTS = ("train_5", "train_10")
-XFER = {"hwu64": "xfer-no-hwu64", "clinc150": "xfer-no-clinc150"}
+XFER = {"minilm": "xfer-no-{dataset}", "mpnet": "mpnet-xfer-no-{dataset}"}
+"""Default cross-dataset head folders (under ``--models-dir``) per base encoder."""
+LABELS = {"minilm": "MiniLM", "mpnet": "mpnet"}
+"""How the rows name the frozen encoder."""
+
+
+def base_model(model: str) -> str:
+    """The frozen encoder a ``--model`` value stands for: ``default`` and MiniLM heads -> ``minilm``; a
+    ``fewshot train`` folder -> its base; anything else as given."""
+    import json
+
+    from fewshot.encoders.registry import DEFAULT_MODEL, MODEL_CONFIG, models_dir
+
+    folder = models_dir() / DEFAULT_MODEL if model == DEFAULT_MODEL else Path(model)
+    if (folder / MODEL_CONFIG).is_file():
+        return str(json.loads((folder / MODEL_CONFIG).read_text()).get("base", "minilm"))
+    return "minilm" if model == DEFAULT_MODEL else model
+
+
+def result_name(model: str, quick: bool) -> str:
+    """``accuracy.json`` for MiniLM (the file the docs have always quoted), ``accuracy_<model>.json`` else."""
+    tag = "" if model == "minilm" else "_" + Path(model).name.replace(" ", "_")
+    return f"accuracy{tag}{'_quick' if quick else ''}.json"
 
 
 def parse_args(argv: list[str] | None = None) -> Any:
     p = parser(__doc__.split("\n\n")[0], out=None)
-    p.add_argument("--models-dir", type=Path, default=ROOT / "models", help="where xfer-no-* folders live")
+    p.add_argument("--model", default="minilm",
+                   help="encoder: minilm (default), default (its base: minilm), mpnet, or a folder")
+    p.add_argument("--models-dir", type=Path, default=ROOT / "models", help="where the cross-dataset heads live")
+    p.add_argument("--xfer", default=None,
+                   help="cross-dataset head folders under --models-dir, {dataset} = the scored dataset "
+                        "(default: xfer-no-{dataset} for minilm, mpnet-xfer-no-{dataset} for mpnet)")
     p.add_argument("--split", default="test", choices=["test", "valid"], help="evaluation split (tune on valid)")
-    p.add_argument("--episodes", type=int, default=100, help="random episodes per dataset and shot count")
+    p.add_argument("--episodes", type=int, default=100,
+                   help="random episodes per dataset and shot count (0: only the standard splits; `train` is not read)")
     p.add_argument("--n-way", type=int, default=10, help="labels per random episode")
     p.add_argument("--queries", type=int, default=10, help="test queries per label per episode")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="20 episodes instead of --episodes")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared machines)")
     args = p.parse_args(argv)
+    args.base = base_model(args.model)
+    if args.xfer is None:
+        args.xfer = XFER.get(args.base)
     if args.out is None:
-        args.out = ROOT / "bench" / "results" / ("accuracy_quick.json" if args.quick else "accuracy.json")
+        args.out = ROOT / "bench" / "results" / result_name(args.base, args.quick)
     return args
 
 
@@ -75,30 +116,34 @@ def main(argv: list[str] | None = None) -> int:
 
     reproducible()
     set_threads(args.threads)
-    episodes = 20 if args.quick else args.episodes
+    episodes = 20 if args.quick and args.episodes else args.episodes
     started = time.perf_counter()
-    base = Encoder("minilm", extra_layers=())
+    base = Encoder(args.base, extra_layers=())
+    auto = Encoder(args.base)  # extra_layers="auto": + layer 4 for MiniLM, layer 6 for mpnet, none elsewhere
+    label = LABELS.get(args.base, f"`{args.base}`")
     cache = default_cache_dir()
     frames: dict[tuple[str, str], pd.DataFrame] = {}
-    vectors: dict[tuple[str, str], np.ndarray] = {}
     for ds in DATASETS:
-        for split in (*SHOTS, args.split, "train"):
-            df = read_split(args.data, ds, split)
-            frames[ds, split] = df
-            vectors[ds, split] = embed_texts(df.text.tolist(), base, cache_dir=cache, progress=True,
-                                             desc=f"encoding {ds}/{split}")
-    frozen = CachedEncoder(base, name="minilm")
+        for split in (*SHOTS, args.split, *(("train",) if episodes else ())):
+            frames[ds, split] = read_split(args.data, ds, split)
+    lists = {f"{ds}/{split}": df.text.tolist() for (ds, split), df in frames.items()}
+    embed_once(lists, [base, auto] if auto.extra_layers else [base], cache_dir=cache, desc=f"encoding ({args.base})")
+    vectors = {key: embed_texts(df.text.tolist(), base, cache_dir=cache) for key, df in frames.items()}
+    frozen = CachedEncoder(base, name=args.base)
     for key, df in frames.items():
         frozen.add(df.text.tolist(), vectors[key])
-    layered = CachedEncoder(Encoder("minilm"), name="minilm")  # extra_layers="auto": + layer 4, 768-d
-    for key, df in frames.items():
-        if key[1] != "train":
-            layered.add(df.text.tolist(), embed_texts(df.text.tolist(), layered.base, cache_dir=cache))
+    layered = CachedEncoder(auto, name=args.base) if auto.extra_layers else None
+    if layered is not None:
+        for key, df in frames.items():
+            if key[1] != "train":
+                layered.add(df.text.tolist(), embed_texts(df.text.tolist(), auto, cache_dir=cache))
     heads: dict[str, Any] = {}
-    for ds, folder in XFER.items():
-        path = args.models_dir / folder
+    xfer: dict[str, Path] = {}
+    for ds in DATASETS if args.xfer else ():
+        path = args.models_dir / args.xfer.format(dataset=ds)
         if (path / "fewshot_model.json").is_file():
             heads[ds] = CachedEncoder(base, frozen.vectors, head=load_head(path, head_only=True), name=str(path))
+            xfer[ds] = path
         else:
             print(f"note: {path} missing; no meta-trained row for {ds}", file=sys.stderr)
 
@@ -112,24 +157,28 @@ def main(argv: list[str] | None = None) -> int:
             col = f"{ds} {shot.split('_')[1]}-shot"
             support = pair(ds, shot)
             for rule in ("head", "matching", "prototype"):
-                name = f"frozen MiniLM, sentence embedding only, rule={rule}" + (" (default)" if rule == "head" else "")
+                name = f"frozen {label}, sentence embedding only, rule={rule}" + \
+                    (" (default)" if rule == "head" else "")
                 rows.setdefault(name, {})[col] = evaluate_csv(frozen, support, test, rule=rule)
             for c in (10.0, 1.0):
                 lr = LogisticRegression(C=c, max_iter=2000).fit(vectors[ds, shot], support[1])
                 acc = float(np.mean(lr.predict(vectors[ds, args.split]) == np.asarray(test[1], dtype=object)))
-                rows.setdefault(f"frozen MiniLM, logistic regression C={c:g}", {})[col] = acc
+                rows.setdefault(f"frozen {label}, logistic regression C={c:g}", {})[col] = acc
             if ds in heads:
-                name = "meta-trained head, cross-dataset (models/xfer-no-<dataset>), rule=head"
+                pattern = args.xfer.replace("{dataset}", "<dataset>")
+                name = f"meta-trained head, cross-dataset (models/{pattern}), rule=head"
                 rows.setdefault(name, {})[col] = evaluate_csv(heads[ds], support, test)
-            rows.setdefault("frozen MiniLM + layer 4 (the library's `minilm`), rule=head", {})[col] = \
-                evaluate_csv(layered, support, test)
+            if layered is not None:
+                layers = ", ".join(map(str, auto.extra_layers))
+                name = f"frozen {label} + layer {layers} (the library's `{args.base}`), rule=head"
+                rows.setdefault(name, {})[col] = evaluate_csv(layered, support, test)
             print(f"done {col}", file=sys.stderr)
 
     # random N-way K-shot episodes: support from train, queries from the evaluation split
     rng = np.random.default_rng(args.seed)
     episode_results: dict[str, Any] = {}
     for ds in DATASETS:
-        if ds not in heads:
+        if ds not in heads or not episodes:
             continue
         train, test = frames[ds, "train"], frames[ds, args.split]
         tr_by = train.groupby("label").indices
@@ -149,12 +198,13 @@ def main(argv: list[str] | None = None) -> int:
             diff = [b - a for a, b in zip(scores["frozen"], scores["meta-trained"])]
             episode_results[f"{ds} {args.n_way}-way {k}-shot"] = {
                 "frozen": mean_ci(scores["frozen"]), "meta_trained": mean_ci(scores["meta-trained"]),
-                "difference": mean_ci(diff), "model": str(args.models_dir / XFER[ds])}
+                "difference": mean_ci(diff), "model": str(xfer[ds])}
             print(f"done episodes {ds} {k}-shot", file=sys.stderr)
 
     columns = [f"{ds} {s.split('_')[1]}-shot" for ds in DATASETS for s in SHOTS]
-    command = "python bench/accuracy.py" + (" --quick" if args.quick else "") + \
-        (f" --split {args.split}" if args.split != "test" else "")
+    command = "python bench/accuracy.py" + (f" --model {args.model}" if args.model != "minilm" else "") + \
+        (" --quick" if args.quick else "") + (f" --split {args.split}" if args.split != "test" else "") + \
+        (f" --episodes {args.episodes}" if args.episodes != 100 and not args.quick else "")
     lines = [f"Accuracy on the `{args.split}` split, standard few-shot supports (`{command}`):", "",
              "| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for name, vals in rows.items():
@@ -169,10 +219,10 @@ def main(argv: list[str] | None = None) -> int:
                          f"{100 * m['mean']:.2f} ± {100 * m['ci95']:.2f} | {100 * d['mean']:+.2f} ± {100 * d['ci95']:.2f} |")
     table = "\n".join(lines)
     print(table)
-    result = {"command": command, "split": args.split, "standard_splits": rows, "episodes": episode_results,
+    result = {"command": command, "model": args.model, "base": args.base, "split": args.split, "standard_splits": rows, "episodes": episode_results,
               "episodes_per_row": episodes, "n_way": args.n_way, "seed": args.seed, "table_markdown": table,
               "seconds": round(time.perf_counter() - started, 1), "python": environment()["python"],
-              "models": {ds: str(args.models_dir / XFER[ds]) for ds in heads}}
+              "models": {ds: str(path) for ds, path in xfer.items()}}
     write_json(args.out, result)
     return 0
 

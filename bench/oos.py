@@ -2,15 +2,21 @@
 
     python bench/oos.py [--model minilm] [--extra-layers auto|none|N[,N]] [--none 0 20] [--data ../shared/data]
     python bench/oos.py --draws 20 [--skip-standard]     # also (or only) the random support sets
+    python bench/oos.py --model mpnet --draws 20         # the accurate tier -> oos_mpnet.json, oos_draws_mpnet.json
 
 1. Standard supports (``train_5`` / ``train_10``), scored on ``test`` + ``oos_test``; ``--none N`` adds N
    "none of these" examples (label ``unknown``) drawn from ``oos_train`` (seed 0). Writes ``--out``
-   (default ``bench/results/oos.json``).
+   (default ``bench/results/oos.json``; ``oos_<model>.json`` for another ``--model`` than ``minilm``).
 2. ``--draws N`` random support sets per shot count (K examples per intent from ``train``; draw ``i`` of K
    shots uses seed ``1000 * K + i``): means with standard errors over the draws, and the share of draws in
    which both targets hold. A result on one fixed support set moves by a few hundredths of recall with the
    examples drawn; the draws show by how much. Writes ``--draws-out`` (default
-   ``bench/results/oos_draws.json``); without ``--draws`` this part is skipped.
+   ``bench/results/oos_draws.json``, ``oos_draws_<model>.json`` for another model); without ``--draws`` this
+   part is skipped.
+
+Texts are encoded once and kept in the embedding cache of :mod:`fewshot.meta.data` (``$FEWSHOT_CACHE``),
+the classifiers fed from it (:class:`fewshot.meta.data.CachedEncoder`; the same vectors bitwise), so a
+rerun or an mpnet run's 20 draws over ``train`` do not encode again.
 
 Every classifier is fitted as a user would (``auto_unknown=True``, the automatic in-scope-score threshold).
 Columns: accuracy with no threshold; the threshold's cost in accuracy points; OOS recall / precision;
@@ -31,7 +37,16 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
-from common import RESULTS, draw_support, has_data, parser, read_split, reproducible, write_json  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    draw_support,
+    embed_once,
+    has_data,
+    parser,
+    read_split,
+    reproducible,
+    write_json,
+)
 
 COLUMNS = ("accuracy_no_threshold", "cost_points", "oos_recall", "oos_auroc", "ceiling_oos_recall")
 
@@ -150,11 +165,42 @@ def random_draws(args: Any, encoder: Any, test: Any, oos: Any) -> list[dict[str,
     return summary
 
 
+def cached_encoder(args: Any, encoder: Any) -> Any:
+    """``encoder``'s vectors of every CLINC150 split this run reads, from the embedding cache (computed once,
+    in one pass with the sentence embedding alone when layers are appended), behind a
+    :class:`fewshot.meta.data.CachedEncoder` (unseen texts, such as label names, go to ``encoder``)."""
+    from fewshot.encoders.encoder import Encoder
+    from fewshot.meta.data import CachedEncoder, default_cache_dir, embed_texts
+
+    splits = ["test", "oos_test"]
+    if not args.skip_standard:
+        splits += ["train_5", "train_10", "oos_train"]
+    if args.draws > 0:
+        splits.append("train")
+    lists = {f"clinc150/{s}": read_split(args.data, "clinc150", s).text.tolist() for s in splits}
+    cache = default_cache_dir()
+    encoders = [encoder]
+    if encoder.extra_layers and not encoder.int8 and not encoder.spec.trained_dir:
+        encoders.append(Encoder(args.model, extra_layers=()))  # same forward pass: `fewshot train`'s vectors too
+    embed_once(lists, encoders, cache_dir=cache, desc=f"encoding ({args.model})")
+    cached = CachedEncoder(encoder, name=encoder.name)
+    for texts in lists.values():
+        cached.add(texts, embed_texts(texts, encoder, cache_dir=cache))
+    return cached
+
+
+def result_path(default: Path, model: str) -> Path:
+    """``oos.json`` -> ``oos_<model>.json`` for another model than MiniLM (a folder: its name)."""
+    if model == "minilm":
+        return default
+    return default.with_name(f"{default.stem}_{Path(model).name.replace(' ', '_')}{default.suffix}")
+
+
 def main(argv: list[str] | None = None) -> int:
     from fewshot.cli import parse_layers
 
-    p = parser(__doc__.splitlines()[0], out="oos.json")
-    p.add_argument("--model", default="minilm")
+    p = parser(__doc__.splitlines()[0], out=None)
+    p.add_argument("--model", default="minilm", help="minilm (default), default, mpnet, or a folder")
     p.add_argument("--extra-layers", type=parse_layers, default="auto",
                    help="encoder layers appended to the embedding, as `fewshot --extra-layers`: 'auto' (the "
                         "default), 'none' (the sentence embedding alone) or layer numbers like 2,4")
@@ -162,21 +208,26 @@ def main(argv: list[str] | None = None) -> int:
                    help="numbers of 'none of these' examples from oos_train to add (0: none)")
     p.add_argument("--draws", type=int, default=0,
                    help="random support sets per shot count for part 2 (the recorded runs use 20; 0: skip part 2)")
-    p.add_argument("--draws-out", type=Path, default=RESULTS / "oos_draws.json",
-                   help="JSON of part 2 (default: bench/results/oos_draws.json)")
+    p.add_argument("--draws-out", type=Path, default=None,
+                   help="JSON of part 2 (default: bench/results/oos_draws.json, oos_draws_<model>.json for "
+                        "another model than minilm)")
     p.add_argument("--skip-standard", action="store_true", help="only part 2 (the random draws)")
     args = p.parse_args(argv)
+    args.out = args.out or result_path(RESULTS / "oos.json", args.model)
+    args.draws_out = args.draws_out or result_path(RESULTS / "oos_draws.json", args.model)
     if not has_data(args.data, ("clinc150",)):
         return 0
     from fewshot.encoders.encoder import Encoder
 
     reproducible()
     test, oos = read_split(args.data, "clinc150", "test"), read_split(args.data, "clinc150", "oos_test")
-    encoder = Encoder(args.model, extra_layers=args.extra_layers)  # one encoder: its cache encodes each text once
+    encoder = Encoder(args.model, extra_layers=args.extra_layers)
+    cached = cached_encoder(args, encoder)  # each text encoded once, kept on disk for the next run
+    cached.extra_layers = encoder.extra_layers  # recorded by the classifier (save) and in the rows
     if not args.skip_standard:
-        write_json(args.out, standard_supports(args, encoder, test, oos))
+        write_json(args.out, standard_supports(args, cached, test, oos))
     if args.draws > 0:
-        write_json(args.draws_out, random_draws(args, encoder, test, oos))
+        write_json(args.draws_out, random_draws(args, cached, test, oos))
     return 0
 
 

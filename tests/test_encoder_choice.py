@@ -133,3 +133,36 @@ def test_another_model_on_purpose_takes_its_own_automatic_layers(tmp_path) -> No
     other = FewShotClassifier.load(tmp_path / "c", model="default")  # re-encoded on purpose: default's own "auto"
     assert other.encoder.name == "default" and other.encoder.extra_layers == (4,)
     assert other.support.vectors.shape == (len(df), other.encoder.dim)
+
+
+def _bench_common():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "common.py"
+    spec = importlib.util.spec_from_file_location("bench_common", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_one_pass_embeddings_are_the_encoders_own(tmp_path) -> None:
+    """The benchmarks fill the embedding cache with one forward pass for the sentence embedding and the
+    layered vector (mpnet costs 5-8x MiniLM per text); what they cache is bitwise what each encoder gives,
+    under the keys :func:`fewshot.meta.data.embed_texts` reads."""
+    from types import SimpleNamespace
+
+    from fewshot.encoders.encoder import Encoder
+    from fewshot.meta.data import embed_texts
+
+    common = _bench_common()
+    common.reproducible()
+    texts = ["where is my refund", "my card was stolen", "how do I reset my password", "hello", "a b c d e f"]
+    plain, layered = Encoder("minilm", extra_layers=(), cache_size=0), Encoder("minilm", cache_size=0)
+    common.embed_once({"a": texts, "b": texts[:2]}, [plain, layered], cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 4  # two lists x two encoders
+    for enc in (plain, layered):
+        cached = embed_texts(texts, common._Precomputed(enc, {}), cache_dir=tmp_path)  # a miss would raise
+        np.testing.assert_array_equal(cached, enc.encode(texts))
+    with pytest.raises(ValueError, match="sharing one transformer"):
+        common.embed_once({"a": texts}, [plain, SimpleNamespace(_model=object(), int8=False)], cache_dir=tmp_path)
