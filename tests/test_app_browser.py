@@ -7,6 +7,7 @@ each tab into that folder (how ``assets/screenshot-*.png`` are made).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,6 +227,8 @@ def test_multi_label_switch_classify_evaluate(browser: object, app_url: str, tmp
     page.locator("#classify-run").click()
     sync_api.expect(page.locator("#classify-verdict")).to_contain_text("above their thresholds", timeout=WAIT_MS)
     sync_api.expect(page.locator("#classify-matches")).to_contain_text("bug")
+    sync_api.expect(page.locator("#classify-add input")).to_have_value(re.compile(r"^(bug; billing|billing; bug)$"),
+                                                                      timeout=WAIT_MS)  # both labels preselected
     shot(page, "classify-multilabel")
 
     page.get_by_role("tab", name="Evaluate").click()

@@ -180,3 +180,27 @@ def test_multi_label_evaluation_tables() -> None:
     assert ev.errors(res)["gold"].tolist() == ["a; b", "c"]
     assert ev.confused_pairs(res).iloc[0].tolist()[:3] == ["a; b", "a", 1]
     assert ev.confusion_figure(res) is not None
+
+
+def test_multi_label_verdict_and_suggestion() -> None:
+    from types import SimpleNamespace
+
+    from fewshot.app import handlers as h
+    from fewshot.app import state as st
+
+    thresholds = {"billing": 0.4, "bug": 0.4, "shipping": 0.4}
+    two = SimpleNamespace(labels=["bug", "billing"], top=[("bug", 0.97), ("billing", 0.81), ("shipping", 0.02)],
+                          confidence=0.97, score=3.4)
+    out = h.multi_verdict_md(two, st.Unknown("labels", 0.4), thresholds, "unknown")
+    assert out.startswith("### bug · billing\n2 labels above their thresholds: **bug** 97%, **billing** 81%")
+    assert "shipping 2% (threshold 40%)" in out and out.index("shipping 2%") > out.index("<details>")
+    matches = {"headers": ["label", "example", "similarity"],
+               "data": [["bug", "the app crashes", 0.8], ["billing", "charged twice", 0.7]]}
+    assert h.suggest_label({"bug": 0.97, "billing": 0.81}, out, matches).value == "bug; billing"
+    none = SimpleNamespace(labels=[], top=[("shipping", 0.24), ("bug", 0.01)], confidence=0.24, score=-1.2)
+    out = h.multi_verdict_md(none, st.Unknown("labels", 0.4), thresholds, "unknown")
+    assert out.startswith("### unknown\nNo label reaches its threshold (40%). Best guess: **shipping** (24%)")
+    assert h.suggest_label({"shipping": 0.24}, out, matches).value is None
+    forced = SimpleNamespace(labels=["shipping"], top=[("shipping", 0.24)], confidence=0.24, score=-1.2)
+    out = h.multi_verdict_md(forced, st.Unknown("off"), thresholds, "unknown")
+    assert "although no label reaches its threshold (40%)" in out

@@ -311,6 +311,9 @@ def verdict_md(pred: Any, rule: st.Unknown, unknown_label: str) -> str:
     return out
 
 
+MULTI_ANSWER = "labels above their thresholds"  # how a multi-label answer of several labels reads
+
+
 def multi_verdict_md(pred: Any, rule: st.Unknown, thresholds: dict[str, float], unknown_label: str) -> str:
     """A multi-label answer: every label above its threshold with its probability (or unknown, and why), the
     figures in a details block."""
@@ -331,7 +334,7 @@ def multi_verdict_md(pred: Any, rule: st.Unknown, thresholds: dict[str, float], 
     head = " · ".join(esc(lab) for lab in pred.labels)
     each = ", ".join(f"**{esc(lab)}** {probs.get(lab, pred.confidence):.0%}" for lab in pred.labels)
     n = len(pred.labels)
-    above = f"{n} labels above their thresholds" if n > 1 else "1 label above its threshold"
+    above = f"{n} {MULTI_ANSWER}" if n > 1 else "1 label above its threshold"
     out = f"### {head}\n{above}: {each}"
     lab = pred.labels[0]
     if n == 1 and probs.get(lab, conf) < thresholds.get(lab, 0.0):  # named only because it is the most probable
@@ -388,11 +391,18 @@ def toggle_slider(auto_unknown: bool) -> Any:
     return gr.Slider(visible=not auto_unknown)
 
 
-def suggest_label(bars: Any, verdict: Any = "") -> Any:
+def suggest_label(bars: Any, verdict: Any = "", matches: Any = None) -> Any:
     """Preselect the predicted label in Classify's 'add as example' picker (one click to confirm); nothing after
-    an ``unknown`` answer, where the best guess is probably wrong."""
+    an ``unknown`` answer, where the best guess is probably wrong. A multi-label answer of several labels
+    preselects them all (``a; b``: the labels of its closest-example rows, in the answer's order)."""
     if str(verdict or "").startswith("### unknown"):
         return gr.Dropdown(value=None)
+    if MULTI_ANSWER in str(verdict or ""):
+        data = matches.get("data") if isinstance(matches, dict) else matches
+        rows = data.values.tolist() if isinstance(data, pd.DataFrame) else (data or [])
+        labels = list(dict.fromkeys(str(r[0]) for r in rows if isinstance(r, (list, tuple)) and r and r[0]))
+        if labels:
+            return gr.Dropdown(value=st.CELL_SEPARATOR.join(labels))
     if isinstance(bars, dict):  # gr.Label hands over {label: confidence}
         label = max(bars, key=lambda k: bars[k]) if bars else None
     else:

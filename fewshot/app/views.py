@@ -182,7 +182,8 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
     quiet = {"show_progress": "minimal", "show_progress_on": [working]}
     for event in (go.click(h.classify, inputs, outputs, api_name="classify", **quiet),
                   text.submit(h.classify, inputs, outputs, api_visibility="undocumented", **quiet)):
-        event.success(h.suggest_label, [bars, verdict], [add_dd], api_visibility="private", show_progress="hidden")
+        event.success(h.suggest_label, [bars, verdict, matches], [add_dd], api_visibility="private",
+                      show_progress="hidden")
     threshold.release(h.reclassify, inputs, outputs, api_visibility="private", **quiet)
     auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
     state.change(h.auto_info, [state], [auto], api_visibility="private", show_progress="hidden", queue=False)
