@@ -100,6 +100,34 @@ def test_every_linear_becomes_int8_and_other_weights_are_shared(tiny: object) ->
     assert quantized[0].auto_model.embeddings.word_embeddings.weight is word  # shared, not copied
 
 
+
+def test_weight_quantisation_is_per_output_and_exact() -> None:
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(40, 24, generator=g) * torch.logspace(-6, 3, 40)[:, None]  # rows on very different scales
+    w[5] = 0.0  # an all-zero output: no division by zero
+    q, scale = int8.quantize_weight(w)
+    assert q.dtype == torch.int8 and scale.shape == (40,)
+    want_scale = (w.abs().amax(dim=1) / 127).clamp_min(1e-30)  # the textbook formula, six passes
+    assert torch.equal(scale, want_scale)
+    assert torch.equal(q, torch.round(w / want_scale[:, None]).clamp(-127, 127).to(torch.int8))
+    assert (q[5] == 0).all() and (q.int().abs().amax(dim=1)[torch.arange(40) != 5] == 127).all()
+
+
+def test_layers_quantised_on_workers_are_the_same_and_the_fp32_model_untouched(tiny: object) -> None:
+    before = {k: v.clone() for k, v in tiny.state_dict().items()}
+    alone = int8.quantize_model(tiny)
+    pool = int8._one_thread_pool(2)
+    try:
+        pooled = int8.quantize_model(tiny, pool)
+    finally:
+        pool.shutdown()
+    features = int8.model_inputs(tiny, ["one text", "and another one"])
+    with torch.inference_mode():
+        a, b = (m(dict(features))["sentence_embedding"] for m in (alone, pooled))
+    assert torch.equal(a, b)
+    assert all(torch.equal(before[k], v) for k, v in tiny.state_dict().items())  # nothing written into it
+    assert len([m for m in tiny.modules() if isinstance(m, torch.nn.Linear)]) == 13  # its layers are its own still
+
 def test_query_key_and_value_share_one_quantisation(tiny: object, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, ...]] = []
     real = int8._row_quantizer
