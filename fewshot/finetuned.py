@@ -179,6 +179,32 @@ def _install(clf: FewShotClassifier, encoder: Encoder, support: SupportSet, stat
     clf._refit()  # rule, label-name vectors (from the new encoder) and thresholds
 
 
+def classifier_rule(clf: FewShotClassifier) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """The estimate's rule for ``clf``: its own head (configured rule, or the model folder's meta-learned inner
+    loop) fitted on the training folds' vectors, on one torch thread. With it, the estimate before training is
+    the instant classifier's own cross-validated accuracy, and after it the same rule on the adapted vectors,
+    so keeping the adaptation compares like with like (the prototype rule alone misjudged both)."""
+    from .rules import fit_rule_head, one_torch_thread
+
+    def rule(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
+        n_classes = int(y.max()) + 1
+        with one_torch_thread():
+            if clf.config.adapt != "none":
+                from .meta.adapted import fit_adapted_head
+
+                head = fit_adapted_head(train, y, n_classes, clf._load_meta_model())
+            else:
+                head = fit_rule_head(train, y, n_classes, clf.config)
+        return head.predict_proba(test).argmax(axis=1)
+
+    if clf.config.rule == "matching":  # no head: the nearest example decides
+        def nearest(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
+            return y[(test @ train.T).argmax(axis=1)]
+
+        return nearest
+    return rule
+
+
 def finetune_classifier(clf: FewShotClassifier, config: FinetuneConfig | None = None, *,
                         progress: ProgressFn | None = None, cancel: Cancel | None = None) -> FinetuneReport:
     """Adapt ``clf``'s encoder to its examples (see :meth:`FewShotClassifier.finetune`)."""
@@ -198,8 +224,9 @@ def finetune_classifier(clf: FewShotClassifier, config: FinetuneConfig | None = 
     if clf.config.label_names:  # the label names are examples of their labels for the head: for training too
         texts += [label_text(c) for c in clf.classes_]
         labels += [str(c) for c in clf.classes_]
+    train_only = [False] * len(clf.support.texts) + [True] * (len(texts) - len(clf.support.texts))  # names
     result = finetune(base._model, texts, labels, config, head=base._head, extra_layers=base.extra_layers,
-                      progress=progress, cancel=cancel)
+                      progress=progress, cancel=cancel, rule=classifier_rule(clf), train_only=train_only)
     report = result.report
     if not report.kept:
         if previous is not None:

@@ -19,14 +19,16 @@ class FinetuneConfig:
     Defaults were chosen on validation splits of the development sets (``bench/finetune.py --split valid``,
     see docs/finetune.md): train the top ``layers`` transformer layers with the supervised contrastive loss
     on episodes of ``episode_labels`` labels x ``episode_shots`` examples, pick the number of steps by
-    ``folds``-fold cross-validation on the examples, and keep the instant encoder when that estimate does not
-    rise by ``min_gain``.
+    ``folds``-fold cross-validation on the examples (checked every ``eval_every`` steps, at most ``steps``), and
+    keep the instant encoder unless that estimate rises above the instant classifier's by more than
+    ``min_gain``. A few large steps (lr 3e-4, 10 steps) did as well on the validation splits as three times as
+    many small ones (1e-4, 30), in a third of the time: speed is part of the goal (a quarter of SetFit's time).
     """
 
     layers: int = 2  # top transformer layers trained (the lower ones run once, their outputs are cached)
-    steps: int = 30  # most optimisation steps (per fold during the estimate, then of the final run)
+    steps: int = 10  # most optimisation steps (per fold during the estimate, then of the final run)
     time_budget: float | None = 60.0  # seconds for the whole adaptation (cache, estimate, final run); None: no limit
-    lr: float = 1e-4  # AdamW learning rate of the trained layers
+    lr: float = 3e-4  # AdamW learning rate of the trained layers
     weight_decay: float = 0.01
     loss: str = "supcon"  # "supcon" (Khosla et al. 2020) | "contrastive" (Hadsell et al. 2006, sampled pairs)
     temperature: float = 0.1  # supcon temperature
@@ -34,9 +36,9 @@ class FinetuneConfig:
     episode_labels: int = 16  # labels per episode (all when fewer)
     episode_shots: int = 4  # examples per label per episode (all when fewer)
     folds: int = 3  # cross-validation folds for the estimate and early stopping (0: no estimate, train `steps`)
-    eval_every: int = 10  # steps between two estimates
+    eval_every: int = 5  # steps between two estimates
     patience: int = 1  # estimates without improvement before stopping
-    min_gain: float = 0.0  # estimate gain needed to keep the adapted weights (else the instant encoder stays)
+    min_gain: float = 0.0  # estimate gain (beyond "higher") needed to keep the adapted weights, else instant stays
     dropout: bool = True  # the layers' own dropout while training
     half_weights: bool = True  # round the returned weights to float16 values (a float16 file then loses nothing)
     seed: int = 0

@@ -82,14 +82,19 @@ def _stop_fn(cancel: Cancel | None) -> Callable[[], bool]:
 
 def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: FinetuneConfig | None = None, *,
              head: nn.Module | None = None, extra_layers: Sequence[int] = (), progress: ProgressFn | None = None,
-             cancel: Cancel | None = None, rule: Rule = prototype_rule) -> FinetuneResult:
+             cancel: Cancel | None = None, rule: Rule = prototype_rule,
+             train_only: Sequence[bool] | None = None) -> FinetuneResult:
     """Adapt the top ``config.layers`` layers of the sentence-transformer ``model`` to ``texts`` / ``labels``.
 
     ``head`` (a frozen module on the sentence embedding) and ``extra_layers`` (layers whose mean-pooled states are
     appended) make the trained vector the one the classifier uses. ``progress(done, total)`` counts training
     steps (``total`` shrinks when the estimate stops early); ``cancel`` (an Event or a callable) stops the work
-    at the next step, and then nothing is returned. ``model`` is never modified. Returns the trained tensors
-    under ``model.state_dict()`` names (empty when the instant encoder is kept) and a :class:`FinetuneReport`.
+    at the next step, and then nothing is returned. ``rule(train_vectors, train_label_indices, test_vectors)``
+    classifies the held-out folds for the estimate (the classifier passes its own rule, so that "before" is the
+    instant classifier's own cross-validated accuracy). ``train_only`` marks rows that train but are never
+    held out (the classifier's label names: they are not texts to classify). ``model`` is never modified.
+    Returns the trained tensors under ``model.state_dict()`` names (empty when the instant encoder is kept)
+    and a :class:`FinetuneReport`.
     """
     config = config or FinetuneConfig()
     config.validate()
@@ -140,6 +145,12 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
         fid, fold_vectors = None, None
         if config.folds:
             fid = fold_ids(y, config.folds, config.seed)
+            if train_only is not None:
+                only = np.asarray(train_only, dtype=bool)
+                if only.shape != (len(texts),):
+                    raise FewShotError(f"train_only must have one flag per text ({len(texts)}), got shape "
+                                       f"{only.shape}")
+                fid[only] = -1
             folds = sorted(set(fid.tolist()) - {-1})
             runs = [_Run(template, np.flatnonzero(fid != f), config, config.seed + 1 + f) for f in folds]
 
@@ -149,7 +160,8 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                 right = count = 0
                 seen.clear()
                 for f, net in zip(folds, nets):
-                    vecs = net.embed(cached, all_rows.tolist()).numpy()
+                    same = next((i for i, other in enumerate(nets[:len(seen)]) if other is net), None)
+                    vecs = seen[same] if same is not None else net.embed(cached, all_rows.tolist()).numpy()
                     seen.append(vecs)
                     rows, pred = held_out_predictions(vecs, y, fid, f, rule)
                     right += int((pred == y[rows]).sum())
