@@ -150,6 +150,24 @@ def test_progress_counts_up_to_its_total(model) -> None:
     assert seen[-1][0] == seen[-1][1]
 
 
+def test_train_only_rows_are_never_held_out_and_the_rule_is_the_callers(model) -> None:
+    texts, labels = synthetic(4, seed=10)
+    texts, labels = texts + list(KEYS), labels + list(KEYS)  # one extra row per label, e.g. its name
+    only = [False] * (len(texts) - len(KEYS)) + [True] * len(KEYS)
+    held: list[int] = []
+
+    def rule(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
+        held.append(len(test))
+        return y[(test @ train.T).argmax(axis=1)]  # nearest example: any rule of this shape will do
+
+    result = finetune(model, texts, labels, FinetuneConfig(steps=2, folds=2, eval_every=2, time_budget=None),
+                      rule=rule, train_only=only)
+    assert sum(held[:2]) == len(texts) - len(KEYS)  # step 0, two folds: every row but the train-only ones
+    assert result.report.estimate_before is not None
+    with pytest.raises(FewShotError, match="train_only"):
+        finetune(model, texts, labels, FinetuneConfig(steps=1, folds=2, time_budget=None), train_only=[True])
+
+
 def test_time_budget_is_respected(model) -> None:
     budget = 1.5
     t0 = time.perf_counter()
