@@ -158,8 +158,8 @@ def test_row_quantisation_is_per_row_and_close() -> None:
 
 
 def test_compiled_quantiser_gives_the_same_bytes_or_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    x = torch.randn(33, 384) * 3
-    compiled = int8._RowQuantizer()
+    x = torch.randn(200, 384) * 3
+    compiled = int8._RowQuantizer(compile_after=0)
     with torch.inference_mode():
         got = compiled(x)
     want = int8.quantize_rows(x)
@@ -169,16 +169,37 @@ def test_compiled_quantiser_gives_the_same_bytes_or_falls_back(monkeypatch: pyte
         raise RuntimeError("no C++ compiler here")
 
     monkeypatch.setattr(int8.torch, "compile", broken)
-    fallback = int8._RowQuantizer()
+    fallback = int8._RowQuantizer(compile_after=0)
     with pytest.warns(FewShotWarning, match="torch.compile is unavailable"):
         got = fallback(x)
     assert fallback._fn is int8.quantize_rows and all(torch.equal(a, b) for a, b in zip(got, want))
     monkeypatch.setenv("FEWSHOT_COMPILE", "0")
-    off = int8._RowQuantizer()
+    off = int8._RowQuantizer(compile_after=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # switched off: not even tried, so no warning
         assert all(torch.equal(a, b) for a, b in zip(off(x), want))
 
+
+def test_quantiser_compiles_only_once_a_run_is_long_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    tried: list[int] = []
+
+    def broken(*args: object, **kwargs: object) -> object:
+        tried.append(1)
+        raise RuntimeError("no C++ compiler here")
+
+    monkeypatch.setattr(int8.torch, "compile", broken)
+    quantizer = int8._RowQuantizer(compile_after=3 * 200 * 64 + 1)
+    big, small = torch.randn(200, 64), torch.randn(10, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing tried yet, so no warning
+        for x in (big, small, small, big, big):  # small batches do not count: they never run compiled
+            quantizer(x)
+    assert not tried and quantizer._fn is None
+    with pytest.warns(FewShotWarning, match="torch.compile is unavailable"):
+        got = quantizer(big)  # past three big batches: compiling is tried, once
+    assert tried == [1] and all(torch.equal(a, b) for a, b in zip(got, int8.quantize_rows(big)))
+    quantizer(big)
+    assert tried == [1]
 
 def test_gemm_backends_compute_the_same_numbers() -> None:
     torch.manual_seed(0)

@@ -89,25 +89,40 @@ def quantize_rows(x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class _RowQuantizer:
-    """:func:`quantize_rows` fused into one kernel by ``torch.compile`` where that works, else run as is.
+    """:func:`quantize_rows`, fused into one kernel by ``torch.compile`` once a run is long enough to repay it.
 
-    The same bytes, faster: ``bench/speed.py --only int8`` measured the int8 encoder at 2.09x fp32 with it and
-    1.85x without (a later run: 2.01x and 2.02x, within the machine's noise). Compiling takes about 8 s once
-    per machine (PyTorch caches it on disk) and needs a C++ compiler; where it fails, the plain function
-    runs, with one warning (``FEWSHOT_COMPILE=0``: no attempt).
+    The same bytes, faster: 2.3-3.2x less CPU per row than the plain function (``bench/speed.py --only
+    encoder`` measures the whole encoder both ways). But compiling costs about 2.6 s of CPU in every process
+    (PyTorch caches the kernel on disk, not the tracing), as much as encoding a few thousand all-mpnet-base-v2
+    texts, so a short `fewshot classify` lost more to it than it gained. So the plain function runs first, and
+    the quantiser compiles (once, in whichever worker gets there) when it has quantised :attr:`compile_after`
+    values in batches of at least :attr:`small` rows, about the CPU time compiling takes (the ski-rental rule:
+    never more than twice the better of the two choices made in hindsight). It needs a C++ compiler; where
+    compiling fails, the plain function goes on, with one warning (``FEWSHOT_COMPILE=0``: never tried).
     """
 
     small = 128
     """Below this many rows the plain function runs: the compiled one's call overhead (guards) exceeds its gain."""
+    compile_after = 2_500_000_000
+    """Values quantised by the plain function before compiling: at about 1 ns each, the 2.6 s of CPU that
+    compiling took (AMD EPYC); about 3,000 texts of all-mpnet-base-v2 or 13,000 of MiniLM-L6."""
 
-    def __init__(self) -> None:
+    def __init__(self, compile_after: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._fn: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+        self._fn: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None  # set once compiling was tried
+        self._seen = 0  # values quantised by the plain function in batches of at least ``small`` rows
+        if compile_after is not None:
+            self.compile_after = compile_after
 
     def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if x.shape[0] < self.small and self._fn is not None:
+        fn = self._fn
+        if x.shape[0] < self.small:
             return quantize_rows(x)
-        fn = self._fn or self._first(x)
+        if fn is None:
+            self._seen += x.numel()  # unlocked: an update lost between two workers only delays compiling
+            if self._seen < self.compile_after:
+                return quantize_rows(x)
+            fn = self._first(x)
         try:
             return fn(x)
         except Exception as exc:  # a recompilation for a new kind of input failed: the same result, unfused
@@ -117,16 +132,17 @@ class _RowQuantizer:
     def _first(self, x: Tensor) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
         with self._lock:  # one compilation, whichever worker arrives first; the others wait for it
             if self._fn is None:
-                self._fn = quantize_rows
+                fn: Callable[[Tensor], tuple[Tensor, Tensor]] = quantize_rows
                 if os.environ.get("FEWSHOT_COMPILE", "1").strip().lower() not in {"0", "false", "no", "off"}:
                     try:
                         fused = torch.compile(quantize_rows, dynamic=True)
                         if all(torch.equal(a, b) for a, b in zip(fused(x), quantize_rows(x))):
-                            self._fn = fused
+                            fn = fused
                         else:
                             self._give_up(RuntimeError("the compiled quantiser's bytes differ"))
                     except Exception as exc:  # no compiler, no headers, an unsupported platform ...
                         self._give_up(exc)
+                self._fn = fn
             return self._fn
 
     def _give_up(self, exc: Exception) -> None:
@@ -227,7 +243,7 @@ class Int8Encoder:
         self.workers = max(1, torch.get_num_threads())
         self._pool = _one_thread_pool(self.workers)
         self.model = quantize_model(model, self._pool)
-        list(self.encode_batches([["warm up", "on a worker: compiles the row quantiser for one-thread workers"]]))
+        list(self.encode_batches([["warm up", "on a worker: its first run sets up its kernels"]]))
 
     def encode_batches(self, batches: Sequence[Sequence[str]],
                        finish: Callable[[dict[str, Any]], Tensor] | None = None) -> Iterator[Any]:
