@@ -210,11 +210,14 @@ def test_multi_label_switch_classify_evaluate(browser: object, app_url: str, tmp
         ("the tracking page is broken and my parcel is lost", "bug; shipping")], columns=["text", "label"]
     ).to_csv(examples, index=False)
     gold = tmp_path / "gold.csv"
-    pd.DataFrame({"text": ["I was charged twice on my card and the app crashes when I open settings",
-                           "where is my parcel, it is late", "my invoice is wrong", "the page shows an error",
-                           "refund me, and where is my order"],
-                  "labels": ["billing; bug", "shipping", "billing", "bug", "billing; shipping"]}
-                 ).to_csv(gold, index=False)
+    pd.DataFrame([  # a few hard rows, so that the tables below have something to show
+        ("I was charged twice on my card and the app crashes when I open settings", "billing; bug"),
+        ("where is my parcel, it is late", "shipping"), ("my invoice is wrong", "billing"),
+        ("the page shows an error", "bug"), ("refund me, and where is my order", "billing; shipping"),
+        ("the app shows the wrong delivery date for my order", "bug; shipping"),
+        ("my card was declined at checkout", "billing"), ("the courier left my box in the rain", "shipping"),
+        ("I cannot log in and I was billed for a plan I cancelled", "billing; bug"),
+        ("the price went up and nobody told me", "billing")], columns=["text", "labels"]).to_csv(gold, index=False)
     context, page = open_app(browser, app_url)
     page.locator("#multi-label input[type=checkbox]").check()
     page.locator('[data-testid="Import CSV (text,label)-upload-button"]').set_input_files(str(examples))
