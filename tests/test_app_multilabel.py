@@ -204,3 +204,31 @@ def test_multi_label_verdict_and_suggestion() -> None:
     forced = SimpleNamespace(labels=["shipping"], top=[("shipping", 0.24)], confidence=0.24, score=-1.2)
     out = h.multi_verdict_md(forced, st.Unknown("off"), thresholds, "unknown")
     assert "although no label reaches its threshold (40%)" in out
+
+
+@pytest.mark.slow
+def test_a_saved_threshold_from_another_encoder_is_not_applied(tmp_path: Path) -> None:
+    from helpers import support_frame
+
+    from fewshot.app import evaluate as ev
+    from fewshot.app import state as st
+
+    state = {"rows": [[lab, t] for t, lab in support_frame().itertuples(index=False)], "options": {}}
+    fit = st.fitted_classifier(state, None)
+    fit.clf.set_params(score_threshold=1.25)
+    saved = st.save_zip(fit)
+    fit.clf.set_params(score_threshold=None)
+    _, same = st.load_zip(saved)
+    assert same.clf.config.score_threshold == 1.25 and not same.note
+    assert ev.unknown_rule(same.clf, True, 0.0).options["score_threshold"] == 1.25  # Classify and Batch use it
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(other, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith("config.json"):
+                meta = json.loads(data)
+                meta["encoder"]["model"] = "some-other-encoder"
+                data = json.dumps(meta).encode()
+            dst.writestr(name, data)
+    _, moved = st.load_zip(other)
+    assert moved.clf.config.score_threshold is None and "some-other-encoder" in moved.note
