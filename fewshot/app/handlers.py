@@ -230,7 +230,8 @@ def import_csv(file: Any, state: dict[str, Any]) -> tuple[Any, ...]:
     """Replace the label set by a ``text,label`` CSV."""
     path = file_path(file)
     rows = st.rows_from_csv(path)
-    gr.Info(f"Imported {len(rows)} examples of {len(st.labels_of(rows))} labels" + replaced(state), duration=5)
+    labels = st.labels_of(rows, st.is_multi(state))
+    gr.Info(f"Imported {len(rows)} examples of {len(labels)} labels" + replaced(state), duration=5)
     return label_view(st.with_rows(state, rows))
 
 
