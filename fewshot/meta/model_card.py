@@ -1,15 +1,18 @@
 """Writing a trained model folder: weights, ``fewshot_model.json`` and THE model card (``README.md``).
 
-Two kinds of folder, one card writer (:func:`model_card`):
+Three kinds of folder, one card writer (:func:`model_card`):
 
 - a **head** folder (``fewshot train``, :func:`save_model`): ``weights.safetensors`` holds the head only
   (fp16), ``fewshot_model.json`` its config, data, command, validation and results; with
   ``--method maml|fomaml|reptile`` the folder also carries the inner loop (``maml.json``);
 - an **inner-loop** folder (:func:`fewshot.meta.trainer.meta_train`, :func:`write_model_folder`): the
   encoder is the frozen base, ``maml.safetensors`` / ``maml.json`` hold the meta-learned transform, scale
-  and inner learning rates.
+  and inner learning rates;
+- an **encoder** folder (``fewshot train --encoder``, :func:`save_encoder_model`): a complete
+  sentence-transformers model whose top layers were trained, plus ``weights.safetensors`` (those layers only,
+  ``encoder.*``) and ``fewshot_model.json`` (base, teacher, configuration, selection history).
 
-The card has the same sections for both: title and use, data and licences, method, command, measured
+The card has the same sections for all three: title and use, data and licences, method, command, measured
 results.
 """
 

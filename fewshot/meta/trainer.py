@@ -6,7 +6,7 @@ method's step produce them (a loss to back-propagate, or gradients it wrote itse
 for Transfer Learning with Convolutional Networks"), take one optimiser step; every ``validate_every``
 steps (and at the last) score held-out episodes and keep the best weights (step 0 competes).
 
-Two trainers call it:
+Three trainers call it:
 
 - :func:`train_head` (``fewshot train``): a residual head ``x + W x + b`` on frozen embeddings, any method
   of :data:`METHODS` (prototypical, matching, contrastive, maml, fomaml, reptile), held-out *classes*
@@ -16,7 +16,10 @@ Two trainers call it:
   ``models/default`` and ``models/xfer-*`` use ``--preset matching`` (:attr:`TrainConfig.PRESETS`).
 - :func:`meta_train`: the MAML family over a learned transform, scale and inner learning rates
   (:mod:`fewshot.meta.maml`), meta-batches of tasks vmapped, validation on query accuracy; the result is
-  the inner loop that ``FewShotClassifier(model=FOLDER, adapt=METHOD)`` runs at fit time.
+  the inner loop that ``FewShotClassifier(model=FOLDER, adapt=METHOD)`` runs at fit time;
+- :func:`fewshot.meta.distill.train_encoder` (``fewshot train --encoder``): the encoder's top transformer
+  layers, distilled from a teacher plus episodic terms, checkpointed every few steps so that an
+  interrupted run resumes exactly (:class:`LoopState`).
 """
 
 from __future__ import annotations
