@@ -234,6 +234,18 @@ def test_multi_label_switch_classify_evaluate(browser: object, app_url: str, tmp
                                                                       timeout=WAIT_MS)  # both labels preselected
     shot(page, "classify-multilabel")
 
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["I was charged twice and the app crashes when I open settings", "where is my parcel",
+                           "qwerty asdf zxcv"]}).to_csv(texts, index=False)
+    page.get_by_role("tab", name="Batch").click()
+    page.locator("#batch-file input[type=file]").set_input_files(str(texts))
+    sync_api.expect(page.locator("#batch-column input")).to_have_value("text", timeout=WAIT_MS)
+    page.locator("#batch-run").click()
+    sync_api.expect(page.locator("#batch-summary")).to_contain_text("1 row(s) got several labels", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#batch-preview")).to_contain_text("shipping", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#review-table")).to_contain_text("where is my parcel", timeout=WAIT_MS)
+    shot(page, "batch-multilabel", full_page=True)
+
     page.get_by_role("tab", name="Evaluate").click()
     page.locator("#eval-file input[type=file]").set_input_files(str(gold))
     sync_api.expect(page.locator("#eval-run")).to_be_enabled(timeout=WAIT_MS)
