@@ -2,6 +2,8 @@
 
     python bench/oos_indomain.py [--data ../shared/data] [--split valid|test] [--shots 5 10] [--draws 3]
                                  [--scores logit ...] [--extra-layers auto] [--out bench/results/oos_indomain.json]
+                                 [--model minilm|mpnet] [--domains banking ...] [--hwu-draws N]
+                                 [--finetune] [--finetune-forced-steps N] [--finetune-seconds S]
 
 Episodes (each fits the product's classifier on the vectors alone: the prototype-initialised head over
 MiniLM-L6 with layer 4 appended, label names as extra examples, the automatic threshold from 5-fold
@@ -24,6 +26,10 @@ labels: a property of the score), ``FPR@95``: share of out-of-scope queries acce
 the product's quantile rule and with the Weibull plotting position (:func:`threshold_for_drop_unbiased`).
 Means ± standard errors over the episodes; ``diff`` columns: paired difference against ``logit`` (the
 product's score) over the same episodes. Also the "ambiguous: A or B?" analysis (see :func:`ambiguity`).
+``--finetune``: per episode the classifier is also fine-tuned on its support set through the public API
+(:class:`Tuning`, ``clf.finetune()``) and every text re-read by the adapted encoder (``ft:<score>`` rows);
+``--finetune-forced-steps N`` adds adaptation without the estimate, always kept (``ftN:<score>``).
+``--model mpnet`` encodes only the train and query rows the episodes use (:class:`LazyRows`).
 Vectors are cached under ``--cache`` (``.npy``, rebuilt when the texts change). Writes ``--out`` (summary of
 every score; per episode only ``EPISODE_SCORES``) and the same tables as markdown next to it (``.md``).
 See docs/unknown-in-domain.md.
@@ -36,6 +42,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -114,27 +121,35 @@ LIB: dict[str, Callable] = {}
 class Vectors:
     """Encodes texts once per (dataset, split) and keeps them as ``.npy`` under ``cache``."""
 
-    def __init__(self, data: Path, cache: Path, model: str, extra_layers: str | list[int] = "auto") -> None:
+    def __init__(self, data: Path, cache: Path, model: str, extra_layers: str | list[int] = "auto",
+                 lazy_train: bool = False) -> None:
         self.data, self.cache, self.model, self.extra_layers = data, cache, model, extra_layers
+        self.lazy_train = lazy_train
         self._encoder = None
         cache.mkdir(parents=True, exist_ok=True)
 
-    def encode(self, key: str, texts: list[str]) -> np.ndarray:
+    def encode(self, key: str, texts: list[str], save: bool = True) -> np.ndarray:
         tag = self.model if self.extra_layers == "auto" else f"{self.model}|{self.extra_layers}"
         digest = hashlib.sha256(("\n".join([tag, *texts])).encode()).hexdigest()[:16]
         path = self.cache / f"{key}-{digest}.npy"
-        if path.is_file():
+        if save and path.is_file():
             return np.load(path)
         if self._encoder is None:
             self._encoder = LIB["Encoder"](self.model, extra_layers=self.extra_layers)
         t0 = time.time()
         vectors = np.asarray(self._encoder.encode(texts), dtype=np.float32)
-        np.save(path, vectors)
+        if save:
+            np.save(path, vectors)
         print(f"encoded {key}: {len(texts)} texts in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
         return vectors
 
-    def split(self, dataset: str, split: str) -> tuple[pd.DataFrame, np.ndarray]:
+    def split(self, dataset: str, split: str) -> tuple[pd.DataFrame, np.ndarray | LazyRows]:
+        """A split's rows and their vectors; lazily (only the rows an episode uses are encoded) when the encoder
+        is slow (``lazy_train``: mpnet would spend most of its time on train rows no episode draws), except the
+        other-domain splits, which every episode uses whole."""
         frame = common.read_split(self.data, dataset, split)
+        if self.lazy_train and not split.startswith("oos"):
+            return frame, LazyRows(self, f"{dataset}_{split}", frame.text.tolist())
         return frame, self.encode(f"{dataset}_{split}", frame.text.tolist())
 
     def names(self, dataset: str, labels: list[str]) -> np.ndarray:
@@ -142,6 +157,31 @@ class Vectors:
         every = sorted(common.read_split(self.data, dataset, "train").label.unique())
         vectors = self.encode(f"{dataset}_labelnames", [LIB["label_text"](lab) for lab in every])
         return vectors[[every.index(lab) for lab in labels]]
+
+
+class LazyRows:
+    """A split's vectors encoded on first access by row index (cached as ``.npz`` of rows and vectors)."""
+
+    def __init__(self, vec: Vectors, key: str, texts: list[str]) -> None:
+        self.vec, self.key, self.texts = vec, key, texts
+        tag = vec.model if vec.extra_layers == "auto" else f"{vec.model}|{vec.extra_layers}"
+        digest = hashlib.sha256(("\n".join([tag, *texts])).encode()).hexdigest()[:16]
+        self.path = vec.cache / f"{key}-{digest}-rows.npz"
+        self.rows: dict[int, np.ndarray] = {}
+        if self.path.is_file():
+            saved = np.load(self.path)
+            self.rows = dict(zip(saved["rows"].tolist(), saved["vectors"]))
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
+        missing = sorted(set(rows.tolist()) - set(self.rows))
+        if missing:
+            found = self.vec.encode(f"{self.key}_rows", [self.texts[i] for i in missing], save=False)
+            self.rows.update(zip(missing, found))
+            keys = sorted(self.rows)
+            np.savez(self.path, rows=np.array(keys), vectors=np.stack([self.rows[k] for k in keys]))
+        return np.stack([self.rows[i] for i in rows.tolist()])
 
 
 # ---- the product's classifier on vectors, and candidate scores --------------------------------------
@@ -340,16 +380,16 @@ def episode_metrics(f_in: dict, correct: np.ndarray, f_oos: dict[str, dict], thr
     out: dict[str, dict[str, float]] = {}
     acc = float(correct.mean())
     for s in scores:
-        t, tu = thresholds[s], unbiased[s]
+        t, tu = thresholds[s], unbiased[s]  # NaN: no automatic threshold for this score (its columns NaN)
         kept = correct & (f_in[s] >= t)
-        row = {"accuracy": 100 * acc, "auto_cost": 100 * (kept.mean() - acc),
-               "unbiased_cost": 100 * ((correct & (f_in[s] >= tu)).mean() - acc)}
+        row = {"accuracy": 100 * acc, "auto_cost": 100 * (kept.mean() - acc) if np.isfinite(t) else np.nan,
+               "unbiased_cost": 100 * ((correct & (f_in[s] >= tu)).mean() - acc) if np.isfinite(tu) else np.nan}
         for kind, fo in f_oos.items():
             row[f"{kind}_auroc"] = auroc(f_in[s], fo[s])
             row[f"{kind}_recall@2pt"] = recall_at_cost(correct, f_in[s], fo[s])
             row[f"{kind}_fpr@95"] = fpr_at_95(f_in[s], fo[s])
-            row[f"{kind}_auto_recall"] = float((fo[s] < t).mean())
-            row[f"{kind}_unbiased_recall"] = float((fo[s] < tu).mean())
+            row[f"{kind}_auto_recall"] = float((fo[s] < t).mean()) if np.isfinite(t) else np.nan
+            row[f"{kind}_unbiased_recall"] = float((fo[s] < tu).mean()) if np.isfinite(tu) else np.nan
         out[s] = row
     return out
 
@@ -396,9 +436,11 @@ def queries(query: pd.DataFrame, v_query: np.ndarray, known: list[str], unknown:
 
 def run_episode(support: tuple[np.ndarray, np.ndarray, list[str]], names: np.ndarray,
                 in_scope: tuple[np.ndarray, np.ndarray, list[str]], in_domain: tuple[np.ndarray, list[str]],
-                other: pd.DataFrame, v_other: np.ndarray, scores: tuple[str, ...]) -> dict:
+                other: pd.DataFrame, v_other: np.ndarray, scores: tuple[str, ...],
+                tuning: Tuning | None = None, label_names: list[str] | None = None) -> dict:
     """One classifier: fit on ``support`` (vectors, label indices, texts), score the in-scope queries, the
-    in-domain out-of-scope ones and the other-domain ones."""
+    in-domain out-of-scope ones and the other-domain ones; with ``tuning``, also per fine-tuning arm (the
+    classifier fine-tuned on the support texts, every text re-encoded by its adapted encoder)."""
     x, y, texts = support
     q_in, y_in, q_texts = in_scope
     oos = {"in_domain": in_domain, "other_domain": (v_other, other.text.tolist())}
@@ -413,8 +455,73 @@ def run_episode(support: tuple[np.ndarray, np.ndarray, list[str]], names: np.nda
     thresholds = {s: LIB["threshold_for_drop"](cv[s], cv["right"], MAX_DROP) for s in scores}
     unbiased = {s: threshold_for_drop_unbiased(cv[s], cv["right"], MAX_DROP) for s in scores}
     correct = f_in["pred"] == y_in
-    return {"metrics": episode_metrics(f_in, correct, f_oos, thresholds, unbiased, scores),
-            "ambiguity": ambiguity(f_in, y_in, f_oos)}
+    metrics = episode_metrics(f_in, correct, f_oos, thresholds, unbiased, scores)
+    extra: dict[str, dict] = {}
+    if tuning is not None and label_names is not None:
+        texts_oos = {k: t for k, (_, t) in oos.items()}
+        for arm, found in tuning.arms(texts, y, label_names, q_texts, y_in, texts_oos).items():
+            metrics.update(found["metrics"])
+            extra[arm] = found["report"]
+    return {"metrics": metrics, "ambiguity": ambiguity(f_in, y_in, f_oos), **({"finetune": extra} if extra else {})}
+
+
+FT_SCORES = ("logit", "logit+0.5cos", "logit+1cos", "msp", "energy", "maxcos_top", "knn3", "maha", "logit+0.5margin")
+"""Scores kept per fine-tuning arm (under ``<arm>:<score>``); the automatic threshold only for ``logit``."""
+
+
+class Tuning:
+    """Fine-tuning arms of an episode, through the library's public API: ``FewShotClassifier(model)`` fitted on
+    the support texts (label names as examples, as the product), then ``clf.finetune(config)``; every text is
+    re-encoded by the adapted encoder and read by the same :class:`Fitted` scores as the frozen vectors.
+
+    - ``ft`` (the product's fine-tuning: 3-fold estimate, weights kept only when it rises): when not kept the
+      arm's vectors are the frozen ones. The automatic threshold of ``ft:logit`` is the classifier's own
+      ``auto_threshold_`` (after fine-tuning: from the estimate's fold copies, which never saw their held-out
+      examples).
+    - ``ft<N>`` (``folds=0``: no estimate, ``N`` steps, always kept): whether adaptation itself separates unknown
+      intents. Its automatic threshold is left out (cross-validating on an encoder that saw every example is
+      biased, docs/finetune.md).
+    """
+
+    def __init__(self, model: str, forced_steps: int, seconds: float | None, product: bool = True) -> None:
+        self.model, self.forced_steps, self.seconds, self.product = model, forced_steps, seconds, product
+
+    def _classifier(self, texts: list[str], labels: list[str]) -> Any:
+        from fewshot import FewShotClassifier
+
+        return FewShotClassifier(self.model, label_names=True, auto_unknown=True).fit(texts, labels)
+
+    def arms(self, texts: list[str], y: np.ndarray, label_names: list[str], q_texts: list[str], y_in: np.ndarray,
+             texts_oos: dict[str, list[str]]) -> dict[str, dict]:
+        from fewshot.adapt import FinetuneConfig
+
+        labels = [label_names[i] for i in y]
+        configs = {}
+        if self.product:
+            configs["ft"] = FinetuneConfig(time_budget=self.seconds)
+        if self.forced_steps:
+            configs[f"ft{self.forced_steps}"] = FinetuneConfig(time_budget=self.seconds, folds=0,
+                                                               steps=self.forced_steps)
+        out = {}
+        for arm, config in configs.items():
+            clf = self._classifier(texts, labels)
+            t0 = time.time()
+            report = clf.finetune(config)
+            seconds = time.time() - t0
+            enc = clf.encoder
+            name_texts = [LIB["label_text"](lab) for lab in label_names]
+            fitted = Fitted(enc.encode(texts), y, enc.encode(name_texts), texts)
+            f_in = fitted.features(enc.encode(q_texts), q_texts)
+            f_oos = {k: fitted.features(enc.encode(t), t) for k, t in texts_oos.items()}
+            thr = {s: (float(clf.auto_threshold_) if (s == "logit" and config.folds) else np.nan) for s in FT_SCORES}
+            correct = f_in["pred"] == y_in
+            m = episode_metrics(f_in, correct, f_oos, thr, thr, FT_SCORES)
+            print(f"  {arm}: kept={report.kept} steps={report.steps} {seconds:.0f} s, in-domain AUROC "
+                  f"{m['logit']['in_domain_auroc']:.3f}", file=sys.stderr, flush=True)
+            out[arm] = {"metrics": {f"{arm}:{s}": v for s, v in m.items()},
+                        "report": {"kept": bool(report.kept), "steps": int(report.steps), "seconds": round(seconds, 1),
+                                   "estimate_before": report.estimate_before, "estimate_after": report.estimate_after}}
+        return out
 
 
 def sample_support(train: pd.DataFrame, vectors: np.ndarray, labels: list[str], shots: int,
@@ -428,12 +535,15 @@ def sample_support(train: pd.DataFrame, vectors: np.ndarray, labels: list[str], 
     return vectors[rows_a], np.array(ys), train.text.to_numpy()[rows_a].tolist()
 
 
-def clinc_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tuple[str, ...]) -> list[dict]:
+def clinc_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tuple[str, ...],
+                   tuning: Tuning | None = None, domains: list[str] | None = None) -> list[dict]:
     train, v_train = vec.split("clinc150", "train")
     query, v_query = vec.split("clinc150", split)
     other, v_other = vec.split("clinc150", f"oos_{split}")
     out = []
     for d_i, (domain, intents) in enumerate(CLINC150_DOMAINS.items()):
+        if domains and domain not in domains:
+            continue
         for draw in range(draws):
             rng = np.random.default_rng([1, shots, d_i, draw])
             order = rng.permutation(len(intents))
@@ -441,13 +551,14 @@ def clinc_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tup
             unknown = sorted(intents[i] for i in order[IN_SCOPE_PER_DOMAIN:])
             support = sample_support(train, v_train, known, shots, rng)
             res = run_episode(support, vec.names("clinc150", known), *queries(query, v_query, known, unknown),
-                              other, v_other, scores)
+                              other, v_other, scores, tuning, known)
             out.append({"dataset": "clinc150", "domain": domain, "draw": draw, "shots": shots, "unknown": unknown,
                         **res})
     return out
 
 
-def hwu_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tuple[str, ...]) -> list[dict]:
+def hwu_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tuple[str, ...],
+                 tuning: Tuning | None = None) -> list[dict]:
     train, v_train = vec.split("hwu64", "train")
     query, v_query = vec.split("hwu64", split)
     other, v_other = vec.split("clinc150", f"oos_{split}")
@@ -466,7 +577,7 @@ def hwu_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tuple
         known = sorted(set(labels) - set(unknown))
         support = sample_support(train, v_train, known, shots, rng)
         res = run_episode(support, vec.names("hwu64", known), *queries(query, v_query, known, unknown),
-                          other, v_other, scores)
+                          other, v_other, scores, tuning, known)
         out.append({"dataset": "hwu64", "draw": draw, "shots": shots, "unknown": sorted(unknown), **res})
     return out
 
@@ -499,6 +610,13 @@ def summarise(episodes: list[dict], scores: tuple[str, ...]) -> list[dict]:
                 row[c] = mean_se(v)
                 row[f"{c}_diff"] = mean_se(v - base[c])
             rows.append(row)
+        arms = sorted({arm for e in eps for arm in e.get("finetune", {})})
+        for arm in arms:
+            reps = [e["finetune"][arm] for e in eps if arm in e.get("finetune", {})]
+            rows.append({"dataset": dataset, "shots": shots, "score": f"_finetune:{arm}", "episodes": len(reps),
+                         "kept": mean_se(np.array([float(r["kept"]) for r in reps])),
+                         "steps": mean_se(np.array([float(r["steps"]) for r in reps])),
+                         "seconds": mean_se(np.array([float(r["seconds"]) for r in reps]))})
         amb_keys = eps[0]["ambiguity"].keys()
         rows.append({"dataset": dataset, "shots": shots, "score": "_ambiguity", "episodes": len(eps),
                      **{k: mean_se(np.array([e["ambiguity"][k] for e in eps])) for k in amb_keys}})
@@ -515,12 +633,12 @@ def markdown(rows: list[dict], command: str) -> str:
         sub = [r for r in rows if r["dataset"] == dataset and r["shots"] == shots]
         eps = sub[0]["episodes"]
         lines += [f"### {dataset}, {shots} shots ({eps} episodes, accuracy {sub[0]['accuracy'][0]:.1f} %)", "",
-                  "| score | in-domain AUROC | Δ | recall@2pt | Δ | FPR@95 | auto recall | other-domain AUROC | Δ | "
+                  "| score | accuracy % | in-domain AUROC | Δ | recall@2pt | Δ | FPR@95 | auto recall | other-domain AUROC | Δ | "
                   "recall@2pt | FPR@95 | auto recall | auto cost (points) | Weibull auto: in-domain recall | "
                   "other-domain recall | cost |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in sub:
-            if r["score"] == "_ambiguity":
+            if r["score"].startswith("_"):
                 continue
 
             def c(k: str, d: int = 3) -> str:
@@ -529,12 +647,16 @@ def markdown(rows: list[dict], command: str) -> str:
             def dd(k: str) -> str:
                 return f"{r[k + '_diff'][0]:+.3f} ± {r[k + '_diff'][1]:.3f}"
 
-            lines.append(f"| {r['score']} | {c('in_domain_auroc')} | {dd('in_domain_auroc')} | "
+            lines.append(f"| {r['score']} | {c('accuracy', 1)} | {c('in_domain_auroc')} | {dd('in_domain_auroc')} | "
                          f"{c('in_domain_recall@2pt')} | {dd('in_domain_recall@2pt')} | {c('in_domain_fpr@95')} | "
                          f"{c('in_domain_auto_recall')} | {c('other_domain_auroc')} | {dd('other_domain_auroc')} | "
                          f"{c('other_domain_recall@2pt')} | {c('other_domain_fpr@95')} | "
                          f"{c('other_domain_auto_recall')} | {c('auto_cost', 2)} | {c('in_domain_unbiased_recall')} | "
                          f"{c('other_domain_unbiased_recall')} | {c('unbiased_cost', 2)} |")
+        for r in sub:
+            if r["score"].startswith("_finetune:"):
+                lines.append(f"\nFine-tuning `{r['score'][10:]}` ({r['episodes']} episodes): weights kept in "
+                             f"{r['kept'][0]:.0%}, final steps {r['steps'][0]:.1f}, {r['seconds'][0]:.0f} s per run")
         amb = next((r for r in sub if r["score"] == "_ambiguity"), None)
         if amb:
             lines += ["", "Ambiguity (smallest top-2 margins): share of in-scope queries flagged | top-1 right | "
@@ -559,7 +681,9 @@ def markdown(rows: list[dict], command: str) -> str:
 
 def slim(episodes: list[dict]) -> list[dict]:
     """Episodes with the per-score metrics of ``EPISODE_SCORES`` only (the summary has every score)."""
-    return [{**e, "metrics": {k: v for k, v in e["metrics"].items() if k in EPISODE_SCORES}} for e in episodes]
+    keep = (*EPISODE_SCORES, *(f"{arm}:{s}" for arm in ("ft",) for s in EPISODE_SCORES))
+    return [{**e, "metrics": {k: v for k, v in e["metrics"].items() if k in keep or k.endswith(":logit")}}
+            for e in episodes]
 
 
 def compact_json(obj: object) -> str:
@@ -597,6 +721,18 @@ def main() -> int:
     parser.add_argument("--extra-layers", default="auto",
                         help="encoder layers appended to the embedding: 'auto' (the product's), 'none' or numbers like 2,4")
     parser.add_argument("--cache", default="/tmp/fewshot-oosid-cache", help="folder for cached vectors (.npy)")
+    parser.add_argument("--domains", nargs="+", choices=tuple(CLINC150_DOMAINS), default=None,
+                        help="CLINC150 domains (default: all 10)")
+    parser.add_argument("--hwu-draws", type=int, default=None, help="HWU64 draws per shot count (default: 3 x --draws)")
+    parser.add_argument("--finetune", action="store_true",
+                        help="also the product's per-task fine-tuning (clf.finetune()), scores under ft:<score>")
+    parser.add_argument("--finetune-forced-steps", type=int, default=0,
+                        help="also fine-tuning without the estimate (folds=0) for N steps, always kept: ftN:<score>")
+    parser.add_argument("--finetune-seconds", type=float, default=None,
+                        help="fine-tuning time budget (default: none, so that the machine's load does not cut runs)")
+    parser.add_argument("--lazy-train", action="store_true",
+                        help="encode only the train and query rows episodes use (for slow encoders such as mpnet); "
+                             "default with mpnet")
     args = parser.parse_args()
     data = Path(args.data)
     if not common.has_data(data, ("clinc150",), args.split):
@@ -607,14 +743,22 @@ def main() -> int:
     scores = tuple(dict.fromkeys(["logit", *args.scores]))
     layers = args.extra_layers if args.extra_layers == "auto" else (
         [] if args.extra_layers == "none" else [int(k) for k in args.extra_layers.split(",")])
-    vec = Vectors(data, Path(args.cache), args.model, layers)
+    vec = Vectors(data, Path(args.cache), args.model, layers, lazy_train=args.lazy_train or args.model == "mpnet")
+    tuning = None
+    arm_names: list[str] = []
+    if args.finetune or args.finetune_forced_steps:
+        tuning = Tuning(args.model, args.finetune_forced_steps, args.finetune_seconds, product=args.finetune)
+        arm_names = (["ft"] if args.finetune else []) + (
+            [f"ft{args.finetune_forced_steps}"] if args.finetune_forced_steps else [])
+    hwu_draws = 3 * args.draws if args.hwu_draws is None else args.hwu_draws
     episodes: list[dict] = []
     for shots in args.shots:
         if "clinc150" in args.datasets:
-            episodes += clinc_episodes(vec, args.split, shots, args.draws, scores)
-        if "hwu64" in args.datasets and (data / "hwu64").is_dir():
-            episodes += hwu_episodes(vec, args.split, shots, 3 * args.draws, scores)
+            episodes += clinc_episodes(vec, args.split, shots, args.draws, scores, tuning, args.domains)
+        if "hwu64" in args.datasets and (data / "hwu64").is_dir() and hwu_draws:
+            episodes += hwu_episodes(vec, args.split, shots, hwu_draws, scores, tuning)
         print(f"done: {shots} shots", file=sys.stderr, flush=True)
+    scores = (*scores, *(f"{arm}:{s}" for arm in arm_names for s in FT_SCORES))
     rows = summarise(episodes, scores)
     command = "python bench/oos_indomain.py " + " ".join(sys.argv[1:])
     out = Path(args.out)
