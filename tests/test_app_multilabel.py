@@ -43,7 +43,9 @@ def test_multi_label_switch_classify_batch_evaluate_save(app_url: str, tmp_path:
     c = client(app_url)
     summary = c.predict({"headers": ["label", "text"], "data": TICKETS}, api_name="/set_table")
     assert "is an example of 'bug', 'shipping'" in summary  # single-label mode: a text under two labels conflicts
-    table, summary = c.predict(True, api_name="/set_multi_label")
+    params = c.view_api(print_info=False, return_format="dict")["named_endpoints"]["/set_multi_label"]["parameters"]
+    assert [p["parameter_name"] for p in params] == ["multi"]
+    table, summary = c.predict(multi=True, api_name="/set_multi_label")
     assert len(rows_of(table)) == len(TICKETS)  # the switch keeps the rows as written
     assert "Multi-label · 3 labels · 14 examples** (2 with several labels)" in summary
     assert "keep it under one label" not in summary

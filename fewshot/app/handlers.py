@@ -175,9 +175,9 @@ def multi_box(state: dict[str, Any]) -> Any:
 
 
 @friendly
-def set_multi_label(on: bool, state: dict[str, Any]) -> tuple[Any, ...]:
+def set_multi_label(multi: bool, state: dict[str, Any]) -> tuple[Any, ...]:
     """Switch multi-label mode (a text may carry several labels) on or off; the examples are kept."""
-    return label_view(st.set_multi_label(state, on))
+    return label_view(st.set_multi_label(state, multi))
 
 
 @friendly
