@@ -15,7 +15,8 @@ cross-dataset heads are ``--xfer`` (``{dataset}`` replaced by the scored dataset
    the default rule. **Cross-dataset only**: HWU64 is scored with ``models/xfer-no-hwu64`` (trained
    without HWU64), CLINC150 with ``models/xfer-no-clinc150``. One more row: the frozen encoder with its
    automatic middle layer appended (what ``Encoder("minilm")`` gives by default, layer 4; layer 6 for
-   ``mpnet``; ``extra_layers``).
+   ``mpnet``; ``extra_layers``), and the cross-dataset head with that layer appended after it (what a
+   classifier over the head folder uses; vectors rebuilt from the cached ones, :class:`HeadThenLayers`).
 2. Random N-way K-shot episodes (support drawn from ``train``, queries from ``test``): frozen vs
    meta-trained under the default rule, mean accuracy with a 95% confidence interval
    (1.96 standard errors) and the paired difference.
@@ -76,6 +77,25 @@ def result_name(model: str, quick: bool) -> str:
     """``accuracy.json`` for MiniLM (the file the docs have always quoted), ``accuracy_<model>.json`` else."""
     tag = "" if model == "minilm" else "_" + Path(model).name.replace(" ", "_")
     return f"accuracy{tag}{'_quick' if quick else ''}.json"
+
+
+class HeadThenLayers:
+    """What ``Encoder(<head folder>)`` gives (the head on the sentence embedding, then the encoder's automatic
+    layers appended, each part unit length, the whole re-normalised), rebuilt from the cached frozen vectors
+    instead of another forward pass: equal to the encoder's own vectors up to float rounding."""
+
+    def __init__(self, head: Any, layered: Any) -> None:
+        self.head, self.layered = head, layered
+        self.dim, self.name = layered.dim, head.name
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": self.name, "dim": self.dim}
+
+    def encode(self, texts: list[str], *, progress: Any = None) -> np.ndarray:
+        layers = self.layered.encode(texts)[:, self.head.dim:]
+        layers /= np.linalg.norm(layers, axis=1, keepdims=True)
+        out = np.concatenate([self.head.encode(texts), layers], axis=1)
+        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
 def parse_args(argv: list[str] | None = None) -> Any:
@@ -172,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                 layers = ", ".join(map(str, auto.extra_layers))
                 name = f"frozen {label} + layer {layers} (the library's `{args.base}`), rule=head"
                 rows.setdefault(name, {})[col] = evaluate_csv(layered, support, test)
+            if layered is not None and ds in heads:
+                name = f"meta-trained head + layer {layers}, cross-dataset (models/{pattern}), rule=head"
+                rows.setdefault(name, {})[col] = evaluate_csv(HeadThenLayers(heads[ds], layered), support, test)
             print(f"done {col}", file=sys.stderr)
 
     # random N-way K-shot episodes: support from train, queries from the evaluation split
