@@ -85,12 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     frames = {(ds, split): read_split(args.data, ds, split) for ds in DATASETS for split in (*SHOTS, args.split)}
     lists = {f"{ds}/{split}": df.text.tolist() for (ds, split), df in frames.items()}
 
-    def cached_rows(encoders: list[Any], cache: Path, desc: str) -> list[CachedEncoder]:
-        embed_once(lists, encoders, cache_dir=cache, desc=desc)
+    def cached_rows(encoders: list[Any], cache: Path, desc: str, datasets: tuple[str, ...] = DATASETS
+                    ) -> list[CachedEncoder]:
+        wanted = {name: texts for name, texts in lists.items() if name.split("/")[0] in datasets}
+        embed_once(wanted, encoders, cache_dir=cache, desc=desc)
         out = []
         for enc in encoders:
             row = CachedEncoder(enc, name=enc.name)
-            for texts in lists.values():
+            for texts in wanted.values():
                 row.add(texts, embed_texts(texts, enc, cache_dir=cache))
             out.append(row)
         return out
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         for ds, folder in folders.items():
             with tempfile.TemporaryDirectory() as tmp:  # never reuse vectors of an older folder at this path
                 plain_rows[ds], layered_rows[ds] = cached_rows(
-                    [Encoder(folder, extra_layers=()), Encoder(folder)], Path(tmp), f"{recipe} ({ds})")
+                    [Encoder(folder, extra_layers=()), Encoder(folder)], Path(tmp), f"{recipe} ({ds})", (ds,))
         rows[f"{recipe}, sentence embedding only"] = score_rows(plain_rows, frames, args.split)
         rows[f"{recipe} + layer 4"] = score_rows(layered_rows, frames, args.split)
         students[recipe] = folders

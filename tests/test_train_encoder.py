@@ -76,6 +76,9 @@ def test_checkpoint_resumes_to_the_same_state(model, tmp_path: Path,  # type: ig
     assert len(steps) == 6  # steps 7..12 only
     assert resumed.history == full.history and resumed.best_step == full.best_step
     assert all(torch.equal(full.state[k], resumed.state[k]) for k in full.state)
+    cut = train_encoder(model, texts, labels, teacher, TrainConfig(**{**TINY, "val_every": 5, "steps": 6}),
+                        eval_sets=_eval_set(), checkpoint=ckpt, resume=True)  # a run ended at its checkpoint
+    assert cut.history == [h for h in full.history if h["step"] <= 6] and cut.best_step <= 5
     with pytest.raises(FewShotError, match="other settings"):
         train_encoder(model, texts, labels, teacher, TrainConfig(**{**TINY, "encoder_lr": 1e-4}),
                       eval_sets=_eval_set(), checkpoint=ckpt, resume=True)

@@ -208,7 +208,8 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
     ``teacher`` may be ``None`` when the distillation and structure weights are 0 (episodes and preservation
     only). ``eval_sets``: few-shot evaluations that select the kept step (else held-out training labels do);
     ``checkpoint``: a file written every ``config.checkpoint_every`` steps; with ``resume`` an existing one is
-    continued (same configuration required). Deterministic for a given ``config.seed``.
+    continued (same configuration required, except ``steps``: a run may be extended, or ended at its checkpoint
+    with ``steps`` equal to the checkpoint's step). Deterministic for a given ``config.seed``.
     """
     from ..adapt.layers import TopLayers, lower_states
     from .trainer import LoopState, Validation, outer_loop, split_classes
@@ -287,8 +288,8 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
     state = None
     if resume and checkpoint is not None and checkpoint.is_file():
         saved = torch.load(checkpoint, weights_only=False)
-        if saved["config"] != asdict(config):
-            changed = sorted(k for k in saved["config"] if saved["config"][k] != asdict(config).get(k))
+        changed = sorted(k for k in saved["config"] if saved["config"][k] != asdict(config).get(k) and k != "steps")
+        if changed:
             raise FewShotError(f"{checkpoint} was written with other settings ({', '.join(changed)}); rerun with "
                                "the same flags or without --resume")
         top.layers.load_state_dict(saved["layers"])
@@ -297,6 +298,9 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
         sampler.rng.bit_generator.state = saved["numpy_rng"]
         torch.set_rng_state(saved["torch_rng"])
         state = LoopState(**saved["loop"])
+        if state.step > config.steps:
+            raise FewShotError(f"{checkpoint} is at step {state.step}, past --steps {config.steps}; pass --steps "
+                               f">= {state.step}")
     result = outer_loop(step, optimizer, steps=config.steps, snapshot=snapshot, validate=validate,
                         validate_every=config.val_every, score_key="val_accuracy", log_every=10,
                         progress="training the encoder" if progress else None, resume=state,

@@ -113,7 +113,7 @@ def command_line(args: argparse.Namespace) -> str:
     config = config_from_args(args)
     for f in dataclasses.fields(TrainConfig):
         value = getattr(args, f.name, None)
-        if value is None and f.name == "method" and not preset:
+        if value is None and f.name == "method" and not preset and not config.encoder:
             value = config.method  # always say which method ran
         if value is not None:
             flag = "--" + f.name.replace("_", "-")
@@ -217,7 +217,7 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
                            eval_sets=_read_pairs(val_support, val_test, args), checkpoint=out / CHECKPOINT,
                            resume=bool(getattr(args, "resume", False)), progress=progress)
     command = command_line(args)
-    files = dict(data_files=args.data, validation_files=[*val_support, *val_test], command=command)
+    files = dict(data_files=args.data, validation_files=list(dict.fromkeys([*val_support, *val_test])), command=command)
     save_encoder_model(out, model, result, config, **files)
     evaluations = []
     if args.eval_support:
