@@ -158,3 +158,12 @@ def test_without_teacher_only_episode_terms() -> None:
     with pytest.raises(FewShotError, match="distill-weight 0"):
         train_encoder(None, ["a"], ["x"], None, TrainConfig(encoder=True))
 
+
+
+def test_without_validation_csvs_held_out_labels_select(model) -> None:  # type: ignore[no-untyped-def]
+    texts, labels, teacher = _data()
+    config = TrainConfig(**{**TINY, "steps": 2, "val_every": 1, "batch_labels": 4, "val_fraction": 0.34,
+                            "k_shot": 2, "val_queries": 2})
+    result = train_encoder(model, texts, labels, teacher, config)
+    assert result.score_on.startswith("held-out training labels (2)") and 0.0 <= result.frozen_score <= 1.0
+    assert [h["step"] for h in result.history if "val_accuracy" in h] == [0, 1, 2]
