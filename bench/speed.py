@@ -1,6 +1,7 @@
 """Speed and scale of fewshot, measured side by side in one run (compare ratios, not absolutes).
 
-    python bench/speed.py [--quick] [--data ../shared/data] [--only e2e|int8|latency|index|memory]
+    python bench/speed.py [--quick] [--data ../shared/data] [--model minilm|default|mpnet|FOLDER]
+                          [--only e2e|int8|latency|index|memory|encoder]
 
 Measures: raw SentenceTransformer.encode vs end-to-end `fewshot classify` (overhead ratio); the int8
 encoder vs fp32 (throughput on real HWU64/CLINC150 test texts, embedding cosine, accuracy on the HWU64 /
@@ -9,6 +10,13 @@ single-text predict latency through the Python API and through the app's HTTP AP
 and int8); seconds from examples to a ready classifier; exact vs IVF support index (ms/query, recall@10,
 memory); peak memory of `fewshot classify` on small vs large CSVs. Prints a table, writes
 bench/results/speed.json.
+
+``--only encoder`` measures one encoder (``--model``) fp32 against int8, everything interleaved in one run:
+encoder throughput, one-text latency, fit time for 77 labels x 5 examples, and end-to-end `fewshot classify`
+with 2 threads (``--int8`` or not), on a large and on a small input so that the fixed start-up cost (loading,
+quantising) and the per-text rate can be told apart. Writes bench/results/speed_encoder_<model>.json. The
+machine's load average (``os.getloadavg``) is recorded before and after each part: on a shared machine
+only the ratios within one run mean anything.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
-from common import ROOT, parser, reproducible, write_json  # noqa: E402
+from common import ROOT, parser, reproducible, set_threads, write_json  # noqa: E402
 
 WORDS = ("card refund rain money stolen sunny bank order cold lost flight hotel alarm music weather song "
          "transfer balance pin late delivery parcel cancel booking taxi train ticket price stock news").split()
@@ -79,7 +87,7 @@ def real_texts(data: Path | None, n: int) -> list[str]:
     return texts[:n]
 
 
-def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool) -> dict[str, Any]:
+def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool, model: str = "minilm") -> dict[str, Any]:
     """int8 encoder vs fp32 (both PyTorch, ``Encoder.encode``): texts/s, cosine, 5-shot accuracy.
 
     The encoders take turns for ``rounds`` rounds on the same texts (fresh caches), so machine load hits
@@ -94,9 +102,8 @@ def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool) -> dict
     from fewshot.encoders.encoder import Encoder
 
     texts = real_texts(data, n)
-    fp32, int8 = Encoder("minilm", cache_size=0), Encoder("minilm", int8=True, cache_size=0)
+    fp32, int8 = Encoder(model, cache_size=0), Encoder(model, int8=True, cache_size=0)
     quantizer = int8_module._row_quantizer
-    fused = quantizer._fn
 
     def unfused(t: list[str]) -> None:
         quantizer._fn = int8_module.quantize_rows
@@ -106,6 +113,12 @@ def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool) -> dict
             quantizer._fn = fused
 
     ordered = sorted(texts, key=len)
+    # "int8": the row quantiser compiled from the start, as it runs once a long run has repaid compiling
+    # (fewshot.encoders.int8._RowQuantizer); "int8_unfused": the plain function, as a short run has it
+    after, quantizer.compile_after = quantizer.compile_after, 0
+    quantizer(torch.randn(quantizer.small, fp32.dim))
+    quantizer.compile_after = after
+    fused = quantizer._fn
     runs = {"torch_fp32": lambda t: fp32.encode(t), "int8": lambda t: int8.encode(t), "int8_unfused": unfused}
     for run in runs.values():
         run(texts[:64])  # warm up
@@ -115,10 +128,11 @@ def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool) -> dict
             start = time.perf_counter()
             run(texts)
             per_s[name].append(len(texts) / (time.perf_counter() - start))
-    out: dict[str, Any] = {"texts": len(texts), "source": "hwu64+clinc150 test" if data else "synthetic",
+    out: dict[str, Any] = {"model": model, "texts": len(texts),
+                           "source": "hwu64+clinc150 test" if data else "synthetic",
                            "threads": torch.get_num_threads(), "rounds": rounds, "per_s": per_s,
                            "backend": int8.describe()["backend"],
-                           "quantiser_compiled": fused is not int8_module.quantize_rows}
+                           "quantiser_compiled": fused not in (None, int8_module.quantize_rows)}
     for name in ("int8", "int8_unfused"):
         out[f"{name}_vs_torch_fp32"] = float(np.median([a / b for a, b in zip(per_s[name], per_s["torch_fp32"])]))
     out["throughput_ratio"] = out["int8_vs_torch_fp32"]
@@ -128,7 +142,7 @@ def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool) -> dict
     if accuracy and data is not None:
         sets = {name: (pd.read_csv(data / name / "train_5.csv"), pd.read_csv(data / name / "test.csv"))
                 for name in ("hwu64", "clinc150")}
-        for model in ("minilm", "default"):
+        for model in ("minilm", "default") if model in ("minilm", "default") else (model,):
             for use_int8 in (False, True):
                 enc = Encoder(model, int8=use_int8)  # one per model and backend: each text encoded once
                 for name, (sup, test) in sets.items():
@@ -138,6 +152,102 @@ def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool) -> dict
             for name in sets:
                 key = f"{model}_{name}_5shot"
                 out[f"{key}_change_points"] = 100 * (out[f"{key}_int8"] - out[f"{key}_fp32"])
+    return out
+
+
+def load_average() -> list[float]:
+    """The machine's 1-, 5- and 15-minute load averages (what else was running: other jobs slow both sides)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def classify_seconds(model: str, int8: bool, support: Path, texts: Path, tmp: Path, threads: int) -> float:
+    """Wall-clock seconds of one `fewshot classify` process (start-up, model load, fit, encode, write)."""
+    cmd = [sys.executable, "-m", "fewshot.cli", "classify", "--support", str(support), "--input", str(texts),
+           "--output", str(tmp / "out.csv"), "--model", model] + (["--int8"] if int8 else [])
+    env = {**os.environ, "FEWSHOT_NO_PROGRESS": "1", "OMP_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads), "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    start = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {res.stderr[-2000:]}")
+    return seconds
+
+
+def encoder_rows(model: str, data: Path | None, n: int, rounds: int, classify_rows: int, classify_rounds: int,
+                 tmp: Path, threads: int = 2) -> dict[str, Any]:
+    """fp32 vs int8 for one encoder, each pair measured back to back (interleaved) so load hits both alike.
+
+    ``throughput``: :func:`int8_vs_fp32` (``n`` real texts, ``rounds`` rounds, torch's default threads).
+    ``latency``: one uncached short text through ``predict``, 100 queries, fp32 and int8 alternating.
+    ``fit``: seconds from 77 labels x 5 synthetic examples to a ready classifier (fresh caches; model loading
+    not included), fp32 and int8 alternating, ``rounds`` times.
+    ``classify``: `fewshot classify` processes with ``threads`` threads: ``classify_rows`` real texts and 20
+    of them, with the HWU64 5-shot examples (320 texts, 64 labels), fp32 and ``--int8`` alternating;
+    ``per_text_ratio`` compares (large - small) seconds, the cost of the extra texts alone.
+    """
+    import torch
+
+    from fewshot import FewShotClassifier
+
+    out: dict[str, Any] = {"model": model, "load_average_start": load_average()}
+    out["throughput"] = int8_vs_fp32(data, n, rounds, accuracy=False, model=model)
+    out["load_average_after_throughput"] = load_average()
+
+    sup = support_frame(385, n_labels=77, seed=77)
+    clfs = {k: FewShotClassifier(model, int8=k == "int8").fit(sup.text.tolist()[:20], sup.label.tolist()[:20])
+            for k in ("fp32", "int8")}
+    times: dict[str, list[float]] = {"fp32": [], "int8": []}
+    for i, q in enumerate(synthetic_texts(103, seed=3)):
+        for name, clf in clfs.items():
+            start = time.perf_counter()
+            clf.predict([q + " ?"])
+            if i >= 3:  # the first three warm up
+                times[name].append(1000 * (time.perf_counter() - start))
+    out["latency"] = {f"{k}_ms_p50": float(np.percentile(v, 50)) for k, v in times.items()}
+    out["latency"] |= {f"{k}_ms_p99": float(np.percentile(v, 99)) for k, v in times.items()}
+    out["latency"]["int8_vs_fp32_p50"] = out["latency"]["fp32_ms_p50"] / out["latency"]["int8_ms_p50"]
+
+    fit: dict[str, list[float]] = {"fp32": [], "int8": []}
+    for _ in range(rounds):
+        for name, clf in clfs.items():
+            clf.encoder._cache.clear()
+            fresh = FewShotClassifier(encoder=clf.encoder, int8=name == "int8")
+            start = time.perf_counter()
+            fresh.fit(sup.text.tolist(), sup.label.tolist())
+            fit[name].append(time.perf_counter() - start)
+    out["fit_77x5"] = {"seconds": fit, "fp32_s_median": float(np.median(fit["fp32"])),
+                       "int8_s_median": float(np.median(fit["int8"])),
+                       "int8_vs_fp32": float(np.median([a / b for a, b in zip(fit["fp32"], fit["int8"])]))}
+    out["load_average_after_fit"] = load_average()
+    del clfs
+
+    if data is not None:
+        support = data / "hwu64" / "train_5.csv"
+    else:
+        support = tmp / "support.csv"
+        support_frame(320, n_labels=64).to_csv(support, index=False)
+    texts = list(dict.fromkeys(real_texts(data, classify_rows + 2000)))[:classify_rows]
+    inputs = {"large": tmp / "large.csv", "small": tmp / "small.csv"}
+    pd.DataFrame({"text": texts}).to_csv(inputs["large"], index=False)
+    pd.DataFrame({"text": texts[:20]}).to_csv(inputs["small"], index=False)
+    seconds: dict[str, list[float]] = {f"{mode}_{size}": [] for size in inputs for mode in ("fp32", "int8")}
+    classify_seconds(model, True, support, inputs["small"], tmp, threads)  # warm the OS file cache
+    for _ in range(classify_rounds):
+        for size, path in inputs.items():
+            for mode in ("fp32", "int8"):
+                seconds[f"{mode}_{size}"].append(classify_seconds(model, mode == "int8", support, path, tmp, threads))
+    ratio = [a / b for a, b in zip(seconds["fp32_large"], seconds["int8_large"])]
+    per_text = [(fl - fs) / (il - is_) for fl, fs, il, is_ in
+                zip(seconds["fp32_large"], seconds["fp32_small"], seconds["int8_large"], seconds["int8_small"])]
+    out["classify"] = {"rows": len(texts), "small_rows": 20, "support": str(support.name), "threads": threads,
+                       "rounds": classify_rounds, "seconds": seconds,
+                       "texts_per_s_median": {k: float(np.median([len(texts) / t for t in v]))
+                                              for k, v in seconds.items() if k.endswith("large")},
+                       "int8_vs_fp32": float(np.median(ratio)),
+                       "per_text_int8_vs_fp32": float(np.median(per_text)),
+                       "fixed_seconds_median": {m: float(np.median(seconds[f"{m}_small"])) for m in ("fp32", "int8")}}
+    out["load_average_end"] = load_average()
     return out
 
 
@@ -301,9 +411,22 @@ def cpu_model() -> str:
 def main() -> int:
     p = parser("fewshot speed and scale benchmark", out="speed.json")
     p.add_argument("--quick", action="store_true", help="small sizes: finishes in a couple of minutes")
-    p.add_argument("--only", choices=["e2e", "int8", "latency", "index", "memory"],
-                   help="rerun one part, updating --out in place")
+    p.add_argument("--only", choices=["e2e", "int8", "latency", "index", "memory", "encoder"],
+                   help="rerun one part, updating --out in place (encoder: one --model, fp32 vs int8)")
+    p.add_argument("--model", default="minilm",
+                   help="encoder for --only int8 / encoder: minilm (default), default, mpnet or a folder")
+    p.add_argument("--texts", type=int, default=None,
+                   help="texts for the throughput rounds (default 2,000; --only encoder: 1,000)")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 9; --only encoder: 5)")
+    p.add_argument("--classify-rows", type=int, default=1000,
+                   help="--only encoder: rows of the large `fewshot classify` input")
+    p.add_argument("--classify-rounds", type=int, default=3, help="--only encoder: interleaved classify rounds")
+    p.add_argument("--threads", type=int, default=None,
+                   help="--only encoder: torch threads of the in-process parts (default: torch's, one per core)")
+    p.add_argument("--classify-threads", type=int, default=2, help="--only encoder: threads of `fewshot classify`")
     args = p.parse_args()
+    if args.only == "encoder":
+        return run_encoder(args)
     reproducible()
     data = Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
     q = args.quick
@@ -314,7 +437,9 @@ def main() -> int:
             if args.only == "e2e":
                 parts = {"encode_vs_classify": encode_vs_classify(1000 if q else 5000, Path(tmp_name))}
             elif args.only == "int8":
-                parts = {"int8_vs_fp32": int8_vs_fp32(data, 1000 if q else 2000, 1 if q else 9, accuracy=not q)}
+                parts = {"int8_vs_fp32": int8_vs_fp32(data, args.texts or (1000 if q else 2000),
+                                                      args.rounds or (1 if q else 9), accuracy=not q,
+                                                      model=args.model)}
             elif args.only == "latency":
                 parts = {"latency_fit": latency_and_fit([100, 1000] if q else [100, 1000, 10_000]),
                          "app_api_latency": app_api_latency(30 if q else 200)}
@@ -368,6 +493,44 @@ def main() -> int:
     sizes = sorted(int(k.rsplit("_", 1)[1]) for k in mem if k.startswith("peak_rss_mb_"))
     print(f"| classify peak memory {sizes[0]:,} / {sizes[-1]:,} rows | {mem[f'peak_rss_mb_{sizes[0]}']:.0f} / "
           f"{mem[f'peak_rss_mb_{sizes[-1]}']:.0f} MB (ratio {mem['peak_ratio']:.2f}) |")
+    return 0
+
+
+def run_encoder(args: Any) -> int:
+    """``--only encoder``: :func:`encoder_rows` for ``--model``, written to its own file, and a table."""
+    reproducible()
+    if args.threads:
+        set_threads(args.threads)
+    data = Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
+    q = args.quick
+    out = args.out
+    if out.name == "speed.json":  # the default: one file per encoder
+        out = out.with_name(f"speed_encoder_{Path(args.model).name}.json")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        rows = encoder_rows(args.model, data, args.texts or (200 if q else 1000), args.rounds or (1 if q else 5),
+                            50 if q else args.classify_rows, 1 if q else args.classify_rounds, Path(tmp_name),
+                            threads=args.classify_threads)
+    command = " ".join(["python bench/speed.py --only encoder --model", args.model, *(["--quick"] if q else []),
+                        *(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in
+                          ("texts", "rounds", "threads") if getattr(args, k) is not None),
+                        *(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in
+                          ("classify_rows", "classify_rounds", "classify_threads") if not q)])
+    result = {"command": command, "cpu": cpu_model(), "cpus": os.cpu_count(), "quick": q} | rows
+    write_json(out, result)
+    t, lat, fit, c = rows["throughput"], rows["latency"], rows["fit_77x5"], rows["classify"]
+    best = {k: max(v) for k, v in t["per_s"].items()}
+    print(f"| {args.model} | fp32 | int8 | int8 / fp32 (median of paired runs) |\n|---|---|---|---|")
+    print(f"| encoder texts/s, best round ({t['texts']} texts, {t['threads']} threads) | {best['torch_fp32']:.0f} | "
+          f"{best['int8']:.0f} | {t['int8_vs_torch_fp32']:.2f}x (unfused quantiser {t['int8_unfused_vs_torch_fp32']:.2f}x) |")
+    print(f"| one text p50 / p99 ms | {lat['fp32_ms_p50']:.1f} / {lat['fp32_ms_p99']:.1f} | "
+          f"{lat['int8_ms_p50']:.1f} / {lat['int8_ms_p99']:.1f} | {lat['int8_vs_fp32_p50']:.2f}x |")
+    print(f"| fit 77 labels x 5, s | {fit['fp32_s_median']:.2f} | {fit['int8_s_median']:.2f} | {fit['int8_vs_fp32']:.2f}x |")
+    tps = c["texts_per_s_median"]
+    print(f"| `fewshot classify` {c['rows']} rows, {c['threads']} threads, texts/s | {tps['fp32_large']:.0f} | "
+          f"{tps['int8_large']:.0f} | {c['int8_vs_fp32']:.2f}x (per text beyond 20: {c['per_text_int8_vs_fp32']:.2f}x) |")
+    print(f"| `fewshot classify` 20 rows (start-up), s | {c['fixed_seconds_median']['fp32']:.1f} | "
+          f"{c['fixed_seconds_median']['int8']:.1f} | |")
+    print(f"load average: start {rows['load_average_start']}, end {rows['load_average_end']}")
     return 0
 
 

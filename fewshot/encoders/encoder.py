@@ -125,8 +125,8 @@ def _with_trained_parts(spec: ModelSpec, model: Any, *, private: bool = False) -
 
 @lru_cache(maxsize=4)
 def _load_int8(spec: ModelSpec) -> Any:
-    """The int8 encoder of ``spec``, made once per process (a second or two, plus about 8 s the first time on a
-    machine, compiling its quantiser; see :mod:`fewshot.encoders.int8`).
+    """The int8 encoder of ``spec``, made once per process (quantising and packing the layers;
+    its row quantiser compiles later, once a run is long enough to repay it; see :mod:`fewshot.encoders.int8`).
 
     Quantised from a private fresh load of the weights, never from the shared fp32 model, which another thread
     may be running (:func:`_private_model`): the int8 encoder is the same whenever it is made.
