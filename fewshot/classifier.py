@@ -77,6 +77,8 @@ class FewShotClassifier:
     examples alone (5-fold cross-validation, see ``auto_threshold_``), the one expected to cost
     ``auto_max_drop`` (2 %) of in-scope accuracy, or with ``auto_quantile`` set, that quantile of the
     held-out examples' scores; ``score_threshold``: an explicit in-scope-score threshold instead.
+    With ``multi_label=True``, ``auto_unknown=True`` answers ``[]`` when no label reaches its own threshold
+    (``label_thresholds_``; see :mod:`fewshot.multilabel.classifier_mode`).
     ``set_params`` changes options after construction (no re-encoding).
     ``adapt``: ``"none"`` (default) or ``"maml"`` / ``"fomaml"`` / ``"reptile"``: fit the head with the
     meta-learned inner loop stored in the model folder (see :mod:`fewshot.meta`).
@@ -320,7 +322,7 @@ class FewShotClassifier:
         self._check_ready()
         if self._multilabel is not None:
             raise FewShotError("auto_threshold_ is not available with multi_label=True (no automatic in-scope "
-                               "threshold); use min_confidence or score_threshold")
+                               "threshold: auto_unknown uses the per-label thresholds, label_thresholds_)")
         if self._auto_threshold is None:
             scores, right = self._cross_validated_scores()
             self._auto_threshold = unknown.auto_threshold(scores, right, self.config)
@@ -343,7 +345,19 @@ class FewShotClassifier:
         ``auto_unknown``, else None."""
         if self.config.score_threshold is not None:
             return float(self.config.score_threshold)
+        if self._multilabel is not None:  # its automatic unknown reads the per-label thresholds (label_thresholds_)
+            return None
         return self.auto_threshold_ if self.config.auto_unknown else None
+
+    @property
+    def label_thresholds_(self) -> dict[str, float]:
+        """Multi-label only: each label's decision threshold in use, ``{label: probability}`` (cross-validated on
+        the examples, with ``label_thresholds`` overrides); a text gets every label whose probability reaches its
+        threshold, and with ``auto_unknown`` no label at all when none does."""
+        if self._multilabel is None:
+            raise FewShotError("label_thresholds_ is only for multi_label=True classifiers; a single-label "
+                               "classifier has one answer per text (see min_confidence, score_threshold_)")
+        return self._multilabel.thresholds(self)
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         """In-scope score per text (higher: closer to the examples); compare with ``auto_threshold_``."""

@@ -8,6 +8,11 @@ The out-of-scope ("unknown") settings are three, each one meaning:
 - ``score_threshold``: an explicit in-scope-score threshold (a chosen operating point); it replaces the
   automatic one.
 
+With ``multi_label=True`` the same three options decide when a text gets no label at all (``[]``):
+``min_confidence`` on the most probable label's probability, ``score_threshold`` on its logit, and
+``auto_unknown``: a text for which no label reaches its own cross-validated threshold is unknown (without it
+the most probable label is always named); see :mod:`fewshot.multilabel.classifier_mode`.
+
 Besides unknown, an answer can be *ambiguous* ("A or B?"): ``ambiguity_margin`` (default 0.1; None: off) is
 the top-2 probability margin below which a known answer is flagged, with both labels (``Prediction.ambiguous``
 and ``Prediction.alternatives``); the label stays the top one. Unknown takes precedence.
@@ -48,7 +53,8 @@ class ClassifierConfig:
     head_steps: int = 200
     head_weight_decay: float = 1e-4
     min_confidence: float | None = None  # unknown below this top probability (in [0, 1]); None: off
-    auto_unknown: bool = False  # unknown below the automatic in-scope-score threshold (fewshot.unknown)
+    auto_unknown: bool = False  # unknown below the automatic in-scope-score threshold (fewshot.unknown);
+    # multi_label: unknown when no label reaches its own cross-validated threshold
     score_threshold: float | None = None  # unknown below this in-scope score; replaces the automatic threshold
     unknown_label: str = "unknown"
     auto_max_drop: float = 0.02  # automatic threshold: in-scope accuracy it may cost, estimated on held-out examples
@@ -75,8 +81,9 @@ class ClassifierConfig:
 
     @property
     def uses_score(self) -> bool:
-        """Whether unknown answers depend on the in-scope score (automatic or explicit threshold)."""
-        return self.auto_unknown or self.score_threshold is not None
+        """Whether unknown answers depend on the in-scope score (automatic or explicit threshold; in multi-label
+        mode the automatic unknown reads the per-label thresholds, not the score)."""
+        return (self.auto_unknown and not self.multi_label) or self.score_threshold is not None
 
     def validate(self) -> None:
         """Raise :class:`FewShotError` naming the first bad value."""

@@ -118,12 +118,66 @@ def test_unknown_options(fitted) -> None:
     assert all(p == [] for p in clf.predict(q_texts[:4], min_confidence=1.0))
     assert all(p == [] for p in clf.predict(q_texts[:4], score_threshold=1e9))
     assert all(p for p in clf.predict(q_texts[:4], min_confidence=0.0))
-    with pytest.raises(FewShotError, match="auto_unknown"):
-        FewShotClassifier(encoder=BagEncoder(), multi_label=True, auto_unknown=True)
-    with pytest.raises(FewShotError, match="auto_unknown"):
-        clf.predict(q_texts[:1], auto_unknown=True)
     with pytest.raises(FewShotError, match="not accepted"):
         FewShotClassifier(encoder=BagEncoder(), multi_label=True).fit(["a b", "c d", "e f"], ["l0", "l1", "unknown"])
+
+
+OUT_OF_SCOPE = ["please now my the thanks today", "again quick thanks now please the", "my the today again"]
+
+
+def test_automatic_unknown_is_no_label_reaching_its_threshold(fitted) -> None:
+    clf, encoder, q_texts, _ = fitted
+    texts = q_texts[:10] + OUT_OF_SCOPE
+    thresholds = clf.label_thresholds_
+    assert list(thresholds) == list(clf.classes_) and all(0 < v < 1 for v in thresholds.values())
+    probs = clf.predict_proba(texts)
+    above = [[str(c) for c, p in sorted(zip(clf.classes_, row), key=lambda x: -x[1]) if p >= thresholds[c]]
+             for row in probs]
+    assert clf.predict(texts, auto_unknown=True) == above  # per-call override
+    forced = clf.predict(texts)  # default: the most probable label even when none reaches its threshold
+    assert all(forced) and [f for f, a in zip(forced, above) if a] == [a for a in above if a]
+    strict = FewShotClassifier(encoder=encoder, multi_label=True, label_names=False, auto_unknown=True,
+                               label_thresholds={f"l{c}": 0.999999 for c in range(N_LABELS)})
+    strict.fit(*data()[:2])
+    assert strict.label_thresholds_ == {f"l{c}": 0.999999 for c in range(N_LABELS)}
+    answers = strict.predict(texts)
+    assert [] in answers and answers == [
+        [str(c) for c, p in sorted(zip(strict.classes_, row), key=lambda x: -x[1]) if p >= 0.999999]
+        for row in strict.predict_proba(texts)]
+    assert all(strict.predict(texts, auto_unknown=False))
+    assert all(strict.predict(texts, score_threshold=-1e9))  # an explicit score threshold replaces the automatic rule
+    assert strict.score_threshold_ is None
+    details = strict.predict_details(texts)
+    assert [d.labels for d in details] == answers
+    assert all(d.label == "unknown" for d in details if not d.labels)
+
+
+def test_automatic_unknown_is_saved_and_old_saves_load_unchanged(fitted, tmp_path) -> None:
+    clf, encoder, q_texts, _ = fitted
+    texts = q_texts[:10] + OUT_OF_SCOPE
+    clf.set_params(auto_unknown=True, label_thresholds={"l1": 0.9})
+    try:
+        expected = clf.predict(texts)
+        clf.save(tmp_path / "auto")
+    finally:
+        clf.set_params(auto_unknown=False, label_thresholds=None)
+    loaded = FewShotClassifier.load(tmp_path / "auto", encoder=encoder)
+    assert loaded.config.auto_unknown and loaded.predict(texts) == expected
+    assert loaded.label_thresholds_["l1"] == 0.9
+    clf.save(tmp_path / "old")  # a folder written before the automatic unknown existed in multi-label mode
+    config = tmp_path / "old" / "config.json"
+    meta = json.loads(config.read_text())
+    del meta["config"]["auto_unknown"]
+    config.write_text(json.dumps(meta))
+    old = FewShotClassifier.load(tmp_path / "old", encoder=encoder)
+    assert not old.config.auto_unknown and old.predict(texts) == clf.predict(texts) and all(old.predict(texts))
+
+
+def test_label_thresholds_is_multi_label_only() -> None:
+    with pytest.raises(FewShotError, match="multi_label=True"):
+        FewShotClassifier(encoder=BagEncoder()).label_thresholds_
+    with pytest.raises(FewShotError, match="at least 2 labels"):
+        FewShotClassifier(encoder=BagEncoder(), multi_label=True).label_thresholds_
 
 
 def test_details_explain_each_predicted_label(fitted) -> None:
@@ -148,7 +202,7 @@ def test_label_thresholds_override(fitted) -> None:
         if "l0" in labs:
             assert row[0] >= 0.999999 or labs == ["l0"]  # at least one label: the top one even below threshold
     other.set_params(label_thresholds={"l1": 0.3})
-    assert other._multilabel.core.thresholds()["l1"] == 0.3
+    assert other.label_thresholds_["l1"] == 0.3 and other.label_thresholds_ == other._multilabel.core.thresholds()
     with pytest.raises(FewShotError, match="unknown label"):
         other.set_params(label_thresholds={"nope": 0.3})
     with pytest.raises(FewShotError, match="multi_label=True"):

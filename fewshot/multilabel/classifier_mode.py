@@ -12,8 +12,9 @@ Answers: a list of labels per text, most probable first; ``[]`` is unknown. Unkn
 - ``score_threshold``: the in-scope score is the most probable label's decision value (its logit, best over
   the text's views); a text scoring below the threshold gets ``[]``. The score is a monotone function of the
   top probability (``score = log(p / (1 - p))``), so the two options are one rule on two scales;
-- ``auto_unknown`` is not available (the automatic threshold is defined for single-label rules); asking for
-  it raises :class:`~fewshot.errors.FewShotError`;
+- ``auto_unknown``: a text for which no label reaches its own threshold (cross-validated on the examples, or
+  set by ``label_thresholds``) gets ``[]``; without it the most probable label is named even then (the core's
+  ``at_least_one``). As in single-label mode, ``score_threshold`` replaces the automatic rule when both are set;
 - "none of these" examples (labelled ``unknown_label``) are not accepted.
 
 Per-label thresholds are cross-validated on the examples (see :mod:`fewshot.multilabel.core`);
@@ -182,6 +183,10 @@ class MultiLabelMode:
         per = [table[t] for t in texts]
         return build_views(whole, np.concatenate(per) if per else whole[:0], [len(p) for p in per])
 
+    def thresholds(self, clf: FewShotClassifier) -> dict[str, float]:
+        """``clf.label_thresholds_``: each label's decision threshold in use (cross-validated, overrides applied)."""
+        return self._ready(clf).thresholds()
+
     # ---- predicting ------------------------------------------------------------------------------
     def _ready(self, clf: FewShotClassifier) -> MultiLabelCore:
         if self.core is None:
@@ -220,7 +225,8 @@ class MultiLabelMode:
             config.validate()
         probs = np.asarray(probs, dtype=np.float64)
         on = probs >= core.thresholds_
-        if core.config_.at_least_one and len(probs):
+        automatic = config.auto_unknown and config.score_threshold is None  # no label passes: unknown
+        if core.config_.at_least_one and not automatic and len(probs):
             none = ~on.any(1)
             on[none, probs[none].argmax(1)] = True
         top = probs.max(1) if len(probs) else np.empty(0)

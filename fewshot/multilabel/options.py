@@ -10,7 +10,13 @@ from typing import Any
 
 from ..errors import FewShotError
 
-__all__ = ["check_config"]
+__all__ = ["check_config", "is_label_threshold"]
+
+
+def is_label_threshold(value: Any) -> bool:
+    """Whether ``value`` can be a label's decision threshold: a probability strictly between 0 and 1 (at 0 the
+    label would always be answered, at 1 never)."""
+    return not isinstance(value, (str, bool)) and isinstance(value, (int, float)) and 0.0 < value < 1.0
 
 
 def check_config(config: Any) -> None:
@@ -21,14 +27,11 @@ def check_config(config: Any) -> None:
         if not isinstance(th, dict):
             raise FewShotError(f"label_thresholds must be a dict of label -> probability, got {th!r}")
         for lab, v in th.items():
-            if isinstance(v, (str, bool)) or not isinstance(v, (int, float)) or not 0.0 < v < 1.0:
+            if not is_label_threshold(v):
                 raise FewShotError(f"label_thresholds[{lab!r}] must be a probability in (0, 1), got {v!r}")
         if not config.multi_label and th:
             raise FewShotError("label_thresholds needs multi_label=True")
     if not config.multi_label:
         return
-    if config.auto_unknown:
-        raise FewShotError("auto_unknown is not available with multi_label=True; pass min_confidence=P (on the "
-                           "most probable label) or score_threshold=S (on its logit) instead")
     if config.adapt != "none":
         raise FewShotError(f"adapt={config.adapt!r} fits a single-label head; multi_label=True needs adapt='none'")
