@@ -116,7 +116,9 @@ def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool, model: 
     # "int8": the row quantiser compiled from the start, as it runs once a long run has repaid compiling
     # (fewshot.encoders.int8._RowQuantizer); "int8_unfused": the plain function, as a short run has it
     after, quantizer.compile_after = quantizer.compile_after, 0
-    quantizer(torch.randn(quantizer.small, fp32.dim))
+    cpu = time.process_time()
+    quantizer(torch.randn(quantizer.small, fp32.dim))  # compiles here (its CPU cost is what a short run saves)
+    compile_cpu = time.process_time() - cpu
     quantizer.compile_after = after
     fused = quantizer._fn
     runs = {"torch_fp32": lambda t: fp32.encode(t), "int8": lambda t: int8.encode(t), "int8_unfused": unfused}
@@ -132,7 +134,8 @@ def int8_vs_fp32(data: Path | None, n: int, rounds: int, accuracy: bool, model: 
                            "source": "hwu64+clinc150 test" if data else "synthetic",
                            "threads": torch.get_num_threads(), "rounds": rounds, "per_s": per_s,
                            "backend": int8.describe()["backend"],
-                           "quantiser_compiled": fused not in (None, int8_module.quantize_rows)}
+                           "quantiser_compiled": fused not in (None, int8_module.quantize_rows),
+                           "compile_cpu_seconds": compile_cpu}
     for name in ("int8", "int8_unfused"):
         out[f"{name}_vs_torch_fp32"] = float(np.median([a / b for a, b in zip(per_s[name], per_s["torch_fp32"])]))
     out["throughput_ratio"] = out["int8_vs_torch_fp32"]
@@ -175,7 +178,7 @@ def classify_seconds(model: str, int8: bool, support: Path, texts: Path, tmp: Pa
 
 
 def encoder_rows(model: str, data: Path | None, n: int, rounds: int, classify_rows: int, classify_rounds: int,
-                 tmp: Path, threads: int = 2) -> dict[str, Any]:
+                 tmp: Path, threads: int = 2, classify_only: bool = False) -> dict[str, Any]:
     """fp32 vs int8 for one encoder, each pair measured back to back (interleaved) so load hits both alike.
 
     ``throughput``: :func:`int8_vs_fp32` (``n`` real texts, ``rounds`` rounds, torch's default threads).
@@ -185,13 +188,21 @@ def encoder_rows(model: str, data: Path | None, n: int, rounds: int, classify_ro
     ``classify``: `fewshot classify` processes with ``threads`` threads: ``classify_rows`` real texts and 20
     of them, with the HWU64 5-shot examples (320 texts, 64 labels), fp32 and ``--int8`` alternating;
     ``per_text_ratio`` compares (large - small) seconds, the cost of the extra texts alone.
+    ``classify_only``: that part alone (a rerun of it, a few minutes).
     """
-    import torch
+    out: dict[str, Any] = {"model": model, "load_average_start": load_average()}
+    if not classify_only:
+        out |= in_process_rows(model, data, n, rounds)
+    out |= classify_rows_part(model, data, classify_rows, classify_rounds, tmp, threads)
+    out["load_average_end"] = load_average()
+    return out
 
+
+def in_process_rows(model: str, data: Path | None, n: int, rounds: int) -> dict[str, Any]:
+    """The throughput, latency and fit parts of :func:`encoder_rows`."""
     from fewshot import FewShotClassifier
 
-    out: dict[str, Any] = {"model": model, "load_average_start": load_average()}
-    out["throughput"] = int8_vs_fp32(data, n, rounds, accuracy=False, model=model)
+    out: dict[str, Any] = {"throughput": int8_vs_fp32(data, n, rounds, accuracy=False, model=model)}
     out["load_average_after_throughput"] = load_average()
 
     sup = support_frame(385, n_labels=77, seed=77)
@@ -220,8 +231,13 @@ def encoder_rows(model: str, data: Path | None, n: int, rounds: int, classify_ro
                        "int8_s_median": float(np.median(fit["int8"])),
                        "int8_vs_fp32": float(np.median([a / b for a, b in zip(fit["fp32"], fit["int8"])]))}
     out["load_average_after_fit"] = load_average()
-    del clfs
+    return out
 
+
+def classify_rows_part(model: str, data: Path | None, classify_rows: int, classify_rounds: int, tmp: Path,
+                       threads: int) -> dict[str, Any]:
+    """The `fewshot classify` part of :func:`encoder_rows`."""
+    out: dict[str, Any] = {}
     if data is not None:
         support = data / "hwu64" / "train_5.csv"
     else:
@@ -247,7 +263,6 @@ def encoder_rows(model: str, data: Path | None, n: int, rounds: int, classify_ro
                        "int8_vs_fp32": float(np.median(ratio)),
                        "per_text_int8_vs_fp32": float(np.median(per_text)),
                        "fixed_seconds_median": {m: float(np.median(seconds[f"{m}_small"])) for m in ("fp32", "int8")}}
-    out["load_average_end"] = load_average()
     return out
 
 
@@ -424,6 +439,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=None,
                    help="--only encoder: torch threads of the in-process parts (default: torch's, one per core)")
     p.add_argument("--classify-threads", type=int, default=2, help="--only encoder: threads of `fewshot classify`")
+    p.add_argument("--classify-only", action="store_true",
+                   help="--only encoder: the `fewshot classify` part alone (speed_encoder_<model>_classify.json)")
     args = p.parse_args()
     if args.only == "encoder":
         return run_encoder(args)
@@ -496,6 +513,17 @@ def main() -> int:
     return 0
 
 
+def print_in_process(rows: dict[str, Any]) -> None:
+    """Table rows of the throughput, latency and fit parts."""
+    t, lat, fit = rows["throughput"], rows["latency"], rows["fit_77x5"]
+    best = {k: max(v) for k, v in t["per_s"].items()}
+    print(f"| encoder texts/s, best round ({t['texts']} texts, {t['threads']} threads) | {best['torch_fp32']:.0f} | "
+          f"{best['int8']:.0f} | {t['int8_vs_torch_fp32']:.2f}x (unfused quantiser {t['int8_unfused_vs_torch_fp32']:.2f}x) |")
+    print(f"| one text p50 / p99 ms | {lat['fp32_ms_p50']:.1f} / {lat['fp32_ms_p99']:.1f} | "
+          f"{lat['int8_ms_p50']:.1f} / {lat['int8_ms_p99']:.1f} | {lat['int8_vs_fp32_p50']:.2f}x |")
+    print(f"| fit 77 labels x 5, s | {fit['fp32_s_median']:.2f} | {fit['int8_s_median']:.2f} | {fit['int8_vs_fp32']:.2f}x |")
+
+
 def run_encoder(args: Any) -> int:
     """``--only encoder``: :func:`encoder_rows` for ``--model``, written to its own file, and a table."""
     reproducible()
@@ -505,26 +533,23 @@ def run_encoder(args: Any) -> int:
     q = args.quick
     out = args.out
     if out.name == "speed.json":  # the default: one file per encoder
-        out = out.with_name(f"speed_encoder_{Path(args.model).name}.json")
+        out = out.with_name(f"speed_encoder_{Path(args.model).name}{'_classify' if args.classify_only else ''}.json")
     with tempfile.TemporaryDirectory() as tmp_name:
         rows = encoder_rows(args.model, data, args.texts or (200 if q else 1000), args.rounds or (1 if q else 5),
                             50 if q else args.classify_rows, 1 if q else args.classify_rounds, Path(tmp_name),
-                            threads=args.classify_threads)
+                            threads=args.classify_threads, classify_only=args.classify_only)
     command = " ".join(["python bench/speed.py --only encoder --model", args.model, *(["--quick"] if q else []),
                         *(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in
                           ("texts", "rounds", "threads") if getattr(args, k) is not None),
                         *(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in
-                          ("classify_rows", "classify_rounds", "classify_threads") if not q)])
+                          ("classify_rows", "classify_rounds", "classify_threads") if not q),
+                        *(["--classify-only"] if args.classify_only else [])])
     result = {"command": command, "cpu": cpu_model(), "cpus": os.cpu_count(), "quick": q} | rows
     write_json(out, result)
-    t, lat, fit, c = rows["throughput"], rows["latency"], rows["fit_77x5"], rows["classify"]
-    best = {k: max(v) for k, v in t["per_s"].items()}
+    c = rows["classify"]
     print(f"| {args.model} | fp32 | int8 | int8 / fp32 (median of paired runs) |\n|---|---|---|---|")
-    print(f"| encoder texts/s, best round ({t['texts']} texts, {t['threads']} threads) | {best['torch_fp32']:.0f} | "
-          f"{best['int8']:.0f} | {t['int8_vs_torch_fp32']:.2f}x (unfused quantiser {t['int8_unfused_vs_torch_fp32']:.2f}x) |")
-    print(f"| one text p50 / p99 ms | {lat['fp32_ms_p50']:.1f} / {lat['fp32_ms_p99']:.1f} | "
-          f"{lat['int8_ms_p50']:.1f} / {lat['int8_ms_p99']:.1f} | {lat['int8_vs_fp32_p50']:.2f}x |")
-    print(f"| fit 77 labels x 5, s | {fit['fp32_s_median']:.2f} | {fit['int8_s_median']:.2f} | {fit['int8_vs_fp32']:.2f}x |")
+    if not args.classify_only:
+        print_in_process(rows)
     tps = c["texts_per_s_median"]
     print(f"| `fewshot classify` {c['rows']} rows, {c['threads']} threads, texts/s | {tps['fp32_large']:.0f} | "
           f"{tps['int8_large']:.0f} | {c['int8_vs_fp32']:.2f}x (per text beyond 20: {c['per_text_int8_vs_fp32']:.2f}x) |")
