@@ -80,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shots", type=int, default=5)
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
                    help="methods to run (the instant classifier is always fitted)")
+    p.add_argument("--no-setfit", action="store_true", help="same as leaving setfit out of --methods")
     p.add_argument("--setfit-iterations", type=int, default=20)
     p.add_argument("--setfit-broad", action="store_true", help="also run SetFit on the broad sets (slow)")
     p.add_argument("--int8", action="store_true", help="also load each adapted classifier with int8=True")
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(f"  adapted {row['accuracy']:.4f} ({seconds:.1f} s): {report.message}; curve {report.curve}"
                   + (f"; int8 {row['int8']}" if "int8" in row else ""), file=sys.stderr, flush=True)
-        if task["setfit"] and "setfit" in args.methods:
+        if task["setfit"] and "setfit" in args.methods and not args.no_setfit:
             pred, seconds = run_setfit(support, scored, args.setfit_iterations, seed=task["draw"])
             rows.append({**base, "method": f"SetFit ({args.setfit_iterations} iterations)", **accuracy(pred),
                          "seconds": seconds})
