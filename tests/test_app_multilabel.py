@@ -163,7 +163,36 @@ def test_multi_label_rows_counts_and_removal() -> None:
         st.set_multi_label(state, "yes")
     single = st.set_multi_label(st.with_rows(st.empty_state(), [["a", "t"], ["b", "u"]]), True)
     assert not st.is_multi(st.set_multi_label(single, False))
-    assert st.safe_options({"multi_label": True, "label_thresholds": {"a": 0.5}}) == {"multi_label": True}
+
+
+def test_uploaded_label_thresholds_are_kept_when_valid() -> None:
+    from fewshot.app import state as st
+
+    crafted = {"a": 0.5, "b": 1.5, "c": "0.3", 3: 0.2, "d": True, "e": 0.0, "f": 1.0, "x" * 200: 0.5, "g": 0.25}
+    kept = st.safe_options({"multi_label": True, "label_thresholds": crafted})
+    assert kept == {"multi_label": True, "label_thresholds": {"a": 0.5, "g": 0.25}}
+    assert st.safe_options({"multi_label": True, "label_thresholds": crafted}, ["a", "b"]) == \
+        {"multi_label": True, "label_thresholds": {"a": 0.5}}  # only known labels
+    assert st.safe_options({"multi_label": True, "label_thresholds": [0.5]}) == {"multi_label": True}
+    assert st.safe_options({"label_thresholds": {"a": 0.5}}) == {}  # single-label: no per-label thresholds
+    rows = [["a; b", "x and y"], ["a", "only x"], ["c", "only z"]]
+    state = st.with_rows(st.empty_state(), rows, {"multi_label": True, "label_thresholds": {"a": 0.7, "b": 0.6}})
+    assert st.state_options(state)["label_thresholds"] == {"a": 0.7, "b": 0.6}
+    assert st.state_options(st.remove_label(state, "b"))["label_thresholds"] == {"a": 0.7}  # a removed label's goes
+    assert "label_thresholds" not in st.state_options(st.remove_label(st.remove_label(state, "b"), "a"))
+
+
+def test_automatic_unknown_is_the_classifiers_own() -> None:
+    from fewshot.app import evaluate as ev
+    from fewshot.app import state as st
+
+    multi = type("Clf", (), {"config": type("Cfg", (), {"multi_label": True, "score_threshold": None})()})()
+    rule = ev.unknown_rule(multi, True, 0.5)
+    assert rule.mode == "labels" and rule.options == {"min_confidence": None, "auto_unknown": True,
+                                                      "score_threshold": None}
+    assert ev.unknown_rule(multi, False, 0.5).options["min_confidence"] == 0.5
+    assert st.thresholds_text({"a": 0.4, "b": 0.4}) == "40%" and st.thresholds_text({"a": 0.3, "b": 0.55}) == \
+        "30% to 55% by label"
 
 
 def test_multi_label_evaluation_tables() -> None:
@@ -193,14 +222,14 @@ def test_multi_label_verdict_and_suggestion() -> None:
     thresholds = {"billing": 0.4, "bug": 0.4, "shipping": 0.4}
     two = SimpleNamespace(labels=["bug", "billing"], top=[("bug", 0.97), ("billing", 0.81), ("shipping", 0.02)],
                           confidence=0.97, score=3.4)
-    out = h.multi_verdict_md(two, st.Unknown("labels", 0.4), thresholds, "unknown")
+    out = h.multi_verdict_md(two, st.Unknown("labels"), thresholds, "unknown")
     assert out.startswith("### bug · billing\n2 labels above their thresholds: **bug** 97%, **billing** 81%")
     assert "shipping 2% (threshold 40%)" in out and out.index("shipping 2%") > out.index("<details>")
     matches = {"headers": ["label", "example", "similarity"],
                "data": [["bug", "the app crashes", 0.8], ["billing", "charged twice", 0.7]]}
     assert h.suggest_label({"bug": 0.97, "billing": 0.81}, out, matches).value == "bug; billing"
     none = SimpleNamespace(labels=[], top=[("shipping", 0.24), ("bug", 0.01)], confidence=0.24, score=-1.2)
-    out = h.multi_verdict_md(none, st.Unknown("labels", 0.4), thresholds, "unknown")
+    out = h.multi_verdict_md(none, st.Unknown("labels"), thresholds, "unknown")
     assert out.startswith("### unknown\nNo label reaches its threshold (40%). Best guess: **shipping** (24%)")
     assert h.suggest_label({"shipping": 0.24}, out, matches).value is None
     forced = SimpleNamespace(labels=["shipping"], top=[("shipping", 0.24)], confidence=0.24, score=-1.2)
@@ -234,3 +263,40 @@ def test_a_saved_threshold_from_another_encoder_is_not_applied(tmp_path: Path) -
             dst.writestr(name, data)
     _, moved = st.load_zip(other)
     assert moved.clf.config.score_threshold is None and "some-other-encoder" in moved.note
+
+
+@pytest.mark.slow
+def test_saved_multi_label_zip_answers_like_the_app_and_keeps_its_thresholds(tmp_path: Path) -> None:
+    from fewshot import FewShotClassifier
+    from fewshot.app import evaluate as ev
+    from fewshot.app import state as st
+
+    state = st.with_rows(st.empty_state(), TICKETS, {"multi_label": True, "label_thresholds": {"bug": 0.8}})
+    fit = st.fitted_classifier(state, None)
+    assert fit.clf.label_thresholds_["bug"] == 0.8
+    texts = [TWO, "where is my parcel", "qwerty asdf zxcv", "hello there", "my invoice is wrong"]
+    rule = ev.unknown_rule(fit.clf, True, 0.5)  # the app's default: *Unknown: automatic*
+    app_answers = fit.clf.predict(texts, **rule.options)
+    assert [] in app_answers  # the nonsense text: no label reaches its threshold
+    saved = st.save_zip(fit)
+    assert not fit.clf.config.auto_unknown  # the session's classifier is unchanged
+    with zipfile.ZipFile(saved) as zf:
+        zf.extractall(tmp_path)
+        config = json.loads(zf.read("fewshot_classifier/config.json"))["config"]
+    assert config["auto_unknown"] and config["label_thresholds"] == {"bug": 0.8}
+    library = FewShotClassifier.load(tmp_path / "fewshot_classifier")  # as the CLI and Python load it
+    assert library.predict(texts) == app_answers
+    loaded, again = st.load_zip(saved)  # back into the app: the per-label threshold is kept
+    assert loaded["options"]["label_thresholds"] == {"bug": 0.8} and again.clf.label_thresholds_["bug"] == 0.8
+    assert st.state_options(loaded)["label_thresholds"] == {"bug": 0.8}
+    crafted = tmp_path / "crafted.zip"  # unknown labels and bad values are dropped, not fatal
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(crafted, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith("config.json"):
+                meta = json.loads(data)
+                meta["config"]["label_thresholds"] = {"bug": 0.7, "nope": 0.5, "billing": 2.0}
+                data = json.dumps(meta).encode()
+            dst.writestr(name, data)
+    loaded, fitted = st.load_zip(crafted)
+    assert loaded["options"]["label_thresholds"] == {"bug": 0.7} and fitted.clf.label_thresholds_["bug"] == 0.7

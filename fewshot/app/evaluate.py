@@ -94,7 +94,7 @@ def run_multi(clf: FewShotClassifier, sub: pd.DataFrame, text_col: str, label_co
         "confidence": np.asarray(probs, dtype=np.float64).max(axis=1).round(4).tolist(),
         "scores": np.asarray(scores, dtype=np.float64).tolist(),
         "unknown_label": unknown_label, "auto": None, "auto_note": "", "chosen": None,
-        "rule": rule.mode, "rule_threshold": rule.threshold,
+        "rule": rule.mode, "rule_threshold": rule.threshold, "label_thresholds": clf.label_thresholds_,
         "classes": [str(c) for c in clf.classes_], "skipped": skipped,
     }
 

@@ -324,7 +324,7 @@ def multi_verdict_md(pred: Any, rule: st.Unknown, thresholds: dict[str, float], 
     best, conf = esc(pred.top[0][0]), pred.top[0][1]
     if not pred.labels:
         if rule.mode == "labels":
-            why = f"No label reaches its threshold ({rule.threshold:.0%})."
+            why = f"No label reaches its threshold ({st.thresholds_text(thresholds)})."
         elif rule.mode == "point":
             why = (f"The in-scope score {pred.score:.2f} is below the threshold {rule.threshold:.2f} chosen on the "
                    "Evaluate tab (or saved with the classifier).")
@@ -358,7 +358,7 @@ def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, encode
     pred = st.predict_text(fit.clf, str(text), rule)
     bars = dict(pred.top)
     if st.is_multi_classifier(fit.clf):  # each answered label with its own closest examples
-        verdict = multi_verdict_md(pred, rule, st.label_thresholds(fit.clf), fit.clf.config.unknown_label)
+        verdict = multi_verdict_md(pred, rule, fit.clf.label_thresholds_, fit.clf.config.unknown_label)
         matches = [[lab, m.text, round(m.similarity, 3)] for lab in pred.labels
                    for m in pred.label_matches.get(lab, [])[:3]] or \
             [[m.label, m.text, round(m.similarity, 3)] for m in pred.matches]
@@ -467,7 +467,8 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     elif rule.mode == "confidence" and not explained:
         summary += f"  \n{unknown} row(s) answered *unknown*: confidence below {rule.threshold:.0%}"
     elif rule.mode == "labels":
-        summary += f"  \n{unknown} row(s) answered *unknown*: no label reaches its threshold ({rule.threshold:.0%})"
+        summary += (f"  \n{unknown} row(s) answered *unknown*: no label reaches its threshold "
+                    f"({st.thresholds_text(fit.clf.label_thresholds_)})")
     elif rule.mode == "point" and not explained:
         summary += (f"  \n{unknown} row(s) answered *unknown*: in-scope score (column `{score_col}`) below "
                     f"{rule.threshold:.2f}, the threshold chosen on the Evaluate tab or saved with the classifier")
@@ -529,12 +530,17 @@ def eval_metrics_md(res: dict[str, Any]) -> str:
 def multi_metrics_md(res: dict[str, Any]) -> str:
     """The multi-label headline: micro-F1, macro-F1, subset accuracy (exact set match), how the sets were answered."""
     s = ev.multi_summary(res)
-    rule = {"labels": f"every label above its threshold ({res['rule_threshold']:.0%}), unknown when none is",
-            "point": f"unknown below the in-scope score {res['rule_threshold']:.2f} chosen on this tab"}
+    if res["rule"] == "labels":
+        rule = (f"every label above its threshold ({st.thresholds_text(res['label_thresholds'])}), unknown when "
+                "none is")
+    elif res["rule"] == "point":
+        rule = f"unknown below the in-scope score {res['rule_threshold']:.2f} chosen on this tab"
+    else:
+        rule = "every label above its threshold"
     lines = [f"**Micro-F1 {s['micro_f1']:.3f} · macro-F1 {s['macro_f1']:.3f} · subset accuracy "
              f"{s['subset_accuracy']:.1%}** on {s['n']} texts ({s['several']} with several labels; subset accuracy: "
              "the predicted labels equal the true ones exactly)",
-             f"Answers: {rule.get(res['rule'], 'every label above its threshold')}; {s['answered_unknown']} "
+             f"Answers: {rule}; {s['answered_unknown']} "
              "text(s) answered unknown.",
              f"{s['errors']} text(s) not matched exactly; the per-label F1 and the most frequent wrong sets are below."]
     if s["unseen_labels"]:

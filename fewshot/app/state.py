@@ -12,6 +12,7 @@ classifier's modules load in the background (:mod:`fewshot.app.warmup`) or at th
 from __future__ import annotations
 
 import codecs
+import copy
 import hashlib
 import json
 import math
@@ -20,7 +21,7 @@ import shutil
 import tempfile
 import time
 import zipfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,8 @@ MAX_INPUT_CHARS = int(os.environ.get("FEWSHOT_MAX_TEXT_CHARS", "2000"))
 are cut, with a warning. Lower than the library's own cap (:data:`fewshot.text.MAX_TEXT_CHARS`) so that a
 public app bounds each request's work."""
 MAX_LABEL_CHARS = 100
+MAX_THRESHOLD_LABELS = 1000
+"""Entries of an uploaded ``label_thresholds`` looked at (the rest are dropped)."""
 SCORE_BOUND = 100.0
 """In-scope-score thresholds (an operating point) the app accepts lie within +-SCORE_BOUND (scores are logits or
 similarities)."""
@@ -217,14 +220,22 @@ def state_rows(state: Any) -> Rows:
     return clean_rows(state.get("rows") or [])
 
 
-def safe_options(options: Any) -> dict[str, Any]:
+def safe_options(options: Any, labels: Any = None) -> dict[str, Any]:
     """Classifier options from an untrusted source (a browser, a zip): portable keys, right types, bounded.
 
     Anything else is dropped (the default applies), so a crafted value cannot make a fit run for hours.
+    ``label_thresholds`` (multi-label: per-label probability thresholds) keeps the entries whose label is one
+    of ``labels`` (when given) and whose value the library accepts as a threshold; only with ``multi_label``.
     """
     defaults = asdict(ClassifierConfig())
+    options = options if isinstance(options, dict) else {}
     out: dict[str, Any] = {}
-    for key, value in (options if isinstance(options, dict) else {}).items():
+    for key, value in options.items():
+        if key == "label_thresholds":
+            kept = _safe_label_thresholds(value, labels) if options.get("multi_label") is True else {}
+            if kept:
+                out[key] = kept
+            continue
         if key not in PORTABLE_OPTIONS or type(value) is not type(defaults[key]):
             continue
         low, high = OPTION_BOUNDS.get(key, (None, None))
@@ -236,9 +247,28 @@ def safe_options(options: Any) -> dict[str, Any]:
     return out
 
 
+def _safe_label_thresholds(value: Any, labels: Any) -> dict[str, float]:
+    """The valid entries of an untrusted ``label_thresholds``: label text within :data:`MAX_LABEL_CHARS` (and in
+    ``labels`` when given), a probability the library accepts (:func:`fewshot.multilabel.options.is_label_threshold`)."""
+    from ..multilabel.options import is_label_threshold
+
+    if not isinstance(value, dict):
+        return {}
+    known = None if labels is None else set(labels)
+    return {k: float(v) for k, v in list(value.items())[:MAX_THRESHOLD_LABELS]
+            if isinstance(k, str) and 0 < len(k) <= MAX_LABEL_CHARS and (known is None or k in known)
+            and is_label_threshold(v)}
+
+
 def state_options(state: Any) -> dict[str, Any]:
-    """Classifier options of a state (see :func:`safe_options`)."""
-    return safe_options(state.get("options") if isinstance(state, dict) else None)
+    """Classifier options of a state (see :func:`safe_options`); per-label thresholds only for its labels (a
+    label removed since keeps no threshold)."""
+    if not isinstance(state, dict):
+        return {}
+    options = state.get("options")
+    multi = isinstance(options, dict) and options.get("multi_label") is True
+    labels = labels_of(state_rows(state), True) if multi and "label_thresholds" in options else None
+    return safe_options(options, labels if labels is not None else ())
 
 
 def with_rows(state: dict[str, Any], rows: Rows, options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -379,15 +409,15 @@ class Unknown:
     """How the app answers 'unknown' for one request (see :func:`unknown_rule`); never stored in a classifier."""
 
     mode: str  # "auto": in-scope score below the automatic threshold; "labels": multi-label, no label reaches
-    # its threshold; "confidence"; "off"
-    threshold: float | None = None  # "auto": score units (the head's top logit); "labels", "confidence": 0-1
+    # its own threshold (the classifier's auto_unknown); "confidence"; "off"
+    threshold: float | None = None  # "auto": score units (the head's top logit); "confidence": 0-1; "labels": None
     note: str = ""  # why "auto" was asked for but is not applied
 
     @property
     def options(self) -> dict[str, Any]:
         """The classifier's unknown options for this rule, passed per call (``predict_details(**options)``)."""
-        return {"min_confidence": self.threshold if self.mode in ("confidence", "labels") else None,
-                "auto_unknown": self.mode == "auto", "score_threshold": None}
+        return {"min_confidence": self.threshold if self.mode == "confidence" else None,
+                "auto_unknown": self.mode in ("auto", "labels"), "score_threshold": None}
 
 
 def is_multi_classifier(clf: Any) -> bool:
@@ -395,15 +425,12 @@ def is_multi_classifier(clf: Any) -> bool:
     return bool(getattr(getattr(clf, "config", None), "multi_label", False))
 
 
-def label_thresholds(clf: FewShotClassifier) -> dict[str, float]:
-    """A multi-label classifier's decision threshold per label (probabilities, cross-validated on its examples).
-
-    Read from the classifier's fitted multi-label model (:meth:`fewshot.multilabel.MultiLabelCore.thresholds`).
-    """
-    core = getattr(getattr(clf, "_multilabel", None), "core", None)
-    if core is None:
-        raise FewShotError("the classifier is not a fitted multi-label classifier")
-    return core.thresholds()
+def thresholds_text(thresholds: dict[str, float]) -> str:
+    """Per-label thresholds in a few words: ``40%`` when they are all one value, else their range."""
+    values = sorted(set(round(v, 4) for v in thresholds.values()))
+    if not values:
+        return "none"
+    return f"{values[0]:.0%}" if len(values) == 1 else f"{values[0]:.0%} to {values[-1]:.0%} by label"
 
 
 def auto_threshold(clf: FewShotClassifier) -> tuple[float | None, str]:
@@ -424,9 +451,9 @@ def unknown_rule(clf: FewShotClassifier, auto: Any, threshold: Any) -> Unknown:
     if auto is not None and not isinstance(auto, (bool, int, float)):
         raise FewShotError(f"auto_unknown must be true or false, got {auto!r:.40}")
     if auto and is_multi_classifier(clf):
-        # multi-label: every label has its own cross-validated threshold; one the app uses (the core's default
-        # gives every label the same one), so "no label reaches its threshold" is "the most probable is below it"
-        return Unknown("labels", min(label_thresholds(clf).values()))
+        # multi-label: every label has its own threshold (clf.label_thresholds_); the classifier's automatic
+        # unknown answers no label when none reaches its own, as a saved classifier with auto_unknown does
+        return Unknown("labels")
     if auto:
         value, note = auto_threshold(clf)
         return Unknown("auto", value) if value is not None else Unknown("off", None, note)
@@ -504,7 +531,12 @@ def save_zip(fitted: Fitted) -> Path:
     from ..persist import CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE
 
     work = out_dir()
-    folder = fitted.clf.save(work / ZIP_FOLDER)
+    clf = fitted.clf
+    if is_multi_classifier(clf) and not clf.config.auto_unknown:
+        # saved as the app answers by default (*Unknown: automatic*): no label when none reaches its threshold
+        clf = copy.copy(clf)
+        clf.config = replace(clf.config, auto_unknown=True)
+    folder = clf.save(work / ZIP_FOLDER)
     path = work / "fewshot_classifier.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in (CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE, FINETUNE_FILE):  # the adapted weights when fine-tuned
@@ -545,8 +577,19 @@ def _sanitize_saved_config(path: Path) -> None:
     meta = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
         raise FewShotError(f"{CONFIG_FILE} in the zip has no 'config' section; it is not a saved classifier")
-    meta["config"] = {"model": None} | safe_options(meta["config"])
+    meta["config"] = {"model": None} | safe_options(meta["config"], _saved_labels(path.parent))
     path.write_text(json.dumps(meta), encoding="utf-8")
+
+
+def _saved_labels(folder: Path) -> list[str] | None:
+    """The labels of a saved folder's ``examples.csv`` (each ``;``-separated label of a cell), None when it has no
+    label column (the library's own error then says so)."""
+    from ..persist import EXAMPLES_FILE
+
+    df = pd.read_csv(folder / EXAMPLES_FILE, dtype=str, keep_default_na=False)
+    if "label" not in df.columns:
+        return None
+    return sorted({lab for cell in df["label"] for lab in split_label_cell(cell)})
 
 
 def load_zip(path: str | Path) -> tuple[dict[str, Any], Fitted]:
