@@ -292,6 +292,16 @@ def test_cli_fit_classify_evaluate_multi_label(tmp_path) -> None:
     assert "labels" in df.columns and "label" in df.columns  # the input's own column is kept
     assert list(df.columns[-4:]) == ["labels", "confidence", "top_3", "in_scope_score"]
     assert all(cell for cell in df["labels"])
+    assert main(["fit", "--support", str(support), "--out", str(tmp_path / "auto"), "--multi-label",
+                 "--auto-unknown", "--model", "minilm"]) == 0  # saved with the automatic unknown
+    assert main(["classify", "--classifier", str(tmp_path / "auto"), "--input", str(test), "--output",
+                 str(tmp_path / "auto.csv")]) == 0
+    saved = FewShotClassifier.load(tmp_path / "auto")
+    assert saved.config.auto_unknown
+    test_texts = pd.read_csv(test).text.tolist()
+    expected = [";".join(p) if p else "unknown" for p in saved.predict(test_texts)]
+    assert pd.read_csv(tmp_path / "auto.csv", keep_default_na=False)["labels"].tolist() == expected
+    assert expected == [";".join(p) if p else "unknown" for p in saved.predict(test_texts, auto_unknown=True)]
     ev = tmp_path / "ev.json"
     import contextlib
     import io

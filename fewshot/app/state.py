@@ -249,7 +249,8 @@ def safe_options(options: Any, labels: Any = None) -> dict[str, Any]:
 
 def _safe_label_thresholds(value: Any, labels: Any) -> dict[str, float]:
     """The valid entries of an untrusted ``label_thresholds``: label text within :data:`MAX_LABEL_CHARS` (and in
-    ``labels`` when given), a probability the library accepts (:func:`fewshot.multilabel.options.is_label_threshold`)."""
+    ``labels`` when given), a probability the library accepts
+    (:func:`fewshot.multilabel.options.is_label_threshold`)."""
     from ..multilabel.options import is_label_threshold
 
     if not isinstance(value, dict):
