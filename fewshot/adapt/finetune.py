@@ -246,6 +246,8 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
     else:
         message = (f"estimated accuracy {report.estimate_before:.1%} -> {report.estimate_after:.1%} "
                    f"({final.steps} steps, {len(report.layers)} layer(s))")
+        if best_steps == config.steps and not report.out_of_time:  # still rising at the last check
+            message += f"; still rising at the step limit: more steps (steps > {config.steps}) may help"
     return finish(message, state, fid, fold_vectors)
 
 
