@@ -168,7 +168,8 @@ def classify_seconds(model: str, int8: bool, support: Path, texts: Path, tmp: Pa
     cmd = [sys.executable, "-m", "fewshot.cli", "classify", "--support", str(support), "--input", str(texts),
            "--output", str(tmp / "out.csv"), "--model", model] + (["--int8"] if int8 else [])
     env = {**os.environ, "FEWSHOT_NO_PROGRESS": "1", "OMP_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads), "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+           "MKL_NUM_THREADS": str(threads),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     start = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     seconds = time.perf_counter() - start
@@ -444,6 +445,8 @@ def main() -> int:
     args = p.parse_args()
     if args.only == "encoder":
         return run_encoder(args)
+    if args.model != "minilm" and args.out.name == "speed.json":  # another encoder: its own file
+        args.out = args.out.with_name(f"speed_{Path(args.model).name}.json")
     reproducible()
     data = Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
     q = args.quick
@@ -518,10 +521,12 @@ def print_in_process(rows: dict[str, Any]) -> None:
     t, lat, fit = rows["throughput"], rows["latency"], rows["fit_77x5"]
     best = {k: max(v) for k, v in t["per_s"].items()}
     print(f"| encoder texts/s, best round ({t['texts']} texts, {t['threads']} threads) | {best['torch_fp32']:.0f} | "
-          f"{best['int8']:.0f} | {t['int8_vs_torch_fp32']:.2f}x (unfused quantiser {t['int8_unfused_vs_torch_fp32']:.2f}x) |")
+          f"{best['int8']:.0f} | {t['int8_vs_torch_fp32']:.2f}x "
+          f"(unfused quantiser {t['int8_unfused_vs_torch_fp32']:.2f}x) |")
     print(f"| one text p50 / p99 ms | {lat['fp32_ms_p50']:.1f} / {lat['fp32_ms_p99']:.1f} | "
           f"{lat['int8_ms_p50']:.1f} / {lat['int8_ms_p99']:.1f} | {lat['int8_vs_fp32_p50']:.2f}x |")
-    print(f"| fit 77 labels x 5, s | {fit['fp32_s_median']:.2f} | {fit['int8_s_median']:.2f} | {fit['int8_vs_fp32']:.2f}x |")
+    print(f"| fit 77 labels x 5, s | {fit['fp32_s_median']:.2f} | {fit['int8_s_median']:.2f} | "
+          f"{fit['int8_vs_fp32']:.2f}x |")
 
 
 def run_encoder(args: Any) -> int:
@@ -552,7 +557,8 @@ def run_encoder(args: Any) -> int:
         print_in_process(rows)
     tps = c["texts_per_s_median"]
     print(f"| `fewshot classify` {c['rows']} rows, {c['threads']} threads, texts/s | {tps['fp32_large']:.0f} | "
-          f"{tps['int8_large']:.0f} | {c['int8_vs_fp32']:.2f}x (per text beyond 20: {c['per_text_int8_vs_fp32']:.2f}x) |")
+          f"{tps['int8_large']:.0f} | {c['int8_vs_fp32']:.2f}x "
+          f"(per text beyond 20: {c['per_text_int8_vs_fp32']:.2f}x) |")
     print(f"| `fewshot classify` 20 rows (start-up), s | {c['fixed_seconds_median']['fp32']:.1f} | "
           f"{c['fixed_seconds_median']['int8']:.1f} | |")
     print(f"load average: start {rows['load_average_start']}, end {rows['load_average_end']}")
