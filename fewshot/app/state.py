@@ -267,9 +267,8 @@ def state_options(state: Any) -> dict[str, Any]:
     if not isinstance(state, dict):
         return {}
     options = state.get("options")
-    multi = isinstance(options, dict) and options.get("multi_label") is True
-    labels = labels_of(state_rows(state), True) if multi and "label_thresholds" in options else None
-    return safe_options(options, labels if labels is not None else ())
+    labels = labels_of(state_rows(state), True) if isinstance(options, dict) and "label_thresholds" in options else ()
+    return safe_options(options, labels)
 
 
 def with_rows(state: dict[str, Any], rows: Rows, options: dict[str, Any] | None = None) -> dict[str, Any]:
