@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
     columns = [f"{ds} {s.split('_')[1]}-shot" for ds in DATASETS for s in SHOTS]
     command = "python bench/accuracy.py" + (f" --model {args.model}" if args.model != "minilm" else "") + \
+        (f" --models-dir {args.models_dir}" if args.models_dir != ROOT / "models" else "") + \
         (" --quick" if args.quick else "") + (f" --split {args.split}" if args.split != "test" else "") + \
         (f" --episodes {args.episodes}" if args.episodes != 100 and not args.quick else "")
     lines = [f"Accuracy on the `{args.split}` split, standard few-shot supports (`{command}`):", "",

@@ -166,3 +166,32 @@ def test_benchmark_one_pass_embeddings_are_the_encoders_own(tmp_path) -> None:
         np.testing.assert_array_equal(cached, enc.encode(texts))
     with pytest.raises(ValueError, match="sharing one transformer"):
         common.embed_once({"a": texts}, [plain, SimpleNamespace(_model=object(), int8=False)], cache_dir=tmp_path)
+
+
+def _bench_script(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmarks_write_one_result_file_per_model() -> None:
+    """``--model`` picks the encoder of bench/accuracy.py and bench/oos.py; MiniLM keeps the files the docs
+    have always quoted, another model gets its own."""
+    from pathlib import Path
+
+    accuracy, oos = _bench_script("accuracy"), _bench_script("oos")
+    assert accuracy.base_model("default") == "minilm" and accuracy.base_model("mpnet") == "mpnet"
+    assert accuracy.result_name("minilm", False) == "accuracy.json"
+    assert accuracy.result_name("mpnet", False) == "accuracy_mpnet.json"
+    assert accuracy.result_name("mpnet", True) == "accuracy_mpnet_quick.json"
+    args = accuracy.parse_args(["--model", "mpnet"])
+    assert args.base == "mpnet" and args.xfer == "mpnet-xfer-no-{dataset}" and args.out.name == "accuracy_mpnet.json"
+    assert accuracy.parse_args([]).xfer == "xfer-no-{dataset}"
+    assert oos.result_path(Path("r/oos.json"), "minilm") == Path("r/oos.json")
+    assert oos.result_path(Path("r/oos_draws.json"), "mpnet") == Path("r/oos_draws_mpnet.json")
+    assert oos.result_path(Path("r/oos.json"), "models/some-head") == Path("r/oos_some-head.json")
