@@ -633,7 +633,8 @@ def markdown(rows: list[dict], command: str) -> str:
         sub = [r for r in rows if r["dataset"] == dataset and r["shots"] == shots]
         eps = sub[0]["episodes"]
         lines += [f"### {dataset}, {shots} shots ({eps} episodes, accuracy {sub[0]['accuracy'][0]:.1f} %)", "",
-                  "| score | accuracy % | in-domain AUROC | Δ | recall@2pt | Δ | FPR@95 | auto recall | other-domain AUROC | Δ | "
+                  "| score | accuracy % | in-domain AUROC | Δ | recall@2pt | Δ | FPR@95 | auto recall | "
+                  "other-domain AUROC | Δ | "
                   "recall@2pt | FPR@95 | auto recall | auto cost (points) | Weibull auto: in-domain recall | "
                   "other-domain recall | cost |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
