@@ -94,7 +94,7 @@ def test_saved_folder_loads_as_an_encoder(model, tmp_path: Path) -> None:  # typ
     config = TrainConfig(**{**TINY, "steps": 4})
     result = train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set())
     result.best_step, result.state = 4, {k: v + 0.01 for k, v in result.state.items()}  # surely not the base
-    out = save_encoder_model(tmp_path / "student", model, result, config,
+    out = save_encoder_model(tmp_path / "student", distill.student_with(model, result.state), result, config,
                              data_files=["data/clinc150/train.csv", "data/hwu64/train.csv"], command="fewshot train")
     meta = json.loads((out / "fewshot_model.json").read_text())
     assert meta["kind"] == "encoder" and meta["base"] == "minilm" and meta["head"] is None

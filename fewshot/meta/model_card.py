@@ -202,19 +202,19 @@ def prepare_out(out: str | Path, allowed: Sequence[str] = ()) -> Path:
     return out
 
 
-def save_encoder_model(out: str | Path, model: Any, result: EncoderResult, config: TrainConfig, *,
+def save_encoder_model(out: str | Path, student: Any, result: EncoderResult, config: TrainConfig, *,
                        data_files: Sequence[str] = (), validation_files: Sequence[str] = (), command: str = "",
-                       results: dict[str, Any] | None = None) -> Path:
-    """Write an encoder folder: the complete sentence-transformers model (``model`` with the trained layers of
-    ``result``), ``weights.safetensors`` (the trained layers only, as ``encoder.*``, float32),
-    ``fewshot_model.json`` (base, teacher, configuration, selection history) and the card."""
+                       results: dict[str, Any] | None = None, keep: Sequence[str] = ()) -> Path:
+    """Write an encoder folder: the complete sentence-transformers model ``student`` (the base with the trained
+    layers of ``result`` loaded, :func:`fewshot.meta.distill.student_with`), ``weights.safetensors`` (the
+    trained layers only, as ``encoder.*``, float32), ``fewshot_model.json`` (base, teacher, configuration,
+    selection history) and the card. ``keep``: names that may already be in ``out`` (a run's checkpoint)."""
     from safetensors.torch import save_file
 
     from .. import __version__
-    from .distill import CHECKPOINT, student_with
 
-    out = prepare_out(out, allowed=(CHECKPOINT,))
-    student_with(model, result.state).save(str(out))
+    out = prepare_out(out, allowed=keep)
+    student.save(str(out))
     save_file({f"encoder.{k}": v.float().contiguous() for k, v in result.state.items()}, str(out / MODEL_WEIGHTS))
     meta = {
         "base": config.base,

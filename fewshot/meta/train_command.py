@@ -198,7 +198,7 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
 
     from ..encoders.encoder import Encoder
     from .data import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv, read_labelled
-    from .distill import CHECKPOINT, student_model, teacher_vectors, train_encoder
+    from .distill import CHECKPOINT, student_model, student_with, teacher_vectors, train_encoder
     from .model_card import prepare_out, save_encoder_model
 
     val_support, val_test = getattr(args, "val_support", []), getattr(args, "val_test", [])
@@ -217,8 +217,10 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
                            eval_sets=_read_pairs(val_support, val_test, args), checkpoint=out / CHECKPOINT,
                            resume=bool(getattr(args, "resume", False)), progress=progress)
     command = command_line(args)
-    files = dict(data_files=args.data, validation_files=list(dict.fromkeys([*val_support, *val_test])), command=command)
-    save_encoder_model(out, model, result, config, **files)
+    files = dict(data_files=args.data, validation_files=list(dict.fromkeys([*val_support, *val_test])), command=command,
+                 keep=(CHECKPOINT,))
+    student = student_with(model, result.state)
+    save_encoder_model(out, student, result, config, **files)
     evaluations = []
     if args.eval_support:
         base = Encoder(config.base)  # the product's vector: default appended layers
@@ -231,7 +233,7 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
                                                 desc=f"encoding {what}"))
             evaluations.append({"support": s_path, "test": t_path, "frozen": evaluate_csv(frozen, s, t),
                                 "trained": evaluate_csv(trained, s, t)})
-        save_encoder_model(out, model, result, config, **files, results={"evaluations": evaluations})
+        save_encoder_model(out, student, result, config, **files, results={"evaluations": evaluations})
     (out / CHECKPOINT).unlink(missing_ok=True)
     print(f"selection ({result.score_on}): frozen {result.frozen_score:.4f} -> trained {result.best_score:.4f} "
           f"(step {result.best_step} of {config.steps})", file=sys.stderr)
