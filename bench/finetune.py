@@ -117,8 +117,11 @@ def tasks(args: argparse.Namespace) -> list[dict[str, Any]]:
     for spec in args.narrow:
         subset, _, weighting = spec.partition("@")
         dataset, domain = subset.split(":", 1)
-        dominant, share = (weighting.split("=", 1)[0], float(weighting.split("=", 1)[1])) if weighting else (None, 0.0)
-        train, scored = common.read_split(args.data, dataset, "train"), common.read_split(args.data, dataset, args.split)
+        dominant, _, value = weighting.partition("=")
+        share = float(value) if weighting else 0.0
+        dominant = dominant or None
+        train = common.read_split(args.data, dataset, "train")
+        scored = common.read_split(args.data, dataset, args.split)
         if dataset == "clinc150":
             intents = CLINC150_DOMAINS[domain].split()
         else:
@@ -131,12 +134,13 @@ def tasks(args: argparse.Namespace) -> list[dict[str, Any]]:
             rng = np.random.default_rng(draw)
             parts = [train[train.label == lab].iloc[rng.choice((train.label == lab).sum(), args.shots, replace=False)]
                      for lab in intents]
-            out.append({"set": subset, "draw": draw, "support": pd.concat(parts), "scored": scored,
-                        "weights": weights, "weighted": f"{dominant} {share:.0%}" if dominant else None, "setfit": True})
+            out.append({"set": subset, "draw": draw, "support": pd.concat(parts), "scored": scored, "weights": weights,
+                        "weighted": f"{dominant} {share:.0%}" if dominant else None, "setfit": True})
     for dataset in args.broad:
         scored = common.read_split(args.data, dataset, args.split)
-        out.append({"set": f"{dataset} (all labels)", "draw": 0, "support": common.read_split(args.data, dataset, "train_5"),
-                    "scored": scored, "weights": None, "weighted": None, "setfit": args.setfit_broad})
+        support = common.read_split(args.data, dataset, "train_5")
+        out.append({"set": f"{dataset} (all labels)", "draw": 0, "support": support, "scored": scored, "weights": None,
+                    "weighted": None, "setfit": args.setfit_broad})
     return out
 
 
@@ -193,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         hint = clf.overlap_hint()
         rows.append({**base, "method": "instant", **accuracy(clf.predict(queries)), "seconds": instant_s,
                      "hint_confusable": hint.confusable, "hint_estimate": hint.estimate})
-        print(f"{task['set']} draw {task['draw']}: instant {rows[-1]['accuracy']:.4f} ({instant_s:.1f} s); {hint.message}",
+        print(f"{task['set']} draw {task['draw']}: instant {rows[-1]['accuracy']:.4f} ({instant_s:.1f} s); "
+              f"{hint.message}",
               file=sys.stderr, flush=True)
 
         if "adapted" in args.methods:
@@ -246,7 +251,8 @@ def markdown(args: argparse.Namespace, rows: list[dict[str, Any]], argv: list[st
     for s, d in keys:
         got = {r["method"]: r for r in rows if r["set"] == s and r["draw"] == d}
         weighted = next(iter(got.values()))["weighted"]
-        for key, name in [("accuracy", s)] + ([("weighted_accuracy", f"{s}, {weighted} of the test")] if weighted else []):
+        scores = [("accuracy", s)] + ([("weighted_accuracy", f"{s}, {weighted} of the test")] if weighted else [])
+        for key, name in scores:
             cells = []
             for m in methods:
                 r = got.get(m)

@@ -6,9 +6,11 @@ What runs (:func:`finetune`):
 2. ``folds``-fold cross-validation: one private copy of the top layers per fold trains on the other folds in
    episodes (``episode_labels`` labels x ``episode_shots`` examples) with the supervised contrastive loss
    (Khosla et al. 2020) or the sampled-pair contrastive loss (Hadsell et al. 2006); every ``eval_every``
-   steps the held-out folds are classified by the nearest centred prototype (:mod:`.estimate`). The mean
-   held-out accuracy over steps is the estimate; training stops when it has not risen for ``patience``
-   checks, at ``steps``, or when the time budget would be exceeded;
+   steps the held-out folds are classified by ``rule`` (the caller's: a classifier passes its own head, so
+   "before" is its own cross-validated accuracy; by default the nearest centred prototype, :mod:`.estimate`;
+   ``train_only`` rows, such as label names, always train). The held-out accuracy is the estimate; training
+   stops when it has not risen for ``patience`` checks, at ``steps``, or when the time budget would be
+   exceeded;
 3. when the best estimate beats the instant encoder's (step 0, same folds) by more than ``min_gain``, a last
    copy trains on all examples for the best number of steps and its weights are returned; otherwise nothing
    is (the instant classifier is kept).
