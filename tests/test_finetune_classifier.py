@@ -264,3 +264,25 @@ def test_auto_threshold_after_finetune_comes_from_the_fold_encoders(tiny: str, t
     clf.add_examples("apple", ["apple w1 w2 w3"])  # saved after the examples changed: the fallback after loading
     loaded = FewShotClassifier.load(clf.save(tmp_path / "changed"))
     assert loaded._finetune.folds is None and loaded.auto_threshold_ == clf.auto_threshold_
+
+
+def test_the_estimate_before_is_the_classifiers_own_cross_validated_accuracy(tiny: str, task: dict) -> None:
+    from fewshot.adapt import fold_ids
+    from fewshot.rules import fit_rule_head
+
+    clf = FewShotClassifier(tiny).fit(task["texts"], task["labels"])
+    report = clf.finetune(FinetuneConfig(steps=1, folds=3, eval_every=1, min_gain=1.0, time_budget=None))
+    assert not report.kept
+    # by hand: the classifier's head on the other folds, label names always training, never held out
+    x = np.vstack([clf.support.vectors, clf._name_vectors])
+    classes, y = np.unique(np.asarray(list(clf.support.labels) + list(clf.classes_), dtype=object), return_inverse=True)
+    fid = fold_ids(y, 3, 0)
+    fid[len(clf.support.texts):] = -1
+    right = total = 0
+    for f in range(3):
+        test = fid == f
+        head = fit_rule_head(x[~test], y[~test], len(classes), clf.config)
+        right += int((head.predict_proba(x[test]).argmax(axis=1) == y[test]).sum())
+        total += int(test.sum())
+    assert total == len(clf.support.texts)
+    assert abs(report.estimate_before - right / total) <= 1 / total + 1e-9  # float paths may flip one example
