@@ -19,20 +19,24 @@ KEYS = ["apple", "river", "engine", "violin"]
 FILLER = [f"w{i}" for i in range(40)]
 
 
-def tiny_model(folder: Path, seed: int = 0):
-    """A 4-layer, 32-wide BERT sentence-transformer with mean pooling, random weights, a made-up vocabulary."""
+def tiny_model(folder: Path, seed: int = 0, arch: str = "bert"):
+    """A 4-layer, 32-wide sentence-transformer (BERT, or MPNet with its relative-position bias) with mean
+    pooling, random weights, a made-up vocabulary."""
     from sentence_transformers import SentenceTransformer
     try:
         from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     except ImportError:  # sentence-transformers < 6
         from sentence_transformers.models import Normalize, Pooling, Transformer
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel, BertTokenizerFast, MPNetConfig, MPNetModel
 
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *KEYS, *FILLER]
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=5 + len(KEYS) + len(FILLER), hidden_size=32, num_hidden_layers=4,
-                        num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
-    BertModel(config).save_pretrained(folder)
+    shape = dict(vocab_size=5 + len(KEYS) + len(FILLER), hidden_size=32, num_hidden_layers=4,
+                 num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
+    if arch == "mpnet":
+        MPNetModel(MPNetConfig(pad_token_id=0, **shape)).save_pretrained(folder)
+    else:
+        BertModel(BertConfig(**shape)).save_pretrained(folder)
     BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}).save_pretrained(folder)
     body = Transformer(str(folder), max_seq_length=32)
     return SentenceTransformer(modules=[body, Pooling(32, "mean"), Normalize()], device="cpu")
@@ -82,6 +86,18 @@ def test_top_layers_reproduce_the_model(model) -> None:
         top = TopLayers(model, n)
         got = top.embed(lower_states(model, texts, top.start, ()), list(range(len(texts))))
         assert torch.allclose(got, want, atol=1e-5), n
+
+
+def test_top_layers_reproduce_an_mpnet_model(tmp_path: Path) -> None:
+    """MPNet adds a relative-position bias in every layer: layers run on cached states must add it too."""
+    mpnet = tiny_model(tmp_path / "tiny_mpnet", arch="mpnet")
+    texts, _ = synthetic(2, seed=1)
+    want = mpnet.encode(texts, convert_to_tensor=True)
+    for n in (1, 3):
+        top = TopLayers(mpnet, n)
+        got = top.embed(lower_states(mpnet, texts, top.start, ()), list(range(len(texts))))
+        assert torch.allclose(got, want, atol=1e-5), n
+    assert not any(p.requires_grad for p in top.bias.parameters())  # frozen, not trained
 
 
 def test_adaptation_improves_a_synthetic_task(model) -> None:

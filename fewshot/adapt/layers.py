@@ -56,12 +56,39 @@ def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Ten
     return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
 
+class PositionBias(nn.Module):
+    """A frozen copy of MPNet's relative-position attention bias (Song et al. 2020, "MPNet"): the encoder computes
+    it once from the states' length and every layer adds it to its attention scores, so layers run outside the
+    encoder need it too. Computed by the encoder class's own ``compute_position_bias``."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.relative_attention_bias = copy.deepcopy(encoder.relative_attention_bias).requires_grad_(False)
+        self.relative_position_bucket = type(encoder).relative_position_bucket  # a static method: no binding
+        self._compute = type(encoder).compute_position_bias
+
+    @torch.no_grad()
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        return self._compute(self, states)
+
+
+def position_bias(auto: nn.Module) -> PositionBias | None:
+    """The encoder's per-forward attention bias when it has one (MPNet); None for BERT-like encoders."""
+    encoder = auto.encoder
+    if hasattr(encoder, "compute_position_bias") and hasattr(encoder, "relative_attention_bias"):
+        return PositionBias(encoder)
+    return None
+
+
 def run_layers(layers: Sequence[nn.Module], states: torch.Tensor, attention_mask: torch.Tensor,
-               keep: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
-    """Run ``layers`` on ``states``; ``keep(i, out)`` sees each layer's output."""
+               keep: Callable[[int, torch.Tensor], None] | None = None,
+               bias: PositionBias | None = None) -> torch.Tensor:
+    """Run ``layers`` on ``states``; ``keep(i, out)`` sees each layer's output; ``bias`` is the encoder's
+    relative-position bias where it has one (MPNet)."""
     mask = additive_mask(attention_mask, states.dtype)
+    extra = {} if bias is None else {"position_bias": bias(states)}
     for i, layer in enumerate(layers):
-        out = layer(states, attention_mask=mask)
+        out = layer(states, attention_mask=mask, **extra)
         states = out[0] if isinstance(out, tuple) else out
         if keep is not None:
             keep(i, states)
@@ -89,6 +116,7 @@ def lower_states(model: Any, texts: Sequence[str], start: int, extra_layers: Seq
     """Run the frozen embeddings and layers ``< start`` once on ``texts``; None when ``cancel`` says stop."""
     auto = transformer_of(model)
     layers = list(auto.encoder.layer)[:start]
+    bias = position_bias(auto)
     states: list[torch.Tensor] = []
     frozen = [k for k in extra_layers if k <= start]
     pooled: dict[int, list[torch.Tensor]] = {k: [] for k in frozen}
@@ -103,7 +131,7 @@ def lower_states(model: Any, texts: Sequence[str], start: int, extra_layers: Seq
             kept = {}
             h = auto.embeddings(input_ids=feats["input_ids"], token_type_ids=feats.get("token_type_ids"))
             kept[0] = h
-            h = run_layers(layers, h, mask, keep=lambda j, out: kept.__setitem__(j + 1, out))
+            h = run_layers(layers, h, mask, keep=lambda j, out: kept.__setitem__(j + 1, out), bias=bias)
             for k in frozen:
                 pooled[k].append(mean_pool(kept[k], mask))
             for row, n in zip(h, mask.sum(dim=1).tolist()):
@@ -141,6 +169,7 @@ class TopLayers(nn.Module):
         self.depth = depth
         self.start = depth - n_layers
         self.layers = nn.ModuleList(copy.deepcopy(auto.encoder.layer[self.start:]))
+        self.bias = position_bias(auto)  # frozen; not among the trained tensors
         self.head = copy.deepcopy(head) if head is not None else None
         if self.head is not None:
             self.head.requires_grad_(False)
@@ -158,7 +187,8 @@ class TopLayers(nn.Module):
         """Unit sentence vectors of the cached examples ``rows`` (gradients flow into the trained layers)."""
         states, mask = pad([cached.states[i] for i in rows])
         kept: dict[int, torch.Tensor] = {}
-        out = run_layers(self.layers, states, mask, keep=lambda j, h: kept.__setitem__(self.start + j + 1, h))
+        out = run_layers(self.layers, states, mask, keep=lambda j, h: kept.__setitem__(self.start + j + 1, h),
+                         bias=self.bias)
         emb = mean_pool(out, mask)  # the model's mean pooling + normalisation
         if self.head is not None:
             emb = self.head(emb)
