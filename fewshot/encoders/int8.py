@@ -96,10 +96,11 @@ def quantize_rows(x: Tensor) -> tuple[Tensor, Tensor]:
 class _RowQuantizer:
     """:func:`quantize_rows`, fused into one kernel by ``torch.compile`` once a run is long enough to repay it.
 
-    The same bytes, faster: 2.3-3.2x less CPU per row than the plain function (``bench/speed.py --only
-    encoder`` measures the whole encoder both ways). But compiling costs about 2.6 s of CPU in every process
-    (PyTorch caches the kernel on disk, not the tracing), as much as encoding a few thousand all-mpnet-base-v2
-    texts, so a short `fewshot classify` lost more to it than it gained. So the plain function runs first, and
+    The same bytes, faster: 2-3x less CPU per row than the plain function at widths 384-3072 (one measurement,
+    AMD EPYC; ``bench/speed.py --only encoder`` measures the whole encoder both ways and records the compile's
+    CPU seconds). But compiling cost about 2.6 s of CPU in every process (PyTorch caches the kernel on disk,
+    not the tracing), what the fused kernel saves over about 3,000 all-mpnet-base-v2 texts (13,000 of MiniLM),
+    so a short `fewshot classify` lost more to it than it gained. So the plain function runs first, and
     the quantiser compiles (once, in whichever worker gets there) when it has quantised :attr:`compile_after`
     values in batches of at least :attr:`small` rows, about the CPU time compiling takes (the ski-rental rule:
     never more than twice the better of the two choices made in hindsight). It needs a C++ compiler; where
