@@ -705,7 +705,7 @@ def status_md(status: warmup.Status, accurate: warmup.Status | None = None) -> s
         line = f"✗ The encoder could not be prepared ({esc(status.error)}); the next request tries again"
     else:
         line = (f"Preparing the encoder ({kind}: loading the model"
-                + (", quantising and compiling" if status.int8 else "")
+                + (" and quantising it" if status.int8 else "")
                 + ")… You can edit labels meanwhile; classifying waits until it is ready.")
     if accurate is not None and accurate.state == "preparing":
         line += " · Preparing the Accurate encoder (first use: about a minute)…"

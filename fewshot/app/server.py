@@ -1,6 +1,6 @@
 """Starting the app: settings from the environment, the page with its queue, the server, what the console says.
 
-``python app.py`` serves the page within seconds: the encoder (model load, int8 quantisation, compile)
+``python app.py`` serves the page within seconds: the encoder (model load, int8 quantisation)
 is prepared in a background thread once the server answers (:mod:`fewshot.app.warmup`), and the console
 says what is happening. Environment:
 
@@ -88,7 +88,7 @@ def launch(app: gr.Blocks) -> None:
     app.launch(server_name=host, server_port=port, share=False, auth=auth_from_env(),
                max_file_size=MAX_FILE_SIZE, prevent_thread_lock=True)
     say(f"serving on {app.local_url or f'http://{host}:{port}/'}")
-    kind = "int8: loading the model, quantising, compiling" if warmup.INT8_DEFAULT else "fp32: loading the model"
+    kind = "int8: loading the model, quantising" if warmup.INT8_DEFAULT else "fp32: loading the model"
     say(f"preparing the encoder in the background ({kind}); requests wait for it …")
     warmup.start(on_done=_prepared)
     app.block_thread()

@@ -1,6 +1,6 @@
 """The app's shared encoders: made once per process, prepared in a background thread, with a status to show.
 
-Loading the model, quantising it to int8 and compiling the quantiser take tens of seconds on a small
+Loading the model and quantising it to int8 take tens of seconds on a small
 machine, so the server starts first (the page answers within seconds) and :func:`start` prepares the
 encoders of the fast tier (the default kind first, then the other) in a daemon thread; the accurate tier
 (:mod:`fewshot.app.tiers`) is prepared the same way, when a visitor first chooses it, never at start-up. A request that needs an encoder
