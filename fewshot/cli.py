@@ -96,7 +96,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-confidence", type=_probability, metavar="P",
                    help="answer 'unknown' below this top probability (0-1)")
     p.add_argument("--auto-unknown", action="store_true",
-                   help="answer 'unknown' below the in-scope-score threshold derived from the examples")
+                   help="answer 'unknown' below the in-scope-score threshold derived from the examples (with "
+                        "--multi-label: no label when none reaches its own threshold)")
     p.add_argument("--score-threshold", type=_score, metavar="S",
                    help="answer 'unknown' below this in-scope score (replaces the automatic threshold)")
     p.add_argument("--threshold", type=_threshold, metavar="P|auto",
@@ -120,7 +121,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--finetune-seconds", type=_seconds, metavar="S",
                    help="with --finetune: time budget in seconds (default 60)")
     p.add_argument("--finetune-steps", type=_steps, metavar="N",
-                   help="with --finetune: most training steps (default 30)")
+                   help="with --finetune: most training steps (default 10)")
 
 
 def _add_support_options(p: argparse.ArgumentParser) -> None:

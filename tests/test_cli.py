@@ -242,3 +242,14 @@ def test_help_lists_every_choice(capsys) -> None:
         main(["train", "--help"])
     text = capsys.readouterr().out
     assert all(method in text for method in TRAIN_METHODS)
+
+
+def test_finetune_help_states_the_library_defaults() -> None:
+    """The CLI's --finetune-* help names the defaults FinetuneConfig really uses."""
+    from fewshot.adapt.config import FinetuneConfig
+    from fewshot.cli import build_parser
+
+    text = " ".join(build_parser()._subparsers._group_actions[0].choices["classify"].format_help().split())
+    defaults = FinetuneConfig()
+    assert f"most training steps (default {defaults.steps})" in text
+    assert f"time budget in seconds (default {defaults.time_budget:g})" in text
