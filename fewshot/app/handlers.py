@@ -498,6 +498,18 @@ def eval_columns(file: Any) -> tuple[Any, Any]:
     return gr.Dropdown(choices=cols, value=text), gr.Dropdown(choices=cols, value=label)
 
 
+def file_warnings(res: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    """Evaluate's warnings about the file itself: labels the label set lacks, rows skipped."""
+    lines = []
+    unseen = summary["unseen_labels"]
+    if unseen:
+        lines.append("⚠ labels in the file but not in your label set: " + ", ".join(esc(x) for x in unseen[:10])
+                     + (f" and {len(unseen) - 10} more" if len(unseen) > 10 else ""))
+    if res["skipped"]:
+        lines.append(f"⚠ {res['skipped']} row(s) without text or label were skipped")
+    return lines
+
+
 def eval_metrics_md(res: dict[str, Any]) -> str:
     """The headline: accuracy and macro-F1 as the labels alone decide, then with the unknown rule in use
     (multi-label: micro / macro F1 and subset accuracy of the answered label sets)."""
@@ -518,13 +530,7 @@ def eval_metrics_md(res: dict[str, Any]) -> str:
         lines.append(f"_No unknown rule: {esc(res['auto_note'])}._")
     lines.append(f"{s['errors']} row(s) misclassified (with the unknown rule in use); the worst labels and the "
                  "most-confused pairs are below.")
-    if s["unseen_labels"]:
-        lines.append("⚠ labels in the file but not in your label set: "
-                     + ", ".join(esc(x) for x in s["unseen_labels"][:10])
-                     + (f" and {len(s['unseen_labels']) - 10} more" if len(s["unseen_labels"]) > 10 else ""))
-    if res["skipped"]:
-        lines.append(f"⚠ {res['skipped']} row(s) without text or label were skipped")
-    return "  \n".join(lines)
+    return "  \n".join(lines + file_warnings(res, s))
 
 
 def multi_metrics_md(res: dict[str, Any]) -> str:
@@ -543,13 +549,7 @@ def multi_metrics_md(res: dict[str, Any]) -> str:
              f"Answers: {rule}; {s['answered_unknown']} "
              "text(s) answered unknown.",
              f"{s['errors']} text(s) not matched exactly; the per-label F1 and the most frequent wrong sets are below."]
-    if s["unseen_labels"]:
-        lines.append("⚠ labels in the file but not in your label set: "
-                     + ", ".join(esc(x) for x in s["unseen_labels"][:10])
-                     + (f" and {len(s['unseen_labels']) - 10} more" if len(s["unseen_labels"]) > 10 else ""))
-    if res["skipped"]:
-        lines.append(f"⚠ {res['skipped']} row(s) without text or label were skipped")
-    return "  \n".join(lines)
+    return "  \n".join(lines + file_warnings(res, s))
 
 
 MULTI_CURVE_NOTE = ("_The trade-off curve is drawn for single-label classifiers. In multi-label mode a text is "
