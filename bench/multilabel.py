@@ -2,6 +2,7 @@
 
     python bench/multilabel.py                      # valid (choose settings) and test, 5 draws each
     python bench/multilabel.py --split valid        # development only
+    python bench/multilabel.py --split test --model mpnet   # another encoder: multilabel_test_mpnet.{json,md}
 
 Data (Qin et al. 2020, "AGIF: An Adaptive Graph-Interactive Framework for Joint Multiple Intent Detection
 and Slot Filling", who built MixATIS/MixSNIPS by joining utterances of different intents with a
@@ -12,8 +13,8 @@ conjunction): from CLINC150 and HWU64,
 - evaluation (fixed per dataset and split): ``--singles`` single-intent texts and ``--pairs`` two-intent
   joined texts from the ``valid`` or ``test`` split, labelled with the one or two intents.
 
-Every method sees the same embeddings (``Encoder("minilm")``: MiniLM-L6 plus its layer-4 mean-pooled
-state, L2-normalised; cached under ``--cache``) and the same draws. Metrics: micro-F1, macro-F1 over
+Every method sees the same embeddings (``Encoder(--model)``, by default ``"minilm"``: MiniLM-L6 plus its
+layer-4 mean-pooled state, L2-normalised; cached per model under ``--cache``) and the same draws. Metrics: micro-F1, macro-F1 over
 the labels, subset accuracy (predicted set == true set). Rows: one-vs-rest logistic regression on the
 embeddings (the baseline), and the variants of :class:`fewshot.multilabel.MultiLabelCore`.
 Settings are chosen on ``valid``; ``test`` is reported. Writes ``--out`` (JSON) and a Markdown table next
@@ -55,13 +56,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a row of the table by name (repeatable; default: every row)")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fewshot" / "multilabel",
                    help="embedding cache folder")
+    p.add_argument("--model", default="minilm",
+                   help='encoder name as FewShotClassifier(model=...) takes it (default "minilm"; e.g. "mpnet"); '
+                        'result files of another model get a _<model> suffix')
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared machines)")
     p.add_argument("--fit-timing", action="store_true",
                    help="only time the default's fit with each logistic solver, interleaved on the same draws "
                         "(wall and CPU seconds; CPU time is what a shared machine's load disturbs least)")
     args = p.parse_args(argv)
     if args.out is None:
-        args.out = common.RESULTS / ("multilabel.json" if args.split == "both" else f"multilabel_{args.split}.json")
+        stem = "multilabel" if args.split == "both" else f"multilabel_{args.split}"
+        suffix = "" if args.model == "minilm" else "_" + "".join(c if c.isalnum() else "_" for c in args.model)
+        args.out = common.RESULTS / f"{stem}{suffix}.json"
     return args
 
 
@@ -301,8 +307,8 @@ def load_split(args: argparse.Namespace, cache: EmbeddingCache, dataset: str,
     return supports, cache.encode(t), y, t
 
 
-def markdown(results: dict[str, Any], command: str) -> str:
-    lines = [f"Command: `{command}`", "",
+def markdown(results: dict[str, Any], command: str, model: str = "minilm") -> str:
+    lines = [f"Command: `{command}`", "", f"Encoder: `{model}`.", "",
              "Mean over support draws (sd in brackets). micro/macro = F1, subset = exact set match; "
              "1-intent / 2-intent = subset accuracy on the single- and two-intent texts.", ""]
     for split, by_ds in results.items():
@@ -351,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit_timing:
         common.write_json(args.out.with_name(args.out.stem + "_fit_timing.json"),
                           {"command": shlex.join(["python", "bench/multilabel.py", *(argv or sys.argv[1:])]),
-                           "environment": common.environment(), "results": fit_timing(args, EmbeddingCache(args.cache))})
+                           "environment": common.environment(), "results": fit_timing(args, EmbeddingCache(args.cache, args.model))})
         return 0
     table = methods()
     if args.method:
@@ -361,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown methods {missing}; known: {list(table)}", file=sys.stderr)
             return 2
         table = {m: table[m] for m in wanted}
-    cache = EmbeddingCache(args.cache)
+    cache = EmbeddingCache(args.cache, args.model)
     splits = ["valid", "test"] if args.split == "both" else [args.split]
     results: dict[str, Any] = {}
     for split in splits:
@@ -378,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {"command": command.strip(), "settings": {k: str(v) for k, v in vars(args).items()},
            "environment": common.environment(), "methods": table, "results": results}
     common.write_json(args.out, out)
-    md = markdown(results, command.strip())
+    md = markdown(results, command.strip(), args.model)
     args.out.with_suffix(".md").write_text(md + "\n")
     print(md)
     return 0
