@@ -212,6 +212,13 @@ def prepare_out(out: str | Path, allowed: Sequence[str] = ()) -> Path:
     return out
 
 
+def write_meta(out: Path, meta: Mapping[str, Any]) -> Path:
+    """Write ``fewshot_model.json`` and the card made from it into ``out``; returns ``out``."""
+    (out / MODEL_CONFIG).write_text(json.dumps(meta, indent=2))
+    (out / "README.md").write_text(model_card(meta))
+    return out
+
+
 def save_encoder_model(out: str | Path, student: Any, result: EncoderResult, config: TrainConfig, *,
                        data_files: Sequence[str] = (), validation_files: Sequence[str] = (), command: str = "",
                        results: dict[str, Any] | None = None, keep: Sequence[str] = ()) -> Path:
@@ -241,9 +248,7 @@ def save_encoder_model(out: str | Path, student: Any, result: EncoderResult, con
                        "seconds": result.seconds, "history": result.history},
         "results": results or {},
     }
-    (out / MODEL_CONFIG).write_text(json.dumps(meta, indent=2))
-    (out / "README.md").write_text(model_card(meta))
-    return out
+    return write_meta(out, meta)
 
 
 def save_model(out: str | Path, result: TrainResult, config: TrainConfig, *, dim: int,
@@ -270,9 +275,7 @@ def save_model(out: str | Path, result: TrainResult, config: TrainConfig, *, dim
                        "member_accuracy": result.member_val, "history": result.history},
         "results": results or {},
     }
-    (out / MODEL_CONFIG).write_text(json.dumps(meta, indent=2))
-    (out / "README.md").write_text(model_card(meta))
-    return out
+    return write_meta(out, meta)
 
 
 def write_model_folder(folder: str | Path, model: MetaModel, *, base: str = "minilm",

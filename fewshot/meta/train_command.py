@@ -12,6 +12,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import FewShotError
 from .training_args import META_METHODS, TRAIN_METHODS, TrainConfig
@@ -125,7 +126,6 @@ def run_train(args: argparse.Namespace) -> int:
     """``fewshot train``: encode the CSVs once, meta-train, evaluate, write the folder; returns the exit code."""
     from ..encoders.encoder import Encoder
     from ..encoders.heads import load_head
-    from ..io.tables import read_table
     from ..text import label_text
     from .data import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv, read_labelled
     from .model_card import save_model
@@ -158,24 +158,28 @@ def run_train(args: argparse.Namespace) -> int:
     if args.eval_support:
         trained = CachedEncoder(base, head=load_head(out, head_only=True), name=str(out))  # the fp16 weights
         frozen = CachedEncoder(base, name=config.base)
-        for s_path, t_path in zip(args.eval_support, args.eval_test):
-            frames = [read_table(p, [args.text_column, args.label_column]) for p in (s_path, t_path)]
-            sets = [(f[args.text_column].tolist(), f[args.label_column].tolist()) for f in frames]
-            for t, what in zip(sets, ("support", "test")):
-                vecs = embed_texts(t[0], base, cache_dir=cache, progress=progress, desc=f"encoding {what}")
-                frozen.add(t[0], vecs)
-                trained.add(t[0], vecs)
-            evaluations.append({"support": s_path, "test": t_path, "frozen": evaluate_csv(frozen, *sets),
-                                "trained": evaluate_csv(trained, *sets)})
+        for (s, t), s_path, t_path in zip(_read_pairs(args.eval_support, args.eval_test, args),
+                                          args.eval_support, args.eval_test):
+            for part, what in ((s, "support"), (t, "test")):
+                vecs = embed_texts(part[0], base, cache_dir=cache, progress=progress, desc=f"encoding {what}")
+                frozen.add(part[0], vecs)
+                trained.add(part[0], vecs)
+            evaluations.append({"support": s_path, "test": t_path, "frozen": evaluate_csv(frozen, s, t),
+                                "trained": evaluate_csv(trained, s, t)})
         save_model(out, result, config, dim=base.dim, data_files=args.data, command=command,
                    results={"rule": "head (default)", "evaluations": evaluations})
     print(f"held-out classes: frozen {result.frozen_val:.4f} -> trained {result.best_val:.4f} "
           f"(best steps {result.best_steps} of {config.steps})", file=sys.stderr)
+    _print_evaluations(evaluations, out)
+    return 0
+
+
+def _print_evaluations(evaluations: list[dict[str, Any]], out: Path) -> None:
+    """The end of a training run on stderr: each ``--eval-test`` file frozen vs trained, then the folder."""
     for r in evaluations:
         print(f"{r['test']}: frozen {r['frozen']:.4f} -> trained {r['trained']:.4f} "
               f"({r['trained'] - r['frozen']:+.4f})", file=sys.stderr)
     print(f"wrote {out}", file=sys.stderr)
-    return 0
 
 
 def _read_pairs(supports: list[str], tests: list[str], args: argparse.Namespace
@@ -208,9 +212,11 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     texts, labels = read_labelled(args.data, args.text_column, args.label_column)
     # the teacher per file: the cache key is the file's own texts, shared with other runs and benchmarks
-    teacher = None if not (config.distill_weight or config.structure_weight) else np.concatenate([teacher_vectors(read_labelled([path], args.text_column, args.label_column)[0],
-                                              config.teacher, cache_dir=cache, progress=progress)
-                              for path in args.data])
+    teacher = None
+    if config.distill_weight or config.structure_weight:
+        teacher = np.concatenate([teacher_vectors(read_labelled([path], args.text_column, args.label_column)[0],
+                                                  config.teacher, cache_dir=cache, progress=progress)
+                                  for path in args.data])
     out = prepare_out(args.out, allowed=(CHECKPOINT,))
     model = student_model(config.base)
     result = train_encoder(model, texts, labels, teacher, config,
@@ -237,8 +243,5 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
     (out / CHECKPOINT).unlink(missing_ok=True)
     print(f"selection ({result.score_on}): frozen {result.frozen_score:.4f} -> trained {result.best_score:.4f} "
           f"(step {result.best_step} of {config.steps})", file=sys.stderr)
-    for r in evaluations:
-        print(f"{r['test']}: frozen {r['frozen']:.4f} -> trained {r['trained']:.4f} "
-              f"({r['trained'] - r['frozen']:+.4f})", file=sys.stderr)
-    print(f"wrote {out}", file=sys.stderr)
+    _print_evaluations(evaluations, out)
     return 0
