@@ -67,8 +67,11 @@ def parse_args(argv: list[str] | None = None) -> Any:
     return p.parse_args(argv)
 
 
-def setfit_modules() -> tuple[Any, Any, Any, Any, Any] | None:
-    """``(setfit, Dataset, SetFitModel, Trainer, TrainingArguments)``, or None (said once) when setfit is missing."""
+def start(args: Any, datasets: tuple[str, ...]) -> tuple[Any, Any, Any, Any, Any] | None:
+    """``(setfit, Dataset, SetFitModel, Trainer, TrainingArguments)`` with the run made reproducible on
+    ``--threads``; None (said once) when the data or setfit is missing."""
+    if not has_data(args.data, datasets):
+        return None
     try:
         import setfit
         from datasets import Dataset
@@ -76,6 +79,8 @@ def setfit_modules() -> tuple[Any, Any, Any, Any, Any] | None:
     except ImportError:
         print("skipping: setfit is not installed (pip install 'fewshot[bench]' or pip install setfit)")
         return None
+    reproducible()
+    set_threads(args.threads)
     return setfit, Dataset, SetFitModel, Trainer, TrainingArguments
 
 
@@ -85,9 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return multilabel_main(args)
     if args.quick:
         args.labels, args.iterations = args.labels or 10, 5
-    if not has_data(args.data, (args.dataset,)):
-        return 0
-    sf = setfit_modules()
+    sf = start(args, (args.dataset,))
     if sf is None:
         return 0
     setfit, Dataset, SetFitModel, Trainer, TrainingArguments = sf
@@ -95,8 +98,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from fewshot import FewShotClassifier
 
-    reproducible()
-    set_threads(args.threads)
     support = read_split(args.data, args.dataset, f"train_{args.shots}")
     test = read_split(args.data, args.dataset, "test")
     labels = sorted(support.label.unique())
@@ -172,9 +173,7 @@ def scenario_data(data: Path, scenario: str, folder: Path) -> list[str]:
 
 def multilabel_main(args: Any) -> int:
     """The multi-label comparison (see the module docstring)."""
-    if not has_data(args.data, ("hwu64",)):
-        return 0
-    sf = setfit_modules()
+    sf = start(args, ("hwu64",))
     if sf is None:
         return 0
     setfit, Dataset, SetFitModel, Trainer, TrainingArguments = sf
@@ -186,8 +185,6 @@ def multilabel_main(args: Any) -> int:
     from fewshot import FewShotClassifier
     from fewshot.multilabel import multilabel_scores
 
-    reproducible()
-    set_threads(args.threads)
     rows: dict[str, list[dict[str, float]]] = {}
 
     def record(name: str, true: list[list[str]], pred: list[list[str]], labels: list[str], fit_s: float,
