@@ -59,6 +59,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default="minilm",
                    help='encoder name as FewShotClassifier(model=...) takes it (default "minilm"; e.g. "mpnet"); '
                         'result files of another model get a _<model> suffix')
+    p.add_argument("--groups", nargs="*", default=None, metavar="DATASET:GROUP",
+                   help="narrow label sets instead of the whole datasets: each CLINC150 domain (15 intents) and "
+                        "each HWU64 scenario with at least 4 intents is its own task (supports, two-intent texts "
+                        "and evaluation texts within the group), or only the groups named (e.g. clinc150:home); "
+                        "result files get a _groups suffix")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared machines)")
     p.add_argument("--fit-timing", action="store_true",
                    help="only time the default's fit with each logistic solver, interleaved on the same draws "
@@ -66,15 +71,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.out is None:
         stem = "multilabel" if args.split == "both" else f"multilabel_{args.split}"
+        stem += "_groups" if args.groups is not None else ""
         suffix = "" if args.model == "minilm" else "_" + "".join(c if c.isalnum() else "_" for c in args.model)
         args.out = common.RESULTS / f"{stem}{suffix}.json"
     return args
 
 
-def read_split(data: Path, dataset: str, split: str) -> tuple[list[str], list[str]]:
-    """The ``text,label`` rows of one split."""
+def read_split(data: Path, dataset: str, split: str,
+               intents: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """The ``text,label`` rows of one split (only the rows of ``intents`` when given)."""
     df = common.read_split(data, dataset, split)
+    if intents is not None:
+        df = df[df["label"].isin(set(intents))]
     return df["text"].tolist(), df["label"].tolist()
+
+
+def label_groups(data: Path, dataset: str, min_intents: int = 4) -> dict[str, tuple[str, ...]]:
+    """Narrow label sets of one dataset: CLINC150's 10 domains (15 intents each), HWU64's scenarios (the
+    label's prefix before ``_``) with at least ``min_intents`` intents."""
+    if dataset == "clinc150":
+        return dict(common.CLINC150_DOMAINS)
+    _, labels = read_split(data, dataset, "train")
+    groups: dict[str, list[str]] = {}
+    for lab in sorted(set(labels)):
+        groups.setdefault(lab.split("_", 1)[0], []).append(lab)
+    return {g: tuple(labs) for g, labs in groups.items() if len(labs) >= min_intents}
+
+
+def _rng(seed: int, dataset: str, part: int, group: int | None) -> np.random.Generator:
+    """The random stream of one dataset (and label group) and part; the full label sets keep their streams."""
+    key = [seed, DATASETS.index(dataset), part] + ([] if group is None else [1000 + group])
+    return np.random.default_rng(key)
 
 
 def join_two(rng: np.random.Generator, texts: list[str], labels: list[str], n: int,
@@ -97,23 +124,27 @@ def join_two(rng: np.random.Generator, texts: list[str], labels: list[str], n: i
     return out_t, out_l
 
 
-def eval_set(data: Path, dataset: str, split: str, singles: int, pairs: int,
-             seed: int) -> tuple[list[str], list[list[str]]]:
-    """The fixed evaluation texts of one dataset and split: single-intent texts, then two-intent texts."""
-    texts, labels = read_split(data, dataset, split)
-    rng = np.random.default_rng([seed, DATASETS.index(dataset), 1 if split == "test" else 2])
+def eval_set(data: Path, dataset: str, split: str, singles: int, pairs: int, seed: int,
+             intents: Sequence[str] | None = None, group: int | None = None) -> tuple[list[str], list[list[str]]]:
+    """The fixed evaluation texts of one dataset (or of its label group ``intents``, number ``group``) and
+    split: single-intent texts, then two-intent texts."""
+    texts, labels = read_split(data, dataset, split, intents)
+    rng = _rng(seed, dataset, 1 if split == "test" else 2, group)
     pick = rng.choice(len(texts), size=min(singles, len(texts)), replace=False)
+    if intents is not None:  # a small group has fewer single texts: as many two-intent texts as single ones
+        pairs = min(pairs, len(pick))
     t = [texts[i] for i in pick]
     y = [[labels[i]] for i in pick]
     pt, pl = join_two(rng, texts, labels, pairs)
     return t + pt, y + pl
 
 
-def support_draw(data: Path, dataset: str, draw: int, shots: int, multi: int,
-                 seed: int) -> tuple[list[str], list[list[str]]]:
-    """One support set: ``shots`` single-label ``train`` examples per label + ``multi`` two-label ones."""
-    texts, labels = read_split(data, dataset, "train")
-    rng = np.random.default_rng([seed, DATASETS.index(dataset), 100 + draw])
+def support_draw(data: Path, dataset: str, draw: int, shots: int, multi: int, seed: int,
+                 intents: Sequence[str] | None = None, group: int | None = None) -> tuple[list[str], list[list[str]]]:
+    """One support set: ``shots`` single-label ``train`` examples per label + ``multi`` two-label ones
+    (of the label group ``intents``, number ``group``, when given)."""
+    texts, labels = read_split(data, dataset, "train", intents)
+    rng = _rng(seed, dataset, 100 + draw, group)
     by_label: dict[str, list[int]] = {}
     for i, lab in enumerate(labels):
         by_label.setdefault(lab, []).append(i)
@@ -296,14 +327,16 @@ def evaluate(cfg: dict[str, Any], supports: list[tuple[np.ndarray, list[list[str
             "draws": rows}
 
 
-def load_split(args: argparse.Namespace, cache: EmbeddingCache, dataset: str,
-               split: str) -> tuple[list[Any], np.ndarray, list[list[str]], list[str]]:
-    """The support draws (vectors, label lists, texts) and the evaluation set of one dataset and split."""
+def load_split(args: argparse.Namespace, cache: EmbeddingCache, dataset: str, split: str,
+               intents: Sequence[str] | None = None,
+               group: int | None = None) -> tuple[list[Any], np.ndarray, list[list[str]], list[str]]:
+    """The support draws (vectors, label lists, texts) and the evaluation set of one dataset (or label group)
+    and split."""
     supports = []
     for d in range(args.draws):
-        t, y = support_draw(args.data, dataset, d, args.shots, args.multi, args.seed)
+        t, y = support_draw(args.data, dataset, d, args.shots, args.multi, args.seed, intents, group)
         supports.append((cache.encode(t), y, t))
-    t, y = eval_set(args.data, dataset, split, args.singles, args.pairs, args.seed)
+    t, y = eval_set(args.data, dataset, split, args.singles, args.pairs, args.seed, intents, group)
     return supports, cache.encode(t), y, t
 
 
@@ -322,7 +355,29 @@ def markdown(results: dict[str, Any], command: str, model: str = "minilm") -> st
                              f"{m['single_subset_accuracy']:.3f} | {m['pair_subset_accuracy']:.3f} | "
                              f"{m['empty']:.3f} | {m['fit_s']:.1f} |")
         lines.append("")
+        lines += group_summary(by_ds)
     return "\n".join(lines)
+
+
+def group_summary(by_task: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown rows summarising label groups (tasks named ``dataset:group``) per dataset and method: the mean
+    over groups of the draws' means, and the weakest group; no rows for whole datasets."""
+    per: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for task, by_m in by_task.items():
+        if ":" in task:
+            for name, r in by_m.items():
+                per.setdefault((task.split(":", 1)[0], name), []).append(r["mean"])
+    if not per:
+        return []
+    lines = ["Label groups, summarised: mean over the groups (each a mean over draws), and the lowest group.", "",
+             "| dataset | method | groups | micro-F1 | subset acc. | 1-intent | 2-intent | lowest micro-F1 "
+             "| lowest subset acc. |", "|---|---|---|---|---|---|---|---|---|"]
+    for (ds, name), ms in per.items():
+        mean = {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
+        lines.append(f"| {ds} | {name} | {len(ms)} | {mean['micro_f1']:.3f} | {mean['subset_accuracy']:.3f} | "
+                     f"{mean['single_subset_accuracy']:.3f} | {mean['pair_subset_accuracy']:.3f} | "
+                     f"{min(m['micro_f1'] for m in ms):.3f} | {min(m['subset_accuracy'] for m in ms):.3f} |")
+    return lines + [""]
 
 
 def fit_timing(args: argparse.Namespace, cache: EmbeddingCache) -> dict[str, Any]:
@@ -359,6 +414,12 @@ def main(argv: list[str] | None = None) -> int:
                           {"command": shlex.join(["python", "bench/multilabel.py", *(argv or sys.argv[1:])]),
                            "environment": common.environment(), "results": fit_timing(args, EmbeddingCache(args.cache, args.model))})
         return 0
+    if args.groups:
+        known = {f"{ds}:{g}" for ds in DATASETS for g in label_groups(args.data, ds)}
+        unknown = sorted(set(args.groups) - known)
+        if unknown:
+            print(f"unknown groups {unknown}; known: {sorted(known)}", file=sys.stderr)
+            return 2
     table = methods()
     if args.method:
         wanted = [m.strip() for m in args.method]
@@ -373,13 +434,17 @@ def main(argv: list[str] | None = None) -> int:
     for split in splits:
         results[split] = {}
         for ds in DATASETS:
-            supports, x_eval, y_eval, t_eval = load_split(args, cache, ds, split)
-            results[split][ds] = {}
-            for name, cfg in table.items():
-                r = evaluate(cfg, supports, x_eval, y_eval, t_eval, cache)
-                results[split][ds][name] = r
-                print(f"{split} {ds} {name}: micro-F1 {r['mean']['micro_f1']:.3f} "
-                      f"subset {r['mean']['subset_accuracy']:.3f}", file=sys.stderr, flush=True)
+            tasks = ({f"{ds}:{g}": (labs, i) for i, (g, labs) in enumerate(label_groups(args.data, ds).items())
+                      if not args.groups or f"{ds}:{g}" in args.groups}
+                     if args.groups is not None else {ds: (None, None)})
+            for task, (intents, group) in tasks.items():
+                supports, x_eval, y_eval, t_eval = load_split(args, cache, ds, split, intents, group)
+                results[split][task] = {}
+                for name, cfg in table.items():
+                    r = evaluate(cfg, supports, x_eval, y_eval, t_eval, cache)
+                    results[split][task][name] = r
+                    print(f"{split} {task} {name}: micro-F1 {r['mean']['micro_f1']:.3f} "
+                          f"subset {r['mean']['subset_accuracy']:.3f}", file=sys.stderr, flush=True)
     command = shlex.join(["python", "bench/multilabel.py", *(argv if argv is not None else sys.argv[1:])])
     out = {"command": command.strip(), "settings": {k: str(v) for k, v in vars(args).items()},
            "environment": common.environment(), "methods": table, "results": results}
