@@ -121,7 +121,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--finetune-seconds", type=_seconds, metavar="S",
                    help="with --finetune: time budget in seconds (default 60)")
     p.add_argument("--finetune-steps", type=_steps, metavar="N",
-                   help="with --finetune: most training steps (default 10)")
+                   help="with --finetune: most training steps (default 30)")
 
 
 def _add_support_options(p: argparse.ArgumentParser) -> None:

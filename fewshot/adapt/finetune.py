@@ -43,7 +43,12 @@ Cancel = Callable[[], bool] | threading.Event
 
 
 class _Run:
-    """One trainable copy of the top layers with its optimiser and episode stream."""
+    """One trainable copy of the top layers with its optimiser, episode stream and dropout stream.
+
+    The layers' dropout draws from torch's global generator; each run swaps in a state of its own around its
+    steps, so a run's training does not depend on the other runs or on how long the estimate ran (the final
+    run with the chosen number of steps is the same whatever ``steps`` allowed the folds).
+    """
 
     def __init__(self, template: TopLayers, rows: np.ndarray, config: FinetuneConfig, seed: int) -> None:
         self.net = copy.deepcopy(template)
@@ -53,10 +58,13 @@ class _Run:
         self.rows = rows
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
+        self.dropout_state = torch.Generator().manual_seed(seed).get_state()
         self.config = config
         self.steps = 0
 
     def step(self, cached: Cached, labels: np.ndarray) -> float:
+        """One optimisation step on a fresh episode; dropout draws from this run's own stream."""
+        torch.set_rng_state(self.dropout_state)
         cfg = self.config
         episode = sample_episode(labels, self.rows, cfg.episode_labels, cfg.episode_shots, self.rng)
         z = self.net(cached, episode.tolist())
@@ -69,6 +77,7 @@ class _Run:
         loss.backward()
         self.opt.step()
         self.steps += 1
+        self.dropout_state = torch.get_rng_state()
         return float(loss.detach())
 
 
