@@ -262,6 +262,7 @@ def markdown(args: argparse.Namespace, rows: list[dict[str, Any]], argv: list[st
                 a, b = got.get("adapted"), got.get(setfit)
                 cells.append(f"{a['seconds'] / b['seconds']:.2f}" if a and b else "-")
             lines.append(f"| {name} | {d} | " + " | ".join(cells) + " |")
+    lines += summary(rows)
     eight = [r for r in rows if "int8" in r]
     if eight:
         lines += ["", "| set | draw | adapted | adapted, int8 | agreement | classify seconds int8 / float |",
@@ -270,6 +271,35 @@ def markdown(args: argparse.Namespace, rows: list[dict[str, Any]], argv: list[st
                   f"{100 * r['int8']['agreement']:.1f} % | {r['int8']['predict_seconds'] / r['predict_seconds']:.2f} |"
                   for r in eight]
     return "\n".join(lines)
+
+
+def summary(rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown rows per set drawn more than once: mean accuracy of instant and adapted, the adapted minus
+    instant range over draws, how often the adaptation was kept, the most steps kept; then all draws together."""
+    by_set: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in rows:
+        by_set.setdefault(r["set"], {}).setdefault(r["draw"], {})[r["method"]] = r
+    pairs = {s: [(d["instant"], d["adapted"]) for d in draws.values() if "instant" in d and "adapted" in d]
+             for s, draws in by_set.items()}
+    pairs = {s: p for s, p in pairs.items() if p}
+    if not pairs or max(len(p) for p in pairs.values()) < 2:
+        return []
+
+    def line(name: str, p: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+        gain = [100 * (a["accuracy"] - i["accuracy"]) for i, a in p]
+        kept = [a["report"]["steps"] for _, a in p if a["report"]["kept"]]
+        return (f"| {name} | {len(p)} | {np.mean([100 * i['accuracy'] for i, _ in p]):.1f} | "
+                f"{np.mean([100 * a['accuracy'] for _, a in p]):.1f} | {np.mean(gain):+.1f} | {min(gain):+.1f} .. "
+                f"{max(gain):+.1f} | {len(kept)} | {max(kept, default=0)} | "
+                f"{np.mean([a['seconds'] for _, a in p]):.0f} |")
+
+    out = ["", "Per set, over its draws: mean accuracy %, adapted minus instant (mean, lowest .. highest draw), "
+           "draws where the adaptation was kept, the most steps of a kept final run, mean seconds of the adapted "
+           "classifier.", "", "| set | draws | instant | adapted | adapted - instant | range | kept | most steps "
+           "| adapted s |", "|---|---|---|---|---|---|---|---|---|"]
+    out += [line(s, p) for s, p in pairs.items()]
+    out.append(line("all draws", [x for p in pairs.values() for x in p]))
+    return out
 
 
 def write(args: argparse.Namespace, config: Any, rows: list[dict[str, Any]], argv: list[str] | None) -> None:
