@@ -296,6 +296,9 @@ def methods() -> dict[str, dict[str, Any]]:
         "logistic + word windows, vote top, no at-least-one": {"views": "words", "at_least_one": False},
         "default: logistic + word windows, vote top": {"views": "words"},
         "default with one scikit-learn fit per label": {"views": "words", "solver": "sklearn"},
+        "default + per-label thresholds": {"views": "words", "per_label": True},
+        "default, cv_pairs 0.5": {"views": "words", "cv_pairs": 0.5},
+        "logistic + word windows, vote top_windows": {"views": "words", "view_vote": "top_windows"},
     }
 
 
