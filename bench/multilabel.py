@@ -64,6 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "each HWU64 scenario with at least 4 intents is its own task (supports, two-intent texts "
                         "and evaluation texts within the group), or only the groups named (e.g. clinc150:home); "
                         "result files get a _groups suffix")
+    p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS),
+                   help="datasets to run (default: both); e.g. a model meta-trained on one dataset is scored "
+                        "on the other only")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared machines)")
     p.add_argument("--fit-timing", action="store_true",
                    help="only time the default's fit with each logistic solver, interleaved on the same draws "
@@ -215,16 +218,17 @@ class EmbeddingCache:
         self.vectors: dict[str, np.ndarray] = {}
         self.views: dict[str, np.ndarray] = {}
         self._encoder: Any = None
-        self._path = folder / f"{model}"
+        self._stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in model)  # a folder path is one name
+        self._path = folder / self._stem
         if self._path.with_suffix(".json").exists():
             keys = json.loads(self._path.with_suffix(".json").read_text())
             arr = np.load(self._path.with_suffix(".npy"), allow_pickle=False)
             self.vectors = dict(zip(keys, arr))
-        vpath = folder / f"{model}_views"
+        vpath = folder / f"{self._stem}_views"
         if vpath.with_suffix(".json").exists():
             keys = json.loads(vpath.with_suffix(".json").read_text())
             flat = np.load(vpath.with_suffix(".npy"), allow_pickle=False)
-            off = np.load(folder / f"{model}_views_offsets.npy", allow_pickle=False)
+            off = np.load(folder / f"{self._stem}_views_offsets.npy", allow_pickle=False)
             self.views = {k: flat[off[i]:off[i + 1]] for i, k in enumerate(keys)}
 
     def _load_encoder(self) -> Any:
@@ -254,11 +258,11 @@ class EmbeddingCache:
             print(f"  token-window views of {len(todo)} texts in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
             self.views.update(zip(todo, got))
             keys = list(self.views)
-            np.save((self.folder / f"{self.model}_views").with_suffix(".npy"),
+            np.save((self.folder / f"{self._stem}_views").with_suffix(".npy"),
                     np.concatenate([self.views[k] for k in keys]))
-            np.save(self.folder / f"{self.model}_views_offsets.npy",
+            np.save(self.folder / f"{self._stem}_views_offsets.npy",
                     np.r_[0, np.cumsum([len(self.views[k]) for k in keys])])
-            (self.folder / f"{self.model}_views.json").write_text(json.dumps(keys))
+            (self.folder / f"{self._stem}_views.json").write_text(json.dumps(keys))
         return [self.views[t] for t in texts]
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -408,7 +412,7 @@ def fit_timing(args: argparse.Namespace, cache: EmbeddingCache) -> dict[str, Any
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not all(common.has_data(args.data, DATASETS, split) for split in ("train", "valid", "test")):
+    if not all(common.has_data(args.data, tuple(args.datasets), split) for split in ("train", "valid", "test")):
         return 0
     common.set_threads(args.threads)
     common.reproducible()
@@ -418,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                            "environment": common.environment(), "results": fit_timing(args, EmbeddingCache(args.cache, args.model))})
         return 0
     if args.groups:
-        known = {f"{ds}:{g}" for ds in DATASETS for g in label_groups(args.data, ds)}
+        known = {f"{ds}:{g}" for ds in args.datasets for g in label_groups(args.data, ds)}
         unknown = sorted(set(args.groups) - known)
         if unknown:
             print(f"unknown groups {unknown}; known: {sorted(known)}", file=sys.stderr)
@@ -436,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     for split in splits:
         results[split] = {}
-        for ds in DATASETS:
+        for ds in args.datasets:
             tasks = ({f"{ds}:{g}": (labs, i) for i, (g, labs) in enumerate(label_groups(args.data, ds).items())
                       if not args.groups or f"{ds}:{g}" in args.groups}
                      if args.groups is not None else {ds: (None, None)})
