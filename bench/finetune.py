@@ -73,7 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--split", default="test", choices=["valid", "test"], help="rows scored")
     p.add_argument("--narrow", nargs="*", default=["clinc150:home", "hwu64:general@general_quirky=0.7", "hwu64:iot",
                                                    "hwu64:qa@qa_factoid=0.7"],
-                   help="DATASET:DOMAIN subsets (CLINC150 domain or HWU64 scenario), optionally @INTENT=SHARE")
+                   help="DATASET:DOMAIN subsets (CLINC150 domain or HWU64 scenario; several joined with +), optionally "
+                        "@INTENT=SHARE")
     p.add_argument("--broad", nargs="*", default=["hwu64", "clinc150"],
                    help="datasets scored with all labels (train_5.csv)")
     p.add_argument("--draws", type=int, default=3, help="random support draws per narrow subset")
@@ -122,10 +123,11 @@ def tasks(args: argparse.Namespace) -> list[dict[str, Any]]:
         dominant = dominant or None
         train = common.read_split(args.data, dataset, "train")
         scored = common.read_split(args.data, dataset, args.split)
+        parts = domain.split("+")  # several domains or scenarios as one label set
         if dataset == "clinc150":
-            intents = CLINC150_DOMAINS[domain].split()
+            intents = [x for part in parts for x in CLINC150_DOMAINS[part].split()]
         else:
-            intents = sorted(x for x in train.label.unique() if x.split("_", 1)[0] == domain)
+            intents = sorted(x for x in train.label.unique() if x.split("_", 1)[0] in parts)
         if len(intents) < 2:
             raise SystemExit(f"{spec}: fewer than 2 intents")
         scored = scored[scored.label.isin(intents)]
