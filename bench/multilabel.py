@@ -75,9 +75,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.out is None:
         stem = "multilabel" if args.split == "both" else f"multilabel_{args.split}"
         stem += "_groups" if args.groups is not None else ""
-        suffix = "" if args.model == "minilm" else "_" + "".join(c if c.isalnum() else "_" for c in args.model)
+        suffix = "" if args.model == "minilm" else "_" + model_tag(args.model)
         args.out = common.RESULTS / f"{stem}{suffix}.json"
     return args
+
+
+def model_tag(model: str) -> str:
+    """A model name or folder path as one file-name part (result files, embedding caches)."""
+    return "".join(c if c.isalnum() else "_" for c in model)
 
 
 def read_split(data: Path, dataset: str, split: str,
@@ -218,7 +223,7 @@ class EmbeddingCache:
         self.vectors: dict[str, np.ndarray] = {}
         self.views: dict[str, np.ndarray] = {}
         self._encoder: Any = None
-        self._stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in model)  # a folder path is one name
+        self._stem = model_tag(model)  # a folder path is one file name
         self._path = folder / self._stem
         if self._path.with_suffix(".json").exists():
             keys = json.loads(self._path.with_suffix(".json").read_text())

@@ -50,7 +50,6 @@ import pandas as pd
 
 import common  # bench/ is on the path as a script
 
-CLINC150_DOMAINS = common.CLINC150_DOMAINS
 IN_SCOPE_PER_DOMAIN = 10  # of 15; the other 5 are the domain's unknown intents
 HWU64_HELD_OUT_SHARE = 1 / 3
 MAX_DROP = 0.02  # the product's automatic threshold: 2 % of held-out support examples among those right
@@ -95,10 +94,13 @@ class Vectors:
         self._encoder = None
         cache.mkdir(parents=True, exist_ok=True)
 
-    def encode(self, key: str, texts: list[str], save: bool = True) -> np.ndarray:
+    def digest(self, texts: list[str]) -> str:
+        """Cache key of ``texts`` under this encoder (model and appended layers): a new key when either changes."""
         tag = self.model if self.extra_layers == "auto" else f"{self.model}|{self.extra_layers}"
-        digest = hashlib.sha256(("\n".join([tag, *texts])).encode()).hexdigest()[:16]
-        path = self.cache / f"{key}-{digest}.npy"
+        return hashlib.sha256(("\n".join([tag, *texts])).encode()).hexdigest()[:16]
+
+    def encode(self, key: str, texts: list[str], save: bool = True) -> np.ndarray:
+        path = self.cache / f"{key}-{self.digest(texts)}.npy"
         if save and path.is_file():
             return np.load(path)
         if self._encoder is None:
@@ -131,9 +133,7 @@ class LazyRows:
 
     def __init__(self, vec: Vectors, key: str, texts: list[str]) -> None:
         self.vec, self.key, self.texts = vec, key, texts
-        tag = vec.model if vec.extra_layers == "auto" else f"{vec.model}|{vec.extra_layers}"
-        digest = hashlib.sha256(("\n".join([tag, *texts])).encode()).hexdigest()[:16]
-        self.path = vec.cache / f"{key}-{digest}-rows.npz"
+        self.path = vec.cache / f"{key}-{vec.digest(texts)}-rows.npz"
         self.rows: dict[int, np.ndarray] = {}
         if self.path.is_file():
             saved = np.load(self.path)
@@ -508,7 +508,7 @@ def clinc_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tup
     query, v_query = vec.split("clinc150", split)
     other, v_other = vec.split("clinc150", f"oos_{split}")
     out = []
-    for d_i, (domain, intents) in enumerate(CLINC150_DOMAINS.items()):
+    for d_i, (domain, intents) in enumerate(common.CLINC150_DOMAINS.items()):
         if domains and domain not in domains:
             continue
         for draw in range(draws):
@@ -689,7 +689,7 @@ def main() -> int:
     parser.add_argument("--extra-layers", default="auto",
                         help="encoder layers appended to the embedding: 'auto' (the product's), 'none' or numbers like 2,4")
     parser.add_argument("--cache", default="/tmp/fewshot-oosid-cache", help="folder for cached vectors (.npy)")
-    parser.add_argument("--domains", nargs="+", choices=tuple(CLINC150_DOMAINS), default=None,
+    parser.add_argument("--domains", nargs="+", choices=tuple(common.CLINC150_DOMAINS), default=None,
                         help="CLINC150 domains (default: all 10)")
     parser.add_argument("--hwu-draws", type=int, default=None, help="HWU64 draws per shot count (default: 3 x --draws)")
     parser.add_argument("--finetune", action="store_true",

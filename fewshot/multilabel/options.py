@@ -16,7 +16,7 @@ __all__ = ["check_config", "is_label_threshold"]
 def is_label_threshold(value: Any) -> bool:
     """Whether ``value`` can be a label's decision threshold: a probability strictly between 0 and 1 (at 0 the
     label would always be answered, at 1 never)."""
-    return not isinstance(value, (str, bool)) and isinstance(value, (int, float)) and 0.0 < value < 1.0
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 < value < 1.0
 
 
 def check_config(config: Any) -> None:
