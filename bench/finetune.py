@@ -75,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                    "hwu64:qa@qa_factoid=0.7"],
                    help="DATASET:DOMAIN subsets (CLINC150 domain or HWU64 scenario; several joined with +), optionally "
                         "@INTENT=SHARE")
+    p.add_argument("--flights", action="store_true",
+                   help="also score the synthetic flight-booking set (bench/flights.py: 16 intents, 70 %% plain "
+                        "'flight')")
     p.add_argument("--broad", nargs="*", default=["hwu64", "clinc150"],
                    help="datasets scored with all labels (train_5.csv)")
     p.add_argument("--draws", type=int, default=3, help="random support draws per narrow subset")
@@ -115,6 +118,7 @@ def tasks(args: argparse.Namespace) -> list[dict[str, Any]]:
     import pandas as pd
 
     out = []
+    specs: list[tuple[str, list[str], Any, Any, Any, str | None]] = []  # name, intents, pool, scored, weights, note
     for spec in args.narrow:
         subset, _, weighting = spec.partition("@")
         dataset, domain = subset.split(":", 1)
@@ -131,13 +135,20 @@ def tasks(args: argparse.Namespace) -> list[dict[str, Any]]:
         if len(intents) < 2:
             raise SystemExit(f"{spec}: fewer than 2 intents")
         scored = scored[scored.label.isin(intents)]
-        weights = row_weights(scored, dominant, share)
+        specs.append((subset, intents, train, scored, row_weights(scored, dominant, share),
+                      f"{dominant} {share:.0%}" if dominant else None))
+    if args.flights:
+        from flights import flight_set
+
+        train, scored = flight_set(seed=0 if args.split == "test" else 1)  # another fill of the templates
+        specs.append(("flights (synthetic)", sorted(train.label.unique()), train, scored, None, None))
+    for name, intents, train, scored, weights, weighted in specs:
         for draw in range(args.draws):
             rng = np.random.default_rng(draw)
             parts = [train[train.label == lab].iloc[rng.choice((train.label == lab).sum(), args.shots, replace=False)]
                      for lab in intents]
-            out.append({"set": subset, "draw": draw, "support": pd.concat(parts), "scored": scored, "weights": weights,
-                        "weighted": f"{dominant} {share:.0%}" if dominant else None, "setfit": True})
+            out.append({"set": name, "draw": draw, "support": pd.concat(parts), "scored": scored, "weights": weights,
+                        "weighted": weighted, "setfit": True})
     for dataset in args.broad:
         scored = common.read_split(args.data, dataset, args.split)
         support = common.read_split(args.data, dataset, "train_5")

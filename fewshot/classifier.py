@@ -488,7 +488,7 @@ class FewShotClassifier:
         """Adapt the encoder's top layers to the current examples (and label names, with ``label_names``), then
         re-encode the examples with the adapted encoder and refit the rule; returns the report.
 
-        Seconds to minutes (``config.time_budget``, 60 s by default; see docs/finetune.md). ``progress(done,
+        Seconds to minutes (``config.time_budget``, 30 s by default; see docs/finetune.md). ``progress(done,
         total)`` counts training steps; ``cancel`` (an Event, or a callable returning True) stops at the next
         step. When cancelled, or when the cross-validated estimate sees no gain, the classifier is unchanged
         (``report.kept`` is False). Always starts from the instant encoder, which other classifiers keep

@@ -119,7 +119,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="fine-tune the encoder's top layers on the examples first (seconds to minutes; kept only "
                         "when a cross-validated estimate on the examples improves; see docs/finetune.md)")
     p.add_argument("--finetune-seconds", type=_seconds, metavar="S",
-                   help="with --finetune: time budget in seconds (default 60)")
+                   help="with --finetune: time budget in seconds (default 30)")
     p.add_argument("--finetune-steps", type=_steps, metavar="N",
                    help="with --finetune: most training steps (default 30)")
 

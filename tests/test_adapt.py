@@ -267,3 +267,30 @@ def test_fold_ids_are_stratified() -> None:
         assert len(set(folds[labels == lab].tolist())) == 3
     vecs = np.eye(3)[labels] + 0.01
     assert cv_accuracy(vecs, labels, folds) == 1.0
+
+
+def test_prototype_margin_measures_how_clearly_held_out_rows_sit_with_their_label() -> None:
+    from fewshot.adapt.estimate import prototype_margin
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 6)
+    folds = fold_ids(labels, 3, seed=0)
+    margins = []
+    for spread in (0.05, 0.3, 3.0):
+        vecs = np.eye(3)[labels] + spread * rng.standard_normal((len(labels), 3))
+        margins.append(sum(prototype_margin(vecs, labels, folds, f) for f in range(3)))
+    assert margins[0] > margins[1] > 0 > margins[2] - 1.0  # tighter clusters: larger; noise: about none
+    assert prototype_margin(np.eye(3)[labels], labels, folds, fold=7) == 0.0  # an empty fold adds nothing
+
+
+def test_margin_ties_extend_a_gain_but_never_start_one(model) -> None:
+    support = synthetic(12, seed=4)
+    base = dict(layers=2, episode_shots=4, steps=60, folds=3, eval_every=10, patience=2, lr=3e-3, time_budget=None)
+    constant = lambda train, y, test: np.zeros(len(test), dtype=np.int64)  # noqa: E731 - accuracy never moves
+    for ties in (True, False):
+        flat = finetune(model, *support, FinetuneConfig(**base, margin_ties=ties), rule=constant).report
+        assert not flat.kept and len(flat.curve) == 3  # no gain: stops after `patience` checks either way
+    plain = finetune(model, *support, FinetuneConfig(**base, margin_ties=False)).report
+    tied = finetune(model, *support, FinetuneConfig(**base, margin_ties=True)).report
+    assert plain.curve == tied.curve and plain.curve[-1][1] == plain.curve[-3][1]  # it ends on equal estimates
+    assert plain.kept and tied.kept and tied.steps > plain.steps  # ...which grew the margin: train on

@@ -213,7 +213,7 @@ def test_minilm_round_trip_and_upload_path(tmp_path: Path) -> None:
     probs = clf.predict_proba(queries)
     folder = clf.save(tmp_path / "clf")
     size = (folder / "finetune.safetensors").stat().st_size
-    assert 7_000_000 < size < 7_200_000, size  # 2 MiniLM layers in float16
+    assert 14_100_000 < size < 14_300_000, size  # 4 MiniLM layers (a small label set) in float16
     loaded = FewShotClassifier.load(folder, allow_model_paths=False)
     assert loaded.finetuned_ is not None and np.array_equal(loaded.predict_proba(queries), probs)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -16,30 +16,36 @@ LOSSES = ("supcon", "contrastive")
 class FinetuneConfig:
     """How the encoder is adapted to the user's labels; every number that decides the result lives here.
 
-    Defaults were chosen on validation splits of the development sets (``bench/finetune.py --split valid``,
-    see docs/finetune.md): train the top ``layers`` transformer layers with the supervised contrastive loss
-    on episodes of ``episode_labels`` labels x ``episode_shots`` examples, pick the number of steps by
-    ``folds``-fold cross-validation on the examples (checked every ``eval_every`` steps, at most ``steps``), and
-    keep the instant encoder unless that estimate rises above the instant classifier's by more than
-    ``min_gain``. A few large steps (lr 3e-4, checked every 5) did as well on the validation splits as three times
-    as many small ones (1e-4, checked every 10), in a third of the time: speed is part of the goal (a quarter of
-    SetFit's time). Most runs stop at the first or second check; the cap of 30 steps only lets a run go on while
-    its estimate is still rising (labels far from separable, where adaptation has the most to gain).
+    Train the top ``layers`` transformer layers with the supervised contrastive loss on episodes of
+    ``episode_labels`` labels x ``episode_shots`` examples, pick the number of steps by ``folds``-fold
+    cross-validation on the examples (checked every ``eval_every`` steps, at most ``steps``), and keep the instant
+    encoder unless that estimate rises above the instant classifier's by more than ``min_gain``. Chosen on the
+    development sets and a synthetic flight-booking set (``bench/finetune.py``, see docs/finetune.md). 4 layers
+    were needed where labels share their wording and differ by a word or two (2 layers stayed well below SetFit
+    there); on topic-like narrow label sets they did about as well as 2. 2-example episodes cost half of what
+    4-example ones cost per step and did about as well. A few large steps (lr 3e-4, checked every 5) did as well
+    as three times as many small ones. With ``margin_ties`` an estimate equal to the best but with a larger
+    held-out margin extends a gain: the held-out accuracy of a few dozen texts is coarse, and where it stays
+    level the test accuracy can still rise. The time budget keeps the whole adaptation near a quarter of SetFit's
+    time.
     """
 
-    layers: int = 2  # top transformer layers trained (the lower ones run once, their outputs are cached)
+    layers: int | None = None  # top transformer layers trained (lower ones run once, cached); None: by label count
+    deep_max_labels: int = 32  # layers / episode_shots None: 4 layers, 2-example episodes up to this many labels,
+    # else 2 layers, 4-example episodes (an episode's labels then are a small share of all: a deep step moves the rest)
     steps: int = 30  # most optimisation steps (per fold during the estimate, then of the final run)
-    time_budget: float | None = 60.0  # seconds for the whole adaptation (cache, estimate, final run); None: no limit
+    time_budget: float | None = 30.0  # seconds for the whole adaptation (cache, estimate, final run); None: no limit
     lr: float = 3e-4  # AdamW learning rate of the trained layers
     weight_decay: float = 0.01
     loss: str = "supcon"  # "supcon" (Khosla et al. 2020) | "contrastive" (Hadsell et al. 2006, sampled pairs)
     temperature: float = 0.1  # supcon temperature
     margin: float = 1.0  # contrastive margin on the Euclidean distance of unit vectors (0..2)
     episode_labels: int = 16  # labels per episode (all when fewer)
-    episode_shots: int = 4  # examples per label per episode (all when fewer)
+    episode_shots: int | None = None  # examples per label per episode (all when fewer); None: by label count
     folds: int = 3  # cross-validation folds for the estimate and early stopping (0: no estimate, train `steps`)
     eval_every: int = 5  # steps between two estimates
     patience: int = 1  # estimates without improvement before stopping
+    margin_ties: bool = True  # an equal estimate with a larger held-out prototype margin counts as a rise
     min_gain: float = 0.0  # estimate gain (beyond "higher") needed to keep the adapted weights, else instant stays
     dropout: bool = True  # the layers' own dropout while training
     half_weights: bool = True  # round the returned weights to float16 values (a float16 file then loses nothing)
@@ -49,10 +55,14 @@ class FinetuneConfig:
         """Raise :class:`FewShotError` naming the first bad value."""
         if self.loss not in LOSSES:
             raise FewShotError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        for name in ("layers", "steps", "episode_labels", "episode_shots", "eval_every", "patience"):
+        settled_later = ("layers", "episode_shots")  # None: chosen by label count (:meth:`for_labels`)
+        for name in ("layers", "steps", "episode_labels", "episode_shots", "eval_every", "patience", "deep_max_labels"):
             value = getattr(self, name)
+            if value is None and name in settled_later:
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise FewShotError(f"{name} must be an integer >= 1, got {value!r}")
+                also = " or None" if name in settled_later else ""
+                raise FewShotError(f"{name} must be an integer >= 1{also}, got {value!r}")
         if not isinstance(self.folds, int) or self.folds < 0 or self.folds == 1:
             raise FewShotError(f"folds must be 0 (no estimate) or an integer >= 2, got {self.folds!r}")
         for name in ("lr", "temperature", "margin"):
@@ -62,6 +72,13 @@ class FinetuneConfig:
             raise FewShotError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.time_budget is not None and not self.time_budget > 0:
             raise FewShotError(f"time_budget must be None or > 0 seconds, got {self.time_budget!r}")
+
+    def for_labels(self, n_labels: int) -> FinetuneConfig:
+        """A copy with ``layers`` and ``episode_shots`` settled for a label set of ``n_labels`` labels (their ``None``
+        means: 4 layers and 2-example episodes up to ``deep_max_labels`` labels, else 2 layers and 4 examples)."""
+        deep = n_labels <= self.deep_max_labels
+        return replace(self, layers=self.layers if self.layers is not None else (4 if deep else 2),
+                       episode_shots=self.episode_shots if self.episode_shots is not None else (2 if deep else 4))
 
 
 @dataclass

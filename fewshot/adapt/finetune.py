@@ -34,7 +34,7 @@ from torch import nn
 
 from ..errors import FewShotError
 from .config import FinetuneConfig, FinetuneReport, FinetuneResult
-from .estimate import Rule, fold_ids, held_out_predictions, prototype_rule
+from .estimate import Rule, fold_ids, held_out_predictions, prototype_margin, prototype_rule
 from .layers import Cached, TopLayers, layer_prefix, lower_states, transformer_of
 from .losses import contrastive_loss, sample_episode, supcon_loss
 
@@ -122,6 +122,7 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
         raise FewShotError(f"fine-tuning needs at least 2 labels and 2 examples of some label; got "
                            f"{len(classes)} label(s), at most {np.bincount(y).max() if len(y) else 0} example(s) each")
     y = y.astype(np.int64)
+    config = config.for_labels(len(classes))  # layers and episode size settled for this label set
     depth = len(transformer_of(model).encoder.layer)
     report = FinetuneReport(layers=list(range(depth - min(config.layers, depth), depth)))
     over = (lambda extra=0.0: False) if config.time_budget is None else (
@@ -167,8 +168,10 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
 
             fold_vectors: list[np.ndarray] = []  # each fold model's vectors of all rows at the best check
 
-            def estimate(nets: list[TopLayers]) -> float:
+            def estimate(nets: list[TopLayers]) -> tuple[float, float]:
+                """Held-out accuracy by ``rule`` and mean held-out prototype margin (the tie-break)."""
                 right = count = 0
+                margin = 0.0
                 seen.clear()
                 for f, net in zip(folds, nets):
                     same = next((i for i, other in enumerate(nets[:len(seen)]) if other is net), None)
@@ -177,13 +180,21 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                     rows, pred = held_out_predictions(vecs, y, fid, f, rule)
                     right += int((pred == y[rows]).sum())
                     count += len(rows)
-                return right / max(count, 1)
+                    if config.margin_ties:
+                        margin += prototype_margin(vecs, y, fid, f)
+                return right / max(count, 1), margin / max(count, 1)
+
+            def rises(value: float, margin: float) -> bool:
+                """Higher held-out accuracy, or (``margin_ties``, once the accuracy has risen above "before") the
+                same accuracy with a larger margin: a tie extends a gain, it never starts one."""
+                return value > best + 1e-12 or (config.margin_ties and best > before + 1e-12
+                                                 and value > best - 1e-12 and margin > best_margin + 1e-9)
 
             seen: list[np.ndarray] = []
 
             tic = time.perf_counter()
-            before = estimate([template] * len(folds))
-            estimate_seconds = time.perf_counter() - tic
+            before, best_margin = estimate([template] * len(folds))
+            estimate_seconds = (time.perf_counter() - tic) * len(folds)  # later checks embed once per fold model
             report.estimate_before = before
             report.curve.append((0, before))
             best, best_steps, waited, s = before, 0, 0, 0
@@ -211,10 +222,12 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                     progress(done, total)
                 if s % config.eval_every and s < config.steps:
                     continue
-                value = estimate([run.net for run in runs])
+                tic = time.perf_counter()
+                value, margin = estimate([run.net for run in runs])
+                estimate_seconds = time.perf_counter() - tic
                 report.curve.append((s, value))
-                if value > best + 1e-12:
-                    best, best_steps, waited = value, s, 0
+                if rises(value, margin):
+                    best, best_margin, best_steps, waited = value, margin, s, 0
                     fold_vectors = list(seen)
                 else:
                     waited += 1
@@ -222,10 +235,10 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                         report.stopped_early = s < config.steps
                         break
             if report.out_of_time and s > report.curve[-1][0]:  # the steps since the last estimate count too
-                value = estimate([run.net for run in runs])
+                value, margin = estimate([run.net for run in runs])
                 report.curve.append((s, value))
-                if value > best + 1e-12:
-                    best, best_steps = value, s
+                if rises(value, margin):
+                    best, best_margin, best_steps = value, margin, s
                     fold_vectors = list(seen)
             report.estimate_after = best
             if best_steps == 0 or best - before <= config.min_gain:

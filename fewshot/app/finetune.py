@@ -20,7 +20,7 @@ from . import handlers as h
 from . import state as st
 from . import tiers, warmup
 
-DEFAULT_BUDGET_S = 60
+DEFAULT_BUDGET_S = 30
 MAX_BUDGET_S = 300
 HINT_MAX_EXAMPLES = 300  # the overlap hint runs by itself after a change of the label set up to this size
 
