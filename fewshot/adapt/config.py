@@ -45,7 +45,8 @@ class FinetuneConfig:
     folds: int = 3  # cross-validation folds for the estimate and early stopping (0: no estimate, train `steps`)
     eval_every: int = 5  # steps between two estimates
     patience: int = 1  # estimates without improvement before stopping
-    margin_ties: bool = True  # an equal estimate with a larger held-out prototype margin counts as a rise
+    margin_ties: bool = True  # after a rise, a level estimate with a larger held-out prototype margin counts as one
+    tie_texts: int = 1  # "level": at most this many held-out texts below the best (0: exactly equal)
     min_gain: float = 0.0  # estimate gain (beyond "higher") needed to keep the adapted weights, else instant stays
     dropout: bool = True  # the layers' own dropout while training
     half_weights: bool = True  # round the returned weights to float16 values (a float16 file then loses nothing)
@@ -63,6 +64,8 @@ class FinetuneConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 also = " or None" if name in settled_later else ""
                 raise FewShotError(f"{name} must be an integer >= 1{also}, got {value!r}")
+        if not isinstance(self.tie_texts, int) or isinstance(self.tie_texts, bool) or self.tie_texts < 0:
+            raise FewShotError(f"tie_texts must be an integer >= 0, got {self.tie_texts!r}")
         if not isinstance(self.folds, int) or self.folds < 0 or self.folds == 1:
             raise FewShotError(f"folds must be 0 (no estimate) or an integer >= 2, got {self.folds!r}")
         for name in ("lr", "temperature", "margin"):

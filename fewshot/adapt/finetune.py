@@ -184,11 +184,14 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                         margin += prototype_margin(vecs, y, fid, f)
                 return right / max(count, 1), margin / max(count, 1)
 
+            level = config.tie_texts / max(int((fid >= 0).sum()), 1)  # accuracy within this of the best: level
+
             def rises(value: float, margin: float) -> bool:
-                """Higher held-out accuracy, or (``margin_ties``, once the accuracy has risen above "before") the
-                same accuracy with a larger margin: a tie extends a gain, it never starts one."""
+                """Higher held-out accuracy, or (``margin_ties``, once the accuracy has risen above "before") a
+                level one (at most ``tie_texts`` held-out texts below the best) with a larger margin: a tie
+                extends a gain, it never starts one."""
                 return value > best + 1e-12 or (config.margin_ties and best > before + 1e-12
-                                                 and value > best - 1e-12 and margin > best_margin + 1e-9)
+                                                 and value > best - level - 1e-12 and margin > best_margin + 1e-9)
 
             seen: list[np.ndarray] = []
 
@@ -227,7 +230,7 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                 estimate_seconds = time.perf_counter() - tic
                 report.curve.append((s, value))
                 if rises(value, margin):
-                    best, best_margin, best_steps, waited = value, margin, s, 0
+                    best, best_margin, best_steps, waited = max(best, value), margin, s, 0
                     fold_vectors = list(seen)
                 else:
                     waited += 1
@@ -238,7 +241,7 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                 value, margin = estimate([run.net for run in runs])
                 report.curve.append((s, value))
                 if rises(value, margin):
-                    best, best_margin, best_steps = value, margin, s
+                    best, best_margin, best_steps = max(best, value), margin, s
                     fold_vectors = list(seen)
             report.estimate_after = best
             if best_steps == 0 or best - before <= config.min_gain:
