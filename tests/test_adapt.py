@@ -215,7 +215,8 @@ def test_same_seed_same_weights(model) -> None:
 
 
 @pytest.mark.parametrize("bad", [{"loss": "triplet"}, {"folds": 1}, {"layers": 0}, {"lr": 0.0},
-                                 {"time_budget": -1.0}, {"steps": 2.5}])
+                                 {"time_budget": -1.0}, {"steps": 2.5}, {"tie_texts": -1},
+                                 {"episode_shots": 0}, {"deep_max_labels": 0}])
 def test_bad_config_is_a_clear_error(model, bad: dict) -> None:
     name = next(iter(bad))
     with pytest.raises(FewShotError, match=name):
@@ -294,3 +295,14 @@ def test_margin_ties_extend_a_gain_but_never_start_one(model) -> None:
     tied = finetune(model, *support, FinetuneConfig(**base, margin_ties=True)).report
     assert plain.curve == tied.curve and plain.curve[-1][1] == plain.curve[-3][1]  # it ends on equal estimates
     assert plain.kept and tied.kept and tied.steps > plain.steps  # ...which grew the margin: train on
+
+
+def test_layers_and_episode_size_follow_the_label_count() -> None:
+    """By default small label sets train 4 layers on 2-example episodes, large ones 2 layers on 4 examples;
+    explicit values are kept."""
+    auto = FinetuneConfig()
+    assert (auto.for_labels(16).layers, auto.for_labels(16).episode_shots) == (4, 2)
+    assert (auto.for_labels(32).layers, auto.for_labels(33).layers, auto.for_labels(33).episode_shots) == (4, 2, 4)
+    fixed = FinetuneConfig(layers=3, episode_shots=5, deep_max_labels=10)
+    assert (fixed.for_labels(100).layers, fixed.for_labels(2).episode_shots) == (3, 5)
+    assert auto.layers is None  # for_labels returns a copy

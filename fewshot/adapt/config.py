@@ -24,10 +24,10 @@ class FinetuneConfig:
     were needed where labels share their wording and differ by a word or two (2 layers stayed well below SetFit
     there); on topic-like narrow label sets they did about as well as 2. 2-example episodes cost half of what
     4-example ones cost per step and did about as well. A few large steps (lr 3e-4, checked every 5) did as well
-    as three times as many small ones. With ``margin_ties`` an estimate equal to the best but with a larger
-    held-out margin extends a gain: the held-out accuracy of a few dozen texts is coarse, and where it stays
-    level the test accuracy can still rise. The time budget keeps the whole adaptation near a quarter of SetFit's
-    time.
+    as three times as many small ones. With ``margin_ties`` a level estimate (at most ``tie_texts`` held-out texts
+    below the best) with a larger held-out margin extends a gain: the held-out accuracy of a few dozen texts is
+    coarse, and where it stays level the test accuracy can still rise. The time budget keeps the whole
+    adaptation near a quarter of SetFit's time.
     """
 
     layers: int | None = None  # top transformer layers trained (lower ones run once, cached); None: by label count
