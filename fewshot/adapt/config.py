@@ -31,8 +31,7 @@ class FinetuneConfig:
     """
 
     layers: int | None = None  # top transformer layers trained (lower ones run once, cached); None: by label count
-    deep_max_labels: int = 32  # layers / episode_shots None: 4 layers, 2-example episodes up to this many labels,
-    # else 2 layers, 4-example episodes (an episode's labels then are a small share of all: a deep step moves the rest)
+    deep_max_labels: int = 32  # layers/episode_shots None: 4 layers, 2 examples up to this many labels, else 2 and 4
     steps: int = 30  # most optimisation steps (per fold during the estimate, then of the final run)
     time_budget: float | None = 30.0  # seconds for the whole adaptation (cache, estimate, final run); None: no limit
     lr: float = 3e-4  # AdamW learning rate of the trained layers
@@ -91,7 +90,8 @@ class FinetuneReport:
     steps: int = 0  # steps of the final run (0: the instant encoder was kept)
     seconds: float = 0.0  # wall time of the whole adaptation
     estimate_before: float | None = None  # cross-validated accuracy of the instant encoder (None: folds=0)
-    estimate_after: float | None = None  # same folds, after adaptation for ``steps`` (optimistic: steps chosen on it)
+    estimate_after: float | None = None  # same folds, the best checked (optimistic: steps chosen on it; with
+    # margin_ties the kept step's own estimate may be up to tie_texts held-out texts lower)
     curve: list[tuple[int, float]] = field(default_factory=list)  # (steps, estimate) checked during cross-validation
     stopped_early: bool = False  # the estimate stopped improving before ``steps``
     out_of_time: bool = False  # the time budget ended a phase
