@@ -282,6 +282,11 @@ def test_prototype_margin_measures_how_clearly_held_out_rows_sit_with_their_labe
         margins.append(sum(prototype_margin(vecs, labels, folds, f) for f in range(3)))
     assert margins[0] > margins[1] > 0 > margins[2] - 1.0  # tighter clusters: larger; noise: about none
     assert prototype_margin(np.eye(3)[labels], labels, folds, fold=7) == 0.0  # an empty fold adds nothing
+    lonely = folds.copy()
+    lonely[labels == 2] = 0  # label 2 held out whole in fold 0: its rows have no prototype and are left out
+    vecs = np.eye(3)[labels]
+    assert prototype_margin(vecs, labels, lonely, 0) == prototype_margin(vecs[labels < 2], labels[labels < 2],
+                                                                         lonely[labels < 2], 0)
 
 
 def test_margin_ties_extend_a_gain_but_never_start_one(model) -> None:

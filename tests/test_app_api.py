@@ -541,3 +541,11 @@ def test_unknown_rule_leaves_the_session_classifier_unchanged() -> None:
     out, blank = core.classify_frame(clf, pd.DataFrame({"text": ["banana", " "]}), "text", rule)
     assert out["label"].tolist() == ["unknown", ""] and blank == 1
     assert clf.get_params() == before  # the rule travels with each call, never in the classifier
+
+
+def test_finetune_budget_slider_starts_at_the_library_default() -> None:
+    """The app keeps its own copy of the budget (it imports the fine-tuning code only when used): the same value."""
+    from fewshot.adapt.config import FinetuneConfig
+    from fewshot.app import finetune as ft
+
+    assert ft.DEFAULT_BUDGET_S == FinetuneConfig().time_budget

@@ -51,11 +51,10 @@ def prototype_margin(vectors: np.ndarray, labels: np.ndarray, folds: np.ndarray,
     if len(test) == 0 or len(np.unique(labels[train])) < 2:
         return 0.0
     classes, sims = prototype_similarities(vectors[train], labels[train], vectors[test])
-    own = np.searchsorted(classes, labels[test])
-    known = (own < len(classes)) & (classes[np.minimum(own, len(classes) - 1)] == labels[test])
-    rows = np.flatnonzero(known)
-    mine = sims[rows, own[rows]]
-    sims[rows, own[rows]] = -np.inf
+    rows = np.flatnonzero(np.isin(labels[test], classes))  # a label with no training row has no prototype
+    own = np.searchsorted(classes, labels[test][rows])
+    mine = sims[rows, own]
+    sims[rows, own] = -np.inf
     return float(np.sum(mine - sims[rows].max(axis=1)))
 
 
