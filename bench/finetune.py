@@ -94,7 +94,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for f in fields(FinetuneConfig):  # every adaptation setting can be overridden: --layers 4 --lr 5e-5 ...
         kind = {"bool": lambda s: s.lower() in ("1", "true", "yes"), "int": int, "float": float, "str": str}
         name = str(f.type).split(" |")[0]
-        p.add_argument("--" + f.name.replace("_", "-"), dest="ft_" + f.name, type=kind.get(name, float), default=None,
+        parse = kind.get(name, float)
+        if "None" in str(f.type):  # --commit-gain none
+            parse = (lambda convert: lambda s: None if s.lower() == "none" else convert(s))(parse)
+        p.add_argument("--" + f.name.replace("_", "-"), dest="ft_" + f.name, type=parse,
+                       default=argparse.SUPPRESS,
                        help=f"FinetuneConfig.{f.name} (default {f.default!r})")
     return p.parse_args(argv)
 
@@ -185,8 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     from fewshot.adapt import FinetuneConfig
 
     common.set_threads(args.threads)
-    overrides = {f.name: getattr(args, "ft_" + f.name) for f in fields(FinetuneConfig)
-                 if getattr(args, "ft_" + f.name) is not None}
+    overrides = {f.name: getattr(args, "ft_" + f.name) for f in fields(FinetuneConfig) if hasattr(args, "ft_" + f.name)}
     config = FinetuneConfig(**overrides)
     config.validate()
     rows: list[dict[str, Any]] = []

@@ -215,7 +215,8 @@ def test_same_seed_same_weights(model) -> None:
 
 
 @pytest.mark.parametrize("bad", [{"loss": "triplet"}, {"folds": 1}, {"layers": 0}, {"lr": 0.0},
-                                 {"time_budget": -1.0}, {"steps": 2.5}, {"tie_texts": -1},
+                                 {"time_budget": -1.0}, {"steps": 2.5}, {"tie_texts": -1}, {"commit_gain": 0.0},
+                                 {"commit_texts": -1},
                                  {"episode_shots": 0}, {"deep_max_labels": 0}])
 def test_bad_config_is_a_clear_error(model, bad: dict) -> None:
     name = next(iter(bad))
@@ -291,7 +292,8 @@ def test_prototype_margin_measures_how_clearly_held_out_rows_sit_with_their_labe
 
 def test_margin_ties_extend_a_gain_but_never_start_one(model) -> None:
     support = synthetic(12, seed=4)
-    base = dict(layers=2, episode_shots=4, steps=60, folds=3, eval_every=10, patience=2, lr=3e-3, time_budget=None)
+    base = dict(layers=2, episode_shots=4, steps=60, folds=3, eval_every=10, patience=2, lr=3e-3, time_budget=None,
+                commit_gain=None)
     constant = lambda train, y, test: np.zeros(len(test), dtype=np.int64)  # noqa: E731 - accuracy never moves
     for ties in (True, False):
         flat = finetune(model, *support, FinetuneConfig(**base, margin_ties=ties), rule=constant).report
@@ -311,3 +313,21 @@ def test_layers_and_episode_size_follow_the_label_count() -> None:
     fixed = FinetuneConfig(layers=3, episode_shots=5, deep_max_labels=10)
     assert (fixed.for_labels(100).layers, fixed.for_labels(2).episode_shots) == (3, 5)
     assert auto.layers is None  # for_labels returns a copy
+
+
+def test_a_clear_gain_ends_the_checks_and_trains_all_steps(model) -> None:
+    """An estimate ``commit_gain`` above "before" stops cross-validating: the final run trains ``steps``; a
+    smaller rise, or ``commit_gain=None``, keeps checking and trains the checked number of steps."""
+    support = synthetic(12, seed=4)
+    base = dict(layers=2, episode_shots=4, steps=60, folds=3, eval_every=10, patience=2, lr=1e-2, time_budget=None)
+    checked = finetune(model, *support, FinetuneConfig(**base, commit_gain=None)).report
+    assert not checked.committed and len(checked.curve) > 3
+    small, large = (v - checked.curve[0][1] for _, v in checked.curve[1:3])
+    assert 0 < small < 0.1 < large  # the first check rises a little, the second a lot
+    committed = finetune(model, *support, FinetuneConfig(**base, commit_gain=0.1)).report
+    assert committed.committed and committed.kept and committed.steps == 60
+    assert committed.curve == checked.curve[:3] and "clear gain after 20 steps" in committed.message
+    too_high = finetune(model, *support, FinetuneConfig(**base, commit_gain=0.5)).report
+    assert not too_high.committed and too_high.curve == checked.curve and too_high.steps == checked.steps
+    too_few = finetune(model, *support, FinetuneConfig(**base, commit_gain=0.1, commit_texts=len(support[0]))).report
+    assert not too_few.committed and too_few.curve == checked.curve  # as many held-out texts as exist: never

@@ -26,8 +26,11 @@ class FinetuneConfig:
     4-example ones cost per step and did about as well. A few large steps (lr 3e-4, checked every 5) did as well
     as three times as many small ones. With ``margin_ties`` a level estimate (at most ``tie_texts`` held-out texts
     below the best) with a larger held-out margin extends a gain: the held-out accuracy of a few dozen texts is
-    coarse, and where it stays level the test accuracy can still rise. The time budget keeps the whole
-    adaptation near a quarter of SetFit's time.
+    coarse, and where it stays level the test accuracy can still rise. An estimate ``commit_gain`` (5 points)
+    and ``commit_texts`` (4) held-out texts above the instant one ends the checks, and the final run trains all
+    ``steps``: the held-out texts then sit near the ceiling and cannot show the further gain that longer
+    training brought where labels share their wording, and the three fold runs stop costing time. The time
+    budget keeps the whole adaptation at most near a quarter of SetFit's time.
     """
 
     layers: int | None = None  # top transformer layers trained (lower ones run once, cached); None: by label count
@@ -46,6 +49,9 @@ class FinetuneConfig:
     patience: int = 1  # estimates without improvement before stopping
     margin_ties: bool = True  # after a rise, a level estimate with a larger held-out prototype margin counts as one
     tie_texts: int = 1  # "level": at most this many held-out texts below the best (0: exactly equal)
+    commit_gain: float | None = 0.05  # an estimate this far above "before" ends the checks: the final run trains
+    # `steps` (the labels are confusable and adaptation clearly helps; None: always the checked number of steps)
+    commit_texts: int = 4  # ...and at least this many held-out texts above it (small sets: a few texts are noise)
     min_gain: float = 0.0  # estimate gain (beyond "higher") needed to keep the adapted weights, else instant stays
     dropout: bool = True  # the layers' own dropout while training
     half_weights: bool = True  # round the returned weights to float16 values (a float16 file then loses nothing)
@@ -63,13 +69,17 @@ class FinetuneConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 also = " or None" if name in settled_later else ""
                 raise FewShotError(f"{name} must be an integer >= 1{also}, got {value!r}")
-        if not isinstance(self.tie_texts, int) or isinstance(self.tie_texts, bool) or self.tie_texts < 0:
-            raise FewShotError(f"tie_texts must be an integer >= 0, got {self.tie_texts!r}")
+        for name in ("tie_texts", "commit_texts"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise FewShotError(f"{name} must be an integer >= 0, got {value!r}")
         if not isinstance(self.folds, int) or self.folds < 0 or self.folds == 1:
             raise FewShotError(f"folds must be 0 (no estimate) or an integer >= 2, got {self.folds!r}")
         for name in ("lr", "temperature", "margin"):
             if not getattr(self, name) > 0:
                 raise FewShotError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.commit_gain is not None and not 0 < self.commit_gain <= 1:
+            raise FewShotError(f"commit_gain must be None or in (0, 1], got {self.commit_gain!r}")
         if self.weight_decay < 0:
             raise FewShotError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.time_budget is not None and not self.time_budget > 0:
@@ -94,6 +104,7 @@ class FinetuneReport:
     # margin_ties the kept step's own estimate may be up to tie_texts held-out texts lower)
     curve: list[tuple[int, float]] = field(default_factory=list)  # (steps, estimate) checked during cross-validation
     stopped_early: bool = False  # the estimate stopped improving before ``steps``
+    committed: bool = False  # a clear gain (``commit_gain``, ``commit_texts``) ended the checks: ``steps`` trained
     out_of_time: bool = False  # the time budget ended a phase
     cancelled: bool = False  # ``cancel`` said stop: nothing is returned (the instant encoder stays)
     kept: bool = False  # adapted weights are returned (else the estimate saw no gain, or it was cancelled)
@@ -113,7 +124,8 @@ class FinetuneResult:
     config: FinetuneConfig
     fold_ids: np.ndarray | None = None  # per training row, its held-out fold in the estimate (-1: always trains)
     fold_vectors: list[np.ndarray] | None = None  # per fold (ascending): its model's vectors of all rows, kept step
-    # (the estimate's folds at the kept step: held-out scores for the automatic unknown threshold; None: folds=0)
+    # (the estimate's folds at the kept step, or at the check that ended them after a clear gain: held-out scores
+    # for the automatic unknown threshold; None: folds=0)
 
     @property
     def nbytes(self) -> int:

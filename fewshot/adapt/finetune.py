@@ -9,11 +9,12 @@ What runs (:func:`finetune`):
    steps the held-out folds are classified by ``rule`` (the caller's: a classifier passes its own head, so
    "before" is its own cross-validated accuracy; by default the nearest centred prototype, :mod:`.estimate`;
    ``train_only`` rows, such as label names, always train). The held-out accuracy is the estimate; training
-   stops when it has not risen for ``patience`` checks, at ``steps``, or when the time budget would be
-   exceeded;
+   stops when it has not risen for ``patience`` checks, at ``steps``, when the time budget would be
+   exceeded, or when the estimate is ``commit_gain`` and ``commit_texts`` held-out texts above the instant one
+   (a clear gain: then all ``steps``);
 3. when the best estimate beats the instant encoder's (step 0, same folds) by more than ``min_gain``, a last
-   copy trains on all examples for the best number of steps and its weights are returned; otherwise nothing
-   is (the instant classifier is kept).
+   copy trains on all examples for the best number of steps (``steps`` after a clear gain) and its weights are
+   returned; otherwise nothing is (the instant classifier is kept).
 
 SetFit (Tunstall et al. 2022, "Efficient Few-Shot Learning Without Prompts") also fine-tunes the encoder
 contrastively, but on ``2 x iterations x n`` pairs through all layers, with no estimate of its own gain.
@@ -154,6 +155,7 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
             progress(0, total)
         step_seconds: list[float] = []
         best_steps = config.steps
+        committed = False  # a clear gain (commit_gain, commit_texts): the final run trains `steps`
         fid, fold_vectors = None, None
         if config.folds:
             fid = fold_ids(y, config.folds, config.seed)
@@ -184,7 +186,9 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                         margin += prototype_margin(vecs, y, fid, f)
                 return right / max(count, 1), margin / max(count, 1)
 
-            level = config.tie_texts / max(int((fid >= 0).sum()), 1)  # accuracy within this of the best: level
+            text = 1 / max(int((fid >= 0).sum()), 1)  # one held-out text, as a share of the estimate
+            level = config.tie_texts * text  # accuracy within this of the best: level
+            clear = None if config.commit_gain is None else max(config.commit_gain, config.commit_texts * text)
 
             def rises(value: float, margin: float) -> bool:
                 """Higher held-out accuracy, or (``margin_ties``, once the accuracy has risen above "before") a
@@ -232,6 +236,10 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                 if rises(value, margin):
                     best, best_margin, best_steps, waited = max(best, value), margin, s, 0
                     fold_vectors = list(seen)
+                    if clear is not None and best - before >= clear - 1e-12:
+                        best_steps, committed = config.steps, True  # clearly worth it: no more checks
+                        report.committed = True
+                        break
                 else:
                     waited += 1
                     if waited >= config.patience:
@@ -273,7 +281,9 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
     else:
         message = (f"estimated accuracy {report.estimate_before:.1%} -> {report.estimate_after:.1%} "
                    f"({final.steps} steps, {len(report.layers)} layer(s))")
-        if best_steps == config.steps and not report.out_of_time:  # still rising at the last check
+        if committed:
+            message += f"; a clear gain after {report.curve[-1][0]} steps, so the final run trained {config.steps}"
+        elif best_steps == config.steps and not report.out_of_time:  # still rising at the last check
             message += f"; still rising at the step limit: more steps (steps > {config.steps}) may help"
     return finish(message, state, fid, fold_vectors)
 
