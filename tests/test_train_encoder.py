@@ -148,10 +148,24 @@ def test_encoder_settings_are_checked(bad: dict) -> None:
         TrainConfig(encoder=True, **bad).validate()
 
 
-def test_appended_layers_must_be_frozen(model) -> None:  # type: ignore[no-untyped-def]
+def test_appended_layers_may_be_trained(model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Layer 4 inside the trained layers (top 3 of 6): training and the saved student compute the same vector."""
+    from fewshot.adapt.layers import TopLayers, lower_states
+    from fewshot.encoders.encoder import Encoder
+
     texts, labels, teacher = _data()
-    with pytest.raises(FewShotError, match="inside the trained layers"):
-        train_encoder(model, texts, labels, teacher, TrainConfig(**{**TINY, "train_layers": 3}))
+    config = TrainConfig(**{**TINY, "steps": 4, "train_layers": 3})
+    result = train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set())
+    result.best_step, result.state = 4, {k: v + 0.01 for k, v in result.state.items()}  # surely not the base
+    student = distill.student_with(model, result.state)
+    out = save_encoder_model(tmp_path / "student", student, result, config, data_files=["train.csv"],
+                             command="fewshot train")
+    top = TopLayers(student, 3, extra_layers=(4,))
+    trained = top.embed(lower_states(student, texts[:3], top.start, (4,)), [0, 1, 2]).numpy()
+    saved = Encoder(str(out)).encode(texts[:3])
+    np.testing.assert_allclose(saved, trained, atol=1e-4)
+    frozen = Encoder("minilm").encode(texts[:3])
+    assert not np.allclose(saved[:, 384:], frozen[:, 384:], atol=1e-3)  # layer 4 itself was trained
 
 
 def test_without_teacher_only_episode_terms() -> None:

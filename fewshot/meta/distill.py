@@ -2,9 +2,10 @@
 distilled from a larger teacher (all-mpnet-base-v2) together with episodic and contrastive terms.
 
 What a step sees: a batch of ``batch_labels`` labels x ``batch_per_label`` texts. The student's vector is
-the product's (mean-pooled last layer, unit length, the frozen ``append_layers`` appended, re-normalised);
-only the top ``train_layers`` layers change, so the token states entering them are computed once
-(:func:`fewshot.adapt.layers.lower_states`) and a step runs just those layers. The loss adds
+the product's (mean-pooled last layer, unit length, the ``append_layers`` appended, re-normalised: frozen ones
+from the cache, trained ones as the saved student computes them); only the top ``train_layers`` layers
+change, so the token states entering them are computed once (:func:`fewshot.adapt.layers.lower_states`) and a
+step runs just those layers. The loss adds
 
 - **distillation** (Hinton, Vinyals & Dean 2015; for sentence embeddings Reimers & Gurevych 2020, "Making
   Monolingual Sentence Embeddings Multilingual using Knowledge Distillation"): ``1 - cos`` between a linear
@@ -226,11 +227,7 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
                            "expected one of each per training row")
     torch.manual_seed(config.seed)
     layers = config.appended_layers()
-    top = TopLayers(model, config.train_layers, extra_layers=layers)
-    bad = [k for k in layers if k > top.start]
-    if bad:
-        raise FewShotError(f"append_layers {bad} are inside the trained layers (from {top.start + 1}); append "
-                           f"frozen layers only (<= {top.start}) or train fewer layers")
+    top = TopLayers(model, config.train_layers, extra_layers=layers)  # an appended layer above top.start trains
     if eval_sets:
         train_classes = sorted(set(labels))
         keep = np.arange(len(texts))

@@ -32,7 +32,7 @@ _FLAG_HELP = {
                "to the frozen vectors) instead of a head; writes a sentence-transformers folder",
     "teacher": "--encoder: the model distilled from ('mpnet', a folder or a hub id); its embeddings are cached",
     "train_layers": "--encoder: top transformer layers trained",
-    "append_layers": "--encoder: frozen base layers appended to the student's vector, comma-separated, as the "
+    "append_layers": "--encoder: layers appended to the student's vector (trained ones too), comma-separated, as the "
                      "product does ('' for none)",
     "encoder_lr": "--encoder: learning rate of the trained layers",
     "projection_lr": "--encoder: learning rate of the student-to-teacher projection",
