@@ -155,7 +155,6 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
             progress(0, total)
         step_seconds: list[float] = []
         best_steps = config.steps
-        committed = False  # a clear gain (commit_gain, commit_texts): the final run trains `steps`
         fid, fold_vectors = None, None
         if config.folds:
             fid = fold_ids(y, config.folds, config.seed)
@@ -237,8 +236,7 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                     best, best_margin, best_steps, waited = max(best, value), margin, s, 0
                     fold_vectors = list(seen)
                     if clear is not None and best - before >= clear - 1e-12:
-                        best_steps, committed = config.steps, True  # clearly worth it: no more checks
-                        report.committed = True
+                        best_steps, report.committed = config.steps, True  # clearly worth it: no more checks
                         break
                 else:
                     waited += 1
@@ -281,7 +279,7 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
     else:
         message = (f"estimated accuracy {report.estimate_before:.1%} -> {report.estimate_after:.1%} "
                    f"({final.steps} steps, {len(report.layers)} layer(s))")
-        if committed:
+        if report.committed:
             message += f"; a clear gain after {report.curve[-1][0]} steps, so the final run trained {config.steps}"
         elif best_steps == config.steps and not report.out_of_time:  # still rising at the last check
             message += f"; still rising at the step limit: more steps (steps > {config.steps}) may help"
