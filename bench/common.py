@@ -62,6 +62,16 @@ CLINC150_DOMAINS: dict[str, tuple[str, ...]] = {
 }
 
 
+def weights_tag(model: str) -> str:
+    """``model``, plus the digest of its trained weights when it names a trained folder: a key for vectors
+    cached across runs that changes when the weights behind a name (``default``) change."""
+    from fewshot.encoders.encoder import trained_digest
+    from fewshot.encoders.registry import resolve_model
+
+    digest = trained_digest(resolve_model(model)) if model != "mpnet" else None  # mpnet: no trained folder
+    return f"{model}@{digest}" if digest else model
+
+
 def parser(description: str, *, out: str | None, data: bool = True) -> argparse.ArgumentParser:
     """An argument parser with the shared preamble: ``--data`` (when the script reads datasets) and ``--out``
     (default ``bench/results/<out>``; ``out=None``: the script chooses its default itself)."""
@@ -149,6 +159,7 @@ class _Precomputed:
 
     def __init__(self, encoder: Any, vectors: dict[str, np.ndarray]) -> None:
         self.name, self.extra_layers, self.dim = encoder.name, encoder.extra_layers, encoder.dim
+        self.weights_digest = getattr(encoder, "weights_digest", None)
         self.vectors = vectors
 
     def encode(self, texts: list[str], *, progress: Any = None) -> np.ndarray:

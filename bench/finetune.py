@@ -13,8 +13,8 @@ the synthetic flight-booking set of ``bench/flights.py`` (16 intents that share 
 scores another fill of its templates), drawn like the narrow subsets. Broad sets: all labels with the standard
 ``train_5.csv`` support set.
 
-Methods, each from the same support examples: ``instant`` (``FewShotClassifier()``, default model), ``adapted``
-(a fresh ``FewShotClassifier()``, ``fit`` then ``finetune(FinetuneConfig(...))``: the library's own decision
+Methods, each from the same support examples: ``instant`` (``FewShotClassifier(--model)``, by default the
+library's default model), ``adapted`` (a fresh classifier of the same model, ``fit`` then ``finetune(FinetuneConfig(...))``: the library's own decision
 to keep or drop the adaptation applies), ``setfit`` (Tunstall et al. 2022, from the same all-MiniLM-L6-v2
 folder, its defaults but ``--setfit-iterations``). ``--int8`` also saves each adapted classifier and loads it
 with ``int8=True``: its accuracy, its agreement with the float adapted classifier and the seconds both take to
@@ -91,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--setfit-broad", action="store_true", help="also run SetFit on the broad sets (slow)")
     p.add_argument("--int8", action="store_true", help="also load each adapted classifier with int8=True")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--model", default=None,
+                   help="encoder of the instant and adapted classifiers (default: the library's, FEWSHOT_MODEL or "
+                        "'default'); SetFit always starts from all-MiniLM-L6-v2")
     for f in fields(FinetuneConfig):  # every adaptation setting can be overridden: --layers 4 --lr 5e-5 ...
         kind = {"bool": lambda s: s.lower() in ("1", "true", "yes"), "int": int, "float": float, "str": str}
         name = str(f.type).split(" |")[0]
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
         base = {"set": task["set"], "draw": task["draw"], "labels": int(support.label.nunique()),
                 "n_support": len(support), "n_scored": len(scored), "weighted": task["weighted"]}
-        clf = FewShotClassifier()
+        clf = FewShotClassifier(args.model)
         t0 = time.perf_counter()
         clf.fit(texts, labels)
         instant_s = time.perf_counter() - t0
@@ -220,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr, flush=True)
 
         if "adapted" in args.methods:
-            clf = FewShotClassifier()  # a fresh one: its encoder's text cache is empty, as for the instant row
+            clf = FewShotClassifier(args.model)  # a fresh one: its encoder's text cache is empty, as for the instant row
             t0 = time.perf_counter()
             clf.fit(texts, labels)
             report = clf.finetune(config)
@@ -321,7 +324,11 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def write(args: argparse.Namespace, config: Any, rows: list[dict[str, Any]], argv: list[str] | None) -> None:
+    from fewshot.encoders.encoder import Encoder
+
+    encoder = Encoder(args.model).describe()  # which weights "default" meant in this run
     common.write_json(args.out, {"command": command_line(argv), "split": args.split, "shots": args.shots,
+                                 "model": encoder["model"], "model_weights": encoder["weights"],
                                  "finetune_config": asdict(config), "torch_threads": args.threads,
                                  **common.environment(), "rows": rows})
     args.out.with_suffix(".md").write_text(markdown(args, rows, argv) + "\n")

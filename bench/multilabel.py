@@ -223,7 +223,7 @@ class EmbeddingCache:
         self.vectors: dict[str, np.ndarray] = {}
         self.views: dict[str, np.ndarray] = {}
         self._encoder: Any = None
-        self._stem = model_tag(model)  # a folder path is one file name
+        self._stem = model_tag(common.weights_tag(model))  # a folder path is one file name
         self._path = folder / self._stem
         if self._path.with_suffix(".json").exists():
             keys = json.loads(self._path.with_suffix(".json").read_text())

@@ -96,7 +96,8 @@ class Vectors:
 
     def digest(self, texts: list[str]) -> str:
         """Cache key of ``texts`` under this encoder (model and appended layers): a new key when either changes."""
-        tag = self.model if self.extra_layers == "auto" else f"{self.model}|{self.extra_layers}"
+        model = common.weights_tag(self.model)
+        tag = model if self.extra_layers == "auto" else f"{model}|{self.extra_layers}"
         return hashlib.sha256(("\n".join([tag, *texts])).encode()).hexdigest()[:16]
 
     def encode(self, key: str, texts: list[str], save: bool = True) -> np.ndarray:

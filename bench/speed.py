@@ -1,7 +1,7 @@
 """Speed and scale of fewshot, measured side by side in one run (compare ratios, not absolutes).
 
     python bench/speed.py [--quick] [--data ../shared/data] [--model minilm|default|mpnet|FOLDER]
-                          [--only e2e|int8|latency|index|memory|encoder]
+                          [--only e2e|int8|latency|index|memory|encoder|pair] [--against minilm]
 
 Measures: raw SentenceTransformer.encode vs end-to-end `fewshot classify` (overhead ratio); the int8
 encoder vs fp32 (throughput on real HWU64/CLINC150 test texts, embedding cosine, accuracy on the HWU64 /
@@ -17,6 +17,11 @@ with 2 threads (``--int8`` or not), on a large and on a small input so that the 
 quantising) and the per-text rate can be told apart. Writes bench/results/speed_encoder_<model>.json. The
 machine's load average (``os.getloadavg``) is recorded before and after each part: on a shared machine
 only the ratios within one run mean anything.
+
+``--only pair`` measures ``--model`` against ``--against`` (default ``minilm``), interleaved: encoder
+throughput fp32 and int8, one-text latency and end-to-end `fewshot classify` (the shipped default, whose
+trained layers load over MiniLM-L6, against the frozen MiniLM-L6). Writes
+bench/results/speed_pair_<model>_<against>.json.
 """
 
 from __future__ import annotations
@@ -163,6 +168,17 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def classify_inputs(data: Path | None, rows: int, tmp: Path) -> tuple[Path, list[str]]:
+    """Support CSV (the HWU64 5-shot examples, or 64 synthetic labels x 5 without the data) and ``rows``
+    distinct real texts for the `fewshot classify` measurements."""
+    if data is not None:
+        support = data / "hwu64" / "train_5.csv"
+    else:
+        support = tmp / "support.csv"
+        support_frame(320, n_labels=64).to_csv(support, index=False)
+    return support, list(dict.fromkeys(real_texts(data, rows + 2000)))[:rows]
+
+
 def classify_seconds(model: str, int8: bool, support: Path, texts: Path, tmp: Path, threads: int) -> float:
     """Wall-clock seconds of one `fewshot classify` process (start-up, model load, fit, encode, write)."""
     cmd = [sys.executable, "-m", "fewshot.cli", "classify", "--support", str(support), "--input", str(texts),
@@ -239,12 +255,7 @@ def classify_rows_part(model: str, data: Path | None, classify_rows: int, classi
                        threads: int) -> dict[str, Any]:
     """The `fewshot classify` part of :func:`encoder_rows`."""
     out: dict[str, Any] = {}
-    if data is not None:
-        support = data / "hwu64" / "train_5.csv"
-    else:
-        support = tmp / "support.csv"
-        support_frame(320, n_labels=64).to_csv(support, index=False)
-    texts = list(dict.fromkeys(real_texts(data, classify_rows + 2000)))[:classify_rows]
+    support, texts = classify_inputs(data, classify_rows, tmp)
     inputs = {"large": tmp / "large.csv", "small": tmp / "small.csv"}
     pd.DataFrame({"text": texts}).to_csv(inputs["large"], index=False)
     pd.DataFrame({"text": texts[:20]}).to_csv(inputs["small"], index=False)
@@ -427,8 +438,10 @@ def cpu_model() -> str:
 def main() -> int:
     p = parser("fewshot speed and scale benchmark", out="speed.json")
     p.add_argument("--quick", action="store_true", help="small sizes: finishes in a couple of minutes")
-    p.add_argument("--only", choices=["e2e", "int8", "latency", "index", "memory", "encoder"],
-                   help="rerun one part, updating --out in place (encoder: one --model, fp32 vs int8)")
+    p.add_argument("--only", choices=["e2e", "int8", "latency", "index", "memory", "encoder", "pair"],
+                   help="rerun one part, updating --out in place (encoder: one --model, fp32 vs int8; pair: "
+                        "--model against --against)")
+    p.add_argument("--against", default="minilm", help="--only pair: the encoder --model is compared with")
     p.add_argument("--model", default="minilm",
                    help="encoder for --only int8 / encoder: minilm (default), default, mpnet or a folder")
     p.add_argument("--texts", type=int, default=None,
@@ -445,6 +458,8 @@ def main() -> int:
     args = p.parse_args()
     if args.only == "encoder":
         return run_encoder(args)
+    if args.only == "pair":
+        return run_pair(args)
     if args.model != "minilm" and args.out.name == "speed.json":  # another encoder: its own file
         args.out = args.out.with_name(f"speed_{Path(args.model).name}.json")
     reproducible()
@@ -513,6 +528,96 @@ def main() -> int:
     sizes = sorted(int(k.rsplit("_", 1)[1]) for k in mem if k.startswith("peak_rss_mb_"))
     print(f"| classify peak memory {sizes[0]:,} / {sizes[-1]:,} rows | {mem[f'peak_rss_mb_{sizes[0]}']:.0f} / "
           f"{mem[f'peak_rss_mb_{sizes[-1]}']:.0f} MB (ratio {mem['peak_ratio']:.2f}) |")
+    return 0
+
+
+def model_pair(model: str, against: str, data: Path | None, n: int, rounds: int, classify_rows: int,
+               classify_rounds: int, tmp: Path, threads: int) -> dict[str, Any]:
+    """``model`` against ``against`` (two encoders of one architecture, e.g. the shipped default and the frozen
+    MiniLM it is trained from), every measurement interleaved so that machine load hits both alike; each
+    ratio (``model`` / ``against`` speed) is the median of the per-round ratios, and the two alternate which goes
+    first (ABBA).
+
+    ``encode``: ``n`` real texts through ``Encoder.encode`` (fresh caches), fp32 and int8;
+    ``latency``: one uncached short text through ``predict``, 100 queries, fp32;
+    ``classify``: `fewshot classify` processes (``threads`` threads, start-up and loading included) on
+    ``classify_rows`` real texts with the HWU64 5-shot examples, fp32.
+    """
+    from fewshot import FewShotClassifier
+    from fewshot.encoders.encoder import Encoder
+
+    names = (model, against)
+    texts = real_texts(data, n)
+    out: dict[str, Any] = {"model": model, "against": against, "texts": len(texts), "rounds": rounds,
+                           "load_average_start": load_average()}
+    for mode in ("fp32", "int8"):
+        encoders = {m: Encoder(m, int8=mode == "int8", cache_size=0) for m in names}
+        for enc in encoders.values():
+            enc.encode(texts[:64])  # warm up (and, for int8, quantise)
+        per_s: dict[str, list[float]] = {m: [] for m in names}
+        for r in range(rounds):
+            for m, enc in list(encoders.items())[::1 if r % 2 == 0 else -1]:  # ABBA: neither always goes first
+                start = time.perf_counter()
+                enc.encode(texts)
+                per_s[m].append(len(texts) / (time.perf_counter() - start))
+        out[f"encode_{mode}"] = {"per_s": per_s, "ratio": float(np.median([a / b for a, b in
+                                                                           zip(per_s[model], per_s[against])]))}
+    sup = support_frame(100, n_labels=20, seed=7)
+    clfs = {m: FewShotClassifier(m).fit(sup.text.tolist(), sup.label.tolist()) for m in names}
+    times: dict[str, list[float]] = {m: [] for m in names}
+    for i, q in enumerate(synthetic_texts(103, seed=3)):
+        for m, clf in list(clfs.items())[::1 if i % 2 == 0 else -1]:
+            start = time.perf_counter()
+            clf.predict([q + " ?"])
+            if i >= 3:  # the first three warm up
+                times[m].append(1000 * (time.perf_counter() - start))
+    out["latency_ms_p50"] = {m: float(np.percentile(v, 50)) for m, v in times.items()}
+    out["latency_ratio_p50"] = out["latency_ms_p50"][against] / out["latency_ms_p50"][model]
+    support, texts = classify_inputs(data, classify_rows, tmp)
+    path = tmp / "rows.csv"
+    pd.DataFrame({"text": texts}).to_csv(path, index=False)
+    classify_seconds(against, False, support, path, tmp, threads)  # warm the OS file cache
+    seconds: dict[str, list[float]] = {m: [] for m in names}
+    for r in range(classify_rounds):
+        for m in names[::1 if r % 2 == 0 else -1]:
+            seconds[m].append(classify_seconds(m, False, support, path, tmp, threads))
+    out["classify"] = {"rows": classify_rows, "threads": threads, "seconds": seconds,
+                       "ratio": float(np.median([b / a for a, b in zip(seconds[model], seconds[against])]))}
+    out["load_average_end"] = load_average()
+    return out
+
+
+def run_pair(args: Any) -> int:
+    """``--only pair``: :func:`model_pair` for ``--model`` against ``--against``, its own file, and a table."""
+    reproducible()
+    data = Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
+    q = args.quick
+    out = args.out
+    if out.name == "speed.json":
+        out = out.with_name(f"speed_pair_{Path(args.model).name}_{Path(args.against).name}.json")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        rows = model_pair(args.model, args.against, data, args.texts or (200 if q else 1000),
+                          args.rounds or (1 if q else 5), 50 if q else args.classify_rows,
+                          1 if q else args.classify_rounds, Path(tmp_name), args.classify_threads)
+    command = " ".join(["python bench/speed.py --only pair --model", args.model, "--against", args.against,
+                        *(["--quick"] if q else []),
+                        *(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in ("texts", "rounds")
+                          if getattr(args, k) is not None),
+                        *(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in
+                          ("classify_rows", "classify_rounds", "classify_threads") if not q)])
+    write_json(out, {"command": command, "cpu": cpu_model(), "cpus": os.cpu_count(), "quick": q} | rows)
+    m, a = args.model, args.against
+    print(f"| measure | {m} | {a} | {m} / {a} speed (median of paired rounds) |\n|---|---|---|---|")
+    for mode in ("fp32", "int8"):
+        e = rows[f"encode_{mode}"]
+        print(f"| encode {rows['texts']} texts, {mode}, texts/s (best round) | {max(e['per_s'][m]):.0f} | "
+              f"{max(e['per_s'][a]):.0f} | {e['ratio']:.3f} |")
+    lat = rows["latency_ms_p50"]
+    print(f"| one text p50 ms | {lat[m]:.1f} | {lat[a]:.1f} | {rows['latency_ratio_p50']:.3f} |")
+    c = rows["classify"]
+    print(f"| `fewshot classify` {c['rows']} rows, {c['threads']} threads, s (median) | "
+          f"{np.median(c['seconds'][m]):.1f} | {np.median(c['seconds'][a]):.1f} | {c['ratio']:.3f} |")
+    print(f"load average: start {rows['load_average_start']}, end {rows['load_average_end']}")
     return 0
 
 

@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .meta.train_command import add_train_arguments  # argparse only; training code loads in run_train
 
-    add_train_arguments(sub.add_parser("train", help="meta-train a head on labelled CSVs and write a model folder"))
+    add_train_arguments(sub.add_parser(
+        "train", help="meta-train a head (--encoder: the encoder's top layers) on labelled CSVs; write a model folder"))
     return parser
 
 

@@ -33,6 +33,7 @@ from .adapt import FinetuneConfig, FinetuneReport, OverlapHint, apply_weights, f
 from .adapt.layers import transformer_prefix
 from .encoders.encoder import Encoder
 from .errors import FewShotError, FewShotWarning
+from .persist import same_weights
 from .support import SupportIndex, SupportSet
 from .text import ProgressFn, label_text
 
@@ -355,6 +356,14 @@ def restore(clf: FewShotClassifier, folder: SavedFolder) -> bool:
         return not (isinstance(encoder_record, dict) and encoder_record.get("finetune"))
     path = folder.directory / FINETUNE_FILE  # never a name from the file: an upload cannot point elsewhere
     base = clf.encoder
+    record = folder.meta.get("encoder")
+    if isinstance(record, dict) and record.get("model") and (
+            record["model"] != base.name or not same_weights(record, base.describe())):
+        # adapted layers of other weights would mix with this encoder's own: the instant encoder instead
+        warnings.warn(f"{folder.directory} was fine-tuned on other encoder weights ({record['model']!r}) than "
+                      f"{base.name!r} has here; loaded with the instant encoder instead", FewShotWarning,
+                      stacklevel=3)
+        return False
     try:
         data = path.read_bytes()
         state_dict = read_weights(base._model, data)

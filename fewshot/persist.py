@@ -111,14 +111,28 @@ def encoder_mismatch(folder: SavedFolder, encoder: Any) -> str | None:
     if "trained" in saved and "trained" in now and bool(saved["trained"]) != bool(now["trained"]):
         return (f"it was saved with the encoder {said(saved, saved['model'])}; here {name!r} is "
                 f"{said(now, name)} (" + ("without" if saved["trained"] else "with") + " a trained folder)")
+    if not same_weights(saved, now):
+        return (f"it was saved with other trained weights of the encoder {name!r} (" +
+                (f"digest {saved['weights']}" if saved.get("weights") else "an earlier release's") +
+                f"; now {now.get('weights')})")
     return None
+
+
+def same_weights(saved: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether two ``describe()`` records name the same trained weights: both without a trained folder, or
+    the same digest (a record from before digests were kept, with a trained folder, counts as other
+    weights: ``"default"`` has meant other weights in other releases)."""
+    if not saved.get("trained") and not now.get("trained"):
+        return True
+    return bool(saved.get("weights")) and saved.get("weights") == now.get("weights")
 
 
 def saved_index(folder: SavedFolder, encoder: Any) -> SupportIndex | None:
     """The saved index when it can be reused: same encoder (vectors from another would mislead), one vector
     per example, readable by FAISS; else None (the caller re-encodes the examples)."""
     saved = folder.meta.get("encoder", {})
-    same_encoder = (saved.get("model") == encoder.name
+    now = encoder.describe() if hasattr(encoder, "describe") else {}
+    same_encoder = (saved.get("model") == encoder.name and same_weights(saved, now)
                     and bool(saved.get("int8", saved.get("quantized", False))) == bool(getattr(encoder, "int8", False))
                     and list(saved.get("extra_layers", [])) == list(getattr(encoder, "extra_layers", ())))
     path = folder.directory / INDEX_FILE

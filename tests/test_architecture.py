@@ -173,7 +173,9 @@ def test_wheel_carries_label_sets_and_models(tmp_path: Path) -> None:
         assert f"fewshot/label_sets/{shipped.name}" in names
     for model in ("default", "xfer-no-clinc150", "xfer-no-hwu64"):
         assert f"fewshot/models/{model}/fewshot_model.json" in names
-        assert f"fewshot/models/{model}/weights.safetensors" in names
+        config = json.loads((ROOT / "models" / model / "fewshot_model.json").read_text())
+        for weights in config.get("weights_files", ["weights.safetensors"]):
+            assert f"fewshot/models/{model}/{weights}" in names
     assert "fewshot/encoders/registry.py" in names and "fewshot/io/output.py" in names
     assert not [n for n in names if n.startswith(("tests/", "bench/", "docs/"))]
 

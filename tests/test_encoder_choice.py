@@ -17,14 +17,15 @@ from test_oos import TableEncoder, clusters
 class NamedEncoder(TableEncoder):
     """A table encoder posing as a named model (the vectors are the same: only the record differs)."""
 
-    def __init__(self, table, name: str, trained: str | None = None) -> None:
+    def __init__(self, table, name: str, trained: str | None = None, weights: str | None = None) -> None:
         super().__init__(table)
         self.name = name
         self.spec = ModelSpec(name, f"/weights/{name}", trained)
+        self.weights = weights if weights or not trained else "digest-a"
 
     def describe(self) -> dict:
         return {"model": self.name, "base": self.spec.base, "trained": self.spec.trained_dir, "int8": False,
-                "dim": self.dim, "extra_layers": []}
+                "weights": self.weights, "dim": self.dim, "extra_layers": []}
 
 
 def _saved(tmp_path, name: str = "mpnet", trained: str | None = None):
@@ -64,6 +65,29 @@ def test_trained_parts_count_as_another_encoder(tmp_path) -> None:
     _, table, _ = _saved(tmp_path, name="default", trained="/models/default")
     with pytest.raises(FewShotError, match="without a trained folder"):
         FewShotClassifier.load(tmp_path / "clf", encoder=NamedEncoder(table, "default"))
+
+
+def test_other_trained_weights_under_one_name_count_as_another_encoder(tmp_path) -> None:
+    """"default" names other weights in another release: the saved vectors must not be reused silently."""
+    clf, table, texts = _saved(tmp_path, name="default", trained="/models/default")
+    same = NamedEncoder(table, "default", "/models/default")
+    assert list(FewShotClassifier.load(tmp_path / "clf", encoder=same).predict(texts)) == list(clf.predict(texts))
+    with pytest.raises(FewShotError, match="other trained weights of the encoder 'default' .digest digest-a; now "
+                                           "digest-b.*reencode=True"):
+        FewShotClassifier.load(tmp_path / "clf", encoder=NamedEncoder(table, "default", "/models/default", "digest-b"))
+    path = tmp_path / "clf" / "config.json"
+    meta = json.loads(path.read_text())
+    del meta["encoder"]["weights"]  # a save from before digests were kept
+    path.write_text(json.dumps(meta))
+    with pytest.raises(FewShotError, match="an earlier release's"):
+        FewShotClassifier.load(tmp_path / "clf", encoder=same)
+    other = NamedEncoder(table, "default", "/models/default", "digest-b")
+    calls = []
+    encode = other.encode
+    other.encode = lambda t, **kw: calls.append(len(t)) or encode(t, **kw)
+    loaded = FewShotClassifier.load(tmp_path / "clf", encoder=other, reencode=True)
+    assert calls and calls[0] == len(clf.examples)  # re-encoded, not the saved index
+    assert list(loaded.predict(texts)) == list(clf.predict(texts))
 
 
 def test_old_saves_without_an_encoder_record_still_load(tmp_path) -> None:

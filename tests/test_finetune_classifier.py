@@ -148,6 +148,25 @@ def test_damaged_weights_load_as_instant_with_a_warning(tiny: str, task: dict, t
     assert np.array_equal(loaded.predict_proba(task["query"]), instant)  # re-encoded, not the adapted vectors
 
 
+def test_adapted_layers_of_other_weights_are_not_applied(tiny: str, task: dict, tmp_path: Path) -> None:
+    """Fine-tuned over other weights (e.g. an earlier release's "default"): re-encoding on purpose loads the
+    instant encoder, never the old adapted layers over the new weights."""
+    clf = FewShotClassifier(tiny).fit(task["texts"], task["labels"])
+    instant = clf.predict_proba(task["query"])
+    assert clf.finetune(QUICK).kept
+    folder = clf.save(tmp_path / "clf")
+    path = folder / "config.json"
+    meta = json.loads(path.read_text())
+    meta["encoder"].update(trained="/an/earlier/models/default", weights="0123456789abcdef")
+    path.write_text(json.dumps(meta))
+    with pytest.raises(FewShotError, match="saved with the encoder"):
+        FewShotClassifier.load(folder)
+    with pytest.warns(Warning, match="fine-tuned on other encoder weights"):
+        loaded = FewShotClassifier.load(folder, reencode=True)
+    assert loaded.finetuned_ is None
+    assert np.array_equal(loaded.predict_proba(task["query"]), instant)
+
+
 def test_old_saves_still_load(tiny: str, task: dict, tmp_path: Path) -> None:
     clf = FewShotClassifier(tiny).fit(task["texts"], task["labels"])
     folder = clf.save(tmp_path / "old")

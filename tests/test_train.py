@@ -181,20 +181,32 @@ def test_matching_preset_and_flag_overrides(tmp_path: Path) -> None:
     assert config_from_args(plain) == TrainConfig() and "--method prototypical" in command_line(plain)
 
 
-def test_shipped_default_is_the_matching_recipe() -> None:
-    """models/default (loaded by FewShotClassifier()) is a head trained with --preset matching on both datasets."""
+def test_shipped_default_is_the_meta_trained_encoder() -> None:
+    """models/default (loaded by FewShotClassifier()) holds MiniLM-L6's top 4 layers, trained with --encoder on
+    both datasets and stored alone in float16 (--compact) over the bundled weights."""
+    import re
+
     from fewshot.encoders.registry import resolve_model
 
     folder = Path(__file__).resolve().parents[1] / "models" / "default"
     if not (folder / "fewshot_model.json").is_file():
         pytest.skip("no models/default shipped")
     meta = json.loads((folder / "fewshot_model.json").read_text())
-    assert meta["train_config"]["method"] == "matching" and "--preset matching" in meta["command"]
+    assert meta["kind"] == "encoder" and meta["layers_only"] and meta["base"] == "minilm"
+    assert meta["train_config"]["train_layers"] == 4 and "--encoder" in meta["command"] and "--compact" in meta["command"]
     assert {Path(p).parent.name for p in meta["data"]} == {"clinc150", "hwu64"}
+    from fewshot.encoders.heads import MAX_WEIGHT_FILE_BYTES, load_weights, weight_files
+
+    assert all(path.stat().st_size < 10_000_000 and path.stat().st_size <= MAX_WEIGHT_FILE_BYTES + 100_000
+               for path in weight_files(folder))  # a Space takes them by plain git push
+    weights = load_weights(folder)
+    assert {v.dtype for v in weights.values()} == {torch.float16}
+    assert {re.search(r"layer\.(\d+)\.", k).group(1) for k in weights} == {"2", "3", "4", "5"}
+    assert not (folder / "model.safetensors").exists()  # the base weights are the bundled package's
     if "FEWSHOT_MODEL" not in os.environ:
         assert resolve_model(None).trained_dir == str(folder.resolve())
     card = (folder / "README.md").read_text()
-    assert "CC BY 3.0" in card and "CC BY 4.0" in card and "Apache-2.0" in card
+    assert "CC BY 3.0" in card and "CC BY 4.0" in card and "all-mpnet-base-v2" in card and card.count("Apache-2.0") >= 2
 
 
 def test_train_help_lists_every_method(capsys: pytest.CaptureFixture[str]) -> None:

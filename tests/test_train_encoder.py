@@ -113,7 +113,8 @@ def test_saved_folder_loads_as_an_encoder(model, tmp_path: Path) -> None:  # typ
     assert clf.predict(texts[:2]).shape == (2,)
 
 
-def test_cli_trains_an_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("compact", [False, True])
+def test_cli_trains_an_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compact: bool) -> None:
     from fewshot.cli import main
 
     texts, labels, teacher = _data()
@@ -133,11 +134,25 @@ def test_cli_trains_an_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
             "--val-every", "2", "--checkpoint-every", "2", "--batch-labels", "6", "--no-progress",
             "--val-support", str(tmp_path / "support.csv"), "--val-test", str(tmp_path / "test.csv"),
             "--eval-support", str(tmp_path / "support.csv"), "--eval-test", str(tmp_path / "test.csv")]
-    assert main(args) == 0
+    assert main(args + ["--compact"] * compact) == 0
     assert calls == ["mpnet"] and not (out / CHECKPOINT).exists()
     meta = json.loads((out / "fewshot_model.json").read_text())
     assert meta["train_config"]["encoder"] and "--encoder" in meta["command"] and "--val-support" in meta["command"]
-    assert len(meta["results"]["evaluations"]) == 1 and (out / "config.json").is_file()  # a sentence-transformers folder
+    assert len(meta["results"]["evaluations"]) == 1
+    assert (out / "config.json").is_file() is not compact  # else a sentence-transformers folder too
+    assert ("--compact" in meta["command"]) is compact and meta["layers_only"] is compact
+    from safetensors.torch import load_file
+
+    from fewshot.encoders.encoder import Encoder
+
+    weights = load_file(str(out / "weights.safetensors"))
+    assert {w.dtype for w in weights.values()} == {torch.float16 if compact else torch.float32}
+    if compact:  # the card's evaluation scored the stored float16 layers: the same vectors as a fresh load
+        assert "float16" in (out / "README.md").read_text()
+        student = distill.student_with(distill.student_model("minilm"), {k[len("encoder."):]: v.float()
+                                                                         for k, v in weights.items()})
+        plain = student.encode(texts[:3], normalize_embeddings=True, convert_to_numpy=True)
+        np.testing.assert_allclose(plain, Encoder(str(out), extra_layers=()).encode(texts[:3]), atol=1e-5)
     assert main(["train", "--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "h"), "--resume"]) == 2
 
 
@@ -181,3 +196,29 @@ def test_without_validation_csvs_held_out_labels_select(model) -> None:  # type:
     result = train_encoder(model, texts, labels, teacher, config)
     assert result.score_on.startswith("held-out training labels (2)") and 0.0 <= result.frozen_score <= 1.0
     assert [h["step"] for h in result.history if "val_accuracy" in h] == [0, 1, 2]
+
+
+def test_weights_are_written_in_files_under_the_size_limit(tmp_path: Path) -> None:
+    """A Space takes files under 10 MB by plain git push: save_weights splits, load_weights joins, the digest
+    covers every file, and weights_files may only name files of the folder."""
+    from fewshot.encoders.encoder import trained_digest
+    from fewshot.encoders.heads import MODEL_CONFIG, load_weights, save_weights
+    from fewshot.encoders.registry import ModelSpec
+
+    tensors = {f"encoder.layer.{i}.weight": torch.full((100, 10), float(i), dtype=torch.float16) for i in range(5)}
+    names = save_weights(tmp_path, tensors, max_bytes=4500)  # 2,000 bytes each: two per file
+    assert names == ["weights.safetensors", "weights-2.safetensors", "weights-3.safetensors"]
+    assert all((tmp_path / n).stat().st_size < 4500 + 1000 for n in names)
+    (tmp_path / MODEL_CONFIG).write_text(json.dumps({"base": "minilm", "head": None, "weights_files": names}))
+    loaded = load_weights(tmp_path)
+    assert loaded.keys() == tensors.keys() and all(torch.equal(loaded[k], tensors[k]) for k in tensors)
+    spec = ModelSpec("x", "/base", str(tmp_path))
+    before = trained_digest(spec)
+    trained_digest.cache_clear()
+    (tmp_path / names[-1]).write_bytes((tmp_path / names[0]).read_bytes())  # the last file changes
+    assert trained_digest(spec) != before
+    trained_digest.cache_clear()
+    for bad in (["../weights.safetensors"], ["model.safetensors"], ["/etc/weights.safetensors"]):
+        (tmp_path / MODEL_CONFIG).write_text(json.dumps({"base": "minilm", "head": None, "weights_files": bad}))
+        with pytest.raises(FewShotError, match="weights_files"):
+            load_weights(tmp_path)

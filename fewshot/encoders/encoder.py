@@ -36,7 +36,7 @@ import torch
 
 from ..errors import FewShotError, FewShotWarning
 from ..text import MAX_TEXT_CHARS, ProgressFn
-from .heads import head_from, load_weights, read_model_config
+from .heads import head_from, load_weights, read_model_config, weight_files
 from .int8 import model_inputs
 from .registry import BASE_MODEL, ModelSpec, bundled_minilm_path, is_mpnet, resolve_model
 
@@ -123,6 +123,21 @@ def _with_trained_parts(spec: ModelSpec, model: Any, *, private: bool = False) -
     return model, head
 
 
+@lru_cache(maxsize=8)
+def trained_digest(spec: ModelSpec) -> str | None:
+    """First 16 hex digits of the SHA-256 of ``spec``'s trained weights (None: no trained folder). Names the
+    weights in ``describe()`` and in saved classifiers, whose vectors fit these weights only: ``"default"``
+    changes weights between releases under one name."""
+    if spec.trained_dir is None:
+        return None
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in weight_files(spec.trained_dir):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @lru_cache(maxsize=4)
 def _load_int8(spec: ModelSpec) -> Any:
     """The int8 encoder of ``spec``, made once per process (quantising and packing the layers;
@@ -193,15 +208,20 @@ class Encoder:
         return self.spec.name
 
     @property
+    def weights_digest(self) -> str | None:
+        """:func:`trained_digest` of this encoder's model (None: no trained folder)."""
+        return trained_digest(self.spec)
+
+    @property
     def quantize(self) -> bool:
         """Deprecated name of :attr:`int8`."""
         warnings.warn("Encoder.quantize is deprecated: read Encoder.int8", FutureWarning, stacklevel=2)
         return self.int8
 
     def describe(self) -> dict[str, Any]:
-        """What is in use: model name, base weights, trained folder, int8."""
+        """What is in use: model name, base weights, trained folder and its weights' digest, int8."""
         return {"model": self.spec.name, "base": self.spec.base, "trained": self.spec.trained_dir,
-                "int8": self.int8, "dim": self.dim, "extra_layers": list(self.extra_layers),
+                "weights": self.weights_digest, "int8": self.int8, "dim": self.dim, "extra_layers": list(self.extra_layers),
                 "backend": f"torch int8 ({self._int8.backend})" if self._int8 else "torch fp32"}
 
     def encode(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:

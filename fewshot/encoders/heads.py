@@ -18,8 +18,9 @@ from torch import nn
 from ..errors import FewShotError
 from .registry import MODEL_CONFIG, MODEL_WEIGHTS
 
-__all__ = ["HEAD_TYPES", "MODEL_CONFIG", "MODEL_WEIGHTS", "ResidualLinearHead", "ResidualMLPHead", "build_head",
-           "head_from", "load_head", "load_weights", "read_model_config"]
+__all__ = ["HEAD_TYPES", "MAX_WEIGHT_FILE_BYTES", "MODEL_CONFIG", "MODEL_WEIGHTS", "ResidualLinearHead",
+           "ResidualMLPHead", "build_head", "head_from", "load_head", "load_weights", "read_model_config",
+           "save_weights", "weight_files"]
 
 
 
@@ -76,11 +77,53 @@ def read_model_config(folder: str | Path) -> dict[str, Any]:
     return dict(json.loads((folder / MODEL_CONFIG).read_text()))
 
 
+MAX_WEIGHT_FILE_BYTES = 9_500_000
+"""Largest weights file :func:`save_weights` writes: a Hugging Face Space takes files under 10 MB by plain
+``git push`` (larger ones need Git LFS), and the repository deploys unchanged as a Space."""
+
+
+def weight_files(folder: str | Path) -> list[Path]:
+    """The weights files of a trained model folder, in order: ``weights_files`` of its config (plain names
+    ``weights*.safetensors`` inside the folder), else :data:`MODEL_WEIGHTS` alone."""
+    folder = Path(folder)
+    names = read_model_config(folder).get("weights_files") or [MODEL_WEIGHTS]
+    bad = [n for n in names if not isinstance(n, str) or Path(n).name != n or not n.startswith("weights")
+           or not n.endswith(".safetensors")]
+    if bad:
+        raise FewShotError(f"{folder}: weights_files must be plain names weights*.safetensors, got {bad[:3]}")
+    return [folder / name for name in names]
+
+
 def load_weights(folder: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of a trained model folder's :data:`MODEL_WEIGHTS`."""
+    """The tensors of a trained model folder (all of its :func:`weight_files`)."""
     from safetensors.torch import load_file
 
-    return load_file(str(Path(folder) / MODEL_WEIGHTS))
+    out: dict[str, torch.Tensor] = {}
+    for path in weight_files(folder):
+        out.update(load_file(str(path)))
+    return out
+
+
+def save_weights(folder: str | Path, tensors: dict[str, torch.Tensor],
+                 max_bytes: int = MAX_WEIGHT_FILE_BYTES) -> list[str]:
+    """Write ``tensors`` as :data:`MODEL_WEIGHTS`, then ``weights-2.safetensors``, ... each at most
+    ``max_bytes`` of tensor data (a tensor larger than that gets a file of its own); returns the names, for
+    the config's ``weights_files``."""
+    from safetensors.torch import save_file
+
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name, tensor in sorted(tensors.items()):  # one order whatever the caller's: the same files
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > max_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][name] = tensor.contiguous()
+        size += nbytes
+    names = [MODEL_WEIGHTS] + [f"weights-{i}.safetensors" for i in range(2, len(shards) + 1)]
+    for name, shard in zip(names, shards):
+        save_file(shard, str(Path(folder) / name))
+    return names
 
 
 def load_head(folder: str | Path, *, head_only: bool = False) -> nn.Module | None:

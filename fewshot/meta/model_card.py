@@ -8,9 +8,9 @@ Three kinds of folder, one card writer (:func:`model_card`):
 - an **inner-loop** folder (:func:`fewshot.meta.trainer.meta_train`, :func:`write_model_folder`): the
   encoder is the frozen base, ``maml.safetensors`` / ``maml.json`` hold the meta-learned transform, scale
   and inner learning rates;
-- an **encoder** folder (``fewshot train --encoder``, :func:`save_encoder_model`): a complete
-  sentence-transformers model whose top layers were trained, plus ``weights.safetensors`` (those layers only,
-  ``encoder.*``) and ``fewshot_model.json`` (base, teacher, configuration, selection history).
+- an **encoder** folder (``fewshot train --encoder``, :func:`save_encoder_model`): ``weights*.safetensors``
+  (the trained top layers only, ``encoder.*``; float16 with ``--compact``; files under 10 MB each), ``fewshot_model.json`` (base,
+  teacher, configuration, selection history) and, unless ``--compact``, a complete sentence-transformers copy.
 
 The card has the same sections for all three: title and use, data and licences, method, command, measured
 results.
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..encoders.heads import MODEL_CONFIG, MODEL_WEIGHTS
+from ..encoders.heads import MODEL_CONFIG, MODEL_WEIGHTS, save_weights
 from ..errors import FewShotError
 from .adapted import MetaModel
 from .maml import PAPERS
@@ -137,17 +137,21 @@ def _encoder_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]
     cfg, val = meta["train_config"], meta["validation"]
     appended = cfg["append_layers"] or "none"
     title = f"fewshot encoder: MiniLM-L6 with its top {cfg['train_layers']} layer(s) distilled from {cfg['teacher']}"
-    use = ("A complete sentence-transformers model (all-MiniLM-L6-v2 with its top layers trained; 384-d, same "
-           "speed as MiniLM-L6). Load it with `FewShotClassifier(model=\"<this folder>\")` or `--model <this "
-           "folder>` (fewshot reads `fewshot_model.json`: base MiniLM-L6 plus the trained layers of "
-           "`weights.safetensors`, so the int8 path and the appended layer 4 work as for `minilm`), or with "
-           "`SentenceTransformer(\"<this folder>\")`.")
+    loading = ("Load it with `FewShotClassifier(model=\"<this folder>\")` or `--model <this folder>` (fewshot reads "
+               "`fewshot_model.json`: base MiniLM-L6 plus the trained layers of `weights*.safetensors`, so the int8 "
+               "path and the appended layer 4 work as for `minilm`)")
+    if meta.get("layers_only"):
+        use = ("The trained top layers of all-MiniLM-L6-v2 (float16, `weights*.safetensors`; 384-d, same speed as "
+               f"MiniLM-L6), loaded over the bundled MiniLM-L6, whose files stay unchanged. {loading}.")
+    else:
+        use = ("A complete sentence-transformers model (all-MiniLM-L6-v2 with its top layers trained; 384-d, same "
+               f"speed as MiniLM-L6). {loading}, or with `SentenceTransformer(\"<this folder>\")`.")
     terms = [f"{name} {cfg[name + '_weight']}" for name in ("distill", "structure", "episode", "contrastive", "preserve")
              if cfg[name + "_weight"]]
     method = (f"The top {cfg['train_layers']} transformer layers were trained for {cfg['steps']} steps of "
               f"{cfg['batch_labels']} labels x {cfg['batch_per_label']} texts (Adam, learning rate "
               f"{cfg['encoder_lr']}; projection {cfg['projection_lr']}, least-squares initialised with ridge "
-              f"{cfg['ridge']}), seed {cfg['seed']}, on the vector the product uses (appended frozen layers: "
+              f"{cfg['ridge']}), seed {cfg['seed']}, on the vector the product uses (appended layers: "
               f"{appended}). Loss terms and weights: {', '.join(terms)} (distill: 1 - cos of the projected vector "
               f"and the teacher's sentence embedding; structure: KL of in-batch similarity distributions at "
               f"temperature {cfg['structure_temperature']}; episode: prototypical loss at temperature "
@@ -221,22 +225,28 @@ def write_meta(out: Path, meta: Mapping[str, Any]) -> Path:
 
 def save_encoder_model(out: str | Path, student: Any, result: EncoderResult, config: TrainConfig, *,
                        data_files: Sequence[str] = (), validation_files: Sequence[str] = (), command: str = "",
-                       results: dict[str, Any] | None = None, keep: Sequence[str] = ()) -> Path:
-    """Write an encoder folder: the complete sentence-transformers model ``student`` (the base with the trained
-    layers of ``result`` loaded, :func:`fewshot.meta.distill.student_with`), ``weights.safetensors`` (the
-    trained layers only, as ``encoder.*``, float32), ``fewshot_model.json`` (base, teacher, configuration,
-    selection history) and the card. ``keep``: names that may already be in ``out`` (a run's checkpoint)."""
-    from safetensors.torch import save_file
-
+                       results: dict[str, Any] | None = None, keep: Sequence[str] = (),
+                       full_copy: bool = True) -> Path:
+    """Write an encoder folder: ``weights.safetensors`` and, past 9.5 MB, ``weights-2.safetensors`` ...
+    (:func:`fewshot.encoders.heads.save_weights`; the trained layers only, as ``encoder.*``),
+    ``fewshot_model.json`` (base, teacher, configuration, selection history), the card and, with ``full_copy``,
+    the complete sentence-transformers model ``student`` (the base with the trained layers of ``result`` loaded,
+    :func:`fewshot.meta.distill.student_with`), usable without fewshot. Without it the layers are stored as
+    float16 (``result.state`` should hold float16 values then) and load over the base model.
+    ``keep``: names that may already be in ``out`` (a run's checkpoint)."""
     from .. import __version__
 
     out = prepare_out(out, allowed=keep)
-    student.save(str(out))
-    save_file({f"encoder.{k}": v.float().contiguous() for k, v in result.state.items()}, str(out / MODEL_WEIGHTS))
+    if full_copy:
+        student.save(str(out))
+    dtype = torch.float32 if full_copy else torch.float16
+    files = save_weights(out, {f"encoder.{k}": v.to(dtype) for k, v in result.state.items()})
     meta = {
         "base": config.base,
         "head": None,
         "kind": "encoder",
+        "layers_only": not full_copy,
+        "weights_files": files,
         "fewshot_version": __version__,
         "method": "encoder",
         "train_config": asdict(config),

@@ -20,7 +20,7 @@ META_METHODS = ("maml", "fomaml", "reptile")
 
 TRAIN_METHODS: dict[str, str] = {
     "prototypical": "Prototypical Networks episodes (Snell et al. 2017)",
-    "matching": "Matching Networks episodes (Vinyals et al. 2016), the shipped models' recipe",
+    "matching": "Matching Networks episodes (Vinyals et al. 2016), the shipped heads' recipe",
     "contrastive": "contrastive pairs with hard negatives (Hadsell et al. 2006)",
     "maml": "MAML, second order (Finn et al. 2017), also writes the inner loop for adapt='maml'",
     "fomaml": "first-order MAML (Finn et al. 2017), also writes the inner loop for adapt='fomaml'",
@@ -79,7 +79,7 @@ class TrainConfig:
     checkpoint_every: int = 100  # steps between resumable checkpoints (0: none)
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        # The recipe of models/default and models/xfer-*: Matching-Network episodes on the raw head outputs
+        # The recipe of the heads models/xfer-*: Matching-Network episodes on the raw head outputs
         # (no label names, no centring in the loss), 64-way 5-shot 5-query, Adam 1e-3, L2 to the identity
         # 3e-2, 200 steps validated every 20 (held-out classes scored with the default rule, 3 seeds averaged).
         "matching": {"method": "matching", "n_way": 64, "label_names": False, "center": False, "lr": 1e-3,
