@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fewshot.errors import FewShotError
-from fewshot.meta.losses import ContrastiveLoss, MatchingLoss, PrototypicalLoss, contrastive_loss
+from fewshot.meta.losses import (
+    ContrastiveLoss,
+    HeldOutLabelRankingLoss,
+    MatchingLoss,
+    PrototypicalLoss,
+    contrastive_loss,
+)
 
 distances = st.floats(min_value=0.0, max_value=3.0, allow_nan=False)
 margins = st.floats(min_value=0.05, max_value=3.0, allow_nan=False)
@@ -116,3 +122,23 @@ def test_episode_loss_rejects_bad_labels() -> None:
         PrototypicalLoss()(s, sy, q, qy, n_way=2)
     with pytest.raises(FewShotError):
         MatchingLoss(temperature=0)
+
+
+def test_held_out_label_ranking_is_a_smooth_auroc() -> None:
+    """Low when every hidden text scores below every known query, high in the reverse order; exact formula."""
+    s, sy, q, _ = _episode(1.0)
+    far = -s[:4]  # opposite to the prototypes: clearly unknown
+    near = s[:4] + 0.01  # on top of them: looks known
+    loss_fn = HeldOutLabelRankingLoss(temperature=0.1)
+    assert loss_fn(s, sy, q, far, n_way=3) < loss_fn(s, sy, q, near, n_way=3)
+    known, unknown = loss_fn.scores(s, sy, q, 3), loss_fn.scores(s, sy, far, 3)
+    expected = F.softplus((unknown[None, :] - known[:, None]) / 0.1).mean()
+    assert loss_fn(s, sy, q, far, n_way=3).item() == pytest.approx(expected.item(), rel=1e-6)
+    lin = torch.nn.Linear(16, 16)
+    loss = loss_fn(lin(s), sy, lin(q), lin(near), n_way=3)
+    loss.backward()
+    assert lin.weight.grad is not None and lin.weight.grad.abs().sum() > 0
+    with pytest.raises(FewShotError, match="hidden texts"):
+        loss_fn(s, sy, q, q[:0], n_way=3)
+    with pytest.raises(FewShotError, match="temperature"):
+        HeldOutLabelRankingLoss(temperature=0)

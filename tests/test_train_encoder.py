@@ -157,7 +157,8 @@ def test_cli_trains_an_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
 
 
 @pytest.mark.parametrize("bad", [{"train_layers": 0}, {"append_layers": "four"}, {"batch_per_label": 1},
-                                 {"preserve_weight": -1.0}])
+                                 {"preserve_weight": -1.0}, {"unknown_labels": 15, "unknown_weight": 1.0},
+                                 {"unknown_weight": -1.0}])
 def test_encoder_settings_are_checked(bad: dict) -> None:
     with pytest.raises(FewShotError, match=next(iter(bad)).split("_")[0]):
         TrainConfig(encoder=True, **bad).validate()
@@ -222,3 +223,21 @@ def test_weights_are_written_in_files_under_the_size_limit(tmp_path: Path) -> No
         (tmp_path / MODEL_CONFIG).write_text(json.dumps({"base": "minilm", "head": None, "weights_files": bad}))
         with pytest.raises(FewShotError, match="weights_files"):
             load_weights(tmp_path)
+
+
+def test_held_out_labels_term_hides_the_batch_last_labels() -> None:
+    """--unknown-weight: the batch's last unknown_labels labels leave the support set and become unknown texts."""
+    from fewshot.meta.distill import batch_loss
+    from fewshot.meta.losses import HeldOutLabelRankingLoss
+
+    config = TrainConfig(encoder=True, batch_labels=6, batch_per_label=4, distill_weight=0, structure_weight=0,
+                         episode_weight=0, preserve_weight=0, unknown_weight=1.0, unknown_labels=2)
+    config.validate()
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(6).repeat_interleave(4)
+    z = torch.nn.functional.normalize(torch.randn(24, 8, generator=g), dim=-1)
+    loss, parts = batch_loss(z, labels, torch.zeros(24, 8), z, torch.nn.Identity(), config)
+    sup = (torch.arange(24) % 4 < 2) & (labels < 4)
+    qry = (torch.arange(24) % 4 >= 2) & (labels < 4)
+    expected = HeldOutLabelRankingLoss(config.temperature)(z[sup], labels[sup], z[qry], z[labels >= 4], 4)
+    assert set(parts) == {"loss", "unknown"} and loss.item() == pytest.approx(expected.item(), rel=1e-6)

@@ -94,7 +94,7 @@ def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 @lru_cache(maxsize=4)
 def _load_model(spec: ModelSpec) -> tuple[Any, torch.nn.Module | None]:
     """Base model, with the trained parts of a ``fewshot train`` folder over it."""
-    return _with_trained_parts(spec, _load_sentence_transformer(spec.base))
+    return _with_trained_parts(spec)
 
 
 def _private_model(base: str) -> Any:
@@ -103,9 +103,11 @@ def _private_model(base: str) -> Any:
     return _load_sentence_transformer.__wrapped__(base)
 
 
-def _with_trained_parts(spec: ModelSpec, model: Any, *, private: bool = False) -> tuple[Any, torch.nn.Module | None]:
-    """``model`` (the base) with the trained parts of ``spec``'s folder, if any; ``private``: ``model`` is
-    nobody else's, so trained layers may be written into it."""
+def _with_trained_parts(spec: ModelSpec, model: Any = None, *,
+                        private: bool = False) -> tuple[Any, torch.nn.Module | None]:
+    """``model`` (the base; None: the shared one, loaded only if no trained layers replace it) with the trained
+    parts of ``spec``'s folder, if any; ``private``: ``model`` is nobody else's, so trained layers may be
+    written into it."""
     head = None
     if spec.trained_dir is not None:
         folder = Path(spec.trained_dir)
@@ -120,7 +122,7 @@ def _with_trained_parts(spec: ModelSpec, model: Any, *, private: bool = False) -
                 raise FewShotError(f"{folder}: weights {unknown[:3]} do not fit the base model {spec.base!r}")
             model.load_state_dict({k: v.to(state[k].dtype) for k, v in encoder_weights.items()}, strict=False)
         head = head_from(config, weights)
-    return model, head
+    return (_load_sentence_transformer(spec.base) if model is None else model), head
 
 
 @lru_cache(maxsize=8)

@@ -19,7 +19,10 @@ step runs just those layers. The loss adds
   hardest other-label row;
 - **preservation**: the squared distance of each vector to the frozen encoder's (Li, Grandvalet & Davoust
   2018 keep the weights near the start; this keeps the output there), against forgetting what the frozen
-  encoder did well outside the training data.
+  encoder did well outside the training data;
+- **held-out labels** (optional, ``unknown_weight``): the batch's last ``unknown_labels`` labels are hidden
+  from the support set and their texts ranked below the known queries by the in-scope score
+  (:class:`fewshot.meta.losses.HeldOutLabelRankingLoss`), for unknown intents inside the domain.
 
 The loop is :func:`fewshot.meta.trainer.outer_loop` (progress bar, resumable checkpoints): every
 ``val_every`` steps the student is scored with the classifier's default rule, on the validation CSVs when
@@ -42,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import FewShotError
-from .losses import ContrastiveLoss, PrototypicalLoss
+from .losses import ContrastiveLoss, HeldOutLabelRankingLoss, PrototypicalLoss
 from .training_args import TrainConfig
 
 CHECKPOINT = "checkpoint.pt"
@@ -114,12 +117,21 @@ def batch_loss(z: Tensor, labels: Tensor, teacher: Tensor, frozen: Tensor, proje
         terms["contrastive"] = ContrastiveLoss(config.margin)(z[i], z[j], y)
     if config.preserve_weight:
         terms["preserve"] = (z - frozen).pow(2).sum(-1).mean()
+    if config.unknown_weight:
+        k = config.batch_per_label // 2
+        n_way = int(labels.max()) + 1
+        n_known = n_way - min(config.unknown_labels, n_way - 2)  # the batch's last labels (random ones) are hidden
+        position = torch.arange(len(labels)) % config.batch_per_label
+        known = labels < n_known
+        terms["unknown"] = HeldOutLabelRankingLoss(config.temperature)(
+            z[known & (position < k)], labels[known & (position < k)], z[known & (position >= k)], z[~known],
+            n_known)
     weights = {"distill": config.distill_weight, "structure": config.structure_weight,
                "episode": config.episode_weight, "contrastive": config.contrastive_weight,
-               "preserve": config.preserve_weight}
+               "preserve": config.preserve_weight, "unknown": config.unknown_weight}
     if not terms:
         raise FewShotError("every loss weight is 0; set at least one of --distill-weight, --structure-weight, "
-                           "--episode-weight, --contrastive-weight, --preserve-weight above 0")
+                           "--episode-weight, --contrastive-weight, --preserve-weight, --unknown-weight above 0")
     loss = sum(weights[k] * v for k, v in terms.items())
     return loss, {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
 

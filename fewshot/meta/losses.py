@@ -1,4 +1,5 @@
-"""Meta-training losses on embeddings: contrastive pairs, Matching-Network episodes, prototypical episodes.
+"""Meta-training losses on embeddings: contrastive pairs, Matching-Network episodes, prototypical episodes,
+held-out-label (open-set) episodes.
 
 Each loss is a small ``nn.Module`` over embeddings (not texts), in the manner of sentence-transformers'
 ``losses/`` package: one class per paper, a docstring with the reference, what the inputs are and an
@@ -173,3 +174,49 @@ class PrototypicalLoss(nn.Module):
     def forward(self, support: Tensor, support_y: Tensor, query: Tensor, query_y: Tensor, n_way: int) -> Tensor:
         _check_episode(support, support_y, query, query_y, n_way)
         return F.cross_entropy(self.logits(support, support_y, query, n_way), query_y)
+
+
+class HeldOutLabelRankingLoss(nn.Module):
+    """Held-out-label episodes for "none of these" inside the domain: some of the episode's labels are hidden
+    from the support set and their texts play the unknown intents (the open-set episodes of Liu et al. 2020,
+    "Few-Shot Open-Set Recognition using Meta-Learning", CVPR); the loss ranks every known query's in-scope
+    score above every hidden text's, a smooth surrogate of the AUROC (the Wilcoxon-Mann-Whitney statistic;
+    Yan et al. 2003, "Optimizing Classifier Performance via an Approximation to the Wilcoxon-Mann-Whitney
+    Statistic", ICML).
+
+    In-scope score: the highest cosine to a known label's unit-length mean support embedding, what the
+    classifier's unknown rule reads in spirit (its head's top logit starts from these prototypes).
+    ``L = mean over (known query i, hidden text j) of softplus((s_j - s_i) / temperature)``.
+
+    :param temperature: scale of the score differences (cosines).
+
+    Inputs: ``support`` / ``support_y`` (known labels only, ``0..n_way-1``), ``query`` (the known labels'
+    queries) and ``hidden`` (texts of the hidden labels), each ``(n, d)``.
+
+    Example::
+
+        from fewshot.meta.losses import HeldOutLabelRankingLoss
+
+        loss_fn = HeldOutLabelRankingLoss(temperature=0.05)
+        loss = loss_fn(support_emb, support_y, query_emb, hidden_emb, n_way=12)
+    """
+
+    def __init__(self, temperature: float = 0.05) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise FewShotError(f"temperature must be > 0, got {temperature!r}")
+        self.temperature = temperature
+
+    def scores(self, support: Tensor, support_y: Tensor, texts: Tensor, n_way: int) -> Tensor:
+        """Each text's highest cosine to a known label's prototype."""
+        s = F.normalize(support, dim=-1)
+        protos = torch.zeros(n_way, s.shape[1], dtype=s.dtype, device=s.device).index_add(0, support_y, s)
+        return (F.normalize(texts, dim=-1) @ F.normalize(protos, dim=-1).T).max(dim=1).values
+
+    def forward(self, support: Tensor, support_y: Tensor, query: Tensor, hidden: Tensor, n_way: int) -> Tensor:
+        if not len(query) or not len(hidden):
+            raise FewShotError(f"held-out-label episodes need known queries and hidden texts, got {len(query)} "
+                               f"and {len(hidden)}")
+        known = self.scores(support, support_y, query, n_way)
+        unknown = self.scores(support, support_y, hidden, n_way)
+        return F.softplus((unknown[None, :] - known[:, None]) / self.temperature).mean()

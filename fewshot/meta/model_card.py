@@ -146,8 +146,10 @@ def _encoder_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]
     else:
         use = ("A complete sentence-transformers model (all-MiniLM-L6-v2 with its top layers trained; 384-d, same "
                f"speed as MiniLM-L6). {loading}, or with `SentenceTransformer(\"<this folder>\")`.")
-    terms = [f"{name} {cfg[name + '_weight']}" for name in ("distill", "structure", "episode", "contrastive", "preserve")
-             if cfg[name + "_weight"]]
+    terms = [f"{name} {cfg[name + '_weight']}" for name in ("distill", "structure", "episode", "contrastive", "preserve",
+                                                          "unknown") if cfg.get(name + "_weight")]
+    unknown = (f"; unknown: held-out-label episodes, {cfg['unknown_labels']} labels of each batch hidden as unknown "
+               f"intents" if cfg.get("unknown_weight") else "")
     method = (f"The top {cfg['train_layers']} transformer layers were trained for {cfg['steps']} steps of "
               f"{cfg['batch_labels']} labels x {cfg['batch_per_label']} texts (Adam, learning rate "
               f"{cfg['encoder_lr']}; projection {cfg['projection_lr']}, least-squares initialised with ridge "
@@ -156,7 +158,7 @@ def _encoder_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]
               f"and the teacher's sentence embedding; structure: KL of in-batch similarity distributions at "
               f"temperature {cfg['structure_temperature']}; episode: prototypical loss at temperature "
               f"{cfg['temperature']}; contrastive: margin {cfg['margin']}; preserve: squared distance to the frozen "
-              f"encoder's vector). Every {cfg['val_every']} steps the student was scored on {val['score_on']} and "
+              f"encoder's vector{unknown}). Every {cfg['val_every']} steps the student was scored on {val['score_on']} and "
               f"the best step was kept (step 0, the frozen encoder, competes).")
     results = [f"Selection score: frozen {val['frozen_accuracy']:.4f}, kept step {val['best_step']} "
                f"{val['best_accuracy']:.4f}."]

@@ -44,6 +44,9 @@ _FLAG_HELP = {
     "episode_weight": "--encoder: weight of the prototypical loss on the batch",
     "contrastive_weight": "--encoder: weight of the contrastive loss on same-label pairs + hard negatives",
     "preserve_weight": "--encoder: weight of the squared distance to the frozen encoder's vector",
+    "unknown_weight": "--encoder: weight of the held-out-label episodes (known queries ranked above the texts of "
+                      "labels hidden from the support set, as unknown intents)",
+    "unknown_labels": "--encoder: labels of each batch hidden when --unknown-weight > 0",
     "checkpoint_every": "--encoder: steps between resumable checkpoints in --out (0: none)",
 }
 

@@ -76,6 +76,8 @@ class TrainConfig:
     episode_weight: float = 0.5  # prototypical loss on the batch split into support and query
     contrastive_weight: float = 0.0  # contrastive loss on same-label pairs and the hardest other-label row
     preserve_weight: float = 1.0  # squared distance to the frozen encoder's vector (against forgetting)
+    unknown_weight: float = 0.0  # held-out-label episodes: known queries ranked above hidden labels' texts
+    unknown_labels: int = 4  # labels of a batch hidden as unknown intents when unknown_weight > 0
     checkpoint_every: int = 100  # steps between resumable checkpoints (0: none)
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
@@ -118,12 +120,15 @@ class TrainConfig:
             if not getattr(self, name) > 0:
                 raise FewShotError(f"{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("ridge", "distill_weight", "structure_weight", "episode_weight", "contrastive_weight",
-                     "preserve_weight", "checkpoint_every"):
+                     "preserve_weight", "unknown_weight", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise FewShotError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.batch_labels < 2 or self.batch_per_label < 2:
             raise FewShotError(f"batch_labels and batch_per_label must be >= 2, got {self.batch_labels!r} and "
                                f"{self.batch_per_label!r}")
+        if self.unknown_weight and not 1 <= self.unknown_labels <= self.batch_labels - 2:
+            raise FewShotError(f"unknown_labels must be between 1 and batch_labels - 2 ({self.batch_labels - 2}), "
+                               f"got {self.unknown_labels!r}")
         self.appended_layers()
 
     def appended_layers(self) -> tuple[int, ...]:
