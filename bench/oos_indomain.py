@@ -4,6 +4,7 @@
                                  [--scores logit ...] [--extra-layers auto] [--out bench/results/oos_indomain.json]
                                  [--model minilm|mpnet] [--domains banking ...] [--hwu-draws N]
                                  [--finetune] [--finetune-forced-steps N] [--finetune-seconds S]
+    python bench/oos_indomain.py --compare BASE.json OTHER.json   # paired differences of two result files
 
 Episodes (each fits the product's classifier on the vectors alone: the prototype-initialised head over
 MiniLM-L6 with layer 4 appended, label names as extra examples, the automatic threshold from 5-fold
@@ -676,8 +677,35 @@ def compact_json(obj: object) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
+COMPARED = ("accuracy", "in_domain_auroc", "in_domain_recall@2pt", "other_domain_auroc", "auto_cost")
+"""Per-episode metrics ``--compare`` pairs."""
+
+
+def compare(base: Path, other: Path, score: str = "logit") -> str:
+    """Markdown: ``other`` minus ``base`` (two result files of this script, e.g. two encoders), paired over the
+    episodes both hold (same dataset, domain, draw and shots: the same seeds), mean ± standard error."""
+    def by_episode(path: Path) -> dict[tuple, dict[str, float]]:
+        return {(e["dataset"], e.get("domain", ""), e["draw"], e["shots"]): e["metrics"][score]
+                for e in json.loads(path.read_text())["episodes"] if score in e["metrics"]}
+
+    a, b = by_episode(base), by_episode(other)
+    lines = [f"`{other}` minus `{base}`, score `{score}`, paired over episodes (mean ± standard error):", "",
+             "| dataset | shots | episodes | " + " | ".join(COMPARED) + " |", "|---|---|---|" + "---|" * len(COMPARED)]
+    for dataset, shots in sorted({(k[0], k[3]) for k in a.keys() & b.keys()}):
+        keys = [k for k in a.keys() & b.keys() if k[0] == dataset and k[3] == shots]
+        cells = []
+        for metric in COMPARED:
+            diff = np.array([b[k][metric] - a[k][metric] for k in keys])
+            se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+            cells.append(f"{diff.mean():+.4f} ± {se:.4f}")
+        lines.append(f"| {dataset} | {shots} | {len(keys)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = common.parser(__doc__.splitlines()[0], out="oos_indomain.json")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BASE", "OTHER"), default=None,
+                        help="print OTHER minus BASE (two result files), paired over their common episodes, and exit")
     parser.add_argument("--split", choices=("valid", "test"), default="valid",
                         help="query split: valid for development choices, test for the final table")
     parser.add_argument("--shots", type=int, nargs="+", default=[5, 10])
@@ -703,6 +731,9 @@ def main() -> int:
                         help="encode only the train and query rows episodes use (for slow encoders such as mpnet); "
                              "default with mpnet")
     args = parser.parse_args()
+    if args.compare:
+        print(compare(*args.compare))
+        return 0
     data = Path(args.data)
     if not common.has_data(data, ("clinc150",), args.split):
         return 0
