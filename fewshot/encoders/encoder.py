@@ -223,7 +223,8 @@ class Encoder:
     def describe(self) -> dict[str, Any]:
         """What is in use: model name, base weights, trained folder and its weights' digest, int8."""
         return {"model": self.spec.name, "base": self.spec.base, "trained": self.spec.trained_dir,
-                "weights": self.weights_digest, "int8": self.int8, "dim": self.dim, "extra_layers": list(self.extra_layers),
+                "weights": self.weights_digest, "int8": self.int8, "dim": self.dim,
+                "extra_layers": list(self.extra_layers),
                 "backend": f"torch int8 ({self._int8.backend})" if self._int8 else "torch fp32"}
 
     def encode(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
