@@ -39,32 +39,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-CLINC150_DOMAINS = {  # Larson et al. 2019: 10 domains x 15 intents (the dataset's domains.json grouping)
-    "banking": "freeze_account routing pin_change bill_due pay_bill account_blocked interest_rate min_payment "
-               "bill_balance transfer order_checks balance spending_history transactions report_fraud",
-    "credit_cards": "replacement_card_duration expiration_date damaged_card improve_credit_score report_lost_card "
-                    "card_declined credit_limit_change apr redeem_rewards credit_limit rewards_balance "
-                    "application_status credit_score new_card international_fees",
-    "kitchen_and_dining": "food_last confirm_reservation how_busy ingredients_list calories nutrition_info recipe "
-                          "restaurant_reviews restaurant_reservation meal_suggestion restaurant_suggestion "
-                          "cancel_reservation ingredient_substitution cook_time accept_reservations",
-    "home": "what_song play_music todo_list_update reminder reminder_update calendar_update order_status "
-            "update_playlist shopping_list calendar next_song order todo_list shopping_list_update smart_home",
-    "auto_and_commute": "current_location oil_change_when oil_change_how uber traffic tire_pressure "
-                        "schedule_maintenance gas mpg distance directions last_maintenance gas_type tire_change "
-                        "jump_start",
-    "travel": "plug_type travel_notification translate flight_status international_visa timezone exchange_rate "
-              "travel_suggestion travel_alert vaccines lost_luggage book_flight book_hotel carry_on car_rental",
-    "utility": "weather alarm date find_phone share_location timer make_call calculator definition "
-               "measurement_conversion flip_coin spelling time roll_dice text",
-    "work": "pto_balance taxes insurance meeting_schedule rollover_401k pto_request_status direct_deposit pto_request "
-            "payday income insurance_change w2 schedule_meeting pto_used next_holiday",
-    "small_talk": "who_made_you meaning_of_life who_do_you_work_for do_you_have_pets what_are_your_hobbies fun_fact "
-                  "what_is_your_name where_are_you_from goodbye thank_you greeting tell_joke are_you_a_bot "
-                  "how_old_are_you what_can_i_ask_you",
-    "meta": "change_speed user_name whisper_mode yes change_volume no change_language repeat change_accent cancel "
-            "sync_device change_user_name change_ai_name reset_settings maybe",
-}
 METHODS = ("instant", "adapted", "setfit")
 
 
@@ -138,7 +112,7 @@ def tasks(args: argparse.Namespace) -> list[dict[str, Any]]:
         scored = common.read_split(args.data, dataset, args.split)
         parts = domain.split("+")  # several domains or scenarios as one label set
         if dataset == "clinc150":
-            intents = [x for part in parts for x in CLINC150_DOMAINS[part].split()]
+            intents = [x for part in parts for x in common.CLINC150_DOMAINS[part]]
         else:
             intents = sorted(x for x in train.label.unique() if x.split("_", 1)[0] in parts)
         if len(intents) < 2:

@@ -43,13 +43,23 @@ def prototype_rule(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.nda
     return labels[sims.argmax(axis=1)]
 
 
+def fold_split(labels: np.ndarray, folds: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(held-out rows, training rows)`` of one fold; None when it holds no row or its training rows have
+    fewer than 2 labels (nothing to tell apart)."""
+    test, train = np.flatnonzero(folds == fold), np.flatnonzero(folds != fold)
+    if len(test) == 0 or len(np.unique(labels[train])) < 2:
+        return None
+    return test, train
+
+
 def prototype_margin(vectors: np.ndarray, labels: np.ndarray, folds: np.ndarray, fold: int) -> float:
     """Sum over ``fold``'s held-out rows of the cosine to their own label's centred prototype (fitted on the other
     folds) minus the largest cosine to another label's: how clearly held-out texts sit with their label, a
     continuous companion to the held-out accuracy, which a few dozen texts make coarse."""
-    test, train = np.flatnonzero(folds == fold), np.flatnonzero(folds != fold)
-    if len(test) == 0 or len(np.unique(labels[train])) < 2:
+    split = fold_split(labels, folds, fold)
+    if split is None:
         return 0.0
+    test, train = split
     classes, sims = prototype_similarities(vectors[train], labels[train], vectors[test])
     rows = np.flatnonzero(np.isin(labels[test], classes))  # a label with no training row has no prototype
     own = np.searchsorted(classes, labels[test][rows])
@@ -61,10 +71,10 @@ def prototype_margin(vectors: np.ndarray, labels: np.ndarray, folds: np.ndarray,
 def held_out_predictions(vectors: np.ndarray, labels: np.ndarray, folds: np.ndarray, fold: int,
                          rule: Rule = prototype_rule) -> tuple[np.ndarray, np.ndarray]:
     """``(held-out rows, their predicted labels)`` for one fold."""
-    test = np.flatnonzero(folds == fold)
-    train = np.flatnonzero(folds != fold)
-    if len(test) == 0 or len(np.unique(labels[train])) < 2:
-        return test[:0], labels[:0]
+    split = fold_split(labels, folds, fold)
+    if split is None:
+        return np.flatnonzero(folds == fold)[:0], labels[:0]
+    test, train = split
     return test, rule(vectors[train], labels[train], vectors[test])
 
 
