@@ -66,9 +66,10 @@ def weights_tag(model: str) -> str:
     """``model``, plus the digest of its trained weights when it names a trained folder: a key for vectors
     cached across runs that changes when the weights behind a name (``default``) change."""
     from fewshot.encoders.encoder import trained_digest
-    from fewshot.encoders.registry import resolve_model
+    from fewshot.encoders.registry import BASE_MODEL, MPNET_MODEL, resolve_model
 
-    digest = trained_digest(resolve_model(model)) if model != "mpnet" else None  # mpnet: no trained folder
+    frozen = model in (BASE_MODEL, MPNET_MODEL)  # never a trained folder (and mpnet's parts need no assembling)
+    digest = None if frozen else trained_digest(resolve_model(model))
     return f"{model}@{digest}" if digest else model
 
 

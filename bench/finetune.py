@@ -14,8 +14,8 @@ scores another fill of its templates), drawn like the narrow subsets. Broad sets
 ``train_5.csv`` support set.
 
 Methods, each from the same support examples: ``instant`` (``FewShotClassifier(--model)``, by default the
-library's default model), ``adapted`` (a fresh classifier of the same model, ``fit`` then ``finetune(FinetuneConfig(...))``: the library's own decision
-to keep or drop the adaptation applies), ``setfit`` (Tunstall et al. 2022, from the same all-MiniLM-L6-v2
+library's default model), ``adapted`` (a fresh classifier of the same model, ``fit`` then
+``finetune(FinetuneConfig(...))``: the library's own decision to keep or drop the adaptation applies), ``setfit`` (Tunstall et al. 2022, from the same all-MiniLM-L6-v2
 folder, its defaults but ``--setfit-iterations``). ``--int8`` also saves each adapted classifier and loads it
 with ``int8=True``: its accuracy, its agreement with the float adapted classifier and the seconds both take to
 classify the scored texts. Seconds of a method: from the support examples to a ready classifier (model loading
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr, flush=True)
 
         if "adapted" in args.methods:
-            clf = FewShotClassifier(args.model)  # a fresh one: its encoder's text cache is empty, as for the instant row
+            clf = FewShotClassifier(args.model)  # a fresh one: its encoder's text cache is empty, like instant's
             t0 = time.perf_counter()
             clf.fit(texts, labels)
             report = clf.finetune(config)
@@ -298,11 +298,12 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def write(args: argparse.Namespace, config: Any, rows: list[dict[str, Any]], argv: list[str] | None) -> None:
-    from fewshot.encoders.encoder import Encoder
+    from fewshot.encoders.encoder import trained_digest
+    from fewshot.encoders.registry import resolve_model
 
-    encoder = Encoder(args.model).describe()  # which weights "default" meant in this run
+    spec = resolve_model(args.model)  # which weights "default" meant in this run (no model loaded for it)
     common.write_json(args.out, {"command": command_line(argv), "split": args.split, "shots": args.shots,
-                                 "model": encoder["model"], "model_weights": encoder["weights"],
+                                 "model": spec.name, "model_weights": trained_digest(spec),
                                  "finetune_config": asdict(config), "torch_threads": args.threads,
                                  **common.environment(), "rows": rows})
     args.out.with_suffix(".md").write_text(markdown(args, rows, argv) + "\n")

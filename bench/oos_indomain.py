@@ -91,14 +91,14 @@ class Vectors:
     def __init__(self, data: Path, cache: Path, model: str, extra_layers: str | list[int] = "auto",
                  lazy_train: bool = False) -> None:
         self.data, self.cache, self.model, self.extra_layers = data, cache, model, extra_layers
+        self.tag = common.weights_tag(model)  # the model's name, and its trained weights' digest if any
         self.lazy_train = lazy_train
         self._encoder = None
         cache.mkdir(parents=True, exist_ok=True)
 
     def digest(self, texts: list[str]) -> str:
         """Cache key of ``texts`` under this encoder (model and appended layers): a new key when either changes."""
-        model = common.weights_tag(self.model)
-        tag = model if self.extra_layers == "auto" else f"{model}|{self.extra_layers}"
+        tag = self.tag if self.extra_layers == "auto" else f"{self.tag}|{self.extra_layers}"
         return hashlib.sha256(("\n".join([tag, *texts])).encode()).hexdigest()[:16]
 
     def encode(self, key: str, texts: list[str], save: bool = True) -> np.ndarray:

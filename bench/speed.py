@@ -168,6 +168,25 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def data_folder(args: Any) -> Path | None:
+    """``--data`` when it holds the datasets, else None (the parts then use synthetic texts)."""
+    return Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
+
+
+def in_turns(items: list[Any], round_: int) -> list[Any]:
+    """``items`` in order on even rounds, reversed on odd ones (ABBA): none always goes first."""
+    return items if round_ % 2 == 0 else items[::-1]
+
+
+def rerun_command(args: Any, head: list[str], if_given: tuple[str, ...]) -> str:
+    """The ``bench/speed.py`` command line of a part: ``head``, ``--quick``, the ``if_given`` flags that were set,
+    and the `fewshot classify` sizes (not with ``--quick``, which fixes them)."""
+    flags = [f"--{k.replace('_', '-')} {getattr(args, k)}" for k in if_given if getattr(args, k) is not None]
+    sizes = [] if args.quick else [f"--{k.replace('_', '-')} {getattr(args, k)}"
+                                   for k in ("classify_rows", "classify_rounds", "classify_threads")]
+    return " ".join(["python bench/speed.py", *head, *(["--quick"] if args.quick else []), *flags, *sizes])
+
+
 def classify_inputs(data: Path | None, rows: int, tmp: Path) -> tuple[Path, list[str]]:
     """Support CSV (the HWU64 5-shot examples, or 64 synthetic labels x 5 without the data) and ``rows``
     distinct real texts for the `fewshot classify` measurements."""
@@ -463,7 +482,7 @@ def main() -> int:
     if args.model != "minilm" and args.out.name == "speed.json":  # another encoder: its own file
         args.out = args.out.with_name(f"speed_{Path(args.model).name}.json")
     reproducible()
-    data = Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
+    data = data_folder(args)
     q = args.quick
     results: dict[str, Any] = {"quick": q, "cpus": os.cpu_count(), "cpu": cpu_model()}
     if args.only:
@@ -556,7 +575,7 @@ def model_pair(model: str, against: str, data: Path | None, n: int, rounds: int,
             enc.encode(texts[:64])  # warm up (and, for int8, quantise)
         per_s: dict[str, list[float]] = {m: [] for m in names}
         for r in range(rounds):
-            for m, enc in list(encoders.items())[::1 if r % 2 == 0 else -1]:  # ABBA: neither always goes first
+            for m, enc in in_turns(list(encoders.items()), r):
                 start = time.perf_counter()
                 enc.encode(texts)
                 per_s[m].append(len(texts) / (time.perf_counter() - start))
@@ -566,7 +585,7 @@ def model_pair(model: str, against: str, data: Path | None, n: int, rounds: int,
     clfs = {m: FewShotClassifier(m).fit(sup.text.tolist(), sup.label.tolist()) for m in names}
     times: dict[str, list[float]] = {m: [] for m in names}
     for i, q in enumerate(synthetic_texts(103, seed=3)):
-        for m, clf in list(clfs.items())[::1 if i % 2 == 0 else -1]:
+        for m, clf in in_turns(list(clfs.items()), i):
             start = time.perf_counter()
             clf.predict([q + " ?"])
             if i >= 3:  # the first three warm up
@@ -579,7 +598,7 @@ def model_pair(model: str, against: str, data: Path | None, n: int, rounds: int,
     classify_seconds(against, False, support, path, tmp, threads)  # warm the OS file cache
     seconds: dict[str, list[float]] = {m: [] for m in names}
     for r in range(classify_rounds):
-        for m in names[::1 if r % 2 == 0 else -1]:
+        for m in in_turns(list(names), r):
             seconds[m].append(classify_seconds(m, False, support, path, tmp, threads))
     out["classify"] = {"rows": classify_rows, "threads": threads, "seconds": seconds,
                        "ratio": float(np.median([b / a for a, b in zip(seconds[model], seconds[against])]))}
@@ -590,7 +609,7 @@ def model_pair(model: str, against: str, data: Path | None, n: int, rounds: int,
 def run_pair(args: Any) -> int:
     """``--only pair``: :func:`model_pair` for ``--model`` against ``--against``, its own file, and a table."""
     reproducible()
-    data = Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
+    data = data_folder(args)
     q = args.quick
     out = args.out
     if out.name == "speed.json":
@@ -599,12 +618,7 @@ def run_pair(args: Any) -> int:
         rows = model_pair(args.model, args.against, data, args.texts or (200 if q else 1000),
                           args.rounds or (1 if q else 5), 50 if q else args.classify_rows,
                           1 if q else args.classify_rounds, Path(tmp_name), args.classify_threads)
-    command = " ".join(["python bench/speed.py --only pair --model", args.model, "--against", args.against,
-                        *(["--quick"] if q else []),
-                        *(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in ("texts", "rounds")
-                          if getattr(args, k) is not None),
-                        *(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in
-                          ("classify_rows", "classify_rounds", "classify_threads") if not q)])
+    command = rerun_command(args, ["--only pair --model", args.model, "--against", args.against], ("texts", "rounds"))
     write_json(out, {"command": command, "cpu": cpu_model(), "cpus": os.cpu_count(), "quick": q} | rows)
     m, a = args.model, args.against
     print(f"| measure | {m} | {a} | {m} / {a} speed (median of paired rounds) |\n|---|---|---|---|")
@@ -639,7 +653,7 @@ def run_encoder(args: Any) -> int:
     reproducible()
     if args.threads:
         set_threads(args.threads)
-    data = Path(args.data) if (Path(args.data) / "hwu64").is_dir() else None
+    data = data_folder(args)
     q = args.quick
     out = args.out
     if out.name == "speed.json":  # the default: one file per encoder
@@ -648,12 +662,8 @@ def run_encoder(args: Any) -> int:
         rows = encoder_rows(args.model, data, args.texts or (200 if q else 1000), args.rounds or (1 if q else 5),
                             50 if q else args.classify_rows, 1 if q else args.classify_rounds, Path(tmp_name),
                             threads=args.classify_threads, classify_only=args.classify_only)
-    command = " ".join(["python bench/speed.py --only encoder --model", args.model, *(["--quick"] if q else []),
-                        *(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in
-                          ("texts", "rounds", "threads") if getattr(args, k) is not None),
-                        *(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in
-                          ("classify_rows", "classify_rounds", "classify_threads") if not q),
-                        *(["--classify-only"] if args.classify_only else [])])
+    command = rerun_command(args, ["--only encoder --model", args.model], ("texts", "rounds", "threads"))
+    command += " --classify-only" if args.classify_only else ""
     result = {"command": command, "cpu": cpu_model(), "cpus": os.cpu_count(), "quick": q} | rows
     write_json(out, result)
     c = rows["classify"]

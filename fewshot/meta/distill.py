@@ -101,15 +101,15 @@ def batch_loss(z: Tensor, labels: Tensor, teacher: Tensor, frozen: Tensor, proje
     order; ``teacher``: the teacher's unit vectors; ``frozen``: the frozen student's vectors of the same rows.
     """
     terms: dict[str, Tensor] = {}
+    k = config.batch_per_label // 2  # each label's first k rows are support, the rest queries
+    n_way = int(labels.max()) + 1
+    position = torch.arange(len(labels)) % config.batch_per_label
+    sup, qry = position < k, position >= k
     if config.distill_weight:
         terms["distill"] = (1.0 - (F.normalize(projection(z), dim=-1) * teacher).sum(-1)).mean()
     if config.structure_weight:
         terms["structure"] = similarity_kl(z, teacher, config.structure_temperature)
     if config.episode_weight:
-        k = config.batch_per_label // 2
-        n_way = int(labels.max()) + 1
-        position = torch.arange(len(labels)) % config.batch_per_label
-        sup, qry = position < k, position >= k
         terms["episode"] = PrototypicalLoss(config.temperature, center=config.center)(
             z[sup], labels[sup], z[qry], labels[qry], n_way)
     if config.contrastive_weight:
@@ -118,14 +118,10 @@ def batch_loss(z: Tensor, labels: Tensor, teacher: Tensor, frozen: Tensor, proje
     if config.preserve_weight:
         terms["preserve"] = (z - frozen).pow(2).sum(-1).mean()
     if config.unknown_weight:
-        k = config.batch_per_label // 2
-        n_way = int(labels.max()) + 1
         n_known = n_way - min(config.unknown_labels, n_way - 2)  # the batch's last labels (random ones) are hidden
-        position = torch.arange(len(labels)) % config.batch_per_label
         known = labels < n_known
         terms["unknown"] = HeldOutLabelRankingLoss(config.temperature)(
-            z[known & (position < k)], labels[known & (position < k)], z[known & (position >= k)], z[~known],
-            n_known)
+            z[known & sup], labels[known & sup], z[known & qry], z[~known], n_known)
     weights = {"distill": config.distill_weight, "structure": config.structure_weight,
                "episode": config.episode_weight, "contrastive": config.contrastive_weight,
                "preserve": config.preserve_weight, "unknown": config.unknown_weight}

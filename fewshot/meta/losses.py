@@ -208,10 +208,9 @@ class HeldOutLabelRankingLoss(nn.Module):
         self.temperature = temperature
 
     def scores(self, support: Tensor, support_y: Tensor, texts: Tensor, n_way: int) -> Tensor:
-        """Each text's highest cosine to a known label's prototype."""
-        s = F.normalize(support, dim=-1)
-        protos = torch.zeros(n_way, s.shape[1], dtype=s.dtype, device=s.device).index_add(0, support_y, s)
-        return (F.normalize(texts, dim=-1) @ F.normalize(protos, dim=-1).T).max(dim=1).values
+        """Each text's highest cosine to a known label's prototype (:meth:`PrototypicalLoss.logits`, uncentred,
+        at temperature 1)."""
+        return PrototypicalLoss(1.0, center=False).logits(support, support_y, texts, n_way).max(dim=1).values
 
     def forward(self, support: Tensor, support_y: Tensor, query: Tensor, hidden: Tensor, n_way: int) -> Tensor:
         if not len(query) or not len(hidden):
