@@ -210,7 +210,7 @@ def student_model(base: str) -> Any:
 
 def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teacher: np.ndarray | None,
                   config: TrainConfig, *, eval_sets: Sequence[EvalSet] = (), checkpoint: Path | None = None,
-                  resume: bool = False, progress: bool = False) -> EncoderResult:
+                  resume: bool = False, progress: bool = False, half: bool = False) -> EncoderResult:
     """Train the top ``config.train_layers`` layers of ``model`` (a sentence-transformer, left unchanged) on
     ``texts``/``labels`` against the ``teacher``'s unit vectors (one row per text); see the module docstring.
 
@@ -218,7 +218,8 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
     only). ``eval_sets``: few-shot evaluations that select the kept step (else held-out training labels do);
     ``checkpoint``: a file written every ``config.checkpoint_every`` steps; with ``resume`` an existing one is
     continued (same configuration required, except ``steps``: a run may be extended, or ended at its checkpoint
-    with ``steps`` equal to the checkpoint's step). Deterministic for a given ``config.seed``.
+    with ``steps`` equal to the checkpoint's step). ``half``: the returned layers rounded to float16 values (what
+    a ``--compact`` folder stores). Deterministic for a given ``config.seed``.
     """
     from ..adapt.layers import TopLayers, lower_states
     from .trainer import LoopState, Validation, outer_loop, split_classes
@@ -313,7 +314,7 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
                         checkpoint_every=config.checkpoint_every)
     top.layers.load_state_dict(result.best)
     frozen_score = float(result.history[0]["val_accuracy"])
-    return EncoderResult(top.trained_state(half=False), result.best_step, float(result.best_score), frozen_score,
+    return EncoderResult(top.trained_state(half=half), result.best_step, float(result.best_score), frozen_score,
                          result.history, result.seconds, score_on)
 
 

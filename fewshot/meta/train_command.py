@@ -227,17 +227,14 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
                                   for path in args.data])
     out = prepare_out(args.out, allowed=(CHECKPOINT,))
     model = student_model(config.base)
+    compact = bool(getattr(args, "compact", False))  # float16 layers: the evaluation below scores what ships
     result = train_encoder(model, texts, labels, teacher, config,
                            eval_sets=_read_pairs(val_support, val_test, args), checkpoint=out / CHECKPOINT,
-                           resume=bool(getattr(args, "resume", False)), progress=progress)
+                           resume=bool(getattr(args, "resume", False)), progress=progress, half=compact)
     command = command_line(args)
     files = dict(data_files=args.data, validation_files=list(dict.fromkeys([*val_support, *val_test])), command=command,
-                 keep=(CHECKPOINT,))
-    compact = bool(getattr(args, "compact", False))
-    if compact:  # the weights as they are stored, so that the evaluation below scores what ships
-        result.state = {k: v.half().float() for k, v in result.state.items()}
+                 keep=(CHECKPOINT,), full_copy=not compact)
     student = student_with(model, result.state)
-    files["full_copy"] = not compact
     save_encoder_model(out, student, result, config, **files)
     evaluations = []
     if args.eval_support:
