@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 from fewshot.errors import FewShotError
 from fewshot.meta.losses import (
     ContrastiveLoss,
+    CosineScoreLoss,
     HeldOutLabelRankingLoss,
     MatchingLoss,
     PrototypicalLoss,
+    SelfContrastiveLoss,
     contrastive_loss,
 )
 
@@ -142,3 +144,27 @@ def test_held_out_label_ranking_is_a_smooth_auroc() -> None:
         loss_fn(s, sy, q, q[:0], n_way=3)
     with pytest.raises(FewShotError, match="temperature"):
         HeldOutLabelRankingLoss(temperature=0)
+
+
+def test_self_contrast_prefers_matching_views_and_is_cross_entropy() -> None:
+    """SimCSE: low when each row's second view is itself, high when the views are shuffled; exact formula."""
+    g = torch.Generator().manual_seed(0)
+    a = F.normalize(torch.randn(8, 16, generator=g), dim=-1)
+    noisy = F.normalize(a + 0.05 * torch.randn(8, 16, generator=g), dim=-1)
+    loss_fn = SelfContrastiveLoss(temperature=0.05)
+    assert loss_fn(a, noisy) < loss_fn(a, noisy.roll(1, dims=0))
+    expected = F.cross_entropy(a @ noisy.T / 0.05, torch.arange(8))
+    assert loss_fn(a, noisy).item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(FewShotError, match="two views"):
+        loss_fn(a, noisy[:4])
+    with pytest.raises(FewShotError, match="temperature"):
+        SelfContrastiveLoss(temperature=0.0)
+
+
+def test_cosine_score_loss_is_squared_error_of_the_cosine() -> None:
+    u = F.normalize(torch.tensor([[1.0, 0.0], [1.0, 1.0]]), dim=-1)
+    v = F.normalize(torch.tensor([[1.0, 0.0], [1.0, -1.0]]), dim=-1)
+    score = torch.tensor([1.0, 0.5])  # cosines 1 and 0: errors 0 and 0.5
+    assert CosineScoreLoss()(u, v, score).item() == pytest.approx((0.0 + 0.25) / 2)
+    with pytest.raises(FewShotError, match="one score per pair"):
+        CosineScoreLoss()(u, v, score[:1])

@@ -241,3 +241,72 @@ def test_held_out_labels_term_hides_the_batch_last_labels() -> None:
     qry = (torch.arange(24) % 4 >= 2) & (labels < 4)
     expected = HeldOutLabelRankingLoss(config.temperature)(z[sup], labels[sup], z[qry], z[labels >= 4], 4)
     assert set(parts) == {"loss", "unknown"} and loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_eda_copies_are_seeded_and_change_every_multiword_text() -> None:
+    from fewshot.meta.augment import augment_texts
+
+    texts, _, _ = _data()
+    a = augment_texts(texts + ["hello"], seed=3)
+    assert a == augment_texts(texts + ["hello"], seed=3) and a != augment_texts(texts + ["hello"], seed=4)
+    assert all(c != t and set(c.split()) <= set(t.split()) for c, t in zip(a, texts)) and a[-1] == "hello"
+    with pytest.raises(FewShotError, match="deletion"):
+        augment_texts(texts, seed=0, delete=1.0)
+
+
+@pytest.mark.parametrize("term", ["selfsup", "augment", "pairs"])
+def test_optional_terms_train_and_are_seeded(model, term: str) -> None:  # type: ignore[no-untyped-def]
+    """Each optional term adds its value to the history and trains deterministically; without its input it fails."""
+    from fewshot.meta.augment import augment_texts
+
+    texts, labels, teacher = _data()
+    config = TrainConfig(**{**TINY, "steps": 4, "val_every": 2, f"{term}_weight": 1.0, "pairs_batch": 3})
+    inputs = {"augment": {"augmented": (augment_texts(texts, 0), teacher[::-1].copy())},
+              "pairs": {"pairs": (texts[:4], texts[4:8], np.array([1.0, 0.0, 0.5, 0.2], np.float32))}}
+    a = train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set(), **inputs.get(term, {}))
+    assert all(term in h for h in a.history if "loss" in h) and len([h for h in a.history if "loss" in h]) == 2
+    b = train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set(), **inputs.get(term, {}))
+    assert a.history == b.history
+    if term != "selfsup":
+        with pytest.raises(FewShotError, match=f"{term}_weight"):
+            train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set())
+
+
+def test_general_pairs_file_is_checked(tmp_path: Path) -> None:
+    from fewshot.cli import main
+    from fewshot.meta.data import read_sentence_pairs
+
+    path = tmp_path / "pairs.csv"
+    pd.DataFrame({"text1": ["a cat", "a dog"], "text2": ["a kitten", "a car"], "score": [0.9, 4.0]}).to_csv(path, index=False)
+    with pytest.raises(FewShotError, match="row 3 has 4.0"):
+        read_sentence_pairs(path)
+    texts, labels, _ = _data()
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "train.csv", index=False)
+    base = ["train", "--encoder", "--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "s")]
+    assert main(base + ["--general-pairs", str(path)]) == 2  # without --pairs-weight
+    assert main(["train", "--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "h"),
+                 "--general-pairs", str(path)]) == 2  # a head run takes no pairs
+
+
+def test_grouped_batches_hold_neighbouring_labels_and_hide_one_per_group() -> None:
+    """--batch-groups: each group is a label and its nearest labels; the hidden labels (last) come one per group."""
+    from fewshot.meta.distill import BatchSampler
+
+    rng = np.random.default_rng(0)
+    cluster = np.repeat(np.arange(3), 4)  # 12 labels in 3 tight clusters of 4
+    centres = np.eye(8)[:3][cluster] + 0.01 * rng.normal(size=(12, 8))
+    centroids = centres / np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(12), 4)
+    config = TrainConfig(encoder=True, batch_labels=8, batch_per_label=4, batch_groups=2, unknown_weight=1.0,
+                         unknown_labels=2)
+    config.validate()
+    sampler = BatchSampler(labels, config, centroids)
+    for _ in range(5):
+        classes = sampler.grouped_classes()
+        assert len(set(classes.tolist())) == 8
+        first, second = [*classes[:3], classes[6]], [*classes[3:6], classes[7]]
+        assert len(set(cluster[first])) == 1 and len(set(cluster[second])) == 1
+        rows, local = sampler.sample()
+        assert len(rows) == 32 and (np.bincount(local) == 4).all()
+    with pytest.raises(FewShotError, match="mean vectors"):
+        BatchSampler(labels, config)

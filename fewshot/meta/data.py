@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import FewShotError
+
 
 def default_cache_dir() -> Path:
     """Where frozen embeddings are cached: ``$FEWSHOT_CACHE/embeddings`` (default ``~/.cache/fewshot``)."""
@@ -87,6 +89,26 @@ def read_labelled(paths: Sequence[str | Path], text_column: str = "text", label_
         texts += df[text_column].tolist()
         labels += [f"{Path(path).parent.name}/{lab}" if lab in clash else lab for lab in file_labels]
     return texts, labels
+
+
+def read_sentence_pairs(path: str | Path) -> tuple[list[str], list[str], np.ndarray]:
+    """General sentence pairs for ``fewshot train --encoder --general-pairs``: a CSV (or any table
+    :func:`fewshot.io.tables.read_table` reads) with columns ``text1``, ``text2`` and ``score``, the gold
+    similarity in ``[0, 1]`` (an STS score of 0-5 divided by 5)."""
+    from ..io.tables import read_table
+
+    df = read_table(path, ["text1", "text2", "score"])
+    try:
+        score = df["score"].astype(float).to_numpy(np.float32)
+    except ValueError:
+        raise FewShotError(f"{path}: the score column must hold numbers in [0, 1]") from None
+    bad = np.flatnonzero(~((score >= 0) & (score <= 1)))
+    if len(bad):
+        raise FewShotError(f"{path}: score must lie in [0, 1] (divide an STS 0-5 score by 5); row {int(bad[0]) + 2} "
+                           f"has {float(score[bad[0]])}")
+    if len(df) < 2:
+        raise FewShotError(f"{path}: at least 2 sentence pairs are needed, found {len(df)}")
+    return df["text1"].tolist(), df["text2"].tolist(), score
 
 
 def head_transform(head: nn.Module) -> Callable[[np.ndarray], np.ndarray]:

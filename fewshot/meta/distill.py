@@ -22,7 +22,15 @@ step runs just those layers. The loss adds
   encoder did well outside the training data;
 - **held-out labels** (optional, ``unknown_weight``): the batch's last ``unknown_labels`` labels are hidden
   from the support set and their texts ranked below the known queries by the in-scope score
-  (:class:`fewshot.meta.losses.HeldOutLabelRankingLoss`), for unknown intents inside the domain.
+  (:class:`fewshot.meta.losses.HeldOutLabelRankingLoss`), for unknown intents inside the domain;
+- **self-supervised contrast** (optional, ``selfsup_weight``; SimCSE, Gao et al. 2021, as CPFT's
+  pre-training, Zhang et al. 2021): a second pass of the batch under other dropout masks, each text's two
+  views matched against the batch (:class:`fewshot.meta.losses.SelfContrastiveLoss`);
+- **augmented inputs** (optional, ``augment_weight``): the distillation term again on an EDA copy of each
+  batch text (:mod:`fewshot.meta.augment`), against the teacher's vector of that copy;
+- **general sentence pairs** (optional, ``pairs_weight``): graded pairs from outside the training domain
+  (``--general-pairs``), each pair's cosine pulled to its gold score
+  (:class:`fewshot.meta.losses.CosineScoreLoss`), against forgetting.
 
 The loop is :func:`fewshot.meta.trainer.outer_loop` (progress bar, resumable checkpoints): every
 ``val_every`` steps the student is scored with the classifier's default rule, on the validation CSVs when
@@ -45,11 +53,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import FewShotError
-from .losses import ContrastiveLoss, HeldOutLabelRankingLoss, PrototypicalLoss
+from .losses import (ContrastiveLoss, CosineScoreLoss, HeldOutLabelRankingLoss, PrototypicalLoss,
+                     SelfContrastiveLoss)
 from .training_args import TrainConfig
 
 CHECKPOINT = "checkpoint.pt"
 """The resumable state of an unfinished ``--encoder`` run, inside its ``--out`` folder (removed at the end)."""
+
+LOSS_TERMS = ("distill", "structure", "episode", "contrastive", "preserve", "unknown", "selfsup", "augment", "pairs")
+"""The loss terms of a step; each has a ``<name>_weight`` field in :class:`TrainConfig`."""
 
 EvalSet = tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]
 """``((support texts, labels), (test texts, labels))``: a few-shot evaluation."""
@@ -93,20 +105,45 @@ def in_batch_pairs(z: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return i, j, y
 
 
+def distill_cosine(projection: nn.Module, z: Tensor, teacher: Tensor) -> Tensor:
+    """Mean ``1 - cos`` between the projected student vectors ``z`` and the teacher's unit vectors."""
+    return (1.0 - (F.normalize(projection(z), dim=-1) * teacher).sum(-1)).mean()
+
+
+@dataclass
+class ExtraViews:
+    """What the optional terms read besides the batch: a second dropout view of its rows (``selfsup``), the
+    student's and the teacher's vectors of its augmented copies (``augment``) and general sentence pairs with
+    their gold scores (``pairs``)."""
+
+    second: Tensor | None = None
+    augmented: Tensor | None = None
+    augmented_teacher: Tensor | None = None
+    pair1: Tensor | None = None
+    pair2: Tensor | None = None
+    pair_score: Tensor | None = None
+
+
 def batch_loss(z: Tensor, labels: Tensor, teacher: Tensor, frozen: Tensor, projection: nn.Module,
-               config: TrainConfig) -> tuple[Tensor, dict[str, float]]:
+               config: TrainConfig, extra: ExtraViews | None = None) -> tuple[Tensor, dict[str, float]]:
     """The weighted loss of one batch (see the module docstring) and each term's value.
 
     ``z``: the student's unit vectors; ``labels``: batch-local label ids with ``batch_per_label`` rows each in
-    order; ``teacher``: the teacher's unit vectors; ``frozen``: the frozen student's vectors of the same rows.
+    order; ``teacher``: the teacher's unit vectors; ``frozen``: the frozen student's vectors of the same rows;
+    ``extra``: the inputs of the optional terms whose weight is set.
     """
+    extra = extra or ExtraViews()
+    needs = {"selfsup_weight": extra.second, "augment_weight": extra.augmented, "pairs_weight": extra.pair1}
+    missing = [name for name, value in needs.items() if getattr(config, name) and value is None]
+    if missing:
+        raise FewShotError(f"{', '.join(missing)} set but the batch carries no input for it")
     terms: dict[str, Tensor] = {}
     k = config.batch_per_label // 2  # each label's first k rows are support, the rest queries
     n_way = int(labels.max()) + 1
     position = torch.arange(len(labels)) % config.batch_per_label
     sup, qry = position < k, position >= k
     if config.distill_weight:
-        terms["distill"] = (1.0 - (F.normalize(projection(z), dim=-1) * teacher).sum(-1)).mean()
+        terms["distill"] = distill_cosine(projection, z, teacher)
     if config.structure_weight:
         terms["structure"] = similarity_kl(z, teacher, config.structure_temperature)
     if config.episode_weight:
@@ -122,21 +159,30 @@ def batch_loss(z: Tensor, labels: Tensor, teacher: Tensor, frozen: Tensor, proje
         known = labels < n_known
         terms["unknown"] = HeldOutLabelRankingLoss(config.temperature)(
             z[known & sup], labels[known & sup], z[known & qry], z[~known], n_known)
-    weights = {"distill": config.distill_weight, "structure": config.structure_weight,
-               "episode": config.episode_weight, "contrastive": config.contrastive_weight,
-               "preserve": config.preserve_weight, "unknown": config.unknown_weight}
+    if config.selfsup_weight:
+        terms["selfsup"] = SelfContrastiveLoss(config.selfsup_temperature)(z, extra.second)
+    if config.augment_weight:
+        terms["augment"] = distill_cosine(projection, extra.augmented, extra.augmented_teacher)
+    if config.pairs_weight:
+        terms["pairs"] = CosineScoreLoss()(extra.pair1, extra.pair2, extra.pair_score)
+    weights = {name: getattr(config, f"{name}_weight") for name in LOSS_TERMS}
     if not terms:
-        raise FewShotError("every loss weight is 0; set at least one of --distill-weight, --structure-weight, "
-                           "--episode-weight, --contrastive-weight, --preserve-weight, --unknown-weight above 0")
+        raise FewShotError("every loss weight is 0; set at least one of "
+                           f"{', '.join('--' + name + '-weight' for name in LOSS_TERMS)} above 0")
     loss = sum(weights[k] * v for k, v in terms.items())
     return loss, {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
 
 
 class BatchSampler:
     """Seeded batches of ``batch_labels`` labels x ``batch_per_label`` rows (labels with fewer rows are not
-    drawn); its generator's state is part of a checkpoint."""
+    drawn); its generator's state is part of a checkpoint.
 
-    def __init__(self, labels: np.ndarray, config: TrainConfig) -> None:
+    With ``config.batch_groups`` G > 0 and the labels' mean vectors ``centroids``, a batch is G groups of
+    neighbouring labels (a random label and its nearest undrawn ones): siblings such as "card lost" and "card
+    declined" meet in one episode, and the held-out labels of ``unknown_weight`` (the batch's last labels) are
+    taken one per group, so the hidden texts are in-domain unknowns for their group's known labels."""
+
+    def __init__(self, labels: np.ndarray, config: TrainConfig, centroids: np.ndarray | None = None) -> None:
         self.by_class = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
         self.usable = np.array([c for c, rows in enumerate(self.by_class) if len(rows) >= config.batch_per_label])
         if len(self.usable) < 2:
@@ -145,10 +191,34 @@ class BatchSampler:
         self.n_labels = min(config.batch_labels, len(self.usable))
         self.per_label = config.batch_per_label
         self.rng = np.random.default_rng(config.seed)
+        self.groups = min(config.batch_groups, self.n_labels // 2)
+        self.hidden = config.unknown_labels if config.unknown_weight else 0
+        if self.groups and centroids is None:
+            raise FewShotError("batch_groups needs the labels' mean vectors")
+        self.centroids = centroids
+
+    def grouped_classes(self) -> np.ndarray:
+        """``n_labels`` labels as ``groups`` groups of neighbours, hidden ones (one per group, in turn) last."""
+        sizes = [self.n_labels // self.groups + (g < self.n_labels % self.groups) for g in range(self.groups)]
+        free = np.ones(int(self.usable.max()) + 1, dtype=bool)
+        groups = []
+        for size in sizes:
+            seed = int(self.rng.choice(self.usable[free[self.usable]]))
+            free[seed] = False
+            others = self.usable[free[self.usable]]
+            nearest = others[np.argsort(-(self.centroids[others] @ self.centroids[seed]), kind="stable")[:size - 1]]
+            free[nearest] = False
+            groups.append([seed, *nearest.tolist()])
+        tail = [groups[i % self.groups].pop(int(self.rng.integers(len(groups[i % self.groups]))))
+                for i in range(min(self.hidden, self.n_labels - 2))]
+        return np.array([c for group in groups for c in group] + tail)
 
     def sample(self) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, batch-local labels)``, ``per_label`` consecutive rows per label."""
-        classes = self.rng.choice(self.usable, size=self.n_labels, replace=False)
+        if self.groups:
+            classes = self.grouped_classes()
+        else:
+            classes = self.rng.choice(self.usable, size=self.n_labels, replace=False)
         rows = np.concatenate([self.rng.choice(self.by_class[c], size=self.per_label, replace=False) for c in classes])
         return rows, np.repeat(np.arange(self.n_labels), self.per_label)
 
@@ -210,7 +280,9 @@ def student_model(base: str) -> Any:
 
 def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teacher: np.ndarray | None,
                   config: TrainConfig, *, eval_sets: Sequence[EvalSet] = (), checkpoint: Path | None = None,
-                  resume: bool = False, progress: bool = False, half: bool = False) -> EncoderResult:
+                  resume: bool = False, progress: bool = False, half: bool = False,
+                  augmented: tuple[Sequence[str], np.ndarray] | None = None,
+                  pairs: tuple[Sequence[str], Sequence[str], np.ndarray] | None = None) -> EncoderResult:
     """Train the top ``config.train_layers`` layers of ``model`` (a sentence-transformer, left unchanged) on
     ``texts``/``labels`` against the ``teacher``'s unit vectors (one row per text); see the module docstring.
 
@@ -219,7 +291,9 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
     ``checkpoint``: a file written every ``config.checkpoint_every`` steps; with ``resume`` an existing one is
     continued (same configuration required, except ``steps``: a run may be extended, or ended at its checkpoint
     with ``steps`` equal to the checkpoint's step). ``half``: the returned layers rounded to float16 values (what
-    a ``--compact`` folder stores). Deterministic for a given ``config.seed``.
+    a ``--compact`` folder stores). ``augmented``: an augmented copy of each text and the teacher's unit vectors of
+    the copies (for ``augment_weight``); ``pairs``: general sentence pairs and their gold scores in ``[0, 1]``
+    (for ``pairs_weight``). Deterministic for a given ``config.seed``.
     """
     from ..adapt.layers import TopLayers, lower_states
     from .trainer import LoopState, Validation, outer_loop, split_classes
@@ -234,6 +308,11 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
     if not len(texts) == len(labels) == len(teacher):
         raise FewShotError(f"{len(texts)} texts, {len(labels)} labels and {len(teacher)} teacher vectors; "
                            "expected one of each per training row")
+    if config.augment_weight and (augmented is None or len(augmented[0]) != len(texts)
+                                  or len(augmented[1]) != len(texts)):
+        raise FewShotError("augment_weight needs one augmented copy and one teacher vector per training text")
+    if config.pairs_weight and pairs is None:
+        raise FewShotError("pairs_weight needs general sentence pairs (--general-pairs)")
     torch.manual_seed(config.seed)
     layers = config.appended_layers()
     top = TopLayers(model, config.train_layers, extra_layers=layers)  # an appended layer above top.start trains
@@ -264,19 +343,44 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
     cached = lower_states(model, train_texts, top.start, layers)
     scorer = StudentScorer(lower_states(model, eval_texts, top.start, layers), eval_texts, list(eval_sets),
                            validation)
+    if config.augment_weight:
+        augmented_cached = lower_states(model, [augmented[0][i] for i in keep], top.start, layers)
+        augmented_teacher = torch.from_numpy(np.asarray(augmented[1], dtype=np.float32)[keep])
+    if config.pairs_weight:
+        pair_texts = list(dict.fromkeys([*pairs[0], *pairs[1]]))
+        where = {t: i for i, t in enumerate(pair_texts)}
+        pair_rows = np.array([[where[a], where[b]] for a, b in zip(pairs[0], pairs[1])])
+        pair_score = torch.from_numpy(np.asarray(pairs[2], dtype=np.float32))
+        pairs_cached = lower_states(model, pair_texts, top.start, layers)
     all_rows = list(range(len(train_texts)))
     frozen = top.embed(cached, all_rows)
     projection = least_squares_projection(frozen.numpy(), teacher[keep], config.ridge)
-    sampler = BatchSampler(y, config)
+    centroids = None
+    if config.batch_groups:  # the labels' unit mean vectors under the frozen encoder
+        sums = np.zeros((int(y.max()) + 1, frozen.shape[1]), np.float64)
+        np.add.at(sums, y, frozen.numpy())
+        centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    sampler = BatchSampler(y, config, centroids)
     optimizer = torch.optim.Adam([{"params": top.layers.parameters(), "lr": config.encoder_lr},
                                   {"params": projection.parameters(), "lr": config.projection_lr}])
 
-    def step(_: int) -> tuple[Tensor, dict[str, float]]:
+    def step(number: int) -> tuple[Tensor, dict[str, float]]:
         top.train()
         rows, batch_labels = sampler.sample()
         z = top(cached, rows.tolist())
         index = torch.from_numpy(rows)
-        return batch_loss(z, torch.from_numpy(batch_labels), t[index], frozen[index], projection, config)
+        extra = ExtraViews()
+        if config.selfsup_weight:
+            extra.second = top(cached, rows.tolist())  # other dropout masks
+        if config.augment_weight:
+            extra.augmented, extra.augmented_teacher = top(augmented_cached, rows.tolist()), augmented_teacher[index]
+        if config.pairs_weight:  # drawn from the step number: nothing to checkpoint
+            chosen = np.random.default_rng([config.seed, number]).choice(
+                len(pair_rows), size=min(config.pairs_batch, len(pair_rows)), replace=False)
+            extra.pair1 = top(pairs_cached, pair_rows[chosen, 0].tolist())
+            extra.pair2 = top(pairs_cached, pair_rows[chosen, 1].tolist())
+            extra.pair_score = pair_score[torch.from_numpy(chosen)]
+        return batch_loss(z, torch.from_numpy(batch_labels), t[index], frozen[index], projection, config, extra)
 
     def validate() -> float:
         return scorer.score(top.embed(scorer.cached, list(range(len(eval_texts)))).numpy())

@@ -1,5 +1,5 @@
 """Meta-training losses on embeddings: contrastive pairs, Matching-Network episodes, prototypical episodes,
-held-out-label (open-set) episodes.
+held-out-label (open-set) episodes, self-supervised (dropout) contrast and graded sentence pairs.
 
 Each loss is a small ``nn.Module`` over embeddings (not texts), in the manner of sentence-transformers'
 ``losses/`` package: one class per paper, a docstring with the reference, what the inputs are and an
@@ -219,3 +219,57 @@ class HeldOutLabelRankingLoss(nn.Module):
         known = self.scores(support, support_y, query, n_way)
         unknown = self.scores(support, support_y, hidden, n_way)
         return F.softplus((unknown[None, :] - known[:, None]) / self.temperature).mean()
+
+
+class SelfContrastiveLoss(nn.Module):
+    """Self-supervised contrast on texts alone (SimCSE, Gao, Yao & Chen 2021, "SimCSE: Simple Contrastive
+    Learning of Sentence Embeddings", EMNLP; the unsupervised pre-training stage of CPFT, Zhang et al. 2021,
+    "Few-Shot Intent Detection via Contrastive Pre-Training and Fine-Tuning", EMNLP): two encodings of the
+    same batch under different dropout masks; each row's other view is its positive, every other row of the
+    batch a negative. ``L = cross_entropy(view1 @ view2.T / temperature, arange(n))``. Labels are not used.
+
+    :param temperature: softmax temperature on cosines (SimCSE: 0.05).
+
+    Inputs: ``view1``, ``view2`` of shape ``(n, d)``, unit rows, row ``i`` of both from the same text.
+
+    Example::
+
+        from fewshot.meta.losses import SelfContrastiveLoss
+
+        model.train()                        # dropout on: two passes give two views
+        loss = SelfContrastiveLoss(0.05)(model(batch), model(batch))
+    """
+
+    def __init__(self, temperature: float = 0.05) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise FewShotError(f"temperature must be > 0, got {temperature!r}")
+        self.temperature = temperature
+
+    def forward(self, view1: Tensor, view2: Tensor) -> Tensor:
+        if view1.shape != view2.shape or len(view1) < 2:
+            raise FewShotError(f"two views of >= 2 rows and the same shape expected, got {tuple(view1.shape)} and "
+                               f"{tuple(view2.shape)}")
+        logits = view1 @ view2.T / self.temperature
+        return F.cross_entropy(logits, torch.arange(len(view1), device=view1.device))
+
+
+class CosineScoreLoss(nn.Module):
+    """Graded sentence pairs (sentence-transformers' ``CosineSimilarityLoss``; Reimers & Gurevych 2019,
+    "Sentence-BERT", EMNLP): the squared error between each pair's cosine and its gold similarity in
+    ``[0, 1]`` (an STS score of 0-5 divided by 5). Mixed into encoder training on general sentences, it keeps
+    what the encoder knew outside the training domain.
+
+    Inputs: ``emb1``, ``emb2`` of shape ``(n, d)``, unit rows; ``score`` of shape ``(n,)`` in ``[0, 1]``.
+
+    Example::
+
+        from fewshot.meta.losses import CosineScoreLoss
+
+        loss = CosineScoreLoss()(u, v, torch.tensor([0.9, 0.1]))
+    """
+
+    def forward(self, emb1: Tensor, emb2: Tensor, score: Tensor) -> Tensor:
+        if not (len(emb1) == len(emb2) == len(score)):
+            raise FewShotError(f"{len(emb1)}, {len(emb2)} and {len(score)} rows; expected one score per pair")
+        return (F.cosine_similarity(emb1, emb2, dim=-1) - score.to(emb1.dtype)).pow(2).mean()

@@ -47,6 +47,15 @@ _FLAG_HELP = {
     "unknown_weight": "--encoder: weight of the held-out-label episodes (known queries ranked above the texts of "
                       "labels hidden from the support set, as unknown intents)",
     "unknown_labels": "--encoder: labels of each batch hidden when --unknown-weight > 0",
+    "batch_groups": "--encoder: draw a batch's labels as this many groups of neighbouring labels (0: at random); "
+                    "--unknown-weight then hides one label per group, an in-domain unknown for its siblings",
+    "selfsup_weight": "--encoder: weight of the self-supervised contrast of two dropout views of each text (SimCSE)",
+    "selfsup_temperature": "--encoder: temperature of the self-supervised contrast",
+    "augment_weight": "--encoder: weight of the distillation on an EDA copy of each text (words dropped and swapped)",
+    "augment_delete": "--encoder: EDA copy, probability of dropping each word",
+    "augment_swaps": "--encoder: EDA copy, random word pairs exchanged",
+    "pairs_weight": "--encoder: weight of the general sentence pairs of --general-pairs (cosine to gold score)",
+    "pairs_batch": "--encoder: general sentence pairs per step",
     "checkpoint_every": "--encoder: steps between resumable checkpoints in --out (0: none)",
 }
 
@@ -71,6 +80,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         help="--encoder: support CSV of a few-shot evaluation that selects the kept step (pairs "
                              "with --val-test; use a dataset not in --data); default: held-out training labels")
     parser.add_argument("--val-test", action="append", default=[], metavar="CSV", help="query CSV for --val-support")
+    parser.add_argument("--general-pairs", default=None, metavar="CSV",
+                        help="--encoder: general sentence pairs (text1,text2,score with score in [0, 1]) for "
+                             "--pairs-weight, against forgetting outside the training domain")
     parser.add_argument("--resume", action="store_true",
                         help="--encoder: continue from the checkpoint in --out (same flags required)")
     parser.add_argument("--compact", action="store_true",
@@ -114,6 +126,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--eval-support", s, "--eval-test", t]
     for s, t in zip(getattr(args, "val_support", []), getattr(args, "val_test", [])):
         parts += ["--val-support", s, "--val-test", t]
+    if getattr(args, "general_pairs", None):
+        parts += ["--general-pairs", args.general_pairs]
     if getattr(args, "compact", False):
         parts.append("--compact")
     preset = getattr(args, "preset", None)
@@ -147,8 +161,9 @@ def run_train(args: argparse.Namespace) -> int:
                            f"and {len(args.eval_test)}")
     if config.encoder:
         return run_encoder_train(args, config)
-    if getattr(args, "val_support", None) or getattr(args, "resume", False) or getattr(args, "compact", False):
-        raise FewShotError("--val-support/--val-test, --resume and --compact belong to --encoder training")
+    if any(getattr(args, name, None) for name in ("val_support", "resume", "compact", "general_pairs")):
+        raise FewShotError("--val-support/--val-test, --resume, --compact and --general-pairs belong to --encoder "
+                           "training")
     progress = not args.no_progress and not os.environ.get("FEWSHOT_NO_PROGRESS")
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     texts, labels = read_labelled(args.data, args.text_column, args.label_column)
@@ -209,7 +224,8 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
     import numpy as np
 
     from ..encoders.encoder import Encoder
-    from .data import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv, read_labelled
+    from .augment import augment_texts
+    from .data import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv, read_labelled, read_sentence_pairs
     from .distill import CHECKPOINT, student_model, student_with, teacher_vectors, train_encoder
     from .model_card import prepare_out, save_encoder_model
 
@@ -225,14 +241,23 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
         teacher = np.concatenate([teacher_vectors(read_labelled([path], args.text_column, args.label_column)[0],
                                                   config.teacher, cache_dir=cache, progress=progress)
                                   for path in args.data])
+    pairs_file = getattr(args, "general_pairs", None)
+    if bool(pairs_file) != bool(config.pairs_weight):
+        raise FewShotError("--general-pairs and --pairs-weight go together: give both or neither")
+    pairs = read_sentence_pairs(pairs_file) if pairs_file else None
+    augmented = None
+    if config.augment_weight:  # one EDA copy per text, embedded by the teacher (cached like the originals)
+        copies = augment_texts(texts, config.seed, config.augment_delete, config.augment_swaps)
+        augmented = (copies, teacher_vectors(copies, config.teacher, cache_dir=cache, progress=progress))
     out = prepare_out(args.out, allowed=(CHECKPOINT,))
     model = student_model(config.base)
     compact = bool(getattr(args, "compact", False))  # float16 layers: the evaluation below scores what ships
     result = train_encoder(model, texts, labels, teacher, config,
                            eval_sets=_read_pairs(val_support, val_test, args), checkpoint=out / CHECKPOINT,
-                           resume=bool(getattr(args, "resume", False)), progress=progress, half=compact)
+                           resume=bool(getattr(args, "resume", False)), progress=progress, half=compact,
+                           augmented=augmented, pairs=pairs)
     command = command_line(args)
-    files = dict(data_files=args.data, validation_files=list(dict.fromkeys([*val_support, *val_test])), command=command,
+    files = dict(data_files=[*args.data, *([pairs_file] if pairs_file else [])], validation_files=list(dict.fromkeys([*val_support, *val_test])), command=command,
                  keep=(CHECKPOINT,), full_copy=not compact)
     student = student_with(model, result.state)
     save_encoder_model(out, student, result, config, **files)

@@ -78,6 +78,14 @@ class TrainConfig:
     preserve_weight: float = 1.0  # squared distance to the frozen encoder's vector (against forgetting)
     unknown_weight: float = 0.0  # held-out-label episodes: known queries ranked above hidden labels' texts
     unknown_labels: int = 4  # labels of a batch hidden as unknown intents when unknown_weight > 0
+    batch_groups: int = 0  # 0: a batch's labels at random; G: G groups of neighbouring labels (hidden ones per group)
+    selfsup_weight: float = 0.0  # SimCSE: two dropout views of each text, the batch's other texts as negatives
+    selfsup_temperature: float = 0.05
+    augment_weight: float = 0.0  # distillation on an EDA copy of each training text (the teacher embeds the copies)
+    augment_delete: float = 0.1  # EDA copy: probability of dropping each word
+    augment_swaps: int = 1  # EDA copy: random word pairs exchanged
+    pairs_weight: float = 0.0  # general sentence pairs (--general-pairs): cosine pulled to the gold score
+    pairs_batch: int = 32  # general sentence pairs per step
     checkpoint_every: int = 100  # steps between resumable checkpoints (0: none)
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
@@ -116,11 +124,13 @@ class TrainConfig:
             self._validate_encoder()
 
     def _validate_encoder(self) -> None:
-        for name in ("train_layers", "encoder_lr", "projection_lr", "structure_temperature"):
+        for name in ("train_layers", "encoder_lr", "projection_lr", "structure_temperature", "selfsup_temperature",
+                     "pairs_batch"):
             if not getattr(self, name) > 0:
                 raise FewShotError(f"{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("ridge", "distill_weight", "structure_weight", "episode_weight", "contrastive_weight",
-                     "preserve_weight", "unknown_weight", "checkpoint_every"):
+                     "preserve_weight", "unknown_weight", "selfsup_weight", "augment_weight", "pairs_weight",
+                     "augment_swaps", "batch_groups", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise FewShotError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.batch_labels < 2 or self.batch_per_label < 2:
@@ -129,6 +139,8 @@ class TrainConfig:
         if self.unknown_weight and not 1 <= self.unknown_labels <= self.batch_labels - 2:
             raise FewShotError(f"unknown_labels must be between 1 and batch_labels - 2 ({self.batch_labels - 2}), "
                                f"got {self.unknown_labels!r}")
+        if not 0.0 <= self.augment_delete < 1.0:
+            raise FewShotError(f"augment_delete must be in [0, 1), got {self.augment_delete!r}")
         self.appended_layers()
 
     def appended_layers(self) -> tuple[int, ...]:
