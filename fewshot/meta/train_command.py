@@ -234,6 +234,10 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
         raise FewShotError(f"--val-support and --val-test come in pairs; got {len(val_support)} and {len(val_test)}")
     progress = not args.no_progress and not os.environ.get("FEWSHOT_NO_PROGRESS")
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    pairs_file = getattr(args, "general_pairs", None)
+    if bool(pairs_file) != bool(config.pairs_weight):
+        raise FewShotError("--general-pairs and --pairs-weight go together: give both or neither")
+    pairs = read_sentence_pairs(pairs_file) if pairs_file else None
     texts, labels = read_labelled(args.data, args.text_column, args.label_column)
     # the teacher per file: the cache key is the file's own texts, shared with other runs and benchmarks
     teacher = None
@@ -241,10 +245,6 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
         teacher = np.concatenate([teacher_vectors(read_labelled([path], args.text_column, args.label_column)[0],
                                                   config.teacher, cache_dir=cache, progress=progress)
                                   for path in args.data])
-    pairs_file = getattr(args, "general_pairs", None)
-    if bool(pairs_file) != bool(config.pairs_weight):
-        raise FewShotError("--general-pairs and --pairs-weight go together: give both or neither")
-    pairs = read_sentence_pairs(pairs_file) if pairs_file else None
     augmented = None
     if config.augment_weight:  # one EDA copy per text, embedded by the teacher (cached like the originals)
         copies = augment_texts(texts, config.seed, config.augment_delete, config.augment_swaps)
