@@ -310,3 +310,14 @@ def test_grouped_batches_hold_neighbouring_labels_and_hide_one_per_group() -> No
         assert len(rows) == 32 and (np.bincount(local) == 4).all()
     with pytest.raises(FewShotError, match="mean vectors"):
         BatchSampler(labels, config)
+
+
+def test_grouped_batches_train_and_are_seeded(model) -> None:  # type: ignore[no-untyped-def]
+    """train_encoder with --batch-groups: the labels' frozen mean vectors group the batches; runs are repeatable."""
+    texts, labels, teacher = _data()
+    config = TrainConfig(**{**TINY, "steps": 4, "val_every": 2, "batch_labels": 4, "batch_groups": 2,
+                            "unknown_weight": 1.0, "unknown_labels": 2})
+    a = train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set())
+    assert all("unknown" in h for h in a.history if "loss" in h)
+    b = train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set())
+    assert a.history == b.history

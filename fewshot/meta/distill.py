@@ -296,6 +296,7 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
     (for ``pairs_weight``). Deterministic for a given ``config.seed``.
     """
     from ..adapt.layers import TopLayers, lower_states
+    from ..rules import prototypes
     from .trainer import LoopState, Validation, outer_loop, split_classes
 
     config.validate()
@@ -355,11 +356,8 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
     all_rows = list(range(len(train_texts)))
     frozen = top.embed(cached, all_rows)
     projection = least_squares_projection(frozen.numpy(), teacher[keep], config.ridge)
-    centroids = None
-    if config.batch_groups:  # the labels' unit mean vectors under the frozen encoder
-        sums = np.zeros((int(y.max()) + 1, frozen.shape[1]), np.float64)
-        np.add.at(sums, y, frozen.numpy())
-        centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    # the labels' unit mean vectors under the frozen encoder, for batches of neighbouring labels
+    centroids = prototypes(frozen.numpy(), y, int(y.max()) + 1) if config.batch_groups else None
     sampler = BatchSampler(y, config, centroids)
     optimizer = torch.optim.Adam([{"params": top.layers.parameters(), "lr": config.encoder_lr},
                                   {"params": projection.parameters(), "lr": config.projection_lr}])
@@ -367,13 +365,14 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
     def step(number: int) -> tuple[Tensor, dict[str, float]]:
         top.train()
         rows, batch_labels = sampler.sample()
-        z = top(cached, rows.tolist())
+        row_list = rows.tolist()
+        z = top(cached, row_list)
         index = torch.from_numpy(rows)
         extra = ExtraViews()
         if config.selfsup_weight:
-            extra.second = top(cached, rows.tolist())  # other dropout masks
+            extra.second = top(cached, row_list)  # other dropout masks
         if config.augment_weight:
-            extra.augmented, extra.augmented_teacher = top(augmented_cached, rows.tolist()), augmented_teacher[index]
+            extra.augmented, extra.augmented_teacher = top(augmented_cached, row_list), augmented_teacher[index]
         if config.pairs_weight:  # drawn from the step number: nothing to checkpoint
             chosen = np.random.default_rng([config.seed, number]).choice(
                 len(pair_rows), size=min(config.pairs_batch, len(pair_rows)), replace=False)

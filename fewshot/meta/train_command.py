@@ -257,7 +257,8 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
                            resume=bool(getattr(args, "resume", False)), progress=progress, half=compact,
                            augmented=augmented, pairs=pairs)
     command = command_line(args)
-    files = dict(data_files=[*args.data, *([pairs_file] if pairs_file else [])], validation_files=list(dict.fromkeys([*val_support, *val_test])), command=command,
+    files = dict(data_files=[*args.data, *([pairs_file] if pairs_file else [])],
+                 validation_files=list(dict.fromkeys([*val_support, *val_test])), command=command,
                  keep=(CHECKPOINT,), full_copy=not compact)
     student = student_with(model, result.state)
     save_encoder_model(out, student, result, config, **files)
