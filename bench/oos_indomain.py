@@ -42,7 +42,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from pathlib import Path
 
@@ -504,12 +504,11 @@ def sample_support(train: pd.DataFrame, vectors: np.ndarray, labels: list[str], 
     return vectors[rows_a], np.array(ys), train.text.to_numpy()[rows_a].tolist()
 
 
-def clinc_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tuple[str, ...],
-                   tuning: Tuning | None = None, domains: list[str] | None = None) -> list[dict]:
+def clinc_draws(vec: Vectors, shots: int, draws: int, domains: list[str] | None = None
+                ) -> Iterator[tuple[dict, list[str], list[str], tuple[np.ndarray, np.ndarray, list[str]]]]:
+    """CLINC150 single-domain episodes: ``(description, known intents, held-out intents, support)``, seeded per
+    domain and draw (every script that draws them gets the same episodes)."""
     train, v_train = vec.split("clinc150", "train")
-    query, v_query = vec.split("clinc150", split)
-    other, v_other = vec.split("clinc150", f"oos_{split}")
-    out = []
     for d_i, (domain, intents) in enumerate(common.CLINC150_DOMAINS.items()):
         if domains and domain not in domains:
             continue
@@ -519,23 +518,17 @@ def clinc_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tup
             known = sorted(intents[i] for i in order[:IN_SCOPE_PER_DOMAIN])
             unknown = sorted(intents[i] for i in order[IN_SCOPE_PER_DOMAIN:])
             support = sample_support(train, v_train, known, shots, rng)
-            res = run_episode(support, vec.names("clinc150", known), *queries(query, v_query, known, unknown),
-                              other, v_other, scores, tuning, known)
-            out.append({"dataset": "clinc150", "domain": domain, "draw": draw, "shots": shots, "unknown": unknown,
-                        **res})
-    return out
+            yield {"dataset": "clinc150", "domain": domain, "draw": draw, "shots": shots}, known, unknown, support
 
 
-def hwu_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tuple[str, ...],
-                 tuning: Tuning | None = None) -> list[dict]:
+def hwu_draws(vec: Vectors, shots: int, draws: int
+              ) -> Iterator[tuple[dict, list[str], list[str], tuple[np.ndarray, np.ndarray, list[str]]]]:
+    """HWU64 held-out-intent episodes, as :func:`clinc_draws`: a third of every scenario's intents held out."""
     train, v_train = vec.split("hwu64", "train")
-    query, v_query = vec.split("hwu64", split)
-    other, v_other = vec.split("clinc150", f"oos_{split}")
     labels = sorted(train.label.unique())
     scenarios: dict[str, list[str]] = {}
     for lab in labels:
         scenarios.setdefault(lab.split("_")[0], []).append(lab)
-    out = []
     for draw in range(draws):
         rng = np.random.default_rng([2, shots, draw])
         unknown = []
@@ -545,9 +538,25 @@ def hwu_episodes(vec: Vectors, split: str, shots: int, draws: int, scores: tuple
                 unknown += list(rng.choice(intents, size=n, replace=False))
         known = sorted(set(labels) - set(unknown))
         support = sample_support(train, v_train, known, shots, rng)
-        res = run_episode(support, vec.names("hwu64", known), *queries(query, v_query, known, unknown),
+        yield {"dataset": "hwu64", "draw": draw, "shots": shots}, known, sorted(unknown), support
+
+
+def episode_draws(vec: Vectors, dataset: str, shots: int, draws: int, domains: list[str] | None = None
+                  ) -> Iterator[tuple[dict, list[str], list[str], tuple[np.ndarray, np.ndarray, list[str]]]]:
+    """The episodes of ``dataset`` (``clinc150``: ``draws`` per domain; ``hwu64``: ``draws`` in all)."""
+    return clinc_draws(vec, shots, draws, domains) if dataset == "clinc150" else hwu_draws(vec, shots, draws)
+
+
+def run_episodes(vec: Vectors, dataset: str, split: str, shots: int, draws: int, scores: tuple[str, ...],
+                 tuning: Tuning | None = None, domains: list[str] | None = None) -> list[dict]:
+    """Every episode of ``dataset``: queries from ``split``, other-domain texts from CLINC150 ``oos_<split>``."""
+    query, v_query = vec.split(dataset, split)
+    other, v_other = vec.split("clinc150", f"oos_{split}")
+    out = []
+    for meta, known, unknown, support in episode_draws(vec, dataset, shots, draws, domains):
+        res = run_episode(support, vec.names(dataset, known), *queries(query, v_query, known, unknown),
                           other, v_other, scores, tuning, known)
-        out.append({"dataset": "hwu64", "draw": draw, "shots": shots, "unknown": sorted(unknown), **res})
+        out.append({**meta, "unknown": unknown, **res})
     return out
 
 
@@ -754,9 +763,9 @@ def main() -> int:
     episodes: list[dict] = []
     for shots in args.shots:
         if "clinc150" in args.datasets:
-            episodes += clinc_episodes(vec, args.split, shots, args.draws, scores, tuning, args.domains)
+            episodes += run_episodes(vec, "clinc150", args.split, shots, args.draws, scores, tuning, args.domains)
         if "hwu64" in args.datasets and (data / "hwu64").is_dir() and hwu_draws:
-            episodes += hwu_episodes(vec, args.split, shots, hwu_draws, scores, tuning)
+            episodes += run_episodes(vec, "hwu64", args.split, shots, hwu_draws, scores, tuning)
         print(f"done: {shots} shots", file=sys.stderr, flush=True)
     scores = (*scores, *(f"{arm}:{s}" for arm in arm_names for s in FT_SCORES))
     rows = summarise(episodes, scores)

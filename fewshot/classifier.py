@@ -101,6 +101,7 @@ class FewShotClassifier:
         self._meta_model: Any = None
         self._finetune: Any = None  # fewshot.finetuned.Finetuned once fine-tuned (the instant encoder is kept in it)
         self._auto_threshold: float | None = None
+        self._none_groups = 0  # classes the rule fits for the "none of these" examples (fewshot.unknown.none_groups)
         self.classes_: np.ndarray = np.array([], dtype=object)
         self._multilabel: Any = None  # fewshot.multilabel.classifier_mode.MultiLabelMode with multi_label=True
         if self.config.multi_label:
@@ -236,6 +237,7 @@ class FewShotClassifier:
         self._class_index[unknown_label] = len(self.classes_)  # "none of these" examples: one extra rule class
         self._has_none = unknown_label in labels
         self._label_idx = np.array([self._class_index[lab] for lab in labels], dtype=np.int64)
+        self._none_groups = unknown.none_group_count(self._label_idx, len(self.classes_))  # fixed per label set
         self._fitted_head = None
         self._auto_threshold = None
         self._name_vectors = np.empty((0, self.encoder.dim), dtype=np.float32)
@@ -257,7 +259,10 @@ class FewShotClassifier:
                 from .meta.adapted import fit_adapted_head  # meta-training code: loaded only for adapt
 
                 return fit_adapted_head(x, y, n_classes, self._load_meta_model())
-            return fit_rule_head(x, y, n_classes, self.config)
+            n_real = len(self.classes_)  # "none of these" as label-sized groups, read back as one class
+            y, groups = unknown.none_groups(x, y, n_real, self._none_groups)
+            head = fit_rule_head(x, y, n_real + groups, self.config)
+            return unknown.FoldedNoneHead(head, n_real) if groups > 1 else head
 
     def _load_meta_model(self) -> Any:
         """The meta-learned inner loop of the model folder (``adapt`` != "none"), loaded once."""

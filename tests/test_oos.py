@@ -293,3 +293,60 @@ def test_old_option_names_map_with_a_warning_and_old_saves_load_silently(tmp_pat
         assert loaded.config.int8 is False
         queries = [t for t, _ in in_scope[:10]]
         np.testing.assert_allclose(loaded.predict_proba(queries), clf.predict_proba(queries))
+
+
+def test_none_of_these_examples_of_several_kinds_are_fitted_as_label_sized_groups(tmp_path) -> None:
+    """20 "none of these" examples of 4 kinds beside labels of 5 examples: the rule fits 4 groups (k-means), reads
+    them back as one class, and still answers each kind unknown without taking in-scope texts."""
+    from fewshot.unknown import FoldedNoneHead
+
+    encoder, support, in_scope, _ = clusters(seed=6, shots=5)
+    kinds = []
+    for k in range(4):  # off_topic_cluster names its texts "off topic i": rename each kind before the next
+        kinds.append([f"kind {k} {i}" for i in range(15)])
+        for i, t in enumerate(off_topic_cluster(encoder, seed=20 + k, n=15)):
+            encoder.table[kinds[-1][i]] = encoder.table.pop(t)
+    none = [t for texts in kinds for t in texts[:5]]
+    texts, labels = [t for t, _ in support], [lab for _, lab in support]
+    clf = FewShotClassifier(encoder=encoder, label_names=False).fit(texts + none, labels + ["unknown"] * len(none))
+    assert clf._none_groups == 4 and isinstance(clf._fitted_head, FoldedNoneHead)
+    unseen = [t for texts_k in kinds for t in texts_k[5:]]
+    assert np.mean(clf.predict(unseen) == "unknown") >= 0.95
+    in_texts, gold = [t for t, _ in in_scope], [lab for _, lab in in_scope]
+    assert np.mean(clf.predict(in_texts) == np.array(gold, dtype=object)) >= 0.95
+    probs = clf.predict_proba(unseen[:6])
+    assert probs.shape == (6, 6)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    clf.set_params(auto_unknown=True)
+    assert np.isfinite(clf.auto_threshold_)
+    clf.save(tmp_path / "saved")
+    again = FewShotClassifier.load(tmp_path / "saved", encoder=encoder)
+    assert list(again.predict(unseen + in_texts[:5])) == list(clf.predict(unseen + in_texts[:5]))
+    two = FewShotClassifier(encoder=encoder, label_names=False).fit(texts + none[:2], labels + ["unknown"] * 2)
+    assert two._none_groups == 1 and not isinstance(two._fitted_head, FoldedNoneHead)  # fewer than a label's worth
+
+
+def test_none_groups_split_by_kind_and_fold_back_to_one_column() -> None:
+    from fewshot.rules import fit_prototype_head
+    from fewshot.unknown import FoldedNoneHead, none_group_count, none_groups
+
+    rng = np.random.default_rng(0)
+    centres = l2_normalize(rng.normal(size=(5, 16)))
+    x = l2_normalize(np.repeat(centres, 6, axis=0) + 0.05 * rng.normal(size=(30, 16))).astype(np.float32)
+    y = np.repeat([0, 1, 2, 2, 2], 6)  # labels 0 and 1 (6 examples each); 18 "none" rows (index 2) of 3 kinds
+    assert none_group_count(y, 2) == 3 and none_group_count(y[:12], 2) == 0
+    assert none_group_count(np.array([0, 0, 0, 1, 1, 1, 2]), 2) == 1
+    grouped, k = none_groups(x, y, 2, 3)
+    assert k == 3 and (grouped[:12] == y[:12]).all()
+    for kind in range(3):  # each kind's rows share one group, and the kinds differ
+        assert len(set(grouped[12 + 6 * kind: 18 + 6 * kind])) == 1
+    assert len(set(grouped[12:])) == 3
+    same = x.copy()
+    same[12:] = x[12]  # one distinct "none" vector: one group whatever k asks
+    assert none_groups(same, y, 2, 3)[1] == 1
+    head = FoldedNoneHead(fit_prototype_head(x, grouped, 2 + k), 2)
+    z, p = head.logits(x), head.predict_proba(x)
+    assert z.shape == p.shape == (30, 3)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(e / e.sum(axis=1, keepdims=True), p, rtol=1e-4, atol=1e-6)
+    assert (p.argmax(axis=1)[12:] == 2).all() and (p.argmax(axis=1)[:12] == y[:12]).all()
