@@ -686,6 +686,14 @@ def compact_json(obj: object) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
+def write_results(out: Path, result: dict, text: str) -> None:
+    """``result`` as compact JSON at ``out``, the markdown ``text`` next to it (``.md``) and on stdout."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(compact_json(result))
+    out.with_suffix(".md").write_text(text)
+    print(text)
+
+
 COMPARED = ("accuracy", "in_domain_auroc", "in_domain_recall@2pt", "other_domain_auroc", "auto_cost")
 """Per-episode metrics ``--compare`` pairs."""
 
@@ -770,12 +778,8 @@ def main() -> int:
     scores = (*scores, *(f"{arm}:{s}" for arm in arm_names for s in FT_SCORES))
     rows = summarise(episodes, scores)
     command = "python bench/oos_indomain.py " + " ".join(sys.argv[1:])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(compact_json({"command": command, "summary": rows, "episodes": slim(episodes)}))
-    text = markdown(rows, command)
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    write_results(Path(args.out), {"command": command, "summary": rows, "episodes": slim(episodes)},
+                  markdown(rows, command))
     return 0
 
 

@@ -194,12 +194,8 @@ def main() -> int:
         print(f"done: {shots} shots", file=sys.stderr, flush=True)
     rows = summarise(episodes)
     command = "python bench/oos_none.py " + " ".join(sys.argv[1:])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(oi.compact_json({"command": command, "summary": rows, "episodes": episodes}))
-    text = markdown(rows, command)
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    oi.write_results(Path(args.out), {"command": command, "summary": rows, "episodes": episodes},
+                     markdown(rows, command))
     return 0
 
 
