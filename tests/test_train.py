@@ -265,3 +265,22 @@ def test_card_names_the_base_encoder_it_was_trained_on() -> None:
     assert "MiniLM" not in mpnet
     minilm = model_card(meta)
     assert "on frozen MiniLM-L6" in minilm and "384 x 384" in minilm
+
+
+def test_encoder_card_names_every_training_term() -> None:
+    """The encoder card's method names each loss term in use and how batches were drawn, and nothing unused."""
+    from fewshot.meta.model_card import model_card
+
+    meta = json.loads((Path(__file__).resolve().parents[1] / "models" / "default" / "fewshot_model.json").read_text())
+    cfg = meta["train_config"]
+    every = model_card({**meta, "train_config": {**cfg, "batch_groups": 4, "unknown_weight": 1.0, "selfsup_weight": 1.0,
+                                                 "augment_weight": 0.2, "pairs_weight": 1.0}})
+    method = every[every.index("## Method"):every.index("## Command")]
+    for words in ("drawn as 4 groups of neighbouring labels", "one per group", "unknown 1.0", "selfsup 1.0",
+                  "SimCSE", "augment 0.2", "EDA copy", "pairs 1.0", "general sentence pairs"):
+        assert words in method
+    plain = model_card({**meta, "train_config": {**cfg, "batch_groups": 0, "unknown_weight": 0.0, "selfsup_weight": 0.0,
+                                                 "augment_weight": 0.0, "pairs_weight": 0.0}})
+    method = plain[plain.index("## Method"):plain.index("## Command")]
+    for words in ("groups of neighbouring", "unknown", "selfsup", "augment", "pairs"):
+        assert words not in method

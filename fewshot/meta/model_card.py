@@ -147,11 +147,18 @@ def _encoder_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]
         use = ("A complete sentence-transformers model (all-MiniLM-L6-v2 with its top layers trained; 384-d, same "
                f"speed as MiniLM-L6). {loading}, or with `SentenceTransformer(\"<this folder>\")`.")
     terms = [f"{name} {cfg[name + '_weight']}" for name in ("distill", "structure", "episode", "contrastive", "preserve",
-                                                          "unknown") if cfg.get(name + "_weight")]
+                                                          "unknown", "selfsup", "augment", "pairs")
+             if cfg.get(name + "_weight")]
+    groups = cfg.get("batch_groups") or 0
     unknown = (f"; unknown: held-out-label episodes, {cfg['unknown_labels']} labels of each batch hidden as unknown "
-               f"intents" if cfg.get("unknown_weight") else "")
+               f"intents{', one per group' if groups else ''}" if cfg.get("unknown_weight") else "")
+    extra = {"selfsup": "SimCSE contrast of two dropout views of each text",
+             "augment": "distillation on an EDA copy of each text",
+             "pairs": "cosine of general sentence pairs pulled to their gold score"}
+    unknown += "".join(f"; {name}: {text}" for name, text in extra.items() if cfg.get(name + "_weight"))
+    drawn = f", drawn as {groups} groups of neighbouring labels by the frozen label means" if groups else ""
     method = (f"The top {cfg['train_layers']} transformer layers were trained for {cfg['steps']} steps of "
-              f"{cfg['batch_labels']} labels x {cfg['batch_per_label']} texts (Adam, learning rate "
+              f"{cfg['batch_labels']} labels x {cfg['batch_per_label']} texts{drawn} (Adam, learning rate "
               f"{cfg['encoder_lr']}; projection {cfg['projection_lr']}, least-squares initialised with ridge "
               f"{cfg['ridge']}), seed {cfg['seed']}, on the vector the product uses (appended layers: "
               f"{appended}). Loss terms and weights: {', '.join(terms)} (distill: 1 - cos of the projected vector "
