@@ -85,9 +85,9 @@ def none_groups(vectors: np.ndarray, label_idx: np.ndarray, n_classes: int, k: i
     none = np.flatnonzero(label_idx == n_classes)
     if not len(none):
         return label_idx, 0
-    if min(k, len(np.unique(vectors[none], axis=0))) <= 1:
+    k = min(k, len(np.unique(vectors[none], axis=0)))  # k-means cannot make more groups than distinct rows
+    if k <= 1:
         return label_idx, 1
-    k = min(k, len(np.unique(vectors[none], axis=0)))
     from sklearn.cluster import KMeans
 
     groups = KMeans(n_clusters=k, n_init=4, random_state=NONE_SEED).fit_predict(vectors[none].astype(np.float64))
