@@ -197,3 +197,26 @@ def test_a_loaded_zip_uses_the_encoder_it_was_saved_with(tmp_path: Path, monkeyp
     assert app_state.saved_encoder_kind(config) == (True, tiers.FAST)
     config.write_text(json.dumps({"encoder": {"model": "default", "quantized": False}, "config": {}}))
     assert app_state.saved_encoder_kind(config) == (False, tiers.FAST)
+
+
+def test_add_pickers_always_offer_none_of_these() -> None:
+    """The pickers that add a text as an example offer "none of these" (the unknown label) in single-label
+    mode, once, even before any such example exists; the label remover and multi-label mode do not."""
+    from fewshot.app import handlers
+
+    state = {"rows": [["billing", "charged twice"], ["shipping", "where is my parcel"]], "options": {}}
+    none = ('unknown ("none of these")', "unknown")
+    assert st.add_choices(["billing", "shipping"]) == ["billing", "shipping", none]
+    assert st.add_choices(["billing", "unknown"]) == ["billing", none]
+    assert st.add_choices(["billing", "shipping"], multi=True) == ["billing", "shipping"]
+    _, remove, *adding, _ = handlers.persist(state)
+    assert [c[1] for c in remove.choices] == ["billing", "shipping"]
+    for picker in adding:
+        assert [c[1] for c in picker.choices] == ["billing", "shipping", "unknown"]
+    out, names = labelled_batch()
+    batch, _ = review.filter_rows(review.from_batch(out, "text", names, "unknown"), unknown_only=True)
+    new, _, used = review.add_row(state, batch, 0, none[1])  # a reviewed row as a "none of these" example
+    assert used == "unknown" and ["unknown", "banana"] in new["rows"]
+    multi = {**state, "options": {"multi_label": True}}
+    _, _, *adding, _ = handlers.persist(multi)
+    assert all([c[1] for c in picker.choices] == ["billing", "shipping"] for picker in adding)

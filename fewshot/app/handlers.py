@@ -689,10 +689,12 @@ def restore(saved: Any) -> tuple[Any, ...]:
 def persist(state: dict[str, Any]) -> tuple[Any, ...]:
     """After every change: mirror the label set into the browser and refresh the label pickers."""
     rows = st.state_rows(state)
-    labels = st.labels_of(rows, st.is_multi(state))
+    multi = st.is_multi(state)
+    labels = st.labels_of(rows, multi)
     saved = {"rows": rows, "options": st.state_options(state)}
-    pickers = [gr.Dropdown(choices=labels) for _ in range(4)]
-    return (saved, *pickers, gr.Checkbox(value=st.is_multi(state)))
+    adding = st.add_choices(labels, multi)  # the Classify, Evaluate and review pickers: "none of these" too
+    pickers = [gr.Dropdown(choices=labels), *(gr.Dropdown(choices=adding) for _ in range(3))]
+    return (saved, *pickers, gr.Checkbox(value=multi))
 
 
 # ---- encoder status --------------------------------------------------------------------------------
