@@ -102,6 +102,7 @@ class FewShotClassifier:
         self._finetune: Any = None  # fewshot.finetuned.Finetuned once fine-tuned (the instant encoder is kept in it)
         self._auto_threshold: float | None = None
         self._none_groups = 0  # classes the rule fits for the "none of these" examples (fewshot.unknown.none_groups)
+        self._none_memo: tuple[np.ndarray, np.ndarray] | None = None  # (their vectors, their groups): see _none_group_ids
         self.classes_: np.ndarray = np.array([], dtype=object)
         self._multilabel: Any = None  # fewshot.multilabel.classifier_mode.MultiLabelMode with multi_label=True
         if self.config.multi_label:
@@ -238,6 +239,7 @@ class FewShotClassifier:
         self._has_none = unknown_label in labels
         self._label_idx = np.array([self._class_index[lab] for lab in labels], dtype=np.int64)
         self._none_groups = unknown.none_group_count(self._label_idx, len(self.classes_))  # fixed per label set
+        self._none_memo = None
         self._fitted_head = None
         self._auto_threshold = None
         self._name_vectors = np.empty((0, self.encoder.dim), dtype=np.float32)
@@ -260,9 +262,22 @@ class FewShotClassifier:
 
                 return fit_adapted_head(x, y, n_classes, self._load_meta_model())
             n_real = len(self.classes_)  # "none of these" as label-sized groups, read back as one class
-            y, groups = unknown.none_groups(x, y, n_real, self._none_groups)
+            none = y == n_real
+            ids = self._none_group_ids(x[none])
+            y = y.copy()
+            y[none] = n_real + ids
+            groups = int(ids.max()) + 1 if len(ids) else 0
             head = fit_rule_head(x, y, n_real + groups, self.config)
             return unknown.FoldedNoneHead(head, n_real) if groups > 1 else head
+
+    def _none_group_ids(self, vectors: np.ndarray) -> np.ndarray:
+        """:func:`fewshot.unknown.none_groups` of these "none of these" vectors, computed once per distinct set:
+        every fold of the automatic threshold trains on all of them (they are never held out), so k-means runs
+        once per label set instead of once per fold."""
+        memo = self._none_memo
+        if memo is None or not np.array_equal(memo[0], vectors):
+            memo = self._none_memo = (vectors, unknown.none_groups(vectors, self._none_groups))
+        return memo[1]
 
     def _load_meta_model(self) -> Any:
         """The meta-learned inner loop of the model folder (``adapt`` != "none"), loaded once."""

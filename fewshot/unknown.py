@@ -73,28 +73,22 @@ def none_group_count(label_idx: np.ndarray, n_classes: int) -> int:
     return int(min(none.sum(), max(1, round(none.sum() / size))))
 
 
-def none_groups(vectors: np.ndarray, label_idx: np.ndarray, n_classes: int, k: int) -> tuple[np.ndarray, int]:
-    """Label indices with the "none of these" rows (index ``n_classes``) split into ``k`` groups by k-means
-    (``n_classes + group``), and the number of groups made (fewer when the rows have fewer distinct vectors).
+def none_groups(vectors: np.ndarray, k: int) -> np.ndarray:
+    """The group (0, 1, ...) of each "none of these" example, from its vector: k-means into ``k`` groups (fewer
+    when the examples have fewer distinct vectors; all 0 when ``k`` <= 1).
 
     Why: "none of these" examples are usually texts of several unrelated kinds. Fitted as one class, their
     mean is a generic point between them that draws in-scope texts (on HWU64 with held-out sibling intents,
     40 such examples cost 8 points of in-scope accuracy); as label-sized groups each stays where its texts
     are (docs/unknown-in-domain.md). Read back as one class by :class:`FoldedNoneHead`.
     """
-    none = np.flatnonzero(label_idx == n_classes)
-    if not len(none):
-        return label_idx, 0
-    k = min(k, len(np.unique(vectors[none], axis=0)))  # k-means cannot make more groups than distinct rows
+    k = min(k, len(np.unique(vectors, axis=0)))  # k-means cannot make more groups than distinct rows
     if k <= 1:
-        return label_idx, 1
+        return np.zeros(len(vectors), dtype=np.int64)
     from sklearn.cluster import KMeans
 
-    groups = KMeans(n_clusters=k, n_init=4, random_state=NONE_SEED).fit_predict(vectors[none].astype(np.float64))
-    _, groups = np.unique(groups, return_inverse=True)
-    out = label_idx.copy()
-    out[none] = n_classes + groups
-    return out, int(groups.max()) + 1
+    groups = KMeans(n_clusters=k, n_init=4, random_state=NONE_SEED).fit_predict(vectors.astype(np.float64))
+    return np.unique(groups, return_inverse=True)[1].astype(np.int64)
 
 
 class FoldedNoneHead:
@@ -106,9 +100,7 @@ class FoldedNoneHead:
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         z = self.head.logits(x)
-        top = z[:, self.n_classes:].max(axis=1, keepdims=True)
-        none = top[:, 0] + np.log(np.exp(z[:, self.n_classes:] - top).sum(axis=1))
-        return np.column_stack([z[:, :self.n_classes], none])
+        return np.column_stack([z[:, :self.n_classes], np.logaddexp.reduce(z[:, self.n_classes:], axis=1)])
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         p = self.head.predict_proba(x)

@@ -336,17 +336,36 @@ def test_none_groups_split_by_kind_and_fold_back_to_one_column() -> None:
     y = np.repeat([0, 1, 2, 2, 2], 6)  # labels 0 and 1 (6 examples each); 18 "none" rows (index 2) of 3 kinds
     assert none_group_count(y, 2) == 3 and none_group_count(y[:12], 2) == 0
     assert none_group_count(np.array([0, 0, 0, 1, 1, 1, 2]), 2) == 1
-    grouped, k = none_groups(x, y, 2, 3)
+    ids = none_groups(x[12:], 3)
+    grouped, k = np.concatenate([y[:12], 2 + ids]), int(ids.max()) + 1
     assert k == 3 and (grouped[:12] == y[:12]).all()
     for kind in range(3):  # each kind's rows share one group, and the kinds differ
         assert len(set(grouped[12 + 6 * kind: 18 + 6 * kind])) == 1
     assert len(set(grouped[12:])) == 3
     same = x.copy()
     same[12:] = x[12]  # one distinct "none" vector: one group whatever k asks
-    assert none_groups(same, y, 2, 3)[1] == 1
+    assert (none_groups(same[12:], 3) == 0).all()
     head = FoldedNoneHead(fit_prototype_head(x, grouped, 2 + k), 2)
     z, p = head.logits(x), head.predict_proba(x)
     assert z.shape == p.shape == (30, 3)
     e = np.exp(z - z.max(axis=1, keepdims=True))
     np.testing.assert_allclose(e / e.sum(axis=1, keepdims=True), p, rtol=1e-4, atol=1e-6)
     assert (p.argmax(axis=1)[12:] == 2).all() and (p.argmax(axis=1)[:12] == y[:12]).all()
+
+
+def test_none_groups_are_computed_once_per_label_set(monkeypatch) -> None:
+    """The automatic threshold refits the rule on 5 folds, all training on every "none of these" example: their
+    k-means runs once for the fit and the folds together, and again only when the label set changes."""
+    from fewshot import unknown
+
+    calls: list[int] = []
+    real = unknown.none_groups
+    monkeypatch.setattr(unknown, "none_groups", lambda vectors, k: calls.append(len(vectors)) or real(vectors, k))
+    encoder, support, _, _ = clusters(seed=6, shots=5)
+    off = off_topic_cluster(encoder, seed=21, n=12)
+    texts, labels = [t for t, _ in support], [lab for _, lab in support]
+    clf = FewShotClassifier(encoder=encoder, label_names=False, auto_unknown=True)
+    clf.fit(texts + off[:10], labels + ["unknown"] * 10)
+    assert np.isfinite(clf.auto_threshold_) and calls == [10]
+    clf.add_examples("unknown", off[10:])
+    assert np.isfinite(clf.auto_threshold_) and calls == [10, 12]
