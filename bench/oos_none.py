@@ -44,9 +44,9 @@ def classifier_metrics(clf: Any, in_scope: pd.DataFrame, sets: dict[str, list[st
                        ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """What a user of ``clf`` sees on the episode's queries (see the module docstring), and the raw scores
     (``-inf`` where "none of these" won; ``right``: the top label of each in-scope query is its label)."""
-    labels, _, s_in = clf.predict_with_scores(in_scope.text.tolist())
+    labels, probs, s_in = clf.predict_with_scores(in_scope.text.tolist())
     gold = in_scope.label.to_numpy()
-    top = clf.classes_[clf.predict_proba(in_scope.text.tolist()).argmax(axis=1)]
+    top = clf.classes_[probs.argmax(axis=1)]
     out = {"accuracy": 100 * float((labels == gold).mean())}
     raw = {"in_scope": np.where(np.isfinite(s_in), s_in, -1e9), "right": top == gold}  # -1e9: lowest possible
     for kind, texts in sets.items():
@@ -70,15 +70,13 @@ def same_cost(raw: dict[str, np.ndarray], accuracy: float, kinds: tuple[str, ...
     return {f"{k}@same_cost": float((raw[k] < t).mean()) for k in kinds}
 
 
-def episode(vec: oi.Vectors, enc: Any, dataset: str, split: str, meta: dict, known: list[str],
-            unknown: list[str], support: tuple[np.ndarray, np.ndarray, list[str]], seen_share: float,
-            none_shots: int) -> dict:
-    """One episode: the classifier without and with "none of these" examples of the seen held-out intents."""
+def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[str], unknown: list[str],
+            support: tuple[np.ndarray, np.ndarray, list[str]], seen_share: float, none_shots: int) -> dict:
+    """One episode: the classifier without and with "none of these" examples of the seen held-out intents
+    (``frames``: the dataset's ``train`` and query rows, and the other-domain texts)."""
     from fewshot import FewShotClassifier
 
-    train, _ = vec.split(dataset, "train")
-    query, _ = vec.split(dataset, split)
-    other, _ = vec.split("clinc150", f"oos_{split}")
+    train, query, other = frames["train"], frames["query"], frames["other"]
     domains = list(common.CLINC150_DOMAINS)
     rng = np.random.default_rng([9, meta["shots"], meta["draw"], domains.index(meta["domain"]) if "domain" in meta
                                  else len(domains)])  # apart from the episode's own seed
@@ -183,14 +181,14 @@ def main() -> int:
             draws = args.draws if dataset == "clinc150" else hwu_draws
             if dataset != "clinc150" and not (data / dataset).is_dir():
                 continue
-            for split in ("train", args.split):
-                frame, vectors = vec.split(dataset, split)
-                enc.add(frame.text.tolist(), vectors)
-            other, v_other = vec.split("clinc150", f"oos_{args.split}")
-            enc.add(other.text.tolist(), v_other)
+            frames = {}
+            for name, (ds, split) in {"train": (dataset, "train"), "query": (dataset, args.split),
+                                      "other": ("clinc150", f"oos_{args.split}")}.items():
+                frames[name], vectors = vec.split(ds, split)
+                enc.add(frames[name].text.tolist(), vectors)
             for meta, known, unknown, support in oi.episode_draws(vec, dataset, shots, draws):
-                episodes.append(episode(vec, enc, dataset, args.split, meta, known, unknown, support,
-                                        args.seen_share, args.none_shots or shots))
+                episodes.append(episode(frames, enc, meta, known, unknown, support, args.seen_share,
+                                        args.none_shots or shots))
         print(f"done: {shots} shots", file=sys.stderr, flush=True)
     rows = summarise(episodes)
     command = "python bench/oos_none.py " + " ".join(sys.argv[1:])
