@@ -150,12 +150,12 @@ def _encoder_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]
                                                           "unknown", "selfsup", "augment", "pairs")
              if cfg.get(name + "_weight")]
     groups = cfg.get("batch_groups") or 0
-    unknown = (f"; unknown: held-out-label episodes, {cfg['unknown_labels']} labels of each batch hidden as unknown "
-               f"intents{', one per group' if groups else ''}" if cfg.get("unknown_weight") else "")
-    extra = {"selfsup": "SimCSE contrast of two dropout views of each text",
-             "augment": "distillation on an EDA copy of each text",
-             "pairs": "cosine of general sentence pairs pulled to their gold score"}
-    unknown += "".join(f"; {name}: {text}" for name, text in extra.items() if cfg.get(name + "_weight"))
+    optional = {"unknown": f"held-out-label episodes, {cfg.get('unknown_labels')} labels of each batch hidden as "
+                           f"unknown intents{', one per group' if groups else ''}",
+                "selfsup": "SimCSE contrast of two dropout views of each text",
+                "augment": "distillation on an EDA copy of each text",
+                "pairs": "cosine of general sentence pairs pulled to their gold score"}
+    described = "".join(f"; {name}: {text}" for name, text in optional.items() if cfg.get(name + "_weight"))
     drawn = f", drawn as {groups} groups of neighbouring labels by the frozen label means" if groups else ""
     method = (f"The top {cfg['train_layers']} transformer layers were trained for {cfg['steps']} steps of "
               f"{cfg['batch_labels']} labels x {cfg['batch_per_label']} texts{drawn} (Adam, learning rate "
@@ -165,7 +165,7 @@ def _encoder_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]
               f"and the teacher's sentence embedding; structure: KL of in-batch similarity distributions at "
               f"temperature {cfg['structure_temperature']}; episode: prototypical loss at temperature "
               f"{cfg['temperature']}; contrastive: margin {cfg['margin']}; preserve: squared distance to the frozen "
-              f"encoder's vector{unknown}). Every {cfg['val_every']} steps the student was scored on {val['score_on']} and "
+              f"encoder's vector{described}). Every {cfg['val_every']} steps the student was scored on {val['score_on']} and "
               f"the best step was kept (step 0, the frozen encoder, competes).")
     results = [f"Selection score: frozen {val['frozen_accuracy']:.4f}, kept step {val['best_step']} "
                f"{val['best_accuracy']:.4f}."]
