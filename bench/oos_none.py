@@ -25,7 +25,9 @@ markdown table next to it (``.md``). See docs/unknown-in-domain.md.
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,16 +111,26 @@ def summarise(episodes: list[dict]) -> list[dict]:
         eps = [e for e in episodes if e["dataset"] == dataset and e["shots"] == shots]
         row: dict[str, Any] = {"dataset": dataset, "shots": shots, "episodes": len(eps),
                                "none_examples": oi.mean_se(np.array([float(e["none_examples"]) for e in eps]))}
-        for m in METRICS:
-            a = np.array([e["without"][m] for e in eps])
-            b = np.array([e["with"][m] for e in eps])
-            row[m] = {"without": oi.mean_se(a), "with": oi.mean_se(b), "diff": oi.mean_se(b - a)}
-        for k in KINDS:
-            t = np.array([e["threshold"][f"{k}@same_cost"] for e in eps])
-            b = np.array([e["with"][k] for e in eps])
-            row[f"{k}@same_cost"] = {"threshold": oi.mean_se(t), "diff": oi.mean_se(b - t)}
+        row |= paired([e["without"] for e in eps], [e["with"] for e in eps], [e["threshold"] for e in eps],
+                      METRICS, KINDS)
         rows.append(row)
     return rows
+
+
+def paired(without: list[dict], with_: list[dict], thresholds: list[dict], metrics: tuple[str, ...],
+           kinds: tuple[str, ...]) -> dict[str, dict]:
+    """Per metric, over episodes: mean ± standard error without, with, and of the paired difference; per kind,
+    the share a same-cost threshold answers unknown (:func:`same_cost`) and with minus it, paired."""
+    row: dict[str, dict] = {}
+    for m in metrics:
+        a = np.array([w[m] for w in without])
+        b = np.array([w[m] for w in with_])
+        row[m] = {"without": oi.mean_se(a), "with": oi.mean_se(b), "diff": oi.mean_se(b - a)}
+    for k in kinds:
+        t = np.array([th[f"{k}@same_cost"] for th in thresholds])
+        b = np.array([w[k] for w in with_])
+        row[f"{k}@same_cost"] = {"threshold": oi.mean_se(t), "diff": oi.mean_se(b - t)}
+    return row
 
 
 def markdown(rows: list[dict], command: str) -> str:
@@ -147,49 +159,70 @@ def markdown(rows: list[dict], command: str) -> str:
     return "\n".join(lines + same) + "\n"
 
 
-def main() -> int:
-    parser = common.parser(__doc__.splitlines()[0], out="oos_none.json")
+def load_frames(vec: oi.Vectors, enc: Any, dataset: str, split: str) -> dict[str, pd.DataFrame]:
+    """``dataset``'s ``train`` and ``split`` rows and CLINC150 ``oos_<split>`` and ``oos_train`` (other domain),
+    their cached vectors handed to ``enc`` (a :class:`fewshot.meta.data.CachedEncoder`)."""
+    frames = {}
+    for name, (ds, part) in {"train": (dataset, "train"), "query": (dataset, split),
+                             "other": ("clinc150", f"oos_{split}"), "other_train": ("clinc150", "oos_train")}.items():
+        frames[name], vectors = vec.split(ds, part)
+        enc.add(frames[name].text.tolist(), vectors)
+    return frames
+
+
+def episode_parser(description: str, out: str) -> argparse.ArgumentParser:
+    """The options every script over the oos_indomain episodes takes (split, shots, draws, datasets, encoder)."""
+    parser = common.parser(description, out=out)
     parser.add_argument("--split", choices=("valid", "test"), default="valid")
     parser.add_argument("--shots", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--draws", type=int, default=3, help="draws per CLINC150 domain (10 domains)")
     parser.add_argument("--hwu-draws", type=int, default=None, help="HWU64 draws per shot count (default: 3 x --draws)")
     parser.add_argument("--datasets", nargs="+", default=["clinc150", "hwu64"])
-    parser.add_argument("--seen-share", type=float, default=0.4,
-                        help="share of an episode's held-out intents with \"none of these\" examples (at least one, "
-                             "never all)")
-    parser.add_argument("--none-shots", type=int, default=None,
-                        help="\"none of these\" examples per seen held-out intent (default: the shot count)")
     parser.add_argument("--model", default="minilm", help="encoder (frozen MiniLM-L6: no meta-training on these sets)")
     parser.add_argument("--cache", default="/tmp/fewshot-oosid-cache", help="folder for cached vectors (.npy)")
-    args = parser.parse_args()
-    if not 0 < args.seen_share < 1:
-        parser.error(f"--seen-share must be between 0 and 1, got {args.seen_share}")
+    return parser
+
+
+def episodes_of(args: argparse.Namespace) -> Iterator[tuple[Any, dict, dict, list[str], list[str], tuple]]:
+    """``(encoder, frames, meta, known, unknown, support)`` of every episode ``args`` asks for (see
+    :func:`episode_parser`); nothing when the data folder lacks CLINC150. The encoder is the product's classifier
+    input, fed from the cached vectors (:class:`fewshot.meta.data.CachedEncoder`, bitwise the same)."""
     data = Path(args.data)
     if not common.has_data(data, ("clinc150",), args.split):
-        return 0
+        return
     common.reproducible()
     common.set_threads(1)
     oi.LIB.update(oi._library())
     vec = oi.Vectors(data, Path(args.cache), args.model, "auto")
-    from fewshot.meta.data import CachedEncoder  # the classifier fed from the cached vectors, bitwise the same
+    from fewshot.meta.data import CachedEncoder
 
     enc = CachedEncoder(oi.LIB["Encoder"](args.model, extra_layers="auto"), name=args.model)
     hwu_draws = 3 * args.draws if args.hwu_draws is None else args.hwu_draws
-    episodes: list[dict] = []
     for shots in args.shots:
         for dataset in args.datasets:
             draws = args.draws if dataset == "clinc150" else hwu_draws
             if dataset != "clinc150" and not (data / dataset).is_dir():
                 continue
-            frames = {}
-            for name, (ds, split) in {"train": (dataset, "train"), "query": (dataset, args.split),
-                                      "other": ("clinc150", f"oos_{args.split}")}.items():
-                frames[name], vectors = vec.split(ds, split)
-                enc.add(frames[name].text.tolist(), vectors)
+            frames = load_frames(vec, enc, dataset, args.split)
             for meta, known, unknown, support in oi.episode_draws(vec, dataset, shots, draws):
-                episodes.append(episode(frames, enc, meta, known, unknown, support, args.seen_share,
-                                        args.none_shots or shots))
+                yield enc, frames, meta, known, unknown, support
         print(f"done: {shots} shots", file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    parser = episode_parser(__doc__.splitlines()[0], out="oos_none.json")
+    parser.add_argument("--seen-share", type=float, default=0.4,
+                        help="share of an episode's held-out intents with \"none of these\" examples (at least one, "
+                             "never all)")
+    parser.add_argument("--none-shots", type=int, default=None,
+                        help="\"none of these\" examples per seen held-out intent (default: the shot count)")
+    args = parser.parse_args()
+    if not 0 < args.seen_share < 1:
+        parser.error(f"--seen-share must be between 0 and 1, got {args.seen_share}")
+    episodes = [episode(frames, enc, meta, known, unknown, support, args.seen_share, args.none_shots or meta["shots"])
+                for enc, frames, meta, known, unknown, support in episodes_of(args)]
+    if not episodes:
+        return 0
     rows = summarise(episodes)
     command = "python bench/oos_none.py " + " ".join(sys.argv[1:])
     oi.write_results(Path(args.out), {"command": command, "summary": rows, "episodes": episodes},

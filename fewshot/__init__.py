@@ -17,10 +17,11 @@ _EXPORTS = {
     "ClassifierConfig": "fewshot.config",
     "FewShotError": "fewshot.errors",
     "FewShotWarning": "fewshot.errors",
+    "uncovered_groups": "fewshot.uncovered",
 }
 
 __all__ = ["ClassifierConfig", "FewShotClassifier", "FewShotError", "FewShotWarning", "Match", "Prediction",
-           "__version__"]
+           "__version__", "uncovered_groups"]
 
 
 def __getattr__(name: str) -> Any:

@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local (default) or ray: Ray Data actors; --input may then be a folder or a glob")
     p.add_argument("--address", help="with --engine ray: the cluster to join ('auto', ray://HOST:10001); "
                    "default: start a local Ray")
+    p.add_argument("--groups", metavar="CSV",
+                   help="also write the groups of similar rows answered unknown (often a topic no label covers) "
+                        "to this CSV: group, size, row, text (local engine)")
     _add_model_options(p)
 
     p = sub.add_parser("evaluate", help="accuracy and F1 of the examples on a labelled test CSV")
@@ -253,8 +256,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.chunk_size < 1:
         raise FewShotError(f"--chunk-size must be >= 1, got {args.chunk_size}")
     if args.engine == "ray":
+        if args.groups:
+            raise FewShotError("--groups works with the local engine; run it without --engine ray")
         return _classify_ray(args)
-    from .io.output import label_frame
+    import numpy as np
+
+    from .io.output import label_frame, output_names
     from .io.tables import check_header, count_rows, iter_chunks
 
     check_header(args.input, [args.text_column], args.encoding)
@@ -263,7 +270,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
         raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
     if Path(args.input).resolve() == out_path.resolve():
         raise FewShotError("--output is the same file as --input; choose another name so the input is kept")
+    groups_path = Path(args.groups) if args.groups else None
+    if groups_path is not None and not groups_path.parent.is_dir():
+        raise FewShotError(f"--groups folder {groups_path.parent} does not exist; create it first")
+    if groups_path is not None and groups_path.resolve() in {Path(args.input).resolve(), out_path.resolve()}:
+        raise FewShotError("--groups must name a file other than --input and --output")
     clf = _classifier(args)
+    unknown: list[tuple[int, str, float]] = []  # (row, text, in-scope score) of the rows answered unknown
     tmp_path = out_path.with_name(out_path.name + ".part")
     written = 0
     with _progress_bar("classifying", total=count_rows(args.input, args.encoding), unit="row") as bar:
@@ -271,6 +284,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
             for i, chunk in enumerate(iter_chunks(args.input, args.text_column, args.chunk_size, args.encoding)):
                 chunk = label_frame(clf, chunk, args.text_column)
                 chunk.to_csv(tmp_path, mode="w" if i == 0 else "a", header=i == 0, index=False)
+                if groups_path is not None:
+                    label_col, _, _, score_col = output_names(chunk.columns[:-4], bool(clf.config.multi_label))
+                    hit = (chunk[label_col] == clf.config.unknown_label).to_numpy()
+                    unknown += [(written + j + 1, str(chunk[args.text_column].iloc[j]),
+                                 float(chunk[score_col].iloc[j] or "nan")) for j in np.flatnonzero(hit)]
                 written += len(chunk)
                 bar.update(len(chunk))
         except BaseException:
@@ -278,7 +296,34 @@ def cmd_classify(args: argparse.Namespace) -> int:
             raise
     tmp_path.replace(out_path)
     print(f"wrote {written} rows to {out_path}", file=sys.stderr)
+    if groups_path is not None:
+        _write_groups(clf, unknown, groups_path)
     return 0
+
+
+def _write_groups(clf: Any, unknown: list[tuple[int, str, float]], path: Path) -> None:
+    """The groups of similar rows among ``unknown`` (:mod:`fewshot.uncovered`) as a CSV: group (1 = the largest),
+    size, row (1 = the first row under the header), text; each group's most typical rows first."""
+    import numpy as np
+    import pandas as pd
+
+    from .text import MAX_TEXT_CHARS
+    from .uncovered import MAX_GROUP_TEXTS, group_vectors
+
+    if len(unknown) > MAX_GROUP_TEXTS:  # the least in-scope ones
+        unknown = sorted(sorted(unknown, key=lambda r: r[2])[:MAX_GROUP_TEXTS])
+        print(f"grouping the {MAX_GROUP_TEXTS} least in-scope of the rows answered unknown", file=sys.stderr)
+    if not unknown:
+        print("no row was answered unknown (--auto-unknown, --min-confidence or 'unknown' examples let it answer "
+              f"unknown), so {path} lists no group", file=sys.stderr)
+    texts = [t[:MAX_TEXT_CHARS] for _, t, _ in unknown]
+    with _progress_bar("grouping the unknown rows", total=len(texts)) as bar:
+        vectors = clf.encoder.encode(texts, progress=_tqdm_progress(bar)) if texts else np.empty((0, 1))
+    groups = group_vectors(vectors)
+    rows = [(n, len(g), unknown[i][0], unknown[i][1]) for n, g in enumerate(groups, start=1) for i in g]
+    pd.DataFrame(rows, columns=["group", "size", "row", "text"]).to_csv(path, index=False)
+    print(f"wrote {len(groups)} group(s) of similar rows answered unknown ({len(rows)} rows) to {path}",
+          file=sys.stderr)
 
 
 def _classify_ray(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ PAGE_WITHIN_S = 15  # `python app.py` serves the page this soon (on 2 cores); th
 ENDPOINTS = {"/load_example", "/add_examples", "/set_table", "/remove_label", "/undo", "/label_set",
              "/import_csv", "/export_csv", "/save_classifier", "/load_classifier", "/classify",
              "/add_example", "/batch_columns", "/classify_csv", "/eval_columns", "/evaluate", "/review",
-             "/review_add"}
+             "/review_add", "/review_groups", "/review_add_group"}
 SUPPORT_LABELS = {"billing", "technical_issue", "account_access", "shipping", "cancellation"}
 GIBBERISH = "qwerty asdf"  # unlike every example of any label set: the automatic unknown answers unknown
 NEWS_LABELS = {"sports", "politics", "business", "science_tech", "entertainment"}
@@ -206,6 +206,44 @@ def test_review_the_last_batch_and_add_rows(app_url: str, tmp_path: Path) -> Non
     assert ["billing", "I was billed twice"] in table_rows(table) and "34 examples" in summary
     with pytest.raises(AppError, match="not in the review table"):
         c.predict(7, "food", api_name="/review_add")
+
+
+BAKING = ["what is a good recipe for banana bread", "how do I bake sourdough bread at home",
+          "best recipe for chocolate chip cookies", "how long should I bake a lemon cake"]
+WEATHER = ["will it rain tomorrow in Paris", "what's the weather forecast for the weekend", "is it going to snow tonight"]
+
+
+def test_groups_no_label_covers_become_a_label_or_none_of_these(app_url: str, tmp_path: Path) -> None:
+    c = client(app_url)
+    c.predict("Support tickets", api_name="/load_example")
+    with pytest.raises(AppError, match="no batch to review"):
+        c.predict(api_name="/review_groups")
+    src = tmp_path / "batch.csv"
+    in_scope = ["I was billed twice", "my parcel never arrived", "reset my password please", "cancel my subscription"]
+    pd.DataFrame({"text": in_scope[:2] + BAKING[:2] + WEATHER + in_scope[2:] + BAKING[2:]}).to_csv(src, index=False)
+    c.predict(handle_file(str(src)), "text", True, 0.0, api_name="/classify_csv")  # the automatic unknown
+    groups, picker = c.predict(api_name="/review_groups")
+    assert groups["headers"] == ["group", "texts", "most typical texts"]
+    assert [r[:2] for r in groups["data"]] == [[1, 4], [2, 3]]  # baking (4 texts), then weather (3)
+    assert "bake" in groups["data"][0][2] and ("weather" in groups["data"][1][2] or "rain" in groups["data"][1][2])
+    assert value_of(picker) == 1
+    with pytest.raises(AppError, match="choose the label"):
+        c.predict(1, "", api_name="/review_add_group")
+    with pytest.raises(AppError, match="group 3 does not exist|not in the list of choices"):
+        c.predict(3, "baking", api_name="/review_add_group")
+    table, summary = c.predict(1, "baking", api_name="/review_add_group")  # a new label from the group
+    assert sorted(r[1] for r in table_rows(table) if r[0] == "baking") == sorted(BAKING)
+    assert "6 labels" in summary
+    with pytest.raises(AppError, match="already in the label set"):
+        c.predict(1, "baking", api_name="/review_add_group")
+    table, summary = c.predict(2, "unknown", api_name="/review_add_group")  # "none of these"
+    assert sorted(r[1] for r in table_rows(table) if r[0] == "unknown") == sorted(WEATHER)
+    _, verdict, _ = c.predict("how windy will it be on Sunday", False, 0.0, False, api_name="/classify")
+    assert verdict.startswith("### unknown")  # texts like the group's are answered unknown now, with no threshold
+    answer, _, _ = c.predict("a quick recipe for apple pie", False, 0.0, False, api_name="/classify")
+    assert answer["label"] == "baking"
+    rows = c.predict(True, 1.0, "(all labels)", api_name="/review")
+    assert all("added as" in r[1] for r in rows["data"] if r[3] in BAKING + WEATHER)
 
 
 def test_automatic_unknown_needs_two_examples_of_a_label(app_url: str) -> None:

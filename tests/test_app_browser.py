@@ -179,6 +179,37 @@ def test_review_loop_batch_filter_unknown_add(browser: object, app_url: str, tmp
     context.close()
 
 
+def test_groups_of_unknown_rows_become_none_of_these(browser: object, app_url: str, tmp_path: Path) -> None:
+    """Batch (automatic unknown) -> find groups among the unknown rows -> add one as "none of these"."""
+    context, page = open_app(browser, app_url)
+    load_support_tickets(page)
+    weather = ["will it rain tomorrow in Paris", "what's the weather forecast for the weekend",
+               "is it going to snow tonight"]
+    baking = ["what is a good recipe for banana bread", "how do I bake sourdough bread at home",
+              "best recipe for chocolate chip cookies", "how long should I bake a lemon cake"]
+    src = tmp_path / "topics.csv"
+    pd.DataFrame({"text": ["I was billed twice", *baking[:2], "my parcel never arrived", *weather, *baking[2:],
+                           "reset my password please"]}).to_csv(src, index=False)
+    page.get_by_role("tab", name="Batch").click()
+    page.locator("#batch-file input[type=file]").set_input_files(str(src))
+    sync_api.expect(page.locator("#batch-column input")).to_have_value("text", timeout=WAIT_MS)
+    page.locator("#batch-run").click()  # the automatic unknown is on by default
+    sync_api.expect(page.locator("#batch-summary")).to_contain_text("10 rows labelled", timeout=WAIT_MS)
+    page.locator("#review-groups-find").click()
+    sync_api.expect(page.locator("#review-groups")).to_contain_text("bake", timeout=WAIT_MS)
+    sync_api.expect(page.locator("#review-group input")).to_have_value("1")  # the largest preselected
+    page.locator("#review-groups").get_by_text("weather", exact=False).first.click(timeout=WAIT_MS)
+    sync_api.expect(page.locator("#review-group input")).to_have_value("2", timeout=WAIT_MS)
+    page.locator("#review-group-label input").click(timeout=WAIT_MS)
+    page.get_by_role("option", name='unknown ("none of these")').click(timeout=WAIT_MS)
+    page.locator("#review-group-add").click(timeout=WAIT_MS)
+    sync_api.expect(page.locator("#review-table")).to_contain_text("added as unknown", timeout=WAIT_MS)
+    shot(page, "batch-groups", full_page=True)
+    page.get_by_role("tab", name="Labels").click()
+    sync_api.expect(page.locator("#label-summary")).to_contain_text("33 examples", timeout=WAIT_MS)
+    context.close()
+
+
 def test_a_refused_import_leaves_the_table_in_place(browser: object, app_url: str, tmp_path: Path) -> None:
     context, page = open_app(browser, app_url)
     load_support_tickets(page)

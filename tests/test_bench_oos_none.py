@@ -1,5 +1,5 @@
-"""The "none of these" benchmark (``bench/oos_none.py``): the same-cost threshold it compares against keeps the
-accuracy it is given."""
+"""The "none of these" benchmarks (``bench/oos_none.py``, ``bench/oos_discover.py``): the same-cost threshold
+keeps the accuracy it is given; the simulated user marks the groups that are mostly out of scope."""
 
 from __future__ import annotations
 
@@ -34,3 +34,22 @@ def test_same_cost_threshold_keeps_the_given_accuracy() -> None:
     assert out == {"unseen@same_cost": 0.5}
     assert none.same_cost(raw, 80.0, ("unseen",)) == {"unseen@same_cost": 0.0}  # nothing to give up
     assert none.same_cost(raw, 0.0, ("unseen",)) == {"unseen@same_cost": 1.0}  # reject every right answer
+
+
+def test_discovery_marks_the_groups_mostly_out_of_scope_and_splits_in_halves() -> None:
+    import pandas as pd
+
+    discover = _bench("oos_discover")
+    batch = pd.DataFrame({"text": list("abcdefgh"), "kind": ["in", "in_domain", "in_domain", "in", "in", "other",
+                                                               "other", "in"]})
+    groups = [[1, 2, 0], [3, 4, 5], [6, 7, 3, 1]]  # 2 of 3 out of scope; 1 of 3; 2 of 4 (a tie is not most)
+    none, n = discover.marked(batch, groups, None)
+    assert n == 1 and none.text.tolist() == ["b", "c", "a"]  # its in-scope text is carried along
+    none, n = discover.marked(batch, groups, 2)
+    assert n == 1 and none.text.tolist() == ["b", "c"]  # the 2 most typical
+    frames = {"query": pd.DataFrame({"text": [f"q{i}" for i in range(8)], "label": list("aabbccdd")}),
+              "other": pd.DataFrame({"text": [f"o{i}" for i in range(50)], "label": ["oos"] * 50})}
+    first, second = discover.halves(frames, ["a", "b"], ["c"], 10, np.random.default_rng(0))
+    both = pd.concat([first, second])
+    assert len(both) == 16 and abs(len(first) - len(second)) <= 1 and not set(first.text) & set(second.text)
+    assert both.groupby("kind").size().to_dict() == {"in": 4, "in_domain": 2, "other": 10}  # d: not in the episode

@@ -62,6 +62,35 @@ def test_classify_streams_in_chunks_and_renames_clashing_columns(support: Path, 
     assert df["predicted_label"].tolist() == [g for _, g in QUERIES] * 5
 
 
+BAKING = ["what is a good recipe for banana bread", "how do I bake sourdough bread at home",
+          "best recipe for chocolate chip cookies", "how long should I bake a lemon cake"]
+
+
+def test_classify_writes_the_groups_of_similar_unknown_rows(support: Path, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "batch.csv"
+    texts = [q for q, _ in QUERIES[:2]] + BAKING[:3] + [q for q, _ in QUERIES[2:]] + BAKING[3:]
+    pd.DataFrame({"text": texts}).to_csv(path, index=False)
+    out, groups = tmp_path / "out.csv", tmp_path / "groups.csv"
+    assert main(["classify", "--support", str(support), "--input", str(path), "--output", str(out), "--auto-unknown",
+                 "--groups", str(groups), "--chunk-size", "2", "--model", "minilm"]) == 0
+    found = pd.read_csv(groups)
+    assert list(found.columns) == ["group", "size", "row", "text"]
+    assert set(found.group) == {1} and set(found["size"]) == {4}
+    assert sorted(found.row) == [3, 4, 5, 8]  # CSV rows (1 = the first under the header), across chunks
+    assert sorted(found.text) == sorted(BAKING)
+    labelled = pd.read_csv(out, keep_default_na=False)
+    assert (labelled.label[labelled.text.isin(BAKING)] == "unknown").all()
+    assert "1 group(s)" in capsys.readouterr().err
+    assert main(["classify", "--support", str(support), "--input", str(path), "--output", str(out),
+                 "--groups", str(groups), "--model", "minilm"]) == 0  # no unknown answers: no group, and why
+    assert pd.read_csv(groups).empty and "no row was answered unknown" in capsys.readouterr().err
+    for extra, message in ((["--groups", str(out)], "other than --input and --output"),
+                           (["--groups", str(tmp_path / "no" / "g.csv")], "does not exist"),
+                           (["--groups", str(groups), "--engine", "ray"], "local engine")):
+        assert main(["classify", "--support", str(support), "--input", str(path), "--output", str(out), *extra]) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_evaluate_json(support: Path, tmp_path: Path, capsys) -> None:
     test = tmp_path / "test.csv"
     pd.DataFrame(QUERIES, columns=["text", "label"]).to_csv(test, index=False)

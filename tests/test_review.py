@@ -65,6 +65,45 @@ def test_review_add_with_a_label_or_as_predicted() -> None:
         review.add_row(state, batch3, "first", "x")
 
 
+def test_review_groups_of_unknown_rows_are_added_at_once() -> None:
+    df = pd.DataFrame({"text": ["banana bread", "I was billed twice", "apple pie", "cherry cake", "rain today?"]})
+    names = st.added_columns(df)
+    out = df.copy()
+    out[names[0]] = ["unknown", "billing", "unknown", "unknown", "unknown"]
+    out[names[1]] = ["0.3", "0.9", "0.2", "0.25", "0.1"]
+    out[names[2]] = [""] * 5
+    out[names[3]] = ["0.1"] * 5
+    batch = review.from_batch(out, "text", names, "unknown")
+    with pytest.raises(FewShotError, match="no batch to review"):
+        review.unknown_rows(review.empty_review())
+    rows, texts = review.unknown_rows(batch)
+    assert texts == ["rain today?", "apple pie", "cherry cake", "banana bread"]  # lowest confidence first
+    state = {"rows": [["billing", "charged twice"], ["shipping", "where is my parcel"]], "options": {}}
+    with pytest.raises(FewShotError, match="no groups yet"):
+        review.add_group(state, batch, 1, "baking")
+    grouped, table = review.with_groups(batch, rows, [[3, 1, 2, 0]])  # positions in `rows`, most typical first
+    assert list(table.columns) == review.GROUP_HEADERS
+    assert table.values.tolist() == [[1, 4, "banana bread · apple pie · cherry cake"]]  # the first 3 shown
+    for bad, message in ((2, "group 2 does not exist"), ("x", "choose a group"), (None, "choose a group")):
+        with pytest.raises(FewShotError, match=message):
+            review.add_group(state, grouped, bad, "baking")
+    with pytest.raises(FewShotError, match="choose the label"):
+        review.add_group(state, grouped, 1, " ")
+    new, after, used, n = review.add_group(state, grouped, "1", "baking")  # a label's worth: at least 3
+    assert used == "baking" and n == 3 and state["rows"][-1] == ["shipping", "where is my parcel"]  # unchanged
+    assert [r for r in new["rows"] if r[0] == "baking"] == [["baking", t] for t in
+                                                            ("banana bread", "apple pie", "cherry cake")]
+    _, shown = review.filter_rows(after, unknown_only=True)
+    assert sum("added as baking" in p for p in shown["predicted"]) == 3
+    new, after, used, n = review.add_group(new, after, 1, "unknown")  # the rest: its 4th text
+    assert n == 1 and new["rows"][-1] == ["unknown", "rain today?"]
+    with pytest.raises(FewShotError, match="already in the label set"):
+        review.add_group(new, after, 1, "unknown")
+    no_unknown = review.from_batch(out.assign(**{names[0]: ["billing"] * 5}), "text", names, "unknown")
+    with pytest.raises(FewShotError, match="no row of the batch was answered unknown"):
+        review.unknown_rows(no_unknown)
+
+
 def test_review_keeps_the_least_confident_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(review, "MAX_REVIEW_ROWS", 2)
     out, names = labelled_batch()

@@ -692,8 +692,8 @@ def persist(state: dict[str, Any]) -> tuple[Any, ...]:
     multi = st.is_multi(state)
     labels = st.labels_of(rows, multi)
     saved = {"rows": rows, "options": st.state_options(state)}
-    adding = st.add_choices(labels, multi)  # the Classify, Evaluate and review pickers: "none of these" too
-    pickers = [gr.Dropdown(choices=labels), *(gr.Dropdown(choices=adding) for _ in range(3))]
+    adding = st.add_choices(labels, multi)  # Classify, Evaluate, review and group pickers: "none of these" too
+    pickers = [gr.Dropdown(choices=labels), *(gr.Dropdown(choices=adding) for _ in range(4))]
     return (saved, *pickers, gr.Checkbox(value=multi))
 
 
@@ -752,11 +752,13 @@ def review(unknown_only: bool, below: float, label: str, batch: Any) -> tuple[An
 
 
 def review_after_batch(batch: Any) -> tuple[Any, ...]:
-    """After *Classify CSV*: the review section with all rows, its filters reset, the label filter's choices."""
+    """After *Classify CSV*: the review section with all rows, its filters reset, the label filter's choices,
+    no groups yet."""
     batch, table = rv.filter_rows(batch)
     labels = [rv.ALL_LABELS, *rv.labels_in(batch)]
     return (table, batch, gr.Column(visible=True), gr.Checkbox(value=False), gr.Slider(value=1.0),
-            gr.Dropdown(choices=labels, value=rv.ALL_LABELS), "", None, gr.Dropdown(value=None), [])
+            gr.Dropdown(choices=labels, value=rv.ALL_LABELS), "", None, gr.Dropdown(value=None), [],
+            pd.DataFrame(columns=rv.GROUP_HEADERS), gr.Dropdown(choices=[], value=None))
 
 
 @friendly
@@ -771,6 +773,45 @@ def review_add(index: float, label: str, state: dict[str, Any], batch: Any) -> t
 def review_right(index: float, state: dict[str, Any], batch: Any) -> tuple[Any, ...]:
     """"This is right": the row becomes an example of its predicted label."""
     return review_add(index, "", state, batch)
+
+
+@friendly
+def review_groups(batch: Any, int8: Any, encoder: Any, state: dict[str, Any], cache: Any,
+                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+    """Group the batch's rows answered unknown that resemble each other (:mod:`fewshot.uncovered`): the groups
+    table, the review with them, the group picker (API ``/review_groups``)."""
+    from ..uncovered import MAX_GROUP_TEXTS, MIN_GROUP_SIZE, group_vectors
+
+    rows, texts = rv.unknown_rows(batch)
+    if len(rows) > MAX_GROUP_TEXTS:  # the review keeps the least confident rows first
+        gr.Warning(f"{len(rows)} rows were answered unknown; the {MAX_GROUP_TEXTS} least confident are grouped",
+                   duration=5)
+        rows, texts = rows[:MAX_GROUP_TEXTS], texts[:MAX_GROUP_TEXTS]
+    fit = fitted(state, cache, progress, int8, encoder)
+    vectors = fit.clf.encoder.encode(texts, progress=progress_fn(progress, "Encoding the unknown rows"))
+    batch, table = rv.with_groups(batch, rows, group_vectors(vectors))
+    if table.empty:
+        gr.Info(f"No group of {MIN_GROUP_SIZE} or more similar texts among the {len(rows)} unknown rows", duration=5)
+    numbers = list(range(1, len(table) + 1))
+    return table, batch, gr.Dropdown(choices=numbers, value=numbers[0] if numbers else None), fit
+
+
+def group_pick(batch: Any, evt: gr.SelectData) -> Any:
+    """A clicked row of the groups table picks its group."""
+    position = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    groups = batch.get("groups") if isinstance(batch, dict) else None
+    if not groups or not isinstance(position, int) or not 0 <= position < len(groups):
+        return gr.skip()
+    return gr.Dropdown(value=position + 1)
+
+
+@friendly
+def review_add_group(group: Any, label: str, state: dict[str, Any], batch: Any) -> tuple[Any, ...]:
+    """Add a group's most typical texts, a label's worth, as examples of ``label`` (a new name, a label, or
+    "none of these"). Returns the label set (API ``/review_add_group``)."""
+    new, batch, used, n = rv.add_group(state, batch, group, label)
+    gr.Info(f"Added the group's {n} most typical text(s) as examples of '{used}' (see the Labels tab)", duration=3)
+    return (*label_view(new), batch)
 
 
 def review_pick(batch: Any, int8: Any, encoder: Any, state: dict[str, Any], cache: Any,

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import FewShotError
+from ..uncovered import label_worth
 from . import state as st
 
 MAX_REVIEW_ROWS = int(os.environ.get("FEWSHOT_MAX_REVIEW_ROWS", "5000"))
@@ -119,3 +120,64 @@ def add_row(state: dict[str, Any], review: Any, index: Any, label: Any = None
     rows = [dict(r) for r in review["rows"]]
     rows[review["view"][int(index)]]["added"] = chosen
     return new_state, {**review, "rows": rows}, chosen
+
+
+# ---- groups no label covers (fewshot.uncovered) -----------------------------------------------------
+GROUP_HEADERS = ["group", "texts", "most typical texts"]
+"""Columns of the groups table: the group's number (1 = the largest), how many texts, its first texts."""
+TYPICAL_SHOWN = 3
+
+
+def unknown_rows(review: Any) -> tuple[list[int], list[str]]:
+    """The review rows answered unknown (positions in the review's rows, their texts), for grouping."""
+    review = _valid(review)
+    if not review["rows"]:
+        raise FewShotError("there is no batch to review yet: classify a CSV on the Batch tab first")
+    unknown = review["unknown_label"]
+    rows = [i for i, r in enumerate(review["rows"]) if r["label"] == unknown]
+    if not rows:
+        raise FewShotError("no row of the batch was answered unknown, so there is nothing to group")
+    return rows, [review["rows"][i]["text"] for i in rows]
+
+
+def with_groups(review: Any, rows: list[int], groups: list[Any]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The review with ``groups`` (positions in ``rows``, as :func:`fewshot.uncovered.group_vectors` returns
+    them) kept as review-row positions, and the groups table."""
+    review = _valid(review)
+    kept = [[rows[int(i)] for i in g] for g in groups]
+    table = pd.DataFrame([[n, len(g), " · ".join(review["rows"][i]["text"] for i in g[:TYPICAL_SHOWN])]
+                          for n, g in enumerate(kept, start=1)], columns=GROUP_HEADERS)
+    return {**review, "groups": kept}, table
+
+
+def add_group(state: dict[str, Any], review: Any, group: Any, label: Any
+              ) -> tuple[dict[str, Any], dict[str, Any], str, int]:
+    """Add the most typical texts of group number ``group`` (1 = the first row of the groups table), a label's
+    worth (:func:`fewshot.uncovered.label_worth`), as examples of ``label``: a new label's name, an existing one,
+    or the unknown label ("none of these"). Rows already added are skipped. Returns the new label-set state,
+    the review (its rows marked), the label and how many texts were added."""
+    review = _valid(review)
+    groups = review.get("groups") or []
+    if not groups:
+        raise FewShotError("there are no groups yet: click 'Find groups' after classifying a CSV")
+    try:
+        number = int(group)
+    except (TypeError, ValueError) as exc:
+        raise FewShotError(f"choose a group (a number from 1 to {len(groups)}), got {group!r:.40}") from exc
+    if not 1 <= number <= len(groups):
+        raise FewShotError(f"group {number} does not exist: there are {len(groups)} group(s), 1 to {len(groups)}")
+    chosen = str(label or "").strip()
+    if not chosen:
+        raise FewShotError("choose the label the group's texts belong to: an existing one, a new name, or "
+                           f'{review["unknown_label"]} ("none of these")')
+    chosen = st.check_label(chosen)
+    rows = [dict(r) for r in review["rows"]]
+    todo = [i for i in groups[number - 1] if not rows[i].get("added")]
+    if not todo:
+        raise FewShotError(f"every text of group {number} is already in the label set")
+    counts = st.counts_of(st.state_rows(state), st.is_multi(state))
+    todo = todo[:label_worth([n for lab, n in counts.items() if lab != review["unknown_label"]])]
+    new_state = st.add_examples(state, chosen, "\n".join(" ".join(rows[i]["text"].split()) for i in todo))
+    for i in todo:
+        rows[i]["added"] = chosen
+    return new_state, {**review, "rows": rows}, chosen, len(todo)

@@ -53,7 +53,7 @@ def build_app() -> gr.Blocks:
             table, summary, remove_dd, multi = _labels_tab(state, cache, enc)
             outs = [state, table, summary]
             add_dd_classify = _classify_tab(state, cache, outs, enc)
-            review_dd = _batch_tab(state, cache, outs, enc)
+            review_dd, group_dd = _batch_tab(state, cache, outs, enc)
             add_dd_eval = _evaluate_tab(state, cache, outs, enc)
         encoder.input(h.choose_encoder, [encoder, int8], [encoder, status, timer], api_visibility="private",
                       show_progress="hidden", queue=False)
@@ -62,7 +62,7 @@ def build_app() -> gr.Blocks:
                   queue=False)
         demo.load(h.restore, [saved], [state, table, summary], api_visibility="private")
         # cheap and never queued behind a fit, so a reload right after a change finds it in the browser
-        state.change(h.persist, [state], [saved, remove_dd, add_dd_classify, add_dd_eval, review_dd, multi],
+        state.change(h.persist, [state], [saved, remove_dd, add_dd_classify, add_dd_eval, review_dd, group_dd, multi],
                      api_visibility="private", show_progress="hidden", queue=False)
     return demo
 
@@ -214,7 +214,7 @@ def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]
             preview = gr.Dataframe(label=f"Preview (first {h.PREVIEW_ROWS} rows)", interactive=False, wrap=True,
                                    max_height=400, elem_id="batch-preview")
         batch = gr.State(rv.empty_review())
-        review_box, label_dd = _review_section(state, cache, outs, enc, batch)
+        review_box, pickers = _review_section(state, cache, outs, enc, batch)
     file.upload(h.batch_columns, [file], [column], api_name="batch_columns")
     go.click(h.classify_csv, [file, column, auto, threshold, *enc, state, cache],
              [preview, download, summary, cache, batch], api_name="classify_csv",
@@ -223,13 +223,13 @@ def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]
         h.review_after_batch, [batch], review_box, api_visibility="private", show_progress="hidden")
     auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
     state.change(h.auto_info, [state], [auto], api_visibility="private", show_progress="hidden", queue=False)
-    return label_dd
+    return pickers
 
 
 def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any],
-                    batch: gr.State) -> tuple[list[Any], gr.Dropdown]:
+                    batch: gr.State) -> tuple[list[Any], tuple[gr.Dropdown, gr.Dropdown]]:
     """Review the last batch: filters, the rows (lowest confidence first), a row's closest examples, and
-    "add as example of …" / "this is right"."""
+    "add as example of …" / "this is right"; then the groups of similar unknown rows, each added at once."""
     with gr.Column(visible=False, elem_id="review") as box:
         gr.Markdown("### Review the answers\nThe least confident rows come first. Click a row to see the "
                     "examples it is closest to, then add it to your label set: with the right label, or as "
@@ -254,6 +254,18 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
         near = gr.Dataframe(headers=["label", "similarity", "example"], label="Its closest examples",
                             interactive=False, wrap=True, max_height=260, column_widths=["26%", "16%", "58%"],
                             elem_id="review-near")
+        gr.Markdown("#### Groups no label covers\nRows answered unknown that resemble each other are often a topic "
+                    "your labels miss. Add a group as a new label, or as *unknown (\"none of these\")* so that "
+                    "texts like them are answered unknown from now on, also those that now get a wrong label.")
+        groups_btn = gr.Button("Find groups among the unknown rows", elem_id="review-groups-find")
+        groups = gr.Dataframe(headers=rv.GROUP_HEADERS, interactive=False, wrap=True, max_height=300,
+                              column_widths=["12%", "12%", "76%"], label="Groups, largest first (click one)",
+                              elem_id="review-groups")
+        with gr.Row(equal_height=True):
+            group_no = gr.Dropdown(label="Group", choices=[], scale=1, elem_id="review-group", min_width=100)
+            group_dd = gr.Dropdown(label="Add its texts as examples of", choices=[], allow_custom_value=True,
+                                   scale=2, elem_id="review-group-label", min_width=200)
+            group_btn = gr.Button("Add group", variant="primary", scale=1, elem_id="review-group-add", min_width=140)
     filters = [unknown_only, below, label]
     # the API's way in (a button carries no filter values): an invisible trigger, registered first so that it
     # gets the name /review
@@ -270,7 +282,13 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
                   show_progress="hidden").success(**refresh)
     right_btn.click(h.review_right, [index, state, batch], [*outs, batch], api_visibility="private",
                     show_progress="hidden").success(**refresh)
-    return [table, batch, box, unknown_only, below, label, picked, index, add_dd, near], add_dd
+    groups_btn.click(h.review_groups, [batch, *enc, state, cache], [groups, batch, group_no, cache],
+                     api_name="review_groups", show_progress_on=[groups])
+    groups.select(h.group_pick, [batch], [group_no], api_visibility="private", show_progress="hidden")
+    group_btn.click(h.review_add_group, [group_no, group_dd, state, batch], [*outs, batch],
+                    api_name="review_add_group", show_progress="hidden").success(**refresh)
+    return [table, batch, box, unknown_only, below, label, picked, index, add_dd, near, groups, group_no], (add_dd,
+                                                                                                         group_dd)
 
 
 def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
