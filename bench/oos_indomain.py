@@ -157,9 +157,11 @@ class LazyRows:
 class Fitted:
     """The product's head fitted on support vectors (plus label-name vectors), with what scores need."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list[str] | None = None) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list[str] | None = None,
+                 mixup: bool = False) -> None:
         n_classes = len(names)
         xx, yy = np.vstack([x, names]), np.concatenate([y, np.arange(n_classes)])
+        self.mixup_head = mixup_head(x, y, names) if mixup else None
         self.tfidf = None
         if texts is not None:  # character n-grams of the support texts (label names excluded)
             from sklearn.feature_extraction.text import TfidfVectorizer
@@ -231,15 +233,46 @@ class Fitted:
             for w in (0.5, 1.0):
                 f[f"logit+{w:g}tfidf"] = l1 + w * t_top / TEMPERATURE
                 f[f"logit+0.5cos+{w:g}tfidf"] = l1 + 0.5 * cos_top / TEMPERATURE + w * t_top / TEMPERATURE
+        if self.mixup_head is not None:
+            z = self.mixup_head.logits(q).astype(np.float64)
+            z_in, z_out = z[:, :self.n_classes], np.logaddexp.reduce(z[:, self.n_classes:], axis=1)
+            f["mixup_logit"] = z_in.max(axis=1)
+            f["mixup"] = -np.logaddexp(0.0, z_out - np.logaddexp.reduce(z_in, axis=1))  # log P(in scope)
         f["pred"], f["second"] = top, second
         return f
+
+
+MIXUP_SHARE = 1.0  # pseudo-outliers per support example
+MIXUP_ALPHA = (0.3, 0.7)  # mixing weights drawn uniformly from this range
+
+
+def mixup_head(x: np.ndarray, y: np.ndarray, names: np.ndarray, seed: int = 0) -> Any:
+    """The product's head with pseudo-outliers as extra classes (Zhan et al. 2021, "Out-of-Scope Intent
+    Detection with Self-Supervision and Discriminative Training"): convex combinations of two support examples
+    of different labels, grouped by k-means into label-sized classes as the product groups "none of these"
+    examples (:func:`fewshot.unknown.none_groups`)."""
+    from fewshot.unknown import none_groups
+
+    rng = np.random.default_rng(seed)
+    n_classes = len(names)
+    m = int(MIXUP_SHARE * len(x))
+    i = rng.integers(0, len(x), m)
+    other = (y[i] + rng.integers(1, n_classes, m)) % n_classes  # another label, uniformly
+    j = np.array([rng.choice(np.flatnonzero(y == c)) for c in other])
+    a = rng.uniform(*MIXUP_ALPHA, size=(m, 1))
+    fake = (a * x[i] + (1 - a) * x[j]).astype(np.float32)
+    groups = none_groups(fake, max(1, round(m / max(1, len(x) // n_classes))))
+    xx = np.vstack([x, names, fake])
+    yy = np.concatenate([y, np.arange(n_classes), n_classes + groups])
+    return LIB["fit"](xx, yy, n_classes + int(groups.max()) + 1, temperature=TEMPERATURE, weight_decay=1e-4,
+                      steps=200, center=True)
 
 
 SCORES = ("logit", "msp", "margin", "energy", "maxcos", "maxcos_top", "nn_margin", "knn3", "maxcos_rel", "maha",
           "maha_top", "logit+0.5cos", "logit+1cos", "logit+2cos", "logit+0.5margin", "logit+1margin",
           "logit+0.5cos+0.5margin", "logit+1cos+1margin", "perlabel", "tfidf_top", "logit+0.5tfidf", "logit+1tfidf",
-          "logit+0.5cos+0.5tfidf", "logit+0.5cos+1tfidf", "learned", "learned_small")
-DEFAULT_SCORES = tuple(s for s in SCORES if not s.startswith("learned"))  # "learned" refits per label: slow
+          "logit+0.5cos+0.5tfidf", "logit+0.5cos+1tfidf", "learned", "learned_small", "mixup", "mixup_logit")
+DEFAULT_SCORES = tuple(s for s in SCORES if not s.startswith(("learned", "mixup")))  # they refit heads: slower
 LEARNED_FEATURES = {"learned": ("logit", "margin", "maxcos_top", "nn_margin", "knn3", "maha", "energy", "msp",
                                 "maxcos_rel"),
                     "learned_small": ("logit", "maxcos_top", "margin")}
@@ -248,8 +281,8 @@ MAX_LEFT_OUT_LABELS = 20
 PROB_MARGINS = (0.1, 0.2, 0.3)
 
 
-def cross_validated(x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list[str], seed: int = 0
-                    ) -> dict[str, np.ndarray]:
+def cross_validated(x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list[str], seed: int = 0,
+                    mixup: bool = False) -> dict[str, np.ndarray]:
     """Features of held-out support examples (5 folds per label, as the product's automatic threshold),
     with ``right`` and ``label`` (the true label)."""
     rng = np.random.default_rng(seed)
@@ -261,7 +294,7 @@ def cross_validated(x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list
     for k in range(FOLDS):
         test = fold == k
         t = np.array(texts, dtype=object)
-        f = Fitted(x[~test], y[~test], names, list(t[~test])).features(x[test], list(t[test]))
+        f = Fitted(x[~test], y[~test], names, list(t[~test]), mixup).features(x[test], list(t[test]))
         f["right"], f["label"] = f["pred"] == y[test], y[test]
         parts.append(f)
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
@@ -413,8 +446,9 @@ def run_episode(support: tuple[np.ndarray, np.ndarray, list[str]], names: np.nda
     x, y, texts = support
     q_in, y_in, q_texts = in_scope
     oos = {"in_domain": in_domain, "other_domain": (v_other, other.text.tolist())}
-    fitted = Fitted(x, y, names, texts)
-    cv = cross_validated(x, y, names, texts)
+    mixup = any(s.startswith("mixup") for s in scores)
+    fitted = Fitted(x, y, names, texts, mixup)
+    cv = cross_validated(x, y, names, texts, mixup=mixup)
     f_in = fitted.features(q_in, q_texts)
     f_oos = {k: fitted.features(v, t) for k, (v, t) in oos.items()}
     for f in (f_in, cv, *f_oos.values()):
@@ -730,7 +764,8 @@ def main() -> int:
                         help="draws per CLINC150 domain (10 domains) and HWU64 draws (x3) per shot count")
     parser.add_argument("--datasets", nargs="+", default=["clinc150", "hwu64"])
     parser.add_argument("--scores", nargs="+", default=list(DEFAULT_SCORES), choices=SCORES,
-                        help="scores to compare (learned and learned_small refit the head once per label: slow)")
+                        help="scores to compare (learned and learned_small refit the head once per label: slow; "
+                             "mixup and mixup_logit fit a second head)")
     parser.add_argument("--model", default="minilm", help="encoder (frozen MiniLM-L6: no meta-training on these sets)")
     parser.add_argument("--extra-layers", default="auto",
                         help="encoder layers appended to the embedding: 'auto' (the product's), 'none' or numbers like 2,4")
