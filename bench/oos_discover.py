@@ -1,7 +1,7 @@
 """Groups no label covers: does naming the groups of a batch's unknown answers catch the rest of those intents?
 
     python bench/oos_discover.py [--data ../shared/data] [--split valid|test] [--shots 5 10] [--draws 3]
-                                 [--distances 0.4 0.5 0.6] [--min-size 3] [--other 100] [--per-group N]
+                                 [--distances 0.4 0.5 0.6] [--pools 1 2] [--min-size 3] [--other 100] [--per-group N]
                                  [--batch-from-train N] [--rounds N] [--model minilm] [--hwu-draws N]
                                  [--out bench/results/oos_discover.json]
 
@@ -12,7 +12,7 @@ at random into two halves:
 
 1. **The batch** (first half): the product's classifier (``auto_unknown=True``, through the public API over
    :class:`fewshot.meta.data.CachedEncoder`) answers it, and :func:`fewshot.uncovered_groups` groups the texts
-   it answers unknown (per ``--distances``, ``--min-size``).
+   it answers unknown and the least in-scope others (per ``--distances``, ``--pools``, ``--min-size``).
 2. **The user** looks at each group and marks it "none of these" when most of its texts are indeed out of
    scope (held-out intents or other domain): its most typical texts, a label's worth as the app adds them
    (``--per-group N``: N, 0: all), become ``unknown`` examples, the in-scope ones among them too (a user's
@@ -97,7 +97,7 @@ def marked(batch: pd.DataFrame, groups: list[list[int]], per_group: int | None) 
 
 
 def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[str], unknown: list[str],
-            support: tuple[np.ndarray, np.ndarray, list[str]], distances: list[float], min_size: int,
+            support: tuple[np.ndarray, np.ndarray, list[str]], settings: list[tuple[float, float]], min_size: int,
             n_other: int, per_group: int | str | None, batch_per_intent: int | None = None, rounds: int = 1) -> dict:
     """One episode: the classifier on the next texts without and with the groups a user marks, per distance
     (``per_group``: texts added per group, ``"label"`` for a label's worth as the app adds, None for all;
@@ -118,11 +118,11 @@ def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[s
     result: dict[str, Any] = {**meta, "unknown": unknown, "batch_unknown": 0}
     result["without"], raw = answers(clf, later)
     result["batch_unknown"] = int((clf.predict(batch.text.tolist()) == UNKNOWN).sum())
-    for d in distances:
+    for d, pool in settings:
         current, none, n_groups, n_marked = clf, batch.iloc[:0], 0, 0
         for _ in range(rounds):  # a round: group what is still unknown and unmarked, mark, refit
             rest = batch[~batch.text.isin(set(none.text))].reset_index(drop=True)
-            groups = uncovered_groups(current, rest.text.tolist(), distance=d, min_size=min_size)
+            groups = uncovered_groups(current, rest.text.tolist(), distance=d, min_size=min_size, pool=pool)
             new, n = marked(rest, groups, per_group)
             n_groups, n_marked = n_groups + len(groups), n_marked + n
             if not len(new):
@@ -135,18 +135,18 @@ def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[s
                  "intents_marked": int(none.label[none.kind == "in_domain"].nunique()),
                  "intents_held_out": len(unknown)}
         found = answers(current, later)[0] if len(none) else dict(result["without"])
-        result[f"d{d:g}"] = {**found, **stats,
+        result[f"d{d:g}/p{pool:g}"] = {**found, **stats,
                             "threshold": on.same_cost(raw, found["accuracy"], ("in_domain", "other"))}
     return result
 
 
-def summarise(episodes: list[dict], distances: list[float]) -> list[dict]:
+def summarise(episodes: list[dict], settings: list[tuple[float, float]]) -> list[dict]:
     rows = []
     for dataset, shots in sorted({(e["dataset"], e["shots"]) for e in episodes}):
         eps = [e for e in episodes if e["dataset"] == dataset and e["shots"] == shots]
-        for d in distances:
-            key = f"d{d:g}"
-            row: dict[str, Any] = {"dataset": dataset, "shots": shots, "distance": d, "episodes": len(eps),
+        for d, pool in settings:
+            key = f"d{d:g}/p{pool:g}"
+            row: dict[str, Any] = {"dataset": dataset, "shots": shots, "distance": d, "pool": pool, "episodes": len(eps),
                                    "batch_unknown": oi.mean_se(np.array([float(e["batch_unknown"]) for e in eps]))}
             for s in GROUP_STATS:
                 row[s] = oi.mean_se(np.array([float(e[key][s]) for e in eps]))
@@ -163,10 +163,10 @@ def markdown(rows: list[dict], command: str) -> str:
              "without → with them (Δ paired): accuracy (%, unknown counts wrong), held-out intents' texts and "
              "other-domain texts answered unknown; last two columns: with them minus a threshold of the same "
              "cost (paired).", "",
-             "| setting | distance | batch: answered unknown | groups | marked (texts, in scope) | held-out "
+             "| setting | distance | pool | batch: answered unknown | groups | marked (texts, in scope) | held-out "
              "intents marked | accuracy % | in-domain unknown: answered unknown | other domain | in-domain AUROC "
              "| beyond a threshold of the same cost: in-domain / other |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         def cell(m: str, dd: int = 3) -> str:
             c = r[m]
@@ -175,7 +175,7 @@ def markdown(rows: list[dict], command: str) -> str:
         beyond = " / ".join(f"{r[k + '@same_cost']['diff'][0]:+.3f} ± {r[k + '@same_cost']['diff'][1]:.3f}"
                             for k in ("in_domain", "other"))
         lines.append(
-            f"| {r['dataset']} {r['shots']}-shot ({r['episodes']} ep.) | {r['distance']:g} | "
+            f"| {r['dataset']} {r['shots']}-shot ({r['episodes']} ep.) | {r['distance']:g} | {r['pool']:g} | "
             f"{r['batch_unknown'][0]:.1f} | {r['groups'][0]:.1f} | {r['marked_groups'][0]:.1f} "
             f"({r['marked_texts'][0]:.1f}, {r['marked_in_scope'][0]:.1f}) | "
             f"{r['intents_marked'][0]:.1f} of {r['intents_held_out'][0]:.0f} | {cell('accuracy', 1)} | "
@@ -187,6 +187,8 @@ def main() -> int:
     parser = on.episode_parser(__doc__.splitlines()[0], out="oos_discover.json")
     parser.add_argument("--distances", type=float, nargs="+", default=None,
                         help="grouping distances to compare (default: the product's)")
+    parser.add_argument("--pools", type=float, nargs="+", default=None,
+                        help="texts grouped, as multiples of the unknown answers, to compare (default: the product's)")
     parser.add_argument("--min-size", type=int, default=None, help="fewest texts per group (default: the product's)")
     parser.add_argument("--other", type=int, default=100,
                         help="other-domain texts per episode, drawn from CLINC150 oos_<split> (default: 100, all of "
@@ -204,16 +206,16 @@ def main() -> int:
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
-    from fewshot.uncovered import GROUP_DISTANCE, MIN_GROUP_SIZE
+    from fewshot.uncovered import GROUP_DISTANCE, MIN_GROUP_SIZE, POOL
 
-    distances = args.distances or [GROUP_DISTANCE]
+    settings = [(d, p) for d in args.distances or [GROUP_DISTANCE] for p in args.pools or [POOL]]
     per_group = None if args.per_group == 0 else args.per_group or "label"
-    episodes = [episode(frames, enc, meta, known, unknown, support, distances, args.min_size or MIN_GROUP_SIZE,
+    episodes = [episode(frames, enc, meta, known, unknown, support, settings, args.min_size or MIN_GROUP_SIZE,
                         args.other, per_group, args.batch_from_train, args.rounds)
                 for enc, frames, meta, known, unknown, support in on.episodes_of(args)]
     if not episodes:
         return 0
-    rows = summarise(episodes, distances)
+    rows = summarise(episodes, settings)
     command = "python bench/oos_discover.py " + " ".join(sys.argv[1:])
     oi.write_results(Path(args.out), {"command": command, "summary": rows, "episodes": episodes},
                      markdown(rows, command))

@@ -149,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="with --engine ray: the cluster to join ('auto', ray://HOST:10001); "
                    "default: start a local Ray")
     p.add_argument("--groups", metavar="CSV",
-                   help="also write the groups of similar rows answered unknown (often a topic no label covers) "
-                        "to this CSV: group, size, row, text (local engine)")
+                   help="also write the groups of similar rows among those answered unknown and the least "
+                        "confident others (often a topic no label covers) to this CSV: group, size, row, answered, "
+                        "text (local engine)")
     _add_model_options(p)
 
     p = sub.add_parser("evaluate", help="accuracy and F1 of the examples on a labelled test CSV")
@@ -259,8 +260,6 @@ def cmd_classify(args: argparse.Namespace) -> int:
         if args.groups:
             raise FewShotError("--groups works with the local engine; run it without --engine ray")
         return _classify_ray(args)
-    import numpy as np
-
     from .io.output import label_frame, output_names
     from .io.tables import check_header, count_rows, iter_chunks
 
@@ -276,7 +275,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if groups_path is not None and groups_path.resolve() in {Path(args.input).resolve(), out_path.resolve()}:
         raise FewShotError("--groups must name a file other than --input and --output")
     clf = _classifier(args)
-    unknown: list[tuple[int, str, float]] = []  # (row, text, in-scope score) of the rows answered unknown
+    candidates = _GroupCandidates(clf.config.unknown_label) if groups_path is not None else None
     tmp_path = out_path.with_name(out_path.name + ".part")
     written = 0
     with _progress_bar("classifying", total=count_rows(args.input, args.encoding), unit="row") as bar:
@@ -284,11 +283,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
             for i, chunk in enumerate(iter_chunks(args.input, args.text_column, args.chunk_size, args.encoding)):
                 chunk = label_frame(clf, chunk, args.text_column)
                 chunk.to_csv(tmp_path, mode="w" if i == 0 else "a", header=i == 0, index=False)
-                if groups_path is not None:
+                if candidates is not None:
                     label_col, _, _, score_col = output_names(chunk.columns[:-4], bool(clf.config.multi_label))
-                    hit = (chunk[label_col] == clf.config.unknown_label).to_numpy()
-                    unknown += [(written + j + 1, str(chunk[args.text_column].iloc[j]),
-                                 float(chunk[score_col].iloc[j] or "nan")) for j in np.flatnonzero(hit)]
+                    candidates.add(written, chunk[args.text_column], chunk[label_col], chunk[score_col])
                 written += len(chunk)
                 bar.update(len(chunk))
         except BaseException:
@@ -296,34 +293,77 @@ def cmd_classify(args: argparse.Namespace) -> int:
             raise
     tmp_path.replace(out_path)
     print(f"wrote {written} rows to {out_path}", file=sys.stderr)
-    if groups_path is not None:
-        _write_groups(clf, unknown, groups_path)
+    if candidates is not None:
+        _write_groups(clf, candidates, groups_path)
     return 0
 
 
-def _write_groups(clf: Any, unknown: list[tuple[int, str, float]], path: Path) -> None:
-    """The groups of similar rows among ``unknown`` (:mod:`fewshot.uncovered`) as a CSV: group (1 = the largest),
-    size, row (1 = the first row under the header), text; each group's most typical rows first."""
+class _GroupCandidates:
+    """The rows ``classify --groups`` may group, gathered chunk by chunk in bounded memory: every row answered
+    unknown, and the :data:`~fewshot.uncovered.MAX_GROUP_TEXTS` least in-scope others (a heap)."""
+
+    def __init__(self, unknown_label: str) -> None:
+        self.unknown_label = unknown_label
+        self.unknown: list[tuple[int, str, str, float]] = []  # (row, text, answer, in-scope score)
+        self.others: list[tuple[float, int, str, str]] = []  # a max-heap of the lowest scores: (-score, ...)
+
+    def add(self, offset: int, texts: Any, answers: Any, scores: Any) -> None:
+        import heapq
+
+        import numpy as np
+
+        from .uncovered import MAX_GROUP_TEXTS
+
+        for j, (text, answer, score) in enumerate(zip(texts, answers, scores)):
+            if not str(answer):
+                continue  # a blank text, left unlabelled
+            value = float(score) if str(score) else float("nan")
+            value = -np.inf if np.isnan(value) else value
+            if answer == self.unknown_label:
+                self.unknown.append((offset + j + 1, str(text), str(answer), value))
+            elif len(self.others) < MAX_GROUP_TEXTS:
+                heapq.heappush(self.others, (-value, offset + j + 1, str(text), str(answer)))
+            elif -self.others[0][0] > value:
+                heapq.heapreplace(self.others, (-value, offset + j + 1, str(text), str(answer)))
+
+    def rows(self) -> list[tuple[int, str, str, float]]:
+        """The rows :func:`fewshot.uncovered.pool_rows` picks, in file order: (row, text, answer, score)."""
+        import numpy as np
+
+        from .uncovered import pool_rows
+
+        rows = sorted(self.unknown + [(r, t, a, -v) for v, r, t, a in self.others])
+        if not self.unknown:
+            return []
+        picked = pool_rows(np.array([a == self.unknown_label for _, _, a, _ in rows]),
+                           np.array([s for _, _, _, s in rows]))
+        return [rows[i] for i in picked]
+
+
+def _write_groups(clf: Any, candidates: _GroupCandidates, path: Path) -> None:
+    """The groups of similar rows among those answered unknown and the least in-scope others
+    (:mod:`fewshot.uncovered`) as a CSV: group (1 = the largest), size, row (1 = the first row under the header),
+    the label answered, text; each group's most typical rows first."""
     import numpy as np
     import pandas as pd
 
     from .text import MAX_TEXT_CHARS
     from .uncovered import MAX_GROUP_TEXTS, group_vectors
 
-    if len(unknown) > MAX_GROUP_TEXTS:  # the least in-scope ones
-        unknown = sorted(sorted(unknown, key=lambda r: r[2])[:MAX_GROUP_TEXTS])
-        print(f"grouping the {MAX_GROUP_TEXTS} least in-scope of the rows answered unknown", file=sys.stderr)
-    if not unknown:
+    pool = candidates.rows()
+    if not pool:
         print("no row was answered unknown (--auto-unknown, --min-confidence or 'unknown' examples let it answer "
               f"unknown), so {path} lists no group", file=sys.stderr)
-    texts = [t[:MAX_TEXT_CHARS] for _, t, _ in unknown]
-    with _progress_bar("grouping the unknown rows", total=len(texts)) as bar:
+    elif len(pool) == MAX_GROUP_TEXTS:
+        print(f"grouping the {MAX_GROUP_TEXTS} least in-scope rows", file=sys.stderr)
+    texts = [t[:MAX_TEXT_CHARS] for _, t, _, _ in pool]
+    with _progress_bar("grouping the least confident rows", total=len(texts)) as bar:
         vectors = clf.encoder.encode(texts, progress=_tqdm_progress(bar)) if texts else np.empty((0, 1))
     groups = group_vectors(vectors)
-    rows = [(n, len(g), unknown[i][0], unknown[i][1]) for n, g in enumerate(groups, start=1) for i in g]
-    pd.DataFrame(rows, columns=["group", "size", "row", "text"]).to_csv(path, index=False)
-    print(f"wrote {len(groups)} group(s) of similar rows answered unknown ({len(rows)} rows) to {path}",
-          file=sys.stderr)
+    rows = [(n, len(g), pool[i][0], pool[i][2], pool[i][1]) for n, g in enumerate(groups, start=1) for i in g]
+    pd.DataFrame(rows, columns=["group", "size", "row", "answered", "text"]).to_csv(path, index=False)
+    print(f"wrote {len(groups)} group(s) of similar rows, among those answered unknown and the least confident "
+          f"others ({len(rows)} rows), to {path}", file=sys.stderr)
 
 
 def _classify_ray(args: argparse.Namespace) -> int:

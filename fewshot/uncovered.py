@@ -1,12 +1,12 @@
-"""Groups no label covers: texts of a batch, answered unknown, that resemble each other.
+"""Groups no label covers: texts of a batch, answered unknown or barely in scope, that resemble each other.
 
 An unknown intent of the labels' own domain ("mortgages", asked to a bot that knows cards and transfers) is
 hard to refuse one text at a time: it reads like the known labels (docs/unknown-in-domain.md). In a batch it
-repeats, though, and its texts that the threshold did refuse sit together. Grouping the texts answered unknown
-(average-linkage agglomerative clustering on cosine distance, the usual baseline of intent discovery) shows
-them as a few groups; named once, as a new label or as "none of these" examples, a group makes the classifier
-answer the rest of that intent too, including the texts the threshold let through (measured in
-``bench/oos_discover.py``).
+repeats, though, and its texts sit together, on both sides of the threshold. Grouping the texts answered
+unknown with the least in-scope others (average-linkage agglomerative clustering on cosine distance, the usual
+baseline of intent discovery) shows them as a few groups; named once, as a new label or as "none of these"
+examples, a group makes the classifier answer the rest of that intent too, including the texts the threshold
+let through (measured in ``bench/oos_discover.py``).
 
 >>> groups = uncovered_groups(clf, texts)          # doctest: +SKIP
 >>> [texts[i] for i in groups[0][:3]]              # the largest group's most typical texts  # doctest: +SKIP
@@ -31,6 +31,10 @@ MIN_GROUP_SIZE = 3
 """Fewest texts that make a group (one or two similar texts are no pattern)."""
 MAX_GROUP_TEXTS = 3000
 """Most texts grouped at once (the clustering holds every pair's distance); beyond it the least in-scope ones."""
+POOL = 1.5
+"""Texts grouped, as a multiple of those answered unknown: they and half as many again of the least in-scope
+others, so that an unknown intent's texts just above the threshold join its group (chosen on the valid splits:
+docs/unknown-in-domain.md)."""
 
 
 def label_worth(counts: Sequence[int]) -> int:
@@ -75,20 +79,35 @@ def group_vectors(vectors: np.ndarray, *, distance: float = GROUP_DISTANCE,
     return groups
 
 
-def uncovered_groups(clf: FewShotClassifier, texts: Sequence[str], *, distance: float = GROUP_DISTANCE,
-                     min_size: int = MIN_GROUP_SIZE, max_texts: int = MAX_GROUP_TEXTS) -> list[list[int]]:
-    """Groups of ``texts`` that ``clf`` answers unknown (no label; multi-label: an empty answer): positions in
-    ``texts``, most typical first, largest group first. Of more than ``max_texts`` such texts, the
-    ``max_texts`` with the lowest in-scope score are grouped."""
-    _check(distance, min_size)
+def pool_rows(unknown: np.ndarray, scores: np.ndarray, *, pool: float = POOL,
+              max_texts: int = MAX_GROUP_TEXTS) -> np.ndarray:
+    """The rows to group (sorted positions): those answered unknown (``unknown``, a flag per row) and, up to
+    ``pool`` times their number in all, the others with the lowest in-scope ``scores``; at most ``max_texts``,
+    the unknown ones and then the least in-scope kept. None when no row is answered unknown."""
+    if not isinstance(pool, (int, float)) or isinstance(pool, bool) or not pool >= 1:
+        raise FewShotError(f"pool must be a number of at least 1 (a multiple of the unknown answers), got {pool!r}")
     if not isinstance(max_texts, (int, np.integer)) or isinstance(max_texts, bool) or max_texts < 1:
         raise FewShotError(f"max_texts must be a positive whole number, got {max_texts!r}")
+    unknown = np.asarray(unknown, dtype=bool)
+    scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
+    if len(unknown) != len(scores):
+        raise FewShotError(f"one score per row: {len(unknown)} rows, {len(scores)} scores")
+    total = min(int(round(pool * unknown.sum())), int(max_texts))
+    order = np.lexsort((scores, ~unknown))  # unknown rows first, each part by rising score
+    return np.sort(order[:total])
+
+
+def uncovered_groups(clf: FewShotClassifier, texts: Sequence[str], *, distance: float = GROUP_DISTANCE,
+                     min_size: int = MIN_GROUP_SIZE, pool: float = POOL,
+                     max_texts: int = MAX_GROUP_TEXTS) -> list[list[int]]:
+    """Groups of similar ``texts`` among those ``clf`` answers unknown (no label; multi-label: an empty answer)
+    and the least in-scope others (:func:`pool_rows`): positions in ``texts``, most typical first, largest
+    group first."""
+    _check(distance, min_size)
     answers, _, scores = clf.predict_with_scores(texts)
     unknown_label = clf.config.unknown_label
-    rows = np.array([i for i, a in enumerate(answers) if (len(a) == 0 if isinstance(a, list) else a == unknown_label)],
-                    dtype=np.int64)
-    if len(rows) > max_texts:
-        rows = np.sort(rows[np.argsort(np.nan_to_num(scores[rows], neginf=-1e30), kind="stable")[:max_texts]])
+    unknown = np.array([len(a) == 0 if isinstance(a, list) else a == unknown_label for a in answers], dtype=bool)
+    rows = pool_rows(unknown, scores, pool=pool, max_texts=max_texts)
     if len(rows) < min_size:
         return []
     vectors = clf.encoder.encode([texts[i] for i in rows])

@@ -223,14 +223,15 @@ def test_groups_no_label_covers_become_a_label_or_none_of_these(app_url: str, tm
     pd.DataFrame({"text": in_scope[:2] + BAKING[:2] + WEATHER + in_scope[2:] + BAKING[2:]}).to_csv(src, index=False)
     c.predict(handle_file(str(src)), "text", True, 0.0, api_name="/classify_csv")  # the automatic unknown
     groups, picker = c.predict(api_name="/review_groups")
-    assert groups["headers"] == ["group", "texts", "most typical texts"]
-    assert [r[:2] for r in groups["data"]] == [[1, 4], [2, 3]]  # baking (4 texts), then weather (3)
-    assert "bake" in groups["data"][0][2] and ("weather" in groups["data"][1][2] or "rain" in groups["data"][1][2])
+    assert groups["headers"] == ["group", "texts", "answered", "most typical texts"]
+    # baking, then weather; the least confident answered rows are grouped too, with what they were answered
+    assert [r[:3] for r in groups["data"][:2]] == [[1, 4, "unknown 4"], [2, 3, "unknown 3"]]
+    assert "bake" in groups["data"][0][3] and ("weather" in groups["data"][1][3] or "rain" in groups["data"][1][3])
     assert value_of(picker) == 1
     with pytest.raises(AppError, match="choose the label"):
         c.predict(1, "", api_name="/review_add_group")
-    with pytest.raises(AppError, match="group 3 does not exist|not in the list of choices"):
-        c.predict(3, "baking", api_name="/review_add_group")
+    with pytest.raises(AppError, match="does not exist|not in the list of choices"):
+        c.predict(len(groups["data"]) + 1, "baking", api_name="/review_add_group")
     table, summary = c.predict(1, "baking", api_name="/review_add_group")  # a new label from the group
     assert sorted(r[1] for r in table_rows(table) if r[0] == "baking") == sorted(BAKING)
     assert "6 labels" in summary

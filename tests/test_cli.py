@@ -74,10 +74,11 @@ def test_classify_writes_the_groups_of_similar_unknown_rows(support: Path, tmp_p
     assert main(["classify", "--support", str(support), "--input", str(path), "--output", str(out), "--auto-unknown",
                  "--groups", str(groups), "--chunk-size", "2", "--model", "minilm"]) == 0
     found = pd.read_csv(groups)
-    assert list(found.columns) == ["group", "size", "row", "text"]
-    assert set(found.group) == {1} and set(found["size"]) == {4}
-    assert sorted(found.row) == [3, 4, 5, 8]  # CSV rows (1 = the first under the header), across chunks
-    assert sorted(found.text) == sorted(BAKING)
+    assert list(found.columns) == ["group", "size", "row", "answered", "text"]
+    baking = found[found.group == found.group[found.text == BAKING[0]].iloc[0]]
+    assert sorted(baking.row) == [3, 4, 5, 8]  # CSV rows (1 = the first under the header), across chunks
+    assert sorted(baking.text) == sorted(BAKING) and set(baking.answered) == {"unknown"}
+    assert set(found.text) <= set(texts)
     labelled = pd.read_csv(out, keep_default_na=False)
     assert (labelled.label[labelled.text.isin(BAKING)] == "unknown").all()
     assert "1 group(s)" in capsys.readouterr().err

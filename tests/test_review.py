@@ -65,25 +65,31 @@ def test_review_add_with_a_label_or_as_predicted() -> None:
         review.add_row(state, batch3, "first", "x")
 
 
-def test_review_groups_of_unknown_rows_are_added_at_once() -> None:
-    df = pd.DataFrame({"text": ["banana bread", "I was billed twice", "apple pie", "cherry cake", "rain today?"]})
+def test_review_groups_of_the_least_confident_rows_are_added_at_once() -> None:
+    rows = [("banana bread", "unknown", 0.3, 0.3), ("I was billed twice", "billing", 0.9, 2.0),
+            ("apple pie", "unknown", 0.2, 0.2), ("cherry cake", "unknown", 0.25, 0.25), ("rain today?", "unknown", 0.1, 0.1),
+            ("lemon tart", "billing", 0.5, 0.6), ("refund please", "billing", 0.95, 3.0),
+            ("invoice copy", "billing", 0.97, 4.0), ("charged again", "billing", 0.96, 3.5),
+            ("late fee", "billing", 0.92, 2.5)]
+    df = pd.DataFrame({"text": [r[0] for r in rows]})
     names = st.added_columns(df)
     out = df.copy()
-    out[names[0]] = ["unknown", "billing", "unknown", "unknown", "unknown"]
-    out[names[1]] = ["0.3", "0.9", "0.2", "0.25", "0.1"]
-    out[names[2]] = [""] * 5
-    out[names[3]] = ["0.1"] * 5
+    out[names[0]] = [r[1] for r in rows]
+    out[names[1]] = [f"{r[2]:.2f}" for r in rows]
+    out[names[2]] = [""] * len(rows)
+    out[names[3]] = [f"{r[3]:.3f}" for r in rows]
     batch = review.from_batch(out, "text", names, "unknown")
     with pytest.raises(FewShotError, match="no batch to review"):
-        review.unknown_rows(review.empty_review())
-    rows, texts = review.unknown_rows(batch)
-    assert texts == ["rain today?", "apple pie", "cherry cake", "banana bread"]  # lowest confidence first
+        review.group_pool(review.empty_review())
+    positions, texts = review.group_pool(batch)  # the 4 unknown rows and the 2 least in-scope others
+    assert texts == ["rain today?", "apple pie", "cherry cake", "banana bread", "lemon tart",
+                     "I was billed twice"]  # in the review's order: lowest confidence first
     state = {"rows": [["billing", "charged twice"], ["shipping", "where is my parcel"]], "options": {}}
     with pytest.raises(FewShotError, match="no groups yet"):
         review.add_group(state, batch, 1, "baking")
-    grouped, table = review.with_groups(batch, rows, [[3, 1, 2, 0]])  # positions in `rows`, most typical first
+    grouped, table = review.with_groups(batch, positions, [[3, 1, 2, 4, 0]])  # most typical first
     assert list(table.columns) == review.GROUP_HEADERS
-    assert table.values.tolist() == [[1, 4, "banana bread · apple pie · cherry cake"]]  # the first 3 shown
+    assert table.values.tolist() == [[1, 5, "unknown 4 · billing 1", "banana bread · apple pie · cherry cake"]]
     for bad, message in ((2, "group 2 does not exist"), ("x", "choose a group"), (None, "choose a group")):
         with pytest.raises(FewShotError, match=message):
             review.add_group(state, grouped, bad, "baking")
@@ -95,13 +101,13 @@ def test_review_groups_of_unknown_rows_are_added_at_once() -> None:
                                                             ("banana bread", "apple pie", "cherry cake")]
     _, shown = review.filter_rows(after, unknown_only=True)
     assert sum("added as baking" in p for p in shown["predicted"]) == 3
-    new, after, used, n = review.add_group(new, after, 1, "unknown")  # the rest: its 4th text
-    assert n == 1 and new["rows"][-1] == ["unknown", "rain today?"]
+    new, after, used, n = review.add_group(new, after, 1, "unknown")  # the next ones
+    assert n == 2 and new["rows"][-2:] == [["unknown", "lemon tart"], ["unknown", "rain today?"]]
     with pytest.raises(FewShotError, match="already in the label set"):
         review.add_group(new, after, 1, "unknown")
-    no_unknown = review.from_batch(out.assign(**{names[0]: ["billing"] * 5}), "text", names, "unknown")
+    no_unknown = review.from_batch(out.assign(**{names[0]: ["billing"] * len(rows)}), "text", names, "unknown")
     with pytest.raises(FewShotError, match="no row of the batch was answered unknown"):
-        review.unknown_rows(no_unknown)
+        review.group_pool(no_unknown)
 
 
 def test_review_keeps_the_least_confident_rows(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -778,20 +778,19 @@ def review_right(index: float, state: dict[str, Any], batch: Any) -> tuple[Any, 
 @friendly
 def review_groups(batch: Any, int8: Any, encoder: Any, state: dict[str, Any], cache: Any,
                   progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-    """Group the batch's rows answered unknown that resemble each other (:mod:`fewshot.uncovered`): the groups
-    table, the review with them, the group picker (API ``/review_groups``)."""
+    """Group the batch's rows answered unknown, with the least in-scope others, that resemble each other
+    (:mod:`fewshot.uncovered`): the groups table, the review with them, the group picker (API ``/review_groups``)."""
     from ..uncovered import MAX_GROUP_TEXTS, MIN_GROUP_SIZE, group_vectors
 
-    rows, texts = rv.unknown_rows(batch)
-    if len(rows) > MAX_GROUP_TEXTS:  # the review keeps the least confident rows first
-        gr.Warning(f"{len(rows)} rows were answered unknown; the {MAX_GROUP_TEXTS} least confident are grouped",
-                   duration=5)
-        rows, texts = rows[:MAX_GROUP_TEXTS], texts[:MAX_GROUP_TEXTS]
+    rows, texts = rv.group_pool(batch)
+    if len(rows) == MAX_GROUP_TEXTS:
+        gr.Warning(f"only the {MAX_GROUP_TEXTS} least in-scope rows are grouped", duration=5)
     fit = fitted(state, cache, progress, int8, encoder)
-    vectors = fit.clf.encoder.encode(texts, progress=progress_fn(progress, "Encoding the unknown rows"))
+    vectors = fit.clf.encoder.encode(texts, progress=progress_fn(progress, "Encoding the least confident rows"))
     batch, table = rv.with_groups(batch, rows, group_vectors(vectors))
     if table.empty:
-        gr.Info(f"No group of {MIN_GROUP_SIZE} or more similar texts among the {len(rows)} unknown rows", duration=5)
+        gr.Info(f"No group of {MIN_GROUP_SIZE} or more similar texts among the {len(rows)} least confident rows",
+                duration=5)
     numbers = list(range(1, len(table) + 1))
     return table, batch, gr.Dropdown(choices=numbers, value=numbers[0] if numbers else None), fit
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import FewShotError
-from ..uncovered import label_worth
+from ..uncovered import label_worth, pool_rows
 from . import state as st
 
 MAX_REVIEW_ROWS = int(os.environ.get("FEWSHOT_MAX_REVIEW_ROWS", "5000"))
@@ -123,20 +124,22 @@ def add_row(state: dict[str, Any], review: Any, index: Any, label: Any = None
 
 
 # ---- groups no label covers (fewshot.uncovered) -----------------------------------------------------
-GROUP_HEADERS = ["group", "texts", "most typical texts"]
-"""Columns of the groups table: the group's number (1 = the largest), how many texts, its first texts."""
+GROUP_HEADERS = ["group", "texts", "answered", "most typical texts"]
+"""Columns of the groups table: the group's number (1 = the largest), how many texts, what they were answered
+(``unknown 3 · billing 1``) and its first texts."""
 TYPICAL_SHOWN = 3
 
 
-def unknown_rows(review: Any) -> tuple[list[int], list[str]]:
-    """The review rows answered unknown (positions in the review's rows, their texts), for grouping."""
+def group_pool(review: Any) -> tuple[list[int], list[str]]:
+    """The review rows to group (positions in the review's rows, their texts): those answered unknown and the
+    least in-scope others, as :func:`fewshot.uncovered.pool_rows` picks them."""
     review = _valid(review)
     if not review["rows"]:
         raise FewShotError("there is no batch to review yet: classify a CSV on the Batch tab first")
-    unknown = review["unknown_label"]
-    rows = [i for i, r in enumerate(review["rows"]) if r["label"] == unknown]
-    if not rows:
+    unknown = np.array([r["label"] == review["unknown_label"] for r in review["rows"]], dtype=bool)
+    if not unknown.any():
         raise FewShotError("no row of the batch was answered unknown, so there is nothing to group")
+    rows = pool_rows(unknown, np.array([r["score"] for r in review["rows"]], dtype=np.float64)).tolist()
     return rows, [review["rows"][i]["text"] for i in rows]
 
 
@@ -145,7 +148,12 @@ def with_groups(review: Any, rows: list[int], groups: list[Any]) -> tuple[dict[s
     them) kept as review-row positions, and the groups table."""
     review = _valid(review)
     kept = [[rows[int(i)] for i in g] for g in groups]
-    table = pd.DataFrame([[n, len(g), " · ".join(review["rows"][i]["text"] for i in g[:TYPICAL_SHOWN])]
+
+    def answered(group: list[int]) -> str:
+        counts = pd.Series([review["rows"][i]["label"] for i in group]).value_counts()
+        return " · ".join(f"{label} {n}" for label, n in counts.items())
+
+    table = pd.DataFrame([[n, len(g), answered(g), " · ".join(review["rows"][i]["text"] for i in g[:TYPICAL_SHOWN])]
                           for n, g in enumerate(kept, start=1)], columns=GROUP_HEADERS)
     return {**review, "groups": kept}, table
 

@@ -254,12 +254,13 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
         near = gr.Dataframe(headers=["label", "similarity", "example"], label="Its closest examples",
                             interactive=False, wrap=True, max_height=260, column_widths=["26%", "16%", "58%"],
                             elem_id="review-near")
-        gr.Markdown("#### Groups no label covers\nRows answered unknown that resemble each other are often a topic "
-                    "your labels miss. Add a group as a new label, or as *unknown (\"none of these\")* so that "
-                    "texts like them are answered unknown from now on, also those that now get a wrong label.")
-        groups_btn = gr.Button("Find groups among the unknown rows", elem_id="review-groups-find")
+        gr.Markdown("#### Groups no label covers\nRows answered unknown, and the least confident others, that "
+                    "resemble each other are often a topic your labels miss. Add a group as a new label, or as "
+                    "*unknown (\"none of these\")* so that texts like them are answered unknown from now on, also "
+                    "those that now get a wrong label.")
+        groups_btn = gr.Button("Find groups among the least confident rows", elem_id="review-groups-find")
         groups = gr.Dataframe(headers=rv.GROUP_HEADERS, interactive=False, wrap=True, max_height=300,
-                              column_widths=["12%", "12%", "76%"], label="Groups, largest first (click one)",
+                              column_widths=["9%", "9%", "22%", "60%"], label="Groups, largest first (click one)",
                               elem_id="review-groups")
         with gr.Row(equal_height=True):
             group_no = gr.Dropdown(label="Group", choices=[], scale=1, elem_id="review-group", min_width=100)
