@@ -15,6 +15,7 @@ let through (measured in ``bench/oos_discover.py``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,7 +47,7 @@ def label_worth(counts: Sequence[int]) -> int:
 
 
 def _check(distance: float, min_size: int) -> None:
-    if not isinstance(distance, (int, float)) or not 0.0 < float(distance) <= 2.0:
+    if not isinstance(distance, Real) or isinstance(distance, bool) or not 0.0 < float(distance) <= 2.0:
         raise FewShotError(f"distance must be a cosine distance between 0 and 2, got {distance!r}")
     if not isinstance(min_size, (int, np.integer)) or isinstance(min_size, bool) or min_size < 2:
         raise FewShotError(f"min_size must be a whole number of at least 2, got {min_size!r}")
@@ -84,7 +85,7 @@ def pool_rows(unknown: np.ndarray, scores: np.ndarray, *, pool: float = POOL,
     """The rows to group (sorted positions): those answered unknown (``unknown``, a flag per row) and, up to
     ``pool`` times their number in all, the others with the lowest in-scope ``scores``; at most ``max_texts``,
     the unknown ones and then the least in-scope kept. None when no row is answered unknown."""
-    if not isinstance(pool, (int, float)) or isinstance(pool, bool) or not pool >= 1:
+    if not isinstance(pool, Real) or isinstance(pool, bool) or not pool >= 1:
         raise FewShotError(f"pool must be a number of at least 1 (a multiple of the unknown answers), got {pool!r}")
     if not isinstance(max_texts, (int, np.integer)) or isinstance(max_texts, bool) or max_texts < 1:
         raise FewShotError(f"max_texts must be a positive whole number, got {max_texts!r}")
