@@ -180,7 +180,7 @@ def test_review_the_last_batch_and_add_rows(app_url: str, tmp_path: Path) -> Non
     pd.DataFrame({"text": ["I was billed twice", "my parcel never arrived", "banana smoothie recipe",
                            "the weather is lovely today", "", "reset my password please"]}).to_csv(src, index=False)
     _, _, summary = c.predict(handle_file(str(src)), "text", False, 0.0, api_name="/classify_csv")
-    assert "5 rows labelled" in summary
+    assert "5 rows labelled" in summary and "Find groups" not in summary  # 2 unknown rows make no group
     rows = c.predict(False, 1.0, "(all labels)", api_name="/review")
     assert rows["headers"] == ["row", "predicted", "confidence", "text"] and len(rows["data"]) == 5
     confidences = [r[2] for r in rows["data"]]
@@ -221,7 +221,8 @@ def test_groups_no_label_covers_become_a_label_or_none_of_these(app_url: str, tm
     src = tmp_path / "batch.csv"
     in_scope = ["I was billed twice", "my parcel never arrived", "reset my password please", "cancel my subscription"]
     pd.DataFrame({"text": in_scope[:2] + BAKING[:2] + WEATHER + in_scope[2:] + BAKING[2:]}).to_csv(src, index=False)
-    c.predict(handle_file(str(src)), "text", True, 0.0, api_name="/classify_csv")  # the automatic unknown
+    _, _, summary = c.predict(handle_file(str(src)), "text", True, 0.0, api_name="/classify_csv")  # automatic unknown
+    assert "7 row(s) answered *unknown*" in summary and "Find groups among the least confident rows" in summary
     groups, picker = c.predict(api_name="/review_groups")
     assert groups["headers"] == ["group", "texts", "answered", "most typical texts"]
     # baking, then weather; the least confident answered rows are grouped too, with what they were answered

@@ -21,6 +21,7 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import FewShotError
+from ..uncovered import MIN_GROUP_SIZE
 from . import browser, tiers, warmup
 from . import evaluate as ev
 from . import review as rv
@@ -479,6 +480,9 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     review = rv.from_batch(out, column, names, fit.clf.config.unknown_label)
     if review["total"] > len(review["rows"]):
         summary += f"  \nThe {len(review['rows']):,} least confident rows are kept for review below."
+    if unknown + nearest_none >= MIN_GROUP_SIZE:
+        summary += ("  \nTopics your labels miss? *Find groups among the least confident rows* (below) shows the "
+                    "texts they share")
     first = [label_col, conf_col, column]  # the decisive columns first: they stay visible on a narrow screen
     preview = out[first + [c for c in out.columns if c not in first]].head(PREVIEW_ROWS)
     return preview, str(st.write_labelled(out, Path(path).name)), summary, fit, review
