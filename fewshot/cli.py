@@ -332,9 +332,9 @@ class _GroupCandidates:
 
         from .uncovered import pool_rows
 
-        rows = sorted(self.unknown + [(r, t, a, -v) for v, r, t, a in self.others])
         if not self.unknown:
             return []
+        rows = sorted(self.unknown + [(r, t, a, -v) for v, r, t, a in self.others])
         picked = pool_rows(np.array([a == self.unknown_label for _, _, a, _ in rows]),
                            np.array([s for _, _, _, s in rows]))
         return [rows[i] for i in picked]

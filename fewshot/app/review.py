@@ -117,10 +117,19 @@ def add_row(state: dict[str, Any], review: Any, index: Any, label: Any = None
             raise FewShotError("this row was answered unknown: choose the label it belongs to")
         chosen = row["label"]
     chosen = st.check_label(chosen)
-    new_state = st.add_examples(state, chosen, " ".join(row["text"].split()))
+    new_state, review = _added(state, review, [review["view"][int(index)]], chosen)
+    return new_state, review, chosen
+
+
+def _added(state: dict[str, Any], review: dict[str, Any], positions: list[int], label: str
+           ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The label set with the review rows at ``positions`` added as examples of ``label`` (whitespace
+    collapsed, one example per row), and the review with those rows marked as added."""
     rows = [dict(r) for r in review["rows"]]
-    rows[review["view"][int(index)]]["added"] = chosen
-    return new_state, {**review, "rows": rows}, chosen
+    new_state = st.add_examples(state, label, "\n".join(" ".join(rows[i]["text"].split()) for i in positions))
+    for i in positions:
+        rows[i]["added"] = label
+    return new_state, {**review, "rows": rows}
 
 
 # ---- groups no label covers (fewshot.uncovered) -----------------------------------------------------
@@ -179,13 +188,10 @@ def add_group(state: dict[str, Any], review: Any, group: Any, label: Any
         raise FewShotError("choose the label the group's texts belong to: an existing one, a new name, or "
                            f'{review["unknown_label"]} ("none of these")')
     chosen = st.check_label(chosen)
-    rows = [dict(r) for r in review["rows"]]
-    todo = [i for i in groups[number - 1] if not rows[i].get("added")]
+    todo = [i for i in groups[number - 1] if not review["rows"][i].get("added")]
     if not todo:
         raise FewShotError(f"every text of group {number} is already in the label set")
     counts = st.counts_of(st.state_rows(state), st.is_multi(state))
     todo = todo[:label_worth([n for lab, n in counts.items() if lab != review["unknown_label"]])]
-    new_state = st.add_examples(state, chosen, "\n".join(" ".join(rows[i]["text"].split()) for i in todo))
-    for i in todo:
-        rows[i]["added"] = chosen
-    return new_state, {**review, "rows": rows}, chosen, len(todo)
+    new_state, review = _added(state, review, todo, chosen)
+    return new_state, review, chosen, len(todo)
