@@ -30,7 +30,6 @@ docs/unknown-in-domain.md.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -213,13 +212,7 @@ def main() -> int:
     episodes = [episode(frames, enc, meta, known, unknown, support, settings, args.min_size or MIN_GROUP_SIZE,
                         args.other, per_group, args.batch_from_train, args.rounds)
                 for enc, frames, meta, known, unknown, support in on.episodes_of(args)]
-    if not episodes:
-        return 0
-    rows = summarise(episodes, settings)
-    command = "python bench/oos_discover.py " + " ".join(sys.argv[1:])
-    oi.write_results(Path(args.out), {"command": command, "summary": rows, "episodes": episodes},
-                     markdown(rows, command))
-    return 0
+    return on.write_summary("oos_discover.py", args.out, episodes, lambda eps: summarise(eps, settings), markdown)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +209,18 @@ def episodes_of(args: argparse.Namespace) -> Iterator[tuple[Any, dict, dict, lis
         print(f"done: {shots} shots", file=sys.stderr, flush=True)
 
 
+def write_summary(script: str, out: str, episodes: list[dict], summarise: Callable[[list[dict]], list[dict]],
+                  markdown: Callable[[list[dict], str], str]) -> int:
+    """Write ``episodes``, their summary and its markdown table to ``out`` (nothing without episodes: no data);
+    the exit status."""
+    if episodes:
+        rows = summarise(episodes)
+        command = f"python bench/{script} " + " ".join(sys.argv[1:])
+        oi.write_results(Path(out), {"command": command, "summary": rows, "episodes": episodes},
+                         markdown(rows, command))
+    return 0
+
+
 def main() -> int:
     parser = episode_parser(__doc__.splitlines()[0], out="oos_none.json")
     parser.add_argument("--seen-share", type=float, default=0.4,
@@ -221,13 +233,7 @@ def main() -> int:
         parser.error(f"--seen-share must be between 0 and 1, got {args.seen_share}")
     episodes = [episode(frames, enc, meta, known, unknown, support, args.seen_share, args.none_shots or meta["shots"])
                 for enc, frames, meta, known, unknown, support in episodes_of(args)]
-    if not episodes:
-        return 0
-    rows = summarise(episodes)
-    command = "python bench/oos_none.py " + " ".join(sys.argv[1:])
-    oi.write_results(Path(args.out), {"command": command, "summary": rows, "episodes": episodes},
-                     markdown(rows, command))
-    return 0
+    return write_summary("oos_none.py", args.out, episodes, summarise, markdown)
 
 
 if __name__ == "__main__":

@@ -392,11 +392,19 @@ class FewShotClassifier:
         return self._scores(vectors, sims, rows, none_wins)
 
     def predict_with_scores(self, texts: Sequence[str], *, progress: ProgressFn | None = None,
-                            **unknown_overrides: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                            batch_aware: bool = False, **unknown_overrides: Any
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(labels, probabilities, in-scope scores)`` in one pass (what batch jobs need); keyword overrides
         of the unknown options as in :meth:`labels_from_proba`. With ``multi_label``: labels is a list of
-        label lists."""
+        label lists.
+
+        ``batch_aware``: read the texts' in-scope scores together (:func:`fewshot.unknown.batch_scores`), so
+        that an unknown intent repeated in the batch is answered unknown more often; each answer then depends
+        on the other texts. Not available with ``multi_label``."""
         if self._multilabel is not None:
+            if batch_aware:
+                raise FewShotError("batch_aware is not available with multi_label=True (its unknown answers come "
+                                   "from per-label thresholds, not an in-scope score)")
             return self._multilabel.predict_with_scores(self, texts, progress, **unknown_overrides)
         texts = clean_texts(texts, "texts")
         self._check_ready()
@@ -405,6 +413,8 @@ class FewShotClassifier:
         vectors = self.encoder.encode(texts, progress=progress)
         probs, sims, rows, none_wins = self._proba_and_neighbours(vectors, self.config.k)
         scores = self._scores(vectors, sims, rows, none_wins)
+        if batch_aware:
+            scores = unknown.batch_scores(scores, vectors, np.where(rows[:, 0] >= 0, sims[:, 0], -1.0))
         return self.labels_from_proba(probs, scores, **unknown_overrides), probs, scores
 
     def predict_proba(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:

@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the groups of similar rows among those answered unknown and the least "
                         "confident others (often a topic no label covers) to this CSV: group, size, row, answered, "
                         "text (local engine)")
+    p.add_argument("--batch-aware", action="store_true",
+                   help="read the rows' in-scope scores together, so that a topic no label covers, repeated in "
+                        "the file, is answered unknown more often (reads the whole file at once; local engine)")
     _add_model_options(p)
 
     p = sub.add_parser("evaluate", help="accuracy and F1 of the examples on a labelled test CSV")
@@ -257,11 +260,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.chunk_size < 1:
         raise FewShotError(f"--chunk-size must be >= 1, got {args.chunk_size}")
     if args.engine == "ray":
-        if args.groups:
-            raise FewShotError("--groups works with the local engine; run it without --engine ray")
+        for flag, given in (("--groups", args.groups), ("--batch-aware", args.batch_aware)):
+            if given:
+                raise FewShotError(f"{flag} works with the local engine; run it without --engine ray")
         return _classify_ray(args)
     from .io.output import label_frame, output_names
     from .io.tables import check_header, count_rows, iter_chunks
+    from .unknown import BATCH_MIN_TEXTS
 
     check_header(args.input, [args.text_column], args.encoding)
     out_path = Path(args.output)
@@ -275,24 +280,39 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if groups_path is not None and groups_path.resolve() in {Path(args.input).resolve(), out_path.resolve()}:
         raise FewShotError("--groups must name a file other than --input and --output")
     clf = _classifier(args)
+    if args.batch_aware and clf.config.multi_label:
+        raise FewShotError("--batch-aware is not available with a multi-label classifier (its unknown answers come "
+                           "from per-label thresholds, not an in-scope score)")
     candidates = _GroupCandidates(clf.config.unknown_label) if groups_path is not None else None
     tmp_path = out_path.with_name(out_path.name + ".part")
     written = 0
     with _progress_bar("classifying", total=count_rows(args.input, args.encoding), unit="row") as bar:
+        chunks = iter_chunks(args.input, args.text_column, args.chunk_size, args.encoding)
+        progress = None
+        if args.batch_aware:  # read together: the whole file is one chunk, the bar follows its encoding
+            import pandas as pd
+
+            chunks, progress = iter([pd.concat(list(chunks), ignore_index=True)]), _tqdm_progress(bar)
         try:
-            for i, chunk in enumerate(iter_chunks(args.input, args.text_column, args.chunk_size, args.encoding)):
-                chunk = label_frame(clf, chunk, args.text_column)
+            for i, chunk in enumerate(chunks):
+                chunk = label_frame(clf, chunk, args.text_column, progress=progress, batch_aware=args.batch_aware)
                 chunk.to_csv(tmp_path, mode="w" if i == 0 else "a", header=i == 0, index=False)
                 if candidates is not None:
                     label_col, _, _, score_col = output_names(chunk.columns[:-4], bool(clf.config.multi_label))
                     candidates.add(written, chunk[args.text_column], chunk[label_col], chunk[score_col])
                 written += len(chunk)
-                bar.update(len(chunk))
+                if progress is None:
+                    bar.update(len(chunk))
+                else:  # the encoding moved the bar to the texts encoded; the blank rows count too
+                    progress(written, written)
         except BaseException:
             tmp_path.unlink(missing_ok=True)
             raise
     tmp_path.replace(out_path)
     print(f"wrote {written} rows to {out_path}", file=sys.stderr)
+    if args.batch_aware and written < BATCH_MIN_TEXTS:
+        print(f"--batch-aware: fewer than {BATCH_MIN_TEXTS} rows, too few for a topic to repeat; each row was read "
+              "on its own", file=sys.stderr)
     if candidates is not None:
         _write_groups(clf, candidates, groups_path)
     return 0

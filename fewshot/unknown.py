@@ -174,6 +174,82 @@ def auto_threshold(scores: np.ndarray, right: np.ndarray, config: ClassifierConf
     return threshold_for_drop(scores, right, config.auto_max_drop)
 
 
+BATCH_NEIGHBOURS = 10
+"""Nearest texts of the batch each text is read with (chosen on the valid splits: docs/unknown-in-domain.md)."""
+BATCH_WEIGHT = 0.7
+"""Weight of the batch reading's two terms, the neighbours' scores and the novelty (chosen on the valid splits)."""
+BATCH_NEAR = 0.4
+"""Least cosine for another text of the batch to count as a neighbour: a text with no similar one is read on its
+own (chosen on the valid splits)."""
+BATCH_SAME = 0.9
+"""Cosine at which two texts of a batch count as copies of one text (not each other's neighbours)."""
+BATCH_MIN_TEXTS = 50
+"""Fewest texts read together; a smaller batch keeps its own scores (a guard, not a measured optimum: in a few
+dozen texts an intent rarely repeats; the measured batches hold 400 texts or more)."""
+
+
+def batch_neighbours(vectors: np.ndarray, k: int, *, same: float = BATCH_SAME, least: float = BATCH_NEAR
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` most similar other rows of ``vectors`` (unit length) with a cosine of at least ``least``,
+    leaving out its copies (cosine ``same`` or more: a text repeated, or a template with another number, is one
+    text, not a group): ``(similarities, rows)``, both ``(n, k)``, most similar first; where fewer are found
+    among the ``4 k`` nearest, padded with NaN and -1. Exact inner products through FAISS (no n x n matrix)."""
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    sims, rows = index.search(vectors, min(len(vectors), 4 * k + 1))
+    other = (rows != np.arange(len(vectors))[:, None]) & (rows >= 0) & (sims < same) & (sims >= least)
+    keep = np.argsort(~other, axis=1, kind="stable")[:, :k]  # the other rows first, in their order
+    found = np.take_along_axis(other, keep, axis=1)
+    return (np.where(found, np.take_along_axis(sims, keep, axis=1), np.nan),
+            np.where(found, np.take_along_axis(rows, keep, axis=1), -1))
+
+
+def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.ndarray, *,
+                 k: int = BATCH_NEIGHBOURS, smooth: float = BATCH_WEIGHT, novelty: float = BATCH_WEIGHT,
+                 lower_only: bool = True) -> np.ndarray:
+    """In-scope ``scores`` of a batch read together, in the scores' own units (thresholds apply unchanged).
+
+    Why: an unknown intent of the labels' own domain reads like a known label one text at a time, but in a
+    batch it repeats and its texts sit together. Each score, standardised over the batch, first loses
+    ``novelty`` times the standardised novelty: the mean similarity of the text's ``k`` neighbours in the batch
+    (:func:`batch_neighbours`) minus that of its nearest example, ``nearest_example`` (a text much closer to
+    other texts than to any example is likely a new intent). Then ``smooth`` of it is replaced by its
+    neighbours' mean (label propagation's local consistency: Zhou et al. 2004, "Learning with local and global
+    consistency"). With ``lower_only`` a text keeps the lower of its own score and that reading, so the reading
+    only adds unknown answers (docs/unknown-in-domain.md). A text without neighbours keeps its score; ``-inf``
+    ("none of these" won) stays ``-inf`` and counts as the lowest score for its neighbours. A batch of fewer
+    than :data:`BATCH_MIN_TEXTS` texts is returned unchanged.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    for name, value in (("smooth", smooth), ("novelty", novelty)):
+        if not 0.0 <= value <= 1.0:
+            raise FewShotError(f"{name} must lie between 0 and 1, got {value!r}")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise FewShotError(f"k must be a positive whole number, got {k!r}")
+    if not (len(scores) == len(vectors) == len(nearest_example)):
+        raise FewShotError(f"one vector and one nearest-example similarity per score: {len(scores)} scores, "
+                           f"{len(vectors)} vectors, {len(nearest_example)} similarities")
+    finite = np.isfinite(scores)
+    if len(scores) < max(BATCH_MIN_TEXTS, k + 1) or finite.sum() < 2:
+        return scores.copy()
+    mean, spread = scores[finite].mean(), max(float(scores[finite].std()), 1e-12)
+    z = (np.where(finite, scores, scores[finite].min()) - mean) / spread
+    sims, rows = batch_neighbours(vectors, k)
+    found = rows >= 0
+    count = np.maximum(found.sum(axis=1), 1)
+    alone = ~found.any(axis=1)  # only copies of itself nearby: read on its own
+    near = np.where(found, sims, 0.0).sum(axis=1) / count - np.asarray(nearest_example, dtype=np.float64)
+    near = np.where(alone, near[~alone].mean() if (~alone).any() else 0.0, near)
+    z = z - novelty * (near - near.mean()) / max(float(near.std()), 1e-12)
+    mean_neighbour = np.where(alone, z, np.where(found, z[np.maximum(rows, 0)], 0.0).sum(axis=1) / count)
+    z = (1.0 - smooth) * z + smooth * mean_neighbour
+    out = np.where(finite, mean + spread * z, -np.inf)  # back in the scores' units
+    return np.minimum(scores, out) if lower_only else out
+
+
 def rejected(probs: np.ndarray, scores: np.ndarray | None, *, min_confidence: float | None,
              score_threshold: float | None) -> np.ndarray:
     """Which rows are answered unknown: "none of these" won (score ``-inf``), top probability below

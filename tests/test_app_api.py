@@ -143,9 +143,12 @@ def test_int8_switch_is_per_request_and_on_every_encoding_endpoint(app_url: str,
 def test_encoder_choice_is_an_optional_last_input(app_url: str, support: Client) -> None:
     info = client(app_url).view_api(print_info=False, return_format="dict")["named_endpoints"]
     for endpoint in ("/classify", "/classify_csv", "/evaluate", "/save_classifier"):
-        params = [p["parameter_name"] for p in info[endpoint]["parameters"]]
-        assert params[-1] == "encoder", endpoint  # at the end: old positional calls keep working
-        assert info[endpoint]["parameters"][-1]["parameter_default"] == "fast", endpoint
+        params = info[endpoint]["parameters"]
+        names = [p["parameter_name"] for p in params]
+        at = names.index("encoder")  # last, or followed by later optional inputs: old positional calls keep working
+        assert params[at]["parameter_default"] == "fast", endpoint
+        assert all(p["parameter_has_default"] for p in params[at:]), endpoint
+        assert names[at + 1:] == (["batch_aware"] if endpoint == "/classify_csv" else []), endpoint
     text = "I can't log in, the password reset email never came"
     default, _, _ = support.predict(text, False, 0.0, api_name="/classify")
     fast, _, _ = support.predict(text, False, 0.0, True, "fast", api_name="/classify")
@@ -246,6 +249,25 @@ def test_groups_no_label_covers_become_a_label_or_none_of_these(app_url: str, tm
     assert answer["label"] == "baking"
     rows = c.predict(True, 1.0, "(all labels)", api_name="/review")
     assert all("added as" in r[1] for r in rows["data"] if r[3] in BAKING + WEATHER)
+
+
+def test_batch_read_together_only_adds_unknown_answers(support: Client, tmp_path: Path) -> None:
+    in_scope = ["I was billed twice", "my parcel never arrived", "reset my password please", "cancel my subscription",
+                "the app crashes when I log in", "where is my package", "why was my card charged again",
+                "I can't sign in to my account"]
+    texts = [f"{t} ({i})" for i in range(4) for t in in_scope] + [f"{t}, asked again ({i})" for i in range(4)
+                                                                   for t in BAKING + WEATHER]
+    src = tmp_path / "many.csv"
+    pd.DataFrame({"text": texts}).to_csv(src, index=False)
+    _, plain_file, _ = support.predict(handle_file(str(src)), "text", True, 0.0, api_name="/classify_csv")
+    _, together_file, summary = support.predict(handle_file(str(src)), "text", True, 0.0, batch_aware=True,
+                                                api_name="/classify_csv")
+    plain, together = (pd.read_csv(f, keep_default_na=False) for f in (plain_file, together_file))
+    assert "read together with the rows most like them" in summary
+    score = lambda df: df.in_scope_score.astype(str).str.lstrip("'").astype(float)  # noqa: E731 ("'-1.2": no formula)
+    assert (score(together) <= score(plain) + 1e-3).all()
+    changed = together.label != plain.label
+    assert (together.label[changed] == "unknown").all()
 
 
 def test_automatic_unknown_needs_two_examples_of_a_label(app_url: str) -> None:

@@ -92,6 +92,28 @@ def test_classify_writes_the_groups_of_similar_unknown_rows(support: Path, tmp_p
         assert message in capsys.readouterr().err
 
 
+def test_classify_batch_aware_reads_the_whole_file_together(support: Path, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "batch.csv"
+    texts = [f"{q} ({i})" for i in range(8) for q, _ in QUERIES] + [f"{b} ({i})" for i in range(6) for b in BAKING]
+    pd.DataFrame({"text": texts}).to_csv(path, index=False)
+    plain, chunked, whole = (tmp_path / f"{name}.csv" for name in ("plain", "chunked", "whole"))
+    common = ["classify", "--support", str(support), "--input", str(path), "--auto-unknown", "--model", "minilm"]
+    assert main([*common, "--output", str(plain)]) == 0
+    assert main([*common, "--output", str(chunked), "--batch-aware", "--chunk-size", "2"]) == 0
+    assert main([*common, "--output", str(whole), "--batch-aware"]) == 0
+    plain, chunked, whole = (pd.read_csv(p, keep_default_na=False) for p in (plain, chunked, whole))
+    pd.testing.assert_frame_equal(chunked, whole)  # one reading of the whole file, whatever the chunk size
+    assert (whole.in_scope_score <= plain.in_scope_score + 1e-3).all()  # it only lowers scores
+    changed = whole.label != plain.label
+    assert (whole.label[changed] == "unknown").all()  # ... so it only adds unknown answers
+    asked = whole.text.str.startswith(tuple(q for q, _ in QUERIES))  # in scope, each asked 8 times over
+    assert whole.label[asked].tolist() == plain.label[asked].tolist()  # copies are one text, not a new intent
+    assert f"wrote {len(texts)} rows" in capsys.readouterr().err
+    for extra, message in ((["--engine", "ray"], "local engine"), (["--multi-label"], "multi-label")):
+        assert main([*common, "--output", str(tmp_path / "x.csv"), "--batch-aware", *extra]) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_evaluate_json(support: Path, tmp_path: Path, capsys) -> None:
     test = tmp_path / "test.csv"
     pd.DataFrame(QUERIES, columns=["text", "label"]).to_csv(test, index=False)

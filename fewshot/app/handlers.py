@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..errors import FewShotError
 from ..uncovered import MIN_GROUP_SIZE
+from ..unknown import BATCH_MIN_TEXTS
 from . import browser, tiers, warmup
 from . import evaluate as ev
 from . import review as rv
@@ -266,6 +267,10 @@ def load_classifier(file: Any, state: dict[str, Any]) -> tuple[Any, ...]:
 
 
 # ---- classify --------------------------------------------------------------------------------------
+BATCH_AWARE_LABEL = "Unknown: read the rows together"
+BATCH_AWARE_INFO = ("also answer 'unknown' where a text and the rows most like it sit apart from your examples: a "
+                    "topic no label covers, repeated in the file, is caught more often; each answer then depends "
+                    "on the other rows")
 AUTO_LABEL = "Unknown: automatic (from your examples)"
 AUTO_INFO = ("answer 'unknown' when a text scores below nearly all of your own examples (the threshold that "
              "costs about 2% of accuracy on them, by cross-validation); untick to set a confidence threshold yourself")
@@ -426,16 +431,19 @@ def batch_columns(file: Any) -> Any:
 
 @friendly
 def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, int8: bool, encoder: str,
-                 state: dict[str, Any], cache: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+                 batch_aware: bool, state: dict[str, Any], cache: Any, progress: gr.Progress = gr.Progress()
+                 ) -> tuple[Any, ...]:
     """Label every row of a CSV: preview, labelled-CSV download, a summary (unknowns counted), and the rows
-    kept for review (:mod:`fewshot.app.review`)."""
+    kept for review (:mod:`fewshot.app.review`); ``batch_aware``: the rows' in-scope scores read together
+    (:func:`fewshot.unknown.batch_scores`)."""
     path = file_path(file)
     df = st.read_upload(path)
     if not column:
         raise FewShotError(f"choose the text column; the columns are {list(map(str, df.columns))}")
     fit = fitted(state, cache, progress, int8, encoder)
     rule = ev.unknown_rule(fit.clf, auto_unknown, threshold)  # a threshold chosen on Evaluate wins
-    out, blank = st.classify_frame(fit.clf, df, column, rule, progress_fn(progress, "Classifying"))
+    out, blank = st.classify_frame(fit.clf, df, column, rule, progress_fn(progress, "Classifying"),
+                                   batch_aware=bool(batch_aware))
     long = int((df[column].str.len() > st.MAX_INPUT_CHARS).sum())
     if long:
         gr.Warning(f"{long} text(s) are longer than {st.MAX_INPUT_CHARS:,} characters; only their start was "
@@ -462,8 +470,14 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
         summary += f"  \n{nearest_none} row(s) answered *unknown*: closest to your \"none of these\" examples"
         unknown -= nearest_none
     explained = bool(nearest_none) and not unknown  # every unknown answer is explained by the line above
+    together = ""
+    if batch_aware and done < BATCH_MIN_TEXTS:
+        gr.Warning(f"Read together: the file has fewer than {BATCH_MIN_TEXTS} texts, too few for a topic to repeat; "
+                   "each row was read on its own", duration=5)
+    elif batch_aware and rule.mode in ("auto", "point"):
+        together = ", read together with the rows most like them"
     if rule.mode == "auto" and not explained:
-        summary += (f"  \n{unknown} row(s) answered *unknown*: unlike all of your examples (in-scope score, "
+        summary += (f"  \n{unknown} row(s) answered *unknown*: unlike all of your examples (in-scope score{together}, "
                     f"column `{score_col}`, below the automatic threshold {rule.threshold:.2f})")
     elif rule.mode == "confidence" and not explained:
         summary += f"  \n{unknown} row(s) answered *unknown*: confidence below {rule.threshold:.0%}"
@@ -471,7 +485,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
         summary += (f"  \n{unknown} row(s) answered *unknown*: no label reaches its threshold "
                     f"({st.thresholds_text(fit.clf.label_thresholds_)})")
     elif rule.mode == "point" and not explained:
-        summary += (f"  \n{unknown} row(s) answered *unknown*: in-scope score (column `{score_col}`) below "
+        summary += (f"  \n{unknown} row(s) answered *unknown*: in-scope score{together} (column `{score_col}`) below "
                     f"{rule.threshold:.2f}, the threshold chosen on the Evaluate tab or saved with the classifier")
     elif rule.note:
         summary += f"  \nAutomatic unknown is off: {esc(rule.note)}"

@@ -688,12 +688,14 @@ def read_upload(path: str | Path, display_name: str | None = None) -> pd.DataFra
 
 
 def classify_frame(clf: FewShotClassifier, df: pd.DataFrame, column: str, rule: Unknown,
-                   progress: ProgressFn | None = None) -> tuple[pd.DataFrame, int]:
+                   progress: ProgressFn | None = None, *, batch_aware: bool = False) -> tuple[pd.DataFrame, int]:
     """``df`` in the one labelled-output format (:func:`fewshot.io.output.label_frame`: label, confidence,
     top-3, in-scope score; blank texts kept unlabelled), each text cut to :data:`MAX_INPUT_CHARS` and
-    ``unknown`` answered by ``rule``. Returns the labelled frame and the number of blank rows.
+    ``unknown`` answered by ``rule`` (``batch_aware``: the rows' scores read together). Returns the labelled
+    frame and the number of blank rows.
     """
-    out = label_frame(clf, df, column, progress=progress, max_chars=MAX_INPUT_CHARS, **rule.options)
+    out = label_frame(clf, df, column, progress=progress, max_chars=MAX_INPUT_CHARS, batch_aware=batch_aware,
+                      **rule.options)
     blank = df[column].astype(str).str.slice(0, MAX_INPUT_CHARS).str.strip() == ""
     return out, int(blank.sum())
 

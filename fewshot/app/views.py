@@ -206,6 +206,8 @@ def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]
                 auto = gr.Checkbox(value=True, label=h.AUTO_LABEL, info=h.AUTO_INFO, elem_id="batch-auto")
                 threshold = gr.Slider(0, 1, value=DEFAULT_THRESHOLD, step=0.05, label="Unknown below confidence",
                                       info="0: always pick a label", visible=False, elem_id="batch-threshold")
+                together = gr.Checkbox(value=False, label=h.BATCH_AWARE_LABEL, info=h.BATCH_AWARE_INFO,
+                                       elem_id="batch-together")
                 go = gr.Button("Classify CSV", variant="primary", elem_id="batch-run")
             with gr.Column(scale=3):
                 summary = gr.Markdown(elem_id="batch-summary", label="Summary")
@@ -216,7 +218,7 @@ def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]
         batch = gr.State(rv.empty_review())
         review_box, pickers = _review_section(state, cache, outs, enc, batch)
     file.upload(h.batch_columns, [file], [column], api_name="batch_columns")
-    go.click(h.classify_csv, [file, column, auto, threshold, *enc, state, cache],
+    go.click(h.classify_csv, [file, column, auto, threshold, *enc, together, state, cache],
              [preview, download, summary, cache, batch], api_name="classify_csv",
              show_progress_on=[summary]).success(
         lambda: gr.Column(visible=True), None, preview_box, api_visibility="private", show_progress="hidden").success(

@@ -40,11 +40,12 @@ def output_names(existing_columns: Sequence[Any], multi_label: bool = False) -> 
 
 
 def label_frame(clf: Any, df: pd.DataFrame, text_column: str, *, progress: ProgressFn | None = None,
-                max_chars: int | None = None, **unknown_overrides: Any) -> pd.DataFrame:
+                max_chars: int | None = None, batch_aware: bool = False, **unknown_overrides: Any) -> pd.DataFrame:
     """``df`` plus the four output columns, from ``clf.predict_with_scores`` (its unknown options apply).
 
     Blank texts stay unlabelled (empty cells). ``max_chars``: cut texts to this many characters first
     (a front end's own input limit; the encoder cuts at :data:`fewshot.text.MAX_TEXT_CHARS` anyway).
+    ``batch_aware``: the rows' in-scope scores are read together (``clf.predict_with_scores``).
     ``unknown_overrides`` (``min_confidence``, ``auto_unknown``, ``score_threshold``) replace the classifier's
     unknown options for this call, as in ``clf.predict_with_scores``.
     """
@@ -60,6 +61,8 @@ def label_frame(clf: Any, df: pd.DataFrame, text_column: str, *, progress: Progr
     labels, confs, tops, scores = ([""] * n for _ in range(4))
     keep = np.flatnonzero(filled)
     if len(keep):
+        if batch_aware:  # passed only when asked for: any predictor with predict_with_scores works otherwise
+            unknown_overrides["batch_aware"] = True
         predicted, probs, in_scope = clf.predict_with_scores(texts.iloc[keep].tolist(), progress=progress,
                                                             **unknown_overrides)
         order = np.argsort(-probs, axis=1)[:, :TOP]

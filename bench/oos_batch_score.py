@@ -1,0 +1,159 @@
+"""Batch-aware in-scope scores: does reading a text's score together with its neighbours in the batch separate
+in-domain unknowns better?
+
+    python bench/oos_batch_score.py [--data ../shared/data] [--split valid|test] [--shots 5 10] [--draws 3]
+                                    [--k K ...] [--weight W] [--other 100] [--batch-from-train N]
+                                    [--model minilm] [--hwu-draws N] [--out bench/results/oos_batch_score.json]
+
+The episodes of ``bench/oos_indomain.py`` (same seeds). The batch: every ``--split`` query of the known and
+held-out intents and ``--other`` CLINC150 ``oos_<split>`` texts (``--batch-from-train N``: N ``train`` texts of
+every intent, not the support's, and ``--other`` of ``oos_train``), scored all at once, transductively:
+
+- ``logit``: the product's in-scope score (``FewShotClassifier.score``), one text at a time;
+- ``smooth``: ``(1 - w)·z + w·mean z`` of the text's ``k`` nearest batch texts (cosine), ``z`` the score
+  standardised over the batch: a label-propagation-style reading (Zhou et al. 2004, "Learning with local and
+  global consistency"), since an unknown intent's texts sit together and their scores are all low;
+- ``novelty``: ``z - w·z(n)``, ``n`` the mean cosine of the ``k`` nearest batch texts minus that of the nearest
+  example: a text much closer to other texts of the batch than to any example is more likely a new intent;
+- ``both``: ``novelty``, then smoothed as ``smooth`` (the product's ``batch_aware`` reading).
+
+Each is mapped back onto the batch's own scores by rank; ``lower-only``: a text keeps the lower of its own score
+and the reading, as the product does, so that the reading only adds unknown answers.
+
+Reports in-domain and other-domain AUROC and in-domain recall at a 2-point cost (as ``oos_indomain.py``), paired
+against ``logit``, and the product's answers with its automatic threshold without and with ``batch_aware``
+(``FewShotClassifier.predict_with_scores``, always with the product's own settings: ``--k`` and ``--weight``
+change only the readings compared); means ± standard errors over episodes. Writes ``--out`` and a markdown table (``.md``). See
+docs/unknown-in-domain.md ("What did not help").
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import common  # bench/ is on the path as a script
+import oos_discover as od
+import oos_indomain as oi
+import oos_none as on
+
+METRICS = ("in_domain_auroc", "other_auroc", "in_domain_recall@2pt")
+AUTO = ("accuracy", "in_domain", "other")
+UNKNOWN = on.UNKNOWN
+
+
+def batch_readings(score: np.ndarray, vectors: np.ndarray, nearest_example: np.ndarray, ks: list[int],
+                   weight: float) -> dict[str, np.ndarray]:
+    """The module docstring's scores for one batch, through the product's :func:`fewshot.unknown.batch_scores`
+    (``smooth`` and ``novelty``: one of its two terms at 0)."""
+    from fewshot.unknown import batch_scores
+
+    out = {"logit": score}
+    for k in ks:
+        for name, smooth, novelty in (("smooth", weight, 0.0), ("novelty", 0.0, weight), ("both", weight, weight)):
+            for lower_only, tag in ((False, ""), (True, " lower-only")):
+                out[f"{name} k{k}{tag}"] = batch_scores(score, vectors, nearest_example, k=k, smooth=smooth,
+                                                        novelty=novelty, lower_only=lower_only)
+    return out
+
+
+def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[str], unknown: list[str],
+            support: tuple[np.ndarray, np.ndarray, list[str]], ks: list[int], weight: float, n_other: int,
+            batch_per_intent: int | None) -> dict:
+    """One episode: every score's metrics on the batch."""
+    from fewshot import FewShotClassifier
+
+    domains = list(common.CLINC150_DOMAINS)
+    rng = np.random.default_rng([13, meta["shots"], meta["draw"], domains.index(meta["domain"]) if "domain" in meta
+                                 else len(domains)])  # apart from the episode's own seed
+    _, y, texts = support
+    if batch_per_intent is None:
+        batch = od.texts_of(frames["query"], frames["other"], known, unknown, n_other, rng)
+    else:
+        batch = od.from_train(frames, known, unknown, n_other, batch_per_intent, texts, rng)[0]
+    clf = FewShotClassifier(encoder=enc, label_names=True, auto_unknown=True).fit(texts, [known[i] for i in y])
+    batch_texts = batch.text.tolist()
+    kind, gold = batch.kind.to_numpy(), batch.label.to_numpy()
+    inside = kind == "in"
+    result: dict[str, Any] = {**meta, "unknown": unknown, "batch": len(batch)}
+    for name, aware in (("auto", False), ("auto batch-aware", True)):  # the product's answers, as shipped
+        answers, _, score = clf.predict_with_scores(batch_texts, batch_aware=aware)
+        result[name] = {"accuracy": float(np.mean(answers[inside] == gold[inside])),
+                        "in_domain": float(np.mean(answers[kind == "in_domain"] == UNKNOWN)),
+                        "other": float(np.mean(answers[kind == "other"] == UNKNOWN))}
+    answers, _, score = clf.predict_with_scores(batch_texts, auto_unknown=False)
+    correct = answers[inside] == gold[inside]
+    vectors = enc.encode(batch_texts)
+    sims, rows = clf.support.nearest(vectors, 1)
+    for name, s in batch_readings(score, vectors, sims[:, 0], ks, weight).items():
+        result[name] = {"in_domain_auroc": oi.auroc(s[inside], s[kind == "in_domain"]),
+                        "other_auroc": oi.auroc(s[inside], s[kind == "other"]),
+                        "in_domain_recall@2pt": oi.recall_at_cost(correct, s[inside], s[kind == "in_domain"])}
+    return result
+
+
+def summarise(episodes: list[dict]) -> list[dict]:
+    """Per dataset and shots, per score: each metric's mean and its paired difference against ``logit`` (the
+    automatic rule's answers: against ``auto``)."""
+    rows = []
+    for dataset, shots in sorted({(e["dataset"], e["shots"]) for e in episodes}):
+        eps = [e for e in episodes if e["dataset"] == dataset and e["shots"] == shots]
+        for name in [k for k, v in eps[0].items() if isinstance(v, dict)]:
+            base, metrics = ("auto", AUTO) if name.startswith("auto") else ("logit", METRICS)
+            row: dict[str, Any] = {"dataset": dataset, "shots": shots, "score": name, "episodes": len(eps),
+                                   "batch": float(np.mean([e["batch"] for e in eps]))}
+            for m in metrics:
+                row[m] = oi.mean_se(np.array([e[name][m] for e in eps]))
+                row[m + ":diff"] = oi.mean_se(np.array([e[name][m] - e[base][m] for e in eps]))
+            rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict], command: str) -> str:
+    def cells(r: dict, metrics: tuple[str, ...]) -> str:
+        return " | ".join(f"{r[m][0]:.3f} | {r[m + ':diff'][0]:+.3f} ± {r[m + ':diff'][1]:.3f}" for m in metrics)
+
+    def setting(r: dict) -> str:
+        return f"| {r['dataset']} {r['shots']}-shot ({r['episodes']} ep.) | {r['batch']:.0f} | `{r['score']}` | "
+
+    lines = [f"Command: `{command}`", "", "Means over episodes, Δ: paired against `logit` (± standard error).", "",
+             "| setting | batch | score | in-domain AUROC | Δ | other-domain AUROC | Δ | in-domain recall@2pt | Δ |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lines += [setting(r) + cells(r, METRICS) + " |" for r in rows if not r["score"].startswith("auto")]
+    lines += ["", "The product's answers with its automatic threshold (`auto_unknown=True`), without and with "
+              "`batch_aware` (the product's own k and weight, whatever `--k` and `--weight` say); Δ: paired against `auto`. Accuracy: in-scope texts answered with their label "
+              "(unknown counts wrong); then the share of the held-out intents' and of other-domain texts answered "
+              "unknown.", "",
+              "| setting | batch | answers | accuracy | Δ | in-domain unknown: answered unknown | Δ | other domain | Δ |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [setting(r) + cells(r, AUTO) + " |" for r in rows if r["score"].startswith("auto")]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = on.episode_parser(__doc__.splitlines()[0], out="oos_batch_score.json")
+    parser.add_argument("--k", type=int, nargs="+", default=None,
+                        help="neighbours read per text, to compare (default: the product's)")
+    parser.add_argument("--weight", type=float, default=None,
+                        help="w of the smoothing and of the novelty term (default: the product's)")
+    parser.add_argument("--other", type=int, default=100, help="other-domain texts per batch (CLINC150 oos)")
+    parser.add_argument("--batch-from-train", type=int, default=None, metavar="N",
+                        help="the batch: N train texts of every known and held-out intent (default: the query split)")
+    args = parser.parse_args()
+    from fewshot.unknown import BATCH_NEIGHBOURS, BATCH_WEIGHT
+
+    args.k = args.k or [BATCH_NEIGHBOURS]
+    args.weight = BATCH_WEIGHT if args.weight is None else args.weight
+    if not 0 <= args.weight <= 1 or min(args.k) < 1:
+        parser.error(f"--weight must lie in [0, 1] and --k be positive, got {args.weight} and {args.k}")
+    episodes = [episode(frames, enc, meta, known, unknown, support, args.k, args.weight, args.other,
+                        args.batch_from_train)
+                for enc, frames, meta, known, unknown, support in on.episodes_of(args)]
+    return on.write_summary("oos_batch_score.py", args.out, episodes, summarise, markdown)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

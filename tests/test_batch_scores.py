@@ -1,0 +1,131 @@
+"""Reading a batch's in-scope scores together (fewshot.unknown.batch_scores, predict_with_scores(batch_aware=True)),
+on synthetic clusters where the unknown intent is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fewshot import FewShotClassifier, FewShotError
+from fewshot.rules import l2_normalize
+from fewshot.unknown import BATCH_MIN_TEXTS, batch_neighbours, batch_scores
+from test_oos import TableEncoder, clusters
+
+
+def auroc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Share of (in-scope, unknown) pairs the score orders right (ties count half)."""
+    diff = pos[:, None] - neg[None, :]
+    return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
+
+
+def sibling_intent(encoder: TableEncoder, near: list[str], name: str, n: int, seed: int = 3) -> list[str]:
+    """``n`` texts of an intent no label covers that sits close to the label whose examples are ``near`` (an
+    in-domain unknown: one at a time it reads like that label), added to ``encoder``."""
+    rng = np.random.default_rng(seed)
+    known = l2_normalize(np.mean([encoder.table[t] for t in near], axis=0))
+    centre = l2_normalize(known + 0.9 * l2_normalize(rng.normal(size=encoder.dim)))
+    texts = [f"{name} {i}" for i in range(n)]
+    for t in texts:
+        encoder.table[t] = l2_normalize(centre + 0.6 * rng.normal(size=encoder.dim) / np.sqrt(encoder.dim))
+    return texts
+
+
+@pytest.fixture(scope="module")
+def batch() -> tuple[FewShotClassifier, list[str], list[str], list[str], list[str]]:
+    """A classifier, and a batch: in-scope texts, an in-domain unknown intent asked 20 times, scattered texts."""
+    encoder, support, in_scope, scattered = clusters(seed=4)
+    near = [t for t, lab in support if lab == "label0"]
+    new = sibling_intent(encoder, near, "mortgage", 20)
+    clf = FewShotClassifier(encoder=encoder, label_names=False, auto_unknown=True)
+    clf.fit([t for t, _ in support], [lab for _, lab in support])
+    inside = [t for t, _ in in_scope[:120]]
+    texts = inside + new + scattered[:30]
+    order = np.random.default_rng(1).permutation(len(texts))
+    return clf, [texts[i] for i in order], inside, new, scattered[:30]
+
+
+def test_reading_the_batch_together_separates_a_repeated_unknown_intent(batch) -> None:
+    clf, texts, inside, new, scattered = batch
+    position = {t: i for i, t in enumerate(texts)}
+    plain_labels, plain_probs, plain = clf.predict_with_scores(texts)
+    labels, probs, together = clf.predict_with_scores(texts, batch_aware=True)
+    np.testing.assert_array_equal(probs, plain_probs)  # the labels' probabilities are untouched
+    rows = {name: np.array([position[t] for t in group]) for name, group in
+            (("in", inside), ("new", new), ("scattered", scattered))}
+    assert auroc(together[rows["in"]], together[rows["new"]]) > auroc(plain[rows["in"]], plain[rows["new"]]) + 0.05
+    assert np.all(together <= plain)  # the reading only lowers scores: it only adds unknown answers
+    caught = lambda answers, group: int(np.sum(answers[rows[group]] == "unknown"))  # noqa: E731
+    assert caught(labels, "new") > caught(plain_labels, "new")
+    assert caught(labels, "scattered") >= caught(plain_labels, "scattered")
+    assert caught(labels, "in") <= caught(plain_labels, "in") + len(inside) // 20  # at most 5 % more of them
+    assert set(labels[labels != "unknown"]) <= set(plain_labels)
+
+
+def test_the_reading_follows_the_texts_not_their_order(batch) -> None:
+    clf, texts, *_ = batch
+    scores = clf.predict_with_scores(texts, batch_aware=True)[2]
+    order = np.random.default_rng(5).permutation(len(texts))
+    again = clf.predict_with_scores([texts[i] for i in order], batch_aware=True)[2]
+    np.testing.assert_allclose(again, scores[order], rtol=1e-6)
+
+
+def test_batch_scores_stay_in_the_scores_units() -> None:
+    rng = np.random.default_rng(0)
+    vectors = np.zeros((60, 9), dtype=np.float32)
+    vectors[:59, :8] = l2_normalize(rng.normal(size=(59, 8)) + 1.5)  # similar to each other
+    vectors[59, 8] = 1.0  # like no other text
+    scores = rng.normal(size=60) * 3 + 5
+    nearest = rng.uniform(0.2, 0.9, size=60)
+    read = batch_scores(scores, vectors, nearest, lower_only=False)
+    assert read[59] == pytest.approx(scores[59])  # no neighbour: its own score
+    assert abs(read.mean() - scores.mean()) < 0.5 * scores.std()  # in the scores' own units
+    assert not np.allclose(read, scores)
+    np.testing.assert_allclose(batch_scores(scores, vectors, nearest), np.minimum(scores, read))
+    np.testing.assert_allclose(batch_scores(scores, vectors, nearest, smooth=0.0, novelty=0.0), scores)
+    few = BATCH_MIN_TEXTS - 1  # too few texts to read together: unchanged
+    np.testing.assert_array_equal(batch_scores(scores[:few], vectors[:few], nearest[:few]), scores[:few])
+
+
+def test_none_of_these_answers_stay_and_count_as_the_lowest() -> None:
+    rng = np.random.default_rng(1)
+    vectors = l2_normalize(rng.normal(size=(60, 8))).astype(np.float32)
+    scores = rng.normal(size=60)
+    scores[[3, 7]] = -np.inf
+    read = batch_scores(scores, vectors, rng.uniform(0.2, 0.9, size=60))
+    assert np.isneginf(read[[3, 7]]).all() and np.isfinite(np.delete(read, [3, 7])).all()
+
+
+def test_batch_neighbours_leave_out_the_text_and_its_copies() -> None:
+    vectors = l2_normalize(np.array([[1.0, 0.0], [1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])).astype(np.float32)
+    sims, rows = batch_neighbours(vectors, 2)
+    assert rows[0].tolist() == [2, 3] and rows[1].tolist() == [2, 3]  # rows 0 and 1 are one text twice
+    assert sims[0, 0] == pytest.approx(0.8) and np.all(np.diff(sims, axis=1) <= 1e-6)
+    assert all(i not in row for i, row in enumerate(rows))
+    sims, rows = batch_neighbours(vectors[:2], 2)  # nothing but copies: no neighbour at all
+    assert (rows == -1).all() and np.isnan(sims).all()
+
+
+def test_a_question_asked_many_times_over_is_not_a_new_intent(batch) -> None:
+    clf, texts, inside, *_ = batch
+    asked = inside[0]  # one in-scope question, sent 30 times: copies, not a group of its own
+    labels, _, scores = clf.predict_with_scores(texts + [asked] * 30, batch_aware=True)
+    plain = clf.predict_with_scores(texts + [asked] * 30)[2]
+    assert labels[-1] != "unknown" and scores[-1] == pytest.approx(plain[-1])
+
+
+@pytest.mark.parametrize("bad, match", [({"smooth": 1.5}, "smooth"), ({"novelty": -0.1}, "novelty"),
+                                        ({"k": 0}, "k must"), ({"k": 2.5}, "k must")])
+def test_bad_reading_options_name_the_value(bad: dict, match: str) -> None:
+    vectors = l2_normalize(np.random.default_rng(2).normal(size=(20, 4))).astype(np.float32)
+    with pytest.raises(FewShotError, match=match):
+        batch_scores(np.zeros(20), vectors, np.zeros(20), **bad)
+    with pytest.raises(FewShotError, match="one vector"):
+        batch_scores(np.zeros(20), vectors[:10], np.zeros(20))
+
+
+def test_batch_aware_is_refused_clearly_for_multi_label() -> None:
+    encoder, support, in_scope, _ = clusters(seed=6, n_labels=3)
+    clf = FewShotClassifier(encoder=encoder, label_names=False, multi_label=True)
+    clf.fit([t for t, _ in support], [lab for _, lab in support])
+    with pytest.raises(FewShotError, match="batch_aware is not available with multi_label"):
+        clf.predict_with_scores([t for t, _ in in_scope[:12]], batch_aware=True)
