@@ -2,7 +2,7 @@
 
     python bench/oos_discover.py [--data ../shared/data] [--split valid|test] [--shots 5 10] [--draws 3]
                                  [--distances 0.4 0.5 0.6] [--pools 1 2] [--min-size 3] [--other 100] [--per-group N]
-                                 [--batch-from-train N] [--rounds N] [--model minilm] [--hwu-draws N]
+                                 [--batch-from-train N] [--rounds N] [--batch-aware] [--model minilm] [--hwu-draws N]
                                  [--out bench/results/oos_discover.json]
 
 The episodes of ``bench/oos_indomain.py`` (the same seeds: CLINC150 single-domain sets of 10 intents with 5
@@ -74,10 +74,12 @@ def from_train(frames: dict[str, pd.DataFrame], known: list[str], unknown: list[
     return batch, texts_of(frames["query"], frames["other"], known, unknown, n_other, rng)
 
 
-def answers(clf: Any, texts: pd.DataFrame) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """What the user sees on ``texts`` (see the module docstring), and the raw scores for the same-cost threshold."""
+def answers(clf: Any, texts: pd.DataFrame, batch_aware: bool = False) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """What the user sees on ``texts`` (see the module docstring), and the raw scores for the same-cost threshold
+    (``batch_aware``: ``texts`` read together)."""
     sets = {"in_domain": texts.text[texts.kind == "in_domain"].tolist(), "other": texts.text[texts.kind == "other"].tolist()}
-    found, raw = on.classifier_metrics(clf, texts[texts.kind == "in"], {"unseen": sets["in_domain"], "other": sets["other"]})
+    found, raw = on.classifier_metrics(clf, texts[texts.kind == "in"],
+                                       {"unseen": sets["in_domain"], "other": sets["other"]}, batch_aware)
     raw["in_domain"] = raw.pop("unseen")
     return {"accuracy": found["accuracy"], "in_domain": found["unseen"], "other": found["other"],
             "in_domain_auroc": found["unseen_auroc"]}, raw
@@ -97,10 +99,12 @@ def marked(batch: pd.DataFrame, groups: list[list[int]], per_group: int | None) 
 
 def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[str], unknown: list[str],
             support: tuple[np.ndarray, np.ndarray, list[str]], settings: list[tuple[float, float]], min_size: int,
-            n_other: int, per_group: int | str | None, batch_per_intent: int | None = None, rounds: int = 1) -> dict:
+            n_other: int, per_group: int | str | None, batch_per_intent: int | None = None, rounds: int = 1,
+            batch_aware: bool = False) -> dict:
     """One episode: the classifier on the next texts without and with the groups a user marks, per distance
     (``per_group``: texts added per group, ``"label"`` for a label's worth as the app adds, None for all;
-    ``rounds``: how many times the user classifies the batch again and looks at the new groups)."""
+    ``rounds``: how many times the user classifies the batch again and looks at the new groups; ``batch_aware``:
+    the batch and the next texts each read together)."""
     from fewshot import FewShotClassifier, uncovered_groups
     from fewshot.uncovered import label_worth
 
@@ -115,13 +119,14 @@ def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[s
         per_group = label_worth(np.bincount(y))
     clf = FewShotClassifier(encoder=enc, label_names=True, auto_unknown=True).fit(texts, labels)
     result: dict[str, Any] = {**meta, "unknown": unknown, "batch_unknown": 0}
-    result["without"], raw = answers(clf, later)
-    result["batch_unknown"] = int((clf.predict(batch.text.tolist()) == UNKNOWN).sum())
+    result["without"], raw = answers(clf, later, batch_aware)
+    result["batch_unknown"] = int((clf.predict(batch.text.tolist(), batch_aware=batch_aware) == UNKNOWN).sum())
     for d, pool in settings:
         current, none, n_groups, n_marked = clf, batch.iloc[:0], 0, 0
         for _ in range(rounds):  # a round: group what is still unknown and unmarked, mark, refit
             rest = batch[~batch.text.isin(set(none.text))].reset_index(drop=True)
-            groups = uncovered_groups(current, rest.text.tolist(), distance=d, min_size=min_size, pool=pool)
+            groups = uncovered_groups(current, rest.text.tolist(), distance=d, min_size=min_size, pool=pool,
+                                      batch_aware=batch_aware)
             new, n = marked(rest, groups, per_group)
             n_groups, n_marked = n_groups + len(groups), n_marked + n
             if not len(new):
@@ -133,7 +138,7 @@ def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[s
                  "marked_in_scope": int((none.kind == "in").sum()),
                  "intents_marked": int(none.label[none.kind == "in_domain"].nunique()),
                  "intents_held_out": len(unknown)}
-        found = answers(current, later)[0] if len(none) else dict(result["without"])
+        found = answers(current, later, batch_aware)[0] if len(none) else dict(result["without"])
         result[f"d{d:g}/p{pool:g}"] = {**found, **stats,
                             "threshold": on.same_cost(raw, found["accuracy"], ("in_domain", "other"))}
     return result
@@ -199,6 +204,9 @@ def main() -> int:
                         help="the batch: N train texts of every known and held-out intent (not the support's) and "
                              "--other of CLINC150 oos_train; the next texts: the whole query split (default: the "
                              "query split cut in halves)")
+    parser.add_argument("--batch-aware", action="store_true",
+                        help="the batch and the next texts each read together (FewShotClassifier.predict_with_scores("
+                             "batch_aware=True)), without and with the marked groups")
     parser.add_argument("--rounds", type=int, default=1,
                         help="review rounds: after marking, the batch is classified again and its new groups looked "
                              "at (default 1)")
@@ -210,7 +218,7 @@ def main() -> int:
     settings = [(d, p) for d in args.distances or [GROUP_DISTANCE] for p in args.pools or [POOL]]
     per_group = None if args.per_group == 0 else args.per_group or "label"
     episodes = [episode(frames, enc, meta, known, unknown, support, settings, args.min_size or MIN_GROUP_SIZE,
-                        args.other, per_group, args.batch_from_train, args.rounds)
+                        args.other, per_group, args.batch_from_train, args.rounds, args.batch_aware)
                 for enc, frames, meta, known, unknown, support in on.episodes_of(args)]
     return on.write_summary("oos_discover.py", args.out, episodes, lambda eps: summarise(eps, settings), markdown)
 

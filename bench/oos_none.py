@@ -42,17 +42,25 @@ METRICS = ("accuracy", *KINDS, "unseen_auroc", "unseen_recall@2pt")
 UNKNOWN = "unknown"  # the product's default unknown_label: examples under it are "none of these" examples
 
 
-def classifier_metrics(clf: Any, in_scope: pd.DataFrame, sets: dict[str, list[str]]
+def classifier_metrics(clf: Any, in_scope: pd.DataFrame, sets: dict[str, list[str]], batch_aware: bool = False
                        ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """What a user of ``clf`` sees on the episode's queries (see the module docstring), and the raw scores
-    (``-inf`` where "none of these" won; ``right``: the top label of each in-scope query is its label)."""
-    labels, probs, s_in = clf.predict_with_scores(in_scope.text.tolist())
+    (``-inf`` where "none of these" won; ``right``: the top label of each in-scope query is its label).
+    ``batch_aware``: the in-scope queries and ``sets`` answered as one batch, read together."""
+    parts = {"in_scope": in_scope.text.tolist(), **sets}
+    if batch_aware:
+        every = clf.predict_with_scores([t for texts in parts.values() for t in texts], batch_aware=True)
+        ends = np.cumsum([len(texts) for texts in parts.values()])
+        found = {kind: tuple(a[end - len(parts[kind]):end] for a in every) for kind, end in zip(parts, ends)}
+    else:
+        found = {kind: clf.predict_with_scores(texts) for kind, texts in parts.items()}
+    labels, probs, s_in = found["in_scope"]
     gold = in_scope.label.to_numpy()
     top = clf.classes_[probs.argmax(axis=1)]
     out = {"accuracy": 100 * float((labels == gold).mean())}
     raw = {"in_scope": np.where(np.isfinite(s_in), s_in, -1e9), "right": top == gold}  # -1e9: lowest possible
-    for kind, texts in sets.items():
-        answered, _, scores = clf.predict_with_scores(texts)
+    for kind in sets:
+        answered, _, scores = found[kind]
         out[kind] = float((answered == UNKNOWN).mean())
         raw[kind] = np.where(np.isfinite(scores), scores, -1e9)
     out["unseen_auroc"] = oi.auroc(raw["in_scope"], raw["unseen"])

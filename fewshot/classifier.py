@@ -428,12 +428,13 @@ class FewShotClassifier:
             return np.empty((0, len(self.classes_)))
         return self._proba_and_neighbours(self.encoder.encode(texts, progress=progress), self.config.k)[0]
 
-    def predict(self, texts: Sequence[str], *, progress: ProgressFn | None = None, **unknown_overrides: Any
-                ) -> np.ndarray | list[list[str]]:
+    def predict(self, texts: Sequence[str], *, progress: ProgressFn | None = None, batch_aware: bool = False,
+                **unknown_overrides: Any) -> np.ndarray | list[list[str]]:
         """The most likely label per text (``unknown_label`` where the unknown options reject it; keyword
-        overrides of those options as in :meth:`labels_from_proba`). A ``multi_label`` classifier always returns
-        a list of label lists, most probable first, ``[]`` where the unknown options reject the text."""
-        return self.predict_with_scores(texts, progress=progress, **unknown_overrides)[0]
+        overrides of those options as in :meth:`labels_from_proba`; ``batch_aware`` as in
+        :meth:`predict_with_scores`). A ``multi_label`` classifier always returns a list of label lists, most
+        probable first, ``[]`` where the unknown options reject the text."""
+        return self.predict_with_scores(texts, progress=progress, batch_aware=batch_aware, **unknown_overrides)[0]
 
     def labels_from_proba(self, probs: np.ndarray, scores: np.ndarray | None = None, **unknown_overrides: Any
                           ) -> np.ndarray:

@@ -99,13 +99,14 @@ def pool_rows(unknown: np.ndarray, scores: np.ndarray, *, pool: float = POOL,
 
 
 def uncovered_groups(clf: FewShotClassifier, texts: Sequence[str], *, distance: float = GROUP_DISTANCE,
-                     min_size: int = MIN_GROUP_SIZE, pool: float = POOL,
-                     max_texts: int = MAX_GROUP_TEXTS) -> list[list[int]]:
+                     min_size: int = MIN_GROUP_SIZE, pool: float = POOL, max_texts: int = MAX_GROUP_TEXTS,
+                     batch_aware: bool = False) -> list[list[int]]:
     """Groups of similar ``texts`` among those ``clf`` answers unknown (no label; multi-label: an empty answer)
     and the least in-scope others (:func:`pool_rows`): positions in ``texts``, most typical first, largest
-    group first."""
+    group first. ``batch_aware``: ``texts`` answered and scored read together, as
+    ``clf.predict_with_scores(texts, batch_aware=True)`` does."""
     _check(distance, min_size)
-    answers, _, scores = clf.predict_with_scores(texts)
+    answers, _, scores = clf.predict_with_scores(texts, batch_aware=batch_aware)
     unknown_label = clf.config.unknown_label
     unknown = np.array([len(a) == 0 if isinstance(a, list) else a == unknown_label for a in answers], dtype=bool)
     rows = pool_rows(unknown, scores, pool=pool, max_texts=max_texts)

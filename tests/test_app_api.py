@@ -259,11 +259,12 @@ def test_batch_read_together_only_adds_unknown_answers(support: Client, tmp_path
                                                                    for t in BAKING + WEATHER]
     src = tmp_path / "many.csv"
     pd.DataFrame({"text": texts}).to_csv(src, index=False)
-    _, plain_file, _ = support.predict(handle_file(str(src)), "text", True, 0.0, api_name="/classify_csv")
+    _, plain_file, plain_summary = support.predict(handle_file(str(src)), "text", True, 0.0, api_name="/classify_csv")
+    assert "*Unknown: read the rows together* answers a recurring one unknown more often" in plain_summary
     _, together_file, summary = support.predict(handle_file(str(src)), "text", True, 0.0, batch_aware=True,
                                                 api_name="/classify_csv")
     plain, together = (pd.read_csv(f, keep_default_na=False) for f in (plain_file, together_file))
-    assert "read together with the rows most like them" in summary
+    assert "read together with the rows most like them" in summary and "answers a recurring one" not in summary
     score = lambda df: df.in_scope_score.astype(str).str.lstrip("'").astype(float)  # noqa: E731 ("'-1.2": no formula)
     assert (score(together) <= score(plain) + 1e-3).all()
     changed = together.label != plain.label

@@ -129,3 +129,14 @@ def test_batch_aware_is_refused_clearly_for_multi_label() -> None:
     clf.fit([t for t, _ in support], [lab for _, lab in support])
     with pytest.raises(FewShotError, match="batch_aware is not available with multi_label"):
         clf.predict_with_scores([t for t, _ in in_scope[:12]], batch_aware=True)
+
+
+def test_groups_of_a_batch_read_together_show_the_repeated_unknown_intent(batch) -> None:
+    from fewshot import uncovered_groups
+
+    clf, texts, _, new, _ = batch
+    alone = [{texts[i] for i in g} for g in uncovered_groups(clf, texts)]
+    together = [{texts[i] for i in g} for g in uncovered_groups(clf, texts, batch_aware=True)]
+    most = lambda groups: max((len(g & set(new)) for g in groups), default=0)  # noqa: E731
+    assert most(alone) < len(new) // 2  # one text at a time, few of the intent's texts are among the least in scope
+    assert most(together) == len(new)  # read together, the whole intent is one group

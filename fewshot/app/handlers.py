@@ -497,6 +497,8 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     if unknown + nearest_none >= MIN_GROUP_SIZE:
         summary += ("  \nTopics your labels miss? *Find groups among the least confident rows* (below) shows the "
                     "texts they share")
+        if not batch_aware and done >= BATCH_MIN_TEXTS and not st.is_multi_classifier(fit.clf):
+            summary += f"; *{BATCH_AWARE_LABEL}* answers a recurring one unknown more often"
     first = [label_col, conf_col, column]  # the decisive columns first: they stay visible on a narrow screen
     preview = out[first + [c for c in out.columns if c not in first]].head(PREVIEW_ROWS)
     return preview, str(st.write_labelled(out, Path(path).name)), summary, fit, review
