@@ -148,7 +148,7 @@ def test_encoder_choice_is_an_optional_last_input(app_url: str, support: Client)
         at = names.index("encoder")  # last, or followed by later optional inputs: old positional calls keep working
         assert params[at]["parameter_default"] == "fast", endpoint
         assert all(p["parameter_has_default"] for p in params[at:]), endpoint
-        assert names[at + 1:] == (["batch_aware"] if endpoint == "/classify_csv" else []), endpoint
+        assert names[at + 1:] == (["batch_aware"] if endpoint in ("/classify_csv", "/evaluate") else []), endpoint
     text = "I can't log in, the password reset email never came"
     default, _, _ = support.predict(text, False, 0.0, api_name="/classify")
     fast, _, _ = support.predict(text, False, 0.0, True, "fast", api_name="/classify")
@@ -269,6 +269,26 @@ def test_batch_read_together_only_adds_unknown_answers(support: Client, tmp_path
     assert (score(together) <= score(plain) + 1e-3).all()
     changed = together.label != plain.label
     assert (together.label[changed] == "unknown").all()
+
+
+def test_evaluate_can_read_the_rows_together(support: Client, tmp_path: Path) -> None:
+    import re
+
+    rows = [(f"{t} ({i})", lab) for i in range(4) for t, lab in (
+        ("I was billed twice", "billing"), ("my parcel never arrived", "shipping"),
+        ("reset my password please", "account_access"), ("cancel my subscription", "cancellation"),
+        ("the app crashes when I log in", "technical_issue"), ("where is my package", "shipping"),
+        ("why was my card charged again", "billing"), ("I can't sign in to my account", "account_access"))]
+    rows += [(f"{t}, asked again ({i})", "unknown") for i in range(4) for t in BAKING + WEATHER]
+    src = tmp_path / "labelled.csv"
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(src, index=False)
+    plain = support.predict(handle_file(str(src)), "text", "label", api_name="/evaluate")[0]
+    together = support.predict(handle_file(str(src)), "text", "label", batch_aware=True, api_name="/evaluate")[0]
+    assert "read together" in together and "read together" not in plain
+    recall = lambda md: int(re.search(r"out-of-scope recall (\d+)%", md).group(1))  # noqa: E731
+    assert recall(together) >= recall(plain)  # reading together only adds unknown answers
+    details = support.predict(api_name="/eval_details")
+    assert details[2] is not None  # the trade-off curve of the scores read together
 
 
 def test_automatic_unknown_needs_two_examples_of_a_label(app_url: str) -> None:

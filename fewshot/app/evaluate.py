@@ -22,6 +22,7 @@ import pandas as pd
 from ..errors import FewShotError
 from ..io.tables import neutralize_formulas
 from ..text import ProgressFn
+from ..unknown import BATCH_MIN_TEXTS
 from . import state as st
 
 if TYPE_CHECKING:
@@ -39,10 +40,12 @@ NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": 
 
 
 def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
-        progress: ProgressFn | None = None, rule: st.Unknown | None = None) -> dict[str, Any]:
+        progress: ProgressFn | None = None, rule: st.Unknown | None = None, batch_aware: bool = False
+        ) -> dict[str, Any]:
     """Score ``clf`` once on two columns of ``df``: predictions without the unknown rule, in-scope scores and
     the automatic threshold; the rest of this module works from the returned dict. A multi-label classifier's
-    pass is :func:`run_multi` (``rule``: the unknown rule its answers use)."""
+    pass is :func:`run_multi` (``rule``: the unknown rule its answers use). ``batch_aware``: the rows' in-scope
+    scores read together, as Batch does with that option."""
     for col in (text_col, label_col):
         if col not in df.columns:
             raise FewShotError(f"there is no column {col!r}; the columns are {list(map(str, df.columns))}")
@@ -53,11 +56,14 @@ def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
     if sub.empty:
         raise FewShotError(f"no row has both a text in {text_col!r} and a label in {label_col!r}")
     if st.is_multi_classifier(clf):
+        if batch_aware:
+            raise FewShotError("reading the rows together is for single-label classifiers; untick it to evaluate "
+                               "this multi-label label set")
         return run_multi(clf, sub, text_col, label_col, rule or unknown_rule(clf, True, 0.0), progress,
                          skipped=int((~keep).sum()))
     texts = sub[text_col].str.slice(0, st.MAX_INPUT_CHARS).tolist()
     gold = [" ".join(g.split()) for g in sub[label_col]]
-    labels, probs, scores = clf.predict_with_scores(texts, progress=progress, **NO_UNKNOWN)
+    labels, probs, scores = clf.predict_with_scores(texts, progress=progress, batch_aware=batch_aware, **NO_UNKNOWN)
     auto, note = st.auto_threshold(clf)
     chosen = clf.config.score_threshold
     return {
@@ -67,6 +73,7 @@ def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
         "unknown_label": clf.config.unknown_label, "auto": auto, "auto_note": note,
         "chosen": None if chosen is None else float(chosen),
         "classes": [str(c) for c in clf.classes_], "skipped": int((~keep).sum()),
+        "batch_aware": bool(batch_aware) and len(texts) >= BATCH_MIN_TEXTS,
     }
 
 

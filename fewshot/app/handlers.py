@@ -271,6 +271,10 @@ BATCH_AWARE_LABEL = "Unknown: read the rows together"
 BATCH_AWARE_INFO = ("also answer 'unknown' where a text and the rows most like it sit apart from your examples: a "
                     "topic no label covers, repeated in the file, is caught more often; each answer then depends "
                     "on the other rows")
+TOO_FEW_TO_READ_TOGETHER = (f"Read together: the file has fewer than {BATCH_MIN_TEXTS} rows, too few for a topic to "
+                            "repeat; each row was read on its own")
+EVAL_TOGETHER_INFO = ("score the file's rows as Batch does with this option: to see, and choose on the curve below, "
+                      "what it does to the unknown answers")
 AUTO_LABEL = "Unknown: automatic (from your examples)"
 AUTO_INFO = ("answer 'unknown' when a text scores below nearly all of your own examples (the threshold that "
              "costs about 2% of accuracy on them, by cross-validation); untick to set a confidence threshold yourself")
@@ -472,8 +476,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     explained = bool(nearest_none) and not unknown  # every unknown answer is explained by the line above
     together = ""
     if batch_aware and done < BATCH_MIN_TEXTS:
-        gr.Warning(f"Read together: the file has fewer than {BATCH_MIN_TEXTS} texts, too few for a topic to repeat; "
-                   "each row was read on its own", duration=5)
+        gr.Warning(TOO_FEW_TO_READ_TOGETHER, duration=5)
     elif batch_aware and rule.mode in ("auto", "point"):
         together = ", read together with the rows most like them"
     if rule.mode == "auto" and not explained:
@@ -548,6 +551,9 @@ def eval_metrics_md(res: dict[str, Any]) -> str:
         lines.append(rule)
     elif res.get("auto_note"):
         lines.append(f"_No unknown rule: {esc(res['auto_note'])}._")
+    if res.get("batch_aware"):
+        lines.append("In-scope scores read together with the rows most like them (as *Batch* reads a file with "
+                     f"*{BATCH_AWARE_LABEL}*).")
     lines.append(f"{s['errors']} row(s) misclassified (with the unknown rule in use); the worst labels and the "
                  "most-confused pairs are below.")
     return "  \n".join(lines + file_warnings(res, s))
@@ -577,10 +583,11 @@ MULTI_CURVE_NOTE = ("_The trade-off curve is drawn for single-label classifiers.
 
 
 @friendly
-def evaluate_csv(file: Any, text_col: str, label_col: str, int8: bool, encoder: str, state: dict[str, Any],
-                 cache: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+def evaluate_csv(file: Any, text_col: str, label_col: str, int8: bool, encoder: str, batch_aware: bool,
+                 state: dict[str, Any], cache: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
     """Accuracy (without and with the unknown rule), a confusion view of the labels with most errors and the
-    misclassified rows on a labelled CSV; the scored rows stay in the session for the tables below."""
+    misclassified rows on a labelled CSV; the scored rows stay in the session for the tables below.
+    ``batch_aware``: the rows' in-scope scores read together, as Batch does with that option."""
     if not text_col or not label_col:
         raise FewShotError("choose the text column and the label column first")
     if text_col == label_col:
@@ -588,7 +595,10 @@ def evaluate_csv(file: Any, text_col: str, label_col: str, int8: bool, encoder: 
     path = file_path(file)
     df = st.read_upload(path)
     fit = fitted(state, cache, progress, int8, encoder)
-    res = ev.run(fit.clf, df, text_col, label_col, progress_fn(progress, "Classifying"))
+    res = ev.run(fit.clf, df, text_col, label_col, progress_fn(progress, "Classifying"),
+                 batch_aware=bool(batch_aware))
+    if batch_aware and not res.get("batch_aware"):
+        gr.Warning(TOO_FEW_TO_READ_TOGETHER, duration=5)
     res["source"] = Path(path).name
     return eval_metrics_md(res), ev.confusion_figure(res), ev.errors(res), fit, res
 

@@ -307,6 +307,8 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
                 with gr.Row():
                     text_col = gr.Dropdown(label="Text column", choices=[], allow_custom_value=True, min_width=120)
                     label_col = gr.Dropdown(label="Label column", choices=[], allow_custom_value=True, min_width=120)
+                together = gr.Checkbox(value=False, label=h.BATCH_AWARE_LABEL, info=h.EVAL_TOGETHER_INFO,
+                                       elem_id="eval-together")
                 go = gr.Button("Evaluate", variant="primary", elem_id="eval-run")
                 working = gr.Markdown(elem_id="eval-working", min_height=0)  # progress and refusals show here
                 metrics = gr.Markdown(elem_id="eval-metrics", label="Metrics")
@@ -350,7 +352,8 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
                              interactive=False, elem_id="eval-report")
     quiet = {"show_progress": "minimal", "show_progress_on": [working]}  # a refusal leaves the old results
     details = [per_label, pairs, curve, point, point_md, report]
-    evaluate = [h.evaluate_csv, [file, text_col, label_col, *enc, state, cache], [metrics, plot, wrong, cache, results]]
+    evaluate = [h.evaluate_csv, [file, text_col, label_col, *enc, together, state, cache],
+                [metrics, plot, wrong, cache, results]]
     file.upload(h.eval_columns, [file], [text_col, label_col], api_name="eval_columns", **quiet)
     go.click(*evaluate, api_name="evaluate", **quiet).success(
         h.eval_details, [results], details, api_name="eval_details", show_progress="hidden").success(
