@@ -193,12 +193,13 @@ def batch_neighbours(vectors: np.ndarray, k: int, *, same: float = BATCH_SAME, l
     """Each row's ``k`` most similar other rows of ``vectors`` (unit length) with a cosine of at least ``least``,
     leaving out its copies (cosine ``same`` or more: a text repeated, or a template with another number, is one
     text, not a group): ``(similarities, rows)``, both ``(n, k)``, most similar first; where fewer are found
-    among the ``4 k`` nearest, padded with NaN and -1. Exact inner products through FAISS (no n x n matrix)."""
-    import faiss
+    among the ``4 k`` nearest, padded with NaN and -1. Searched as the examples are (:class:`SupportIndex`: exact
+    inner products through FAISS, approximate above :data:`fewshot.support.APPROX_ABOVE` texts; no n x n matrix)."""
+    from .support import SupportIndex
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
+    index = SupportIndex(vectors.shape[1])
+    index.add(np.arange(len(vectors), dtype=np.int64), vectors)
     sims, rows = index.search(vectors, min(len(vectors), 4 * k + 1))
     other = (rows != np.arange(len(vectors))[:, None]) & (rows >= 0) & (sims < same) & (sims >= least)
     keep = np.argsort(~other, axis=1, kind="stable")[:, :k]  # the other rows first, in their order

@@ -140,3 +140,22 @@ def test_groups_of_a_batch_read_together_show_the_repeated_unknown_intent(batch)
     most = lambda groups: max((len(g & set(new)) for g in groups), default=0)  # noqa: E731
     assert most(alone) < len(new) // 2  # one text at a time, few of the intent's texts are among the least in scope
     assert most(together) == len(new)  # read together, the whole intent is one group
+
+
+def test_a_large_batch_is_searched_as_a_large_support_set_is(monkeypatch) -> None:
+    from fewshot import support
+
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(20, 16))
+    vectors = l2_normalize(centres[rng.integers(0, 20, 600)] + 0.4 * rng.normal(size=(600, 16))).astype(np.float32)
+    exact = batch_neighbours(vectors, 5)[1]
+    monkeypatch.setattr(support, "APPROX_ABOVE", 100)  # as a batch above 50,000 texts would be
+    searched, search = [], support.SupportIndex.search
+
+    def spy(index, queries, k):
+        searched.append(index.approximate)
+        return search(index, queries, k)
+
+    monkeypatch.setattr(support.SupportIndex, "search", spy)
+    approx = batch_neighbours(vectors, 5)[1]
+    assert searched == [True] and np.mean(approx == exact) > 0.9
