@@ -1,4 +1,5 @@
-"""Out of scope: the in-scope score, the thresholds on it, and the "none of these" examples (their one home).
+"""Out of scope: the in-scope score, the thresholds on it, the "none of these" examples (their one home), and a
+batch's scores read together (:func:`batch_scores`).
 
 A text is answered ``unknown_label`` when
 
@@ -241,7 +242,7 @@ def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.nd
     sims, rows = batch_neighbours(vectors, k)
     found = rows >= 0
     count = np.maximum(found.sum(axis=1), 1)
-    alone = ~found.any(axis=1)  # only copies of itself nearby: read on its own
+    alone = ~found.any(axis=1)  # nothing similar in the batch but copies of itself: read on its own
     near = np.where(found, sims, 0.0).sum(axis=1) / count - np.asarray(nearest_example, dtype=np.float64)
     near = np.where(alone, near[~alone].mean() if (~alone).any() else 0.0, near)
     z = z - novelty * (near - near.mean()) / max(float(near.std()), 1e-12)
