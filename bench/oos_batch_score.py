@@ -80,7 +80,7 @@ def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[s
     inside = kind == "in"
     result: dict[str, Any] = {**meta, "unknown": unknown, "batch": len(batch)}
     for name, aware in (("auto", False), ("auto batch-aware", True)):  # the product's answers, as shipped
-        answers, _, score = clf.predict_with_scores(batch_texts, batch_aware=aware)
+        answers = clf.predict_with_scores(batch_texts, batch_aware=aware)[0]
         result[name] = {"accuracy": float(np.mean(answers[inside] == gold[inside])),
                         "in_domain": float(np.mean(answers[kind == "in_domain"] == UNKNOWN)),
                         "other": float(np.mean(answers[kind == "other"] == UNKNOWN))}

@@ -266,7 +266,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         return _classify_ray(args)
     from .io.output import label_frame, output_names
     from .io.tables import check_header, count_rows, iter_chunks
-    from .unknown import BATCH_MIN_TEXTS
+    from .unknown import BATCH_MIN_TEXTS, reads_together
 
     check_header(args.input, [args.text_column], args.encoding)
     out_path = Path(args.output)
@@ -285,7 +285,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
                            "from per-label thresholds, not an in-scope score)")
     candidates = _GroupCandidates(clf.config.unknown_label) if groups_path is not None else None
     tmp_path = out_path.with_name(out_path.name + ".part")
-    written = 0
+    written = labelled = 0
     with _progress_bar("classifying", total=count_rows(args.input, args.encoding), unit="row") as bar:
         chunks = iter_chunks(args.input, args.text_column, args.chunk_size, args.encoding)
         progress = None
@@ -297,8 +297,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
             for i, chunk in enumerate(chunks):
                 chunk = label_frame(clf, chunk, args.text_column, progress=progress, batch_aware=args.batch_aware)
                 chunk.to_csv(tmp_path, mode="w" if i == 0 else "a", header=i == 0, index=False)
+                label_col, _, _, score_col = output_names(chunk.columns[:-4], bool(clf.config.multi_label))
+                labelled += int((chunk[label_col] != "").sum())  # blank texts stay unlabelled: not read
                 if candidates is not None:
-                    label_col, _, _, score_col = output_names(chunk.columns[:-4], bool(clf.config.multi_label))
                     candidates.add(written, chunk[args.text_column], chunk[label_col], chunk[score_col])
                 written += len(chunk)
                 if progress is None:
@@ -310,8 +311,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
             raise
     tmp_path.replace(out_path)
     print(f"wrote {written} rows to {out_path}", file=sys.stderr)
-    if args.batch_aware and written < BATCH_MIN_TEXTS:
-        print(f"--batch-aware: fewer than {BATCH_MIN_TEXTS} rows, too few for a topic to repeat; each row was read "
+    if args.batch_aware and not reads_together(labelled):
+        print(f"--batch-aware: fewer than {BATCH_MIN_TEXTS} texts, too few for a topic to repeat; each row was read "
               "on its own", file=sys.stderr)
     if candidates is not None:
         _write_groups(clf, candidates, groups_path)

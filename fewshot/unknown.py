@@ -189,6 +189,12 @@ BATCH_MIN_TEXTS = 50
 dozen texts an intent rarely repeats; the measured batches hold 400 texts or more)."""
 
 
+def reads_together(n_texts: int, k: int = BATCH_NEIGHBOURS) -> bool:
+    """Whether a batch of ``n_texts`` texts is large enough for :func:`batch_scores` to read it together (at
+    least :data:`BATCH_MIN_TEXTS`, and more than ``k``); what the front ends tell the user when it is not."""
+    return n_texts >= max(BATCH_MIN_TEXTS, k + 1)
+
+
 def batch_neighbours(vectors: np.ndarray, k: int, *, same: float = BATCH_SAME, least: float = BATCH_NEAR
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's ``k`` most similar other rows of ``vectors`` (unit length) with a cosine of at least ``least``,
@@ -235,7 +241,7 @@ def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.nd
         raise FewShotError(f"one vector and one nearest-example similarity per score: {len(scores)} scores, "
                            f"{len(vectors)} vectors, {len(nearest_example)} similarities")
     finite = np.isfinite(scores)
-    if len(scores) < max(BATCH_MIN_TEXTS, k + 1) or finite.sum() < 2:
+    if not reads_together(len(scores), k) or finite.sum() < 2:
         return scores.copy()
     mean, spread = scores[finite].mean(), max(float(scores[finite].std()), 1e-12)
     z = (np.where(finite, scores, scores[finite].min()) - mean) / spread

@@ -108,7 +108,12 @@ def test_classify_batch_aware_reads_the_whole_file_together(support: Path, tmp_p
     assert (whole.label[changed] == "unknown").all()  # ... so it only adds unknown answers
     asked = whole.text.str.startswith(tuple(q for q, _ in QUERIES))  # in scope, each asked 8 times over
     assert whole.label[asked].tolist() == plain.label[asked].tolist()  # copies are one text, not a new intent
-    assert f"wrote {len(texts)} rows" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"wrote {len(texts)} rows" in err and "too few for a topic" not in err
+    gaps = tmp_path / "gaps.csv"  # 56 rows, but only 46 texts: too few to read together, and said so
+    pd.DataFrame({"text": texts[:46] + [""] * 10}).to_csv(gaps, index=False)
+    assert main([*common[:4], str(gaps), *common[5:], "--output", str(tmp_path / "g.csv"), "--batch-aware"]) == 0
+    assert "fewer than 50 texts, too few for a topic to repeat" in capsys.readouterr().err
     for extra, message in ((["--engine", "ray"], "local engine"), (["--multi-label"], "multi-label")):
         assert main([*common, "--output", str(tmp_path / "x.csv"), "--batch-aware", *extra]) == 2
         assert message in capsys.readouterr().err

@@ -22,7 +22,7 @@ import pandas as pd
 from ..errors import FewShotError
 from ..io.tables import neutralize_formulas
 from ..text import ProgressFn
-from ..unknown import BATCH_MIN_TEXTS
+from ..unknown import reads_together
 from . import state as st
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
         "unknown_label": clf.config.unknown_label, "auto": auto, "auto_note": note,
         "chosen": None if chosen is None else float(chosen),
         "classes": [str(c) for c in clf.classes_], "skipped": int((~keep).sum()),
-        "batch_aware": bool(batch_aware) and len(texts) >= BATCH_MIN_TEXTS,
+        "batch_aware": bool(batch_aware) and reads_together(len(texts)),
     }
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import FewShotError
 from ..uncovered import MIN_GROUP_SIZE
-from ..unknown import BATCH_MIN_TEXTS
+from ..unknown import BATCH_MIN_TEXTS, reads_together
 from . import browser, tiers, warmup
 from . import evaluate as ev
 from . import review as rv
@@ -475,7 +475,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
         unknown -= nearest_none
     explained = bool(nearest_none) and not unknown  # every unknown answer is explained by the line above
     together = ""
-    if batch_aware and done < BATCH_MIN_TEXTS:
+    if batch_aware and not reads_together(done):
         gr.Warning(TOO_FEW_TO_READ_TOGETHER, duration=5)
     elif batch_aware and rule.mode in ("auto", "point"):
         together = ", read together with the rows most like them"
@@ -500,7 +500,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     if unknown + nearest_none >= MIN_GROUP_SIZE:
         summary += ("  \nTopics your labels miss? *Find groups among the least confident rows* (below) shows the "
                     "texts they share")
-        if not batch_aware and done >= BATCH_MIN_TEXTS and not st.is_multi_classifier(fit.clf):
+        if not batch_aware and reads_together(done) and not st.is_multi_classifier(fit.clf):
             summary += f"; *{BATCH_AWARE_LABEL}* answers a recurring one unknown more often"
     first = [label_col, conf_col, column]  # the decisive columns first: they stay visible on a narrow screen
     preview = out[first + [c for c in out.columns if c not in first]].head(PREVIEW_ROWS)
