@@ -2,7 +2,8 @@
 in-domain unknowns better?
 
     python bench/oos_batch_score.py [--data ../shared/data] [--split valid|test] [--shots 5 10] [--draws 3]
-                                    [--k K ...] [--weight W] [--other 100] [--batch-from-train N]
+                                    [--k K ...] [--weight W] [--rise R ...] [--flat-smoothing] [--other 100]
+                                    [--batch-from-train N]
                                     [--model minilm] [--hwu-draws N] [--out bench/results/oos_batch_score.json]
 
 The episodes of ``bench/oos_indomain.py`` (same seeds). The batch: every ``--split`` query of the known and
@@ -17,14 +18,16 @@ every intent, not the support's, and ``--other`` of ``oos_train``), scored all a
   example: a text much closer to other texts of the batch than to any example is more likely a new intent;
 - ``both``: ``novelty``, then smoothed as ``smooth`` (the product's ``batch_aware`` reading).
 
-Each is mapped back onto the batch's own scores by rank; ``lower-only``: a text keeps the lower of its own score
-and the reading, as the product does, so that the reading only adds unknown answers.
+Each is mapped back into the scores' units (the batch's mean and spread); ``lower-only``: a text keeps the lower of
+its own score and the reading, so that the reading only adds unknown answers; ``rise R``: that, plus R of any rise
+(the product keeps ``fewshot.unknown.BATCH_RISE`` of it); without a tag: the reading itself.
 
 Reports in-domain and other-domain AUROC and in-domain recall at a 2-point cost (as ``oos_indomain.py``), paired
 against ``logit``, and the product's answers with its automatic threshold without and with ``batch_aware``
-(``FewShotClassifier.predict_with_scores``, always with the product's own settings: ``--k`` and ``--weight``
-change only the readings compared); means ± standard errors over episodes. Writes ``--out`` and a markdown table (``.md``). See
-docs/unknown-in-domain.md ("What did not help").
+(``FewShotClassifier.predict_with_scores``, always with the product's own settings: ``--k``, ``--weight`` and
+``--rise`` change only the readings compared), and the answers each ``both`` reading would give at that
+threshold; means ± standard errors over episodes. Writes ``--out`` and a markdown table (``.md``). See
+docs/unknown-in-domain.md ("Reading a batch together").
 """
 
 from __future__ import annotations
@@ -46,23 +49,25 @@ UNKNOWN = on.UNKNOWN
 
 
 def batch_readings(score: np.ndarray, vectors: np.ndarray, nearest_example: np.ndarray, ks: list[int],
-                   weight: float) -> dict[str, np.ndarray]:
+                   weight: float, rises: list[float] | None = None, scaled: bool = True) -> dict[str, np.ndarray]:
     """The module docstring's scores for one batch, through the product's :func:`fewshot.unknown.batch_scores`
-    (``smooth`` and ``novelty``: one of its two terms at 0)."""
-    from fewshot.unknown import batch_scores
+    (``smooth`` and ``novelty``: one of its two terms at 0), each whole, lower-only and with each of ``rises``
+    (default: the product's); ``scaled=False``: the same smoothing weight for every text with a neighbour."""
+    from fewshot.unknown import BATCH_RISE, batch_scores
 
     out = {"logit": score}
+    tags = [(1.0, ""), (0.0, " lower-only")] + [(r, f" rise {r:g}") for r in (rises or [BATCH_RISE])]
     for k in ks:
         for name, smooth, novelty in (("smooth", weight, 0.0), ("novelty", 0.0, weight), ("both", weight, weight)):
-            for lower_only, tag in ((False, ""), (True, " lower-only")):
+            for rise, tag in tags:
                 out[f"{name} k{k}{tag}"] = batch_scores(score, vectors, nearest_example, k=k, smooth=smooth,
-                                                        novelty=novelty, lower_only=lower_only)
+                                                        novelty=novelty, rise=rise, scaled=scaled)
     return out
 
 
 def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[str], unknown: list[str],
             support: tuple[np.ndarray, np.ndarray, list[str]], ks: list[int], weight: float, n_other: int,
-            batch_per_intent: int | None) -> dict:
+            batch_per_intent: int | None, rises: list[float] | None = None, scaled: bool = True) -> dict:
     """One episode: every score's metrics on the batch."""
     from fewshot import FewShotClassifier
 
@@ -88,10 +93,15 @@ def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[s
     correct = answers[inside] == gold[inside]
     vectors = enc.encode(batch_texts)
     sims, rows = clf.support.nearest(vectors, 1)
-    for name, s in batch_readings(score, vectors, sims[:, 0], ks, weight).items():
+    for name, s in batch_readings(score, vectors, sims[:, 0], ks, weight, rises, scaled).items():
         result[name] = {"in_domain_auroc": oi.auroc(s[inside], s[kind == "in_domain"]),
                         "other_auroc": oi.auroc(s[inside], s[kind == "other"]),
                         "in_domain_recall@2pt": oi.recall_at_cost(correct, s[inside], s[kind == "in_domain"])}
+        if name.startswith("both"):  # its answers at the automatic threshold (the product's: "auto batch-aware")
+            t = clf.auto_threshold_
+            result[f"auto {name}"] = {"accuracy": float(np.mean(correct & (s[inside] >= t))),
+                                      "in_domain": float(np.mean(s[kind == "in_domain"] < t)),
+                                      "other": float(np.mean(s[kind == "other"] < t))}
     return result
 
 
@@ -124,7 +134,9 @@ def markdown(rows: list[dict], command: str) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     lines += [setting(r) + cells(r, METRICS) + " |" for r in rows if not r["score"].startswith("auto")]
     lines += ["", "The product's answers with its automatic threshold (`auto_unknown=True`), without and with "
-              "`batch_aware` (the product's own k and weight, whatever `--k` and `--weight` say); Δ: paired against `auto`. Accuracy: in-scope texts answered with their label "
+              "`batch_aware` (the product's own k, weight and rise, whatever `--k`, `--weight` and `--rise` say), "
+              "and the answers of each `both` reading at that threshold; Δ: paired against `auto`. Accuracy: "
+              "in-scope texts answered with their label "
               "(unknown counts wrong); then the share of the held-out intents' and of other-domain texts answered "
               "unknown.", "",
               "| setting | batch | answers | accuracy | Δ | in-domain unknown: answered unknown | Δ | other domain | Δ |",
@@ -139,6 +151,11 @@ def main() -> int:
                         help="neighbours read per text, to compare (default: the product's)")
     parser.add_argument("--weight", type=float, default=None,
                         help="w of the smoothing and of the novelty term (default: the product's)")
+    parser.add_argument("--rise", type=float, nargs="+", default=None,
+                        help="shares of a rise kept, to compare (default: the product's)")
+    parser.add_argument("--flat-smoothing", action="store_true",
+                        help="the readings compared smooth every text with a neighbour by the same weight (the product "
+                             "scales it by how close the neighbours are)")
     parser.add_argument("--other", type=int, default=100, help="other-domain texts per batch (CLINC150 oos)")
     parser.add_argument("--batch-from-train", type=int, default=None, metavar="N",
                         help="the batch: N train texts of every known and held-out intent (default: the query split)")
@@ -147,10 +164,11 @@ def main() -> int:
 
     args.k = args.k or [BATCH_NEIGHBOURS]
     args.weight = BATCH_WEIGHT if args.weight is None else args.weight
-    if not 0 <= args.weight <= 1 or min(args.k) < 1:
-        parser.error(f"--weight must lie in [0, 1] and --k be positive, got {args.weight} and {args.k}")
+    if not 0 <= args.weight <= 1 or min(args.k) < 1 or not all(0 <= r <= 1 for r in args.rise or []):
+        parser.error(f"--weight and --rise must lie in [0, 1] and --k be positive, got {args.weight}, {args.rise} "
+                     f"and {args.k}")
     episodes = [episode(frames, enc, meta, known, unknown, support, args.k, args.weight, args.other,
-                        args.batch_from_train)
+                        args.batch_from_train, args.rise, not args.flat_smoothing)
                 for enc, frames, meta, known, unknown, support in on.episodes_of(args)]
     return on.write_summary("oos_batch_score.py", args.out, episodes, summarise, markdown)
 

@@ -181,9 +181,15 @@ BATCH_WEIGHT = 0.7
 """Weight of the batch reading's two terms, the neighbours' scores and the novelty (chosen on the valid splits)."""
 BATCH_NEAR = 0.4
 """Least cosine for another text of the batch to count as a neighbour: a text with no similar one is read on its
-own (chosen on the valid splits)."""
+own, and one whose neighbours barely pass it is hardly smoothed (chosen on the valid splits)."""
 BATCH_SAME = 0.9
 """Cosine at which two texts of a batch count as copies of one text (not each other's neighbours)."""
+BATCH_RISE = 0.25
+"""Share of a rise that the batch reading keeps: a text takes the lower of its own score and the reading, plus this
+share of any rise (0: the reading only lowers scores; 1: the reading itself). A low score among confident texts of
+its label is raised a little, so the reading also gives back answers it would have withheld, without pulling other
+domains' texts up with the examples' neighbours (chosen on the valid splits and on batches of training texts:
+docs/unknown-in-domain.md)."""
 BATCH_MIN_TEXTS = 50
 """Fewest texts read together; a smaller batch keeps its own scores (a guard, not a measured optimum: in a few
 dozen texts an intent rarely repeats; the measured batches hold 400 texts or more)."""
@@ -217,7 +223,7 @@ def batch_neighbours(vectors: np.ndarray, k: int, *, same: float = BATCH_SAME, l
 
 def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.ndarray, *,
                  k: int = BATCH_NEIGHBOURS, smooth: float = BATCH_WEIGHT, novelty: float = BATCH_WEIGHT,
-                 lower_only: bool = True) -> np.ndarray:
+                 rise: float = BATCH_RISE, scaled: bool = True) -> np.ndarray:
     """In-scope ``scores`` of a batch read together, in the scores' own units (thresholds apply unchanged).
 
     Why: an unknown intent of the labels' own domain reads like a known label one text at a time, but in a
@@ -226,13 +232,16 @@ def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.nd
     (:func:`batch_neighbours`) minus that of its nearest example, ``nearest_example`` (a text much closer to
     other texts than to any example is likely a new intent). Then ``smooth`` of it is replaced by its
     neighbours' mean (label propagation's local consistency: Zhou et al. 2004, "Learning with local and global
-    consistency"). With ``lower_only`` a text keeps the lower of its own score and that reading, so the reading
-    only adds unknown answers (docs/unknown-in-domain.md). A text without neighbours keeps its score; ``-inf``
-    ("none of these" won) stays ``-inf`` and counts as the lowest score for its neighbours. A batch of fewer
-    than :data:`BATCH_MIN_TEXTS` texts is returned unchanged.
+    consistency"), less where the neighbours are less similar to it than the batch's median text's are to its
+    own, none at :data:`BATCH_NEAR` (a text like nothing in particular, often another domain's, is not pulled
+    towards the in-scope texts it barely resembles; ``scaled=False``: ``smooth`` for every text with a
+    neighbour). A text keeps the lower of its own score and that reading, plus ``rise`` of any rise (0: the
+    reading only lowers scores; 1: the reading itself; docs/unknown-in-domain.md). A text without neighbours
+    keeps its score; ``-inf`` ("none of these" won) stays ``-inf`` and counts as the lowest score for its
+    neighbours. A batch of fewer than :data:`BATCH_MIN_TEXTS` texts is returned unchanged.
     """
     scores = np.asarray(scores, dtype=np.float64)
-    for name, value in (("smooth", smooth), ("novelty", novelty)):
+    for name, value in (("smooth", smooth), ("novelty", novelty), ("rise", rise)):
         if not 0.0 <= value <= 1.0:
             raise FewShotError(f"{name} must lie between 0 and 1, got {value!r}")
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
@@ -249,13 +258,18 @@ def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.nd
     found = rows >= 0
     count = np.maximum(found.sum(axis=1), 1)
     alone = ~found.any(axis=1)  # nothing similar in the batch but copies of itself: read on its own
-    near = np.where(found, sims, 0.0).sum(axis=1) / count - np.asarray(nearest_example, dtype=np.float64)
+    closeness = np.where(found, sims, 0.0).sum(axis=1) / count  # mean cosine of its neighbours
+    near = closeness - np.asarray(nearest_example, dtype=np.float64)
     near = np.where(alone, near[~alone].mean() if (~alone).any() else 0.0, near)
     z = z - novelty * (near - near.mean()) / max(float(near.std()), 1e-12)
     mean_neighbour = np.where(alone, z, np.where(found, z[np.maximum(rows, 0)], 0.0).sum(axis=1) / count)
-    z = (1.0 - smooth) * z + smooth * mean_neighbour
-    out = np.where(finite, mean + spread * z, -np.inf)  # back in the scores' units
-    return np.minimum(scores, out) if lower_only else out
+    typical = float(np.median(closeness[~alone])) if (~alone).any() else 1.0
+    weight = smooth * np.clip((closeness - BATCH_NEAR) / max(typical - BATCH_NEAR, 1e-6), 0.0, 1.0)
+    weight = np.where(alone, 0.0, weight if scaled else smooth)  # full for neighbours as close as the median text's
+    z = (1.0 - weight) * z + weight * mean_neighbour
+    read = np.where(finite, mean + spread * z, scores)  # back in the scores' units; -inf stays -inf
+    gain = np.maximum(read - np.where(finite, scores, 0.0), 0.0)  # 0 where the score is -inf
+    return np.minimum(scores, read) + rise * gain
 
 
 def rejected(probs: np.ndarray, scores: np.ndarray | None, *, min_confidence: float | None,

@@ -251,7 +251,7 @@ def test_groups_no_label_covers_become_a_label_or_none_of_these(app_url: str, tm
     assert all("added as" in r[1] for r in rows["data"] if r[3] in BAKING + WEATHER)
 
 
-def test_batch_read_together_only_adds_unknown_answers(support: Client, tmp_path: Path) -> None:
+def test_batch_read_together_answers_a_recurring_topic_unknown(support: Client, tmp_path: Path) -> None:
     in_scope = ["I was billed twice", "my parcel never arrived", "reset my password please", "cancel my subscription",
                 "the app crashes when I log in", "where is my package", "why was my card charged again",
                 "I can't sign in to my account"]
@@ -265,10 +265,11 @@ def test_batch_read_together_only_adds_unknown_answers(support: Client, tmp_path
                                                 api_name="/classify_csv")
     plain, together = (pd.read_csv(f, keep_default_na=False) for f in (plain_file, together_file))
     assert "read together with the rows most like them" in summary and "answers a recurring one" not in summary
-    score = lambda df: df.in_scope_score.astype(str).str.lstrip("'").astype(float)  # noqa: E731 ("'-1.2": no formula)
-    assert (score(together) <= score(plain) + 1e-3).all()
-    changed = together.label != plain.label
-    assert (together.label[changed] == "unknown").all()
+    topic = together.text.str.contains("asked again")
+    unknown = lambda df: int((df.label[topic] == "unknown").sum())  # noqa: E731
+    assert unknown(together) >= unknown(plain)
+    changed = together.label != plain.label  # to or from unknown, never one label for another
+    assert ((together.label[changed] == "unknown") | (plain.label[changed] == "unknown")).all()
 
 
 def test_evaluate_can_read_the_rows_together(support: Client, tmp_path: Path) -> None:
@@ -286,7 +287,7 @@ def test_evaluate_can_read_the_rows_together(support: Client, tmp_path: Path) ->
     together = support.predict(handle_file(str(src)), "text", "label", batch_aware=True, api_name="/evaluate")[0]
     assert "read together" in together and "read together" not in plain
     recall = lambda md: int(re.search(r"out-of-scope recall (\d+)%", md).group(1))  # noqa: E731
-    assert recall(together) >= recall(plain)  # reading together only adds unknown answers
+    assert recall(together) >= recall(plain)  # the recurring topics are answered unknown at least as often
     details = support.predict(api_name="/eval_details")
     assert details[2] is not None  # the trade-off curve of the scores read together
 

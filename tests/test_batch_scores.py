@@ -8,7 +8,7 @@ import pytest
 
 from fewshot import FewShotClassifier, FewShotError
 from fewshot.rules import l2_normalize
-from fewshot.unknown import BATCH_MIN_TEXTS, batch_neighbours, batch_scores
+from fewshot.unknown import BATCH_MIN_TEXTS, BATCH_RISE, batch_neighbours, batch_scores
 from test_oos import TableEncoder, clusters
 
 
@@ -53,12 +53,17 @@ def test_reading_the_batch_together_separates_a_repeated_unknown_intent(batch) -
     rows = {name: np.array([position[t] for t in group]) for name, group in
             (("in", inside), ("new", new), ("scattered", scattered))}
     assert auroc(together[rows["in"]], together[rows["new"]]) > auroc(plain[rows["in"]], plain[rows["new"]]) + 0.05
-    assert np.all(together <= plain)  # the reading only lowers scores: it only adds unknown answers
+    pure = batch_scores(plain, clf.encoder.encode(texts), clf.support.nearest(clf.encoder.encode(texts), 1)[0][:, 0],
+                        rise=1.0)
+    np.testing.assert_allclose(together, np.minimum(plain, pure) + BATCH_RISE * np.maximum(pure - plain, 0), rtol=1e-6)
+    assert (together > plain + 1e-9).any() and (together < plain - 1e-9).any()  # lowered in full, raised in part
     caught = lambda answers, group: int(np.sum(answers[rows[group]] == "unknown"))  # noqa: E731
     assert caught(labels, "new") > caught(plain_labels, "new")
     assert caught(labels, "scattered") >= caught(plain_labels, "scattered")
     assert caught(labels, "in") <= caught(plain_labels, "in") + len(inside) // 20  # at most 5 % more of them
-    assert set(labels[labels != "unknown"]) <= set(plain_labels)
+    kept = labels != "unknown"
+    np.testing.assert_array_equal(labels[kept & (plain_labels != "unknown")],
+                                  plain_labels[kept & (plain_labels != "unknown")])  # a label is never swapped
 
 
 def test_the_reading_follows_the_texts_not_their_order(batch) -> None:
@@ -76,11 +81,13 @@ def test_batch_scores_stay_in_the_scores_units() -> None:
     vectors[59, 8] = 1.0  # like no other text
     scores = rng.normal(size=60) * 3 + 5
     nearest = rng.uniform(0.2, 0.9, size=60)
-    read = batch_scores(scores, vectors, nearest, lower_only=False)
+    read = batch_scores(scores, vectors, nearest, rise=1.0)
     assert read[59] == pytest.approx(scores[59])  # no neighbour: its own score
     assert abs(read.mean() - scores.mean()) < 0.5 * scores.std()  # in the scores' own units
     assert not np.allclose(read, scores)
-    np.testing.assert_allclose(batch_scores(scores, vectors, nearest), np.minimum(scores, read))
+    np.testing.assert_allclose(batch_scores(scores, vectors, nearest, rise=0.0), np.minimum(scores, read))
+    np.testing.assert_allclose(batch_scores(scores, vectors, nearest, rise=0.4),
+                               np.minimum(scores, read) + 0.4 * np.maximum(read - scores, 0))
     np.testing.assert_allclose(batch_scores(scores, vectors, nearest, smooth=0.0, novelty=0.0), scores)
     few = BATCH_MIN_TEXTS - 1  # too few texts to read together: unchanged
     np.testing.assert_array_equal(batch_scores(scores[:few], vectors[:few], nearest[:few]), scores[:few])
@@ -110,11 +117,11 @@ def test_a_question_asked_many_times_over_is_not_a_new_intent(batch) -> None:
     asked = inside[0]  # one in-scope question, sent 30 times: copies, not a group of its own
     labels, _, scores = clf.predict_with_scores(texts + [asked] * 30, batch_aware=True)
     plain = clf.predict_with_scores(texts + [asked] * 30)[2]
-    assert labels[-1] != "unknown" and scores[-1] == pytest.approx(plain[-1])
+    assert labels[-1] != "unknown" and scores[-1] >= plain[-1] - 1e-6  # not lowered as a group of its own
 
 
 @pytest.mark.parametrize("bad, match", [({"smooth": 1.5}, "smooth"), ({"novelty": -0.1}, "novelty"),
-                                        ({"k": 0}, "k must"), ({"k": 2.5}, "k must")])
+                                        ({"rise": 2}, "rise"), ({"k": 0}, "k must"), ({"k": 2.5}, "k must")])
 def test_bad_reading_options_name_the_value(bad: dict, match: str) -> None:
     vectors = l2_normalize(np.random.default_rng(2).normal(size=(20, 4))).astype(np.float32)
     with pytest.raises(FewShotError, match=match):
@@ -159,3 +166,23 @@ def test_a_large_batch_is_searched_as_a_large_support_set_is(monkeypatch) -> Non
     monkeypatch.setattr(support.SupportIndex, "search", spy)
     approx = batch_neighbours(vectors, 5)[1]
     assert searched == [True] and np.mean(approx == exact) > 0.9
+
+
+def test_a_text_barely_like_its_neighbours_is_pulled_towards_them_less() -> None:
+    rng = np.random.default_rng(7)
+    centre = l2_normalize(rng.normal(size=16))
+    crowd = l2_normalize(centre + 0.5 * l2_normalize(rng.normal(size=(59, 16))))  # confident in-scope texts
+    noise = rng.normal(size=16)
+    away = l2_normalize(noise - (noise @ centre) * centre)  # orthogonal to the centre
+    loner = l2_normalize(0.55 * centre + 0.835 * away)  # like them only a little (another domain's text)
+    vectors = np.vstack([crowd, loner]).astype(np.float32)
+    sims, rows = batch_neighbours(vectors, 10)
+    closeness = np.nanmean(sims, axis=1)
+    assert (rows[59] >= 0).any() and closeness[59] < np.median(closeness[:59]) - 0.1  # the setting
+    scores = np.r_[rng.normal(5.0, 0.3, size=59), 0.0]
+    nearest = np.r_[np.full(59, 0.8), 0.45]
+    scaled = batch_scores(scores, vectors, nearest, rise=1.0)
+    flat = batch_scores(scores, vectors, nearest, rise=1.0, scaled=False)
+    assert scaled[59] < flat[59] - 0.5  # its confident neighbours lift it much less
+    np.testing.assert_allclose(batch_scores(scores, vectors, nearest, rise=1.0, smooth=0.0),
+                               batch_scores(scores, vectors, nearest, rise=1.0, smooth=0.0, scaled=False))

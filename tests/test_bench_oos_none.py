@@ -58,17 +58,18 @@ def test_discovery_marks_the_groups_mostly_out_of_scope_and_splits_in_halves() -
 
 def test_batch_score_readings_are_the_product_s_with_one_term_off() -> None:
     from fewshot.rules import l2_normalize
-    from fewshot.unknown import batch_scores
+    from fewshot.unknown import BATCH_RISE, batch_scores
 
     bench = _bench("oos_batch_score")
     rng = np.random.default_rng(3)
     vectors = l2_normalize(rng.normal(size=(80, 6)) + 1.0).astype(np.float32)
     score, nearest = rng.normal(size=80), rng.uniform(0.3, 0.9, size=80)
     read = bench.batch_readings(score, vectors, nearest, [10], 0.7)
-    assert set(read) == {"logit"} | {f"{n} k10{t}" for n in ("smooth", "novelty", "both") for t in ("", " lower-only")}
+    tags = ("", " lower-only", f" rise {BATCH_RISE:g}")
+    assert set(read) == {"logit"} | {f"{n} k10{t}" for n in ("smooth", "novelty", "both") for t in tags}
     np.testing.assert_array_equal(read["logit"], score)
-    np.testing.assert_allclose(read["both k10 lower-only"], batch_scores(score, vectors, nearest, k=10, smooth=0.7,
-                                                                         novelty=0.7))
+    np.testing.assert_allclose(read[f"both k10 rise {BATCH_RISE:g}"],  # the product's reading
+                               batch_scores(score, vectors, nearest, k=10, smooth=0.7, novelty=0.7))
     np.testing.assert_allclose(read["smooth k10"], batch_scores(score, vectors, nearest, k=10, smooth=0.7, novelty=0.0,
-                                                                lower_only=False))
+                                                                rise=1.0))
     assert all(np.all(read[f"{n} k10 lower-only"] <= score) for n in ("smooth", "novelty", "both"))

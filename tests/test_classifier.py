@@ -107,8 +107,9 @@ def test_save_load_in_fresh_process_gives_same_predictions(clf: FewShotClassifie
     queries = [q for q, _ in QUERIES] + ["something else entirely"]
     expected = clf.predict_proba(queries)
     clf.save(tmp_path / "clf")
-    code = (
-        "import sys, json; from fewshot import FewShotClassifier;"
+    code = (  # the same BLAS mode as this process (tests/conftest.py), as a program needing the guarantee sets it
+        "import sys, json; from fewshot.encoders.determinism import strict_blas; strict_blas();"
+        "from fewshot import FewShotClassifier;"
         "c = FewShotClassifier.load(sys.argv[1]);"
         "print(json.dumps(c.predict_proba(json.loads(sys.argv[2])).tolist()))"
     )
