@@ -30,7 +30,8 @@ product's score) over the same episodes. Also the "ambiguous: A or B?" analysis 
 ``--finetune``: per episode the classifier is also fine-tuned on its support set through the public API
 (:class:`Tuning`, ``clf.finetune()``) and every text re-read by the adapted encoder (``ft:<score>`` rows);
 ``--finetune-forced-steps N`` adds adaptation without the estimate, always kept (``ftN:<score>``).
-``--model mpnet`` encodes only the train and query rows the episodes use (:class:`LazyRows`).
+``--model mpnet`` encodes only the train and query rows the episodes use (:class:`LazyRows`). The ``bg`` scores
+(not in the default list) read the other dataset's training intents as known unknowns (:func:`background_intents`).
 Vectors are cached under ``--cache`` (``.npy``, rebuilt when the texts change). Writes ``--out`` (summary of
 every score; per episode only ``EPISODE_SCORES``) and the same tables as markdown next to it (``.md``).
 See docs/unknown-in-domain.md.
@@ -158,7 +159,7 @@ class Fitted:
     """The product's head fitted on support vectors (plus label-name vectors), with what scores need."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list[str] | None = None,
-                 mixup: bool = False) -> None:
+                 mixup: bool = False, background: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         n_classes = len(names)
         xx, yy = np.vstack([x, names]), np.concatenate([y, np.arange(n_classes)])
         self.mixup_head = mixup_head(x, y, names) if mixup else None
@@ -182,6 +183,8 @@ class Fitted:
         same = np.where(yy[:, None] == yy[None, :], sims, -np.inf).max(axis=1)
         self.label_density = np.array([np.median(same[(yy == c) & np.isfinite(same)])
                                        if np.isfinite(same[yy == c]).any() else 1.0 for c in range(n_classes)])
+        self.label_means = LIB["norm"](means)
+        self.background = None if background is None else background_intents(self.head, background, self.label_means)
 
     def features(self, q: np.ndarray, texts: list[str] | None = None) -> dict[str, np.ndarray]:
         """Every candidate in-scope score (higher: in scope) for query vectors ``q``, plus ``pred`` and the
@@ -233,6 +236,12 @@ class Fitted:
             for w in (0.5, 1.0):
                 f[f"logit+{w:g}tfidf"] = l1 + w * t_top / TEMPERATURE
                 f[f"logit+0.5cos+{w:g}tfidf"] = l1 + 0.5 * cos_top / TEMPERATURE + w * t_top / TEMPERATURE
+        if self.background is not None:  # nearer another corpus's intent than the predicted label's mean
+            near_label = (tq @ self.label_means.T)[rows, top]
+            near_other = (tq @ self.background.T).max(axis=1) if len(self.background) else np.full(len(q), -1.0)
+            gap = np.maximum(0.0, near_other - near_label)
+            for w in (0.5, 1.0):
+                f[f"logit-{w:g}bg"] = l1 - w * gap / TEMPERATURE
         if self.mixup_head is not None:
             z = self.mixup_head.logits(q).astype(np.float64)
             z_in, z_out = z[:, :self.n_classes], np.logaddexp.reduce(z[:, self.n_classes:], axis=1)
@@ -240,6 +249,23 @@ class Fitted:
             f["mixup"] = -np.logaddexp(0.0, z_out - np.logaddexp.reduce(z_in, axis=1))  # log P(in scope)
         f["pred"], f["second"] = top, second
         return f
+
+
+BACKGROUND_ALIAS = 0.8
+"""A background intent whose mean lies this close (cosine, head space) to a known label's is that label under
+another name, and is dropped."""
+
+
+def background_intents(head: Any, background: tuple[np.ndarray, np.ndarray], label_means: np.ndarray) -> np.ndarray:
+    """Known-unknown intents: the unit mean, in the head's space, of every intent of another labelled corpus
+    (``background``: vectors and intent indices) that is not a known label under another name
+    (:data:`BACKGROUND_ALIAS`). A text nearer one of them than its predicted label's mean is more likely an
+    intent the labels do not cover (outlier exposure with real intents: Hendrycks et al. 2019, "Deep Anomaly
+    Detection with Outlier Exposure")."""
+    vectors, intents = background
+    tb = head.transform(vectors)
+    means = LIB["norm"](np.stack([tb[intents == b].mean(axis=0) for b in np.unique(intents)]))
+    return means[(means @ label_means.T).max(axis=1) < BACKGROUND_ALIAS]
 
 
 MIXUP_SHARE = 1.0  # pseudo-outliers per support example
@@ -271,8 +297,10 @@ def mixup_head(x: np.ndarray, y: np.ndarray, names: np.ndarray, seed: int = 0) -
 SCORES = ("logit", "msp", "margin", "energy", "maxcos", "maxcos_top", "nn_margin", "knn3", "maxcos_rel", "maha",
           "maha_top", "logit+0.5cos", "logit+1cos", "logit+2cos", "logit+0.5margin", "logit+1margin",
           "logit+0.5cos+0.5margin", "logit+1cos+1margin", "perlabel", "tfidf_top", "logit+0.5tfidf", "logit+1tfidf",
-          "logit+0.5cos+0.5tfidf", "logit+0.5cos+1tfidf", "learned", "learned_small", "mixup", "mixup_logit")
-DEFAULT_SCORES = tuple(s for s in SCORES if not s.startswith(("learned", "mixup")))  # they refit heads: slower
+          "logit+0.5cos+0.5tfidf", "logit+0.5cos+1tfidf", "learned", "learned_small", "mixup", "mixup_logit",
+          "logit-0.5bg", "logit-1bg")
+DEFAULT_SCORES = tuple(s for s in SCORES if not s.startswith(("learned", "mixup")) and not s.endswith("bg"))
+"""Every score but those that refit heads (slower) or read another corpus (``bg``)."""
 LEARNED_FEATURES = {"learned": ("logit", "margin", "maxcos_top", "nn_margin", "knn3", "maha", "energy", "msp",
                                 "maxcos_rel"),
                     "learned_small": ("logit", "maxcos_top", "margin")}
@@ -282,7 +310,8 @@ PROB_MARGINS = (0.1, 0.2, 0.3)
 
 
 def cross_validated(x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list[str], seed: int = 0,
-                    mixup: bool = False) -> dict[str, np.ndarray]:
+                    mixup: bool = False, background: tuple[np.ndarray, np.ndarray] | None = None
+                    ) -> dict[str, np.ndarray]:
     """Features of held-out support examples (5 folds per label, as the product's automatic threshold),
     with ``right`` and ``label`` (the true label)."""
     rng = np.random.default_rng(seed)
@@ -294,7 +323,7 @@ def cross_validated(x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list
     for k in range(FOLDS):
         test = fold == k
         t = np.array(texts, dtype=object)
-        f = Fitted(x[~test], y[~test], names, list(t[~test]), mixup).features(x[test], list(t[test]))
+        f = Fitted(x[~test], y[~test], names, list(t[~test]), mixup, background).features(x[test], list(t[test]))
         f["right"], f["label"] = f["pred"] == y[test], y[test]
         parts.append(f)
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
@@ -439,7 +468,8 @@ def queries(query: pd.DataFrame, v_query: np.ndarray, known: list[str], unknown:
 def run_episode(support: tuple[np.ndarray, np.ndarray, list[str]], names: np.ndarray,
                 in_scope: tuple[np.ndarray, np.ndarray, list[str]], in_domain: tuple[np.ndarray, list[str]],
                 other: pd.DataFrame, v_other: np.ndarray, scores: tuple[str, ...],
-                tuning: Tuning | None = None, label_names: list[str] | None = None) -> dict:
+                tuning: Tuning | None = None, label_names: list[str] | None = None,
+                background: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """One classifier: fit on ``support`` (vectors, label indices, texts), score the in-scope queries, the
     in-domain out-of-scope ones and the other-domain ones; with ``tuning``, also per fine-tuning arm (the
     classifier fine-tuned on the support texts, every text re-encoded by its adapted encoder)."""
@@ -447,8 +477,8 @@ def run_episode(support: tuple[np.ndarray, np.ndarray, list[str]], names: np.nda
     q_in, y_in, q_texts = in_scope
     oos = {"in_domain": in_domain, "other_domain": (v_other, other.text.tolist())}
     mixup = any(s.startswith("mixup") for s in scores)
-    fitted = Fitted(x, y, names, texts, mixup)
-    cv = cross_validated(x, y, names, texts, mixup=mixup)
+    fitted = Fitted(x, y, names, texts, mixup, background)
+    cv = cross_validated(x, y, names, texts, mixup=mixup, background=background)
     f_in = fitted.features(q_in, q_texts)
     f_oos = {k: fitted.features(v, t) for k, (v, t) in oos.items()}
     for f in (f_in, cv, *f_oos.values()):
@@ -586,10 +616,16 @@ def run_episodes(vec: Vectors, dataset: str, split: str, shots: int, draws: int,
     """Every episode of ``dataset``: queries from ``split``, other-domain texts from CLINC150 ``oos_<split>``."""
     query, v_query = vec.split(dataset, split)
     other, v_other = vec.split("clinc150", f"oos_{split}")
+    background = None
+    if any(s.endswith("bg") for s in scores):  # the other dataset's training intents (cross-dataset, as the students)
+        frame, v_bg = vec.split("hwu64" if dataset == "clinc150" else "clinc150", "train")
+        if isinstance(v_bg, LazyRows):
+            raise SystemExit("the bg scores read every train vector of the other dataset: run without --lazy-train")
+        background = (np.asarray(v_bg), pd.factorize(frame.label)[0])
     out = []
     for meta, known, unknown, support in episode_draws(vec, dataset, shots, draws, domains):
         res = run_episode(support, vec.names(dataset, known), *queries(query, v_query, known, unknown),
-                          other, v_other, scores, tuning, known)
+                          other, v_other, scores, tuning, known, background)
         out.append({**meta, "unknown": unknown, **res})
     return out
 

@@ -1,6 +1,7 @@
-"""The in-domain unknown benchmarks (``bench/oos_none.py``, ``bench/oos_discover.py``, ``bench/oos_batch_score.py``):
-the same-cost threshold keeps the accuracy it is given; the simulated user marks the groups that are mostly out of
-scope; the batch readings are the product's."""
+"""The in-domain unknown benchmarks (``bench/oos_none.py``, ``bench/oos_discover.py``, ``bench/oos_batch_score.py``,
+``bench/oos_indomain.py``): the same-cost threshold keeps the accuracy it is given; the simulated user marks the groups
+that are mostly out of scope; the batch readings are the product's; another corpus's intents are read as known
+unknowns."""
 
 from __future__ import annotations
 
@@ -73,3 +74,22 @@ def test_batch_score_readings_are_the_product_s_with_one_term_off() -> None:
     np.testing.assert_allclose(read["smooth k10"], batch_scores(score, vectors, nearest, k=10, smooth=0.7, novelty=0.0,
                                                                 rise=1.0))
     assert all(np.all(read[f"{n} k10 lower-only"] <= score) for n in ("smooth", "novelty", "both"))
+
+
+def test_background_intents_drop_a_known_label_under_another_name_and_lower_what_is_nearer_them() -> None:
+    from fewshot.rules import l2_normalize
+
+    bench = _bench("oos_indomain")
+    bench.LIB.update(bench._library())
+    rng = np.random.default_rng(5)
+    centres = l2_normalize(rng.normal(size=(4, 24)))  # 0, 1: known labels; 2: a known label's twin; 3: a new intent
+    centres[2] = l2_normalize(centres[0] + 0.05 * rng.normal(size=24))
+    draw = lambda c, n: l2_normalize(centres[c] + 0.2 * rng.normal(size=(n, 24)))  # noqa: E731
+    x, y = np.vstack([draw(0, 5), draw(1, 5)]), np.repeat([0, 1], 5)
+    names = np.vstack([centres[0], centres[1]])
+    background = (np.vstack([draw(2, 20), draw(3, 20)]), np.repeat([0, 1], 20))
+    fitted = bench.Fitted(x, y, names, background=background)
+    assert len(fitted.background) == 1  # the twin of label 0 is dropped, the new intent kept
+    f = fitted.features(np.vstack([draw(0, 3), draw(3, 3)]))
+    assert np.allclose(f["logit-0.5bg"][:3], f["logit"][:3])  # known texts: nearer their label than the new intent
+    assert np.all(f["logit-1bg"][3:] < f["logit-0.5bg"][3:]) and np.all(f["logit-0.5bg"][3:] < f["logit"][3:])
