@@ -84,24 +84,26 @@ def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[s
     kind, gold = batch.kind.to_numpy(), batch.label.to_numpy()
     inside = kind == "in"
     result: dict[str, Any] = {**meta, "unknown": unknown, "batch": len(batch)}
+
+    def shares(right: np.ndarray, unknown_answer: np.ndarray) -> dict[str, float]:
+        """The :data:`AUTO` columns: in-scope texts answered with their label, and each kind answered unknown."""
+        return {"accuracy": float(np.mean(right)), "in_domain": float(np.mean(unknown_answer[kind == "in_domain"])),
+                "other": float(np.mean(unknown_answer[kind == "other"]))}
+
     for name, aware in (("auto", False), ("auto batch-aware", True)):  # the product's answers, as shipped
         answers = clf.predict_with_scores(batch_texts, batch_aware=aware)[0]
-        result[name] = {"accuracy": float(np.mean(answers[inside] == gold[inside])),
-                        "in_domain": float(np.mean(answers[kind == "in_domain"] == UNKNOWN)),
-                        "other": float(np.mean(answers[kind == "other"] == UNKNOWN))}
+        result[name] = shares(answers[inside] == gold[inside], answers == UNKNOWN)
     answers, _, score = clf.predict_with_scores(batch_texts, auto_unknown=False)
     correct = answers[inside] == gold[inside]
     vectors = enc.encode(batch_texts)
-    sims, rows = clf.support.nearest(vectors, 1)
-    for name, s in batch_readings(score, vectors, sims[:, 0], ks, weight, rises, scaled).items():
+    nearest = clf.support.nearest(vectors, 1)[0][:, 0]
+    threshold = clf.auto_threshold_
+    for name, s in batch_readings(score, vectors, nearest, ks, weight, rises, scaled).items():
         result[name] = {"in_domain_auroc": oi.auroc(s[inside], s[kind == "in_domain"]),
                         "other_auroc": oi.auroc(s[inside], s[kind == "other"]),
                         "in_domain_recall@2pt": oi.recall_at_cost(correct, s[inside], s[kind == "in_domain"])}
         if name.startswith("both"):  # its answers at the automatic threshold (the product's: "auto batch-aware")
-            t = clf.auto_threshold_
-            result[f"auto {name}"] = {"accuracy": float(np.mean(correct & (s[inside] >= t))),
-                                      "in_domain": float(np.mean(s[kind == "in_domain"] < t)),
-                                      "other": float(np.mean(s[kind == "other"] < t))}
+            result[f"auto {name}"] = shares(correct & (s[inside] >= threshold), s < threshold)
     return result
 
 
