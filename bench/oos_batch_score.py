@@ -2,8 +2,8 @@
 in-domain unknowns better?
 
     python bench/oos_batch_score.py [--data ../shared/data] [--split valid|test] [--shots 5 10] [--draws 3]
-                                    [--k K ...] [--weight W] [--rise R ...] [--flat-smoothing] [--other 100]
-                                    [--batch-from-train N]
+                                    [--k K ...] [--weight W] [--rise R ...] [--reach A ...] [--flat-smoothing]
+                                    [--other 100] [--batch-from-train N]
                                     [--model minilm] [--hwu-draws N] [--out bench/results/oos_batch_score.json]
 
 The episodes of ``bench/oos_indomain.py`` (same seeds). The batch: every ``--split`` query of the known and
@@ -16,7 +16,11 @@ every intent, not the support's, and ``--other`` of ``oos_train``), scored all a
   global consistency"), since an unknown intent's texts sit together and their scores are all low;
 - ``novelty``: ``z - w·z(n)``, ``n`` the mean cosine of the ``k`` nearest batch texts minus that of the nearest
   example: a text much closer to other texts of the batch than to any example is more likely a new intent;
-- ``both``: ``novelty``, then smoothed as ``smooth`` (the product's ``batch_aware`` reading).
+- ``both``: ``novelty``, then smoothed as ``smooth``;
+- ``reach``: a ``both`` reading whose values are also reordered by that reading plus the examples' reach
+  (``fewshot.unknown.example_reach``: label propagation from the examples through the batch), each text keeping
+  the lower of the two (with the product's rise: the product's ``batch_aware`` reading); ``reordered``: those
+  reordered values alone.
 
 Each is mapped back into the scores' units (the batch's mean and spread); ``lower-only``: a text keeps the lower of
 its own score and the reading, so that the reading only adds unknown answers; ``rise R``: that, plus R of any rise
@@ -24,8 +28,8 @@ its own score and the reading, so that the reading only adds unknown answers; ``
 
 Reports in-domain and other-domain AUROC and in-domain recall at a 2-point cost (as ``oos_indomain.py``), paired
 against ``logit``, and the product's answers with its automatic threshold without and with ``batch_aware``
-(``FewShotClassifier.predict_with_scores``, always with the product's own settings: ``--k``, ``--weight`` and
-``--rise`` change only the readings compared), and the answers each ``both`` reading would give at that
+(``FewShotClassifier.predict_with_scores``, always with the product's own settings: ``--k``, ``--weight``,
+``--rise`` and ``--reach`` change only the readings compared), and the answers each ``both`` reading would give at that
 threshold; means ± standard errors over episodes. Writes ``--out`` and a markdown table (``.md``). See
 docs/unknown-in-domain.md ("Reading a batch together").
 """
@@ -49,11 +53,14 @@ UNKNOWN = on.UNKNOWN
 
 
 def batch_readings(score: np.ndarray, vectors: np.ndarray, nearest_example: np.ndarray, ks: list[int],
-                   weight: float, rises: list[float] | None = None, scaled: bool = True) -> dict[str, np.ndarray]:
+                   weight: float, rises: list[float] | None = None, scaled: bool = True,
+                   examples: np.ndarray | None = None, reaches: list[float] | None = None) -> dict[str, np.ndarray]:
     """The module docstring's scores for one batch, through the product's :func:`fewshot.unknown.batch_scores`
     (``smooth`` and ``novelty``: one of its two terms at 0), each whole, lower-only and with each of ``rises``
-    (default: the product's); ``scaled=False``: the same smoothing weight for every text with a neighbour."""
-    from fewshot.unknown import BATCH_RISE, batch_scores
+    (default: the product's); ``scaled=False``: the same smoothing weight for every text with a neighbour;
+    ``examples`` (their vectors): each ``both`` reading also with the examples' reach (tag ``reach``; with
+    ``reaches``, other than the product's alpha: ``reach A``)."""
+    from fewshot.unknown import BATCH_REACH, BATCH_RISE, batch_scores, reordered
 
     out = {"logit": score}
     tags = [(1.0, ""), (0.0, " lower-only")] + [(r, f" rise {r:g}") for r in (rises or [BATCH_RISE])]
@@ -62,12 +69,20 @@ def batch_readings(score: np.ndarray, vectors: np.ndarray, nearest_example: np.n
             for rise, tag in tags:
                 out[f"{name} k{k}{tag}"] = batch_scores(score, vectors, nearest_example, k=k, smooth=smooth,
                                                         novelty=novelty, rise=rise, scaled=scaled)
+        for alpha in (reaches or [BATCH_REACH]) if examples is not None else []:
+            for rise, tag in tags:
+                name = f"both k{k}{tag} reach" + (f" {alpha:g}" if alpha != BATCH_REACH else "")
+                out[name] = batch_scores(score, vectors, nearest_example, k=k, smooth=weight, novelty=weight,
+                                         rise=rise, scaled=scaled, examples=examples, reach=alpha)
+                if tag == f" rise {BATCH_RISE:g}":  # the reordered values alone, without the lower of the two
+                    out[name + " reordered"] = reordered(out[f"both k{k}{tag}"], vectors, examples, k=k, reach=alpha)
     return out
 
 
 def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[str], unknown: list[str],
             support: tuple[np.ndarray, np.ndarray, list[str]], ks: list[int], weight: float, n_other: int,
-            batch_per_intent: int | None, rises: list[float] | None = None, scaled: bool = True) -> dict:
+            batch_per_intent: int | None, rises: list[float] | None = None, scaled: bool = True,
+            reaches: list[float] | None = None) -> dict:
     """One episode: every score's metrics on the batch."""
     from fewshot import FewShotClassifier
 
@@ -98,7 +113,8 @@ def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[s
     vectors = enc.encode(batch_texts)
     nearest = clf.support.nearest(vectors, 1)[0][:, 0]
     threshold = clf.auto_threshold_
-    for name, s in batch_readings(score, vectors, nearest, ks, weight, rises, scaled).items():
+    examples = clf.support.vectors  # the episodes have no "none of these" examples
+    for name, s in batch_readings(score, vectors, nearest, ks, weight, rises, scaled, examples, reaches).items():
         result[name] = {"in_domain_auroc": oi.auroc(s[inside], s[kind == "in_domain"]),
                         "other_auroc": oi.auroc(s[inside], s[kind == "other"]),
                         "in_domain_recall@2pt": oi.recall_at_cost(correct, s[inside], s[kind == "in_domain"])}
@@ -136,7 +152,7 @@ def markdown(rows: list[dict], command: str) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     lines += [setting(r) + cells(r, METRICS) + " |" for r in rows if not r["score"].startswith("auto")]
     lines += ["", "The product's answers with its automatic threshold (`auto_unknown=True`), without and with "
-              "`batch_aware` (the product's own k, weight and rise, whatever `--k`, `--weight` and `--rise` say), "
+              "`batch_aware` (the product's own settings, whatever `--k`, `--weight`, `--rise` and `--reach` say), "
               "and the answers of each `both` reading at that threshold; Δ: paired against `auto`. Accuracy: "
               "in-scope texts answered with their label "
               "(unknown counts wrong); then the share of the held-out intents' and of other-domain texts answered "
@@ -155,6 +171,8 @@ def main() -> int:
                         help="w of the smoothing and of the novelty term (default: the product's)")
     parser.add_argument("--rise", type=float, nargs="+", default=None,
                         help="shares of a rise kept, to compare (default: the product's)")
+    parser.add_argument("--reach", type=float, nargs="+", default=None,
+                        help="alphas of the examples' reach, to compare (default: the product's)")
     parser.add_argument("--flat-smoothing", action="store_true",
                         help="the readings compared smooth every text with a neighbour by the same weight (the product "
                              "scales it by how close the neighbours are)")
@@ -166,11 +184,12 @@ def main() -> int:
 
     args.k = args.k or [BATCH_NEIGHBOURS]
     args.weight = BATCH_WEIGHT if args.weight is None else args.weight
-    if not 0 <= args.weight <= 1 or min(args.k) < 1 or not all(0 <= r <= 1 for r in args.rise or []):
-        parser.error(f"--weight and --rise must lie in [0, 1] and --k be positive, got {args.weight}, {args.rise} "
-                     f"and {args.k}")
+    if not 0 <= args.weight <= 1 or min(args.k) < 1 or not all(0 <= r <= 1 for r in args.rise or []) \
+            or not all(0 <= a < 1 for a in args.reach or []):
+        parser.error(f"--weight and --rise must lie in [0, 1], --reach in [0, 1) and --k be positive, got "
+                     f"{args.weight}, {args.rise}, {args.reach} and {args.k}")
     episodes = [episode(frames, enc, meta, known, unknown, support, args.k, args.weight, args.other,
-                        args.batch_from_train, args.rise, not args.flat_smoothing)
+                        args.batch_from_train, args.rise, not args.flat_smoothing, args.reach)
                 for enc, frames, meta, known, unknown, support in on.episodes_of(args)]
     return on.write_summary("oos_batch_score.py", args.out, episodes, summarise, markdown)
 

@@ -190,6 +190,11 @@ share of any rise (0: the reading only lowers scores; 1: the reading itself). A 
 its label is raised a little, so the reading also gives back answers it would have withheld, without pulling other
 domains' texts up with the examples' neighbours (chosen on the valid splits and on batches of training texts:
 docs/unknown-in-domain.md)."""
+BATCH_REACH = 0.8
+"""Share of its reach a text passes on to its neighbours at each step when the examples' reach is propagated
+through the batch (the alpha of Zhou et al. 2004; chosen on the valid splits: docs/unknown-in-domain.md)."""
+BATCH_PRIOR = 0.1
+"""What each text of the batch starts with as its own, "unknown" mass, against 1 per example."""
 BATCH_MIN_TEXTS = 50
 """Fewest texts read together; a smaller batch keeps its own scores (a guard, not a measured optimum: in a few
 dozen texts an intent rarely repeats; the measured batches hold 400 texts or more)."""
@@ -221,9 +226,57 @@ def batch_neighbours(vectors: np.ndarray, k: int, *, same: float = BATCH_SAME, l
             np.where(found, np.take_along_axis(rows, keep, axis=1), -1))
 
 
+def example_reach(vectors: np.ndarray, examples: np.ndarray, *, k: int = BATCH_NEIGHBOURS,
+                  alpha: float = BATCH_REACH, steps: int = 40) -> np.ndarray:
+    """How much of each text's mass comes from the examples when both are read as one graph: the log share of
+    the examples' propagated mass (1 per example) in what reaches the text, against the batch's own
+    (:data:`BATCH_PRIOR` per text). Label propagation (Zhou et al. 2004, "Learning with local and global
+    consistency") on the ``k``-nearest-neighbour graph of examples and texts (:func:`batch_neighbours`: cosines
+    of at least :data:`BATCH_NEAR`, weighted by how far above it they are). Why: a recurring unknown intent
+    forms a group of texts the examples reach only through a few weak links, even where each of its texts,
+    alone, sits near some example; a text linked to nothing keeps the lowest share."""
+    import scipy.sparse as sparse  # scikit-learn's dependency; loaded only for a batch
+
+    nodes = np.vstack([np.asarray(examples, dtype=np.float32), np.asarray(vectors, dtype=np.float32)])
+    sims, rows = batch_neighbours(nodes, k)
+    found = rows >= 0
+    weights = sparse.csr_matrix((np.maximum(sims[found] - BATCH_NEAR, 1e-6),
+                                 (np.nonzero(found)[0], rows[found])), shape=(len(nodes), len(nodes)))
+    weights = weights.maximum(weights.T)  # a neighbour either way links the two
+    degree = np.asarray(weights.sum(axis=1)).ravel()
+    scale = sparse.diags(1.0 / np.sqrt(np.where(degree > 0, degree, 1.0)))
+    graph = scale @ weights @ scale
+    seeds = np.zeros((len(nodes), 2))
+    seeds[:len(examples), 0] = 1.0
+    seeds[len(examples):, 1] = BATCH_PRIOR
+    mass = seeds.copy()
+    for _ in range(steps):
+        mass = alpha * (graph @ mass) + (1.0 - alpha) * seeds
+    mass = mass[len(examples):]
+    return np.log(mass[:, 0] / (mass.sum(axis=1) + 1e-12) + 1e-9)
+
+
+def _standardised(values: np.ndarray) -> np.ndarray:
+    """``values`` less their mean, over their spread."""
+    return (values - values.mean()) / max(float(values.std()), 1e-12)
+
+
+def reordered(read: np.ndarray, vectors: np.ndarray, examples: np.ndarray, *, k: int = BATCH_NEIGHBOURS,
+              reach: float = BATCH_REACH) -> np.ndarray:
+    """The finite values of ``read`` handed out again in the order of ``read`` plus the examples' reach
+    (:func:`example_reach`), both standardised: the same values (the scores' units), a better order; ``-inf``
+    stays. :func:`batch_scores` keeps, for each text, the lower of this and ``read``."""
+    finite = np.isfinite(read)
+    order = _standardised(read[finite]) + _standardised(example_reach(vectors, examples, k=k, alpha=reach)[finite])
+    out = read.copy()
+    out[finite] = np.sort(read[finite])[np.argsort(np.argsort(order, kind="stable"), kind="stable")]
+    return out
+
+
 def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.ndarray, *,
                  k: int = BATCH_NEIGHBOURS, smooth: float = BATCH_WEIGHT, novelty: float = BATCH_WEIGHT,
-                 rise: float = BATCH_RISE, scaled: bool = True) -> np.ndarray:
+                 rise: float = BATCH_RISE, scaled: bool = True, examples: np.ndarray | None = None,
+                 reach: float = BATCH_REACH) -> np.ndarray:
     """In-scope ``scores`` of a batch read together, in the scores' own units (thresholds apply unchanged).
 
     Why: an unknown intent of the labels' own domain reads like a known label one text at a time, but in a
@@ -238,17 +291,27 @@ def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.nd
     neighbour). A text keeps the lower of its own score and that reading, plus ``rise`` of any rise (0: the
     reading only lowers scores; 1: the reading itself; docs/unknown-in-domain.md). A text without neighbours
     keeps its score; ``-inf`` ("none of these" won) stays ``-inf`` and counts as the lowest score for its
-    neighbours. A batch of fewer than :data:`BATCH_MIN_TEXTS` texts is returned unchanged.
+    neighbours. ``examples`` (the examples' vectors, as the classifier passes them): then the texts are also
+    ranked by that reading plus the examples' reach (:func:`example_reach`, its ``alpha`` ``reach``), both
+    standardised, and each
+    text keeps the lower of its reading and the reading's value at its rank in that order (the same values,
+    reordered: the threshold keeps its meaning). A batch of fewer than :data:`BATCH_MIN_TEXTS` texts is
+    returned unchanged.
     """
     scores = np.asarray(scores, dtype=np.float64)
     for name, value in (("smooth", smooth), ("novelty", novelty), ("rise", rise)):
         if not 0.0 <= value <= 1.0:
             raise FewShotError(f"{name} must lie between 0 and 1, got {value!r}")
+    if not 0.0 <= reach < 1.0:
+        raise FewShotError(f"reach must lie from 0 up to (not including) 1, got {reach!r}")
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise FewShotError(f"k must be a positive whole number, got {k!r}")
     if not (len(scores) == len(vectors) == len(nearest_example)):
         raise FewShotError(f"one vector and one nearest-example similarity per score: {len(scores)} scores, "
                            f"{len(vectors)} vectors, {len(nearest_example)} similarities")
+    if examples is not None and (np.ndim(examples) != 2 or np.shape(examples)[1:] != np.shape(vectors)[1:]):
+        raise FewShotError(f"examples must be vectors as wide as the texts' {np.shape(vectors)[1:]}, got shape "
+                           f"{np.shape(examples)}")
     finite = np.isfinite(scores)
     if not reads_together(len(scores), k) or finite.sum() < 2:
         return scores.copy()
@@ -269,7 +332,10 @@ def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.nd
     z = (1.0 - weight) * z + weight * mean_neighbour
     read = np.where(finite, mean + spread * z, scores)  # back in the scores' units; -inf stays -inf
     gain = np.maximum(read - np.where(finite, scores, 0.0), 0.0)  # 0 where the score is -inf
-    return np.minimum(scores, read) + rise * gain
+    read = np.minimum(scores, read) + rise * gain
+    if examples is None or not len(examples):
+        return read
+    return np.minimum(read, reordered(read, vectors, examples, k=k, reach=reach))
 
 
 def rejected(probs: np.ndarray, scores: np.ndarray | None, *, min_confidence: float | None,

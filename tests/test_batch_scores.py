@@ -8,7 +8,8 @@ import pytest
 
 from fewshot import FewShotClassifier, FewShotError
 from fewshot.rules import l2_normalize
-from fewshot.unknown import BATCH_MIN_TEXTS, BATCH_RISE, batch_neighbours, batch_scores
+from fewshot.unknown import (BATCH_MIN_TEXTS, BATCH_RISE, batch_neighbours, batch_scores, example_reach,
+                             reordered)
 from test_oos import TableEncoder, clusters
 
 
@@ -53,9 +54,13 @@ def test_reading_the_batch_together_separates_a_repeated_unknown_intent(batch) -
     rows = {name: np.array([position[t] for t in group]) for name, group in
             (("in", inside), ("new", new), ("scattered", scattered))}
     assert auroc(together[rows["in"]], together[rows["new"]]) > auroc(plain[rows["in"]], plain[rows["new"]]) + 0.05
-    pure = batch_scores(plain, clf.encoder.encode(texts), clf.support.nearest(clf.encoder.encode(texts), 1)[0][:, 0],
-                        rise=1.0)
-    np.testing.assert_allclose(together, np.minimum(plain, pure) + BATCH_RISE * np.maximum(pure - plain, 0), rtol=1e-6)
+    vectors = clf.encoder.encode(texts)
+    nearest = clf.support.nearest(vectors, 1)[0][:, 0]
+    pure = batch_scores(plain, vectors, nearest, rise=1.0)
+    first = np.minimum(plain, pure) + BATCH_RISE * np.maximum(pure - plain, 0)  # the reading before the reach
+    np.testing.assert_allclose(batch_scores(plain, vectors, nearest), first, rtol=1e-6)
+    np.testing.assert_allclose(together, batch_scores(plain, vectors, nearest, examples=clf.support.vectors), rtol=1e-6)
+    assert (together <= first + 1e-9).all()  # the examples' reach only lowers
     assert (together > plain + 1e-9).any() and (together < plain - 1e-9).any()  # lowered in full, raised in part
     caught = lambda answers, group: int(np.sum(answers[rows[group]] == "unknown"))  # noqa: E731
     assert caught(labels, "new") > caught(plain_labels, "new")
@@ -102,6 +107,40 @@ def test_none_of_these_answers_stay_and_count_as_the_lowest() -> None:
     assert np.isneginf(read[[3, 7]]).all() and np.isfinite(np.delete(read, [3, 7])).all()
 
 
+def test_the_examples_reach_a_group_of_texts_only_through_its_links() -> None:
+    rng = np.random.default_rng(8)
+    centres = l2_normalize(rng.normal(size=(3, 16)))
+    around = lambda c, n: l2_normalize(c + 0.35 * rng.normal(size=(n, 16)) / 4)  # noqa: E731
+    examples = np.vstack([around(centres[0], 5), around(centres[1], 5)]).astype(np.float32)
+    known = around(centres[0], 25)  # texts of a label with examples
+    bridge = l2_normalize(centres[1] + 0.9 * centres[2])  # a new intent's text near label 1's examples
+    new = around(centres[2], 25)  # the new intent: texts with no example among them
+    alone = l2_normalize(rng.normal(size=16) - 3 * centres.sum(axis=0))  # like nothing else
+    vectors = np.vstack([known, [bridge], new, [alone]]).astype(np.float32)
+    reach = example_reach(vectors, examples)
+    assert reach[:25].min() > reach[26:51].max()  # the group reached through one link gets less of the examples'
+    assert reach[51] == reach.min() and reach[51] < -15  # linked to nothing: none of it
+    assert reach[25] > np.median(reach[26:51])  # the text that links them sits in between
+
+
+def test_the_reach_reorders_the_readings_values_and_only_lowers() -> None:
+    rng = np.random.default_rng(9)
+    vectors = l2_normalize(rng.normal(size=(80, 8)) + 1.0).astype(np.float32)
+    examples = l2_normalize(rng.normal(size=(12, 8)) + 1.0).astype(np.float32)
+    scores, nearest = rng.normal(size=80), rng.uniform(0.3, 0.9, size=80)
+    scores[5] = -np.inf
+    read = batch_scores(scores, vectors, nearest)
+    reached = batch_scores(scores, vectors, nearest, examples=examples)
+    assert np.isneginf(reached[5]) and (reached <= read).all() and not np.allclose(reached, read)
+    assert set(reached[np.isfinite(reached)]) <= set(read[np.isfinite(read)])  # the same values: the same units
+    again = reordered(read, vectors, examples)
+    np.testing.assert_array_equal(np.sort(again), np.sort(read))  # a permutation of the reading's values
+    np.testing.assert_array_equal(reached, np.minimum(read, again))
+    np.testing.assert_array_equal(batch_scores(scores, vectors, nearest, examples=examples[:0]), read)
+    with pytest.raises(FewShotError, match="examples must be vectors as wide"):
+        batch_scores(scores, vectors, nearest, examples=examples[:, :4])
+
+
 def test_batch_neighbours_leave_out_the_text_and_its_copies() -> None:
     vectors = l2_normalize(np.array([[1.0, 0.0], [1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])).astype(np.float32)
     sims, rows = batch_neighbours(vectors, 2)
@@ -121,7 +160,8 @@ def test_a_question_asked_many_times_over_is_not_a_new_intent(batch) -> None:
 
 
 @pytest.mark.parametrize("bad, match", [({"smooth": 1.5}, "smooth"), ({"novelty": -0.1}, "novelty"),
-                                        ({"rise": 2}, "rise"), ({"k": 0}, "k must"), ({"k": 2.5}, "k must")])
+                                        ({"rise": 2}, "rise"), ({"k": 0}, "k must"), ({"k": 2.5}, "k must"),
+                                        ({"reach": 1.0}, "reach must")])
 def test_bad_reading_options_name_the_value(bad: dict, match: str) -> None:
     vectors = l2_normalize(np.random.default_rng(2).normal(size=(20, 4))).astype(np.float32)
     with pytest.raises(FewShotError, match=match):
