@@ -235,7 +235,7 @@ def example_reach(vectors: np.ndarray, examples: np.ndarray, *, k: int = BATCH_N
     of at least :data:`BATCH_NEAR`, weighted by how far above it they are). Why: a recurring unknown intent
     forms a group of texts the examples reach only through a few weak links, even where each of its texts,
     alone, sits near some example; a text linked to nothing keeps the lowest share."""
-    import scipy.sparse as sparse  # scikit-learn's dependency; loaded only for a batch
+    import scipy.sparse as sparse  # loaded only when a batch is read with its examples
 
     nodes = np.vstack([np.asarray(examples, dtype=np.float32), np.asarray(vectors, dtype=np.float32)])
     sims, rows = batch_neighbours(nodes, k)
@@ -291,12 +291,10 @@ def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.nd
     neighbour). A text keeps the lower of its own score and that reading, plus ``rise`` of any rise (0: the
     reading only lowers scores; 1: the reading itself; docs/unknown-in-domain.md). A text without neighbours
     keeps its score; ``-inf`` ("none of these" won) stays ``-inf`` and counts as the lowest score for its
-    neighbours. ``examples`` (the examples' vectors, as the classifier passes them): then the texts are also
-    ranked by that reading plus the examples' reach (:func:`example_reach`, its ``alpha`` ``reach``), both
-    standardised, and each
-    text keeps the lower of its reading and the reading's value at its rank in that order (the same values,
-    reordered: the threshold keeps its meaning). A batch of fewer than :data:`BATCH_MIN_TEXTS` texts is
-    returned unchanged.
+    neighbours. ``examples`` (the examples' vectors, as the classifier passes them): then each text keeps the
+    lower of that reading and :func:`reordered` (the same values handed out again in the order of the reading
+    plus the examples' reach, its ``alpha`` ``reach``: the threshold keeps its meaning). A batch of fewer than
+    :data:`BATCH_MIN_TEXTS` texts is returned unchanged.
     """
     scores = np.asarray(scores, dtype=np.float64)
     for name, value in (("smooth", smooth), ("novelty", novelty), ("rise", rise)):
@@ -324,7 +322,7 @@ def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.nd
     closeness = np.where(found, sims, 0.0).sum(axis=1) / count  # mean cosine of its neighbours
     near = closeness - np.asarray(nearest_example, dtype=np.float64)
     near = np.where(alone, near[~alone].mean() if (~alone).any() else 0.0, near)
-    z = z - novelty * (near - near.mean()) / max(float(near.std()), 1e-12)
+    z = z - novelty * _standardised(near)
     mean_neighbour = np.where(alone, z, np.where(found, z[np.maximum(rows, 0)], 0.0).sum(axis=1) / count)
     typical = float(np.median(closeness[~alone])) if (~alone).any() else 1.0
     weight = smooth * np.clip((closeness - BATCH_NEAR) / max(typical - BATCH_NEAR, 1e-6), 0.0, 1.0)
