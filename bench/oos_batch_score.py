@@ -17,10 +17,12 @@ every intent, not the support's, and ``--other`` of ``oos_train``), scored all a
 - ``novelty``: ``z - w·z(n)``, ``n`` the mean cosine of the ``k`` nearest batch texts minus that of the nearest
   example: a text much closer to other texts of the batch than to any example is more likely a new intent;
 - ``both``: ``novelty``, then smoothed as ``smooth``;
-- ``reach``: a ``both`` reading whose values are also reordered by that reading plus the examples' reach
-  (``fewshot.unknown.example_reach``: label propagation from the examples through the batch), each text keeping
-  the lower of the two (with the product's rise: the product's ``batch_aware`` reading); ``reordered``: those
-  reordered values alone.
+- ``reach``: a ``both`` reading whose values are handed out again in the order of that reading plus the
+  examples' reach (``fewshot.unknown.example_reach``: label propagation from the examples through the batch), the
+  values being each text's lower of its reading and its reordered value (``fewshot.unknown.reordered``; with the
+  product's rise: the product's ``batch_aware`` reading); ``reordered``: the reading's own values in that order,
+  not lowered; ``kept lower``: each text keeping the lower of its reading and its reordered value, not reordered
+  again.
 
 Each is mapped back into the scores' units (the batch's mean and spread); ``lower-only``: a text keeps the lower of
 its own score and the reading, so that the reading only adds unknown answers; ``rise R``: that, plus R of any rise
@@ -74,8 +76,11 @@ def batch_readings(score: np.ndarray, vectors: np.ndarray, nearest_example: np.n
                 name = f"both k{k}{tag} reach" + (f" {alpha:g}" if alpha != BATCH_REACH else "")
                 out[name] = batch_scores(score, vectors, nearest_example, k=k, smooth=weight, novelty=weight,
                                          rise=rise, scaled=scaled, examples=examples, reach=alpha)
-                if tag == f" rise {BATCH_RISE:g}":  # the reordered values alone, without the lower of the two
-                    out[name + " reordered"] = reordered(out[f"both k{k}{tag}"], vectors, examples, k=k, reach=alpha)
+                if tag == f" rise {BATCH_RISE:g}":  # two other ways to take the reach into the product's reading
+                    read = out[f"both k{k}{tag}"]
+                    again = reordered(read, vectors, examples, k=k, reach=alpha, lowered=False)
+                    out[name + " reordered"] = again  # the reading's own values in the new order, not lowered
+                    out[name + " kept lower"] = np.minimum(read, again)  # not reordered again
     return out
 
 

@@ -262,14 +262,20 @@ def _standardised(values: np.ndarray) -> np.ndarray:
 
 
 def reordered(read: np.ndarray, vectors: np.ndarray, examples: np.ndarray, *, k: int = BATCH_NEIGHBOURS,
-              reach: float = BATCH_REACH) -> np.ndarray:
+              reach: float = BATCH_REACH, lowered: bool = True) -> np.ndarray:
     """The finite values of ``read`` handed out again in the order of ``read`` plus the examples' reach
-    (:func:`example_reach`), both standardised: the same values (the scores' units), a better order; ``-inf``
-    stays. :func:`batch_scores` keeps, for each text, the lower of this and ``read``."""
+    (:func:`example_reach`), both standardised: the scores' own units, a better order; ``-inf`` stays.
+    ``lowered`` (what :func:`batch_scores` returns): the values handed out are each text's lower of its
+    ``read`` and its reordered value, so that as many texts fall below any threshold as if each kept the
+    lower of the two, while the order stays that of the reading plus the reach."""
     finite = np.isfinite(read)
     order = _standardised(read[finite]) + _standardised(example_reach(vectors, examples, k=k, alpha=reach)[finite])
+    rank = np.argsort(np.argsort(order, kind="stable"), kind="stable")
+    values = np.sort(read[finite])[rank]
+    if lowered:
+        values = np.sort(np.minimum(read[finite], values))[rank]
     out = read.copy()
-    out[finite] = np.sort(read[finite])[np.argsort(np.argsort(order, kind="stable"), kind="stable")]
+    out[finite] = values
     return out
 
 
@@ -291,10 +297,11 @@ def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.nd
     neighbour). A text keeps the lower of its own score and that reading, plus ``rise`` of any rise (0: the
     reading only lowers scores; 1: the reading itself; docs/unknown-in-domain.md). A text without neighbours
     keeps its score; ``-inf`` ("none of these" won) stays ``-inf`` and counts as the lowest score for its
-    neighbours. ``examples`` (the examples' vectors, as the classifier passes them): then each text keeps the
-    lower of that reading and :func:`reordered` (the same values handed out again in the order of the reading
-    plus the examples' reach, its ``alpha`` ``reach``: the threshold keeps its meaning). A batch of fewer than
-    :data:`BATCH_MIN_TEXTS` texts is returned unchanged.
+    neighbours. ``examples`` (the examples' vectors, as the classifier passes them): then the values are
+    handed out again in the order of that reading plus the examples' reach, its ``alpha`` ``reach``
+    (:func:`reordered`: the threshold keeps its meaning, and as many texts fall below it as if each kept the
+    lower of that reading and its reordered value). A batch of fewer than :data:`BATCH_MIN_TEXTS` texts is
+    returned unchanged.
     """
     scores = np.asarray(scores, dtype=np.float64)
     for name, value in (("smooth", smooth), ("novelty", novelty), ("rise", rise)):
@@ -333,7 +340,7 @@ def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.nd
     read = np.minimum(scores, read) + rise * gain
     if examples is None or not len(examples):
         return read
-    return np.minimum(read, reordered(read, vectors, examples, k=k, reach=reach))
+    return reordered(read, vectors, examples, k=k, reach=reach)
 
 
 def rejected(probs: np.ndarray, scores: np.ndarray | None, *, min_confidence: float | None,
