@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 import common  # bench/ is on the path as a script
+from fewshot.metrics import fpr_at_95, recall_at_cost  # the product's definitions (`fewshot evaluate --oos`)
 
 IN_SCOPE_PER_DOMAIN = 10  # of 15; the other 5 are the domain's unknown intents
 HWU64_HELD_OUT_SHARE = 1 / 3
@@ -378,21 +379,6 @@ def auroc(pos: np.ndarray, neg: np.ndarray) -> float:
     both = np.concatenate([pos, neg])
     ranks = pd.Series(both).rank().to_numpy()
     return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
-
-
-def recall_at_cost(correct: np.ndarray, s_in: np.ndarray, s_oos: np.ndarray, drop: float = MAX_DROP) -> float:
-    """Best out-of-scope recall of a threshold rejecting at most ``drop`` of the in-scope queries among those
-    classified right (rejecting a wrong answer costs nothing); the threshold is chosen with the labels."""
-    good = np.sort(s_in[correct])
-    allowed = int(np.floor(drop * len(s_in) + 1e-9))
-    if allowed >= len(good):
-        return 1.0
-    return float((s_oos < good[allowed]).mean())  # reject below the (allowed+1)-th lowest right score
-
-
-def fpr_at_95(s_in: np.ndarray, s_oos: np.ndarray) -> float:
-    """Share of out-of-scope queries accepted at the threshold that keeps 95 % of in-scope queries."""
-    return float((s_oos >= np.quantile(s_in, 0.05)).mean())
 
 
 def threshold_for_drop_unbiased(scores: np.ndarray, right: np.ndarray, max_drop: float) -> float:

@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_support_options(p)
     p.add_argument("--test", required=True, help="labelled CSV to score against")
     p.add_argument("--oos", help="CSV of out-of-scope texts: adds unknown-detection metrics")
+    p.add_argument("--batch-aware", action="store_true",
+                   help="read the in-scope scores of the test rows (and the --oos texts) together, as `classify "
+                        "--batch-aware` reads a file")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     _add_model_options(p)
 
@@ -255,6 +258,22 @@ def _finetune(clf: Any, args: argparse.Namespace) -> Any:
     return report
 
 
+def _check_batch_aware(args: argparse.Namespace, clf: Any) -> None:
+    """Refuse ``--batch-aware`` for a multi-label classifier, naming why."""
+    if args.batch_aware and clf.config.multi_label:
+        raise FewShotError("--batch-aware is not available with a multi-label classifier (its unknown answers come "
+                           "from per-label thresholds, not an in-scope score)")
+
+
+def _note_batch_aware(args: argparse.Namespace, n_texts: int) -> None:
+    """Tell the user when ``--batch-aware`` had too few texts to read them together."""
+    from .unknown import BATCH_MIN_TEXTS, reads_together
+
+    if args.batch_aware and not reads_together(n_texts):
+        print(f"--batch-aware: fewer than {BATCH_MIN_TEXTS} texts, too few for a topic to repeat; each row was read "
+              "on its own", file=sys.stderr)
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     """``fewshot classify``: the input's rows plus the labelled-output columns (:mod:`fewshot.io.output`)."""
     if args.chunk_size < 1:
@@ -266,7 +285,6 @@ def cmd_classify(args: argparse.Namespace) -> int:
         return _classify_ray(args)
     from .io.output import label_frame, output_names
     from .io.tables import check_header, count_rows, iter_chunks
-    from .unknown import BATCH_MIN_TEXTS, reads_together
 
     check_header(args.input, [args.text_column], args.encoding)
     out_path = Path(args.output)
@@ -280,9 +298,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if groups_path is not None and groups_path.resolve() in {Path(args.input).resolve(), out_path.resolve()}:
         raise FewShotError("--groups must name a file other than --input and --output")
     clf = _classifier(args)
-    if args.batch_aware and clf.config.multi_label:
-        raise FewShotError("--batch-aware is not available with a multi-label classifier (its unknown answers come "
-                           "from per-label thresholds, not an in-scope score)")
+    _check_batch_aware(args, clf)
     candidates = _GroupCandidates(clf.config.unknown_label) if groups_path is not None else None
     tmp_path = out_path.with_name(out_path.name + ".part")
     written = labelled = 0
@@ -311,9 +327,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             raise
     tmp_path.replace(out_path)
     print(f"wrote {written} rows to {out_path}", file=sys.stderr)
-    if args.batch_aware and not reads_together(labelled):
-        print(f"--batch-aware: fewer than {BATCH_MIN_TEXTS} texts, too few for a topic to repeat; each row was read "
-              "on its own", file=sys.stderr)
+    _note_batch_aware(args, labelled)
     if candidates is not None:
         _write_groups(clf, candidates, groups_path)
     return 0
@@ -422,6 +436,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     test = read_table(args.test, [args.text_column, args.label_column], args.encoding)
     oos = read_table(args.oos, [args.text_column], args.encoding) if args.oos else None
     clf, fit_seconds = _classifier_timed(args)
+    _check_batch_aware(args, clf)
     if clf.config.multi_label:
         return _evaluate_multilabel(args, clf, test, fit_seconds)
     texts, gold = test[args.text_column].tolist(), test[args.label_column].tolist()
@@ -431,11 +446,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule}
     config = clf.config
     if config.min_confidence is not None or config.uses_score or config.unknown_label in set(map(str, gold)):
-        ruled = evaluate(clf, texts, gold)  # as `classify` answers: the unknown options applied (texts cached)
+        ruled = evaluate(clf, texts, gold, batch_aware=args.batch_aware)  # as `classify` answers (texts cached)
         result["with_unknown"] = {k: ruled[k] for k in ("accuracy", "in_scope_accuracy", "answered", "n_unknown",
                                                         "unknown_recall")}
     if oos is not None:
-        result |= evaluate_oos(clf, texts, gold, oos[args.text_column].tolist())
+        result |= evaluate_oos(clf, texts, gold, oos[args.text_column].tolist(), batch_aware=args.batch_aware)
+    _note_batch_aware(args, len(texts) + (len(oos) if oos is not None else 0))
     if clf.finetuned_ is not None:
         from dataclasses import asdict
 
@@ -459,6 +475,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"out of scope: recall {result['oos_recall']:.3f}  precision {result['oos_precision']:.3f}  "
               f"AUROC {result['oos_auroc']:.3f}  in-scope accuracy {result['in_scope_accuracy']:.4f}  "
               f"threshold {result['threshold']:.3f} ({result['threshold_kind']})")
+        print(f"  any threshold: recall {result['oos_recall_at_cost']:.3f} at a cost of at most "
+              f"{100 * result['cost']:g} points of in-scope accuracy, FPR@95 {result['oos_fpr_at_95']:.3f}"
+              + ("  (read together)" if result["batch_aware"] else ""))
     print("\nper label:  F1      n")
     for lab, f1 in result["per_label_f1"].items():
         print(f"  {lab[:40]:40s} {f1:.3f} {result['counts'][lab]:6d}")

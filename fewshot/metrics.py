@@ -7,13 +7,15 @@ from typing import Any
 
 from sklearn.metrics import accuracy_score, f1_score
 
+from .errors import FewShotError
+
 
 NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": None}
 """Unknown-option overrides that leave only the "none of these" examples answering unknown."""
 
 
-def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = None, unknown: bool = True
-             ) -> dict[str, Any]:
+def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = None, unknown: bool = True,
+             batch_aware: bool = False) -> dict[str, Any]:
     """Accuracy, macro-F1, per-label F1 and the predictions of ``clf`` on labelled texts, with timing.
 
     ``unknown=True`` (default): the classifier's unknown options apply, as when it labels a file; a text whose
@@ -22,10 +24,12 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
     ``n_unknown`` (texts labelled unknown), ``unknown_recall`` (their share answered unknown; None without
     any) and ``answered`` (share of all texts answered with a label). ``unknown=False``: the unknown
     options are not applied (accuracy over the real labels; texts the "none of these" examples win are
-    still answered unknown).
+    still answered unknown). ``batch_aware``: the texts' in-scope scores are read together, as
+    ``predict(..., batch_aware=True)`` reads a file.
     """
     start = time.perf_counter()
-    pred = [str(p) for p in clf.predict(texts, progress=progress, **({} if unknown else NO_UNKNOWN))]
+    pred = [str(p) for p in clf.predict(texts, progress=progress, batch_aware=batch_aware,
+                                        **({} if unknown else NO_UNKNOWN))]
     seconds = time.perf_counter() - start
     gold = [str(g) for g in gold]
     labels = sorted(set(gold) | set(pred))
@@ -84,29 +88,88 @@ def evaluate_curve(clf: Any, texts: list[str], gold: list[str], *, progress: Any
 
 def _automatic_threshold(clf: Any) -> float | None:
     """``clf.auto_threshold_``, or None where the examples are too few to derive it (a curve is still drawn)."""
-    from .errors import FewShotError
-
     try:
         return float(clf.auto_threshold_)
     except FewShotError:  # fewer than 2 examples per label: no held-out fold, no automatic point to mark
         return None
 
 
-def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list[str]) -> dict[str, Any]:
-    """Out-of-scope detection: in-scope accuracy with "unknown" counted wrong, OOS recall/precision, AUROC.
+OOS_COST = 0.02
+"""In-scope accuracy a threshold may cost in :func:`recall_at_cost` (2 points, the target the in-domain protocol
+reports: docs/unknown-in-domain.md)."""
 
-    AUROC is threshold-free (the in-scope score ranks out-of-scope texts lowest); the other numbers use
-    the classifier's unknown options (``auto_unknown=True`` when none is set).
-    """
+
+def recall_at_cost(right: Any, in_scores: Any, oos_scores: Any, cost: float = OOS_COST) -> float:
+    """Best share of ``oos_scores`` below a threshold that answers at most ``cost`` of the in-scope texts unknown
+    among those whose top label is right (``right``; rejecting a wrong answer costs nothing): what the score can
+    do at that cost, the threshold chosen with the labels (a property of the score, not of the automatic
+    threshold)."""
+    import numpy as np
+
+    in_scores, oos_scores = (np.asarray(a, dtype=np.float64) for a in (in_scores, oos_scores))
+    if not 0.0 <= cost <= 1.0:
+        raise FewShotError(f"cost must lie between 0 and 1, got {cost!r}")
+    if not len(oos_scores):
+        raise FewShotError("recall_at_cost needs at least one out-of-scope score")
+    good = np.sort(in_scores[np.asarray(right, dtype=bool)])
+    allowed = int(np.floor(cost * len(in_scores) + 1e-9))
+    if allowed >= len(good):
+        return 1.0
+    return float((oos_scores < good[allowed]).mean())  # reject below the (allowed+1)-th lowest right score
+
+
+def fpr_at_95(in_scores: Any, oos_scores: Any) -> float:
+    """Share of ``oos_scores`` accepted (at or above) at the threshold that keeps 95 % of ``in_scores``."""
+    import numpy as np
+
+    in_scores, oos_scores = _finite(in_scores, oos_scores)
+    return float((oos_scores >= np.quantile(in_scores, 0.05)).mean())
+
+
+def separation(right: Any, in_scores: Any, oos_scores: Any, cost: float = OOS_COST) -> dict[str, float]:
+    """How well in-scope scores separate out-of-scope texts, for any threshold: ``oos_auroc`` (the chance that an
+    in-scope text scores above an out-of-scope one), ``oos_recall_at_cost`` (:func:`recall_at_cost`) and
+    ``oos_fpr_at_95`` (:func:`fpr_at_95`); ``right``: whether each in-scope text's top label is its gold label.
+    ``-inf`` ("none of these" won) ranks below every finite score."""
     from sklearn.metrics import roc_auc_score
+
+    in_scores, oos_scores = _finite(in_scores, oos_scores)
+    if not len(in_scores) or not len(oos_scores):
+        raise FewShotError(f"separation needs in-scope and out-of-scope scores, got {len(in_scores)} and "
+                           f"{len(oos_scores)}")
+    return {
+        "oos_auroc": float(roc_auc_score([0] * len(in_scores) + [1] * len(oos_scores),
+                                         [-s for s in in_scores] + [-s for s in oos_scores])),
+        "oos_recall_at_cost": recall_at_cost(right, in_scores, oos_scores, cost),
+        "oos_fpr_at_95": fpr_at_95(in_scores, oos_scores),
+    }
+
+
+def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list[str], *,
+                 batch_aware: bool = False, cost: float = OOS_COST) -> dict[str, Any]:
+    """Out-of-scope detection: in-scope accuracy with "unknown" counted wrong, OOS recall/precision, AUROC,
+    the best OOS recall at ``cost`` of in-scope accuracy (:func:`recall_at_cost`) and FPR@95 (:func:`fpr_at_95`).
+
+    AUROC, the recall at ``cost`` and FPR@95 are threshold-free (the in-scope score ranks out-of-scope texts
+    lowest); recall, precision and accuracy use the classifier's unknown options (``auto_unknown=True`` when none
+    is set). ``batch_aware``: the in-scope and out-of-scope texts are read together as one batch, as
+    ``predict_with_scores(..., batch_aware=True)`` reads a file (``batch_aware`` in the result: whether the texts
+    were enough to be read together).
+    """
+    from .unknown import reads_together
 
     config = clf.config
     options = {k: getattr(config, k) for k in NO_UNKNOWN}
     if config.min_confidence is None and not config.uses_score:
         options["auto_unknown"] = True
     unknown = config.unknown_label
-    _, in_probs, in_scores = clf.predict_with_scores(in_texts, **NO_UNKNOWN)
-    _, oos_probs, oos_scores = clf.predict_with_scores(oos_texts, **NO_UNKNOWN)
+    if batch_aware:
+        _, probs, scores = clf.predict_with_scores(list(in_texts) + list(oos_texts), batch_aware=True, **NO_UNKNOWN)
+        n = len(in_texts)
+        in_probs, in_scores, oos_probs, oos_scores = probs[:n], scores[:n], probs[n:], scores[n:]
+    else:
+        _, in_probs, in_scores = clf.predict_with_scores(in_texts, **NO_UNKNOWN)
+        _, oos_probs, oos_scores = clf.predict_with_scores(oos_texts, **NO_UNKNOWN)
     in_pred = [str(p) for p in clf.labels_from_proba(in_probs, in_scores, **options)]
     oos_pred = [str(p) for p in clf.labels_from_proba(oos_probs, oos_scores, **options)]
     if options["score_threshold"] is not None:
@@ -115,19 +178,19 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
         threshold, kind = clf.auto_threshold_, "auto (in-scope score)"
     else:
         threshold, kind = options["min_confidence"], "confidence"
-    # "none of these" wins score -inf (always unknown); AUROC needs finite numbers, and any below the rest rank alike
-    in_scores, oos_scores = _finite(in_scores, oos_scores)
+    right = [str(lab) == str(g) for lab, g in zip(clf.classes_[in_probs.argmax(axis=1)], gold)]
     rejected_oos = sum(p == unknown for p in oos_pred)
     rejected_in = sum(p == unknown for p in in_pred)
     return {
         "in_scope_accuracy": sum(p == g for p, g in zip(in_pred, gold)) / max(len(gold), 1),
         "oos_recall": rejected_oos / max(len(oos_texts), 1),
         "oos_precision": rejected_oos / max(rejected_oos + rejected_in, 1),
-        "oos_auroc": float(roc_auc_score([0] * len(in_scores) + [1] * len(oos_scores),
-                                         [-s for s in in_scores] + [-s for s in oos_scores])),
+        **separation(right, in_scores, oos_scores, cost),
+        "cost": cost,
         "threshold": threshold,
         "threshold_kind": kind,
         "n_oos": len(oos_texts),
+        "batch_aware": bool(batch_aware) and reads_together(len(in_texts) + len(oos_texts)),
     }
 
 

@@ -42,6 +42,8 @@ def synthetic_result(n_labels: int = 150, seed: int = 0) -> dict:
 
 
 def test_tables_from_a_scored_file() -> None:
+    import numpy as np
+
     from fewshot.app import evaluate as ev
 
     res = synthetic_result()
@@ -57,6 +59,14 @@ def test_tables_from_a_scored_file() -> None:
     ruled = ev.with_rule(res, 1.2)
     assert s["answered_unknown"] == ruled.count("unknown") and s["n_oos"] == 60
     assert 0 < s["oos_recall"] <= 1 and s["accuracy_rule"] != s["accuracy"]
+    from fewshot.metrics import separation
+
+    gold, pred, scores = (np.asarray(res[k]) for k in ("gold", "pred", "scores"))
+    assert {k: s[k] for k in ("oos_auroc", "oos_recall_at_cost", "oos_fpr_at_95")} == separation(
+        (gold == pred)[:900], scores[:900], scores[900:])  # as `fewshot evaluate --oos` reports them
+    assert 0.85 < s["oos_auroc"] < 1 and s["cost"] == 0.02  # scores 2 apart in units of 0.5: AUROC about 0.92
+    without = {**res, "gold": res["gold"][:900], "pred": res["pred"][:900], "scores": res["scores"][:900]}
+    assert "oos_auroc" not in ev.summary(without)
 
 
 def test_confusion_view_stays_small_at_150_labels() -> None:
@@ -125,6 +135,7 @@ def test_evaluate_reports_tables_curve_and_report(session: Client, labelled_csv:
     metrics, plot, wrong = session.predict(handle_file(str(labelled_csv)), "text", "label", api_name="/evaluate")
     assert "Accuracy" in metrics and "macro-F1" in metrics  # compatible with earlier clients
     assert "With the unknown rule" in metrics and "out-of-scope recall" in metrics
+    assert "For any threshold: AUROC" in metrics and "FPR@95" in metrics
     assert plot is not None and wrong["headers"] == ["text", "gold", "predicted"]
     per_label, pairs, curve, slider, point, report = session.predict(api_name="/eval_details")
     assert per_label["headers"][:5] == ["label", "F1", "precision", "recall", "n"]

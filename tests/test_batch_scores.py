@@ -231,3 +231,27 @@ def test_a_text_barely_like_its_neighbours_is_pulled_towards_them_less() -> None
     assert scaled[59] < flat[59] - 0.5  # its confident neighbours lift it much less
     np.testing.assert_allclose(batch_scores(scores, vectors, nearest, rise=1.0, smooth=0.0),
                                batch_scores(scores, vectors, nearest, rise=1.0, smooth=0.0, scaled=False))
+
+
+def test_evaluate_oos_reads_the_texts_together_when_asked(batch) -> None:
+    """``evaluate_oos`` (``fewshot evaluate --oos``): its threshold-free measures agree with the scores, and
+    ``batch_aware`` reads the in-scope and out-of-scope texts as one batch, as a file would be read."""
+    from fewshot.metrics import NO_UNKNOWN, evaluate_oos, fpr_at_95, recall_at_cost
+
+    clf, _, inside, new, _ = batch
+    gold = [str(g) for g in clf.predict(inside, **NO_UNKNOWN)]  # the clusters' texts: their own label's
+    alone = evaluate_oos(clf, inside, gold, new)
+    together = evaluate_oos(clf, inside, gold, new, batch_aware=True)
+    assert not alone["batch_aware"] and together["batch_aware"] and together["cost"] == 0.02
+    assert together["oos_auroc"] > alone["oos_auroc"] + 0.05
+    assert together["oos_recall_at_cost"] >= alone["oos_recall_at_cost"]
+    assert together["oos_fpr_at_95"] <= alone["oos_fpr_at_95"]
+    scores = clf.predict_with_scores(inside + new, batch_aware=True)[2]
+    n = len(inside)
+    right = np.ones(n, dtype=bool)
+    assert together["oos_recall_at_cost"] == recall_at_cost(right, scores[:n], scores[n:])
+    assert together["oos_fpr_at_95"] == fpr_at_95(scores[:n], scores[n:])
+    assert together["oos_auroc"] == pytest.approx(auroc(scores[:n], scores[n:]))
+    few = evaluate_oos(clf, inside[:20], gold[:20], new[:10], batch_aware=True)
+    assert not few["batch_aware"]  # under BATCH_MIN_TEXTS texts: each read on its own
+    assert few["oos_auroc"] == evaluate_oos(clf, inside[:20], gold[:20], new[:10])["oos_auroc"]

@@ -1,7 +1,7 @@
 """The in-domain unknown benchmarks (``bench/oos_none.py``, ``bench/oos_discover.py``, ``bench/oos_batch_score.py``,
-``bench/oos_indomain.py``): the same-cost threshold keeps the accuracy it is given; the simulated user marks the groups
+``bench/oos_indomain.py``, ``bench/heldout_split.py``): the same-cost threshold keeps the accuracy it is given; the simulated user marks the groups
 that are mostly out of scope; the batch readings are the product's; another corpus's intents are read as known
-unknowns."""
+unknowns; a held-out split keeps its known labels apart from the held-out ones."""
 
 from __future__ import annotations
 
@@ -93,3 +93,20 @@ def test_background_intents_drop_a_known_label_under_another_name_and_lower_what
     f = fitted.features(np.vstack([draw(0, 3), draw(3, 3)]))
     assert np.allclose(f["logit-0.5bg"][:3], f["logit"][:3])  # known texts: nearer their label than the new intent
     assert np.all(f["logit-1bg"][3:] < f["logit-0.5bg"][3:]) and np.all(f["logit-0.5bg"][3:] < f["logit"][3:])
+
+
+def test_heldout_split_keeps_the_known_labels_apart() -> None:
+    import pandas as pd
+
+    heldout = _bench("heldout_split")
+    labels = [f"intent{i}" for i in range(8)]
+    train = pd.DataFrame({"text": [f"{lab} train {j}" for lab in labels for j in range(6)],
+                          "label": [lab for lab in labels for _ in range(6)]})
+    test = pd.DataFrame({"text": [f"{lab} test {j}" for lab in labels + ["only_in_test"] for j in range(3)],
+                         "label": [lab for lab in labels + ["only_in_test"] for _ in range(3)]})
+    support, inside, oos = heldout.split(train, test, known=5, shots=4, seed=1)
+    known = set(support.label)
+    assert len(known) == 5 and (support.groupby("label").size() == 4).all()
+    assert set(inside.label) == known and len(inside) == 15
+    assert set(oos.label) == set(labels) - known and len(oos) == 9  # a label missing from train is no one's
+    assert heldout.split(train, test, known=5, shots=4, seed=1)[0].equals(support)  # the seed fixes the draw

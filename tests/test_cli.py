@@ -203,6 +203,27 @@ def test_evaluate_reports_accuracy_with_the_unknown_rule(tmp_path: Path, support
     assert result["accuracy"] > ruled["accuracy"]  # the plain accuracy ignores the unknown options
 
 
+def test_evaluate_oos_reports_threshold_free_measures_and_reads_together_when_asked(tmp_path: Path, support: Path,
+                                                                                    capsys) -> None:
+    test, oos = tmp_path / "test.csv", tmp_path / "oos.csv"
+    pd.DataFrame(QUERIES, columns=["text", "label"]).to_csv(test, index=False)
+    pd.DataFrame({"text": ["the weather on mars", "who won the match last night"]}).to_csv(oos, index=False)
+    base = ["evaluate", "--support", str(support), "--test", str(test), "--oos", str(oos), "--model", "minilm"]
+    assert main([*base, "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert 0 <= alone["oos_recall_at_cost"] <= 1 and 0 <= alone["oos_fpr_at_95"] <= 1 and alone["cost"] == 0.02
+    assert alone["batch_aware"] is False
+    assert main([*base, "--json", "--batch-aware"]) == 0
+    captured = capsys.readouterr()
+    together = json.loads(captured.out)
+    assert "fewer than 50 texts" in captured.err and together["batch_aware"] is False  # 6 texts: each on its own
+    assert together["oos_auroc"] == alone["oos_auroc"]
+    assert main(base) == 0
+    assert "any threshold: recall" in capsys.readouterr().out
+    assert main([*base, "--batch-aware", "--multi-label"]) == 2
+    assert "not available with a multi-label classifier" in capsys.readouterr().err
+
+
 def _bad_inputs(tmp: Path, support: Path) -> dict[str, tuple[list[str], str]]:
     empty = tmp / "empty.csv"
     empty.write_text("")

@@ -9,7 +9,7 @@ from fewshot import FewShotClassifier, FewShotError
 from fewshot.unknown import threshold_for_drop
 from fewshot.encoders.registry import ModelSpec
 from fewshot.rules import l2_normalize
-from fewshot.metrics import evaluate_oos
+from fewshot.metrics import evaluate_oos, fpr_at_95, recall_at_cost
 
 
 class TableEncoder:
@@ -369,3 +369,20 @@ def test_none_groups_are_computed_once_per_label_set(monkeypatch) -> None:
     assert np.isfinite(clf.auto_threshold_) and calls == [10]
     clf.add_examples("unknown", off[10:])
     assert np.isfinite(clf.auto_threshold_) and calls == [10, 12]
+
+
+def test_recall_at_cost_and_fpr_at_95_by_hand() -> None:
+    """The threshold-free measures of ``fewshot evaluate --oos``, on scores small enough to count by hand."""
+    right = np.array([False] * 2 + [True] * 98)
+    in_scores = np.arange(100, dtype=float)  # the two wrong answers score lowest (0 and 1)
+    oos = np.array([-5.0, 1.5, 2.5, 3.5, 50.0])
+    # 2 points of 100 texts: two right answers may go, so the threshold is the third-lowest right score (4)
+    assert recall_at_cost(right, in_scores, oos) == pytest.approx(4 / 5)
+    assert recall_at_cost(right, in_scores, oos, cost=0.0) == pytest.approx(2 / 5)  # below 2, the lowest right
+    assert recall_at_cost(np.zeros(100, dtype=bool), in_scores, oos) == 1.0  # nothing right: nothing to lose
+    assert fpr_at_95(in_scores, oos) == pytest.approx(1 / 5)  # accepted at the 5 % quantile (4.95): only 50
+    assert fpr_at_95(np.append(in_scores, -np.inf), np.append(oos, -np.inf)) == pytest.approx(1 / 6)
+    with pytest.raises(FewShotError, match="cost must lie between 0 and 1, got 2"):
+        recall_at_cost(right, in_scores, oos, cost=2)
+    with pytest.raises(FewShotError, match="at least one out-of-scope score"):
+        recall_at_cost(right, in_scores, [])

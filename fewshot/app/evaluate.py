@@ -144,8 +144,11 @@ def with_rule(res: dict[str, Any], threshold: float | None) -> list[str]:
 
 
 def summary(res: dict[str, Any]) -> dict[str, Any]:
-    """Headline numbers: accuracy and macro-F1 without the unknown rule, and accuracy with it."""
+    """Headline numbers: accuracy and macro-F1 without the unknown rule, and accuracy with it; with rows labelled
+    unknown, how well the scores separate them for any threshold (:func:`fewshot.metrics.separation`)."""
     from sklearn.metrics import f1_score
+
+    from ..metrics import OOS_COST, separation
 
     gold, pred, scores, oos = _arrays(res, rule=False)
     threshold = active_threshold(res)
@@ -161,6 +164,8 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
         "errors": int((gold != ruled).sum()),
         "unseen_labels": sorted(set(gold) - set(res["classes"]) - {res["unknown_label"]}),
     }
+    if oos.any() and (~oos).any():  # what any threshold could do: the measures `fewshot evaluate --oos` reports
+        out |= separation((gold == pred)[~oos], scores[~oos], scores[oos]) | {"cost": OOS_COST}
     return out
 
 

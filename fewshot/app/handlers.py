@@ -549,7 +549,12 @@ def eval_metrics_md(res: dict[str, Any]) -> str:
             rule += (f" · in-scope accuracy {s['in_scope_accuracy_rule']:.1%} · out-of-scope recall "
                      f"{s['oos_recall']:.0%} ({s['n_oos']} rows labelled `{esc(res['unknown_label'])}`)")
         lines.append(rule)
-    elif res.get("auto_note"):
+    if "oos_auroc" in s:
+        lines.append(f"For any threshold: AUROC {s['oos_auroc']:.3f} (the chance that an in-scope row scores above a "
+                     f"row labelled `{esc(res['unknown_label'])}`) · out-of-scope recall {s['oos_recall_at_cost']:.0%} "
+                     f"at a cost of at most {100 * s['cost']:g} points of in-scope accuracy · FPR@95 "
+                     f"{s['oos_fpr_at_95']:.2f}")
+    if s["threshold"] is None and res.get("auto_note"):
         lines.append(f"_No unknown rule: {esc(res['auto_note'])}._")
     if res.get("batch_aware"):
         lines.append("In-scope scores read together with the rows most like them (as *Batch* reads a file with "
