@@ -2,7 +2,8 @@
 in-domain unknowns better?
 
     python bench/oos_batch_score.py [--data ../shared/data] [--split valid|test] [--shots 5 10] [--draws 3]
-                                    [--k K ...] [--weight W] [--rise R ...] [--reach A ...] [--flat-smoothing]
+                                    [--k K ...] [--weight W] [--rise R ...] [--reach A ...] [--near C]
+                                    [--flat-smoothing]
                                     [--other 100] [--batch-from-train N]
                                     [--model minilm] [--hwu-draws N] [--out bench/results/oos_batch_score.json]
 
@@ -31,9 +32,9 @@ its own score and the reading, so that the reading only adds unknown answers; ``
 Reports in-domain and other-domain AUROC and in-domain recall at a 2-point cost (as ``oos_indomain.py``), paired
 against ``logit``, and the product's answers with its automatic threshold without and with ``batch_aware``
 (``FewShotClassifier.predict_with_scores``, always with the product's own settings: ``--k``, ``--weight``,
-``--rise`` and ``--reach`` change only the readings compared), and the answers each ``both`` reading would give at that
-threshold; means ± standard errors over episodes. Writes ``--out`` and a markdown table (``.md``). See
-docs/unknown-in-domain.md ("Reading a batch together").
+``--rise``, ``--reach`` and ``--near`` change only the readings compared), and the answers each ``both`` reading
+would give at that threshold; means ± standard errors over episodes. Writes ``--out`` and a markdown table
+(``.md``). See docs/unknown-in-domain.md ("Reading a batch together").
 """
 
 from __future__ import annotations
@@ -56,13 +57,17 @@ UNKNOWN = on.UNKNOWN
 
 def batch_readings(score: np.ndarray, vectors: np.ndarray, nearest_example: np.ndarray, ks: list[int],
                    weight: float, rises: list[float] | None = None, scaled: bool = True,
-                   examples: np.ndarray | None = None, reaches: list[float] | None = None) -> dict[str, np.ndarray]:
+                   examples: np.ndarray | None = None, reaches: list[float] | None = None,
+                   near: float | None = None) -> dict[str, np.ndarray]:
     """The module docstring's scores for one batch, through the product's :func:`fewshot.unknown.batch_scores`
     (``smooth`` and ``novelty``: one of its two terms at 0), each whole, lower-only and with each of ``rises``
     (default: the product's); ``scaled=False``: the same smoothing weight for every text with a neighbour;
     ``examples`` (their vectors): each ``both`` reading also with the examples' reach (tag ``reach``; with
-    ``reaches``, other than the product's alpha: ``reach A``)."""
-    from fewshot.unknown import BATCH_REACH, BATCH_RISE, batch_scores, reordered
+    ``reaches``, other than the product's alpha: ``reach A``); ``near``: the encoder's similarity floor (as the
+    classifier reads it: ``fewshot.unknown.similarity_floor``; default ``BATCH_NEAR``)."""
+    from fewshot.unknown import BATCH_NEAR, BATCH_REACH, BATCH_RISE, batch_scores, reordered
+
+    near = BATCH_NEAR if near is None else near
 
     out = {"logit": score}
     tags = [(1.0, ""), (0.0, " lower-only")] + [(r, f" rise {r:g}") for r in (rises or [BATCH_RISE])]
@@ -70,15 +75,15 @@ def batch_readings(score: np.ndarray, vectors: np.ndarray, nearest_example: np.n
         for name, smooth, novelty in (("smooth", weight, 0.0), ("novelty", 0.0, weight), ("both", weight, weight)):
             for rise, tag in tags:
                 out[f"{name} k{k}{tag}"] = batch_scores(score, vectors, nearest_example, k=k, smooth=smooth,
-                                                        novelty=novelty, rise=rise, scaled=scaled)
+                                                        novelty=novelty, rise=rise, scaled=scaled, near=near)
         for alpha in (reaches or [BATCH_REACH]) if examples is not None else []:
             for rise, tag in tags:
                 name = f"both k{k}{tag} reach" + (f" {alpha:g}" if alpha != BATCH_REACH else "")
                 out[name] = batch_scores(score, vectors, nearest_example, k=k, smooth=weight, novelty=weight,
-                                         rise=rise, scaled=scaled, examples=examples, reach=alpha)
+                                         rise=rise, scaled=scaled, examples=examples, reach=alpha, near=near)
                 if tag == f" rise {BATCH_RISE:g}":  # two other ways to take the reach into the product's reading
                     read = out[f"both k{k}{tag}"]
-                    again = reordered(read, vectors, examples, k=k, reach=alpha, lowered=False)
+                    again = reordered(read, vectors, examples, k=k, reach=alpha, lowered=False, near=near)
                     out[name + " reordered"] = again  # the reading's own values in the new order, not lowered
                     out[name + " kept lower"] = np.minimum(read, again)  # not reordered again
     return out
@@ -87,8 +92,9 @@ def batch_readings(score: np.ndarray, vectors: np.ndarray, nearest_example: np.n
 def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[str], unknown: list[str],
             support: tuple[np.ndarray, np.ndarray, list[str]], ks: list[int], weight: float, n_other: int,
             batch_per_intent: int | None, rises: list[float] | None = None, scaled: bool = True,
-            reaches: list[float] | None = None) -> dict:
-    """One episode: every score's metrics on the batch."""
+            reaches: list[float] | None = None, near: float | None = None) -> dict:
+    """One episode: every score's metrics on the batch (``near``: the readings' similarity floor; default the
+    encoder's, as the classifier reads it)."""
     from fewshot import FewShotClassifier
 
     domains = list(common.CLINC150_DOMAINS)
@@ -119,7 +125,11 @@ def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[s
     nearest = clf.support.nearest(vectors, 1)[0][:, 0]
     threshold = clf.auto_threshold_
     examples = clf.support.vectors  # the episodes have no "none of these" examples
-    for name, s in batch_readings(score, vectors, nearest, ks, weight, rises, scaled, examples, reaches).items():
+    from fewshot.unknown import similarity_floor
+
+    near = similarity_floor(enc) if near is None else near  # the classifier's own (MiniLM with layer 4: BATCH_NEAR)
+    for name, s in batch_readings(score, vectors, nearest, ks, weight, rises, scaled, examples, reaches,
+                                  near).items():
         result[name] = {"in_domain_auroc": oi.auroc(s[inside], s[kind == "in_domain"]),
                         "other_auroc": oi.auroc(s[inside], s[kind == "other"]),
                         "in_domain_recall@2pt": oi.recall_at_cost(correct, s[inside], s[kind == "in_domain"])}
@@ -181,6 +191,9 @@ def main() -> int:
     parser.add_argument("--flat-smoothing", action="store_true",
                         help="the readings compared smooth every text with a neighbour by the same weight (the product "
                              "scales it by how close the neighbours are)")
+    parser.add_argument("--near", type=float, default=None,
+                        help="least cosine of a neighbour in the readings compared (default: the encoder's own, "
+                             "fewshot.unknown.similarity_floor; the product's answers always use that)")
     parser.add_argument("--other", type=int, default=100, help="other-domain texts per batch (CLINC150 oos)")
     parser.add_argument("--batch-from-train", type=int, default=None, metavar="N",
                         help="the batch: N train texts of every known and held-out intent (default: the query split)")
@@ -194,7 +207,7 @@ def main() -> int:
         parser.error(f"--weight and --rise must lie in [0, 1], --reach in [0, 1) and --k be positive, got "
                      f"{args.weight}, {args.rise}, {args.reach} and {args.k}")
     episodes = [episode(frames, enc, meta, known, unknown, support, args.k, args.weight, args.other,
-                        args.batch_from_train, args.rise, not args.flat_smoothing, args.reach)
+                        args.batch_from_train, args.rise, not args.flat_smoothing, args.reach, args.near)
                 for enc, frames, meta, known, unknown, support in on.episodes_of(args)]
     return on.write_summary("oos_batch_score.py", args.out, episodes, summarise, markdown)
 

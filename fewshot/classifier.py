@@ -415,7 +415,8 @@ class FewShotClassifier:
         scores = self._scores(vectors, sims, rows, none_wins)
         if batch_aware:
             scores = unknown.batch_scores(scores, vectors, np.where(rows[:, 0] >= 0, sims[:, 0], -1.0),
-                                          examples=self.support.vectors[self._label_idx < len(self.classes_)])
+                                          examples=self.support.vectors[self._label_idx < len(self.classes_)],
+                                          near=unknown.similarity_floor(self.encoder))
         return self.labels_from_proba(probs, scores, **unknown_overrides), probs, scores
 
     def predict_proba(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:

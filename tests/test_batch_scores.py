@@ -8,8 +8,8 @@ import pytest
 
 from fewshot import FewShotClassifier, FewShotError
 from fewshot.rules import l2_normalize
-from fewshot.unknown import (BATCH_MIN_TEXTS, BATCH_RISE, batch_neighbours, batch_scores, example_reach,
-                             reordered)
+from fewshot.unknown import (BATCH_MIN_TEXTS, BATCH_NEAR, BATCH_RISE, batch_neighbours, batch_scores,
+                             calibrated_floor, example_reach, reference_texts, reordered, similarity_floor)
 from test_oos import TableEncoder, clusters
 
 
@@ -166,7 +166,7 @@ def test_a_question_asked_many_times_over_is_not_a_new_intent(batch) -> None:
 
 @pytest.mark.parametrize("bad, match", [({"smooth": 1.5}, "smooth"), ({"novelty": -0.1}, "novelty"),
                                         ({"rise": 2}, "rise"), ({"k": 0}, "k must"), ({"k": 2.5}, "k must"),
-                                        ({"reach": 1.0}, "reach must")])
+                                        ({"reach": 1.0}, "reach must"), ({"near": 0.95}, "near must")])
 def test_bad_reading_options_name_the_value(bad: dict, match: str) -> None:
     vectors = l2_normalize(np.random.default_rng(2).normal(size=(20, 4))).astype(np.float32)
     with pytest.raises(FewShotError, match=match):
@@ -255,3 +255,42 @@ def test_evaluate_oos_reads_the_texts_together_when_asked(batch) -> None:
     few = evaluate_oos(clf, inside[:20], gold[:20], new[:10], batch_aware=True)
     assert not few["batch_aware"]  # under BATCH_MIN_TEXTS texts: each read on its own
     assert few["oos_auroc"] == evaluate_oos(clf, inside[:20], gold[:20], new[:10])["oos_auroc"]
+
+
+def test_the_similarity_floor_follows_the_encoders_scale() -> None:
+    """"Alike" is the cosine that a tenth of the pairs of varied sentences exceed: counted by hand here, read from
+    the encoder where it says (the classifier passes it to the reading), BATCH_NEAR for one that does not."""
+    angles = np.linspace(0.0, np.pi / 2, 11)  # 11 unit vectors in a plane: 55 pairs, cosines cos(k * 9 degrees)
+    plane = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    cosines = np.sort([np.cos(abs(a - b)) for i, a in enumerate(angles) for b in angles[i + 1:]])
+    assert calibrated_floor(plane) == pytest.approx(np.quantile(cosines, 0.9))
+    assert calibrated_floor(plane, share=0.5) == pytest.approx(np.median(cosines))
+    with pytest.raises(FewShotError, match="2 vectors or more"):
+        calibrated_floor(plane[:1])
+    texts = reference_texts()
+    assert len(texts) >= 50 and len(set(texts)) > 0.9 * len(texts) and all(t.strip() for t in texts)
+
+    encoder, support, in_scope, scattered = clusters(seed=4)
+    assert similarity_floor(encoder) == BATCH_NEAR  # an encoder object without a floor of its own
+    encoder.similarity_floor = lambda: 0.2
+    assert similarity_floor(encoder) == 0.2
+    clf = FewShotClassifier(encoder=encoder, label_names=False, auto_unknown=True)
+    clf.fit([t for t, _ in support], [lab for _, lab in support])
+    texts = [t for t, _ in in_scope[:100]] + scattered[:30]
+    together = clf.predict_with_scores(texts, batch_aware=True)[2]
+    vectors, plain = encoder.encode(texts), clf.predict_with_scores(texts)[2]
+    nearest = clf.support.nearest(vectors, 1)[0][:, 0]
+    np.testing.assert_allclose(together, batch_scores(plain, vectors, nearest, examples=clf.support.vectors,
+                                                      near=0.2), rtol=1e-6)
+    assert not np.allclose(together, batch_scores(plain, vectors, nearest, examples=clf.support.vectors))
+    found_low = (batch_neighbours(vectors, 10, least=0.2)[1] >= 0).sum()
+    assert found_low > (batch_neighbours(vectors, 10)[1] >= 0).sum()  # a lower floor: more texts count as alike
+
+
+def test_the_encoders_floor_is_the_tuned_one_for_minilm_with_layer_4_and_calibrated_otherwise() -> None:
+    from fewshot.encoders.encoder import Encoder
+
+    assert Encoder("minilm").similarity_floor() == BATCH_NEAR  # the encoder the reading was tuned on
+    bare = Encoder("minilm", extra_layers=[])  # the sentence embedding alone: another scale
+    floor = bare.similarity_floor()
+    assert floor == pytest.approx(calibrated_floor(bare.encode(reference_texts()))) and 0.0 < floor < BATCH_NEAR - 0.1

@@ -139,6 +139,14 @@ class CachedEncoder:
     def describe(self) -> dict[str, Any]:
         return {"model": self.name, "dim": self.dim, "cached": len(self.vectors)}
 
+    def similarity_floor(self) -> float:
+        """The base encoder's (:func:`fewshot.unknown.similarity_floor`), or with a head its own calibrated one."""
+        from ..unknown import calibrated_floor, reference_texts, similarity_floor
+
+        if self.transform is None:
+            return similarity_floor(self.base)
+        return calibrated_floor(self.encode(reference_texts()))
+
     def encode(self, texts: Sequence[str], *, progress: Any = None) -> np.ndarray:
         texts = list(texts)
         missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
