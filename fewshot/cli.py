@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="accuracy and F1 of the examples on a labelled test CSV")
     _add_support_options(p)
     p.add_argument("--test", required=True, help="labelled CSV to score against")
-    p.add_argument("--oos", help="CSV of out-of-scope texts: adds unknown-detection metrics")
+    p.add_argument("--oos", help="CSV of out-of-scope texts: adds unknown-detection metrics (so do test rows "
+                   "labelled unknown)")
     p.add_argument("--batch-aware", action="store_true",
                    help="read the in-scope scores of the test rows (and the --oos texts) together, as `classify "
                         "--batch-aware` reads a file")
@@ -429,7 +430,8 @@ def _classify_ray(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """``fewshot evaluate``: accuracy over the real labels; with ``--oos``, unknown-detection metrics."""
+    """``fewshot evaluate``: accuracy over the real labels; with ``--oos`` or test rows labelled unknown,
+    unknown-detection metrics."""
     from .io.tables import read_table
     from .metrics import evaluate, evaluate_oos
 
@@ -449,8 +451,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ruled = evaluate(clf, texts, gold, batch_aware=args.batch_aware)  # as `classify` answers (texts cached)
         result["with_unknown"] = {k: ruled[k] for k in ("accuracy", "in_scope_accuracy", "answered", "n_unknown",
                                                         "unknown_recall")}
-    if oos is not None:
-        result |= evaluate_oos(clf, texts, gold, oos[args.text_column].tolist(), batch_aware=args.batch_aware)
+    # out-of-scope texts: the --oos file's and the test rows labelled unknown (texts none of the labels covers)
+    outside = [str(g) == config.unknown_label for g in gold]
+    oos_texts = (oos[args.text_column].tolist() if oos is not None else []) + [t for t, o in zip(texts, outside) if o]
+    in_texts, in_gold = [t for t, o in zip(texts, outside) if not o], [g for g, o in zip(gold, outside) if not o]
+    if oos_texts and not in_texts:
+        raise FewShotError(f"every test row is labelled {config.unknown_label!r}: the out-of-scope measures need "
+                           "in-scope rows too")
+    if oos_texts:
+        result |= evaluate_oos(clf, in_texts, in_gold, oos_texts, batch_aware=args.batch_aware)
     _note_batch_aware(args, len(texts) + (len(oos) if oos is not None else 0))
     if clf.finetuned_ is not None:
         from dataclasses import asdict

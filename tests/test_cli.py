@@ -222,6 +222,16 @@ def test_evaluate_oos_reports_threshold_free_measures_and_reads_together_when_as
     assert "any threshold: recall" in capsys.readouterr().out
     assert main([*base, "--batch-aware", "--multi-label"]) == 2
     assert "not available with a multi-label classifier" in capsys.readouterr().err
+    rows = [*QUERIES, ("the weather on mars", "unknown")]  # a test row labelled unknown is an out-of-scope text too
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(test, index=False)
+    assert main([*base, "--json"]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert both["n_oos"] == 3 and both["oos_auroc"] <= 1  # the two --oos texts and the row
+    assert main(base[:5] + ["--model", "minilm", "--json"]) == 0  # no --oos: the row alone
+    assert json.loads(capsys.readouterr().out)["n_oos"] == 1
+    pd.DataFrame([("the weather on mars", "unknown")], columns=["text", "label"]).to_csv(test, index=False)
+    assert main(base) == 2
+    assert "need in-scope rows too" in capsys.readouterr().err
 
 
 def _bad_inputs(tmp: Path, support: Path) -> dict[str, tuple[list[str], str]]:
