@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import common  # bench/ is on the path as a script
+
 
 def split(train: pd.DataFrame, test: pd.DataFrame, known: int, shots: int, seed: int
           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -35,7 +37,7 @@ def split(train: pd.DataFrame, test: pd.DataFrame, known: int, shots: int, seed:
     few = pool.groupby("label").size()
     if few.min() < shots:
         raise SystemExit(f"label {few.idxmin()!r} has {few.min()} train rows, fewer than --shots {shots}")
-    support = pool.groupby("label", group_keys=False).sample(n=shots, random_state=seed)
+    support = common.draw_support(pool, shots, seed)
     return support, test[test.label.isin(inside)], test[~test.label.isin(inside) & test.label.isin(labels)]
 
 
@@ -54,7 +56,7 @@ def main() -> int:
         path = args.folder / f"{name}.csv"
         if not path.is_file():
             parser.error(f"{path} not found")
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = common.read_split(args.folder.parent, args.folder.name, name)
         missing = {args.text_column, args.label_column} - set(frame.columns)
         if missing:
             parser.error(f"{path} lacks the column(s) {sorted(missing)}; its columns are {list(frame.columns)}")

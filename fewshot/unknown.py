@@ -188,8 +188,9 @@ BATCH_NEAR_SHARE = 0.1
 """For an encoder other than the one the reading was tuned on, the floor is the cosine that this share of the pairs
 of varied sentences exceed (:func:`calibrated_floor`; MiniLM-L6 with layer 4 appended: 0.41, about
 :data:`BATCH_NEAR`), so that "alike" means as much for every encoder."""
-REFERENCE_DIR = Path(__file__).resolve().parent / "label_sets"
-"""The varied sentences :func:`calibrated_floor` reads: the examples of the bundled label sets (four domains)."""
+LABEL_SETS_DIR = Path(__file__).resolve().parent / "label_sets"
+"""The ready example label sets (``text,label`` CSVs shipped inside the package, four domains): the app offers them,
+and their examples are the varied sentences :func:`calibrated_floor` reads (:func:`reference_texts`)."""
 BATCH_SAME = 0.9
 """Cosine at which two texts of a batch count as copies of one text (not each other's neighbours)."""
 BATCH_RISE = 0.25
@@ -209,11 +210,11 @@ dozen texts an intent rarely repeats; the measured batches hold 400 texts or mor
 
 
 def reference_texts() -> list[str]:
-    """The example texts of the bundled label sets (:data:`REFERENCE_DIR`), in file order."""
+    """The example texts of the bundled label sets (:data:`LABEL_SETS_DIR`), in file order."""
     import csv
 
     texts: list[str] = []
-    for path in sorted(REFERENCE_DIR.glob("*.csv")):
+    for path in sorted(LABEL_SETS_DIR.glob("*.csv")):
         with path.open(encoding="utf-8", newline="") as handle:
             texts += [row["text"] for row in csv.DictReader(handle)]
     return texts

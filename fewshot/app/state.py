@@ -35,6 +35,7 @@ from ..io.output import label_frame, output_names
 from ..io.tables import neutralize_formulas, read_table
 from ..multilabel.table import LABEL_SEPARATOR, split_label_cell
 from ..text import ProgressFn
+from ..unknown import LABEL_SETS_DIR
 from . import tiers
 from .warmup import INT8_DEFAULT, shared_encoder
 
@@ -45,9 +46,6 @@ NONE_LABEL = ClassifierConfig.unknown_label  # examples under this label are "no
 CELL_SEPARATOR = LABEL_SEPARATOR + " "
 """How the app writes a multi-label example's labels in one cell (``billing; bug``); read back by the library's
 ``;`` format (:mod:`fewshot.multilabel.table`)."""
-
-LABEL_SETS_DIR = Path(__file__).resolve().parent.parent / "label_sets"
-"""The ready example label sets (``text,label`` CSVs shipped inside the package)."""
 
 MAX_EXAMPLES = int(os.environ.get("FEWSHOT_MAX_EXAMPLES", "5000"))
 MAX_ROWS = int(os.environ.get("FEWSHOT_MAX_ROWS", "20000"))
