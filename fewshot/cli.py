@@ -33,8 +33,7 @@ def _tqdm_progress(bar: Any) -> Callable[[int, int], None]:
     def update(done: int, total: int) -> None:
         if bar.total != total:
             bar.reset(total=total)
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # update, not refresh: keeps tqdm's mininterval (one line per step in a log)
     return update
 
 
