@@ -486,6 +486,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"  any threshold: recall {result['oos_recall_at_cost']:.3f} at a cost of at most "
               f"{100 * result['cost']:g} points of in-scope accuracy, FPR@95 {result['oos_fpr_at_95']:.3f}"
               + ("  (read together)" if result["batch_aware"] else ""))
+        if not args.batch_aware:
+            print("  one text at a time; --batch-aware reads the rows together, where an intent no label covers "
+                  "that recurs separates better")
     print("\nper label:  F1      n")
     for lab, f1 in result["per_label_f1"].items():
         print(f"  {lab[:40]:40s} {f1:.3f} {result['counts'][lab]:6d}")

@@ -219,7 +219,10 @@ def test_evaluate_oos_reports_threshold_free_measures_and_reads_together_when_as
     assert "fewer than 50 texts" in captured.err and together["batch_aware"] is False  # 6 texts: each on its own
     assert together["oos_auroc"] == alone["oos_auroc"]
     assert main(base) == 0
-    assert "any threshold: recall" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "any threshold: recall" in shown and "one text at a time; --batch-aware reads the rows together" in shown
+    assert main([*base, "--batch-aware"]) == 0
+    assert "one text at a time" not in capsys.readouterr().out  # asked for: no hint, even when too few to read
     assert main([*base, "--batch-aware", "--multi-label"]) == 2
     assert "not available with a multi-label classifier" in capsys.readouterr().err
     rows = [*QUERIES, ("the weather on mars", "unknown")]  # a test row labelled unknown is an out-of-scope text too
