@@ -5,11 +5,13 @@ unknowns; a held-out split keeps its known labels apart from the held-out ones."
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -110,3 +112,10 @@ def test_heldout_split_keeps_the_known_labels_apart() -> None:
     assert set(inside.label) == known and len(inside) == 15
     assert set(oos.label) == set(labels) - known and len(oos) == 9  # a label missing from train is no one's
     assert heldout.split(train, test, known=5, shots=4, seed=1)[0].equals(support)  # the seed fixes the draw
+    every, inside_all, oos_all = heldout.split(train, test, known=5, shots=None, seed=1)  # --shots all
+    assert set(every.label) == known and len(every) == 30  # the same labels, every train row of each
+    assert inside_all.equals(inside) and oos_all.equals(oos)
+    assert heldout._shots("all") is None and heldout._shots("7") == 7
+    for bad in ("0", "-3", "five"):
+        with pytest.raises(argparse.ArgumentTypeError, match=repr(bad)):
+            heldout._shots(bad)
