@@ -232,7 +232,7 @@ def _classifier_timed(args: argparse.Namespace) -> tuple[Any, float]:
     support = read_table(args.support, [args.text_column, args.label_column], args.encoding)
     clf = FewShotClassifier(args.model, **options_from_args(args))
     fit_started = time.perf_counter()  # what `evaluate` reports: encoding + fitting, not model loading
-    with _progress_bar("encoding examples") as bar:
+    with _progress_bar("encoding examples", total=len(support)) as bar:
         clf.fit(support[args.text_column].tolist(), support[args.label_column].tolist(),
                 progress=_tqdm_progress(bar))
     if getattr(args, "finetune", False):
