@@ -35,12 +35,10 @@ def split(train: pd.DataFrame, test: pd.DataFrame, known: int, shots: int | None
     rng = np.random.default_rng(seed)
     inside = set(rng.choice(labels, size=known, replace=False).tolist())
     pool = train[train.label.isin(inside)]
-    if shots is None:
-        return pool, test[test.label.isin(inside)], test[~test.label.isin(inside) & test.label.isin(labels)]
     few = pool.groupby("label").size()
-    if few.min() < shots:
+    if shots is not None and few.min() < shots:
         raise SystemExit(f"label {few.idxmin()!r} has {few.min()} train rows, fewer than --shots {shots}")
-    support = common.draw_support(pool, shots, seed)
+    support = pool if shots is None else common.draw_support(pool, shots, seed)
     return support, test[test.label.isin(inside)], test[~test.label.isin(inside) & test.label.isin(labels)]
 
 
