@@ -447,7 +447,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule}
     config = clf.config
     if config.min_confidence is not None or config.uses_score or config.unknown_label in set(map(str, gold)):
-        ruled = evaluate(clf, texts, gold, batch_aware=args.batch_aware)  # as `classify` answers (texts cached)
+        # as `classify` answers (texts cached); read together, in the batch the out-of-scope measures read
+        ruled = evaluate(clf, texts, gold, batch_aware=args.batch_aware,
+                         context=oos[args.text_column].tolist() if oos is not None else ())
         result["with_unknown"] = {k: ruled[k] for k in ("accuracy", "in_scope_accuracy", "answered", "n_unknown",
                                                         "unknown_recall")}
     # out-of-scope texts: the --oos file's and the test rows labelled unknown (texts none of the labels covers)

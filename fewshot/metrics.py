@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sklearn.metrics import accuracy_score, f1_score
@@ -15,7 +16,7 @@ NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": 
 
 
 def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = None, unknown: bool = True,
-             batch_aware: bool = False) -> dict[str, Any]:
+             batch_aware: bool = False, context: Sequence[str] = ()) -> dict[str, Any]:
     """Accuracy, macro-F1, per-label F1 and the predictions of ``clf`` on labelled texts, with timing.
 
     ``unknown=True`` (default): the classifier's unknown options apply, as when it labels a file; a text whose
@@ -25,11 +26,13 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
     any) and ``answered`` (share of all texts answered with a label). ``unknown=False``: the unknown
     options are not applied (accuracy over the real labels; texts the "none of these" examples win are
     still answered unknown). ``batch_aware``: the texts' in-scope scores are read together, as
-    ``predict(..., batch_aware=True)`` reads a file.
+    ``predict(..., batch_aware=True)`` reads a file, with ``context`` (more texts, not scored) in the same batch:
+    the out-of-scope texts that :func:`evaluate_oos` reads with them, so that both report one reading.
     """
+    extra = list(context) if batch_aware else []
     start = time.perf_counter()
-    pred = [str(p) for p in clf.predict(texts, progress=progress, batch_aware=batch_aware,
-                                        **({} if unknown else NO_UNKNOWN))]
+    pred = [str(p) for p in clf.predict(list(texts) + extra, progress=progress, batch_aware=batch_aware,
+                                        **({} if unknown else NO_UNKNOWN))][:len(texts)]
     seconds = time.perf_counter() - start
     gold = [str(g) for g in gold]
     labels = sorted(set(gold) | set(pred))

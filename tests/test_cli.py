@@ -237,6 +237,30 @@ def test_evaluate_oos_reports_threshold_free_measures_and_reads_together_when_as
     assert "need in-scope rows too" in capsys.readouterr().err
 
 
+def test_evaluate_batch_aware_reports_one_reading_of_the_test_rows_and_the_oos_texts(tmp_path: Path, support: Path,
+                                                                                     capsys) -> None:
+    """Fewer than 50 test rows, 50 or more with the --oos texts: the accuracy with the unknown rule comes from the
+    same reading together as the out-of-scope measures, not from the test rows read one at a time."""
+    test, oos = tmp_path / "test.csv", tmp_path / "oos.csv"
+    rows = [(f"{q} {tail}", g) for q, g in QUERIES for tail in ("please", "now", "thanks", "today", "asap", "ok")]
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(test, index=False)
+    pd.DataFrame({"text": [f"{topic} {tail}" for topic in ("what is the capital of peru", "play some jazz music",
+                                                           "book a table for two", "how tall is everest")
+                           for tail in ("please", "now", "thanks", "today", "asap", "ok", "quickly")]}
+                 ).to_csv(oos, index=False)
+    base = ["evaluate", "--support", str(support), "--test", str(test), "--oos", str(oos), "--model", "minilm",
+            "--auto-unknown", "--json"]
+    assert main(base) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert main([*base, "--batch-aware"]) == 0
+    captured = capsys.readouterr()
+    together = json.loads(captured.out)
+    assert together["batch_aware"] is True and "fewer than" not in captured.err  # 24 rows + 28 texts: read together
+    assert together["with_unknown"]["in_scope_accuracy"] == pytest.approx(together["in_scope_accuracy"])
+    assert alone["with_unknown"]["in_scope_accuracy"] == pytest.approx(alone["in_scope_accuracy"])
+    assert together["in_scope_accuracy"] != alone["in_scope_accuracy"]  # the reading together changed the answers
+
+
 def _bad_inputs(tmp: Path, support: Path) -> dict[str, tuple[list[str], str]]:
     empty = tmp / "empty.csv"
     empty.write_text("")
