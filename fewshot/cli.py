@@ -441,6 +441,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if clf.config.multi_label:
         return _evaluate_multilabel(args, clf, test, fit_seconds)
     texts, gold = test[args.text_column].tolist(), test[args.label_column].tolist()
+    oos_file = oos[args.text_column].tolist() if oos is not None else []
     result = evaluate(clf, texts, gold, unknown=False)  # accuracy over the real labels
     result.pop("predictions")
     result = {"accuracy": result.pop("accuracy"), "macro_f1": result.pop("macro_f1"), "n": result.pop("n"),
@@ -448,20 +449,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     config = clf.config
     if config.min_confidence is not None or config.uses_score or config.unknown_label in set(map(str, gold)):
         # as `classify` answers (texts cached); read together, in the batch the out-of-scope measures read
-        ruled = evaluate(clf, texts, gold, batch_aware=args.batch_aware,
-                         context=oos[args.text_column].tolist() if oos is not None else ())
+        ruled = evaluate(clf, texts, gold, batch_aware=args.batch_aware, context=oos_file)
         result["with_unknown"] = {k: ruled[k] for k in ("accuracy", "in_scope_accuracy", "answered", "n_unknown",
                                                         "unknown_recall")}
     # out-of-scope texts: the --oos file's and the test rows labelled unknown (texts none of the labels covers)
     outside = [str(g) == config.unknown_label for g in gold]
-    oos_texts = (oos[args.text_column].tolist() if oos is not None else []) + [t for t, o in zip(texts, outside) if o]
+    oos_texts = oos_file + [t for t, o in zip(texts, outside) if o]
     in_texts, in_gold = [t for t, o in zip(texts, outside) if not o], [g for g, o in zip(gold, outside) if not o]
     if oos_texts and not in_texts:
         raise FewShotError(f"every test row is labelled {config.unknown_label!r}: the out-of-scope measures need "
                            "in-scope rows too")
     if oos_texts:
         result |= evaluate_oos(clf, in_texts, in_gold, oos_texts, batch_aware=args.batch_aware)
-    _note_batch_aware(args, len(texts) + (len(oos) if oos is not None else 0))
+    _note_batch_aware(args, len(texts) + len(oos_file))
     if clf.finetuned_ is not None:
         from dataclasses import asdict
 
