@@ -231,10 +231,16 @@ def calibrated_floor(vectors: np.ndarray, share: float = BATCH_NEAR_SHARE) -> fl
     return float(np.quantile(cosines, 1.0 - share))
 
 
+def encoder_floor(encoder: Any) -> float:
+    """:func:`calibrated_floor` of ``encoder``'s vectors of :func:`reference_texts`: the floor for an encoder the
+    batch reading was not tuned on."""
+    return calibrated_floor(encoder.encode(reference_texts()))
+
+
 def similarity_floor(encoder: Any) -> float:
     """The least cosine for two texts to count as alike when ``encoder``'s batch is read together: its own
     ``similarity_floor()`` (:class:`fewshot.encoders.encoder.Encoder`: :data:`BATCH_NEAR` for the encoder the
-    reading was tuned on, else :func:`calibrated_floor` of its vectors of :func:`reference_texts`);
+    reading was tuned on, else :func:`encoder_floor`);
     :data:`BATCH_NEAR` for an encoder object without one."""
     own = getattr(encoder, "similarity_floor", None)
     return float(own()) if callable(own) else BATCH_NEAR

@@ -141,11 +141,11 @@ class CachedEncoder:
 
     def similarity_floor(self) -> float:
         """The base encoder's (:func:`fewshot.unknown.similarity_floor`), or with a head its own calibrated one."""
-        from ..unknown import calibrated_floor, reference_texts, similarity_floor
+        from ..unknown import encoder_floor, similarity_floor
 
         if self.transform is None:
             return similarity_floor(self.base)
-        return calibrated_floor(self.encode(reference_texts()))
+        return encoder_floor(self)
 
     def encode(self, texts: Sequence[str], *, progress: Any = None) -> np.ndarray:
         texts = list(texts)
