@@ -96,6 +96,7 @@ def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[s
     """One episode: every score's metrics on the batch (``near``: the readings' similarity floor; default the
     encoder's, as the classifier reads it)."""
     from fewshot import FewShotClassifier
+    from fewshot.unknown import similarity_floor
 
     domains = list(common.CLINC150_DOMAINS)
     rng = np.random.default_rng([13, meta["shots"], meta["draw"], domains.index(meta["domain"]) if "domain" in meta
@@ -125,8 +126,6 @@ def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[s
     nearest = clf.support.nearest(vectors, 1)[0][:, 0]
     threshold = clf.auto_threshold_
     examples = clf.support.vectors  # the episodes have no "none of these" examples
-    from fewshot.unknown import similarity_floor
-
     near = similarity_floor(enc) if near is None else near  # the classifier's own (MiniLM with layer 4: BATCH_NEAR)
     for name, s in batch_readings(score, vectors, nearest, ks, weight, rises, scaled, examples, reaches,
                                   near).items():
