@@ -432,7 +432,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """``fewshot evaluate``: accuracy over the real labels; with ``--oos`` or test rows labelled unknown,
     unknown-detection metrics."""
     from .io.tables import read_table
-    from .metrics import evaluate, evaluate_oos
+    from .metrics import NO_UNKNOWN, evaluate, evaluate_oos
 
     test = read_table(args.test, [args.text_column, args.label_column], args.encoding)
     oos = read_table(args.oos, [args.text_column], args.encoding) if args.oos else None
@@ -447,20 +447,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = {"accuracy": result.pop("accuracy"), "macro_f1": result.pop("macro_f1"), "n": result.pop("n"),
               "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule}
     config = clf.config
-    if config.min_confidence is not None or config.uses_score or config.unknown_label in set(map(str, gold)):
-        # as `classify` answers (texts cached); read together, in the batch the out-of-scope measures read
-        ruled = evaluate(clf, texts, gold, batch_aware=args.batch_aware, context=oos_file)
-        result["with_unknown"] = {k: ruled[k] for k in ("accuracy", "in_scope_accuracy", "answered", "n_unknown",
-                                                        "unknown_recall")}
     # out-of-scope texts: the --oos file's and the test rows labelled unknown (texts none of the labels covers)
     outside = [str(g) == config.unknown_label for g in gold]
-    oos_texts = oos_file + [t for t, o in zip(texts, outside) if o]
-    in_texts, in_gold = [t for t, o in zip(texts, outside) if not o], [g for g, o in zip(gold, outside) if not o]
-    if oos_texts and not in_texts:
+    inside = [i for i, o in enumerate(outside) if not o]
+    oos_rows = [len(texts) + j for j in range(len(oos_file))] + [i for i, o in enumerate(outside) if o]
+    if oos_rows and not inside:
         raise FewShotError(f"every test row is labelled {config.unknown_label!r}: the out-of-scope measures need "
                            "in-scope rows too")
-    if oos_texts:
-        result |= evaluate_oos(clf, in_texts, in_gold, oos_texts, batch_aware=args.batch_aware)
+    ruled_needed = config.min_confidence is not None or config.uses_score or any(outside)
+    probs = scores = None
+    if args.batch_aware and (ruled_needed or oos_rows):  # one reading together of the test rows and --oos texts
+        _, probs, scores = clf.predict_with_scores(texts + oos_file, batch_aware=True, **NO_UNKNOWN)
+    if ruled_needed:  # as `classify` answers (texts cached)
+        ruled = evaluate(clf, texts, gold, reading=None if probs is None else (probs[:len(texts)], scores[:len(texts)]))
+        result["with_unknown"] = {k: ruled[k] for k in ("accuracy", "in_scope_accuracy", "answered", "n_unknown",
+                                                        "unknown_recall")}
+    if oos_rows:
+        rows = inside + oos_rows
+        result |= evaluate_oos(clf, [texts[i] for i in inside], [gold[i] for i in inside],
+                               [(texts + oos_file)[i] for i in oos_rows], batch_aware=args.batch_aware,
+                               reading=None if probs is None else (probs[rows], scores[rows]))
     _note_batch_aware(args, len(texts) + len(oos_file))
     if clf.finetuned_ is not None:
         from dataclasses import asdict

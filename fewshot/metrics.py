@@ -16,7 +16,8 @@ NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": 
 
 
 def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = None, unknown: bool = True,
-             batch_aware: bool = False, context: Sequence[str] = ()) -> dict[str, Any]:
+             batch_aware: bool = False, context: Sequence[str] = (),
+             reading: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Accuracy, macro-F1, per-label F1 and the predictions of ``clf`` on labelled texts, with timing.
 
     ``unknown=True`` (default): the classifier's unknown options apply, as when it labels a file; a text whose
@@ -28,11 +29,17 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
     still answered unknown). ``batch_aware``: the texts' in-scope scores are read together, as
     ``predict(..., batch_aware=True)`` reads a file, with ``context`` (more texts, not scored) in the same batch:
     the out-of-scope texts that :func:`evaluate_oos` reads with them, so that both report one reading.
+    ``reading``: ``(probabilities, in-scope scores)`` of ``texts`` already computed (``predict_with_scores``,
+    read together or not): nothing is encoded, ``batch_aware`` and ``context`` are not used.
     """
-    extra = list(context) if batch_aware else []
+    overrides = {} if unknown else NO_UNKNOWN
     start = time.perf_counter()
-    pred = [str(p) for p in clf.predict(list(texts) + extra, progress=progress, batch_aware=batch_aware,
-                                        **({} if unknown else NO_UNKNOWN))][:len(texts)]
+    if reading is not None:
+        pred = [str(p) for p in clf.labels_from_proba(*_reading_rows(reading, len(texts)), **overrides)]
+    else:
+        extra = list(context) if batch_aware else []
+        pred = [str(p) for p in clf.predict(list(texts) + extra, progress=progress, batch_aware=batch_aware,
+                                            **overrides)][:len(texts)]
     seconds = time.perf_counter() - start
     gold = [str(g) for g in gold]
     labels = sorted(set(gold) | set(pred))
@@ -48,6 +55,14 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
         "predict_seconds": seconds,
         "predictions": pred,
     } | (_unknown_summary(gold, pred, clf.config.unknown_label) if unknown else {})
+
+
+def _reading_rows(reading: tuple[Any, Any], n: int) -> tuple[Any, Any]:
+    """``(probabilities, scores)`` checked to hold one row per text."""
+    probs, scores = reading
+    if len(probs) != n or len(scores) != n:
+        raise FewShotError(f"reading holds {len(probs)} probability rows and {len(scores)} scores for {n} texts")
+    return probs, scores
 
 
 def _unknown_summary(gold: list[str], pred: list[str], unknown_label: str) -> dict[str, Any]:
@@ -149,7 +164,8 @@ def separation(right: Any, in_scores: Any, oos_scores: Any, cost: float = OOS_CO
 
 
 def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list[str], *,
-                 batch_aware: bool = False, cost: float = OOS_COST) -> dict[str, Any]:
+                 batch_aware: bool = False, cost: float = OOS_COST,
+                 reading: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Out-of-scope detection: in-scope accuracy with "unknown" counted wrong, OOS recall/precision, AUROC,
     the best OOS recall at ``cost`` of in-scope accuracy (:func:`recall_at_cost`) and FPR@95 (:func:`fpr_at_95`).
 
@@ -157,7 +173,8 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
     lowest); recall, precision and accuracy use the classifier's unknown options (``auto_unknown=True`` when none
     is set). ``batch_aware``: the in-scope and out-of-scope texts are read together as one batch, as
     ``predict_with_scores(..., batch_aware=True)`` reads a file (``batch_aware`` in the result: whether the texts
-    were enough to be read together).
+    were enough to be read together). ``reading``: ``(probabilities, in-scope scores)`` of ``in_texts`` then
+    ``oos_texts``, already computed with ``predict_with_scores(..., **NO_UNKNOWN)``: nothing is encoded.
     """
     from .unknown import reads_together
 
@@ -166,8 +183,10 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
     if config.min_confidence is None and not config.uses_score:
         options["auto_unknown"] = True
     unknown = config.unknown_label
-    if batch_aware:
-        _, probs, scores = clf.predict_with_scores(list(in_texts) + list(oos_texts), batch_aware=True, **NO_UNKNOWN)
+    if reading is not None or batch_aware:
+        if reading is None:
+            reading = clf.predict_with_scores(list(in_texts) + list(oos_texts), batch_aware=True, **NO_UNKNOWN)[1:]
+        probs, scores = _reading_rows(reading, len(in_texts) + len(oos_texts))
         n = len(in_texts)
         in_probs, in_scores, oos_probs, oos_scores = probs[:n], scores[:n], probs[n:], scores[n:]
     else:

@@ -257,6 +257,25 @@ def test_evaluate_oos_reads_the_texts_together_when_asked(batch) -> None:
     assert few["oos_auroc"] == evaluate_oos(clf, inside[:20], gold[:20], new[:10])["oos_auroc"]
 
 
+def test_evaluate_and_evaluate_oos_take_a_reading_already_made(batch) -> None:
+    """A reading computed once (``reading=``) gives what each function's own reading gives, without encoding
+    again; a reading of the wrong length is refused by name."""
+    from fewshot.metrics import NO_UNKNOWN, evaluate, evaluate_oos
+
+    clf, _, inside, new, _ = batch
+    gold = [str(g) for g in clf.predict(inside, **NO_UNKNOWN)]
+    _, probs, scores = clf.predict_with_scores(inside + new, batch_aware=True, **NO_UNKNOWN)
+    n = len(inside)
+    given = evaluate_oos(clf, inside, gold, new, batch_aware=True, reading=(probs, scores))
+    assert given == evaluate_oos(clf, inside, gold, new, batch_aware=True)
+    ruled = evaluate(clf, inside, gold, reading=(probs[:n], scores[:n]))
+    own = evaluate(clf, inside, gold, batch_aware=True, context=new)
+    assert ruled["predictions"] == own["predictions"] and ruled["in_scope_accuracy"] == own["in_scope_accuracy"]
+    assert "unknown" in ruled["predictions"]  # the reading together rejected some: the rule was applied
+    with pytest.raises(FewShotError, match="reading holds 3 probability rows and 3 scores for"):
+        evaluate(clf, inside, gold, reading=(probs[:3], scores[:3]))
+
+
 def test_the_similarity_floor_follows_the_encoders_scale() -> None:
     """"Alike" is the cosine that a tenth of the pairs of varied sentences exceed: counted by hand here, read from
     the encoder where it says (the classifier passes it to the reading), BATCH_NEAR for one that does not."""

@@ -261,6 +261,30 @@ def test_evaluate_batch_aware_reports_one_reading_of_the_test_rows_and_the_oos_t
     assert together["in_scope_accuracy"] != alone["in_scope_accuracy"]  # the reading together changed the answers
 
 
+def test_evaluate_batch_aware_reads_the_batch_once(tmp_path: Path, support: Path, monkeypatch, capsys) -> None:
+    """The accuracy with the unknown rule and the out-of-scope measures share one reading together: the batch
+    (test rows, one of them labelled unknown, and the --oos texts) is read once."""
+    from fewshot import FewShotClassifier
+
+    test, oos = tmp_path / "test.csv", tmp_path / "oos.csv"
+    rows = [(f"{q} {tail}", g) for q, g in QUERIES for tail in ("please", "now", "thanks", "today", "asap", "ok")]
+    pd.DataFrame(rows + [("how tall is everest", "unknown")], columns=["text", "label"]).to_csv(test, index=False)
+    pd.DataFrame({"text": [f"play some jazz music {t}" for t in range(30)]}).to_csv(oos, index=False)
+    readings = []
+    real = FewShotClassifier.predict_with_scores
+
+    def counted(self, texts, **kwargs):
+        readings.append((len(texts), kwargs.get("batch_aware", False)))
+        return real(self, texts, **kwargs)
+
+    monkeypatch.setattr(FewShotClassifier, "predict_with_scores", counted)
+    assert main(["evaluate", "--support", str(support), "--test", str(test), "--oos", str(oos), "--model",
+                 "minilm", "--auto-unknown", "--batch-aware", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["batch_aware"] is True and result["n_oos"] == 31
+    assert [r for r in readings if r[1]] == [(len(rows) + 1 + 30, True)]
+
+
 def _bad_inputs(tmp: Path, support: Path) -> dict[str, tuple[list[str], str]]:
     empty = tmp / "empty.csv"
     empty.write_text("")
