@@ -455,9 +455,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise FewShotError(f"every test row is labelled {config.unknown_label!r}: the out-of-scope measures need "
                            "in-scope rows too")
     ruled_needed = config.min_confidence is not None or config.uses_score or any(outside)
-    probs = scores = None
+    batch, probs, scores = texts + oos_file, None, None
     if args.batch_aware and (ruled_needed or oos_rows):  # one reading together of the test rows and --oos texts
-        _, probs, scores = clf.predict_with_scores(texts + oos_file, batch_aware=True, **NO_UNKNOWN)
+        _, probs, scores = clf.predict_with_scores(batch, batch_aware=True, **NO_UNKNOWN)
     if ruled_needed:  # as `classify` answers (texts cached)
         ruled = evaluate(clf, texts, gold, reading=None if probs is None else (probs[:len(texts)], scores[:len(texts)]))
         result["with_unknown"] = {k: ruled[k] for k in ("accuracy", "in_scope_accuracy", "answered", "n_unknown",
@@ -465,7 +465,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if oos_rows:
         rows = inside + oos_rows
         result |= evaluate_oos(clf, [texts[i] for i in inside], [gold[i] for i in inside],
-                               [(texts + oos_file)[i] for i in oos_rows], batch_aware=args.batch_aware,
+                               [batch[i] for i in oos_rows], batch_aware=args.batch_aware,
                                reading=None if probs is None else (probs[rows], scores[rows]))
     _note_batch_aware(args, len(texts) + len(oos_file))
     if clf.finetuned_ is not None:
