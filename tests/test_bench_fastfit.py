@@ -4,24 +4,15 @@ offline accuracy is the share of predictions equal to the references."""
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from test_bench_oos_none import _bench
 
 
 def _script():
-    sys.path.insert(0, str(BENCH))  # the script imports its sibling ``common``
-    try:
-        spec = importlib.util.spec_from_file_location("bench_fastfit_compare", BENCH / "fastfit_compare.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+    return _bench("fastfit_compare")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("fastfit") is not None, reason="fast-fit is installed here")
