@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from sklearn.metrics import accuracy_score, f1_score
@@ -16,8 +15,7 @@ NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": 
 
 
 def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = None, unknown: bool = True,
-             batch_aware: bool = False, context: Sequence[str] = (),
-             reading: tuple[Any, Any] | None = None) -> dict[str, Any]:
+             batch_aware: bool = False, reading: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Accuracy, macro-F1, per-label F1 and the predictions of ``clf`` on labelled texts, with timing.
 
     ``unknown=True`` (default): the classifier's unknown options apply, as when it labels a file; a text whose
@@ -27,19 +25,17 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
     any) and ``answered`` (share of all texts answered with a label). ``unknown=False``: the unknown
     options are not applied (accuracy over the real labels; texts the "none of these" examples win are
     still answered unknown). ``batch_aware``: the texts' in-scope scores are read together, as
-    ``predict(..., batch_aware=True)`` reads a file, with ``context`` (more texts, not scored) in the same batch:
-    the out-of-scope texts that :func:`evaluate_oos` reads with them, so that both report one reading.
-    ``reading``: ``(probabilities, in-scope scores)`` of ``texts`` already computed (``predict_with_scores``,
-    read together or not): nothing is encoded, ``batch_aware`` and ``context`` are not used.
+    ``predict(..., batch_aware=True)`` reads a file. ``reading``: ``(probabilities, in-scope scores)`` of
+    ``texts`` already computed (``predict_with_scores``, read together or not, e.g. in one batch with the
+    out-of-scope texts that :func:`evaluate_oos` reads, so that both report one reading): nothing is encoded,
+    ``batch_aware`` is not used.
     """
     overrides = {} if unknown else NO_UNKNOWN
     start = time.perf_counter()
     if reading is not None:
         pred = [str(p) for p in clf.labels_from_proba(*_reading_rows(reading, len(texts)), **overrides)]
     else:
-        extra = list(context) if batch_aware else []
-        pred = [str(p) for p in clf.predict(list(texts) + extra, progress=progress, batch_aware=batch_aware,
-                                            **overrides)][:len(texts)]
+        pred = [str(p) for p in clf.predict(texts, progress=progress, batch_aware=batch_aware, **overrides)]
     seconds = time.perf_counter() - start
     gold = [str(g) for g in gold]
     labels = sorted(set(gold) | set(pred))
