@@ -63,6 +63,18 @@ def test_cp1252_reads_when_named(tmp_path: Path) -> None:
     assert read_table(path, ["text"], encoding="cp1252")["text"].tolist() == ["café crème", "naïve"]
 
 
+def test_undecodable_bytes_are_located_in_the_file(tmp_path: Path) -> None:
+    """The error names the line and byte offset of the first bad byte in the whole file, not in the block that
+    pandas or the decoder happened to be reading (a block boundary falls inside the first rows here)."""
+    rows = b"".join(b"row %d,a\n" % i for i in range(20_000))
+    data = b"text,label\n" + rows + b"caf\xe9 cr\xe8me,b\n"
+    path = tmp_path / "in.csv"
+    path.write_bytes(data)
+    bad = data.index(b"\xe9")
+    with pytest.raises(FewShotError, match=f"line 20002, byte {bad}: "):
+        read_table(path, ["text", "label"])
+
+
 @pytest.fixture(scope="module")
 def encoder() -> Encoder:
     return Encoder("minilm")

@@ -66,9 +66,27 @@ def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
     return CsvFormat(encoding, sep)
 
 
+def _first_undecodable(path: Path, encoding: str, block: int = 1 << 16) -> tuple[int, int] | None:
+    """(line, byte offset in the file) of the first bytes that ``encoding`` cannot decode, read in blocks:
+    the decoder's own offset counts from the block pandas was reading, not from the start of the file."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset, line = 0, 1
+    with path.open("rb") as f:
+        while chunk := f.read(block):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                start = max(exc.start - len(exc.object) + len(chunk), 0)  # object = bytes carried over + chunk
+                return line + chunk[:start].count(b"\n"), offset + start
+            offset, line = offset + len(chunk), line + chunk.count(b"\n")
+    return None
+
+
 def _read_errors(path: Path, exc: Exception) -> FewShotError:
     if isinstance(exc, UnicodeDecodeError):
-        return FewShotError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); it may be "
+        where = _first_undecodable(path, exc.encoding)
+        place = f"line {where[0]}, byte {where[1]}" if where else f"byte {exc.start}"
+        return FewShotError(f"{path} is not {exc.encoding.upper()} text ({place}: {exc.reason}); it may be "
                             "Windows-1252/Latin-1: save it as UTF-8, or pass encoding cp1252 (--encoding cp1252)")
     if isinstance(exc, pd.errors.EmptyDataError):
         return FewShotError(f"{path} has no rows; expected a CSV with a header row")
