@@ -22,7 +22,8 @@ def clean_texts(texts: Iterable[Any], what: str) -> list[str]:
     out = []
     for i, t in enumerate(texts):
         if not isinstance(t, str):
-            raise FewShotError(f"{what}[{i}] must be a string, got {type(t).__name__} {t!r}")
+            hint = " (numbers as names: convert them with str() first)" if isinstance(t, int | float) else ""
+            raise FewShotError(f"{what}[{i}] must be a string, got {type(t).__name__} {t!r}{hint}")
         if not t.strip():
             raise FewShotError(f"{what}[{i}] is empty; every text needs some words")
         out.append(t)

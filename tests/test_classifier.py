@@ -85,6 +85,7 @@ def test_min_confidence(encoder: Encoder) -> None:
         (["a", "b"], ["x", "x"], "at least 2 labels"),
         (["a", "  "], ["x", "y"], r"texts\[1\] is empty"),
         (["a", 3], ["x", "y"], r"texts\[1\] must be a string"),
+        (["a", "b"], [0, 1], r"labels\[0\] must be a string, got int 0 \(numbers as names: convert them with str"),
         (["a", "b"], ["x", ""], r"labels\[1\] is empty"),
         ("just one string", ["x"], "single string"),
     ],
