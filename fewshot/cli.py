@@ -491,6 +491,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"out of scope: recall {result['oos_recall']:.3f}  precision {result['oos_precision']:.3f}  "
               f"AUROC {result['oos_auroc']:.3f}  in-scope accuracy {result['in_scope_accuracy']:.4f}  "
               f"threshold {result['threshold']:.3f} ({result['threshold_kind']})")
+        if result["threshold_default"]:
+            print("  no unknown option is set, so the lines above answer every row with a label; this line uses the "
+                  "automatic threshold (--auto-unknown applies it to both)")
         print(f"  any threshold: recall {result['oos_recall_at_cost']:.3f} at a cost of at most "
               f"{100 * result['cost']:g} points of in-scope accuracy, FPR@95 {result['oos_fpr_at_95']:.3f}"
               + ("  (read together)" if result["batch_aware"] else ""))

@@ -167,7 +167,7 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
 
     AUROC, the recall at ``cost`` and FPR@95 are threshold-free (the in-scope score ranks out-of-scope texts
     lowest); recall, precision and accuracy use the classifier's unknown options (``auto_unknown=True`` when none
-    is set). ``batch_aware``: the in-scope and out-of-scope texts are read together as one batch, as
+    is set: ``threshold_default`` in the result). ``batch_aware``: the in-scope and out-of-scope texts are read together as one batch, as
     ``predict_with_scores(..., batch_aware=True)`` reads a file (``batch_aware`` in the result: whether the texts
     were enough to be read together). ``reading``: ``(probabilities, in-scope scores)`` of ``in_texts`` then
     ``oos_texts``, already computed with ``predict_with_scores(..., **NO_UNKNOWN)``: nothing is encoded.
@@ -176,7 +176,8 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
 
     config = clf.config
     options = {k: getattr(config, k) for k in NO_UNKNOWN}
-    if config.min_confidence is None and not config.uses_score:
+    stand_in = config.min_confidence is None and not config.uses_score
+    if stand_in:
         options["auto_unknown"] = True
     unknown = config.unknown_label
     if reading is not None or batch_aware:
@@ -207,6 +208,7 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
         "cost": cost,
         "threshold": threshold,
         "threshold_kind": kind,
+        "threshold_default": stand_in,
         "n_oos": len(oos_texts),
         "batch_aware": bool(batch_aware) and reads_together(len(in_texts) + len(oos_texts)),
     }

@@ -221,6 +221,9 @@ def test_evaluate_oos_reports_threshold_free_measures_and_reads_together_when_as
     assert main(base) == 0
     shown = capsys.readouterr().out
     assert "any threshold: recall" in shown and "one text at a time; --batch-aware reads the rows together" in shown
+    assert "no unknown option is set" in shown and alone["threshold_default"] is True  # the automatic one stood in
+    assert main([*base, "--auto-unknown"]) == 0
+    assert "no unknown option is set" not in capsys.readouterr().out
     assert main([*base, "--batch-aware"]) == 0
     assert "one text at a time" not in capsys.readouterr().out  # asked for: no hint, even when too few to read
     assert main([*base, "--batch-aware", "--multi-label"]) == 2

@@ -60,6 +60,20 @@ def test_auto_threshold_separates_far_points(rule: str) -> None:
     assert list(preds[:5]).count("unknown") >= 4 and preds[-1] == in_scope[0][1]
 
 
+def test_evaluate_oos_says_when_the_automatic_threshold_stands_in() -> None:
+    """With no unknown option set the classifier answers every text with a label, so the out-of-scope measures
+    use the automatic threshold and say so (``threshold_default``); with one set they use it and say nothing."""
+    encoder, support, in_scope, oos = clusters(seed=2)
+    texts, labels = [t for t, _ in support], [lab for _, lab in support]
+    args = ([t for t, _ in in_scope], [lab for _, lab in in_scope], oos)
+    plain = FewShotClassifier(encoder=encoder, label_names=False).fit(texts, labels)
+    ruled = FewShotClassifier(encoder=encoder, label_names=False, auto_unknown=True).fit(texts, labels)
+    stand_in, own = evaluate_oos(plain, *args), evaluate_oos(ruled, *args)
+    assert stand_in["threshold_default"] and not own["threshold_default"]
+    assert stand_in["threshold"] == own["threshold"] == ruled.auto_threshold_
+    assert stand_in["oos_recall"] == own["oos_recall"] > 0.9
+
+
 def test_scores_and_custom_unknown_label() -> None:
     encoder, support, in_scope, oos = clusters(seed=1)
     clf = FewShotClassifier(encoder=encoder, label_names=False, auto_unknown=True, unknown_label="none")
