@@ -167,10 +167,11 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
 
     AUROC, the recall at ``cost`` and FPR@95 are threshold-free (the in-scope score ranks out-of-scope texts
     lowest); recall, precision and accuracy use the classifier's unknown options (``auto_unknown=True`` when none
-    is set: ``threshold_default`` in the result). ``batch_aware``: the in-scope and out-of-scope texts are read together as one batch, as
-    ``predict_with_scores(..., batch_aware=True)`` reads a file (``batch_aware`` in the result: whether the texts
-    were enough to be read together). ``reading``: ``(probabilities, in-scope scores)`` of ``in_texts`` then
-    ``oos_texts``, already computed with ``predict_with_scores(..., **NO_UNKNOWN)``: nothing is encoded.
+    is set: ``threshold_default`` in the result). ``batch_aware``: the in-scope and out-of-scope texts are read
+    together as one batch, as ``predict_with_scores(..., batch_aware=True)`` reads a file (``batch_aware`` in the
+    result: whether the texts were enough to be read together). ``reading``: ``(probabilities, in-scope scores)``
+    of ``in_texts`` then ``oos_texts``, already computed with ``predict_with_scores(..., **NO_UNKNOWN)``: nothing
+    is encoded.
     """
     from .unknown import reads_together
 
