@@ -431,15 +431,17 @@ def _classify_ray(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``fewshot evaluate``: accuracy over the real labels; with ``--oos`` or test rows labelled unknown,
     unknown-detection metrics."""
-    from .io.tables import read_table
+    from .io.tables import check_filled, read_table
     from .metrics import NO_UNKNOWN, evaluate, evaluate_oos
 
-    test = read_table(args.test, [args.text_column, args.label_column], args.encoding)
+    test = read_table(args.test, [args.text_column, args.label_column], args.encoding,
+                      may_be_empty=(args.label_column,))
     oos = read_table(args.oos, [args.text_column], args.encoding) if args.oos else None
     clf, fit_seconds = _classifier_timed(args)
     _check_batch_aware(args, clf)
     if clf.config.multi_label:
         return _evaluate_multilabel(args, clf, test, fit_seconds)
+    check_filled(args.test, test, [args.label_column])  # one label per row: an empty cell is a mistake
     texts, gold = test[args.text_column].tolist(), test[args.label_column].tolist()
     oos_file = oos[args.text_column].tolist() if oos is not None else []
     result = evaluate(clf, texts, gold, unknown=False)  # accuracy over the real labels
@@ -508,7 +510,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seconds: float) -> int:
     """``fewshot evaluate --multi-label``: micro-F1, macro-F1, subset accuracy and per-label scores (the test
-    CSV read like the examples: ';' cells, repeated rows merged; a text with no label expects none)."""
+    CSV read like the examples: ';' cells, repeated rows merged; a text with an empty or 'unknown' cell expects no
+    label)."""
     from .multilabel import group_label_rows
     from .multilabel.classifier_mode import evaluate as evaluate_multilabel
 
@@ -516,7 +519,8 @@ def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seco
         raise FewShotError("--oos is not available with --multi-label; put the out-of-scope texts in --test "
                            "with an empty label cell")
     texts, label_sets = group_label_rows(test[args.text_column].tolist(), test[args.label_column].tolist())
-    result = evaluate_multilabel(clf, texts, label_sets)
+    unknown = clf.config.unknown_label  # a cell 'unknown' expects no label, as an empty one does (and the app)
+    result = evaluate_multilabel(clf, texts, [[lab for lab in s if lab != unknown] for s in label_sets])
     result.pop("predictions")
     result = {"micro_f1": result.pop("micro_f1"), "macro_f1": result.pop("macro_f1"),
               "subset_accuracy": result.pop("subset_accuracy"), "n": result.pop("n"), "fit_seconds": fit_seconds,

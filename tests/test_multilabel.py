@@ -100,6 +100,23 @@ def test_thresholds_are_cross_validated_and_overridable(clusters: dict) -> None:
     assert set(fixed.thresholds().values()) == {0.3}
 
 
+def test_a_handful_of_examples_does_not_give_every_text_every_label(clusters: dict) -> None:
+    """One example per label: no fold's model knows its held-out example's label, so cross-validation has nothing
+    to place a threshold with (0.5); two per label: micro-F1 may peak where every cell is answered, and the
+    threshold stops at ``min_threshold`` instead of 0, where every text would get every label."""
+    x, y = clusters["x"][:36:6], clusters["y"][:36:6]  # the first example of each label
+    one = MultiLabelCore(MultiLabelConfig(at_least_one=False)).fit(x, y)
+    assert set(one.thresholds().values()) == {0.5}
+    assert one.predict(clusters["centres"]) == [[lab] for lab in LABELS]
+    pick = [i for i in range(36) if i % 6 < 2]
+    two = MultiLabelCore(MultiLabelConfig(cv_pairs=3.0)).fit(clusters["x"][pick], [clusters["y"][i] for i in pick])
+    assert all(v >= 0.05 for v in two.thresholds().values())
+    floor = MultiLabelCore(MultiLabelConfig(min_threshold=0.3)).fit(clusters["x"][pick], [clusters["y"][i] for i in pick])
+    assert all(v >= 0.3 for v in floor.thresholds().values())
+    with pytest.raises(FewShotError, match="min_threshold"):
+        MultiLabelCore(MultiLabelConfig(min_threshold=1.0)).fit(x, y)
+
+
 def test_at_least_one_returns_the_top_label(clusters: dict) -> None:
     core = MultiLabelCore(MultiLabelConfig(at_least_one=True)).fit(clusters["x"], clusters["y"])
     core.set_thresholds(0.999999)

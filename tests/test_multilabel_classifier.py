@@ -315,3 +315,23 @@ def test_cli_fit_classify_evaluate_multi_label(tmp_path) -> None:
         assert key in result
     assert result["n"] == 3 and set(result["per_label"]) >= {"refund", "lost_card", "weather"}
     ev.write_text(buf.getvalue())
+
+
+@pytest.mark.slow
+def test_cli_evaluate_multi_label_reads_empty_and_unknown_cells_as_no_label(tmp_path, capsys) -> None:
+    """A multi-label test row with an empty label cell, or the cell ``unknown``, expects no label (as the app reads
+    it): it is scored, not refused, and ``unknown`` is not a label; single-label evaluation still refuses empty
+    cells, naming the row."""
+    from fewshot.cli import main
+
+    support, test = tmp_path / "support.csv", tmp_path / "test.csv"
+    pd.DataFrame(SUPPORT_ROWS, columns=["text", "label"]).to_csv(support, index=False)
+    pd.DataFrame([("someone took my bank card", "lost_card"), ("do I need an umbrella today", "weather"),
+                  ("what is the capital of peru", ""), ("recommend a good novel", "unknown")],
+                 columns=["text", "label"]).to_csv(test, index=False)
+    base = ["evaluate", "--support", str(support), "--test", str(test), "--model", "minilm", "--json"]
+    assert main([*base, "--multi-label", "--auto-unknown"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 4 and "unknown" not in result["per_label"] and "" not in result["per_label"]
+    assert main(base) == 2
+    assert "column 'label' is empty on row 4" in capsys.readouterr().err

@@ -533,7 +533,9 @@ def export_csv(rows: Rows) -> Path:
 
 
 def save_zip(fitted: Fitted) -> Path:
-    """The classifier as a zip of the folder :meth:`FewShotClassifier.save` writes."""
+    """The classifier as a zip of the folder :meth:`FewShotClassifier.save` writes, less a multi-label classifier's
+    fitted per-label model: an uploaded zip's arrays are not trusted, and loading fits it again from the examples
+    (deterministically: the same answers)."""
     from ..finetuned import FINETUNE_FILE
     from ..persist import CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE
 

@@ -107,8 +107,10 @@ def _read_csv(path: Path, fmt: CsvFormat, **kwargs: object) -> pd.DataFrame:
                        **kwargs)  # type: ignore[call-overload]
 
 
-def read_table(path: str | Path, columns: list[str], encoding: str | None = None) -> pd.DataFrame:
-    """Read a whole CSV as strings, checking that ``columns`` exist and have no empty cells."""
+def read_table(path: str | Path, columns: list[str], encoding: str | None = None,
+               may_be_empty: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a whole CSV as strings, checking that ``columns`` exist and, but for ``may_be_empty``, have no empty
+    cells (a multi-label test file's empty label cell expects no label)."""
     path = _check_file(path)
     try:
         df = _read_csv(path, sniff(path, encoding))
@@ -117,12 +119,17 @@ def read_table(path: str | Path, columns: list[str], encoding: str | None = None
     _check_columns(path, df, columns)
     if df.empty:
         raise FewShotError(f"{path} has a header but no rows")
+    check_filled(path, df, [c for c in columns if c not in may_be_empty])
+    return df
+
+
+def check_filled(path: str | Path, df: pd.DataFrame, columns: list[str]) -> None:
+    """:class:`FewShotError` naming the first row of ``df`` (read from ``path``) with an empty cell in ``columns``."""
     for col in columns:
         blank = df.index[df[col].str.strip() == ""]
         if len(blank):
             raise FewShotError(f"{path}: column {col!r} is empty on row {int(blank[0]) + 2} "
                                f"({len(blank)} empty cell(s) in all); fill or delete those rows")
-    return df
 
 
 def check_header(path: str | Path, columns: list[str], encoding: str | None = None) -> list[str]:

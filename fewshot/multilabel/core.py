@@ -19,7 +19,9 @@ with several labels counts positive for each), and its own decision threshold. M
 Thresholds (``threshold="auto"``): ``cv_folds``-fold cross-validation over the examples. Each fold's model
 scores its held-out examples plus synthetic two-intent points made of two held-out single-label examples
 (with views: the two parts' views together), and the one threshold maximising micro-F1 over these
-out-of-fold probabilities serves every label. With ``per_label``, each label then gets the threshold
+out-of-fold probabilities serves every label. A fold's column of a label it has no training example of is left
+out (its model cannot predict that label); with one example per label none is left, and the threshold is 0.5.
+No threshold goes below ``min_threshold``. With ``per_label``, each label then gets the threshold
 maximising its own F1, shrunk towards the global one by ``n / (n + shrinkage)`` (n = its positives). A float
 ``threshold`` fixes one threshold; :meth:`MultiLabelCore.set_thresholds` overrides any label's afterwards.
 
@@ -93,6 +95,10 @@ class MultiLabelConfig:
     or so held-out examples are too few to place a threshold of its own); per-label overrides work either way."""
     shrinkage: float = 10.0
     """With ``per_label``: a label's threshold moves from the global one by ``n / (n + shrinkage)``."""
+    min_threshold: float = 0.05
+    """The lowest threshold cross-validation may choose. With a handful of examples, micro-F1 can peak where
+    every held-out cell is answered (Lipton et al. 2014, "Thresholding Classifiers to Maximize F1 Score": an
+    uninformative score's best threshold answers everything), which would give every text every label."""
     at_least_one: bool = True
     """Return the most probable label when no label passes its threshold: the core never answers unknown;
     out-of-scope texts are the classifier's unknown rule's to catch (its in-scope score)."""
@@ -127,6 +133,8 @@ class MultiLabelConfig:
                 raise FewShotError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if int(self.cv_folds) < 2:
             raise FewShotError(f"cv_folds must be at least 2, got {self.cv_folds!r}")
+        if not 0.0 <= float(self.min_threshold) < 1.0:
+            raise FewShotError(f"min_threshold must be in [0, 1), got {self.min_threshold!r}")
         if int(self.max_iter) < 1:
             raise FewShotError(f"max_iter must be at least 1, got {self.max_iter!r}")
 
@@ -433,7 +441,7 @@ class MultiLabelCore:
         rng = np.random.default_rng([cfg.seed, 2])
         k = int(min(cfg.cv_folds, len(x)))
         fold = self._folds(t, k, rng)
-        probs, targets = [], []
+        probs, targets, seen = [], [], []
         for f in range(k):
             tr, te = fold != f, fold == f
             if not te.any() or (t[tr].sum(0) == 0).all():
@@ -450,18 +458,23 @@ class MultiLabelCore:
                 ev = [views[i] for i in te_idx] + [np.vstack([views[te_idx[a]], views[te_idx[c]]]) for a, c in hp]
             probs.append(_sigmoid(_logits(w, b, ex, ev, cfg.view_vote)))
             targets.append(np.vstack([t[te], ht]))
-        p = np.vstack(probs)
-        y = np.vstack(targets)
-        g = _best_threshold(p, y)
+            # a label with no example left in this fold's training set cannot be predicted by it: its column
+            # says nothing about where the threshold lies (with one example per label, every column is such)
+            seen.append(np.broadcast_to(t[tr].sum(0) > 0, targets[-1].shape))
+        if not probs:
+            return 0.5, np.full(t.shape[1], 0.5)
+        p, y, m = np.vstack(probs), np.vstack(targets), np.vstack(seen)
+        g = _best_threshold(p[m], y[m]) if m.any() else 0.5
         per = np.full(t.shape[1], g)
         if cfg.per_label:
             for j in range(t.shape[1]):
-                n = float(y[:, j].sum())
+                n = float(y[m[:, j], j].sum())
                 if n == 0:
                     continue
-                tj = _best_threshold(p[:, j], y[:, j])
+                tj = _best_threshold(p[m[:, j], j], y[m[:, j], j])
                 per[j] = g + n / (n + cfg.shrinkage) * (tj - g)
-        return g, per
+        floor = float(cfg.min_threshold)
+        return max(g, floor), np.maximum(per, floor)
 
     # ------------------------------------------------------------------ predicting
     def _check_fitted(self) -> None:
