@@ -102,19 +102,19 @@ def test_thresholds_are_cross_validated_and_overridable(clusters: dict) -> None:
 
 def test_a_handful_of_examples_does_not_give_every_text_every_label(clusters: dict) -> None:
     """One example per label: no fold's model knows its held-out example's label, so cross-validation has nothing
-    to place a threshold with (0.5); two per label: micro-F1 may peak where every cell is answered, and the
-    threshold stops at ``min_threshold`` instead of 0, where every text would get every label."""
+    to place a threshold with (0.5), where a threshold below every score gave every text every label."""
     x, y = clusters["x"][:36:6], clusters["y"][:36:6]  # the first example of each label
     one = MultiLabelCore(MultiLabelConfig(at_least_one=False)).fit(x, y)
     assert set(one.thresholds().values()) == {0.5}
     assert one.predict(clusters["centres"]) == [[lab] for lab in LABELS]
-    pick = [i for i in range(36) if i % 6 < 2]
-    two = MultiLabelCore(MultiLabelConfig(cv_pairs=3.0)).fit(clusters["x"][pick], [clusters["y"][i] for i in pick])
-    assert all(v >= 0.05 for v in two.thresholds().values())
-    floor = MultiLabelCore(MultiLabelConfig(min_threshold=0.3)).fit(clusters["x"][pick], [clusters["y"][i] for i in pick])
-    assert all(v >= 0.3 for v in floor.thresholds().values())
-    with pytest.raises(FewShotError, match="min_threshold"):
-        MultiLabelCore(MultiLabelConfig(min_threshold=1.0)).fit(x, y)
+
+
+def test_the_best_cut_answering_every_cell_is_no_threshold() -> None:
+    """An uninformative score's F1 peaks where every cell is answered: 0.5 then, not half the lowest score."""
+    from fewshot.multilabel.core import _best_threshold
+
+    assert _best_threshold(np.array([0.9, 0.8, 0.3, 0.2]), np.array([1, 1, 0, 0])) == pytest.approx(0.55)
+    assert _best_threshold(np.array([0.9, 0.01, 1e-6]), np.array([0, 1, 1])) == 0.5  # everything: no cut
 
 
 def test_at_least_one_returns_the_top_label(clusters: dict) -> None:

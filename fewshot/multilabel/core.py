@@ -20,8 +20,7 @@ Thresholds (``threshold="auto"``): ``cv_folds``-fold cross-validation over the e
 scores its held-out examples plus synthetic two-intent points made of two held-out single-label examples
 (with views: the two parts' views together), and the one threshold maximising micro-F1 over these
 out-of-fold probabilities serves every label. A fold's column of a label it has no training example of is left
-out (its model cannot predict that label); with one example per label none is left, and the threshold is 0.5.
-No threshold goes below ``min_threshold``. With ``per_label``, each label then gets the threshold
+out (its model cannot predict that label); with one example per label none is left, and the threshold is 0.5. With ``per_label``, each label then gets the threshold
 maximising its own F1, shrunk towards the global one by ``n / (n + shrinkage)`` (n = its positives). A float
 ``threshold`` fixes one threshold; :meth:`MultiLabelCore.set_thresholds` overrides any label's afterwards.
 
@@ -95,10 +94,6 @@ class MultiLabelConfig:
     or so held-out examples are too few to place a threshold of its own); per-label overrides work either way."""
     shrinkage: float = 10.0
     """With ``per_label``: a label's threshold moves from the global one by ``n / (n + shrinkage)``."""
-    min_threshold: float = 0.05
-    """The lowest threshold cross-validation may choose. With a handful of examples, micro-F1 can peak where
-    every held-out cell is answered (Lipton et al. 2014, "Thresholding Classifiers to Maximize F1 Score": an
-    uninformative score's best threshold answers everything), which would give every text every label."""
     at_least_one: bool = True
     """Return the most probable label when no label passes its threshold: the core never answers unknown;
     out-of-scope texts are the classifier's unknown rule's to catch (its in-scope score)."""
@@ -133,8 +128,6 @@ class MultiLabelConfig:
                 raise FewShotError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if int(self.cv_folds) < 2:
             raise FewShotError(f"cv_folds must be at least 2, got {self.cv_folds!r}")
-        if not 0.0 <= float(self.min_threshold) < 1.0:
-            raise FewShotError(f"min_threshold must be in [0, 1), got {self.min_threshold!r}")
         if int(self.max_iter) < 1:
             raise FewShotError(f"max_iter must be at least 1, got {self.max_iter!r}")
 
@@ -317,7 +310,10 @@ def _fit_logistic_joint(x: np.ndarray, t: np.ndarray, c: float, max_iter: int = 
 
 
 def _best_threshold(p: np.ndarray, t: np.ndarray) -> float:
-    """The threshold maximising F1 of ``p >= threshold`` against 0/1 ``t`` (all cells pooled = micro-F1)."""
+    """The threshold maximising F1 of ``p >= threshold`` against 0/1 ``t`` (all cells pooled = micro-F1); 0.5
+    when no cut helps, or when the best one answers every cell: an uninformative score's F1 peaks there (Lipton
+    et al. 2014, "Thresholding Classifiers to Maximize F1 Score"), and a threshold below every score would give
+    every text every label, as a handful of examples can make happen."""
     p = p.ravel()
     t = t.ravel()
     order = np.argsort(-p, kind="stable")
@@ -329,7 +325,7 @@ def _best_threshold(p: np.ndarray, t: np.ndarray) -> float:
     last = np.r_[ps[1:] != ps[:-1], True]
     f1 = np.where(last, f1, -1.0)
     i = int(np.argmax(f1))
-    if f1[i] <= 0.0:
+    if f1[i] <= 0.0 or i == len(ps) - 1:
         return 0.5
     nxt = ps[i + 1] if i + 1 < len(ps) else 0.0
     return float(0.5 * (ps[i] + nxt))
@@ -473,8 +469,7 @@ class MultiLabelCore:
                     continue
                 tj = _best_threshold(p[m[:, j], j], y[m[:, j], j])
                 per[j] = g + n / (n + cfg.shrinkage) * (tj - g)
-        floor = float(cfg.min_threshold)
-        return max(g, floor), np.maximum(per, floor)
+        return g, per
 
     # ------------------------------------------------------------------ predicting
     def _check_fitted(self) -> None:
