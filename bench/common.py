@@ -101,6 +101,17 @@ def read_split(data: Path, dataset: str, split: str) -> Any:
     return pd.read_csv(Path(data) / dataset / f"{split}.csv", dtype=str, keep_default_na=False)
 
 
+def comparison_split(data: Path, dataset: str, shots: int, n_labels: int, seed: int) -> tuple[Any, Any, list[str]]:
+    """The standard ``shots``-shot support and the test rows, of ``n_labels`` labels drawn with ``seed`` (0: all):
+    ``(support, test, labels)``, one draw for every method the comparisons with SetFit and FastFit score."""
+    support = read_split(data, dataset, f"train_{shots}")
+    test = read_split(data, dataset, "test")
+    labels = sorted(support.label.unique())
+    if n_labels:
+        labels = sorted(np.random.default_rng(seed).choice(labels, size=n_labels, replace=False))
+    return support[support.label.isin(labels)], test[test.label.isin(labels)], labels
+
+
 def draw_support(train: Any, shots: int, seed: int) -> Any:
     """``shots`` random rows of every label of ``train`` (a DataFrame with a ``label`` column), seeded."""
     return train.groupby("label", group_keys=False).sample(n=shots, random_state=seed)

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
-from common import RESULTS, environment, has_data, parser, read_split, set_threads, timer, write_json  # noqa: E402
+from common import (RESULTS, comparison_split, environment, has_data, parser, set_threads, timer,  # noqa: E402
+                    write_json)
 
 
 def parse_args(argv: list[str] | None = None) -> Any:
@@ -74,12 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     fastfit_train.load_metric = lambda *a, **k: OfflineAccuracy()
     set_threads(args.threads)
 
-    support = read_split(args.data, args.dataset, f"train_{args.shots}")
-    test = read_split(args.data, args.dataset, "test")
-    labels = sorted(support.label.unique())
-    if args.labels:  # the same draw as bench/setfit_compare.py
-        labels = sorted(np.random.default_rng(args.seed).choice(labels, size=args.labels, replace=False))
-    support, test = support[support.label.isin(labels)], test[test.label.isin(labels)]
+    support, test, labels = comparison_split(args.data, args.dataset, args.shots, args.labels, args.seed)
 
     def frame(df: Any) -> Any:  # FastFit's "label" column name clashes with the Trainer's; its README's is label_text
         return Dataset.from_pandas(df[["text", "label"]].rename(columns={"label": "label_text"}), preserve_index=False)

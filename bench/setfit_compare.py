@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 from common import (  # noqa: E402
     RESULTS,
     ROOT,
+    comparison_split,
     environment,
     has_data,
     parser,
@@ -105,12 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from fewshot import FewShotClassifier
 
-    support = read_split(args.data, args.dataset, f"train_{args.shots}")
-    test = read_split(args.data, args.dataset, "test")
-    labels = sorted(support.label.unique())
-    if args.labels:
-        labels = sorted(np.random.default_rng(args.seed).choice(labels, size=args.labels, replace=False))
-    support, test = support[support.label.isin(labels)], test[test.label.isin(labels)]
+    support, test, labels = comparison_split(args.data, args.dataset, args.shots, args.labels, args.seed)
     gold = test.label.to_numpy(dtype=object)
     results: dict[str, dict[str, float | str]] = {}
 
