@@ -469,7 +469,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result |= evaluate_oos(clf, [texts[i] for i in inside], [gold[i] for i in inside],
                                [batch[i] for i in oos_rows], batch_aware=args.batch_aware,
                                reading=None if probs is None else (probs[rows], scores[rows]))
-    _note_batch_aware(args, len(texts) + len(oos_file))
+    _note_batch_aware(args, len(batch))
     if clf.finetuned_ is not None:
         from dataclasses import asdict
 
@@ -518,9 +518,9 @@ def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seco
     if args.oos:
         raise FewShotError("--oos is not available with --multi-label; put the out-of-scope texts in --test "
                            "with an empty label cell")
-    texts, label_sets = group_label_rows(test[args.text_column].tolist(), test[args.label_column].tolist())
-    unknown = clf.config.unknown_label  # a cell 'unknown' expects no label, as an empty one does (and the app)
-    result = evaluate_multilabel(clf, texts, [[lab for lab in s if lab != unknown] for s in label_sets])
+    texts, label_sets = group_label_rows(test[args.text_column].tolist(), test[args.label_column].tolist(),
+                                         no_label=clf.config.unknown_label)
+    result = evaluate_multilabel(clf, texts, label_sets)
     result.pop("predictions")
     result = {"micro_f1": result.pop("micro_f1"), "macro_f1": result.pop("macro_f1"),
               "subset_accuracy": result.pop("subset_accuracy"), "n": result.pop("n"), "fit_seconds": fit_seconds,

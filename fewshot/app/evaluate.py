@@ -92,8 +92,8 @@ def run_multi(clf: FewShotClassifier, sub: pd.DataFrame, text_col: str, label_co
     from ..multilabel import group_label_rows
 
     unknown_label = clf.config.unknown_label
-    texts, sets = group_label_rows(sub[text_col].str.slice(0, st.MAX_INPUT_CHARS).tolist(), sub[label_col].tolist())
-    sets = [[lab for lab in s if lab != unknown_label] for s in sets]
+    texts, sets = group_label_rows(sub[text_col].str.slice(0, st.MAX_INPUT_CHARS).tolist(), sub[label_col].tolist(),
+                                   no_label=unknown_label)
     labels, probs, scores = clf.predict_with_scores(texts, progress=progress, **rule.options)
     return {
         "multi": True, "texts": texts, "gold_sets": sets, "pred_sets": [list(p) for p in labels],

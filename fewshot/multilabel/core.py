@@ -20,9 +20,10 @@ Thresholds (``threshold="auto"``): ``cv_folds``-fold cross-validation over the e
 scores its held-out examples plus synthetic two-intent points made of two held-out single-label examples
 (with views: the two parts' views together), and the one threshold maximising micro-F1 over these
 out-of-fold probabilities serves every label. A fold's column of a label it has no training example of is left
-out (its model cannot predict that label); with one example per label none is left, and the threshold is 0.5. With ``per_label``, each label then gets the threshold
-maximising its own F1, shrunk towards the global one by ``n / (n + shrinkage)`` (n = its positives). A float
-``threshold`` fixes one threshold; :meth:`MultiLabelCore.set_thresholds` overrides any label's afterwards.
+out (its model cannot predict that label); with one example per label none is left, and the threshold is 0.5.
+With ``per_label``, each label then gets the threshold maximising its own F1, shrunk towards the global one by
+``n / (n + shrinkage)`` (n = its positives). A float ``threshold`` fixes one threshold;
+:meth:`MultiLabelCore.set_thresholds` overrides any label's afterwards.
 
 Views (:mod:`fewshot.multilabel.views`): a text may come with sub-span vectors; a label is then scored by
 its best view (``view_vote="top"``: each view speaks only for its most probable label). The default
@@ -327,8 +328,7 @@ def _best_threshold(p: np.ndarray, t: np.ndarray) -> float:
     i = int(np.argmax(f1))
     if f1[i] <= 0.0 or i == len(ps) - 1:
         return 0.5
-    nxt = ps[i + 1] if i + 1 < len(ps) else 0.0
-    return float(0.5 * (ps[i] + nxt))
+    return float(0.5 * (ps[i] + ps[i + 1]))
 
 
 class MultiLabelCore:
@@ -457,10 +457,10 @@ class MultiLabelCore:
             # a label with no example left in this fold's training set cannot be predicted by it: its column
             # says nothing about where the threshold lies (with one example per label, every column is such)
             seen.append(np.broadcast_to(t[tr].sum(0) > 0, targets[-1].shape))
-        if not probs:
+        if not any(s.any() for s in seen):  # no fold could predict any of its held-out labels
             return 0.5, np.full(t.shape[1], 0.5)
         p, y, m = np.vstack(probs), np.vstack(targets), np.vstack(seen)
-        g = _best_threshold(p[m], y[m]) if m.any() else 0.5
+        g = _best_threshold(p[m], y[m])
         per = np.full(t.shape[1], g)
         if cfg.per_label:
             for j in range(t.shape[1]):

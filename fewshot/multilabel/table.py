@@ -27,14 +27,15 @@ def split_label_cell(cell: Any, sep: str = LABEL_SEPARATOR) -> list[str]:
     return list(dict.fromkeys(p for p in parts if p))
 
 
-def group_label_rows(texts: Sequence[Any], cells: Sequence[Any],
-                     sep: str = LABEL_SEPARATOR) -> tuple[list[str], list[list[str]]]:
+def group_label_rows(texts: Sequence[Any], cells: Sequence[Any], sep: str = LABEL_SEPARATOR,
+                     no_label: str | None = None) -> tuple[list[str], list[list[str]]]:
     """Merge rows into one example per distinct text: ``(texts, label_lists)`` in first-appearance order.
 
     A text's labels are the union of its rows' cells (each cell split by :func:`split_label_cell`), in the
     order first seen. Texts are compared after stripping surrounding whitespace. A text whose every cell is
     blank keeps an empty list: the caller decides (an error when fitting, "expects unknown" when scoring).
-    Blank texts raise :class:`FewShotError` naming the row.
+    ``no_label`` (a test file's unknown label) is read as a blank: it expects no label. Blank texts raise
+    :class:`FewShotError` naming the row.
     """
     if len(texts) != len(cells):
         raise FewShotError(f"expected one label cell per text, got {len(texts)} texts and {len(cells)} cells")
@@ -43,7 +44,7 @@ def group_label_rows(texts: Sequence[Any], cells: Sequence[Any],
         if text is None or (isinstance(text, float) and math.isnan(text)) or not str(text).strip():
             raise FewShotError(f"row {row + 1}: the text is blank")
         labels = merged.setdefault(str(text).strip(), {})
-        labels.update(dict.fromkeys(split_label_cell(cell, sep)))
+        labels.update(dict.fromkeys(lab for lab in split_label_cell(cell, sep) if lab != no_label))
     return list(merged), [list(v) for v in merged.values()]
 
 
