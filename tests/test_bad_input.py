@@ -1,4 +1,4 @@
-"""Issue 8's bad-input table over the CSV reader, the Python API and the CLI, plus fuzzing and atomic saves."""
+"""The bad-input table over the CSV reader, the Python API and the CLI, plus fuzzing and atomic saves."""
 
 from __future__ import annotations
 
@@ -42,6 +42,10 @@ CSV_CASES: dict[str, tuple[bytes, object]] = {
     "emoji, CJK and RTL": ("text,label\n🎉 party time,fun\n你好世界,cjk\nשלום עולם,rtl\n".encode(),
                            ["🎉 party time", "你好世界", "שלום עולם"]),
     "html label": (b"text,label\nhello,<script>alert(1)</script>\nbye,b\n", ["hello", "bye"]),
+    "excel workbook": (b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml", "not a text CSV: it is an Excel workbook (.xlsx)"),
+    "old excel workbook": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "an Excel workbook (.xls)"),
+    "gzip file": (b"\x1f\x8b\x08\x00\x00\x00", "compressed (gzip)"),
+    "binary file": (b"text,label\n\x00\x01\x02 image bytes\n", "not a text CSV (it holds binary data"),
 }
 
 

@@ -330,7 +330,7 @@ def test_bad_input_is_one_line_and_exit_2(case: str, support: Path, tmp_path: Pa
 
 @pytest.mark.skipif(not (SHARED_DATA / "hwu64").is_dir(), reason="../shared/data is not present")
 def test_evaluate_hwu64_5shot_beats_logistic_regression_baseline() -> None:
-    """Issue 2: the default rule is at least as accurate as LR on the same frozen embeddings (77.3%)."""
+    """The default rule is at least as accurate as logistic regression on the same frozen embeddings (77.3%)."""
     res = run_cli("evaluate", "--support", str(SHARED_DATA / "hwu64/train_5.csv"),
                   "--test", str(SHARED_DATA / "hwu64/test.csv"), "--json", "--model", "minilm")
     assert res.returncode == 0, res.stderr

@@ -11,7 +11,6 @@ classifier's modules load in the background (:mod:`fewshot.app.warmup`) or at th
 
 from __future__ import annotations
 
-import codecs
 import copy
 import hashlib
 import json
@@ -340,9 +339,6 @@ def rows_from_csv(path: str | Path, display_name: str | None = None) -> Rows:
 
 def read_csv_friendly(path: str | Path, columns: list[str], display_name: str | None = None) -> pd.DataFrame:
     """:func:`fewshot.io.tables.read_table`, with the upload's temp path replaced by its plain file name."""
-    if is_binary(path):
-        raise FewShotError(f"{display_name or Path(path).name} is not a text CSV (it holds binary data, as a "
-                           "spreadsheet, zip or image does): save or export it as CSV (UTF-8) and upload it again")
     try:
         return read_table(path, columns)
     except FewShotError as exc:
@@ -353,16 +349,6 @@ def read_csv_friendly(path: str | Path, columns: list[str], display_name: str | 
             msg = msg[: msg.index("it may be")] + ("it may be Windows-1252 (cp1252) or Latin-1: save it as "
                                                     "UTF-8 (or UTF-16) in your editor and upload it again")
         raise FewShotError(msg) from exc
-
-
-def is_binary(path: str | Path) -> bool:
-    """Whether a file's start holds NUL bytes outside a UTF-16 text (a spreadsheet, zip, image: not a CSV)."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(8192)
-    except OSError:
-        return False  # the reader says what is wrong with it
-    return b"\x00" in raw and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
 
 
 # ---- the per-session classifier --------------------------------------------------------------------

@@ -13,6 +13,14 @@ import pandas as pd
 from ..errors import FewShotError
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+SAVE_AS_CSV = "save it as CSV (Excel: File > Save As > CSV UTF-8)"
+NOT_CSV = (
+    (b"PK\x03\x04", f"an Excel workbook (.xlsx) or another zip archive; {SAVE_AS_CSV}"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", f"an Excel workbook (.xls); {SAVE_AS_CSV}"),
+    (b"\x1f\x8b", "compressed (gzip); decompress it first"),
+    (b"%PDF", "a PDF document; export the table as CSV"),
+)
+"""File signatures that people upload by mistake, and what to tell them (a zip also starts every .xlsx)."""
 
 
 def _check_file(path: str | Path) -> Path:
@@ -41,16 +49,23 @@ def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
     """Encoding from the byte-order mark (UTF-8, UTF-8 with BOM, UTF-16) and the delimiter from the header.
 
     Other encodings (Windows-1252, Latin-1) are not guessed: reading fails with a message that names
-    them and the ``encoding`` to pass, so text is never silently garbled.
+    them and the ``encoding`` to pass, so text is never silently garbled. A binary file (a spreadsheet, an
+    archive) is refused by name before any reading.
     """
     path = _check_file(path)
     with open(path, "rb") as fh:
         raw = fh.read(64 * 1024)
+    for magic, what in NOT_CSV:
+        if raw.startswith(magic):
+            raise FewShotError(f"{path} is not a text CSV: it is {what}")
     if encoding is None:
         if raw.startswith(codecs.BOM_UTF8):
             encoding = "utf-8-sig"
         elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             encoding = "utf-16"
+        elif b"\x00" in raw:  # UTF-16 without a byte-order mark is read with encoding="utf-16-le" (or -be)
+            raise FewShotError(f"{path} is not a text CSV (it holds binary data, as a spreadsheet, archive or "
+                               "image does): save or export it as CSV (UTF-8)")
         else:
             encoding = "utf-8"
     try:
