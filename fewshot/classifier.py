@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from . import persist, unknown
 from .config import ClassifierConfig, migrate_options, option_names, unknown_options
@@ -57,15 +58,16 @@ class Prediction:
     confidence: float
     top: list[tuple[str, float]]
     matches: list[Match] = field(default_factory=list)
-    score: float = 0.0  # in-scope score: higher = closer to the examples (see FewShotClassifier.score)
+    score: float = 0.0  # in-scope score: higher = closer to the examples (see FewShotClassifier.in_scope_score)
     ambiguous: bool = False  # "A or B?": the top two probabilities differ by less than ambiguity_margin
     alternatives: list[str] = field(default_factory=list)  # the top two labels when ambiguous, else []
     labels: list[str] = field(default_factory=list)  # multi_label: every predicted label, most probable first ([]: unknown)
     label_matches: dict[str, list[Match]] = field(default_factory=dict)  # multi_label: per predicted label, its nearest examples
 
 
-class FewShotClassifier:
-    """Classify texts from a few examples per label.
+class FewShotClassifier(ClassifierMixin, BaseEstimator):
+    """Classify texts from a few examples per label (a scikit-learn classifier: ``clone``, ``cross_val_score`` and
+    ``GridSearchCV`` work on it).
 
     >>> clf = FewShotClassifier().fit(["where is my refund", "card stolen"], ["refund", "lost_card"])
     >>> clf.predict(["I lost my card"])  # doctest: +SKIP
@@ -90,12 +92,12 @@ class FewShotClassifier:
 
     def __init__(self, model: str | None = None, *, encoder: Encoder | None = None, **options: Any) -> None:
         self.config = ClassifierConfig.from_options({"model": model, **options})
+        self._given_encoder = encoder  # a parameter as given (get_params), so that scikit-learn's clone shares it
         layers = self.config.extra_layers
         if layers == "auto" and self.config.adapt != "none":
             layers = []  # a meta-learned inner loop works on the sentence embedding it was trained on
         self.encoder = encoder or Encoder(model, batch_size=self.config.batch_size,
                                           int8=self.config.int8, extra_layers=layers)
-        self.config.extra_layers = list(getattr(self.encoder, "extra_layers", ()))  # what is in use, for save()
         self.support = SupportSet(self.encoder.dim)
         self._fitted_head: Any = None
         self._meta_model: Any = None
@@ -113,9 +115,18 @@ class FewShotClassifier:
             self._load_meta_model()  # a missing or mismatched model folder fails here, not at the first fit
 
     # ---- options ---------------------------------------------------------------------------------
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        """``FewShotClassifier(...)`` with the options that differ from the defaults."""
+        defaults = asdict(ClassifierConfig())
+        changed = {k: v for k, v in asdict(self.config).items() if v != defaults.get(k)}
+        if self._given_encoder is not None:
+            changed["encoder"] = self._given_encoder
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The options in use (scikit-learn convention), by their current names."""
-        return asdict(self.config)
+        """The options as given (scikit-learn convention: ``clone`` makes an unfitted copy from them), by their
+        current names, and ``encoder`` when one was passed in."""
+        return asdict(self.config) | {"encoder": self._given_encoder}
 
     def set_params(self, **options: Any) -> FewShotClassifier:
         """Change options after construction, e.g. ``clf.set_params(auto_unknown=True)``; returns self.
@@ -126,6 +137,9 @@ class FewShotClassifier:
         Old names (``unknown_threshold``) are mapped with a ``FutureWarning``.
         """
         options = migrate_options(options)
+        if "encoder" in options and options.pop("encoder") is not self._given_encoder:
+            raise FewShotError("encoder is fixed when the classifier is made (it decides the vectors); make a new "
+                               "FewShotClassifier(encoder=...) instead")
         bad = sorted(set(options) - option_names())
         if bad:
             raise FewShotError(f"unknown option(s) {bad}; expected some of {sorted(option_names() - {'model'})}")
@@ -379,7 +393,7 @@ class FewShotClassifier:
                                "classifier has one answer per text (see min_confidence, score_threshold_)")
         return self._multilabel.thresholds(self)
 
-    def score(self, texts: Sequence[str]) -> np.ndarray:
+    def in_scope_score(self, texts: Sequence[str]) -> np.ndarray:
         """In-scope score per text (higher: closer to the examples); compare with ``auto_threshold_``."""
         if self._multilabel is not None:
             return self._multilabel.predict_with_scores(self, texts)[2]
@@ -437,6 +451,26 @@ class FewShotClassifier:
         :meth:`predict_with_scores`). A ``multi_label`` classifier always returns a list of label lists, most
         probable first, ``[]`` where the unknown options reject the text."""
         return self.predict_with_scores(texts, progress=progress, batch_aware=batch_aware, **unknown_overrides)[0]
+
+    def score(self, texts: Sequence[str], labels: Sequence[str] | Sequence[Sequence[str]]) -> float:
+        """Mean accuracy of :meth:`predict` on ``texts`` against ``labels`` (scikit-learn's ``score``, so that
+        ``cross_val_score`` and ``GridSearchCV`` work as with any classifier). The unknown options apply: a gold
+        ``unknown_label`` is right only when answered unknown. With ``multi_label`` a text is right when its
+        predicted label set equals its gold set (subset accuracy; labels as lists or ``;``-separated strings,
+        ``unknown`` or empty for none). The in-scope score per text is :meth:`in_scope_score`."""
+        texts = clean_texts(texts, "texts")
+        if len(labels) != len(texts):
+            raise FewShotError(f"texts and labels must have the same length, got {len(texts)} and {len(labels)}")
+        if not texts:
+            raise FewShotError("no texts to score: pass at least one text and its label")
+        predicted = self.predict(texts)
+        if self._multilabel is not None:
+            from .multilabel.classifier_mode import cell_labels
+
+            gold = [set(cell_labels(cell)) - {self.config.unknown_label} for cell in labels]
+            return float(np.mean([set(p) == g for p, g in zip(predicted, gold)]))
+        return float(np.mean(np.asarray(predicted, dtype=object) == np.asarray(clean_texts(labels, "labels"),
+                                                                            dtype=object)))
 
     def labels_from_proba(self, probs: np.ndarray, scores: np.ndarray | None = None, **unknown_overrides: Any
                           ) -> np.ndarray:
@@ -559,7 +593,8 @@ class FewShotClassifier:
         from . import __version__
 
         meta = {"fewshot_version": __version__, "encoder": self.encoder.describe(), "ids": self.support.ids,
-                "config": asdict(self.config) | {"model": self.encoder.name}}
+                "config": asdict(self.config) | {"model": self.encoder.name,  # what is in use ("auto" resolved)
+                                                 "extra_layers": list(getattr(self.encoder, "extra_layers", ()))}}
         files: dict[str, bytes] = {}
         if self._finetune is not None:
             from .finetuned import saved_section

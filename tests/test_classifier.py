@@ -144,3 +144,57 @@ def test_saved_extra_layers_are_kept_and_a_save_without_them_is_re_encoded(tmp_p
 def test_load_rejects_a_non_classifier_folder(tmp_path) -> None:
     with pytest.raises(FewShotError, match="not a saved classifier"):
         FewShotClassifier.load(tmp_path)
+
+
+def test_scikit_learn_clone_cross_val_score_and_grid_search(encoder: Encoder) -> None:
+    """The scikit-learn contract: get_params gives the options as passed (clone checks it), clones share the
+    encoder, and score(texts, labels) is the mean accuracy that cross_val_score and GridSearchCV read."""
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+
+    df = support_frame()
+    texts, labels = df.text.tolist(), df.label.tolist()
+    clf = FewShotClassifier(encoder=encoder, auto_unknown=True)
+    copy = clone(clf)
+    assert copy.encoder is encoder and copy.get_params() == clf.get_params()
+    assert copy.get_params()["extra_layers"] == "auto" and copy.encoder.extra_layers == encoder.extra_layers
+    assert clf.set_params(**clf.get_params()) is clf  # the round trip changes nothing
+    with pytest.raises(FewShotError, match="encoder is fixed"):
+        clf.set_params(encoder=None)
+    folds = cross_val_score(FewShotClassifier(encoder=encoder), texts, labels, cv=3)
+    assert folds.shape == (3,) and ((folds >= 0) & (folds <= 1)).all()
+    search = GridSearchCV(FewShotClassifier(encoder=encoder), {"rule": ["head", "prototype"]}, cv=3).fit(texts, labels)
+    assert search.best_params_["rule"] in {"head", "prototype"}
+
+
+def test_score_is_mean_accuracy_with_the_unknown_rule(clf: FewShotClassifier) -> None:
+    texts, gold = map(list, zip(*QUERIES))
+    predicted = list(clf.predict(texts))
+    assert clf.score(texts, gold) == pytest.approx(np.mean([p == g for p, g in zip(predicted, gold)]))
+    assert clf.score(texts, gold) == 1.0
+    off = "what is the capital of mongolia"
+    clf.set_params(score_threshold=float(clf.in_scope_score([off])[0]) + 1e-3)
+    assert clf.predict([off])[0] == "unknown" and clf.score([off], ["unknown"]) == 1.0
+    with pytest.raises(FewShotError, match="same length"):
+        clf.score(texts, gold[:-1])
+
+
+def test_multilabel_score_is_subset_accuracy(encoder: Encoder) -> None:
+    texts = ["refund my order", "my card was stolen", "I want my money back", "I lost my card",
+             "refund me and block my stolen card", "where is my refund", "card missing"]
+    labels = ["refund", "card", "refund", "card", "refund;card", "refund", "card"]
+    clf = FewShotClassifier(encoder=encoder, multi_label=True).fit(texts, labels)
+    predicted = clf.predict(texts)
+    gold = [set(cell.split(";")) for cell in labels]
+    expected = np.mean([set(p) == g for p, g in zip(predicted, gold)])
+    assert clf.score(texts, labels) == pytest.approx(expected)
+    assert clf.score(texts, [sorted(g) for g in gold]) == pytest.approx(expected)  # lists work as cells
+
+
+def test_saved_config_records_the_layers_in_use(clf: FewShotClassifier, tmp_path) -> None:
+    import json
+
+    clf.save(tmp_path / "c")
+    saved = json.loads((tmp_path / "c" / "config.json").read_text())["config"]
+    assert clf.get_params()["extra_layers"] == "auto"
+    assert saved["extra_layers"] == list(clf.encoder.extra_layers)

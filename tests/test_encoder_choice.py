@@ -108,7 +108,7 @@ def test_auto_extra_layers_is_layer_6_on_mpnet() -> None:
     enc = Encoder("mpnet")
     assert MPNET_AUTO_EXTRA_LAYERS == (6,) and enc.extra_layers == (6,) and enc.dim == 2 * 768
     assert Encoder("mpnet", extra_layers=[]).dim == 768
-    assert FewShotClassifier("mpnet").config.extra_layers == [6]  # what a save records
+    assert FewShotClassifier("mpnet").encoder.extra_layers == (6,)  # what a save records
 
 
 def test_auto_extra_layers_per_tier_without_loading() -> None:

@@ -78,7 +78,7 @@ def test_scores_and_custom_unknown_label() -> None:
     encoder, support, in_scope, oos = clusters(seed=1)
     clf = FewShotClassifier(encoder=encoder, label_names=False, auto_unknown=True, unknown_label="none")
     clf.fit([t for t, _ in support], [lab for _, lab in support])
-    s_in, s_out = clf.score([t for t, _ in in_scope]), clf.score(oos)
+    s_in, s_out = clf.in_scope_score([t for t, _ in in_scope]), clf.in_scope_score(oos)
     assert s_in.mean() > s_out.mean()
     assert s_in.min() > np.median(s_out)
     far = int(np.argmin(s_out))  # the out-of-scope text farthest from every label
@@ -144,8 +144,8 @@ def test_none_of_these_examples(rule: str, tmp_path) -> None:
     probs = clf.predict_proba(off[8:12])
     assert probs.shape == (4, 6)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
-    scores = clf.score(off[8:])
-    assert np.isneginf(scores).mean() >= 0.9 and np.isfinite(clf.score(in_texts)).all()
+    scores = clf.in_scope_score(off[8:])
+    assert np.isneginf(scores).mean() >= 0.9 and np.isfinite(clf.in_scope_score(in_texts)).all()
     (det,) = clf.predict_details([off[20]])
     assert det.label == "unknown" and det.matches[0].label == "unknown"
 
@@ -217,7 +217,7 @@ def test_score_threshold_replaces_the_automatic_one() -> None:
     queries = [t for t, _ in in_scope] + oos
     auto = clf.predict(queries)
     assert clf.score_threshold_ == clf.auto_threshold_
-    scores = clf.score(queries)
+    scores = clf.in_scope_score(queries)
     clf.set_params(score_threshold=float(np.median(scores)))  # an operating point: half the texts unknown
     assert clf.score_threshold_ == float(np.median(scores))
     explicit = clf.predict(queries)

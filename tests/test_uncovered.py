@@ -71,7 +71,7 @@ def test_uncovered_groups_are_the_unknown_answers_that_repeat() -> None:
         [t for t, _ in support] + [batch[i] for i in groups[0]], [lab for _, lab in support] + ["unknown"] * 12)
     assert list(named.predict(more)).count("unknown") == len(more)
     few = uncovered_groups(clf, batch, pool=1, max_texts=5)  # only the 5 least in-scope unknown answers
-    scores = clf.score(batch)
+    scores = clf.in_scope_score(batch)
     assert sum(map(len, few)) <= 5 and all(scores[i] <= np.sort(scores)[4] for g in few for i in g)
     assert uncovered_groups(clf, [t for t, _ in in_scope[:10]]) == []  # nothing answered unknown
     with pytest.raises(FewShotError, match="max_texts"):

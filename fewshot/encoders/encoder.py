@@ -183,6 +183,11 @@ class Encoder:
         self._lock = threading.Lock()
         self._count_lock = threading.Lock()
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Encoder:
+        """The same encoder: a frozen model (and its cache of vectors) that classifiers share. scikit-learn's
+        ``clone`` deep-copies a classifier's parameters; a copy would load the model again for the same vectors."""
+        return self
+
     def _check_layers(self, layers: Sequence[int] | str) -> tuple[int, ...]:
         """``extra_layers`` as a tuple, checked against the model's depth (``"auto"``: see the module docstring)."""
         depth = transformer_depth(self._model)

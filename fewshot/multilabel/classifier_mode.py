@@ -43,9 +43,16 @@ from .views import build_views, windows_of
 if TYPE_CHECKING:
     from ..classifier import FewShotClassifier, Match, Prediction
 
-__all__ = ["MultiLabelMode", "check_config", "evaluate", "label_sets_of"]
+__all__ = ["MultiLabelMode", "cell_labels", "check_config", "evaluate", "label_sets_of"]
 
 UNKNOWN_KEYS = ("min_confidence", "auto_unknown", "score_threshold")
+
+
+def cell_labels(cell: Any) -> list[str]:
+    """One text's labels, given as a list of labels or a ``;``-separated string (:func:`split_label_cell`)."""
+    if isinstance(cell, (list, tuple, set, frozenset)):
+        return list(dict.fromkeys(str(x).strip() for x in cell if str(x).strip()))
+    return split_label_cell(cell)
 
 
 def label_sets_of(texts: Sequence[Any], labels: Sequence[Any]) -> tuple[list[str], list[list[str]]]:
@@ -56,11 +63,7 @@ def label_sets_of(texts: Sequence[Any], labels: Sequence[Any]) -> tuple[list[str
         raise FewShotError(f"texts and labels must have the same length, got {len(texts)} and {n}")
     merged: dict[str, dict[str, None]] = {}
     for text, cell in zip(clean_texts(texts, "texts"), labels):
-        if isinstance(cell, (list, tuple, set, frozenset)):
-            labs = list(dict.fromkeys(str(x).strip() for x in cell if str(x).strip()))
-        else:
-            labs = split_label_cell(cell)
-        merged.setdefault(text.strip(), {}).update(dict.fromkeys(labs))
+        merged.setdefault(text.strip(), {}).update(dict.fromkeys(cell_labels(cell)))
     out_texts, out_sets = list(merged), [list(v) for v in merged.values()]
     for t, s in zip(out_texts, out_sets):
         if not s:
