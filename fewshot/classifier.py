@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -459,6 +459,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         predicted label set equals its gold set (subset accuracy; labels as lists or ``;``-separated strings,
         ``unknown`` or empty for none). The in-scope score per text is :meth:`in_scope_score`."""
         texts = clean_texts(texts, "texts")
+        if isinstance(labels, str) or not isinstance(labels, Sized):
+            raise FewShotError(f"labels must be a list with one label per text, got {type(labels).__name__}")
         if len(labels) != len(texts):
             raise FewShotError(f"texts and labels must have the same length, got {len(texts)} and {len(labels)}")
         if not texts:

@@ -19,6 +19,8 @@ def clean_texts(texts: Iterable[Any], what: str) -> list[str]:
     """``texts`` as a list of non-blank strings; :class:`FewShotError` naming ``what[i]`` otherwise."""
     if isinstance(texts, str):
         raise FewShotError(f"{what} must be a list of strings, got a single string {texts[:40]!r}")
+    if isinstance(texts, dict) or not isinstance(texts, Iterable):
+        raise FewShotError(f"{what} must be a list of strings, got {type(texts).__name__} {str(texts)[:40]!r}")
     out = []
     for i, t in enumerate(texts):
         if not isinstance(t, str):

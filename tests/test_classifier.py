@@ -88,6 +88,8 @@ def test_min_confidence(encoder: Encoder) -> None:
         (["a", "b"], [0, 1], r"labels\[0\] must be a string, got int 0 \(numbers as names: convert them with str"),
         (["a", "b"], ["x", ""], r"labels\[1\] is empty"),
         ("just one string", ["x"], "single string"),
+        (None, ["x"], "texts must be a list of strings, got NoneType"),
+        ({"a": "x"}, ["x"], "texts must be a list of strings, got dict"),
     ],
 )
 def test_bad_fit_input_names_the_value(encoder: Encoder, texts, labels, message: str) -> None:
@@ -177,6 +179,8 @@ def test_score_is_mean_accuracy_with_the_unknown_rule(clf: FewShotClassifier) ->
     assert clf.predict([off])[0] == "unknown" and clf.score([off], ["unknown"]) == 1.0
     with pytest.raises(FewShotError, match="same length"):
         clf.score(texts, gold[:-1])
+    with pytest.raises(FewShotError, match="labels must be a list with one label per text, got str"):
+        clf.score(texts[:1], "refund")
 
 
 def test_multilabel_score_is_subset_accuracy(encoder: Encoder) -> None:
