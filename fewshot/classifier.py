@@ -7,6 +7,7 @@ The estimator only orchestrates: the examples live in :mod:`fewshot.support`, th
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Sequence, Sized
@@ -606,6 +607,21 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             files = files | self._multilabel.saved_files()
         return persist.write_folder(directory, self.examples, self.support.index, meta, files=files)
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any], dict[str, bytes] | None]]:
+        """Pickle (``joblib.dump``, scikit-learn's ``n_jobs``) through :meth:`save`'s folder: its files travel as
+        bytes and the copy is :meth:`load`-ed from them, so the encoder is loaded again by name, not copied.
+        A classifier without examples travels as its options."""
+        params = {k: v for k, v in self.get_params().items() if k != "encoder"}
+        if self._given_encoder is not None:  # rebuilt by name: the model and layers in use
+            params |= {"model": self.encoder.name, "extra_layers": list(getattr(self.encoder, "extra_layers", ())),
+                       "int8": bool(getattr(self.encoder, "int8", False))}
+        if not self.support.ids:
+            return _unpickle, (params, None)
+        with tempfile.TemporaryDirectory(prefix="fewshot-pickle-") as tmp:
+            folder = self.save(Path(tmp) / "classifier")
+            files = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()}
+        return _unpickle, (params, files)
+
     @classmethod
     def load(cls, directory: str | Path, *, encoder: Encoder | None = None, allow_model_paths: bool = True,
              reencode: bool = False, **overrides: Any) -> FewShotClassifier:
@@ -650,3 +666,14 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             clf._add(clean_texts(folder.texts, "texts"), clean_texts(folder.labels, "labels"),
                      clf.encoder.encode(folder.texts))
         return clf
+
+
+def _unpickle(params: dict[str, Any], files: dict[str, bytes] | None) -> FewShotClassifier:
+    """A pickled :class:`FewShotClassifier` (see ``__reduce__``): made from its options, or loaded from its
+    folder's files."""
+    if files is None:
+        return FewShotClassifier(**params)
+    with tempfile.TemporaryDirectory(prefix="fewshot-pickle-") as tmp:
+        for name, data in files.items():
+            (Path(tmp) / name).write_bytes(data)
+        return FewShotClassifier.load(tmp)

@@ -202,3 +202,19 @@ def test_saved_config_records_the_layers_in_use(clf: FewShotClassifier, tmp_path
     saved = json.loads((tmp_path / "c" / "config.json").read_text())["config"]
     assert clf.get_params()["extra_layers"] == "auto"
     assert saved["extra_layers"] == list(clf.encoder.extra_layers)
+
+
+def test_pickle_travels_through_the_saved_folder(clf: FewShotClassifier, encoder: Encoder) -> None:
+    """joblib and scikit-learn's n_jobs pickle estimators: a copy answers as the original, with the encoder
+    loaded by name (never copied), and an empty classifier travels as its options."""
+    import pickle
+
+    clf.set_params(auto_unknown=True)
+    copy = pickle.loads(pickle.dumps(clf))
+    texts = [t for t, _ in QUERIES] + ["what is the capital of mongolia"]
+    assert list(copy.predict(texts)) == list(clf.predict(texts))
+    np.testing.assert_allclose(copy.predict_proba(texts), clf.predict_proba(texts), atol=1e-6)
+    assert copy.auto_threshold_ == pytest.approx(clf.auto_threshold_)
+    empty = pickle.loads(pickle.dumps(FewShotClassifier(encoder=encoder, rule="prototype")))
+    assert empty.get_params()["rule"] == "prototype" and empty.encoder.name == encoder.name
+    assert list(empty.classes_) == []
