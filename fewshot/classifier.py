@@ -607,6 +607,13 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             files = files | self._multilabel.saved_files()
         return persist.write_folder(directory, self.examples, self.support.index, meta, files=files)
 
+    def __copy__(self) -> FewShotClassifier:
+        """A shallow copy (the same examples, index and encoder), as ``copy.copy`` gives of other objects; pickling
+        and ``copy.deepcopy`` go through the folder (``__reduce__``)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any], dict[str, bytes] | None]]:
         """Pickle (``joblib.dump``, scikit-learn's ``n_jobs``) through :meth:`save`'s folder: its files travel as
         bytes and the copy is :meth:`load`-ed from them, so the encoder is loaded again by name, not copied.

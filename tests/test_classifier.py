@@ -215,6 +215,12 @@ def test_pickle_travels_through_the_saved_folder(clf: FewShotClassifier, encoder
     assert list(copy.predict(texts)) == list(clf.predict(texts))
     np.testing.assert_allclose(copy.predict_proba(texts), clf.predict_proba(texts), atol=1e-6)
     assert copy.auto_threshold_ == pytest.approx(clf.auto_threshold_)
+    import copy as copying
+
+    shallow = copying.copy(clf)
+    assert shallow.support is clf.support and shallow.encoder is clf.encoder
+    deep = copying.deepcopy(clf)
+    assert deep.support is not clf.support and list(deep.predict(texts)) == list(clf.predict(texts))
     empty = pickle.loads(pickle.dumps(FewShotClassifier(encoder=encoder, rule="prototype")))
     assert empty.get_params()["rule"] == "prototype" and empty.encoder.name == encoder.name
     assert list(empty.classes_) == []
