@@ -11,7 +11,7 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Sequence, Sized
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,7 +127,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The options as given (scikit-learn convention: ``clone`` makes an unfitted copy from them), by their
         current names, and ``encoder`` when one was passed in."""
-        return asdict(self.config) | {"encoder": self._given_encoder}
+        return {f.name: getattr(self.config, f.name) for f in fields(self.config)} | {"encoder": self._given_encoder}
 
     def set_params(self, **options: Any) -> FewShotClassifier:
         """Change options after construction, e.g. ``clf.set_params(auto_unknown=True)``; returns self.

@@ -161,6 +161,9 @@ def test_scikit_learn_clone_cross_val_score_and_grid_search(encoder: Encoder) ->
     assert copy.encoder is encoder and copy.get_params() == clf.get_params()
     assert copy.get_params()["extra_layers"] == "auto" and copy.encoder.extra_layers == encoder.extra_layers
     assert clf.set_params(**clf.get_params()) is clf  # the round trip changes nothing
+    listed = FewShotClassifier(encoder=encoder, extra_layers=list(encoder.extra_layers), multi_label=True,
+                               label_thresholds={"a": 0.4})
+    assert clone(listed).get_params()["label_thresholds"] == {"a": 0.4}  # list and dict options clone too
     with pytest.raises(FewShotError, match="encoder is fixed"):
         clf.set_params(encoder=None)
     folds = cross_val_score(FewShotClassifier(encoder=encoder), texts, labels, cv=3)
