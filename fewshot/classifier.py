@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 from . import persist, unknown
 from .config import ClassifierConfig, migrate_options, option_names, unknown_options
@@ -66,9 +65,10 @@ class Prediction:
     label_matches: dict[str, list[Match]] = field(default_factory=dict)  # multi_label: per predicted label, its nearest examples
 
 
-class FewShotClassifier(ClassifierMixin, BaseEstimator):
+class FewShotClassifier:
     """Classify texts from a few examples per label (a scikit-learn classifier: ``clone``, ``cross_val_score`` and
-    ``GridSearchCV`` work on it).
+    ``GridSearchCV`` work on it, through the protocol below rather than scikit-learn's base classes, so that using
+    the classifier never imports scikit-learn, whose import sets process environment variables).
 
     >>> clf = FewShotClassifier().fit(["where is my refund", "card stolen"], ["refund", "lost_card"])
     >>> clf.predict(["I lost my card"])  # doctest: +SKIP
@@ -115,8 +115,18 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         if self.config.adapt != "none":
             self._load_meta_model()  # a missing or mismatched model folder fails here, not at the first fit
 
+    _estimator_type = "classifier"  # scikit-learn before 1.6 reads this; later versions __sklearn_tags__
+
     # ---- options ---------------------------------------------------------------------------------
-    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's estimator tags (1.6+): a classifier of lists of strings, multi-label with ``multi_label``."""
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(multi_label=self.config.multi_label),
+                    input_tags=InputTags(one_d_array=True, two_d_array=False, string=True))
+
+    def __repr__(self) -> str:
         """``FewShotClassifier(...)`` with the options that differ from the defaults."""
         defaults = asdict(ClassifierConfig())
         changed = {k: v for k, v in asdict(self.config).items() if v != defaults.get(k)}
