@@ -292,6 +292,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
         raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
     if Path(args.input).resolve() == out_path.resolve():
         raise FewShotError("--output is the same file as --input; choose another name so the input is kept")
+    if out_path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        raise FewShotError(f"--output {out_path.name}: the output is a CSV file (spreadsheets open it); name it .csv")
     groups_path = Path(args.groups) if args.groups else None
     if groups_path is not None and not groups_path.parent.is_dir():
         raise FewShotError(f"--groups folder {groups_path.parent} does not exist; create it first")

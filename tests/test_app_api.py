@@ -399,6 +399,19 @@ def test_batch_csv_download(support: Client, batch_csv: Path) -> None:
         support.predict(handle_file(str(batch_csv)), "nope", True, 0.5, api_name="/classify_csv")
 
 
+def test_batch_reads_an_excel_workbook(support: Client, batch_csv: Path, tmp_path: Path) -> None:
+    rows = pd.read_csv(batch_csv, dtype=str, keep_default_na=False)
+    rows = rows[~rows["text"].str.startswith("=")]  # pandas would write those as formulas, with no value to read
+    book = tmp_path / "batch.xlsx"
+    rows.to_excel(book, index=False)
+    column = support.predict(handle_file(str(book)), api_name="/batch_columns")
+    assert value_of(column) == "text"
+    preview, download, summary = support.predict(handle_file(str(book)), "text", False, 0.0, api_name="/classify_csv")
+    labelled = int((rows["text"].str.strip() != "").sum())
+    assert f"{labelled} rows labelled" in summary and str(download).endswith(".csv")
+    assert pd.read_csv(download, dtype=str)["text"].tolist()[:3] == rows["text"].tolist()[:3]
+
+
 def test_evaluate(support: Client, batch_csv: Path) -> None:
     text_col, label_col = support.predict(handle_file(str(batch_csv)), api_name="/eval_columns")
     assert (value_of(text_col), value_of(label_col)) == ("text", "label")

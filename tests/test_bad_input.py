@@ -42,7 +42,7 @@ CSV_CASES: dict[str, tuple[bytes, object]] = {
     "emoji, CJK and RTL": ("text,label\n🎉 party time,fun\n你好世界,cjk\nשלום עולם,rtl\n".encode(),
                            ["🎉 party time", "你好世界", "שלום עולם"]),
     "html label": (b"text,label\nhello,<script>alert(1)</script>\nbye,b\n", ["hello", "bye"]),
-    "excel workbook": (b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml", "not a text CSV: it is an Excel workbook (.xlsx)"),
+    "zip archive": (b"PK\x03\x04\x14\x00\x06\x00not a workbook", "not a text CSV: it is a zip archive"),
     "old excel workbook": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "an Excel workbook (.xls)"),
     "gzip file": (b"\x1f\x8b\x08\x00\x00\x00", "compressed (gzip)"),
     "binary file": (b"text,label\n\x00\x01\x02 image bytes\n", "not a text CSV (it holds binary data"),
@@ -59,6 +59,32 @@ def test_csv_reader_table(case: str, tmp_path: Path) -> None:
     else:
         with pytest.raises(FewShotError, match=re.escape(str(expected))):
             read_table(path, ["text", "label"])
+
+
+def test_excel_workbook_reads_as_strings(tmp_path: Path) -> None:
+    """An .xlsx is read from its first sheet: cells as strings, an empty cell "" (then refused by name where a
+    text is needed), numbers as text, in every reader (whole, header check, chunks, row count)."""
+    from fewshot.io.tables import check_header, count_rows, iter_chunks
+
+    path = tmp_path / "in.xlsx"
+    pd.DataFrame({"text": ["hello there", "bye now", "7"], "label": ["greet", "bye", "number"],
+                  "n": [1, 2.5, None]}).to_excel(path, index=False)
+    df = read_table(path, ["text", "label"])
+    assert df["text"].tolist() == ["hello there", "bye now", "7"] and df["n"].tolist() == ["1", "2.5", ""]
+    assert check_header(path, ["text"]) == ["text", "label", "n"] and count_rows(path) == 3
+    assert [len(c) for c in iter_chunks(path, "text", chunksize=2)] == [2, 1]
+    blank = tmp_path / "blank.xlsx"
+    pd.DataFrame({"text": ["hello", None], "label": ["a", "b"]}).to_excel(blank, index=False)
+    with pytest.raises(FewShotError, match="column 'text' is empty on row 3"):
+        read_table(blank, ["text", "label"])
+
+
+def test_excel_without_openpyxl_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "in.xlsx"
+    pd.DataFrame({"text": ["hello"], "label": ["a"]}).to_excel(path, index=False)
+    monkeypatch.setitem(sys.modules, "openpyxl", None)  # an import of it now fails
+    with pytest.raises(FewShotError, match=re.escape('pip install "fewshot[excel]", or save it as CSV')):
+        read_table(path, ["text", "label"])
 
 
 def test_cp1252_reads_when_named(tmp_path: Path) -> None:

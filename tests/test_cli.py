@@ -328,6 +328,18 @@ def test_bad_input_is_one_line_and_exit_2(case: str, support: Path, tmp_path: Pa
     assert len(lines) == 1 and message in lines[0], res.stderr
 
 
+def test_classify_reads_an_excel_workbook_and_writes_csv(support: Path, tmp_path: Path) -> None:
+    book = tmp_path / "tickets.xlsx"
+    pd.DataFrame({"id": [1, 2], "text": ["I lost my card", "will it rain tomorrow"]}).to_excel(book, index=False)
+    out = tmp_path / "labelled.csv"
+    res = run_cli("classify", "--support", str(support), "--input", str(book), "--output", str(out))
+    assert res.returncode == 0, res.stderr
+    labelled = pd.read_csv(out, dtype=str)
+    assert labelled["id"].tolist() == ["1", "2"] and labelled["label"].tolist() == ["lost_card", "weather"]
+    res = run_cli("classify", "--support", str(support), "--input", str(book), "--output", str(tmp_path / "o.xlsx"))
+    assert res.returncode == 2 and "the output is a CSV file" in res.stderr
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "hwu64").is_dir(), reason="../shared/data is not present")
 def test_evaluate_hwu64_5shot_beats_logistic_regression_baseline() -> None:
     """The default rule is at least as accurate as logistic regression on the same frozen embeddings (77.3%)."""

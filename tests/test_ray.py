@@ -226,3 +226,12 @@ def test_multi_label_classifier_is_identical_too(ray_local: None, data: dict[str
     rows = _write(data["dir"] / "ml_in.csv", _rows(200, seed=5))
     local = _local_and_ray_agree(folder, rows, data["dir"] / "ml")
     assert "labels" in _read(local).columns
+
+
+def test_excel_input_is_for_the_local_engine(tmp_path: Path) -> None:
+    from fewshot.distributed.ray_engine import check_inputs
+
+    book = tmp_path / "in.xlsx"
+    pd.DataFrame({"text": ["hello"]}).to_excel(book, index=False)
+    with pytest.raises(FewShotError, match="the local engine reads those; save it as CSV for --engine ray"):
+        check_inputs([book], "text", None)

@@ -23,7 +23,7 @@ from . import review as rv
 from . import state as st
 
 TABLE_HEADERS = ["label", "text"]
-CSV_TYPES = [".csv", ".tsv", ".txt"]
+CSV_TYPES = [".csv", ".tsv", ".txt", ".xlsx"]
 DEFAULT_THRESHOLD = 0.5
 STORAGE_KEY = "fewshot-label-set"
 STATUS_SECONDS = 2.0  # how often an open page asks whether the encoder is ready (only while it is not)

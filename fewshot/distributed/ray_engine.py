@@ -98,6 +98,10 @@ def check_inputs(files: list[Path], text_column: str, encoding: str | None) -> t
 
     columns = check_header(files[0], [text_column], encoding)
     fmt = sniff(files[0], encoding)
+    excel = [f for f in files if sniff(f, encoding).excel]
+    if excel:
+        raise FewShotError(f"{excel[0]} is an Excel workbook: the local engine reads those; save it as CSV for "
+                           "--engine ray")
     for f in files[1:]:
         other = check_header(f, [text_column], encoding)
         if other != columns:

@@ -1,9 +1,11 @@
-"""Reading and writing the CSV files users bring: clear errors for bad files, chunked streaming for big ones."""
+"""Reading the CSV files users bring (and Excel workbooks, with ``fewshot[excel]``): clear errors for bad files,
+chunked streaming for big ones."""
 
 from __future__ import annotations
 
 import codecs
 import csv
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +17,12 @@ from ..errors import FewShotError
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 SAVE_AS_CSV = "save it as CSV (Excel: File > Save As > CSV UTF-8)"
 NOT_CSV = (
-    (b"PK\x03\x04", f"an Excel workbook (.xlsx) or another zip archive; {SAVE_AS_CSV}"),
+    (b"PK\x03\x04", "a zip archive (not an Excel workbook); unpack it and give the CSV inside"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", f"an Excel workbook (.xls); {SAVE_AS_CSV}"),
     (b"\x1f\x8b", "compressed (gzip); decompress it first"),
     (b"%PDF", "a PDF document; export the table as CSV"),
 )
-"""File signatures that people upload by mistake, and what to tell them (a zip also starts every .xlsx)."""
+"""File signatures that people upload by mistake, and what to tell them (an .xlsx workbook, also a zip, is read)."""
 
 
 def _check_file(path: str | Path) -> Path:
@@ -43,6 +45,7 @@ class CsvFormat:
 
     encoding: str
     sep: str
+    excel: bool = False  # an .xlsx workbook: its first sheet, read with openpyxl (no encoding or delimiter)
 
 
 def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
@@ -55,6 +58,8 @@ def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
     path = _check_file(path)
     with open(path, "rb") as fh:
         raw = fh.read(64 * 1024)
+    if raw.startswith(b"PK\x03\x04") and _is_workbook(path):
+        return CsvFormat("", "", excel=True)
     for magic, what in NOT_CSV:
         if raw.startswith(magic):
             raise FewShotError(f"{path} is not a text CSV: it is {what}")
@@ -79,6 +84,31 @@ def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
     if dupes:
         raise FewShotError(f"{path} has more than one column named {dupes[0]!r}; rename the copies and try again")
     return CsvFormat(encoding, sep)
+
+
+def _is_workbook(path: Path) -> bool:
+    """Whether a zip file is an Excel workbook (.xlsx / .xlsm: it holds ``xl/workbook.xml``)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return "xl/workbook.xml" in zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _read_workbook(path: Path, nrows: int | None = None) -> pd.DataFrame:
+    """The first sheet of an Excel workbook as strings (empty cells ``""``, numbers as written by pandas)."""
+    try:
+        import openpyxl  # noqa: F401  (pandas reads .xlsx through it)
+    except ImportError as exc:
+        raise FewShotError(f'{path} is an Excel workbook; reading it needs openpyxl: pip install "fewshot[excel]", '
+                           f"or {SAVE_AS_CSV}") from exc
+    try:
+        df = pd.read_excel(path, sheet_name=0, dtype=str, na_filter=False, nrows=nrows, engine="openpyxl")
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        raise FewShotError(f"{path} is not a readable Excel workbook ({type(exc).__name__}: {exc}); "
+                           f"{SAVE_AS_CSV}") from exc
+    df.columns = [str(c) for c in df.columns]
+    return df
 
 
 def _first_undecodable(path: Path, encoding: str, block: int = 1 << 16) -> tuple[int, int] | None:
@@ -117,9 +147,20 @@ def _check_columns(path: Path, df: pd.DataFrame, columns: list[str]) -> None:
                            "Choose others with --text-column / --label-column")
 
 
-def _read_csv(path: Path, fmt: CsvFormat, **kwargs: object) -> pd.DataFrame:
+def _read_csv(path: Path, fmt: CsvFormat, nrows: int | None = None) -> pd.DataFrame:
+    """The whole table (or its first ``nrows`` rows) as strings, a CSV or a workbook as ``fmt`` says."""
+    if fmt.excel:
+        return _read_workbook(path, nrows)
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=fmt.encoding, sep=fmt.sep, nrows=nrows)
+
+
+def _csv_chunks(path: Path, fmt: CsvFormat, chunksize: int) -> Iterator[pd.DataFrame]:
+    """The table in chunks of strings: a CSV streamed, a workbook (bounded by Excel's row limit) read at once."""
+    if fmt.excel:
+        df = _read_workbook(path)
+        return (df.iloc[i:i + chunksize] for i in range(0, len(df), chunksize))
     return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=fmt.encoding, sep=fmt.sep,
-                       **kwargs)  # type: ignore[call-overload]
+                       chunksize=chunksize)
 
 
 def read_table(path: str | Path, columns: list[str], encoding: str | None = None,
@@ -165,7 +206,7 @@ def iter_chunks(path: str | Path, text_column: str, chunksize: int = 2048, encod
     """Stream a CSV in chunks of strings (flat memory at any size); checks the text column up front."""
     path = _check_file(path)
     try:
-        reader = _read_csv(path, sniff(path, encoding), chunksize=chunksize)
+        reader = _csv_chunks(path, sniff(path, encoding), chunksize)
         first = True
         for chunk in reader:
             if first:
@@ -182,6 +223,8 @@ def count_rows(path: str | Path, encoding: str | None = None) -> int | None:
     """Data rows in a CSV (quoted newlines counted right), or None when the file cannot be parsed."""
     try:
         fmt = sniff(path, encoding)
+        if fmt.excel:
+            return len(_read_workbook(Path(path)))
         with open(path, newline="", encoding=fmt.encoding) as fh:
             return max(sum(1 for _ in csv.reader(fh, delimiter=fmt.sep)) - 1, 0)
     except (UnicodeDecodeError, csv.Error, OSError, FewShotError):
