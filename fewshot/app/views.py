@@ -195,8 +195,8 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
 
 def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
     with gr.Tab("Batch", id="batch"):
-        gr.Markdown(f"Upload a CSV (UTF-8 or UTF-16; comma, `;`, tab or `|` separated; up to {st.MAX_ROWS:,} "
-                    "rows), choose the text column, classify. The download adds `label`, `confidence`, `top_3` "
+        gr.Markdown(f"Upload a CSV (UTF-8 or UTF-16; comma, `;`, tab or `|` separated) or an Excel `.xlsx` (its "
+                    f"first sheet), up to {st.MAX_ROWS:,} rows; choose the text column, classify. The download adds `label`, `confidence`, `top_3` "
                     "and `in_scope_score` (multi-label: `labels`, every label joined with `;`); cells a spreadsheet "
                     "would run as a formula are prefixed with `'`.")
         with gr.Row(equal_height=False):
