@@ -297,7 +297,8 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
 def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
     with gr.Tab("Evaluate", id="evaluate"):
         results = gr.State(None)  # this session's scored rows: the tables, slider and report work from them
-        gr.Markdown("Upload a CSV with the true labels to measure your label set (rows labelled `unknown` are "
+        gr.Markdown("Upload a CSV (or an Excel `.xlsx`) with the true labels to measure your label set (rows "
+                    "labelled `unknown` are "
                     "texts none of your labels covers; multi-label: `billing; bug` in a cell). Click a confused "
                     "pair to see its rows, a row to add it "
                     "as an example; the metrics are measured again after each one you add.")
