@@ -77,6 +77,10 @@ def test_excel_workbook_reads_as_strings(tmp_path: Path) -> None:
     pd.DataFrame({"text": ["hello", None], "label": ["a", "b"]}).to_excel(blank, index=False)
     with pytest.raises(FewShotError, match="column 'text' is empty on row 3"):
         read_table(blank, ["text", "label"])
+    twice = tmp_path / "twice.xlsx"
+    pd.DataFrame([["a", "b", "x"]], columns=["text", "text", "label"]).to_excel(twice, index=False)
+    with pytest.raises(FewShotError, match="more than one column named 'text'"):
+        read_table(twice, ["text", "label"])
 
 
 def test_excel_without_openpyxl_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

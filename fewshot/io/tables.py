@@ -52,8 +52,8 @@ def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
     """Encoding from the byte-order mark (UTF-8, UTF-8 with BOM, UTF-16) and the delimiter from the header.
 
     Other encodings (Windows-1252, Latin-1) are not guessed: reading fails with a message that names
-    them and the ``encoding`` to pass, so text is never silently garbled. A binary file (a spreadsheet, an
-    archive) is refused by name before any reading.
+    them and the ``encoding`` to pass, so text is never silently garbled. An .xlsx workbook is recognised
+    (``excel``); another binary file (an old .xls, an archive, a PDF) is refused by name before any reading.
     """
     path = _check_file(path)
     with open(path, "rb") as fh:
@@ -103,10 +103,16 @@ def _read_workbook(path: Path, nrows: int | None = None) -> pd.DataFrame:
         raise FewShotError(f'{path} is an Excel workbook; reading it needs openpyxl: pip install "fewshot[excel]", '
                            f"or {SAVE_AS_CSV}") from exc
     try:
+        header = pd.read_excel(path, sheet_name=0, header=None, dtype=str, na_filter=False, nrows=1,
+                               engine="openpyxl")
         df = pd.read_excel(path, sheet_name=0, dtype=str, na_filter=False, nrows=nrows, engine="openpyxl")
     except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
         raise FewShotError(f"{path} is not a readable Excel workbook ({type(exc).__name__}: {exc}); "
                            f"{SAVE_AS_CSV}") from exc
+    names = [str(n) for n in header.iloc[0]] if len(header) else []
+    dupes = sorted({n for n in names if names.count(n) > 1 and n.strip()})
+    if dupes:  # pandas would rename the copies ("text.1"), and the wrong one could be read
+        raise FewShotError(f"{path} has more than one column named {dupes[0]!r}; rename the copies and try again")
     df.columns = [str(c) for c in df.columns]
     return df
 
