@@ -125,7 +125,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 def _add_support_options(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--support", help="CSV of examples (text,label)")
+    src.add_argument("--support", help="CSV (or .xlsx) of examples (text,label)")
     src.add_argument("--classifier", help="a folder written by `fewshot fit` or FewShotClassifier.save")
 
 
@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classify", help="label every row of a CSV")
     _add_support_options(p)
-    p.add_argument("--input", required=True, help="CSV to classify (with --engine ray: also a folder or a glob)")
+    p.add_argument("--input", required=True, help="CSV (or .xlsx) to classify (with --engine ray: CSVs, also a "
+                   "folder or a glob)")
     p.add_argument("--output", required=True, help="where to write the labelled CSV (input columns, then "
                    "label, confidence, top_3, in_scope_score)")
     p.add_argument("--chunk-size", type=int, default=2048, help="rows read and written at a time")
@@ -158,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="accuracy and F1 of the examples on a labelled test CSV")
     _add_support_options(p)
-    p.add_argument("--test", required=True, help="labelled CSV to score against")
+    p.add_argument("--test", required=True, help="labelled CSV (or .xlsx) to score against")
     p.add_argument("--oos", help="CSV of out-of-scope texts: adds unknown-detection metrics (so do test rows "
                    "labelled unknown)")
     p.add_argument("--batch-aware", action="store_true",
@@ -168,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
 
     p = sub.add_parser("fit", help="build a classifier folder from examples (for --classifier, the app, Ray)")
-    p.add_argument("--support", required=True, help="CSV of examples (text,label)")
+    p.add_argument("--support", required=True, help="CSV (or .xlsx) of examples (text,label)")
     p.add_argument("--out", required=True, help="folder to write")
     _add_model_options(p)
 
