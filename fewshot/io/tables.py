@@ -79,11 +79,16 @@ def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
         raise FewShotError(f"unknown encoding {encoding!r}; try utf-8, utf-16 or cp1252") from exc
     counts = {d: header.count(d) for d in DELIMITERS}
     sep = max(DELIMITERS, key=lambda d: counts[d]) if any(counts.values()) else ","
-    names = next(csv.reader([header], delimiter=sep), [])
+    _check_unique_names(path, next(csv.reader([header], delimiter=sep), []))
+    return CsvFormat(encoding, sep)
+
+
+def _check_unique_names(path: Path, names: list[str]) -> None:
+    """Refuse a header that names a column twice: pandas would rename the copies ("text.1") and the wrong one
+    could be read."""
     dupes = sorted({n for n in names if names.count(n) > 1 and n.strip()})
     if dupes:
         raise FewShotError(f"{path} has more than one column named {dupes[0]!r}; rename the copies and try again")
-    return CsvFormat(encoding, sep)
 
 
 def _is_workbook(path: Path) -> bool:
@@ -109,10 +114,7 @@ def _read_workbook(path: Path, nrows: int | None = None) -> pd.DataFrame:
     except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
         raise FewShotError(f"{path} is not a readable Excel workbook ({type(exc).__name__}: {exc}); "
                            f"{SAVE_AS_CSV}") from exc
-    names = [str(n) for n in header.iloc[0]] if len(header) else []
-    dupes = sorted({n for n in names if names.count(n) > 1 and n.strip()})
-    if dupes:  # pandas would rename the copies ("text.1"), and the wrong one could be read
-        raise FewShotError(f"{path} has more than one column named {dupes[0]!r}; rename the copies and try again")
+    _check_unique_names(path, [str(n) for n in header.iloc[0]] if len(header) else [])
     df.columns = [str(c) for c in df.columns]
     return df
 
