@@ -87,6 +87,46 @@ def test_model_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         Encoder(str(tmp_path))  # a folder that holds no model
 
 
+def test_hub_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """hub_reachable: False offline or when nothing listens at the endpoint, True when something does or
+    behind a proxy."""
+    import socket
+
+    from huggingface_hub import constants
+
+    from fewshot.encoders.registry import PROXY_VARS, hub_reachable
+
+    for var in PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        assert hub_reachable()
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+        assert not hub_reachable()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert not hub_reachable()  # the port is closed now
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    assert hub_reachable()
+
+
+def test_hub_id_without_hub_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub id that is not cached, with no hub to reach, is refused in seconds and says why (before: over a
+    minute of retries per file)."""
+    import time
+
+    from fewshot.encoders import encoder as encoder_module
+
+    monkeypatch.setattr(encoder_module, "hub_reachable", lambda: False)
+    start = time.perf_counter()
+    with pytest.raises(FewShotError, match="the hub cannot be reached"):
+        encoder_module._private_model("someone/no-such-model-xyz")
+    assert time.perf_counter() - start < 20
+
+
 def test_encoder_normalises_and_caches() -> None:
     enc = Encoder(BASE_MODEL)
     a = enc.encode(["hello world", "a much longer sentence about refunds and cards", "hello world"])

@@ -38,7 +38,7 @@ from ..errors import FewShotError, FewShotWarning
 from ..text import MAX_TEXT_CHARS, ProgressFn
 from .heads import head_from, load_weights, read_model_config, weight_files
 from .int8 import model_inputs
-from .registry import BASE_MODEL, ModelSpec, bundled_minilm_path, is_mpnet, resolve_model
+from .registry import BASE_MODEL, ModelSpec, bundled_minilm_path, hub_reachable, is_mpnet, resolve_model
 
 AUTO_EXTRA_LAYERS = (4,)
 """``extra_layers="auto"`` on the bundled MiniLM-L6 (6 layers): layer 4 (see the module docstring)."""
@@ -60,10 +60,13 @@ def _load_sentence_transformer(base: str) -> Any:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter every CLI run
+    offline = not Path(base).expanduser().exists() and not hub_reachable()  # a hub id, and no hub: the cache only
     try:
-        model = SentenceTransformer(base, device="cpu")
+        model = SentenceTransformer(base, device="cpu", local_files_only=offline)
     except Exception as exc:  # sentence-transformers raises OSError/ValueError/HF errors alike
-        raise FewShotError(f"could not load the encoder {base!r}: {exc}. Pass a sentence-transformers "
+        why = ("it is no folder here, the hub cannot be reached, and the Hugging Face cache has no usable copy"
+               if offline else str(exc))
+        raise FewShotError(f"could not load the encoder {base!r}: {why}. Pass a sentence-transformers "
                            f"folder or hub id with --model / FEWSHOT_MODEL, or {BASE_MODEL!r}") from exc
     config = getattr(getattr(model[0], "auto_model", None), "config", None)
     if config is not None and hasattr(config, "output_hidden_states"):

@@ -116,6 +116,33 @@ def resolve_model(model: str | None = None) -> ModelSpec:
     return ModelSpec(name, name)  # a hub id: sentence-transformers resolves (or refuses) it
 
 
+HUB_PROBE_SECONDS = 3.0
+"""How long :func:`hub_reachable` waits for the hub to accept a connection."""
+PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
+    """Whether the Hugging Face hub (``HF_ENDPOINT``) accepts a connection within ``timeout`` seconds; False
+    under ``HF_HUB_OFFLINE=1``, True behind a proxy (the probe cannot see through it). Why: offline, loading a
+    hub id retries each of its files with back-off for over a minute before it fails."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    if any(os.environ.get(var) for var in PROXY_VARS):
+        return True
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                      timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def _trained_spec(name: str, folder: Path) -> ModelSpec:
     config = json.loads((folder / MODEL_CONFIG).read_text())
     base = config.get("base", BASE_MODEL)
