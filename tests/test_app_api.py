@@ -103,6 +103,21 @@ def test_automatic_unknown_is_the_default_and_says_why(app_url: str, support: Cl
     assert "unknown" not in verdict
 
 
+def test_column_not_chosen_yet_takes_the_likely_one(support: Client, batch_csv: Path, tmp_path: Path) -> None:
+    """A click that comes before the upload's columns are read (column still empty) takes the column the
+    dropdown is about to show, not an error; a column the file lacks is still refused by name."""
+    _, _, summary = support.predict(handle_file(str(batch_csv)), "", False, 0.0, api_name="/classify_csv")
+    assert "22 rows labelled" in summary
+    with pytest.raises(AppError, match="no column 'message'"):
+        support.predict(handle_file(str(batch_csv)), "message", False, 0.0, api_name="/classify_csv")
+    metrics, _, _ = support.predict(handle_file(str(batch_csv)), "", "", api_name="/evaluate")
+    assert "Accuracy" in metrics
+    texts_only = tmp_path / "texts.csv"
+    pd.read_csv(batch_csv)[["text"]].to_csv(texts_only, index=False)
+    with pytest.raises(AppError, match="choose the label column"):
+        support.predict(handle_file(str(texts_only)), "text", "", api_name="/evaluate")
+
+
 def test_none_of_these_examples(app_url: str) -> None:
     c = client(app_url)
     c.predict("Support tickets", api_name="/load_example")

@@ -429,8 +429,7 @@ def batch_columns(file: Any) -> Any:
         return gr.Dropdown(choices=[], value=None)
     df = st.read_upload(file_path(file))
     cols = [str(c) for c in df.columns]
-    guess = st.guess_column(cols, ("text", "sentence", "message", "review", "body", "content")) or cols[0]
-    return gr.Dropdown(choices=cols, value=guess)
+    return gr.Dropdown(choices=cols, value=st.text_column(cols))
 
 
 @friendly
@@ -442,8 +441,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     (:func:`fewshot.unknown.batch_scores`)."""
     path = file_path(file)
     df = st.read_upload(path)
-    if not column:
-        raise FewShotError(f"choose the text column; the columns are {list(map(str, df.columns))}")
+    column = st.text_column([str(c) for c in df.columns], column)
     fit = fitted(state, cache, progress, int8, encoder)
     rule = ev.unknown_rule(fit.clf, auto_unknown, threshold)  # a threshold chosen on Evaluate wins
     out, blank = st.classify_frame(fit.clf, df, column, rule, progress_fn(progress, "Classifying"),
@@ -514,8 +512,7 @@ def eval_columns(file: Any) -> tuple[Any, Any]:
     if not file:
         return gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None)
     cols = [str(c) for c in st.read_upload(file_path(file)).columns]
-    text = st.guess_column(cols, ("text", "sentence", "message", "review", "body")) or cols[0]
-    label = st.guess_column(cols, ("label", "labels", "gold", "category", "class", "intent", "topic"))
+    text, label = st.text_column(cols), st.label_column(cols)
     if label is None:
         gr.Warning("no label column found (e.g. 'label'); choose the column that holds the true labels")
     return gr.Dropdown(choices=cols, value=text), gr.Dropdown(choices=cols, value=label)
@@ -593,12 +590,14 @@ def evaluate_csv(file: Any, text_col: str, label_col: str, int8: bool, encoder: 
     """Accuracy (without and with the unknown rule), a confusion view of the labels with most errors and the
     misclassified rows on a labelled CSV; the scored rows stay in the session for the tables below.
     ``batch_aware``: the rows' in-scope scores read together, as Batch does with that option."""
-    if not text_col or not label_col:
-        raise FewShotError("choose the text column and the label column first")
-    if text_col == label_col:
-        raise FewShotError("the text column and the label column must differ")
     path = file_path(file)
     df = st.read_upload(path)
+    cols = [str(c) for c in df.columns]
+    text_col, label_col = st.text_column(cols, text_col), st.label_column(cols, label_col)
+    if label_col is None:
+        raise FewShotError(f"choose the label column (the true labels); the columns are {cols}")
+    if text_col == label_col:
+        raise FewShotError("the text column and the label column must differ")
     fit = fitted(state, cache, progress, int8, encoder)
     res = ev.run(fit.clf, df, text_col, label_col, progress_fn(progress, "Classifying"),
                  batch_aware=bool(batch_aware))

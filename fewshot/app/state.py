@@ -658,10 +658,25 @@ def saved_encoder_kind(config_path: Path) -> tuple[bool, str]:
 
 
 # ---- batch and evaluation --------------------------------------------------------------------------
+TEXT_COLUMNS = ("text", "sentence", "message", "review", "body", "content")
+LABEL_COLUMNS = ("label", "labels", "gold", "category", "class", "intent", "topic")
+
+
 def guess_column(columns: list[str], preferred: tuple[str, ...]) -> str | None:
     """The first column whose lower-cased name is in ``preferred``, else None."""
     lower = {c.lower(): c for c in columns}
     return next((lower[p] for p in preferred if p in lower), None)
+
+
+def text_column(columns: list[str], chosen: str | None = None) -> str:
+    """``chosen`` when given (a name the file lacks is refused where it is read), else the likely text column,
+    else the first: what the dropdown shows once an upload is read, so a click that comes before that gets it."""
+    return str(chosen) if chosen else guess_column(columns, TEXT_COLUMNS) or columns[0]
+
+
+def label_column(columns: list[str], chosen: str | None = None) -> str | None:
+    """``chosen`` when given, else the likely label column (None: no column looks like one)."""
+    return str(chosen) if chosen else guess_column(columns, LABEL_COLUMNS)
 
 
 def read_upload(path: str | Path, display_name: str | None = None) -> pd.DataFrame:
