@@ -101,7 +101,7 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
                     export_btn = gr.Button("Export CSV", size="sm")
                     save_btn = gr.Button("Save classifier (.zip)", size="sm")
                     load_btn = gr.UploadButton("Load classifier (.zip)", file_types=[".zip"], size="sm")
-                    download = gr.File(label="Download", interactive=False, height=100)
+                    download = gr.File(label="Download", interactive=False, height=100, visible=False)
                 _finetune_panel(state, cache, enc)
     outs = [state, table, summary]
     for name, btn in zip(names, buttons):
@@ -121,8 +121,11 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
     undo_btn.click(h.undo, [state], outs, api_name="undo", show_progress="hidden")
     check_btn.click(h.show_label_set, [state], [table, summary], api_name="label_set")
     import_btn.upload(h.import_csv, [import_btn, state], outs, api_name="import_csv", show_progress="hidden")
-    export_btn.click(h.export_csv, [state], [download], api_name="export_csv")
-    save_btn.click(h.save_classifier, [*enc, state, cache], [download, cache], api_name="save_classifier")
+    # the download box shows once it has a file (empty, it is a large blank area under the buttons)
+    exported = export_btn.click(h.export_csv, [state], [download], api_name="export_csv")
+    saved = save_btn.click(h.save_classifier, [*enc, state, cache], [download, cache], api_name="save_classifier")
+    for event in (exported, saved):
+        event.success(lambda: gr.File(visible=True), None, [download], api_visibility="private", show_progress="hidden")
     load_btn.upload(h.load_classifier, [load_btn, state], [*outs, cache], api_name="load_classifier",
                     show_progress="hidden")
     return table, summary, remove_dd, multi
