@@ -53,21 +53,28 @@ strict CNR mode) even 3 vs 7 keys, the padding masked, change the scores' last b
 enough on Intel Xeon, not there). No padding at all also computes less; it costs more, smaller batches."""
 
 
-@lru_cache(maxsize=4)
-def _load_sentence_transformer(base: str) -> Any:
-    """Load (once per process) a read-only sentence-transformer; weights are shared, labels never are."""
+def open_sentence_transformer(base: str) -> Any:
+    """A new sentence-transformer of ``base`` (a folder or a hub id) on the CPU; a hub id comes from the local
+    Hugging Face cache alone when the hub cannot be reached (:func:`~fewshot.encoders.registry.hub_reachable`),
+    so that offline a missing one fails at once. Errors name the model."""
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter every CLI run
     offline = not Path(base).expanduser().exists() and not hub_reachable()  # a hub id, and no hub: the cache only
     try:
-        model = SentenceTransformer(base, device="cpu", local_files_only=offline)
+        return SentenceTransformer(base, device="cpu", local_files_only=offline)
     except Exception as exc:  # sentence-transformers raises OSError/ValueError/HF errors alike
         why = ("it is no folder here, the hub cannot be reached, and the Hugging Face cache has no usable copy"
                if offline else str(exc))
         raise FewShotError(f"could not load the encoder {base!r}: {why}. Pass a sentence-transformers "
                            f"folder or hub id with --model / FEWSHOT_MODEL, or {BASE_MODEL!r}") from exc
+
+
+@lru_cache(maxsize=4)
+def _load_sentence_transformer(base: str) -> Any:
+    """Load (once per process) a read-only sentence-transformer; weights are shared, labels never are."""
+    model = open_sentence_transformer(base)
     config = getattr(getattr(model[0], "auto_model", None), "config", None)
     if config is not None and hasattr(config, "output_hidden_states"):
         # sentence-transformers then also returns every layer's states (``all_layer_embeddings``), which

@@ -267,15 +267,14 @@ class EncoderResult:
 
 def student_model(base: str) -> Any:
     """A private sentence-transformer of ``base`` (a plain model: a folder with a trained head is refused)."""
-    from sentence_transformers import SentenceTransformer
-
+    from ..encoders.encoder import open_sentence_transformer
     from ..encoders.registry import resolve_model
 
     spec = resolve_model(base)
     if spec.trained_dir is not None:
         raise FewShotError(f"--base {base!r} is a trained folder; encoder training starts from a plain "
                            "sentence-transformer such as 'minilm'")
-    return SentenceTransformer(spec.base, device="cpu")
+    return open_sentence_transformer(spec.base)
 
 
 def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teacher: np.ndarray | None,
