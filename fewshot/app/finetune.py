@@ -92,8 +92,8 @@ def run_finetune(budget: float, int8: bool, encoder: str, state: dict[str, Any],
     event = flag.event if isinstance(flag, CancelFlag) else threading.Event()
     event.clear()
     progress(0, desc="Fine-tuning (training the encoder's top layers)")
-    report = fit.clf.finetune(FinetuneConfig(time_budget=seconds), progress=h.progress_fn(progress, "Fine-tuning"),
-                              cancel=event)
+    report = fit.clf.finetune(FinetuneConfig(time_budget=seconds),
+                              progress=h.progress_fn(progress, "Fine-tuning", "steps"), cancel=event)
     event.clear()
     if report.cancelled:
         gr.Info("Fine-tuning cancelled: the classifier is unchanged", duration=4)

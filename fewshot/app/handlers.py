@@ -65,14 +65,15 @@ def esc(text: Any) -> str:
     return " ".join(out.split())
 
 
-def progress_fn(progress: gr.Progress | None, desc: str) -> Callable[[int, int], None] | None:
-    """Adapt ``gr.Progress`` to the library's ``progress(done, total)`` callback."""
+def progress_fn(progress: gr.Progress | None, desc: str, unit: str = "texts"
+                ) -> Callable[[int, int], None] | None:
+    """Adapt ``gr.Progress`` to the library's ``progress(done, total)`` callback (``unit``: what it counts)."""
     if progress is None:
         return None
 
     def update(done: int, total: int) -> None:
         if total:
-            progress((done, total), desc=desc, unit="texts")
+            progress((done, total), desc=desc, unit=unit)
 
     return update
 

@@ -146,7 +146,8 @@ def _finetune_panel(state: gr.State, cache: gr.State, enc: list[Any]) -> None:
             cancel_btn = gr.Button("Cancel", variant="stop", size="sm", elem_id="finetune-cancel")
             undo_btn = gr.Button("Undo (back to instant)", size="sm", elem_id="finetune-undo")
             hint_btn = gr.Button("Do my labels overlap?", size="sm", elem_id="finetune-check")
-        result = gr.Markdown(ft.status_md(None), elem_id="finetune-result")  # the progress bar shows here
+        # the progress bar shows here, over the status line: room for both
+        result = gr.Markdown(ft.status_md(None), elem_id="finetune-result", min_height=100)
     run_btn.click(ft.run_finetune, [budget, *enc, state, cache, flag], [result, cache], api_name="finetune",
                   show_progress_on=[result])
     cancel_btn.click(ft.cancel_finetune, [flag], [result], api_name="cancel_finetune", queue=False,
