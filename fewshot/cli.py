@@ -304,7 +304,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     _check_batch_aware(args, clf)
     candidates = _GroupCandidates(clf.config.unknown_label) if groups_path is not None else None
     tmp_path = out_path.with_name(out_path.name + ".part")
-    written = labelled = 0
+    written = labelled = over = 0
     with _progress_bar("classifying", total=count_rows(args.input, args.encoding), unit="row") as bar:
         chunks = iter_chunks(args.input, args.text_column, args.chunk_size, args.encoding)
         progress = None
@@ -318,6 +318,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
                 chunk.to_csv(tmp_path, mode="w" if i == 0 else "a", header=i == 0, index=False)
                 label_col, _, _, score_col = output_names(chunk.columns[:-4], bool(clf.config.multi_label))
                 labelled += int((chunk[label_col] != "").sum())  # blank texts stay unlabelled: not read
+                if not clf.config.multi_label:  # multi-label also reads each half of a text on its own
+                    over += int(clf.encoder.over_length(chunk[args.text_column].fillna("").astype(str).tolist()).sum())
                 if candidates is not None:
                     candidates.add(written, chunk[args.text_column], chunk[label_col], chunk[score_col])
                 written += len(chunk)
@@ -330,6 +332,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
             raise
     tmp_path.replace(out_path)
     print(f"wrote {written} rows to {out_path}", file=sys.stderr)
+    if over:
+        from .encoders.encoder import over_length_note
+
+        print(f"fewshot: note: {over_length_note(over, clf.encoder.max_tokens)}", file=sys.stderr)
     _note_batch_aware(args, labelled)
     if candidates is not None:
         _write_groups(clf, candidates, groups_path)

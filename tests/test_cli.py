@@ -62,6 +62,16 @@ def test_classify_streams_in_chunks_and_renames_clashing_columns(support: Path, 
     assert df["predicted_label"].tolist() == [g for _, g in QUERIES] * 5
 
 
+def test_classify_notes_texts_longer_than_the_encoder_reads(support: Path, tmp_path: Path, capsys) -> None:
+    """Rows past the encoder's 256 word pieces are counted over every chunk, in one note."""
+    path, out = tmp_path / "long.csv", tmp_path / "out.csv"
+    long = "my card was stolen yesterday and " * 60
+    pd.DataFrame({"text": ["where is my refund", long, "my card is lost", long, ""]}).to_csv(path, index=False)
+    assert main(["classify", "--support", str(support), "--input", str(path), "--output", str(out),
+                 "--chunk-size", "2", "--model", "minilm"]) == 0
+    assert "2 texts are longer than the encoder reads (256 word pieces" in capsys.readouterr().err
+
+
 BAKING = ["what is a good recipe for banana bread", "how do I bake sourdough bread at home",
           "best recipe for chocolate chip cookies", "how long should I bake a lemon cake"]
 

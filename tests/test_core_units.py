@@ -127,6 +127,14 @@ def test_hub_id_without_hub_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> No
     assert time.perf_counter() - start < 20
 
 
+def test_encoder_tells_which_texts_are_longer_than_it_reads() -> None:
+    enc = Encoder(BASE_MODEL)
+    assert enc.max_tokens == 256
+    # 254 one-piece words + [CLS] and [SEP] fit exactly; one more does not
+    np.testing.assert_array_equal(enc.over_length(["a short one", "a " * 254, "a " * 255]), [False, False, True])
+    assert enc.over_length([]).shape == (0,)
+
+
 def test_encoder_normalises_and_caches() -> None:
     enc = Encoder(BASE_MODEL)
     a = enc.encode(["hello world", "a much longer sentence about refunds and cards", "hello world"])

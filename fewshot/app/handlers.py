@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import gradio as gr
 import pandas as pd
 
+from ..encoders.encoder import over_length_note
 from ..errors import FewShotError
 from ..uncovered import MIN_GROUP_SIZE
 from ..unknown import BATCH_MIN_TEXTS, reads_together
@@ -366,6 +367,8 @@ def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, encode
     if len(str(text)) > st.MAX_INPUT_CHARS:
         gr.Warning(f"the text is {len(str(text)):,} characters long; only the first {st.MAX_INPUT_CHARS:,} "
                    "are classified", duration=5)
+    elif not st.is_multi_classifier(fit.clf) and fit.clf.encoder.over_length([str(text)])[0]:
+        gr.Warning(over_length_note(1, fit.clf.encoder.max_tokens), duration=5)  # multi-label reads its halves too
     pred = st.predict_text(fit.clf, str(text), rule)
     bars = dict(pred.top)
     if st.is_multi_classifier(fit.clf):  # each answered label with its own closest examples
@@ -448,9 +451,13 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     out, blank = st.classify_frame(fit.clf, df, column, rule, progress_fn(progress, "Classifying"),
                                    batch_aware=bool(batch_aware))
     long = int((df[column].str.len() > st.MAX_INPUT_CHARS).sum())
+    over = 0 if st.is_multi_classifier(fit.clf) else int(fit.clf.encoder.over_length(
+        df[column].fillna("").str.slice(0, st.MAX_INPUT_CHARS).tolist()).sum())
     if long:
         gr.Warning(f"{long} text(s) are longer than {st.MAX_INPUT_CHARS:,} characters; only their start was "
                    "classified", duration=5)
+    elif over:
+        gr.Warning(over_length_note(over, fit.clf.encoder.max_tokens), duration=5)
     if blank:
         gr.Warning(f"{blank} row(s) have an empty '{column}' cell; they are kept with an empty label",
                    duration=5)

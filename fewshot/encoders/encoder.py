@@ -287,8 +287,9 @@ class Encoder:
         """``(indices into texts, their unit vectors)`` per batch, in order; int8 batches run side by side."""
         long = sum(len(t) > MAX_TEXT_CHARS for t in texts)
         if long:
+            reads = f"the first {self.max_tokens} word pieces" if self.max_tokens else "only their start"
             warnings.warn(f"{long} text(s) longer than {MAX_TEXT_CHARS:,} characters were cut to that length "
-                          "(the encoder reads only the first 256 tokens)", FewShotWarning, stacklevel=3)
+                          f"(the encoder reads {reads})", FewShotWarning, stacklevel=3)
             texts = [t[:MAX_TEXT_CHARS] for t in texts]
         batches = self._batches(texts)
         if self._int8 is not None:  # all batches queued at once, finished on the workers (see fewshot.encoders.int8)
@@ -312,6 +313,24 @@ class Encoder:
         parts = [emb, *(mean_pool(states[k], out["attention_mask"]) for k in self.extra_layers)]
         return torch.nn.functional.normalize(torch.cat(parts, dim=-1), dim=-1)
 
+    @property
+    def max_tokens(self) -> int | None:
+        """How many word pieces of a text the encoder reads (the model's ``max_seq_length``; None: unknown).
+        The rest of a longer text does not count."""
+        limit = getattr(self._model, "max_seq_length", None)
+        return int(limit) if limit else None
+
+    def over_length(self, texts: Sequence[str]) -> np.ndarray:
+        """Whether each text has more word pieces than the encoder reads (:attr:`max_tokens`), so that only its
+        start counts; all False when the model has no tokenizer or limit to tell."""
+        tokenizer, limit = self._counting_tokenizer, self.max_tokens
+        if tokenizer is None or limit is None or not len(texts):
+            return np.zeros(len(texts), dtype=bool)
+        with self._count_lock:
+            ids = tokenizer([str(t)[:MAX_TEXT_CHARS] for t in texts], truncation=False, verbose=False,
+                            return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        return np.fromiter((len(i) > limit for i in ids), dtype=bool, count=len(texts))
+
     @cached_property
     def _counting_tokenizer(self) -> Any:
         """A private copy of the model's tokenizer for counting tokens (None when it has none; made on first
@@ -329,7 +348,7 @@ class Encoder:
             return []
         tokenizer = self._counting_tokenizer
         if tokenizer is not None:
-            limit = getattr(self._model, "max_seq_length", None)
+            limit = self.max_tokens
             with self._count_lock:  # a tokenizer may not be called while another thread changes its settings
                 ids = tokenizer(texts, truncation=limit is not None, max_length=limit, return_attention_mask=False,
                                 return_token_type_ids=False)["input_ids"]
@@ -341,6 +360,14 @@ class Encoder:
         cuts = np.flatnonzero(np.diff(bucket)) + 1
         size = self.batch_size
         return [group[i:i + size] for group in np.split(order, cuts) for i in range(0, len(group), size)]
+
+
+def over_length_note(count: int, limit: int | None) -> str:
+    """What to tell a user when ``count`` texts have more word pieces than the encoder reads (``limit``)."""
+    one = count == 1
+    return (f"{count} text{'' if one else 's'} {'is' if one else 'are'} longer than the encoder reads ({limit} word "
+            f"pieces, about a paragraph): only {'its' if one else 'their'} start counts; split "
+            f"{'it' if one else 'long texts'} where the rest matters")
 
 
 def load_encoder(model: str | None = None, **kwargs: Any) -> Encoder:
