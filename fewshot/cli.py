@@ -486,7 +486,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"accuracy   {result['accuracy']:.4f}   ({result['n']} texts, {result['n_labels']} labels)")
+    n_unknown = result["counts"].get(config.unknown_label, 0)
+    rows = (f"{result['n_labels'] - 1} labels and {n_unknown} {config.unknown_label!r} rows; each row answered with "
+            "a label" if n_unknown else f"{result['n_labels']} labels")
+    print(f"accuracy   {result['accuracy']:.4f}   ({result['n']} texts, {rows})")
     print(f"macro-F1   {result['macro_f1']:.4f}")
     print(f"fit        {fit_seconds:.2f} s (encoding examples included)")
     print(f"predict    {result['predict_seconds']:.2f} s")
