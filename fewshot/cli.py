@@ -6,12 +6,15 @@ Bad input prints one line on stderr and exits with status 2; no tracebacks for u
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,10 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classify", help="label every row of a CSV")
     _add_support_options(p)
-    p.add_argument("--input", required=True, help="CSV (or .xlsx) to classify (with --engine ray: CSVs, also a "
-                   "folder or a glob)")
+    p.add_argument("--input", required=True, help="CSV (or .xlsx) to classify, - for standard input (with "
+                   "--engine ray: CSVs, also a folder or a glob)")
     p.add_argument("--output", required=True, help="where to write the labelled CSV (input columns, then "
-                   "label, confidence, top_3, in_scope_score)")
+                   "label, confidence, top_3, in_scope_score), - for standard output")
     p.add_argument("--chunk-size", type=int, default=2048, help="rows read and written at a time")
     p.add_argument("--engine", choices=ENGINES, default="local",
                    help="local (default) or ray: Ray Data actors; --input may then be a folder or a glob")
@@ -275,38 +278,70 @@ def _note_batch_aware(args: argparse.Namespace, n_texts: int) -> None:
               "on its own", file=sys.stderr)
 
 
+STDIO = "-"
+"""``--input -`` reads standard input, ``--output -`` writes standard output (progress and notes go to stderr)."""
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     """``fewshot classify``: the input's rows plus the labelled-output columns (:mod:`fewshot.io.output`)."""
     if args.chunk_size < 1:
         raise FewShotError(f"--chunk-size must be >= 1, got {args.chunk_size}")
     if args.engine == "ray":
-        for flag, given in (("--groups", args.groups), ("--batch-aware", args.batch_aware)):
+        for flag, given in (("--groups", args.groups), ("--batch-aware", args.batch_aware),
+                            (f"--input {STDIO} / --output {STDIO}", STDIO in (args.input, args.output))):
             if given:
                 raise FewShotError(f"{flag} works with the local engine; run it without --engine ray")
         return _classify_ray(args)
+    with _stdin_as_file(args.input) as input_path:
+        return _classify_local(args, input_path)
+
+
+@contextlib.contextmanager
+def _stdin_as_file(name: str) -> Iterator[str]:
+    """``name`` itself, or for ``-`` standard input copied to a temporary file (removed afterwards): the input
+    is read more than once (its header, its row count for the progress bar, its rows)."""
+    if name != STDIO:
+        yield name
+        return
+    if sys.stdin is None or sys.stdin.isatty():
+        raise FewShotError(f"--input {STDIO} reads a CSV from standard input, which is a terminal here; pipe one "
+                           f"in: fewshot classify ... --input {STDIO} < tickets.csv")
+    with tempfile.TemporaryDirectory(prefix="fewshot-stdin-") as folder:
+        path = Path(folder) / "stdin.csv"
+        with path.open("wb") as f:
+            shutil.copyfileobj(sys.stdin.buffer, f)
+        try:
+            yield str(path)
+        except FewShotError as exc:  # name what the user gave, not the temporary copy
+            raise FewShotError(str(exc).replace(str(path), "standard input").replace(path.name, "standard input")
+                               ) from exc
+
+
+def _classify_local(args: argparse.Namespace, input_path: str) -> int:
+    """``classify`` on this machine, streamed chunk by chunk into ``--output`` (via ``OUT.part``) or stdout."""
     from .io.output import label_frame, output_names
     from .io.tables import check_header, count_rows, iter_chunks
 
-    check_header(args.input, [args.text_column], args.encoding)
-    out_path = Path(args.output)
-    if not out_path.parent.is_dir():
+    check_header(input_path, [args.text_column], args.encoding)
+    out_path = None if args.output == STDIO else Path(args.output)
+    if out_path is not None and not out_path.parent.is_dir():
         raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
-    if Path(args.input).resolve() == out_path.resolve():
+    if out_path is not None and Path(input_path).resolve() == out_path.resolve():
         raise FewShotError("--output is the same file as --input; choose another name so the input is kept")
-    if out_path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+    if out_path is not None and out_path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
         raise FewShotError(f"--output {out_path.name}: the output is a CSV file (spreadsheets open it); name it .csv")
     groups_path = Path(args.groups) if args.groups else None
     if groups_path is not None and not groups_path.parent.is_dir():
         raise FewShotError(f"--groups folder {groups_path.parent} does not exist; create it first")
-    if groups_path is not None and groups_path.resolve() in {Path(args.input).resolve(), out_path.resolve()}:
+    if groups_path is not None and groups_path.resolve() in {Path(p).resolve() for p in (input_path, out_path) if p}:
         raise FewShotError("--groups must name a file other than --input and --output")
     clf = _classifier(args)
     _check_batch_aware(args, clf)
     candidates = _GroupCandidates(clf.config.unknown_label) if groups_path is not None else None
-    tmp_path = out_path.with_name(out_path.name + ".part")
+    tmp_path = None if out_path is None else out_path.with_name(out_path.name + ".part")
     written = labelled = over = 0
-    with _progress_bar("classifying", total=count_rows(args.input, args.encoding), unit="row") as bar:
-        chunks = iter_chunks(args.input, args.text_column, args.chunk_size, args.encoding)
+    with _progress_bar("classifying", total=count_rows(input_path, args.encoding), unit="row") as bar:
+        chunks = iter_chunks(input_path, args.text_column, args.chunk_size, args.encoding)
         progress = None
         if args.batch_aware:  # read together: the whole file is one chunk, the bar follows its encoding
             import pandas as pd
@@ -315,7 +350,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
         try:
             for i, chunk in enumerate(chunks):
                 chunk = label_frame(clf, chunk, args.text_column, progress=progress, batch_aware=args.batch_aware)
-                chunk.to_csv(tmp_path, mode="w" if i == 0 else "a", header=i == 0, index=False)
+                chunk.to_csv(sys.stdout if tmp_path is None else tmp_path, mode="w" if i == 0 else "a",
+                             header=i == 0, index=False)
                 label_col, _, _, score_col = output_names(chunk.columns[:-4], bool(clf.config.multi_label))
                 labelled += int((chunk[label_col] != "").sum())  # blank texts stay unlabelled: not read
                 if not clf.config.multi_label:  # multi-label also reads each half of a text on its own
@@ -328,10 +364,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
                 else:  # the encoding moved the bar to the texts encoded; the blank rows count too
                     progress(written, written)
         except BaseException:
-            tmp_path.unlink(missing_ok=True)
+            if tmp_path is not None:
+                tmp_path.unlink(missing_ok=True)
             raise
-    tmp_path.replace(out_path)
-    print(f"wrote {written} rows to {out_path}", file=sys.stderr)
+    if tmp_path is None:
+        sys.stdout.flush()
+    else:
+        tmp_path.replace(out_path)
+    print(f"wrote {written} rows to {out_path or 'standard output'}", file=sys.stderr)
     if over:
         from .encoders.encoder import over_length_note
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -17,9 +18,9 @@ from helpers import QUERIES, SHARED_DATA, needs_mpnet, write_support
 ENV = {**os.environ, "FEWSHOT_MODEL": "minilm", "FEWSHOT_NO_PROGRESS": ""}
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fewshot.cli", *args], capture_output=True, text=True,
-                          env=ENV, timeout=300)
+                          env=ENV, timeout=300, input=stdin)
 
 
 @pytest.fixture()
@@ -60,6 +61,27 @@ def test_classify_streams_in_chunks_and_renames_clashing_columns(support: Path, 
     assert list(df.columns) == ["text", "label", "predicted_label", "predicted_confidence", "predicted_top_3",
                                 "predicted_in_scope_score"]
     assert df["predicted_label"].tolist() == [g for _, g in QUERIES] * 5
+
+
+def test_classify_reads_standard_input_and_writes_standard_output(support: Path, tmp_path: Path) -> None:
+    """``--input -`` / ``--output -`` for pipes: the CSV alone on stdout, progress and notes on stderr; errors
+    name standard input, not its temporary copy."""
+    rows = "id,text\n1,where is my refund\n2,my card is lost\n"
+    done = run_cli("classify", "--support", str(support), "--input", "-", "--output", "-", stdin=rows)
+    assert done.returncode == 0, done.stderr
+    out = pd.read_csv(io.StringIO(done.stdout))
+    assert list(out.columns) == ["id", "text", "label", "confidence", "top_3", "in_scope_score"]
+    assert out["label"].tolist() == ["refund", "lost_card"]
+    assert "wrote 2 rows to standard output" in done.stderr
+    to_file = tmp_path / "out.csv"
+    assert run_cli("classify", "--support", str(support), "--input", "-", "--output", str(to_file),
+                   stdin=rows).returncode == 0
+    assert pd.read_csv(to_file)["label"].tolist() == ["refund", "lost_card"]
+    empty = run_cli("classify", "--support", str(support), "--input", "-", "--output", "-", stdin="")
+    assert empty.returncode == 2 and "standard input is empty" in empty.stderr and "stdin.csv" not in empty.stderr
+    ray = run_cli("classify", "--support", str(support), "--input", "-", "--output", "-", "--engine", "ray",
+                  stdin=rows)
+    assert ray.returncode == 2 and "works with the local engine" in ray.stderr
 
 
 def test_classify_notes_texts_longer_than_the_encoder_reads(support: Path, tmp_path: Path, capsys) -> None:
