@@ -323,13 +323,19 @@ class Encoder:
     def over_length(self, texts: Sequence[str]) -> np.ndarray:
         """Whether each text has more word pieces than the encoder reads (:attr:`max_tokens`), so that only its
         start counts; all False when the model has no tokenizer or limit to tell."""
-        tokenizer, limit = self._counting_tokenizer, self.max_tokens
-        if tokenizer is None or limit is None or not len(texts):
-            return np.zeros(len(texts), dtype=bool)
-        with self._count_lock:
-            ids = tokenizer([str(t)[:MAX_TEXT_CHARS] for t in texts], truncation=False, verbose=False,
-                            return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-        return np.fromiter((len(i) > limit for i in ids), dtype=bool, count=len(texts))
+        limit = self.max_tokens
+        lengths = self._token_lengths([str(t)[:MAX_TEXT_CHARS] for t in texts]) if limit and len(texts) else None
+        return np.zeros(len(texts), dtype=bool) if lengths is None else lengths > limit
+
+    def _token_lengths(self, texts: list[str]) -> np.ndarray | None:
+        """Word pieces per text, special tokens included, not cut at :attr:`max_tokens` (None: no tokenizer)."""
+        tokenizer = self._counting_tokenizer
+        if tokenizer is None:
+            return None
+        with self._count_lock:  # a tokenizer may not be called while another thread changes its settings
+            ids = tokenizer(texts, truncation=False, verbose=False, return_attention_mask=False,
+                            return_token_type_ids=False)["input_ids"]
+        return np.fromiter(map(len, ids), dtype=np.int64, count=len(texts))
 
     @cached_property
     def _counting_tokenizer(self) -> Any:
@@ -346,15 +352,11 @@ class Encoder:
         """Indices of ``texts`` in batches of at most ``batch_size``, length-sorted, one :data:`LENGTH_BUCKET` each."""
         if not texts:
             return []
-        tokenizer = self._counting_tokenizer
-        if tokenizer is not None:
-            limit = self.max_tokens
-            with self._count_lock:  # a tokenizer may not be called while another thread changes its settings
-                ids = tokenizer(texts, truncation=limit is not None, max_length=limit, return_attention_mask=False,
-                                return_token_type_ids=False)["input_ids"]
-            lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(texts))
-        else:  # no tokenizer to count with: plain length-sorted batches
+        lengths = self._token_lengths(texts)
+        if lengths is None:  # no tokenizer to count with: plain length-sorted batches
             lengths = np.zeros(len(texts), dtype=np.int64)
+        elif self.max_tokens:  # what the model reads of each text
+            lengths = np.minimum(lengths, self.max_tokens)
         order = np.argsort(lengths, kind="stable")
         bucket = lengths[order] // LENGTH_BUCKET
         cuts = np.flatnonzero(np.diff(bucket)) + 1
