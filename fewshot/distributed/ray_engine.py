@@ -97,17 +97,18 @@ def check_inputs(files: list[Path], text_column: str, encoding: str | None) -> t
     from ..io.tables import check_header, sniff
 
     columns = check_header(files[0], [text_column], encoding)
-    fmt = sniff(files[0], encoding)
-    excel = [f for f in files if sniff(f, encoding).excel]
+    fmts = [sniff(f, encoding) for f in files]
+    excel = [f for f, f_fmt in zip(files, fmts) if f_fmt.excel]
     if excel:
         raise FewShotError(f"{excel[0]} is an Excel workbook: the local engine reads those; save it as CSV for "
                            "--engine ray")
-    for f in files[1:]:
+    fmt = fmts[0]
+    for f, f_fmt in zip(files[1:], fmts[1:]):
         other = check_header(f, [text_column], encoding)
         if other != columns:
             raise FewShotError(f"{f} has the columns {other}, but {files[0]} has {columns}; "
                                "classify files with different columns separately")
-        if sniff(f, encoding) != fmt:
+        if f_fmt != fmt:
             raise FewShotError(f"{f} is written differently from {files[0]} (delimiter or encoding); "
                                "classify them separately")
     return columns, fmt
