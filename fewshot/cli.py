@@ -324,12 +324,14 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
 
     check_header(input_path, [args.text_column], args.encoding)
     out_path = None if args.output == STDIO else Path(args.output)
-    if out_path is not None and not out_path.parent.is_dir():
-        raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
-    if out_path is not None and Path(input_path).resolve() == out_path.resolve():
-        raise FewShotError("--output is the same file as --input; choose another name so the input is kept")
-    if out_path is not None and out_path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-        raise FewShotError(f"--output {out_path.name}: the output is a CSV file (spreadsheets open it); name it .csv")
+    if out_path is not None:
+        if not out_path.parent.is_dir():
+            raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
+        if Path(input_path).resolve() == out_path.resolve():
+            raise FewShotError("--output is the same file as --input; choose another name so the input is kept")
+        if out_path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+            raise FewShotError(f"--output {out_path.name}: the output is a CSV file (spreadsheets open it); "
+                               "name it .csv")
     groups_path = Path(args.groups) if args.groups else None
     if groups_path is not None and not groups_path.parent.is_dir():
         raise FewShotError(f"--groups folder {groups_path.parent} does not exist; create it first")

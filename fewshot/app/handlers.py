@@ -451,13 +451,13 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     out, blank = st.classify_frame(fit.clf, df, column, rule, progress_fn(progress, "Classifying"),
                                    batch_aware=bool(batch_aware))
     long = int((df[column].str.len() > st.MAX_INPUT_CHARS).sum())
-    over = 0 if st.is_multi_classifier(fit.clf) else int(fit.clf.encoder.over_length(
-        df[column].fillna("").str.slice(0, st.MAX_INPUT_CHARS).tolist()).sum())
     if long:
         gr.Warning(f"{long} text(s) are longer than {st.MAX_INPUT_CHARS:,} characters; only their start was "
                    "classified", duration=5)
-    elif over:
-        gr.Warning(over_length_note(over, fit.clf.encoder.max_tokens), duration=5)
+    elif not st.is_multi_classifier(fit.clf):  # multi-label reads each half of a text too
+        over = int(fit.clf.encoder.over_length(df[column].fillna("").tolist()).sum())
+        if over:
+            gr.Warning(over_length_note(over, fit.clf.encoder.max_tokens), duration=5)
     if blank:
         gr.Warning(f"{blank} row(s) have an empty '{column}' cell; they are kept with an empty label",
                    duration=5)

@@ -125,7 +125,8 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
     exported = export_btn.click(h.export_csv, [state], [download], api_name="export_csv")
     saved = save_btn.click(h.save_classifier, [*enc, state, cache], [download, cache], api_name="save_classifier")
     for event in (exported, saved):
-        event.success(lambda: gr.File(visible=True), None, [download], api_visibility="private", show_progress="hidden")
+        event.success(lambda: gr.File(visible=True), None, [download], api_visibility="private",
+                      show_progress="hidden")
     load_btn.upload(h.load_classifier, [load_btn, state], [*outs, cache], api_name="load_classifier",
                     show_progress="hidden")
     return table, summary, remove_dd, multi
@@ -200,9 +201,9 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
 def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
     with gr.Tab("Batch", id="batch"):
         gr.Markdown(f"Upload a CSV (UTF-8 or UTF-16; comma, `;`, tab or `|` separated) or an Excel `.xlsx` (its "
-                    f"first sheet), up to {st.MAX_ROWS:,} rows; choose the text column, classify. The download adds `label`, `confidence`, `top_3` "
-                    "and `in_scope_score` (multi-label: `labels`, every label joined with `;`); cells a spreadsheet "
-                    "would run as a formula are prefixed with `'`.")
+                    f"first sheet), up to {st.MAX_ROWS:,} rows; choose the text column, classify. The download adds "
+                    "`label`, `confidence`, `top_3` and `in_scope_score` (multi-label: `labels`, every label joined "
+                    "with `;`); cells a spreadsheet would run as a formula are prefixed with `'`.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
                 file = gr.File(label="CSV file", file_types=CSV_TYPES, type="filepath", elem_id="batch-file")
