@@ -21,15 +21,42 @@ def clean_texts(texts: Iterable[Any], what: str) -> list[str]:
         raise FewShotError(f"{what} must be a list of strings, got a single string {texts[:40]!r}")
     if isinstance(texts, dict) or not isinstance(texts, Iterable):
         raise FewShotError(f"{what} must be a list of strings, got {type(texts).__name__} {str(texts)[:40]!r}")
+    texts = _one_column(texts, what)
     out = []
     for i, t in enumerate(texts):
         if not isinstance(t, str):
-            hint = " (numbers as names: convert them with str() first)" if isinstance(t, int | float) else ""
-            raise FewShotError(f"{what}[{i}] must be a string, got {type(t).__name__} {t!r}{hint}")
+            raise FewShotError(f"{what}[{i}] must be a string, got {type(t).__name__} {t!r}{_hint(t)}")
         if not t.strip():
             raise FewShotError(f"{what}[{i}] is empty; every text needs some words")
-        out.append(t)
+        out.append(str(t))  # numpy.str_ and other str subclasses as plain str
     return out
+
+
+def _one_column(texts: Iterable[Any], what: str) -> Iterable[Any]:
+    """A table's only column (a pandas DataFrame, or a 2-D array of one column, as scikit-learn's column
+    selectors hand on); a table of several columns is refused, since iterating it would yield its column
+    names or its rows, not texts."""
+    columns = getattr(texts, "columns", None)
+    if columns is not None:
+        if len(columns) != 1:
+            raise FewShotError(f"{what} is a table with the columns {list(columns)[:10]}; pass one column of it, "
+                               f"e.g. df[{str(list(columns)[0]) if len(columns) else 'text'!r}]")
+        return texts.iloc[:, 0]  # type: ignore[attr-defined]
+    shape = getattr(texts, "shape", None)
+    if shape is not None and len(shape) == 2:
+        if shape[1] != 1:
+            raise FewShotError(f"{what} is a 2-D array of shape {tuple(shape)}; pass one column of texts")
+        return texts[:, 0]  # type: ignore[index]
+    return texts
+
+
+def _hint(value: Any) -> str:
+    """What a non-string usually means: a blank cell read as NaN or None, or numbers used as names."""
+    if value is None or (isinstance(value, float) and value != value):
+        return " (a blank cell? drop or fill the missing rows first, e.g. df.dropna())"
+    if isinstance(value, int | float):
+        return " (numbers as names: convert them with str() first)"
+    return ""
 
 
 def label_text(label: str) -> str:

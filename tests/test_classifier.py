@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fewshot import FewShotClassifier, FewShotError
@@ -90,11 +91,24 @@ def test_min_confidence(encoder: Encoder) -> None:
         ("just one string", ["x"], "single string"),
         (None, ["x"], "texts must be a list of strings, got NoneType"),
         ({"a": "x"}, ["x"], "texts must be a list of strings, got dict"),
+        (["a", float("nan")], ["x", "y"], r"texts\[1\] must be a string, got float nan \(a blank cell\?"),
+        (pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"]}), ["x", "y"],
+         r"texts is a table with the columns \['text', 'label'\]; pass one column of it, e.g. df\['text'\]"),
+        (np.array([["a", "b"]]), ["x"], r"texts is a 2-D array of shape \(1, 2\)"),
     ],
 )
 def test_bad_fit_input_names_the_value(encoder: Encoder, texts, labels, message: str) -> None:
     with pytest.raises(FewShotError, match=message):
         FewShotClassifier(encoder=encoder).fit(texts, labels)
+
+
+def test_one_column_tables_are_texts(clf: FewShotClassifier) -> None:
+    """A one-column DataFrame or (n, 1) array, as scikit-learn's column selectors pass on, is read as its
+    texts (iterating a DataFrame would yield its column names)."""
+    queries = [q for q, _ in QUERIES]
+    expected = clf.predict(queries).tolist()
+    assert clf.predict(pd.DataFrame({"text": queries})).tolist() == expected
+    assert clf.predict(np.array(queries, dtype=object)[:, None]).tolist() == expected
 
 
 def test_bad_options(encoder: Encoder) -> None:
