@@ -40,6 +40,11 @@ def _tqdm_progress(bar: Any) -> Callable[[int, int], None]:
     return update
 
 
+def _rows(n: int) -> str:
+    """``"1 row"``, ``"1,234 rows"``."""
+    return f"{n:,} row" + ("" if n == 1 else "s")
+
+
 def _probability(value: str) -> float:
     try:
         number = float(value)
@@ -373,7 +378,7 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
         sys.stdout.flush()
     else:
         tmp_path.replace(out_path)
-    print(f"wrote {written} rows to {out_path or 'standard output'}", file=sys.stderr)
+    print(f"wrote {_rows(written)} to {out_path or 'standard output'}", file=sys.stderr)
     if over:
         from .encoders.encoder import over_length_note
 
@@ -475,7 +480,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
                                     num_workers=int(workers) if workers else None, batch_size=args.chunk_size,
                                     text_column=args.text_column, encoding=args.encoding, overrides=overrides,
                                     progress=bar.update)
-    print(f"wrote {written} rows to {args.output} ({len(files)} input file(s), Ray)", file=sys.stderr)
+    print(f"wrote {_rows(written)} to {args.output} ({len(files)} input file(s), Ray)", file=sys.stderr)
     return 0
 
 

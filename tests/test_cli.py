@@ -146,7 +146,7 @@ def test_classify_batch_aware_reads_the_whole_file_together(support: Path, tmp_p
     assert (whole.label[asked] == "unknown").sum() <= (plain.label[asked] == "unknown").sum()
     assert ((whole.label[asked] == plain.label[asked]) | (whole.label[asked] == right)).all()
     err = capsys.readouterr().err
-    assert f"wrote {len(texts)} rows" in err and "too few for a topic" not in err
+    assert f"wrote {len(texts):,} rows" in err and "too few for a topic" not in err
     gaps = tmp_path / "gaps.csv"  # 56 rows, but only 46 texts: too few to read together, and said so
     pd.DataFrame({"text": texts[:46] + [""] * 10}).to_csv(gaps, index=False)
     assert main([*common[:4], str(gaps), *common[5:], "--output", str(tmp_path / "g.csv"), "--batch-aware"]) == 0
@@ -444,3 +444,9 @@ def test_finetune_help_states_the_library_defaults() -> None:
     defaults = FinetuneConfig()
     assert f"most training steps (default {defaults.steps})" in text
     assert f"time budget in seconds (default {defaults.time_budget:g})" in text
+
+
+def test_row_counts_read_as_english() -> None:
+    from fewshot.cli import _rows
+
+    assert [_rows(n) for n in (0, 1, 2, 3000)] == ["0 rows", "1 row", "2 rows", "3,000 rows"]

@@ -112,7 +112,7 @@ def test_cli_ray_engine_matches_local_engine(ray_local: None, data: dict[str, Pa
     rc = main(["classify", "--engine", "ray", "--classifier", str(data["clf"]), "--input", str(data["input"]),
                "--output", str(out), "--chunk-size", "500"])
     assert rc == 0, capsys.readouterr().err
-    assert f"wrote {N_ROWS} rows" in capsys.readouterr().err
+    assert f"wrote {N_ROWS:,} rows" in capsys.readouterr().err
     assert_same_output(data["local"], out)
     ray_df = _read(out)
     assert set(ray_df["note"]) == set(TRICKY)  # 007, NA, null, 1e3 ... come back as written
