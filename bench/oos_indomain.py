@@ -187,6 +187,17 @@ class Fitted:
         s_top = s_logits.argmax(axis=1)
         s_rmd = self._relative_maha(self.sx)[np.arange(len(xx)), s_top]
         self.rmd_scale = float(s_logits.max(axis=1).std() / max(s_rmd.std(), 1e-12))
+        # the part of a text off the support's principal subspace (ViM: Wang et al. 2022, "ViM:
+        # Out-Of-Distribution with Virtual-logit Matching"), or off the span of the label means; each on the
+        # logit's scale by their means over the support examples, as ViM's virtual logit is
+        d = self.sx - self.centre
+        _, _, vt = np.linalg.svd(d, full_matrices=False)
+        self.pca_basis = vt[:min(n_classes, len(vt))]
+        _, _, mt = np.linalg.svd(means - self.centre, full_matrices=False)
+        self.means_basis = mt[:n_classes - 1]
+        s_top_logit = float(s_logits.max(axis=1).mean())
+        self.resid_scale = {name: s_top_logit / max(float(self._residual(self.sx, name).mean()), 1e-12)
+                            for name in ("pca", "means")}
         # each support example's nearest same-label neighbour: the label's density (for maxcos_rel)
         sims = self.sx @ self.sx.T
         np.fill_diagonal(sims, -np.inf)
@@ -201,6 +212,13 @@ class Fitted:
         xp = tq @ self.precision
         mp = self.means @ self.precision
         return (xp * tq).sum(axis=1)[:, None] - 2 * xp @ self.means.T + (mp * self.means).sum(axis=1)[None, :]
+
+    def _residual(self, tq: np.ndarray, basis: str) -> np.ndarray:
+        """Norm of each row's part (head space, centred on the support) off a subspace: ``pca`` (the support's
+        first principal directions, as many as labels) or ``means`` (the span of the label means)."""
+        v = self.pca_basis if basis == "pca" else self.means_basis
+        d = tq - self.centre
+        return np.linalg.norm(d - (d @ v.T) @ v, axis=1)
 
     def _relative_maha(self, tq: np.ndarray) -> np.ndarray:
         """:meth:`_maha` minus the distance to the support's mean under its own covariance (Ren et al. 2021,
@@ -245,6 +263,11 @@ class Fitted:
         }
         for w in (0.5, 1.0):
             f[f"logit+{w:g}rmd"] = l1 - w * self.rmd_scale * rmd[rows, top]
+        for basis, name in (("pca", "vim"), ("means", "meansres")):
+            r = self._residual(tq, basis)
+            f[name] = -r
+            for w in (0.5, 1.0):
+                f[f"logit-{w:g}{name}"] = l1 - w * self.resid_scale[basis] * r
         for w in (0.5, 1.0, 2.0):
             f[f"logit+{w:g}cos"] = l1 + w * cos_top / TEMPERATURE
         for w in (0.5, 1.0):
@@ -323,11 +346,12 @@ SCORES = ("logit", "msp", "margin", "energy", "maxcos", "maxcos_top", "nn_margin
           "maha_top", "logit+0.5cos", "logit+1cos", "logit+2cos", "logit+0.5margin", "logit+1margin",
           "logit+0.5cos+0.5margin", "logit+1cos+1margin", "perlabel", "tfidf_top", "logit+0.5tfidf", "logit+1tfidf",
           "logit+0.5cos+0.5tfidf", "logit+0.5cos+1tfidf", "learned", "learned_small", "mixup", "mixup_logit",
-          "logit-0.5bg", "logit-1bg", "rmd", "rmd_top", "logit+0.5rmd", "logit+1rmd")
+          "logit-0.5bg", "logit-1bg", "rmd", "rmd_top", "logit+0.5rmd", "logit+1rmd", "vim", "logit-0.5vim",
+          "logit-1vim", "meansres", "logit-0.5meansres", "logit-1meansres")
 DEFAULT_SCORES = tuple(s for s in SCORES if not s.startswith(("learned", "mixup")) and not s.endswith("bg")
-                       and "rmd" not in s)
+                       and "rmd" not in s and "vim" not in s and "meansres" not in s)
 """Every score but those that refit heads (slower), read another corpus (``bg``) or came after the tables of
-docs/unknown-in-domain.md (``rmd``: its own result file)."""
+docs/unknown-in-domain.md (``rmd``, ``vim``, ``meansres``: their own result files)."""
 LEARNED_FEATURES = {"learned": ("logit", "margin", "maxcos_top", "nn_margin", "knn3", "maha", "energy", "msp",
                                 "maxcos_rel"),
                     "learned_small": ("logit", "maxcos_top", "margin")}
