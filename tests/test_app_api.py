@@ -334,6 +334,8 @@ def test_label_editing_actions(app_url: str) -> None:
     assert labels_in(table) == {"greeting"} and "second label" in summary
     table, summary = c.predict("farewell", "bye", api_name="/add_examples")
     assert "single example" in summary
+    table, _ = c.predict("greeting", "hello  there\nhey\nhey", api_name="/add_examples")  # one new, two copies
+    assert sorted(r[1] for r in table_rows(table) if r[0] == "greeting") == ["hello there", "hey", "hi!"]
     with pytest.raises(AppError, match="label name is empty"):
         c.predict("", "text", api_name="/add_examples")
     summary = c.predict({"headers": ["label", "text"], "data": [

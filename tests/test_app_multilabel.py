@@ -155,7 +155,7 @@ def test_multi_label_rows_counts_and_removal() -> None:
     assert st.is_multi(state) and st.labels_of(st.state_rows(state), True) == ["a", "b", "c"]
     assert st.counts_of(st.state_rows(state), True) == {"a": 2, "b": 1, "c": 1}  # "x and y" counts once per label
     assert st.check_cell(" a ;b;; ", True) == "a; b" and st.check_cell("a; b", False) == "a; b"
-    assert st.add_examples(state, "b ; c", "new one")["rows"][-1] == ["b; c", "new one"]
+    assert st.add_examples(state, "b ; c", "new one")[0]["rows"][-1] == ["b; c", "new one"]
     assert st.remove_label(state, "a")["rows"] == [["b", "x and y"], ["c", "x and y"], ["", "draft"]]
     with pytest.raises(FewShotError, match="carry several labels"):
         st.set_multi_label(state, False)
@@ -300,3 +300,4 @@ def test_saved_multi_label_zip_answers_like_the_app_and_keeps_its_thresholds(tmp
             dst.writestr(name, data)
     loaded, fitted = st.load_zip(crafted)
     assert loaded["options"]["label_thresholds"] == {"bug": 0.7} and fitted.clf.label_thresholds_["bug"] == 0.7
+

@@ -265,3 +265,12 @@ def test_add_pickers_always_offer_none_of_these() -> None:
     multi = {**state, "options": {"multi_label": True}}
     _, _, *adding, _ = handlers.persist(multi)
     assert all([c[1] for c in picker.choices] == ["billing", "shipping"] for picker in adding)
+
+
+def test_adding_an_example_twice_keeps_one_copy() -> None:
+    state = st.with_rows(st.empty_state(), [["a", "one"], ["b", "two"]])
+    new, skipped = st.add_examples(state, "a", "one\n  one \ntwo\ntwo")  # "two" is new under a, once
+    assert new["rows"] == [["a", "one"], ["b", "two"], ["a", "two"]] and skipped == ["one", "one", "two"]
+    same, skipped = st.add_examples(state, "a", "one")
+    assert same is state and st.skipped_note("a", skipped) == "'one' is already an example of 'a'; not added again"
+    assert st.skipped_note("a", ["x", "y"]) == "2 lines are already examples of 'a'; not added again"

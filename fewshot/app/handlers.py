@@ -187,9 +187,11 @@ def set_multi_label(multi: bool, state: dict[str, Any]) -> tuple[Any, ...]:
 @friendly
 def add_examples(label: str, lines: str, state: dict[str, Any]) -> tuple[Any, ...]:
     """Add examples (one per line) to a label, new or existing."""
-    new = st.add_examples(state, label, lines)
+    new, skipped = st.add_examples(state, label, lines)
     if any(len(line.strip()) > st.MAX_INPUT_CHARS for line in str(lines or "").splitlines()):
         gr.Warning(f"examples are cut to {st.MAX_INPUT_CHARS:,} characters", duration=5)
+    if skipped:
+        gr.Info(st.skipped_note(st.check_cell(label, st.is_multi(state)), skipped), duration=5)
     return label_view(new)
 
 
@@ -205,9 +207,11 @@ def add_one_example(label: str, text: str, state: dict[str, Any]) -> tuple[Any, 
     """Add one text (from Classify or Evaluate) as an example of ``label``."""
     if not str(text or "").strip():
         raise FewShotError("there is no text to add; classify a sentence or click a misclassified row first")
-    out = label_view(st.add_examples(state, label, " ".join(str(text).split())))
-    gr.Info(f"Added as an example of '{st.check_cell(label, st.is_multi(state))}' (see the Labels tab)", duration=3)
-    return out
+    new, skipped = st.add_examples(state, label, " ".join(str(text).split()))
+    cell = st.check_cell(label, st.is_multi(state))
+    gr.Info(st.skipped_note(cell, skipped) if skipped else f"Added as an example of '{cell}' (see the Labels tab)",
+            duration=3)
+    return label_view(new)
 
 
 @friendly

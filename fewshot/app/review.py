@@ -126,7 +126,7 @@ def _added(state: dict[str, Any], review: dict[str, Any], positions: list[int], 
     """The label set with the review rows at ``positions`` added as examples of ``label`` (whitespace
     collapsed, one example per row), and the review with those rows marked as added."""
     rows = [dict(r) for r in review["rows"]]
-    new_state = st.add_examples(state, label, "\n".join(" ".join(rows[i]["text"].split()) for i in positions))
+    new_state, _ = st.add_examples(state, label, "\n".join(" ".join(rows[i]["text"].split()) for i in positions))
     for i in positions:
         rows[i]["added"] = label
     return new_state, {**review, "rows": rows}

@@ -186,15 +186,33 @@ def example_sets_of(rows: Rows) -> dict[str, list[str]]:
     return {t: list(labs) for t, labs in out.items()}
 
 
-def add_examples(state: dict[str, Any], label: str, lines: str) -> dict[str, Any]:
+def add_examples(state: dict[str, Any], label: str, lines: str) -> tuple[dict[str, Any], list[str]]:
     """A new state with one example per non-blank line of ``lines`` added under ``label`` (in multi-label mode
-    ``label`` may name several labels: ``billing; bug``)."""
+    ``label`` may name several labels: ``billing; bug``), and the lines skipped because they already are an
+    example of that label (spacing aside) or repeat an earlier line: a second copy only weighs one example
+    twice. With nothing new, the state is returned as it was."""
     label = check_cell(label, is_multi(state))
-    texts = [t.strip() for t in str(lines or "").splitlines() if t.strip()]
+    texts = [t.strip()[:MAX_INPUT_CHARS] for t in str(lines or "").splitlines() if t.strip()]
     if not texts:
         raise FewShotError(f"no example text for {label!r}; write one example per line")
-    rows = state_rows(state) + [[label, t[:MAX_INPUT_CHARS]] for t in texts]
-    return with_rows(state, clean_rows(rows))
+    rows = state_rows(state)
+    have = {" ".join(text.split()) for cell, text in complete_rows(rows) if cell == label}
+    added, skipped = [], []
+    for text in texts:
+        key = " ".join(text.split())
+        (skipped if key in have else added).append(text)
+        have.add(key)
+    if not added:
+        return state, skipped
+    return with_rows(state, clean_rows(rows + [[label, t] for t in added])), skipped
+
+
+def skipped_note(label: str, skipped: list[str]) -> str:
+    """What the app says of the lines :func:`add_examples` skipped."""
+    if len(skipped) == 1:
+        first = skipped[0] if len(skipped[0]) <= 60 else skipped[0][:57] + "…"
+        return f"{first!r} is already an example of {label!r}; not added again"
+    return f"{len(skipped)} lines are already examples of {label!r}; not added again"
 
 
 def remove_label(state: dict[str, Any], label: str) -> dict[str, Any]:
