@@ -160,7 +160,8 @@ class Fitted:
     """The product's head fitted on support vectors (plus label-name vectors), with what scores need."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list[str] | None = None,
-                 mixup: bool = False, background: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 mixup: bool = False, background: tuple[np.ndarray, np.ndarray] | None = None,
+                 bags: int = 0) -> None:
         n_classes = len(names)
         xx, yy = np.vstack([x, names]), np.concatenate([y, np.arange(n_classes)])
         self.mixup_head = mixup_head(x, y, names) if mixup else None
@@ -172,6 +173,19 @@ class Fitted:
             self.tx, self.ty = self.tfidf.fit_transform(texts), y
         self.head = LIB["fit"](xx, yy, n_classes, temperature=TEMPERATURE, weight_decay=1e-4, steps=200, center=True)
         self.n_classes = n_classes
+        # heads fitted on subsets of the examples (a third of each label's left out, the label name kept): how
+        # much a text's answer rests on particular examples (bagging; Breiman 1996, "Bagging Predictors")
+        self.bag_heads = []
+        rng = np.random.default_rng(BAG_SEED)
+        for _ in range(bags):
+            keep = np.ones(len(y), dtype=bool)
+            for c in range(n_classes):
+                rows = np.flatnonzero(y == c)
+                drop = rng.choice(rows, size=min(len(rows) - 1, max(1, round(len(rows) * BAG_DROP))), replace=False)
+                keep[drop] = False
+            bx, by = np.vstack([x[keep], names]), np.concatenate([y[keep], np.arange(n_classes)])
+            self.bag_heads.append(LIB["fit"](bx, by, n_classes, temperature=TEMPERATURE, weight_decay=1e-4,
+                                             steps=200, center=True))
         self.sx, self.sy = self.head.transform(xx), yy  # support in the head's (centred, unit) space
         # Mahalanobis with one shared covariance (Lee et al. 2018), Ledoit-Wolf shrinkage (few examples)
         from sklearn.covariance import LedoitWolf
@@ -295,6 +309,14 @@ class Fitted:
             z_in, z_out = z[:, :self.n_classes], np.logaddexp.reduce(z[:, self.n_classes:], axis=1)
             f["mixup_logit"] = z_in.max(axis=1)
             f["mixup"] = -np.logaddexp(0.0, z_out - np.logaddexp.reduce(z_in, axis=1))  # log P(in scope)
+        if self.bag_heads:
+            bag = np.stack([h.logits(q).astype(np.float64) for h in self.bag_heads])  # (bags, n, labels)
+            agree = (bag.argmax(axis=2) == top[None, :]).mean(axis=0)
+            at_top = bag[:, rows, top]
+            f["bag_agree"], f["bag_min"], f["bag_mean"] = agree, at_top.min(axis=0), at_top.mean(axis=0)
+            f["logit-bagstd"] = l1 - at_top.std(axis=0)
+            for w in (1.0, 3.0):
+                f[f"logit+{w:g}bagagree"] = l1 + w * agree
         f["pred"], f["second"] = top, second
         return f
 
@@ -316,6 +338,7 @@ def background_intents(head: Any, background: tuple[np.ndarray, np.ndarray], lab
     return means[(means @ label_means.T).max(axis=1) < BACKGROUND_ALIAS]
 
 
+BAGS, BAG_DROP, BAG_SEED = 8, 1 / 3, 0  # heads on subsets of the examples, for the bag_* scores
 MIXUP_SHARE = 1.0  # pseudo-outliers per support example
 MIXUP_ALPHA = (0.3, 0.7)  # mixing weights drawn uniformly from this range
 
@@ -347,11 +370,12 @@ SCORES = ("logit", "msp", "margin", "energy", "maxcos", "maxcos_top", "nn_margin
           "logit+0.5cos+0.5margin", "logit+1cos+1margin", "perlabel", "tfidf_top", "logit+0.5tfidf", "logit+1tfidf",
           "logit+0.5cos+0.5tfidf", "logit+0.5cos+1tfidf", "learned", "learned_small", "mixup", "mixup_logit",
           "logit-0.5bg", "logit-1bg", "rmd", "rmd_top", "logit+0.5rmd", "logit+1rmd", "vim", "logit-0.5vim",
-          "logit-1vim", "meansres", "logit-0.5meansres", "logit-1meansres")
+          "logit-1vim", "meansres", "logit-0.5meansres", "logit-1meansres", "bag_agree", "bag_min", "bag_mean",
+          "logit-bagstd", "logit+1bagagree", "logit+3bagagree")
 DEFAULT_SCORES = tuple(s for s in SCORES if not s.startswith(("learned", "mixup")) and not s.endswith("bg")
-                       and "rmd" not in s and "vim" not in s and "meansres" not in s)
+                       and "rmd" not in s and "vim" not in s and "meansres" not in s and "bag" not in s)
 """Every score but those that refit heads (slower), read another corpus (``bg``) or came after the tables of
-docs/unknown-in-domain.md (``rmd``, ``vim``, ``meansres``: their own result files)."""
+docs/unknown-in-domain.md (``rmd``, ``vim``, ``meansres``, ``bag``: their own result files)."""
 LEARNED_FEATURES = {"learned": ("logit", "margin", "maxcos_top", "nn_margin", "knn3", "maha", "energy", "msp",
                                 "maxcos_rel"),
                     "learned_small": ("logit", "maxcos_top", "margin")}
@@ -361,7 +385,7 @@ PROB_MARGINS = (0.1, 0.2, 0.3)
 
 
 def cross_validated(x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list[str], seed: int = 0,
-                    mixup: bool = False, background: tuple[np.ndarray, np.ndarray] | None = None
+                    mixup: bool = False, background: tuple[np.ndarray, np.ndarray] | None = None, bags: int = 0
                     ) -> dict[str, np.ndarray]:
     """Features of held-out support examples (5 folds per label, as the product's automatic threshold),
     with ``right`` and ``label`` (the true label)."""
@@ -374,7 +398,8 @@ def cross_validated(x: np.ndarray, y: np.ndarray, names: np.ndarray, texts: list
     for k in range(FOLDS):
         test = fold == k
         t = np.array(texts, dtype=object)
-        f = Fitted(x[~test], y[~test], names, list(t[~test]), mixup, background).features(x[test], list(t[test]))
+        f = Fitted(x[~test], y[~test], names, list(t[~test]), mixup, background, bags).features(x[test],
+                                                                                               list(t[test]))
         f["right"], f["label"] = f["pred"] == y[test], y[test]
         parts.append(f)
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
@@ -513,8 +538,9 @@ def run_episode(support: tuple[np.ndarray, np.ndarray, list[str]], names: np.nda
     q_in, y_in, q_texts = in_scope
     oos = {"in_domain": in_domain, "other_domain": (v_other, other.text.tolist())}
     mixup = any(s.startswith("mixup") for s in scores)
-    fitted = Fitted(x, y, names, texts, mixup, background)
-    cv = cross_validated(x, y, names, texts, mixup=mixup, background=background)
+    bags = BAGS if any("bag" in s for s in scores) else 0
+    fitted = Fitted(x, y, names, texts, mixup, background, bags)
+    cv = cross_validated(x, y, names, texts, mixup=mixup, background=background, bags=bags)
     f_in = fitted.features(q_in, q_texts)
     f_oos = {k: fitted.features(v, t) for k, (v, t) in oos.items()}
     for f in (f_in, cv, *f_oos.values()):
