@@ -505,6 +505,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = {"accuracy": result.pop("accuracy"), "macro_f1": result.pop("macro_f1"), "n": result.pop("n"),
               "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule}
     config = clf.config
+    result["unseen_labels"] = _note_unseen_labels(clf, [str(g) for g in gold], args.test)
     # out-of-scope texts: the --oos file's and the test rows labelled unknown (texts none of the labels covers)
     outside = [str(g) == config.unknown_label for g in gold]
     inside = [i for i, o in enumerate(outside) if not o]
@@ -567,6 +568,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _note_unseen_labels(clf: Any, gold: list[str], path: str) -> list[str]:
+    """The test file's labels that no example has (a typo, or a label left out of the examples), said on stderr:
+    their rows can only be answered wrong. Returned for the JSON report."""
+    known, counts = {*map(str, clf.classes_), clf.config.unknown_label}, {}
+    for lab in gold:
+        if lab not in known:
+            counts[lab] = counts.get(lab, 0) + 1
+    if counts:
+        named = ", ".join(f"{lab!r} ({n} row{'s' if n > 1 else ''})" for lab, n in sorted(counts.items())[:10])
+        more = f" and {len(counts) - 10} more" if len(counts) > 10 else ""
+        print(f"note: labels in {path} that no example has: {named}{more}; their rows can only be answered wrong "
+              f"(label them {clf.config.unknown_label!r} to count them as out of scope)", file=sys.stderr)
+    return sorted(counts)
+
+
 def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seconds: float) -> int:
     """``fewshot evaluate --multi-label``: micro-F1, macro-F1, subset accuracy and per-label scores (the test
     CSV read like the examples: ';' cells, repeated rows merged; a text with an empty or 'unknown' cell expects no
@@ -581,6 +597,7 @@ def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seco
                                          no_label=clf.config.unknown_label)
     result = evaluate_multilabel(clf, texts, label_sets)
     result.pop("predictions")
+    result["unseen_labels"] = _note_unseen_labels(clf, [lab for labs in label_sets for lab in labs], args.test)
     result = {"micro_f1": result.pop("micro_f1"), "macro_f1": result.pop("macro_f1"),
               "subset_accuracy": result.pop("subset_accuracy"), "n": result.pop("n"), "fit_seconds": fit_seconds,
               **result, "model": clf.encoder.name, "multi_label": True}

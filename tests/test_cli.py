@@ -161,9 +161,19 @@ def test_evaluate_json(support: Path, tmp_path: Path, capsys) -> None:
     pd.DataFrame(QUERIES, columns=["text", "label"]).to_csv(test, index=False)
     assert main(["evaluate", "--support", str(support), "--test", str(test), "--json", "--model", "minilm"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["accuracy"] == 1.0 and result["n"] == 4
+    assert result["accuracy"] == 1.0 and result["n"] == 4 and result["unseen_labels"] == []
     for key in ("macro_f1", "fit_seconds", "predict_seconds", "per_label_f1", "counts"):
         assert key in result
+
+
+def test_evaluate_names_test_labels_no_example_has(support: Path, tmp_path: Path, capsys) -> None:
+    test = tmp_path / "test.csv"
+    rows = QUERIES + [("I was billed twice", "billing"), ("charged two times", "billing"), ("hello", "unknown")]
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(test, index=False)
+    assert main(["evaluate", "--support", str(support), "--test", str(test), "--json", "--model", "minilm"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["unseen_labels"] == ["billing"]
+    assert "that no example has: 'billing' (2 rows); their rows can only be answered wrong" in out.err
 
 
 def test_fit_then_classify_from_folder(support: Path, queries: Path, tmp_path: Path) -> None:
