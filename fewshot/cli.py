@@ -379,14 +379,19 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     else:
         tmp_path.replace(out_path)
     print(f"wrote {_rows(written)} to {out_path or 'standard output'}", file=sys.stderr)
-    if over:
-        from .encoders.encoder import over_length_note
-
-        print(f"fewshot: note: {over_length_note(over, clf.encoder.max_tokens)}", file=sys.stderr)
+    _note_over_length(over, clf.encoder.max_tokens)
     _note_batch_aware(args, labelled)
     if candidates is not None:
         _write_groups(clf, candidates, groups_path)
     return 0
+
+
+def _note_over_length(count: int, limit: int | None) -> None:
+    """Say on stderr how many texts were longer than the encoder reads (only their start counted)."""
+    if count:
+        from .encoders.encoder import over_length_note
+
+        print(f"fewshot: note: {over_length_note(count, limit)}", file=sys.stderr)
 
 
 class _GroupCandidates:
@@ -475,12 +480,18 @@ def _classify_ray(args: argparse.Namespace) -> int:
         clf, overrides = _classifier(args), {}
     counts = [count_rows(f, args.encoding) for f in files]
     total = None if None in counts else sum(c for c in counts if c is not None)
+    over = {"texts": 0, "limit": 0}
+
+    def count_over(texts: int, limit: int) -> None:
+        over["texts"], over["limit"] = over["texts"] + texts, limit
+
     with _progress_bar("classifying (ray)", total=total, unit="row") as bar:
         written = classify_with_ray(files, args.output, classifier=clf, address=args.address,
                                     num_workers=int(workers) if workers else None, batch_size=args.chunk_size,
                                     text_column=args.text_column, encoding=args.encoding, overrides=overrides,
-                                    progress=bar.update)
+                                    progress=bar.update, over_length=count_over)
     print(f"wrote {_rows(written)} to {args.output} ({len(files)} input file(s), Ray)", file=sys.stderr)
+    _note_over_length(over["texts"], over["limit"])
     return 0
 
 

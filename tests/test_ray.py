@@ -188,6 +188,18 @@ def test_matching_rule_is_identical_too(ray_local: None, data: dict[str, Path]) 
     assert_same_output(local, distributed)
 
 
+def test_texts_longer_than_the_encoder_reads_get_the_same_note(ray_local: None, data: dict[str, Path],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The actors count the texts past the encoder's 256 word pieces; the output file is unchanged by it."""
+    rows = _rows(200, seed=4)
+    for i in (3, 77, 150):
+        rows[i]["text"] = "my card was stolen yesterday and " * 60
+    stem = _write(data["dir"] / "long_in.csv", rows)
+    _local_and_ray_agree(data["clf"], stem, data["dir"] / "long")
+    err = capsys.readouterr().err
+    assert err.count("3 texts are longer than the encoder reads (256 word pieces") == 2, err
+
+
 def test_int8_encoder_is_identical_too(ray_local: None, data: dict[str, Path]) -> None:
     """``--int8``: the actors' int8 vectors (one worker each) are the local engine's (two workers) bit for bit."""
     rows = _write(data["dir"] / "int8_in.csv", _rows(400, seed=3))

@@ -147,6 +147,11 @@ def _check_overrides(directory: Path, folder: dict[str, bytes], overrides: dict[
     ClassifierConfig.from_options({k: v for k, v in saved.items() if k in known} | overrides)
 
 
+OVER_LENGTH_COLUMN = "__fewshot_over_length"
+"""A column the actors add and the driver drops before writing: for each text longer than the encoder reads,
+the encoder's limit in word pieces; 0 otherwise."""
+
+
 class _Predictor:
     """Ray Data actor: loads the classifier once, then labels batches exactly as the local engine does."""
 
@@ -168,7 +173,11 @@ class _Predictor:
     def __call__(self, batch: Any) -> Any:
         from ..io.output import label_frame
 
-        return label_frame(self.clf, batch, self.text_column)
+        out = label_frame(self.clf, batch, self.text_column)
+        if not self.clf.config.multi_label:  # as the local engine counts (multi-label also reads halves of a text)
+            long = self.clf.encoder.over_length(batch[self.text_column].fillna("").astype(str).tolist())
+            out[OVER_LENGTH_COLUMN] = long * (self.clf.encoder.max_tokens or 0)
+        return out
 
     def __del__(self) -> None:
         shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
@@ -197,7 +206,8 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
                       num_workers: int | None = None, cpus_per_worker: float = 1.0, batch_size: int = 2048,
                       text_column: str = "text", encoding: str | None = None,
                       overrides: dict[str, Any] | None = None, runtime_env: dict[str, Any] | None = None,
-                      progress: Callable[[int], None] | None = None) -> int:
+                      progress: Callable[[int], None] | None = None,
+                      over_length: Callable[[int, int], None] | None = None) -> int:
     """Label every row of ``input`` (a CSV, a folder of CSVs, a glob or a list) on Ray; write one CSV ``output``.
 
     ``classifier``: a fitted :class:`FewShotClassifier` or a folder written by its ``save``; ``overrides``
@@ -205,7 +215,9 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
     ``FewShotClassifier.load(folder, **overrides)``. ``address``: ``None`` uses the Ray instance already
     initialised in this process or starts a local one; ``"auto"`` or ``"ray://host:10001"`` joins a cluster.
     ``num_workers``: actors in the pool (default: the cluster's CPUs / ``cpus_per_worker``).
-    ``batch_size``: rows per ``map_batches`` call. ``progress(rows)`` is called after each block written.
+    ``batch_size``: rows per ``map_batches`` call. ``progress(rows)`` is called after each block written;
+    ``over_length(texts, limit)`` after each block that holds texts longer than the encoder reads (``limit`` word
+    pieces: only their start counts; single-label classifiers, as ``fewshot classify`` says).
     Returns the number of rows written. Output is identical to ``fewshot classify`` without ``--engine``.
     """
     ray = import_ray()
@@ -241,7 +253,7 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
         try:
             return _run(ray, files, columns, fmt, out_path, folder, text_column, added,
                         overrides or {}, num_workers or _default_workers(ray, cpus_per_worker), cpus_per_worker,
-                        batch_size, progress)
+                        batch_size, progress, over_length)
         finally:
             if started_here:
                 ray.shutdown()
@@ -252,7 +264,8 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
 
 def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Path, folder: dict[str, bytes],
          text_column: str, added: list[str], overrides: dict[str, Any], workers: int,
-         cpus_per_worker: float, batch_size: int, progress: Callable[[int], None] | None) -> int:
+         cpus_per_worker: float, batch_size: int, progress: Callable[[int], None] | None,
+         over_length: Callable[[int, int], None] | None) -> int:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -277,6 +290,8 @@ def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Pa
         for batch in ds.iter_batches(batch_size=None, batch_format="pandas", prefetch_batches=1):
             if not len(batch):
                 continue
+            if over_length and OVER_LENGTH_COLUMN in batch and (batch[OVER_LENGTH_COLUMN] > 0).any():
+                over_length(int((batch[OVER_LENGTH_COLUMN] > 0).sum()), int(batch[OVER_LENGTH_COLUMN].max()))
             batch = batch[[*columns, *added]]
             batch.to_csv(tmp_path, mode="w" if written == 0 else "a", header=written == 0, index=False)
             written += len(batch)
