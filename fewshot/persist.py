@@ -24,6 +24,9 @@ from .support import SupportIndex
 CONFIG_FILE = "config.json"
 EXAMPLES_FILE = "examples.csv"
 INDEX_FILE = "index.faiss"
+SAVE_FILES = frozenset({CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE, "finetune.safetensors", "finetune_folds.safetensors",
+                        "multilabel.npz", "multilabel.json"})
+"""Every file a save may write (:func:`write_folder` refuses others): a folder holding any other is not replaced."""
 
 
 @dataclass
@@ -43,6 +46,9 @@ def write_folder(directory: str | Path, examples: pd.DataFrame, index: SupportIn
     """Write ``examples.csv``, ``index.faiss``, ``config.json`` (``meta``) and ``files`` (name -> bytes, e.g. a
     fine-tuned classifier's ``finetune.safetensors``) to ``directory`` atomically."""
     directory = Path(directory)
+    if set(files or {}) - SAVE_FILES:
+        raise ValueError(f"not a save file: {sorted(set(files or {}) - SAVE_FILES)}; add it to SAVE_FILES")
+    check_replaceable(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
@@ -55,6 +61,31 @@ def write_folder(directory: str | Path, examples: pd.DataFrame, index: SupportIn
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return directory
+
+
+def check_replaceable(directory: Path) -> None:
+    """A save may replace nothing, an empty folder or an earlier save; never a file, nor a folder holding files
+    a save does not write (the swap would delete them)."""
+    if directory.is_file():
+        raise FewShotError(f"{directory} is a file; save the classifier to a folder path")
+    if not directory.is_dir():
+        return
+    entries = {p.name for p in directory.iterdir()}
+    others = sorted(entries - SAVE_FILES) if is_saved_classifier(directory) else sorted(entries)
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        kind = "a saved classifier with other files" if is_saved_classifier(directory) else "a folder of other files"
+        raise FewShotError(f"{directory} is {kind} ({shown}); saving would replace the folder and delete them: "
+                           "choose a new folder name, or move them out first")
+
+
+def is_saved_classifier(directory: Path) -> bool:
+    """Whether ``directory`` holds a classifier written by :func:`write_folder` (its config and examples)."""
+    try:
+        meta = json.loads((directory / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "fewshot_version" in meta and (directory / EXAMPLES_FILE).is_file()
 
 
 def read_folder(directory: str | Path, overrides: dict[str, Any], *, allow_model_paths: bool = True) -> SavedFolder:

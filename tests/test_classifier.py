@@ -120,6 +120,26 @@ def test_bad_options(encoder: Encoder) -> None:
         FewShotClassifier(encoder=encoder).predict(["hello"])
 
 
+def test_save_never_deletes_files_it_did_not_write(clf: FewShotClassifier, tmp_path) -> None:
+    """A save replaces nothing, an empty folder or an earlier save; a file or a folder with other files is
+    refused by name and left as it was."""
+    (tmp_path / "empty").mkdir()
+    assert clf.save(tmp_path / "empty") == tmp_path / "empty" and clf.save(tmp_path / "empty")  # again: replaced
+    other = tmp_path / "project"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(FewShotError, match=r"project is a folder of other files \(notes.txt\); saving would"):
+        clf.save(other)
+    (tmp_path / "empty" / "README.md").write_text("my card")
+    with pytest.raises(FewShotError, match=r"a saved classifier with other files \(README.md\)"):
+        clf.save(tmp_path / "empty")
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(FewShotError, match="is a file; save the classifier to a folder path"):
+        clf.save(tmp_path / "a_file")
+    assert (other / "notes.txt").read_text() == "mine" and (tmp_path / "empty" / "README.md").read_text() == "my card"
+    assert (tmp_path / "a_file").read_text() == "x"
+
+
 def test_save_load_in_fresh_process_gives_same_predictions(clf: FewShotClassifier, tmp_path) -> None:
     queries = [q for q, _ in QUERIES] + ["something else entirely"]
     expected = clf.predict_proba(queries)
