@@ -34,7 +34,7 @@ against ``logit``, and the product's answers with its automatic threshold withou
 (``FewShotClassifier.predict_with_scores``, always with the product's own settings: ``--k``, ``--weight``,
 ``--rise``, ``--reach`` and ``--near`` change only the readings compared), and the answers each ``both`` reading
 would give at that threshold; means ± standard errors over episodes. Writes ``--out`` and a markdown table
-(``.md``). See docs/unknown-in-domain.md ("Reading a batch together").
+(``.md``). See docs/research/unknown-in-domain.md ("Reading a batch together").
 """
 
 from __future__ import annotations

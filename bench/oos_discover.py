@@ -24,7 +24,7 @@ at random into two halves:
    catches at that price), and with them minus it (paired).
 
 Means ± standard errors over episodes. Writes ``--out`` and a markdown table next to it (``.md``). See
-docs/unknown-in-domain.md.
+docs/research/unknown-in-domain.md.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ product's score) over the same episodes. Also the "ambiguous: A or B?" analysis 
 (not in the default list) read the other dataset's training intents as known unknowns (:func:`background_intents`).
 Vectors are cached under ``--cache`` (``.npy``, rebuilt when the texts change). Writes ``--out`` (summary of
 every score; per episode only ``EPISODE_SCORES``) and the same tables as markdown next to it (``.md``).
-See docs/unknown-in-domain.md.
+See docs/research/unknown-in-domain.md.
 """
 
 from __future__ import annotations
@@ -375,7 +375,7 @@ SCORES = ("logit", "msp", "margin", "energy", "maxcos", "maxcos_top", "nn_margin
 DEFAULT_SCORES = tuple(s for s in SCORES if not s.startswith(("learned", "mixup")) and not s.endswith("bg")
                        and "rmd" not in s and "vim" not in s and "meansres" not in s and "bag" not in s)
 """Every score but those that refit heads (slower), read another corpus (``bg``) or came after the tables of
-docs/unknown-in-domain.md (``rmd``, ``vim``, ``meansres``, ``bag``: their own result files)."""
+docs/research/unknown-in-domain.md (``rmd``, ``vim``, ``meansres``, ``bag``: their own result files)."""
 LEARNED_FEATURES = {"learned": ("logit", "margin", "maxcos_top", "nn_margin", "knn3", "maha", "energy", "msp",
                                 "maxcos_rel"),
                     "learned_small": ("logit", "maxcos_top", "margin")}

@@ -20,7 +20,7 @@ through the public API (``FewShotClassifier(label_names=True, auto_unknown=True)
   the unseen held-out intents' queries, as in ``bench/oos_indomain.py``.
 
 Means ± standard errors over episodes, and the paired difference (with minus without). Writes ``--out`` and a
-markdown table next to it (``.md``). See docs/unknown-in-domain.md.
+markdown table next to it (``.md``). See docs/research/unknown-in-domain.md.
 """
 
 from __future__ import annotations

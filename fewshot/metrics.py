@@ -110,7 +110,7 @@ def _automatic_threshold(clf: Any) -> float | None:
 
 OOS_COST = 0.02
 """In-scope accuracy a threshold may cost in :func:`recall_at_cost` (2 points, the target the in-domain protocol
-reports: docs/unknown-in-domain.md)."""
+reports: docs/research/unknown-in-domain.md)."""
 
 
 def recall_at_cost(right: Any, in_scores: Any, oos_scores: Any, cost: float = OOS_COST) -> float:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 GROUP_DISTANCE = 0.5
 """Largest average cosine distance between the texts of one group (chosen on the valid splits: see
-docs/unknown-in-domain.md); lower makes fewer, tighter groups."""
+docs/research/unknown-in-domain.md); lower makes fewer, tighter groups."""
 MIN_GROUP_SIZE = 3
 """Fewest texts that make a group (one or two similar texts are no pattern)."""
 MAX_GROUP_TEXTS = 3000
@@ -35,13 +35,13 @@ MAX_GROUP_TEXTS = 3000
 POOL = 1.5
 """Texts grouped, as a multiple of those answered unknown: they and half as many again of the least in-scope
 others, so that an unknown intent's texts just above the threshold join its group (chosen on the valid splits:
-docs/unknown-in-domain.md)."""
+docs/research/unknown-in-domain.md)."""
 
 
 def label_worth(counts: Sequence[int]) -> int:
     """How many of a group's texts to add as examples: a label's worth (the median examples per label of
     ``counts``), at least :data:`MIN_GROUP_SIZE`. Why: as "none of these" examples, a whole large group costs
-    in-scope accuracy for little more recall than its most typical texts (docs/unknown-in-domain.md)."""
+    in-scope accuracy for little more recall than its most typical texts (docs/research/unknown-in-domain.md)."""
     counts = [int(c) for c in counts if c > 0]
     return max(MIN_GROUP_SIZE, int(np.median(counts))) if counts else MIN_GROUP_SIZE
 

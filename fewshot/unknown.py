@@ -82,7 +82,7 @@ def none_groups(vectors: np.ndarray, k: int) -> np.ndarray:
     Why: "none of these" examples are usually texts of several unrelated kinds. Fitted as one class, their
     mean is a generic point between them that draws in-scope texts (on HWU64 with held-out sibling intents,
     40 such examples cost 8 points of in-scope accuracy); as label-sized groups each stays where its texts
-    are (docs/unknown-in-domain.md). Read back as one class by :class:`FoldedNoneHead`.
+    are (docs/research/unknown-in-domain.md). Read back as one class by :class:`FoldedNoneHead`.
     """
     k = min(k, len(np.unique(vectors, axis=0)))  # k-means cannot make more groups than distinct rows
     if k <= 1:
@@ -116,7 +116,7 @@ def threshold_for_drop(scores: np.ndarray, right: np.ndarray, max_drop: float) -
     ``np.quantile``, so that it moves smoothly as examples are added (with 30 examples one example is already
     3.3 %). On new texts it costs more than the budget with small label sets (about twice with 10 labels x 5
     examples); the Weibull plotting position would remove that bias but sits at the lowest right score there,
-    which let plainly off-topic texts through on the bundled label sets (docs/unknown-in-domain.md). When no
+    which let plainly off-topic texts through on the bundled label sets (docs/research/unknown-in-domain.md). When no
     row is right the cost cannot be estimated: the lowest score (reject only what scores below every row),
     not the highest (reject everything, "free" by that estimate).
     """
@@ -177,7 +177,8 @@ def auto_threshold(scores: np.ndarray, right: np.ndarray, config: ClassifierConf
 
 
 BATCH_NEIGHBOURS = 10
-"""Nearest texts of the batch each text is read with (chosen on the valid splits: docs/unknown-in-domain.md)."""
+"""Nearest texts of the batch each text is read with (chosen on the valid splits:
+docs/research/unknown-in-domain.md)."""
 BATCH_WEIGHT = 0.7
 """Weight of the batch reading's two terms, the neighbours' scores and the novelty (chosen on the valid splits)."""
 BATCH_NEAR = 0.4
@@ -198,10 +199,10 @@ BATCH_RISE = 0.25
 share of any rise (0: the reading only lowers scores; 1: the reading itself). A low score among confident texts of
 its label is raised a little, so the reading also gives back answers it would have withheld, without pulling other
 domains' texts up with the examples' neighbours (chosen on the valid splits and on batches of training texts:
-docs/unknown-in-domain.md)."""
+docs/research/unknown-in-domain.md)."""
 BATCH_REACH = 0.8
 """Share of its reach a text passes on to its neighbours at each step when the examples' reach is propagated
-through the batch (the alpha of Zhou et al. 2004; chosen on the valid splits: docs/unknown-in-domain.md)."""
+through the batch (the alpha of Zhou et al. 2004; chosen on the valid splits: docs/research/unknown-in-domain.md)."""
 BATCH_PRIOR = 0.1
 """What each text of the batch starts with as its own, "unknown" mass, against 1 per example."""
 BATCH_MIN_TEXTS = 50
@@ -343,7 +344,7 @@ def batch_scores(scores: np.ndarray, vectors: np.ndarray, nearest_example: np.nd
     :func:`similarity_floor`; a text like nothing in particular, often another domain's, is not pulled
     towards the in-scope texts it barely resembles; ``scaled=False``: ``smooth`` for every text with a
     neighbour). A text keeps the lower of its own score and that reading, plus ``rise`` of any rise (0: the
-    reading only lowers scores; 1: the reading itself; docs/unknown-in-domain.md). A text without neighbours
+    reading only lowers scores; 1: the reading itself; docs/research/unknown-in-domain.md). A text without neighbours
     keeps its score; ``-inf`` ("none of these" won) stays ``-inf`` and counts as the lowest score for its
     neighbours. ``examples`` (the examples' vectors, as the classifier passes them): then the values are
     handed out again in the order of that reading plus the examples' reach, its ``alpha`` ``reach``
@@ -414,7 +415,7 @@ def ambiguous(probs: np.ndarray, margin: float | None, unknown: np.ndarray | Non
     never), and the row is not answered unknown (unknown takes precedence).
 
     The top-2 margin is the ambiguity test of Rasa's ``ambiguity_threshold`` (default 0.1 there too); where it
-    fires, the pair holds the right label far more often than the top label alone (docs/unknown-in-domain.md).
+    fires, the pair holds the right label far more often than the top label alone (docs/research/unknown-in-domain.md).
     """
     flagged = np.zeros(len(probs), dtype=bool)
     if margin is None or not len(probs) or probs.shape[1] < 2:

@@ -313,7 +313,7 @@ def labels_of(rows: Rows, multi: bool = False) -> list[str]:
 def add_choices(labels: list[str], multi: bool = False) -> list[str | tuple[str, str]]:
     """Choices of the pickers that add a text as an example: the labels and, in single-label mode, always
     "none of these" (the unknown label): such examples make the classifier refuse texts like them, the one
-    measured remedy for unknowns of the labels' own domain (docs/unknown-in-domain.md)."""
+    measured remedy for unknowns of the labels' own domain (docs/research/unknown-in-domain.md)."""
     if multi:
         return list(labels)
     return [*(lab for lab in labels if lab != NONE_LABEL), (f'{NONE_LABEL} ("none of these")', NONE_LABEL)]
