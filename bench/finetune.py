@@ -1,6 +1,6 @@
 """Instant vs fine-tuned (``FewShotClassifier.finetune``) vs SetFit, same MiniLM, on narrow domains and broad sets.
 
-    python bench/finetune.py                                    # the test-split table in docs/finetune.md
+    python bench/finetune.py                                    # the test-split table in docs/research/finetune.md
     python bench/finetune.py --split valid --methods instant adapted --narrow clinc150:banking --draws 1
 
 Narrow subsets: one CLINC150 domain (15 intents; the intent -> domain grouping of Larson et al. 2019) or one

@@ -20,7 +20,7 @@ class FinetuneConfig:
     ``episode_labels`` labels x ``episode_shots`` examples, pick the number of steps by ``folds``-fold
     cross-validation on the examples (checked every ``eval_every`` steps, at most ``steps``), and keep the instant
     encoder unless that estimate rises above the instant classifier's by more than ``min_gain``. Chosen on the
-    development sets and a synthetic flight-booking set (``bench/finetune.py``, see docs/finetune.md). 4 layers
+    development sets and a synthetic flight-booking set (``bench/finetune.py``, see docs/research/finetune.md). 4 layers
     were needed where labels share their wording and differ by a word or two (2 layers stayed well below SetFit
     there); on topic-like narrow label sets they did about as well as 2. 2-example episodes cost half of what
     4-example ones cost per step and did about as well. A few large steps (lr 3e-4, checked every 5) did as well

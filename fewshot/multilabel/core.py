@@ -28,7 +28,7 @@ With ``per_label``, each label then gets the threshold maximising its own F1, sh
 Views (:mod:`fewshot.multilabel.views`): a text may come with sub-span vectors; a label is then scored by
 its best view (``view_vote="top"``: each view speaks only for its most probable label). The default
 settings (logistic, C=1000, views voting "top", at least one label) are the best row of
-``bench/multilabel.py`` on the ``valid`` splits; see ``docs/multilabel.md``.
+``bench/multilabel.py`` on the ``valid`` splits; see ``docs/research/multilabel.md``.
 
 State is plain arrays plus JSON (:meth:`MultiLabelCore.state`, :meth:`MultiLabelCore.from_state`,
 :meth:`MultiLabelCore.save`, :meth:`MultiLabelCore.load`): nothing is pickled.
