@@ -94,7 +94,8 @@ def parse_layers(value: str) -> str | list[int]:
     try:
         return [int(k) for k in value.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto', 'none' or layer numbers like 4 or 2,4; got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"expected 'auto', 'none' or layer numbers like 4 or 2,4; "
+                                         f"got {value!r}") from None
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:

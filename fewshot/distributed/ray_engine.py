@@ -280,7 +280,8 @@ def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Pa
         parse_options=pacsv.ParseOptions(delimiter=fmt.sep, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
                                              strings_can_be_null=False, quoted_strings_can_be_null=False))
-    ds = ds.map_batches(_Predictor, batch_size=batch_size, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=workers),
+    ds = ds.map_batches(_Predictor, batch_size=batch_size, batch_format="pandas",
+                        compute=ray.data.ActorPoolStrategy(size=workers),
                         num_cpus=cpus_per_worker,
                         fn_constructor_kwargs={"folder": [ray.put(folder)], "text_column": text_column,
                                                "overrides": overrides})

@@ -270,7 +270,8 @@ def _fit_heads(x: np.ndarray, t: np.ndarray, row_w: np.ndarray, cfg: MultiLabelC
     return theta[: n_l * d].reshape(n_l, d), theta[n_l * d:]
 
 
-def _fit_logistic_joint(x: np.ndarray, t: np.ndarray, c: float, max_iter: int = 1000, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+def _fit_logistic_joint(x: np.ndarray, t: np.ndarray, c: float, max_iter: int = 1000, tol: float = 1e-4
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-rest logistic regression of every label at once: minimise ``sum_l mean_i logloss(x_i . w_l + b_l,
     t_il) + ||w_l||^2 / (2 C n)`` (scikit-learn's L2 objective per label, intercepts unpenalised; the labels'
     terms are independent, so the minimiser is the per-label one) with one L-BFGS over the ``(L, d)`` weights.
