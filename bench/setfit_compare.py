@@ -11,7 +11,7 @@ frozen (or meta-trained) encoder. Both start from the same all-MiniLM-L6-v2 fold
 from the support examples to a ready classifier (model loading excluded, encoding included).
 The meta-trained row uses ``models/xfer-no-<dataset>`` (trained without the evaluated dataset); ``--model
 FOLDER`` adds a row per encoder folder (e.g. the default's recipe trained without the evaluated dataset,
-``students/I4GU`` of docs/meta-training.md), and ``--finetune`` adds, per fewshot encoder, a row with the
+``students/I4GU`` of docs/research/meta-training.md), and ``--finetune`` adds, per fewshot encoder, a row with the
 encoder fine-tuned on the examples (``clf.finetune()``, default settings, its time included).
 Needs ``pip install setfit`` (the ``bench`` extra). Data: ``--data`` (default ``../shared/data``); skips cleanly
 (exit 0) when it is missing.

@@ -11,7 +11,7 @@ more of a sentence's wording, which the final layer's embedding partly averages 
 raised 5- and 10-shot accuracy on both benchmark sets and the out-of-scope AUROC (``bench/accuracy.py``,
 ``bench/oos.py``; English data only). ``"auto"``: ``(4,)`` on the bundled MiniLM (``default``, ``minilm``
 and heads trained on it), ``(6,)`` on all-mpnet-base-v2 (``mpnet``; chosen on the valid splits, see
-docs/encoders.md), none on other models (not measured there).
+docs/research/encoders.md), none on other models (not measured there).
 
 A text's vector is bitwise the same whatever else is encoded with it and however many threads torch
 uses (so ``classify --engine ray`` writes what the local engine writes) once MKL runs in strict CNR mode
@@ -43,7 +43,8 @@ from .registry import BASE_MODEL, ModelSpec, bundled_minilm_path, hub_reachable,
 AUTO_EXTRA_LAYERS = (4,)
 """``extra_layers="auto"`` on the bundled MiniLM-L6 (6 layers): layer 4 (see the module docstring)."""
 MPNET_AUTO_EXTRA_LAYERS = (6,)
-"""``extra_layers="auto"`` on all-mpnet-base-v2 (12 layers): layer 6, chosen on the valid splits (docs/encoders.md)."""
+"""``extra_layers="auto"`` on all-mpnet-base-v2 (12 layers): layer 6, chosen on the valid splits
+(docs/research/encoders.md)."""
 
 LENGTH_BUCKET = 1
 """Token counts ``n`` and ``n'`` share a batch only when ``n // LENGTH_BUCKET == n' // LENGTH_BUCKET``: 1, texts
