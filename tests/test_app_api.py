@@ -585,16 +585,27 @@ def test_zip_holds_the_portable_folder(support: Client, tmp_path: Path) -> None:
     assert "config" in json.loads((folder / "config.json").read_text())
 
 
+def test_app_entry_point_has_help_and_refuses_a_bad_option_before_building_the_page() -> None:
+    helped = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert helped.returncode == 0 and "--port" in helped.stdout and "docs/configuration.md" in helped.stdout
+    assert "building the page" not in helped.stdout
+    bad = subprocess.run([sys.executable, "app.py", "--port", "abc"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2 and "invalid int value: 'abc'" in bad.stderr
+
+
 def test_page_is_served_at_once_and_early_requests_wait_for_the_encoder(tmp_path: Path) -> None:
-    """`python app.py` answers on / within PAGE_WITHIN_S seconds, says on the console what it does, and a
-    request sent before the encoder is prepared waits for it (no error)."""
+    """`python app.py --host H --port P` answers on / within PAGE_WITHIN_S seconds, says on the console what it
+    does, and a request sent before the encoder is prepared waits for it (no error)."""
     port = free_port()
-    env = os.environ | {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-                        "GRADIO_ANALYTICS_ENABLED": "False", "FEWSHOT_AUTH": "", "PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_SERVER_")}  # the options decide
+    env |= {"GRADIO_ANALYTICS_ENABLED": "False", "FEWSHOT_AUTH": "", "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "app.log"
     start = time.monotonic()
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
     url, served = f"http://127.0.0.1:{port}/", None
     try:
         while time.monotonic() - start < 60 and proc.poll() is None and served is None:

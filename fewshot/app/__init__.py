@@ -11,6 +11,6 @@ Importing this package imports neither Gradio nor torch; :func:`create_app` impo
 
 from __future__ import annotations
 
-from .server import create_app, launch
+from .server import create_app, launch, parse_args
 
-__all__ = ["create_app", "launch"]
+__all__ = ["create_app", "launch", "parse_args"]

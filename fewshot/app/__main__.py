@@ -1,5 +1,7 @@
-"""``python -m fewshot.app``: the web app from an installed package (``python app.py`` in a checkout)."""
+"""``python -m fewshot.app [--host H] [--port P]``: the web app from an installed package (``python app.py`` in a
+checkout)."""
 
-from . import create_app, launch
+from . import create_app, launch, parse_args
 
-launch(create_app())
+options = parse_args(prog="python -m fewshot.app")
+launch(create_app(), host=options.host, port=options.port)

@@ -24,7 +24,9 @@ says what is happening. Environment:
 
 from __future__ import annotations
 
+import argparse
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import FewShotError
@@ -79,11 +81,25 @@ def _prepared(status: warmup.Status) -> None:
         say(f"the encoder could not be prepared ({status.error}); requests will try again")
 
 
-def launch(app: gr.Blocks) -> None:
-    """Serve ``app`` on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (never with a share link), then prepare the
-    encoder in the background; blocks until the server stops."""
-    host = os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0")
-    port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+def parse_args(argv: Sequence[str] | None = None, prog: str = "python app.py") -> argparse.Namespace:
+    """``python app.py [--host H] [--port P]``: where to listen (else the environment); ``--help`` says so and
+    points to the other settings, which come from the environment. Parsed before the page is built, so that
+    ``--help`` and a bad option answer at once."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Serve the fewshot web app (the page, then the encoder in the background).",
+        epilog="Other settings come from the environment: a login (FEWSHOT_AUTH=user:password), upload and size "
+               "limits, the encoders; see docs/configuration.md.")
+    parser.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME, else 0.0.0.0; "
+                                       "127.0.0.1 for this machine only)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: $GRADIO_SERVER_PORT, else 7860)")
+    return parser.parse_args(argv)
+
+
+def launch(app: gr.Blocks, host: str | None = None, port: int | None = None) -> None:
+    """Serve ``app`` on ``host``:``port`` (default GRADIO_SERVER_NAME:GRADIO_SERVER_PORT, else 0.0.0.0:7860; never
+    with a share link), then prepare the encoder in the background; blocks until the server stops."""
+    host = host or os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0")
+    port = port or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     say(f"starting the server on {host}:{port} …")
     app.launch(server_name=host, server_port=port, share=False, auth=auth_from_env(),
                max_file_size=MAX_FILE_SIZE, prevent_thread_lock=True)
