@@ -325,24 +325,23 @@ def _stdin_as_file(name: str) -> Iterator[str]:
 
 def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     """``classify`` on this machine, streamed chunk by chunk into ``--output`` (via ``OUT.part``) or stdout."""
-    from .io.output import label_frame, output_names
+    from .io.output import check_output_file, label_frame, output_names
     from .io.tables import check_header, count_rows, iter_chunks
 
     check_header(input_path, [args.text_column], args.encoding)
     out_path = None if args.output == STDIO else Path(args.output)
     if out_path is not None:
-        if not out_path.parent.is_dir():
-            raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
         if Path(input_path).resolve() == out_path.resolve():
             raise FewShotError("--output is the same file as --input; choose another name so the input is kept")
         if out_path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
             raise FewShotError(f"--output {out_path.name}: the output is a CSV file (spreadsheets open it); "
                                "name it .csv")
+        check_output_file(out_path)
     groups_path = Path(args.groups) if args.groups else None
-    if groups_path is not None and not groups_path.parent.is_dir():
-        raise FewShotError(f"--groups folder {groups_path.parent} does not exist; create it first")
     if groups_path is not None and groups_path.resolve() in {Path(p).resolve() for p in (input_path, out_path) if p}:
         raise FewShotError("--groups must name a file other than --input and --output")
+    if groups_path is not None:
+        check_output_file(groups_path, "--groups", "groups.csv")
     clf = _classifier(args)
     _check_batch_aware(args, clf)
     candidates = _GroupCandidates(clf.config.unknown_label) if groups_path is not None else None

@@ -456,6 +456,23 @@ def test_finetune_help_states_the_library_defaults() -> None:
     assert f"time budget in seconds (default {defaults.time_budget:g})" in text
 
 
+def test_output_paths_that_cannot_be_written_are_refused_before_any_work(support: Path, queries: Path,
+                                                                          tmp_path: Path, capsys) -> None:
+    common = ["classify", "--support", str(support), "--input", str(queries), "--model", "minilm"]
+    cases = [(["--output", str(tmp_path)], f"--output {tmp_path} is a folder; name a file in it, e.g. "
+                                           f"{tmp_path / 'labelled.csv'}"),
+             (["--output", str(tmp_path / "out.csv"), "--groups", str(tmp_path), "--auto-unknown"],
+              "--groups " + str(tmp_path) + " is a folder"),
+             (["--output", str(queries / "x.csv")], "folder " + str(queries) + " does not exist")]
+    if Path("/proc/self").is_dir():  # a folder where no file can be made
+        cases.append((["--output", "/proc/x.csv"], "cannot write --output /proc/x.csv"))
+    for extra, message in cases:
+        assert main([*common, *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "encoding examples" not in err, err  # said before the examples are read
+    assert not list(tmp_path.glob("*.part"))
+
+
 def test_row_counts_read_as_english() -> None:
     from fewshot.cli import _rows
 

@@ -222,7 +222,7 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
     """
     ray = import_ray()
     from ..classifier import FewShotClassifier
-    from ..io.output import output_names
+    from ..io.output import check_output_file, output_names
 
     if batch_size < 1:
         raise FewShotError(f"batch size must be >= 1, got {batch_size}")
@@ -231,10 +231,9 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
     files = resolve_inputs(input)
     columns, fmt = check_inputs(files, text_column, encoding)
     out_path = Path(output)
-    if not out_path.parent.is_dir():
-        raise FewShotError(f"output folder {out_path.parent} does not exist; create it first")
     if any(f.resolve() == out_path.resolve() for f in files):
         raise FewShotError("--output is one of the input files; choose another name so the input is kept")
+    check_output_file(out_path)
     staging: str | None = None
     try:
         if isinstance(classifier, FewShotClassifier):

@@ -15,6 +15,7 @@ independent) and ``in_scope_score`` (the most probable label's logit); ``predict
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,24 @@ import pandas as pd
 from ..errors import FewShotError
 from ..multilabel.table import join_labels
 from ..text import ProgressFn
+
+def check_output_file(path: Path, what: str = "--output", example: str = "labelled.csv") -> None:
+    """Before any work: ``path`` names a file that can be written (its folder exists, it is not a folder, a file
+    can be made beside it, as ``path.part`` is while it is written), so a long run never ends in a write error."""
+    if not path.parent.is_dir():
+        raise FewShotError(f"{what} folder {path.parent} does not exist; create it first")
+    if path.is_dir():
+        raise FewShotError(f"{what} {path} is a folder; name a file in it, e.g. {path / example}")
+    probe = path.with_name(path.name + ".part")
+    existed = probe.exists()
+    try:
+        with open(probe, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise FewShotError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+    if not existed:
+        probe.unlink(missing_ok=True)
+
 
 OUTPUT_COLUMNS = ("label", "confidence", "top_3", "in_scope_score")
 MULTILABEL_COLUMNS = ("labels", "confidence", "top_3", "in_scope_score")
