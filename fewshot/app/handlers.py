@@ -556,7 +556,7 @@ def eval_metrics_md(res: dict[str, Any]) -> str:
                 f"accuracy {s['accuracy_rule']:.1%}")
         if s["n_oos"]:
             rule += (f" · in-scope accuracy {s['in_scope_accuracy_rule']:.1%} · out-of-scope recall "
-                     f"{s['oos_recall']:.0%} ({s['n_oos']} rows labelled `{esc(res['unknown_label'])}`)")
+                     f"{s['oos_recall']:.0%} ({s['n_oos']} row(s) labelled `{esc(res['unknown_label'])}`)")
         lines.append(rule)
     if "oos_auroc" in s:
         lines.append(f"For any threshold: AUROC {s['oos_auroc']:.3f} (the chance that an in-scope row scores above a "
