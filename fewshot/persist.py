@@ -27,6 +27,8 @@ INDEX_FILE = "index.faiss"
 SAVE_FILES = frozenset({CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE, "finetune.safetensors", "finetune_folds.safetensors",
                         "multilabel.npz", "multilabel.json"})
 """Every file a save may write (:func:`write_folder` refuses others): a folder holding any other is not replaced."""
+SYSTEM_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+"""Files a file browser leaves in a folder it showed: replacing a save deletes them without asking."""
 
 
 @dataclass
@@ -70,7 +72,7 @@ def check_replaceable(directory: Path) -> None:
         raise FewShotError(f"{directory} is a file; save the classifier to a folder path")
     if not directory.is_dir():
         return
-    entries = {p.name for p in directory.iterdir()}
+    entries = {p.name for p in directory.iterdir() if p.name not in SYSTEM_FILES and not p.name.startswith("._")}
     others = sorted(entries - SAVE_FILES) if is_saved_classifier(directory) else sorted(entries)
     if others:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")

@@ -125,6 +125,8 @@ def test_save_never_deletes_files_it_did_not_write(clf: FewShotClassifier, tmp_p
     refused by name and left as it was."""
     (tmp_path / "empty").mkdir()
     assert clf.save(tmp_path / "empty") == tmp_path / "empty" and clf.save(tmp_path / "empty")  # again: replaced
+    (tmp_path / "empty" / ".DS_Store").write_bytes(b"\0")  # a file browser's leftovers do not block a save
+    assert clf.save(tmp_path / "empty") and not (tmp_path / "empty" / ".DS_Store").exists()
     other = tmp_path / "project"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
