@@ -73,10 +73,11 @@ def check_replaceable(directory: Path) -> None:
     if not directory.is_dir():
         return
     entries = {p.name for p in directory.iterdir() if p.name not in SYSTEM_FILES and not p.name.startswith("._")}
-    others = sorted(entries - SAVE_FILES) if is_saved_classifier(directory) else sorted(entries)
+    saved = is_saved_classifier(directory)
+    others = sorted(entries - SAVE_FILES) if saved else sorted(entries)
     if others:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-        kind = "a saved classifier with other files" if is_saved_classifier(directory) else "a folder of other files"
+        kind = "a saved classifier with other files" if saved else "a folder of other files"
         raise FewShotError(f"{directory} is {kind} ({shown}); saving would replace the folder and delete them: "
                            "choose a new folder name, or move them out first")
 

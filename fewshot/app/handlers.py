@@ -562,8 +562,7 @@ def eval_metrics_md(res: dict[str, Any]) -> str:
         lines.append(f"For any threshold: AUROC {s['oos_auroc']:.3f} (the chance that an in-scope row scores above a "
                      f"row labelled `{esc(res['unknown_label'])}`) · out-of-scope recall "
                      f"{s['oos_recall_at_cost']:.0%} at a cost of at most {100 * s['cost']:g} points of in-scope "
-                     f"accuracy · FPR@95 "
-                     f"{s['oos_fpr_at_95']:.2f}")
+                     f"accuracy · FPR@95 {s['oos_fpr_at_95']:.2f}")
     if s["threshold"] is None and res.get("auto_note"):
         lines.append(f"_No unknown rule: {esc(res['auto_note'])}._")
     if res.get("batch_aware"):

@@ -25,6 +25,7 @@ from ..errors import FewShotError
 from ..multilabel.table import join_labels
 from ..text import ProgressFn
 
+
 def check_output_file(path: Path, what: str = "--output", example: str = "labelled.csv") -> None:
     """Before any work: ``path`` names a file that can be written (its folder exists, it is not a folder, a file
     can be made beside it, as ``path.part`` is while it is written), so a long run never ends in a write error."""
