@@ -360,6 +360,7 @@ def test_export_import_round_trip(app_url: str, support: Client, tmp_path: Path)
     exported = Path(support.predict(api_name="/export_csv"))
     df = pd.read_csv(exported)
     assert list(df.columns) == ["text", "label"] and len(df) == 30
+    assert exported.read_bytes().startswith(b"\xef\xbb\xbftext,")  # a byte-order mark: Excel reads it as UTF-8
     other = client(app_url)
     table, _ = other.predict(handle_file(str(exported)), api_name="/import_csv")
     assert labels_in(table) == SUPPORT_LABELS and len(table_rows(table)) == 30
@@ -407,6 +408,7 @@ def test_batch_csv_download(support: Client, batch_csv: Path) -> None:
                                                  api_name="/classify_csv")
     assert "22 rows labelled" in summary and "1 row with an empty text" in summary
     out = pd.read_csv(download, dtype=str, keep_default_na=False)
+    assert Path(download).read_bytes().startswith(b"\xef\xbb\xbf")  # for Excel, as every download
     assert {"predicted_label", "predicted_confidence", "predicted_top_3"} <= set(out.columns)  # has 'label'
     assert set(out["predicted_label"]) <= SUPPORT_LABELS | {""}
     assert out["text"].str.startswith("'=HYPERLINK").any()  # formula neutralised

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FewShotError
-from ..io.tables import neutralize_formulas
 from ..text import ProgressFn
 from ..unknown import reads_together
 from . import state as st
@@ -390,14 +389,14 @@ def write_report(res: dict[str, Any], source_name: str) -> list[str]:
     folder = st.out_dir()
     stem = st.safe_stem(source_name, "evaluation")
     labels_path = folder / f"{stem}_per_label.csv"
-    neutralize_formulas(per_label(res)).to_csv(labels_path, index=False)
+    st.write_download(per_label(res), labels_path)
     gold, pred, scores, _ = _arrays(res)
     rows = pd.DataFrame({"text": res["texts"], "gold": gold, "predicted": pred, "correct": gold == pred,
                          "confidence": res["confidence"], "in_scope_score": np.round(scores, 4),
                          "best_label": res["pred"]})
     rows = rows.sort_values("correct", kind="stable")
     rows_path = folder / f"{stem}_predictions.csv"
-    neutralize_formulas(rows).to_csv(rows_path, index=False)
+    st.write_download(rows, rows_path)
     return [str(labels_path), str(rows_path)]
 
 

@@ -525,15 +525,24 @@ def safe_stem(name: str, default: str) -> str:
     return stem.strip("_") or default
 
 
+DOWNLOAD_ENCODING = "utf-8-sig"
+"""The app's CSV downloads start with a byte-order mark: without one, Excel opens a UTF-8 CSV as its local code
+page and shows "café" as "cafÃ©"; fewshot, pandas and spreadsheets read it either way."""
+
+
+def write_download(df: pd.DataFrame, path: Path) -> Path:
+    """``df`` as a CSV download: formula cells neutralised, UTF-8 with a byte-order mark."""
+    neutralize_formulas(df).to_csv(path, index=False, encoding=DOWNLOAD_ENCODING)
+    return path
+
+
 def export_csv(rows: Rows) -> Path:
     """The label set as a ``text,label`` CSV (formula cells neutralised)."""
     rows = complete_rows(rows)
     if not rows:
         raise FewShotError("the label set is empty; nothing to export")
     df = pd.DataFrame({"text": [r[1] for r in rows], "label": [r[0] for r in rows]})
-    path = out_dir() / "label_set.csv"
-    neutralize_formulas(df).to_csv(path, index=False)
-    return path
+    return write_download(df, out_dir() / "label_set.csv")
 
 
 def save_zip(fitted: Fitted) -> Path:
@@ -727,9 +736,7 @@ def added_columns(df: pd.DataFrame, multi: bool = False) -> tuple[str, ...]:
 
 def write_labelled(df: pd.DataFrame, source_name: str) -> Path:
     """The labelled CSV, formula cells neutralised, named after the upload."""
-    path = out_dir() / f"{safe_stem(source_name, 'texts')}_labelled.csv"
-    neutralize_formulas(df).to_csv(path, index=False)
-    return path
+    return write_download(df, out_dir() / f"{safe_stem(source_name, 'texts')}_labelled.csv")
 
 
 def evaluate_frame(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
