@@ -587,7 +587,13 @@ def _note_unseen_labels(clf: Any, gold: list[str], path: str) -> list[str]:
         if lab not in known:
             counts[lab] = counts.get(lab, 0) + 1
     if counts:
-        named = ", ".join(f"{lab!r} ({n} row{'s' if n > 1 else ''})" for lab, n in sorted(counts.items())[:10])
+        by_folded = {" ".join(k.split()).casefold(): k for k in map(str, clf.classes_)}
+
+        def named_one(lab: str, n: int) -> str:
+            same = by_folded.get(" ".join(lab.split()).casefold())  # the same name but for case or spacing
+            return f"{lab!r} ({n} row{'s' if n > 1 else ''}{f'; did you mean {same!r}?' if same else ''})"
+
+        named = ", ".join(named_one(lab, n) for lab, n in sorted(counts.items())[:10])
         more = f" and {len(counts) - 10} more" if len(counts) > 10 else ""
         print(f"note: labels in {path} that no example has: {named}{more}; their rows can only be answered wrong "
               f"(label them {clf.config.unknown_label!r} to count them as out of scope)", file=sys.stderr)

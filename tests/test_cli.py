@@ -168,12 +168,14 @@ def test_evaluate_json(support: Path, tmp_path: Path, capsys) -> None:
 
 def test_evaluate_names_test_labels_no_example_has(support: Path, tmp_path: Path, capsys) -> None:
     test = tmp_path / "test.csv"
-    rows = QUERIES + [("I was billed twice", "billing"), ("charged two times", "billing"), ("hello", "unknown")]
+    rows = QUERIES + [("I was billed twice", "billing"), ("charged two times", "billing"), ("hello", "unknown"),
+                      ("give my money back", " Refund")]  # the name of a label but for case and spacing
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(test, index=False)
     assert main(["evaluate", "--support", str(support), "--test", str(test), "--json", "--model", "minilm"]) == 0
     out = capsys.readouterr()
-    assert json.loads(out.out)["unseen_labels"] == ["billing"]
-    assert "that no example has: 'billing' (2 rows); their rows can only be answered wrong" in out.err
+    assert json.loads(out.out)["unseen_labels"] == [" Refund", "billing"]
+    assert "that no example has: ' Refund' (1 row; did you mean 'refund'?), 'billing' (2 rows); their rows can " \
+           "only be answered wrong" in out.err
 
 
 def test_fit_then_classify_from_folder(support: Path, queries: Path, tmp_path: Path) -> None:
