@@ -174,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-aware", action="store_true",
                    help="read the in-scope scores of the test rows (and the --oos texts) together, as `classify "
                         "--batch-aware` reads a file")
+    p.add_argument("--curve", metavar="CSV",
+                   help="also write the operating curve: what each in-scope-score threshold would do on the test "
+                        "rows and --oos texts (coverage, accuracy, out-of-scope recall), to pick one for "
+                        "--score-threshold")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     _add_model_options(p)
 
@@ -501,6 +505,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .io.tables import check_filled, read_table
     from .metrics import NO_UNKNOWN, evaluate, evaluate_oos
 
+    if args.curve:
+        from .io.output import check_output_file
+
+        check_output_file(Path(args.curve), "--curve", "curve.csv")
     test = read_table(args.test, [args.text_column, args.label_column], args.encoding,
                       may_be_empty=(args.label_column,))
     oos = read_table(args.oos, [args.text_column], args.encoding) if args.oos else None
@@ -526,7 +534,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                            "in-scope rows too")
     ruled_needed = config.min_confidence is not None or config.uses_score or any(outside)
     batch, probs, scores = texts + oos_file, None, None
-    if args.batch_aware and (ruled_needed or oos_rows):  # one reading together of the test rows and --oos texts
+    if args.batch_aware and (ruled_needed or oos_rows or args.curve):  # one reading of the test rows and --oos texts
         _, probs, scores = clf.predict_with_scores(batch, batch_aware=True, **NO_UNKNOWN)
     if ruled_needed:  # as `classify` answers (texts cached)
         ruled = evaluate(clf, texts, gold, reading=None if probs is None else (probs[:len(texts)], scores[:len(texts)]))
@@ -538,6 +546,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                [batch[i] for i in oos_rows], batch_aware=args.batch_aware,
                                reading=None if probs is None else (probs[rows], scores[rows]))
     _note_batch_aware(args, len(batch))
+    if args.curve:
+        _write_curve(args, clf, batch, [str(g) for g in gold] + [config.unknown_label] * len(oos_file),
+                     None if probs is None else (probs, scores))
     if clf.finetuned_ is not None:
         from dataclasses import asdict
 
@@ -579,6 +590,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_curve(args: argparse.Namespace, clf: Any, texts: list[str], gold: list[str],
+                 reading: tuple[Any, Any] | None) -> None:
+    """``evaluate --curve``: the operating curve as a CSV, and on stderr what to do with it."""
+    from .metrics import evaluate_curve
+
+    curve = evaluate_curve(clf, texts, gold, reading=reading)
+    rates = ["coverage", "accuracy_kept", "answered_accuracy", "oos_recall", "accuracy"]
+    curve[rates] = curve[rates].round(4)  # the thresholds stay exact: a rounded one could move a text across
+    curve.to_csv(args.curve, index=False)
+    print(f"wrote the operating curve ({len(curve):,} thresholds) to {args.curve}: pick a row and pass its "
+          "threshold as --score-threshold to classify or fit", file=sys.stderr)
+
+
 def _note_unseen_labels(clf: Any, gold: list[str], path: str) -> list[str]:
     """The test file's labels that no example has (a typo, or a label left out of the examples), said on stderr:
     their rows can only be answered wrong. Returned for the JSON report."""
@@ -610,6 +634,8 @@ def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seco
     if args.oos:
         raise FewShotError("--oos is not available with --multi-label; put the out-of-scope texts in --test "
                            "with an empty label cell")
+    if args.curve:
+        raise FewShotError("--curve is not available with --multi-label: each label has its own threshold")
     texts, label_sets = group_label_rows(test[args.text_column].tolist(), test[args.label_column].tolist(),
                                          no_label=clf.config.unknown_label)
     result = evaluate_multilabel(clf, texts, label_sets)

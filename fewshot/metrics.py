@@ -74,20 +74,25 @@ def _unknown_summary(gold: list[str], pred: list[str], unknown_label: str) -> di
     }
 
 
-def evaluate_curve(clf: Any, texts: list[str], gold: list[str], *, progress: Any = None) -> Any:
+def evaluate_curve(clf: Any, texts: list[str], gold: list[str], *, progress: Any = None,
+                   reading: tuple[Any, Any] | None = None) -> Any:
     """The operating curve of ``clf`` on labelled texts (:func:`fewshot.unknown.operating_curve`): one row per
     in-scope-score threshold, for choosing the ``score_threshold`` to save with the classifier.
 
     Texts whose gold label is ``clf.config.unknown_label`` are the out-of-scope rows (``oos_recall``). The
     curve holds the automatic threshold's point (column ``automatic`` True on it; absent when the examples
-    are too few to derive it) and the configured ``score_threshold``'s (column ``chosen``).
+    are too few to derive it) and the configured ``score_threshold``'s (column ``chosen``). ``reading``: the
+    texts' ``(probabilities, in-scope scores)`` already computed (e.g. read together), as in :func:`evaluate`.
     """
     import numpy as np
 
     from .unknown import operating_curve
 
     gold = [str(g) for g in gold]
-    _, probs, scores = clf.predict_with_scores(texts, progress=progress, **NO_UNKNOWN)
+    if reading is not None:
+        probs, scores = _reading_rows(reading, len(texts))
+    else:
+        _, probs, scores = clf.predict_with_scores(texts, progress=progress, **NO_UNKNOWN)
     top = clf.classes_[probs.argmax(axis=1)] if len(probs) else np.array([], dtype=object)
     is_oos = np.array([g == clf.config.unknown_label for g in gold], dtype=bool)
     right = (top == np.array(gold, dtype=object)) & ~is_oos

@@ -166,6 +166,32 @@ def test_evaluate_json(support: Path, tmp_path: Path, capsys) -> None:
         assert key in result
 
 
+def test_evaluate_writes_the_operating_curve_whose_thresholds_classify_takes(support: Path, queries: Path,
+                                                                             tmp_path: Path, capsys) -> None:
+    """``--curve``: a row per threshold over the test rows and the --oos texts; the automatic one marked; a row's
+    threshold given to ``classify --score-threshold`` answers as the row says."""
+    test, oos, curve_path = tmp_path / "test.csv", tmp_path / "oos.csv", tmp_path / "curve.csv"
+    pd.DataFrame(QUERIES, columns=["text", "label"]).to_csv(test, index=False)
+    pd.DataFrame({"text": ["the weather on mars", "a recipe for pancakes"]}).to_csv(oos, index=False)
+    assert main(["evaluate", "--support", str(support), "--test", str(test), "--oos", str(oos), "--model", "minilm",
+                 "--curve", str(curve_path)]) == 0
+    assert "wrote the operating curve" in capsys.readouterr().err
+    curve = pd.read_csv(curve_path)
+    assert list(curve.columns)[:6] == ["threshold", "coverage", "accuracy_kept", "answered_accuracy", "oos_recall",
+                                       "accuracy"]
+    assert curve["automatic"].sum() == 1 and curve["threshold"].is_monotonic_increasing
+    assert curve["coverage"].iloc[0] == 1.0 and curve["coverage"].iloc[-1] == 0.0  # from all answered to none
+    row = curve[curve["oos_recall"] == 1.0].iloc[0]  # the cheapest threshold that catches both out-of-scope texts
+    both = tmp_path / "both.csv"
+    pd.concat([pd.read_csv(test)[["text"]], pd.read_csv(oos)]).to_csv(both, index=False)
+    out = tmp_path / "out.csv"
+    assert main(["classify", "--support", str(support), "--input", str(both), "--output", str(out), "--model",
+                 "minilm", "--score-threshold", repr(float(row["threshold"]))]) == 0
+    labels = pd.read_csv(out)["label"]
+    assert (labels.iloc[-2:] == "unknown").all()
+    assert (labels != "unknown").mean() == pytest.approx(row["coverage"], abs=1e-4)
+
+
 def test_evaluate_names_test_labels_no_example_has(support: Path, tmp_path: Path, capsys) -> None:
     test = tmp_path / "test.csv"
     rows = QUERIES + [("I was billed twice", "billing"), ("charged two times", "billing"), ("hello", "unknown"),
