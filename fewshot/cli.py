@@ -329,7 +329,7 @@ def _stdin_as_file(name: str) -> Iterator[str]:
 
 def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     """``classify`` on this machine, streamed chunk by chunk into ``--output`` (via ``OUT.part``) or stdout."""
-    from .io.output import check_output_file, label_frame, output_names
+    from .io.output import check_output_file, label_frame, output_names, over_length_rows
     from .io.tables import check_header, count_rows, iter_chunks
 
     check_header(input_path, [args.text_column], args.encoding)
@@ -365,8 +365,7 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
                              header=i == 0, index=False)
                 label_col, _, _, score_col = output_names(chunk.columns[:-4], bool(clf.config.multi_label))
                 labelled += int((chunk[label_col] != "").sum())  # blank texts stay unlabelled: not read
-                if not clf.config.multi_label:  # multi-label also reads each half of a text on its own
-                    over += int(clf.encoder.over_length(chunk[args.text_column].fillna("").astype(str).tolist()).sum())
+                over += int(over_length_rows(clf, chunk[args.text_column]).sum())
                 if candidates is not None:
                     candidates.add(written, chunk[args.text_column], chunk[label_col], chunk[score_col])
                 written += len(chunk)
@@ -615,7 +614,7 @@ def _note_unseen_labels(clf: Any, gold: list[str], path: str) -> list[str]:
 
         def named_one(lab: str, n: int) -> str:
             same = by_folded.get(" ".join(lab.split()).casefold())  # the same name but for case or spacing
-            return f"{lab!r} ({n} row{'s' if n > 1 else ''}{f'; did you mean {same!r}?' if same else ''})"
+            return f"{lab!r} ({_rows(n)}{f'; did you mean {same!r}?' if same else ''})"
 
         named = ", ".join(named_one(lab, n) for lab, n in sorted(counts.items())[:10])
         more = f" and {len(counts) - 10} more" if len(counts) > 10 else ""

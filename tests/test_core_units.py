@@ -288,3 +288,28 @@ def test_label_frame_is_the_one_output_format() -> None:
     assert output_names(["text", "confidence"]) == tuple("predicted_" + c for c in OUTPUT_COLUMNS)
     with pytest.raises(FewShotError, match="no column 'body'"):
         label_frame(stub, df, "body")
+
+
+def test_over_length_rows_is_one_rule_for_every_surface() -> None:
+    """Blank cells count as empty texts; a multi-label classifier (which also reads each half of a text) is never
+    said to cut one, and its encoder is not asked."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fewshot.io.output import over_length_rows
+
+    asked: list[list[str]] = []
+
+    def over_length(texts: list[str]) -> np.ndarray:
+        asked.append(texts)
+        return np.array([len(t) > 5 for t in texts])
+
+    encoder = SimpleNamespace(over_length=over_length)
+    texts = pd.Series(["short", None, "a longer one"])
+    single = SimpleNamespace(config=SimpleNamespace(multi_label=False), encoder=encoder)
+    np.testing.assert_array_equal(over_length_rows(single, texts), [False, False, True])
+    assert asked == [["short", "", "a longer one"]]
+    multi = SimpleNamespace(config=SimpleNamespace(multi_label=True), encoder=encoder)
+    np.testing.assert_array_equal(over_length_rows(multi, texts), [False, False, False])
+    assert len(asked) == 1

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..encoders.encoder import over_length_note
 from ..errors import FewShotError
+from ..io.output import over_length_rows
 from ..uncovered import MIN_GROUP_SIZE
 from ..unknown import BATCH_MIN_TEXTS, reads_together
 from . import browser, tiers, warmup
@@ -371,8 +372,8 @@ def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, encode
     if len(str(text)) > st.MAX_INPUT_CHARS:
         gr.Warning(f"the text is {len(str(text)):,} characters long; only the first {st.MAX_INPUT_CHARS:,} "
                    "are classified", duration=5)
-    elif not st.is_multi_classifier(fit.clf) and fit.clf.encoder.over_length([str(text)])[0]:
-        gr.Warning(over_length_note(1, fit.clf.encoder.max_tokens), duration=5)  # multi-label reads its halves too
+    elif over_length_rows(fit.clf, pd.Series([str(text)]))[0]:
+        gr.Warning(over_length_note(1, fit.clf.encoder.max_tokens), duration=5)
     pred = st.predict_text(fit.clf, str(text), rule)
     bars = dict(pred.top)
     if st.is_multi_classifier(fit.clf):  # each answered label with its own closest examples
@@ -458,10 +459,8 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     if long:
         gr.Warning(f"{long} text(s) are longer than {st.MAX_INPUT_CHARS:,} characters; only their start was "
                    "classified", duration=5)
-    elif not st.is_multi_classifier(fit.clf):  # multi-label reads each half of a text too
-        over = int(fit.clf.encoder.over_length(df[column].fillna("").tolist()).sum())
-        if over:
-            gr.Warning(over_length_note(over, fit.clf.encoder.max_tokens), duration=5)
+    elif over := int(over_length_rows(fit.clf, df[column]).sum()):
+        gr.Warning(over_length_note(over, fit.clf.encoder.max_tokens), duration=5)
     if blank:
         gr.Warning(f"{blank} row(s) have an empty '{column}' cell; they are kept with an empty label",
                    duration=5)

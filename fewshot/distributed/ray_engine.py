@@ -171,12 +171,11 @@ class _Predictor:
         self.text_column = text_column
 
     def __call__(self, batch: Any) -> Any:
-        from ..io.output import label_frame
+        from ..io.output import label_frame, over_length_rows
 
         out = label_frame(self.clf, batch, self.text_column)
-        if not self.clf.config.multi_label:  # as the local engine counts (multi-label also reads halves of a text)
-            long = self.clf.encoder.over_length(batch[self.text_column].fillna("").astype(str).tolist())
-            out[OVER_LENGTH_COLUMN] = long * (self.clf.encoder.max_tokens or 0)
+        limit = self.clf.encoder.max_tokens or 0
+        out[OVER_LENGTH_COLUMN] = over_length_rows(self.clf, batch[self.text_column]) * limit
         return out
 
     def __del__(self) -> None:

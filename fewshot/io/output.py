@@ -44,6 +44,15 @@ def check_output_file(path: Path, what: str = "--output", example: str = "labell
         probe.unlink(missing_ok=True)
 
 
+def over_length_rows(clf: Any, texts: pd.Series) -> np.ndarray:
+    """Which ``texts`` (a column, blanks allowed) are longer than the encoder reads, so that only their start
+    counts; all False for a multi-label classifier, which also reads each half of a text on its own. One rule
+    for every surface that says so: ``fewshot classify`` on either engine, and the app's Batch and Classify."""
+    if getattr(clf.config, "multi_label", False):
+        return np.zeros(len(texts), dtype=bool)
+    return clf.encoder.over_length(texts.fillna("").astype(str).tolist())
+
+
 OUTPUT_COLUMNS = ("label", "confidence", "top_3", "in_scope_score")
 MULTILABEL_COLUMNS = ("labels", "confidence", "top_3", "in_scope_score")
 PREFIX = "predicted_"
