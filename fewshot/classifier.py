@@ -21,7 +21,9 @@ import pandas as pd
 from . import persist, unknown
 from .config import ClassifierConfig, migrate_options, option_names, unknown_options
 from .encoders.encoder import Encoder
-from .errors import FewShotError
+from .encoders.registry import english_only
+from .errors import FewShotError, FewShotWarning
+from .language import not_english_note
 from .rules import attention_probs, fit_rule_head, one_torch_thread
 from .support import SupportIndex, SupportSet
 from .text import ProgressFn, clean_texts, label_text
@@ -190,9 +192,20 @@ class FewShotClassifier:
             extra = (f" (examples labelled {self.config.unknown_label!r} are 'none of these' examples, not a label)"
                      if self.config.unknown_label in labels else "")
             raise FewShotError(f"need at least 2 labels to choose between, got only {distinct!r}{extra}")
+        self._warn_if_not_english(texts)
         self.support = SupportSet(self.encoder.dim)
         self._add(texts, labels, self.encoder.encode(texts, progress=progress))
         return self
+
+    def _warn_if_not_english(self, texts: list[str], stacklevel: int = 3) -> None:
+        """A :class:`FewShotWarning` when the examples given to ``fit`` do not look English and the encoder reads
+        English only (:mod:`fewshot.language`; an encoder without a ``spec``, such as a cache of vectors, is not
+        checked)."""
+        spec = getattr(self.encoder, "spec", None)
+        if spec is not None and english_only(spec):
+            note = not_english_note(texts, self.encoder.name)
+            if note:
+                warnings.warn(note, FewShotWarning, stacklevel=stacklevel)
 
     def add_examples(self, label: str, texts: Sequence[str]) -> FewShotClassifier:
         """Add examples to a label (new or existing; with ``multi_label``: a list of labels or a ``;`` string

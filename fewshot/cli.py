@@ -722,11 +722,12 @@ _default_showwarning = warnings.showwarning
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    """fewshot's own warnings (truncated texts, duplicate examples) as one plain line on stderr."""
-    if issubclass(category, FewShotWarning):
-        print(f"fewshot: note: {message}", file=sys.stderr)
-    elif issubclass(category, FutureWarning):
-        print(f"fewshot: note: {message}", file=sys.stderr)
+    """fewshot's own warnings (truncated texts, duplicate examples) as one plain line on stderr, above a
+    progress bar that is showing (tqdm.write), not inside its line."""
+    if issubclass(category, FewShotWarning | FutureWarning):
+        from tqdm import tqdm
+
+        tqdm.write(f"fewshot: note: {message}", file=sys.stderr)
     elif not issubclass(category, UserWarning):
         _default_showwarning(message, category, *args, **kwargs)
 

@@ -1,12 +1,14 @@
 """Label-set health checks: warnings a person should see before trusting a few-shot classifier.
 
-Four kinds of finding, each with a one-line message:
+Five kinds of finding, each with a one-line message:
 
 - ``single_example``: a label with only one example (its prototype is that one sentence);
 - ``duplicate``: the exact same text twice under the same label (counts double, adds nothing);
 - ``conflict``: the exact same text under two different labels (the classifier cannot separate them);
 - ``closer_to_other``: an example whose embedding sits closer to another label's centroid than to the
-  centroid of the other examples of its own label (often a mislabelled or ambiguous example).
+  centroid of the other examples of its own label (often a mislabelled or ambiguous example);
+- ``not_english``: examples that do not look English, for an encoder trained on English only
+  (:mod:`fewshot.language`).
 
 >>> findings = diagnose(["a", "a", "b"], ["x", "x", "y"])
 >>> [f.kind for f in findings]
@@ -22,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-KINDS = ("single_example", "duplicate", "conflict", "closer_to_other")
+from .language import not_english_note
+
+KINDS = ("single_example", "duplicate", "conflict", "closer_to_other", "not_english")
 DEFAULT_MARGIN = 0.1
 """How much closer (cosine) another label's centroid must be before an example is reported: with fewer
 than ~10 examples per label, centroids are noisy and smaller gaps mostly flag fine examples."""
@@ -111,11 +115,20 @@ def closer_to_other_label(texts: Sequence[str], labels: Sequence[str], vectors: 
     return sorted(out, key=lambda f: -f.score)
 
 
+def not_english(texts: Sequence[str], encoder: str) -> list[Finding]:
+    """A ``not_english`` finding when ``texts`` do not look English; ``encoder``: the name of the English-only
+    encoder that will read them."""
+    note = not_english_note([str(t) for t in texts], encoder)
+    return [Finding("not_english", note)] if note else []
+
+
 def diagnose(texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray | None = None,
-             margin: float = DEFAULT_MARGIN) -> list[Finding]:
-    """All findings for a label set; the embedding check runs only when ``vectors`` are given."""
+             margin: float = DEFAULT_MARGIN, english_encoder: str | None = None) -> list[Finding]:
+    """All findings for a label set; the embedding check runs only when ``vectors`` are given, the language
+    check only when ``english_encoder`` names an encoder that reads English only."""
     texts, labels = [str(t) for t in texts], [str(lab) for lab in labels]
-    out = single_example_labels(labels) + duplicates(texts, labels)
+    out = not_english(texts, english_encoder) if english_encoder else []
+    out += single_example_labels(labels) + duplicates(texts, labels)
     if vectors is not None and len(texts):
         out += closer_to_other_label(texts, labels, vectors, margin=margin)
     return out
@@ -123,7 +136,11 @@ def diagnose(texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray | 
 
 def diagnose_classifier(clf: Any, margin: float = DEFAULT_MARGIN) -> list[Finding]:
     """Findings for a fitted :class:`~fewshot.FewShotClassifier`, using its encoder (cached, no re-encoding)."""
+    from .encoders.registry import english_only
+
     examples = clf.examples
     texts, labels = examples["text"].tolist(), examples["label"].tolist()
     vectors = clf.encoder.encode(texts) if texts else None
-    return diagnose(texts, labels, vectors, margin=margin)
+    spec = getattr(clf.encoder, "spec", None)
+    english = clf.encoder.name if spec is not None and english_only(spec) else None
+    return diagnose(texts, labels, vectors, margin=margin, english_encoder=english)

@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClassifierConfig
-from ..diagnostics import Finding, closer_to_other_label, diagnose, single_example_labels
+from ..diagnostics import Finding, closer_to_other_label, diagnose, not_english, single_example_labels
+from ..encoders.registry import english_only
 from ..errors import FewShotError
 from ..io.output import label_frame, output_names
 from ..io.tables import neutralize_formulas, read_table
@@ -490,9 +491,11 @@ def findings(rows: Rows, *, embeddings: bool = True, multi: bool = False) -> lis
     one example are counted over the merged examples, and only single-label examples are checked against the
     other labels (an example of two labels sits between them on purpose).
     """
+    english = _english_encoder() if embeddings else None
     if multi:
         sets = example_sets_of(rows)
-        out = single_example_labels([lab for labs in sets.values() for lab in labs])
+        out = not_english(list(sets), english) if english else []
+        out += single_example_labels([lab for labs in sets.values() for lab in labs])
         single = [(t, labs[0]) for t, labs in sets.items() if len(labs) == 1]
         if single and embeddings:
             vectors = shared_encoder().encode([t for t, _ in single])
@@ -501,7 +504,13 @@ def findings(rows: Rows, *, embeddings: bool = True, multi: bool = False) -> lis
     rows = complete_rows(rows)
     texts, labels = [r[1] for r in rows], [r[0] for r in rows]
     vectors = shared_encoder().encode(texts) if texts and embeddings else None
-    return diagnose(texts, labels, vectors)
+    return diagnose(texts, labels, vectors, english_encoder=english)
+
+
+def _english_encoder() -> str | None:
+    """The shared encoder's name when it reads English only (the language check then applies), else None."""
+    encoder = shared_encoder()
+    return encoder.name if english_only(encoder.spec) else None
 
 
 # ---- output files ----------------------------------------------------------------------------------

@@ -92,6 +92,12 @@ def is_mpnet(base: str) -> bool:
     return base == MPNET_HUB_ID or Path(base).name.startswith(MPNET_FOLDER_PREFIX)
 
 
+def english_only(spec: ModelSpec) -> bool:
+    """Whether ``spec`` stands on an encoder trained on English text only: the bundled MiniLM-L6 (``default``,
+    ``minilm`` and folders trained over it) or all-mpnet-base-v2. Other folders and hub ids may be multilingual."""
+    return spec.base == str(bundled_minilm_path()) or is_mpnet(spec.base)
+
+
 def resolve_model(model: str | None = None) -> ModelSpec:
     """Turn a model name, path or hub id into a :class:`ModelSpec`; see the module docstring."""
     name = model if model else os.environ.get(ENV_VAR) or DEFAULT_MODEL

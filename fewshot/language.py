@@ -1,0 +1,68 @@
+"""Whether examples look like English, for the encoders that were trained on English text only.
+
+The bundled MiniLM-L6 and all-mpnet-base-v2 were trained on English text; given Spanish or Chinese examples they
+still answer, and nothing would tell the user that the encoder was not made for that language. The check: the
+share of the examples' words (runs of letters, lowercased and without accents, as the encoder's tokenizer sees
+them) that are in Latin letters and are whole words of MiniLM's English word-piece vocabulary (which also holds
+many single letters of other scripts).
+``python bench/language_check.py`` measures it: 0.97 on CLINC150's and HWU64's training texts and at least 0.84
+on any 6 of them (2 from each of 3 intents, 500 draws each), against 0.08 to 0.53 on short requests in 10 other
+languages written in Latin letters and 0 in 6 other scripts.
+
+>>> english_word_share(["where is my refund", "I lost my card"]) > 0.9
+True
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+
+ENGLISH_SHARE = 0.65
+"""Below this share of English words, a label set is reported as not English (see the module docstring for
+the measured shares on each side)."""
+MIN_WORDS = 8
+"""Fewer words than this say too little to judge a language."""
+MULTILINGUAL_EXAMPLE = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+"""A multilingual sentence-transformers model to suggest (50+ languages; fetched once from the Hugging Face hub)."""
+
+_UNSPACED = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+_WORD = re.compile(f"[{_UNSPACED}]|[^\\W\\d_{_UNSPACED}]+")
+"""A word: a run of letters, or one letter of a script written without spaces (Thai, kana, Chinese characters)."""
+
+
+@lru_cache(maxsize=1)
+def _english_words() -> frozenset[str]:
+    """MiniLM's whole-word vocabulary (bert-base-uncased's word pieces that start a word), read once."""
+    from .encoders.registry import bundled_minilm_path
+
+    lines = (bundled_minilm_path() / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(w for w in lines if w and not w.startswith(("##", "[")))
+
+
+def _words(text: str) -> list[str]:
+    plain = "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
+    return _WORD.findall(plain)
+
+
+def english_word_share(texts: Sequence[str]) -> float | None:
+    """Share of the words of ``texts`` that are English words (None: fewer than :data:`MIN_WORDS` words)."""
+    words = [w for t in texts for w in _words(str(t))]
+    if len(words) < MIN_WORDS:
+        return None
+    vocab = _english_words()
+    return sum(w.isascii() and w in vocab for w in words) / len(words)
+
+
+def not_english_note(texts: Sequence[str], encoder: str) -> str | None:
+    """A one-line note when ``texts`` do not look English (``encoder``: the English-only encoder's name), else
+    None."""
+    share = english_word_share(texts)
+    if share is None or share >= ENGLISH_SHARE:
+        return None
+    return (f"the examples do not look like English ({share:.0%} of their words are English words); the encoder "
+            f"{encoder!r} was trained on English text only: for another language use a multilingual "
+            f"sentence-transformers model, e.g. "
+            f"{MULTILINGUAL_EXAMPLE!r} (model= in Python, --model in the CLI, FEWSHOT_MODEL for the app)")
