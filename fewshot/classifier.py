@@ -21,9 +21,8 @@ import pandas as pd
 from . import persist, unknown
 from .config import ClassifierConfig, migrate_options, option_names, unknown_options
 from .encoders.encoder import Encoder
-from .encoders.registry import english_only
 from .errors import FewShotError, FewShotWarning
-from .language import not_english_note
+from .language import english_encoder_name, not_english_note
 from .rules import attention_probs, fit_rule_head, one_torch_thread
 from .support import SupportIndex, SupportSet
 from .text import ProgressFn, clean_texts, label_text
@@ -199,13 +198,11 @@ class FewShotClassifier:
 
     def _warn_if_not_english(self, texts: list[str], stacklevel: int = 3) -> None:
         """A :class:`FewShotWarning` when the examples given to ``fit`` do not look English and the encoder reads
-        English only (:mod:`fewshot.language`; an encoder without a ``spec``, such as a cache of vectors, is not
-        checked)."""
-        spec = getattr(self.encoder, "spec", None)
-        if spec is not None and english_only(spec):
-            note = not_english_note(texts, self.encoder.name)
-            if note:
-                warnings.warn(note, FewShotWarning, stacklevel=stacklevel)
+        English only (:mod:`fewshot.language`)."""
+        encoder = english_encoder_name(self.encoder)
+        note = not_english_note(texts, encoder) if encoder else None
+        if note:
+            warnings.warn(note, FewShotWarning, stacklevel=stacklevel)
 
     def add_examples(self, label: str, texts: Sequence[str]) -> FewShotClassifier:
         """Add examples to a label (new or existing; with ``multi_label``: a list of labels or a ``;`` string

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .language import not_english_note
+from .language import english_encoder_name, not_english_note
 
 KINDS = ("single_example", "duplicate", "conflict", "closer_to_other", "not_english")
 DEFAULT_MARGIN = 0.1
@@ -136,11 +136,7 @@ def diagnose(texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray | 
 
 def diagnose_classifier(clf: Any, margin: float = DEFAULT_MARGIN) -> list[Finding]:
     """Findings for a fitted :class:`~fewshot.FewShotClassifier`, using its encoder (cached, no re-encoding)."""
-    from .encoders.registry import english_only
-
     examples = clf.examples
     texts, labels = examples["text"].tolist(), examples["label"].tolist()
     vectors = clf.encoder.encode(texts) if texts else None
-    spec = getattr(clf.encoder, "spec", None)
-    english = clf.encoder.name if spec is not None and english_only(spec) else None
-    return diagnose(texts, labels, vectors, margin=margin, english_encoder=english)
+    return diagnose(texts, labels, vectors, margin=margin, english_encoder=english_encoder_name(clf.encoder))

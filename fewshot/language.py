@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 ENGLISH_SHARE = 0.65
 """Below this share of English words, a label set is reported as not English (see the module docstring for
@@ -54,6 +55,15 @@ def english_word_share(texts: Sequence[str]) -> float | None:
         return None
     vocab = _english_words()
     return sum(w.isascii() and w in vocab for w in words) / len(words)
+
+
+def english_encoder_name(encoder: Any) -> str | None:
+    """``encoder``'s name when it reads English only (:func:`fewshot.encoders.registry.english_only`), else None
+    (also for a stand-in without a ``spec``, such as a cache of vectors): who the language check applies to."""
+    from .encoders.registry import english_only
+
+    spec = getattr(encoder, "spec", None)
+    return str(encoder.name) if spec is not None and english_only(spec) else None
 
 
 def not_english_note(texts: Sequence[str], encoder: str) -> str | None:

@@ -29,10 +29,10 @@ import pandas as pd
 
 from ..config import ClassifierConfig
 from ..diagnostics import Finding, closer_to_other_label, diagnose, not_english, single_example_labels
-from ..encoders.registry import english_only
 from ..errors import FewShotError
 from ..io.output import label_frame, output_names
 from ..io.tables import neutralize_formulas, read_table
+from ..language import english_encoder_name
 from ..multilabel.table import LABEL_SEPARATOR, split_label_cell
 from ..text import ProgressFn
 from ..unknown import LABEL_SETS_DIR
@@ -491,7 +491,7 @@ def findings(rows: Rows, *, embeddings: bool = True, multi: bool = False) -> lis
     one example are counted over the merged examples, and only single-label examples are checked against the
     other labels (an example of two labels sits between them on purpose).
     """
-    english = _english_encoder() if embeddings else None
+    english = english_encoder_name(shared_encoder()) if embeddings else None
     if multi:
         sets = example_sets_of(rows)
         out = not_english(list(sets), english) if english else []
@@ -505,12 +505,6 @@ def findings(rows: Rows, *, embeddings: bool = True, multi: bool = False) -> lis
     texts, labels = [r[1] for r in rows], [r[0] for r in rows]
     vectors = shared_encoder().encode(texts) if texts and embeddings else None
     return diagnose(texts, labels, vectors, english_encoder=english)
-
-
-def _english_encoder() -> str | None:
-    """The shared encoder's name when it reads English only (the language check then applies), else None."""
-    encoder = shared_encoder()
-    return encoder.name if english_only(encoder.spec) else None
 
 
 # ---- output files ----------------------------------------------------------------------------------
