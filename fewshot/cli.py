@@ -331,6 +331,7 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     """``classify`` on this machine, streamed chunk by chunk into ``--output`` (via ``OUT.part``) or stdout."""
     from .io.output import check_output_file, label_frame, output_names, over_length_rows
     from .io.tables import check_header, count_rows, iter_chunks
+    from .language import classifier_input_note
 
     check_header(input_path, [args.text_column], args.encoding)
     out_path = None if args.output == STDIO else Path(args.output)
@@ -360,6 +361,8 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
             chunks, progress = iter([pd.concat(list(chunks), ignore_index=True)]), _tqdm_progress(bar)
         try:
             for i, chunk in enumerate(chunks):
+                if i == 0:
+                    _note_input_language(classifier_input_note(clf, chunk[args.text_column], _rows_of(args)))
                 chunk = label_frame(clf, chunk, args.text_column, progress=progress, batch_aware=args.batch_aware)
                 chunk.to_csv(sys.stdout if tmp_path is None else tmp_path, mode="w" if i == 0 else "a",
                              header=i == 0, index=False)
@@ -387,6 +390,39 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     if candidates is not None:
         _write_groups(clf, candidates, groups_path)
     return 0
+
+
+def _rows_of(args: argparse.Namespace) -> str:
+    """How notes name the rows to classify: ``the rows of in.csv`` (``standard input``)."""
+    return f"the rows of {'standard input' if args.input == STDIO else Path(args.input).name}"
+
+
+def _note_input_language(note: str | None) -> None:
+    """Say on stderr, above the progress bar, that the rows to classify do not look English (when so)."""
+    if note:
+        from tqdm import tqdm
+
+        tqdm.write(f"fewshot: note: {note}", file=sys.stderr)
+
+
+def _ray_input_note(args: argparse.Namespace, clf: Any, first_file: str | Path) -> str | None:
+    """The local engine's note on the rows' language, from the first rows of the first input file; a
+    ``--classifier`` folder is read for its examples and encoder name, not loaded."""
+    from .io.tables import iter_chunks
+    from .language import SAMPLE_TEXTS, classifier_input_note, input_note
+
+    sample = next(iter_chunks(first_file, args.text_column, SAMPLE_TEXTS, args.encoding), None)
+    if sample is None:
+        return None
+    what, texts = f"the rows of {Path(first_file).name}", sample[args.text_column]
+    if not isinstance(clf, str | Path):
+        return classifier_input_note(clf, texts, what)
+    from .encoders.registry import english_only, resolve_model
+    from .persist import read_folder
+
+    folder = read_folder(clf, {})
+    spec = resolve_model(args.model or folder.model)
+    return input_note(spec.name if english_only(spec) else None, folder.texts, texts, what)
 
 
 def _note_over_length(count: int, limit: int | None) -> None:
@@ -481,6 +517,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
         overrides = _load_options(args)
     else:  # fitted (or fine-tuned) here, shipped to the workers as a saved folder with its adapted weights
         clf, overrides = _classifier(args), {}
+    _note_input_language(_ray_input_note(args, clf, files[0]))
     counts = [count_rows(f, args.encoding) for f in files]
     total = None if None in counts else sum(c for c in counts if c is not None)
     over = {"texts": 0, "limit": 0}

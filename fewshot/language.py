@@ -1,4 +1,4 @@
-"""Whether examples look like English, for the encoders that were trained on English text only.
+"""Whether examples and texts to classify look like English, for the encoders trained on English text only.
 
 The bundled MiniLM-L6 and all-mpnet-base-v2 were trained on English text; given Spanish or Chinese examples they
 still answer, and nothing would tell the user that the encoder was not made for that language. The check: the
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 ENGLISH_SHARE = 0.65
@@ -26,6 +27,8 @@ ENGLISH_SHARE = 0.65
 the measured shares on each side)."""
 MIN_WORDS = 8
 """Fewer words than this say too little to judge a language."""
+SAMPLE_TEXTS = 1000
+"""The first this many texts of a file to classify are enough to judge its language."""
 MULTILINGUAL_EXAMPLE = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 """A multilingual sentence-transformers model to suggest (50+ languages; fetched once from the Hugging Face hub)."""
 
@@ -66,13 +69,31 @@ def english_encoder_name(encoder: Any) -> str | None:
     return str(encoder.name) if spec is not None and english_only(spec) else None
 
 
-def not_english_note(texts: Sequence[str], encoder: str) -> str | None:
-    """A one-line note when ``texts`` do not look English (``encoder``: the English-only encoder's name), else
-    None."""
+def not_english_note(texts: Sequence[str], encoder: str, what: str = "the examples") -> str | None:
+    """A one-line note when ``texts`` (``what`` names them: plural, or ``"this text"``) do not look English
+    (``encoder``: the English-only encoder's name), else None."""
     share = english_word_share(texts)
     if share is None or share >= ENGLISH_SHARE:
         return None
-    return (f"the examples do not look like English ({share:.0%} of their words are English words); the encoder "
+    verb, their = ("does", "its") if what == "this text" else ("do", "their")
+    return (f"{what} {verb} not look like English ({share:.0%} of {their} words are English words); the encoder "
             f"{encoder!r} was trained on English text only: for another language use a multilingual "
             f"sentence-transformers model, e.g. "
             f"{MULTILINGUAL_EXAMPLE!r} (model= in Python, --model in the CLI, FEWSHOT_MODEL for the app)")
+
+
+def input_note(encoder: str | None, examples: Sequence[str], texts: Iterable[Any], what: str) -> str | None:
+    """The note for texts to classify (``what`` names them; only their first :data:`SAMPLE_TEXTS` are read) that
+    do not look English while the English-only ``encoder`` (None: another one) has English examples; examples in
+    another language are reported when they are fitted, so the texts are then not reported again."""
+    if encoder is None:
+        return None
+    note = not_english_note([str(t) for t in islice(texts, SAMPLE_TEXTS)], encoder, what)
+    if note is None or not_english_note(list(examples), encoder) is not None:
+        return None
+    return note
+
+
+def classifier_input_note(clf: Any, texts: Iterable[Any], what: str) -> str | None:
+    """:func:`input_note` for a fitted :class:`~fewshot.FewShotClassifier` (its encoder and examples)."""
+    return input_note(english_encoder_name(clf.encoder), clf.examples["text"].tolist(), texts, what)

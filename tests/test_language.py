@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from fewshot import FewShotClassifier, FewShotWarning
 from fewshot.cli import main
 from fewshot.diagnostics import diagnose, diagnose_classifier
 from fewshot.encoders.registry import ModelSpec, english_only, resolve_model
-from fewshot.language import ENGLISH_SHARE, MULTILINGUAL_EXAMPLE, english_word_share, not_english_note
+from fewshot.language import (ENGLISH_SHARE, MULTILINGUAL_EXAMPLE, classifier_input_note, english_word_share,
+                              input_note, not_english_note)
 from fewshot.unknown import LABEL_SETS_DIR
 from helpers import SUPPORT
 
@@ -66,6 +68,31 @@ def test_diagnostics_report_the_language_only_for_an_english_encoder() -> None:
     with pytest.warns(FewShotWarning):
         clf = FewShotClassifier(model="minilm").fit(texts, labels)
     assert "not_english" in {f.kind for f in diagnose_classifier(clf)}
+
+
+def test_texts_to_classify_are_reported_when_the_examples_are_english() -> None:
+    english, spanish = _flat(ENGLISH)[0], _flat(SPANISH)[0]
+    note = input_note("minilm", english, spanish, "the rows of in.csv")
+    assert note is not None and note.startswith("the rows of in.csv do not look like English")
+    assert input_note("minilm", english, english, "x") is None
+    assert input_note(None, english, spanish, "x") is None  # a multilingual encoder
+    assert input_note("minilm", spanish, spanish, "x") is None  # the examples were reported when fitted
+    assert input_note("minilm", english, itertools.repeat("hola amigos de la casa"), "x")  # reads the start only
+    clf = FewShotClassifier(model="minilm").fit(*_flat(ENGLISH))
+    assert classifier_input_note(clf, pd.Series(spanish), "the rows of this file")
+    assert classifier_input_note(clf, ["¿dónde está mi reembolso?"], "this text") is None  # too short to judge
+
+
+def test_cli_notes_rows_that_do_not_look_english(tmp_path: Path, capsys) -> None:
+    support, queries, out = tmp_path / "s.csv", tmp_path / "q.csv", tmp_path / "o.csv"
+    texts, labels = _flat(ENGLISH)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(support, index=False)
+    for rows, noted in ((_flat(SPANISH)[0], True), (texts, False)):
+        pd.DataFrame({"text": rows}).to_csv(queries, index=False)
+        assert main(["classify", "--support", str(support), "--input", str(queries), "--output", str(out),
+                     "--model", "minilm"]) == 0
+        err = capsys.readouterr().err
+        assert ("the rows of q.csv do not look like English" in err) is noted, err
 
 
 def test_cli_prints_the_note_on_its_own_line(tmp_path: Path, capsys) -> None:

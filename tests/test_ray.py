@@ -200,6 +200,20 @@ def test_texts_longer_than_the_encoder_reads_get_the_same_note(ray_local: None, 
     assert err.count("3 texts are longer than the encoder reads (256 word pieces") == 2, err
 
 
+def test_rows_that_do_not_look_english_get_the_same_note(ray_local: None, data: dict[str, Path],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The driver reads the first rows of the first file, and a --classifier folder without loading it."""
+    rows = [{"id": str(i), "text": text, "note": ""} for i, text in enumerate(
+        ["¿dónde está mi reembolso?", "perdí mi tarjeta de crédito", "quiero que me devuelvan el dinero",
+         "me robaron la tarjeta ayer"] * 5)]
+    stem = _write(data["dir"] / "es_in.csv", rows)
+    _local_and_ray_agree(data["clf"], stem, data["dir"] / "es")
+    err = capsys.readouterr().err
+    assert err.count("the rows of es_in.csv do not look like English") == 2, err
+    _local_and_ray_agree(data["clf"], data["input"], data["dir"] / "en")
+    assert "do not look like English" not in capsys.readouterr().err
+
+
 def test_int8_encoder_is_identical_too(ray_local: None, data: dict[str, Path]) -> None:
     """``--int8``: the actors' int8 vectors (one worker each) are the local engine's (two workers) bit for bit."""
     rows = _write(data["dir"] / "int8_in.csv", _rows(400, seed=3))

@@ -23,6 +23,7 @@ import pandas as pd
 from ..encoders.encoder import over_length_note
 from ..errors import FewShotError
 from ..io.output import over_length_rows
+from ..language import classifier_input_note
 from ..uncovered import MIN_GROUP_SIZE
 from ..unknown import BATCH_MIN_TEXTS, reads_together
 from . import browser, tiers, warmup
@@ -374,6 +375,8 @@ def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, encode
                    "are classified", duration=5)
     elif over_length_rows(fit.clf, pd.Series([str(text)]))[0]:
         gr.Warning(over_length_note(1, fit.clf.encoder.max_tokens), duration=5)
+    if note := classifier_input_note(fit.clf, [str(text)], "this text"):
+        gr.Warning(note, duration=8)
     pred = st.predict_text(fit.clf, str(text), rule)
     bars = dict(pred.top)
     if st.is_multi_classifier(fit.clf):  # each answered label with its own closest examples
@@ -461,6 +464,8 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
                    "classified", duration=5)
     elif over := int(over_length_rows(fit.clf, df[column]).sum()):
         gr.Warning(over_length_note(over, fit.clf.encoder.max_tokens), duration=5)
+    if note := classifier_input_note(fit.clf, df[column], "the rows of this file"):
+        gr.Warning(note, duration=8)
     if blank:
         gr.Warning(f"{blank} row(s) have an empty '{column}' cell; they are kept with an empty label",
                    duration=5)
