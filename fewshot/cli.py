@@ -620,9 +620,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not args.batch_aware:
             print("  one text at a time; --batch-aware reads the rows together, where an intent no label covers "
                   "that recurs separates better")
-    print("\nper label:  F1      n")
-    for lab, f1 in result["per_label_f1"].items():
-        print(f"  {lab[:40]:40s} {f1:.3f} {result['counts'][lab]:6d}")
+    rows = sorted(result["per_label_f1"].items(), key=lambda item: (item[1], item[0]))
+    width = max([5, *(len(lab[:40]) for lab, _ in rows)])
+    print(f"\nper label, worst F1 first:\n  {'label':{width}s}     F1      n")
+    for lab, f1 in rows:
+        print(f"  {lab[:40]:{width}s}  {f1:.3f} {result['counts'][lab]:6d}")
     return 0
 
 
@@ -688,9 +690,12 @@ def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seco
     print(f"subset accuracy  {result['subset_accuracy']:.4f}   (predicted set == true set)")
     print(f"fit              {fit_seconds:.2f} s (encoding examples included)")
     print(f"predict          {result['predict_seconds']:.2f} s")
-    print("\nper label:  F1     precision recall   n")
-    for lab, row in result["per_label"].items():
-        print(f"  {lab[:40]:40s} {row['f1']:.3f}  {row['precision']:.3f}     {row['recall']:.3f}  {row['support']:5d}")
+    rows = sorted(result["per_label"].items(), key=lambda item: (item[1]["f1"], item[0]))
+    width = max([5, *(len(lab[:40]) for lab, _ in rows)])
+    print(f"\nper label, worst F1 first:\n  {'label':{width}s}     F1  precision  recall      n")
+    for lab, row in rows:
+        print(f"  {lab[:40]:{width}s}  {row['f1']:.3f}      {row['precision']:.3f}   {row['recall']:.3f} "
+              f"{row['support']:6d}")
     return 0
 
 
