@@ -4,9 +4,10 @@
 
 Reports the share of English words (``english_word_share``) of CLINC150's and HWU64's training texts (all, and
 the lowest over ``--draws`` label sets of 6 texts, 2 from each of 3 random intents, the smallest a check sees),
-and of short customer requests written for this check in 10 other languages with a Latin script and 6 with
-another script (8 each: refunds, lost cards, shipping, orders, login, addresses). The threshold
-(``fewshot.language.ENGLISH_SHARE``) must sit between the two sides.
+of short English requests full of jargon, brand names, slang or foreign names, and of short customer requests in
+10 other languages with a Latin script and 6 with another script (8 each, written for this check: refunds, lost
+cards, shipping, orders, login, addresses). The threshold (``fewshot.language.ENGLISH_SHARE``) must sit between
+the two sides.
 """
 
 from __future__ import annotations
@@ -18,6 +19,21 @@ import numpy as np
 import common  # bench/ is on the path as a script
 from fewshot.language import ENGLISH_SHARE, english_word_share
 
+ENGLISH_HARD: dict[str, list[str]] = {
+    "English, IT jargon": ["VPN disconnects on Win11 after sleep", "Outlook OAuth token expired again",
+                           "k8s pod stuck in CrashLoopBackOff", "Jira SSO login loops",
+                           "need admin rights to install VSCode", "printer on 3F offline",
+                           "MFA codes not arriving via SMS", "Teams mic not detected on MacBook"],
+    "English, brands": ["AirPods not pairing with iPhone 12", "Galaxy S21 screen cracked", "PS5 controller drift",
+                        "where is my Zalando order", "Nespresso pods refund", "Kindle won't charge",
+                        "IKEA Billy shelf missing screws", "Dyson V11 battery dies fast"],
+    "English, slang": ["omg luv this app sooo much", "pls fix ur app its broke af", "y u charge me twice smh",
+                       "cant login rn wtf", "app keeps crashin lol", "gimme my money back", "where my package at",
+                       "yo the update sucks"],
+    "English, foreign names": ["Transfer 500 EUR to Jürgen Müller", "call Siobhan O'Callaghan",
+                               "book a table at Nobu Malibu", "directions to Gdańsk Główny", "play Sigur Rós",
+                               "text Xochitl I'm late", "weather in Tromsø", "flights to Reykjavík"],
+}
 REQUESTS: dict[str, list[str]] = {
     "Spanish": ["¿dónde está mi reembolso?", "quiero que me devuelvan el dinero", "perdí mi tarjeta de crédito",
                 "me robaron la tarjeta", "¿cuánto cuesta el envío a México?", "cancela mi pedido por favor",
@@ -95,6 +111,7 @@ def main() -> int:
     p.add_argument("--draws", type=int, default=500, help="random 6-text label sets per dataset")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    hard = [{"texts": name, "all": english_word_share(texts)} for name, texts in ENGLISH_HARD.items()]
     others = [{"texts": lang, "all": english_word_share(texts)} for lang, texts in REQUESTS.items()]
     english = english_side(args.data, args.draws, args.seed) if common.has_data(args.data, split="train") else []
     if not english:
@@ -103,10 +120,10 @@ def main() -> int:
     print("| texts | English share | lowest over 6-text label sets | 1st percentile |\n|---|---|---|---|")
     for row in english:
         print(f"| {row['texts']} (train) | {row['all']:.3f} | {row['lowest']:.3f} | {row['q01']:.3f} |")
-    for row in others:
+    for row in hard + others:
         print(f"| {row['texts']} (8 requests) | {row['all']:.3f} | | |")
     common.write_json(args.out, {"threshold": ENGLISH_SHARE, "draws": args.draws, "seed": args.seed,
-                                 "english": english, "other_languages": others})
+                                 "english": english, "english_hard": hard, "other_languages": others})
     return 0
 
 

@@ -35,6 +35,10 @@ def test_english_share_separates_english_from_other_languages() -> None:
     assert english_word_share(_flat(SPANISH)[0]) < ENGLISH_SHARE
     assert english_word_share(_flat(CHINESE)[0] * 4) == 0.0  # a word of Chinese letters is never English
     assert english_word_share(["hola", "¿qué tal?"]) is None  # too few words to judge
+    names = ["Transfer 500 EUR to Jürgen Müller", "call Siobhan O'Callaghan", "book a table at Nobu Malibu",
+             "directions to Gdańsk Główny", "play Sigur Rós", "weather in Tromsø", "flights to Reykjavík"]
+    assert english_word_share(names) > 0.9  # names and brands are left out: English around them
+    assert english_word_share(["WHERE IS MY REFUND", "I LOST MY CARD"]) > 0.8  # all capitals: every word counts
 
 
 def test_note_names_the_encoder_and_a_multilingual_model() -> None:
