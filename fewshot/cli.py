@@ -362,7 +362,7 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
         try:
             for i, chunk in enumerate(chunks):
                 if i == 0:
-                    _note_input_language(classifier_input_note(clf, chunk[args.text_column], _rows_of(args)))
+                    _note(classifier_input_note(clf, chunk[args.text_column], _rows_of(args)))
                 chunk = label_frame(clf, chunk, args.text_column, progress=progress, batch_aware=args.batch_aware)
                 chunk.to_csv(sys.stdout if tmp_path is None else tmp_path, mode="w" if i == 0 else "a",
                              header=i == 0, index=False)
@@ -397,12 +397,13 @@ def _rows_of(args: argparse.Namespace) -> str:
     return f"the rows of {'standard input' if args.input == STDIO else Path(args.input).name}"
 
 
-def _note_input_language(note: str | None) -> None:
-    """Say on stderr, above the progress bar, that the rows to classify do not look English (when so)."""
-    if note:
+def _note(message: str | None) -> None:
+    """One ``fewshot: note:`` line on stderr (none for None), above a progress bar that is showing (tqdm.write),
+    not inside its line."""
+    if message:
         from tqdm import tqdm
 
-        tqdm.write(f"fewshot: note: {note}", file=sys.stderr)
+        tqdm.write(f"fewshot: note: {message}", file=sys.stderr)
 
 
 def _ray_input_note(args: argparse.Namespace, clf: Any, first_file: str | Path) -> str | None:
@@ -430,7 +431,7 @@ def _note_over_length(count: int, limit: int | None) -> None:
     if count:
         from .encoders.encoder import over_length_note
 
-        print(f"fewshot: note: {over_length_note(count, limit)}", file=sys.stderr)
+        _note(over_length_note(count, limit))
 
 
 class _GroupCandidates:
@@ -517,7 +518,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
         overrides = _load_options(args)
     else:  # fitted (or fine-tuned) here, shipped to the workers as a saved folder with its adapted weights
         clf, overrides = _classifier(args), {}
-    _note_input_language(_ray_input_note(args, clf, files[0]))
+    _note(_ray_input_note(args, clf, files[0]))
     counts = [count_rows(f, args.encoding) for f in files]
     total = None if None in counts else sum(c for c in counts if c is not None)
     over = {"texts": 0, "limit": 0}
@@ -657,8 +658,8 @@ def _note_unseen_labels(clf: Any, gold: list[str], path: str) -> list[str]:
 
         named = ", ".join(named_one(lab, n) for lab, n in sorted(counts.items())[:10])
         more = f" and {len(counts) - 10} more" if len(counts) > 10 else ""
-        print(f"note: labels in {path} that no example has: {named}{more}; their rows can only be answered wrong "
-              f"(label them {clf.config.unknown_label!r} to count them as out of scope)", file=sys.stderr)
+        _note(f"labels in {path} that no example has: {named}{more}; their rows can only be answered wrong "
+              f"(label them {clf.config.unknown_label!r} to count them as out of scope)")
     return sorted(counts)
 
 
@@ -764,12 +765,9 @@ _default_showwarning = warnings.showwarning
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    """fewshot's own warnings (truncated texts, duplicate examples) as one plain line on stderr, above a
-    progress bar that is showing (tqdm.write), not inside its line."""
+    """fewshot's own warnings (truncated texts, duplicate examples, examples in another language) as notes."""
     if issubclass(category, FewShotWarning | FutureWarning):
-        from tqdm import tqdm
-
-        tqdm.write(f"fewshot: note: {message}", file=sys.stderr)
+        _note(str(message))
     elif not issubclass(category, UserWarning):
         _default_showwarning(message, category, *args, **kwargs)
 
