@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import persist, unknown
 from .config import ClassifierConfig, migrate_options, option_names, unknown_options
+from .diagnostics import same_name_labels
 from .encoders.encoder import Encoder
 from .errors import FewShotError, FewShotWarning
 from .language import english_encoder_name, not_english_note
@@ -191,17 +192,19 @@ class FewShotClassifier:
             extra = (f" (examples labelled {self.config.unknown_label!r} are 'none of these' examples, not a label)"
                      if self.config.unknown_label in labels else "")
             raise FewShotError(f"need at least 2 labels to choose between, got only {distinct!r}{extra}")
-        self._warn_if_not_english(texts)
+        self._warn_about_examples(texts, labels)
         self.support = SupportSet(self.encoder.dim)
         self._add(texts, labels, self.encoder.encode(texts, progress=progress))
         return self
 
-    def _warn_if_not_english(self, texts: list[str], stacklevel: int = 3) -> None:
-        """A :class:`FewShotWarning` when the examples given to ``fit`` do not look English and the encoder reads
-        English only (:mod:`fewshot.language`)."""
+    def _warn_about_examples(self, texts: list[str], labels: list[str], stacklevel: int = 3) -> None:
+        """A :class:`FewShotWarning` for each of what ``fit`` should not pass silently: examples that do not look
+        English for an encoder that reads English only (:mod:`fewshot.language`), label names written two ways
+        (:func:`fewshot.diagnostics.same_name_labels`)."""
         encoder = english_encoder_name(self.encoder)
-        note = not_english_note(texts, encoder) if encoder else None
-        if note:
+        notes = [not_english_note(texts, encoder) if encoder else None]
+        notes += [f.message for f in same_name_labels(sorted(set(labels)))]
+        for note in filter(None, notes):
             warnings.warn(note, FewShotWarning, stacklevel=stacklevel)
 
     def add_examples(self, label: str, texts: Sequence[str]) -> FewShotClassifier:

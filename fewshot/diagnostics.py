@@ -1,6 +1,6 @@
 """Label-set health checks: warnings a person should see before trusting a few-shot classifier.
 
-Five kinds of finding, each with a one-line message:
+Six kinds of finding, each with a one-line message:
 
 - ``single_example``: a label with only one example (its prototype is that one sentence);
 - ``duplicate``: the exact same text twice under the same label (counts double, adds nothing);
@@ -8,7 +8,9 @@ Five kinds of finding, each with a one-line message:
 - ``closer_to_other``: an example whose embedding sits closer to another label's centroid than to the
   centroid of the other examples of its own label (often a mislabelled or ambiguous example);
 - ``not_english``: examples that do not look English, for an encoder trained on English only
-  (:mod:`fewshot.language`).
+  (:mod:`fewshot.language`);
+- ``same_name``: labels whose names differ only in case, spacing, ``_`` or ``-`` (``Refund`` and ``refund``):
+  usually one label typed two ways, which splits its examples.
 
 >>> findings = diagnose(["a", "a", "b"], ["x", "x", "y"])
 >>> [f.kind for f in findings]
@@ -25,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from .language import english_encoder_name, not_english_note
+from .text import label_text
 
-KINDS = ("single_example", "duplicate", "conflict", "closer_to_other", "not_english")
+KINDS = ("single_example", "duplicate", "conflict", "closer_to_other", "not_english", "same_name")
 DEFAULT_MARGIN = 0.1
 """How much closer (cosine) another label's centroid must be before an example is reported: with fewer
 than ~10 examples per label, centroids are noisy and smaller gaps mostly flag fine examples."""
@@ -57,6 +60,17 @@ def single_example_labels(labels: Sequence[str]) -> list[Finding]:
     return [Finding("single_example", f"label {lab!r} has a single example; add a few more so it is not "
                     "defined by one sentence", label=lab)
             for lab in sorted(counts) if counts[lab] == 1]
+
+
+def same_name_labels(labels: Sequence[str]) -> list[Finding]:
+    """Labels whose names are the same but for case, spacing, ``_`` or ``-``."""
+    groups: dict[str, set[str]] = defaultdict(set)
+    for lab in labels:
+        groups[label_text(lab).casefold()].add(lab)
+    return [Finding("same_name", f"the labels {' and '.join(map(repr, names))} differ only in case, spaces, '_' or "
+                    "'-'; if they mean the same, rename them to one so that their examples count together",
+                    label=names[0], other_label=names[1])
+            for names in (sorted(g) for g in groups.values() if len(g) > 1)]
 
 
 def duplicates(texts: Sequence[str], labels: Sequence[str]) -> list[Finding]:
@@ -128,7 +142,7 @@ def diagnose(texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray | 
     check only when ``english_encoder`` names an encoder that reads English only."""
     texts, labels = [str(t) for t in texts], [str(lab) for lab in labels]
     out = not_english(texts, english_encoder) if english_encoder else []
-    out += single_example_labels(labels) + duplicates(texts, labels)
+    out += same_name_labels(labels) + single_example_labels(labels) + duplicates(texts, labels)
     if vectors is not None and len(texts):
         out += closer_to_other_label(texts, labels, vectors, margin=margin)
     return out

@@ -10,6 +10,7 @@ from fewshot.diagnostics import (
     diagnose,
     diagnose_classifier,
     duplicates,
+    same_name_labels,
     single_example_labels,
 )
 
@@ -18,6 +19,15 @@ def test_single_example_label() -> None:
     found = single_example_labels(["a", "a", "b"])
     assert [(f.kind, f.label) for f in found] == [("single_example", "b")]
     assert "single example" in found[0].message
+
+
+def test_labels_written_two_ways() -> None:
+    found = same_name_labels(["Refund", "refund", "lost_card", "Lost card", "lost-card", "billing", "refund"])
+    assert [(f.kind, f.label, f.other_label) for f in found] == [("same_name", "Refund", "refund"),
+                                                                 ("same_name", "Lost card", "lost-card")]
+    assert "'Lost card' and 'lost-card' and 'lost_card' differ only in case" in found[1].message
+    assert same_name_labels(["refund", "refunds", "billing"]) == []
+    assert "same_name" in {f.kind for f in diagnose(["a", "b", "c", "d"], ["Refund", "refund", "x", "x"])}
 
 
 def test_duplicates_and_conflicts() -> None:
@@ -59,3 +69,13 @@ def test_diagnose_classifier_uses_its_encoder() -> None:
     labels = ["lost_card", "lost_card", "refund", "refund", "lost_card"]  # the last one is mislabelled
     found = diagnose_classifier(FewShotClassifier("minilm").fit(texts, labels))
     assert ("closer_to_other", "I want my money back") in {(f.kind, f.text) for f in found}
+
+
+def test_fit_warns_about_label_names_written_two_ways() -> None:
+    from fewshot import FewShotClassifier, FewShotWarning
+
+    texts = ["I lost my card", "my card was stolen", "where is my refund", "refund my order please"]
+    with pytest.warns(FewShotWarning, match="'Refund' and 'refund' differ only in case"):
+        FewShotClassifier("minilm").fit(texts, ["lost_card", "lost_card", "Refund", "refund"])
+    with pytest.warns(FewShotWarning, match="'Lost card' and 'lost_card' differ only in case"):
+        FewShotClassifier("minilm", multi_label=True).fit(texts, ["lost_card", "Lost card", "refund", "refund"])

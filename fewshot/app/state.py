@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClassifierConfig
-from ..diagnostics import Finding, closer_to_other_label, diagnose, not_english, single_example_labels
+from ..diagnostics import (Finding, closer_to_other_label, diagnose, not_english, same_name_labels,
+                           single_example_labels)
 from ..errors import FewShotError
 from ..io.output import label_frame, output_names
 from ..io.tables import neutralize_formulas, read_table
@@ -495,7 +496,8 @@ def findings(rows: Rows, *, embeddings: bool = True, multi: bool = False) -> lis
     if multi:
         sets = example_sets_of(rows)
         out = not_english(list(sets), english) if english else []
-        out += single_example_labels([lab for labs in sets.values() for lab in labs])
+        names = [lab for labs in sets.values() for lab in labs]
+        out += same_name_labels(names) + single_example_labels(names)
         single = [(t, labs[0]) for t, labs in sets.items() if len(labs) == 1]
         if single and embeddings:
             vectors = shared_encoder().encode([t for t, _ in single])
