@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 PAGE_WITHIN_S = 15  # `python app.py` serves the page this soon (on 2 cores); the encoder is prepared after
 
-ENDPOINTS = {"/load_example", "/add_examples", "/set_table", "/remove_label", "/undo", "/label_set",
+ENDPOINTS = {"/load_example", "/add_examples", "/set_table", "/remove_label", "/rename_label", "/undo", "/label_set",
              "/import_csv", "/export_csv", "/save_classifier", "/load_classifier", "/classify",
              "/add_example", "/batch_columns", "/classify_csv", "/eval_columns", "/evaluate", "/review",
              "/review_add", "/review_groups", "/review_add_group"}
@@ -350,6 +350,15 @@ def test_label_editing_actions(app_url: str) -> None:
     assert labels_in(table) == {"greeting", "farewell"}
     table, _ = c.predict(api_name="/label_set")
     assert labels_in(table) == {"greeting", "farewell"}
+    table, _ = c.predict("farewell", "goodbye", api_name="/rename_label")
+    assert labels_in(table) == {"greeting", "goodbye"}
+    table, _ = c.predict("goodbye", "greeting", api_name="/rename_label")  # an existing name: merged
+    assert labels_in(table) == {"greeting"} and len(table_rows(table)) == 5
+    table, _ = c.predict(api_name="/undo")
+    assert labels_in(table) == {"greeting", "goodbye"}
+    with pytest.raises(AppError, match="already called 'goodbye'"):
+        c.predict("goodbye", " goodbye ", api_name="/rename_label")
+    table, _ = c.predict("goodbye", "farewell", api_name="/rename_label")
     with pytest.raises(AppError, match="no label 'nope'"):
         c.predict("nope", api_name="/remove_label")
     table, _ = c.predict(api_name="/label_set")  # a failed action leaves the labels alone

@@ -165,6 +165,31 @@ def test_multi_label_rows_counts_and_removal() -> None:
     assert not st.is_multi(st.set_multi_label(single, False))
 
 
+def test_renaming_a_label_merges_it_into_one_of_that_name() -> None:
+    from fewshot.app import state as st
+    from fewshot.errors import FewShotError
+
+    single = st.with_rows(st.empty_state(), [["refund", "where is my refund"], ["Refund", "where is my refund"],
+                                             ["Refund", "refund please"], ["card", "lost"], ["card", "lost"]])
+    new, merged = st.rename_label(single, "Refund", "refund")
+    assert merged and new["rows"] == [["refund", "where is my refund"], ["refund", "refund please"],
+                                      ["card", "lost"], ["card", "lost"]]  # only the merged copy goes
+    assert st.undo(new)["rows"] == single["rows"]
+    new, merged = st.rename_label(single, "card", " lost  card ")
+    assert not merged and st.labels_of(st.state_rows(new), False) == ["Refund", "lost card", "refund"]
+    rows = [["a; b", "x"], ["b", "y"], ["a", "y"]]
+    multi = st.with_rows(st.empty_state(), rows, {"multi_label": True, "label_thresholds": {"b": 0.7}})
+    new, merged = st.rename_label(multi, "b", "a")
+    assert merged and new["rows"] == [["a", "x"], ["a", "y"]]
+    assert st.state_options(new)["label_thresholds"] == {"a": 0.7}  # the threshold follows its label
+    new, _ = st.rename_label(multi, "b", "c")
+    assert new["rows"] == [["a; c", "x"], ["c", "y"], ["a", "y"]]
+    for label, name, message in (("zz", "q", "no label 'zz'"), ("a", "a", "already called 'a'"),
+                                 ("a", "x; y", "cannot contain ';'"), ("a", " ", "empty")):
+        with pytest.raises(FewShotError, match=message):
+            st.rename_label(multi, label, name)
+
+
 def test_uploaded_label_thresholds_are_kept_when_valid() -> None:
     from fewshot.app import state as st
 

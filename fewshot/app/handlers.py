@@ -223,6 +223,15 @@ def remove_label(label: str, state: dict[str, Any]) -> tuple[Any, ...]:
 
 
 @friendly
+def rename_label(label: str, new_name: str, state: dict[str, Any]) -> tuple[Any, ...]:
+    """Rename a label on all its examples; a name already in use merges the two labels."""
+    new, merged = st.rename_label(state, label, new_name)
+    name = st.check_label(new_name)
+    gr.Info(f"Merged '{label}' into '{name}'" if merged else f"Renamed '{label}' to '{name}'", duration=3)
+    return label_view(new)
+
+
+@friendly
 def undo(state: dict[str, Any]) -> tuple[Any, ...]:
     """Go back to the label set before the last change."""
     return label_view(st.undo(state))

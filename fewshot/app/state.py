@@ -230,6 +230,43 @@ def remove_label(state: dict[str, Any], label: str) -> dict[str, Any]:
     return with_rows(state, kept)
 
 
+def rename_label(state: dict[str, Any], label: str, new_name: str) -> tuple[dict[str, Any], bool]:
+    """A new state with ``label`` renamed ``new_name`` on every row, and whether it merged into a label that was
+    already there (a text then under the merged label twice is kept once). In multi-label mode the label is
+    renamed inside each cell; its per-label threshold follows it unless the merged label has one."""
+    rows, multi = state_rows(state), is_multi(state)
+    labels = labels_of(rows, multi)
+    if label not in labels:
+        raise FewShotError(f"there is no label {label!r}; labels are {labels}")
+    new_name = check_label(new_name)
+    if new_name == label:
+        raise FewShotError(f"the label is already called {label!r}; type another name")
+    if multi and LABEL_SEPARATOR in new_name:
+        raise FewShotError(f"a label name cannot contain {LABEL_SEPARATOR!r} in multi-label mode, got {new_name!r}")
+    merged = new_name in labels
+
+    def key(cell: str, text: str) -> tuple[str, str]:
+        return cell, " ".join(text.split())
+
+    have = {key(cell, text) for cell, text in rows if label not in cell_labels(cell, multi)}
+    out: Rows = []
+    for cell, text in rows:
+        parts = cell_labels(cell, multi)
+        if label in parts:
+            cell = CELL_SEPARATOR.join(dict.fromkeys(new_name if x == label else x for x in parts))
+            if key(cell, text) in have:
+                continue  # a merged label's example that the other label already had
+            have.add(key(cell, text))
+        out.append([cell, text])
+    options = dict(state_options(state))
+    thresholds = dict(options.get("label_thresholds") or {})
+    if label in thresholds:
+        value = thresholds.pop(label)
+        thresholds.setdefault(new_name, value)
+        options["label_thresholds"] = thresholds
+    return with_rows(state, out, options), merged
+
+
 def state_rows(state: Any) -> Rows:
     """The rows of a state (validated, since a browser may send anything)."""
     if not isinstance(state, dict):

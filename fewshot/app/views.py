@@ -86,12 +86,16 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
                     new_label = gr.Textbox(label="Label", placeholder="e.g. billing", scale=1, elem_id="new-label")
                     new_lines = gr.Textbox(label="Examples, one per line", lines=3, scale=3, elem_id="new-lines",
                                            placeholder="I was charged twice\nWhere is my invoice?")
-                with gr.Row():
-                    add_btn = gr.Button("Add examples", variant="primary")
-                    remove_dd = gr.Dropdown(label="Label to remove", choices=[], scale=2,
-                                            allow_custom_value=True)
-                    remove_btn = gr.Button("Remove label", variant="stop", size="sm")
-                    undo_btn = gr.Button("Undo last change", size="sm")
+                add_btn = gr.Button("Add examples", variant="primary")
+                with gr.Row(equal_height=True):
+                    remove_dd = gr.Dropdown(label="Label to rename or remove", choices=[], scale=2,
+                                            allow_custom_value=True, elem_id="label-pick")
+                    rename_to = gr.Textbox(label="New name (an existing one merges them)", scale=2,
+                                           placeholder="e.g. refund", elem_id="rename-to")
+                    with gr.Column(scale=1, min_width=140):
+                        rename_btn = gr.Button("Rename label", size="sm", elem_id="rename-label")
+                        remove_btn = gr.Button("Remove label", variant="stop", size="sm")
+                        undo_btn = gr.Button("Undo last change", size="sm")
             with gr.Column(scale=2):
                 summary = gr.Markdown(h.summary_md([]), elem_id="label-summary", label="Summary")
                 check_btn = gr.Button("Re-check label set", size="sm")
@@ -118,6 +122,9 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
         lambda: "", None, new_lines, api_visibility="private")
     table.input(h.set_table, [table, state], [state, summary], api_name="set_table", trigger_mode="always_last")
     remove_btn.click(h.remove_label, [remove_dd, state], outs, api_name="remove_label", show_progress="hidden")
+    rename_btn.click(h.rename_label, [remove_dd, rename_to, state], outs, api_name="rename_label",
+                     show_progress="hidden").success(lambda: ("", None), None, [rename_to, remove_dd],
+                                                     api_visibility="private")
     undo_btn.click(h.undo, [state], outs, api_name="undo", show_progress="hidden")
     check_btn.click(h.show_label_set, [state], [table, summary], api_name="label_set")
     import_btn.upload(h.import_csv, [import_btn, state], outs, api_name="import_csv", show_progress="hidden")
