@@ -232,6 +232,27 @@ class FewShotClassifier:
         self._refit()
         return self
 
+    def rename_label(self, label: str, new_label: str) -> FewShotClassifier:
+        """Give ``label`` a new name on all its examples; a name already in use merges the two labels (an example
+        both had is kept once). Nothing is encoded again; returns self."""
+        if not isinstance(new_label, str) or not new_label.strip():
+            raise FewShotError(f"the new label name must be a non-empty string, got {new_label!r:.40}")
+        if self._multilabel is not None:
+            self._multilabel.rename_label(self, label, new_label)
+            return self
+        s = self.support
+        if label not in s.labels:
+            raise FewShotError(f"unknown label {label!r}; known labels: {list(self.classes_)}")
+        if new_label == label:
+            raise FewShotError(f"the label is already called {label!r}")
+        moved = [lab == label for lab in s.labels]
+        have = {t for t, lab in zip(s.texts, s.labels) if lab == new_label}  # the merged label's own texts
+        keep = [i for i, (t, m) in enumerate(zip(s.texts, moved)) if not (m and t in have)]
+        s.labels = [new_label if m else lab for lab, m in zip(s.labels, moved)]
+        s.keep(keep)
+        self._refit()
+        return self
+
     def remove_example(self, text: str, label: str | None = None) -> FewShotClassifier:
         """Forget one example text (of ``label`` if given); returns self."""
         s = self.support

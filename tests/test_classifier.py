@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fewshot import FewShotClassifier, FewShotError
+from fewshot import FewShotClassifier, FewShotError, FewShotWarning
 from fewshot.encoders.encoder import Encoder
 
 from helpers import QUERIES, support_frame
@@ -70,6 +70,25 @@ def test_add_and_remove_labels(clf: FewShotClassifier) -> None:
     assert len(clf.examples) == 11 and len(clf.index) == 11
     with pytest.raises(FewShotError, match="unknown label 'nope'"):
         clf.remove_label("nope")
+
+
+def test_rename_label_merges_without_encoding_again(encoder: Encoder) -> None:
+    texts = ["where is my refund", "I want my money back", "refund please", "where is my refund", "I lost my card",
+             "my card was stolen"]
+    with pytest.warns(FewShotWarning) as record:  # the names written two ways, the text under both
+        clf = FewShotClassifier(encoder=encoder).fit(texts, ["refund", "refund", "Refund", "Refund", "card", "card"])
+    assert any("differ only in case" in str(w.message) for w in record)
+    vectors = clf.support.vectors.copy()
+    clf.rename_label("Refund", "refund")  # merged: "where is my refund" was under both, kept once
+    assert clf.examples["label"].tolist() == ["refund", "refund", "refund", "card", "card"]
+    assert list(clf.classes_) == ["card", "refund"] and len(clf.index) == 5
+    np.testing.assert_array_equal(clf.support.vectors, vectors[[0, 1, 2, 4, 5]])  # the same vectors, none new
+    clf.rename_label("card", "lost_card")
+    assert list(clf.classes_) == ["lost_card", "refund"] and clf.predict(["someone took my card"])[0] == "lost_card"
+    for label, name, message in (("nope", "x", "unknown label 'nope'"), ("refund", "refund", "already called"),
+                                 ("refund", " ", "non-empty string")):
+        with pytest.raises(FewShotError, match=message):
+            clf.rename_label(label, name)
 
 
 def test_min_confidence(encoder: Encoder) -> None:

@@ -234,6 +234,12 @@ def test_editing_examples(fitted) -> None:
     assert all("l4" not in lab.split(";") for lab in clf.examples.label)
     clf.add_examples("l4", [t for t, labs in zip(texts, labels) if labs == ["l4"]])
     assert "l4" in clf.classes_
+    clf.set_params(label_thresholds={"l3": 0.8})
+    clf.rename_label("l3", "l2")  # merged: an example of both keeps one l2; l3's threshold follows it
+    assert "l3" not in clf.classes_ and clf.config.label_thresholds == {"l2": 0.8}
+    assert all(lab.split(";").count("l2") <= 1 and "l3" not in lab.split(";") for lab in clf.examples.label)
+    with pytest.raises(FewShotError, match="separator"):
+        clf.rename_label("l2", "a;b")
 
 
 def test_save_load_round_trip(fitted, tmp_path) -> None:

@@ -122,6 +122,23 @@ class MultiLabelMode:
         s.keep(keep)
         clf._refit()
 
+    def rename_label(self, clf: FewShotClassifier, label: str, new_label: str) -> None:
+        """``clf.rename_label``: ``label`` renamed inside every example's labels (merged where the example already
+        has ``new_label``); a per-label threshold follows it unless ``new_label`` has one."""
+        s = clf.support
+        sets = [split_label_cell(lab) for lab in s.labels]
+        if not any(label in labs for labs in sets):
+            raise FewShotError(f"unknown label {label!r}; known labels: {list(clf.classes_)}")
+        if new_label == label:
+            raise FewShotError(f"the label is already called {label!r}")
+        self._check_sets(clf, [[new_label]], at_least=1)
+        s.labels = [join_labels(dict.fromkeys(new_label if x == label else x for x in labs)) for labs in sets]
+        thresholds = dict(clf.config.label_thresholds or {})
+        if label in thresholds:
+            thresholds.setdefault(new_label, thresholds.pop(label))
+            clf.config = replace(clf.config, label_thresholds=thresholds)
+        clf._refit()
+
     @staticmethod
     def _check_sets(clf: FewShotClassifier, sets: list[list[str]], at_least: int = 2) -> None:
         bad = clf.config.unknown_label
