@@ -186,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder to write")
     _add_model_options(p)
 
+    p = sub.add_parser("check", help="what to fix in a label set before trusting it (the app's label check)")
+    _add_support_options(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
+    _add_model_options(p)
+
     p = sub.add_parser("info", help="which encoder and weights are in use, and versions")
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -708,6 +713,27 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """``fewshot check``: the label set's findings (:mod:`fewshot.diagnostics`), one line each, on stdout."""
+    from dataclasses import asdict
+
+    from .diagnostics import diagnose_classifier
+
+    with warnings.catch_warnings():  # what fit would note is among the findings
+        warnings.simplefilter("ignore", FewShotWarning)
+        clf = _classifier(args)
+    findings = diagnose_classifier(clf)
+    if args.json:
+        print(json.dumps({"examples": len(clf.examples), "labels": len(clf.classes_),
+                          "findings": [asdict(f) for f in findings]}, indent=2))
+        return 0
+    head = f"{len(clf.examples):,} examples of {len(clf.classes_)} labels"
+    print(f"{head}: {len(findings)} finding(s)" if findings else f"{head}: nothing to fix")
+    for f in findings:
+        print(f"{f.kind}: {f.message}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """``fewshot info``: the encoder in use and the versions of what fewshot runs on."""
     from importlib.metadata import PackageNotFoundError, version
@@ -773,9 +799,10 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "classify": cmd_classify, "evaluate": cmd_evaluate, "fit": cmd_fit, "info": cmd_info, "train": cmd_train,
+    "check": cmd_check, "classify": cmd_classify, "evaluate": cmd_evaluate, "fit": cmd_fit, "info": cmd_info,
+    "train": cmd_train,
 }
-MODEL_COMMANDS = ("classify", "evaluate", "fit")
+MODEL_COMMANDS = ("check", "classify", "evaluate", "fit")
 """Commands whose output must not depend on batch or threads: they run MKL in strict mode
 (:mod:`fewshot.encoders.determinism`), as the Ray actors do."""
 

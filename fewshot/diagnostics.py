@@ -148,9 +148,33 @@ def diagnose(texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray | 
     return out
 
 
+def diagnose_multilabel(texts: Sequence[str], label_sets: Sequence[Sequence[str]], vectors: np.ndarray | None = None,
+                        margin: float = DEFAULT_MARGIN, english_encoder: str | None = None) -> list[Finding]:
+    """:func:`diagnose` for a multi-label set (one text per example, with its labels): a text under several labels
+    is an example of each, not a conflict; labels with one example are counted over every example; only
+    single-label examples are checked against the other labels (an example of two labels sits between them on
+    purpose)."""
+    texts = [str(t) for t in texts]
+    names = [str(lab) for labs in label_sets for lab in labs]
+    out = not_english(texts, english_encoder) if english_encoder else []
+    out += same_name_labels(names) + single_example_labels(names)
+    single = [i for i, labs in enumerate(label_sets) if len(labs) == 1]
+    if vectors is not None and single:
+        out += closer_to_other_label([texts[i] for i in single], [str(label_sets[i][0]) for i in single],
+                                     np.asarray(vectors)[single], margin=margin)
+    return out
+
+
 def diagnose_classifier(clf: Any, margin: float = DEFAULT_MARGIN) -> list[Finding]:
-    """Findings for a fitted :class:`~fewshot.FewShotClassifier`, using its encoder (cached, no re-encoding)."""
+    """Findings for a fitted :class:`~fewshot.FewShotClassifier`, using its encoder (cached, no re-encoding);
+    a multi-label classifier's by :func:`diagnose_multilabel`."""
+    from .multilabel.table import split_label_cell
+
     examples = clf.examples
     texts, labels = examples["text"].tolist(), examples["label"].tolist()
     vectors = clf.encoder.encode(texts) if texts else None
-    return diagnose(texts, labels, vectors, margin=margin, english_encoder=english_encoder_name(clf.encoder))
+    english = english_encoder_name(clf.encoder)
+    if getattr(clf.config, "multi_label", False):
+        sets = [split_label_cell(cell) for cell in labels]
+        return diagnose_multilabel(texts, sets, vectors, margin=margin, english_encoder=english)
+    return diagnose(texts, labels, vectors, margin=margin, english_encoder=english)

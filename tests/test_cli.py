@@ -235,6 +235,23 @@ def test_custom_columns(tmp_path: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0
 
 
+def test_check_lists_what_to_fix(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "s.csv"
+    pd.DataFrame({"text": ["where is my refund", "I want my money back", "refund please", "I lost my card",
+                           "my card is gone", "my card is gone"],
+                  "label": ["refund", "refund", "Refund", "card", "card", "card"]}).to_csv(path, index=False)
+    assert main(["check", "--support", str(path), "--model", "minilm"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0] == "6 examples of 3 labels: 4 finding(s)", captured.out
+    assert {line.split(":")[0] for line in lines[1:]} == {"same_name", "single_example", "duplicate",
+                                                         "closer_to_other"}
+    assert "fewshot: note" not in captured.err  # fit's notes are among the findings, not said twice
+    assert main(["check", "--support", str(path), "--model", "minilm", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["examples"] == 6 and result["labels"] == 3 and len(result["findings"]) == 4
+
+
 def test_info() -> None:
     res = run_cli("info", "--json")
     assert res.returncode == 0, res.stderr

@@ -9,6 +9,7 @@ from fewshot.diagnostics import (
     closer_to_other_label,
     diagnose,
     diagnose_classifier,
+    diagnose_multilabel,
     duplicates,
     same_name_labels,
     single_example_labels,
@@ -28,6 +29,16 @@ def test_labels_written_two_ways() -> None:
     assert "'Lost card' and 'lost-card' and 'lost_card' differ only in case" in found[1].message
     assert same_name_labels(["refund", "refunds", "billing"]) == []
     assert "same_name" in {f.kind for f in diagnose(["a", "b", "c", "d"], ["Refund", "refund", "x", "x"])}
+
+
+def test_multilabel_examples_are_examples_of_each_label() -> None:
+    x, y = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    texts = ["a1", "a2", "b1", "b2", "a and b"]
+    sets = [["A"], ["A"], ["B"], ["B"], ["A", "B"]]
+    vectors = np.stack([x, x, y, y, x + y])
+    assert diagnose_multilabel(texts, sets, vectors) == []  # no conflict, and "a and b" sits between on purpose
+    found = diagnose_multilabel(texts + ["c"], sets + [["C", "c"]], np.vstack([vectors, x]))
+    assert [f.kind for f in found] == ["same_name", "single_example", "single_example"]
 
 
 def test_duplicates_and_conflicts() -> None:

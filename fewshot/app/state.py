@@ -28,8 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ClassifierConfig
-from ..diagnostics import (Finding, closer_to_other_label, diagnose, not_english, same_name_labels,
-                           single_example_labels)
+from ..diagnostics import Finding, diagnose, diagnose_multilabel
 from ..errors import FewShotError
 from ..io.output import label_frame, output_names
 from ..io.tables import neutralize_formulas, read_table
@@ -522,24 +521,15 @@ def predict_text(clf: FewShotClassifier, text: str, rule: Unknown) -> Prediction
 
 
 def findings(rows: Rows, *, embeddings: bool = True, multi: bool = False) -> list[Finding]:
-    """Diagnostics of the complete rows; ``embeddings``: also the check that needs the shared fp32 encoder's
-    (cached) vectors (examples closer to another label), which waits for that encoder.
-
-    ``multi`` (multi-label mode): a text under several labels is an example of each, not a conflict; labels with
-    one example are counted over the merged examples, and only single-label examples are checked against the
-    other labels (an example of two labels sits between them on purpose).
-    """
+    """Diagnostics of the complete rows; ``embeddings``: also the checks that need the shared fp32 encoder
+    (examples closer to another label, from its cached vectors; the language), which wait for that encoder.
+    ``multi`` (multi-label mode): the merged examples, by :func:`fewshot.diagnostics.diagnose_multilabel`."""
     english = english_encoder_name(shared_encoder()) if embeddings else None
     if multi:
         sets = example_sets_of(rows)
-        out = not_english(list(sets), english) if english else []
-        names = [lab for labs in sets.values() for lab in labs]
-        out += same_name_labels(names) + single_example_labels(names)
-        single = [(t, labs[0]) for t, labs in sets.items() if len(labs) == 1]
-        if single and embeddings:
-            vectors = shared_encoder().encode([t for t, _ in single])
-            out += closer_to_other_label([t for t, _ in single], [lab for _, lab in single], vectors)
-        return out
+        texts = list(sets)
+        vectors = shared_encoder().encode(texts) if texts and embeddings else None
+        return diagnose_multilabel(texts, list(sets.values()), vectors, english_encoder=english)
     rows = complete_rows(rows)
     texts, labels = [r[1] for r in rows], [r[0] for r in rows]
     vectors = shared_encoder().encode(texts) if texts and embeddings else None
