@@ -189,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="what to fix in a label set before trusting it (the app's label check)")
     _add_support_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 when there is anything to fix (for CI "
+                   "checks of a label set kept in version control)")
     _add_model_options(p)
 
     p = sub.add_parser("info", help="which encoder and weights are in use, and versions")
@@ -726,12 +728,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"examples": len(clf.examples), "labels": len(clf.classes_),
                           "findings": [asdict(f) for f in findings]}, indent=2))
-        return 0
-    head = f"{len(clf.examples):,} examples of {len(clf.classes_)} labels"
-    print(f"{head}: {len(findings)} finding(s)" if findings else f"{head}: nothing to fix")
-    for f in findings:
-        print(f"{f.kind}: {f.message}")
-    return 0
+    else:
+        head = f"{len(clf.examples):,} examples of {len(clf.classes_)} labels"
+        print(f"{head}: {len(findings)} finding(s)" if findings else f"{head}: nothing to fix")
+        for f in findings:
+            print(f"{f.kind}: {f.message}")
+    return 1 if args.strict and findings else 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:

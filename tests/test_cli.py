@@ -250,6 +250,10 @@ def test_check_lists_what_to_fix(tmp_path: Path, capsys) -> None:
     assert main(["check", "--support", str(path), "--model", "minilm", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["examples"] == 6 and result["labels"] == 3 and len(result["findings"]) == 4
+    assert main(["check", "--support", str(path), "--model", "minilm", "--strict"]) == 1  # for CI checks
+    write_support(path)
+    assert main(["check", "--support", str(path), "--model", "minilm", "--strict"]) == 0
+    assert capsys.readouterr().out.endswith("nothing to fix\n")
 
 
 def test_info() -> None:
