@@ -657,10 +657,10 @@ def _note_unseen_labels(clf: Any, gold: list[str], path: str) -> list[str]:
         if lab not in known:
             counts[lab] = counts.get(lab, 0) + 1
     if counts:
-        by_folded = {" ".join(k.split()).casefold(): k for k in map(str, clf.classes_)}
+        from .text import same_name_as
 
         def named_one(lab: str, n: int) -> str:
-            same = by_folded.get(" ".join(lab.split()).casefold())  # the same name but for case or spacing
+            same = same_name_as(lab, map(str, clf.classes_))
             return f"{lab!r} ({_rows(n)}{f'; did you mean {same!r}?' if same else ''})"
 
         named = ", ".join(named_one(lab, n) for lab, n in sorted(counts.items())[:10])

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .language import english_encoder_name, not_english_note
-from .text import label_text
+from .text import label_key
 
 KINDS = ("single_example", "duplicate", "conflict", "closer_to_other", "not_english", "same_name")
 DEFAULT_MARGIN = 0.1
@@ -66,7 +66,7 @@ def same_name_labels(labels: Sequence[str]) -> list[Finding]:
     """Labels whose names are the same but for case, spacing, ``_`` or ``-``."""
     groups: dict[str, set[str]] = defaultdict(set)
     for lab in labels:
-        groups[label_text(lab).casefold()].add(lab)
+        groups[label_key(lab)].add(lab)
     return [Finding("same_name", f"the labels {' and '.join(map(repr, names))} differ only in case, spaces, '_' or "
                     "'-'; if they mean the same, rename them to one so that their examples count together",
                     label=names[0], other_label=names[1])

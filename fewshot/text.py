@@ -62,3 +62,15 @@ def _hint(value: Any) -> str:
 def label_text(label: str) -> str:
     """A label's name as an example text: ``lost_card`` / ``lost-card`` -> ``"lost card"``."""
     return " ".join(label.replace("_", " ").replace("-", " ").split())
+
+
+def label_key(label: str) -> str:
+    """What two spellings of one label name share: ``Lost card``, ``lost_card`` and ``lost-card`` give the same
+    key (case, spaces, ``_`` and ``-`` aside)."""
+    return label_text(label).casefold()
+
+
+def same_name_as(label: str, known: Iterable[str]) -> str | None:
+    """The label of ``known`` spelled as ``label`` but for case, spaces, ``_`` or ``-`` (None: none is)."""
+    key = label_key(label)
+    return next((k for k in known if k != label and label_key(k) == key), None)

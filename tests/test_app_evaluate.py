@@ -69,6 +69,15 @@ def test_tables_from_a_scored_file() -> None:
     assert "oos_auroc" not in ev.summary(without)
 
 
+def test_file_labels_the_label_set_lacks_are_named_with_a_likely_match() -> None:
+    from fewshot.app import handlers as h
+
+    lines = h.file_warnings({"classes": ["lost_card", "refund"], "skipped": 0},
+                            {"unseen_labels": ["Lost card", "billing"]})
+    assert lines == ["⚠ labels in the file but not in your label set: Lost card (did you mean lost\\_card?), billing"]
+    # (markdown-escaped: the page shows lost_card)
+
+
 def test_confusion_view_stays_small_at_150_labels() -> None:
     from fewshot.app import evaluate as ev
 

@@ -313,3 +313,12 @@ def test_over_length_rows_is_one_rule_for_every_surface() -> None:
     multi = SimpleNamespace(config=SimpleNamespace(multi_label=True), encoder=encoder)
     np.testing.assert_array_equal(over_length_rows(multi, texts), [False, False, False])
     assert len(asked) == 1
+
+
+def test_label_names_spelled_two_ways() -> None:
+    from fewshot.text import label_key, same_name_as
+
+    assert label_key("Lost card") == label_key("lost_card") == label_key(" lost-card ") == "lost card"
+    assert same_name_as("Refund", ["billing", "refund"]) == "refund"
+    assert same_name_as("refund", ["refund", "billing"]) is None  # itself does not count
+    assert same_name_as("refunds", ["refund"]) is None

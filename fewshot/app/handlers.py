@@ -24,6 +24,7 @@ from ..encoders.encoder import over_length_note
 from ..errors import FewShotError
 from ..io.output import over_length_rows
 from ..language import classifier_input_note
+from ..text import same_name_as
 from ..uncovered import MIN_GROUP_SIZE
 from ..unknown import BATCH_MIN_TEXTS, reads_together
 from . import browser, tiers, warmup
@@ -548,7 +549,11 @@ def file_warnings(res: dict[str, Any], summary: dict[str, Any]) -> list[str]:
     lines = []
     unseen = summary["unseen_labels"]
     if unseen:
-        lines.append("⚠ labels in the file but not in your label set: " + ", ".join(esc(x) for x in unseen[:10])
+        def named(lab: str) -> str:
+            same = same_name_as(lab, res["classes"])
+            return esc(lab) + (f" (did you mean {esc(same)}?)" if same else "")
+
+        lines.append("⚠ labels in the file but not in your label set: " + ", ".join(map(named, unseen[:10]))
                      + (f" and {len(unseen) - 10} more" if len(unseen) > 10 else ""))
     if res["skipped"]:
         lines.append(f"⚠ {res['skipped']} row(s) without text or label were skipped")
