@@ -29,7 +29,7 @@ the measured shares on each side)."""
 MIN_WORDS = 8
 """Fewer words than this say too little to judge a language."""
 SAMPLE_TEXTS = 1000
-"""The first this many texts of a file to classify are enough to judge its language."""
+"""How many texts from the start of a file to classify are read to judge its language."""
 MULTILINGUAL_EXAMPLE = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 """A multilingual sentence-transformers model to suggest (50+ languages; fetched once from the Hugging Face hub)."""
 
