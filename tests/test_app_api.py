@@ -27,8 +27,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 PAGE_WITHIN_S = 15  # `python app.py` serves the page this soon (on 2 cores); the encoder is prepared after
 
-ENDPOINTS = {"/load_example", "/add_examples", "/set_table", "/remove_label", "/rename_label", "/undo", "/label_set",
-             "/import_csv", "/export_csv", "/save_classifier", "/load_classifier", "/classify",
+ENDPOINTS = {"/load_example", "/add_examples", "/set_table", "/remove_label", "/rename_label", "/undo",
+             "/label_set", "/import_csv", "/export_csv", "/save_classifier", "/load_classifier", "/classify",
              "/add_example", "/batch_columns", "/classify_csv", "/eval_columns", "/evaluate", "/review",
              "/review_add", "/review_groups", "/review_add_group"}
 SUPPORT_LABELS = {"billing", "technical_issue", "account_access", "shipping", "cancellation"}
