@@ -336,7 +336,9 @@ def _stdin_as_file(name: str) -> Iterator[str]:
 
 def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     """``classify`` on this machine, streamed chunk by chunk into ``--output`` (via ``OUT.part``) or stdout."""
-    from .io.output import check_output_file, label_frame, output_names, over_length_rows
+    from collections import Counter
+
+    from .io.output import answer_counts, answers_line, check_output_file, label_frame, output_names, over_length_rows
     from .io.tables import check_header, count_rows, iter_chunks
     from .language import classifier_input_note
 
@@ -359,6 +361,7 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     candidates = _GroupCandidates(clf.config.unknown_label) if groups_path is not None else None
     tmp_path = None if out_path is None else out_path.with_name(out_path.name + ".part")
     written = labelled = over = 0
+    answers: Counter[str] = Counter()
     with _progress_bar("classifying", total=count_rows(input_path, args.encoding), unit="row") as bar:
         chunks = iter_chunks(input_path, args.text_column, args.chunk_size, args.encoding)
         progress = None
@@ -375,6 +378,7 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
                              header=i == 0, index=False)
                 label_col, _, _, score_col = output_names(chunk.columns[:-4], bool(clf.config.multi_label))
                 labelled += int((chunk[label_col] != "").sum())  # blank texts stay unlabelled: not read
+                answers.update(answer_counts(chunk[label_col], bool(clf.config.multi_label)))
                 over += int(over_length_rows(clf, chunk[args.text_column]).sum())
                 if candidates is not None:
                     candidates.add(written, chunk[args.text_column], chunk[label_col], chunk[score_col])
@@ -392,6 +396,8 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     else:
         tmp_path.replace(out_path)
     print(f"wrote {_rows(written)} to {out_path or 'standard output'}", file=sys.stderr)
+    if answers:
+        print(answers_line(answers, clf.config.unknown_label), file=sys.stderr)
     _note_over_length(over, clf.encoder.max_tokens)
     _note_batch_aware(args, labelled)
     if candidates is not None:
@@ -411,6 +417,16 @@ def _note(message: str | None) -> None:
         from tqdm import tqdm
 
         tqdm.write(f"fewshot: note: {message}", file=sys.stderr)
+
+
+def _unknown_label(clf: Any) -> str:
+    """The unknown answer's name of a classifier, or of a ``--classifier`` folder read without loading it."""
+    if not isinstance(clf, str | Path):
+        return str(clf.config.unknown_label)
+    from .config import ClassifierConfig
+    from .persist import read_folder
+
+    return str(read_folder(clf, {}).options.get("unknown_label", ClassifierConfig().unknown_label))
 
 
 def _ray_input_note(args: argparse.Namespace, clf: Any, first_file: str | Path) -> str | None:
@@ -511,7 +527,10 @@ def _write_groups(clf: Any, candidates: _GroupCandidates, path: Path) -> None:
 
 def _classify_ray(args: argparse.Namespace) -> int:
     """``fewshot classify --engine ray``: the local engine's options, run on Ray (``--address`` to join a cluster)."""
+    from collections import Counter
+
     from .distributed.ray_engine import check_inputs, classify_with_ray, import_ray, resolve_inputs
+    from .io.output import answers_line
     from .io.tables import count_rows
 
     import_ray()  # before any model is loaded
@@ -529,6 +548,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
     counts = [count_rows(f, args.encoding) for f in files]
     total = None if None in counts else sum(c for c in counts if c is not None)
     over = {"texts": 0, "limit": 0}
+    answers: Counter[str] = Counter()
 
     def count_over(texts: int, limit: int) -> None:
         over["texts"], over["limit"] = over["texts"] + texts, limit
@@ -537,8 +557,10 @@ def _classify_ray(args: argparse.Namespace) -> int:
         written = classify_with_ray(files, args.output, classifier=clf, address=args.address,
                                     num_workers=int(workers) if workers else None, batch_size=args.chunk_size,
                                     text_column=args.text_column, encoding=args.encoding, overrides=overrides,
-                                    progress=bar.update, over_length=count_over)
+                                    progress=bar.update, over_length=count_over, answered=answers.update)
     print(f"wrote {_rows(written)} to {args.output} ({len(files)} input file(s), Ray)", file=sys.stderr)
+    if answers:
+        print(answers_line(answers, _unknown_label(clf)), file=sys.stderr)
     _note_over_length(over["texts"], over["limit"])
     return 0
 

@@ -91,7 +91,11 @@ def test_classify_notes_texts_longer_than_the_encoder_reads(support: Path, tmp_p
     pd.DataFrame({"text": ["where is my refund", long, "my card is lost", long, ""]}).to_csv(path, index=False)
     assert main(["classify", "--support", str(support), "--input", str(path), "--output", str(out),
                  "--chunk-size", "2", "--model", "minilm"]) == 0
-    assert "2 texts are longer than the encoder reads (256 word pieces" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "2 texts are longer than the encoder reads (256 word pieces" in err
+    assert "\nanswers: " in err  # what the file was answered: 4 texts, the blank row not counted
+    line = next(x for x in err.splitlines() if x.startswith("answers: "))
+    assert sum(int(part.rsplit(" ", 1)[1]) for part in line[len("answers: "):].split(" · ")) == 4
 
 
 BAKING = ["what is a good recipe for banana bread", "how do I bake sourdough bread at home",

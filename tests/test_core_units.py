@@ -322,3 +322,17 @@ def test_label_names_spelled_two_ways() -> None:
     assert same_name_as("Refund", ["billing", "refund"]) == "refund"
     assert same_name_as("refund", ["refund", "billing"]) is None  # itself does not count
     assert same_name_as("refunds", ["refund"]) is None
+
+
+def test_answer_counts_and_the_line_that_says_them() -> None:
+    from collections import Counter
+
+    import pandas as pd
+
+    from fewshot.io.output import answer_counts, answers_line
+
+    assert answer_counts(pd.Series(["b", "", "a", "b", None, "unknown"])) == Counter({"b": 2, "a": 1, "unknown": 1})
+    assert answer_counts(pd.Series(["a; b", "b", ""]), multi_label=True) == Counter({"b": 2, "a": 1})
+    counts = Counter({"refund": 1204, "lost_card": 980, "unknown": 37, "billing": 980})
+    assert answers_line(counts) == "answers: unknown 37 · refund 1,204 · billing 980 · lost_card 980"
+    assert answers_line(counts, shown=2) == "answers: unknown 37 · refund 1,204 · 2 more label(s)"

@@ -210,6 +210,8 @@ def test_rows_that_do_not_look_english_get_the_same_note(ray_local: None, data: 
     _local_and_ray_agree(data["clf"], stem, data["dir"] / "es")
     err = capsys.readouterr().err
     assert err.count("the rows of es_in.csv do not look like English") == 2, err
+    answers = [line for line in err.splitlines() if line.startswith("answers: ")]
+    assert len(answers) == 2 and answers[0] == answers[1], err  # what the file was answered, the same from both
     _local_and_ray_agree(data["clf"], data["input"], data["dir"] / "en")
     assert "do not look like English" not in capsys.readouterr().err
 

@@ -42,6 +42,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import FewShotError
 
 if TYPE_CHECKING:
+    from collections import Counter
+
+    import pandas as pd
+
     from ..classifier import FewShotClassifier
 
 INSTALL_HINT = "pip install 'fewshot[ray]'"
@@ -206,7 +210,8 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
                       text_column: str = "text", encoding: str | None = None,
                       overrides: dict[str, Any] | None = None, runtime_env: dict[str, Any] | None = None,
                       progress: Callable[[int], None] | None = None,
-                      over_length: Callable[[int, int], None] | None = None) -> int:
+                      over_length: Callable[[int, int], None] | None = None,
+                      answered: Callable[[Counter[str]], None] | None = None) -> int:
     """Label every row of ``input`` (a CSV, a folder of CSVs, a glob or a list) on Ray; write one CSV ``output``.
 
     ``classifier``: a fitted :class:`FewShotClassifier` or a folder written by its ``save``; ``overrides``
@@ -216,12 +221,13 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
     ``num_workers``: actors in the pool (default: the cluster's CPUs / ``cpus_per_worker``).
     ``batch_size``: rows per ``map_batches`` call. ``progress(rows)`` is called after each block written;
     ``over_length(texts, limit)`` after each block that holds texts longer than the encoder reads (``limit`` word
-    pieces: only their start counts; single-label classifiers, as ``fewshot classify`` says).
+    pieces: only their start counts; single-label classifiers, as ``fewshot classify`` says); ``answered(counts)``
+    after each block with how often each answer occurs in it (:func:`fewshot.io.output.answer_counts`).
     Returns the number of rows written. Output is identical to ``fewshot classify`` without ``--engine``.
     """
     ray = import_ray()
     from ..classifier import FewShotClassifier
-    from ..io.output import check_output_file, output_names
+    from ..io.output import answer_counts, check_output_file, output_names
 
     if batch_size < 1:
         raise FewShotError(f"batch size must be >= 1, got {batch_size}")
@@ -242,7 +248,9 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
         else:
             folder = _folder_bytes(Path(classifier))
             _check_overrides(Path(classifier), folder, overrides or {})
-        added = list(output_names(columns, multi_label=_is_multi_label(folder)))
+        multi = _is_multi_label(folder)
+        added = list(output_names(columns, multi_label=multi))
+        count_answers = None if answered is None else (lambda cells: answered(answer_counts(cells, multi)))
         started_here = False
         if not ray.is_initialized():
             ray.init(address=address, runtime_env=runtime_env, include_dashboard=False,
@@ -251,7 +259,7 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
         try:
             return _run(ray, files, columns, fmt, out_path, folder, text_column, added,
                         overrides or {}, num_workers or _default_workers(ray, cpus_per_worker), cpus_per_worker,
-                        batch_size, progress, over_length)
+                        batch_size, progress, over_length, count_answers)
         finally:
             if started_here:
                 ray.shutdown()
@@ -263,7 +271,7 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
 def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Path, folder: dict[str, bytes],
          text_column: str, added: list[str], overrides: dict[str, Any], workers: int,
          cpus_per_worker: float, batch_size: int, progress: Callable[[int], None] | None,
-         over_length: Callable[[int, int], None] | None) -> int:
+         over_length: Callable[[int, int], None] | None, answered: Callable[[pd.Series], None] | None) -> int:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -292,6 +300,8 @@ def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Pa
             if over_length and OVER_LENGTH_COLUMN in batch and (batch[OVER_LENGTH_COLUMN] > 0).any():
                 over_length(int((batch[OVER_LENGTH_COLUMN] > 0).sum()), int(batch[OVER_LENGTH_COLUMN].max()))
             batch = batch[[*columns, *added]]
+            if answered:
+                answered(batch[added[0]])
             batch.to_csv(tmp_path, mode="w" if written == 0 else "a", header=written == 0, index=False)
             written += len(batch)
             if progress:

@@ -14,6 +14,7 @@ independent) and ``in_scope_score`` (the most probable label's logit); ``predict
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FewShotError
-from ..multilabel.table import join_labels
+from ..multilabel.table import join_labels, split_label_cell
 from ..text import ProgressFn
 
 
@@ -51,6 +52,24 @@ def over_length_rows(clf: Any, texts: pd.Series) -> np.ndarray:
     if getattr(clf.config, "multi_label", False):
         return np.zeros(len(texts), dtype=bool)
     return clf.encoder.over_length(texts.fillna("").astype(str).tolist())
+
+
+def answer_counts(cells: pd.Series, multi_label: bool = False) -> Counter[str]:
+    """How often each answer occurs in a labelled column (empty cells, the rows without a text, are not
+    counted; a multi-label cell counts once for each of its labels)."""
+    cells = cells.fillna("").astype(str)
+    cells = cells[cells != ""]
+    if not multi_label:
+        return Counter(cells.tolist())
+    return Counter(lab for cell in cells for lab in split_label_cell(cell))
+
+
+def answers_line(counts: Counter[str], unknown_label: str = "unknown", shown: int = 10) -> str:
+    """One line saying what a file was answered: ``answers: unknown 37 · refund 1,204 · lost_card 980`` (the
+    unknown answers first, then the labels most frequent first, ties by name; past ``shown``, how many more)."""
+    top = sorted(counts.items(), key=lambda item: (item[0] != unknown_label, -item[1], item[0]))[:shown]
+    more = len(counts) - len(top)
+    return "answers: " + " · ".join(f"{lab} {n:,}" for lab, n in top) + (f" · {more} more label(s)" if more else "")
 
 
 OUTPUT_COLUMNS = ("label", "confidence", "top_3", "in_scope_score")
