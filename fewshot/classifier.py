@@ -237,14 +237,14 @@ class FewShotClassifier:
         both had is kept once). Nothing is encoded again; returns self."""
         if not isinstance(new_label, str) or not new_label.strip():
             raise FewShotError(f"the new label name must be a non-empty string, got {new_label!r:.40}")
+        if new_label == label:
+            raise FewShotError(f"the label is already called {label!r}")
         if self._multilabel is not None:
             self._multilabel.rename_label(self, label, new_label)
             return self
         s = self.support
         if label not in s.labels:
             raise FewShotError(f"unknown label {label!r}; known labels: {list(self.classes_)}")
-        if new_label == label:
-            raise FewShotError(f"the label is already called {label!r}")
         moved = [lab == label for lab in s.labels]
         have = {t for t, lab in zip(s.texts, s.labels) if lab == new_label}  # the merged label's own texts
         keep = [i for i, (t, m) in enumerate(zip(s.texts, moved)) if not (m and t in have)]

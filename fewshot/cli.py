@@ -419,34 +419,30 @@ def _note(message: str | None) -> None:
         tqdm.write(f"fewshot: note: {message}", file=sys.stderr)
 
 
-def _unknown_label(clf: Any) -> str:
-    """The unknown answer's name of a classifier, or of a ``--classifier`` folder read without loading it."""
-    if not isinstance(clf, str | Path):
+def _unknown_label(clf: Any, saved: Any) -> str:
+    """The unknown answer's name of a classifier, or of the ``--classifier`` folder ``saved`` (read, not loaded)."""
+    if saved is None:
         return str(clf.config.unknown_label)
     from .config import ClassifierConfig
-    from .persist import read_folder
 
-    return str(read_folder(clf, {}).options.get("unknown_label", ClassifierConfig().unknown_label))
+    return str(saved.options.get("unknown_label", ClassifierConfig().unknown_label))
 
 
-def _ray_input_note(args: argparse.Namespace, clf: Any, first_file: str | Path) -> str | None:
-    """The local engine's note on the rows' language, from the first rows of the first input file; a
-    ``--classifier`` folder is read for its examples and encoder name, not loaded."""
+def _ray_input_note(args: argparse.Namespace, clf: Any, saved: Any, first_file: str | Path) -> str | None:
+    """The local engine's note on the rows' language, from the first rows of the first input file; for a
+    ``--classifier`` folder, from ``saved`` (its examples and encoder name, read without loading it)."""
     from .io.tables import iter_chunks
-    from .language import SAMPLE_TEXTS, classifier_input_note, input_note
+    from .language import SAMPLE_TEXTS, classifier_input_note, english_model_name, input_note
 
     sample = next(iter_chunks(first_file, args.text_column, SAMPLE_TEXTS, args.encoding), None)
     if sample is None:
         return None
     what, texts = f"the rows of {Path(first_file).name}", sample[args.text_column]
-    if not isinstance(clf, str | Path):
+    if saved is None:
         return classifier_input_note(clf, texts, what)
-    from .encoders.registry import english_only, resolve_model
-    from .persist import read_folder
+    from .encoders.registry import resolve_model
 
-    folder = read_folder(clf, {})
-    spec = resolve_model(args.model or folder.model)
-    return input_note(spec.name if english_only(spec) else None, folder.texts, texts, what)
+    return input_note(english_model_name(resolve_model(args.model or saved.model)), saved.texts, texts, what)
 
 
 def _note_over_length(count: int, limit: int | None) -> None:
@@ -544,7 +540,12 @@ def _classify_ray(args: argparse.Namespace) -> int:
         overrides = _load_options(args)
     else:  # fitted (or fine-tuned) here, shipped to the workers as a saved folder with its adapted weights
         clf, overrides = _classifier(args), {}
-    _note(_ray_input_note(args, clf, files[0]))
+    saved = None
+    if isinstance(clf, str | Path):  # read once, for the notes only: the actors load it
+        from .persist import read_folder
+
+        saved = read_folder(clf, {})
+    _note(_ray_input_note(args, clf, saved, files[0]))
     counts = [count_rows(f, args.encoding) for f in files]
     total = None if None in counts else sum(c for c in counts if c is not None)
     over = {"texts": 0, "limit": 0}
@@ -560,7 +561,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
                                     progress=bar.update, over_length=count_over, answered=answers.update)
     print(f"wrote {_rows(written)} to {args.output} ({len(files)} input file(s), Ray)", file=sys.stderr)
     if answers:
-        print(answers_line(answers, _unknown_label(clf)), file=sys.stderr)
+        print(answers_line(answers, _unknown_label(clf, saved)), file=sys.stderr)
     _note_over_length(over["texts"], over["limit"])
     return 0
 

@@ -68,13 +68,18 @@ def english_word_share(texts: Sequence[str]) -> float | None:
     return sum(w.isascii() and w in vocab for w in plain) / len(plain)
 
 
-def english_encoder_name(encoder: Any) -> str | None:
-    """``encoder``'s name when it reads English only (:func:`fewshot.encoders.registry.english_only`), else None
-    (also for a stand-in without a ``spec``, such as a cache of vectors): who the language check applies to."""
+def english_model_name(spec: Any) -> str | None:
+    """The model's name when it reads English only (:func:`fewshot.encoders.registry.english_only`), else None
+    (also for no spec): who the language check applies to."""
     from .encoders.registry import english_only
 
-    spec = getattr(encoder, "spec", None)
-    return str(encoder.name) if spec is not None and english_only(spec) else None
+    return str(spec.name) if spec is not None and english_only(spec) else None
+
+
+def english_encoder_name(encoder: Any) -> str | None:
+    """:func:`english_model_name` of ``encoder``'s model (None for a stand-in without a ``spec``, such as a cache
+    of vectors)."""
+    return english_model_name(getattr(encoder, "spec", None))
 
 
 def not_english_note(texts: Sequence[str], encoder: str, what: str = "the examples") -> str | None:

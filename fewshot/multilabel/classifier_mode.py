@@ -129,8 +129,6 @@ class MultiLabelMode:
         sets = [split_label_cell(lab) for lab in s.labels]
         if not any(label in labs for labs in sets):
             raise FewShotError(f"unknown label {label!r}; known labels: {list(clf.classes_)}")
-        if new_label == label:
-            raise FewShotError(f"the label is already called {label!r}")
         self._check_sets(clf, [[new_label]], at_least=1)
         s.labels = [join_labels(dict.fromkeys(new_label if x == label else x for x in labs)) for labs in sets]
         thresholds = dict(clf.config.label_thresholds or {})
