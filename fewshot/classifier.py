@@ -636,8 +636,13 @@ class FewShotClassifier:
     # ---- persistence -----------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         """Write a portable folder: ``examples.csv``, ``config.json``, ``index.faiss``, and when fine-tuned
-        ``finetune.safetensors`` (see :mod:`fewshot.persist`, :mod:`fewshot.finetuned`)."""
+        ``finetune.safetensors`` (see :mod:`fewshot.persist`, :mod:`fewshot.finetuned`); a path ending in
+        ``.zip`` gets those files zipped (what the app's *Load classifier* takes)."""
         from . import __version__
+
+        if persist.is_zip_path(directory):
+            with tempfile.TemporaryDirectory(prefix="fewshot-save-") as tmp:
+                return persist.write_zip(self.save(Path(tmp) / "classifier"), Path(directory))
 
         meta = {"fewshot_version": __version__, "encoder": self.encoder.describe(), "ids": self.support.ids,
                 "config": asdict(self.config) | {"model": self.encoder.name,  # what is in use ("auto" resolved)
@@ -676,7 +681,8 @@ class FewShotClassifier:
     @classmethod
     def load(cls, directory: str | Path, *, encoder: Encoder | None = None, allow_model_paths: bool = True,
              reencode: bool = False, **overrides: Any) -> FewShotClassifier:
-        """Load a folder written by :meth:`save` (no re-encoding when the index matches the examples).
+        """Load a folder written by :meth:`save`, or a zip of one (the app's *Save classifier*); no re-encoding
+        when the index matches the examples.
 
         Only JSON, CSV and a FAISS index are read (never a pickle). ``allow_model_paths=False`` (for
         uploads) refuses a config that points the encoder at a local path. A damaged or foreign index is
@@ -689,7 +695,14 @@ class FewShotClassifier:
         purpose, say so: ``model="minilm"`` (an override) or ``reencode=True`` (with ``encoder=``). A
         different ``int8`` or ``extra_layers`` of the same model re-encodes without asking.
         """
-        folder = persist.read_folder(directory, overrides, allow_model_paths=allow_model_paths)
+        with persist.opened(directory) as unpacked:
+            return cls._load(directory, unpacked, encoder, allow_model_paths, reencode, overrides)
+
+    @classmethod
+    def _load(cls, directory: str | Path, unpacked: Path, encoder: Encoder | None, allow_model_paths: bool,
+              reencode: bool, overrides: dict[str, Any]) -> FewShotClassifier:
+        """:meth:`load` from the folder ``unpacked`` (``directory`` itself, or its zip unpacked)."""
+        folder = persist.read_folder(unpacked, overrides, allow_model_paths=allow_model_paths, name=directory)
         options = dict(folder.options)
         if "model" in overrides and "extra_layers" not in overrides and \
                 overrides["model"] != folder.meta.get("config", {}).get("model"):

@@ -103,9 +103,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rule", choices=RULES, help="classification rule (default: head)")
     p.add_argument("--min-confidence", type=_probability, metavar="P",
                    help="answer 'unknown' below this top probability (0-1)")
-    p.add_argument("--auto-unknown", action="store_true",
+    p.add_argument("--auto-unknown", action=argparse.BooleanOptionalAction, default=None,
                    help="answer 'unknown' below the in-scope-score threshold derived from the examples (with "
-                        "--multi-label: no label when none reaches its own threshold)")
+                        "--multi-label: no label when none reaches its own threshold); --no-auto-unknown turns "
+                        "it off for a saved classifier that has it (the app saves it on)")
     p.add_argument("--score-threshold", type=_score, metavar="S",
                    help="answer 'unknown' below this in-scope score (replaces the automatic threshold)")
     p.add_argument("--threshold", type=_threshold, metavar="P|auto",
@@ -135,7 +136,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 def _add_support_options(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--support", help="CSV (or .xlsx) of examples (text,label)")
-    src.add_argument("--classifier", help="a folder written by `fewshot fit` or FewShotClassifier.save")
+    src.add_argument("--classifier", help="a folder written by `fewshot fit` or FewShotClassifier.save, or a zip "
+                     "of one (the app's Save classifier)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="build a classifier folder from examples (for --classifier, the app, Ray)")
     p.add_argument("--support", required=True, help="CSV (or .xlsx) of examples (text,label)")
-    p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("--out", required=True, help="folder to write (a path ending in .zip: a zip of it, for the "
+                   "app's Load classifier)")
     _add_model_options(p)
 
     p = sub.add_parser("check", help="what to fix in a label set before trusting it (the app's label check)")
@@ -215,8 +218,8 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         opts |= unknown_options(args.threshold)
     if args.min_confidence is not None:
         opts["min_confidence"] = args.min_confidence
-    if args.auto_unknown:
-        opts["auto_unknown"] = True
+    if args.auto_unknown is not None:
+        opts["auto_unknown"] = args.auto_unknown
     if args.score_threshold is not None:
         opts["score_threshold"] = args.score_threshold
     if args.int8:
@@ -542,9 +545,10 @@ def _classify_ray(args: argparse.Namespace) -> int:
         clf, overrides = _classifier(args), {}
     saved = None
     if isinstance(clf, str | Path):  # read once, for the notes only: the actors load it
-        from .persist import read_folder
+        from .persist import opened, read_folder
 
-        saved = read_folder(clf, {})
+        with opened(clf) as folder:
+            saved = read_folder(folder, {}, name=clf)
     _note(_ray_input_note(args, clf, saved, files[0]))
     counts = [count_rows(f, args.encoding) for f in files]
     total = None if None in counts else sum(c for c in counts if c is not None)

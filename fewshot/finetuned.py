@@ -333,7 +333,7 @@ def _restore_folds(folder: SavedFolder, section: dict[str, Any]) -> FoldVectors 
         fold_ids = tensors["fold_ids"].astype(np.int64)
         vectors = [tensors[f"vectors.{i}"].astype(np.float16) for i in range(len(set(fold_ids.tolist()) - {-1}))]
     except (OSError, KeyError, SafetensorError, ValueError) as exc:
-        warnings.warn(f"{folder.directory / FOLDS_FILE} cannot be read ({type(exc).__name__}: {exc}); the automatic "
+        warnings.warn(f"{FOLDS_FILE} in {folder.name} cannot be read ({type(exc).__name__}: {exc}); the automatic "
                       "unknown threshold is computed from the adapted vectors", FewShotWarning, stacklevel=4)
         return None
     if any(v.ndim != 2 or len(v) != len(fold_ids) for v in vectors) or len(fold_ids) < len(texts):
@@ -360,7 +360,7 @@ def restore(clf: FewShotClassifier, folder: SavedFolder) -> bool:
     if isinstance(record, dict) and record.get("model") and (
             record["model"] != base.name or not same_weights(record, base.describe())):
         # adapted layers of other weights would mix with this encoder's own: the instant encoder instead
-        warnings.warn(f"{folder.directory} was fine-tuned on other encoder weights ({record['model']!r}) than "
+        warnings.warn(f"{folder.name} was fine-tuned on other encoder weights ({record['model']!r}) than "
                       f"{base.name!r} has here; loaded with the instant encoder instead", FewShotWarning,
                       stacklevel=3)
         return False
@@ -368,7 +368,7 @@ def restore(clf: FewShotClassifier, folder: SavedFolder) -> bool:
         data = path.read_bytes()
         state_dict = read_weights(base._model, data)
     except (OSError, FewShotError) as exc:
-        warnings.warn(f"{folder.directory} was fine-tuned but its adapted weights cannot be used ({exc}); "
+        warnings.warn(f"{folder.name} was fine-tuned but its adapted weights cannot be used ({exc}); "
                       "loaded with the instant encoder instead", FewShotWarning, stacklevel=3)
         return False
     report = _dataclass_from(FinetuneReport, section.get("report"))

@@ -2,7 +2,8 @@
 
 Writing is atomic (a staged folder swapped in with renames, so one complete save always exists); reading
 checks that the saved vectors come from the encoder in use before it reuses them, and maps configs saved
-under old option names onto the current ones silently.
+under old option names onto the current ones silently. The same folder zipped (the app's *Save classifier*, or
+a path ending in ``.zip``) is read and written too: its files at the zip's root or in one folder.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,9 @@ INDEX_FILE = "index.faiss"
 SAVE_FILES = frozenset({CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE, "finetune.safetensors", "finetune_folds.safetensors",
                         "multilabel.npz", "multilabel.json"})
 """Every file a save may write (:func:`write_folder` refuses others): a folder holding any other is not replaced."""
+MAX_ZIP_BYTES = 4 * 1024**3
+"""What a classifier zip may unpack to (a bound against a zip bomb; a fine-tuned accurate encoder's weights are
+a few hundred MB)."""
 SYSTEM_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 """Files a file browser leaves in a folder it showed: replacing a save deletes them without asking."""
 
@@ -41,6 +48,8 @@ class SavedFolder:
     options: dict[str, Any]
     texts: list[str]
     labels: list[str]
+    name: str = ""
+    """How messages name it: the path the user gave (a zip's, when ``directory`` is where it was unpacked)."""
 
 
 def write_folder(directory: str | Path, examples: pd.DataFrame, index: SupportIndex, meta: dict[str, Any],
@@ -91,16 +100,19 @@ def is_saved_classifier(directory: Path) -> bool:
     return isinstance(meta, dict) and "fewshot_version" in meta and (directory / EXAMPLES_FILE).is_file()
 
 
-def read_folder(directory: str | Path, overrides: dict[str, Any], *, allow_model_paths: bool = True) -> SavedFolder:
+def read_folder(directory: str | Path, overrides: dict[str, Any], *, allow_model_paths: bool = True,
+                name: str | Path | None = None) -> SavedFolder:
     """Read a folder written by :func:`write_folder`; ``overrides`` replace saved options (old names mapped).
 
-    ``allow_model_paths=False`` (for uploads) refuses a config that points the encoder at a local path.
+    ``allow_model_paths=False`` (for uploads) refuses a config that points the encoder at a local path; ``name``:
+    how messages name the folder (default: ``directory``).
     """
     directory = Path(directory)
+    shown = str(name if name is not None else directory)
     if not (directory / CONFIG_FILE).is_file() and (previous(directory) / CONFIG_FILE).is_file():
         directory = previous(directory)  # a save was interrupted between its two renames
     if not (directory / CONFIG_FILE).is_file():
-        raise FewShotError(f"{directory} is not a saved classifier: {CONFIG_FILE} is missing")
+        raise FewShotError(f"{shown} is not a saved classifier: {CONFIG_FILE} is missing")
     try:
         meta = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
         options = migrate_options(dict(meta["config"]), warn=False) | migrate_options(overrides)
@@ -110,12 +122,12 @@ def read_folder(directory: str | Path, overrides: dict[str, Any], *, allow_model
     except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError) as exc:
         if isinstance(exc, FewShotError):
             raise
-        raise FewShotError(f"{directory} is a damaged saved classifier ({type(exc).__name__}: {exc}); "
+        raise FewShotError(f"{shown} is a damaged saved classifier ({type(exc).__name__}: {exc}); "
                            "save it again or rebuild it from its examples CSV") from exc
     if not allow_model_paths and not is_named_model(model):
-        raise FewShotError(f"{directory} asks for the encoder {model!r}; only 'default', 'minilm' or a hub "
+        raise FewShotError(f"{shown} asks for the encoder {model!r}; only 'default', 'minilm' or a hub "
                            "id are accepted from an uploaded classifier")
-    return SavedFolder(directory, meta, model, options, texts, labels)
+    return SavedFolder(directory, meta, model, options, texts, labels, shown)
 
 
 def encoder_mismatch(folder: SavedFolder, encoder: Any) -> str | None:
@@ -203,3 +215,92 @@ def is_named_model(model: Any) -> bool:
         return True
     return isinstance(model, str) and model.count("/") == 1 and not model.startswith((".", "/", "~")) \
         and ".." not in model and "\\" not in model
+
+
+def is_zip_path(path: str | Path) -> bool:
+    """Whether ``path`` names a classifier zip: an existing zip file, or a new path ending in ``.zip``."""
+    path = Path(path)
+    return not path.is_dir() and (path.suffix.lower() == ".zip" or path.is_file() and zipfile.is_zipfile(path))
+
+
+def read_zip(path: str | Path, *, names: Collection[str] = SAVE_FILES,
+             max_bytes: int = MAX_ZIP_BYTES) -> dict[str, bytes]:
+    """The saved-classifier files (``names``) inside a zip, at its root or in one folder, as name -> bytes.
+
+    Refuses a zip that is not one (naming what it lacks), an entry with an unsafe path, and more than
+    ``max_bytes`` unpacked; other entries (a ``__MACOSX`` folder, notes) are skipped.
+    """
+    shown = Path(path).name
+    try:
+        with zipfile.ZipFile(path) as zf:
+            found: dict[str, zipfile.ZipInfo] = {}
+            total = 0
+            for info in zf.infolist():
+                name = info.filename.replace("\\", "/")
+                parts = [p for p in name.split("/") if p]
+                if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+                    raise FewShotError(f"{shown} holds an unsafe path {info.filename!r}; it was not opened")
+                if info.is_dir() or not parts or parts[-1] not in names or len(parts) > 2:
+                    continue
+                total += info.file_size
+                if total > max_bytes:
+                    raise FewShotError(f"{shown} unpacks to more than {max_bytes // 2**20} MB; it was not opened")
+                found.setdefault(parts[-1], info)
+            if CONFIG_FILE not in found or EXAMPLES_FILE not in found:
+                raise FewShotError(f"{shown} is not a saved classifier: it needs {CONFIG_FILE} and {EXAMPLES_FILE} "
+                                   "(the folder written by the app's 'Save classifier', `fewshot fit` or "
+                                   "FewShotClassifier.save)")
+            return {name: zf.read(info) for name, info in found.items()}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise FewShotError(f"{shown} is not a readable zip ({type(exc).__name__}: {exc})") from None
+
+
+@contextmanager
+def opened(path: str | Path) -> Iterator[Path]:
+    """``path`` as a saved folder: itself, or a zip of one unpacked into a temporary folder (removed afterwards;
+    errors raised meanwhile name the zip, not the temporary folder)."""
+    path = Path(path)
+    if not path.is_file():
+        yield path
+        return
+    if not zipfile.is_zipfile(path):
+        raise FewShotError(f"{path} is a file, not a saved classifier: give the folder written by `fewshot fit` or "
+                           "FewShotClassifier.save, or a zip of one (the app's 'Save classifier')")
+    files = read_zip(path)
+    with tempfile.TemporaryDirectory(prefix="fewshot-zip-") as tmp:
+        for name, data in files.items():
+            (Path(tmp) / name).write_bytes(data)
+        try:
+            yield Path(tmp)
+        except FewShotError as exc:
+            raise FewShotError(str(exc).replace(tmp, str(path))) from exc
+
+
+def write_zip(folder: Path, path: Path) -> Path:
+    """Zip a saved ``folder``'s files (at the zip's root) into ``path``, atomically; an existing file there is
+    replaced only when it is a classifier zip too."""
+    if path.is_dir():
+        raise FewShotError(f"{path} is a folder; save the classifier to a new .zip path or into that folder's name")
+    if path.exists() and not _is_classifier_zip(path):
+        raise FewShotError(f"{path} exists and is not a saved classifier's zip; saving would replace it: choose "
+                           "a new name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name in sorted(SAVE_FILES):
+                if (folder / name).is_file():
+                    zf.write(folder / name, name)
+        os.replace(staging, path)
+    finally:
+        Path(staging).unlink(missing_ok=True)
+    return path
+
+
+def _is_classifier_zip(path: Path) -> bool:
+    try:
+        read_zip(path, names={CONFIG_FILE, EXAMPLES_FILE})
+    except FewShotError:
+        return False
+    return True

@@ -587,13 +587,21 @@ def test_no_files_served_outside_temp(app_url: str) -> None:
 
 
 def test_zip_holds_the_portable_folder(support: Client, tmp_path: Path) -> None:
-    """The downloaded zip unpacks to the folder FewShotClassifier.save writes (config, examples, index)."""
+    """The downloaded zip unpacks to the folder FewShotClassifier.save writes (config, examples, index), saved
+    with the automatic unknown the app starts with; Python loads the zip itself and answers as the app does."""
+    from fewshot import FewShotClassifier
+
     saved = Path(support.predict(api_name="/save_classifier"))
     zipfile.ZipFile(io.BytesIO(saved.read_bytes())).extractall(tmp_path)
     folder = tmp_path / "fewshot_classifier"
     assert {p.name for p in folder.iterdir()} == {"config.json", "examples.csv", "index.faiss"}
     assert len(pd.read_csv(folder / "examples.csv")) == 30
-    assert "config" in json.loads((folder / "config.json").read_text())
+    assert json.loads((folder / "config.json").read_text())["config"]["auto_unknown"] is True
+    clf = FewShotClassifier.load(saved)
+    texts = ["I was charged twice for my order", "what is the capital of france"]
+    verdicts = [support.predict(t, True, 0.5, True, api_name="/classify")[1] for t in texts]
+    assert verdicts[0].startswith("### billing") and verdicts[1].startswith("### unknown")
+    assert list(clf.predict(texts)) == ["billing", "unknown"]
 
 
 def test_app_entry_point_has_help_and_refuses_a_bad_option_before_building_the_page() -> None:

@@ -198,6 +198,51 @@ def test_saved_extra_layers_are_kept_and_a_save_without_them_is_re_encoded(tmp_p
     assert list(old.predict(queries)) == [g for _, g in QUERIES]
 
 
+def test_save_and_load_a_zip(clf: FewShotClassifier, tmp_path) -> None:
+    """A path ending in .zip gets the folder zipped; load takes it, and a zip holding the folder one level down
+    (the app's Save classifier); errors name the zip, and saving never replaces a file that is not such a zip."""
+    import zipfile
+
+    queries = [q for q, _ in QUERIES] + ["something else entirely"]
+    expected = clf.predict_proba(queries)
+    zipped = clf.save(tmp_path / "clf.zip")
+    assert zipped == tmp_path / "clf.zip" and zipfile.is_zipfile(zipped)
+    assert {"config.json", "examples.csv", "index.faiss"} <= set(zipfile.ZipFile(zipped).namelist())
+    np.testing.assert_array_equal(FewShotClassifier.load(zipped).predict_proba(queries), expected)
+    clf.save(zipped)  # an earlier save is replaced
+    nested = tmp_path / "nested.zip"  # as the app writes it, with a file browser's leftovers
+    with zipfile.ZipFile(zipped) as src, zipfile.ZipFile(nested, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(f"my_classifier/{name}", src.read(name))
+        dst.writestr("__MACOSX/my_classifier/._config.json", b"\0")
+    loaded = FewShotClassifier.load(nested)
+    np.testing.assert_array_equal(loaded.predict_proba(queries), expected)
+    assert loaded.examples.equals(clf.examples)
+    damaged = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(zipped) as src, zipfile.ZipFile(damaged, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, b"{not json" if name == "config.json" else src.read(name))
+    with pytest.raises(FewShotError, match=r"damaged.zip is a damaged saved classifier") as info:
+        FewShotClassifier.load(damaged)
+    assert "fewshot-zip-" not in str(info.value)  # never the temporary folder it was unpacked into
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.writestr("photo.jpg", b"\xff")
+    with pytest.raises(FewShotError, match=r"other.zip is not a saved classifier: it needs config.json"):
+        FewShotClassifier.load(other)
+    with pytest.raises(FewShotError, match=r"other.zip exists and is not a saved classifier's zip"):
+        clf.save(other)
+    assert zipfile.ZipFile(other).namelist() == ["photo.jpg"]
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../config.json", "{}")
+    with pytest.raises(FewShotError, match="unsafe path"):
+        FewShotClassifier.load(evil)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(FewShotError, match="notes.txt is a file, not a saved classifier"):
+        FewShotClassifier.load(tmp_path / "notes.txt")
+
+
 def test_load_rejects_a_non_classifier_folder(tmp_path) -> None:
     with pytest.raises(FewShotError, match="not a saved classifier"):
         FewShotClassifier.load(tmp_path)

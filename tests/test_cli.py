@@ -216,6 +216,26 @@ def test_fit_then_classify_from_folder(support: Path, queries: Path, tmp_path: P
     assert pd.read_csv(out)["label"].tolist() == [g for _, g in QUERIES]
 
 
+def test_fit_to_a_zip_then_classify_from_it(support: Path, queries: Path, tmp_path: Path, capsys) -> None:
+    """``fit --out x.zip`` writes the folder zipped (what the app's Load classifier takes); ``--classifier`` takes
+    such a zip, as the app's Save classifier writes it; ``--no-auto-unknown`` turns off a saved automatic unknown."""
+    zipped = tmp_path / "clf.zip"
+    assert main(["fit", "--support", str(support), "--out", str(zipped), "--model", "minilm", "--auto-unknown"]) == 0
+    out = tmp_path / "out.csv"
+    odd = tmp_path / "odd.csv"
+    odd.write_text("text\nwhat is the capital of france\n")
+    assert main(["classify", "--classifier", str(zipped), "--input", str(odd), "--output", str(out)]) == 0
+    assert pd.read_csv(out)["label"].tolist() == ["unknown"]
+    for rows, gold in ((odd, None), (queries, [g for _, g in QUERIES])):
+        assert main(["classify", "--classifier", str(zipped), "--input", str(rows), "--output", str(out),
+                     "--no-auto-unknown"]) == 0
+        labels = pd.read_csv(out)["label"].tolist()
+        assert labels == gold if gold else "unknown" not in labels
+    capsys.readouterr()
+    assert main(["classify", "--classifier", str(queries), "--input", str(queries), "--output", str(out)]) == 2
+    assert "in.csv is a file, not a saved classifier: give the folder" in capsys.readouterr().err
+
+
 def test_extra_layers_option_is_saved_with_the_classifier(support: Path, queries: Path, tmp_path: Path) -> None:
     for value, dim in (("none", 384), ("2,4", 3 * 384)):
         folder = tmp_path / value
@@ -469,6 +489,7 @@ def test_unknown_and_int8_flags_map_to_options() -> None:
         return options_from_args(build_parser().parse_args(["fit", "--support", "s.csv", "--out", "o", *flags]))
 
     assert options("--auto-unknown") == {"auto_unknown": True}
+    assert options("--no-auto-unknown") == {"auto_unknown": False} and options() == {}
     assert options("--min-confidence", "0.4") == {"min_confidence": 0.4}
     assert options("--score-threshold", "-1.5") == {"score_threshold": -1.5}
     assert options("--threshold", "auto") == {"auto_unknown": True, "min_confidence": None}  # the old spelling

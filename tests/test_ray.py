@@ -147,6 +147,11 @@ def test_folder_and_glob_input_keep_file_order(ray_local: None, data: dict[str, 
     assert classify_with_ray(str(parts / "part-*.csv"), from_glob, classifier=data["clf"], num_workers=1) == 300
     assert_same_output(local, from_glob)
 
+    from_zip = data["dir"] / "from_zip.csv"  # a zip of the folder (the app's Save classifier)
+    zipped = clf.save(data["dir"] / "clf.zip")
+    assert classify_with_ray(whole, from_zip, classifier=zipped, num_workers=1) == 300
+    assert_same_output(local, from_zip)
+
 
 def test_input_errors_are_one_line(ray_local: None, data: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(FewShotError, match="no file matches"):

@@ -581,47 +581,29 @@ def save_zip(fitted: Fitted) -> Path:
     """The classifier as a zip of the folder :meth:`FewShotClassifier.save` writes, less a multi-label classifier's
     fitted per-label model: an uploaded zip's arrays are not trusted, and loading fits it again from the examples
     (deterministically: the same answers)."""
-    from ..finetuned import FINETUNE_FILE
-    from ..persist import CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE
-
     work = out_dir()
     clf = fitted.clf
-    if is_multi_classifier(clf) and not clf.config.auto_unknown:
-        # saved as the app answers by default (*Unknown: automatic*): no label when none reaches its threshold
+    if not clf.config.auto_unknown:
+        # saved as the app answers by default (*Unknown: automatic*), so that Python and the CLI answer as the app
+        # does: unknown below the automatic threshold (multi-label: no label when none reaches its threshold)
         clf = copy.copy(clf)
         clf.config = replace(clf.config, auto_unknown=True)
     folder = clf.save(work / ZIP_FOLDER)
     path = work / "fewshot_classifier.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in (CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE, FINETUNE_FILE):  # the adapted weights when fine-tuned
+        for name in sorted(_zip_files()):  # the adapted weights when fine-tuned
             if (folder / name).is_file():
                 zf.write(folder / name, f"{ZIP_FOLDER}/{name}")
     return path
 
 
-def _zip_members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
-    """The classifier files inside a zip (at the root or in one folder); refuses unsafe or huge entries."""
+def _zip_files() -> frozenset[str]:
+    """The files of a classifier zip the app writes and reads: no multi-label model, nor a fine-tuning's fold
+    copies (an uploaded zip's arrays are not trusted; loading fits them again from the examples)."""
     from ..finetuned import FINETUNE_FILE
     from ..persist import CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE
 
-    wanted = {CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE, FINETUNE_FILE}
-    found: dict[str, zipfile.ZipInfo] = {}
-    total = 0
-    for info in zf.infolist():
-        name = info.filename.replace("\\", "/")
-        parts = [p for p in name.split("/") if p]
-        if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
-            raise FewShotError(f"the zip holds an unsafe path {info.filename!r}; it was not opened")
-        if info.is_dir() or not parts or parts[-1] not in wanted or len(parts) > 2:
-            continue
-        total += info.file_size
-        if total > MAX_ZIP_BYTES:
-            raise FewShotError(f"the zip unpacks to more than {MAX_ZIP_BYTES // 2**20} MB; it was not opened")
-        found.setdefault(parts[-1], info)
-    if CONFIG_FILE not in found or EXAMPLES_FILE not in found:
-        raise FewShotError(f"the zip is not a saved classifier: it needs {CONFIG_FILE} and {EXAMPLES_FILE} "
-                           "(the folder written by 'Save classifier' or `fewshot fit`)")
-    return found
+    return frozenset({CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE, FINETUNE_FILE})
 
 
 def _sanitize_saved_config(path: Path) -> None:
@@ -649,15 +631,14 @@ def _saved_labels(folder: Path) -> list[str] | None:
 def load_zip(path: str | Path) -> tuple[dict[str, Any], Fitted]:
     """A state and fitted classifier from a zip written by :func:`save_zip` (or a zipped saved folder)."""
     from ..classifier import FewShotClassifier
-    from ..persist import CONFIG_FILE
+    from ..persist import CONFIG_FILE, read_zip
 
     if not zipfile.is_zipfile(path):
         raise FewShotError(f"{Path(path).name} is not a zip file; save a classifier with 'Save classifier'")
     work = out_dir()
     try:
-        with zipfile.ZipFile(path) as zf:
-            for name, info in _zip_members(zf).items():
-                (work / name).write_bytes(zf.read(info))
+        for name, data in read_zip(path, names=_zip_files(), max_bytes=MAX_ZIP_BYTES).items():
+            (work / name).write_bytes(data)
         point, saved_model = saved_operating_point(work / CONFIG_FILE)
         _sanitize_saved_config(work / CONFIG_FILE)
         int8, tier = saved_encoder_kind(work / CONFIG_FILE)

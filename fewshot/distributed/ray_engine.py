@@ -35,6 +35,7 @@ import logging
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,8 +120,11 @@ def check_inputs(files: list[Path], text_column: str, encoding: str | None) -> t
 
 
 def _folder_bytes(directory: Path) -> dict[str, bytes]:
-    from ..persist import CONFIG_FILE
+    """The files of a saved classifier folder, or of a zip of one, as name -> bytes (what the actors unpack)."""
+    from ..persist import CONFIG_FILE, read_zip
 
+    if directory.is_file() and zipfile.is_zipfile(directory):
+        return read_zip(directory)
     if not (directory / CONFIG_FILE).is_file():
         raise FewShotError(f"{directory} is not a saved classifier: {CONFIG_FILE} is missing")
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
