@@ -251,7 +251,9 @@ def read_zip(path: str | Path, *, names: Collection[str] = SAVE_FILES,
                                    "(the folder written by the app's 'Save classifier', `fewshot fit` or "
                                    "FewShotClassifier.save)")
             return {name: zf.read(info) for name, info in found.items()}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:  # damaged, encrypted
+        if "encrypted" in str(exc):
+            raise FewShotError(f"{shown} is password-protected; zip the classifier again without a password") from None
         raise FewShotError(f"{shown} is not a readable zip ({type(exc).__name__}: {exc})") from None
 
 

@@ -238,6 +238,15 @@ def test_save_and_load_a_zip(clf: FewShotClassifier, tmp_path) -> None:
         zf.writestr("../config.json", "{}")
     with pytest.raises(FewShotError, match="unsafe path"):
         FewShotClassifier.load(evil)
+    data = bytearray(zipped.read_bytes())  # as `zip -P secret` marks it: the encrypted bit of each entry
+    at = data.find(b"PK\x01\x02")  # a central directory entry; its general-purpose flags are 8 bytes in
+    while at != -1:
+        data[at + 8] |= 1
+        at = data.find(b"PK\x01\x02", at + 4)
+    locked = tmp_path / "locked.zip"
+    locked.write_bytes(bytes(data))
+    with pytest.raises(FewShotError, match="locked.zip is password-protected"):
+        FewShotClassifier.load(locked)
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(FewShotError, match="notes.txt is a file, not a saved classifier"):
         FewShotClassifier.load(tmp_path / "notes.txt")
