@@ -163,7 +163,8 @@ def test_encoder_choice_is_an_optional_last_input(app_url: str, support: Client)
         at = names.index("encoder")  # last, or followed by later optional inputs: old positional calls keep working
         assert params[at]["parameter_default"] == "fast", endpoint
         assert all(p["parameter_has_default"] for p in params[at:]), endpoint
-        assert names[at + 1:] == (["batch_aware"] if endpoint in ("/classify_csv", "/evaluate") else []), endpoint
+        later = {"/classify_csv": ["batch_aware", "pasted"], "/evaluate": ["batch_aware"]}
+        assert names[at + 1:] == later.get(endpoint, []), endpoint
     text = "I can't log in, the password reset email never came"
     default, _, _ = support.predict(text, False, 0.0, api_name="/classify")
     fast, _, _ = support.predict(text, False, 0.0, True, "fast", api_name="/classify")
@@ -425,6 +426,27 @@ def test_batch_csv_download(support: Client, batch_csv: Path) -> None:
     assert out["predicted_label"].iloc[-1] == ""  # the row with an empty text is kept, unlabelled
     with pytest.raises(AppError, match="no column 'nope'"):
         support.predict(handle_file(str(batch_csv)), "nope", True, 0.5, api_name="/classify_csv")
+
+
+def test_batch_classifies_pasted_texts_when_no_file_is_uploaded(support: Client, batch_csv: Path) -> None:
+    """Texts pasted one per line (blank lines skipped) are a batch of their own: the same answers, download and
+    review as a file; an uploaded file wins; neither is refused with a message."""
+    pasted = "I was charged twice for my order\n\n  the app crashes when I log in  \nwhere is my parcel\n"
+    preview, download, summary = support.predict(None, "", True, 0.5, True, "fast", False, pasted,
+                                                 api_name="/classify_csv")
+    assert "3 rows labelled" in summary and Path(download).name == "pasted_texts_labelled.csv"
+    out = pd.read_csv(download, dtype=str, keep_default_na=False)
+    assert out["text"].tolist() == ["I was charged twice for my order", "the app crashes when I log in",
+                                    "where is my parcel"]
+    assert out["label"].tolist() == ["billing", "technical_issue", "shipping"]
+    assert preview["headers"][:3] == ["label", "confidence", "text"]
+    rows = support.predict(False, 1.0, "(all labels)", api_name="/review")
+    assert len(rows["data"]) == 3
+    _, _, summary = support.predict(handle_file(str(batch_csv)), "text", False, 0.0, True, "fast", False, pasted,
+                                    api_name="/classify_csv")
+    assert "22 rows labelled" in summary  # the file, not the pasted texts
+    with pytest.raises(AppError, match="no file uploaded; choose a CSV file first .on Batch: or paste texts"):
+        support.predict(None, "", True, 0.5, True, "fast", False, " \n ", api_name="/classify_csv")
 
 
 def test_batch_reads_an_excel_workbook(support: Client, batch_csv: Path, tmp_path: Path) -> None:

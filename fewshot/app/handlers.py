@@ -93,7 +93,7 @@ def file_path(file: Any) -> str:
     if isinstance(file, dict):
         file = file.get("path") or file.get("name")
     if not file:
-        raise FewShotError("no file uploaded; choose a CSV file first")
+        raise FewShotError("no file uploaded; choose a CSV file first (on Batch: or paste texts, one per line)")
     return str(file)
 
 
@@ -456,14 +456,17 @@ def batch_columns(file: Any) -> Any:
 
 @friendly
 def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, int8: bool, encoder: str,
-                 batch_aware: bool, state: dict[str, Any], cache: Any, progress: gr.Progress = gr.Progress()
-                 ) -> tuple[Any, ...]:
-    """Label every row of a CSV: preview, labelled-CSV download, a summary (unknowns counted), and the rows
-    kept for review (:mod:`fewshot.app.review`); ``batch_aware``: the rows' in-scope scores read together
-    (:func:`fewshot.unknown.batch_scores`)."""
-    path = file_path(file)
-    df = st.read_upload(path)
-    column = st.text_column([str(c) for c in df.columns], column)
+                 batch_aware: bool, pasted: str | None, state: dict[str, Any], cache: Any,
+                 progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+    """Label every row of a CSV, or of texts pasted one per line when no file is uploaded: preview,
+    labelled-CSV download, a summary (unknowns counted), and the rows kept for review (:mod:`fewshot.app.review`);
+    ``batch_aware``: the rows' in-scope scores read together (:func:`fewshot.unknown.batch_scores`)."""
+    if file or not str(pasted or "").strip():
+        path = file_path(file)
+        df = st.read_upload(path)
+        column, source = st.text_column([str(c) for c in df.columns], column), Path(path).name
+    else:
+        df, column, source = st.pasted_rows(str(pasted)), st.PASTED_COLUMN, "pasted_texts"
     fit = fitted(state, cache, progress, int8, encoder)
     rule = ev.unknown_rule(fit.clf, auto_unknown, threshold)  # a threshold chosen on Evaluate wins
     out, blank = st.classify_frame(fit.clf, df, column, rule, progress_fn(progress, "Classifying"),
@@ -528,7 +531,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
             summary += f"; *{BATCH_AWARE_LABEL}* answers a recurring one unknown more often"
     first = [label_col, conf_col, column]  # the decisive columns first: they stay visible on a narrow screen
     preview = out[first + [c for c in out.columns if c not in first]].head(PREVIEW_ROWS)
-    return preview, str(st.write_labelled(out, Path(path).name)), summary, fit, review
+    return preview, str(st.write_labelled(out, source)), summary, fit, review
 
 
 # ---- evaluate --------------------------------------------------------------------------------------
@@ -816,7 +819,7 @@ def review(unknown_only: bool, below: float, label: str, batch: Any) -> tuple[An
 
 
 def review_after_batch(batch: Any) -> tuple[Any, ...]:
-    """After *Classify CSV*: the review section with all rows, its filters reset, the label filter's choices,
+    """After Batch's *Classify*: the review section with all rows, its filters reset, the label filter's choices,
     no groups yet."""
     batch, table = rv.filter_rows(batch)
     labels = [rv.ALL_LABELS, *rv.labels_in(batch)]

@@ -1,6 +1,6 @@
 """Review the last batch: its rows with filters, lowest confidence first, and turning a row into an example.
 
-The labelling tools' core loop: after *Classify CSV*, browse the answers (only ``unknown``, confidence below
+The labelling tools' core loop: after Batch's *Classify*, browse the answers (only ``unknown``, confidence below
 a value, one predicted label), look at a row's closest examples, and add it to the label set with the right
 label ("add as example of …") or its predicted one ("this is right"). The batch's rows live in the session
 (a ``gr.State``) as plain JSON, capped at :data:`MAX_REVIEW_ROWS` (the least confident ones kept); every

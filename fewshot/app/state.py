@@ -728,6 +728,20 @@ def read_upload(path: str | Path, display_name: str | None = None) -> pd.DataFra
     return df
 
 
+PASTED_COLUMN = "text"
+
+
+def pasted_rows(pasted: str) -> pd.DataFrame:
+    """Texts pasted one per line (a spreadsheet column copied, say) as a one-column frame; blank lines dropped,
+    with the same row limit as a file."""
+    lines = [line.strip() for line in pasted.splitlines()]
+    df = pd.DataFrame({PASTED_COLUMN: [line for line in lines if line]}, dtype=str)
+    if len(df) > MAX_ROWS:
+        raise FewShotError(f"{len(df):,} texts were pasted; this app classifies at most {MAX_ROWS:,} at once (upload "
+                           "them as a file to the `fewshot classify` CLI for more)")
+    return df
+
+
 def classify_frame(clf: FewShotClassifier, df: pd.DataFrame, column: str, rule: Unknown,
                    progress: ProgressFn | None = None, *, batch_aware: bool = False) -> tuple[pd.DataFrame, int]:
     """``df`` in the one labelled-output format (:func:`fewshot.io.output.label_frame`: label, confidence,

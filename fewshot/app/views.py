@@ -208,19 +208,23 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
 def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
     with gr.Tab("Batch", id="batch"):
         gr.Markdown(f"Upload a CSV (UTF-8 or UTF-16; comma, `;`, tab or `|` separated) or an Excel `.xlsx` (its "
-                    f"first sheet), up to {st.MAX_ROWS:,} rows; choose the text column, classify. The download adds "
+                    f"first sheet), up to {st.MAX_ROWS:,} rows, and choose the text column; or paste texts, one per "
+                    "line. The download adds "
                     "`label`, `confidence`, `top_3` and `in_scope_score` (multi-label: `labels`, every label joined "
                     "with `;`); cells a spreadsheet would run as a formula are prefixed with `'`.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
                 file = gr.File(label="CSV file", file_types=CSV_TYPES, type="filepath", elem_id="batch-file")
                 column = gr.Dropdown(label="Text column", choices=[], allow_custom_value=True, elem_id="batch-column")
+                pasted = gr.Textbox("", label="…or paste texts, one per line", lines=3, max_lines=12,
+                                    placeholder="I was charged twice\nThe app crashes at login",
+                                    info="used when no file is uploaded", elem_id="batch-paste")
                 auto = gr.Checkbox(value=True, label=h.AUTO_LABEL, info=h.AUTO_INFO, elem_id="batch-auto")
                 threshold = gr.Slider(0, 1, value=DEFAULT_THRESHOLD, step=0.05, label="Unknown below confidence",
                                       info="0: always pick a label", visible=False, elem_id="batch-threshold")
                 together = gr.Checkbox(value=False, label=h.BATCH_AWARE_LABEL, info=h.BATCH_AWARE_INFO,
                                        elem_id="batch-together")
-                go = gr.Button("Classify CSV", variant="primary", elem_id="batch-run")
+                go = gr.Button("Classify", variant="primary", elem_id="batch-run")
             with gr.Column(scale=3):
                 summary = gr.Markdown(elem_id="batch-summary", label="Summary")
                 download = gr.File(label="Labelled CSV", interactive=False, elem_id="batch-download")
@@ -230,7 +234,7 @@ def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]
         batch = gr.State(rv.empty_review())
         review_box, pickers = _review_section(state, cache, outs, enc, batch)
     file.upload(h.batch_columns, [file], [column], api_name="batch_columns")
-    go.click(h.classify_csv, [file, column, auto, threshold, *enc, together, state, cache],
+    go.click(h.classify_csv, [file, column, auto, threshold, *enc, together, pasted, state, cache],
              [preview, download, summary, cache, batch], api_name="classify_csv",
              show_progress_on=[summary]).success(
         lambda: gr.Column(visible=True), None, preview_box, api_visibility="private", show_progress="hidden").success(
