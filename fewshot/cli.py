@@ -150,10 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classify", help="label every row of a CSV")
     _add_support_options(p)
-    p.add_argument("--input", required=True, help="CSV (or .xlsx) to classify, - for standard input (with "
-                   "--engine ray: CSVs, also a folder or a glob)")
-    p.add_argument("--output", required=True, help="where to write the labelled CSV (input columns, then "
-                   "label, confidence, top_3, in_scope_score), - for standard output")
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--input", help="CSV (or .xlsx) to classify, - for standard input (with --engine ray: CSVs, "
+                       "also a folder or a glob)")
+    given.add_argument("--text", action="append", metavar="TEXT",
+                       help="a text to classify (repeat for more): the answers are printed as a table, to try a "
+                            "label set without a file")
+    p.add_argument("--output", help="with --input: where to write the labelled CSV (input columns, then label, "
+                   "confidence, top_3, in_scope_score), - for standard output")
     p.add_argument("--chunk-size", type=int, default=2048, help="rows read and written at a time")
     p.add_argument("--engine", choices=ENGINES, default="local",
                    help="local (default) or ray: Ray Data actors; --input may then be a folder or a glob")
@@ -306,6 +310,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
     """``fewshot classify``: the input's rows plus the labelled-output columns (:mod:`fewshot.io.output`)."""
     if args.chunk_size < 1:
         raise FewShotError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    if args.text is not None:
+        return _classify_texts(args)
+    if args.output is None:
+        raise FewShotError("--output is required with --input: a CSV path, or - for standard output")
     if args.engine == "ray":
         for flag, given in (("--groups", args.groups), ("--batch-aware", args.batch_aware),
                             (f"--input {STDIO} / --output {STDIO}", STDIO in (args.input, args.output))):
@@ -405,6 +413,36 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     _note_batch_aware(args, labelled)
     if candidates is not None:
         _write_groups(clf, candidates, groups_path)
+    return 0
+
+
+def _classify_texts(args: argparse.Namespace) -> int:
+    """``classify --text T [--text T2 ...]``: each text's answer and confidence printed as a table on stdout
+    (an unknown answer names its nearest label; an ambiguous one its runner-up)."""
+    for flag, given in (("--output", args.output), ("--groups", args.groups), ("--batch-aware", args.batch_aware),
+                        ("--engine ray", args.engine == "ray")):
+        if given:
+            raise FewShotError(f"--text prints its answers; {flag} works with --input (put the texts in a CSV with "
+                               "a 'text' column)")
+    from .language import classifier_input_note
+    from .text import clean_texts
+
+    texts = clean_texts(args.text, "--text")  # an empty one is refused by name
+    clf = _classifier(args)
+    _note(classifier_input_note(clf, texts, "the texts given"))
+    unknown = str(clf.config.unknown_label)
+    rows = []
+    for text, said in zip(texts, clf.predict_details(texts, top=2, n_matches=0)):
+        answer = "; ".join(said.labels) or unknown if clf.config.multi_label else said.label
+        if said.ambiguous:
+            answer += f" (or {said.alternatives[1]}?)"
+        elif answer == unknown and said.top:
+            answer += f" (nearest: {said.top[0][0]})"
+        rows.append((answer, f"{said.confidence:.2f}", text))
+    width = max(len("answer"), *(len(r[0]) for r in rows))
+    print(f"{'answer':<{width}}  confidence  text")
+    for answer, confidence, text in rows:
+        print(f"{answer:<{width}}  {confidence:<10}  {text}")
     return 0
 
 

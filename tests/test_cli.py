@@ -84,6 +84,24 @@ def test_classify_reads_standard_input_and_writes_standard_output(support: Path,
     assert ray.returncode == 2 and "works with the local engine" in ray.stderr
 
 
+def test_classify_text_prints_a_table_of_answers(support: Path, capsys) -> None:
+    """``--text`` (repeatable) classifies texts given on the command line and prints answer, confidence, text;
+    an unknown answer names its nearest label; the file-only options are refused by name."""
+    args = ["classify", "--support", str(support), "--model", "minilm"]
+    assert main([*args, *(f"--text={q}" for q, _ in QUERIES)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["answer", "confidence", "text"] and len(lines) == len(QUERIES) + 1
+    for line, (text, gold) in zip(lines[1:], QUERIES):
+        assert line.split()[0] == gold and line.endswith(text) and 0 < float(line.split()[1]) <= 1
+    assert main([*args, "--auto-unknown", "--text", "what is the capital of france"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("unknown (nearest: ") and last.endswith("what is the capital of france")
+    assert main([*args, "--text", "where is my refund", "--output", "out.csv"]) == 2
+    assert "--text prints its answers; --output works with --input" in capsys.readouterr().err
+    assert main(["classify", "--support", str(support), "--input", str(support)]) == 2
+    assert "--output is required with --input" in capsys.readouterr().err
+
+
 def test_classify_notes_texts_longer_than_the_encoder_reads(support: Path, tmp_path: Path, capsys) -> None:
     """Rows past the encoder's 256 word pieces are counted over every chunk, in one note."""
     path, out = tmp_path / "long.csv", tmp_path / "out.csv"
