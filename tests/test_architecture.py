@@ -189,7 +189,7 @@ def _names(requirements: list[str]) -> set[str]:
     import re
 
     return {re.split(r"[<>=!~\[; ]", r.strip(), maxsplit=1)[0].lower().replace("_", "-") for r in requirements
-            if r.strip() and not r.strip().startswith("#")}
+            if r.strip() and not r.strip().startswith(("#", "-"))}  # comments and pip options
 
 
 def test_extras_and_space_requirements_agree() -> None:
