@@ -25,6 +25,19 @@ from helpers import support_frame
 ENV = {**os.environ, "FEWSHOT_MODEL": "minilm", "FEWSHOT_NO_PROGRESS": "1"}
 GOOD = "text,label\nhello there,greet\nbye now,bye\n"
 
+
+def _zip(files: dict[str, str]) -> bytes:
+    """A zip holding ``files`` (name -> text), as bytes."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return buf.getvalue()
+
+
 # name -> (file bytes, expected outcome: "ok" with texts, or an error substring)
 CSV_CASES: dict[str, tuple[bytes, object]] = {
     "empty file": (b"", "is empty"),
@@ -43,6 +56,8 @@ CSV_CASES: dict[str, tuple[bytes, object]] = {
                            ["🎉 party time", "你好世界", "שלום עולם"]),
     "html label": (b"text,label\nhello,<script>alert(1)</script>\nbye,b\n", ["hello", "bye"]),
     "zip archive": (b"PK\x03\x04\x14\x00\x06\x00not a workbook", "not a text CSV: it is a zip archive"),
+    "saved classifier zip": (_zip({"my_clf/config.json": "{}", "my_clf/examples.csv": "text,label\n"}),
+                             "is a saved classifier, not a CSV of texts: load it as one (--classifier"),
     "old excel workbook": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "an Excel workbook (.xls)"),
     "gzip file": (b"\x1f\x8b\x08\x00\x00\x00", "compressed (gzip)"),
     "binary file": (b"text,label\n\x00\x01\x02 image bytes\n", "not a text CSV (it holds binary data"),

@@ -60,6 +60,9 @@ def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
         raw = fh.read(64 * 1024)
     if raw.startswith(b"PK\x03\x04") and _is_workbook(path):
         return CsvFormat("", "", excel=True)
+    if raw.startswith(b"PK\x03\x04") and _is_classifier_zip(path):
+        raise FewShotError(f"{path} is a saved classifier, not a CSV of texts: load it as one (--classifier on the "
+                           "command line, FewShotClassifier.load, or the app's Load classifier)")
     for magic, what in NOT_CSV:
         if raw.startswith(magic):
             raise FewShotError(f"{path} is not a text CSV: it is {what}")
@@ -98,6 +101,17 @@ def _is_workbook(path: Path) -> bool:
             return "xl/workbook.xml" in zf.namelist()
     except (zipfile.BadZipFile, OSError):
         return False
+
+
+def _is_classifier_zip(path: Path) -> bool:
+    """Whether a zip file holds a saved classifier's ``config.json`` and ``examples.csv`` (at its root or in one
+    folder, as :func:`fewshot.persist.read_zip` reads it)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = {Path(n).name for n in zf.namelist() if n.count("/") <= 1}
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return {"config.json", "examples.csv"} <= names
 
 
 def _read_workbook(path: Path, nrows: int | None = None) -> pd.DataFrame:
