@@ -23,6 +23,7 @@ import pandas as pd
 
 from .config import migrate_options
 from .errors import FewShotError
+from .io.tables import is_classifier_zip
 from .support import SupportIndex
 
 CONFIG_FILE = "config.json"
@@ -283,7 +284,7 @@ def write_zip(folder: Path, path: Path) -> Path:
     replaced only when it is a classifier zip too."""
     if path.is_dir():
         raise FewShotError(f"{path} is a folder; save the classifier to a new .zip path or into that folder's name")
-    if path.exists() and not _is_classifier_zip(path):
+    if path.exists() and not is_classifier_zip(path):
         raise FewShotError(f"{path} exists and is not a saved classifier's zip; saving would replace it: choose "
                            "a new name")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -298,11 +299,3 @@ def write_zip(folder: Path, path: Path) -> Path:
     finally:
         Path(staging).unlink(missing_ok=True)
     return path
-
-
-def _is_classifier_zip(path: Path) -> bool:
-    try:
-        read_zip(path, names={CONFIG_FILE, EXAMPLES_FILE})
-    except FewShotError:
-        return False
-    return True

@@ -60,7 +60,7 @@ def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
         raw = fh.read(64 * 1024)
     if raw.startswith(b"PK\x03\x04") and _is_workbook(path):
         return CsvFormat("", "", excel=True)
-    if raw.startswith(b"PK\x03\x04") and _is_classifier_zip(path):
+    if raw.startswith(b"PK\x03\x04") and is_classifier_zip(path):
         raise FewShotError(f"{path} is a saved classifier, not a CSV of texts: load it as one (--classifier on the "
                            "command line, FewShotClassifier.load, or the app's Load classifier)")
     for magic, what in NOT_CSV:
@@ -103,7 +103,7 @@ def _is_workbook(path: Path) -> bool:
         return False
 
 
-def _is_classifier_zip(path: Path) -> bool:
+def is_classifier_zip(path: Path) -> bool:
     """Whether a zip file holds a saved classifier's ``config.json`` and ``examples.csv`` (at its root or in one
     folder, as :func:`fewshot.persist.read_zip` reads it)."""
     try:
