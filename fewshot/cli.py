@@ -433,7 +433,7 @@ def _classify_texts(args: argparse.Namespace) -> int:
     unknown = str(clf.config.unknown_label)
     rows = []
     for text, said in zip(texts, clf.predict_details(texts, top=2, n_matches=0)):
-        answer = "; ".join(said.labels) or unknown if clf.config.multi_label else said.label
+        answer = ("; ".join(said.labels) or unknown) if clf.config.multi_label else said.label
         if said.ambiguous:
             answer += f" (or {said.alternatives[1]}?)"
         elif answer == unknown and said.top:

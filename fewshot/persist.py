@@ -33,8 +33,8 @@ SAVE_FILES = frozenset({CONFIG_FILE, EXAMPLES_FILE, INDEX_FILE, "finetune.safete
                         "multilabel.npz", "multilabel.json"})
 """Every file a save may write (:func:`write_folder` refuses others): a folder holding any other is not replaced."""
 MAX_ZIP_BYTES = 4 * 1024**3
-"""What a classifier zip may unpack to (a bound against a zip bomb; a fine-tuned accurate encoder's weights are
-a few hundred MB)."""
+"""What a classifier zip may unpack to: a bound against a zip bomb, far above what a save writes (the app, which
+takes uploads, sets its own lower bound)."""
 SYSTEM_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 """Files a file browser leaves in a folder it showed: replacing a save deletes them without asking."""
 
@@ -282,8 +282,6 @@ def opened(path: str | Path) -> Iterator[Path]:
 def write_zip(folder: Path, path: Path) -> Path:
     """Zip a saved ``folder``'s files (at the zip's root) into ``path``, atomically; an existing file there is
     replaced only when it is a classifier zip too."""
-    if path.is_dir():
-        raise FewShotError(f"{path} is a folder; save the classifier to a new .zip path or into that folder's name")
     if path.exists() and not is_classifier_zip(path):
         raise FewShotError(f"{path} exists and is not a saved classifier's zip; saving would replace it: choose "
                            "a new name")

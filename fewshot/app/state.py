@@ -737,8 +737,8 @@ def pasted_rows(pasted: str) -> pd.DataFrame:
     lines = [line.strip() for line in pasted.splitlines()]
     df = pd.DataFrame({PASTED_COLUMN: [line for line in lines if line]}, dtype=str)
     if len(df) > MAX_ROWS:
-        raise FewShotError(f"{len(df):,} texts were pasted; this app classifies at most {MAX_ROWS:,} at once (upload "
-                           "them as a file to the `fewshot classify` CLI for more)")
+        raise FewShotError(f"{len(df):,} texts were pasted; this app classifies at most {MAX_ROWS:,} at once (the "
+                           "`fewshot classify` command line takes a CSV of any size)")
     return df
 
 
