@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fewshot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("classify", help="label every row of a CSV")
+    p = sub.add_parser("classify", help="label every row of a CSV, or the texts given with --text")
     _add_support_options(p)
     given = p.add_mutually_exclusive_group(required=True)
     given.add_argument("--input", help="CSV (or .xlsx) to classify, - for standard input (with --engine ray: CSVs, "

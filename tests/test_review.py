@@ -274,3 +274,20 @@ def test_adding_an_example_twice_keeps_one_copy() -> None:
     same, skipped = st.add_examples(state, "a", "one")
     assert same is state and st.skipped_note("a", skipped) == "'one' is already an example of 'a'; not added again"
     assert st.skipped_note("a", ["x", "y"]) == "2 lines are already examples of 'a'; not added again"
+
+
+def test_classify_says_how_to_classify_a_pasted_list_line_by_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text of several lines is classified as one text (an email is one), and the app says that Batch takes
+    pasted lines for one answer each."""
+    pytest.importorskip("gradio")
+    from fewshot.app import handlers
+
+    said: list[str] = []
+    monkeypatch.setattr(handlers.gr, "Info", lambda message, **_: said.append(message))
+    state = st.with_rows(st.empty_state(), [["refund", "where is my refund"], ["refund", "I want my money back"],
+                                            ["lost_card", "I lost my card"], ["lost_card", "my card was stolen"]])
+    handlers.classify("where is my refund\nthanks", True, 0.5, True, "fast", state, None)
+    assert said == []
+    handlers.classify("refund please\n\nmy card is gone\n  money back  ", True, 0.5, True, "fast", state, None)
+    assert said == ["This text has 3 lines and was classified as one text; to classify each line on its own, "
+                    "paste them into the Batch tab"]

@@ -372,6 +372,11 @@ def multi_verdict_md(pred: Any, rule: st.Unknown, thresholds: dict[str, float], 
     return out + "\n\n" + tech
 
 
+LIST_LINES = 3
+"""A text with this many non-empty lines in Classify may be a list pasted by mistake: the app says how to classify
+each line (Batch takes pasted lines)."""
+
+
 @friendly
 def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, encoder: str, state: dict[str, Any],
              cache: Any) -> tuple[Any, ...]:
@@ -387,6 +392,9 @@ def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, encode
         gr.Warning(over_length_note(1, fit.clf.encoder.max_tokens), duration=5)
     if note := classifier_input_note(fit.clf, [str(text)], "this text"):
         gr.Warning(note, duration=8)
+    if (lines := sum(1 for line in str(text).splitlines() if line.strip())) >= LIST_LINES:
+        gr.Info(f"This text has {lines} lines and was classified as one text; to classify each line on its own, "
+                "paste them into the Batch tab", duration=8)
     pred = st.predict_text(fit.clf, str(text), rule)
     bars = dict(pred.top)
     if st.is_multi_classifier(fit.clf):  # each answered label with its own closest examples
