@@ -33,7 +33,12 @@ def _progress_bar(desc: str, total: int | None = None, unit: str = "text") -> An
 
 
 def _tqdm_progress(bar: Any) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback that moves ``bar``; nothing to do (every text already encoded, in the
+    encoder's cache) fills the bar instead of resetting it to an empty "0 texts"."""
     def update(done: int, total: int) -> None:
+        if total == 0:
+            bar.update((bar.total or 0) - bar.n)
+            return
         if bar.total != total:
             bar.reset(total=total)
         bar.update(done - bar.n)  # update, not refresh: keeps tqdm's mininterval (one line per step in a log)
@@ -544,7 +549,7 @@ def _write_groups(clf: Any, candidates: _GroupCandidates, path: Path) -> None:
     import pandas as pd
 
     from .text import MAX_TEXT_CHARS
-    from .uncovered import MAX_GROUP_TEXTS, group_vectors
+    from .uncovered import MAX_GROUP_TEXTS, MIN_GROUP_SIZE, group_vectors
 
     pool = candidates.rows()
     if not pool:
@@ -558,8 +563,12 @@ def _write_groups(clf: Any, candidates: _GroupCandidates, path: Path) -> None:
     groups = group_vectors(vectors)
     rows = [(n, len(g), pool[i][0], pool[i][2], pool[i][1]) for n, g in enumerate(groups, start=1) for i in g]
     pd.DataFrame(rows, columns=["group", "size", "row", "answered", "text"]).to_csv(path, index=False)
-    print(f"wrote {len(groups)} group(s) of similar rows, among those answered unknown and the least confident "
-          f"others ({len(rows)} rows), to {path}", file=sys.stderr)
+    if pool and not groups:
+        print(f"among the {_rows(len(pool))} answered unknown or least confident, no {MIN_GROUP_SIZE} are alike: "
+              f"{path} lists no group", file=sys.stderr)
+    elif groups:
+        print(f"wrote {len(groups)} group(s) of similar rows, among those answered unknown and the least confident "
+              f"others ({len(rows)} rows), to {path}", file=sys.stderr)
 
 
 def _classify_ray(args: argparse.Namespace) -> int:

@@ -139,6 +139,11 @@ def test_classify_writes_the_groups_of_similar_unknown_rows(support: Path, tmp_p
     assert main(["classify", "--support", str(support), "--input", str(path), "--output", str(out),
                  "--groups", str(groups), "--model", "minilm"]) == 0  # no unknown answers: no group, and why
     assert pd.read_csv(groups).empty and "no row was answered unknown" in capsys.readouterr().err
+    apart = tmp_path / "apart.csv"  # unknown answers, none alike: no group, and why
+    pd.DataFrame({"text": [QUERIES[0][0], BAKING[0], "what is the capital of france"]}).to_csv(apart, index=False)
+    assert main(["classify", "--support", str(support), "--input", str(apart), "--output", str(out), "--auto-unknown",
+                 "--groups", str(groups), "--model", "minilm"]) == 0
+    assert pd.read_csv(groups).empty and "no 3 are alike: " in capsys.readouterr().err
     for extra, message in ((["--groups", str(out)], "other than --input and --output"),
                            (["--groups", str(tmp_path / "no" / "g.csv")], "does not exist"),
                            (["--groups", str(groups), "--engine", "ray"], "local engine")):
