@@ -627,20 +627,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from .io.output import check_output_file
 
         check_output_file(Path(args.curve), "--curve", "curve.csv")
-    test = read_table(args.test, [args.text_column, args.label_column], args.encoding,
-                      may_be_empty=(args.label_column,))
-    oos = read_table(args.oos, [args.text_column], args.encoding) if args.oos else None
+    test = _with_text(read_table(args.test, [args.text_column, args.label_column], args.encoding,
+                                 may_be_empty=(args.text_column, args.label_column)), args.text_column, args.test)
+    oos = None
+    if args.oos:
+        oos = _with_text(read_table(args.oos, [args.text_column], args.encoding, may_be_empty=(args.text_column,)),
+                         args.text_column, args.oos)
     clf, fit_seconds = _classifier_timed(args)
     _check_batch_aware(args, clf)
+    skipped = {"skipped_rows": test.attrs["skipped_rows"]}
     if clf.config.multi_label:
-        return _evaluate_multilabel(args, clf, test, fit_seconds)
+        return _evaluate_multilabel(args, clf, test, fit_seconds, skipped)
     check_filled(args.test, test, [args.label_column])  # one label per row: an empty cell is a mistake
     texts, gold = test[args.text_column].tolist(), test[args.label_column].tolist()
     oos_file = oos[args.text_column].tolist() if oos is not None else []
     result = evaluate(clf, texts, gold, unknown=False)  # accuracy over the real labels
     result.pop("predictions")
     result = {"accuracy": result.pop("accuracy"), "macro_f1": result.pop("macro_f1"), "n": result.pop("n"),
-              "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule}
+              "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule, **skipped}
     config = clf.config
     result["unseen_labels"] = _note_unseen_labels(clf, [str(g) for g in gold], args.test)
     # out-of-scope texts: the --oos file's and the test rows labelled unknown (texts none of the labels covers)
@@ -744,7 +748,24 @@ def _note_unseen_labels(clf: Any, gold: list[str], path: str) -> list[str]:
     return sorted(counts)
 
 
-def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seconds: float) -> int:
+def _with_text(df: Any, column: str, path: str) -> Any:
+    """``df`` without its rows whose ``column`` is empty (nothing to classify; the app's Evaluate skips them too),
+    said on stderr; their CSV row numbers in ``df.attrs["skipped_rows"]``."""
+    blank = df[column].str.strip() == ""
+    rows = [int(i) + 2 for i in df.index[blank]]  # 1 = the header
+    if rows and bool(blank.all()):
+        raise FewShotError(f"{path}: column {column!r} is empty on every row; there is nothing to classify")
+    if rows:
+        shown = ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        _note(f"skipped {_rows(len(rows))} of {Path(path).name} with an empty {column!r} cell (row {shown}): "
+              "nothing to classify")
+    kept = df[~blank].reset_index(drop=True)
+    kept.attrs["skipped_rows"] = rows
+    return kept
+
+
+def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seconds: float,
+                         skipped: dict[str, list[int]]) -> int:
     """``fewshot evaluate --multi-label``: micro-F1, macro-F1, subset accuracy and per-label scores (the test
     CSV read like the examples: ';' cells, repeated rows merged; a text with an empty or 'unknown' cell expects no
     label)."""
@@ -763,7 +784,7 @@ def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seco
     result["unseen_labels"] = _note_unseen_labels(clf, [lab for labs in label_sets for lab in labs], args.test)
     result = {"micro_f1": result.pop("micro_f1"), "macro_f1": result.pop("macro_f1"),
               "subset_accuracy": result.pop("subset_accuracy"), "n": result.pop("n"), "fit_seconds": fit_seconds,
-              **result, "model": clf.encoder.name, "multi_label": True}
+              **result, "model": clf.encoder.name, "multi_label": True, **skipped}
     if args.json:
         print(json.dumps(result))
         return 0

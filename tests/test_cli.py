@@ -189,8 +189,20 @@ def test_evaluate_json(support: Path, tmp_path: Path, capsys) -> None:
     assert main(["evaluate", "--support", str(support), "--test", str(test), "--json", "--model", "minilm"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["accuracy"] == 1.0 and result["n"] == 4 and result["unseen_labels"] == []
+    assert result["skipped_rows"] == []
     for key in ("macro_f1", "fit_seconds", "predict_seconds", "per_label_f1", "counts"):
         assert key in result
+    gaps = tmp_path / "gaps.csv"  # rows with no text are skipped, and said so, as the app's Evaluate does
+    pd.DataFrame([*QUERIES[:2], ("", "refund"), *QUERIES[2:], (" ", "")], columns=["text", "label"]).to_csv(gaps,
+                                                                                                          index=False)
+    assert main(["evaluate", "--support", str(support), "--test", str(gaps), "--json", "--model", "minilm"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["n"] == 4 and json.loads(out.out)["skipped_rows"] == [4, 7]
+    assert "skipped 2 rows of gaps.csv with an empty 'text' cell (row 4, 7): nothing to classify" in out.err
+    empty = tmp_path / "empty.csv"
+    pd.DataFrame({"text": ["", " "], "label": ["refund", "refund"]}).to_csv(empty, index=False)
+    assert main(["evaluate", "--support", str(support), "--test", str(empty), "--model", "minilm"]) == 2
+    assert "is empty on every row; there is nothing to classify" in capsys.readouterr().err
 
 
 def test_evaluate_writes_the_operating_curve_whose_thresholds_classify_takes(support: Path, queries: Path,
