@@ -26,7 +26,7 @@ from .errors import FewShotError, FewShotWarning
 from .language import english_encoder_name, not_english_note
 from .rules import attention_probs, fit_rule_head, one_torch_thread
 from .support import SupportIndex, SupportSet
-from .text import ProgressFn, clean_texts, label_text
+from .text import Progress, clean_texts, label_text, takes_progress_bar
 
 if TYPE_CHECKING:
     from .adapt import FinetuneConfig, FinetuneReport, OverlapHint
@@ -171,7 +171,8 @@ class FewShotClassifier:
         return self
 
     # ---- defining labels -------------------------------------------------------------------------
-    def fit(self, texts: Sequence[str], labels: Sequence[str], *, progress: ProgressFn | None = None
+    @takes_progress_bar("encoding examples")
+    def fit(self, texts: Sequence[str], labels: Sequence[str], *, progress: Progress = None
             ) -> FewShotClassifier:
         """Replace all examples with ``texts`` labelled ``labels``; returns self.
 
@@ -450,7 +451,8 @@ class FewShotClassifier:
         _, sims, rows, none_wins = self._proba_and_neighbours(vectors, self.config.k)
         return self._scores(vectors, sims, rows, none_wins)
 
-    def predict_with_scores(self, texts: Sequence[str], *, progress: ProgressFn | None = None,
+    @takes_progress_bar("classifying")
+    def predict_with_scores(self, texts: Sequence[str], *, progress: Progress = None,
                             batch_aware: bool = False, **unknown_overrides: Any
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(labels, probabilities, in-scope scores)`` in one pass (what batch jobs need); keyword overrides
@@ -478,7 +480,8 @@ class FewShotClassifier:
                                           near=unknown.similarity_floor(self.encoder))
         return self.labels_from_proba(probs, scores, **unknown_overrides), probs, scores
 
-    def predict_proba(self, texts: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
+    @takes_progress_bar("classifying")
+    def predict_proba(self, texts: Sequence[str], *, progress: Progress = None) -> np.ndarray:
         """Probabilities (n, n_classes); columns follow ``classes_`` (with ``multi_label``: independent per-label
         probabilities; rows need not sum to 1)."""
         if self._multilabel is not None:
@@ -489,7 +492,8 @@ class FewShotClassifier:
             return np.empty((0, len(self.classes_)))
         return self._proba_and_neighbours(self.encoder.encode(texts, progress=progress), self.config.k)[0]
 
-    def predict(self, texts: Sequence[str], *, progress: ProgressFn | None = None, batch_aware: bool = False,
+    @takes_progress_bar("classifying")
+    def predict(self, texts: Sequence[str], *, progress: Progress = None, batch_aware: bool = False,
                 **unknown_overrides: Any) -> np.ndarray | list[list[str]]:
         """The most likely label per text (``unknown_label`` where the unknown options reject it; keyword
         overrides of those options as in :meth:`labels_from_proba`; ``batch_aware`` as in
@@ -551,8 +555,9 @@ class FewShotClassifier:
         reject = unknown.rejected(probs, scores, min_confidence=config.min_confidence, score_threshold=threshold)
         return np.asarray(np.where(reject, config.unknown_label, out), dtype=object)
 
+    @takes_progress_bar("classifying")
     def predict_details(self, texts: Sequence[str], *, top: int = 3, n_matches: int = 3,
-                        progress: ProgressFn | None = None, **unknown_overrides: Any) -> list[Prediction]:
+                        progress: Progress = None, **unknown_overrides: Any) -> list[Prediction]:
         """Per text: label, confidence, the ``top`` labels, and the support examples that matched (keyword
         overrides of the unknown options as in :meth:`labels_from_proba`, and of ``ambiguity_margin``).
 
@@ -597,7 +602,8 @@ class FewShotClassifier:
                 for sim, i in zip(sims[0], ids[0]) if i >= 0]
 
     # ---- fine-tuning (fewshot.finetuned, imported only when used) ----------------------------------
-    def finetune(self, config: FinetuneConfig | None = None, *, progress: ProgressFn | None = None,
+    @takes_progress_bar("fine-tuning", "step")
+    def finetune(self, config: FinetuneConfig | None = None, *, progress: Progress = None,
                  cancel: threading.Event | Callable[[], bool] | None = None) -> FinetuneReport:
         """Adapt the encoder's top layers to the current examples (and label names, with ``label_names``), then
         re-encode the examples with the adapted encoder and refit the rule; returns the report.

@@ -33,16 +33,10 @@ def _progress_bar(desc: str, total: int | None = None, unit: str = "text") -> An
 
 
 def _tqdm_progress(bar: Any) -> Callable[[int, int], None]:
-    """A ``progress(done, total)`` callback that moves ``bar``; nothing to do (every text already encoded, in the
-    encoder's cache) fills the bar instead of resetting it to an empty "0 texts"."""
-    def update(done: int, total: int) -> None:
-        if total == 0:
-            bar.update((bar.total or 0) - bar.n)
-            return
-        if bar.total != total:
-            bar.reset(total=total)
-        bar.update(done - bar.n)  # update, not refresh: keeps tqdm's mininterval (one line per step in a log)
-    return update
+    """A ``progress(done, total)`` callback that moves ``bar`` (:func:`fewshot.text.tqdm_progress`)."""
+    from .text import tqdm_progress
+
+    return tqdm_progress(bar)
 
 
 def _rows(n: int) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from .errors import FewShotError
 
@@ -13,6 +15,49 @@ anyway, and tokenising a 100,000-character paste would cost time for nothing."""
 
 ProgressFn = Callable[[int, int], None]
 """Called as ``progress(done, total)`` while texts are encoded (the CLI feeds tqdm, the app gr.Progress)."""
+Progress = ProgressFn | bool | None
+"""What the library's ``progress=`` takes: a :data:`ProgressFn`, ``True`` for a tqdm bar, or None/False."""
+
+
+def tqdm_progress(bar: Any) -> ProgressFn:
+    """A ``progress(done, total)`` callback that moves the tqdm ``bar``; nothing to do (every text already encoded,
+    in the encoder's cache) fills the bar instead of resetting it to an empty "0 texts"."""
+    def update(done: int, total: int) -> None:
+        if total == 0:
+            bar.update((bar.total or 0) - bar.n)
+            return
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.update(done - bar.n)  # update, not refresh: keeps tqdm's mininterval (one line per step in a log)
+    return update
+
+
+@contextmanager
+def progress_callback(progress: Progress, desc: str, unit: str) -> Iterator[ProgressFn | None]:
+    """``progress`` as a callback: itself, None for None/False, or for ``True`` a tqdm bar (a notebook's widget
+    where there is one), closed when the work ends."""
+    if progress is not True:
+        yield progress or None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(desc=desc, unit=unit) as bar:
+        yield tqdm_progress(bar)
+
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def takes_progress_bar(desc: str, unit: str = "text") -> Callable[[Method], Method]:
+    """Let a method's ``progress=`` keyword be ``True`` for a tqdm bar (:func:`progress_callback`), as
+    sentence-transformers' ``show_progress_bar``; a callback or None passes through unchanged."""
+    def wrap(method: Method) -> Method:
+        @functools.wraps(method)
+        def run(*args: Any, progress: Progress = None, **kwargs: Any) -> Any:
+            with progress_callback(progress, desc, unit) as callback:
+                return method(*args, progress=callback, **kwargs)
+        return run  # type: ignore[return-value]
+    return wrap
 
 
 def clean_texts(texts: Iterable[Any], what: str) -> list[str]:

@@ -139,6 +139,23 @@ def test_bad_options(encoder: Encoder) -> None:
         FewShotClassifier(encoder=encoder).predict(["hello"])
 
 
+def test_progress_true_draws_a_bar_and_a_callback_sees_every_text(encoder: Encoder, capsys) -> None:
+    """``progress=True`` (as sentence-transformers' ``show_progress_bar``) draws a tqdm bar on stderr; a callback
+    gets ``(done, total)``; the answers are the same either way."""
+    df = support_frame()
+    clf = FewShotClassifier(encoder=encoder).fit(df.text.tolist(), df.label.tolist(), progress=True)
+    assert "encoding examples" in capsys.readouterr().err
+    texts = [q for q, _ in QUERIES] + ["a text not seen before"]
+    plain = clf.predict(texts)
+    seen: list[tuple[int, int]] = []
+    assert list(clf.predict(texts, progress=lambda done, total: seen.append((done, total)))) == list(plain)
+    assert seen[-1] == (0, 0)  # every text was encoded by the call before (the encoder's cache): nothing to do
+    more = [*texts, "one more new text"]
+    assert list(clf.predict(more, progress=True)) == list(clf.predict(more))
+    err = capsys.readouterr().err
+    assert "classifying" in err and "1/1" in err  # the one text not encoded before
+
+
 def test_save_never_deletes_files_it_did_not_write(clf: FewShotClassifier, tmp_path) -> None:
     """A save replaces nothing, an empty folder or an earlier save; a file or a folder with other files is
     refused by name and left as it was."""
