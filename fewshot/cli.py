@@ -20,6 +20,7 @@ from typing import Any
 
 from .config import ADAPT_METHODS, RULES
 from .errors import FewShotError, FewShotWarning
+from .text import tqdm_progress
 
 ENGINES = ("local", "ray")
 MODEL_HELP = "encoder: 'default', 'minilm', 'mpnet', a folder or a hub id (env FEWSHOT_MODEL)"
@@ -30,13 +31,6 @@ def _progress_bar(desc: str, total: int | None = None, unit: str = "text") -> An
 
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
                 mininterval=0.5, disable=bool(os.environ.get("FEWSHOT_NO_PROGRESS")))
-
-
-def _tqdm_progress(bar: Any) -> Callable[[int, int], None]:
-    """A ``progress(done, total)`` callback that moves ``bar`` (:func:`fewshot.text.tqdm_progress`)."""
-    from .text import tqdm_progress
-
-    return tqdm_progress(bar)
 
 
 def _rows(n: int) -> str:
@@ -261,7 +255,7 @@ def _classifier_timed(args: argparse.Namespace) -> tuple[Any, float]:
     fit_started = time.perf_counter()  # what `evaluate` reports: encoding + fitting, not model loading
     with _progress_bar("encoding examples", total=len(support)) as bar:
         clf.fit(support[args.text_column].tolist(), support[args.label_column].tolist(),
-                progress=_tqdm_progress(bar))
+                progress=tqdm_progress(bar))
     if getattr(args, "finetune", False):
         _finetune(clf, args)
     return clf, time.perf_counter() - fit_started
@@ -280,7 +274,7 @@ def _finetune(clf: Any, args: argparse.Namespace) -> Any:
     config.validate()
     print(f"fewshot: fine-tuning (at most {config.time_budget:g} s): {clf.overlap_hint().message}", file=sys.stderr)
     with _progress_bar("fine-tuning", unit="step") as bar:
-        report = clf.finetune(config, progress=_tqdm_progress(bar))
+        report = clf.finetune(config, progress=tqdm_progress(bar))
     print(f"fewshot: fine-tuning: {report.message} ({report.seconds:.0f} s)", file=sys.stderr)
     return report
 
@@ -378,7 +372,7 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
         if args.batch_aware:  # read together: the whole file is one chunk, the bar follows its encoding
             import pandas as pd
 
-            chunks, progress = iter([pd.concat(list(chunks), ignore_index=True)]), _tqdm_progress(bar)
+            chunks, progress = iter([pd.concat(list(chunks), ignore_index=True)]), tqdm_progress(bar)
         try:
             for i, chunk in enumerate(chunks):
                 if i == 0:
@@ -553,7 +547,7 @@ def _write_groups(clf: Any, candidates: _GroupCandidates, path: Path) -> None:
         print(f"grouping the {MAX_GROUP_TEXTS} least in-scope rows", file=sys.stderr)
     texts = [t[:MAX_TEXT_CHARS] for _, t, _, _ in pool]
     with _progress_bar("grouping the least confident rows", total=len(texts)) as bar:
-        vectors = clf.encoder.encode(texts, progress=_tqdm_progress(bar)) if texts else np.empty((0, 1))
+        vectors = clf.encoder.encode(texts, progress=tqdm_progress(bar)) if texts else np.empty((0, 1))
     groups = group_vectors(vectors)
     rows = [(n, len(g), pool[i][0], pool[i][2], pool[i][1]) for n, g in enumerate(groups, start=1) for i in g]
     pd.DataFrame(rows, columns=["group", "size", "row", "answered", "text"]).to_csv(path, index=False)
