@@ -646,6 +646,7 @@ class FewShotClassifier:
         ``.zip`` gets those files zipped (what the app's *Load classifier* takes)."""
         from . import __version__
 
+        directory = Path(directory).expanduser()  # "~/clf" is the home folder's, as pandas reads it
         if persist.is_zip_path(directory):
             with tempfile.TemporaryDirectory(prefix="fewshot-save-") as tmp:
                 return persist.write_zip(self.save(Path(tmp) / "classifier"), Path(directory))
@@ -701,6 +702,7 @@ class FewShotClassifier:
         purpose, say so: ``model="minilm"`` (an override) or ``reencode=True`` (with ``encoder=``). A
         different ``int8`` or ``extra_layers`` of the same model re-encodes without asking.
         """
+        directory = Path(directory).expanduser()
         with persist.opened(directory) as unpacked:
             return cls._load(directory, unpacked, encoder, allow_model_paths, reencode, overrides)
 

@@ -261,8 +261,8 @@ def read_zip(path: str | Path, *, names: Collection[str] = SAVE_FILES,
 @contextmanager
 def opened(path: str | Path) -> Iterator[Path]:
     """``path`` as a saved folder: itself, or a zip of one unpacked into a temporary folder (removed afterwards;
-    errors raised meanwhile name the zip, not the temporary folder)."""
-    path = Path(path)
+    errors raised meanwhile name the zip, not the temporary folder); ``~`` is the home folder."""
+    path = Path(path).expanduser()
     if not path.is_file():
         yield path
         return

@@ -269,6 +269,17 @@ def test_save_and_load_a_zip(clf: FewShotClassifier, tmp_path) -> None:
         FewShotClassifier.load(tmp_path / "notes.txt")
 
 
+def test_a_path_under_the_home_folder_is_expanded(clf: FewShotClassifier, tmp_path, monkeypatch) -> None:
+    """``save("~/clf")`` and ``load("~/clf")`` use the home folder, as pandas does, and never make a folder named
+    '~' in the working directory."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert clf.save("~/clf") == tmp_path / "home" / "clf" and clf.save("~/clf.zip").is_file()
+    assert not (tmp_path / "~").exists()
+    for saved in ("~/clf", "~/clf.zip"):
+        assert list(FewShotClassifier.load(saved).classes_) == list(clf.classes_)
+
+
 def test_load_rejects_a_non_classifier_folder(tmp_path) -> None:
     with pytest.raises(FewShotError, match="not a saved classifier"):
         FewShotClassifier.load(tmp_path)

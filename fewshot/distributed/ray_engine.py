@@ -250,7 +250,7 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
             classifier.save(Path(staging) / "classifier")
             folder = _folder_bytes(Path(staging) / "classifier")
         else:
-            folder = _folder_bytes(Path(classifier))
+            folder = _folder_bytes(Path(classifier).expanduser())
             _check_overrides(Path(classifier), folder, overrides or {})
         multi = _is_multi_label(folder)
         added = list(output_names(columns, multi_label=multi))
