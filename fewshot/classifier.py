@@ -649,7 +649,7 @@ class FewShotClassifier:
         directory = Path(directory).expanduser()  # "~/clf" is the home folder's, as pandas reads it
         if persist.is_zip_path(directory):
             with tempfile.TemporaryDirectory(prefix="fewshot-save-") as tmp:
-                return persist.write_zip(self.save(Path(tmp) / "classifier"), Path(directory))
+                return persist.write_zip(self.save(Path(tmp) / "classifier"), directory)
 
         meta = {"fewshot_version": __version__, "encoder": self.encoder.describe(), "ids": self.support.ids,
                 "config": asdict(self.config) | {"model": self.encoder.name,  # what is in use ("auto" resolved)
@@ -702,8 +702,7 @@ class FewShotClassifier:
         purpose, say so: ``model="minilm"`` (an override) or ``reencode=True`` (with ``encoder=``). A
         different ``int8`` or ``extra_layers`` of the same model re-encodes without asking.
         """
-        directory = Path(directory).expanduser()
-        with persist.opened(directory) as unpacked:
+        with persist.opened(directory) as unpacked:  # "~" expanded there
             return cls._load(directory, unpacked, encoder, allow_model_paths, reencode, overrides)
 
     @classmethod

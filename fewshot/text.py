@@ -54,6 +54,8 @@ def takes_progress_bar(desc: str, unit: str = "text") -> Callable[[Method], Meth
     def wrap(method: Method) -> Method:
         @functools.wraps(method)
         def run(*args: Any, progress: Progress = None, **kwargs: Any) -> Any:
+            if progress is not True:  # the common case, on the encoder's hot path: no context to enter
+                return method(*args, progress=progress or None, **kwargs)
             with progress_callback(progress, desc, unit) as callback:
                 return method(*args, progress=callback, **kwargs)
         return run  # type: ignore[return-value]

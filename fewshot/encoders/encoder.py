@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import FewShotError, FewShotWarning
-from ..text import MAX_TEXT_CHARS, Progress, progress_callback
+from ..text import MAX_TEXT_CHARS, Progress, takes_progress_bar
 from .heads import head_from, load_weights, read_model_config, weight_files
 from .int8 import model_inputs
 from .registry import BASE_MODEL, ModelSpec, bundled_minilm_path, hub_reachable, is_mpnet, resolve_model
@@ -254,12 +254,10 @@ class Encoder:
                 "extra_layers": list(self.extra_layers),
                 "backend": f"torch int8 ({self._int8.backend})" if self._int8 else "torch fp32"}
 
+    @takes_progress_bar("encoding")
     def encode(self, texts: Sequence[str], *, progress: Progress = None) -> np.ndarray:
         """Encode ``texts`` into an ``(n, dim)`` float32 array of unit vectors (cached per text); ``progress``: a
         ``progress(done, total)`` callback, or True for a tqdm bar."""
-        if progress is True:
-            with progress_callback(True, "encoding", "text") as callback:
-                return self.encode(texts, progress=callback)
         texts = list(texts)
         with self._lock:
             found = {t: self._cache[t] for t in dict.fromkeys(texts) if t in self._cache}
