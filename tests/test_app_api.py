@@ -374,9 +374,13 @@ def test_export_import_round_trip(app_url: str, support: Client, tmp_path: Path)
     other = client(app_url)
     table, _ = other.predict(handle_file(str(exported)), api_name="/import_csv")
     assert labels_in(table) == SUPPORT_LABELS and len(table_rows(table)) == 30
+    named = tmp_path / "named.csv"  # columns named like text and label are read as they are
+    named.write_text("Category,Sentence\ngreeting,hello\ngreeting,hi there\nbye,see you\n")
+    table, _ = other.predict(handle_file(str(named)), api_name="/import_csv")
+    assert labels_in(table) == {"bye", "greeting"} and len(table_rows(table)) == 3
     bad = tmp_path / "bad.csv"
-    bad.write_text("sentence,category\nhello,greeting\n")
-    with pytest.raises(AppError, match="no column 'text'"):
+    bad.write_text("words,tag\nhello,greeting\n")
+    with pytest.raises(AppError, match="no column 'text'.*Name them text and label"):
         other.predict(handle_file(str(bad)), api_name="/import_csv")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -294,6 +295,31 @@ def test_custom_columns(tmp_path: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0
 
 
+def test_columns_named_like_text_and_label(tmp_path: Path, capsys) -> None:
+    """A file headed Text,Label or utterance,intent reads as it is (a note names a column of another word); one
+    whose first row is data is refused with a hint to add a header."""
+    rows = {"hi there": "greet", "hello": "greet", "bye now": "bye", "see you": "bye"}
+    caps, words, headless = tmp_path / "caps.csv", tmp_path / "words.csv", tmp_path / "headless.csv"
+    pd.DataFrame({"Text ": list(rows), "Label": list(rows.values())}).to_csv(caps, index=False)
+    pd.DataFrame({"id": range(4), "intent": list(rows.values()), "utterance": list(rows)}).to_csv(words, index=False)
+    pd.DataFrame({"hi there friend": ["hello", "bye now"], "greet": ["greet", "bye"]}).to_csv(headless, index=False)
+    assert main(["evaluate", "--support", str(caps), "--test", str(words), "--json", "--model", "minilm"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["accuracy"] == 1.0
+    assert "reading the texts of words.csv from its column 'utterance'" in out.err
+    assert "reading the labels of words.csv from its column 'intent'" in out.err
+    assert "caps.csv" not in out.err  # the same words, in other case: no note
+    labelled = tmp_path / "labelled.csv"
+    assert main(["classify", "--support", str(caps), "--input", str(caps), "--output", str(labelled),
+                 "--text-column", "text", "--model", "minilm"]) == 0  # a chosen name, case and spaces aside
+    assert pd.read_csv(labelled)["label"].tolist() == list(rows.values())
+    capsys.readouterr()
+    assert main(["classify", "--support", str(headless), "--text", "hello", "--model", "minilm"]) == 2
+    assert re.search(r"no column 'text' \(nor sentence.*add a header row above it", capsys.readouterr().err)
+    assert main(["classify", "--support", str(words), "--text-column", "message", "--text", "hi"]) == 2
+    assert re.search(r"has no column 'message'.*Choose one with --text-column", capsys.readouterr().err)
+
+
 def test_check_lists_what_to_fix(tmp_path: Path, capsys) -> None:
     path = tmp_path / "s.csv"
     pd.DataFrame({"text": ["where is my refund", "I want my money back", "refund please", "I lost my card",
@@ -446,7 +472,7 @@ def _bad_inputs(tmp: Path, support: Path) -> dict[str, tuple[list[str], str]]:
     latin1 = tmp / "latin1.csv"
     latin1.write_bytes("text,label\ncaf\xe9,x\nna\xefve,y\n".encode("latin-1"))
     nocol = tmp / "nocol.csv"
-    nocol.write_text("sentence,label\nhello,x\nbye,y\n")
+    nocol.write_text("words,label\nhello,x\nbye,y\n")
     blank = tmp / "blank.csv"
     blank.write_text("text,label\nhello,x\n,y\n")
     one_label = tmp / "one.csv"

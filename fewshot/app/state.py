@@ -31,7 +31,8 @@ from ..config import ClassifierConfig
 from ..diagnostics import Finding, diagnose, diagnose_multilabel
 from ..errors import FewShotError
 from ..io.output import label_frame, output_names
-from ..io.tables import neutralize_formulas, read_table
+from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, check_filled, find_column, guess_column, neutralize_formulas,
+                         read_table)
 from ..language import english_encoder_name
 from ..multilabel.table import LABEL_SEPARATOR, split_label_cell
 from ..text import ProgressFn
@@ -388,9 +389,15 @@ def load_example_set(name: str) -> Rows:
 
 
 def rows_from_csv(path: str | Path, display_name: str | None = None) -> Rows:
-    """Rows from a ``text,label`` CSV (column order free)."""
-    df = read_csv_friendly(path, ["text", "label"], display_name)
-    return clean_rows([[lab, text[:MAX_INPUT_CHARS]] for lab, text in zip(df["label"], df["text"])])
+    """Rows from a ``text,label`` CSV (column order free; ``Text``, ``sentence,intent`` … read too, as the CLI
+    reads them)."""
+    df = read_csv_friendly(path, [], display_name)
+    name = display_name or Path(path).name
+    hint = "Name them text and label in the file's first row"
+    text = find_column(name, list(df.columns), None, TEXT_COLUMNS, hint)
+    label = find_column(name, list(df.columns), None, LABEL_COLUMNS, hint)
+    check_filled(name, df, [text, label])
+    return clean_rows([[lab, txt[:MAX_INPUT_CHARS]] for lab, txt in zip(df[label], df[text])])
 
 
 def read_csv_friendly(path: str | Path, columns: list[str], display_name: str | None = None) -> pd.DataFrame:
@@ -698,16 +705,6 @@ def saved_encoder_kind(config_path: Path) -> tuple[bool, str]:
 
 
 # ---- batch and evaluation --------------------------------------------------------------------------
-TEXT_COLUMNS = ("text", "sentence", "message", "review", "body", "content")
-LABEL_COLUMNS = ("label", "labels", "gold", "category", "class", "intent", "topic")
-
-
-def guess_column(columns: list[str], preferred: tuple[str, ...]) -> str | None:
-    """The first column whose lower-cased name is in ``preferred``, else None."""
-    lower = {c.lower(): c for c in columns}
-    return next((lower[p] for p in preferred if p in lower), None)
-
-
 def text_column(columns: list[str], chosen: str | None = None) -> str:
     """``chosen`` when given (a name the file lacks is refused where it is read), else the likely text column,
     else the first: what the dropdown shows once an upload is read, so a click that comes before that gets it."""

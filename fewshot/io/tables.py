@@ -6,7 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,6 +167,40 @@ def _check_columns(path: Path, df: pd.DataFrame, columns: list[str]) -> None:
     if missing:
         raise FewShotError(f"{path} has no column {missing[0]!r}; its columns are {list(map(str, df.columns))}. "
                            "Choose others with --text-column / --label-column")
+
+
+TEXT_COLUMNS = ("text", "sentence", "utterance", "example", "message", "query", "question", "review", "body",
+                "content")
+"""What a file's text column is likely called, most likely first (case and surrounding spaces aside)."""
+LABEL_COLUMNS = ("label", "labels", "gold", "category", "class", "intent", "topic")
+"""What a file's label column is likely called, most likely first."""
+
+
+def guess_column(columns: Sequence[str], preferred: Sequence[str]) -> str | None:
+    """The column named like the first of ``preferred`` that ``columns`` has, case and surrounding spaces aside;
+    None when it has none of them."""
+    plain: dict[str, str] = {}
+    for name in map(str, columns):
+        plain.setdefault(name.strip().lower(), name)
+    return next((plain[p.strip().lower()] for p in preferred if p.strip().lower() in plain), None)
+
+
+def find_column(path: str | Path, columns: Sequence[str], chosen: str | None, preferred: Sequence[str],
+                hint: str) -> str:
+    """The column of ``path`` (header ``columns``) to read: ``chosen``, or when None the first of ``preferred`` it
+    has, so that a file headed ``Text,Label`` or ``sentence,intent`` reads as it is; an exact name wins over one
+    that differs in case or spaces. Else a :class:`FewShotError` listing the columns and ending with ``hint``."""
+    names = [str(c) for c in columns]
+    if chosen is not None and chosen in names:
+        return chosen
+    found = guess_column(names, [chosen] if chosen is not None else preferred)
+    if found is not None:
+        return found
+    wanted = repr(chosen) if chosen is not None else f"{preferred[0]!r} (nor {', '.join(preferred[1:])})"
+    message = f"{path} has no column {wanted}; its columns are {names}. {hint}"
+    if any(len(name.split()) > 2 for name in names):
+        message += " (if that first row is data, add a header row above it, such as text,label)"
+    raise FewShotError(message)
 
 
 def _read_csv(path: Path, fmt: CsvFormat, nrows: int | None = None) -> pd.DataFrame:
