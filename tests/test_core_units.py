@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fewshot import FewShotClassifier, FewShotError
-from fewshot.io.tables import neutralize_formulas, read_table
+from fewshot.io.tables import TEXT_COLUMNS, find_column, neutralize_formulas, read_table
 from fewshot.encoders.encoder import Encoder
 from fewshot.encoders.registry import BASE_MODEL, bundled_minilm_path, resolve_model
 from fewshot.support import SupportIndex
@@ -178,6 +178,27 @@ def test_read_table_and_formula_neutralisation(tmp_path: Path) -> None:
     safe = neutralize_formulas(pd.DataFrame({"x": ["=SUM(A1)", "+1", "-2", "@x", "fine", "\tx"], "n": range(6)}))
     assert safe["x"].tolist() == ["'=SUM(A1)", "'+1", "'-2", "'@x", "fine", "'\tx"]
     assert safe["n"].tolist() == list(range(6))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["text", "Text", " TEXT ", "sentence", "Utterance", "id", "label", "notes"]),
+                min_size=1, max_size=5, unique=True))
+def test_find_column_prefers_the_exact_name_then_case_then_the_likely_names(columns: list[str]) -> None:
+    """The exact name wins; else the same name in other case or spacing; else the first likely name in
+    TEXT_COLUMNS' order; else an error that lists the columns."""
+    plain = [c.strip().lower() for c in columns]
+    try:
+        found = find_column("f.csv", columns, None, TEXT_COLUMNS, "hint")
+    except FewShotError as exc:
+        assert not set(plain) & set(TEXT_COLUMNS) and str(columns) in str(exc) and str(exc).endswith("hint")
+        return
+    assert found in columns
+    if "text" in columns:
+        assert found == "text"
+    else:
+        assert plain[columns.index(found)] == next(p for p in TEXT_COLUMNS if p in plain)
+    chosen = columns[0].strip().upper()  # a chosen name matches whatever its case
+    assert find_column("f.csv", columns, chosen, TEXT_COLUMNS, "hint").strip().upper() == chosen
 
 
 def test_ivf_index_recall_removal_and_auto_switch(monkeypatch: pytest.MonkeyPatch) -> None:

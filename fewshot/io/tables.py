@@ -177,11 +177,13 @@ LABEL_COLUMNS = ("label", "labels", "gold", "category", "class", "intent", "topi
 
 
 def guess_column(columns: Sequence[str], preferred: Sequence[str]) -> str | None:
-    """The column named like the first of ``preferred`` that ``columns`` has, case and surrounding spaces aside;
-    None when it has none of them."""
+    """The column named like the first of ``preferred`` that ``columns`` has, case and surrounding spaces aside
+    (a column named exactly so first: ``text`` before ``Text``); None when it has none of them."""
     plain: dict[str, str] = {}
     for name in map(str, columns):
-        plain.setdefault(name.strip().lower(), name)
+        key = name.strip().lower()
+        if name == key or key not in plain:
+            plain[key] = name
     return next((plain[p.strip().lower()] for p in preferred if p.strip().lower() in plain), None)
 
 
