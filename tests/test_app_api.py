@@ -638,6 +638,29 @@ def test_app_entry_point_has_help_and_refuses_a_bad_option_before_building_the_p
     bad = subprocess.run([sys.executable, "app.py", "--port", "abc"], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 2 and "invalid int value: 'abc'" in bad.stderr
+    env = os.environ | {"GRADIO_SERVER_PORT": "abc"}  # Gradio itself would fail on it at import, with a traceback
+    bad = subprocess.run([sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert bad.returncode == 1 and "GRADIO_SERVER_PORT must be a port number" in bad.stderr
+    assert "Traceback" not in bad.stderr and "building the page" not in bad.stdout
+
+
+def test_app_says_in_one_line_when_it_cannot_start(app_url: str) -> None:
+    """A port in use (the app already running), a bad login setting and a missing [app] extra: one line, no
+    traceback."""
+    port = app_url.rstrip("/").rsplit(":", 1)[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_SERVER_")} | {"FEWSHOT_AUTH": ""}
+    taken = subprocess.run([sys.executable, "app.py", "--host", "127.0.0.1", "--port", port], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert taken.returncode == 1 and "Traceback" not in taken.stderr
+    assert f"port {port} is in use (is the app already running?" in taken.stderr
+    login = subprocess.run([sys.executable, "app.py", "--port", port], cwd=ROOT, capture_output=True, text=True,
+                           timeout=120, env=env | {"FEWSHOT_AUTH": "no-colon"})
+    assert login.returncode == 1 and "FEWSHOT_AUTH must look like 'user:password'" in login.stderr
+    assert "Traceback" not in login.stderr
+    code = "import sys; sys.modules['gradio'] = None; from fewshot.app import create_app; create_app()"
+    missing = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and "the app needs gradio" in missing.stderr and 'fewshot[app]' in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 def test_page_is_served_at_once_and_early_requests_wait_for_the_encoder(tmp_path: Path) -> None:

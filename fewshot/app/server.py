@@ -64,10 +64,28 @@ def auth_from_env(value: str | None = None) -> list[tuple[str, str]] | None:
     return pairs or None
 
 
+APP_MODULES = ("gradio", "matplotlib", "openpyxl")
+"""What the ``[app]`` extra adds to the library's dependencies."""
+
+
+def env_port() -> int:
+    """``GRADIO_SERVER_PORT`` (default 7860); a value that is no port number stops the app with one line."""
+    value = os.environ.get("GRADIO_SERVER_PORT", "7860").strip()
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SystemExit(f"fewshot: GRADIO_SERVER_PORT must be a port number (1-65535), got {value!r}")
+    return int(value)
+
+
 def create_app() -> gr.Blocks:
     """The page with its queue configured (``app.py``'s module-level ``demo``; the tests start it too)."""
     say("building the page …")
-    from .views import build_app
+    try:
+        from .views import build_app
+    except ModuleNotFoundError as exc:  # `pip install fewshot` without the extra: say which, not a traceback
+        if exc.name not in APP_MODULES:
+            raise
+        raise SystemExit(f"fewshot: the app needs {exc.name}, which is not installed: pip install "
+                         "\"fewshot[app]\" (in a checkout: pip install -e \".[app]\")") from exc
 
     demo = build_app()
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
@@ -92,17 +110,30 @@ def parse_args(argv: Sequence[str] | None = None, prog: str = "python app.py") -
     parser.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME, else 0.0.0.0; "
                                        "127.0.0.1 for this machine only)")
     parser.add_argument("--port", type=int, help="port to listen on (default: $GRADIO_SERVER_PORT, else 7860)")
-    return parser.parse_args(argv)
+    options = parser.parse_args(argv)
+    if options.port is None:
+        env_port()  # checked here, before Gradio is imported: Gradio reads it at import and fails with a traceback
+    return options
 
 
 def launch(app: gr.Blocks, host: str | None = None, port: int | None = None) -> None:
     """Serve ``app`` on ``host``:``port`` (default GRADIO_SERVER_NAME:GRADIO_SERVER_PORT, else 0.0.0.0:7860; never
     with a share link), then prepare the encoder in the background; blocks until the server stops."""
     host = host or os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0")
-    port = port or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    port = port or env_port()
+    try:
+        auth = auth_from_env()
+    except FewShotError as exc:
+        raise SystemExit(f"fewshot: {exc}") from exc
     say(f"starting the server on {host}:{port} …")
-    app.launch(server_name=host, server_port=port, share=False, auth=auth_from_env(),
-               max_file_size=MAX_FILE_SIZE, prevent_thread_lock=True)
+    try:
+        app.launch(server_name=host, server_port=port, share=False, auth=auth, max_file_size=MAX_FILE_SIZE,
+                   prevent_thread_lock=True)
+    except OSError as exc:  # the port is taken, or the address is not this machine's: one line, no traceback
+        if "empty port" in str(exc):
+            raise SystemExit(f"fewshot: port {port} is in use (is the app already running? then open "
+                             f"http://127.0.0.1:{port}/); choose another with --port, e.g. --port {port + 1}") from exc
+        raise SystemExit(f"fewshot: cannot serve on {host}:{port}: {exc}") from exc
     say(f"serving on {app.local_url or f'http://{host}:{port}/'}")
     kind = "int8: loading the model, quantising" if warmup.INT8_DEFAULT else "fp32: loading the model"
     say(f"preparing the encoder in the background ({kind}); requests wait for it …")
