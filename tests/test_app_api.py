@@ -645,7 +645,7 @@ def test_app_entry_point_has_help_and_refuses_a_bad_option_before_building_the_p
 
 
 def test_app_says_in_one_line_when_it_cannot_start(app_url: str) -> None:
-    """A port in use (the app already running), a bad login setting and a missing [app] extra: one line, no
+    """A port in use (the app already running), a bad setting and a missing [app] extra: one line, no
     traceback."""
     port = app_url.rstrip("/").rsplit(":", 1)[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_SERVER_")} | {"FEWSHOT_AUTH": ""}
@@ -657,6 +657,10 @@ def test_app_says_in_one_line_when_it_cannot_start(app_url: str) -> None:
                            timeout=120, env=env | {"FEWSHOT_AUTH": "no-colon"})
     assert login.returncode == 1 and "FEWSHOT_AUTH must look like 'user:password'" in login.stderr
     assert "Traceback" not in login.stderr
+    rows = subprocess.run([sys.executable, "app.py", "--port", port], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env | {"FEWSHOT_MAX_ROWS": "20k"})
+    assert rows.returncode == 1 and "FEWSHOT_MAX_ROWS must be a whole number of at least 1, got '20k'" in rows.stderr
+    assert "Traceback" not in rows.stderr
     code = "import sys; sys.modules['gradio'] = None; from fewshot.app import create_app; create_app()"
     missing = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and "the app needs gradio" in missing.stderr and 'fewshot[app]' in missing.stderr

@@ -9,7 +9,6 @@ function returns a new value and never changes its arguments. No Gradio and no t
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -18,8 +17,9 @@ import pandas as pd
 from ..errors import FewShotError
 from ..uncovered import label_worth, pool_rows
 from . import state as st
+from .settings import env_int
 
-MAX_REVIEW_ROWS = int(os.environ.get("FEWSHOT_MAX_REVIEW_ROWS", "5000"))
+MAX_REVIEW_ROWS = env_int("FEWSHOT_MAX_REVIEW_ROWS", 5000)
 """Batch rows kept for review per session (``FEWSHOT_MAX_REVIEW_ROWS``): the least confident ones."""
 TABLE_HEADERS = ["row", "predicted", "confidence", "text"]
 """Columns of the review table: the CSV's row number (1 = the first row under the header), the answer, its

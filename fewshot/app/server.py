@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import FewShotError
 from . import warmup
+from .settings import env_int
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -43,8 +44,6 @@ def _file_size(value: str) -> str | int:
 
 
 MAX_FILE_SIZE: str | int = _file_size(os.environ.get("FEWSHOT_MAX_FILE_SIZE", "10mb"))
-CONCURRENCY = int(os.environ.get("FEWSHOT_CONCURRENCY", "2"))
-QUEUE_SIZE = int(os.environ.get("FEWSHOT_QUEUE_SIZE", "64"))
 
 
 def say(message: str) -> None:
@@ -80,15 +79,18 @@ def create_app() -> gr.Blocks:
     """The page with its queue configured (``app.py``'s module-level ``demo``; the tests start it too)."""
     say("building the page …")
     try:
-        from .views import build_app
+        from .views import build_app  # reads the app's limits from the environment (:mod:`.settings`)
+
+        concurrency, queue_size = env_int("FEWSHOT_CONCURRENCY", 2), env_int("FEWSHOT_QUEUE_SIZE", 64)
     except ModuleNotFoundError as exc:  # `pip install fewshot` without the extra: say which, not a traceback
         if exc.name not in APP_MODULES:
             raise
         raise SystemExit(f"fewshot: the app needs {exc.name}, which is not installed: pip install "
                          "\"fewshot[app]\" (in a checkout: pip install -e \".[app]\")") from exc
-
+    except FewShotError as exc:  # a setting it cannot use
+        raise SystemExit(f"fewshot: {exc}") from exc
     demo = build_app()
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     return demo
 
 

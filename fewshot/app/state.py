@@ -15,7 +15,6 @@ import copy
 import hashlib
 import json
 import math
-import os
 import shutil
 import tempfile
 import time
@@ -38,6 +37,7 @@ from ..multilabel.table import LABEL_SEPARATOR, split_label_cell
 from ..text import ProgressFn
 from ..unknown import LABEL_SETS_DIR
 from . import tiers
+from .settings import env_int
 from .warmup import INT8_DEFAULT, shared_encoder
 
 if TYPE_CHECKING:
@@ -48,9 +48,9 @@ CELL_SEPARATOR = LABEL_SEPARATOR + " "
 """How the app writes a multi-label example's labels in one cell (``billing; bug``); read back by the library's
 ``;`` format (:mod:`fewshot.multilabel.table`)."""
 
-MAX_EXAMPLES = int(os.environ.get("FEWSHOT_MAX_EXAMPLES", "5000"))
-MAX_ROWS = int(os.environ.get("FEWSHOT_MAX_ROWS", "20000"))
-MAX_INPUT_CHARS = int(os.environ.get("FEWSHOT_MAX_TEXT_CHARS", "2000"))
+MAX_EXAMPLES = env_int("FEWSHOT_MAX_EXAMPLES", 5000)
+MAX_ROWS = env_int("FEWSHOT_MAX_ROWS", 20000)
+MAX_INPUT_CHARS = env_int("FEWSHOT_MAX_TEXT_CHARS", 2000)
 """Characters of one text the app classifies or keeps as an example (``FEWSHOT_MAX_TEXT_CHARS``); longer texts
 are cut, with a warning. Lower than the library's own cap (:data:`fewshot.text.MAX_TEXT_CHARS`) so that a
 public app bounds each request's work."""
