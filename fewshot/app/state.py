@@ -391,7 +391,7 @@ def load_example_set(name: str) -> Rows:
 def rows_from_csv(path: str | Path, display_name: str | None = None) -> Rows:
     """Rows from a ``text,label`` CSV (column order free; ``Text``, ``sentence,intent`` … read too, as the CLI
     reads them)."""
-    df = read_csv_friendly(path, [], display_name)
+    df = read_csv_friendly(path, display_name)
     name = display_name or Path(path).name
     hint = "Name them text and label in the file's first row"
     text = find_column(name, list(df.columns), None, TEXT_COLUMNS, hint)
@@ -400,14 +400,13 @@ def rows_from_csv(path: str | Path, display_name: str | None = None) -> Rows:
     return clean_rows([[lab, txt[:MAX_INPUT_CHARS]] for lab, txt in zip(df[label], df[text])])
 
 
-def read_csv_friendly(path: str | Path, columns: list[str], display_name: str | None = None) -> pd.DataFrame:
-    """:func:`fewshot.io.tables.read_table`, with the upload's temp path replaced by its plain file name."""
+def read_csv_friendly(path: str | Path, display_name: str | None = None) -> pd.DataFrame:
+    """:func:`fewshot.io.tables.read_table` (every column; the callers pick theirs), with the upload's temp path
+    replaced by its plain file name in a message."""
     try:
-        return read_table(path, columns)
+        return read_table(path, [])
     except FewShotError as exc:
-        name = display_name or Path(path).name
-        msg = str(exc).replace(str(path), name).replace("Choose others with --text-column / --label-column",
-                                                         "Choose the columns above")
+        msg = str(exc).replace(str(path), display_name or Path(path).name)
         if "--encoding cp1252" in msg:  # the app has no encoding option: say what to do here
             msg = msg[: msg.index("it may be")] + ("it may be Windows-1252 (cp1252) or Latin-1: save it as "
                                                     "UTF-8 (or UTF-16) in your editor and upload it again")
@@ -718,7 +717,7 @@ def label_column(columns: list[str], chosen: str | None = None) -> str | None:
 
 def read_upload(path: str | Path, display_name: str | None = None) -> pd.DataFrame:
     """An uploaded CSV as strings, with a row limit."""
-    df = read_csv_friendly(path, [], display_name)
+    df = read_csv_friendly(path, display_name)
     if len(df) > MAX_ROWS:
         raise FewShotError(f"{display_name or Path(path).name} has {len(df)} rows; this app classifies at most "
                            f"{MAX_ROWS} per file (use the `fewshot classify` CLI for bigger files)")
