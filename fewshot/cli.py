@@ -444,24 +444,26 @@ def _classify_texts(args: argparse.Namespace) -> int:
 def _columns(args: argparse.Namespace, path: str) -> tuple[str, str]:
     """The text and label columns of the CSV ``path``: ``--text-column`` / ``--label-column``, else the file's
     likely ones (:func:`fewshot.io.tables.find_column`); a note says which when the name is another word."""
-    from .io.tables import LABEL_COLUMNS
+    from .io.tables import LABEL_COLUMNS, TEXT_COLUMNS, check_header
 
-    return _text_column(args, path), _find_column(args, path, args.label_column, LABEL_COLUMNS, "label")
+    columns = check_header(path, [], args.encoding)  # read once (a workbook is parsed whole)
+    return (_find_column(path, columns, args.text_column, TEXT_COLUMNS, "text"),
+            _find_column(path, columns, args.label_column, LABEL_COLUMNS, "label"))
 
 
 def _text_column(args: argparse.Namespace, path: str, shown: str | None = None) -> str:
     """The text column of the CSV ``path`` (see :func:`_columns`); ``shown``: how notes name the file."""
-    from .io.tables import TEXT_COLUMNS
+    from .io.tables import TEXT_COLUMNS, check_header
 
-    return _find_column(args, path, args.text_column, TEXT_COLUMNS, "text", shown)
+    return _find_column(path, check_header(path, [], args.encoding), args.text_column, TEXT_COLUMNS, "text", shown)
 
 
-def _find_column(args: argparse.Namespace, path: str, chosen: str | None, preferred: tuple[str, ...],
-                 what: str, shown: str | None = None) -> str:
-    """The column of ``path`` holding its ``what`` ("text" or "label"): ``chosen``, else one of ``preferred``."""
-    from .io.tables import check_header, find_column
+def _find_column(path: str, columns: list[str], chosen: str | None, preferred: tuple[str, ...], what: str,
+                 shown: str | None = None) -> str:
+    """The column of ``path`` (header ``columns``) holding its ``what`` ("text" or "label"): ``chosen``, else one
+    of ``preferred``, with a note when that is another word."""
+    from .io.tables import find_column
 
-    columns = check_header(path, [], args.encoding)
     name = find_column(path, columns, chosen, preferred, f"Choose one with --{what}-column")
     if chosen is None and name.strip().lower() != what:
         _note(f"reading the {what}s of {shown or Path(path).name} from its column {name!r} (--{what}-column "
