@@ -649,6 +649,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from .io.output import check_output_file
 
         check_output_file(Path(args.curve), "--curve", "curve.csv")
+    if args.multi_label:  # refused before any file is read or model loaded (a saved classifier's mode: below)
+        _check_multilabel_evaluate(args)
     text_col, label_col = _columns(args, args.test)
     test = _with_text(read_table(args.test, [text_col, label_col], args.encoding, may_be_empty=(text_col, label_col)),
                       text_col, args.test)
@@ -789,6 +791,15 @@ def _with_text(df: Any, column: str, path: str) -> Any:
     return kept
 
 
+def _check_multilabel_evaluate(args: argparse.Namespace) -> None:
+    """Refuse the single-label options of ``evaluate`` for a multi-label classifier, naming what to do instead."""
+    if args.oos:
+        raise FewShotError("--oos is not available with --multi-label; put the out-of-scope texts in --test "
+                           "with an empty label cell")
+    if args.curve:
+        raise FewShotError("--curve is not available with --multi-label: each label has its own threshold")
+
+
 def _evaluate_multilabel(args: argparse.Namespace, clf: Any, texts: list[str], labels: list[str], fit_seconds: float,
                          skipped: dict[str, list[int]]) -> int:
     """``fewshot evaluate --multi-label``: micro-F1, macro-F1, subset accuracy and per-label scores (the test
@@ -797,11 +808,7 @@ def _evaluate_multilabel(args: argparse.Namespace, clf: Any, texts: list[str], l
     from .multilabel import group_label_rows
     from .multilabel.classifier_mode import evaluate as evaluate_multilabel
 
-    if args.oos:
-        raise FewShotError("--oos is not available with --multi-label; put the out-of-scope texts in --test "
-                           "with an empty label cell")
-    if args.curve:
-        raise FewShotError("--curve is not available with --multi-label: each label has its own threshold")
+    _check_multilabel_evaluate(args)
     texts, label_sets = group_label_rows(texts, labels, no_label=clf.config.unknown_label)
     result = evaluate_multilabel(clf, texts, label_sets)
     result.pop("predictions")

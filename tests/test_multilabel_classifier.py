@@ -321,6 +321,15 @@ def test_cli_fit_classify_evaluate_multi_label(tmp_path) -> None:
         assert key in result
     assert result["n"] == 3 and set(result["per_label"]) >= {"refund", "lost_card", "weather"}
     ev.write_text(buf.getvalue())
+    saved_ml = ["evaluate", "--classifier", str(tmp_path / "clf"), "--test", str(test)]
+    for extra, message in ((["--oos", str(test)], "--oos is not available with --multi-label"),
+                           (["--curve", str(tmp_path / "c.csv")], "--curve is not available with --multi-label")):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):  # with --multi-label: refused before the (missing) test file is read
+            assert main(["evaluate", "--support", str(support), "--test", str(tmp_path / "nope.csv"),
+                         "--multi-label", *extra]) == 2
+            assert main([*saved_ml, *extra]) == 2  # a saved multi-label classifier: refused once it is loaded
+        assert err.getvalue().count(message) == 2 and "not found" not in err.getvalue()
 
 
 @pytest.mark.slow
