@@ -26,7 +26,7 @@ from .errors import FewShotError, FewShotWarning
 from .language import english_encoder_name, not_english_note
 from .rules import attention_probs, fit_rule_head, one_torch_thread
 from .support import SupportIndex, SupportSet
-from .text import Progress, clean_texts, label_text, takes_progress_bar
+from .text import Progress, clean_labels, clean_texts, label_name, label_text, takes_progress_bar
 
 if TYPE_CHECKING:
     from .adapt import FinetuneConfig, FinetuneReport, OverlapHint
@@ -183,7 +183,7 @@ class FewShotClassifier:
             self._multilabel.fit(self, texts, labels, progress)
             return self
         texts = clean_texts(texts, "texts")
-        labels = clean_texts(labels, "labels")
+        labels = clean_labels(labels)
         if len(texts) != len(labels):
             raise FewShotError(f"texts and labels must have the same length, got {len(texts)} and {len(labels)}")
         if not texts:
@@ -214,7 +214,7 @@ class FewShotClassifier:
         if self._multilabel is not None:
             self._multilabel.add_examples(self, label, texts)
             return self
-        (label,) = clean_texts([label], "label")
+        (label,) = clean_labels([label], "label")
         texts = clean_texts(texts, "texts")
         if not texts:
             raise FewShotError(f"no texts given for label {label!r}")
@@ -238,6 +238,7 @@ class FewShotClassifier:
         both had is kept once). Nothing is encoded again; returns self."""
         if not isinstance(new_label, str) or not new_label.strip():
             raise FewShotError(f"the new label name must be a non-empty string, got {new_label!r:.40}")
+        new_label = label_name(new_label)
         if new_label == label:
             raise FewShotError(f"the label is already called {label!r}")
         if self._multilabel is not None:
@@ -520,8 +521,7 @@ class FewShotClassifier:
 
             gold = [set(cell_labels(cell)) - {self.config.unknown_label} for cell in labels]
             return float(np.mean([set(p) == g for p, g in zip(predicted, gold)]))
-        return float(np.mean(np.asarray(predicted, dtype=object) == np.asarray(clean_texts(labels, "labels"),
-                                                                            dtype=object)))
+        return float(np.mean(np.asarray(predicted, dtype=object) == np.asarray(clean_labels(labels), dtype=object)))
 
     def labels_from_proba(self, probs: np.ndarray, scores: np.ndarray | None = None, **unknown_overrides: Any
                           ) -> np.ndarray:

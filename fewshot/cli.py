@@ -666,7 +666,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return _evaluate_multilabel(args, clf, test[text_col].tolist(), test[label_col].tolist(), fit_seconds,
                                     skipped)
     check_filled(args.test, test, [label_col])  # one label per row: an empty cell is a mistake
-    texts, gold = test[text_col].tolist(), test[label_col].tolist()
+    from .text import label_name
+
+    texts, gold = test[text_col].tolist(), [label_name(g) for g in test[label_col]]  # as fit reads labels
     oos_file = oos.tolist() if oos is not None else []
     result = evaluate(clf, texts, gold, unknown=False)  # accuracy over the real labels
     result.pop("predictions")

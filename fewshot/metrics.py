@@ -8,6 +8,7 @@ from typing import Any
 from sklearn.metrics import accuracy_score, f1_score
 
 from .errors import FewShotError
+from .text import label_name
 
 
 NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": None}
@@ -37,7 +38,7 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
     else:
         pred = [str(p) for p in clf.predict(texts, progress=progress, batch_aware=batch_aware, **overrides)]
     seconds = time.perf_counter() - start
-    gold = [str(g) for g in gold]
+    gold = [label_name(str(g)) for g in gold]  # "refund " is refund, as fit reads labels
     labels = sorted(set(gold) | set(pred))
     per_label = f1_score(gold, pred, labels=labels, average=None, zero_division=0)
     gold_labels = sorted(set(gold))
@@ -88,7 +89,7 @@ def evaluate_curve(clf: Any, texts: list[str], gold: list[str], *, progress: Any
 
     from .unknown import operating_curve
 
-    gold = [str(g) for g in gold]
+    gold = [label_name(str(g)) for g in gold]  # "refund " is refund, as fit reads labels
     if reading is not None:
         probs, scores = _reading_rows(reading, len(texts))
     else:
@@ -180,6 +181,7 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
     """
     from .unknown import reads_together
 
+    gold = [label_name(str(g)) for g in gold]
     config = clf.config
     options = {k: getattr(config, k) for k in NO_UNKNOWN}
     stand_in = config.min_confidence is None and not config.uses_score

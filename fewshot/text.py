@@ -79,6 +79,17 @@ def clean_texts(texts: Iterable[Any], what: str) -> list[str]:
     return out
 
 
+def label_name(label: str) -> str:
+    """A label as the classifier keeps it: surrounding spaces dropped and inner runs of spaces made one, so that
+    ``"refund "`` (a stray space in a CSV cell) is the label ``refund``, as the app and multi-label cells read it."""
+    return " ".join(label.split())
+
+
+def clean_labels(labels: Iterable[Any], what: str = "labels") -> list[str]:
+    """:func:`clean_texts` of ``labels``, each as :func:`label_name` keeps it."""
+    return [label_name(label) for label in clean_texts(labels, what)]
+
+
 def _one_column(texts: Iterable[Any], what: str) -> Iterable[Any]:
     """A table's only column (a pandas DataFrame, or a 2-D array of one column, as scikit-learn's column
     selectors hand on); a table of several columns is refused, since iterating it would yield its column

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -89,6 +90,31 @@ def test_rename_label_merges_without_encoding_again(encoder: Encoder) -> None:
                                  ("refund", " ", "non-empty string")):
         with pytest.raises(FewShotError, match=message):
             clf.rename_label(label, name)
+
+
+def test_spaces_around_a_label_are_not_part_of_it(encoder: Encoder, tmp_path, capsys) -> None:
+    """A stray space in a label cell ("refund ", " refund", "lost  card") names the same label, as the app and
+    multi-label cells read it: in fit, add_examples, rename_label, score and evaluate's gold labels."""
+    from fewshot.metrics import evaluate
+
+    texts = ["where is my refund", "I want my money back", "refund please", "I lost my card", "my card was stolen"]
+    clf = FewShotClassifier(encoder=encoder).fit(texts, ["refund", "refund ", " refund", "lost  card", "lost card"])
+    assert list(clf.classes_) == ["lost card", "refund"]
+    clf.add_examples(" lost card ", ["my card is gone"])
+    assert list(clf.classes_) == ["lost card", "refund"] and clf.counts()["lost card"] == 3
+    assert clf.score(["give me my money back"], ["refund "]) == 1.0
+    assert evaluate(clf, ["give me my money back"], [" refund"])["accuracy"] == 1.0
+    clf.rename_label("lost card", " lost_card ")
+    assert list(clf.classes_) == ["lost_card", "refund"]
+    support = tmp_path / "s.csv"  # the command line reads such a file the same way
+    pd.DataFrame({"text": texts, "label": ["refund", "refund ", "refund", "card", "card "]}).to_csv(support,
+                                                                                                   index=False)
+    from fewshot.cli import main
+
+    capsys.readouterr()
+    assert main(["check", "--support", str(support), "--json", "--model", "minilm"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["labels"] == 2 and not [f for f in report["findings"] if f["kind"] == "same_name"]
 
 
 def test_min_confidence(encoder: Encoder) -> None:

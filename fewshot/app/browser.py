@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..encoders.registry import cache_root
+from ..text import label_name
 from . import state as st
 
 SECRET_ENV = "FEWSHOT_STATE_SECRET"
@@ -69,7 +70,7 @@ def restored_state(saved: Any) -> tuple[dict[str, Any], str]:
     why = _problem(saved)
     if why:
         return st.empty_state(), f"The label set kept in this browser was not restored ({why}); starting empty."
-    rows = [[" ".join(label.split()), text.strip()[:st.MAX_INPUT_CHARS]] for label, text in saved.get("rows") or []]
+    rows = [[label_name(label), text.strip()[:st.MAX_INPUT_CHARS]] for label, text in saved.get("rows") or []]
     return {"rows": [r for r in rows if r[0] or r[1]], "options": st.safe_options(saved.get("options"))}, ""
 
 

@@ -34,7 +34,7 @@ from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, check_filled, find_column,
                          read_table)
 from ..language import english_encoder_name
 from ..multilabel.table import LABEL_SEPARATOR, split_label_cell
-from ..text import ProgressFn
+from ..text import ProgressFn, label_name
 from ..unknown import LABEL_SETS_DIR
 from . import tiers
 from .settings import env_int
@@ -111,7 +111,7 @@ def clean_rows(table: Any) -> Rows:
         if not isinstance(row, (list, tuple)):
             raise FewShotError(f"each row of the label table must be [label, text], got {row!r:.60}")
         cells = [_cell(c) for c in list(row)[:2]] + [""] * max(0, 2 - len(row))
-        label, text = " ".join(cells[0].split()), cells[1].strip()
+        label, text = label_name(cells[0]), cells[1].strip()
         if label or text:
             rows.append([label, text])
     if len(rows) > MAX_EXAMPLES:
@@ -127,7 +127,7 @@ def complete_rows(rows: Rows) -> Rows:
 
 def check_label(label: str) -> str:
     """A label name, trimmed; refuses empty or overlong names."""
-    label = " ".join(str(label or "").split())
+    label = label_name(str(label or ""))
     if not label:
         raise FewShotError("the label name is empty; type a name such as 'billing'")
     if len(label) > MAX_LABEL_CHARS:
@@ -139,7 +139,7 @@ def cell_labels(cell: str, multi: bool) -> list[str]:
     """The labels of one row's label cell: the cell itself, or in multi-label mode its ``;``-separated labels."""
     if not multi:
         return [cell] if cell else []
-    return [" ".join(part.split()) for part in split_label_cell(cell)]
+    return split_label_cell(cell)
 
 
 def check_cell(label: str, multi: bool) -> str:
@@ -776,7 +776,7 @@ def evaluate_frame(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, labe
     from ..metrics import evaluate
 
     texts = sub[text_col].str.slice(0, MAX_INPUT_CHARS).tolist()
-    gold = [" ".join(g.split()) for g in sub[label_col]]
+    gold = [label_name(g) for g in sub[label_col]]
     result = evaluate(clf, texts, gold, progress=progress, unknown=False)
     wrong = [(t, g, p) for t, g, p in zip(texts, gold, result["predictions"]) if g != p]
     result["misclassified"] = pd.DataFrame(wrong, columns=["text", "gold", "predicted"])

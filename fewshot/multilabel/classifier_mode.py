@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import FewShotError
-from ..text import ProgressFn, clean_texts
+from ..text import ProgressFn, clean_texts, label_name
 from .core import STATE_ARRAYS, STATE_JSON, MultiLabelConfig, MultiLabelCore, matched_examples
 from .metrics import multilabel_scores
 from .options import check_config
@@ -51,7 +51,7 @@ UNKNOWN_KEYS = ("min_confidence", "auto_unknown", "score_threshold")
 def cell_labels(cell: Any) -> list[str]:
     """One text's labels, given as a list of labels or a ``;``-separated string (:func:`split_label_cell`)."""
     if isinstance(cell, (list, tuple, set, frozenset)):
-        return list(dict.fromkeys(str(x).strip() for x in cell if str(x).strip()))
+        return list(dict.fromkeys(label_name(str(x)) for x in cell if str(x).strip()))
     return split_label_cell(cell)
 
 

@@ -12,18 +12,20 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import FewShotError
+from ..text import label_name
 
 LABEL_SEPARATOR = ";"
 
 
 def split_label_cell(cell: Any, sep: str = LABEL_SEPARATOR) -> list[str]:
-    """The labels in one cell: split on ``sep``, stripped, blanks dropped, duplicates dropped (first kept).
+    """The labels in one cell: split on ``sep``, spaces trimmed (:func:`~fewshot.text.label_name`), blanks dropped,
+    duplicates dropped (first kept).
 
     ``None``, NaN and blank cells give ``[]``.
     """
     if cell is None or (isinstance(cell, float) and math.isnan(cell)):
         return []
-    parts = (p.strip() for p in str(cell).split(sep))
+    parts = (label_name(p) for p in str(cell).split(sep))
     return list(dict.fromkeys(p for p in parts if p))
 
 
