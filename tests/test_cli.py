@@ -312,7 +312,7 @@ def test_columns_named_like_text_and_label(tmp_path: Path, capsys) -> None:
     labelled = tmp_path / "labelled.csv"
     assert main(["classify", "--support", str(caps), "--input", str(caps), "--output", str(labelled),
                  "--text-column", "text", "--model", "minilm"]) == 0  # a chosen name, case and spaces aside
-    assert pd.read_csv(labelled)["label"].tolist() == list(rows.values())
+    assert pd.read_csv(labelled)["predicted_label"].tolist() == list(rows.values())  # the file has a Label column
     capsys.readouterr()
     assert main(["classify", "--support", str(headless), "--text", "hello", "--model", "minilm"]) == 2
     assert re.search(r"no column 'text' \(nor sentence.*add a header row above it", capsys.readouterr().err)

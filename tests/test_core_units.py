@@ -307,6 +307,8 @@ def test_label_frame_is_the_one_output_format() -> None:
     assert out["top_3"].tolist()[0] == "b 0.60; c 0.25; a 0.10"
     assert out["in_scope_score"].tolist() == ["1.235", "", "-inf"]
     assert output_names(["text", "confidence"]) == tuple("predicted_" + c for c in OUTPUT_COLUMNS)
+    assert output_names(["Text", "Label "]) == tuple("predicted_" + c for c in OUTPUT_COLUMNS)  # case aside
+    assert output_names(["text", "labelled"]) == OUTPUT_COLUMNS
     with pytest.raises(FewShotError, match="no column 'body'"):
         label_frame(stub, df, "body")
 

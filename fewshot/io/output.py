@@ -80,9 +80,10 @@ TOP = 3
 
 def output_names(existing_columns: Sequence[Any], multi_label: bool = False) -> tuple[str, ...]:
     """Names of the added columns: :data:`OUTPUT_COLUMNS` (:data:`MULTILABEL_COLUMNS` with ``multi_label``),
-    prefixed ``predicted_`` when one is taken."""
+    prefixed ``predicted_`` when one is taken, in any case (``Label``: databases and some spreadsheets read column
+    names without case, so ``Label`` and ``label`` would clash there)."""
     names = MULTILABEL_COLUMNS if multi_label else OUTPUT_COLUMNS
-    if set(names) & {str(c) for c in existing_columns}:
+    if set(names) & {str(c).strip().lower() for c in existing_columns}:
         return tuple(PREFIX + c for c in names)
     return names
 
