@@ -201,6 +201,19 @@ def test_find_column_prefers_the_exact_name_then_case_then_the_likely_names(colu
     assert find_column("f.csv", columns, chosen, TEXT_COLUMNS, "hint").strip().upper() == chosen
 
 
+def test_read_labelled_table_finds_the_columns_and_trims_labels(tmp_path: Path) -> None:
+    """What `fewshot train` reads: columns named like text and label, labels without stray spaces; a chosen
+    column that is missing is named."""
+    from fewshot.meta.data import read_labelled
+
+    path = tmp_path / "train.csv"
+    pd.DataFrame({"Intent": ["refund ", " refund", "lost  card"], "Sentence": ["a", "b", "c"]}).to_csv(path,
+                                                                                                      index=False)
+    assert read_labelled([path]) == (["a", "b", "c"], ["refund", "refund", "lost card"])
+    with pytest.raises(FewShotError, match="has no column 'utterance'.*--text-column"):
+        read_labelled([path], text_column="utterance")
+
+
 def test_ivf_index_recall_removal_and_auto_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     import fewshot.support as index_module
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import FewShotError
+from ..text import label_name
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 SAVE_AS_CSV = "save it as CSV (Excel: File > Save As > CSV UTF-8)"
@@ -203,6 +204,19 @@ def find_column(path: str | Path, columns: Sequence[str], chosen: str | None, pr
     if any(len(name.split()) > 2 for name in names):
         message += " (if that first row is data, add a header row above it, such as text,label)"
     raise FewShotError(message)
+
+
+def read_labelled_table(path: str | Path, text_column: str | None = None, label_column: str | None = None,
+                        encoding: str | None = None) -> tuple[list[str], list[str]]:
+    """The texts and labels of a labelled CSV: its columns found by :func:`find_column` (``--text-column`` /
+    ``--label-column`` when given), empty cells refused by row, labels as :func:`fewshot.text.label_name` keeps
+    them."""
+    df = read_table(path, [], encoding)
+    hint = "Choose them with --text-column / --label-column"
+    text = find_column(path, list(df.columns), text_column, TEXT_COLUMNS, hint)
+    label = find_column(path, list(df.columns), label_column, LABEL_COLUMNS, hint)
+    check_filled(path, df, [text, label])
+    return df[text].tolist(), [label_name(lab) for lab in df[label]]
 
 
 def _read_csv(path: Path, fmt: CsvFormat, nrows: int | None = None) -> pd.DataFrame:

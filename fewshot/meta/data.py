@@ -69,24 +69,24 @@ def embed_texts(texts: Sequence[str], encoder: Any, *, cache_dir: Path | None = 
     return vectors
 
 
-def read_labelled(paths: Sequence[str | Path], text_column: str = "text", label_column: str = "label"
+def read_labelled(paths: Sequence[str | Path], text_column: str | None = None, label_column: str | None = None
                   ) -> tuple[list[str], list[str]]:
-    """Texts and labels of every CSV in ``paths``. A label name already used by a file of another folder (another
-    dataset, where it may mean another intent) is kept apart by the folder's name as prefix; files of one folder
-    (splits of one dataset, e.g. ``train_10.csv`` and ``valid.csv``) share their labels."""
-    from ..io.tables import read_table
+    """Texts and labels of every CSV in ``paths`` (read by :func:`fewshot.io.tables.read_labelled_table`). A label
+    name already used by a file of another folder (another dataset, where it may mean another intent) is kept apart
+    by the folder's name as prefix; files of one folder (splits of one dataset, e.g. ``train_10.csv`` and
+    ``valid.csv``) share their labels."""
+    from ..io.tables import read_labelled_table
 
     texts: list[str] = []
     labels: list[str] = []
     seen: dict[str, Path] = {}
     for path in paths:
         folder = Path(path).resolve().parent
-        df = read_table(path, [text_column, label_column])
-        file_labels = df[label_column].tolist()
+        file_texts, file_labels = read_labelled_table(path, text_column, label_column)
         clash = {lab for lab in set(file_labels) if seen.get(lab, folder) != folder}
         for lab in set(file_labels):
             seen.setdefault(lab, folder)
-        texts += df[text_column].tolist()
+        texts += file_texts
         labels += [f"{Path(path).parent.name}/{lab}" if lab in clash else lab for lab in file_labels]
     return texts, labels
 

@@ -67,8 +67,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--data", action="append", required=True, metavar="CSV",
                         help="labelled training CSV (text,label); repeat for several")
     parser.add_argument("--out", required=True, help="model folder to write (e.g. models/NAME)")
-    parser.add_argument("--text-column", default="text", help="column holding the text (default: text)")
-    parser.add_argument("--label-column", default="label", help="column holding the label (default: label)")
+    parser.add_argument("--text-column", help="column holding the text (default: 'text', else one named like it, "
+                                              "as for the other commands)")
+    parser.add_argument("--label-column", help="column holding the label (default: 'label', else one named like "
+                                               "it, as for the other commands)")
     parser.add_argument("--eval-support", action="append", default=[], metavar="CSV",
                         help="support CSV of an evaluation reported in the model card (pairs with --eval-test)")
     parser.add_argument("--eval-test", action="append", default=[], metavar="CSV", help="test CSV for --eval-support")
@@ -208,12 +210,11 @@ def _print_evaluations(evaluations: list[dict[str, Any]], out: Path) -> None:
 def _read_pairs(supports: list[str], tests: list[str], args: argparse.Namespace
                 ) -> list[tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]]:
     """``(support, test)`` texts and labels of paired CSVs."""
-    from ..io.tables import read_table
+    from ..io.tables import read_labelled_table
 
     out = []
     for s_path, t_path in zip(supports, tests):
-        frames = [read_table(p, [args.text_column, args.label_column]) for p in (s_path, t_path)]
-        sets = [(f[args.text_column].tolist(), f[args.label_column].tolist()) for f in frames]
+        sets = [read_labelled_table(p, args.text_column, args.label_column) for p in (s_path, t_path)]
         out.append((sets[0], sets[1]))
     return out
 
