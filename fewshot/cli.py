@@ -245,19 +245,18 @@ def _classifier(args: argparse.Namespace) -> Any:
 def _classifier_timed(args: argparse.Namespace) -> tuple[Any, float]:
     """The classifier and the seconds spent encoding and fitting its examples (0 when loaded)."""
     from .classifier import FewShotClassifier
-    from .io.tables import read_table
+    from .io.tables import read_labelled_table
 
     if getattr(args, "classifier", None):
         clf = FewShotClassifier.load(args.classifier, **_load_options(args))
         if getattr(args, "finetune", False):
             _finetune(clf, args)
         return clf, 0.0
-    text_col, label_col = _columns(args, args.support)
-    support = read_table(args.support, [text_col, label_col], args.encoding)
+    texts, labels = read_labelled_table(args.support, *_columns(args, args.support), args.encoding)
     clf = FewShotClassifier(args.model, **options_from_args(args))
     fit_started = time.perf_counter()  # what `evaluate` reports: encoding + fitting, not model loading
-    with _progress_bar("encoding examples", total=len(support)) as bar:
-        clf.fit(support[text_col].tolist(), support[label_col].tolist(), progress=tqdm_progress(bar))
+    with _progress_bar("encoding examples", total=len(texts)) as bar:
+        clf.fit(texts, labels, progress=tqdm_progress(bar))
     if getattr(args, "finetune", False):
         _finetune(clf, args)
     return clf, time.perf_counter() - fit_started
@@ -644,6 +643,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     unknown-detection metrics."""
     from .io.tables import check_filled, read_table
     from .metrics import NO_UNKNOWN, evaluate, evaluate_oos
+    from .text import label_name
 
     if args.curve:
         from .io.output import check_output_file
@@ -666,8 +666,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return _evaluate_multilabel(args, clf, test[text_col].tolist(), test[label_col].tolist(), fit_seconds,
                                     skipped)
     check_filled(args.test, test, [label_col])  # one label per row: an empty cell is a mistake
-    from .text import label_name
-
     texts, gold = test[text_col].tolist(), [label_name(g) for g in test[label_col]]  # as fit reads labels
     oos_file = oos.tolist() if oos is not None else []
     result = evaluate(clf, texts, gold, unknown=False)  # accuracy over the real labels

@@ -19,6 +19,8 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +32,7 @@ from ..config import ClassifierConfig
 from ..diagnostics import Finding, diagnose, diagnose_multilabel
 from ..errors import FewShotError
 from ..io.output import label_frame, output_names
-from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, check_filled, find_column, guess_column, neutralize_formulas,
-                         read_table)
+from ..io.tables import LABEL_COLUMNS, TEXT_COLUMNS, guess_column, neutralize_formulas, read_labelled_table, read_table
 from ..language import english_encoder_name
 from ..multilabel.table import LABEL_SEPARATOR, split_label_cell
 from ..text import ProgressFn, label_name
@@ -391,20 +392,17 @@ def load_example_set(name: str) -> Rows:
 def rows_from_csv(path: str | Path, display_name: str | None = None) -> Rows:
     """Rows from a ``text,label`` CSV (column order free; ``Text``, ``sentence,intent`` … read too, as the CLI
     reads them)."""
-    df = read_csv_friendly(path, display_name)
-    name = display_name or Path(path).name
-    hint = "Name them text and label in the file's first row"
-    text = find_column(name, list(df.columns), None, TEXT_COLUMNS, hint)
-    label = find_column(name, list(df.columns), None, LABEL_COLUMNS, hint)
-    check_filled(name, df, [text, label])
-    return clean_rows([[lab, txt[:MAX_INPUT_CHARS]] for lab, txt in zip(df[label], df[text])])
+    with upload_errors(path, display_name):
+        texts, labels = read_labelled_table(path, hint="Name them text and label in the file's first row")
+    return clean_rows([[lab, txt[:MAX_INPUT_CHARS]] for lab, txt in zip(labels, texts)])
 
 
-def read_csv_friendly(path: str | Path, display_name: str | None = None) -> pd.DataFrame:
-    """:func:`fewshot.io.tables.read_table` (every column; the callers pick theirs), with the upload's temp path
-    replaced by its plain file name in a message."""
+@contextmanager
+def upload_errors(path: str | Path, display_name: str | None = None) -> Iterator[None]:
+    """A :class:`FewShotError` raised meanwhile about the upload ``path`` names its plain file name, not its temp
+    path, and says what to do in the app about an encoding."""
     try:
-        return read_table(path, [])
+        yield
     except FewShotError as exc:
         msg = str(exc).replace(str(path), display_name or Path(path).name)
         if "--encoding cp1252" in msg:  # the app has no encoding option: say what to do here
@@ -717,7 +715,8 @@ def label_column(columns: list[str], chosen: str | None = None) -> str | None:
 
 def read_upload(path: str | Path, display_name: str | None = None) -> pd.DataFrame:
     """An uploaded CSV as strings, with a row limit."""
-    df = read_csv_friendly(path, display_name)
+    with upload_errors(path, display_name):
+        df = read_table(path, [])
     if len(df) > MAX_ROWS:
         raise FewShotError(f"{display_name or Path(path).name} has {len(df)} rows; this app classifies at most "
                            f"{MAX_ROWS} per file (use the `fewshot classify` CLI for bigger files)")

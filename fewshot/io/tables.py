@@ -207,12 +207,12 @@ def find_column(path: str | Path, columns: Sequence[str], chosen: str | None, pr
 
 
 def read_labelled_table(path: str | Path, text_column: str | None = None, label_column: str | None = None,
-                        encoding: str | None = None) -> tuple[list[str], list[str]]:
-    """The texts and labels of a labelled CSV: its columns found by :func:`find_column` (``--text-column`` /
-    ``--label-column`` when given), empty cells refused by row, labels as :func:`fewshot.text.label_name` keeps
-    them."""
+                        encoding: str | None = None, hint: str = "Choose them with --text-column / --label-column"
+                        ) -> tuple[list[str], list[str]]:
+    """The texts and labels of a labelled CSV: its columns found by :func:`find_column` (``text_column`` /
+    ``label_column`` when given; ``hint`` ends the message when none fits), empty cells refused by row, labels as
+    :func:`fewshot.text.label_name` keeps them."""
     df = read_table(path, [], encoding)
-    hint = "Choose them with --text-column / --label-column"
     text = find_column(path, list(df.columns), text_column, TEXT_COLUMNS, hint)
     label = find_column(path, list(df.columns), label_column, LABEL_COLUMNS, hint)
     check_filled(path, df, [text, label])
