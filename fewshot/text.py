@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from .errors import FewShotError
@@ -32,32 +31,22 @@ def tqdm_progress(bar: Any) -> ProgressFn:
     return update
 
 
-@contextmanager
-def progress_callback(progress: Progress, desc: str, unit: str) -> Iterator[ProgressFn | None]:
-    """``progress`` as a callback: itself, None for None/False, or for ``True`` a tqdm bar (a notebook's widget
-    where there is one), closed when the work ends."""
-    if progress is not True:
-        yield progress or None
-        return
-    from tqdm.auto import tqdm
-
-    with tqdm(desc=desc, unit=unit) as bar:
-        yield tqdm_progress(bar)
-
-
 Method = TypeVar("Method", bound=Callable[..., Any])
 
 
 def takes_progress_bar(desc: str, unit: str = "text") -> Callable[[Method], Method]:
-    """Let a method's ``progress=`` keyword be ``True`` for a tqdm bar (:func:`progress_callback`), as
-    sentence-transformers' ``show_progress_bar``; a callback or None passes through unchanged."""
+    """Let a method's ``progress=`` keyword be ``True`` for a tqdm bar (a notebook's widget where there is one,
+    closed when the work ends), as sentence-transformers' ``show_progress_bar``; a callback or None passes through
+    unchanged."""
     def wrap(method: Method) -> Method:
         @functools.wraps(method)
         def run(*args: Any, progress: Progress = None, **kwargs: Any) -> Any:
             if progress is not True:  # the common case, on the encoder's hot path: no context to enter
                 return method(*args, progress=progress or None, **kwargs)
-            with progress_callback(progress, desc, unit) as callback:
-                return method(*args, progress=callback, **kwargs)
+            from tqdm.auto import tqdm
+
+            with tqdm(desc=desc, unit=unit) as bar:
+                return method(*args, progress=tqdm_progress(bar), **kwargs)
         return run  # type: ignore[return-value]
     return wrap
 
