@@ -343,8 +343,9 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     """``classify`` on this machine, streamed chunk by chunk into ``--output`` (via ``OUT.part``) or stdout."""
     from collections import Counter
 
-    from .io.output import answer_counts, answers_line, check_output_file, label_frame, output_names, over_length_rows
-    from .io.tables import count_rows, iter_chunks
+    from .io.output import (answer_counts, answers_line, check_output_file, csv_options, label_frame, output_names,
+                            over_length_rows)
+    from .io.tables import count_rows, iter_chunks, sniff
     from .language import classifier_input_note
 
     text_col = _text_column(args, input_path, "standard input" if args.input == STDIO else None)
@@ -365,6 +366,8 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     _check_batch_aware(args, clf)
     candidates = _GroupCandidates(clf.config.unknown_label) if groups_path is not None else None
     tmp_path = None if out_path is None else out_path.with_name(out_path.name + ".part")
+    input_format = sniff(input_path, args.encoding)  # the output is written as the input was
+    written_as = csv_options(input_format, to_file=tmp_path is not None)
     written = labelled = over = 0
     answers: Counter[str] = Counter()
     with _progress_bar("classifying", total=count_rows(input_path, args.encoding), unit="row") as bar:
@@ -380,7 +383,7 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
                     _note(classifier_input_note(clf, chunk[text_col], _rows_of(args)))
                 chunk = label_frame(clf, chunk, text_col, progress=progress, batch_aware=args.batch_aware)
                 chunk.to_csv(sys.stdout if tmp_path is None else tmp_path, mode="w" if i == 0 else "a",
-                             header=i == 0, index=False)
+                             header=i == 0, index=False, **written_as)
                 label_col, _, _, score_col = output_names(chunk.columns[:-4], bool(clf.config.multi_label))
                 labelled += int((chunk[label_col] != "").sum())  # blank texts stay unlabelled: not read
                 answers.update(answer_counts(chunk[label_col], bool(clf.config.multi_label)))
@@ -406,7 +409,7 @@ def _classify_local(args: argparse.Namespace, input_path: str) -> int:
     _note_over_length(over, clf.encoder.max_tokens)
     _note_batch_aware(args, labelled)
     if candidates is not None:
-        _write_groups(clf, candidates, groups_path)
+        _write_groups(clf, candidates, groups_path, csv_options(input_format))
     return 0
 
 
@@ -561,10 +564,11 @@ class _GroupCandidates:
         return [rows[i] for i in picked]
 
 
-def _write_groups(clf: Any, candidates: _GroupCandidates, path: Path) -> None:
+def _write_groups(clf: Any, candidates: _GroupCandidates, path: Path, written_as: dict[str, str]) -> None:
     """The groups of similar rows among those answered unknown and the least in-scope others
     (:mod:`fewshot.uncovered`) as a CSV: group (1 = the largest), size, row (1 = the first row under the header),
-    the label answered, text; each group's most typical rows first."""
+    the label answered, text; each group's most typical rows first; ``written_as``: ``to_csv`` options, those of
+    the labelled output."""
     import numpy as np
     import pandas as pd
 
@@ -582,7 +586,7 @@ def _write_groups(clf: Any, candidates: _GroupCandidates, path: Path) -> None:
         vectors = clf.encoder.encode(texts, progress=tqdm_progress(bar)) if texts else np.empty((0, 1))
     groups = group_vectors(vectors)
     rows = [(n, len(g), pool[i][0], pool[i][2], pool[i][1]) for n, g in enumerate(groups, start=1) for i in g]
-    pd.DataFrame(rows, columns=["group", "size", "row", "answered", "text"]).to_csv(path, index=False)
+    pd.DataFrame(rows, columns=["group", "size", "row", "answered", "text"]).to_csv(path, index=False, **written_as)
     if pool and not groups:
         print(f"among the {_rows(len(pool))} answered unknown or least confident, no {MIN_GROUP_SIZE} are alike: "
               f"{path} lists no group", file=sys.stderr)

@@ -492,7 +492,8 @@ def test_bad_files_give_clear_errors(support: Client, tmp_path: Path) -> None:
 
 
 def test_other_encodings_and_delimiters_are_read(app_url: str, support: Client, tmp_path: Path) -> None:
-    """UTF-16 (BOM), UTF-8 with BOM, ';' / tab / '|' delimited files pass through import, batch and evaluate."""
+    """UTF-16 (BOM), UTF-8 with BOM, ';' / tab / '|' delimited files pass through import, batch and evaluate; the
+    labelled download keeps the upload's delimiter (a spreadsheet set to ';' opens it in columns)."""
     frame = pd.DataFrame({"text": ["I was charged twice; refund please", "my parcel is late", "café ☕ déjà vu"],
                           "label": ["billing", "shipping", "billing"]})
     files = {"utf16.csv": dict(encoding="utf-16"), "semicolon.csv": dict(sep=";"),
@@ -504,7 +505,9 @@ def test_other_encodings_and_delimiters_are_read(app_url: str, support: Client, 
         assert value_of(column) == "text", name
         _, download, summary = support.predict(handle_file(str(path)), "text", False, 0.0,
                                                api_name="/classify_csv")
-        out = pd.read_csv(download, dtype=str, keep_default_na=False)
+        sep = kwargs.get("sep", ",")
+        assert Path(download).read_text(encoding="utf-8-sig").startswith(f"text{sep}label{sep}predicted_label"), name
+        out = pd.read_csv(download, dtype=str, keep_default_na=False, sep=sep)
         assert out["text"].tolist() == frame["text"].tolist(), name
         assert out["predicted_label"].tolist()[:2] == ["billing", "shipping"], name
         table, _ = client(app_url).predict(handle_file(str(path)), api_name="/import_csv")

@@ -512,8 +512,33 @@ def test_classify_reads_an_excel_workbook_and_writes_csv(support: Path, tmp_path
     assert res.returncode == 0, res.stderr
     labelled = pd.read_csv(out, dtype=str)
     assert labelled["id"].tolist() == ["1", "2"] and labelled["label"].tolist() == ["lost_card", "weather"]
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfid,text,label,")  # from Excel: opens right in Excel
     res = run_cli("classify", "--support", str(support), "--input", str(book), "--output", str(tmp_path / "o.xlsx"))
     assert res.returncode == 2 and "the output is a CSV file" in res.stderr
+
+
+def test_classify_writes_its_output_as_the_input_was_written(support: Path, tmp_path: Path, capsys) -> None:
+    """Same delimiter as the input; a UTF-8 byte-order mark where the input had one (a spreadsheet's export,
+    which Excel opens right only with it), once however many chunks; never one on standard output."""
+    rows = pd.DataFrame({"id": [1, 2, 3], "text": ["où est mon remboursement ?", "I lost my card", "Grüße"]})
+    excel_like, plain = tmp_path / "excel.csv", tmp_path / "plain.csv"
+    rows.to_csv(excel_like, sep=";", index=False, encoding="utf-8-sig")
+    rows.to_csv(plain, index=False)
+    common = ["classify", "--support", str(support), "--model", "minilm", "--chunk-size", "1", "--auto-unknown"]
+    out, groups = tmp_path / "out.csv", tmp_path / "groups.csv"
+    assert main([*common, "--input", str(excel_like), "--output", str(out), "--groups", str(groups)]) == 0
+    written = out.read_bytes()
+    assert written.startswith(b"\xef\xbb\xbfid;text;label;confidence;top_3;in_scope_score")
+    assert written.count(b"\xef\xbb\xbf") == 1
+    assert groups.read_bytes().startswith(b"\xef\xbb\xbfgroup;size;row;answered;text")
+    labelled = pd.read_csv(out, sep=";", encoding="utf-8-sig", dtype=str)
+    assert labelled["text"].tolist() == rows["text"].tolist() and labelled["label"].tolist()[1] == "lost_card"
+    assert main([*common, "--input", str(out), "--output", str(tmp_path / "again.csv")]) == 0  # read back as given
+    capsys.readouterr()
+    assert main([*common, "--input", str(excel_like), "--output", "-"]) == 0
+    assert capsys.readouterr().out.startswith("id;text;label;")  # for another program: no mark
+    assert main([*common, "--input", str(plain), "--output", str(out)]) == 0
+    assert out.read_bytes().startswith(b"id,text,label,confidence,")
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "hwu64").is_dir(), reason="../shared/data is not present")

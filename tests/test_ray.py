@@ -193,6 +193,16 @@ def test_matching_rule_is_identical_too(ray_local: None, data: dict[str, Path]) 
     assert_same_output(local, distributed)
 
 
+def test_a_spreadsheets_csv_is_written_back_as_the_local_engine_writes_it(ray_local: None,
+                                                                          data: dict[str, Path]) -> None:
+    """A ``;``-delimited file with a UTF-8 byte-order mark (Excel's export where the decimal mark is a comma): both
+    engines write it back with ``;`` and the mark, byte for byte alike."""
+    rows = data["dir"] / "excel_like.csv"
+    _read(data["input"]).head(200).to_csv(rows, sep=";", index=False, encoding="utf-8-sig")
+    local = _local_and_ray_agree(data["clf"], rows, data["dir"] / "excel_like")
+    assert local.read_bytes().startswith(b"\xef\xbb\xbf") and b";label;confidence;" in local.read_bytes()[:200]
+
+
 def test_texts_longer_than_the_encoder_reads_get_the_same_note(ray_local: None, data: dict[str, Path],
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """The actors count the texts past the encoder's 256 word pieces; the output file is unchanged by it."""

@@ -473,8 +473,9 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
         path = file_path(file)
         df = st.read_upload(path)
         column, source = st.text_column([str(c) for c in df.columns], column), Path(path).name
+        sep = st.upload_delimiter(path)
     else:
-        df, column, source = st.pasted_rows(str(pasted)), st.PASTED_COLUMN, "pasted_texts"
+        df, column, source, sep = st.pasted_rows(str(pasted)), st.PASTED_COLUMN, "pasted_texts", ","
     fit = fitted(state, cache, progress, int8, encoder)
     rule = ev.unknown_rule(fit.clf, auto_unknown, threshold)  # a threshold chosen on Evaluate wins
     out, blank = st.classify_frame(fit.clf, df, column, rule, progress_fn(progress, "Classifying"),
@@ -539,7 +540,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
             summary += f"; *{BATCH_AWARE_LABEL}* answers a recurring one unknown more often"
     first = [label_col, conf_col, column]  # the decisive columns first: they stay visible on a narrow screen
     preview = out[first + [c for c in out.columns if c not in first]].head(PREVIEW_ROWS)
-    return preview, str(st.write_labelled(out, source)), summary, fit, review
+    return preview, str(st.write_labelled(out, source, sep)), summary, fit, review
 
 
 # ---- evaluate --------------------------------------------------------------------------------------

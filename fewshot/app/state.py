@@ -32,7 +32,8 @@ from ..config import ClassifierConfig
 from ..diagnostics import Finding, diagnose, diagnose_multilabel
 from ..errors import FewShotError
 from ..io.output import label_frame, output_names
-from ..io.tables import LABEL_COLUMNS, TEXT_COLUMNS, guess_column, neutralize_formulas, read_labelled_table, read_table
+from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, guess_column, neutralize_formulas, read_labelled_table,
+                         read_table, sniff)
 from ..language import english_encoder_name
 from ..multilabel.table import LABEL_SEPARATOR, split_label_cell
 from ..text import ProgressFn, label_name
@@ -566,9 +567,9 @@ DOWNLOAD_ENCODING = "utf-8-sig"
 page and shows "café" as "cafÃ©"; fewshot, pandas and spreadsheets read it either way."""
 
 
-def write_download(df: pd.DataFrame, path: Path) -> Path:
-    """``df`` as a CSV download: formula cells neutralised, UTF-8 with a byte-order mark."""
-    neutralize_formulas(df).to_csv(path, index=False, encoding=DOWNLOAD_ENCODING)
+def write_download(df: pd.DataFrame, path: Path, sep: str = ",") -> Path:
+    """``df`` as a CSV download: formula cells neutralised, UTF-8 with a byte-order mark, delimited by ``sep``."""
+    neutralize_formulas(df).to_csv(path, index=False, encoding=DOWNLOAD_ENCODING, sep=sep)
     return path
 
 
@@ -756,9 +757,15 @@ def added_columns(df: pd.DataFrame, multi: bool = False) -> tuple[str, ...]:
     return output_names([str(c) for c in df.columns], multi)
 
 
-def write_labelled(df: pd.DataFrame, source_name: str) -> Path:
-    """The labelled CSV, formula cells neutralised, named after the upload."""
-    return write_download(df, out_dir() / f"{safe_stem(source_name, 'texts')}_labelled.csv")
+def upload_delimiter(path: str | Path) -> str:
+    """An uploaded CSV's delimiter (``,`` for a workbook): its labelled download is written with the same one, so
+    that a spreadsheet set to ``;`` (where the decimal mark is a comma) opens it in columns as it opened the upload."""
+    return sniff(path).sep or ","
+
+
+def write_labelled(df: pd.DataFrame, source_name: str, sep: str = ",") -> Path:
+    """The labelled CSV, formula cells neutralised, named after the upload, delimited by ``sep``."""
+    return write_download(df, out_dir() / f"{safe_stem(source_name, 'texts')}_labelled.csv", sep)
 
 
 def evaluate_frame(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,

@@ -279,6 +279,8 @@ def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Pa
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    from ..io.output import csv_options
+
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines on stderr
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # output rows in input order
@@ -296,6 +298,7 @@ def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Pa
                         fn_constructor_kwargs={"folder": [ray.put(folder)], "text_column": text_column,
                                                "overrides": overrides})
     tmp_path = out_path.with_name(out_path.name + ".part")
+    written_as = csv_options(fmt)  # as the local engine writes it: the input's delimiter, a BOM after a spreadsheet
     written = 0
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="pandas", prefetch_batches=1):
@@ -306,7 +309,8 @@ def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Pa
             batch = batch[[*columns, *added]]
             if answered:
                 answered(batch[added[0]])
-            batch.to_csv(tmp_path, mode="w" if written == 0 else "a", header=written == 0, index=False)
+            batch.to_csv(tmp_path, mode="w" if written == 0 else "a", header=written == 0, index=False,
+                         **written_as)
             written += len(batch)
             if progress:
                 progress(len(batch))

@@ -5,6 +5,8 @@ label), ``confidence`` (its probability, 4 decimals), ``top_3`` (``"label 0.91; 
 and ``in_scope_score`` (3 decimals; ``-inf`` where "none of these" examples won). When the input already
 has a column of one of these names, all four are prefixed ``predicted_``. Rows with a blank text are kept,
 with the four cells empty. Cells are strings, so the file's bytes do not depend on how a chunk was split.
+The file is written as its input was (:func:`csv_options`): the same delimiter, and a UTF-8 byte-order mark where
+the input came from a spreadsheet.
 
 A multi-label classifier (``multi_label=True``) writes :data:`MULTILABEL_COLUMNS` instead: ``labels`` (every
 predicted label joined with ``;``, most probable first; the unknown label where the unknown options reject
@@ -25,6 +27,7 @@ import pandas as pd
 from ..errors import FewShotError
 from ..multilabel.table import join_labels, split_label_cell
 from ..text import ProgressFn
+from .tables import CsvFormat
 
 
 def check_output_file(path: Path, what: str = "--output", example: str = "labelled.csv") -> None:
@@ -76,6 +79,16 @@ OUTPUT_COLUMNS = ("label", "confidence", "top_3", "in_scope_score")
 MULTILABEL_COLUMNS = ("labels", "confidence", "top_3", "in_scope_score")
 PREFIX = "predicted_"
 TOP = 3
+
+
+def csv_options(fmt: CsvFormat, to_file: bool = True) -> dict[str, str]:
+    """``DataFrame.to_csv`` options for an output read from a file of format ``fmt``: its delimiter (a ``;`` file,
+    as Excel writes where the decimal mark is a comma, is opened in columns there only with ``;``) and, for a file
+    (not standard output, which another program reads), a UTF-8 byte-order mark when the input was a workbook or
+    not plain UTF-8 (a mark, UTF-16, ``--encoding cp1252``): files from Excel, which opens a UTF-8 CSV without
+    the mark in the local code page, garbling accents and other scripts."""
+    bom = to_file and (fmt.excel or fmt.encoding.replace("_", "-").lower() not in ("utf-8", "utf8", "ascii"))
+    return {"sep": fmt.sep or ",", "encoding": "utf-8-sig" if bom else "utf-8"}
 
 
 def output_names(existing_columns: Sequence[Any], multi_label: bool = False) -> tuple[str, ...]:
