@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .config import RULES, ClassifierConfig
+from .encoders.determinism import rowwise_matmul
 
 __all__ = ["RULES", "LinearHead", "attention_probs", "fit_prototype_head", "fit_rule_head", "l2_normalize",
            "one_torch_thread", "prototypes", "softmax"]
@@ -72,16 +73,9 @@ class LinearHead:
         return l2_normalize(x - self.center)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """``transform(x) W^T + b``; the product runs in torch so a row's logits do not depend on the batch.
-
-        numpy's OpenBLAS picks other kernels by row count (1e-7 differences between a batch of 1, 64 or
-        500 rows); torch's MKL in strict CNR mode (see :mod:`fewshot.encoders.determinism`) does not.
-        """
-        z = self.transform(x)
-        dtype = np.result_type(z, self.weight)
-        prod = torch.from_numpy(np.ascontiguousarray(z, dtype=dtype)) @ torch.from_numpy(
-            np.ascontiguousarray(self.weight, dtype=dtype)).T
-        return prod.numpy() + self.bias
+        """``transform(x) W^T + b``, one row at a time, so that a row's logits do not depend on the batch
+        (:func:`fewshot.encoders.determinism.rowwise_matmul`)."""
+        return rowwise_matmul(self.transform(x), self.weight.T) + self.bias
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return softmax(self.logits(x))

@@ -204,6 +204,19 @@ def test_save_never_deletes_files_it_did_not_write(clf: FewShotClassifier, tmp_p
     assert (tmp_path / "a_file").read_text() == "x"
 
 
+@pytest.mark.parametrize("options", [{}, {"multi_label": True}], ids=["single-label", "multi-label"])
+def test_a_texts_scores_do_not_depend_on_its_batch(encoder: Encoder, options: dict) -> None:
+    """Each text alone gives the bits it gives among others (MKL strict mode, tests/conftest.py, as the CLI
+    runs): so ``fewshot classify`` writes the same file whatever ``--chunk-size`` and on Ray."""
+    df = support_frame()
+    clf = FewShotClassifier(encoder=encoder, **options).fit(df.text.tolist(), df.label.tolist())
+    texts = [q for q, _ in QUERIES] * 3 + ["something else entirely", "a much longer text about refunds and cards"]
+    _, probs, scores = clf.predict_with_scores(texts)
+    alone = [clf.predict_with_scores([t]) for t in texts]
+    np.testing.assert_array_equal(np.vstack([p for _, p, _ in alone]), probs)
+    np.testing.assert_array_equal(np.concatenate([s for _, _, s in alone]), scores)
+
+
 def test_save_load_in_fresh_process_gives_same_predictions(clf: FewShotClassifier, tmp_path) -> None:
     queries = [q for q, _ in QUERIES] + ["something else entirely"]
     expected = clf.predict_proba(queries)

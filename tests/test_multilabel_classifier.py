@@ -240,6 +240,11 @@ def test_editing_examples(fitted) -> None:
     assert all(lab.split(";").count("l2") <= 1 and "l3" not in lab.split(";") for lab in clf.examples.label)
     with pytest.raises(FewShotError, match="separator"):
         clf.rename_label("l2", "a;b")
+    clf.set_params(label_thresholds={"l2": 0.8, "l1": 0.3})
+    clf.remove_label("l2")  # its threshold goes with it: the classifier stays whole, saves and loads
+    assert "l2" not in clf.classes_ and clf.config.label_thresholds == {"l1": 0.3}
+    clf.remove_label("l1")
+    assert clf.config.label_thresholds is None
 
 
 def test_save_load_round_trip(fitted, tmp_path) -> None:

@@ -112,7 +112,8 @@ class MultiLabelMode:
         return dict(sorted(out.items()))
 
     def remove_label(self, clf: FewShotClassifier, label: str) -> None:
-        """``clf.remove_label``: take ``label`` off every example; examples left without a label are dropped."""
+        """``clf.remove_label``: take ``label`` off every example; examples left without a label are dropped, and
+        so is the label's own threshold (``label_thresholds``)."""
         s = clf.support
         sets = [split_label_cell(lab) for lab in s.labels]
         if not any(label in labs for labs in sets):
@@ -120,6 +121,9 @@ class MultiLabelMode:
         keep = [i for i, labs in enumerate(sets) if [x for x in labs if x != label]]
         s.labels = [join_labels([x for x in labs if x != label]) for labs in sets]
         s.keep(keep)
+        thresholds = dict(clf.config.label_thresholds or {})
+        if thresholds.pop(label, None) is not None:
+            clf.config = replace(clf.config, label_thresholds=thresholds or None)
         clf._refit()
 
     def rename_label(self, clf: FewShotClassifier, label: str, new_label: str) -> None:

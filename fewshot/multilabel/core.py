@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from ..encoders.determinism import rowwise_matmul
 from ..errors import FewShotError
 
 METHODS = ("logistic", "pairs", "heads", "prototype")
@@ -215,8 +216,9 @@ def _top_only(z: np.ndarray) -> np.ndarray:
 
 def _logits(w: np.ndarray, b: np.ndarray, x: np.ndarray, views: list[np.ndarray] | None,
             vote: str = "all") -> np.ndarray:
-    """Per-label logits: of the whole text, or the best over the whole text and its views."""
-    z = x @ w.T + b
+    """Per-label logits: of the whole text, or the best over the whole text and its views (one row per product:
+    a text's logits do not depend on its batch, :func:`fewshot.encoders.determinism.rowwise_matmul`)."""
+    z = rowwise_matmul(x, w.T) + b
     if views is None or not len(x):
         return z
     if vote == "top":
@@ -225,7 +227,7 @@ def _logits(w: np.ndarray, b: np.ndarray, x: np.ndarray, views: list[np.ndarray]
     has = np.flatnonzero(sizes > 0)
     if len(has):
         flat = np.concatenate([views[i] for i in has])
-        zf = flat @ w.T + b
+        zf = rowwise_matmul(flat, w.T) + b
         if vote != "all":
             zf = _top_only(zf)
         zv = np.maximum.reduceat(zf, np.r_[0, np.cumsum(sizes[has])[:-1]], axis=0)
