@@ -541,6 +541,20 @@ def test_classify_writes_its_output_as_the_input_was_written(support: Path, tmp_
     assert out.read_bytes().startswith(b"id,text,label,confidence,")
 
 
+def test_a_one_column_file_is_one_text_per_line(support: Path, tmp_path: Path) -> None:
+    """A hand-written list under a ``text`` header: a comma is part of the text, and a blank line is a row kept
+    unlabelled, so that the output's rows line up with the input's lines."""
+    lines = tmp_path / "lines.csv"
+    lines.write_text('text\nwhere is my refund\n""\nhi, I lost my card\n\n"quoted, with a comma"\nwill it rain\n')
+    out = tmp_path / "out.csv"
+    assert main(["classify", "--support", str(support), "--model", "minilm", "--input", str(lines),
+                 "--output", str(out), "--chunk-size", "2"]) == 0
+    labelled = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert labelled["text"].tolist() == ["where is my refund", "", "hi, I lost my card", "", "quoted, with a comma",
+                                         "will it rain"]
+    assert labelled["label"].tolist() == ["refund", "", "lost_card", "", labelled["label"][4], "weather"]
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "hwu64").is_dir(), reason="../shared/data is not present")
 def test_evaluate_hwu64_5shot_beats_logistic_regression_baseline() -> None:
     """The default rule is at least as accurate as logistic regression on the same frozen embeddings (77.3%)."""

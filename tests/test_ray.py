@@ -203,6 +203,14 @@ def test_a_spreadsheets_csv_is_written_back_as_the_local_engine_writes_it(ray_lo
     assert local.read_bytes().startswith(b"\xef\xbb\xbf") and b";label;confidence;" in local.read_bytes()[:200]
 
 
+def test_a_one_column_file_is_read_as_the_local_engine_reads_it(ray_local: None, data: dict[str, Path]) -> None:
+    """One text per line: commas inside a line and blank lines (rows kept unlabelled) as locally."""
+    rows = data["dir"] / "lines.csv"
+    rows.write_text('text\nwhere is my refund\n\nhi, I lost my card\n""\nwill it rain, or not\n')
+    local = _local_and_ray_agree(data["clf"], rows, data["dir"] / "lines")
+    assert len(_read(local)) == 5
+
+
 def test_texts_longer_than_the_encoder_reads_get_the_same_note(ray_local: None, data: dict[str, Path],
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """The actors count the texts past the encoder's 256 word pieces; the output file is unchanged by it."""

@@ -289,7 +289,8 @@ def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Pa
         [str(f.resolve()) for f in files], partitioning=None, file_extensions=None,
         num_cpus=0,  # parsing is light; a CPU held by a read task next to a full actor pool would deadlock
         read_options=pacsv.ReadOptions(encoding=fmt.encoding, column_names=columns, skip_rows=1),
-        parse_options=pacsv.ParseOptions(delimiter=fmt.sep, newlines_in_values=True),
+        parse_options=pacsv.ParseOptions(delimiter=fmt.read_sep, newlines_in_values=True,
+                                         ignore_empty_lines=not fmt.one_column),  # as the local engine reads it
         convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
                                              strings_can_be_null=False, quoted_strings_can_be_null=False))
     ds = ds.map_batches(_Predictor, batch_size=batch_size, batch_format="pandas",

@@ -40,6 +40,11 @@ def _check_file(path: str | Path) -> Path:
 DELIMITERS = (",", ";", "\t", "|")
 
 
+ONE_COLUMN_SEP = "\x1f"
+"""What a one-column CSV is read with: a delimiter that text does not hold (the ASCII unit separator), so that a
+comma in a hand-written line is part of its text."""
+
+
 @dataclass(frozen=True)
 class CsvFormat:
     """How a file is written: its text encoding and field delimiter."""
@@ -47,6 +52,12 @@ class CsvFormat:
     encoding: str
     sep: str
     excel: bool = False  # an .xlsx workbook: its first sheet, read with openpyxl (no encoding or delimiter)
+    one_column: bool = False  # a header without a delimiter: each line is one text, commas and blank lines included
+
+    @property
+    def read_sep(self) -> str:
+        """The delimiter to read the file with (:data:`ONE_COLUMN_SEP` for one column)."""
+        return ONE_COLUMN_SEP if self.one_column else self.sep
 
 
 def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
@@ -84,7 +95,7 @@ def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
     counts = {d: header.count(d) for d in DELIMITERS}
     sep = max(DELIMITERS, key=lambda d: counts[d]) if any(counts.values()) else ","
     _check_unique_names(path, next(csv.reader([header], delimiter=sep), []))
-    return CsvFormat(encoding, sep)
+    return CsvFormat(encoding, sep, one_column=bool(header.strip()) and not any(counts.values()))
 
 
 def _check_unique_names(path: Path, names: list[str]) -> None:
@@ -223,7 +234,8 @@ def _read_csv(path: Path, fmt: CsvFormat, nrows: int | None = None) -> pd.DataFr
     """The whole table (or its first ``nrows`` rows) as strings, a CSV or a workbook as ``fmt`` says."""
     if fmt.excel:
         return _read_workbook(path, nrows)
-    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=fmt.encoding, sep=fmt.sep, nrows=nrows)
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=fmt.encoding, sep=fmt.read_sep, nrows=nrows,
+                       skip_blank_lines=not fmt.one_column)
 
 
 def _csv_chunks(path: Path, fmt: CsvFormat, chunksize: int) -> Iterator[pd.DataFrame]:
@@ -231,8 +243,8 @@ def _csv_chunks(path: Path, fmt: CsvFormat, chunksize: int) -> Iterator[pd.DataF
     if fmt.excel:
         df = _read_workbook(path)
         return (df.iloc[i:i + chunksize] for i in range(0, len(df), chunksize))
-    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=fmt.encoding, sep=fmt.sep,
-                       chunksize=chunksize)
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=fmt.encoding, sep=fmt.read_sep,
+                       skip_blank_lines=not fmt.one_column, chunksize=chunksize)
 
 
 def read_table(path: str | Path, columns: list[str], encoding: str | None = None,
@@ -298,7 +310,7 @@ def count_rows(path: str | Path, encoding: str | None = None) -> int | None:
         if fmt.excel:
             return len(_read_workbook(Path(path)))
         with open(path, newline="", encoding=fmt.encoding) as fh:
-            return max(sum(1 for _ in csv.reader(fh, delimiter=fmt.sep)) - 1, 0)
+            return max(sum(1 for _ in csv.reader(fh, delimiter=fmt.read_sep)) - 1, 0)
     except (UnicodeDecodeError, csv.Error, OSError, FewShotError):
         return None
 
