@@ -691,8 +691,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _, probs, scores = clf.predict_with_scores(batch, batch_aware=True, **NO_UNKNOWN)
     if ruled_needed:  # as `classify` answers (texts cached)
         ruled = evaluate(clf, texts, gold, reading=None if probs is None else (probs[:len(texts)], scores[:len(texts)]))
-        result["with_unknown"] = {k: ruled[k] for k in ("accuracy", "in_scope_accuracy", "answered", "n_unknown",
-                                                        "unknown_recall")}
+        result["with_unknown"] = {k: ruled[k] for k in ("accuracy", "macro_f1", "in_scope_accuracy", "answered",
+                                                        "n_unknown", "unknown_recall", "per_label_f1")}
     if oos_rows:
         rows = inside + oos_rows
         result |= evaluate_oos(clf, [texts[i] for i in inside], [gold[i] for i in inside],
@@ -710,15 +710,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     n_unknown = result["counts"].get(config.unknown_label, 0)
-    rows = (f"{result['n_labels'] - 1} labels and {n_unknown} {config.unknown_label!r} rows; each row answered with "
+    rows = (f"{result['n_labels']} labels and {n_unknown} {config.unknown_label!r} rows; each row answered with "
             "a label" if n_unknown else f"{result['n_labels']} labels")
     print(f"accuracy   {result['accuracy']:.4f}   ({result['n']} texts, {rows})")
-    print(f"macro-F1   {result['macro_f1']:.4f}")
+    print(f"macro-F1   {result['macro_f1']:.4f}" + (f"   (over the {result['n_labels']} labels)" if n_unknown else ""))
     print(f"fit        {fit_seconds:.2f} s (encoding examples included)")
     print(f"predict    {result['predict_seconds']:.2f} s")
     if "with_unknown" in result:
         w = result["with_unknown"]
-        line = f"with the unknown rule: accuracy {w['accuracy']:.4f}  answered {w['answered']:.3f}"
+        line = (f"with the unknown rule: accuracy {w['accuracy']:.4f}  macro-F1 {w['macro_f1']:.4f}  "
+                f"answered {w['answered']:.3f}")
         if w["in_scope_accuracy"] is not None:
             line += f"  in-scope accuracy {w['in_scope_accuracy']:.4f}"
         if w["n_unknown"]:
@@ -727,7 +728,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if "oos_auroc" in result:
         print(f"out of scope: recall {result['oos_recall']:.3f}  precision {result['oos_precision']:.3f}  "
               f"AUROC {result['oos_auroc']:.3f}  in-scope accuracy {result['in_scope_accuracy']:.4f}  "
-              f"threshold {result['threshold']:.3f} ({result['threshold_kind']})")
+              f"threshold {result['threshold']:.3f}, {result['threshold_kind']}")
         if result["threshold_default"]:
             print("  no unknown option is set, so the lines above answer every row with a label; this line uses the "
                   "automatic threshold (--auto-unknown applies it to both)")
@@ -737,9 +738,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not args.batch_aware:
             print("  one text at a time; --batch-aware reads the rows together, where an intent no label covers "
                   "that recurs separates better")
-    rows = sorted(result["per_label_f1"].items(), key=lambda item: (item[1], item[0]))
+    ruled_f1 = result.get("with_unknown", {}).get("per_label_f1")  # as classify answers, when a rule is in play
+    rows = sorted((ruled_f1 or result["per_label_f1"]).items(), key=lambda item: (item[1], item[0]))
     width = max([5, *(len(lab[:40]) for lab, _ in rows)])
-    print(f"\nper label, worst F1 first:\n  {'label':{width}s}     F1      n")
+    print(f"\nper label{' with the unknown rule' if ruled_f1 else ''}, worst F1 first:\n"
+          f"  {'label':{width}s}     F1      n")
     for lab, f1 in rows:
         print(f"  {lab[:40]:{width}s}  {f1:.3f} {result['counts'][lab]:6d}")
     return 0

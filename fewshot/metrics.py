@@ -25,7 +25,9 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
     ``n_unknown`` (texts labelled unknown), ``unknown_recall`` (their share answered unknown; None without
     any) and ``answered`` (share of all texts answered with a label). ``unknown=False``: the unknown
     options are not applied (accuracy over the real labels; texts the "none of these" examples win are
-    still answered unknown). ``batch_aware``: the texts' in-scope scores are read together, as
+    still answered unknown); macro-F1, per-label F1 and ``n_labels`` then cover the real labels only, since
+    rows labelled unknown are not meant to be answered so in that reading (they still count against the label
+    they get). ``batch_aware``: the texts' in-scope scores are read together, as
     ``predict(..., batch_aware=True)`` reads a file. ``reading``: ``(probabilities, in-scope scores)`` of
     ``texts`` already computed (``predict_with_scores``, read together or not, e.g. in one batch with the
     out-of-scope texts that :func:`evaluate_oos` reads, so that both report one reading): nothing is encoded,
@@ -42,12 +44,14 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
     labels = sorted(set(gold) | set(pred))
     per_label = f1_score(gold, pred, labels=labels, average=None, zero_division=0)
     gold_labels = sorted(set(gold))
+    scored = gold_labels if unknown else [lab for lab in gold_labels if lab != clf.config.unknown_label]
+    scored = scored or gold_labels  # every row labelled unknown: nothing else to score
     return {
         "accuracy": float(accuracy_score(gold, pred)),
-        "macro_f1": float(f1_score(gold, pred, labels=gold_labels, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(gold, pred, labels=scored, average="macro", zero_division=0)),
         "n": len(gold),
-        "n_labels": len(gold_labels),
-        "per_label_f1": {lab: round(float(f), 4) for lab, f in zip(labels, per_label) if lab in set(gold)},
+        "n_labels": len(scored),
+        "per_label_f1": {lab: round(float(f), 4) for lab, f in zip(labels, per_label) if lab in set(scored)},
         "counts": {lab: gold.count(lab) for lab in gold_labels},
         "predict_seconds": seconds,
         "predictions": pred,
