@@ -54,6 +54,20 @@ def labels_in(table: dict) -> set[str]:
     return {r[0] for r in table_rows(table)}
 
 
+def predict_warned(c: Client, *args: object, api_name: str, **kwargs: object) -> tuple[object, list[str]]:
+    """``c.predict``, and the ``gr.Warning`` messages the call showed (a person sees them as toasts)."""
+    from gradio_client.utils import StatusUpdate
+
+    job = c.submit(*args, api_name=api_name, **kwargs)
+    result = job.result()
+    said = []
+    while not job.communicator.updates.empty():
+        update = job.communicator.updates.get_nowait()
+        if isinstance(update, StatusUpdate) and update.log and update.log[1] == "warning":
+            said.append(update.log[0])
+    return result, said
+
+
 @pytest.fixture(scope="module")
 def support(app_url: str) -> Client:
     """A session with the support-tickets example set loaded."""
@@ -464,6 +478,45 @@ def test_batch_reads_an_excel_workbook(support: Client, batch_csv: Path, tmp_pat
     labelled = int((rows["text"].str.strip() != "").sum())
     assert f"{labelled} rows labelled" in summary and str(download).endswith(".csv")
     assert pd.read_csv(download, dtype=str)["text"].tolist()[:3] == rows["text"].tolist()[:3]
+
+
+def test_likely_text_column_reads_the_cells() -> None:
+    from fewshot.io.tables import likely_text_column
+
+    odd = pd.DataFrame({"Ticket ID": ["1000", "1001", "1002"], "Message (as received)": [
+        "Refund the double payment on invoice 61093", "", "Sync is stuck on the settings page"],
+        "Priority": ["high", "low", "high"]})
+    assert likely_text_column(odd) == "Message (as received)"
+    codes = pd.DataFrame({"id": ["1", "2"], "when": ["2024-01-01", "2024-01-02"],
+                          "uuid": ["550e8400-e29b-41d4-a716-446655440000", "9"], "note": ["", ""]})
+    assert likely_text_column(codes) is None
+
+
+def test_a_column_holding_text_is_preselected_not_an_id(support: Client, tmp_path: Path) -> None:
+    """No column named like text: the one whose cells hold words is the text column (Batch and Evaluate), not the
+    first (an ID); a file with no text at all says so, naming the file; a column named like text keeps priority."""
+    odd = tmp_path / "odd_headers.csv"
+    odd.write_text("Ticket ID,Customer Message (as received),Priority,Category\n"
+                   "1000,Refund the double payment on invoice 61093,low,billing\n"
+                   "1001,My parcel never arrived at my house,high,shipping\n1002,,,\n"
+                   "1003,I cannot log in to my account,high,account_access\n")
+    column, said = predict_warned(support, handle_file(str(odd)), api_name="/batch_columns")
+    assert value_of(column) == "Customer Message (as received)" and not said
+    _, _, summary = support.predict(handle_file(str(odd)), "", False, 0.0, api_name="/classify_csv")
+    assert "3 rows labelled" in summary and "billing" in summary
+    (text_col, label_col), said = predict_warned(support, handle_file(str(odd)), api_name="/eval_columns")
+    assert (value_of(text_col), value_of(label_col)) == ("Customer Message (as received)", "Category") and not said
+    numbers = tmp_path / "numbers_only.csv"
+    numbers.write_text("id,amount,date\n0,39,2024-01-01\n1,58,2024-01-02\n")
+    column, said = predict_warned(support, handle_file(str(numbers)), api_name="/batch_columns")
+    assert value_of(column) == "id"  # a guess the warning asks to correct
+    assert said == ["no column of numbers_only.csv looks like text (its first rows hold numbers, dates or empty "
+                    "cells): choose the column that holds the texts"]
+    _, said = predict_warned(support, handle_file(str(numbers)), api_name="/eval_columns")
+    assert any("no column of numbers_only.csv looks like text" in w for w in said)
+    named = tmp_path / "named.csv"
+    named.write_text("comment,text\nthis one is a long comment with many words in it,short\n")
+    assert value_of(support.predict(handle_file(str(named)), api_name="/batch_columns")) == "text"
 
 
 def test_evaluate(support: Client, batch_csv: Path) -> None:

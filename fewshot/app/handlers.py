@@ -457,9 +457,17 @@ def batch_columns(file: Any) -> Any:
     """The CSV's columns for the text-column dropdown (a likely text column preselected)."""
     if not file:
         return gr.Dropdown(choices=[], value=None)
-    df = st.read_upload(file_path(file))
-    cols = [str(c) for c in df.columns]
-    return gr.Dropdown(choices=cols, value=st.text_column(cols))
+    path = file_path(file)
+    df = st.read_upload(path)
+    text_column_warning(df, Path(path).name)
+    return gr.Dropdown(choices=[str(c) for c in df.columns], value=st.text_column(df))
+
+
+def text_column_warning(df: pd.DataFrame, name: str, exclude: str | None = None) -> None:
+    """Warn when no column of the upload ``name`` looks like text, so that the person picks the text column rather
+    than have numbers classified."""
+    if note := st.text_column_note(df, name, exclude):
+        gr.Warning(note, duration=10)
 
 
 @friendly
@@ -472,7 +480,9 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     if file or not str(pasted or "").strip():
         path = file_path(file)
         df = st.read_upload(path)
-        column, source = st.text_column([str(c) for c in df.columns], column), Path(path).name
+        if not column:  # not chosen (an API call, or a click before the upload's columns were read)
+            text_column_warning(df, Path(path).name)
+        column, source = st.text_column(df, column), Path(path).name
         sep = st.upload_delimiter(path)
     else:
         df, column, source, sep = st.pasted_rows(str(pasted)), st.PASTED_COLUMN, "pasted_texts", ","
@@ -549,11 +559,14 @@ def eval_columns(file: Any) -> tuple[Any, Any]:
     """Text and label column dropdowns for an uploaded labelled CSV."""
     if not file:
         return gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None)
-    cols = [str(c) for c in st.read_upload(file_path(file)).columns]
-    text, label = st.text_column(cols), st.label_column(cols)
+    path = file_path(file)
+    df = st.read_upload(path)
+    cols = [str(c) for c in df.columns]
+    label = st.label_column(cols)
+    text_column_warning(df, Path(path).name, label)
     if label is None:
         gr.Warning("no label column found (e.g. 'label'); choose the column that holds the true labels")
-    return gr.Dropdown(choices=cols, value=text), gr.Dropdown(choices=cols, value=label)
+    return gr.Dropdown(choices=cols, value=st.text_column(df, exclude=label)), gr.Dropdown(choices=cols, value=label)
 
 
 def file_warnings(res: dict[str, Any], summary: dict[str, Any]) -> list[str]:
@@ -635,7 +648,10 @@ def evaluate_csv(file: Any, text_col: str, label_col: str, int8: bool, encoder: 
     path = file_path(file)
     df = st.read_upload(path)
     cols = [str(c) for c in df.columns]
-    text_col, label_col = st.text_column(cols, text_col), st.label_column(cols, label_col)
+    label_col = st.label_column(cols, label_col)
+    if not text_col:
+        text_column_warning(df, Path(path).name, label_col)
+    text_col = st.text_column(df, text_col, exclude=label_col)
     if label_col is None:
         raise FewShotError(f"choose the label column (the true labels); the columns are {cols}")
     if text_col == label_col:

@@ -32,8 +32,8 @@ from ..config import ClassifierConfig
 from ..diagnostics import Finding, diagnose, diagnose_multilabel
 from ..errors import FewShotError
 from ..io.output import label_frame, output_names
-from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, guess_column, neutralize_formulas, read_labelled_table,
-                         read_table, sniff)
+from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, guess_column, likely_text_column, neutralize_formulas,
+                         read_labelled_table, read_table, sniff)
 from ..language import english_encoder_name
 from ..multilabel.table import LABEL_SEPARATOR, split_label_cell
 from ..text import ProgressFn, label_name
@@ -703,10 +703,28 @@ def saved_encoder_kind(config_path: Path) -> tuple[bool, str]:
 
 
 # ---- batch and evaluation --------------------------------------------------------------------------
-def text_column(columns: list[str], chosen: str | None = None) -> str:
-    """``chosen`` when given (a name the file lacks is refused where it is read), else the likely text column,
-    else the first: what the dropdown shows once an upload is read, so a click that comes before that gets it."""
-    return str(chosen) if chosen else guess_column(columns, TEXT_COLUMNS) or columns[0]
+def text_column(df: pd.DataFrame, chosen: str | None = None, exclude: str | None = None) -> str:
+    """``chosen`` when given (a name the file lacks is refused where it is read), else the column named like text,
+    else the one whose cells look most like text (:func:`fewshot.io.tables.likely_text_column`: not an ID column;
+    never ``exclude``, the label column), else the first: what the dropdown shows once an upload is read, so a click
+    that comes before that gets it."""
+    columns = [str(c) for c in df.columns]
+    if chosen:
+        return str(chosen)
+    return guess_column(columns, TEXT_COLUMNS) or _likely_text(df, exclude) or columns[0]
+
+
+def _likely_text(df: pd.DataFrame, exclude: str | None) -> str | None:
+    return likely_text_column(df.drop(columns=[exclude]) if exclude in df.columns else df)
+
+
+def text_column_note(df: pd.DataFrame, name: str, exclude: str | None = None) -> str | None:
+    """What to tell the user when no column of the upload ``name`` (but ``exclude``, the label column) is named
+    like text nor holds text (numbers, dates, empty cells): the preselected column is a guess they must correct."""
+    if guess_column([str(c) for c in df.columns], TEXT_COLUMNS) or _likely_text(df, exclude):
+        return None
+    return (f"no column of {name} looks like text (its first rows hold numbers, dates or empty cells): choose the "
+            "column that holds the texts")
 
 
 def label_column(columns: list[str], chosen: str | None = None) -> str | None:

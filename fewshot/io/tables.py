@@ -199,6 +199,35 @@ def guess_column(columns: Sequence[str], preferred: Sequence[str]) -> str | None
     return next((plain[p.strip().lower()] for p in preferred if p.strip().lower() in plain), None)
 
 
+TEXT_SAMPLE_ROWS = 200
+"""Rows :func:`likely_text_column` looks at (the first ones): enough to tell text from numbers, cheap on any file."""
+
+
+def _letter_words(cell: str) -> int:
+    """Words of ``cell`` made mostly of letters (as many letters as digits at least): ``invoice`` counts, ``61093``,
+    ``2024-01-01`` and a UUID do not."""
+    count = 0
+    for word in cell.split():
+        letters = sum(ch.isalpha() for ch in word)
+        count += letters > 0 and letters >= sum(ch.isdigit() for ch in word)
+    return count
+
+
+def likely_text_column(df: pd.DataFrame, rows: int = TEXT_SAMPLE_ROWS) -> str | None:
+    """The column whose cells look most like text: the most words of letters per row (an empty cell counts none)
+    on the first ``rows`` rows, the first such column on a tie; None when no column has any (numbers, dates, codes,
+    empty cells). For a file whose text column is named otherwise (``Customer Message``), beside an ID column that
+    would otherwise be taken for it."""
+    head = df.head(rows)
+    best, best_score = None, 0.0
+    for name in head.columns:
+        cells = head[name].fillna("").astype(str)
+        score = sum(map(_letter_words, cells)) / max(len(cells), 1)
+        if score > best_score:
+            best, best_score = str(name), score
+    return best
+
+
 def find_column(path: str | Path, columns: Sequence[str], chosen: str | None, preferred: Sequence[str],
                 hint: str) -> str:
     """The column of ``path`` (header ``columns``) to read: ``chosen``, or when None the first of ``preferred`` it
