@@ -117,6 +117,36 @@ def test_automatic_unknown_is_the_default_and_says_why(app_url: str, support: Cl
     assert "unknown" not in verdict
 
 
+def test_classify_edited_after_its_answer_does_not_add_under_the_old_label(app_url: str, support: Client) -> None:
+    """Classify, then edit the text: the verdict says it is about the previous text, the preselected label leaves
+    the picker (a label the person chose stays), and *Add as example* with the old label is refused, the label set
+    unchanged; back to the classified text, the answer is whole again."""
+    import gradio as gr
+
+    from fewshot.app import handlers as h
+
+    bars, verdict, _ = support.predict("My parcel is lost", True, 0.5, api_name="/classify")
+    assert bars["label"] == "shipping"
+    answered = {"text": "My parcel is lost", "label": "shipping"}
+    stale, picker = h.text_edited("Why was I charged a late fee?", verdict, "shipping", answered)
+    assert stale == h.STALE_NOTE + verdict and picker.value is None
+    kept, picker = h.text_edited("Why was I charged a late fee?", verdict, "billing", answered)  # chosen: kept
+    assert picker == gr.skip()
+    whole, picker = h.text_edited("My  parcel is lost", stale, None, answered)
+    assert whole == verdict and picker.value == "shipping"
+    state = {"rows": [["shipping", "where is my parcel"], ["billing", "I was charged twice"]], "options": {}}
+    with pytest.raises(gr.Error, match="the text changed since it was classified as 'shipping'; classify it first"):
+        h.add_classified("shipping", "Why was I charged a late fee?", answered, state)
+    with pytest.raises(gr.Error, match="choose the label this text belongs to"):
+        h.add_classified("", "Why was I charged a late fee?", answered, state)
+    new, rows, _ = h.add_classified("billing", "Why was I charged a late fee?", answered, state)
+    assert ["billing", "Why was I charged a late fee?"] in rows
+    new, rows, _ = h.add_classified("shipping", "My parcel is lost", answered, state)
+    assert ["shipping", "My parcel is lost"] in rows
+    table, _ = client(app_url).predict("shipping", "My parcel is lost", api_name="/add_example")  # explicit
+    assert ["shipping", "My parcel is lost"] in table_rows(table)
+
+
 def test_column_not_chosen_yet_takes_the_likely_one(support: Client, batch_csv: Path, tmp_path: Path) -> None:
     """A click that comes before the upload's columns are read (column still empty) takes the column the
     dropdown is about to show, not an error; a column the file lacks is still refused by name."""

@@ -205,6 +205,24 @@ def set_table(table: Any, state: dict[str, Any]) -> tuple[Any, ...]:
     return new, summary_md(st.state_rows(new), st.is_multi(new))
 
 
+def same_text(a: Any, b: Any) -> bool:
+    """Whether two texts are the same, spacing aside (as a label set compares examples)."""
+    return " ".join(str(a or "").split()) == " ".join(str(b or "").split())
+
+
+@friendly
+def add_classified(label: str, text: str, answered: Any, state: dict[str, Any]) -> tuple[Any, ...]:
+    """Classify's *Add as example*: :func:`add_one_example`, refused when the label is the one preselected for a text
+    that has been edited since it was classified (the verdict, and so the label, was about another text)."""
+    if str(text or "").strip() and not str(label or "").strip():
+        raise FewShotError("choose the label this text belongs to (or press Classify: its answer is preselected)")
+    if (isinstance(answered, dict) and answered.get("label") and str(label or "") == answered["label"]
+            and not same_text(text, answered.get("text"))):
+        raise FewShotError(f"the text changed since it was classified as {answered['label']!r}; classify it first, "
+                           "or choose the label it belongs to")
+    return add_one_example(label, text, state)
+
+
 @friendly
 def add_one_example(label: str, text: str, state: dict[str, Any]) -> tuple[Any, ...]:
     """Add one text (from Classify or Evaluate) as an example of ``label``."""
@@ -405,16 +423,43 @@ def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, encode
     else:
         verdict = verdict_md(pred, rule, fit.clf.config.unknown_label)
         matches = [[m.label, m.text, round(m.similarity, 3)] for m in pred.matches]
-    return bars, verdict, matches, fit
+    return bars, verdict, matches, fit, {"text": str(text)}  # the text the verdict is about
 
 
 def reclassify(text: str, auto_unknown: bool, threshold: float, int8: bool, encoder: str, state: dict[str, Any],
-               cache: Any) -> tuple[Any, ...]:
-    """Re-run :func:`classify` when the unknown rule or the encoder changes; silent with nothing to classify."""
+               cache: Any, answered: Any = None) -> tuple[Any, ...]:
+    """Re-run :func:`classify` when the unknown rule or the encoder changes; silent with nothing to classify. The
+    label preselected for the text stays recorded while the text is the one classified."""
     if (not str(text or "").strip() or len(st.labels_of(st.state_rows(state), st.is_multi(state))) < 2
             or tiers.problem(tiers.choice(encoder))):
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    return classify(text, auto_unknown, threshold, int8, encoder, state, cache)
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    *out, now = classify(text, auto_unknown, threshold, int8, encoder, state, cache)
+    if isinstance(answered, dict) and same_text(answered.get("text"), text):
+        now = {**now, "label": answered.get("label")}
+    return (*out, now)
+
+
+STALE_NOTE = "_The text was edited after this answer: press **Classify** to answer the new text._\n\n"
+
+
+def remember_label(answered: Any, label: Any) -> Any:
+    """After Classify preselected a label: record it with the text it was chosen for."""
+    return {**answered, "label": str(label)} if isinstance(answered, dict) and label else gr.skip()
+
+
+def text_edited(text: str, verdict: str, label: Any, answered: Any) -> tuple[Any, Any]:
+    """The Classify text was edited: the verdict is marked as about the previous text and the label preselected
+    for that text is taken out of the picker (a label the person chose stays), so that *Add as example* cannot file
+    the new text under the old answer; back to the classified text, both come back."""
+    if not isinstance(answered, dict) or not isinstance(verdict, str):
+        return gr.skip(), gr.skip()
+    stale = verdict.startswith(STALE_NOTE)
+    if same_text(text, answered.get("text")):
+        restore = answered.get("label") and not label
+        return (verdict[len(STALE_NOTE):] if stale else gr.skip()), \
+            (gr.Dropdown(value=answered["label"]) if restore else gr.skip())
+    clear = answered.get("label") and str(label or "") == answered["label"]
+    return (gr.skip() if stale else STALE_NOTE + verdict), (gr.Dropdown(value=None) if clear else gr.skip())
 
 
 MULTI_AUTO_INFO = ("answer 'unknown' when no label reaches its threshold (each label's threshold comes from your "

@@ -189,19 +189,25 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
                 matches = gr.Dataframe(headers=["label", "example", "similarity"], label="Closest examples",
                                        interactive=False, wrap=True, column_widths=["28%", "50%", "22%"],
                                        elem_id="classify-matches")
-    inputs, outputs = [text, auto, threshold, *enc, state, cache], [bars, verdict, matches, cache]
+    answered = gr.State(None)  # the text the verdict is about, and the label preselected for it
+    inputs, outputs = [text, auto, threshold, *enc, state, cache], [bars, verdict, matches, cache, answered]
     # progress and a refused request show on the small line under the button: the old answer stays readable
     quiet = {"show_progress": "minimal", "show_progress_on": [working]}
     for event in (go.click(h.classify, inputs, outputs, api_name="classify", **quiet),
                   text.submit(h.classify, inputs, outputs, api_visibility="undocumented", **quiet)):
         event.success(h.suggest_label, [bars, verdict, matches], [add_dd], api_visibility="private",
-                      show_progress="hidden")
-    threshold.release(h.reclassify, inputs, outputs, api_visibility="private", **quiet)
+                      show_progress="hidden").success(
+            h.remember_label, [answered, add_dd], [answered], api_visibility="private", show_progress="hidden")
+    # an edit makes the answer about another text: say so, and take its label out of the picker
+    text.input(h.text_edited, [text, verdict, add_dd, answered], [verdict, add_dd], api_visibility="private",
+               show_progress="hidden", queue=False, trigger_mode="always_last")
+    threshold.release(h.reclassify, [*inputs, answered], outputs, api_visibility="private", **quiet)
     auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
     state.change(h.auto_info, [state], [auto], api_visibility="private", show_progress="hidden", queue=False)
     for control in (auto, *enc):
-        control.input(h.reclassify, inputs, outputs, api_visibility="private", **quiet)
-    add_btn.click(h.add_one_example, [add_dd, text, state], outs, api_name="add_example", show_progress="hidden")
+        control.input(h.reclassify, [*inputs, answered], outputs, api_visibility="private", **quiet)
+    add_btn.click(h.add_classified, [add_dd, text, answered, state], outs, api_name="add_example",
+                  show_progress="hidden")
     return add_dd
 
 
