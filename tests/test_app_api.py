@@ -54,8 +54,10 @@ def labels_in(table: dict) -> set[str]:
     return {r[0] for r in table_rows(table)}
 
 
-def predict_warned(c: Client, *args: object, api_name: str, **kwargs: object) -> tuple[object, list[str]]:
-    """``c.predict``, and the ``gr.Warning`` messages the call showed (a person sees them as toasts)."""
+def predict_warned(c: Client, *args: object, api_name: str, level: str = "warning", **kwargs: object
+                   ) -> tuple[object, list[str]]:
+    """``c.predict``, and the ``gr.Warning`` messages the call showed (``level="info"``: its ``gr.Info`` ones; a
+    person sees them as toasts)."""
     from gradio_client.utils import StatusUpdate
 
     job = c.submit(*args, api_name=api_name, **kwargs)
@@ -63,7 +65,7 @@ def predict_warned(c: Client, *args: object, api_name: str, **kwargs: object) ->
     said = []
     while not job.communicator.updates.empty():
         update = job.communicator.updates.get_nowait()
-        if isinstance(update, StatusUpdate) and update.log and update.log[1] == "warning":
+        if isinstance(update, StatusUpdate) and update.log and update.log[1] == level:
             said.append(update.log[0])
     return result, said
 
@@ -309,6 +311,38 @@ def test_groups_no_label_covers_become_a_label_or_none_of_these(app_url: str, tm
     assert answer["label"] == "baking"
     rows = c.predict(True, 1.0, "(all labels)", api_name="/review")
     assert all("added as" in r[1] for r in rows["data"] if r[3] in BAKING + WEATHER)
+
+
+def test_add_group_counts_distinct_texts_and_says_what_it_added(app_url: str, tmp_path: Path) -> None:
+    """A group whose most typical rows repeat one sentence adds it once; the message counts the texts really added
+    and those already examples, and the next click adds the next texts, never the same again."""
+    c = client(app_url)
+    c.predict("Support tickets", api_name="/load_example")
+    repeated = WEATHER[0]
+    others = WEATHER[1:] + ["how windy will it be on Sunday", "will there be a thunderstorm this evening",
+                            "what's the temperature going to be tomorrow morning", "is it sunny in Madrid today",
+                            "will it be foggy on the road tonight", "how much rain is expected this week"]
+    src = tmp_path / "weather.csv"
+    pd.DataFrame({"text": ["I was billed twice", "my parcel never arrived"] + [repeated] * 6 + others}).to_csv(
+        src, index=False)
+    c.predict(handle_file(str(src)), "text", True, 0.0, api_name="/classify_csv")
+    groups, _ = c.predict(api_name="/review_groups")
+    weather = next(r for r in groups["data"] if repeated in r[3])
+    assert f"{repeated} (×6)" in weather[3] and weather[3].count(repeated) == 1  # shown once, with how often
+    group = weather[0]
+    c.predict("weather", repeated, api_name="/add_example")  # already an example before the group is added
+    (table, _), said = predict_warned(c, group, "weather", api_name="/review_add_group", level="info")
+    first = [r[1] for r in table_rows(table) if r[0] == "weather"]
+    assert first.count(repeated) == 1 and len(first) == 7  # 6 new distinct texts: a label's worth
+    assert said == ["Added 6 new examples of 'weather', the group's most typical texts; 1 of its texts already were "
+                    "examples of 'weather'; 2 more text(s) left: click Add group again for the next ones (see the "
+                    "Labels tab)"]
+    (table, _), said = predict_warned(c, group, "weather", api_name="/review_add_group", level="info")
+    second = [r[1] for r in table_rows(table) if r[0] == "weather"]
+    assert len(second) == 9 and len(set(second)) == 9 and set(second) == {repeated, *others}
+    assert said[0].startswith("Added 2 new examples of 'weather'") and "no text of the group is left" in said[0]
+    with pytest.raises(AppError, match="already in the label set"):
+        c.predict(group, "weather", api_name="/review_add_group")
 
 
 def test_batch_read_together_answers_a_recurring_topic_unknown(support: Client, tmp_path: Path) -> None:

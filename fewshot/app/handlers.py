@@ -945,9 +945,24 @@ def group_pick(batch: Any, evt: gr.SelectData) -> Any:
 def review_add_group(group: Any, label: str, state: dict[str, Any], batch: Any) -> tuple[Any, ...]:
     """Add a group's most typical texts, a label's worth, as examples of ``label`` (a new name, a label, or
     "none of these"). Returns the label set (API ``/review_add_group``)."""
-    new, batch, used, n = rv.add_group(state, batch, group, label)
-    gr.Info(f"Added the group's {n} most typical text(s) as examples of '{used}' (see the Labels tab)", duration=3)
+    new, batch, used, added, already = rv.add_group_texts(state, batch, group, label)
+    gr.Info(group_added_note(used, added, already, rv.texts_left(batch, group)), duration=5)
     return (*label_view(new), batch)
+
+
+def group_added_note(label: str, added: list[str], already: list[str], left: int) -> str:
+    """What *Add group* did: the texts really added (a sentence the batch repeats counts once), those that already
+    were examples, and whether the group has more."""
+    n, m = len(added), len(already)
+    if n:
+        said = (f"Added {n} new example{'s' if n != 1 else ''} of '{label}', the group's most typical "
+                f"text{'s' if n != 1 else ''}")
+        said += f"; {m} of its texts already were examples of '{label}'" if m else ""
+    else:
+        said = f"Nothing added: the group's {m} remaining text(s) already are examples of '{label}'"
+    more = f"; {left} more text(s) left: click Add group again for the next ones" if left else \
+        "; no text of the group is left"
+    return said + more + " (see the Labels tab)"
 
 
 def review_pick(batch: Any, int8: Any, encoder: Any, state: dict[str, Any], cache: Any,

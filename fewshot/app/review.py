@@ -124,12 +124,26 @@ def add_row(state: dict[str, Any], review: Any, index: Any, label: Any = None
 def _added(state: dict[str, Any], review: dict[str, Any], positions: list[int], label: str
            ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The label set with the review rows at ``positions`` added as examples of ``label`` (whitespace
-    collapsed, one example per row), and the review with those rows marked as added."""
+    collapsed, one example per distinct text), and the review with those rows marked as added."""
     rows = [dict(r) for r in review["rows"]]
-    new_state, _ = st.add_examples(state, label, "\n".join(" ".join(rows[i]["text"].split()) for i in positions))
+    new_state, _ = st.add_examples(state, label, "\n".join(_key(rows[i]["text"]) for i in positions))
     for i in positions:
         rows[i]["added"] = label
     return new_state, {**review, "rows": rows}
+
+
+def _key(text: str) -> str:
+    """A text as the label set compares examples: spacing aside."""
+    return " ".join(str(text).split())
+
+
+def _by_text(review: dict[str, Any], positions: list[int]) -> dict[str, list[int]]:
+    """``positions`` grouped by their text (spacing aside), in order of first appearance: a sentence repeated in
+    the batch is one text."""
+    out: dict[str, list[int]] = {}
+    for i in positions:
+        out.setdefault(_key(review["rows"][i]["text"]), []).append(i)
+    return out
 
 
 # ---- groups no label covers (fewshot.uncovered) -----------------------------------------------------
@@ -162,17 +176,30 @@ def with_groups(review: Any, rows: list[int], groups: list[Any]) -> tuple[dict[s
         counts = pd.Series([review["rows"][i]["label"] for i in group]).value_counts()
         return " · ".join(f"{label} {n}" for label, n in counts.items())
 
-    table = pd.DataFrame([[n, len(g), answered(g), " · ".join(review["rows"][i]["text"] for i in g[:TYPICAL_SHOWN])]
-                          for n, g in enumerate(kept, start=1)], columns=GROUP_HEADERS)
+    def typical(group: list[int]) -> str:  # its first distinct texts; a repeated one counted once, with how often
+        shown = list(_by_text(review, group).items())[:TYPICAL_SHOWN]
+        return " · ".join(text + (f" (×{len(at)})" if len(at) > 1 else "") for text, at in shown)
+
+    table = pd.DataFrame([[n, len(g), answered(g), typical(g)] for n, g in enumerate(kept, start=1)],
+                         columns=GROUP_HEADERS)
     return {**review, "groups": kept}, table
 
 
 def add_group(state: dict[str, Any], review: Any, group: Any, label: Any
               ) -> tuple[dict[str, Any], dict[str, Any], str, int]:
+    """:func:`add_group_texts`, with how many texts it added (not how many rows)."""
+    new_state, review, chosen, added, _ = add_group_texts(state, review, group, label)
+    return new_state, review, chosen, len(added)
+
+
+def add_group_texts(state: dict[str, Any], review: Any, group: Any, label: Any
+                    ) -> tuple[dict[str, Any], dict[str, Any], str, list[str], list[str]]:
     """Add the most typical texts of group number ``group`` (1 = the first row of the groups table), a label's
-    worth (:func:`fewshot.uncovered.label_worth`), as examples of ``label``: a new label's name, an existing one,
-    or the unknown label ("none of these"). Rows already added are skipped. Returns the new label-set state,
-    the review (its rows marked), the label and how many texts were added."""
+    worth (:func:`fewshot.uncovered.label_worth`) of distinct texts that are not yet examples of ``label`` (a new
+    label's name, an existing one, or the unknown label, "none of these"), most typical first. A sentence the batch
+    repeats counts once; rows already added are skipped, and the group's rows whose text already is an example of
+    ``label`` are marked added, so that the next call gives the next texts. Returns the new label-set state, the
+    review (its rows marked), the label, the texts added and the group's texts that already were examples."""
     review = _valid(review)
     groups = review.get("groups") or []
     if not groups:
@@ -188,10 +215,30 @@ def add_group(state: dict[str, Any], review: Any, group: Any, label: Any
         raise FewShotError("choose the label the group's texts belong to: an existing one, a new name, or "
                            f'{review["unknown_label"]} ("none of these")')
     chosen = st.check_label(chosen)
-    todo = [i for i in groups[number - 1] if not review["rows"][i].get("added")]
+    todo = _by_text(review, [i for i in groups[number - 1] if not review["rows"][i].get("added")])
     if not todo:
         raise FewShotError(f"every text of group {number} is already in the label set")
-    counts = st.counts_of(st.state_rows(state), st.is_multi(state))
-    todo = todo[:label_worth([n for lab, n in counts.items() if lab != review["unknown_label"]])]
-    new_state, review = _added(state, review, todo, chosen)
-    return new_state, review, chosen, len(todo)
+    rows = st.state_rows(state)
+    have = {_key(text) for cell, text in st.complete_rows(rows) if cell == chosen}
+    already = [text for text in todo if text in have]
+    counts = st.counts_of(rows, st.is_multi(state))
+    new = [text for text in todo if text not in have][:label_worth(
+        [n for lab, n in counts.items() if lab != review["unknown_label"]])]
+    positions = [i for text in already + new for i in todo[text]]
+    if new:
+        state, review = _added(state, review, positions, chosen)
+    else:  # nothing new: the rows are only marked, the label set stays as it was
+        marked = [dict(r) | ({"added": chosen} if i in positions else {}) for i, r in enumerate(review["rows"])]
+        review = {**review, "rows": marked}
+    return state, review, chosen, new, already
+
+
+def texts_left(review: Any, group: Any) -> int:
+    """How many distinct texts of group number ``group`` are not added yet (0 when there is no such group)."""
+    review = _valid(review)
+    groups = review.get("groups") or []
+    try:
+        members = groups[int(group) - 1] if int(group) >= 1 else []
+    except (TypeError, ValueError, IndexError):
+        return 0
+    return len(_by_text(review, [i for i in members if not review["rows"][i].get("added")]))
