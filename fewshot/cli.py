@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -314,6 +315,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
             if given:
                 raise FewShotError(f"{flag} works with the local engine; run it without --engine ray")
         return _classify_ray(args)
+    if args.input != STDIO and (Path(args.input).is_dir() or (any(c in args.input for c in "*?[")
+                                                              and not Path(args.input).exists())):
+        raise FewShotError(f"--input {args.input}: the local engine reads one file; a folder or a glob is read by "
+                           "--engine ray (or name one file)")
     with _stdin_as_file(args.input) as input_path:
         return _classify_local(args, input_path)
 
@@ -424,7 +429,10 @@ def _classify_texts(args: argparse.Namespace) -> int:
     from .language import classifier_input_note
     from .text import clean_texts
 
-    texts = clean_texts(args.text, "--text")  # an empty one is refused by name
+    for i, text in enumerate(args.text, start=1):  # counted as a reader counts them, not from 0
+        if not text.strip():
+            raise FewShotError(f"--text number {i} of {len(args.text)} is empty; every text needs some words")
+    texts = clean_texts(args.text, "--text")
     clf = _classifier(args)
     _note(classifier_input_note(clf, texts, "the texts given"))
     unknown = str(clf.config.unknown_label)
@@ -672,12 +680,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     check_filled(args.test, test, [label_col])  # one label per row: an empty cell is a mistake
     texts, gold = test[text_col].tolist(), [label_name(g) for g in test[label_col]]  # as fit reads labels
     oos_file = oos.tolist() if oos is not None else []
-    result = evaluate(clf, texts, gold, unknown=False)  # accuracy over the real labels
-    result.pop("predictions")
-    result = {"accuracy": result.pop("accuracy"), "macro_f1": result.pop("macro_f1"), "n": result.pop("n"),
-              "fit_seconds": fit_seconds, **result, "model": clf.encoder.name, "rule": clf.config.rule, **skipped}
     config = clf.config
-    result["unseen_labels"] = _note_unseen_labels(clf, [str(g) for g in gold], args.test)
     # out-of-scope texts: the --oos file's and the test rows labelled unknown (texts none of the labels covers)
     outside = [str(g) == config.unknown_label for g in gold]
     inside = [i for i, o in enumerate(outside) if not o]
@@ -685,23 +688,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if oos_rows and not inside:
         raise FewShotError(f"every test row is labelled {config.unknown_label!r}: the out-of-scope measures need "
                            "in-scope rows too")
-    ruled_needed = config.min_confidence is not None or config.uses_score or any(outside)
-    batch, probs, scores = texts + oos_file, None, None
-    if args.batch_aware and (ruled_needed or oos_rows or args.curve):  # one reading of the test rows and --oos texts
-        _, probs, scores = clf.predict_with_scores(batch, batch_aware=True, **NO_UNKNOWN)
-    if ruled_needed:  # as `classify` answers (texts cached)
-        ruled = evaluate(clf, texts, gold, reading=None if probs is None else (probs[:len(texts)], scores[:len(texts)]))
+    batch = texts + oos_file
+    started = time.perf_counter()  # one reading of the test rows and --oos texts (together with --batch-aware)
+    with _progress_bar("classifying", total=len(batch)) as bar:
+        _, probs, scores = clf.predict_with_scores(batch, progress=tqdm_progress(bar), batch_aware=args.batch_aware,
+                                                   **NO_UNKNOWN)
+    seconds = time.perf_counter() - started
+    test_reading = probs[:len(texts)], scores[:len(texts)]
+    result = evaluate(clf, texts, gold, unknown=False, reading=test_reading)  # accuracy over the real labels
+    result.pop("predictions")
+    result = {"accuracy": result.pop("accuracy"), "macro_f1": result.pop("macro_f1"), "n": result.pop("n"),
+              "fit_seconds": fit_seconds, **result, "predict_seconds": seconds, "model": clf.encoder.name,
+              "rule": clf.config.rule, **skipped}
+    result["unseen_labels"] = _note_unseen_labels(clf, [str(g) for g in gold], args.test)
+    if config.min_confidence is not None or config.uses_score or any(outside):  # as `classify` answers
+        ruled = evaluate(clf, texts, gold, reading=test_reading)
         result["with_unknown"] = {k: ruled[k] for k in ("accuracy", "macro_f1", "in_scope_accuracy", "answered",
                                                         "n_unknown", "unknown_recall", "per_label_f1")}
     if oos_rows:
         rows = inside + oos_rows
         result |= evaluate_oos(clf, [texts[i] for i in inside], [gold[i] for i in inside],
                                [batch[i] for i in oos_rows], batch_aware=args.batch_aware,
-                               reading=None if probs is None else (probs[rows], scores[rows]))
+                               reading=(probs[rows], scores[rows]))
     _note_batch_aware(args, len(batch))
     if args.curve:
         _write_curve(args, clf, batch, [str(g) for g in gold] + [config.unknown_label] * len(oos_file),
-                     None if probs is None else (probs, scores))
+                     (probs, scores))
     if clf.finetuned_ is not None:
         from dataclasses import asdict
 
@@ -714,8 +726,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "a label" if n_unknown else f"{result['n_labels']} labels")
     print(f"accuracy   {result['accuracy']:.4f}   ({result['n']} texts, {rows})")
     print(f"macro-F1   {result['macro_f1']:.4f}" + (f"   (over the {result['n_labels']} labels)" if n_unknown else ""))
-    print(f"fit        {fit_seconds:.2f} s (encoding examples included)")
-    print(f"predict    {result['predict_seconds']:.2f} s")
+    print(f"fit        {fit_seconds:.2f} s (encoding examples included)" if not args.classifier else
+          "fit        none (loaded from --classifier)")
+    print(f"predict    {result['predict_seconds']:.2f} s ({len(batch):,} texts)")
     if "with_unknown" in result:
         w = result["with_unknown"]
         line = (f"with the unknown rule: accuracy {w['accuracy']:.4f}  macro-F1 {w['macro_f1']:.4f}  "
@@ -829,7 +842,8 @@ def _evaluate_multilabel(args: argparse.Namespace, clf: Any, texts: list[str], l
     print(f"micro-F1         {result['micro_f1']:.4f}   ({result['n']} texts, {result['n_labels']} labels)")
     print(f"macro-F1         {result['macro_f1']:.4f}")
     print(f"subset accuracy  {result['subset_accuracy']:.4f}   (predicted set == true set)")
-    print(f"fit              {fit_seconds:.2f} s (encoding examples included)")
+    print(f"fit              {fit_seconds:.2f} s (encoding examples included)" if not args.classifier else
+          "fit              none (loaded from --classifier)")
     print(f"predict          {result['predict_seconds']:.2f} s")
     rows = sorted(result["per_label"].items(), key=lambda item: (item[1]["f1"], item[0]))
     width = max([5, *(len(lab[:40]) for lab, _ in rows)])
@@ -942,25 +956,85 @@ MODEL_COMMANDS = ("check", "classify", "evaluate", "fit")
 (:mod:`fewshot.encoders.determinism`), as the Ray actors do."""
 
 
+CLI_NAMES = {"auto_unknown=True": "--auto-unknown", "score_threshold": "--score-threshold",
+             "min_confidence": "--min-confidence", "extra_layers": "--extra-layers", "multi_label": "--multi-label"}
+"""Library option names as the command line spells them, in error messages raised by the library."""
+FILE_OPTIONS = ("support", "test", "oos", "classifier", "groups", "curve", "out")
+"""Options that name a file or folder, where ``-`` (standard input or output) is not read."""
+
+
+def _check_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Refuse an option the command does not have, with its likely spelling ("--ouput": did you mean
+    --output?), under the command's own usage; argparse would name it only after other errors, at the top level."""
+    import difflib
+
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in commands:
+        return
+    sub = commands[command]
+    known = [o for o in sub._option_string_actions if o.startswith("--")]
+    for arg in argv[argv.index(command) + 1:]:
+        if arg == "--":
+            return
+        name = arg.split("=", 1)[0]
+        if not name.startswith("--") or name in known or sum(o.startswith(name) for o in known) == 1:
+            continue  # a value, a known option, or an unambiguous prefix of one (argparse takes those)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        sub.error(f"unrecognized option {name}" + (f"; did you mean {close[0]}?" if close else ""))
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so that the same clean-up runs."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM (a job scheduler's stop) ends a run as Ctrl-C does: a half-written output is removed."""
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fewshot`` console script."""
-    args = build_parser().parse_args(argv)
+    import signal
+
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _check_options(parser, argv)
+    args = parser.parse_args(argv)
+    for name in FILE_OPTIONS:
+        if getattr(args, name, None) == STDIO:
+            print(f"fewshot: error: --{name} {STDIO}: standard input and output are read by classify's --input and "
+                  f"--output only; give --{name} a file path", file=sys.stderr)
+            return 2
     warnings.showwarning = _show_warning
     if args.command in MODEL_COMMANDS:
         from .encoders.determinism import strict_blas
 
         strict_blas()  # before any model runs: the same bytes as the Ray engine
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
         return COMMANDS[args.command](args)
     except FewShotError as exc:
-        print(f"fewshot: error: {exc}", file=sys.stderr)
+        message = str(exc)
+        for name, flag in CLI_NAMES.items():
+            message = message.replace(name, flag)
+        print(f"fewshot: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("fewshot: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        stopped = isinstance(exc, _Terminated)
+        print(f"fewshot: {'terminated' if stopped else 'interrupted'}", file=sys.stderr)
+        return 143 if stopped else 130  # the shell's codes for SIGTERM and SIGINT
+    except BrokenPipeError:  # the reader of standard output stopped early (`| head`): nothing left to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit does not fail again
+        return 1
     except OSError as exc:  # unwritable output, full disk: the OS says why
         print(f"fewshot: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

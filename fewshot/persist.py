@@ -112,6 +112,8 @@ def read_folder(directory: str | Path, overrides: dict[str, Any], *, allow_model
     shown = str(name if name is not None else directory)
     if not (directory / CONFIG_FILE).is_file() and (previous(directory) / CONFIG_FILE).is_file():
         directory = previous(directory)  # a save was interrupted between its two renames
+    if not directory.exists():
+        raise FewShotError(f"classifier not found: {shown} does not exist")
     if not (directory / CONFIG_FILE).is_file():
         raise FewShotError(f"{shown} is not a saved classifier: {CONFIG_FILE} is missing")
     try:

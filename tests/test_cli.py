@@ -582,6 +582,62 @@ def test_classify_10000_rows(support: Path, tmp_path: Path) -> None:
     assert set(df["label"]) <= {"refund", "lost_card", "weather"}
 
 
+def test_mistyped_and_misplaced_options_say_what_was_meant(support: Path, tmp_path: Path, capsys) -> None:
+    """A misspelt option gets its likely spelling under the command's usage; ``-`` where a file path is needed, a
+    glob or folder for the local engine, an empty ``--text``, a missing classifier and the library's option names
+    are each one line in the command line's own terms."""
+    common = ["classify", "--support", str(support), "--model", "minilm"]
+    with pytest.raises(SystemExit) as stop:
+        main([*common, "--input", str(support), "--ouput", "o.csv"])
+    assert stop.value.code == 2
+    assert "unrecognized option --ouput; did you mean --output?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["classify", "--suport", str(support), "--text", "hi"])  # before "one of --support --classifier"
+    assert "did you mean --support?" in capsys.readouterr().err
+    cases = {
+        ("--input", str(support), "--output", str(tmp_path / "o.csv"), "--groups", "-"): "give --groups a file path",
+        ("--input", str(tmp_path / "*.csv"), "--output", str(tmp_path / "o.csv")): "a folder or a glob is read by "
+                                                                                  "--engine ray",
+        ("--input", str(tmp_path), "--output", str(tmp_path / "o.csv")): "the local engine reads one file",
+        ("--text", "hi", "--text", " "): "--text number 2 of 2 is empty",
+        ("--text", "hi", "--score-threshold", "nan"): "--score-threshold must be a finite",
+    }
+    for extra, said in cases.items():
+        assert main([*common, *extra]) == 2, extra
+        assert said in capsys.readouterr().err, extra
+    assert main(["classify", "--classifier", str(tmp_path / "nope"), "--text", "hi"]) == 2
+    assert "classifier not found" in capsys.readouterr().err
+    assert main(["evaluate", "--support", "-", "--test", str(support)]) == 2
+    assert "give --support a file path" in capsys.readouterr().err
+
+
+def test_a_stopped_reader_or_a_stop_signal_ends_quietly(support: Path, tmp_path: Path) -> None:
+    """``| head`` closing standard output ends the run without a traceback or an error line; SIGTERM (a job
+    scheduler's stop) ends it as Ctrl-C does, removing the half-written output."""
+    import signal
+    import time
+
+    path = tmp_path / "many.csv"
+    pd.DataFrame({"text": [f"where is my refund number {i}" for i in range(30_000)]}).to_csv(path, index=False)
+    args = [sys.executable, "-m", "fewshot.cli", "classify", "--support", str(support), "--input", str(path)]
+    run = subprocess.Popen([*args, "--output", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    assert run.stdout.readline().startswith(b"text,label,")
+    run.stdout.close()  # as `head -1` does
+    assert run.wait(timeout=300) == 1
+    err = run.stderr.read().decode()
+    assert "Traceback" not in err and "Broken pipe" not in err and "error" not in err, err
+    out = tmp_path / "out.csv"
+    run = subprocess.Popen([*args, "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    part = tmp_path / "out.csv.part"
+    deadline = time.monotonic() + 240
+    while not part.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=120) == 143
+    assert "fewshot: terminated" in run.stderr.read().decode()
+    assert not out.exists() and not part.exists()
+
+
 def test_unknown_and_int8_flags_map_to_options() -> None:
     from fewshot.cli import build_parser, options_from_args
 
