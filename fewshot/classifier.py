@@ -22,7 +22,7 @@ from . import persist, unknown
 from .config import ClassifierConfig, migrate_options, option_names, unknown_options
 from .diagnostics import same_name_labels
 from .encoders.encoder import Encoder
-from .errors import FewShotError, FewShotWarning
+from .errors import FewShotError, FewShotWarning, user_stacklevel
 from .language import english_encoder_name, not_english_note
 from .rules import attention_probs, fit_rule_head, one_torch_thread
 from .support import SupportIndex, SupportSet
@@ -198,7 +198,7 @@ class FewShotClassifier:
         self._add(texts, labels, self.encoder.encode(texts, progress=progress))
         return self
 
-    def _warn_about_examples(self, texts: list[str], labels: list[str], stacklevel: int = 3) -> None:
+    def _warn_about_examples(self, texts: list[str], labels: list[str]) -> None:
         """A :class:`FewShotWarning` for each of what ``fit`` should not pass silently: examples that do not look
         English for an encoder that reads English only (:mod:`fewshot.language`), label names written two ways
         (:func:`fewshot.diagnostics.same_name_labels`)."""
@@ -206,7 +206,7 @@ class FewShotClassifier:
         notes = [not_english_note(texts, encoder) if encoder else None]
         notes += [f.message for f in same_name_labels(sorted(set(labels)))]
         for note in filter(None, notes):
-            warnings.warn(note, FewShotWarning, stacklevel=stacklevel)
+            warnings.warn(note, FewShotWarning, stacklevel=user_stacklevel())
 
     def add_examples(self, label: str, texts: Sequence[str]) -> FewShotClassifier:
         """Add examples to a label (new or existing; with ``multi_label``: a list of labels or a ``;`` string

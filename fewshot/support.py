@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from .errors import FewShotError, FewShotWarning
+from .errors import FewShotError, FewShotWarning, user_stacklevel
 
 APPROX_ABOVE = 50_000
 """Vectors above which ``kind="auto"`` switches from exact to IVF search (see ``bench/speed.py``)."""
@@ -137,7 +137,7 @@ class SupportSet:
         for text, label in zip(texts, labels):
             if seen.setdefault(text, label) != label:
                 warnings.warn(f"the example {text[:60]!r} is under two labels, {seen[text]!r} and {label!r}; "
-                              "it cannot help tell them apart", FewShotWarning, stacklevel=4)
+                              "it cannot help tell them apart", FewShotWarning, stacklevel=user_stacklevel())
         ids = list(range(self.next_id, self.next_id + len(texts)))
         self.next_id += len(texts)
         self.index.add(np.array(ids), vectors)

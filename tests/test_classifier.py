@@ -217,6 +217,18 @@ def test_a_texts_scores_do_not_depend_on_its_batch(encoder: Encoder, options: di
     np.testing.assert_array_equal(np.concatenate([s for _, _, s in alone]), scores)
 
 
+def test_warnings_name_the_line_that_called_fewshot(encoder: Encoder) -> None:
+    """A warning raised deep inside (the support set, the encoder's generator under a progress wrapper) points
+    at the user's call, not at fewshot's or torch's own lines."""
+    clf = FewShotClassifier(encoder=encoder)
+    with pytest.warns(FewShotWarning, match="under two labels") as caught:
+        clf.fit(["hello there", "hello there", "bye now"], ["greet", "bye", "bye"])
+    assert caught[0].filename == __file__
+    with pytest.warns(FewShotWarning, match="were cut to that length") as caught:
+        clf.predict(["word " * 3000])
+    assert caught[0].filename == __file__
+
+
 def test_save_load_in_fresh_process_gives_same_predictions(clf: FewShotClassifier, tmp_path) -> None:
     queries = [q for q, _ in QUERIES] + ["something else entirely"]
     expected = clf.predict_proba(queries)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import FewShotError, FewShotWarning
+from ..errors import FewShotError, FewShotWarning, user_stacklevel
 from ..text import MAX_TEXT_CHARS, Progress, takes_progress_bar
 from .heads import head_from, load_weights, read_model_config, weight_files
 from .int8 import model_inputs
@@ -292,7 +292,7 @@ class Encoder:
         if long:
             reads = f"the first {self.max_tokens} word pieces" if self.max_tokens else "only their start"
             warnings.warn(f"{long} text(s) longer than {MAX_TEXT_CHARS:,} characters were cut to that length "
-                          f"(the encoder reads {reads})", FewShotWarning, stacklevel=3)
+                          f"(the encoder reads {reads})", FewShotWarning, stacklevel=user_stacklevel())
             texts = [t[:MAX_TEXT_CHARS] for t in texts]
         batches = self._batches(texts)
         if self._int8 is not None:  # all batches queued at once, finished on the workers (see fewshot.encoders.int8)

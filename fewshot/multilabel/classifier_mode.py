@@ -89,7 +89,7 @@ class MultiLabelMode:
 
         texts, sets = label_sets_of(texts, labels)
         self._check_sets(clf, sets)
-        clf._warn_about_examples(texts, [lab for labs in sets for lab in labs], stacklevel=4)
+        clf._warn_about_examples(texts, [lab for labs in sets for lab in labs])
         joined = [join_labels(s) for s in sets]
         clf.support = SupportSet(clf.encoder.dim)
         clf._add(texts, joined, clf.encoder.encode(texts, progress=progress))
