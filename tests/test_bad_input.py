@@ -96,6 +96,10 @@ def test_excel_workbook_reads_as_strings(tmp_path: Path) -> None:
     pd.DataFrame([["a", "b", "x"]], columns=["text", "text", "label"]).to_excel(twice, index=False)
     with pytest.raises(FewShotError, match="more than one column named 'text'"):
         read_table(twice, ["text", "label"])
+    empty = tmp_path / "empty.xlsx"
+    pd.DataFrame().to_excel(empty, index=False)  # a workbook saved with nothing in it
+    with pytest.raises(FewShotError, match="is an empty workbook: its first sheet needs a header row"):
+        read_table(empty, ["text"])
 
 
 def test_excel_without_openpyxl_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -283,6 +287,7 @@ def test_cli_reads_or_refuses_in_one_line(case: str, tmp_path: Path) -> None:
     assert "Traceback" not in res.stderr
     if isinstance(expected, list):
         assert res.returncode == 0, res.stderr
-        assert pd.read_csv(out)["text"].tolist() == expected
+        sep = ";" if case == "semicolon delimited" else ","  # written back with the input's delimiter
+        assert pd.read_csv(out, sep=sep, encoding="utf-8-sig")["text"].tolist() == expected
     else:
         assert res.returncode == 2 and expected in res.stderr

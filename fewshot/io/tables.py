@@ -140,7 +140,9 @@ def _read_workbook(path: Path, nrows: int | None = None) -> pd.DataFrame:
     except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
         raise FewShotError(f"{path} is not a readable Excel workbook ({type(exc).__name__}: {exc}); "
                            f"{SAVE_AS_CSV}") from exc
-    _check_unique_names(path, [str(n) for n in header.iloc[0]] if len(header) else [])
+    if not len(header) or not any(str(n).strip() for n in header.iloc[0]):
+        raise FewShotError(f"{path} is an empty workbook: its first sheet needs a header row (such as text) and rows")
+    _check_unique_names(path, [str(n) for n in header.iloc[0]])
     df.columns = [str(c) for c in df.columns]
     return df
 
