@@ -169,6 +169,7 @@ def _finetune_panel(state: gr.State, cache: gr.State, enc: list[Any]) -> None:
 
 def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
     with gr.Tab("Classify", id="classify"):
+        answered = gr.State(None)  # the text the verdict is about, and the label preselected for it
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
                 text = gr.Textbox(label="Text", lines=4, placeholder="Paste or type a sentence…",
@@ -189,7 +190,6 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
                 matches = gr.Dataframe(headers=["label", "example", "similarity"], label="Closest examples",
                                        interactive=False, wrap=True, column_widths=["28%", "50%", "22%"],
                                        elem_id="classify-matches")
-    answered = gr.State(None)  # the text the verdict is about, and the label preselected for it
     inputs, outputs = [text, auto, threshold, *enc, state, cache], [bars, verdict, matches, cache, answered]
     # progress and a refused request show on the small line under the button: the old answer stays readable
     quiet = {"show_progress": "minimal", "show_progress_on": [working]}
