@@ -516,7 +516,7 @@ def test_batch_classifies_pasted_texts_when_no_file_is_uploaded(support: Client,
     pasted = "I was charged twice for my order\n\n  the app crashes when I log in  \nwhere is my parcel\n"
     preview, download, summary = support.predict(None, "", True, 0.5, True, "fast", False, pasted,
                                                  api_name="/classify_csv")
-    assert "3 rows labelled" in summary and Path(download).name == "pasted_texts_labelled.csv"
+    assert "**Pasted texts: 3 rows labelled.**" in summary and Path(download).name == "pasted_texts_labelled.csv"
     out = pd.read_csv(download, dtype=str, keep_default_na=False)
     assert out["text"].tolist() == ["I was charged twice for my order", "the app crashes when I log in",
                                     "where is my parcel"]
@@ -526,7 +526,7 @@ def test_batch_classifies_pasted_texts_when_no_file_is_uploaded(support: Client,
     assert len(rows["data"]) == 3
     _, _, summary = support.predict(handle_file(str(batch_csv)), "text", False, 0.0, True, "fast", False, pasted,
                                     api_name="/classify_csv")
-    assert "22 rows labelled" in summary  # the file, not the pasted texts
+    assert "support\\_tickets\\_batch.csv: 22 rows labelled" in summary  # the file, not the pasted texts
     with pytest.raises(AppError, match="no file uploaded; choose a CSV file first .on Batch: or paste texts"):
         support.predict(None, "", True, 0.5, True, "fast", False, " \n ", api_name="/classify_csv")
 
@@ -588,6 +588,7 @@ def test_evaluate(support: Client, batch_csv: Path) -> None:
     assert (value_of(text_col), value_of(label_col)) == ("text", "label")
     metrics, plot, wrong = support.predict(handle_file(str(batch_csv)), "text", "label", api_name="/evaluate")
     assert "Accuracy" in metrics and "macro-F1" in metrics
+    assert "on 22 rows of **support\\_tickets\\_batch.csv**" in metrics  # what the results are about
     assert plot is not None
     assert wrong["headers"] == ["text", "gold", "predicted"]
 

@@ -528,9 +528,10 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
         if not column:  # not chosen (an API call, or a click before the upload's columns were read)
             text_column_warning(df, Path(path).name)
         column, source = st.text_column(df, column), Path(path).name
-        sep = st.upload_delimiter(path)
+        sep, about = st.upload_delimiter(path), source  # what the results are about: they stay when a later one fails
     else:
         df, column, source, sep = st.pasted_rows(str(pasted)), st.PASTED_COLUMN, "pasted_texts", ","
+        about = "Pasted texts"
     fit = fitted(state, cache, progress, int8, encoder)
     rule = ev.unknown_rule(fit.clf, auto_unknown, threshold)  # a threshold chosen on Evaluate wins
     out, blank = st.classify_frame(fit.clf, df, column, rule, progress_fn(progress, "Classifying"),
@@ -554,7 +555,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
         answered = answered.str.split(st.LABEL_SEPARATOR).explode().str.strip()
     counts = answered.value_counts()
     done = len(out) - blank
-    summary = (f"**{done} row{'s' if done != 1 else ''} labelled.** "
+    summary = (f"**{esc(about)}: {done} row{'s' if done != 1 else ''} labelled.** "
                + " · ".join(f"{esc(k)}: {v}" for k, v in counts.items()))
     unknown = int(counts.get(fit.clf.config.unknown_label, 0))
     nearest_none = int((out[score_col] == "-inf").sum())  # closest to a "none of these" example (any rule)
@@ -630,13 +631,18 @@ def file_warnings(res: dict[str, Any], summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def of_file(res: dict[str, Any]) -> str:
+    """" of **FILE**": which upload an evaluation's results are about (they stay in place when a later one fails)."""
+    return f" of **{esc(res['source'])}**" if res.get("source") else ""
+
+
 def eval_metrics_md(res: dict[str, Any]) -> str:
     """The headline: accuracy and macro-F1 as the labels alone decide, then with the unknown rule in use
     (multi-label: micro / macro F1 and subset accuracy of the answered label sets)."""
     if res.get("multi"):
         return multi_metrics_md(res)
     s = ev.summary(res)
-    lines = [f"**Accuracy {s['accuracy']:.1%} · macro-F1 {s['macro_f1']:.3f}** on {s['n']} rows "
+    lines = [f"**Accuracy {s['accuracy']:.1%} · macro-F1 {s['macro_f1']:.3f}** on {s['n']} rows{of_file(res)} "
              f"(best label, no unknown answers)"]
     if s["threshold"] is not None:
         how = "chosen on this tab" if s["mode"] == "chosen" else "automatic, from your examples"
@@ -672,8 +678,8 @@ def multi_metrics_md(res: dict[str, Any]) -> str:
     else:
         rule = "every label above its threshold"
     lines = [f"**Micro-F1 {s['micro_f1']:.3f} · macro-F1 {s['macro_f1']:.3f} · subset accuracy "
-             f"{s['subset_accuracy']:.1%}** on {s['n']} texts ({s['several']} with several labels; subset accuracy: "
-             "the predicted labels equal the true ones exactly)",
+             f"{s['subset_accuracy']:.1%}** on {s['n']} texts{of_file(res)} ({s['several']} with several labels; "
+             "subset accuracy: the predicted labels equal the true ones exactly)",
              f"Answers: {rule}; {s['answered_unknown']} "
              "text(s) answered unknown.",
              f"{s['errors']} text(s) not matched exactly; the per-label F1 and the most frequent wrong sets are below."]

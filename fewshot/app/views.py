@@ -242,7 +242,7 @@ def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]
     file.upload(h.batch_columns, [file], [column], api_name="batch_columns")
     go.click(h.classify_csv, [file, column, auto, threshold, *enc, together, pasted, state, cache],
              [preview, download, summary, cache, batch], api_name="classify_csv",
-             show_progress_on=[summary]).success(
+             show_progress_on=[download]).success(  # where the new file comes; the summary stays readable
         lambda: gr.Column(visible=True), None, preview_box, api_visibility="private", show_progress="hidden").success(
         h.review_after_batch, [batch], review_box, api_visibility="private", show_progress="hidden")
     auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
