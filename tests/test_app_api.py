@@ -583,6 +583,27 @@ def test_a_column_holding_text_is_preselected_not_an_id(support: Client, tmp_pat
     assert value_of(support.predict(handle_file(str(named)), api_name="/batch_columns")) == "text"
 
 
+def test_a_headerless_one_column_file_is_told_to_add_a_header(support: Client, tmp_path: Path) -> None:
+    """A list of texts without a header line: its first line is read as the column name (as on the command line),
+    and the app says so on upload, on Classify and in the summary; a header such as text, or a short name, is not
+    flagged."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("I was charged twice\nmy package never arrived\ncan't log in\n")
+    said = ("the first line of notes.txt, 'I was charged twice', is read as the column name, so it is not "
+            "classified; if it is a text, add a header line such as text above it")
+    column, warned = predict_warned(support, handle_file(str(notes)), api_name="/batch_columns")
+    assert value_of(column) == "I was charged twice" and warned == [said]
+    (_, download, summary), warned = predict_warned(support, handle_file(str(notes)), "I was charged twice", False,
+                                                    0.0, api_name="/classify_csv")
+    assert warned == [said] and "notes.txt: 2 rows labelled" in summary and "is read as the column name" in summary
+    assert len(pd.read_csv(download)) == 2
+    for header in ("text", "Kommentar", "Customer notes"):
+        named = tmp_path / "named.txt"
+        named.write_text(f"{header}\nI was charged twice\nmy package never arrived\n")
+        _, warned = predict_warned(support, handle_file(str(named)), api_name="/batch_columns")
+        assert not warned, header
+
+
 def test_evaluate(support: Client, batch_csv: Path) -> None:
     text_col, label_col = support.predict(handle_file(str(batch_csv)), api_name="/eval_columns")
     assert (value_of(text_col), value_of(label_col)) == ("text", "label")

@@ -505,6 +505,8 @@ def batch_columns(file: Any) -> Any:
     path = file_path(file)
     df = st.read_upload(path)
     text_column_warning(df, Path(path).name)
+    if note := st.headerless_note(df, Path(path).name):
+        gr.Warning(note, duration=10)
     return gr.Dropdown(choices=[str(c) for c in df.columns], value=st.text_column(df))
 
 
@@ -529,9 +531,11 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
             text_column_warning(df, Path(path).name)
         column, source = st.text_column(df, column), Path(path).name
         sep, about = st.upload_delimiter(path), source  # what the results are about: they stay when a later one fails
+        if headerless := st.headerless_note(df, source):
+            gr.Warning(headerless, duration=10)
     else:
         df, column, source, sep = st.pasted_rows(str(pasted)), st.PASTED_COLUMN, "pasted_texts", ","
-        about = "Pasted texts"
+        about, headerless = "Pasted texts", None
     fit = fitted(state, cache, progress, int8, encoder)
     rule = ev.unknown_rule(fit.clf, auto_unknown, threshold)  # a threshold chosen on Evaluate wins
     out, blank = st.classify_frame(fit.clf, df, column, rule, progress_fn(progress, "Classifying"),
@@ -586,6 +590,8 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
         summary += f"  \nAutomatic unknown is off: {esc(rule.note)}"
     if blank:
         summary += f"  \n⚠ {blank} row{'s' if blank > 1 else ''} with an empty text kept unlabelled"
+    if headerless:
+        summary += f"  \n⚠ {esc(headerless)}"
     review = rv.from_batch(out, column, names, fit.clf.config.unknown_label)
     if review["total"] > len(review["rows"]):
         summary += f"  \nThe {len(review['rows']):,} least confident rows are kept for review below."

@@ -32,8 +32,8 @@ from ..config import ClassifierConfig
 from ..diagnostics import Finding, diagnose, diagnose_multilabel
 from ..errors import FewShotError
 from ..io.output import label_frame, output_names
-from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, guess_column, likely_text_column, neutralize_formulas,
-                         read_labelled_table, read_table, sniff)
+from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, guess_column, header_looks_like_data, likely_text_column,
+                         neutralize_formulas, read_labelled_table, read_table, sniff)
 from ..language import english_encoder_name
 from ..multilabel.table import LABEL_SEPARATOR, split_label_cell
 from ..text import ProgressFn, label_name
@@ -725,6 +725,19 @@ def text_column_note(df: pd.DataFrame, name: str, exclude: str | None = None) ->
         return None
     return (f"no column of {name} looks like text (its first rows hold numbers, dates or empty cells): choose the "
             "column that holds the texts")
+
+
+def headerless_note(df: pd.DataFrame, name: str) -> str | None:
+    """What to tell the user when the one-column upload ``name`` seems to have no header line: its column name reads
+    like a text (:func:`fewshot.io.tables.header_looks_like_data`, the command line's rule), so its first text was
+    taken as the name and is not classified. Said, not guessed away by reading the file as headerless: the file
+    then gives the same rows here as on the command line, and a header of three words is not classified as a text."""
+    columns = [str(c) for c in df.columns]
+    if len(columns) != 1 or guess_column(columns, TEXT_COLUMNS) or not header_looks_like_data(columns):
+        return None
+    first = columns[0] if len(columns[0]) <= 60 else columns[0][:59] + "…"
+    return (f"the first line of {name}, {first!r}, is read as the column name, so it is not classified; if it is a "
+            "text, add a header line such as text above it")
 
 
 def label_column(columns: list[str], chosen: str | None = None) -> str | None:

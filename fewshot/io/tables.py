@@ -230,6 +230,13 @@ def likely_text_column(df: pd.DataFrame, rows: int = TEXT_SAMPLE_ROWS) -> str | 
     return best
 
 
+def header_looks_like_data(names: Sequence[str]) -> bool:
+    """Whether a header row reads like a row of data rather than column names: a name of more than two words
+    (column names are short, texts are sentences). A file without a header row has its first row read as the
+    names; such a file is told to add a header row."""
+    return any(len(str(name).split()) > 2 for name in names)
+
+
 def find_column(path: str | Path, columns: Sequence[str], chosen: str | None, preferred: Sequence[str],
                 hint: str) -> str:
     """The column of ``path`` (header ``columns``) to read: ``chosen``, or when None the first of ``preferred`` it
@@ -243,7 +250,7 @@ def find_column(path: str | Path, columns: Sequence[str], chosen: str | None, pr
         return found
     wanted = repr(chosen) if chosen is not None else f"{preferred[0]!r} (nor {', '.join(preferred[1:])})"
     message = f"{path} has no column {wanted}; its columns are {names}. {hint}"
-    if any(len(name.split()) > 2 for name in names):
+    if header_looks_like_data(names):
         message += " (if that first row is data, add a header row above it, such as text,label)"
     raise FewShotError(message)
 
