@@ -160,6 +160,31 @@ def test_evaluate_reports_tables_curve_and_report(session: Client, labelled_csv:
     assert len(rows) == len(pd.read_csv(labelled_csv)) and {"text", "gold", "predicted", "in_scope_score"} <= set(rows)
     curve2, line = session.predict(high, api_name="/preview_point")
     assert curve2 is not None and "0% of rows answered" in line  # everything below the top: all unknown
+    skipped = session.predict(None, api_name="/preview_point")  # a number box emptied while typing: no error
+    assert skipped == ({"__type__": "update"}, {"__type__": "update"})  # nothing changes
+
+
+def test_sliders_answer_typed_values_and_keys(app_url: str) -> None:
+    """The threshold sliders (Evaluate's trade-off point, the review's confidence filter, Classify's confidence)
+    answer on change: a value typed in the number box or moved with the arrow keys counts at once, not only a mouse
+    release; an emptied box (None) is ignored by the handlers, not an error."""
+    import json
+    import urllib.request
+
+    import gradio as gr
+
+    from fewshot.app import handlers as h
+
+    with urllib.request.urlopen(app_url + "config", timeout=10) as resp:
+        config = json.load(resp)
+    elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    events = {(elem.get(t[0]), t[1]) for d in config["dependencies"] for t in d["targets"]}
+    for slider in ("eval-threshold", "review-below", "classify-threshold"):
+        assert (slider, "change") in events and (slider, "release") not in events, slider
+    assert h.preview_point(None, None) == (gr.skip(), gr.skip())
+    assert h.review(False, None, "(all labels)", None) == (gr.skip(), gr.skip())
+    assert h.reclassify("hello", False, None, True, "fast", {"rows": [["a", "x"], ["b", "y"]]}, None) == \
+        tuple(gr.skip() for _ in range(5))
 
 
 @pytest.mark.slow

@@ -431,7 +431,7 @@ def reclassify(text: str, auto_unknown: bool, threshold: float, int8: bool, enco
     """Re-run :func:`classify` when the unknown rule or the encoder changes; silent with nothing to classify. The
     label preselected for the text stays recorded while the text is the one classified."""
     if (not str(text or "").strip() or len(st.labels_of(st.state_rows(state), st.is_multi(state))) < 2
-            or tiers.problem(tiers.choice(encoder))):
+            or tiers.problem(tiers.choice(encoder)) or (threshold is None and not auto_unknown)):  # a box emptied
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     *out, now = classify(text, auto_unknown, threshold, int8, encoder, state, cache)
     if isinstance(answered, dict) and same_text(answered.get("text"), text):
@@ -776,7 +776,10 @@ def eval_refresh(res: Any) -> tuple[Any, ...]:
 
 @friendly
 def preview_point(threshold: float, res: Any) -> tuple[Any, str]:
-    """What the slider's threshold would do on the evaluated rows: the curve with the point marked, one line."""
+    """What the slider's threshold would do on the evaluated rows: the curve with the point marked, one line. Runs
+    as the value is typed or moved by key or mouse; an emptied number box (None) changes nothing."""
+    if threshold is None:
+        return gr.skip(), gr.skip()
     res = _eval_result(res)
     value = ev.check_threshold(threshold)
     return ev.curve_figure(res, value), ev.point_md(res, value)
@@ -895,7 +898,10 @@ def choose_encoder(encoder: str, int8: Any) -> tuple[Any, ...]:
 # ---- review (the last batch's rows, see fewshot.app.review) ----------------------------------------
 @friendly
 def review(unknown_only: bool, below: float, label: str, batch: Any) -> tuple[Any, ...]:
-    """The last batch's rows that pass the filters, lowest confidence first (API ``/review``)."""
+    """The last batch's rows that pass the filters, lowest confidence first (API ``/review``); an emptied number box
+    (``below`` None) changes nothing."""
+    if below is None:
+        return gr.skip(), gr.skip()
     batch, table = rv.filter_rows(batch, unknown_only, below, label)
     return table, batch
 

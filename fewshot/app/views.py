@@ -26,6 +26,12 @@ TABLE_HEADERS = ["label", "text"]
 CSV_TYPES = [".csv", ".tsv", ".txt", ".xlsx"]
 DEFAULT_THRESHOLD = 0.5
 STORAGE_KEY = "fewshot-label-set"
+SLIDER_EVENT: dict[str, Any] = {"trigger_mode": "always_last", "preprocess": False}
+"""How a slider's value reaches its handler: on ``change``, so that a value dragged, moved with the arrow keys,
+typed in its number box (each key, no Enter or Tab needed) or put back in range on leaving the box all count
+(``release`` is the mouse and leaving the box only); while one is being handled only the last value waits, so a
+drag is not handled pixel by pixel; not preprocessed, so that a box emptied while typing (None, which Gradio's
+range check fails on) reaches the handler, which ignores it, instead of showing an error."""
 STATUS_SECONDS = 2.0  # how often an open page asks whether the encoder is ready (only while it is not)
 INTRO = ("Few-shot text classification: write a handful of examples per label, then classify "
          "sentences or whole CSV files. No training run, nothing leaves this session.")
@@ -201,7 +207,7 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
     # an edit makes the answer about another text: say so, and take its label out of the picker
     text.input(h.text_edited, [text, verdict, add_dd, answered], [verdict, add_dd], api_visibility="private",
                show_progress="hidden", queue=False, trigger_mode="always_last")
-    threshold.release(h.reclassify, [*inputs, answered], outputs, api_visibility="private", **quiet)
+    threshold.change(h.reclassify, [*inputs, answered], outputs, api_visibility="private", **SLIDER_EVENT, **quiet)
     auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
     state.change(h.auto_info, [state], [auto], api_visibility="private", show_progress="hidden", queue=False)
     for control in (auto, *enc):
@@ -297,8 +303,9 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
     api_go = gr.Button(visible=False)
     api_go.click(h.review, [*filters, batch], [table, batch], api_name="review", show_progress="hidden")
     for control in filters:
-        event = control.release if control is below else control.input
-        event(h.review, [*filters, batch], [table, batch], api_visibility="private", show_progress="hidden")
+        event = control.change if control is below else control.input
+        event(h.review, [*filters, batch], [table, batch], api_visibility="private", show_progress="hidden",
+              **SLIDER_EVENT)
     table.select(h.review_pick, [batch, *enc, state, cache], [picked, index, add_dd, near, cache],
                  api_visibility="private", show_progress="hidden")
     refresh = {"fn": h.review, "inputs": [*filters, batch], "outputs": [table, batch],
@@ -387,8 +394,8 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
     add_btn.click(h.add_one_example, [add_dd, picked, state], outs, api_visibility="undocumented",
                   show_progress="hidden").success(*evaluate, api_visibility="private", **quiet).success(
         h.eval_details, [results], details, api_visibility="private", show_progress="hidden")
-    point.release(h.preview_point, [point, results], [curve, point_md], api_name="preview_point",
-                  show_progress="hidden")
+    point.change(h.preview_point, [point, results], [curve, point_md], api_name="preview_point",
+                 show_progress="hidden", **SLIDER_EVENT)
     refresh = [h.eval_refresh, [results], [metrics, plot, wrong, per_label, pairs, curve, point_md]]
     use_btn.click(h.set_operating_point, [point, *enc, state, cache, results], [in_use, cache, results],
                   api_name="set_operating_point", **quiet).success(*refresh, api_visibility="private",
