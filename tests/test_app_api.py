@@ -267,8 +267,12 @@ def test_review_the_last_batch_and_add_rows(app_url: str, tmp_path: Path) -> Non
     assert ["food", "banana smoothie recipe"] in table_rows(table) and "7 labels · 33 examples" in summary
     billing = c.predict(False, 1.0, "billing", api_name="/review")
     assert "added" not in billing["data"][0][1]
-    table, summary = c.predict(0, None, api_name="/review_add")  # this is right: its predicted label
+    (table, summary), said = predict_warned(c, 0, None, api_name="/review_add", level="info")  # this is right
     assert ["billing", "I was billed twice"] in table_rows(table) and "34 examples" in summary
+    assert said == ["Added as an example of 'billing' (see the Labels tab)"]
+    (table, summary), said = predict_warned(c, 0, None, api_name="/review_add", level="info")  # clicked again
+    assert "34 examples" in summary  # nothing added, and it says so
+    assert said == ["'I was billed twice' is already an example of 'billing'; not added again"]
     with pytest.raises(AppError, match="not in the review table"):
         c.predict(7, "food", api_name="/review_add")
 
@@ -384,6 +388,47 @@ def test_evaluate_can_read_the_rows_together(support: Client, tmp_path: Path) ->
     assert recall(together) >= recall(plain)  # the recurring topics are answered unknown at least as often
     details = support.predict(api_name="/eval_details")
     assert details[2] is not None  # the trade-off curve of the scores read together
+
+
+def test_review_says_when_no_row_matches_the_filters() -> None:
+    from fewshot.app import handlers as h
+
+    batch = {"rows": [{"row": 1, "text": "I was billed twice", "label": "billing", "confidence": 0.9, "score": 2.0,
+                       "added": ""}], "view": [], "total": 1, "unknown_label": "unknown"}
+    table, _, note = h.review_shown(True, 1.0, "(all labels)", batch)
+    assert table.empty and note == "_No rows match these filters (only 'unknown'); loosen one to see rows._"
+    table, _, note = h.review_shown(False, 0.5, "billing", batch)
+    assert table.empty and note == ("_No rows match these filters (confidence below 0.5, predicted billing); loosen "
+                                    "one to see rows._")
+    table, _, note = h.review_shown(False, 1.0, "(all labels)", batch)
+    assert len(table) == 1 and note == ""
+
+
+def test_evaluate_warns_when_no_label_of_the_file_is_in_the_label_set(support: Client, tmp_path: Path) -> None:
+    src = tmp_path / "mismatch.csv"
+    pd.DataFrame({"text": ["Do you deliver to Japan?", "Google sign-in fails", "the weather is lovely"],
+                  "label": ["Delivery", "Login", "unknown"]}).to_csv(src, index=False)
+    (metrics, _, _), said = predict_warned(support, handle_file(str(src)), "text", "label", api_name="/evaluate")
+    assert said == ["none of the labels of mismatch.csv is a label of your label set (the file has 'Delivery', "
+                    "'Login'; yours are 'account_access', 'billing', 'cancellation', 'shipping' and 1 more): every "
+                    "row will count as an error; rename the labels in the file or in your label set"]
+    assert "Accuracy" in metrics  # still measured
+    partial = tmp_path / "partial.csv"
+    pd.DataFrame({"text": ["Do you deliver to Japan?", "I was billed twice"],
+                  "label": ["Delivery", "billing"]}).to_csv(partial, index=False)
+    _, said = predict_warned(support, handle_file(str(partial)), "text", "label", api_name="/evaluate")
+    assert not said  # one label in common: the headline lists the others
+
+
+def test_a_verdict_below_the_confidence_threshold_shows_two_different_numbers(support: Client) -> None:
+    import re
+
+    from fewshot.app.handlers import distinct_percents
+
+    assert distinct_percents(0.9996, 1.0) == ("99.96%", "100.00%") and distinct_percents(0.42, 0.5) == ("42%", "50%")
+    _, verdict, _ = support.predict("I was charged twice on my card", False, 1.0, api_name="/classify")
+    shown, floor = re.search(r"at ([\d.]+%), below the threshold of ([\d.]+%)", verdict).groups()
+    assert shown != floor and floor.startswith("100")
 
 
 def test_automatic_unknown_needs_two_examples_of_a_label(app_url: str) -> None:
@@ -527,8 +572,11 @@ def test_batch_classifies_pasted_texts_when_no_file_is_uploaded(support: Client,
     _, _, summary = support.predict(handle_file(str(batch_csv)), "text", False, 0.0, True, "fast", False, pasted,
                                     api_name="/classify_csv")
     assert "support\\_tickets\\_batch.csv: 22 rows labelled" in summary  # the file, not the pasted texts
-    with pytest.raises(AppError, match="no file uploaded; choose a CSV file first .on Batch: or paste texts"):
+    with pytest.raises(AppError, match="^no file uploaded and no texts pasted; choose a CSV file, or paste texts, "
+                                       "one per line$"):
         support.predict(None, "", True, 0.5, True, "fast", False, " \n ", api_name="/classify_csv")
+    with pytest.raises(AppError, match="^no file uploaded; choose a CSV file with the true labels first$"):
+        support.predict(None, "", "", api_name="/evaluate")  # each tab in its own words
 
 
 def test_batch_reads_an_excel_workbook(support: Client, batch_csv: Path, tmp_path: Path) -> None:

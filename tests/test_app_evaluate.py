@@ -182,7 +182,7 @@ def test_sliders_answer_typed_values_and_keys(app_url: str) -> None:
     for slider in ("eval-threshold", "review-below", "classify-threshold"):
         assert (slider, "change") in events and (slider, "release") not in events, slider
     assert h.preview_point(None, None) == (gr.skip(), gr.skip())
-    assert h.review(False, None, "(all labels)", None) == (gr.skip(), gr.skip())
+    assert h.review_shown(False, None, "(all labels)", None) == (gr.skip(), gr.skip(), gr.skip())
     assert h.reclassify("hello", False, None, True, "fast", {"rows": [["a", "x"], ["b", "y"]]}, None) == \
         tuple(gr.skip() for _ in range(5))
 

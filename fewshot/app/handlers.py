@@ -88,12 +88,20 @@ def replaced(state: dict[str, Any]) -> str:
     return f"; replaced {n} example{'s' if n != 1 else ''} (Undo brings them back)" if n else ""
 
 
-def file_path(file: Any) -> str:
-    """The path of an uploaded file (``gr.File`` gives a str; some clients send a dict)."""
+NO_CSV = "no file uploaded; choose a CSV file first"
+NO_BATCH = "no file uploaded and no texts pasted; choose a CSV file, or paste texts, one per line"
+NO_LABELLED = "no file uploaded; choose a CSV file with the true labels first"
+NO_ZIP = "no file uploaded; choose a classifier zip (saved with Save classifier) first"
+NO_EXAMPLES = "no file uploaded; choose a CSV file of examples (text,label) first"
+
+
+def file_path(file: Any, missing: str = NO_CSV) -> str:
+    """The path of an uploaded file (``gr.File`` gives a str; some clients send a dict); ``missing``: what to say
+    when there is none, in the words of the tab that asked."""
     if isinstance(file, dict):
         file = file.get("path") or file.get("name")
     if not file:
-        raise FewShotError("no file uploaded; choose a CSV file first (on Batch: or paste texts, one per line)")
+        raise FewShotError(missing)
     return str(file)
 
 
@@ -266,7 +274,7 @@ def show_label_set(state: dict[str, Any]) -> tuple[Any, ...]:
 @friendly
 def import_csv(file: Any, state: dict[str, Any]) -> tuple[Any, ...]:
     """Replace the label set by a ``text,label`` CSV."""
-    path = file_path(file)
+    path = file_path(file, NO_EXAMPLES)
     rows = st.rows_from_csv(path)
     labels = st.labels_of(rows, st.is_multi(state))
     gr.Info(f"Imported {len(rows)} examples of {len(labels)} labels" + replaced(state), duration=5)
@@ -290,7 +298,7 @@ def save_classifier(int8: bool, encoder: str, state: dict[str, Any], cache: Any,
 @friendly
 def load_classifier(file: Any, state: dict[str, Any]) -> tuple[Any, ...]:
     """Replace the label set by a saved classifier zip."""
-    loaded, fit = st.load_zip(file_path(file))
+    loaded, fit = st.load_zip(file_path(file, NO_ZIP))
     new = st.with_rows(state, loaded["rows"], loaded["options"])
     multi = st.is_multi(new)
     point = fit.clf.config.score_threshold
@@ -322,6 +330,17 @@ INT8_INFO = ("on 2 cores about twice the throughput of fp32 (CSVs), the same tim
 TECH = "<details><summary>Technical details</summary>\n\n{}\n\n</details>"
 
 
+def distinct_percents(value: float, threshold: float) -> tuple[str, str]:
+    """``value`` and ``threshold`` as percentages with the fewest decimals (up to 4) that tell them apart, so that
+    a confidence just below the threshold does not read as equal to it (99.96 % below 100 %, not 100 % below
+    100 %)."""
+    for digits in range(5):
+        shown, floor = f"{value:.{digits}%}", f"{threshold:.{digits}%}"
+        if shown != floor:
+            return shown, floor
+    return f"{value:.0%}", f"{threshold:.0%}"
+
+
 def verdict_md(pred: Any, rule: st.Unknown, unknown_label: str) -> str:
     """The verdict in plain words first (the label or unknown, and why), the figures in a details block."""
     best, conf = esc(pred.top[0][0]), pred.top[0][1]
@@ -338,8 +357,8 @@ def verdict_md(pred: Any, rule: st.Unknown, unknown_label: str) -> str:
                 + TECH.format(f"in-scope score **{pred.score:.2f}** is below the automatic threshold "
                               f"**{rule.threshold:.2f}** derived from your examples (by cross-validation)"))
     if pred.label == unknown_label and rule.mode == "confidence":
-        return (f"### unknown\nBest guess **{best}** at {conf:.0%}, below the threshold of "
-                f"{rule.threshold:.0%}.")
+        shown, floor = distinct_percents(conf, rule.threshold)
+        return f"### unknown\nBest guess **{best}** at {shown}, below the threshold of {floor}."
     alternatives = [a for a in (getattr(pred, "alternatives", None) or []) if str(a) != pred.label]
     if getattr(pred, "ambiguous", False) and alternatives:
         other = esc(alternatives[0][0] if isinstance(alternatives[0], (tuple, list)) else alternatives[0])
@@ -375,7 +394,9 @@ def multi_verdict_md(pred: Any, rule: st.Unknown, thresholds: dict[str, float], 
             why = (f"The in-scope score {pred.score:.2f} is below the threshold {rule.threshold:.2f} chosen on the "
                    "Evaluate tab (or saved with the classifier).")
         else:
-            why = f"The most probable label is below the threshold of {rule.threshold:.0%}."
+            shown, floor = distinct_percents(conf, rule.threshold)
+            return (f"### unknown\nThe most probable label is below the threshold of {floor}. Best guess: **{best}** "
+                    f"({shown}).\n\n{tech}")
         return f"### unknown\n{why} Best guess: **{best}** ({conf:.0%}).\n\n{tech}"
     probs = dict(pred.top)
     head = " · ".join(esc(lab) for lab in pred.labels)
@@ -525,7 +546,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     labelled-CSV download, a summary (unknowns counted), and the rows kept for review (:mod:`fewshot.app.review`);
     ``batch_aware``: the rows' in-scope scores read together (:func:`fewshot.unknown.batch_scores`)."""
     if file or not str(pasted or "").strip():
-        path = file_path(file)
+        path = file_path(file, NO_BATCH)
         df = st.read_upload(path)
         if not column:  # not chosen (an API call, or a click before the upload's columns were read)
             text_column_warning(df, Path(path).name)
@@ -611,7 +632,7 @@ def eval_columns(file: Any) -> tuple[Any, Any]:
     """Text and label column dropdowns for an uploaded labelled CSV."""
     if not file:
         return gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None)
-    path = file_path(file)
+    path = file_path(file, NO_LABELLED)
     df = st.read_upload(path)
     cols = [str(c) for c in df.columns]
     label = st.label_column(cols)
@@ -702,7 +723,7 @@ def evaluate_csv(file: Any, text_col: str, label_col: str, int8: bool, encoder: 
     """Accuracy (without and with the unknown rule), a confusion view of the labels with most errors and the
     misclassified rows on a labelled CSV; the scored rows stay in the session for the tables below.
     ``batch_aware``: the rows' in-scope scores read together, as Batch does with that option."""
-    path = file_path(file)
+    path = file_path(file, NO_LABELLED)
     df = st.read_upload(path)
     cols = [str(c) for c in df.columns]
     label_col = st.label_column(cols, label_col)
@@ -713,6 +734,8 @@ def evaluate_csv(file: Any, text_col: str, label_col: str, int8: bool, encoder: 
         raise FewShotError(f"choose the label column (the true labels); the columns are {cols}")
     if text_col == label_col:
         raise FewShotError("the text column and the label column must differ")
+    if note := st.foreign_labels_note(df, label_col, state, Path(path).name):  # said before the file is scored
+        gr.Warning(note, duration=10)
     fit = fitted(state, cache, progress, int8, encoder)
     res = ev.run(fit.clf, df, text_col, label_col, progress_fn(progress, "Classifying"),
                  batch_aware=bool(batch_aware))
@@ -898,12 +921,27 @@ def choose_encoder(encoder: str, int8: Any) -> tuple[Any, ...]:
 # ---- review (the last batch's rows, see fewshot.app.review) ----------------------------------------
 @friendly
 def review(unknown_only: bool, below: float, label: str, batch: Any) -> tuple[Any, ...]:
-    """The last batch's rows that pass the filters, lowest confidence first (API ``/review``); an emptied number box
-    (``below`` None) changes nothing."""
-    if below is None:
-        return gr.skip(), gr.skip()
+    """The last batch's rows that pass the filters, lowest confidence first (API ``/review``)."""
     batch, table = rv.filter_rows(batch, unknown_only, below, label)
     return table, batch
+
+
+def no_match_note(unknown_only: Any, below: Any, label: Any) -> str:
+    """What the review says when no row passes its filters (an empty table alone reads as a fault): which filters
+    are on."""
+    parts = [f"confidence below {float(below):g}"] if below is not None and float(below) < 1 else []
+    parts += ["only 'unknown'"] if unknown_only else []
+    parts += [f"predicted {esc(label)}"] if label not in (None, "", rv.ALL_LABELS) else []
+    return f"_No rows match these filters ({', '.join(parts)}); loosen one to see rows._"
+
+
+@friendly
+def review_shown(unknown_only: bool, below: float, label: str, batch: Any) -> tuple[Any, ...]:
+    """The review's filters changed, or a row was added: the rows that pass, and a note when none does."""
+    if below is None:  # a number box emptied while typing
+        return gr.skip(), gr.skip(), gr.skip()
+    batch, table = rv.filter_rows(batch, unknown_only, below, label)
+    return table, batch, "" if len(table) else no_match_note(unknown_only, below, label)
 
 
 def review_after_batch(batch: Any) -> tuple[Any, ...]:
@@ -913,7 +951,7 @@ def review_after_batch(batch: Any) -> tuple[Any, ...]:
     labels = [rv.ALL_LABELS, *rv.labels_in(batch)]
     return (table, batch, gr.Column(visible=True), gr.Checkbox(value=False), gr.Slider(value=1.0),
             gr.Dropdown(choices=labels, value=rv.ALL_LABELS), "", None, gr.Dropdown(value=None), [],
-            pd.DataFrame(columns=rv.GROUP_HEADERS), gr.Dropdown(choices=[], value=None))
+            pd.DataFrame(columns=rv.GROUP_HEADERS), gr.Dropdown(choices=[], value=None), "")
 
 
 @friendly
@@ -921,7 +959,10 @@ def review_add(index: float, label: str, state: dict[str, Any], batch: Any) -> t
     """Add the review row at ``index`` (its position in the review table) as an example of ``label``; an
     empty label: of its predicted label ("this is right"). Returns the label set (API ``/review_add``)."""
     new, batch, used = rv.add_row(state, batch, index, label)
-    gr.Info(f"Added as an example of '{used}' (see the Labels tab)", duration=3)
+    if st.state_rows(new) == st.state_rows(state):  # the text already was an example of that label
+        gr.Info(st.skipped_note(used, [rv.picked(batch, index)["text"]]), duration=4)
+    else:
+        gr.Info(f"Added as an example of '{used}' (see the Labels tab)", duration=3)
     return (*label_view(new), batch)
 
 

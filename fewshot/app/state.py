@@ -740,6 +740,25 @@ def headerless_note(df: pd.DataFrame, name: str) -> str | None:
             "text, add a header line such as text above it")
 
 
+def foreign_labels_note(df: pd.DataFrame, label_col: str, state: Any, name: str) -> str | None:
+    """What to tell the user before evaluating the upload ``name`` when none of the true labels in ``label_col``
+    (rows labelled ``unknown`` aside) is a label of the label set: every row would count as an error, most likely
+    because the file names the labels otherwise. None when some label is shared (or there is nothing to compare)."""
+    if label_col not in df.columns:
+        return None
+    multi = is_multi(state)
+    gold = sorted({lab for cell in df[label_col] for lab in cell_labels(label_name(str(cell)), multi)} - {NONE_LABEL})
+    mine = [lab for lab in labels_of(state_rows(state), multi) if lab != NONE_LABEL]
+    if not gold or not mine or set(gold) & set(mine):
+        return None
+
+    def few(labels: list[str]) -> str:
+        return ", ".join(repr(lab) for lab in labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
+
+    return (f"none of the labels of {name} is a label of your label set (the file has {few(gold)}; yours are "
+            f"{few(mine)}): every row will count as an error; rename the labels in the file or in your label set")
+
+
 def label_column(columns: list[str], chosen: str | None = None) -> str | None:
     """``chosen`` when given, else the likely label column (None: no column looks like one)."""
     return str(chosen) if chosen else guess_column(columns, LABEL_COLUMNS)

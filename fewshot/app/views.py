@@ -271,6 +271,7 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
             label = gr.Dropdown(label="Predicted label", choices=[rv.ALL_LABELS], value=rv.ALL_LABELS,
                                 allow_custom_value=True,
                                 elem_id="review-label", scale=2)
+        empty = gr.Markdown(elem_id="review-empty", min_height=0)  # says so when no row passes the filters
         table = gr.Dataframe(headers=rv.TABLE_HEADERS, interactive=False, wrap=True, max_height=360,
                              column_widths=["10%", "24%", "18%", "48%"], label="Rows (click one)",
                              elem_id="review-table")
@@ -304,11 +305,11 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
     api_go.click(h.review, [*filters, batch], [table, batch], api_name="review", show_progress="hidden")
     for control in filters:
         event = control.change if control is below else control.input
-        event(h.review, [*filters, batch], [table, batch], api_visibility="private", show_progress="hidden",
-              **SLIDER_EVENT)
+        event(h.review_shown, [*filters, batch], [table, batch, empty], api_visibility="private",
+              show_progress="hidden", **SLIDER_EVENT)
     table.select(h.review_pick, [batch, *enc, state, cache], [picked, index, add_dd, near, cache],
                  api_visibility="private", show_progress="hidden")
-    refresh = {"fn": h.review, "inputs": [*filters, batch], "outputs": [table, batch],
+    refresh = {"fn": h.review_shown, "inputs": [*filters, batch], "outputs": [table, batch, empty],
                "api_visibility": "private", "show_progress": "hidden"}
     add_btn.click(h.review_add, [index, add_dd, state, batch], [*outs, batch], api_name="review_add",
                   show_progress="hidden").success(**refresh)
@@ -319,8 +320,8 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
     groups.select(h.group_pick, [batch], [group_no], api_visibility="private", show_progress="hidden")
     group_btn.click(h.review_add_group, [group_no, group_dd, state, batch], [*outs, batch],
                     api_name="review_add_group", show_progress="hidden").success(**refresh)
-    return [table, batch, box, unknown_only, below, label, picked, index, add_dd, near, groups, group_no], (add_dd,
-                                                                                                         group_dd)
+    return [table, batch, box, unknown_only, below, label, picked, index, add_dd, near, groups, group_no,
+            empty], (add_dd, group_dd)
 
 
 def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
