@@ -489,7 +489,7 @@ def _bad_inputs(tmp: Path, support: Path) -> dict[str, tuple[list[str], str]]:
         "missing output dir": (["classify", "--support", str(support), "--input", str(support),
                                 "--output", str(tmp / "no" / "o.csv")], "does not exist"),
         "layer the model lacks": (["evaluate", "--support", str(support), "--test", str(support),
-                                   "--extra-layers", "9"], "extra_layers must be distinct layer numbers from 0"),
+                                   "--extra-layers", "9"], "--extra-layers must be distinct layer numbers from 0"),
     }
 
 
