@@ -86,25 +86,25 @@ def test_review_groups_of_the_least_confident_rows_are_added_at_once() -> None:
                      "I was billed twice"]  # in the review's order: lowest confidence first
     state = {"rows": [["billing", "charged twice"], ["shipping", "where is my parcel"]], "options": {}}
     with pytest.raises(FewShotError, match="no groups yet"):
-        review.add_group(state, batch, 1, "baking")
+        review.add_group_texts(state, batch, 1, "baking")
     grouped, table = review.with_groups(batch, positions, [[3, 1, 2, 4, 0]])  # most typical first
     assert list(table.columns) == review.GROUP_HEADERS
     assert table.values.tolist() == [[1, 5, "unknown 4 · billing 1", "banana bread · apple pie · cherry cake"]]
     for bad, message in ((2, "group 2 does not exist"), ("x", "choose a group"), (None, "choose a group")):
         with pytest.raises(FewShotError, match=message):
-            review.add_group(state, grouped, bad, "baking")
+            review.add_group_texts(state, grouped, bad, "baking")
     with pytest.raises(FewShotError, match="choose the label"):
-        review.add_group(state, grouped, 1, " ")
-    new, after, used, n = review.add_group(state, grouped, "1", "baking")  # a label's worth: at least 3
-    assert used == "baking" and n == 3 and state["rows"][-1] == ["shipping", "where is my parcel"]  # unchanged
+        review.add_group_texts(state, grouped, 1, " ")
+    new, after, used, added, _ = review.add_group_texts(state, grouped, "1", "baking")  # a label's worth: >= 3
+    assert used == "baking" and len(added) == 3 and state["rows"][-1] == ["shipping", "where is my parcel"]  # unchanged
     assert [r for r in new["rows"] if r[0] == "baking"] == [["baking", t] for t in
                                                             ("banana bread", "apple pie", "cherry cake")]
     _, shown = review.filter_rows(after, unknown_only=True)
     assert sum("added as baking" in p for p in shown["predicted"]) == 3
-    new, after, used, n = review.add_group(new, after, 1, "unknown")  # the next ones
-    assert n == 2 and new["rows"][-2:] == [["unknown", "lemon tart"], ["unknown", "rain today?"]]
+    new, after, used, added, _ = review.add_group_texts(new, after, 1, "unknown")  # the next ones
+    assert len(added) == 2 and new["rows"][-2:] == [["unknown", "lemon tart"], ["unknown", "rain today?"]]
     with pytest.raises(FewShotError, match="already in the label set"):
-        review.add_group(new, after, 1, "unknown")
+        review.add_group_texts(new, after, 1, "unknown")
     no_unknown = review.from_batch(out.assign(**{names[0]: ["billing"] * len(rows)}), "text", names, "unknown")
     with pytest.raises(FewShotError, match="no row of the batch was answered unknown"):
         review.group_pool(no_unknown)

@@ -214,8 +214,8 @@ def set_table(table: Any, state: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def same_text(a: Any, b: Any) -> bool:
-    """Whether two texts are the same, spacing aside (as a label set compares examples)."""
-    return " ".join(str(a or "").split()) == " ".join(str(b or "").split())
+    """Whether two texts are the same, spacing aside (as a label set compares examples: :func:`st.example_key`)."""
+    return st.example_key(a) == st.example_key(b)
 
 
 @friendly
@@ -236,7 +236,7 @@ def add_one_example(label: str, text: str, state: dict[str, Any]) -> tuple[Any, 
     """Add one text (from Classify or Evaluate) as an example of ``label``."""
     if not str(text or "").strip():
         raise FewShotError("there is no text to add; classify a sentence or click a misclassified row first")
-    new, skipped = st.add_examples(state, label, " ".join(str(text).split()))
+    new, skipped = st.add_examples(state, label, st.example_key(text))
     cell = st.check_cell(label, st.is_multi(state))
     gr.Info(st.skipped_note(cell, skipped) if skipped else f"Added as an example of '{cell}' (see the Labels tab)",
             duration=3)

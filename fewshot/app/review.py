@@ -126,15 +126,10 @@ def _added(state: dict[str, Any], review: dict[str, Any], positions: list[int], 
     """The label set with the review rows at ``positions`` added as examples of ``label`` (whitespace
     collapsed, one example per distinct text), and the review with those rows marked as added."""
     rows = [dict(r) for r in review["rows"]]
-    new_state, _ = st.add_examples(state, label, "\n".join(_key(rows[i]["text"]) for i in positions))
+    new_state, _ = st.add_examples(state, label, "\n".join(st.example_key(rows[i]["text"]) for i in positions))
     for i in positions:
         rows[i]["added"] = label
     return new_state, {**review, "rows": rows}
-
-
-def _key(text: str) -> str:
-    """A text as the label set compares examples: spacing aside."""
-    return " ".join(str(text).split())
 
 
 def _by_text(review: dict[str, Any], positions: list[int]) -> dict[str, list[int]]:
@@ -142,7 +137,7 @@ def _by_text(review: dict[str, Any], positions: list[int]) -> dict[str, list[int
     the batch is one text."""
     out: dict[str, list[int]] = {}
     for i in positions:
-        out.setdefault(_key(review["rows"][i]["text"]), []).append(i)
+        out.setdefault(st.example_key(review["rows"][i]["text"]), []).append(i)
     return out
 
 
@@ -185,13 +180,6 @@ def with_groups(review: Any, rows: list[int], groups: list[Any]) -> tuple[dict[s
     return {**review, "groups": kept}, table
 
 
-def add_group(state: dict[str, Any], review: Any, group: Any, label: Any
-              ) -> tuple[dict[str, Any], dict[str, Any], str, int]:
-    """:func:`add_group_texts`, with how many texts it added (not how many rows)."""
-    new_state, review, chosen, added, _ = add_group_texts(state, review, group, label)
-    return new_state, review, chosen, len(added)
-
-
 def add_group_texts(state: dict[str, Any], review: Any, group: Any, label: Any
                     ) -> tuple[dict[str, Any], dict[str, Any], str, list[str], list[str]]:
     """Add the most typical texts of group number ``group`` (1 = the first row of the groups table), a label's
@@ -219,7 +207,7 @@ def add_group_texts(state: dict[str, Any], review: Any, group: Any, label: Any
     if not todo:
         raise FewShotError(f"every text of group {number} is already in the label set")
     rows = st.state_rows(state)
-    have = {_key(text) for cell, text in st.complete_rows(rows) if cell == chosen}
+    have = {st.example_key(text) for cell, text in st.complete_rows(rows) if cell == chosen}
     already = [text for text in todo if text in have]
     counts = st.counts_of(rows, st.is_multi(state))
     new = [text for text in todo if text not in have][:label_worth(

@@ -127,6 +127,11 @@ def complete_rows(rows: Rows) -> Rows:
     return [r for r in rows if r[0] and r[1]]
 
 
+def example_key(text: Any) -> str:
+    """A text as the label set compares examples: spacing aside (``"my  card "`` is ``"my card"``)."""
+    return " ".join(str(text or "").split())
+
+
 def check_label(label: str) -> str:
     """A label name, trimmed; refuses empty or overlong names."""
     label = label_name(str(label or ""))
@@ -200,10 +205,10 @@ def add_examples(state: dict[str, Any], label: str, lines: str) -> tuple[dict[st
     if not texts:
         raise FewShotError(f"no example text for {label!r}; write one example per line")
     rows = state_rows(state)
-    have = {" ".join(text.split()) for cell, text in complete_rows(rows) if cell == label}
+    have = {example_key(text) for cell, text in complete_rows(rows) if cell == label}
     added, skipped = [], []
     for text in texts:
-        key = " ".join(text.split())
+        key = example_key(text)
         (skipped if key in have else added).append(text)
         have.add(key)
     if not added:
@@ -248,7 +253,7 @@ def rename_label(state: dict[str, Any], label: str, new_name: str) -> tuple[dict
     merged = new_name in labels
 
     def key(cell: str, text: str) -> tuple[str, str]:
-        return cell, " ".join(text.split())
+        return cell, example_key(text)
 
     have = {key(cell, text) for cell, text in rows if label not in cell_labels(cell, multi)}
     out: Rows = []
