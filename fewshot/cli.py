@@ -1001,19 +1001,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _check_options(parser, argv)
     args = parser.parse_args(argv)
-    for name in FILE_OPTIONS:
-        if getattr(args, name, None) == STDIO:
-            print(f"fewshot: error: --{name} {STDIO}: standard input and output are read by classify's --input and "
-                  f"--output only; give --{name} a file path", file=sys.stderr)
-            return 2
     warnings.showwarning = _show_warning
-    if args.command in MODEL_COMMANDS:
-        from .encoders.determinism import strict_blas
-
-        strict_blas()  # before any model runs: the same bytes as the Ray engine
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
+        for name in FILE_OPTIONS:  # refused before torch is loaded
+            if getattr(args, name, None) == STDIO:
+                raise FewShotError(f"--{name} {STDIO}: standard input and output are read by classify's --input and "
+                                   f"--output only; give --{name} a file path")
+        if args.command in MODEL_COMMANDS:
+            from .encoders.determinism import strict_blas
+
+            strict_blas()  # before any model runs: the same bytes as the Ray engine
         return COMMANDS[args.command](args)
     except FewShotError as exc:
         message = str(exc)

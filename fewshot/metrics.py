@@ -44,8 +44,7 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
     labels = sorted(set(gold) | set(pred))
     per_label = f1_score(gold, pred, labels=labels, average=None, zero_division=0)
     gold_labels = sorted(set(gold))
-    scored = gold_labels if unknown else [lab for lab in gold_labels if lab != clf.config.unknown_label]
-    scored = scored or gold_labels  # every row labelled unknown: nothing else to score
+    scored = gold_labels if unknown else real_labels(gold, clf.config.unknown_label)
     return {
         "accuracy": float(accuracy_score(gold, pred)),
         "macro_f1": float(f1_score(gold, pred, labels=scored, average="macro", zero_division=0)),
@@ -56,6 +55,13 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
         "predict_seconds": seconds,
         "predictions": pred,
     } | (_unknown_summary(gold, pred, clf.config.unknown_label) if unknown else {})
+
+
+def real_labels(gold: Any, unknown_label: str) -> list[str]:
+    """The gold labels but the unknown one, sorted: what macro-F1 averages over when every row is answered with a
+    label (a row labelled unknown cannot be right there); all of them when every row is labelled unknown."""
+    labels = sorted(set(gold))
+    return [lab for lab in labels if lab != unknown_label] or labels
 
 
 def _reading_rows(reading: tuple[Any, Any], n: int) -> tuple[Any, Any]:

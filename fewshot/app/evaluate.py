@@ -147,15 +147,15 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
     unknown, how well the scores separate them for any threshold (:func:`fewshot.metrics.separation`)."""
     from sklearn.metrics import f1_score
 
-    from ..metrics import OOS_COST, separation
+    from ..metrics import OOS_COST, real_labels, separation
 
     gold, pred, scores, oos = _arrays(res, rule=False)
     threshold = active_threshold(res)
     ruled = np.asarray(with_rule(res, threshold), dtype=object)
     out = {
         "n": len(gold), "n_oos": int(oos.sum()), "accuracy": float((gold == pred).mean()),
-        "macro_f1": float(f1_score(gold, pred, labels=sorted(set(gold) - {res["unknown_label"]}) or sorted(set(gold)),
-                                   average="macro", zero_division=0)),  # rows labelled unknown: the rule's lines
+        "macro_f1": float(f1_score(gold, pred, labels=real_labels(gold, res["unknown_label"]), average="macro",
+                                   zero_division=0)),  # rows labelled unknown: the rule's lines
         "threshold": threshold, "mode": "chosen" if res.get("chosen") is not None else "auto",
         "accuracy_rule": float((gold == ruled).mean()),
         "in_scope_accuracy_rule": float((gold[~oos] == ruled[~oos]).mean()) if (~oos).any() else float("nan"),

@@ -9,6 +9,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -58,6 +59,12 @@ class CsvFormat:
     def read_sep(self) -> str:
         """The delimiter to read the file with (:data:`ONE_COLUMN_SEP` for one column)."""
         return ONE_COLUMN_SEP if self.one_column else self.sep
+
+    def pandas_options(self) -> dict[str, Any]:
+        """``pd.read_csv`` options for the file: cells as strings as written, its encoding and delimiter, and a
+        blank line kept as a row when the file has one column (there it is an empty text)."""
+        return {"dtype": str, "keep_default_na": False, "encoding": self.encoding, "sep": self.read_sep,
+                "skip_blank_lines": not self.one_column}
 
 
 def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
@@ -272,8 +279,7 @@ def _read_csv(path: Path, fmt: CsvFormat, nrows: int | None = None) -> pd.DataFr
     """The whole table (or its first ``nrows`` rows) as strings, a CSV or a workbook as ``fmt`` says."""
     if fmt.excel:
         return _read_workbook(path, nrows)
-    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=fmt.encoding, sep=fmt.read_sep, nrows=nrows,
-                       skip_blank_lines=not fmt.one_column)
+    return pd.read_csv(path, nrows=nrows, **fmt.pandas_options())
 
 
 def _csv_chunks(path: Path, fmt: CsvFormat, chunksize: int) -> Iterator[pd.DataFrame]:
@@ -281,8 +287,7 @@ def _csv_chunks(path: Path, fmt: CsvFormat, chunksize: int) -> Iterator[pd.DataF
     if fmt.excel:
         df = _read_workbook(path)
         return (df.iloc[i:i + chunksize] for i in range(0, len(df), chunksize))
-    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=fmt.encoding, sep=fmt.read_sep,
-                       skip_blank_lines=not fmt.one_column, chunksize=chunksize)
+    return pd.read_csv(path, chunksize=chunksize, **fmt.pandas_options())
 
 
 def read_table(path: str | Path, columns: list[str], encoding: str | None = None,
