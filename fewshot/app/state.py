@@ -31,7 +31,7 @@ import pandas as pd
 from ..config import ClassifierConfig
 from ..diagnostics import Finding, diagnose, diagnose_multilabel
 from ..errors import FewShotError
-from ..io.output import label_frame, output_names
+from ..io.output import csv_options, label_frame, output_names
 from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, guess_column, header_looks_like_data, likely_text_column,
                          neutralize_formulas, read_labelled_table, read_table, sniff)
 from ..language import english_encoder_name
@@ -815,7 +815,7 @@ def added_columns(df: pd.DataFrame, multi: bool = False) -> tuple[str, ...]:
 def upload_delimiter(path: str | Path) -> str:
     """An uploaded CSV's delimiter (``,`` for a workbook): its labelled download is written with the same one, so
     that a spreadsheet set to ``;`` (where the decimal mark is a comma) opens it in columns as it opened the upload."""
-    return sniff(path).sep or ","
+    return csv_options(sniff(path))["sep"]  # the command line's rule (fewshot.io.output.csv_options)
 
 
 def write_labelled(df: pd.DataFrame, source_name: str, sep: str = ",") -> Path:
