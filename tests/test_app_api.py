@@ -828,6 +828,9 @@ def test_app_entry_point_has_help_and_refuses_a_bad_option_before_building_the_p
     bad = subprocess.run([sys.executable, "app.py", "--port", "abc"], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 2 and "invalid int value: 'abc'" in bad.stderr
+    bad = subprocess.run([sys.executable, "app.py", "--port", "70000"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2 and "--port must be a port number (1-65535), got 70000" in bad.stderr
     env = os.environ | {"GRADIO_SERVER_PORT": "abc"}  # Gradio itself would fail on it at import, with a traceback
     bad = subprocess.run([sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert bad.returncode == 1 and "GRADIO_SERVER_PORT must be a port number" in bad.stderr
@@ -843,6 +846,13 @@ def test_app_says_in_one_line_when_it_cannot_start(app_url: str) -> None:
                            capture_output=True, text=True, timeout=120, env=env)
     assert taken.returncode == 1 and "Traceback" not in taken.stderr
     assert f"port {port} is in use (is the app already running?" in taken.stderr
+    taken = subprocess.run([sys.executable, "app.py", "--host", "127.0.0.1", "--port", port], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120, env=env | {"GRADIO_SERVER_PORT": "abc"})
+    assert taken.returncode == 1 and "Traceback" not in taken.stderr  # --port wins over a bad variable
+    assert f"port {port} is in use (is the app already running?" in taken.stderr
+    int8 = subprocess.run([sys.executable, "app.py", "--port", port], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env | {"FEWSHOT_INT8": "maybe"})
+    assert int8.returncode == 1 and "FEWSHOT_INT8 must be 1 or 0" in int8.stderr and "Traceback" not in int8.stderr
     login = subprocess.run([sys.executable, "app.py", "--port", port], cwd=ROOT, capture_output=True, text=True,
                            timeout=120, env=env | {"FEWSHOT_AUTH": "no-colon"})
     assert login.returncode == 1 and "FEWSHOT_AUTH must look like 'user:password'" in login.stderr

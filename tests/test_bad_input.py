@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fewshot import FewShotClassifier, FewShotError
+from fewshot.errors import install_hint
 from fewshot.io.tables import read_table
 from fewshot.encoders.encoder import Encoder
 from helpers import support_frame
@@ -106,7 +107,7 @@ def test_excel_without_openpyxl_says_what_to_install(tmp_path: Path, monkeypatch
     path = tmp_path / "in.xlsx"
     pd.DataFrame({"text": ["hello"], "label": ["a"]}).to_excel(path, index=False)
     monkeypatch.setitem(sys.modules, "openpyxl", None)  # an import of it now fails
-    with pytest.raises(FewShotError, match=re.escape('pip install "fewshot[excel]", or save it as CSV')):
+    with pytest.raises(FewShotError, match=re.escape(install_hint("excel") + ", or save it as CSV")):
         read_table(path, ["text", "label"])
 
 

@@ -360,6 +360,27 @@ def test_scikit_learn_clone_cross_val_score_and_grid_search(encoder: Encoder) ->
     assert search.best_params_["rule"] in {"head", "prototype"}
 
 
+def test_set_params_changes_encoder_options_until_there_are_examples():
+    """Options that decide the vectors may change before fit (GridSearchCV sets them on an unfitted clone), not
+    after: the stored vectors would no longer match."""
+    from sklearn.model_selection import GridSearchCV
+
+    df = support_frame()
+    texts, labels = df.text.tolist(), df.label.tolist()
+    clf = FewShotClassifier(model="minilm").set_params(extra_layers=[], batch_size=8)
+    assert list(clf.encoder.extra_layers) == [] and clf.get_params()["extra_layers"] == []
+    search = GridSearchCV(FewShotClassifier(model="minilm"), {"extra_layers": ["auto", []]}, cv=2)
+    search.fit(texts, labels)
+    assert search.best_params_["extra_layers"] in ("auto", [])
+    assert list(search.best_estimator_.encoder.extra_layers) == ([4] if search.best_params_["extra_layers"] == "auto"
+                                                          else [])
+    with pytest.raises(FewShotError, match="extra_layers is fixed once the classifier has examples"):
+        clf.fit(texts, labels).set_params(extra_layers="auto")
+    with pytest.raises(FewShotError, match="int8 is fixed once an encoder was given"):
+        FewShotClassifier(encoder=clf.encoder).set_params(int8=True)
+    assert clf.set_params(auto_unknown=True).config.auto_unknown  # other options still change after fit
+
+
 def test_score_is_mean_accuracy_with_the_unknown_rule(clf: FewShotClassifier) -> None:
     texts, gold = map(list, zip(*QUERIES))
     predicted = list(clf.predict(texts))

@@ -176,7 +176,8 @@ def test_missing_ray_says_how_to_install(monkeypatch: pytest.MonkeyPatch, data: 
                "--output", str(data["dir"] / "never.csv")])
     err = capsys.readouterr().err
     assert rc == 2
-    assert "pip install 'fewshot[ray]'" in err and err.count("\n") == 1
+    assert 'pip install "fewshot[ray]" (in a checkout of fewshot: pip install -e ".[ray]")' in err
+    assert err.count("\n") == 1
     with pytest.raises(FewShotError, match=r"fewshot\[ray\]"):
         classify_with_ray(data["input"], data["dir"] / "never.csv", classifier=data["clf"])
     assert not (data["dir"] / "never.csv").exists()

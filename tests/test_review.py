@@ -32,11 +32,11 @@ def test_review_rows_filters_and_lowest_confidence_first() -> None:
     batch, table = review.filter_rows(batch)
     assert list(table.columns) == review.TABLE_HEADERS
     assert table["confidence"].tolist() == sorted(table["confidence"].tolist())
-    assert table["row"].tolist() == [2, 5, 4, 1]  # CSV row numbers, lowest confidence first
+    assert table["row"].tolist() == [3, 6, 5, 2]  # rows as a spreadsheet numbers them (1 = the header), lowest first
     _, only_unknown = review.filter_rows(batch, unknown_only=True)
     assert only_unknown["text"].tolist() == ["banana"]
     _, low = review.filter_rows(batch, below=0.5)
-    assert low["row"].tolist() == [2, 5]
+    assert low["row"].tolist() == [3, 6]
     _, billing = review.filter_rows(batch, label="billing")
     assert set(billing["predicted"]) == {"billing"} and len(billing) == 2
     with pytest.raises(FewShotError, match="between 0 and 1"):
@@ -114,7 +114,9 @@ def test_review_keeps_the_least_confident_rows(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(review, "MAX_REVIEW_ROWS", 2)
     out, names = labelled_batch()
     batch = review.from_batch(out, "text", names, "unknown")
-    assert batch["total"] == 4 and [r["row"] for r in batch["rows"]] == [2, 5]
+    assert batch["total"] == 4 and [r["row"] for r in batch["rows"]] == [3, 6]
+    pasted = review.from_batch(out, "text", names, "unknown", header=False)  # pasted lines: from 1
+    assert [r["row"] for r in pasted["rows"]] == [2, 5]
 
 
 def test_encoder_choice(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -545,7 +545,8 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     """Label every row of a CSV, or of texts pasted one per line when no file is uploaded: preview,
     labelled-CSV download, a summary (unknowns counted), and the rows kept for review (:mod:`fewshot.app.review`);
     ``batch_aware``: the rows' in-scope scores read together (:func:`fewshot.unknown.batch_scores`)."""
-    if file or not str(pasted or "").strip():
+    from_file = bool(file) or not str(pasted or "").strip()
+    if from_file:
         path = file_path(file, NO_BATCH)
         df = st.read_upload(path)
         if not column:  # not chosen (an API call, or a click before the upload's columns were read)
@@ -613,7 +614,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
         summary += f"  \n⚠ {blank} row{'s' if blank > 1 else ''} with an empty text kept unlabelled"
     if headerless:
         summary += f"  \n⚠ {esc(headerless)}"
-    review = rv.from_batch(out, column, names, fit.clf.config.unknown_label)
+    review = rv.from_batch(out, column, names, fit.clf.config.unknown_label, header=from_file)
     if review["total"] > len(review["rows"]):
         summary += f"  \nThe {len(review['rows']):,} least confident rows are kept for review below."
     if unknown + nearest_none >= MIN_GROUP_SIZE:

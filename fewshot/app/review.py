@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FewShotError
+from ..io.tables import row_number
 from ..uncovered import label_worth, pool_rows
 from . import state as st
 from .settings import env_int
@@ -22,7 +23,8 @@ from .settings import env_int
 MAX_REVIEW_ROWS = env_int("FEWSHOT_MAX_REVIEW_ROWS", 5000)
 """Batch rows kept for review per session (``FEWSHOT_MAX_REVIEW_ROWS``): the least confident ones."""
 TABLE_HEADERS = ["row", "predicted", "confidence", "text"]
-"""Columns of the review table: the CSV's row number (1 = the first row under the header), the answer, its
+"""Columns of the review table: the CSV's row number (as a spreadsheet numbers it: 1 = the header; pasted texts:
+their position among the non-blank lines), the answer, its
 confidence and the text (last, so the decisive columns stay visible on a narrow screen)."""
 ALL_LABELS = "(all labels)"
 
@@ -32,16 +34,18 @@ def empty_review() -> dict[str, Any]:
     return {"rows": [], "view": [], "total": 0, "unknown_label": st.NONE_LABEL}
 
 
-def from_batch(out: pd.DataFrame, column: str, names: tuple[str, ...], unknown_label: str) -> dict[str, Any]:
+def from_batch(out: pd.DataFrame, column: str, names: tuple[str, ...], unknown_label: str, *,
+               header: bool = True) -> dict[str, Any]:
     """The review rows of a labelled batch (:func:`fewshot.app.state.classify_frame`'s frame, whose added
-    columns are ``names``: label, confidence, top 3, in-scope score); blank texts left out."""
+    columns are ``names``: label, confidence, top 3, in-scope score); blank texts left out. ``header``: the rows
+    came from a file with a header line (numbered as a spreadsheet shows it), not pasted (numbered from 1)."""
     label_col, conf_col, _, score_col = names
     rows = []
     for i, (text, label, conf, score) in enumerate(zip(out[column].astype(str), out[label_col], out[conf_col],
                                                        out[score_col])):
         if not label:
             continue
-        rows.append({"row": i + 1, "text": text[:st.MAX_INPUT_CHARS], "label": str(label),
+        rows.append({"row": row_number(i) if header else i + 1, "text": text[:st.MAX_INPUT_CHARS], "label": str(label),
                      "confidence": float(conf), "score": float(score), "added": ""})
     rows.sort(key=lambda r: (r["confidence"], r["row"]))
     return {"rows": rows[:MAX_REVIEW_ROWS], "view": [], "total": len(rows), "unknown_label": unknown_label}

@@ -29,7 +29,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..errors import FewShotError
+from ..errors import FewShotError, install_hint
 from . import warmup
 from .settings import env_int
 
@@ -77,6 +77,7 @@ def env_port() -> int:
 
 def create_app() -> gr.Blocks:
     """The page with its queue configured (``app.py``'s module-level ``demo``; the tests start it too)."""
+    warmup.check_int8_env()
     say("building the page …")
     try:
         from .views import build_app  # reads the app's limits from the environment (:mod:`.settings`)
@@ -85,8 +86,8 @@ def create_app() -> gr.Blocks:
     except ModuleNotFoundError as exc:  # `pip install fewshot` without the extra: say which, not a traceback
         if exc.name not in APP_MODULES:
             raise
-        raise SystemExit(f"fewshot: the app needs {exc.name}, which is not installed: pip install "
-                         "\"fewshot[app]\" (in a checkout: pip install -e \".[app]\")") from exc
+        raise SystemExit(f"fewshot: the app needs {exc.name}, which is not installed: "
+                         f"{install_hint('app')}") from exc
     except FewShotError as exc:  # a setting it cannot use
         raise SystemExit(f"fewshot: {exc}") from exc
     demo = build_app()
@@ -115,6 +116,10 @@ def parse_args(argv: Sequence[str] | None = None, prog: str = "python app.py") -
     options = parser.parse_args(argv)
     if options.port is None:
         env_port()  # checked here, before Gradio is imported: Gradio reads it at import and fails with a traceback
+    elif not 0 < options.port < 65536:
+        parser.error(f"--port must be a port number (1-65535), got {options.port}")
+    else:  # --port wins over the variable, which Gradio still reads at import (a bad value would fail there)
+        os.environ["GRADIO_SERVER_PORT"] = str(options.port)
     return options
 
 

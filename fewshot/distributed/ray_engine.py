@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FewShotError
+from ..errors import FewShotError, install_hint
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
     from ..classifier import FewShotClassifier
 
-INSTALL_HINT = "pip install 'fewshot[ray]'"
+INSTALL_HINT = install_hint("ray")
 GLOB_CHARS = "*?["
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 

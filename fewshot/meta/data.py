@@ -95,7 +95,7 @@ def read_sentence_pairs(path: str | Path) -> tuple[list[str], list[str], np.ndar
     """General sentence pairs for ``fewshot train --encoder --general-pairs``: a CSV (or any table
     :func:`fewshot.io.tables.read_table` reads) with columns ``text1``, ``text2`` and ``score``, the gold
     similarity in ``[0, 1]`` (an STS score of 0-5 divided by 5)."""
-    from ..io.tables import read_table
+    from ..io.tables import read_table, row_number
 
     df = read_table(path, ["text1", "text2", "score"])
     try:
@@ -104,7 +104,7 @@ def read_sentence_pairs(path: str | Path) -> tuple[list[str], list[str], np.ndar
         raise FewShotError(f"{path}: the score column must hold numbers in [0, 1]") from None
     bad = np.flatnonzero(~((score >= 0) & (score <= 1)))
     if len(bad):
-        raise FewShotError(f"{path}: score must lie in [0, 1] (divide an STS 0-5 score by 5); row {int(bad[0]) + 2} "
+        raise FewShotError(f"{path}: score must lie in [0, 1] (divide an STS 0-5 score by 5); row {row_number(bad[0])} "
                            f"has {float(score[bad[0]])}")
     if len(df) < 2:
         raise FewShotError(f"{path}: at least 2 sentence pairs are needed, found {len(df)}")
