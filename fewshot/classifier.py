@@ -20,7 +20,7 @@ import pandas as pd
 
 from . import persist, unknown
 from .config import ClassifierConfig, migrate_options, option_names, unknown_options
-from .diagnostics import same_name_labels
+from .diagnostics import joined_labels, same_name_labels
 from .encoders.encoder import Encoder
 from .errors import FewShotError, FewShotWarning, user_stacklevel
 from .language import english_encoder_name, not_english_note
@@ -211,10 +211,11 @@ class FewShotClassifier:
     def _warn_about_examples(self, texts: list[str], labels: list[str]) -> None:
         """A :class:`FewShotWarning` for each of what ``fit`` should not pass silently: examples that do not look
         English for an encoder that reads English only (:mod:`fewshot.language`), label names written two ways
-        (:func:`fewshot.diagnostics.same_name_labels`)."""
+        (:func:`fewshot.diagnostics.same_name_labels`), names joined like a multi-label cell (``joined_labels``)."""
         encoder = english_encoder_name(self.encoder)
         notes = [not_english_note(texts, encoder) if encoder else None]
-        notes += [f.message for f in same_name_labels(sorted(set(labels)))]
+        distinct = sorted(set(labels))
+        notes += [f.message for f in joined_labels(distinct) + same_name_labels(distinct)]
         for note in filter(None, notes):
             warnings.warn(note, FewShotWarning, stacklevel=user_stacklevel())
 
@@ -644,9 +645,12 @@ class FewShotClassifier:
 
     def overlap_hint(self) -> OverlapHint:
         """Whether labels overlap on held-out examples (cross-validated on the stored vectors, no encoding):
-        "these labels overlap: fine-tuning may help"."""
+        "these labels overlap: fine-tuning may help". Single-label only, as fine-tuning is."""
         from .finetuned import classifier_overlap_hint
 
+        if self._multilabel is not None:
+            raise FewShotError("overlap_hint is about fine-tuning, which supports single-label classifiers; this "
+                               "one has multi_label=True")
         return classifier_overlap_hint(self)
 
     # ---- persistence -----------------------------------------------------------------------------
@@ -720,6 +724,10 @@ class FewShotClassifier:
               reencode: bool, overrides: dict[str, Any]) -> FewShotClassifier:
         """:meth:`load` from the folder ``unpacked`` (``directory`` itself, or its zip unpacked)."""
         folder = persist.read_folder(unpacked, overrides, allow_model_paths=allow_model_paths, name=directory)
+        saved_multi = bool(folder.meta.get("config", {}).get("multi_label", False))
+        if saved_multi and not overrides.get("multi_label", True):
+            raise FewShotError(f"{directory} is a multi-label classifier; multi_label=False would read each label "
+                               "combination ('a;b') as a label of its own: load it as saved")
         options = dict(folder.options)
         if "model" in overrides and "extra_layers" not in overrides and \
                 overrides["model"] != folder.meta.get("config", {}).get("model"):

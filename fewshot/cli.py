@@ -243,24 +243,37 @@ def _classifier(args: argparse.Namespace) -> Any:
     return _classifier_timed(args)[0]
 
 
-def _classifier_timed(args: argparse.Namespace) -> tuple[Any, float]:
-    """The classifier and the seconds spent encoding and fitting its examples (0 when loaded)."""
+def _classifier_timed(args: argparse.Namespace) -> tuple[Any, float, Any]:
+    """The classifier, the seconds spent encoding and fitting its examples (0 when loaded), and the report of
+    ``--finetune`` (None without it; kept or not)."""
     from .classifier import FewShotClassifier
     from .io.tables import read_labelled_table
 
+    _check_finetune_options(args)
+    finetune = getattr(args, "finetune", False)
     if getattr(args, "classifier", None):
         clf = FewShotClassifier.load(args.classifier, **_load_options(args))
-        if getattr(args, "finetune", False):
-            _finetune(clf, args)
-        return clf, 0.0
+        return clf, 0.0, _finetune(clf, args) if finetune else None
     texts, labels = read_labelled_table(args.support, *_columns(args, args.support), args.encoding)
     clf = FewShotClassifier(args.model, **options_from_args(args))
     fit_started = time.perf_counter()  # what `evaluate` reports: encoding + fitting, not model loading
     with _progress_bar("encoding examples", total=len(texts)) as bar:
         clf.fit(texts, labels, progress=tqdm_progress(bar))
-    if getattr(args, "finetune", False):
-        _finetune(clf, args)
-    return clf, time.perf_counter() - fit_started
+    report = _finetune(clf, args) if finetune else None
+    return clf, time.perf_counter() - fit_started, report
+
+
+def _check_finetune_options(args: argparse.Namespace) -> None:
+    """Refuse fine-tuning options that would be ignored or cannot apply, before any file is read."""
+    if not getattr(args, "finetune", False):
+        given = [flag for flag, value in (("--finetune-seconds", getattr(args, "finetune_seconds", None)),
+                                          ("--finetune-steps", getattr(args, "finetune_steps", None)))
+                 if value is not None]
+        if given:
+            raise FewShotError(f"{given[0]} sets how --finetune runs; add --finetune (or leave {given[0]} out)")
+    elif getattr(args, "multi_label", False):
+        raise FewShotError("--finetune supports single-label classifiers; --multi-label examples carry label sets, "
+                           "which its contrastive loss does not read")
 
 
 def _finetune(clf: Any, args: argparse.Namespace) -> Any:
@@ -672,7 +685,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         oos_col = _text_column(args, args.oos)
         oos = _with_text(read_table(args.oos, [oos_col], args.encoding, may_be_empty=(oos_col,)), oos_col, args.oos)
         oos = oos[oos_col]
-    clf, fit_seconds = _classifier_timed(args)
+    clf, fit_seconds, tuned = _classifier_timed(args)
     _check_batch_aware(args, clf)
     skipped = {"skipped_rows": test.attrs["skipped_rows"]}
     if clf.config.multi_label:
@@ -715,10 +728,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.curve:
         _write_curve(args, clf, batch, [str(g) for g in gold] + [config.unknown_label] * len(oos_file),
                      (probs, scores))
-    if clf.finetuned_ is not None:
+    if (report := tuned or clf.finetuned_) is not None:  # --finetune's report, kept or not; else a saved one's
         from dataclasses import asdict
 
-        result["finetune"] = asdict(clf.finetuned_)
+        result["finetune"] = asdict(report)
     if args.json:
         print(json.dumps(result))
         return 0

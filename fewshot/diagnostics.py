@@ -1,6 +1,6 @@
 """Label-set health checks: warnings a person should see before trusting a few-shot classifier.
 
-Six kinds of finding, each with a one-line message:
+Seven kinds of finding, each with a one-line message:
 
 - ``single_example``: a label with only one example (its prototype is that one sentence);
 - ``duplicate``: the exact same text twice under the same label (counts double, adds nothing);
@@ -10,7 +10,8 @@ Six kinds of finding, each with a one-line message:
 - ``not_english``: examples that do not look English, for an encoder trained on English only
   (:mod:`fewshot.language`);
 - ``same_name``: labels whose names differ only in case, spacing, ``_`` or ``-`` (``Refund`` and ``refund``):
-  usually one label typed two ways, which splits its examples.
+  usually one label typed two ways, which splits its examples;
+- ``joined``: single-label names holding ``;`` (``billing;bug``): a multi-label file read without ``multi_label``.
 
 >>> findings = diagnose(["a", "a", "b"], ["x", "x", "y"])
 >>> [f.kind for f in findings]
@@ -29,7 +30,7 @@ import numpy as np
 from .language import english_encoder_name, not_english_note
 from .text import label_key
 
-KINDS = ("single_example", "duplicate", "conflict", "closer_to_other", "not_english", "same_name")
+KINDS = ("single_example", "duplicate", "conflict", "closer_to_other", "not_english", "same_name", "joined")
 DEFAULT_MARGIN = 0.1
 """How much closer (cosine) another label's centroid must be before an example is reported: with fewer
 than ~10 examples per label, centroids are noisy and smaller gaps mostly flag fine examples."""
@@ -71,6 +72,19 @@ def same_name_labels(labels: Sequence[str]) -> list[Finding]:
                     "'-'; if they mean the same, rename them to one so that their examples count together",
                     label=names[0], other_label=names[1])
             for names in (sorted(g) for g in groups.values() if len(g) > 1)]
+
+
+def joined_labels(labels: Sequence[str]) -> list[Finding]:
+    """Single-label names holding the multi-label separator (``billing;bug``): most likely a multi-label file read
+    without ``multi_label``, where each combination becomes a label of its own."""
+    from .multilabel.table import LABEL_SEPARATOR
+
+    joined = sorted({lab for lab in labels if LABEL_SEPARATOR in lab})
+    if not joined:
+        return []
+    return [Finding("joined", f"{len(joined)} label(s) hold {LABEL_SEPARATOR!r} (such as {joined[0]!r}): if a text may "
+                    "carry several labels, use multi_label=True (--multi-label; the app's Multi-label switch); "
+                    "without it each combination is a label of its own", label=joined[0])]
 
 
 def duplicates(texts: Sequence[str], labels: Sequence[str]) -> list[Finding]:
@@ -142,7 +156,7 @@ def diagnose(texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray | 
     check only when ``english_encoder`` names an encoder that reads English only."""
     texts, labels = [str(t) for t in texts], [str(lab) for lab in labels]
     out = not_english(texts, english_encoder) if english_encoder else []
-    out += same_name_labels(labels) + single_example_labels(labels) + duplicates(texts, labels)
+    out += joined_labels(labels) + same_name_labels(labels) + single_example_labels(labels) + duplicates(texts, labels)
     if vectors is not None and len(texts):
         out += closer_to_other_label(texts, labels, vectors, margin=margin)
     return out

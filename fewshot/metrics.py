@@ -33,6 +33,7 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
     out-of-scope texts that :func:`evaluate_oos` reads, so that both report one reading): nothing is encoded,
     ``batch_aware`` is not used.
     """
+    _single_label(clf, "metrics.evaluate")
     overrides = {} if unknown else NO_UNKNOWN
     start = time.perf_counter()
     if reading is not None:
@@ -55,6 +56,15 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
         "predict_seconds": seconds,
         "predictions": pred,
     } | (_unknown_summary(gold, pred, clf.config.unknown_label) if unknown else {})
+
+
+def _single_label(clf: Any, what: str) -> None:
+    """Refuse a multi-label classifier, whose answers are label lists: these measures would compare them with
+    the gold cells as strings and report nonsense."""
+    if getattr(clf.config, "multi_label", False):
+        raise FewShotError(f"{what} is for single-label classifiers; for multi_label=True score the label sets "
+                           "with fewshot.multilabel.multilabel_scores(true_sets, clf.predict(texts)) (micro-F1, "
+                           "macro-F1, subset accuracy; `fewshot evaluate --multi-label` on the command line)")
 
 
 def real_labels(gold: Any, unknown_label: str) -> list[str]:
@@ -98,6 +108,8 @@ def evaluate_curve(clf: Any, texts: list[str], gold: list[str], *, progress: Any
     import numpy as np
 
     from .unknown import operating_curve
+
+    _single_label(clf, "metrics.evaluate_curve (the unknown threshold's curve)")
 
     gold = [label_name(str(g)) for g in gold]  # "refund " is refund, as fit reads labels
     if reading is not None:
@@ -191,6 +203,7 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
     """
     from .unknown import reads_together
 
+    _single_label(clf, "metrics.evaluate_oos (out-of-scope detection by the in-scope score)")
     gold = [label_name(str(g)) for g in gold]
     config = clf.config
     options = {k: getattr(config, k) for k in NO_UNKNOWN}

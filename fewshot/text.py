@@ -61,7 +61,7 @@ def clean_texts(texts: Iterable[Any], what: str) -> list[str]:
     out = []
     for i, t in enumerate(texts):
         if not isinstance(t, str):
-            raise FewShotError(f"{what}[{i}] must be a string, got {type(t).__name__} {t!r}{_hint(t)}")
+            raise FewShotError(f"{what}[{i}] must be a string, got {type(t).__name__} {t!r}{non_string_hint(t)}")
         if not t.strip():
             raise FewShotError(f"{what}[{i}] is empty; every text needs some words")
         out.append(str(t))  # numpy.str_ and other str subclasses as plain str
@@ -97,7 +97,7 @@ def _one_column(texts: Iterable[Any], what: str) -> Iterable[Any]:
     return texts
 
 
-def _hint(value: Any) -> str:
+def non_string_hint(value: Any) -> str:
     """What a non-string usually means: a blank cell read as NaN or None, or numbers used as names."""
     if value is None or (isinstance(value, float) and value != value):
         return " (a blank cell? drop or fill the missing rows first, e.g. df.dropna())"

@@ -341,6 +341,37 @@ def test_check_lists_what_to_fix(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().out.endswith("nothing to fix\n")
 
 
+def test_a_multi_label_file_read_without_multi_label_is_named(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "ml.csv"
+    pd.DataFrame({"text": ["where is my refund", "I want my money back", "I lost my card", "my card is gone",
+                           "lost my card, refund me"],
+                  "label": ["refund", "refund", "card", "card", "card;refund"]}).to_csv(path, index=False)
+    assert main(["fit", "--support", str(path), "--out", str(tmp_path / "clf"), "--model", "minilm"]) == 0
+    err = capsys.readouterr().err
+    assert "1 label(s) hold ';' (such as 'card;refund'): if a text may carry several labels" in err
+    assert "--multi-label" in err
+    assert main(["check", "--support", str(path), "--model", "minilm"]) == 0
+    assert "joined: 1 label(s) hold ';'" in capsys.readouterr().out
+
+
+def test_finetune_options_that_cannot_apply_are_refused(support: Path, tmp_path: Path, capsys) -> None:
+    out = str(tmp_path / "clf")
+    assert main(["fit", "--support", str(support), "--out", out, "--finetune-seconds", "5"]) == 2
+    assert "--finetune-seconds sets how --finetune runs; add --finetune" in capsys.readouterr().err
+    assert main(["fit", "--support", str(support), "--out", out, "--finetune", "--multi-label"]) == 2
+    assert "--finetune supports single-label classifiers" in capsys.readouterr().err
+    assert not Path(out).exists()
+
+
+def test_evaluate_json_reports_a_finetuning_that_was_not_kept(support: Path, tmp_path: Path, capsys) -> None:
+    test = tmp_path / "test.csv"
+    pd.DataFrame(QUERIES, columns=["text", "label"]).to_csv(test, index=False)
+    assert main(["evaluate", "--support", str(support), "--test", str(test), "--json", "--model", "minilm",
+                 "--finetune", "--finetune-steps", "1", "--finetune-seconds", "20"]) == 0
+    report = json.loads(capsys.readouterr().out)["finetune"]
+    assert {"kept", "steps", "seconds", "message"} <= set(report) and report["message"]
+
+
 def test_info() -> None:
     res = run_cli("info", "--json")
     assert res.returncode == 0, res.stderr

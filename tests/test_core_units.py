@@ -175,9 +175,11 @@ def test_read_table_and_formula_neutralisation(tmp_path: Path) -> None:
     path.write_text('text,label\n"hello, ""you""",a\n=1+1,b\n')
     df = read_table(path, ["text", "label"])
     assert df["text"].tolist() == ['hello, "you"', "=1+1"]
-    safe = neutralize_formulas(pd.DataFrame({"x": ["=SUM(A1)", "+1", "-2", "@x", "fine", "\tx"], "n": range(6)}))
-    assert safe["x"].tolist() == ["'=SUM(A1)", "'+1", "'-2", "'@x", "fine", "'\tx"]
-    assert safe["n"].tolist() == list(range(6))
+    cells = ["=SUM(A1)", "+1", "-2", "@x", "fine", "\tx", "-1+1", "-2.311", "-inf", "-1_000", "+cmd|' /C calc'!A0"]
+    safe = neutralize_formulas(pd.DataFrame({"x": cells, "n": range(len(cells))}))
+    assert safe["x"].tolist() == ["'=SUM(A1)", "+1", "-2", "'@x", "fine", "'\tx", "'-1+1", "-2.311", "-inf",
+                                  "'-1_000", "'+cmd|' /C calc'!A0"]  # plain numbers (scores) stay numbers
+    assert safe["n"].tolist() == list(range(len(cells)))
 
 
 @settings(max_examples=60, deadline=None)

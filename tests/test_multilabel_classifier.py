@@ -263,10 +263,33 @@ def test_save_load_round_trip(fitted, tmp_path) -> None:
         clf.set_params(label_thresholds=None)
 
 
-def test_multi_label_is_fixed_at_construction(fitted) -> None:
-    clf = fitted[0]
+def test_multi_label_is_fixed_at_construction(fitted, tmp_path) -> None:
+    clf, encoder, _, _ = fitted
     with pytest.raises(FewShotError, match="multi_label"):
         clf.set_params(multi_label=False)
+    clf.save(tmp_path / "ml")  # nor can a load turn it into a single-label one, whose labels would be 'a;b' cells
+    with pytest.raises(FewShotError, match="is a multi-label classifier; multi_label=False would read each label"):
+        FewShotClassifier.load(tmp_path / "ml", encoder=encoder, multi_label=False)
+
+
+def test_single_label_measures_and_options_refuse_a_multi_label_classifier(fitted) -> None:
+    """They would compare label lists with gold strings and report nonsense (accuracy 0), or be ignored."""
+    from fewshot import metrics
+
+    clf, encoder, q_texts, q_sets = fitted
+    gold = [";".join(s) for s in q_sets]
+    for measure in (lambda: metrics.evaluate(clf, q_texts, gold), lambda: metrics.evaluate_curve(clf, q_texts, gold),
+                    lambda: metrics.evaluate_oos(clf, q_texts, gold, ["x y"])):
+        with pytest.raises(FewShotError, match="for single-label classifiers; .*multilabel_scores"):
+            measure()
+    with pytest.raises(FewShotError, match="rule='matching' is a single-label rule"):
+        FewShotClassifier(encoder=encoder, multi_label=True, rule="matching")
+    with pytest.raises(FewShotError, match="overlap_hint is about fine-tuning"):
+        clf.overlap_hint()
+    with pytest.raises(FewShotError, match=r"labels\[1\] must be a string or a list of strings, got int 2 \(numbers"):
+        FewShotClassifier(encoder=encoder, multi_label=True).fit(["a b", "c d"], ["l0", 2])
+    with pytest.raises(FewShotError, match=r"labels\[0\] must be a string .*got float nan \(a blank cell"):
+        FewShotClassifier(encoder=encoder, multi_label=True).fit(["a b", "c d"], [float("nan"), "l1"])
 
 
 # ---- CLI (the real default encoder: slow) -------------------------------------------------------------

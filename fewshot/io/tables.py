@@ -365,9 +365,22 @@ def count_rows(path: str | Path, encoding: str | None = None) -> int | None:
 
 
 def neutralize_formulas(df: pd.DataFrame) -> pd.DataFrame:
-    """Prefix cells that a spreadsheet would run as a formula with ``'`` (OWASP CSV injection advice)."""
+    """Prefix cells that a spreadsheet would run as a formula with ``'`` (OWASP CSV injection advice); a cell that
+    is a plain number (``-2.31``, ``-inf``, as the in-scope scores are written) stays a number."""
     out = df.copy()
     for col in out.columns:
         if not pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v)
+            out[col] = out[col].map(lambda v: "'" + v if _runs_as_formula(v) else v)
     return out
+
+
+def _runs_as_formula(value: object) -> bool:
+    """Whether a spreadsheet could read ``value`` as a formula: a string starting with one of
+    :data:`FORMULA_PREFIXES` that is not a plain number."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return True
+    return "_" in value  # float() reads "1_000" too; a spreadsheet would not, so it stays quoted

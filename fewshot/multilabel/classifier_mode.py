@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import FewShotError
-from ..text import ProgressFn, clean_texts, label_name
+from ..text import ProgressFn, clean_texts, label_name, non_string_hint
 from .core import STATE_ARRAYS, STATE_JSON, MultiLabelConfig, MultiLabelCore, matched_examples
 from .metrics import multilabel_scores
 from .options import check_config
@@ -48,11 +48,17 @@ __all__ = ["MultiLabelMode", "cell_labels", "check_config", "evaluate", "label_s
 UNKNOWN_KEYS = ("min_confidence", "auto_unknown", "score_threshold")
 
 
-def cell_labels(cell: Any) -> list[str]:
-    """One text's labels, given as a list of labels or a ``;``-separated string (:func:`split_label_cell`)."""
-    if isinstance(cell, (list, tuple, set, frozenset)):
-        return list(dict.fromkeys(label_name(str(x)) for x in cell if str(x).strip()))
-    return split_label_cell(cell)
+def cell_labels(cell: Any, where: str = "a label") -> list[str]:
+    """One text's labels, given as a list of labels or a ``;``-separated string (:func:`split_label_cell`);
+    anything else (a number, a blank cell read as NaN) is refused, naming ``where``, as single-label fit does."""
+    items = list(cell) if isinstance(cell, (list, tuple, set, frozenset)) else [cell]
+    for x in items:
+        if not isinstance(x, str):
+            raise FewShotError(f"{where} must be a string or a list of strings, got {type(x).__name__} {x!r}"
+                               f"{non_string_hint(x)}")
+    if isinstance(cell, str):
+        return split_label_cell(cell)
+    return list(dict.fromkeys(label_name(x) for x in items if x.strip()))
 
 
 def label_sets_of(texts: Sequence[Any], labels: Sequence[Any]) -> tuple[list[str], list[list[str]]]:
@@ -62,8 +68,8 @@ def label_sets_of(texts: Sequence[Any], labels: Sequence[Any]) -> tuple[list[str
         n = "a string" if isinstance(labels, str) else len(labels)
         raise FewShotError(f"texts and labels must have the same length, got {len(texts)} and {n}")
     merged: dict[str, dict[str, None]] = {}
-    for text, cell in zip(clean_texts(texts, "texts"), labels):
-        merged.setdefault(text.strip(), {}).update(dict.fromkeys(cell_labels(cell)))
+    for i, (text, cell) in enumerate(zip(clean_texts(texts, "texts"), labels)):
+        merged.setdefault(text.strip(), {}).update(dict.fromkeys(cell_labels(cell, f"labels[{i}]")))
     out_texts, out_sets = list(merged), [list(v) for v in merged.values()]
     for t, s in zip(out_texts, out_sets):
         if not s:

@@ -35,3 +35,6 @@ def check_config(config: Any) -> None:
         return
     if config.adapt != "none":
         raise FewShotError(f"adapt={config.adapt!r} fits a single-label head; multi_label=True needs adapt='none'")
+    if config.rule != "head":
+        raise FewShotError(f"rule={config.rule!r} is a single-label rule; multi_label=True fits its own per-label "
+                           "model (fewshot.multilabel), so leave rule at its default")
