@@ -152,7 +152,7 @@ class MultiLabelMode:
         bad = clf.config.unknown_label
         if any(bad in s for s in sets):
             raise FewShotError(f"examples labelled {bad!r} ('none of these') are not accepted with multi_label=True; "
-                               "use min_confidence or score_threshold for unknown answers")
+                               "for unknown answers (no label) use auto_unknown, min_confidence or score_threshold")
         distinct = {lab for s in sets for lab in s}
         if len(distinct) < at_least:
             raise FewShotError(f"need at least 2 labels to choose between, got only {sorted(distinct)!r}")
