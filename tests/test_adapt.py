@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from pathlib import Path
@@ -331,3 +332,140 @@ def test_a_clear_gain_ends_the_checks_and_trains_all_steps(model) -> None:
     assert not too_high.committed and too_high.curve == checked.curve and too_high.steps == checked.steps
     too_few = finetune(model, *support, FinetuneConfig(**base, commit_gain=0.1, commit_texts=len(support[0]))).report
     assert not too_few.committed and too_few.curve == checked.curve  # as many held-out texts as exist: never
+
+
+# ---- the time budget, on a fake clock: seconds pass only when a step or an estimate runs ----------------------
+class FakeClock:
+    """A clock that moves only when told (``clock.now += seconds``); ``restart()`` for a second run."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.checks: list[int] = []  # the folds estimated so far (the scripted curve's position)
+
+    def restart(self) -> None:
+        self.now = 0.0
+        self.checks.clear()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def timed(monkeypatch: pytest.MonkeyPatch):
+    """``(clock, costs, script)``: each fold-run step costs ``costs["fold"]`` fake seconds, each final-run step
+    ``costs["final"]``, each fold of an estimate ``costs["estimate"]``; check ``i`` of the estimate gets
+    ``script[i]`` held-out texts of each fold wrong (the last entry repeats), so the curve is known."""
+    ft = importlib.import_module("fewshot.adapt.finetune")  # the module (the package exports the function)
+
+    clock = FakeClock()
+    costs = {"fold": 1.0, "final": 1.0, "estimate": 0.0, "cache": 0.0}
+    script: list[int] = [4]
+    calls = clock.checks
+    step, lower = ft._Run.step, ft.lower_states
+
+    def timed_step(self, cached, labels):
+        clock.now += costs["final" if len(self.rows) == len(labels) else "fold"]
+        return step(self, cached, labels)
+
+    def predictions(vectors, labels, folds, fold, rule):
+        clock.now += costs["estimate"]
+        check = len(calls) // len(set(folds.tolist()) - {-1})
+        calls.append(fold)
+        rows = np.flatnonzero(folds == fold)
+        pred = labels[rows].copy()
+        wrong = min(script[min(check, len(script) - 1)], len(rows))
+        pred[:wrong] = (pred[:wrong] + 1) % (labels.max() + 1)
+        return rows, pred
+
+    def timed_lower(*args, **kwargs):
+        clock.now += costs["cache"]
+        return lower(*args, **kwargs)
+
+    monkeypatch.setattr(ft._Run, "step", timed_step)
+    monkeypatch.setattr(ft, "held_out_predictions", predictions)
+    monkeypatch.setattr(ft, "lower_states", timed_lower)
+    return clock, costs, script
+
+
+BUDGETED = dict(layers=1, steps=30, folds=2, eval_every=1, patience=1, margin_ties=False, commit_gain=None)
+
+
+def test_the_estimate_leaves_room_for_the_final_run_which_trains_the_chosen_steps_in_full(model, timed) -> None:
+    clock, costs, script = timed
+    costs["estimate"] = 0.25
+    script[:] = [4, 3, 2, 1, 0]  # 8 held-out texts per fold: the estimate rises at every check
+    result = finetune(model, *synthetic(4, seed=1), FinetuneConfig(**BUDGETED, time_budget=10.5), clock=clock)
+    report = result.report
+    best_step = max(report.curve, key=lambda p: (p[1], -p[0]))[0]
+    assert report.kept and report.out_of_time and not report.over_budget
+    # rounds of 2 fold steps (2 s) and a check (0.5 s): at 5.5 s a third round and its final run (2.5 + 3 s) no
+    # longer fit, so the estimate ends at 2 steps and the final run trains those 2 in full
+    assert report.steps == best_step == report.curve[-1][0] == 2
+    assert clock.now == pytest.approx(7.5) and report.seconds == clock.now
+    assert "the time budget ended the estimate after 2 steps" in report.message
+
+
+def test_a_slower_final_run_is_finished_and_said_to_overrun(model, timed) -> None:
+    clock, costs, script = timed
+    script[:] = [4, 3, 2, 1, 0]
+    costs["final"] = 3.0  # the machine slows down after the estimate
+    report = finetune(model, *synthetic(4, seed=1), FinetuneConfig(**BUDGETED, time_budget=10.5), clock=clock).report
+    assert report.kept and report.steps == report.curve[-1][0] == 3  # never cut below the chosen steps
+    assert report.over_budget and clock.now == pytest.approx(15.0)
+    assert "over the 10.5 s time budget" in report.message and "3 steps were run in full" in report.message
+
+
+def test_a_clear_gain_trains_as_many_steps_as_the_budget_holds_and_says_so(model, timed) -> None:
+    clock, costs, script = timed
+    script[:] = [4, 0]  # 50 % -> 100 % at the first check
+    config = dict(BUDGETED, commit_gain=0.1, commit_texts=0)
+    report = finetune(model, *synthetic(4, seed=1), FinetuneConfig(**config, time_budget=10.5), clock=clock).report
+    assert report.committed and report.kept and report.steps == 8 and not report.over_budget  # 2 s + 8 x 1 s
+    assert clock.now <= 10.5 and "so the final run trained 8 (30 did not fit the time budget)" in report.message
+    clock.restart()
+    free = finetune(model, *synthetic(4, seed=1), FinetuneConfig(**config, time_budget=None), clock=clock).report
+    assert free.steps == 30 and "trained 30" in free.message and "did not fit" not in free.message
+
+
+def test_no_time_left_keeps_the_instant_classifier_and_says_why(model, timed) -> None:
+    clock, costs, script = timed
+    costs["cache"] = 20.0
+    seen: list[tuple[int, int]] = []
+    result = finetune(model, *synthetic(4, seed=1), FinetuneConfig(**BUDGETED, time_budget=10.0), clock=clock,
+                      progress=lambda d, t: seen.append((d, t)))
+    assert not result.report.kept and result.report.out_of_time and result.state_dict == {}
+    assert result.report.message.startswith("out of time before training: encoding the examples and the first "
+                                            "estimate took 20.0 s of the 10 s time budget")
+    assert seen[-1] == (90, 90)
+    # a first step that alone eats the budget: the final run was never measured to fit, so it is not started
+    costs["cache"], costs["fold"] = 0.0, 6.0
+    clock.restart()
+    script[:] = [4, 0, 0]
+    slow = finetune(model, *synthetic(4, seed=1), FinetuneConfig(**BUDGETED, time_budget=10.0), clock=clock).report
+    assert not slow.kept and slow.out_of_time and slow.steps == 0
+    assert "out of time: the final run of 1 steps (about 6.0 s) does not fit" in slow.message
+
+
+def test_with_enough_budget_the_result_does_not_depend_on_the_machines_speed(model, timed) -> None:
+    clock, costs, script = timed
+    script[:] = [4, 3, 2, 2, 2]
+    config = FinetuneConfig(**BUDGETED, time_budget=1000.0)
+    fast = finetune(model, *synthetic(4, seed=1), config, clock=clock)
+    costs["fold"], costs["final"], costs["estimate"] = 7.0, 9.0, 3.0  # a loaded machine
+    clock.restart()
+    slow = finetune(model, *synthetic(4, seed=1), config, clock=clock)
+    assert fast.report.curve == slow.report.curve and fast.report.steps == slow.report.steps == 2
+    assert same_weights(fast.state_dict, slow.state_dict)
+
+
+def test_progress_is_one_bar_with_a_stable_total(model, timed) -> None:
+    clock, costs, script = timed
+    script[:] = [4, 3, 3]  # stops at the second check: the bar jumps to the final run, then to the end
+    seen: list[tuple[int, int]] = []
+    report = finetune(model, *synthetic(4, seed=1), FinetuneConfig(**BUDGETED, time_budget=None), clock=clock,
+                      progress=lambda d, t: seen.append((d, t))).report
+    assert report.steps == 1
+    assert {t for _, t in seen} == {30 * 3}  # 2 fold runs and the final run, 30 steps each, from the first call
+    assert seen[0] == (0, 90) and seen[-1] == (90, 90)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert (60, 90) in seen and (61, 90) in seen  # the estimate's end, then the final run's one step

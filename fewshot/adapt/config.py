@@ -36,7 +36,8 @@ class FinetuneConfig:
     layers: int | None = None  # top transformer layers trained (lower ones run once, cached); None: by label count
     deep_max_labels: int = 32  # layers/episode_shots None: 4 layers, 2 examples up to this many labels, else 2 and 4
     steps: int = 30  # most optimisation steps (per fold during the estimate, then of the final run)
-    time_budget: float | None = 30.0  # seconds for the whole adaptation (cache, estimate, final run); None: no limit
+    time_budget: float | None = 30.0  # seconds for the whole adaptation (cache, estimate, final run); None: no
+    # limit. The estimate leaves room for the final run, which then trains its chosen steps in full
     lr: float = 3e-4  # AdamW learning rate of the trained layers
     weight_decay: float = 0.01
     loss: str = "supcon"  # "supcon" (Khosla et al. 2020) | "contrastive" (Hadsell et al. 2006, sampled pairs)
@@ -105,7 +106,9 @@ class FinetuneReport:
     curve: list[tuple[int, float]] = field(default_factory=list)  # (steps, estimate) checked during cross-validation
     stopped_early: bool = False  # the estimate stopped improving before ``steps``
     committed: bool = False  # a clear gain (``commit_gain``, ``commit_texts``) ended the checks: ``steps`` trained
-    out_of_time: bool = False  # the time budget ended a phase
+    out_of_time: bool = False  # the time budget ended the estimate early, shortened a clear gain's final run or
+    # left no room to train (the final run itself is never cut below the steps the estimate chose)
+    over_budget: bool = False  # the run ended past time_budget (the machine ran slower than measured)
     cancelled: bool = False  # ``cancel`` said stop: nothing is returned (the instant encoder stays)
     kept: bool = False  # adapted weights are returned (else the estimate saw no gain, or it was cancelled)
     layers: list[int] = field(default_factory=list)  # transformer layers trained (0-based)

@@ -40,6 +40,7 @@ from .layers import Cached, TopLayers, layer_prefix, lower_states, transformer_o
 from .losses import contrastive_loss, sample_episode, supcon_loss
 
 ProgressFn = Callable[[int, int], None]
+Clock = Callable[[], float]
 Cancel = Callable[[], bool] | threading.Event
 
 
@@ -95,22 +96,31 @@ def _stop_fn(cancel: Cancel | None) -> Callable[[], bool]:
 def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: FinetuneConfig | None = None, *,
              head: nn.Module | None = None, extra_layers: Sequence[int] = (), progress: ProgressFn | None = None,
              cancel: Cancel | None = None, rule: Rule = prototype_rule,
-             train_only: Sequence[bool] | None = None) -> FinetuneResult:
+             train_only: Sequence[bool] | None = None, clock: Clock = time.perf_counter) -> FinetuneResult:
     """Adapt the top ``config.layers`` layers of the sentence-transformer ``model`` to ``texts`` / ``labels``.
 
     ``head`` (a frozen module on the sentence embedding) and ``extra_layers`` (layers whose mean-pooled states are
     appended) make the trained vector the one the classifier uses. ``progress(done, total)`` counts training
-    steps (``total`` shrinks when the estimate stops early); ``cancel`` (an Event or a callable) stops the work
-    at the next step, and then nothing is returned. ``rule(train_vectors, train_label_indices, test_vectors)``
-    classifies the held-out folds for the estimate (the classifier passes its own rule, so that "before" is the
-    instant classifier's own cross-validated accuracy). ``train_only`` marks rows that train but are never
-    held out (the classifier's label names: they are not texts to classify). ``model`` is never modified.
+    steps against the largest plan, ``total = steps x (folds + 1)`` (each fold run's steps, then the final
+    run's), which never changes: ``done`` only grows, jumps to the end of the estimate when the estimate stops
+    early, and the last call is ``(total, total)`` (none after a cancel). ``cancel`` (an Event or a callable)
+    stops the work at the next step, and then nothing is returned. ``rule(train_vectors, train_label_indices,
+    test_vectors)`` classifies the held-out folds for the estimate (the classifier passes its own rule, so that
+    "before" is the instant classifier's own cross-validated accuracy). ``train_only`` marks rows that train but
+    are never held out (the classifier's label names: they are not texts to classify). ``clock`` (seconds, as
+    :func:`time.perf_counter`) times the budget; tests pass a fake one. ``model`` is never modified.
+
+    The time budget is kept by planning, not by cutting: a fold step runs only when it, one more estimate and a
+    final run of as many steps fit in what is left, so the final run always trains the number of steps the
+    estimate chose, in full (a run that still ends past the budget, because the machine slowed down, says so:
+    ``over_budget``). With the same inputs and a budget that is not reached, the result does not depend on the
+    machine's speed or load.
     Returns the trained tensors under ``model.state_dict()`` names (empty when the instant encoder is kept)
     and a :class:`FinetuneReport`.
     """
     config = config or FinetuneConfig()
     config.validate()
-    t0 = time.perf_counter()
+    t0 = clock()
     stop = _stop_fn(cancel)
     texts = list(texts)
     names = [str(x) for x in labels]
@@ -126,21 +136,60 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
     config = config.for_labels(len(classes))  # layers and episode size settled for this label set
     depth = len(transformer_of(model).encoder.layer)
     report = FinetuneReport(layers=list(range(depth - min(config.layers, depth), depth)))
-    over = (lambda extra=0.0: False) if config.time_budget is None else (
-        lambda extra=0.0: time.perf_counter() - t0 + extra > config.time_budget)
+    budget = config.time_budget
+
+    def elapsed() -> float:
+        return clock() - t0
+
+    def fits(seconds: float) -> bool:
+        """Whether ``seconds`` more work ends within the time budget."""
+        return budget is None or elapsed() + seconds <= budget
+
+    fid: np.ndarray | None = None
+    folds: list[int] = []
+    if config.folds:
+        fid = fold_ids(y, config.folds, config.seed)
+        if train_only is not None:
+            only = np.asarray(train_only, dtype=bool)
+            if only.shape != (len(texts),):
+                raise FewShotError(f"train_only must have one flag per text ({len(texts)}), got shape {only.shape}")
+            fid[only] = -1
+        folds = sorted(set(fid.tolist()) - {-1})
+        if not folds:
+            raise FewShotError("the estimate needs examples to hold out, but every row is train_only "
+                               "(or folds=0 skips the estimate)")
+    total = config.steps * (len(folds) + 1)  # the largest plan: every fold run's steps, then the final run's
+    done = 0
+
+    def advance(to: int) -> None:
+        """Move the progress to ``to`` steps of ``total`` (never backwards)."""
+        nonlocal done
+        done = max(done, min(to, total))
+        if progress:
+            progress(done, total)
+
+    advance(0)
 
     def finish(message: str, state: dict[str, torch.Tensor] | None = None, folds_used: np.ndarray | None = None,
                vectors: list[np.ndarray] | None = None) -> FinetuneResult:
-        report.seconds = time.perf_counter() - t0
+        report.seconds = elapsed()
         report.kept = bool(state)
         report.message = message
+        advance(total)  # finished: nothing left to do
         kept_folds = bool(state) and folds_used is not None and bool(vectors)
         return FinetuneResult(state or {}, report, config, folds_used if kept_folds else None,
                               vectors if kept_folds else None)
 
     def cancelled() -> FinetuneResult:
         report.cancelled, report.steps = True, 0
-        return finish("cancelled: the instant classifier is unchanged")
+        report.seconds = elapsed()
+        report.message = "cancelled: the instant classifier is unchanged"
+        return FinetuneResult({}, report, config)
+
+    def no_time(what: str) -> FinetuneResult:
+        report.out_of_time = True
+        return finish(f"out of time before training: {what} took {elapsed():.1f} s of the {budget:g} s time budget; "
+                      "the instant classifier is kept (a larger time budget lets it train)")
 
     with torch.random.fork_rng(devices=[]):  # dropout draws from torch's global generator: keep the caller's
         torch.manual_seed(config.seed)
@@ -149,25 +198,15 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
         if cached is None:
             return cancelled()
         all_rows = np.arange(len(texts))
-        total = config.steps * (config.folds + 1)
-        done = 0
-        if progress:
-            progress(0, total)
-        step_seconds: list[float] = []
+        step_seconds: list[float] = []  # seconds of one training step (one fold run's, or the final run's)
         best_steps = config.steps
-        fid, fold_vectors = None, None
-        if config.folds:
-            fid = fold_ids(y, config.folds, config.seed)
-            if train_only is not None:
-                only = np.asarray(train_only, dtype=bool)
-                if only.shape != (len(texts),):
-                    raise FewShotError(f"train_only must have one flag per text ({len(texts)}), got shape "
-                                       f"{only.shape}")
-                fid[only] = -1
-            folds = sorted(set(fid.tolist()) - {-1})
+        reserved = 0  # final-run steps the budget was measured to leave room for
+        fold_vectors: list[np.ndarray] | None = None
+        chosen_note = ""
+        if folds:
             runs = [_Run(template, np.flatnonzero(fid != f), config, config.seed + 1 + f) for f in folds]
-
-            fold_vectors: list[np.ndarray] = []  # each fold model's vectors of all rows at the best check
+            fold_vectors = []  # each fold model's vectors of all rows at the best check
+            seen: list[np.ndarray] = []
 
             def estimate(nets: list[TopLayers]) -> tuple[float, float]:
                 """Held-out accuracy by ``rule`` and mean held-out prototype margin (the tie-break)."""
@@ -196,47 +235,49 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                 return value > best + 1e-12 or (config.margin_ties and best > before + 1e-12
                                                  and value > best - level - 1e-12 and margin > best_margin + 1e-9)
 
-            seen: list[np.ndarray] = []
-
-            tic = time.perf_counter()
+            tic = clock()
             before, best_margin = estimate([template] * len(folds))
-            estimate_seconds = (time.perf_counter() - tic) * len(folds)  # later checks embed once per fold model
+            estimate_seconds = (clock() - tic) * len(folds)  # later checks embed once per fold model
             report.estimate_before = before
             report.curve.append((0, before))
+            if not fits(0):
+                return no_time("encoding the examples and the first estimate")
             best, best_steps, waited, s = before, 0, 0, 0
 
             def room_for(next_steps: int) -> bool:
-                """Whether one more step of every fold, an estimate and a final run of ``next_steps`` fit the budget."""
+                """Whether one more step of every fold, one more estimate (a check, or the one at the end of the
+                budget) and a final run of ``next_steps`` fit the budget; nothing measured yet: whether any time
+                is left."""
                 if not step_seconds:
-                    return True
+                    return fits(0)
                 per = float(np.mean(step_seconds))
-                return not over(per * len(runs) + estimate_seconds + per * next_steps)
+                return fits(per * len(runs) + estimate_seconds + per * next_steps)
 
             while s < config.steps:
                 if not room_for(s + 1):
                     report.out_of_time = True
                     break
-                tic = time.perf_counter()
+                if step_seconds:
+                    reserved = s + 1
+                tic = clock()
                 for run in runs:
                     if stop():
                         return cancelled()
                     run.step(cached, y)
-                step_seconds.append((time.perf_counter() - tic) / len(runs))
-                done += len(runs)
+                step_seconds.append((clock() - tic) / len(runs))
                 s += 1
-                if progress:
-                    progress(done, total)
+                advance(s * len(runs))
                 if s % config.eval_every and s < config.steps:
                     continue
-                tic = time.perf_counter()
+                tic = clock()
                 value, margin = estimate([run.net for run in runs])
-                estimate_seconds = time.perf_counter() - tic
+                estimate_seconds = clock() - tic
                 report.curve.append((s, value))
                 if rises(value, margin):
                     best, best_margin, best_steps, waited = max(best, value), margin, s, 0
                     fold_vectors = list(seen)
                     if clear is not None and best - before >= clear - 1e-12:
-                        best_steps, report.committed = config.steps, True  # clearly worth it: no more checks
+                        report.committed = True  # clearly worth it: no more checks, the final run trains more
                         break
                 else:
                     waited += 1
@@ -249,40 +290,73 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                 if rises(value, margin):
                     best, best_margin, best_steps = max(best, value), margin, s
                     fold_vectors = list(seen)
+            advance(config.steps * len(runs))  # the estimate is over
             report.estimate_after = best
             if best_steps == 0 or best - before <= config.min_gain:
                 report.estimate_after = before
-                if progress:
-                    progress(done, done)  # finished: nothing left to do
+                ended = f"; the time budget ended the estimate after {s} steps" if report.out_of_time else ""
                 return finish(f"no gain expected (estimated accuracy {before:.1%} before, best {best:.1%} "
-                              "after): the instant classifier is kept")
-        total = done + best_steps
+                              f"after): the instant classifier is kept{ended}")
+            if report.committed:
+                best_steps = config.steps
+                if budget is not None:  # as many of `steps` as the time left holds; never fewer than checked
+                    per = float(np.mean(step_seconds))
+                    affordable = int(max(budget - elapsed(), 0.0) / per)
+                    if affordable < config.steps:
+                        best_steps = max(s, affordable)
+                        report.out_of_time = True
+                        chosen_note = f" ({config.steps} did not fit the time budget)"
+                    if affordable >= best_steps:
+                        reserved = max(reserved, best_steps)
+            elif report.out_of_time:
+                chosen_note = f"; the time budget ended the estimate after {s} steps"
+            if best_steps > reserved:  # never measured to fit (the first steps' time was unknown): it must fit now
+                needed = float(np.mean(step_seconds)) * best_steps
+                if not fits(needed):
+                    report.out_of_time = True
+                    report.estimate_after = best
+                    return finish(f"out of time: the final run of {best_steps} steps (about {needed:.1f} s) does not "
+                                  f"fit the {max(budget - elapsed(), 0.0):.1f} s left of the {budget:g} s time budget "
+                                  f"(estimated accuracy {before:.1%} -> {best:.1%}); the instant classifier is kept "
+                                  "(a larger time budget lets it finish)")
+        elif not fits(0):
+            return no_time("encoding the examples")
         final = _Run(template, all_rows, config, config.seed)
+        final_seconds: list[float] = []
+        start = done
         for _ in range(best_steps):
             if stop():
                 return cancelled()
-            if over():
-                report.out_of_time = True
+            if not folds and final_seconds and not fits(float(np.mean(final_seconds))):
+                report.out_of_time = True  # no estimate chose the steps: `steps` is a limit, the budget ends it
                 break
+            tic = clock()
             final.step(cached, y)
-            done += 1
-            if progress:
-                progress(done, total)
+            final_seconds.append(clock() - tic)
+            advance(start + final.steps)
         report.steps = final.steps
-        if progress and done != total:
-            progress(done, done)  # the time budget ended the final run
         if final.steps == 0:
-            return finish("out of time before the first step: the instant classifier is kept")
+            report.out_of_time = True
+            return no_time("encoding the examples")
         state = final.net.trained_state(config.half_weights)
     if report.estimate_before is None:
         message = f"adapted {len(report.layers)} layer(s) in {final.steps} steps (no estimate: folds=0)"
+        if report.out_of_time:
+            message += f"; the time budget ended the run before {config.steps} steps"
     else:
         message = (f"estimated accuracy {report.estimate_before:.1%} -> {report.estimate_after:.1%} "
                    f"({final.steps} steps, {len(report.layers)} layer(s))")
         if report.committed:
-            message += f"; a clear gain after {report.curve[-1][0]} steps, so the final run trained {config.steps}"
-        elif best_steps == config.steps and not report.out_of_time:  # still rising at the last check
+            message += (f"; a clear gain after {report.curve[-1][0]} steps, so the final run trained {final.steps}"
+                        f"{chosen_note}")
+        elif report.out_of_time:
+            message += chosen_note
+        elif best_steps == config.steps:  # still rising at the last check
             message += f"; still rising at the step limit: more steps (steps > {config.steps}) may help"
+    if budget is not None and elapsed() > budget:
+        report.over_budget = True
+        message += (f"; took {elapsed():.1f} s, over the {budget:g} s time budget (the machine ran slower than "
+                    f"measured; the final run's {final.steps} steps were run in full)")
     return finish(message, state, fid, fold_vectors)
 
 
