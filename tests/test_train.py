@@ -284,3 +284,53 @@ def test_encoder_card_names_every_training_term() -> None:
     method = plain[plain.index("## Method"):plain.index("## Command")]
     for words in ("groups of neighbouring", "unknown", "selfsup", "augment", "pairs"):
         assert words not in method
+
+
+def test_card_scores_the_folder_as_the_product_does_and_judges_in_domain_by_labels(tmp_path: Path) -> None:
+    """The card's numbers are what `fewshot evaluate --model FOLDER` gets (Encoder(folder), appended layers on);
+    an evaluation is in-domain when its labels were trained on, whatever folder its files sit in."""
+    from fewshot.encoders.encoder import Encoder
+    from fewshot.meta.data import evaluate_csv
+
+    data = _tiny_csv(tmp_path / "train.csv")
+    other = tmp_path / "other.csv"  # same folder as the training file, labels never trained on
+    pd.DataFrame({"text": [f"{w} thing number {i}" for w in ("red", "green", "blue") for i in range(3)],
+                  "label": [w for w in ("red", "green", "blue") for _ in range(3)]}).to_csv(other, index=False)
+    out = tmp_path / "model"
+    args = build_parser().parse_args([
+        "train", "--data", str(data), "--out", str(out), "--steps", "3", "--n-way", "4", "--k-shot", "2",
+        "--q-query", "2", "--val-fraction", "0.25", "--val-every", "3", "--val-queries", "3", "--ensemble", "1",
+        "--cache-dir", str(tmp_path / "cache"), "--no-progress",
+        "--eval-support", str(data), "--eval-test", str(data), "--eval-support", str(other), "--eval-test", str(other)])
+    assert run_train(args) == 0
+    meta = json.loads((out / "fewshot_model.json").read_text())
+    same, cross = meta["results"]["evaluations"]
+    assert (same["labels"], same["labels_trained"], cross["labels"], cross["labels_trained"]) == (8, 8, 3, 0)
+    card = (out / "README.md").read_text()
+    assert "| in-domain (8 of 8 labels trained) |" in card and "| cross-dataset |" in card
+    assert "scored as a user gets them" in card
+    df = pd.read_csv(other)
+    part = (df.text.tolist(), df.label.tolist())
+    assert cross["trained"] == evaluate_csv(Encoder(str(out)), part, part)  # what `fewshot evaluate` computes
+    assert cross["frozen"] == evaluate_csv(Encoder("minilm"), part, part)
+
+
+def test_weights_are_as_readable_as_the_other_files(tmp_path: Path) -> None:
+    """safetensors writes 0600; the folder's weights get the mode its other files get under the umask."""
+    x, y = _clusters()
+    result = train_head(x, y, TrainConfig(**TINY))
+    old = os.umask(0o022)
+    try:
+        out = save_model(tmp_path / "m", result, TrainConfig(**TINY), dim=DIM)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert modes["weights.safetensors"] == modes["fewshot_model.json"] == 0o644, modes
+
+
+def test_a_bad_base_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _tiny_csv(tmp_path / "train.csv")
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--base", str(tmp_path / "nosuch"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--base" in err and "--model" not in err and not (tmp_path / "m").exists()

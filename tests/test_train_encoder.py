@@ -4,6 +4,7 @@ the loss falls, a checkpoint resumes to the same state, the folder loads as an e
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,10 @@ def test_cli_trains_an_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert meta["train_config"]["encoder"] and "--encoder" in meta["command"] and "--val-support" in meta["command"]
     assert len(meta["results"]["evaluations"]) == 1
     assert (out / "config.json").is_file() is not compact  # else a sentence-transformers folder too
+    mode = (out / "fewshot_model.json").stat().st_mode & 0o777  # the weights are as readable as the other files
+    assert {p.name: p.stat().st_mode & 0o777 for p in out.glob("*.safetensors")} == {
+        p.name: mode for p in out.glob("*.safetensors")}
+    assert sorted(meta["weights_files"]) == sorted(p.name for p in out.glob("weights*.safetensors"))
     assert ("--compact" in meta["command"]) is compact and meta["layers_only"] is compact
     from safetensors.torch import load_file
 
@@ -321,3 +326,77 @@ def test_grouped_batches_train_and_are_seeded(model) -> None:  # type: ignore[no
     assert all("unknown" in h for h in a.history if "loss" in h)
     b = train_encoder(model, texts, labels, teacher, config, eval_sets=_eval_set())
     assert a.history == b.history
+
+
+def _cli_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> tuple[list[str], Path]:
+    """``fewshot train --encoder`` arguments on the tiny data with a fake teacher; returns them and ``--out``."""
+    texts, labels, teacher = _data()
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "train.csv", index=False)
+    monkeypatch.setattr(distill, "teacher_vectors", lambda texts, name, **kw: teacher[: len(texts)])
+    out = tmp_path / "student"
+    return ["train", "--encoder", "--data", str(tmp_path / "train.csv"), "--out", str(out), "--steps", "4",
+            "--val-every", "2", "--checkpoint-every", "2", "--batch-labels", "6", "--val-fraction", "0.34",
+            "--no-progress", "--compact",
+            *extra], out
+
+
+def test_a_checkpoint_is_never_started_over_silently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from fewshot.cli import main
+
+    args, out = _cli_run(tmp_path, monkeypatch)
+    out.mkdir()
+    (out / CHECKPOINT).write_bytes(b"an unfinished run")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "holds the checkpoint of an unfinished run" in err and "pass --resume" in err
+    assert (out / CHECKPOINT).read_bytes() == b"an unfinished run"
+    (out / CHECKPOINT).unlink()
+    assert main(args + ["--resume"]) == 0  # nothing to resume: said, then a fresh run
+    assert "--resume: " in capsys.readouterr().err and (out / "fewshot_model.json").is_file()
+
+
+def test_an_interrupted_run_says_how_to_resume_and_a_bare_one_leaves_no_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from fewshot.cli import main
+
+    args, out = _cli_run(tmp_path, monkeypatch)
+    real, calls = distill.batch_loss, []
+
+    def interrupted_at(step: int):  # type: ignore[no-untyped-def]
+        def loss(*a, **k):  # type: ignore[no-untyped-def]
+            calls.append(1)
+            if len(calls) == step:
+                raise KeyboardInterrupt
+            return real(*a, **k)
+        return loss
+
+    monkeypatch.setattr(distill, "batch_loss", interrupted_at(1))  # before the first checkpoint
+    assert main(args) == 130
+    assert "no checkpoint was written yet" in capsys.readouterr().err and not out.exists()
+    calls.clear()
+    monkeypatch.setattr(distill, "batch_loss", interrupted_at(3))  # after the checkpoint of step 2
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert f"{out / CHECKPOINT} holds step 2 of 4; continue with: fewshot train --data" in err
+    resume = err.split("continue with: ")[1].split("\n")[0]
+    assert resume.endswith("--resume") and "--no-progress" in resume and "--compact" in resume
+    monkeypatch.setattr(distill, "batch_loss", real)
+    assert main(shlex.split(resume)[1:]) == 0 and not (out / CHECKPOINT).exists()  # the note's command resumes
+
+
+@pytest.mark.parametrize("flags, words", [(["--train-layers", "9"], "--train-layers must be between 1 and 6"),
+                                          (["--append-layers", "7"], "--append-layers must be layer numbers from 0"),
+                                          (["--base", "/nonexistent/base"], "--base"),
+                                          (["--teacher", "/nonexistent/teacher"], "--teacher")])
+def test_bad_encoder_flags_are_named_and_leave_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str], flags: list[str],
+                                                         words: str) -> None:
+    from fewshot.cli import main
+
+    args, out = _cli_run(tmp_path, monkeypatch, *flags)
+    if "--teacher" in flags:
+        monkeypatch.undo()  # the real teacher loader, which cannot find the folder
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and "--model" not in err and "--extra-layers" not in err and not out.exists()

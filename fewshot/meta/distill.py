@@ -41,7 +41,8 @@ and the best step is kept (step 0, the frozen encoder, competes).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -265,16 +266,43 @@ class EncoderResult:
     score_on: str  # what the score measures
 
 
+@contextmanager
+def flag_errors(flag: str) -> Iterator[None]:
+    """Errors of loading a model name ``flag``, the option the name came from (the loaders, shared with the
+    other commands, speak of ``--model``)."""
+    try:
+        yield
+    except FewShotError as exc:
+        message = str(exc).replace("--model / FEWSHOT_MODEL", flag)
+        raise FewShotError(message if flag in message else f"{flag}: {message}") from exc
+
+
 def student_model(base: str) -> Any:
     """A private sentence-transformer of ``base`` (a plain model: a folder with a trained head is refused)."""
     from ..encoders.encoder import open_sentence_transformer
     from ..encoders.registry import resolve_model
 
-    spec = resolve_model(base)
-    if spec.trained_dir is not None:
-        raise FewShotError(f"--base {base!r} is a trained folder; encoder training starts from a plain "
-                           "sentence-transformer such as 'minilm'")
-    return open_sentence_transformer(spec.base)
+    with flag_errors("--base"):
+        spec = resolve_model(base)
+        if spec.trained_dir is not None:
+            raise FewShotError(f"--base {base!r} is a trained folder; encoder training starts from a plain "
+                               "sentence-transformer such as 'minilm'")
+        return open_sentence_transformer(spec.base)
+
+
+def check_layers(model: Any, config: TrainConfig) -> None:
+    """:class:`FewShotError` naming ``--train-layers`` or ``--append-layers`` when ``model`` (a sentence-transformer)
+    has not the layers they ask for; called before anything is written."""
+    from ..adapt.layers import transformer_of
+
+    depth = len(transformer_of(model).encoder.layer)
+    if not 1 <= config.train_layers <= depth:
+        raise FewShotError(f"--train-layers must be between 1 and {depth} (the layers of --base {config.base!r}), "
+                           f"got {config.train_layers}")
+    bad = [k for k in config.appended_layers() if not 0 <= k <= depth]
+    if bad:
+        raise FewShotError(f"--append-layers must be layer numbers from 0 to {depth} (the layers of --base "
+                           f"{config.base!r}), got {config.append_layers!r}")
 
 
 def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teacher: np.ndarray | None,
@@ -313,6 +341,7 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
         raise FewShotError("augment_weight needs one augmented copy and one teacher vector per training text")
     if config.pairs_weight and pairs is None:
         raise FewShotError("pairs_weight needs general sentence pairs (--general-pairs)")
+    check_layers(model, config)
     torch.manual_seed(config.seed)
     layers = config.appended_layers()
     top = TopLayers(model, config.train_layers, extra_layers=layers)  # an appended layer above top.start trains
@@ -428,8 +457,9 @@ def teacher_vectors(texts: Sequence[str], teacher: str, *, cache_dir: Path | Non
     from ..encoders.encoder import Encoder
     from .data import embed_texts
 
-    encoder = Encoder(teacher, extra_layers=())
-    return embed_texts(texts, encoder, cache_dir=cache_dir, progress=progress, desc=f"teacher ({teacher})")
+    with flag_errors("--teacher"):
+        encoder = Encoder(teacher, extra_layers=())
+        return embed_texts(texts, encoder, cache_dir=cache_dir, progress=progress, desc=f"teacher ({teacher})")
 
 
 def student_with(model: Any, state: dict[str, Tensor]) -> Any:

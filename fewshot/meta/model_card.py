@@ -70,6 +70,28 @@ def data_licences(data_files: Sequence[str]) -> list[str]:
     return found
 
 
+WHERE = ("*In-domain*: some of the evaluated labels were training labels too (same name; the count is given), so "
+         "that row is not a cross-dataset result; *cross-dataset*: none was.")
+"""What the last column of a card's evaluation table says."""
+
+
+def evaluation_kind(record: Mapping[str, Any], data: Sequence[str]) -> str:
+    """``in-domain (k of n labels trained)`` or ``cross-dataset`` by the labels an evaluation shares with the
+    training data (``fewshot train`` counts them). A record written before the count was kept (the shipped
+    folders, whose cards stay as written) is judged as then, by the training and test files' folder names."""
+    if "labels_trained" not in record:
+        trained_on = {Path(path).parent.name.lower() for path in data}
+        return "in-domain" if Path(record["test"]).parent.name.lower() in trained_on else "cross-dataset"
+    shared, total = int(record["labels_trained"]), int(record.get("labels", 0))
+    return f"in-domain ({shared} of {total} labels trained)" if shared else "cross-dataset"
+
+
+def _counted(evaluations: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the evaluations were scored as the product scores and their shared labels counted (every
+    ``fewshot train`` run now; not the folders written before)."""
+    return bool(evaluations) and all("labels_trained" in r for r in evaluations)
+
+
 def _head_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]]:
     """Title, use, method paragraph and measured results of a head folder."""
     cfg = meta["train_config"]
@@ -97,16 +119,21 @@ def _head_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]]:
                     "this recipe come from heads trained without the evaluated dataset (`models/xfer-*`, "
                     "`bench/accuracy.py`)."]
     else:
-        trained_on = {Path(path).parent.name.lower() for path in meta["data"]}
-        results += ["", "Evaluation sets given with `--eval-support/--eval-test` (default rule, label names on). "
-                    "*In-domain* means the evaluated dataset's `train` split was part of the training data (its "
-                    "test sentences were not), so that row is not a cross-dataset result:", "",
-                    "| support | test | frozen | this head | delta | |", "|---|---|---|---|---|---|"]
-        for r in meta["results"]["evaluations"]:
-            where = "in-domain" if Path(r["test"]).parent.name.lower() in trained_on else "cross-dataset"
+        evaluations = meta["results"]["evaluations"]
+        if _counted(evaluations):
+            intro = ("Evaluation sets given with `--eval-support/--eval-test` (default rule, label names on), scored "
+                     "as a user gets them: through `Encoder(model=<this folder>)` and the frozen base encoder, both "
+                     f"with their default appended layers. {WHERE}")
+        else:
+            intro = ("Evaluation sets given with `--eval-support/--eval-test` (default rule, label names on). "
+                     "*In-domain* means the evaluated dataset's `train` split was part of the training data (its "
+                     "test sentences were not), so that row is not a cross-dataset result:")
+        results += ["", intro, "", "| support | test | frozen | this head | delta | |", "|---|---|---|---|---|---|"]
+        kinds = [evaluation_kind(r, meta["data"]) for r in evaluations]
+        for r, where in zip(evaluations, kinds):
             results.append(f"| `{r['support']}` | `{r['test']}` | {r['frozen']:.4f} | {r['trained']:.4f} | "
                            f"{r['trained'] - r['frozen']:+.4f} | {where} |")
-        if any(Path(r["test"]).parent.name.lower() in trained_on for r in meta["results"]["evaluations"]):
+        if any(kind.startswith("in-domain") for kind in kinds):
             results += ["", "For cross-dataset numbers of this recipe see the heads trained without the evaluated "
                         "dataset (`models/xfer-*`) and `bench/accuracy.py` (`docs/meta-training.md`)."]
     return title, use, method, results
@@ -173,12 +200,12 @@ def _encoder_sections(meta: Mapping[str, Any]) -> tuple[str, str, str, list[str]
         results += ["", "Selection data: " + ", ".join(f"`{p}`" for p in meta["validation_data"]) + "."]
     evaluations = (meta.get("results") or {}).get("evaluations", [])
     if evaluations:
-        trained_on = {Path(path).parent.name.lower() for path in meta["data"]}
+        after = f". {WHERE}" if _counted(evaluations) else ":"
         results += ["", "Evaluations (`--eval-support/--eval-test`, default rule, through `Encoder(model=<folder>)` and "
-                    "the frozen base encoder, both with their default appended layers):", "",
+                    f"the frozen base encoder, both with their default appended layers){after}", "",
                     "| support | test | frozen | this encoder | delta | |", "|---|---|---|---|---|---|"]
         for r in evaluations:
-            where = "in-domain" if Path(r["test"]).parent.name.lower() in trained_on else "cross-dataset"
+            where = evaluation_kind(r, meta["data"])
             results.append(f"| `{r['support']}` | `{r['test']}` | {r['frozen']:.4f} | {r['trained']:.4f} | "
                            f"{r['trained'] - r['frozen']:+.4f} | {where} |")
     return title, use, method, results
@@ -225,10 +252,20 @@ def prepare_out(out: str | Path, allowed: Sequence[str] = ()) -> Path:
     return out
 
 
+def share_weights(out: Path) -> None:
+    """Give the folder's ``*.safetensors`` files the permissions of its ``fewshot_model.json`` (written as any file
+    is, under the umask): safetensors writes its files private (0600), which other users of a shared model
+    folder could not read."""
+    mode = (out / MODEL_CONFIG).stat().st_mode & 0o777
+    for path in out.glob("*.safetensors"):
+        path.chmod(mode)
+
+
 def write_meta(out: Path, meta: Mapping[str, Any]) -> Path:
     """Write ``fewshot_model.json`` and the card made from it into ``out``; returns ``out``."""
     (out / MODEL_CONFIG).write_text(json.dumps(meta, indent=2))
     (out / "README.md").write_text(model_card(meta))
+    share_weights(out)
     return out
 
 
@@ -320,4 +357,5 @@ def write_model_folder(folder: str | Path, model: MetaModel, *, base: str = "min
         meta = json.loads((folder / MODEL_CONFIG).read_text())
         inner = {"config": asdict(model.config), "info": model.info}
         (folder / "README.md").write_text(model_card(meta, inner))
+    share_weights(folder)
     return folder

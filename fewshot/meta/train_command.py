@@ -149,7 +149,6 @@ def command_line(args: argparse.Namespace) -> str:
 def run_train(args: argparse.Namespace) -> int:
     """``fewshot train``: encode the CSVs once, meta-train, evaluate, write the folder; returns the exit code."""
     from ..encoders.encoder import Encoder
-    from ..encoders.heads import load_head
     from ..text import label_text
     from .data import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv, read_labelled
     from .model_card import save_model
@@ -166,11 +165,14 @@ def run_train(args: argparse.Namespace) -> int:
     if any(getattr(args, name, None) for name in ("val_support", "resume", "compact", "general_pairs")):
         raise FewShotError("--val-support/--val-test, --resume, --compact and --general-pairs belong to --encoder "
                            "training")
+    from .distill import flag_errors
+
     progress = not args.no_progress and not os.environ.get("FEWSHOT_NO_PROGRESS")
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     texts, labels = read_labelled(args.data, args.text_column, args.label_column)
-    base = Encoder(config.base, extra_layers=())  # heads are trained on the sentence embedding itself
-    embeddings = embed_texts(texts, base, cache_dir=cache, progress=progress, desc="encoding training data")
+    with flag_errors("--base"):
+        base = Encoder(config.base, extra_layers=())  # heads are trained on the sentence embedding itself
+        embeddings = embed_texts(texts, base, cache_dir=cache, progress=progress, desc="encoding training data")
     classes = sorted(set(labels))
     names = embed_texts([label_text(c.split("/")[-1]) for c in classes], base, cache_dir=cache)
     result = train_head(embeddings, labels, config, name_embeddings=dict(zip(classes, names)), progress=progress)
@@ -180,23 +182,30 @@ def run_train(args: argparse.Namespace) -> int:
     if config.method in META_METHODS:  # so that FewShotClassifier(out, adapt=method) works
         inner_loop_for_trained_head(config, base.dim).save(out)
     evaluations = []
-    if args.eval_support:
-        trained = CachedEncoder(base, head=load_head(out, head_only=True), name=str(out))  # the fp16 weights
-        frozen = CachedEncoder(base, name=config.base)
+    if args.eval_support:  # scored as a user gets it: the folder and the base through Encoder, appended layers on
+        product = Encoder(config.base)
+        frozen = CachedEncoder(product, name=config.base)
+        trained = Encoder(str(out))  # the saved fp16 head
         for (s, t), s_path, t_path in zip(_read_pairs(args.eval_support, args.eval_test, args),
                                           args.eval_support, args.eval_test):
             for part, what in ((s, "support"), (t, "test")):
-                vecs = embed_texts(part[0], base, cache_dir=cache, progress=progress, desc=f"encoding {what}")
-                frozen.add(part[0], vecs)
-                trained.add(part[0], vecs)
+                frozen.add(part[0], embed_texts(part[0], product, cache_dir=cache, progress=progress,
+                                                desc=f"encoding {what}"))
             evaluations.append({"support": s_path, "test": t_path, "frozen": evaluate_csv(frozen, s, t),
-                                "trained": evaluate_csv(trained, s, t)})
+                                "trained": evaluate_csv(trained, s, t), **label_overlap(labels, t[1])})
         save_model(out, result, config, dim=base.dim, data_files=args.data, command=command,
                    results={"rule": "head (default)", "evaluations": evaluations})
     print(f"held-out classes: frozen {result.frozen_val:.4f} -> trained {result.best_val:.4f} "
           f"(best steps {result.best_steps} of {config.steps})", file=sys.stderr)
     _print_evaluations(evaluations, out)
     return 0
+
+
+def label_overlap(train_labels: list[str], test_labels: list[str]) -> dict[str, int]:
+    """How many of an evaluation's labels were training labels too (same name): the model card calls the
+    evaluation in-domain when any was, cross-dataset when none was."""
+    tested = set(map(str, test_labels))
+    return {"labels": len(tested), "labels_trained": len(tested & set(map(str, train_labels)))}
 
 
 def _print_evaluations(evaluations: list[dict[str, Any]], out: Path) -> None:
@@ -227,7 +236,7 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
     from ..encoders.encoder import Encoder
     from .augment import augment_texts
     from .data import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv, read_labelled, read_sentence_pairs
-    from .distill import CHECKPOINT, student_model, student_with, teacher_vectors, train_encoder
+    from .distill import CHECKPOINT, check_layers, student_model, student_with, teacher_vectors, train_encoder
     from .model_card import prepare_out, save_encoder_model
 
     val_support, val_test = getattr(args, "val_support", []), getattr(args, "val_test", [])
@@ -239,7 +248,17 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
     if bool(pairs_file) != bool(config.pairs_weight):
         raise FewShotError("--general-pairs and --pairs-weight go together: give both or neither")
     pairs = read_sentence_pairs(pairs_file) if pairs_file else None
+    resume = bool(getattr(args, "resume", False))
+    checkpoint = Path(args.out) / CHECKPOINT
+    if checkpoint.is_file() and not resume:
+        raise FewShotError(f"--out {args.out} holds the checkpoint of an unfinished run ({checkpoint}): pass --resume "
+                           "to continue it, or remove the checkpoint or choose another --out to start afresh")
+    if resume and not checkpoint.is_file():
+        print(f"fewshot: note: --resume: {args.out} holds no checkpoint ({CHECKPOINT}); training starts at step 0",
+              file=sys.stderr)
     texts, labels = read_labelled(args.data, args.text_column, args.label_column)
+    model = student_model(config.base)
+    check_layers(model, config)  # before the teacher's encoding and before --out is made
     # the teacher per file: the cache key is the file's own texts, shared with other runs and benchmarks
     teacher = None
     if config.distill_weight or config.structure_weight:
@@ -250,13 +269,16 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
     if config.augment_weight:  # one EDA copy per text, embedded by the teacher (cached like the originals)
         copies = augment_texts(texts, config.seed, config.augment_delete, config.augment_swaps)
         augmented = (copies, teacher_vectors(copies, config.teacher, cache_dir=cache, progress=progress))
+    created = not Path(args.out).exists()
     out = prepare_out(args.out, allowed=(CHECKPOINT,))
-    model = student_model(config.base)
     compact = bool(getattr(args, "compact", False))  # float16 layers: the evaluation below scores what ships
-    result = train_encoder(model, texts, labels, teacher, config,
-                           eval_sets=_read_pairs(val_support, val_test, args), checkpoint=out / CHECKPOINT,
-                           resume=bool(getattr(args, "resume", False)), progress=progress, half=compact,
-                           augmented=augmented, pairs=pairs)
+    try:
+        result = train_encoder(model, texts, labels, teacher, config,
+                               eval_sets=_read_pairs(val_support, val_test, args), checkpoint=checkpoint,
+                               resume=resume, progress=progress, half=compact, augmented=augmented, pairs=pairs)
+    except BaseException as exc:
+        _after_failure(out, created, checkpoint, config.steps, args, interrupted=isinstance(exc, KeyboardInterrupt))
+        raise
     command = command_line(args)
     files = dict(data_files=[*args.data, *([pairs_file] if pairs_file else [])],
                  validation_files=list(dict.fromkeys([*val_support, *val_test])), command=command,
@@ -274,10 +296,44 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
                 frozen.add(part[0], embed_texts(part[0], base, cache_dir=cache, progress=progress,
                                                 desc=f"encoding {what}"))
             evaluations.append({"support": s_path, "test": t_path, "frozen": evaluate_csv(frozen, s, t),
-                                "trained": evaluate_csv(trained, s, t)})
+                                "trained": evaluate_csv(trained, s, t), **label_overlap(labels, t[1])})
         save_encoder_model(out, student, result, config, **files, results={"evaluations": evaluations})
     (out / CHECKPOINT).unlink(missing_ok=True)
     print(f"selection ({result.score_on}): frozen {result.frozen_score:.4f} -> trained {result.best_score:.4f} "
           f"(step {result.best_step} of {config.steps})", file=sys.stderr)
     _print_evaluations(evaluations, out)
     return 0
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command that continues the ``fewshot train --encoder`` run of ``args`` from its checkpoint."""
+    extra = []
+    for flag, name in (("--text-column", "text_column"), ("--label-column", "label_column"),
+                       ("--cache-dir", "cache_dir")):
+        if getattr(args, name, None):
+            extra += [flag, getattr(args, name)]
+    if getattr(args, "no_progress", False):
+        extra.append("--no-progress")
+    return " ".join([command_line(args), *(shlex.quote(p) for p in extra), "--resume"])
+
+
+def _after_failure(out: Path, created: bool, checkpoint: Path, steps: int, args: argparse.Namespace, *,
+                   interrupted: bool) -> None:
+    """A failed or interrupted ``--encoder`` run: say where its checkpoint is and how to continue (interrupted),
+    and remove ``out`` when this run created it and nothing was written into it."""
+    if checkpoint.is_file():
+        if interrupted:
+            import torch
+
+            try:
+                step = f"step {torch.load(checkpoint, weights_only=False)['loop']['step']} of {steps}"
+            except Exception:  # a checkpoint cut short by the interruption itself: still name it
+                step = "the last checkpoint"
+            print(f"fewshot: note: {checkpoint} holds {step}; continue with: {resume_command(args)}",
+                  file=sys.stderr)
+        return
+    if interrupted:
+        print(f"fewshot: note: no checkpoint was written yet (one every --checkpoint-every "
+              f"{config_from_args(args).checkpoint_every} steps); nothing to resume", file=sys.stderr)
+    if created and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
