@@ -946,3 +946,29 @@ def test_finetune_budget_slider_starts_at_the_library_default() -> None:
     from fewshot.app import finetune as ft
 
     assert ft.DEFAULT_BUDGET_S == FinetuneConfig().time_budget
+
+
+@pytest.mark.slow
+def test_undo_goes_back_one_change_at_a_time(app_url: str) -> None:
+    """Undo only goes back (never redoes), one change per press, so that label sets loaded one after another each
+    come back as every toast promises; with nothing left, it says so and changes nothing."""
+    c = client(app_url)
+    for name in ("Support tickets", "News topics", "Issue triage"):
+        c.predict(name, api_name="/load_example")
+    table, _ = c.predict(api_name="/undo")
+    news = labels_in(table)
+    assert news != SUPPORT_LABELS
+    table, _ = c.predict(api_name="/undo")
+    assert labels_in(table) == SUPPORT_LABELS  # two loads back: the original set
+    table, _ = c.predict("billing", api_name="/remove_label")
+    assert "billing" not in labels_in(table)
+    table, _ = c.predict(api_name="/undo")
+    assert labels_in(table) == SUPPORT_LABELS
+    with pytest.raises(AppError, match="no label 'nope'"):  # a refused action in between changes nothing
+        c.predict("nope", api_name="/remove_label")
+    table, _ = c.predict(api_name="/undo")  # back to the empty set the session started with, not the removal again
+    assert labels_in(table) == set()
+    with pytest.raises(AppError, match="nothing left to undo"):
+        c.predict(api_name="/undo")
+    table, _ = c.predict(api_name="/label_set")
+    assert labels_in(table) == set()

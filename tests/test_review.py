@@ -293,3 +293,34 @@ def test_classify_says_how_to_classify_a_pasted_list_line_by_line(monkeypatch: p
     handlers.classify("refund please\n\nmy card is gone\n  money back  ", True, 0.5, True, "fast", state, None)
     assert said == ["This text has 3 lines and was classified as one text; to classify each line on its own, "
                     "paste them into the Batch tab"]
+
+
+def test_undo_goes_back_step_by_step_and_never_redoes() -> None:
+    state = st.with_rows(st.empty_state(), [["balance", "how much is left"], ["transfer", "send money to Bob"]])
+    removed = st.remove_label(state, "balance")
+    back = st.undo(removed)
+    assert st.labels_of(st.state_rows(back)) == ["balance", "transfer"]
+    first = st.undo(back)  # one further back: the empty set it started from, not the removal again
+    assert st.state_rows(first) == []
+    with pytest.raises(FewShotError, match="nothing left to undo"):
+        st.undo(first)
+    sets = [[[f"label{i}", f"text {i}"], [f"other{i}", f"more {i}"]] for i in range(4)]
+    loaded = state
+    for rows in sets:  # four label sets loaded one after another: each is one Undo away from the one before
+        loaded = st.with_rows(loaded, rows)
+    for rows in reversed(sets[:-1]):
+        loaded = st.undo(loaded)
+        assert st.state_rows(loaded) == rows
+    assert st.labels_of(st.state_rows(st.undo(loaded))) == ["balance", "transfer"]  # the original set comes back
+
+
+def test_undo_history_is_bounded() -> None:
+    state = st.empty_state()
+    for i in range(st.UNDO_STEPS + 5):
+        state = st.with_rows(state, [["a", f"text {i}"], ["b", "other"]])
+    assert len(state["history"]) == st.UNDO_STEPS
+    big = [[f"l{i % 3}", f"example {i}"] for i in range(st.MAX_EXAMPLES)]
+    state = st.empty_state()
+    for i in range(6):
+        state = st.with_rows(state, big[: st.MAX_EXAMPLES - i])
+    assert sum(len(h["rows"]) for h in state["history"]) <= st.UNDO_ROWS and len(state["history"]) >= 1

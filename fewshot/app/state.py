@@ -332,23 +332,58 @@ def state_options(state: Any) -> dict[str, Any]:
     return safe_options(options, labels)
 
 
+UNDO_STEPS = 10
+"""Label sets kept for *Undo last change* (the last changes; older ones are dropped)."""
+UNDO_ROWS = 3 * MAX_EXAMPLES
+"""Rows kept for undo in all (a session's state stays bounded with big label sets: fewer steps then)."""
+
+
+def history_of(state: Any) -> list[dict[str, Any]]:
+    """The earlier label sets *Undo* goes back to, oldest first (each ``{"rows", "options"}``, checked like the
+    state itself)."""
+    history = state.get("history") if isinstance(state, dict) else None
+    if not isinstance(history, list):
+        return []
+    return [{"rows": state_rows(h), "options": state_options(h)} for h in history[-UNDO_STEPS:] if isinstance(h, dict)]
+
+
+def _bounded(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last :data:`UNDO_STEPS` entries of ``history`` that hold at most :data:`UNDO_ROWS` rows together."""
+    kept: list[dict[str, Any]] = []
+    rows = 0
+    for entry in reversed(history[-UNDO_STEPS:]):
+        rows += len(entry["rows"])
+        if rows > UNDO_ROWS and kept:
+            break
+        kept.append(entry)
+    return kept[::-1]
+
+
 def with_rows(state: dict[str, Any], rows: Rows, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A new state dict (never mutates ``state``); the previous rows are kept for one undo."""
+    """A new state dict (never mutates ``state``); when the rows change, the previous label set is kept for *Undo*
+    (the last :data:`UNDO_STEPS` of them)."""
     old = state_rows(state)
-    new = {"rows": [list(r) for r in rows], "options": dict(state_options(state) if options is None else options)}
+    new: dict[str, Any] = {"rows": [list(r) for r in rows],
+                           "options": dict(state_options(state) if options is None else options)}
+    history = history_of(state)
     if old != new["rows"]:
-        new["previous"] = {"rows": old, "options": state_options(state)}
-    elif isinstance(state, dict) and isinstance(state.get("previous"), dict):
-        new["previous"] = state["previous"]
+        history = _bounded([*history, {"rows": old, "options": state_options(state)}])
+    if history:
+        new["history"] = history
     return new
 
 
 def undo(state: dict[str, Any]) -> dict[str, Any]:
-    """The state before the last change (the current one becomes undoable in turn)."""
-    previous = state.get("previous") if isinstance(state, dict) else None
-    if not isinstance(previous, dict):
-        raise FewShotError("nothing to undo")
-    return with_rows(state, state_rows(previous), state_options(previous))
+    """The label set before the last change that is still kept; undoing again goes one step further back (it never
+    redoes). Refused when nothing is left to undo."""
+    history = history_of(state)
+    if not history:
+        raise FewShotError(f"nothing left to undo (Undo goes back up to {UNDO_STEPS} changes of the label set)")
+    last = history[-1]
+    new: dict[str, Any] = {"rows": last["rows"], "options": last["options"]}
+    if history[:-1]:
+        new["history"] = history[:-1]
+    return new
 
 
 def labels_of(rows: Rows, multi: bool = False) -> list[str]:
