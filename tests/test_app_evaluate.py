@@ -227,6 +227,31 @@ def test_operating_point_is_per_session(app_url: str, session: Client, labelled_
 
 
 @pytest.mark.slow
+def test_operating_point_of_an_earlier_label_set_is_refused(session: Client, labelled_csv: Path) -> None:
+    """A threshold chosen on results about an earlier label set (another example since, multi-label ticked) is
+    refused with one message, and Classify keeps answering as before; evaluated again, it applies."""
+    text = "I was charged twice on my card"
+    session.predict(handle_file(str(labelled_csv)), "text", "label", api_name="/evaluate")
+    _, _, _, slider, _, _ = session.predict(api_name="/eval_details")
+    high = float(slider["maximum"])  # above every score: everything would be answered unknown
+    session.predict("billing", "my card was debited two times", api_name="/add_examples")
+    with pytest.raises(AppError, match="earlier label set.*Evaluate again"):
+        session.predict(high, api_name="/set_operating_point")
+    _, verdict, _ = session.predict(text, True, 0.5, api_name="/classify")
+    assert verdict.startswith("### billing")  # nothing stale was applied
+    session.predict(True, api_name="/set_multi_label")
+    with pytest.raises(AppError, match="single-label classifiers"):
+        session.predict(high, api_name="/set_operating_point")
+    session.predict(False, api_name="/set_multi_label")
+    session.predict(handle_file(str(labelled_csv)), "text", "label", api_name="/evaluate")
+    _, _, _, slider, _, _ = session.predict(api_name="/eval_details")
+    assert f"{float(slider['maximum']):.2f}" in session.predict(float(slider["maximum"]),
+                                                                 api_name="/set_operating_point")
+    _, verdict, _ = session.predict(text, True, 0.5, api_name="/classify")
+    assert verdict.startswith("### unknown")
+
+
+@pytest.mark.slow
 def test_eval_details_before_evaluate_says_what_to_do(app_url: str) -> None:
     with pytest.raises(AppError, match="evaluate a labelled CSV first"):
         client(app_url).predict(api_name="/eval_details")
@@ -261,3 +286,74 @@ def test_finetune_undo_and_cancel_over_http(app_url: str, session: Client) -> No
     assert time.monotonic() - started < 100  # stopped well before its 120 s budget
     with pytest.raises(AppError, match="(?i)budget|minimum"):
         session.predict(1, api_name="/finetune")
+
+
+def test_results_about_an_earlier_label_set_are_marked_and_their_threshold_refused() -> None:
+    """Classify's answer, Batch's summary and Evaluate's results record the label set they are about; after a change
+    (another example, multi-label ticked) they are marked, Undo back to that label set unmarks them, and a
+    threshold from stale, multi-label or other-encoder results is never applied."""
+    import gradio as gr
+
+    from fewshot.app import handlers as h
+    from fewshot.app import state as st
+
+    before = st.with_rows(st.empty_state(), [["billing", "charged twice"], ["bug", "the app crashes"]])
+    after = st.with_rows(before, [*st.state_rows(before), ["bug", "error 500"]])
+    multi = st.set_multi_label(before, True)
+    about = st.label_set_id(before)
+    assert len({about, st.label_set_id(after), st.label_set_id(multi)}) == 3
+    verdict = "### billing\n91% confident"
+    marked = h.verdict_freshness(after, verdict, {"text": "x", "label_set": about})
+    assert marked.startswith(h.OLD_SET_VERDICT) and marked.endswith(verdict)
+    assert h.verdict_freshness(multi, verdict, {"text": "x", "label_set": about}).startswith(h.OLD_SET_VERDICT)
+    assert h.verdict_freshness(before, marked, {"text": "x", "label_set": about}) == verdict  # Undo back: unmarked
+    assert h.verdict_freshness(before, verdict, {"text": "x", "label_set": about}) == gr.skip()
+    edited = h.STALE_NOTE + marked  # also edited since: both marks, each taken out on its own
+    assert h.verdict_freshness(before, edited, {"text": "x", "label_set": about}) == h.STALE_NOTE + verdict
+    summary = "**tickets.csv: 3 rows labelled.**"
+    assert h.batch_freshness(after, summary, {"rows": [], "label_set": about}).startswith(h.OLD_SET_BATCH)
+    assert h.batch_freshness(before, summary, {"rows": [], "label_set": about}) == gr.skip()
+    res = {**synthetic_result(5), "label_set": about, "tier": "fast"}
+    metrics, point, in_use = h.eval_freshness(after, "**Accuracy 90%**", "threshold 1.20: …", res)
+    assert metrics.startswith(h.OLD_SET_EVAL) and point.startswith(h.OLD_SET_POINT) and in_use == ""
+    assert h.eval_freshness(before, "**Accuracy 90%**", "", res) == (gr.skip(), gr.skip(), gr.skip())
+    assert h.preview_point(1.2, res, after)[1].startswith(h.OLD_SET_POINT)
+    assert h.eval_refresh(res, multi)[0].startswith(h.OLD_SET_EVAL)
+    with pytest.raises(gr.Error, match="earlier label set"):
+        h.set_operating_point(1.2, True, "fast", after, None, res)
+    with pytest.raises(gr.Error, match="single-label classifiers"):
+        h.set_operating_point(1.2, True, "fast", multi, None, res)
+    with pytest.raises(gr.Error, match="single-label classifiers"):
+        h.set_operating_point(1.2, True, "fast", before, None, {**res, "multi": True})
+    from fewshot.errors import FewShotError
+
+    with pytest.raises(FewShotError, match="measured with the accurate encoder"):
+        h.check_operating_point({**res, "tier": "accurate"}, before, "fast")
+    with pytest.raises(gr.Error, match="evaluate a labelled CSV first"):
+        h.set_operating_point(1.2, True, "fast", before, None, None)
+    h.check_operating_point(res, before, "fast")  # the current label set and encoder: allowed
+
+
+def test_a_refit_keeps_the_threshold_when_only_int8_changes_and_says_what_it_drops() -> None:
+    from types import SimpleNamespace
+
+    from fewshot.app import state as st
+
+    class Clf:
+        def __init__(self, threshold: float | None = None, finetuned: object = None) -> None:
+            self.config = SimpleNamespace(score_threshold=threshold)
+            self.finetuned_ = finetuned
+
+        def set_params(self, **kw: object) -> None:
+            self.config.score_threshold = kw["score_threshold"]
+
+    old = st.Fitted("k", Clf(6.0), int8=False, label_set="A", tier="fast")
+    new = Clf()
+    assert st._carried(old, new, "A", "fast", True) == "" and new.config.score_threshold == 6.0  # int8 only: kept
+    new = Clf()
+    note = st._carried(old, new, "A", "accurate", False)  # another encoder model: dropped, and said
+    assert new.config.score_threshold is None and "6.00 was chosen with the fast encoder" in note
+    new = Clf()
+    assert st._carried(old, new, "B", "fast", True) == "" and new.config.score_threshold is None  # new label set
+    tuned = st.Fitted("k", Clf(None, finetuned=object()), int8=False, label_set="A", tier="fast")
+    assert "fine-tuning was made with the fast encoder" in st._carried(tuned, Clf(), "A", "fast", True)

@@ -91,23 +91,34 @@ def test_multi_label_switch_classify_batch_evaluate_save(app_url: str, tmp_path:
 
 
 @pytest.mark.slow
-def test_none_of_these_examples_are_refused_in_multi_label_mode(app_url: str) -> None:
+def test_none_of_these_examples_are_left_out_in_multi_label_mode(app_url: str, tmp_path: Path) -> None:
+    """An example labelled unknown does not block multi-label mode: it is left out of the fit (the summaries say
+    so), kept in the label set, and used again when multi-label is off."""
     c = client(app_url)
-    c.predict({"headers": ["label", "text"], "data": TICKETS + [["unknown", "what a lovely sunset"]]},
+    c.predict({"headers": ["label", "text"], "data": TICKETS[:12] + [["unknown", "what a lovely sunset"]]},
               api_name="/set_table")
-    _, summary = c.predict(True, api_name="/set_multi_label")
-    assert "cannot be used in multi-label mode" in summary
-    with pytest.raises(AppError, match="not used in multi-label mode"):
-        c.predict(TWO, True, 0.5, api_name="/classify")
+    table, summary = c.predict(True, api_name="/set_multi_label")
+    assert "left out in multi-label mode" in summary and ["unknown", "what a lovely sunset"] in rows_of(table)
+    _, verdict, _ = c.predict(TWO, True, 0.5, api_name="/classify")
+    assert "billing" in verdict.split("\n")[0] and "bug" in verdict.split("\n")[0]
+    _, _, summary = c.predict(handle_file(str(_texts(tmp_path))), "text", True, 0.5, api_name="/classify_csv")
+    assert "labelled 'unknown'" in summary and "left out in multi-label mode" in summary
+    with zipfile.ZipFile(c.predict(api_name="/save_classifier")) as zf:  # saving works; the zip leaves them out
+        examples = zf.read("fewshot_classifier/examples.csv").decode("utf-8")
+    assert "lovely sunset" not in examples and "charged twice" in examples
+    table, summary = c.predict(False, api_name="/set_multi_label")
+    assert '"none of these" examples' in summary and ["unknown", "what a lovely sunset"] in rows_of(table)
+    _, verdict, _ = c.predict("what a lovely sunset over the sea", True, 0.5, api_name="/classify")
+    assert verdict.startswith("### unknown") and "none of these" in verdict
 
 
 @pytest.mark.slow
 def test_uploaded_classifier_keeps_its_saved_unknown_threshold(app_url: str, tmp_path: Path) -> None:
     c = client(app_url)
     c.predict("Support tickets", api_name="/load_example")
-    _, verdict, _ = c.predict("I was charged twice on my card", True, 0.5, api_name="/classify")
+    _, verdict, _ = c.predict("I was charged twice on my card", True, 0.5, int8=False, api_name="/classify")
     assert verdict.startswith("### billing")
-    saved = Path(c.predict(api_name="/save_classifier"))
+    saved = Path(c.predict(int8=False, api_name="/save_classifier"))  # fp32, as `fewshot fit --out` saves it
     strict = tmp_path / "strict.zip"  # an operating point above every score: everything is answered unknown
     with zipfile.ZipFile(saved) as src, zipfile.ZipFile(strict, "w") as dst:
         for name in src.namelist():
@@ -119,8 +130,9 @@ def test_uploaded_classifier_keeps_its_saved_unknown_threshold(app_url: str, tmp
             dst.writestr(name, data)
     other = client(app_url)
     other.predict(handle_file(str(strict)), api_name="/load_classifier")
-    _, verdict, _ = other.predict("I was charged twice on my card", True, 0.5, api_name="/classify")
-    assert verdict.startswith("### unknown") and "50.00" in verdict
+    for int8 in (True, False, True):  # the same encoder model, int8 or not: the saved threshold holds
+        _, verdict, _ = other.predict("I was charged twice on my card", True, 0.5, int8=int8, api_name="/classify")
+        assert verdict.startswith("### unknown") and "50.00" in verdict, int8
     _, _, summary = other.predict(handle_file(str(_texts(tmp_path))), "text", True, 0.5, api_name="/classify_csv")
     assert "2 row(s) answered *unknown*" in summary
     again = Path(other.predict(api_name="/save_classifier"))  # saving keeps it

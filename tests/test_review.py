@@ -324,3 +324,42 @@ def test_undo_history_is_bounded() -> None:
     for i in range(6):
         state = st.with_rows(state, big[: st.MAX_EXAMPLES - i])
     assert sum(len(h["rows"]) for h in state["history"]) <= st.UNDO_ROWS and len(state["history"]) >= 1
+
+
+def test_multi_label_review_filters_by_single_labels() -> None:
+    df = pd.DataFrame({"text": ["charged twice and the app crashed", "the app crashes", "where is my parcel", "hm"]})
+    names = st.added_columns(df, multi=True)
+    out = df.copy()
+    out[names[0]] = ["billing;bug", "bug", "shipping", "unknown"]
+    out[names[1]] = ["0.8000", "0.9000", "0.7000", "0.2000"]
+    out[names[2]] = ["", "", "", ""]
+    out[names[3]] = ["1.0", "1.1", "0.9", "0.1"]
+    batch = review.from_batch(out, "text", names, "unknown", multi=True)
+    assert review.labels_in(batch) == ["billing", "bug", "shipping", "unknown"]  # no "billing;bug" combination
+    _, bug = review.filter_rows(batch, label="bug")
+    assert sorted(bug["text"]) == ["charged twice and the app crashed", "the app crashes"]  # among other labels too
+    _, billing = review.filter_rows(batch, label="billing")
+    assert billing["text"].tolist() == ["charged twice and the app crashed"]
+    _, unknown = review.filter_rows(batch, unknown_only=True)
+    assert unknown["text"].tolist() == ["hm"]
+    single = review.from_batch(out, "text", names, "unknown")  # a single-label batch keeps a label as it is
+    assert "billing;bug" in review.labels_in(single)
+
+
+def test_a_multi_label_fit_leaves_none_of_these_examples_out() -> None:
+    rows = [["billing", "charged twice"], ["bug", "the app crashes"], ["unknown", "a lovely sunset"],
+            ["billing; unknown", "refund and weather"]]
+    state = st.set_multi_label(st.with_rows(st.empty_state(), rows), True)
+    fit, left_out = st.fit_rows(state)
+    assert left_out == 2 and fit == [["billing", "charged twice"], ["bug", "the app crashes"],
+                                     ["billing", "refund and weather"]]
+    assert st.state_rows(state) == rows  # the label set keeps them
+    single = st.set_multi_label(st.with_rows(state, rows[:3]), False)
+    assert st.fit_rows(single) == (rows[:3], 0)  # single-label mode uses them
+    only = st.set_multi_label(st.with_rows(st.empty_state(), [["billing", "x"], ["unknown", "y"]]), True)
+    with pytest.raises(FewShotError, match="at least 2 labels.*not used in multi-label mode"):
+        st.fit_rows(only)
+    from fewshot.app import handlers as h
+
+    summary = h.summary_md(st.state_rows(state), True)
+    assert "left out in multi-label mode" in summary and "cannot be used" not in summary

@@ -130,9 +130,9 @@ def summary_md(rows: st.Rows, multi: bool = False) -> str:
         notes.append("ℹ the encoder is still being prepared: the check for examples that sit closer to another "
                      "label runs once it is ready (press *Re-check label set*)")
     if st.NONE_LABEL in counts and multi:
-        notes.insert(0, f"⚠ the {counts[st.NONE_LABEL]} example(s) labelled `{st.NONE_LABEL}` cannot be used in "
-                        "multi-label mode (a text that no label reaches is answered unknown by itself): remove "
-                        f"`{st.NONE_LABEL}` or switch multi-label off")
+        notes.insert(0, f"ℹ the {counts[st.NONE_LABEL]} example(s) labelled `{st.NONE_LABEL}` (\"none of these\") "
+                        "are left out in multi-label mode, where a text no label reaches is answered unknown by "
+                        "itself; they are kept, and used again when multi-label is off")
     elif st.NONE_LABEL in counts:
         notes.insert(0, f"ℹ the {counts[st.NONE_LABEL]} example(s) labelled `{st.NONE_LABEL}` are \"none of these\" "
                         "examples: no label, but texts closest to them are answered unknown")
@@ -165,7 +165,34 @@ def fitted(state: dict[str, Any], cache: Any, progress: gr.Progress | None = Non
     flag, tier = st.int8_flag(int8), tiers.check(encoder)
     if progress is not None and not warmup.is_ready(flag, tier):
         progress(None, desc=f"Preparing the {tier} encoder (first use)")
-    return st.fitted_classifier(state, cache, progress_fn(progress, "Encoding examples"), int8=flag, tier=tier)
+    fit = st.fitted_classifier(state, cache, progress_fn(progress, "Encoding examples"), int8=flag, tier=tier)
+    if fit is not cache:  # said once, when the classifier is fitted
+        if fit.note:
+            gr.Warning(f"Encoded again with the {tier}{' int8' if flag else ''} encoder: {fit.note}", duration=10)
+        if fit.left_out:
+            gr.Info(st.left_out_note(fit.left_out), duration=8)
+    return fit
+
+
+OLD_LABEL_SET = "an earlier label set (it changed since)"
+
+
+def marked(text: Any, note: str, on: bool) -> Any:
+    """``text`` (a result's Markdown) with ``note`` put in front (``on``) or taken out; no change: ``gr.skip()``."""
+    if not isinstance(text, str):
+        return gr.skip()
+    if on and note not in text:
+        return note + text
+    if not on and note in text:
+        return text.replace(note, "", 1)
+    return gr.skip()
+
+
+def is_stale(result: Any, state: dict[str, Any]) -> bool:
+    """Whether a result (Classify's answer, a batch, an evaluation) is about another label set than ``state``'s
+    (:func:`st.label_set_id`: another example, label or mode); a result that records none is not judged."""
+    about = result.get("label_set") if isinstance(result, dict) else None
+    return bool(about) and about != st.label_set_id(state)
 
 
 # ---- label-set actions -----------------------------------------------------------------------------
@@ -444,7 +471,8 @@ def classify(text: str, auto_unknown: bool, threshold: float, int8: bool, encode
     else:
         verdict = verdict_md(pred, rule, fit.clf.config.unknown_label)
         matches = [[m.label, m.text, round(m.similarity, 3)] for m in pred.matches]
-    return bars, verdict, matches, fit, {"text": str(text)}  # the text the verdict is about
+    # what the verdict is about: the text, and the label set it was answered with
+    return bars, verdict, matches, fit, {"text": str(text), "label_set": fit.label_set}
 
 
 def reclassify(text: str, auto_unknown: bool, threshold: float, int8: bool, encoder: str, state: dict[str, Any],
@@ -461,6 +489,7 @@ def reclassify(text: str, auto_unknown: bool, threshold: float, int8: bool, enco
 
 
 STALE_NOTE = "_The text was edited after this answer: press **Classify** to answer the new text._\n\n"
+OLD_SET_VERDICT = f"_Answered with {OLD_LABEL_SET}: press **Classify** to answer with the current one._\n\n"
 
 
 def remember_label(answered: Any, label: Any) -> Any:
@@ -474,13 +503,19 @@ def text_edited(text: str, verdict: str, label: Any, answered: Any) -> tuple[Any
     the new text under the old answer; back to the classified text, both come back."""
     if not isinstance(answered, dict) or not isinstance(verdict, str):
         return gr.skip(), gr.skip()
-    stale = verdict.startswith(STALE_NOTE)
     if same_text(text, answered.get("text")):
         restore = answered.get("label") and not label
-        return (verdict[len(STALE_NOTE):] if stale else gr.skip()), \
-            (gr.Dropdown(value=answered["label"]) if restore else gr.skip())
+        return marked(verdict, STALE_NOTE, False), (gr.Dropdown(value=answered["label"]) if restore else gr.skip())
     clear = answered.get("label") and str(label or "") == answered["label"]
-    return (gr.skip() if stale else STALE_NOTE + verdict), (gr.Dropdown(value=None) if clear else gr.skip())
+    return marked(verdict, STALE_NOTE, True), (gr.Dropdown(value=None) if clear else gr.skip())
+
+
+def verdict_freshness(state: dict[str, Any], verdict: Any, answered: Any) -> Any:
+    """After a change of the label set (or of multi-label mode): Classify's answer is marked as given with an earlier
+    label set; back to that label set (Undo), the mark goes."""
+    if not isinstance(answered, dict) or not answered.get("label_set"):
+        return gr.skip()
+    return marked(verdict, OLD_SET_VERDICT, is_stale(answered, state))
 
 
 MULTI_AUTO_INFO = ("answer 'unknown' when no label reaches its threshold (each label's threshold comes from your "
@@ -614,7 +649,10 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
         summary += f"  \n⚠ {blank} row{'s' if blank > 1 else ''} with an empty text kept unlabelled"
     if headerless:
         summary += f"  \n⚠ {esc(headerless)}"
-    review = rv.from_batch(out, column, names, fit.clf.config.unknown_label, header=from_file)
+    if fit.left_out:
+        summary += f"  \nℹ {esc(st.left_out_note(fit.left_out))}"
+    review = rv.from_batch(out, column, names, fit.clf.config.unknown_label, header=from_file, multi=multi)
+    review["label_set"] = fit.label_set  # what the answers are about (marked when the label set changes)
     if review["total"] > len(review["rows"]):
         summary += f"  \nThe {len(review['rows']):,} least confident rows are kept for review below."
     if unknown + nearest_none >= MIN_GROUP_SIZE:
@@ -625,6 +663,18 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     first = [label_col, conf_col, column]  # the decisive columns first: they stay visible on a narrow screen
     preview = out[first + [c for c in out.columns if c not in first]].head(PREVIEW_ROWS)
     return preview, str(st.write_labelled(out, source, sep)), summary, fit, review
+
+
+OLD_SET_BATCH = (f"_These answers come from {OLD_LABEL_SET}: press **Classify** to label the texts with the "
+                 "current one._\n\n")
+
+
+def batch_freshness(state: dict[str, Any], summary: Any, batch: Any) -> Any:
+    """After a change of the label set (or of multi-label mode): the batch summary is marked as about an earlier
+    label set (the preview, download and review below are its answers); back to that label set, the mark goes."""
+    if not isinstance(batch, dict) or not batch.get("label_set"):
+        return gr.skip()
+    return marked(summary, OLD_SET_BATCH, is_stale(batch, state))
 
 
 # ---- evaluate --------------------------------------------------------------------------------------
@@ -743,7 +793,24 @@ def evaluate_csv(file: Any, text_col: str, label_col: str, int8: bool, encoder: 
     if batch_aware and not res.get("batch_aware"):
         gr.Warning(TOO_FEW_TO_READ_TOGETHER, duration=5)
     res["source"] = Path(path).name
+    res["label_set"], res["tier"] = fit.label_set, fit.tier  # what it measured (a threshold is chosen for that)
     return eval_metrics_md(res), ev.confusion_figure(res), ev.errors(res), fit, res
+
+
+OLD_SET_EVAL = f"_These results are about {OLD_LABEL_SET}: press **Evaluate** to measure the current one._\n\n"
+OLD_SET_POINT = (f"_This curve is about {OLD_LABEL_SET}: press **Evaluate** again to choose a threshold for the "
+                 "current one._\n\n")
+
+
+def eval_freshness(state: dict[str, Any], metrics: Any, point: Any, res: Any) -> tuple[Any, Any, Any]:
+    """After a change of the label set (or of multi-label mode): the metrics and the trade-off point are marked as
+    about an earlier label set, and the line saying which threshold is in use is cleared (a new label set answers
+    with the automatic one); back to the measured label set, the marks go."""
+    if not isinstance(res, dict) or not res.get("label_set"):
+        return gr.skip(), gr.skip(), gr.skip()
+    stale = is_stale(res, state)
+    return (marked(metrics, OLD_SET_EVAL, stale), marked(point, OLD_SET_POINT, stale) if point else gr.skip(),
+            "" if stale else gr.skip())
 
 
 @friendly
@@ -788,25 +855,30 @@ def all_errors(res: Any) -> Any:
     return ev.errors(res) if isinstance(res, dict) and "scores" in res else gr.skip()
 
 
-def eval_refresh(res: Any) -> tuple[Any, ...]:
+def eval_refresh(res: Any, state: Any = None) -> tuple[Any, ...]:
     """After the operating point changed: the metrics, tables and curve under the new unknown rule (no
-    re-encoding)."""
+    re-encoding); still marked when they are about an earlier label set."""
     if not isinstance(res, dict) or "scores" not in res:
         return tuple(gr.skip() for _ in range(7))
     value = None if res.get("multi") else ev.active_threshold(res)
-    return (eval_metrics_md(res), ev.confusion_figure(res), ev.errors(res), ev.per_label(res),
-            ev.confused_pairs(res), ev.curve_figure(res), ev.point_md(res, value) if value is not None else "")
+    stale = state is not None and is_stale(res, state)
+    point = ev.point_md(res, value) if value is not None else ""
+    return ((OLD_SET_EVAL if stale else "") + eval_metrics_md(res), ev.confusion_figure(res), ev.errors(res),
+            ev.per_label(res), ev.confused_pairs(res), ev.curve_figure(res),
+            (OLD_SET_POINT if stale and point else "") + point)
 
 
 @friendly
-def preview_point(threshold: float, res: Any) -> tuple[Any, str]:
-    """What the slider's threshold would do on the evaluated rows: the curve with the point marked, one line. Runs
-    as the value is typed or moved by key or mouse; an emptied number box (None) changes nothing."""
+def preview_point(threshold: float, res: Any, state: Any = None) -> tuple[Any, str]:
+    """What the slider's threshold would do on the evaluated rows: the curve with the point marked, one line (marked
+    when the rows were scored with an earlier label set). Runs as the value is typed or moved by key or mouse; an
+    emptied number box (None) changes nothing."""
     if threshold is None:
         return gr.skip(), gr.skip()
     res = _eval_result(res)
     value = ev.check_threshold(threshold)
-    return ev.curve_figure(res, value), ev.point_md(res, value)
+    stale = state is not None and is_stale(res, state)
+    return ev.curve_figure(res, value), (OLD_SET_POINT if stale else "") + ev.point_md(res, value)
 
 
 def operating_point_md(fit: st.Fitted) -> str:
@@ -822,14 +894,37 @@ def operating_point_md(fit: st.Fitted) -> str:
 @friendly
 def set_operating_point(threshold: float, int8: bool, encoder: str, state: dict[str, Any], cache: Any,
                         res: Any = None) -> tuple[Any, ...]:
-    """Use ``threshold`` (an in-scope score) as this session's unknown rule instead of the automatic one."""
+    """Use ``threshold`` (an in-scope score) as this session's unknown rule instead of the automatic one. Refused
+    unless the evaluation it was chosen on measured the current label set (the same examples, labels and mode) with
+    the current encoder model, and on a multi-label classifier (each label has its own threshold there)."""
     value = ev.check_threshold(threshold)
+    check_operating_point(res, state, encoder)
     fit = fitted(state, cache, None, int8, encoder)
+    if st.is_multi_classifier(fit.clf):
+        raise FewShotError(MULTI_POINT)
     fit.clf.set_params(score_threshold=value)
-    if isinstance(res, dict) and "scores" in res:
-        res = {**res, "chosen": value}
-        gr.Info(f"Unknown below {value:.2f} from now on: {ev.point_md(res, value)}".replace("**", ""), duration=5)
+    res = {**res, "chosen": value}
+    gr.Info(f"Unknown below {value:.2f} from now on: {ev.point_md(res, value)}".replace("**", ""), duration=5)
     return operating_point_md(fit), fit, res
+
+
+MULTI_POINT = ("a threshold on the in-scope score is chosen for single-label classifiers; in multi-label mode each "
+               "label has its own threshold, chosen on your examples")
+
+
+def check_operating_point(res: Any, state: dict[str, Any], encoder: Any) -> None:
+    """Refuse to apply a threshold chosen on evaluation results that are not about the current classifier: no
+    results, results of a multi-label classifier or label set, of an earlier label set, or of the other encoder."""
+    res = _eval_result(res)
+    if res.get("multi") or st.is_multi(state):
+        raise FewShotError(MULTI_POINT)
+    if is_stale(res, state) or not res.get("label_set"):
+        raise FewShotError("these evaluation results are about an earlier label set (it changed since): press "
+                           "Evaluate again to choose a threshold for the current one")
+    tier = tiers.check(encoder)
+    if res.get("tier", tier) != tier:
+        raise FewShotError(f"these evaluation results were measured with the {res['tier']} encoder: press Evaluate "
+                           f"again to choose a threshold for the {tier} one")
 
 
 @friendly

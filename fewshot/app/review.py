@@ -35,10 +35,11 @@ def empty_review() -> dict[str, Any]:
 
 
 def from_batch(out: pd.DataFrame, column: str, names: tuple[str, ...], unknown_label: str, *,
-               header: bool = True) -> dict[str, Any]:
+               header: bool = True, multi: bool = False) -> dict[str, Any]:
     """The review rows of a labelled batch (:func:`fewshot.app.state.classify_frame`'s frame, whose added
     columns are ``names``: label, confidence, top 3, in-scope score); blank texts left out. ``header``: the rows
-    came from a file with a header line (numbered as a spreadsheet shows it), not pasted (numbered from 1)."""
+    came from a file with a header line (numbered as a spreadsheet shows it), not pasted (numbered from 1).
+    ``multi``: a multi-label batch (a row's answer names its labels joined with ``;``)."""
     label_col, conf_col, _, score_col = names
     rows = []
     for i, (text, label, conf, score) in enumerate(zip(out[column].astype(str), out[label_col], out[conf_col],
@@ -48,7 +49,8 @@ def from_batch(out: pd.DataFrame, column: str, names: tuple[str, ...], unknown_l
         rows.append({"row": row_number(i) if header else i + 1, "text": text[:st.MAX_INPUT_CHARS], "label": str(label),
                      "confidence": float(conf), "score": float(score), "added": ""})
     rows.sort(key=lambda r: (r["confidence"], r["row"]))
-    return {"rows": rows[:MAX_REVIEW_ROWS], "view": [], "total": len(rows), "unknown_label": unknown_label}
+    return {"rows": rows[:MAX_REVIEW_ROWS], "view": [], "total": len(rows), "unknown_label": unknown_label,
+            "multi": bool(multi)}
 
 
 def _valid(review: Any) -> dict[str, Any]:
@@ -57,9 +59,16 @@ def _valid(review: Any) -> dict[str, Any]:
     return review
 
 
+def row_labels(review: dict[str, Any], row: dict[str, Any]) -> list[str]:
+    """The labels a review row was answered (multi-label: each of its ``;``-joined labels)."""
+    return st.cell_labels(row["label"], bool(review.get("multi")))
+
+
 def labels_in(review: Any) -> list[str]:
-    """The predicted labels of the batch, for the label filter."""
-    return sorted({r["label"] for r in _valid(review)["rows"]})
+    """The predicted labels of the batch, for the label filter (multi-label: each label once, not their
+    combinations)."""
+    review = _valid(review)
+    return sorted({lab for r in review["rows"] for lab in row_labels(review, r)})
 
 
 def filter_rows(review: Any, unknown_only: Any = False, below: Any = 1.0,
@@ -68,7 +77,8 @@ def filter_rows(review: Any, unknown_only: Any = False, below: Any = 1.0,
     (its row positions are what :func:`add_row` takes).
 
     ``unknown_only``: only rows answered unknown; ``below``: only rows whose confidence is below this value
-    (1 or None: all); ``label``: only rows predicted as this label (None, "" or ``(all labels)``: all).
+    (1 or None: all); ``label``: only rows predicted as this label, among others in multi-label mode (None, "" or
+    ``(all labels)``: all).
     """
     review = _valid(review)
     if not review["rows"]:
@@ -84,7 +94,7 @@ def filter_rows(review: Any, unknown_only: Any = False, below: Any = 1.0,
     view = [i for i, r in enumerate(review["rows"])
             if (not unknown_only or r["label"] == unknown)
             and (limit >= 1.0 or r["confidence"] < limit)
-            and (wanted is None or r["label"] == wanted)]
+            and (wanted is None or wanted in row_labels(review, r))]
     table = pd.DataFrame([_table_row(review["rows"][i]) for i in view], columns=TABLE_HEADERS)
     return {**review, "view": view}, table
 

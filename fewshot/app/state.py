@@ -460,7 +460,10 @@ class Fitted:
     key: str
     clf: FewShotClassifier
     int8: bool = False
-    note: str = ""  # what loading it changed (an operating point that no longer applies)
+    note: str = ""  # what loading or refitting it dropped (an operating point that no longer applies, a fine-tuning)
+    label_set: str = ""  # the label set it was fitted on (:func:`label_set_id`)
+    tier: str = tiers.FAST  # the encoder choice it encodes with (int8 aside)
+    left_out: int = 0  # examples of the label set the fit left out (multi-label mode: the "none of these" ones)
 
 
 def state_key(rows: Rows, options: dict[str, Any]) -> str:
@@ -469,33 +472,83 @@ def state_key(rows: Rows, options: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def label_set_id(state: Any) -> str:
+    """The fingerprint of a label set as the classifier sees it (complete rows and options, multi-label mode
+    included): kept with every result (Classify, Batch, Evaluate) to tell results about an earlier label set."""
+    return state_key(complete_rows(state_rows(state)), state_options(state))
+
+
+def fit_rows(state: Any) -> tuple[Rows, int]:
+    """The rows the classifier is fitted on and how many examples are left out of the fit: in multi-label mode the
+    "none of these" examples (label ``unknown``; a text no label reaches is answered unknown by itself), which stay
+    in the label set. Refuses a label set with fewer than 2 labels to fit."""
+    rows, multi = complete_rows(state_rows(state)), is_multi(state)
+    left_out = 0
+    if multi:
+        left_out = counts_of(rows, True).get(NONE_LABEL, 0)
+        rows = [[CELL_SEPARATOR.join(rest), text] for cell, text in rows
+                if (rest := [lab for lab in cell_labels(cell, True) if lab != NONE_LABEL])]
+    have = [lab for lab in labels_of(rows, multi) if not multi or lab != NONE_LABEL]
+    if len(have) < 2:
+        raise FewShotError("the classifier needs examples for at least 2 labels; "
+                           + (f"you have only {have}" if have else "you have none yet")
+                           + (f" (examples labelled {NONE_LABEL!r} are not used in multi-label mode)" if left_out
+                              else "")
+                           + ". Add labels on the Labels tab or load an example set")
+    return rows, left_out
+
+
+def left_out_note(n: int) -> str:
+    """What the app says of the examples a multi-label fit leaves out (:func:`fit_rows`)."""
+    return (f"{n} example(s) labelled {NONE_LABEL!r} (\"none of these\") are left out in multi-label mode, where a "
+            "text no label reaches is answered unknown by itself; they are used again when multi-label is off")
+
+
 def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: ProgressFn | None = None,
                       int8: bool = False, tier: str = tiers.FAST) -> Fitted:
     """The session's classifier for ``state``: reused when the label set and encoder did not change, else refitted.
 
     ``int8``: the int8 encoder (see :mod:`fewshot.encoders.int8`); ``tier``: the encoder choice
-    (:mod:`fewshot.app.tiers`); switching either refits, since the vectors differ. Waits for the shared
-    encoder when it is still being prepared (:mod:`fewshot.app.warmup`).
+    (:mod:`fewshot.app.tiers`); switching either refits, since the vectors differ. A refit of the same label set
+    keeps the unknown threshold chosen for it (on Evaluate, or saved in a loaded zip) when only int8 changed (the
+    same encoder model: the scores are on the same scale); what it cannot keep (a threshold chosen with the other
+    encoder, a fine-tuning) is said in the new classifier's ``note``. Waits for the shared encoder when it is still
+    being prepared (:mod:`fewshot.app.warmup`).
     """
     from ..classifier import FewShotClassifier
 
-    rows, options = complete_rows(state_rows(state)), state_options(state)
-    key = state_key(rows, options) + ("/int8" if int8 else "") + ("" if tier == tiers.FAST else f"/{tier}")
+    label_set = label_set_id(state)
+    key = label_set + ("/int8" if int8 else "") + ("" if tier == tiers.FAST else f"/{tier}")
     if isinstance(cache, Fitted) and cache.key == key:
         return cache
-    multi = bool(options.get("multi_label", False))
-    have = labels_of(rows, multi)
-    if len(have) < 2:
-        raise FewShotError("the classifier needs examples for at least 2 labels; "
-                           + (f"you have only {have}. " if have else "you have none yet. ")
-                           + "Add labels on the Labels tab or load an example set")
-    if multi and NONE_LABEL in have:
-        raise FewShotError(f"examples labelled {NONE_LABEL!r} (\"none of these\") are not used in multi-label mode, "
-                           "where a text no label reaches is answered unknown by itself; remove the label "
-                           f"{NONE_LABEL!r} or switch multi-label off")
-    clf = FewShotClassifier(encoder=shared_encoder(int8, tier), int8=int8, **options)
+    rows, left_out = fit_rows(state)
+    clf = FewShotClassifier(encoder=shared_encoder(int8, tier), int8=int8, **state_options(state))
     clf.fit([r[1] for r in rows], [r[0] for r in rows], progress=progress)
-    return Fitted(key, clf, int8)
+    note = _carried(cache, clf, label_set, tier, int8)
+    return Fitted(key, clf, int8, note=note, label_set=label_set, tier=tier, left_out=left_out)
+
+
+def _kind(tier: str, int8: bool) -> str:
+    return f"{tier}{' int8' if int8 else ''}"
+
+
+def _carried(cache: Any, clf: FewShotClassifier, label_set: str, tier: str, int8: bool) -> str:
+    """Carry the previous classifier's unknown threshold over to ``clf``, refitted on the same label set with
+    another encoder setting, when the encoder model is the same (int8 aside); returns what could not be kept ("" when
+    nothing was lost). A new label set starts from the automatic threshold and the instant encoder."""
+    if not isinstance(cache, Fitted) or cache.label_set != label_set:
+        return ""
+    lost = []
+    point = cache.clf.config.score_threshold
+    if point is not None and cache.tier == tier:
+        clf.set_params(score_threshold=point)
+    elif point is not None:
+        lost.append(f"the unknown threshold {point:.2f} was chosen with the {cache.tier} encoder, so with the {tier} "
+                    "one the automatic threshold applies (choose one again on Evaluate)")
+    if getattr(cache.clf, "finetuned_", None) is not None:
+        lost.append(f"the fine-tuning was made with the {_kind(cache.tier, cache.int8)} encoder, so with the "
+                    f"{_kind(tier, int8)} one the classifier is instant again (fine-tune again to adapt it)")
+    return "; ".join(lost)
 
 
 @dataclass(frozen=True)
@@ -713,7 +766,8 @@ def load_zip(path: str | Path) -> tuple[dict[str, Any], Fitted]:
     rows = clean_rows([[lab, text] for lab, text in zip(cells, examples["text"])])
     state = {"rows": rows, "options": options}
     suffix = ("/int8" if int8 else "") + ("" if tier == tiers.FAST else f"/{tier}")
-    return state, Fitted(state_key(rows, options) + suffix, clf, int8=int8, note=note)
+    label_set = state_key(rows, options)
+    return state, Fitted(label_set + suffix, clf, int8=int8, note=note, label_set=label_set, tier=tier)
 
 
 def saved_operating_point(config_path: Path) -> tuple[float | None, str | None]:

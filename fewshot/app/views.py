@@ -214,6 +214,9 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
         control.input(h.reclassify, [*inputs, answered], outputs, api_visibility="private", **quiet)
     add_btn.click(h.add_classified, [add_dd, text, answered, state], outs, api_name="add_example",
                   show_progress="hidden")
+    # a change of the label set (or of multi-label mode) marks the answer as given with an earlier one
+    state.change(h.verdict_freshness, [state, verdict, answered], [verdict], api_visibility="private",
+                 show_progress="hidden", queue=False)
     return add_dd
 
 
@@ -253,6 +256,8 @@ def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]
         h.review_after_batch, [batch], review_box, api_visibility="private", show_progress="hidden")
     auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
     state.change(h.auto_info, [state], [auto], api_visibility="private", show_progress="hidden", queue=False)
+    state.change(h.batch_freshness, [state, summary, batch], [summary], api_visibility="private",
+                 show_progress="hidden", queue=False)
     return pickers
 
 
@@ -395,9 +400,12 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
     add_btn.click(h.add_one_example, [add_dd, picked, state], outs, api_visibility="undocumented",
                   show_progress="hidden").success(*evaluate, api_visibility="private", **quiet).success(
         h.eval_details, [results], details, api_visibility="private", show_progress="hidden")
-    point.change(h.preview_point, [point, results], [curve, point_md], api_name="preview_point",
+    point.change(h.preview_point, [point, results, state], [curve, point_md], api_name="preview_point",
                  show_progress="hidden", **SLIDER_EVENT)
-    refresh = [h.eval_refresh, [results], [metrics, plot, wrong, per_label, pairs, curve, point_md]]
+    refresh = [h.eval_refresh, [results, state], [metrics, plot, wrong, per_label, pairs, curve, point_md]]
+    # a change of the label set (or of multi-label mode) marks the results as about an earlier one
+    state.change(h.eval_freshness, [state, metrics, point_md, results], [metrics, point_md, in_use],
+                 api_visibility="private", show_progress="hidden", queue=False)
     use_btn.click(h.set_operating_point, [point, *enc, state, cache, results], [in_use, cache, results],
                   api_name="set_operating_point", **quiet).success(*refresh, api_visibility="private",
                                                                     show_progress="hidden")
