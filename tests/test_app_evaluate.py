@@ -357,3 +357,43 @@ def test_a_refit_keeps_the_threshold_when_only_int8_changes_and_says_what_it_dro
     assert st._carried(old, new, "B", "fast", True) == "" and new.config.score_threshold is None  # new label set
     tuned = st.Fitted("k", Clf(None, finetuned=object()), int8=False, label_set="A", tier="fast")
     assert "fine-tuning was made with the fast encoder" in st._carried(tuned, Clf(), "A", "fast", True)
+
+
+def test_finetune_panel_messages() -> None:
+    import gradio as gr
+
+    from fewshot.app import finetune as ft
+    from fewshot.app import state as st
+
+    kept = SimpleReport(False, False, 0.914, 0.914,
+                        "no gain expected (estimated accuracy 91.4% before, best 91.4% after): the instant "
+                        "classifier is kept")
+    line = ft.report_md(kept, None).split("  \n")[0]
+    assert line == ("**Kept the instant classifier**: no gain expected (estimated accuracy 91.4% before, best 91.4% "
+                    "after).")  # said once
+    late = SimpleReport(False, False, 0.8, None, "out of time before the first step: the instant classifier is kept")
+    assert ft.report_md(late, None).split("  \n")[0] == ("**Kept the instant classifier**: out of time before the "
+                                                         "first step (estimated accuracy 80% before).")
+    flag = ft.CancelFlag()
+    assert ft.cancel_finetune(flag) == gr.skip() and not flag.event.is_set()  # no run: nothing changes on screen
+    flag.running.set()
+    assert ft.cancel_finetune(flag).startswith("Cancelling") and flag.event.is_set()
+    single = st.with_rows(st.empty_state(), [["a", "x"], ["b", "y"]])
+    multi = st.set_multi_label(single, True)
+    assert ft.starting(30, single) == ft.STARTING
+    with pytest.raises(gr.Error, match="single-label label sets"):
+        ft.starting(30, multi)
+    with pytest.raises(gr.Error, match="at least 2 labels"):
+        ft.starting(30, st.with_rows(single, [["a", "x"]]))
+    with pytest.raises(gr.Error, match="single-label label sets"):
+        ft.run_finetune(30, True, "fast", multi, None, flag)
+    assert ft.auto_hint(True, "fast", multi, None)[0] == ft.MULTI_NOTE  # no single-label verdict in multi-label mode
+    assert ft.auto_hint(True, "fast", st.with_rows(single, [["a", "x"]]), None)[0] == ""  # an old hint goes
+    assert [b.interactive for b in ft.panel_mode(multi)] == [False] * 3
+    assert [b.interactive for b in ft.panel_mode(single)] == [True] * 3
+
+
+class SimpleReport:
+    def __init__(self, cancelled: bool, kept: bool, before: float | None, after: float | None, message: str) -> None:
+        self.cancelled, self.kept, self.estimate_before, self.estimate_after = cancelled, kept, before, after
+        self.message = message

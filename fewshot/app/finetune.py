@@ -30,17 +30,21 @@ class CancelFlag:
     session; the copy is a fresh flag, so no two sessions share an event."""
 
     def __init__(self) -> None:
-        self.event = threading.Event()
+        self.event = threading.Event()  # set: stop the run at its next step
+        self.running = threading.Event()  # set while a run of this session is in flight
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CancelFlag:
         return CancelFlag()
 
 
+SINGLE_LABEL_ONLY = ("fine-tuning and the overlap hint work on single-label label sets; switch multi-label off "
+                     "on the Labels tab to use them")
+
+
 def _single_label(state: Any) -> None:
     """Fine-tuning and the overlap hint work on single-label label sets; say so in multi-label mode."""
     if st.is_multi(state):
-        raise FewShotError("fine-tuning and the overlap hint work on single-label label sets; switch multi-label off "
-                           "on the Labels tab to use them")
+        raise FewShotError(SINGLE_LABEL_ONLY)
 
 
 def _budget(seconds: Any) -> float:
@@ -75,9 +79,21 @@ def report_md(report: Any, fit: Any) -> str:
         head = (f"**Fine-tuned** in {report.seconds:.0f} s: estimated accuracy {_pct(report.estimate_before)} → "
                 f"{_pct(report.estimate_after)} (cross-validated on your examples).")
     else:
-        head = (f"**Kept the instant classifier**: {h.esc(report.message)} (estimated accuracy "
-                f"{_pct(report.estimate_before)} before, {_pct(report.estimate_after)} after).")
+        head = f"**Kept the instant classifier**: {h.esc(_why_kept(report))}."
     return head + "  \n" + status_md(fit)
+
+
+KEPT_SUFFIX = ": the instant classifier is kept"
+
+
+def _why_kept(report: Any) -> str:
+    """Why a run kept the instant classifier, said once: the library's reason without its closing words, with the
+    estimates unless the reason gives them already."""
+    why = str(report.message or "no gain expected").replace(KEPT_SUFFIX, "").strip()
+    if "estimated accuracy" not in why and report.estimate_before is not None:
+        after = "" if report.estimate_after is None else f", {_pct(report.estimate_after)} after"
+        why += f" (estimated accuracy {_pct(report.estimate_before)} before{after})"
+    return why
 
 
 @h.friendly
@@ -89,21 +105,40 @@ def run_finetune(budget: float, int8: bool, encoder: str, state: dict[str, Any],
     seconds = _budget(budget)
     _single_label(state)
     fit = h.fitted(state, cache, progress, int8, encoder)
-    event = flag.event if isinstance(flag, CancelFlag) else threading.Event()
-    event.clear()
-    progress(0, desc="Fine-tuning (training the encoder's top layers)")
-    report = fit.clf.finetune(FinetuneConfig(time_budget=seconds),
-                              progress=h.progress_fn(progress, "Fine-tuning", "steps"), cancel=event)
-    event.clear()
+    flag = flag if isinstance(flag, CancelFlag) else CancelFlag()
+    flag.event.clear()
+    flag.running.set()
+    try:
+        progress(0, desc="Fine-tuning (training the encoder's top layers)")
+        report = fit.clf.finetune(FinetuneConfig(time_budget=seconds),
+                                  progress=h.progress_fn(progress, "Fine-tuning", "steps"), cancel=flag.event)
+    finally:
+        flag.running.clear()
+        flag.event.clear()
     if report.cancelled:
         gr.Info("Fine-tuning cancelled: the classifier is unchanged", duration=4)
     return report_md(report, fit), fit
 
 
-def cancel_finetune(flag: Any) -> str:
-    """Ask the running fine-tune of this session to stop at its next step (answers at once, outside the queue)."""
-    if isinstance(flag, CancelFlag):
-        flag.event.set()
+STARTING = ""  # while a run goes, its progress bar alone (the last run's words would show through it)
+
+
+@h.friendly
+def starting(budget: Any, state: dict[str, Any]) -> str:
+    """Before a run: the checks that need no encoder (the budget, the mode, two labels), refused as a message
+    that leaves the panel as it was, and the status line cleared of the last run's words while this one runs."""
+    _budget(budget)
+    _single_label(state)
+    st.fit_rows(state)
+    return STARTING
+
+
+def cancel_finetune(flag: Any) -> Any:
+    """Ask the running fine-tune of this session to stop at its next step (answers at once, outside the queue);
+    with no run in flight the status line stays as it is (no "Cancelling…" left behind by a run that has ended)."""
+    if not isinstance(flag, CancelFlag) or not flag.running.is_set():
+        return gr.skip()
+    flag.event.set()
     return "Cancelling… the classifier stays as it was."
 
 
@@ -136,15 +171,28 @@ def overlap(int8: bool, encoder: str, state: dict[str, Any], cache: Any,
     return hint_md(fit.clf.overlap_hint()), fit
 
 
+MULTI_NOTE = f"ℹ {SINGLE_LABEL_ONLY[0].upper()}{SINGLE_LABEL_ONLY[1:]}."
+
+
 def auto_hint(int8: bool, encoder: str, state: dict[str, Any], cache: Any) -> tuple[Any, ...]:
-    """After a change of the label set: the overlap hint, when it is cheap (encoder ready, a small label set),
-    else nothing (the button asks for it)."""
+    """After a change of the label set: the overlap hint, when it is cheap (encoder ready, a small label set), else
+    no hint (the button asks for it): a hint about an earlier label set never stays. In multi-label mode, a note that
+    fine-tuning is for single-label label sets."""
+    if st.is_multi(state):
+        return MULTI_NOTE, gr.skip()
     try:
         rows = st.complete_rows(st.state_rows(state))
-        if (st.is_multi(state) or len(st.labels_of(rows)) < 2 or len(rows) > HINT_MAX_EXAMPLES
+        if (len(st.labels_of(rows)) < 2 or len(rows) > HINT_MAX_EXAMPLES
                 or not warmup.is_ready(st.int8_flag(int8), tiers.check(encoder))):
-            return gr.skip(), gr.skip()
-        fit = h.fitted(state, cache, None, int8, encoder)
+            return "", gr.skip()
+        fit = st.fitted_classifier(state, cache, None, st.int8_flag(int8), tiers.check(encoder))
         return hint_md(fit.clf.overlap_hint()), fit
     except FewShotError:
-        return gr.skip(), gr.skip()
+        return "", gr.skip()
+
+
+def panel_mode(state: dict[str, Any]) -> tuple[Any, ...]:
+    """The panel's buttons as the label set's mode allows: fine-tuning, its undo and the overlap hint are off in
+    multi-label mode (the hint says why)."""
+    single = not st.is_multi(state)
+    return tuple(gr.Button(interactive=single) for _ in range(3))

@@ -162,8 +162,12 @@ def _finetune_panel(state: gr.State, cache: gr.State, enc: list[Any]) -> None:
             hint_btn = gr.Button("Do my labels overlap?", size="sm", elem_id="finetune-check")
         # the progress bar shows here, over the status line: room for both
         result = gr.Markdown(ft.status_md(None), elem_id="finetune-result", min_height=100)
-    run_btn.click(ft.run_finetune, [budget, *enc, state, cache, flag], [result, cache], api_name="finetune",
-                  show_progress_on=[result])
+    # the quick checks first (a refusal is a toast; the panel stays as it was), and the last run's words go while
+    # this one runs
+    run_btn.click(ft.starting, [budget, state], [result], api_visibility="private", show_progress="hidden",
+                  queue=False).success(
+        ft.run_finetune, [budget, *enc, state, cache, flag], [result, cache], api_name="finetune",
+        show_progress_on=[result])
     cancel_btn.click(ft.cancel_finetune, [flag], [result], api_name="cancel_finetune", queue=False,
                      show_progress="hidden")
     undo_btn.click(ft.undo_finetune, [*enc, state, cache], [result, cache], api_name="undo_finetune",
@@ -171,6 +175,8 @@ def _finetune_panel(state: gr.State, cache: gr.State, enc: list[Any]) -> None:
     hint_btn.click(ft.overlap, [*enc, state, cache], [hint, cache], api_name="overlap_hint", show_progress_on=[hint])
     state.change(ft.auto_hint, [*enc, state, cache], [hint, cache], api_visibility="private",
                  show_progress="hidden", trigger_mode="always_last")
+    state.change(ft.panel_mode, [state], [run_btn, undo_btn, hint_btn], api_visibility="private",
+                 show_progress="hidden", queue=False)
 
 
 def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
