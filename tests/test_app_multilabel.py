@@ -338,3 +338,16 @@ def test_saved_multi_label_zip_answers_like_the_app_and_keeps_its_thresholds(tmp
     loaded, fitted = st.load_zip(crafted)
     assert loaded["options"]["label_thresholds"] == {"bug": 0.7} and fitted.clf.label_thresholds_["bug"] == 0.7
 
+
+
+def test_single_label_options_of_a_loaded_zip_stay_out_of_a_multi_label_fit() -> None:
+    """A zip fitted with --rule matching, then Multi-label ticked: the library refuses rule= with multi_label, so
+    the fit leaves it out, and the state keeps it for when the switch goes off."""
+    from fewshot import FewShotClassifier
+    from fewshot.app import state as st
+
+    single = st.with_rows({}, [["a", "x y"], ["b", "z w"]], {"rule": "matching"})
+    multi = st.set_multi_label(single, True)
+    assert st.fit_options(multi) == {"multi_label": True} and st.state_options(multi)["rule"] == "matching"
+    FewShotClassifier(**st.fit_options(multi))  # accepted (the encoder loads on first use)
+    assert st.fit_options(st.set_multi_label(multi, False)) == {"rule": "matching"}

@@ -522,10 +522,24 @@ def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: Pro
     if isinstance(cache, Fitted) and cache.key == key:
         return cache
     rows, left_out = fit_rows(state)
-    clf = FewShotClassifier(encoder=shared_encoder(int8, tier), int8=int8, **state_options(state))
+    clf = FewShotClassifier(encoder=shared_encoder(int8, tier), int8=int8, **fit_options(state))
     clf.fit([r[1] for r in rows], [r[0] for r in rows], progress=progress)
     note = _carried(cache, clf, label_set, tier, int8)
     return Fitted(key, clf, int8, note=note, label_set=label_set, tier=tier, left_out=left_out)
+
+
+SINGLE_LABEL_OPTIONS = ("rule", "adapt")
+"""Options of a single-label classifier that multi-label mode does not take (a loaded zip may carry them): kept in
+the state for when the switch goes off, left out of a multi-label fit."""
+
+
+def fit_options(state: dict[str, Any]) -> dict[str, Any]:
+    """The classifier options of ``state`` for a fit: in multi-label mode without :data:`SINGLE_LABEL_OPTIONS`."""
+    options = dict(state_options(state))
+    if options.get("multi_label"):
+        for key in SINGLE_LABEL_OPTIONS:
+            options.pop(key, None)
+    return options
 
 
 def _kind(tier: str, int8: bool) -> str:
