@@ -123,6 +123,11 @@ class FewShotClassifier:
 
     _estimator_type = "classifier"  # scikit-learn before 1.6 reads this; later versions __sklearn_tags__
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """What scikit-learn's ``check_is_fitted`` asks: whether the classifier has examples (``classes_`` exists
+        from the start, empty, so the attribute alone would not tell)."""
+        return bool(self.support.texts)
+
     # ---- options ---------------------------------------------------------------------------------
     def __sklearn_tags__(self) -> Any:
         """scikit-learn's estimator tags (1.6+): a classifier of lists of strings, multi-label with ``multi_label``."""
@@ -604,6 +609,8 @@ class FewShotClassifier:
 
     def explain(self, text: str, k: int = 5) -> list[Match]:
         """The ``k`` support examples most similar to ``text``, most similar first."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise FewShotError(f"k must be a whole number of at least 1, got {k!r}")
         (text,) = clean_texts([text], "text")
         s = self.support
         if not s.texts:

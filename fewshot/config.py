@@ -29,7 +29,7 @@ import warnings
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .errors import FewShotError
+from .errors import FewShotError, user_stacklevel
 
 RULES = ("head", "matching", "prototype")
 """Classification rules (see :mod:`fewshot.rules`)."""
@@ -89,6 +89,9 @@ class ClassifierConfig:
         """Raise :class:`FewShotError` naming the first bad value."""
         if self.rule not in RULES:
             raise FewShotError(f"rule must be one of {RULES}, got {self.rule!r}")
+        if not isinstance(self.unknown_label, str) or not self.unknown_label.strip():
+            raise FewShotError(f"unknown_label must be a non-empty string (the answer for 'none of these'), got "
+                               f"{self.unknown_label!r}")
         for name in ("temperature", "matching_temperature"):
             if not getattr(self, name) > 0:
                 raise FewShotError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -153,7 +156,7 @@ def migrate_options(options: dict[str, Any], *, warn: bool = True) -> dict[str, 
         old = options.pop("unknown_threshold")
         if warn:
             warnings.warn("unknown_threshold is deprecated: pass min_confidence=<probability> or "
-                          "auto_unknown=True instead", FutureWarning, stacklevel=4)
+                          "auto_unknown=True instead", FutureWarning, stacklevel=user_stacklevel())
         new = unknown_options(old)
         clash = [k for k in new if k in options and options[k] != new[k]]
         if clash:
@@ -163,7 +166,7 @@ def migrate_options(options: dict[str, Any], *, warn: bool = True) -> dict[str, 
     if "quantize" in options:
         old = options.pop("quantize")
         if warn:
-            warnings.warn("quantize is deprecated: pass int8=True instead", FutureWarning, stacklevel=4)
+            warnings.warn("quantize is deprecated: pass int8=True instead", FutureWarning, stacklevel=user_stacklevel())
         if "int8" in options and bool(options["int8"]) != bool(old):
             raise FewShotError(f"quantize={old!r} contradicts int8={options['int8']!r}; pass only int8")
         options["int8"] = bool(old)

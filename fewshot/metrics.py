@@ -8,7 +8,7 @@ from typing import Any
 from sklearn.metrics import accuracy_score, f1_score
 
 from .errors import FewShotError
-from .text import label_name
+from .text import clean_labels, clean_texts
 
 
 NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": None}
@@ -34,6 +34,8 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
     ``batch_aware`` is not used.
     """
     _single_label(clf, "metrics.evaluate")
+    texts = clean_texts(texts, "texts")
+    gold = _gold_labels(texts, gold)  # "refund " is refund, as fit reads labels
     overrides = {} if unknown else NO_UNKNOWN
     start = time.perf_counter()
     if reading is not None:
@@ -41,7 +43,6 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
     else:
         pred = [str(p) for p in clf.predict(texts, progress=progress, batch_aware=batch_aware, **overrides)]
     seconds = time.perf_counter() - start
-    gold = [label_name(str(g)) for g in gold]  # "refund " is refund, as fit reads labels
     labels = sorted(set(gold) | set(pred))
     per_label = f1_score(gold, pred, labels=labels, average=None, zero_division=0)
     gold_labels = sorted(set(gold))
@@ -65,6 +66,17 @@ def _single_label(clf: Any, what: str) -> None:
         raise FewShotError(f"{what} is for single-label classifiers; for multi_label=True score the label sets "
                            "with fewshot.multilabel.multilabel_scores(true_sets, clf.predict(texts)) (micro-F1, "
                            "macro-F1, subset accuracy; `fewshot evaluate --multi-label` on the command line)")
+
+
+def _gold_labels(texts: Any, gold: Any) -> list[str]:
+    """``gold`` as labels (spaces trimmed as fit reads them), one per text: a missing label (NaN), a number or a
+    length that differs from ``texts`` is refused, not scored as a label called "nan"."""
+    gold = clean_labels(gold, "gold")
+    if not len(texts):
+        raise FewShotError("no texts to score: pass at least one labelled text")
+    if len(gold) != len(texts):
+        raise FewShotError(f"texts and gold must have the same length, got {len(texts)} and {len(gold)}")
+    return gold
 
 
 def real_labels(gold: Any, unknown_label: str) -> list[str]:
@@ -110,8 +122,8 @@ def evaluate_curve(clf: Any, texts: list[str], gold: list[str], *, progress: Any
     from .unknown import operating_curve
 
     _single_label(clf, "metrics.evaluate_curve (the unknown threshold's curve)")
-
-    gold = [label_name(str(g)) for g in gold]  # "refund " is refund, as fit reads labels
+    texts = clean_texts(texts, "texts")
+    gold = _gold_labels(texts, gold)  # "refund " is refund, as fit reads labels
     if reading is not None:
         probs, scores = _reading_rows(reading, len(texts))
     else:
@@ -149,11 +161,17 @@ def recall_at_cost(right: Any, in_scores: Any, oos_scores: Any, cost: float = OO
     import numpy as np
 
     in_scores, oos_scores = (np.asarray(a, dtype=np.float64) for a in (in_scores, oos_scores))
+    right = np.asarray(right, dtype=bool)
+    if right.shape != in_scores.shape:
+        raise FewShotError(f"right and in_scores must have one value per in-scope text, got {right.shape} and "
+                           f"{in_scores.shape}")
+    if np.isnan(in_scores).any() or np.isnan(oos_scores).any():
+        raise FewShotError("in_scores and oos_scores must be numbers (NaN found); -inf is a score below all others")
     if not 0.0 <= cost <= 1.0:
         raise FewShotError(f"cost must lie between 0 and 1, got {cost!r}")
     if not len(oos_scores):
         raise FewShotError("recall_at_cost needs at least one out-of-scope score")
-    good = np.sort(in_scores[np.asarray(right, dtype=bool)])
+    good = np.sort(in_scores[right])
     allowed = int(np.floor(cost * len(in_scores) + 1e-9))
     if allowed >= len(good):
         return 1.0
@@ -204,7 +222,8 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
     from .unknown import reads_together
 
     _single_label(clf, "metrics.evaluate_oos (out-of-scope detection by the in-scope score)")
-    gold = [label_name(str(g)) for g in gold]
+    in_texts, oos_texts = clean_texts(in_texts, "in_texts"), clean_texts(oos_texts, "oos_texts")
+    gold = _gold_labels(in_texts, gold)
     config = clf.config
     options = {k: getattr(config, k) for k in NO_UNKNOWN}
     stand_in = config.min_confidence is None and not config.uses_score

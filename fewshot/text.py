@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -99,10 +100,12 @@ def _one_column(texts: Iterable[Any], what: str) -> Iterable[Any]:
 
 def non_string_hint(value: Any) -> str:
     """What a non-string usually means: a blank cell read as NaN or None, or numbers used as names."""
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, numbers.Real) and value != value):
         return " (a blank cell? drop or fill the missing rows first, e.g. df.dropna())"
-    if isinstance(value, int | float):
-        return " (numbers as names: convert them with str() first)"
+    if isinstance(value, numbers.Number) and not isinstance(value, bool):
+        return (" (numbers as names: convert them with str() first; scikit-learn tools that encode the labels as "
+                "numbers first, such as StackingClassifier, soft voting or cross_val_predict(method="
+                "'predict_proba'), cannot pass them to FewShotClassifier)")
     return ""
 
 

@@ -30,7 +30,8 @@ from .errors import FewShotError
 FOLDS = 5
 """Folds of the cross-validated scores behind the automatic threshold."""
 FOLD_SEED = 0
-"""Seed of the fold assignment (the automatic threshold is a function of the examples alone)."""
+"""Seed of the fold assignment: the automatic threshold is a function of the examples and their order (folds are
+drawn by position within each label, so the same examples listed in another order may move it)."""
 
 
 def head_scores(head: Any, vectors: np.ndarray, n_classes: int) -> np.ndarray:

@@ -436,3 +436,43 @@ def test_pickle_travels_through_the_saved_folder(clf: FewShotClassifier, encoder
     empty = pickle.loads(pickle.dumps(FewShotClassifier(encoder=encoder, rule="prototype")))
     assert empty.get_params()["rule"] == "prototype" and empty.encoder.name == encoder.name
     assert list(empty.classes_) == []
+
+
+def test_scikit_learn_conventions_at_the_edges(encoder: Encoder, clf: FewShotClassifier) -> None:
+    """check_is_fitted tells an unfitted classifier; a deprecated name warns at the user's line; explain(k) and
+    unknown_label refuse values that would give odd answers."""
+    import warnings
+
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    with pytest.raises(NotFittedError):
+        check_is_fitted(FewShotClassifier(encoder=encoder))
+    check_is_fitted(clf)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        FewShotClassifier(encoder=encoder).set_params(unknown_threshold=0.3)
+    assert [w.filename for w in caught if w.category is FutureWarning] == [__file__]
+    with pytest.raises(FewShotError, match="k must be a whole number of at least 1, got 0"):
+        clf.explain("where is my refund", k=0)
+    for bad in (None, 5, "  "):
+        with pytest.raises(FewShotError, match="unknown_label must be a non-empty string"):
+            FewShotClassifier(encoder=encoder, unknown_label=bad)
+
+
+def test_metrics_refuse_inputs_they_would_score_wrongly(clf: FewShotClassifier) -> None:
+    from fewshot import metrics
+
+    texts = [q for q, _ in QUERIES]
+    with pytest.raises(FewShotError, match="texts and gold must have the same length, got 4 and 1"):
+        metrics.evaluate_curve(clf, texts, ["refund"])  # it broadcast one label against every answer
+    with pytest.raises(FewShotError, match=r"gold\[0\] must be a string, got float nan \(a blank cell"):
+        metrics.evaluate(clf, texts[:1], [float("nan")])  # it scored a label called "nan"
+    with pytest.raises(FewShotError, match="no texts to score"):
+        metrics.evaluate(clf, [], [])
+    with pytest.raises(FewShotError, match="texts and gold must have the same length"):
+        metrics.evaluate_oos(clf, texts, ["refund"], ["what's the weather"])
+    with pytest.raises(FewShotError, match="NaN found"):
+        metrics.recall_at_cost([True, True, False], [3.0, float("nan"), 1.0], [0.5, 2.5])
+    with pytest.raises(FewShotError, match="one value per in-scope text"):
+        metrics.recall_at_cost([True], [3.0, 1.0], [0.5])

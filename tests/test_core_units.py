@@ -326,6 +326,9 @@ def test_label_frame_is_the_one_output_format() -> None:
     assert output_names(["text", "labelled"]) == OUTPUT_COLUMNS
     with pytest.raises(FewShotError, match="no column 'body'"):
         label_frame(stub, df, "body")
+    missing = pd.DataFrame({"text": ["first text", None, np.nan, "third text"]})  # empty cells as pandas reads them
+    out = label_frame(stub, missing, "text")
+    assert stub.seen == ["first text", "third text"] and out["label"].tolist() == ["b", "", "", "unknown"]
 
 
 def test_over_length_rows_is_one_rule_for_every_surface() -> None:

@@ -105,7 +105,8 @@ def label_frame(clf: Any, df: pd.DataFrame, text_column: str, *, progress: Progr
                 max_chars: int | None = None, batch_aware: bool = False, **unknown_overrides: Any) -> pd.DataFrame:
     """``df`` plus the four output columns, from ``clf.predict_with_scores`` (its unknown options apply).
 
-    Blank texts stay unlabelled (empty cells). ``max_chars``: cut texts to this many characters first
+    Blank texts stay unlabelled (empty cells), missing ones too (NaN or None, as pandas reads an empty CSV cell: not
+    the text "nan"). ``max_chars``: cut texts to this many characters first
     (a front end's own input limit; the encoder cuts at :data:`fewshot.text.MAX_TEXT_CHARS` anyway).
     ``batch_aware``: the rows' in-scope scores are read together (``clf.predict_with_scores``).
     ``unknown_overrides`` (``min_confidence``, ``auto_unknown``, ``score_threshold``) replace the classifier's
@@ -113,7 +114,7 @@ def label_frame(clf: Any, df: pd.DataFrame, text_column: str, *, progress: Progr
     """
     if text_column not in df.columns:
         raise FewShotError(f"there is no column {text_column!r}; the columns are {list(map(str, df.columns))}")
-    texts = df[text_column].astype(str)
+    texts = df[text_column].fillna("").astype(str)
     if max_chars is not None:
         texts = texts.str.slice(0, max_chars)
     filled = (texts.str.strip() != "").to_numpy()
