@@ -972,3 +972,33 @@ def test_undo_goes_back_one_change_at_a_time(app_url: str) -> None:
         c.predict(api_name="/undo")
     table, _ = c.predict(api_name="/label_set")
     assert labels_in(table) == set()
+
+
+def test_multi_label_switch_and_a_zip_threshold_are_kept_by_undo(app_url: str, tmp_path: Path) -> None:
+    """Ticking *Multi-label* is an undo step (the label set before it comes back first), and a zip's saved
+    threshold belongs to its label set: an example added then undone answers with it again."""
+    c = client(app_url)
+    c.predict("Support tickets", api_name="/load_example")
+    saved = Path(c.predict(int8=False, api_name="/save_classifier"))
+    strict = tmp_path / "strict.zip"  # a threshold above every score: everything is answered unknown
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(strict, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith("config.json"):
+                meta = json.loads(data)
+                meta["config"]["score_threshold"] = 50.0
+                data = json.dumps(meta).encode()
+            dst.writestr(name, data)
+    c.predict("greeting", "hello there", api_name="/add_examples")  # a label set before the zip
+    c.predict(handle_file(str(strict)), api_name="/load_classifier")
+    c.predict("billing", "please send me a refund for the double charge", api_name="/add_examples")
+    _, verdict, _ = c.predict("I was charged twice on my card", True, 0.5, api_name="/classify")
+    assert "50.00" not in verdict  # another label set: the automatic threshold
+    table, _ = c.predict(api_name="/undo")
+    _, verdict, _ = c.predict("I was charged twice on my card", True, 0.5, api_name="/classify")
+    assert verdict.startswith("### unknown") and "50.00" in verdict  # the zip's label set: its threshold again
+    c.predict(True, api_name="/set_multi_label")
+    table, summary = c.predict(api_name="/undo")  # first undo: multi-label off, the zip's examples still there
+    assert "Multi-label" not in summary and labels_in(table) == SUPPORT_LABELS
+    table, _ = c.predict(api_name="/undo")  # then the label set before the zip
+    assert "greeting" in labels_in(table)

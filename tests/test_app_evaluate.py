@@ -314,9 +314,9 @@ def test_results_about_an_earlier_label_set_are_marked_and_their_threshold_refus
     assert h.batch_freshness(after, summary, {"rows": [], "label_set": about}).startswith(h.OLD_SET_BATCH)
     assert h.batch_freshness(before, summary, {"rows": [], "label_set": about}) == gr.skip()
     res = {**synthetic_result(5), "label_set": about, "tier": "fast"}
-    metrics, point, in_use = h.eval_freshness(after, "**Accuracy 90%**", "threshold 1.20: …", res)
+    metrics, point, in_use, *_ = h.eval_freshness(after, "**Accuracy 90%**", "threshold 1.20: …", res)
     assert metrics.startswith(h.OLD_SET_EVAL) and point.startswith(h.OLD_SET_POINT) and in_use == ""
-    assert h.eval_freshness(before, "**Accuracy 90%**", "", res) == (gr.skip(), gr.skip(), gr.skip())
+    assert h.eval_freshness(before, "**Accuracy 90%**", "", res) == (gr.skip(),) * 5
     assert h.preview_point(1.2, res, after)[1].startswith(h.OLD_SET_POINT)
     assert h.eval_refresh(res, multi)[0].startswith(h.OLD_SET_EVAL)
     with pytest.raises(gr.Error, match="earlier label set"):
@@ -347,16 +347,17 @@ def test_a_refit_keeps_the_threshold_when_only_int8_changes_and_says_what_it_dro
         def set_params(self, **kw: object) -> None:
             self.config.score_threshold = kw["score_threshold"]
 
-    old = st.Fitted("k", Clf(6.0), int8=False, label_set="A", tier="fast")
-    new = Clf()
-    assert st._carried(old, new, "A", "fast", True) == "" and new.config.score_threshold == 6.0  # int8 only: kept
-    new = Clf()
-    note = st._carried(old, new, "A", "accurate", False)  # another encoder model: dropped, and said
-    assert new.config.score_threshold is None and "6.00 was chosen with the fast encoder" in note
-    new = Clf()
-    assert st._carried(old, new, "B", "fast", True) == "" and new.config.score_threshold is None  # new label set
-    tuned = st.Fitted("k", Clf(None, finetuned=object()), int8=False, label_set="A", tier="fast")
-    assert "fine-tuning was made with the fast encoder" in st._carried(tuned, Clf(), "A", "fast", True)
+    state = st.with_rows(st.empty_state(), [["billing", "charged twice"], ["bug", "the app crashes"]])
+    a = st.label_set_id(state)
+    state = st.with_point(state, 6.0, "fast")  # the point lives in the state; a refit applies it (fitted_classifier)
+    old = st.Fitted("k", Clf(6.0), int8=False, label_set=a, tier="fast")
+    assert st._carried(old, state, a, "fast", True) == ""  # int8 only: kept, nothing to say
+    assert st.point_in_use(state, "fast") == 6.0
+    note = st._carried(old, state, a, "accurate", False)  # another encoder model: not applied, and said
+    assert st.point_in_use(state, "accurate") is None and "6.00 was chosen with the fast encoder" in note
+    assert st._carried(old, state, "B" * 64, "fast", True) == ""  # a new label set
+    tuned = st.Fitted("k", Clf(None, finetuned=object()), int8=False, label_set=a, tier="fast")
+    assert "fine-tuning was made with the fast encoder" in st._carried(tuned, state, a, "fast", True)
 
 
 def test_finetune_panel_messages() -> None:
@@ -389,11 +390,96 @@ def test_finetune_panel_messages() -> None:
         ft.run_finetune(30, True, "fast", multi, None, flag)
     assert ft.auto_hint(True, "fast", multi, None)[0] == ft.MULTI_NOTE  # no single-label verdict in multi-label mode
     assert ft.auto_hint(True, "fast", st.with_rows(single, [["a", "x"]]), None)[0] == ""  # an old hint goes
-    assert [b.interactive for b in ft.panel_mode(multi)] == [False] * 3
-    assert [b.interactive for b in ft.panel_mode(single)] == [True] * 3
+    assert [b.interactive for b in ft.panel_mode(multi)] == [False] * 4  # Cancel too, and not red
+    assert [b.interactive for b in ft.panel_mode(single)] == [True] * 4
+    assert ft.panel_mode(multi)[1].variant == "secondary" and ft.panel_mode(single)[1].variant == "stop"
 
 
 class SimpleReport:
     def __init__(self, cancelled: bool, kept: bool, before: float | None, after: float | None, message: str) -> None:
         self.cancelled, self.kept, self.estimate_before, self.estimate_after = cancelled, kept, before, after
         self.message = message
+
+
+def test_results_made_with_the_other_encoder_are_marked() -> None:
+    """Evaluate's results and Batch's answers record the encoder they were made with: on the other one they are
+    marked (as results of an earlier label set are), and back on it the marks go."""
+    import gradio as gr
+
+    from fewshot.app import handlers as h
+    from fewshot.app import state as st
+
+    state = st.with_rows(st.empty_state(), [["billing", "charged twice"], ["bug", "the app crashes"]])
+    res = {**synthetic_result(5), "label_set": st.label_set_id(state), "tier": "fast"}
+    metrics, point, in_use, *_ = h.eval_freshness(state, "**Accuracy 90%**", "threshold 1.20: …", res, "accurate")
+    assert metrics.startswith(h.other_tier_note("fast", "eval")) and "made with the fast encoder" in metrics
+    assert point.startswith(h.other_tier_note("fast", "point")) and in_use == ""
+    back = h.eval_freshness(state, metrics, point, res, "fast")
+    assert back[:2] == ("**Accuracy 90%**", "threshold 1.20: …")
+    summary = "**tickets.csv: 3 rows labelled.**"
+    batch = {"rows": [], "label_set": st.label_set_id(state), "tier": "accurate"}
+    marked = h.batch_freshness(state, summary, batch, "fast")
+    assert marked.startswith(h.other_tier_note("accurate", "batch")) and marked.endswith(summary)
+    assert h.batch_freshness(state, marked, batch, "accurate") == summary
+    assert h.batch_freshness(state, summary, batch, "accurate") == gr.skip()
+
+
+def test_the_chosen_threshold_is_kept_with_its_label_set() -> None:
+    """*Use this threshold* keeps the point in the label-set state: it survives a reload (the browser copy,
+    validated), an example added then undone, and an encoder round trip; another label set does not get it, and
+    Evaluate says the threshold really in use."""
+    from helpers import support_frame
+
+    from fewshot.app import browser
+    from fewshot.app import handlers as h
+    from fewshot.app import state as st
+
+    state = st.with_rows(st.empty_state(), [[lab, t] for t, lab in support_frame().itertuples(index=False)])
+    fit = st.fitted_classifier(state, None)
+    res = {**synthetic_result(5), "label_set": fit.label_set, "tier": "fast"}
+    _, fit, res, chosen = h.set_operating_point(1.5, True, "fast", state, fit, res)
+    assert st.point_in_use(chosen, "fast") == 1.5 and st.point_in_use(chosen, "accurate") is None
+    # a page reload: the browser copy comes back (and a crafted point is dropped)
+    saved = h.persist(chosen)[0]
+    restored, why = browser.restored_state(saved)
+    assert not why and st.fitted_classifier(restored, None).clf.config.score_threshold == 1.5
+    for bad in ({"threshold": 1e9, "label_set": fit.label_set, "tier": "fast"}, {"threshold": "x"}, [1], "p",
+                {"threshold": 1.0, "label_set": fit.label_set, "tier": "huge"}):
+        assert "point" not in browser.restored_state({**saved, "point": bad})[0]
+    # an example added: another label set, automatic; undone: the point applies again
+    added, _ = st.add_examples(chosen, "billing", "refund my order please")
+    other = st.fitted_classifier(added, fit)
+    assert other.clf.config.score_threshold is None
+    undone = st.undo(added)
+    assert st.fitted_classifier(undone, other).clf.config.score_threshold == 1.5
+    # the encoder's int8 switch keeps it; fast -> accurate -> fast comes back to it
+    assert st.fitted_classifier(undone, fit, int8=True).clf.config.score_threshold == 1.5
+    assert st.point_in_use(undone, "accurate") is None and st.point_in_use(undone, "fast") == 1.5
+    # Evaluate says what is in use: results showing the point, on a state without it, show the automatic one
+    metrics, _, in_use, _, now = h.eval_freshness(added, "m", "p", {**res, "chosen": 1.5}, "fast")
+    assert h.OLD_SET_EVAL in metrics  # about an earlier label set
+    auto_state = st.with_point(undone, None, "fast")
+    metrics, _, in_use, curve, now = h.eval_freshness(auto_state, "m", "p", {**res, "chosen": 1.5}, "fast")
+    assert now["chosen"] is None and "chosen on this tab" not in metrics and "automatic" in in_use
+    assert curve is not None
+
+
+def test_a_cancelled_fine_tune_is_said_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The panel says a run was cancelled; no toast repeats it."""
+    from types import SimpleNamespace
+
+    import gradio as gr
+
+    from fewshot.app import finetune as ft
+    from fewshot.app import handlers as h
+    from fewshot.app import state as st
+
+    said: list[str] = []
+    monkeypatch.setattr(gr, "Info", lambda msg, *a, **k: said.append(msg))
+    report = SimpleReport(True, False, None, None, "")
+    clf = SimpleNamespace(finetune=lambda *a, **k: report, finetuned_=None)
+    fit = st.Fitted("k", clf)  # type: ignore[arg-type]
+    monkeypatch.setattr(h, "fitted", lambda *a, **k: fit)
+    state = st.with_rows(st.empty_state(), [["billing", "charged twice"], ["bug", "the app crashes"]])
+    text, _ = ft.run_finetune(30, False, "fast", state, fit, ft.CancelFlag(), progress=lambda *a, **k: None)
+    assert text.count("Cancelled") == 1 and not said

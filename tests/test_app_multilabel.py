@@ -351,3 +351,31 @@ def test_single_label_options_of_a_loaded_zip_stay_out_of_a_multi_label_fit() ->
     assert st.fit_options(multi) == {"multi_label": True} and st.state_options(multi)["rule"] == "matching"
     FewShotClassifier(**st.fit_options(multi))  # accepted (the encoder loads on first use)
     assert st.fit_options(st.set_multi_label(multi, False)) == {"rule": "matching"}
+
+
+def test_multi_label_scores_cover_the_labels_the_file_or_the_answers_name() -> None:
+    from fewshot.app import evaluate as ev
+
+    res = {"multi": True, "gold_sets": [["a"], ["b"], ["a", "b"]], "pred_sets": [["a"], ["b"], ["a", "c"]],
+           "classes": ["a", "b", "c", "d", "e", "f"], "unknown_label": "unknown", "texts": list("xyz"),
+           "scores": [1.0] * 3}
+    res["gold"] = [ev.set_cell(s, "unknown") for s in res["gold_sets"]]
+    res["pred"] = [ev.set_cell(s, "unknown") for s in res["pred_sets"]]
+    s = ev.multi_summary(res)
+    assert set(s["per_label"]) == {"a", "b", "c"}  # d, e, f: neither in the file nor answered
+    assert s["macro_f1"] == pytest.approx((1.0 + 2 / 3 + 0.0) / 3)  # not /6 with d, e, f at 0
+    assert set(ev.per_label(res)["label"]) == {"a", "b", "c"}
+
+
+def test_ticking_multi_label_and_loading_options_are_undo_steps() -> None:
+    from fewshot.app import state as st
+
+    rows = [["billing", "refund please"], ["bug", "it crashes"]]
+    base = st.with_rows(st.empty_state(), rows)
+    multi = st.set_multi_label(base, True)
+    assert st.is_multi(multi) and len(st.history_of(multi)) == 2
+    back = st.undo(multi)
+    assert not st.is_multi(back) and st.state_rows(back) == rows
+    same_rows = st.with_rows(base, rows, {"temperature": 0.5})  # a zip of the same rows with other options
+    assert st.state_options(st.undo(same_rows)) == {}
+    assert st.with_rows(base, rows) is not base and len(st.history_of(st.with_rows(base, rows))) == 1

@@ -363,3 +363,31 @@ def test_a_multi_label_fit_leaves_none_of_these_examples_out() -> None:
 
     summary = h.summary_md(st.state_rows(state), True)
     assert "left out in multi-label mode" in summary and "cannot be used" not in summary
+
+
+def test_multi_label_summary_leaves_none_of_these_examples_out_of_labels_and_checks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from fewshot.app import handlers as h
+
+    rows = [["billing", "charged twice"], ["billing", "refund my card"], ["bug", "the app crashes"],
+            ["bug", "error 500 on login"], ["unknown", "refund my card payment"]]
+    seen: list[list[str]] = []
+
+    class Enc:  # the "none of these" example sits on a billing example: closer to another label, if it were checked
+        def encode(self, texts: list[str]) -> np.ndarray:
+            seen.append(list(texts))
+            return np.asarray([[1.0, 0.0] if "card" in t or "charged" in t else [0.0, 1.0] for t in texts])
+
+    monkeypatch.setattr(st, "shared_encoder", lambda *a, **k: Enc())
+    monkeypatch.setattr(st, "english_encoder_name", lambda enc: None)
+    found = st.findings(rows, embeddings=True, multi=True)
+    assert seen and "refund my card payment" not in seen[0]  # the left-out example is not checked
+    assert not any("unknown" in f.message for f in found)
+    single = st.findings(rows, embeddings=True, multi=False)  # single-label mode uses (and checks) it
+    assert any("unknown" in f.message for f in single)
+    monkeypatch.setattr(h.warmup, "is_ready", lambda *a, **k: True)
+    summary = h.summary_md(rows, True)
+    assert "Multi-label · 2 labels" in summary  # unknown is not counted among the labels
+    assert "closer" not in summary or "unknown" not in summary.split("closer")[1].split("\n")[0]

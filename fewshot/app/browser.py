@@ -71,7 +71,11 @@ def restored_state(saved: Any) -> tuple[dict[str, Any], str]:
     if why:
         return st.empty_state(), f"The label set kept in this browser was not restored ({why}); starting empty."
     rows = [[label_name(label), text.strip()[:st.MAX_INPUT_CHARS]] for label, text in saved.get("rows") or []]
-    return {"rows": [r for r in rows if r[0] or r[1]], "options": st.safe_options(saved.get("options"))}, ""
+    state: dict[str, Any] = {"rows": [r for r in rows if r[0] or r[1]],
+                             "options": st.safe_options(saved.get("options"))}
+    if point := st.state_point(saved):  # a malformed operating point is dropped (the automatic one applies)
+        state["point"] = point
+    return state, ""
 
 
 def _problem(saved: Any) -> str:

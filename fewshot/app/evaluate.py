@@ -110,7 +110,10 @@ def multi_summary(res: dict[str, Any]) -> dict[str, Any]:
     label) of the answered sets, the rows answered unknown, the errors (sets not matched exactly)."""
     from ..multilabel import multilabel_scores
 
-    scores = multilabel_scores(res["gold_sets"], res["pred_sets"], labels=res["classes"])
+    # the labels the file's true sets or the answers name (as single-label mode lists the file's labels): a label
+    # of the label set that the file never mentions and that is never answered is not averaged in at F1 0
+    seen = sorted({lab for s in (*res["gold_sets"], *res["pred_sets"]) for lab in s})
+    scores = multilabel_scores(res["gold_sets"], res["pred_sets"], labels=seen)
     known = set(res["classes"])
     scores.update(
         answered_unknown=sum(not p for p in res["pred_sets"]),

@@ -115,9 +115,7 @@ def run_finetune(budget: float, int8: bool, encoder: str, state: dict[str, Any],
     finally:
         flag.running.clear()
         flag.event.clear()
-    if report.cancelled:
-        gr.Info("Fine-tuning cancelled: the classifier is unchanged", duration=4)
-    return report_md(report, fit), fit
+    return report_md(report, fit), fit  # a cancelled run is said once, in the panel
 
 
 STARTING = ""  # while a run goes, its progress bar alone (the last run's words would show through it)
@@ -192,7 +190,8 @@ def auto_hint(int8: bool, encoder: str, state: dict[str, Any], cache: Any) -> tu
 
 
 def panel_mode(state: dict[str, Any]) -> tuple[Any, ...]:
-    """The panel's buttons as the label set's mode allows: fine-tuning, its undo and the overlap hint are off in
-    multi-label mode (the hint says why)."""
+    """The panel's buttons as the label set's mode allows (fine-tuning, its cancel, its undo, the overlap hint): off in
+    multi-label mode (the hint says why), where *Cancel* loses its red too."""
     single = not st.is_multi(state)
-    return tuple(gr.Button(interactive=single) for _ in range(3))
+    run, undo, hint = (gr.Button(interactive=single) for _ in range(3))
+    return run, gr.Button(interactive=single, variant="stop" if single else "secondary"), undo, hint

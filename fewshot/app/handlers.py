@@ -114,7 +114,8 @@ def summary_md(rows: st.Rows, multi: bool = False) -> str:
     if multi:
         sets = st.example_sets_of(rows)
         several = sum(len(labs) > 1 for labs in sets.values())
-        lines = [f"**Multi-label · {len(counts)} labels · {len(sets)} examples** ({several} with several labels)", ""]
+        labels = len(set(counts) - {st.NONE_LABEL})  # "none of these" is no label (and left out of the fit)
+        lines = [f"**Multi-label · {labels} labels · {len(sets)} examples** ({several} with several labels)", ""]
     else:
         lines = [f"**{len(counts)} labels · {sum(counts.values())} examples**", ""]
     if len(counts) <= FEW_LABELS:
@@ -327,8 +328,9 @@ def load_classifier(file: Any, state: dict[str, Any]) -> tuple[Any, ...]:
     """Replace the label set by a saved classifier zip."""
     loaded, fit = st.load_zip(file_path(file, NO_ZIP))
     new = st.with_rows(state, loaded["rows"], loaded["options"])
-    multi = st.is_multi(new)
     point = fit.clf.config.score_threshold
+    new = st.with_point(new, point, fit.tier)  # the zip's operating point, kept with its label set (or none)
+    multi = st.is_multi(new)
     gr.Info(f"Loaded a {'multi-label ' if multi else ''}classifier with "
             f"{len(st.labels_of(loaded['rows'], multi))} labels"
             + (f" and its unknown threshold {point:.2f}" if point is not None else "") + replaced(state), duration=5)
@@ -652,7 +654,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     if fit.left_out:
         summary += f"  \nℹ {esc(st.left_out_note(fit.left_out))}"
     review = rv.from_batch(out, column, names, fit.clf.config.unknown_label, header=from_file, multi=multi)
-    review["label_set"] = fit.label_set  # what the answers are about (marked when the label set changes)
+    review["label_set"], review["tier"] = fit.label_set, fit.tier  # what the answers are about (marked when changed)
     if review["total"] > len(review["rows"]):
         summary += f"  \nThe {len(review['rows']):,} least confident rows are kept for review below."
     if unknown + nearest_none >= MIN_GROUP_SIZE:
@@ -669,12 +671,44 @@ OLD_SET_BATCH = (f"_These answers come from {OLD_LABEL_SET}: press **Classify** 
                  "current one._\n\n")
 
 
-def batch_freshness(state: dict[str, Any], summary: Any, batch: Any) -> Any:
-    """After a change of the label set (or of multi-label mode): the batch summary is marked as about an earlier
-    label set (the preview, download and review below are its answers); back to that label set, the mark goes."""
+def batch_freshness(state: dict[str, Any], summary: Any, batch: Any, encoder: Any = None) -> Any:
+    """After a change of the label set (or of multi-label mode) or of the encoder: the batch summary is marked as
+    about an earlier label set, or as made with the other encoder (the preview, download and review below are its
+    answers); back to that label set and encoder, the marks go."""
     if not isinstance(batch, dict) or not batch.get("label_set"):
         return gr.skip()
-    return marked(summary, OLD_SET_BATCH, is_stale(batch, state))
+    stale = is_stale(batch, state)
+    out = marked(summary, OLD_SET_BATCH, stale)
+    made = other_tier(batch)
+    if made:
+        now = out if isinstance(out, str) else summary
+        tier_out = marked(now, other_tier_note(made, "batch"), not stale and made != current_tier(encoder, made))
+        out = tier_out if isinstance(tier_out, str) else out
+    return out
+
+
+def current_tier(encoder: Any, default: str) -> str:
+    """The encoder choice of a request, ``default`` when it is not one (a freshness check never fails)."""
+    try:
+        return tiers.choice(encoder) if encoder is not None else default
+    except FewShotError:
+        return default
+
+
+def other_tier(result: Any) -> str:
+    """The encoder choice a result (a batch, an evaluation) was made with ("" when it records none)."""
+    tier = result.get("tier") if isinstance(result, dict) else None
+    return tier if tier in (tiers.FAST, tiers.ACCURATE) else ""
+
+
+def other_tier_note(tier: str, kind: str) -> str:
+    """The mark of a result made with the encoder ``tier`` while the other one is chosen (``kind``: "batch",
+    "eval" or "point")."""
+    again = {"batch": "press **Classify** to label the texts with the current one",
+             "eval": "press **Evaluate** to measure the current one",
+             "point": "press **Evaluate** again to choose a threshold for the current one"}[kind]
+    what = {"batch": "These answers were", "eval": "These results were", "point": "This curve was"}[kind]
+    return f"_{what} made with the {tier} encoder: {again}._\n\n"
 
 
 # ---- evaluate --------------------------------------------------------------------------------------
@@ -802,15 +836,45 @@ OLD_SET_POINT = (f"_This curve is about {OLD_LABEL_SET}: press **Evaluate** agai
                  "current one._\n\n")
 
 
-def eval_freshness(state: dict[str, Any], metrics: Any, point: Any, res: Any) -> tuple[Any, Any, Any]:
-    """After a change of the label set (or of multi-label mode): the metrics and the trade-off point are marked as
-    about an earlier label set, and the line saying which threshold is in use is cleared (a new label set answers
-    with the automatic one); back to the measured label set, the marks go."""
+def eval_freshness(state: dict[str, Any], metrics: Any, point: Any, res: Any, encoder: Any = None
+                   ) -> tuple[Any, ...]:
+    """After a change of the label set (or of multi-label mode, or of the operating point kept with it) or of the
+    encoder: the metrics and the trade-off point are marked as about an earlier label set or as made with the other
+    encoder, and the line saying which threshold is in use is cleared; back to the measured label set and encoder,
+    the marks go. When the threshold in use for the measured label set changed (Undo, *Back to automatic*), the
+    metrics, the curve and the results say the one really in use. Returns (metrics, point line, in-use line, curve,
+    results)."""
+    skip = (gr.skip(),) * 5
     if not isinstance(res, dict) or not res.get("label_set"):
-        return gr.skip(), gr.skip(), gr.skip()
+        return skip
     stale = is_stale(res, state)
-    return (marked(metrics, OLD_SET_EVAL, stale), marked(point, OLD_SET_POINT, stale) if point else gr.skip(),
-            "" if stale else gr.skip())
+    made = other_tier(res)
+    now = current_tier(encoder, made or tiers.FAST)
+    elsewhere = bool(made) and made != now and not stale
+    if not stale and not res.get("multi") and made and "scores" in res:
+        chosen = st.point_in_use(state, made)
+        if chosen != res.get("chosen"):  # the point in use is not the one these results show: say the real one
+            res = {**res, "chosen": chosen}
+            value = ev.active_threshold(res)
+            mark = other_tier_note(made, "eval") if elsewhere else ""
+            line = ev.point_md(res, value) if value is not None and point else ""
+            in_use = "" if elsewhere else point_in_use_md(chosen)
+            return (mark + eval_metrics_md(res), ((other_tier_note(made, "point") if elsewhere else "") + line),
+                    in_use, ev.curve_figure(res), res)
+    metrics_out = marked(metrics, OLD_SET_EVAL, stale)
+    point_out = marked(point, OLD_SET_POINT, stale) if point else gr.skip()
+    if made:
+        metrics_out = _remark(metrics, metrics_out, other_tier_note(made, "eval"), elsewhere)
+        if point:
+            point_out = _remark(point, point_out, other_tier_note(made, "point"), elsewhere)
+    return metrics_out, point_out, "" if stale or elsewhere else gr.skip(), gr.skip(), gr.skip()
+
+
+def _remark(text: Any, done: Any, note: str, on: bool) -> Any:
+    """``marked`` once more, on ``done`` (a text already re-marked) or else ``text``."""
+    base = done if isinstance(done, str) else text
+    again = marked(base, note, on)
+    return again if isinstance(again, str) else done
 
 
 @friendly
@@ -883,7 +947,11 @@ def preview_point(threshold: float, res: Any, state: Any = None) -> tuple[Any, s
 
 def operating_point_md(fit: st.Fitted) -> str:
     """Which unknown rule Classify, Batch and *Save classifier* use in this session."""
-    chosen = fit.clf.config.score_threshold
+    return point_in_use_md(fit.clf.config.score_threshold)
+
+
+def point_in_use_md(chosen: float | None) -> str:
+    """The in-use line for the operating point ``chosen`` (None: the automatic threshold)."""
     if chosen is None:
         return ("Unknown rule in use: **automatic** (from your examples). Classify and Batch apply it when "
                 "*Unknown: automatic* is ticked.")
@@ -905,7 +973,8 @@ def set_operating_point(threshold: float, int8: bool, encoder: str, state: dict[
     fit.clf.set_params(score_threshold=value)
     res = {**res, "chosen": value}
     gr.Info(f"Unknown below {value:.2f} from now on: {ev.point_md(res, value)}".replace("**", ""), duration=5)
-    return operating_point_md(fit), fit, res
+    # kept with the label set (and so in the browser and the undo history), for the encoder it was chosen with
+    return operating_point_md(fit), fit, res, st.with_point(state, value, fit.tier)
 
 
 MULTI_POINT = ("a threshold on the in-scope score is chosen for single-label classifiers; in multi-label mode each "
@@ -930,11 +999,12 @@ def check_operating_point(res: Any, state: dict[str, Any], encoder: Any) -> None
 @friendly
 def automatic_point(int8: bool, encoder: str, state: dict[str, Any], cache: Any, res: Any = None) -> tuple[Any, ...]:
     """Back to the automatic unknown threshold (derived from the examples)."""
+    state = st.with_point(state, None, tiers.check(encoder))
     fit = fitted(state, cache, None, int8, encoder)
     fit.clf.set_params(score_threshold=None)
     if isinstance(res, dict) and "scores" in res:
         res = {**res, "chosen": None}
-    return operating_point_md(fit), fit, res
+    return operating_point_md(fit), fit, res, state
 
 
 def pick_row(table: Any, evt: gr.SelectData) -> tuple[str, Any]:
@@ -963,6 +1033,8 @@ def persist(state: dict[str, Any]) -> tuple[Any, ...]:
     multi = st.is_multi(state)
     labels = st.labels_of(rows, multi)
     saved = {"rows": rows, "options": st.state_options(state)}
+    if point := st.state_point(state):  # the chosen operating point survives a reload with its label set
+        saved["point"] = point
     adding = st.add_choices(labels, multi)  # Classify, Evaluate, review and group pickers: "none of these" too
     pickers = [gr.Dropdown(choices=labels), *(gr.Dropdown(choices=adding) for _ in range(4))]
     return (saved, *pickers, gr.Checkbox(value=multi))

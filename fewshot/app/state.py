@@ -344,7 +344,49 @@ def history_of(state: Any) -> list[dict[str, Any]]:
     history = state.get("history") if isinstance(state, dict) else None
     if not isinstance(history, list):
         return []
-    return [{"rows": state_rows(h), "options": state_options(h)} for h in history[-UNDO_STEPS:] if isinstance(h, dict)]
+    out = []
+    for h in history[-UNDO_STEPS:]:
+        if isinstance(h, dict):
+            point = state_point(h)
+            out.append({"rows": state_rows(h), "options": state_options(h), **({"point": point} if point else {})})
+    return out
+
+
+def state_point(state: Any) -> dict[str, Any] | None:
+    """The operating point kept with a label set (validated, since a browser may send anything): ``{"threshold":
+    in-scope score within +-SCORE_BOUND, "label_set": the fingerprint of the label set it was chosen for
+    (:func:`label_set_id`, which leaves the point out), "tier": the encoder choice it was chosen with}``; None when
+    there is none or it is malformed."""
+    point = state.get("point") if isinstance(state, dict) else None
+    if not isinstance(point, dict):
+        return None
+    value, label_set, tier = point.get("threshold"), point.get("label_set"), point.get("tier")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    if abs(value) > SCORE_BOUND or not isinstance(label_set, str) or len(label_set) != 64:
+        return None
+    if tier not in (tiers.FAST, tiers.ACCURATE):
+        return None
+    return {"threshold": float(value), "label_set": label_set, "tier": tier}
+
+
+def with_point(state: dict[str, Any], threshold: float | None, tier: str) -> dict[str, Any]:
+    """A new state whose operating point is ``threshold`` chosen with the encoder ``tier`` for its current label
+    set (None: back to the automatic threshold). Not an undo step: Undo goes back through label sets, each with
+    the point chosen for it."""
+    new = {k: v for k, v in state.items() if k != "point"} if isinstance(state, dict) else {}
+    if threshold is not None:
+        new["point"] = {"threshold": float(threshold), "label_set": label_set_id(state), "tier": tier}
+    return new
+
+
+def point_in_use(state: Any, tier: str) -> float | None:
+    """The operating point that applies to ``state``'s label set with the encoder ``tier`` (int8 aside), else
+    None (the automatic threshold)."""
+    point = state_point(state)
+    if point and point["label_set"] == label_set_id(state) and point["tier"] == tier:
+        return point["threshold"]
+    return None
 
 
 def _bounded(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -360,16 +402,20 @@ def _bounded(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def with_rows(state: dict[str, Any], rows: Rows, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A new state dict (never mutates ``state``); when the rows change, the previous label set is kept for *Undo*
-    (the last :data:`UNDO_STEPS` of them)."""
-    old = state_rows(state)
+    """A new state dict (never mutates ``state``); when the rows or the options change (multi-label mode, a loaded
+    zip's options), the previous label set is kept for *Undo* (the last :data:`UNDO_STEPS` of them), with the
+    operating point chosen for it. The point stays only while the label set is the one it was chosen for."""
+    old, old_options = state_rows(state), state_options(state)
     new: dict[str, Any] = {"rows": [list(r) for r in rows],
-                           "options": dict(state_options(state) if options is None else options)}
+                           "options": dict(old_options if options is None else options)}
     history = history_of(state)
-    if old != new["rows"]:
-        history = _bounded([*history, {"rows": old, "options": state_options(state)}])
+    point = state_point(state)
+    if old != new["rows"] or old_options != state_options(new):
+        history = _bounded([*history, {"rows": old, "options": old_options, **({"point": point} if point else {})}])
     if history:
         new["history"] = history
+    if point and point["label_set"] == label_set_id(new):
+        new["point"] = point
     return new
 
 
@@ -381,6 +427,8 @@ def undo(state: dict[str, Any]) -> dict[str, Any]:
         raise FewShotError(f"nothing left to undo (Undo goes back up to {UNDO_STEPS} changes of the label set)")
     last = history[-1]
     new: dict[str, Any] = {"rows": last["rows"], "options": last["options"]}
+    if last.get("point"):
+        new["point"] = last["point"]
     if history[:-1]:
         new["history"] = history[:-1]
     return new
@@ -519,12 +567,17 @@ def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: Pro
 
     label_set = label_set_id(state)
     key = label_set + ("/int8" if int8 else "") + ("" if tier == tiers.FAST else f"/{tier}")
+    point = point_in_use(state, tier)  # chosen on Evaluate, or saved in a loaded zip (multi-label too)
     if isinstance(cache, Fitted) and cache.key == key:
+        if cache.clf.config.score_threshold != point:  # the point kept with the label set decides (Undo, reload)
+            cache.clf.set_params(score_threshold=point)
         return cache
     rows, left_out = fit_rows(state)
     clf = FewShotClassifier(encoder=shared_encoder(int8, tier), int8=int8, **fit_options(state))
     clf.fit([r[1] for r in rows], [r[0] for r in rows], progress=progress)
-    note = _carried(cache, clf, label_set, tier, int8)
+    if point is not None:
+        clf.set_params(score_threshold=point)
+    note = _carried(cache, state, label_set, tier, int8)
     return Fitted(key, clf, int8, note=note, label_set=label_set, tier=tier, left_out=left_out)
 
 
@@ -546,19 +599,19 @@ def _kind(tier: str, int8: bool) -> str:
     return f"{tier}{' int8' if int8 else ''}"
 
 
-def _carried(cache: Any, clf: FewShotClassifier, label_set: str, tier: str, int8: bool) -> str:
-    """Carry the previous classifier's unknown threshold over to ``clf``, refitted on the same label set with
-    another encoder setting, when the encoder model is the same (int8 aside); returns what could not be kept ("" when
-    nothing was lost). A new label set starts from the automatic threshold and the instant encoder."""
+def _carried(cache: Any, state: Any, label_set: str, tier: str, int8: bool) -> str:
+    """What a refit of the same label set with another encoder setting cannot keep ("" when nothing): an operating
+    point chosen with the other encoder model (it applies again back on that one; int8 alone keeps it), a
+    fine-tuning. The point itself lives in the state (:func:`state_point`) and is applied by
+    :func:`fitted_classifier`."""
     if not isinstance(cache, Fitted) or cache.label_set != label_set:
         return ""
     lost = []
-    point = cache.clf.config.score_threshold
-    if point is not None and cache.tier == tier:
-        clf.set_params(score_threshold=point)
-    elif point is not None:
-        lost.append(f"the unknown threshold {point:.2f} was chosen with the {cache.tier} encoder, so with the {tier} "
-                    "one the automatic threshold applies (choose one again on Evaluate)")
+    point = state_point(state)
+    if point and point["label_set"] == label_set and point["tier"] != tier and cache.tier != tier:
+        lost.append(f"the unknown threshold {point['threshold']:.2f} was chosen with the {point['tier']} encoder, so "
+                    f"with the {tier} one the automatic threshold applies (back on the {point['tier']} encoder, it "
+                    "applies again)")
     if getattr(cache.clf, "finetuned_", None) is not None:
         lost.append(f"the fine-tuning was made with the {_kind(cache.tier, cache.int8)} encoder, so with the "
                     f"{_kind(tier, int8)} one the classifier is instant again (fine-tune again to adapt it)")
@@ -637,8 +690,9 @@ def findings(rows: Rows, *, embeddings: bool = True, multi: bool = False) -> lis
     (examples closer to another label, from its cached vectors; the language), which wait for that encoder.
     ``multi`` (multi-label mode): the merged examples, by :func:`fewshot.diagnostics.diagnose_multilabel`."""
     english = english_encoder_name(shared_encoder()) if embeddings else None
-    if multi:
-        sets = example_sets_of(rows)
+    if multi:  # the "none of these" examples are left out of a multi-label fit, so out of its checks too
+        sets = {t: kept for t, labs in example_sets_of(rows).items()
+                if (kept := [lab for lab in labs if lab != NONE_LABEL])}
         texts = list(sets)
         vectors = shared_encoder().encode(texts) if texts and embeddings else None
         return diagnose_multilabel(texts, list(sets.values()), vectors, english_encoder=english)
@@ -778,9 +832,11 @@ def load_zip(path: str | Path) -> tuple[dict[str, Any], Fitted]:
     if options.get("multi_label"):  # the library stores "a;b"; the app shows "a; b"
         cells = [CELL_SEPARATOR.join(cell_labels(str(c), True)) for c in cells]
     rows = clean_rows([[lab, text] for lab, text in zip(cells, examples["text"])])
-    state = {"rows": rows, "options": options}
+    state: dict[str, Any] = {"rows": rows, "options": options}
     suffix = ("/int8" if int8 else "") + ("" if tier == tiers.FAST else f"/{tier}")
     label_set = state_key(rows, options)
+    if clf.config.score_threshold is not None:  # kept with the label set: it applies again after a reload or Undo
+        state = with_point(state, clf.config.score_threshold, tier)
     return state, Fitted(label_set + suffix, clf, int8=int8, note=note, label_set=label_set, tier=tier)
 
 

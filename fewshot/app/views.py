@@ -175,7 +175,7 @@ def _finetune_panel(state: gr.State, cache: gr.State, enc: list[Any]) -> None:
     hint_btn.click(ft.overlap, [*enc, state, cache], [hint, cache], api_name="overlap_hint", show_progress_on=[hint])
     state.change(ft.auto_hint, [*enc, state, cache], [hint, cache], api_visibility="private",
                  show_progress="hidden", trigger_mode="always_last")
-    state.change(ft.panel_mode, [state], [run_btn, undo_btn, hint_btn], api_visibility="private",
+    state.change(ft.panel_mode, [state], [run_btn, cancel_btn, undo_btn, hint_btn], api_visibility="private",
                  show_progress="hidden", queue=False)
 
 
@@ -262,8 +262,9 @@ def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]
         h.review_after_batch, [batch], review_box, api_visibility="private", show_progress="hidden")
     auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
     state.change(h.auto_info, [state], [auto], api_visibility="private", show_progress="hidden", queue=False)
-    state.change(h.batch_freshness, [state, summary, batch], [summary], api_visibility="private",
-                 show_progress="hidden", queue=False)
+    for trigger in (state, enc[1]):  # another label set, or the other encoder: the answers are marked
+        trigger.change(h.batch_freshness, [state, summary, batch, enc[1]], [summary], api_visibility="private",
+                       show_progress="hidden", queue=False)
     return pickers
 
 
@@ -410,12 +411,14 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
                  show_progress="hidden", **SLIDER_EVENT)
     refresh = [h.eval_refresh, [results, state], [metrics, plot, wrong, per_label, pairs, curve, point_md]]
     # a change of the label set (or of multi-label mode) marks the results as about an earlier one
-    state.change(h.eval_freshness, [state, metrics, point_md, results], [metrics, point_md, in_use],
-                 api_visibility="private", show_progress="hidden", queue=False)
-    use_btn.click(h.set_operating_point, [point, *enc, state, cache, results], [in_use, cache, results],
+    freshness = [h.eval_freshness, [state, metrics, point_md, results, enc[1]], [metrics, point_md, in_use, curve,
+                                                                                   results]]
+    state.change(*freshness, api_visibility="private", show_progress="hidden", queue=False)
+    enc[1].change(*freshness, api_visibility="private", show_progress="hidden", queue=False)
+    use_btn.click(h.set_operating_point, [point, *enc, state, cache, results], [in_use, cache, results, state],
                   api_name="set_operating_point", **quiet).success(*refresh, api_visibility="private",
                                                                     show_progress="hidden")
-    auto_btn.click(h.automatic_point, [*enc, state, cache, results], [in_use, cache, results],
+    auto_btn.click(h.automatic_point, [*enc, state, cache, results], [in_use, cache, results, state],
                    api_name="automatic_operating_point", **quiet).success(*refresh, api_visibility="private",
                                                                           show_progress="hidden")
     return add_dd
