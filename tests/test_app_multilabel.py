@@ -119,15 +119,9 @@ def test_uploaded_classifier_keeps_its_saved_unknown_threshold(app_url: str, tmp
     _, verdict, _ = c.predict("I was charged twice on my card", True, 0.5, int8=False, api_name="/classify")
     assert verdict.startswith("### billing")
     saved = Path(c.predict(int8=False, api_name="/save_classifier"))  # fp32, as `fewshot fit --out` saves it
-    strict = tmp_path / "strict.zip"  # an operating point above every score: everything is answered unknown
-    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(strict, "w") as dst:
-        for name in src.namelist():
-            data = src.read(name)
-            if name.endswith("config.json"):
-                meta = json.loads(data)
-                meta["config"]["score_threshold"] = 50.0
-                data = json.dumps(meta).encode()
-            dst.writestr(name, data)
+    from helpers import zip_with_threshold
+
+    strict = zip_with_threshold(saved, tmp_path / "strict.zip", 50.0)  # above every score: all answered unknown
     other = client(app_url)
     other.predict(handle_file(str(strict)), api_name="/load_classifier")
     for int8 in (True, False, True):  # the same encoder model, int8 or not: the saved threshold holds
