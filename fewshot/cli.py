@@ -565,12 +565,13 @@ class _GroupCandidates:
                 continue  # a blank text, left unlabelled
             value = float(score) if str(score) else float("nan")
             value = -np.inf if np.isnan(value) else value
+            row = row_number(offset + j)
             if answer == self.unknown_label:
-                self.unknown.append((row_number(offset + j), str(text), str(answer), value))
+                self.unknown.append((row, str(text), str(answer), value))
             elif len(self.others) < MAX_GROUP_TEXTS:
-                heapq.heappush(self.others, (-value, row_number(offset + j), str(text), str(answer)))
+                heapq.heappush(self.others, (-value, row, str(text), str(answer)))
             elif -self.others[0][0] > value:
-                heapq.heapreplace(self.others, (-value, row_number(offset + j), str(text), str(answer)))
+                heapq.heapreplace(self.others, (-value, row, str(text), str(answer)))
 
     def rows(self) -> list[tuple[int, str, str, float]]:
         """The rows :func:`fewshot.uncovered.pool_rows` picks, in file order: (row, text, answer, score)."""
@@ -588,9 +589,9 @@ class _GroupCandidates:
 
 def _write_groups(clf: Any, candidates: _GroupCandidates, path: Path, written_as: dict[str, str]) -> None:
     """The groups of similar rows among those answered unknown and the least in-scope others
-    (:mod:`fewshot.uncovered`) as a CSV: group (1 = the largest), size, row (as a spreadsheet numbers it: 1 = the header),
-    the label answered, text; each group's most typical rows first; ``written_as``: ``to_csv`` options, those of
-    the labelled output."""
+    (:mod:`fewshot.uncovered`) as a CSV: group (1 = the largest), size, row (as a spreadsheet numbers it: 1 = the
+    header), the label answered, text; each group's most typical rows first; ``written_as``: ``to_csv`` options,
+    those of the labelled output."""
     import numpy as np
     import pandas as pd
 

@@ -681,9 +681,7 @@ def batch_freshness(state: dict[str, Any], summary: Any, batch: Any, encoder: An
     out = marked(summary, OLD_SET_BATCH, stale)
     made = other_tier(batch)
     if made:
-        now = out if isinstance(out, str) else summary
-        tier_out = marked(now, other_tier_note(made, "batch"), not stale and made != current_tier(encoder, made))
-        out = tier_out if isinstance(tier_out, str) else out
+        out = _remark(summary, out, other_tier_note(made, "batch"), not stale and made != current_tier(encoder, made))
     return out
 
 
@@ -967,9 +965,7 @@ def set_operating_point(threshold: float, int8: bool, encoder: str, state: dict[
     the current encoder model, and on a multi-label classifier (each label has its own threshold there)."""
     value = ev.check_threshold(threshold)
     check_operating_point(res, state, encoder)
-    fit = fitted(state, cache, None, int8, encoder)
-    if st.is_multi_classifier(fit.clf):
-        raise FewShotError(MULTI_POINT)
+    fit = fitted(state, cache, None, int8, encoder)  # single-label: check_operating_point refused multi-label mode
     fit.clf.set_params(score_threshold=value)
     res = {**res, "chosen": value}
     gr.Info(f"Unknown below {value:.2f} from now on: {ev.point_md(res, value)}".replace("**", ""), duration=5)

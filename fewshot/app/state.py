@@ -344,12 +344,14 @@ def history_of(state: Any) -> list[dict[str, Any]]:
     history = state.get("history") if isinstance(state, dict) else None
     if not isinstance(history, list):
         return []
-    out = []
-    for h in history[-UNDO_STEPS:]:
-        if isinstance(h, dict):
-            point = state_point(h)
-            out.append({"rows": state_rows(h), "options": state_options(h), **({"point": point} if point else {})})
-    return out
+    return [_label_set_entry(state_rows(h), state_options(h), state_point(h))
+            for h in history[-UNDO_STEPS:] if isinstance(h, dict)]
+
+
+def _label_set_entry(rows: Rows, options: dict[str, Any], point: dict[str, Any] | None) -> dict[str, Any]:
+    """A label set as the state and its undo history keep it: rows, options and, when one was chosen for it, the
+    operating point."""
+    return {"rows": rows, "options": options, **({"point": point} if point else {})}
 
 
 def state_point(state: Any) -> dict[str, Any] | None:
@@ -411,7 +413,7 @@ def with_rows(state: dict[str, Any], rows: Rows, options: dict[str, Any] | None 
     history = history_of(state)
     point = state_point(state)
     if old != new["rows"] or old_options != state_options(new):
-        history = _bounded([*history, {"rows": old, "options": old_options, **({"point": point} if point else {})}])
+        history = _bounded([*history, _label_set_entry(old, old_options, point)])
     if history:
         new["history"] = history
     if point and point["label_set"] == label_set_id(new):
@@ -426,9 +428,7 @@ def undo(state: dict[str, Any]) -> dict[str, Any]:
     if not history:
         raise FewShotError(f"nothing left to undo (Undo goes back up to {UNDO_STEPS} changes of the label set)")
     last = history[-1]
-    new: dict[str, Any] = {"rows": last["rows"], "options": last["options"]}
-    if last.get("point"):
-        new["point"] = last["point"]
+    new = _label_set_entry(last["rows"], last["options"], last.get("point"))
     if history[:-1]:
         new["history"] = history[:-1]
     return new
@@ -566,7 +566,7 @@ def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: Pro
     from ..classifier import FewShotClassifier
 
     label_set = label_set_id(state)
-    key = label_set + ("/int8" if int8 else "") + ("" if tier == tiers.FAST else f"/{tier}")
+    key = fitted_key(label_set, int8, tier)
     point = point_in_use(state, tier)  # chosen on Evaluate, or saved in a loaded zip (multi-label too)
     if isinstance(cache, Fitted) and cache.key == key:
         if cache.clf.config.score_threshold != point:  # the point kept with the label set decides (Undo, reload)
@@ -579,6 +579,11 @@ def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: Pro
         clf.set_params(score_threshold=point)
     note = _carried(cache, state, label_set, tier, int8)
     return Fitted(key, clf, int8, note=note, label_set=label_set, tier=tier, left_out=left_out)
+
+
+def fitted_key(label_set: str, int8: bool, tier: str) -> str:
+    """What a fitted classifier is reused for: its label set (:func:`label_set_id`) and encoder setting."""
+    return label_set + ("/int8" if int8 else "") + ("" if tier == tiers.FAST else f"/{tier}")
 
 
 SINGLE_LABEL_OPTIONS = ("rule", "adapt")
@@ -833,11 +838,10 @@ def load_zip(path: str | Path) -> tuple[dict[str, Any], Fitted]:
         cells = [CELL_SEPARATOR.join(cell_labels(str(c), True)) for c in cells]
     rows = clean_rows([[lab, text] for lab, text in zip(cells, examples["text"])])
     state: dict[str, Any] = {"rows": rows, "options": options}
-    suffix = ("/int8" if int8 else "") + ("" if tier == tiers.FAST else f"/{tier}")
-    label_set = state_key(rows, options)
+    label_set = label_set_id(state)  # as fitted_classifier and with_point derive it
     if clf.config.score_threshold is not None:  # kept with the label set: it applies again after a reload or Undo
         state = with_point(state, clf.config.score_threshold, tier)
-    return state, Fitted(label_set + suffix, clf, int8=int8, note=note, label_set=label_set, tier=tier)
+    return state, Fitted(fitted_key(label_set, int8, tier), clf, int8=int8, note=note, label_set=label_set, tier=tier)
 
 
 def saved_operating_point(config_path: Path) -> tuple[float | None, str | None]:
