@@ -231,8 +231,8 @@ def finetune_classifier(clf: FewShotClassifier, config: FinetuneConfig | None = 
                       progress=progress, cancel=cancel, rule=classifier_rule(clf), train_only=train_only)
     report = result.report
     if not report.kept:
-        if previous is not None:
-            report.message += " (the classifier keeps its earlier fine-tuning)"
+        if previous is not None and report.reason:  # this run's instant encoder is not what the classifier keeps
+            report.message = f"{report.reason}: the classifier keeps its earlier fine-tuning"
         return report
     data = weights_file(base._model, result.state_dict)
     folds = None

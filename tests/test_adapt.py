@@ -436,6 +436,8 @@ def test_no_time_left_keeps_the_instant_classifier_and_says_why(model, timed) ->
     assert not result.report.kept and result.report.out_of_time and result.state_dict == {}
     assert result.report.message.startswith("out of time before training: encoding the examples and the first "
                                             "estimate took 20.0 s of the 10 s time budget")
+    assert result.report.reason.startswith("out of time before training") and result.report.message.endswith(
+        "(a larger time budget lets it train): the instant classifier is kept")  # the reason, then what follows
     assert seen[-1] == (90, 90)
     # a first step that alone eats the budget: the final run was never measured to fit, so it is not started
     costs["cache"], costs["fold"] = 0.0, 6.0
@@ -444,6 +446,7 @@ def test_no_time_left_keeps_the_instant_classifier_and_says_why(model, timed) ->
     slow = finetune(model, *synthetic(4, seed=1), FinetuneConfig(**BUDGETED, time_budget=10.0), clock=clock).report
     assert not slow.kept and slow.out_of_time and slow.steps == 0
     assert "out of time: the final run of 1 steps (about 6.0 s) does not fit" in slow.message
+    assert slow.reason and slow.message == f"{slow.reason}: the instant classifier is kept"
 
 
 def test_with_enough_budget_the_result_does_not_depend_on_the_machines_speed(model, timed) -> None:

@@ -361,20 +361,25 @@ def test_a_refit_keeps_the_threshold_when_only_int8_changes_and_says_what_it_dro
 
 
 def test_finetune_panel_messages() -> None:
+    from types import SimpleNamespace
+
     import gradio as gr
 
+    from fewshot.adapt import FinetuneReport
     from fewshot.app import finetune as ft
     from fewshot.app import state as st
 
     kept = SimpleReport(False, False, 0.914, 0.914,
-                        "no gain expected (estimated accuracy 91.4% before, best 91.4% after): the instant "
-                        "classifier is kept")
+                        "no gain expected (estimated accuracy 91.4% before, best 91.4% after)")
     line = ft.report_md(kept, None).split("  \n")[0]
     assert line == ("**Kept the instant classifier**: no gain expected (estimated accuracy 91.4% before, best 91.4% "
                     "after).")  # said once
-    late = SimpleReport(False, False, 0.8, None, "out of time before the first step: the instant classifier is kept")
+    late = SimpleReport(False, False, 0.8, None, "out of time before the first step")
     assert ft.report_md(late, None).split("  \n")[0] == ("**Kept the instant classifier**: out of time before the "
                                                          "first step (estimated accuracy 80% before).")
+    earlier = FinetuneReport(steps=5, seconds=3.0, estimate_before=0.8, estimate_after=0.9, kept=True)
+    tuned = SimpleNamespace(clf=SimpleNamespace(finetuned_=earlier))  # a second run, after one that was kept
+    assert ft.report_md(kept, tuned).startswith("**Kept the earlier fine-tuning**: no gain expected (estimated")
     flag = ft.CancelFlag()
     assert ft.cancel_finetune(flag) == gr.skip() and not flag.event.is_set()  # no run: nothing changes on screen
     flag.running.set()
@@ -396,9 +401,9 @@ def test_finetune_panel_messages() -> None:
 
 
 class SimpleReport:
-    def __init__(self, cancelled: bool, kept: bool, before: float | None, after: float | None, message: str) -> None:
+    def __init__(self, cancelled: bool, kept: bool, before: float | None, after: float | None, reason: str) -> None:
         self.cancelled, self.kept, self.estimate_before, self.estimate_after = cancelled, kept, before, after
-        self.message = message
+        self.reason = reason
 
 
 def test_results_made_with_the_other_encoder_are_marked() -> None:

@@ -96,7 +96,19 @@ def test_no_gain_keeps_the_instant_classifier(tiny: str, task: dict) -> None:
     probs = clf.predict_proba(task["query"])
     report = clf.finetune(FinetuneConfig(steps=10, folds=3, eval_every=10, min_gain=1.0, time_budget=None))
     assert not report.kept and not report.cancelled and "kept" in report.message
+    assert report.message == f"{report.reason}: the instant classifier is kept"
     assert clf.finetuned_ is None and np.array_equal(clf.predict_proba(task["query"]), probs)
+
+
+def test_a_second_run_without_gain_keeps_the_earlier_fine_tuning_and_says_so(tiny: str, task: dict) -> None:
+    clf = FewShotClassifier(tiny).fit(task["texts"], task["labels"])
+    first = clf.finetune(FAST)
+    assert first.kept
+    probs = clf.predict_proba(task["query"])
+    second = clf.finetune(FinetuneConfig(steps=10, folds=3, eval_every=10, min_gain=1.0, time_budget=None))
+    assert not second.kept and second.reason.startswith("no gain expected")
+    assert second.message == f"{second.reason}: the classifier keeps its earlier fine-tuning"
+    assert clf.finetuned_ is first and np.allclose(clf.predict_proba(task["query"]), probs)
 
 
 def test_undo_and_editing_examples_after_finetune(tiny: str, task: dict) -> None:

@@ -113,6 +113,7 @@ class FinetuneReport:
     kept: bool = False  # adapted weights are returned (else the estimate saw no gain, or it was cancelled)
     layers: list[int] = field(default_factory=list)  # transformer layers trained (0-based)
     message: str = ""  # one line for the user
+    reason: str = ""  # why no adapted weights were returned, without the consequence ("" when kept or cancelled)
 
 
 @dataclass

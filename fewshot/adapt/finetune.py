@@ -42,6 +42,7 @@ from .losses import contrastive_loss, sample_episode, supcon_loss
 ProgressFn = Callable[[int, int], None]
 Clock = Callable[[], float]
 Cancel = Callable[[], bool] | threading.Event
+KEPT = "the instant classifier is kept"  # what follows when no adapted weights are returned
 
 
 class _Run:
@@ -175,10 +176,17 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
         report.seconds = elapsed()
         report.kept = bool(state)
         report.message = message
+        report.reason = ""
         advance(total)  # finished: nothing left to do
         kept_folds = bool(state) and folds_used is not None and bool(vectors)
         return FinetuneResult(state or {}, report, config, folds_used if kept_folds else None,
                               vectors if kept_folds else None)
+
+    def keep_instant(reason: str) -> FinetuneResult:
+        """Return no weights, saying why (``report.reason``) and what follows (``report.message``)."""
+        result = finish(f"{reason}: {KEPT}")
+        report.reason = reason
+        return result
 
     def cancelled() -> FinetuneResult:
         report.cancelled, report.steps = True, 0
@@ -188,8 +196,8 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
 
     def no_time(what: str) -> FinetuneResult:
         report.out_of_time = True
-        return finish(f"out of time before training: {what} took {elapsed():.1f} s of the {budget:g} s time budget; "
-                      "the instant classifier is kept (a larger time budget lets it train)")
+        return keep_instant(f"out of time before training: {what} took {elapsed():.1f} s of the {budget:g} s time "
+                            "budget (a larger time budget lets it train)")
 
     with torch.random.fork_rng(devices=[]):  # dropout draws from torch's global generator: keep the caller's
         torch.manual_seed(config.seed)
@@ -295,8 +303,8 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
             if best_steps == 0 or best - before <= config.min_gain:
                 report.estimate_after = before
                 ended = f"; the time budget ended the estimate after {s} steps" if report.out_of_time else ""
-                return finish(f"no gain expected (estimated accuracy {before:.1%} before, best {best:.1%} "
-                              f"after): the instant classifier is kept{ended}")
+                return keep_instant(f"no gain expected (estimated accuracy {before:.1%} before, best {best:.1%} "
+                                    f"after){ended}")
             if report.committed:
                 best_steps = config.steps
                 if budget is not None:  # as many of `steps` as the time left holds; never fewer than checked
@@ -315,10 +323,10 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
                 if not fits(needed):
                     report.out_of_time = True
                     report.estimate_after = best
-                    return finish(f"out of time: the final run of {best_steps} steps (about {needed:.1f} s) does not "
-                                  f"fit the {max(budget - elapsed(), 0.0):.1f} s left of the {budget:g} s time budget "
-                                  f"(estimated accuracy {before:.1%} -> {best:.1%}); the instant classifier is kept "
-                                  "(a larger time budget lets it finish)")
+                    return keep_instant(f"out of time: the final run of {best_steps} steps (about {needed:.1f} s) "
+                                        f"does not fit the {max(budget - elapsed(), 0.0):.1f} s left of the "
+                                        f"{budget:g} s time budget (estimated accuracy {before:.1%} -> {best:.1%}; a "
+                                        "larger time budget lets it finish)")
         elif not fits(0):
             return no_time("encoding the examples")
         final = _Run(template, all_rows, config, config.seed)

@@ -79,17 +79,15 @@ def report_md(report: Any, fit: Any) -> str:
         head = (f"**Fine-tuned** in {report.seconds:.0f} s: estimated accuracy {_pct(report.estimate_before)} → "
                 f"{_pct(report.estimate_after)} (cross-validated on your examples).")
     else:
-        head = f"**Kept the instant classifier**: {h.esc(_why_kept(report))}."
+        earlier = getattr(getattr(fit, "clf", None), "finetuned_", None) is not None
+        head = f"**Kept the {'earlier fine-tuning' if earlier else 'instant classifier'}**: {h.esc(_why_kept(report))}."
     return head + "  \n" + status_md(fit)
 
 
-KEPT_SUFFIX = ": the instant classifier is kept"
-
-
 def _why_kept(report: Any) -> str:
-    """Why a run kept the instant classifier, said once: the library's reason without its closing words, with the
-    estimates unless the reason gives them already."""
-    why = str(report.message or "no gain expected").replace(KEPT_SUFFIX, "").strip()
+    """Why a run returned no adapted weights (the report's reason), with the estimates unless the reason gives them
+    already."""
+    why = str(report.reason or "no gain expected").strip()
     if "estimated accuracy" not in why and report.estimate_before is not None:
         after = "" if report.estimate_after is None else f", {_pct(report.estimate_after)} after"
         why += f" (estimated accuracy {_pct(report.estimate_before)} before{after})"
