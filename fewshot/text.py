@@ -38,7 +38,8 @@ Method = TypeVar("Method", bound=Callable[..., Any])
 def takes_progress_bar(desc: str, unit: str = "text") -> Callable[[Method], Method]:
     """Let a method's ``progress=`` keyword be ``True`` for a tqdm bar (a notebook's widget where there is one,
     closed when the work ends), as sentence-transformers' ``show_progress_bar``; a callback or None passes through
-    unchanged."""
+    unchanged. The bar appears with the first work to do: a call with nothing to do (every text in the encoder's
+    cache) shows none."""
     def wrap(method: Method) -> Method:
         @functools.wraps(method)
         def run(*args: Any, progress: Progress = None, **kwargs: Any) -> Any:
@@ -46,8 +47,20 @@ def takes_progress_bar(desc: str, unit: str = "text") -> Callable[[Method], Meth
                 return method(*args, progress=progress or None, **kwargs)
             from tqdm.auto import tqdm
 
-            with tqdm(desc=desc, unit=unit) as bar:
-                return method(*args, progress=tqdm_progress(bar), **kwargs)
+            bars: list[Any] = []
+
+            def update(done: int, total: int) -> None:
+                if not bars:
+                    if total == 0:
+                        return
+                    bars.append(tqdm(desc=desc, unit=unit, total=total))
+                tqdm_progress(bars[0])(done, total)
+
+            try:
+                return method(*args, progress=update, **kwargs)
+            finally:
+                for bar in bars:
+                    bar.close()
         return run  # type: ignore[return-value]
     return wrap
 

@@ -180,6 +180,8 @@ def test_progress_true_draws_a_bar_and_a_callback_sees_every_text(encoder: Encod
     assert list(clf.predict(more, progress=True)) == list(clf.predict(more))
     err = capsys.readouterr().err
     assert "classifying" in err and "1/1" in err  # the one text not encoded before
+    clf.predict(more, progress=True)
+    assert "classifying" not in capsys.readouterr().err  # all in the encoder's cache: no work, no bar
 
 
 def test_save_never_deletes_files_it_did_not_write(clf: FewShotClassifier, tmp_path) -> None:
