@@ -953,15 +953,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return int(run_train(args))
 
 
-_default_showwarning = warnings.showwarning
-
-
-def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    """fewshot's own warnings (truncated texts, duplicate examples, examples in another language) as notes."""
-    if issubclass(category, FewShotWarning | FutureWarning):
-        _note(str(message))
-    elif not issubclass(category, UserWarning):
-        _default_showwarning(message, category, *args, **kwargs)
+def _warnings_as_notes(shown: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` for a command's run: fewshot's own warnings (truncated texts, duplicate examples,
+    examples in another language) as ``fewshot:`` notes, other libraries' user warnings left out of the command's
+    output, the rest to ``shown`` (the hook in place before the run, put back after it)."""
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, FewShotWarning | FutureWarning):
+            _note(str(message))
+        elif not issubclass(category, UserWarning):
+            shown(message, category, *args, **kwargs)
+    return show
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -1018,7 +1019,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _check_options(parser, argv)
     args = parser.parse_args(argv)
-    warnings.showwarning = _show_warning
+    shown = warnings.showwarning
+    warnings.showwarning = _warnings_as_notes(shown)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
@@ -1049,6 +1051,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fewshot: error: {exc}", file=sys.stderr)
         return 2
     finally:
+        warnings.showwarning = shown
         if in_main_thread:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 

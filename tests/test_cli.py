@@ -379,6 +379,21 @@ def test_info() -> None:
     assert info["encoder"]["dim"] == 768 and info["encoder"]["extra_layers"] == [4] and info["versions"]["torch"]
 
 
+def test_an_in_process_run_puts_the_warnings_hook_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """main() shows fewshot's warnings as notes during its run only: the caller's hook is in place afterwards."""
+    import warnings
+
+    from fewshot.cli import main
+
+    def callers_hook(*args: object, **kwargs: object) -> None:
+        pass
+
+    monkeypatch.setattr(warnings, "showwarning", callers_hook)
+    (tmp_path / "s.csv").write_text("text,label\nwhere is my refund,refund\nmy card is lost,card\n")
+    assert main(["check", "--support", str(tmp_path / "s.csv")]) == 0
+    assert warnings.showwarning is callers_hook
+
+
 @pytest.mark.slow
 @needs_mpnet
 def test_info_mpnet_says_what_it_loads() -> None:

@@ -8,6 +8,7 @@ not depend on its batch or on the thread count; see ``fewshot.encoders.determini
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import random
 import sys
@@ -144,7 +145,13 @@ def test_folder_and_glob_input_keep_file_order(ray_local: None, data: dict[str, 
                                                   "predicted_in_scope_score"]
 
     from_glob = data["dir"] / "from_glob.csv"
+    ctx, logger = ray.data.DataContext.get_current(), logging.getLogger("ray.data")
+    ctx.enable_progress_bars, ctx.execution_options.preserve_order = True, False  # the caller's own settings
+    logger.setLevel(logging.DEBUG)
     assert classify_with_ray(str(parts / "part-*.csv"), from_glob, classifier=data["clf"], num_workers=1) == 300
+    assert ctx.enable_progress_bars and not ctx.execution_options.preserve_order  # put back after the run
+    assert logger.level == logging.DEBUG
+    logger.setLevel(logging.NOTSET)
     assert_same_output(local, from_glob)
 
     from_zip = data["dir"] / "from_zip.csv"  # a zip of the folder (the app's Save classifier)
@@ -166,6 +173,8 @@ def test_input_errors_are_one_line(ray_local: None, data: dict[str, Path], tmp_p
         classify_with_ray(data["input"], tmp_path / "o.csv", classifier=data["clf"], overrides={"k": 0})
     with pytest.raises(FewShotError, match="is not a saved classifier"):
         classify_with_ray(data["input"], tmp_path / "o.csv", classifier=tmp_path)
+    with pytest.raises(FewShotError, match="the output file .*in.csv is one of the input files"):
+        classify_with_ray(data["input"], data["input"], classifier=data["clf"])
 
 
 def test_missing_ray_says_how_to_install(monkeypatch: pytest.MonkeyPatch, data: dict[str, Path],

@@ -30,13 +30,14 @@ Design choices (see docs/ray.md):
 
 from __future__ import annotations
 
+import contextlib
 import glob as globmod
 import logging
 import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -241,7 +242,8 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
     columns, fmt = check_inputs(files, text_column, encoding)
     out_path = Path(output)
     if any(f.resolve() == out_path.resolve() for f in files):
-        raise FewShotError("--output is one of the input files; choose another name so the input is kept")
+        raise FewShotError(f"the output file {out_path} is one of the input files; choose another name so the input "
+                           "is kept")
     check_output_file(out_path)
     staging: str | None = None
     try:
@@ -261,9 +263,10 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
                      log_to_driver=False, logging_level=logging.WARNING)
             started_here = True
         try:
-            return _run(ray, files, columns, fmt, out_path, folder, text_column, added,
-                        overrides or {}, num_workers or _default_workers(ray, cpus_per_worker), cpus_per_worker,
-                        batch_size, progress, over_length, count_answers)
+            with _run_settings(ray):
+                return _run(ray, files, columns, fmt, out_path, folder, text_column, added,
+                            overrides or {}, num_workers or _default_workers(ray, cpus_per_worker), cpus_per_worker,
+                            batch_size, progress, over_length, count_answers)
         finally:
             if started_here:
                 ray.shutdown()
@@ -272,19 +275,33 @@ def classify_with_ray(input: str | Path | Sequence[str | Path], output: str | Pa
             shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _run_settings(ray: Any) -> Iterator[None]:
+    """Ray Data's settings for one run: output rows in input order, no Ray progress bars (the CLI shows its own)
+    and no per-dataset INFO lines on stderr; the caller's settings are put back after it (a Ray session the caller
+    started keeps its own)."""
+    logger = logging.getLogger("ray.data")
+    ctx = ray.data.DataContext.get_current()
+    saved = logger.level, ctx.execution_options.preserve_order, ctx.enable_progress_bars
+    logger.setLevel(logging.WARNING)
+    ctx.execution_options.preserve_order, ctx.enable_progress_bars = True, False
+    try:
+        yield
+    finally:
+        logger.setLevel(saved[0])
+        ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved[1], saved[2]
+
+
 def _run(ray: Any, files: list[Path], columns: list[str], fmt: Any, out_path: Path, folder: dict[str, bytes],
          text_column: str, added: list[str], overrides: dict[str, Any], workers: int,
          cpus_per_worker: float, batch_size: int, progress: Callable[[int], None] | None,
          over_length: Callable[[int, int], None] | None, answered: Callable[[pd.Series], None] | None) -> int:
+    """Read, classify and write the rows (see :func:`classify_with_ray`); the number of rows written."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     from ..io.output import csv_options
 
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines on stderr
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # output rows in input order
-    ctx.enable_progress_bars = False  # the CLI shows its own bar
     ds = ray.data.read_csv(
         [str(f.resolve()) for f in files], partitioning=None, file_extensions=None,
         num_cpus=0,  # parsing is light; a CPU held by a read task next to a full actor pool would deadlock
