@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .language import english_encoder_name, not_english_note
+from .rules import l2_normalize
 from .text import label_key
 
 KINDS = ("single_example", "duplicate", "conflict", "closer_to_other", "not_english", "same_name", "joined")
@@ -105,11 +106,6 @@ def duplicates(texts: Sequence[str], labels: Sequence[str]) -> list[Finding]:
     return out
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
-
-
 def closer_to_other_label(texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray,
                           margin: float = DEFAULT_MARGIN) -> list[Finding]:
     """Examples more similar to another label's centroid than to their own label's leave-one-out centroid.
@@ -122,16 +118,16 @@ def closer_to_other_label(texts: Sequence[str], labels: Sequence[str], vectors: 
     classes = sorted(set(labels))
     if len(classes) < 2 or len(texts) != len(vectors):
         return []
-    vecs = _unit(np.asarray(vectors, dtype=np.float64))
+    vecs = l2_normalize(np.asarray(vectors, dtype=np.float64))
     idx = np.array([classes.index(lab) for lab in labels])
     sums = np.stack([vecs[idx == c].sum(axis=0) for c in range(len(classes))])
     sizes = np.bincount(idx, minlength=len(classes))
-    centroids = _unit(sums / sizes[:, None])
+    centroids = l2_normalize(sums / sizes[:, None])
     out = []
     for i, (text, c) in enumerate(zip(texts, idx)):
         if sizes[c] < 2:
             continue
-        own = float(_unit((sums[c] - vecs[i]) / (sizes[c] - 1)) @ vecs[i])
+        own = float(l2_normalize((sums[c] - vecs[i]) / (sizes[c] - 1)) @ vecs[i])
         sims = centroids @ vecs[i]
         sims[c] = -np.inf
         best = int(np.argmax(sims))

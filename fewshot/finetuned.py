@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .adapt import FinetuneConfig, FinetuneReport, OverlapHint, apply_weights, finetune, overlap_hint
+from .adapt.finetune import _stop_fn
 from .adapt.layers import transformer_prefix
 from .encoders.encoder import Encoder
 from .errors import FewShotError, FewShotWarning
@@ -125,14 +126,6 @@ class AdaptedEncoder(Encoder):
         return super().describe() | {"finetune": self.finetune_digest}
 
 
-def _stop_fn(cancel: Cancel | None) -> Callable[[], bool]:
-    if cancel is None:
-        return lambda: False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set
-    return lambda: bool(cancel())
-
-
 def weights_file(model: Any, state_dict: dict[str, torch.Tensor]) -> bytes:
     """The safetensors bytes of ``state_dict`` (``model``'s names) under the transformer's own names; float16
     when every value is a float16 value (nothing lost), else float32."""
@@ -217,9 +210,7 @@ def finetune_classifier(clf: FewShotClassifier, config: FinetuneConfig | None = 
         raise FewShotError("fine-tuning supports single-label classifiers; this one has multi_label=True (its "
                            "examples carry label sets, which the contrastive loss does not read)")
     clf._check_ready()
-    if cancel is not None and not isinstance(cancel, threading.Event) and not callable(cancel):
-        raise FewShotError(f"cancel must be a threading.Event or a callable returning True to stop, got {cancel!r}")
-    stop = _stop_fn(cancel)
+    stop = _stop_fn(cancel)  # a cancel that is neither an Event nor callable is an error here, before any work
     previous = clf._finetune
     base = previous.base if previous is not None else clf.encoder  # always from the instant encoder
     texts, labels = list(clf.support.texts), list(clf.support.labels)

@@ -1,6 +1,8 @@
 """Classification rules over unit-vector embeddings: matching attention, prototypes, a prototype-initialised head.
 
 Fitting runs on one torch thread (:func:`one_torch_thread`) so a fitted head does not depend on the thread count.
+torch is imported only when a head is fitted, so modules that need just :func:`softmax` or :func:`l2_normalize`
+(the diagnostics, the multi-label core) stay free of it.
 
 - ``matching``: Matching Networks (Vinyals et al. 2016, "Matching Networks for One Shot Learning"):
   a softmax with temperature over a query's similarities to its nearest support examples, summed per label.
@@ -17,24 +19,29 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .config import RULES, ClassifierConfig
 from .encoders.determinism import rowwise_matmul
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["RULES", "LinearHead", "attention_probs", "fit_prototype_head", "fit_rule_head", "l2_normalize",
            "one_torch_thread", "prototypes", "softmax"]
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits ``z`` (n, k), shifted by each row's maximum so that large logits do not overflow."""
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """``x`` scaled to unit length along its last axis; an all-zero row stays zero (norms floored at 1e-12)."""
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
@@ -93,6 +100,8 @@ def fit_prototype_head(embeddings: np.ndarray, labels: np.ndarray, n_classes: in
     init = prototypes(x, labels, n_classes) / temperature
     if steps <= 0:
         return LinearHead(init, np.zeros(n_classes, dtype=np.float32), mean.astype(np.float32))
+    import torch
+
     xt, yt, w0 = torch.from_numpy(x), torch.from_numpy(labels.astype(np.int64)), torch.from_numpy(init)
     weight = w0.clone().requires_grad_(True)
     bias = torch.zeros(n_classes, requires_grad=True)
@@ -131,6 +140,8 @@ def one_torch_thread() -> Iterator[None]:
     this 7 output rows (2 with int8) differed from the local engine's. Fitting a head is small work: one
     thread costs little. The lock keeps two fits in two threads from restoring each other's setting.
     """
+    import torch
+
     with _threads_lock:
         before = torch.get_num_threads()
         torch.set_num_threads(1)

@@ -23,6 +23,11 @@ from .errors import FewShotError, FewShotWarning, user_stacklevel
 APPROX_ABOVE = 50_000
 """Vectors above which ``kind="auto"`` switches from exact to IVF search (see ``bench/speed.py``)."""
 KINDS = ("auto", "exact", "ivf")
+IVF_TRAIN_PER_LIST = 64
+"""Vectors sampled per IVF list to train its k-means: above faiss's minimum of 39 per centroid (which the list
+count keeps the index within), a quarter of the 256 it would sample itself, so the rebuild stays quick."""
+IVF_SAMPLE_SEED = 0
+"""Seed of that sample: a fixed one, so the same stored vectors always give the same index and search results."""
 
 
 class SupportIndex:
@@ -66,7 +71,8 @@ class SupportIndex:
         vectors = self._index.index.reconstruct_n(0, len(ids))
         nlist = int(max(1, min(4 * np.sqrt(len(ids)), len(ids) // 39)))
         ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.dim), self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        sample = vectors[np.random.default_rng(0).permutation(len(vectors))[: nlist * 64]]
+        order = np.random.default_rng(IVF_SAMPLE_SEED).permutation(len(vectors))
+        sample = vectors[order[: nlist * IVF_TRAIN_PER_LIST]]
         ivf.train(sample)
         ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
         ivf.nprobe = min(self.nprobe, nlist)

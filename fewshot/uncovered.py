@@ -84,7 +84,7 @@ def pool_rows(unknown: np.ndarray, scores: np.ndarray, *, pool: float = POOL,
               max_texts: int = MAX_GROUP_TEXTS) -> np.ndarray:
     """The rows to group (sorted positions): those answered unknown (``unknown``, a flag per row) and, up to
     ``pool`` times their number in all, the others with the lowest in-scope ``scores``; at most ``max_texts``,
-    the unknown ones and then the least in-scope kept. None when no row is answered unknown."""
+    the unknown ones and then the least in-scope kept. Empty when no row is answered unknown."""
     if not isinstance(pool, Real) or isinstance(pool, bool) or not pool >= 1:
         raise FewShotError(f"pool must be a number of at least 1 (a multiple of the unknown answers), got {pool!r}")
     if not isinstance(max_texts, (int, np.integer)) or isinstance(max_texts, bool) or max_texts < 1:

@@ -63,6 +63,8 @@ def split_none(probs: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarra
 
 NONE_SEED = 0
 """Seed of the k-means that groups the "none of these" examples (the groups are a function of the examples)."""
+NONE_KMEANS_RUNS = 4
+"""k-means restarts (``n_init``) of that grouping; the run with the tightest groups is kept."""
 
 
 def none_group_count(label_idx: np.ndarray, n_classes: int) -> int:
@@ -90,7 +92,8 @@ def none_groups(vectors: np.ndarray, k: int) -> np.ndarray:
         return np.zeros(len(vectors), dtype=np.int64)
     from sklearn.cluster import KMeans
 
-    groups = KMeans(n_clusters=k, n_init=4, random_state=NONE_SEED).fit_predict(vectors.astype(np.float64))
+    kmeans = KMeans(n_clusters=k, n_init=NONE_KMEANS_RUNS, random_state=NONE_SEED)
+    groups = kmeans.fit_predict(vectors.astype(np.float64))
     return np.unique(groups, return_inverse=True)[1].astype(np.int64)
 
 

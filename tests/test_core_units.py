@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,9 @@ from fewshot.io.tables import TEXT_COLUMNS, find_column, neutralize_formulas, re
 from fewshot.encoders.encoder import Encoder
 from fewshot.encoders.registry import BASE_MODEL, bundled_minilm_path, resolve_model
 from fewshot.support import SupportIndex
-from fewshot.rules import attention_probs, fit_prototype_head, l2_normalize, prototypes
+from fewshot.rules import attention_probs, fit_prototype_head, l2_normalize, prototypes, softmax
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def unit(rng: np.random.Generator, n: int, d: int = 8) -> np.ndarray:
@@ -74,6 +80,44 @@ def test_prototypes_and_head() -> None:
     assert proto_rule.weight.shape == (3, 16)
     again = fit_prototype_head(x, y, 3)
     np.testing.assert_array_equal(head.weight, again.weight)  # deterministic
+
+
+def test_softmax_and_l2_normalize() -> None:
+    p = softmax(np.array([[1000.0, 1000.0, -np.inf], [0.0, np.log(3.0), 0.0]]))  # no overflow; -inf: no mass
+    np.testing.assert_allclose(p, [[0.5, 0.5, 0.0], [0.2, 0.6, 0.2]])
+    np.testing.assert_allclose(l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]])), [[0.6, 0.8], [0.0, 0.0]])
+
+
+def test_the_numpy_helpers_load_no_torch() -> None:
+    code = ("import sys, fewshot.rules, fewshot.diagnostics, fewshot.multilabel.core; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_loading_an_encoder_leaves_the_hugging_face_progress_bars_as_they_were() -> None:
+    code = (
+        "import json\n"
+        "from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars\n"
+        "from transformers.utils import logging\n"
+        "from fewshot.encoders.encoder import Encoder, open_sentence_transformer\n"
+        "from fewshot.encoders.registry import bundled_minilm_path\n"
+        "state = lambda: [logging.is_progress_bar_enabled(), are_progress_bars_disabled()]\n"
+        "out = [state()]\n"
+        "Encoder('minilm')\n"
+        "out.append(state())\n"
+        "disable_progress_bars()  # the user turns the hub's bars off, transformers' stay on\n"
+        "out.append(state())\n"
+        "open_sentence_transformer(str(bundled_minilm_path()))\n"
+        "out.append(state())\n"
+        "print(json.dumps(out))\n")
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}  # the bars' own switch
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr
+    before, after, user_off, after_user_off = json.loads(res.stdout.strip().splitlines()[-1])
+    assert before == after == [True, False]
+    assert user_off == after_user_off == [True, True]
+    assert "Loading weights" not in res.stderr
 
 
 def test_model_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

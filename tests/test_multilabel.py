@@ -15,6 +15,7 @@ from fewshot.multilabel import (MultiLabelConfig, MultiLabelCore, group_label_ro
 from fewshot.multilabel.views import build_views, text_windows, windows_of
 
 LABELS = ["alpha", "beta", "gamma", "delta", "eps", "zeta"]
+LABELS_SORTED = sorted(LABELS)  # the order of a fitted core's columns
 DIM = 32
 
 
@@ -147,6 +148,46 @@ def test_joint_solver_matches_one_fit_per_label(clusters: dict) -> None:
     assert [sorted(p) for p in joint.predict(q)] == [sorted(p) for p in per_label.predict(q)]
     with pytest.raises(FewShotError, match="solver"):
         MultiLabelCore(MultiLabelConfig(solver="newton")).fit(x, y)
+
+
+@pytest.mark.filterwarnings("ignore:lbfgs failed to converge")  # logistic_max_iter=1 stops it on purpose
+@pytest.mark.parametrize("solver", ["joint", "sklearn"])
+def test_the_logistic_fits_iterations_and_tolerance_are_settings(clusters: dict, solver: str) -> None:
+    x, y = clusters["x"], clusters["y"]
+    default = MultiLabelCore(MultiLabelConfig(solver=solver, threshold=0.5)).fit(x, y)
+    spelled = MultiLabelCore(MultiLabelConfig(solver=solver, threshold=0.5, logistic_max_iter=1000,
+                                              logistic_tol=1e-4)).fit(x, y)
+    np.testing.assert_array_equal(default.decision_function(x), spelled.decision_function(x))
+    short = MultiLabelCore(MultiLabelConfig(solver=solver, threshold=0.5, logistic_max_iter=1)).fit(x, y)
+    assert not np.allclose(short.decision_function(x), default.decision_function(x))
+    loose = MultiLabelCore(MultiLabelConfig(solver=solver, threshold=0.5, logistic_tol=10.0)).fit(x, y)
+    assert not np.allclose(loose.decision_function(x), default.decision_function(x))
+    for bad, message in [({"logistic_max_iter": 0}, "logistic_max_iter must be at least 1, got 0"),
+                         ({"logistic_tol": 0.0}, "logistic_tol must be > 0, got 0.0")]:
+        with pytest.raises(FewShotError, match=message):
+            MultiLabelConfig(**bad).validate()
+
+
+@pytest.mark.parametrize("at_least_one", [True, False])
+def test_predict_answers_the_labels_predict_indicator_turns_on(clusters: dict, at_least_one: bool) -> None:
+    core = MultiLabelCore(MultiLabelConfig(at_least_one=at_least_one)).fit(clusters["x"], clusters["y"])
+    core.set_thresholds({"alpha": 0.999999, "beta": 0.999999})
+    c = clusters["centres"]
+    q = unit(np.vstack([c, c[0] + c[3], np.random.default_rng(5).normal(size=(3, DIM))]))
+    on = core.predict_indicator(q)
+    assert on.any(1).all() == at_least_one  # alpha's centre passes nothing: its top label, or none
+    for labels, row_on, row_p in zip(core.predict(q), on, core.predict_proba(q)):
+        assert sorted(labels) == sorted(core.classes_[row_on])  # the same labels, most probable first
+        assert labels == sorted(labels, key=lambda lab: -row_p[LABELS_SORTED.index(lab)])
+
+
+def test_with_top_label_turns_on_the_most_probable_label_of_rows_with_none() -> None:
+    from fewshot.multilabel.core import with_top_label
+
+    probs = np.array([[0.2, 0.4, 0.3], [0.9, 0.1, 0.8]])
+    on = with_top_label(probs, probs >= 0.5)
+    np.testing.assert_array_equal(on, [[False, True, False], [True, False, True]])
+    assert with_top_label(np.zeros((0, 3)), np.zeros((0, 3), dtype=bool)).shape == (0, 3)
 
 
 def test_save_load_round_trip_is_identical(fitted: MultiLabelCore, clusters: dict, tmp_path) -> None:

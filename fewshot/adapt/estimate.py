@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..rules import l2_normalize
+
 Rule = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """``rule(train_vectors, train_label_indices, test_vectors) -> predicted label indices``."""
 
@@ -31,10 +33,9 @@ def fold_ids(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
 def prototype_similarities(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(labels, cosines)``: each test vector's cosine to each label's centred, unit-length mean (labels sorted)."""
     center = train.mean(axis=0)
-    unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)  # noqa: E731
     labels = np.unique(y)
-    protos = np.stack([unit(train[y == c] - center).mean(axis=0) for c in labels])
-    return labels, unit(test - center) @ unit(protos).T
+    protos = np.stack([l2_normalize(train[y == c] - center).mean(axis=0) for c in labels])
+    return labels, l2_normalize(test - center) @ l2_normalize(protos).T
 
 
 def prototype_rule(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..encoders.encoder import mean_pool
 from ..encoders.int8 import model_inputs
 from ..errors import FewShotError
 
@@ -93,13 +94,6 @@ def run_layers(layers: Sequence[nn.Module], states: torch.Tensor, attention_mask
         if keep is not None:
             keep(i, states)
     return states
-
-
-def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Unit-length mean of each text's token states over its real tokens."""
-    mask = attention_mask.unsqueeze(-1).to(states.dtype)
-    summed = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-    return nn.functional.normalize(summed.float(), dim=-1)
 
 
 @dataclass

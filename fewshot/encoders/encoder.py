@@ -27,6 +27,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -59,17 +60,35 @@ def open_sentence_transformer(base: str) -> Any:
     Hugging Face cache alone when the hub cannot be reached (:func:`~fewshot.encoders.registry.hub_reachable`),
     so that offline a missing one fails at once. Errors name the model."""
     from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter every CLI run
     offline = not Path(base).expanduser().exists() and not hub_reachable()  # a hub id, and no hub: the cache only
     try:
-        return SentenceTransformer(base, device="cpu", local_files_only=offline)
+        with _no_progress_bars():  # "Loading weights" bars would clutter every CLI run
+            return SentenceTransformer(base, device="cpu", local_files_only=offline)
     except Exception as exc:  # sentence-transformers raises OSError/ValueError/HF errors alike
         why = ("it is no folder here, the hub cannot be reached, and the Hugging Face cache has no usable copy"
                if offline else str(exc))
         raise FewShotError(f"could not load the encoder {base!r}: {why}. Pass a sentence-transformers "
                            f"folder or hub id with --model / FEWSHOT_MODEL, or {BASE_MODEL!r}") from exc
+
+
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """transformers' and huggingface_hub's progress bars off for the enclosed load, then each as it was before:
+    turning them off for good would also hide the bars of the user's own later Hugging Face work."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    transformers_on, hub_off = hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled()
+    if transformers_on or not hub_off:
+        hf_logging.disable_progress_bar()  # transformers' switch turns the hub's off too
+    try:
+        yield
+    finally:
+        if transformers_on:
+            hf_logging.enable_progress_bar()  # the hub's too: put back just below
+        if hub_off != are_progress_bars_disabled():
+            (disable_progress_bars if hub_off else enable_progress_bars)()
 
 
 @lru_cache(maxsize=4)
@@ -373,8 +392,3 @@ def over_length_note(count: int, limit: int | None) -> str:
     return (f"{count} text{'' if one else 's'} {'is' if one else 'are'} longer than the encoder reads ({limit} word "
             f"pieces, about a paragraph): only {'its' if one else 'their'} start counts; split "
             f"{'it' if one else 'long texts'} where the rest matters")
-
-
-def load_encoder(model: str | None = None, **kwargs: Any) -> Encoder:
-    """Build an :class:`Encoder`; weights are loaded once per process and shared read-only."""
-    return Encoder(model, **kwargs)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import FewShotError
+from ..rules import l2_normalize, softmax
 from .maml import (
     PAPERS,
     Params,
@@ -94,9 +95,7 @@ class AdaptedHead:
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Unit-length centred features of raw embeddings ``x`` (n, d)."""
         h = x + x @ self.transform_weight.T + self.transform_bias
-        h = h / np.maximum(np.linalg.norm(h, axis=-1, keepdims=True), 1e-12)
-        h = h - self.center
-        return h / np.maximum(np.linalg.norm(h, axis=-1, keepdims=True), 1e-12)
+        return l2_normalize(l2_normalize(h) - self.center)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Per-class logits ``scale · z Wᵀ + b`` (n, n_classes)."""
@@ -104,10 +103,7 @@ class AdaptedHead:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Softmax of :meth:`logits` (n, n_classes)."""
-        z = self.logits(x)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(self.logits(x))
 
 
 def fit_adapted_head(embeddings: np.ndarray, labels: np.ndarray, n_classes: int, model: MetaModel

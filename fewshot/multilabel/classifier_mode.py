@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import FewShotError
 from ..text import ProgressFn, clean_texts, label_name, non_string_hint
-from .core import STATE_ARRAYS, STATE_JSON, MultiLabelConfig, MultiLabelCore, matched_examples
+from .core import STATE_ARRAYS, STATE_JSON, MultiLabelConfig, MultiLabelCore, matched_examples, sigmoid, with_top_label
 from .metrics import multilabel_scores
 from .options import check_config
 from .table import join_labels, split_label_cell
@@ -238,7 +238,7 @@ class MultiLabelMode:
                             **overrides: Any) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
         """``(label lists, per-label probabilities, in-scope scores)``."""
         _, z = self.logits(clf, texts, progress)
-        probs = _sigmoid(z)
+        probs = sigmoid(z)
         scores = z.max(1) if len(z) else np.empty(0)
         return self.labels_from_proba(clf, probs, scores, **overrides), probs, scores
 
@@ -255,9 +255,8 @@ class MultiLabelMode:
         probs = np.asarray(probs, dtype=np.float64)
         on = probs >= core.thresholds_
         automatic = config.auto_unknown and config.score_threshold is None  # no label passes: unknown
-        if core.config_.at_least_one and not automatic and len(probs):
-            none = ~on.any(1)
-            on[none, probs[none].argmax(1)] = True
+        if core.config_.at_least_one and not automatic:
+            with_top_label(probs, on)
         top = probs.max(1) if len(probs) else np.empty(0)
         reject = np.zeros(len(probs), dtype=bool)
         if config.min_confidence is not None:
@@ -285,7 +284,7 @@ class MultiLabelMode:
         vectors, z = self.logits(clf, texts, progress)
         if not len(z):
             return []
-        probs = _sigmoid(z)
+        probs = sigmoid(z)
         scores = z.max(1)
         answers = self.labels_from_proba(clf, probs, scores, **overrides)
         s = clf.support
@@ -345,10 +344,6 @@ def evaluate(clf: FewShotClassifier, texts: Sequence[str], label_sets: Sequence[
     result["n_labels"] = len(clf.classes_)
     result["predictions"] = predicted
     return result
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

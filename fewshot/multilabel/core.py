@@ -46,6 +46,7 @@ import numpy as np
 
 from ..encoders.determinism import rowwise_matmul
 from ..errors import FewShotError
+from ..rules import l2_normalize
 
 METHODS = ("logistic", "pairs", "heads", "prototype")
 VIEW_VOTES = ("top", "all", "top_windows")
@@ -74,9 +75,13 @@ class MultiLabelConfig:
     positive_weight: float = 1.0
     """Loss weight of positive targets relative to negatives (each label has few positives)."""
     max_iter: int = 200
-    """L-BFGS iterations when training the heads."""
+    """L-BFGS iterations when training the heads (``"pairs"``, ``"heads"``; ``"logistic"`` has its own)."""
     logistic_c: float = 1000.0
     """Inverse regularisation strength of ``"logistic"``."""
+    logistic_max_iter: int = 1000
+    """Iteration limit of each ``"logistic"`` fit (either solver)."""
+    logistic_tol: float = 1e-4
+    """Stopping tolerance of each ``"logistic"`` fit (the largest gradient entry; scikit-learn's default)."""
     threshold: float | str = "auto"
     """``"auto"`` (cross-validated) or one probability threshold for every label."""
     cv_folds: int = 5
@@ -107,7 +112,7 @@ class MultiLabelConfig:
     cross-validation fold started from the full fit keeps what the full fit learnt from its held-out examples,
     which makes the held-out probabilities too confident and the threshold too high."""
 
-    def check(self) -> None:
+    def validate(self) -> None:
         """Raise :class:`FewShotError` naming the first bad setting."""
         if self.view_vote not in VIEW_VOTES:
             raise FewShotError(f"view_vote must be one of {', '.join(VIEW_VOTES)}, got {self.view_vote!r}")
@@ -125,13 +130,14 @@ class MultiLabelConfig:
         for name in ("pairs_per_example", "pair_weight", "l2", "shrinkage", "cv_pairs", "view_weight"):
             if not float(getattr(self, name)) >= 0.0:
                 raise FewShotError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("scale", "positive_weight", "logistic_c"):
+        for name in ("scale", "positive_weight", "logistic_c", "logistic_tol"):
             if not float(getattr(self, name)) > 0.0:
                 raise FewShotError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if int(self.cv_folds) < 2:
             raise FewShotError(f"cv_folds must be at least 2, got {self.cv_folds!r}")
-        if int(self.max_iter) < 1:
-            raise FewShotError(f"max_iter must be at least 1, got {self.max_iter!r}")
+        for name in ("max_iter", "logistic_max_iter"):
+            if int(getattr(self, name)) < 1:
+                raise FewShotError(f"{name} must be at least 1, got {getattr(self, name)!r}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MultiLabelConfig:
@@ -143,13 +149,18 @@ class MultiLabelConfig:
         return cls(**dict(data))
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(n, 1e-12)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Elementwise logistic function, as ``tanh`` so that large ``|z|`` neither overflows nor warns."""
     return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def with_top_label(probs: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """``on`` (a boolean per row and label), with each row that has no label on given its most probable one
+    (``at_least_one``); changed in place and returned."""
+    if len(probs):
+        none = ~on.any(1)
+        on[none, probs[none].argmax(1)] = True
+    return on
 
 
 def indicator(label_sets: Sequence[Sequence[str]], classes: Sequence[str]) -> np.ndarray:
@@ -182,7 +193,7 @@ def synthetic_pairs(x: np.ndarray, t: np.ndarray, n: int, mix_low: float,
         b[same] = rng.choice(single, size=int(same.sum()))
         same = lab[np.searchsorted(single, a)] == lab[np.searchsorted(single, b)]
     w = rng.uniform(mix_low, 1.0 - mix_low, size=(n, 1))
-    return _normalise(w * x[a] + (1.0 - w) * x[b]), np.maximum(t[a], t[b]), np.stack([a, b], 1)
+    return l2_normalize(w * x[a] + (1.0 - w) * x[b]), np.maximum(t[a], t[b]), np.stack([a, b], 1)
 
 
 Views = Sequence[np.ndarray] | None
@@ -238,7 +249,7 @@ def _logits(w: np.ndarray, b: np.ndarray, x: np.ndarray, views: list[np.ndarray]
 def _fit_heads(x: np.ndarray, t: np.ndarray, row_w: np.ndarray, cfg: MultiLabelConfig,
                train: bool) -> tuple[np.ndarray, np.ndarray]:
     """Prototype-initialised sigmoid heads, then (``train``) L-BFGS on weighted binary cross-entropy."""
-    proto = _normalise(t.T @ x)  # (L, D): normalised sum of each label's examples
+    proto = l2_normalize(t.T @ x)  # (L, D): normalised sum of each label's examples
     w0 = cfg.scale * proto
     cos = x @ proto.T
     pos = t > 0
@@ -262,7 +273,7 @@ def _fit_heads(x: np.ndarray, t: np.ndarray, row_w: np.ndarray, cfg: MultiLabelC
         loss = (cell_w * (np.logaddexp(0.0, z) - t * z)).sum() / norm
         diff = w - w0
         loss += cfg.l2 * float((diff * diff).sum())
-        g = cell_w * (_sigmoid(z) - t) / norm
+        g = cell_w * (sigmoid(z) - t) / norm
         gw = g.T @ x + 2.0 * cfg.l2 * diff
         return float(loss), np.concatenate([gw.ravel(), g.sum(0)])
 
@@ -272,7 +283,7 @@ def _fit_heads(x: np.ndarray, t: np.ndarray, row_w: np.ndarray, cfg: MultiLabelC
     return theta[: n_l * d].reshape(n_l, d), theta[n_l * d:]
 
 
-def _fit_logistic_joint(x: np.ndarray, t: np.ndarray, c: float, max_iter: int = 1000, tol: float = 1e-4
+def _fit_logistic_joint(x: np.ndarray, t: np.ndarray, c: float, max_iter: int, tol: float
                         ) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-rest logistic regression of every label at once: minimise ``sum_l mean_i logloss(x_i . w_l + b_l,
     t_il) + ||w_l||^2 / (2 C n)`` (scikit-learn's L2 objective per label, intercepts unpenalised; the labels'
@@ -300,7 +311,7 @@ def _fit_logistic_joint(x: np.ndarray, t: np.ndarray, c: float, max_iter: int = 
         bf = theta[k * d:]
         z = x @ wf.T + bf
         loss = float((np.logaddexp(0.0, z) - tf * z).sum()) / n + 0.5 * alpha * float((wf * wf).sum())
-        g = (_sigmoid(z) - tf) / n
+        g = (sigmoid(z) - tf) / n
         gw = g.T @ x + alpha * wf
         return loss, np.concatenate([gw.ravel(), g.sum(0)])
 
@@ -338,7 +349,8 @@ class MultiLabelCore:
     """Per-label probabilities and thresholds for embedded texts; ``classes_`` orders every column.
 
     >>> core = MultiLabelCore().fit(vectors, [["billing"], ["bug"], ["billing", "bug"], ...])
-    >>> core.predict(new_vectors)          # [["billing", "bug"], [], ...]  (empty = unknown)
+    >>> core.predict(new_vectors)          # [["billing", "bug"], ["bug"], ...]  (at least one label each)
+    >>> MultiLabelCore(MultiLabelConfig(at_least_one=False)).fit(...).predict(...)  # [..., [], ...] ([] = none passes)
     """
 
     def __init__(self, config: MultiLabelConfig | None = None) -> None:
@@ -352,7 +364,7 @@ class MultiLabelCore:
         for view scoring, and ``predict`` should be given views too.
         """
         cfg = self.config if self.config is not None else MultiLabelConfig()
-        cfg.check()
+        cfg.validate()
         x, label_sets = self._check_xy(x, label_sets)
         views = _check_views(views, x)
         classes = sorted({lab for labels in label_sets for lab in labels})
@@ -394,7 +406,7 @@ class MultiLabelCore:
     def _fit_params(self, x: np.ndarray, t: np.ndarray, views: list[np.ndarray] | None, cfg: MultiLabelConfig,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if cfg.method == "logistic" and cfg.solver == "joint":
-            return _fit_logistic_joint(x, t, cfg.logistic_c)
+            return _fit_logistic_joint(x, t, cfg.logistic_c, cfg.logistic_max_iter, cfg.logistic_tol)
         if cfg.method == "logistic":
             from sklearn.linear_model import LogisticRegression
 
@@ -404,7 +416,8 @@ class MultiLabelCore:
                 if t[:, j].min() == t[:, j].max():  # a label on every example: always on
                     b[j] = 30.0 if t[0, j] else -30.0
                     continue
-                m = LogisticRegression(C=cfg.logistic_c, max_iter=1000).fit(x, t[:, j])
+                m = LogisticRegression(C=cfg.logistic_c, max_iter=cfg.logistic_max_iter, tol=cfg.logistic_tol)
+                m.fit(x, t[:, j])
                 w[j], b[j] = m.coef_[0], m.intercept_[0]
             return w, b
         row_w = np.ones(len(x))
@@ -455,7 +468,7 @@ class MultiLabelCore:
             ev = None
             if views is not None:
                 ev = [views[i] for i in te_idx] + [np.vstack([views[te_idx[a]], views[te_idx[c]]]) for a, c in hp]
-            probs.append(_sigmoid(_logits(w, b, ex, ev, cfg.view_vote)))
+            probs.append(sigmoid(_logits(w, b, ex, ev, cfg.view_vote)))
             targets.append(np.vstack([t[te], ht]))
             # a label with no example left in this fold's training set cannot be predicted by it: its column
             # says nothing about where the threshold lies (with one example per label, every column is such)
@@ -489,26 +502,24 @@ class MultiLabelCore:
 
     def predict_proba(self, x: np.ndarray, views: Views = None) -> np.ndarray:
         """Independent per-label probabilities ``(n, len(classes_))`` (rows need not sum to 1)."""
-        return _sigmoid(self.decision_function(x, views))
+        return sigmoid(self.decision_function(x, views))
 
     def predict_indicator(self, x: np.ndarray, views: Views = None) -> np.ndarray:
         """Boolean ``(n, len(classes_))``: which labels pass their thresholds."""
-        p = self.predict_proba(x, views)
+        return self._indicator(self.predict_proba(x, views))
+
+    def _indicator(self, p: np.ndarray) -> np.ndarray:
+        """Which labels of probabilities ``p`` pass their thresholds, with the most probable one when none does
+        and ``at_least_one`` is on."""
         on = p >= self.thresholds_
-        if self.config_.at_least_one and len(p):
-            none = ~on.any(1)
-            on[none, p[none].argmax(1)] = True
-        return on
+        return with_top_label(p, on) if self.config_.at_least_one else on
 
     def predict(self, x: np.ndarray, views: Views = None) -> list[list[str]]:
-        """The labels of each row, most probable first; an empty list means unknown (no label passes)."""
+        """The labels of each row, most probable first; an empty list (only with ``at_least_one=False``) means that
+        no label passes its threshold."""
         p = self.predict_proba(x, views)
-        on = p >= self.thresholds_
-        if self.config_.at_least_one and len(p):
-            none = ~on.any(1)
-            on[none, p[none].argmax(1)] = True
         out = []
-        for row_p, row_on in zip(p, on):
+        for row_p, row_on in zip(p, self._indicator(p)):
             idx = np.flatnonzero(row_on)
             out.append([str(self.classes_[i]) for i in idx[np.argsort(-row_p[idx], kind="stable")]])
         return out
@@ -611,7 +622,7 @@ def matched_examples(x: np.ndarray, predicted: Sequence[Sequence[str]], support:
     for i, labels in enumerate(support_labels):
         for lab in labels:
             by_label.setdefault(str(lab), []).append(i)
-    sims = _normalise(x) @ _normalise(support).T
+    sims = l2_normalize(x) @ l2_normalize(support).T
     out = []
     for r, labels in enumerate(predicted):
         row: dict[str, list[tuple[int, float]]] = {}
