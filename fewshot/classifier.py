@@ -94,18 +94,15 @@ class FewShotClassifier:
     """
 
     def __init__(self, model: str | None = None, *, encoder: Encoder | None = None, **options: Any) -> None:
-        self.config = ClassifierConfig.from_options({"model": model, **options})
+        self.config = ClassifierConfig.from_options({"model": model, **options})  # checked, not loaded
         self._given_encoder = encoder  # a parameter as given (get_params), so that scikit-learn's clone shares it
         self._build()
 
     def _build(self) -> None:
-        """The encoder and an empty state for ``self.config`` (the encoder loads its model on first use)."""
-        layers = self.config.extra_layers
-        if layers == "auto" and self.config.adapt != "none":
-            layers = []  # a meta-learned inner loop works on the sentence embedding it was trained on
-        self.encoder = self._given_encoder or Encoder(self.config.model, batch_size=self.config.batch_size,
-                                                      int8=self.config.int8, extra_layers=layers)
-        self.support = SupportSet(self.encoder.dim)
+        """An empty state for ``self.config``; the encoder, which loads its model, is made on first use
+        (:attr:`encoder`), so that making, cloning or ``set_params`` of an unfitted classifier loads nothing."""
+        self._encoder: Encoder | None = self._given_encoder
+        self._support: SupportSet | None = None
         self._fitted_head: Any = None
         self._meta_model: Any = None
         self._finetune: Any = None  # fewshot.finetuned.Finetuned once fine-tuned (the instant encoder is kept in it)
@@ -118,15 +115,43 @@ class FewShotClassifier:
             from .multilabel.classifier_mode import MultiLabelMode
 
             self._multilabel = MultiLabelMode()
-        if self.config.adapt != "none":
-            self._load_meta_model()  # a missing or mismatched model folder fails here, not at the first fit
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder that turns texts into vectors (the one given, or made from the options on first use)."""
+        if self._encoder is None:
+            layers = self.config.extra_layers
+            if layers == "auto" and self.config.adapt != "none":
+                layers = []  # a meta-learned inner loop works on the sentence embedding it was trained on
+            self._encoder = Encoder(self.config.model, batch_size=self.config.batch_size, int8=self.config.int8,
+                                    extra_layers=layers)
+        return self._encoder
+
+    @encoder.setter
+    def encoder(self, encoder: Encoder) -> None:
+        self._encoder = encoder
+
+    @property
+    def support(self) -> SupportSet:
+        """The examples, their labels and vectors (empty until ``fit`` or ``add_examples``)."""
+        if self._support is None:
+            self._support = SupportSet(self.encoder.dim)
+        return self._support
+
+    @support.setter
+    def support(self, support: SupportSet) -> None:
+        self._support = support
+
+    def _has_examples(self) -> bool:
+        """Whether any example was added (without making the encoder)."""
+        return self._support is not None and bool(self._support.texts)
 
     _estimator_type = "classifier"  # scikit-learn before 1.6 reads this; later versions __sklearn_tags__
 
     def __sklearn_is_fitted__(self) -> bool:
         """What scikit-learn's ``check_is_fitted`` asks: whether the classifier has examples (``classes_`` exists
         from the start, empty, so the attribute alone would not tell)."""
-        return bool(self.support.texts)
+        return self._has_examples()
 
     # ---- options ---------------------------------------------------------------------------------
     def __sklearn_tags__(self) -> Any:
@@ -167,13 +192,13 @@ class FewShotClassifier:
         if bad:
             raise FewShotError(f"unknown option(s) {bad}; expected some of {sorted(option_names() - {'model'})}")
         fixed = sorted(k for k in options if k in ENCODER_OPTIONS and options[k] != getattr(self.config, k))
-        if fixed and (self.support.texts or self._given_encoder is not None):
-            why = "the classifier has examples" if self.support.texts else "an encoder was given"
+        if fixed and (self._has_examples() or self._given_encoder is not None):
+            why = "the classifier has examples" if self._has_examples() else "an encoder was given"
             raise FewShotError(f"{fixed[0]} is fixed once {why} (it decides the vectors); "
                                f"make a new FewShotClassifier({fixed[0]}=...) instead")
         new = replace(self.config, **options)
         new.validate()
-        if fixed:  # no examples yet: a new encoder for the new options, as __init__ would make
+        if fixed:  # no examples yet: a new encoder for the new options, made on first use as after __init__
             self.config = new
             self._build()
             return self
@@ -208,6 +233,8 @@ class FewShotClassifier:
             extra = (f" (examples labelled {self.config.unknown_label!r} are 'none of these' examples, not a label)"
                      if self.config.unknown_label in labels else "")
             raise FewShotError(f"need at least 2 labels to choose between, got only {distinct!r}{extra}")
+        if self.config.adapt != "none":
+            self._load_meta_model()  # a missing or mismatched model folder fails before any text is encoded
         self._warn_about_examples(texts, labels)
         self.support = SupportSet(self.encoder.dim)
         self._add(texts, labels, self.encoder.encode(texts, progress=progress))
@@ -699,7 +726,7 @@ class FewShotClassifier:
         if self._given_encoder is not None:  # rebuilt by name: the model and layers in use
             params |= {"model": self.encoder.name, "extra_layers": list(getattr(self.encoder, "extra_layers", ())),
                        "int8": bool(getattr(self.encoder, "int8", False))}
-        if not self.support.ids:
+        if not self._has_examples():
             return _unpickle, (params, None)
         with tempfile.TemporaryDirectory(prefix="fewshot-pickle-") as tmp:
             folder = self.save(Path(tmp) / "classifier")

@@ -169,8 +169,9 @@ def test_progress_true_draws_a_bar_and_a_callback_sees_every_text(encoder: Encod
     """``progress=True`` (as sentence-transformers' ``show_progress_bar``) draws a tqdm bar on stderr; a callback
     gets ``(done, total)``; the answers are the same either way."""
     df = support_frame()
-    clf = FewShotClassifier(encoder=encoder).fit(df.text.tolist(), df.label.tolist(), progress=True)
-    assert "encoding examples" in capsys.readouterr().err
+    texts, labels = [*df.text, "an example no other test encodes"], [*df.label, df.label[0]]
+    clf = FewShotClassifier(encoder=encoder).fit(texts, labels, progress=True)
+    assert "encoding examples" in capsys.readouterr().err  # the one text the shared encoder has not seen
     texts = [q for q, _ in QUERIES] + ["a text not seen before"]
     plain = clf.predict(texts)
     seen: list[tuple[int, int]] = []
