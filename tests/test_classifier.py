@@ -363,6 +363,19 @@ def test_scikit_learn_clone_cross_val_score_and_grid_search(encoder: Encoder) ->
     assert search.best_params_["rule"] in {"head", "prototype"}
 
 
+def test_making_a_classifier_loads_nothing_and_a_bad_model_fails_at_fit() -> None:
+    """The constructor stores (and checks) options; the model is opened when a text is first read, so a clone or
+    an unfitted classifier costs nothing, and a model that is not there is named by fit."""
+    from sklearn.base import clone
+
+    clf = clone(FewShotClassifier(model="/nowhere/model", rule="prototype"))
+    assert clf.get_params()["model"] == "/nowhere/model" and not clf.__sklearn_is_fitted__()
+    with pytest.raises(FewShotError, match="model '/nowhere/model' was not found"):
+        clf.fit(["where is my refund", "my card is lost"], ["refund", "card"])
+    with pytest.raises(FewShotError, match="rule must be"):
+        FewShotClassifier(rule="magic")  # options are still checked at once
+
+
 def test_set_params_changes_encoder_options_until_there_are_examples():
     """Options that decide the vectors may change before fit (GridSearchCV sets them on an unfitted clone), not
     after: the stored vectors would no longer match."""
