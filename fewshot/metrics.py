@@ -1,18 +1,28 @@
-"""Scoring a classifier on labelled texts: accuracy, macro-F1, per-label F1 (shared by the CLI and the app)."""
+"""Scoring a classifier, or its answers, on labelled texts: accuracy, macro-F1, per-label precision / recall / F1,
+what the unknown rule did (one implementation for the CLI, the app's Evaluate tab and Python)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from sklearn.metrics import accuracy_score, f1_score
 
 from .errors import FewShotError
 from .text import clean_labels, clean_texts
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": None}
 """Unknown-option overrides that leave only the "none of these" examples answering unknown."""
+
+OOS_COST = 0.02
+"""In-scope accuracy a threshold may cost in :func:`recall_at_cost` (2 points, the target the in-domain protocol
+reports: docs/research/unknown-in-domain.md)."""
 
 
 def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = None, unknown: bool = True,
@@ -43,20 +53,11 @@ def evaluate(clf: Any, texts: list[str], gold: list[str], *, progress: Any = Non
     else:
         pred = [str(p) for p in clf.predict(texts, progress=progress, batch_aware=batch_aware, **overrides)]
     seconds = time.perf_counter() - start
-    labels = sorted(set(gold) | set(pred))
-    per_label = f1_score(gold, pred, labels=labels, average=None, zero_division=0)
-    gold_labels = sorted(set(gold))
-    scored = gold_labels if unknown else real_labels(gold, clf.config.unknown_label)
-    return {
-        "accuracy": float(accuracy_score(gold, pred)),
-        "macro_f1": float(f1_score(gold, pred, labels=scored, average="macro", zero_division=0)),
-        "n": len(gold),
-        "n_labels": len(scored),
-        "per_label_f1": {lab: round(float(f), 4) for lab, f in zip(labels, per_label) if lab in set(scored)},
-        "counts": {lab: gold.count(lab) for lab in gold_labels},
+    unknown_label = clf.config.unknown_label
+    return label_scores(gold, pred, unknown_label=unknown_label, unknown=unknown) | {
         "predict_seconds": seconds,
         "predictions": pred,
-    } | (_unknown_summary(gold, pred, clf.config.unknown_label) if unknown else {})
+    } | (unknown_summary(gold, pred, unknown_label) if unknown else {})
 
 
 def _single_label(clf: Any, what: str) -> None:
@@ -94,8 +95,13 @@ def _reading_rows(reading: tuple[Any, Any], n: int) -> tuple[Any, Any]:
     return probs, scores
 
 
-def _unknown_summary(gold: list[str], pred: list[str], unknown_label: str) -> dict[str, Any]:
-    """In-scope accuracy, unknown recall and the answered share of predictions made with the unknown rule."""
+def unknown_summary(gold: Sequence[str], pred: Sequence[str], unknown_label: str = "unknown") -> dict[str, Any]:
+    """What the unknown rule did, from answers ``pred`` made with it against ``gold`` (rows labelled
+    ``unknown_label`` are the out-of-scope rows, right when answered unknown): ``in_scope_accuracy`` (over the
+    other rows, an unknown answer wrong; None without any), ``n_unknown`` (rows labelled unknown),
+    ``unknown_recall`` (their share answered unknown; None without any) and ``answered`` (share of all rows
+    answered with a label)."""
+    gold, pred = _label_pairs(gold, pred)
     in_scope = [(g, p) for g, p in zip(gold, pred) if g != unknown_label]
     n_unknown = len(gold) - len(in_scope)
     caught = sum(p == unknown_label for g, p in zip(gold, pred) if g == unknown_label)
@@ -105,6 +111,117 @@ def _unknown_summary(gold: list[str], pred: list[str], unknown_label: str) -> di
         "unknown_recall": caught / n_unknown if n_unknown else None,
         "answered": sum(p != unknown_label for p in pred) / max(len(pred), 1),
     }
+
+
+def _label_pairs(gold: Sequence[str], pred: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``gold`` and ``pred`` as labels (:func:`fewshot.text.clean_labels`), checked to pair one to one."""
+    gold, pred = clean_labels(gold, "gold"), clean_labels(pred, "pred")
+    if not gold:
+        raise FewShotError("no rows to score: pass at least one gold label")
+    if len(gold) != len(pred):
+        raise FewShotError(f"gold and pred must have the same length, got {len(gold)} and {len(pred)}")
+    return gold, pred
+
+
+def label_scores(gold: Sequence[str], pred: Sequence[str], *, unknown_label: str = "unknown",
+                 unknown: bool = True) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-label F1 (4 places), ``n``, ``n_labels`` (the labels scored) and ``counts`` (rows
+    per gold label) of answers ``pred`` against ``gold``: the measures :func:`evaluate` reports.
+
+    ``unknown=True``: answers made with the unknown rule; ``unknown_label`` is a label like the others (a row
+    labelled so is right when answered unknown). ``unknown=False``: answers made without the rule; macro-F1,
+    per-label F1 and ``n_labels`` cover the real labels only (:func:`real_labels`), a row labelled unknown
+    counting against the label it got.
+    """
+    gold, pred = _label_pairs(gold, pred)
+    gold_labels = sorted(set(gold))
+    scored = gold_labels if unknown else real_labels(gold, unknown_label)
+    f1 = per_label_scores(gold, pred, scored)["f1"]
+    return {
+        "accuracy": float(accuracy_score(gold, pred)),
+        "macro_f1": float(f1_score(gold, pred, labels=scored, average="macro", zero_division=0)),
+        "n": len(gold),
+        "n_labels": len(scored),
+        "per_label_f1": {lab: round(float(f), 4) for lab, f in zip(scored, f1)},
+        "counts": {lab: gold.count(lab) for lab in gold_labels},
+    }
+
+
+def per_label_scores(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str] | None = None
+                     ) -> pd.DataFrame:
+    """Precision, recall, F1 (0 where undefined) and ``n`` (rows with that gold label) of answers ``pred``
+    against ``gold``, one row per label of ``labels`` (default: the gold labels, sorted), in that order."""
+    import pandas as pd
+    from sklearn.metrics import precision_recall_fscore_support
+
+    gold, pred = _label_pairs(gold, pred)
+    labels = sorted(set(gold)) if labels is None else [str(lab) for lab in labels]
+    p, r, f, n = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
+    return pd.DataFrame({"label": labels, "precision": p, "recall": r, "f1": f, "n": n.astype(int)})
+
+
+def most_confused_with(gold: Sequence[str], pred: Sequence[str]) -> dict[str, str]:
+    """For each gold label with wrong answers, the answer it most often got instead (ties: the one first given
+    in row order), labels sorted."""
+    gold, pred = _label_pairs(gold, pred)
+    wrong: dict[str, Counter[str]] = {}
+    for g, p in zip(gold, pred):
+        if g != p:
+            wrong.setdefault(g, Counter())[p] += 1
+    return {lab: wrong[lab].most_common(1)[0][0] for lab in sorted(wrong)}
+
+
+def apply_score_threshold(pred: Sequence[str], scores: Any, threshold: float | None,
+                          unknown_label: str = "unknown") -> list[str]:
+    """Answers with the unknown rule's score threshold: ``pred`` (made without the rule, as
+    ``predict_with_scores(..., **NO_UNKNOWN)`` gives them) answered ``unknown_label`` where
+    :func:`fewshot.unknown.rejected` rejects the in-scope score, i.e. below ``threshold`` or ``-inf`` ("none of
+    these" won; ``threshold`` None: only those), as ``labels_from_proba(..., score_threshold=threshold)`` answers."""
+    import numpy as np
+
+    from .unknown import rejected
+
+    pred = [str(p) for p in pred]
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(pred),):
+        raise FewShotError(f"pred and scores must have one value per text, got {len(pred)} and shape {scores.shape}")
+    if np.isnan(scores).any():
+        raise FewShotError("scores must be numbers (NaN found); -inf is a score below all others")
+    # probabilities only matter to min_confidence, which is off here: one column stands in for them
+    reject = rejected(np.ones((len(pred), 1)), scores, min_confidence=None, score_threshold=threshold)
+    return [unknown_label if r else p for p, r in zip(pred, reject)]
+
+
+def evaluate_predictions(gold: Sequence[str], pred: Sequence[str], scores: Any, *, threshold: float | None = None,
+                         unknown_label: str = "unknown", cost: float = OOS_COST) -> dict[str, Any]:
+    """:func:`evaluate` from arrays: answers ``pred`` made without the unknown rule and their in-scope ``scores``
+    (``predict_with_scores(texts, **NO_UNKNOWN)``) against ``gold`` (rows labelled ``unknown_label``: out of
+    scope). What the app's Evaluate tab reports.
+
+    The top level holds :func:`label_scores` with ``unknown=False`` (the labels alone decide), ``n_unknown`` and
+    ``threshold``; ``with_unknown`` the answers at the score ``threshold`` (:func:`apply_score_threshold`):
+    :func:`label_scores`, :func:`unknown_summary`, ``answered_unknown`` and ``errors`` (rows answered unknown,
+    rows answered wrong) and the ``predictions``. With rows of both kinds, ``separation`` holds what any threshold
+    could do (:func:`separation` of the in-scope rows' and the out-of-scope rows' scores, and ``cost``).
+    """
+    import numpy as np
+
+    gold, pred = _label_pairs(gold, pred)
+    answers = apply_score_threshold(pred, scores, threshold, unknown_label)
+    scores = np.asarray(scores, dtype=np.float64)
+    oos = np.array([g == unknown_label for g in gold], dtype=bool)
+    with_unknown = label_scores(gold, answers, unknown_label=unknown_label) | unknown_summary(
+        gold, answers, unknown_label) | {
+        "answered_unknown": sum(a == unknown_label for a in answers),
+        "errors": sum(g != a for g, a in zip(gold, answers)),
+        "predictions": answers,
+    }
+    out = label_scores(gold, pred, unknown_label=unknown_label, unknown=False) | {
+        "n_unknown": int(oos.sum()), "threshold": threshold, "with_unknown": with_unknown}
+    if oos.any() and (~oos).any():
+        right = np.array([g == p for g, p in zip(gold, pred)], dtype=bool)[~oos]
+        out["separation"] = separation(right, scores[~oos], scores[oos], cost) | {"cost": cost}
+    return out
 
 
 def evaluate_curve(clf: Any, texts: list[str], gold: list[str], *, progress: Any = None,
@@ -146,11 +263,6 @@ def _automatic_threshold(clf: Any) -> float | None:
         return float(clf.auto_threshold_)
     except FewShotError:  # fewer than 2 examples per label: no held-out fold, no automatic point to mark
         return None
-
-
-OOS_COST = 0.02
-"""In-scope accuracy a threshold may cost in :func:`recall_at_cost` (2 points, the target the in-domain protocol
-reports: docs/research/unknown-in-domain.md)."""
 
 
 def recall_at_cost(right: Any, in_scores: Any, oos_scores: Any, cost: float = OOS_COST) -> float:

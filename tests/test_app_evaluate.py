@@ -56,17 +56,21 @@ def test_tables_from_a_scored_file() -> None:
     rows = ev.errors(res, true, predicted)
     assert len(rows) == pairs.iloc[0, 2] and set(rows["gold"]) == {true} and set(rows["predicted"]) == {predicted}
     s = ev.summary(res)
-    ruled = ev.with_rule(res, 1.2)
+    from fewshot.metrics import apply_score_threshold, separation
+
+    ruled = apply_score_threshold(res["pred"], res["scores"], 1.2, "unknown")
+    assert ev.answers(res) == ruled  # the automatic threshold, 1.2, is in use
     assert s["answered_unknown"] == ruled.count("unknown") and s["n_oos"] == 60
     assert 0 < s["oos_recall"] <= 1 and s["accuracy_rule"] != s["accuracy"]
-    from fewshot.metrics import separation
 
     gold, pred, scores = (np.asarray(res[k]) for k in ("gold", "pred", "scores"))
     assert {k: s[k] for k in ("oos_auroc", "oos_recall_at_cost", "oos_fpr_at_95")} == separation(
         (gold == pred)[:900], scores[:900], scores[900:])  # as `fewshot evaluate --oos` reports them
     assert 0.85 < s["oos_auroc"] < 1 and s["cost"] == 0.02  # scores 2 apart in units of 0.5: AUROC about 0.92
     without = {**res, "gold": res["gold"][:900], "pred": res["pred"][:900], "scores": res["scores"][:900]}
-    assert "oos_auroc" not in ev.summary(without)
+    assert "oos_auroc" not in ev.summary(without) and math.isnan(ev.summary(without)["oos_recall"])
+    only_oos = {**res, "gold": res["gold"][900:], "pred": res["pred"][900:], "scores": res["scores"][900:]}
+    assert math.isnan(ev.summary(only_oos)["in_scope_accuracy_rule"])  # no in-scope row: the headline shows nan%
 
 
 def test_file_labels_the_label_set_lacks_are_named_with_a_likely_match() -> None:

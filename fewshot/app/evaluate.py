@@ -2,7 +2,9 @@
 acts on (per-label precision / recall / F1 worst first, the most-confused pairs, a confusion view of the
 labels with most errors, a downloadable report) and the operating point of the unknown rule (the curve of
 in-scope accuracy against out-of-scope recall, or accuracy against coverage, from
-:func:`fewshot.unknown.operating_curve`).
+:func:`fewshot.unknown.operating_curve`). The measures and the unknown rule's answers are the library's
+(:func:`fewshot.metrics.evaluate_predictions`, :func:`~fewshot.metrics.per_label_scores`,
+:func:`~fewshot.metrics.apply_score_threshold`); this module arranges them into tables and figures.
 
 Rows whose gold label is the classifier's ``unknown_label`` are out-of-scope rows: right when answered
 unknown. The headline gives accuracy both as the labels alone decide and with the unknown rule in use; the
@@ -20,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FewShotError
-from ..text import ProgressFn
+from ..metrics import NO_UNKNOWN
+from ..text import ProgressFn, label_name
 from ..unknown import reads_together
 from . import state as st
 
@@ -35,7 +38,6 @@ PER_LABEL_COLUMNS = ["label", "F1", "precision", "recall", "n", "most often pred
 PAIR_COLUMNS = ["true label", "predicted as", "rows", "share"]  # share: of the true label's rows
 SCORE_BOUND = st.SCORE_BOUND
 """Thresholds a request may set lie within +-SCORE_BOUND (in-scope scores are logits or similarities)."""
-NO_UNKNOWN = {"min_confidence": None, "auto_unknown": False, "score_threshold": None}
 
 
 def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
@@ -61,7 +63,7 @@ def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
         return run_multi(clf, sub, text_col, label_col, rule or unknown_rule(clf, True, 0.0), progress,
                          skipped=int((~keep).sum()))
     texts = sub[text_col].str.slice(0, st.MAX_INPUT_CHARS).tolist()
-    gold = [" ".join(g.split()) for g in sub[label_col]]
+    gold = [label_name(g) for g in sub[label_col]]
     labels, probs, scores = clf.predict_with_scores(texts, progress=progress, batch_aware=batch_aware, **NO_UNKNOWN)
     auto, note = st.auto_threshold(clf)
     chosen = clf.config.score_threshold
@@ -127,7 +129,7 @@ def _arrays(res: dict[str, Any], rule: bool = True) -> tuple[np.ndarray, np.ndar
     """gold, predicted (with the unknown rule in use, unless ``rule`` is False), scores, out-of-scope mask."""
     gold = np.asarray(res["gold"], dtype=object)
     rule = rule and not res.get("multi")  # a multi-label pass answered with its rule already
-    pred = np.asarray(with_rule(res, active_threshold(res)) if rule else res["pred"], dtype=object)
+    pred = np.asarray(answers(res) if rule else res["pred"], dtype=object)
     oos = gold == res["unknown_label"]
     return gold, pred, np.asarray(res["scores"], dtype=np.float64), oos
 
@@ -137,56 +139,50 @@ def active_threshold(res: dict[str, Any]) -> float | None:
     return res["chosen"] if res.get("chosen") is not None else res.get("auto")
 
 
-def with_rule(res: dict[str, Any], threshold: float | None) -> list[str]:
-    """Predictions with the unknown rule at ``threshold`` (score below it: unknown; None: no rule)."""
-    pred = np.asarray(res["pred"], dtype=object)
-    if threshold is None:
-        return pred.tolist()
-    return np.where(np.asarray(res["scores"], dtype=np.float64) < threshold, res["unknown_label"], pred).tolist()
+def answers(res: dict[str, Any]) -> list[str]:
+    """What the app answers for the rows: :func:`fewshot.metrics.apply_score_threshold` at the threshold in use."""
+    from ..metrics import apply_score_threshold
+
+    return apply_score_threshold(res["pred"], res["scores"], active_threshold(res), res["unknown_label"])
+
+
+SHOWN_KEYS = {"accuracy_rule": "accuracy", "in_scope_accuracy_rule": "in_scope_accuracy",
+              "oos_recall": "unknown_recall", "answered_unknown": "answered_unknown", "errors": "errors"}
+"""The headline's names of :func:`fewshot.metrics.evaluate_predictions`'s ``with_unknown`` measures."""
 
 
 def summary(res: dict[str, Any]) -> dict[str, Any]:
-    """Headline numbers: accuracy and macro-F1 without the unknown rule, and accuracy with it; with rows labelled
-    unknown, how well the scores separate them for any threshold (:func:`fewshot.metrics.separation`)."""
-    from sklearn.metrics import f1_score
+    """Headline numbers (:func:`fewshot.metrics.evaluate_predictions`): accuracy and macro-F1 without the unknown
+    rule, and accuracy with it; with rows labelled unknown, how well the scores separate them for any threshold
+    (:func:`fewshot.metrics.separation`). A measure without rows to count (in-scope accuracy of a file labelled
+    all unknown) is NaN, which the headline prints as ``nan%``."""
+    from ..metrics import evaluate_predictions
 
-    from ..metrics import OOS_COST, real_labels, separation
-
-    gold, pred, scores, oos = _arrays(res, rule=False)
     threshold = active_threshold(res)
-    ruled = np.asarray(with_rule(res, threshold), dtype=object)
-    out = {
-        "n": len(gold), "n_oos": int(oos.sum()), "accuracy": float((gold == pred).mean()),
-        "macro_f1": float(f1_score(gold, pred, labels=real_labels(gold, res["unknown_label"]), average="macro",
-                                   zero_division=0)),  # rows labelled unknown: the rule's lines
-        "threshold": threshold, "mode": "chosen" if res.get("chosen") is not None else "auto",
-        "accuracy_rule": float((gold == ruled).mean()),
-        "in_scope_accuracy_rule": float((gold[~oos] == ruled[~oos]).mean()) if (~oos).any() else float("nan"),
-        "oos_recall": float((ruled[oos] == res["unknown_label"]).mean()) if oos.any() else float("nan"),
-        "answered_unknown": int((ruled == res["unknown_label"]).sum()),
-        "errors": int((gold != ruled).sum()),
-        "unseen_labels": sorted(set(gold) - set(res["classes"]) - {res["unknown_label"]}),
-    }
-    if oos.any() and (~oos).any():  # what any threshold could do: the measures `fewshot evaluate --oos` reports
-        out |= separation((gold == pred)[~oos], scores[~oos], scores[oos]) | {"cost": OOS_COST}
-    return out
+    m = evaluate_predictions(res["gold"], res["pred"], res["scores"], threshold=threshold,
+                             unknown_label=res["unknown_label"])
+    ruled = m["with_unknown"]
+    out = {"n": m["n"], "n_oos": m["n_unknown"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+           "threshold": threshold, "mode": "chosen" if res.get("chosen") is not None else "auto"}
+    out |= {shown: float("nan") if ruled[key] is None else ruled[key] for shown, key in SHOWN_KEYS.items()}
+    out["unseen_labels"] = sorted(set(res["gold"]) - set(res["classes"]) - {res["unknown_label"]})
+    return out | m.get("separation", {})
 
 
 def per_label(res: dict[str, Any]) -> pd.DataFrame:
-    """Precision, recall, F1 and count per gold label, worst F1 first (ties: more rows first), and the label
-    each one is most often mistaken for (multi-label: per label over the sets, and the label most often answered
-    in its place when it is missed)."""
-    from sklearn.metrics import precision_recall_fscore_support
+    """Precision, recall, F1 and count per gold label (:func:`fewshot.metrics.per_label_scores`), worst F1 first
+    (ties: more rows first), and the label each one is most often mistaken for
+    (:func:`fewshot.metrics.most_confused_with`; multi-label: per label over the sets, and the label most often
+    answered in its place when it is missed)."""
+    from ..metrics import most_confused_with, per_label_scores
 
     if res.get("multi"):
         return _per_label_multi(res)
-    gold, pred, _, _ = _arrays(res)
-    labels = sorted(set(gold))
-    p, r, f, n = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
-    wrong = pd.Series(pred[gold != pred]).groupby(gold[gold != pred]).agg(lambda s: s.value_counts().index[0]) \
-        if (gold != pred).any() else pd.Series(dtype=object)
-    df = pd.DataFrame({"label": labels, "F1": f.round(3), "precision": p.round(3), "recall": r.round(3),
-                       "n": n.astype(int), "most often predicted as": [wrong.get(lab, "") for lab in labels]})
+    gold, pred = res["gold"], answers(res)
+    scores, wrong = per_label_scores(gold, pred), most_confused_with(gold, pred)
+    df = pd.DataFrame({"label": scores["label"], "F1": scores["f1"].round(3), "precision": scores["precision"].round(3),
+                       "recall": scores["recall"].round(3), "n": scores["n"],
+                       "most often predicted as": [wrong.get(lab, "") for lab in scores["label"]]})
     return df.sort_values(["F1", "n", "label"], ascending=[True, False, True], kind="stable").reset_index(drop=True)
 
 

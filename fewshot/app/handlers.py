@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..encoders.encoder import over_length_note
 from ..errors import FewShotError
-from ..io.output import over_length_rows
+from ..io.output import answer_counts, over_length_rows
 from ..language import classifier_input_note
 from ..text import same_name_as
 from ..uncovered import MIN_GROUP_SIZE
@@ -613,13 +613,10 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
     multi = st.is_multi_classifier(fit.clf)
     names = st.added_columns(df, multi)
     label_col, conf_col, _, score_col = names
-    answered = out[label_col][out[label_col] != ""]
-    if multi:  # per label (a row counts for each of its labels)
-        answered = answered.str.split(st.LABEL_SEPARATOR).explode().str.strip()
-    counts = answered.value_counts()
+    counts = answer_counts(out[label_col], multi)  # multi-label: a row counts for each of its labels
     done = len(out) - blank
     summary = (f"**{esc(about)}: {done} row{'s' if done != 1 else ''} labelled.** "
-               + " · ".join(f"{esc(k)}: {v}" for k, v in counts.items()))
+               + " · ".join(f"{esc(k)}: {v}" for k, v in counts.most_common()))
     unknown = int(counts.get(fit.clf.config.unknown_label, 0))
     nearest_none = int((out[score_col] == "-inf").sum())  # closest to a "none of these" example (any rule)
     if multi:
