@@ -63,8 +63,10 @@ class Prediction:
     score: float = 0.0  # in-scope score: higher = closer to the examples (see FewShotClassifier.in_scope_score)
     ambiguous: bool = False  # "A or B?": the top two probabilities differ by less than ambiguity_margin
     alternatives: list[str] = field(default_factory=list)  # the top two labels when ambiguous, else []
-    labels: list[str] = field(default_factory=list)  # multi_label: every predicted label, most probable first ([]: unknown)
-    label_matches: dict[str, list[Match]] = field(default_factory=dict)  # multi_label: per predicted label, its nearest examples
+    labels: list[str] = field(default_factory=list)  # multi_label: every predicted label, most probable first
+    # ([]: unknown)
+    label_matches: dict[str, list[Match]] = field(default_factory=dict)  # multi_label: per predicted label, its
+    # nearest examples
 
 
 class FewShotClassifier:
@@ -108,7 +110,8 @@ class FewShotClassifier:
         self._finetune: Any = None  # fewshot.finetuned.Finetuned once fine-tuned (the instant encoder is kept in it)
         self._auto_threshold: float | None = None
         self._none_groups = 0  # classes the rule fits for the "none of these" examples (fewshot.unknown.none_groups)
-        self._none_memo: tuple[np.ndarray, np.ndarray] | None = None  # (their vectors, their groups): see _none_group_ids
+        self._none_memo: tuple[np.ndarray, np.ndarray] | None = None  # (their vectors, their groups): see
+        # _none_group_ids
         self.classes_: np.ndarray = np.array([], dtype=object)
         self._multilabel: Any = None  # fewshot.multilabel.classifier_mode.MultiLabelMode with multi_label=True
         if self.config.multi_label:

@@ -65,7 +65,8 @@ class ClassifierConfig:
     extra_layers: list[int] | str = "auto"  # encoder layers appended to the embedding (fewshot.encoders.encoder)
     adapt: str = "none"  # "maml" | "fomaml" | "reptile": fit the head with the model folder's inner loop
     multi_label: bool = False  # several labels per text (fewshot.multilabel.classifier_mode); predict returns lists
-    label_thresholds: dict[str, float] | None = None  # multi-label: per-label probability thresholds overriding the cross-validated ones
+    label_thresholds: dict[str, float] | None = None  # multi-label: per-label probability thresholds that override
+    # the cross-validated ones
 
     @classmethod
     def from_options(cls, options: dict[str, Any], *, warn: bool = True) -> ClassifierConfig:
@@ -129,6 +130,33 @@ class ClassifierConfig:
             raise FewShotError(f"adapt={self.adapt!r} fits a head, but rule='matching' uses none; "
                                "pass rule='head' (the default) or adapt='none'")
 
+    # Old attribute names, readable and writable with a FutureWarning (properties are no dataclass fields: asdict
+    # and saved configs carry only the current names).
+    @property
+    def unknown_threshold(self) -> float | str | None:
+        """Deprecated: ``"auto"`` for ``auto_unknown``, else ``min_confidence``."""
+        warnings.warn("ClassifierConfig.unknown_threshold is deprecated: read min_confidence and auto_unknown",
+                      FutureWarning, stacklevel=2)
+        return "auto" if self.auto_unknown else self.min_confidence
+
+    @unknown_threshold.setter
+    def unknown_threshold(self, value: float | str | None) -> None:
+        warnings.warn("ClassifierConfig.unknown_threshold is deprecated: use clf.set_params(min_confidence=...) "
+                      "or clf.set_params(auto_unknown=True)", FutureWarning, stacklevel=2)
+        for name, new in unknown_options(value).items():
+            setattr(self, name, new)
+
+    @property
+    def quantize(self) -> bool:
+        """Deprecated: ``int8``."""
+        warnings.warn("ClassifierConfig.quantize is deprecated: read int8", FutureWarning, stacklevel=2)
+        return self.int8
+
+    @quantize.setter
+    def quantize(self, value: bool) -> None:
+        warnings.warn("ClassifierConfig.quantize is deprecated: set int8", FutureWarning, stacklevel=2)
+        self.int8 = bool(value)
+
 
 def option_names() -> set[str]:
     """The current option names (the fields of :class:`ClassifierConfig`)."""
@@ -171,34 +199,3 @@ def migrate_options(options: dict[str, Any], *, warn: bool = True) -> dict[str, 
             raise FewShotError(f"quantize={old!r} contradicts int8={options['int8']!r}; pass only int8")
         options["int8"] = bool(old)
     return options
-
-
-def _get_unknown_threshold(self: ClassifierConfig) -> float | str | None:
-    warnings.warn("ClassifierConfig.unknown_threshold is deprecated: read min_confidence and auto_unknown",
-                  FutureWarning, stacklevel=2)
-    if self.auto_unknown:
-        return "auto"
-    return self.min_confidence
-
-
-def _set_unknown_threshold(self: ClassifierConfig, value: float | str | None) -> None:
-    warnings.warn("ClassifierConfig.unknown_threshold is deprecated: use clf.set_params(min_confidence=...) "
-                  "or clf.set_params(auto_unknown=True)", FutureWarning, stacklevel=2)
-    for name, new in unknown_options(value).items():
-        setattr(self, name, new)
-
-
-def _get_quantize(self: ClassifierConfig) -> bool:
-    warnings.warn("ClassifierConfig.quantize is deprecated: read int8", FutureWarning, stacklevel=2)
-    return self.int8
-
-
-def _set_quantize(self: ClassifierConfig, value: bool) -> None:
-    warnings.warn("ClassifierConfig.quantize is deprecated: set int8", FutureWarning, stacklevel=2)
-    self.int8 = bool(value)
-
-
-# Old attribute names, readable and writable with a FutureWarning; set after the dataclass is made so that
-# they are no fields (asdict and saved configs carry only the current names).
-ClassifierConfig.unknown_threshold = property(_get_unknown_threshold, _set_unknown_threshold)  # type: ignore[attr-defined]
-ClassifierConfig.quantize = property(_get_quantize, _set_quantize)  # type: ignore[attr-defined]
