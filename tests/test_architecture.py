@@ -120,7 +120,8 @@ def test_distributed_engine_calls_the_library_not_the_cli() -> None:
     assert "fewshot.cli" not in graph["fewshot.distributed.ray_engine"]
 
 
-HEAVY = ("gradio", "ray", "matplotlib", "torch", "fewshot.meta", "fewshot.app", "fewshot.train", "fewshot.maml")
+HEAVY = ("gradio", "ray", "matplotlib", "torch", "fewshot.meta", "fewshot.losses", "fewshot.app", "fewshot.train",
+         "fewshot.maml")
 
 
 def _run(code: str) -> dict:
@@ -157,7 +158,8 @@ def test_using_the_classifier_loads_no_app_ray_or_training_code_and_no_global_se
         "import fewshot.metrics, fewshot.diagnostics  # scikit-learn sets KMP_* variables when imported\n"
         "from fewshot.encoders.determinism import strict_blas\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('gradio', 'ray', 'matplotlib')\n"
-        "               or m.startswith(('fewshot.meta', 'fewshot.app', 'fewshot.train', 'fewshot.maml')))\n"
+        "               or m.startswith(('fewshot.meta', 'fewshot.losses', 'fewshot.app', 'fewshot.train',\n"
+        "                                'fewshot.maml')))\n"
         "print(json.dumps({'heavy': heavy, 'threads_same': torch.get_num_threads() == threads,\n"
         "                  'env_same': env_same, 'strict_applied': strict_blas.cache_info().currsize}))\n")
     assert out == {"heavy": [], "threads_same": True, "env_same": True, "strict_applied": 0}

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fewshot.meta.episodes import EpisodeSampler, sample_pairs
+from fewshot.meta.episodes import EpisodeSampler, sample_balanced_pairs
 from fewshot.errors import FewShotError
 
 
@@ -55,7 +55,7 @@ def test_episode_sampler_refuses_impossible_episodes() -> None:
 @given(seed=st.integers(0, 10_000), n_pairs=st.integers(2, 200))
 def test_pairs_balanced_and_correct(seed: int, n_pairs: int) -> None:
     labels = _labels(5, 6)
-    i, j, y = sample_pairs(labels, n_pairs, seed=seed)
+    i, j, y = sample_balanced_pairs(labels, n_pairs, seed=seed)
     assert len(i) == len(j) == len(y) == n_pairs
     assert abs(int((y == 0).sum()) - int((y == 1).sum())) <= 1
     same = labels[i] == labels[j]
@@ -65,9 +65,9 @@ def test_pairs_balanced_and_correct(seed: int, n_pairs: int) -> None:
 
 def test_pairs_seeded() -> None:
     labels = _labels()
-    a, b = sample_pairs(labels, 50, seed=3), sample_pairs(labels, 50, seed=3)
+    a, b = sample_balanced_pairs(labels, 50, seed=3), sample_balanced_pairs(labels, 50, seed=3)
     assert all(np.array_equal(x, z) for x, z in zip(a, b))
-    c = sample_pairs(labels, 50, seed=4)
+    c = sample_balanced_pairs(labels, 50, seed=4)
     assert not np.array_equal(a[0], c[0])
 
 
@@ -76,10 +76,10 @@ def test_hard_negatives_are_other_label_and_harder() -> None:
     labels = _labels(8, 12)
     emb = rng.normal(size=(len(labels), 16)).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    i, j, y = sample_pairs(labels, 400, seed=1, embeddings=emb, hard_fraction=1.0)
+    i, j, y = sample_balanced_pairs(labels, 400, seed=1, embeddings=emb, hard_fraction=1.0)
     neg = y == 1
     assert not np.any(labels[i[neg]] == labels[j[neg]])
-    ei, ej, ey = sample_pairs(labels, 400, seed=1, embeddings=emb, hard_fraction=0.0)
+    ei, ej, ey = sample_balanced_pairs(labels, 400, seed=1, embeddings=emb, hard_fraction=0.0)
     hard_sim = np.mean(np.sum(emb[i[neg]] * emb[j[neg]], axis=1))
     easy_sim = np.mean(np.sum(emb[ei[ey == 1]] * emb[ej[ey == 1]], axis=1))
     assert hard_sim > easy_sim + 0.1
@@ -87,6 +87,6 @@ def test_hard_negatives_are_other_label_and_harder() -> None:
 
 def test_pairs_refuse_degenerate_data() -> None:
     with pytest.raises(FewShotError):
-        sample_pairs(["a", "a", "a"], 10)
+        sample_balanced_pairs(["a", "a", "a"], 10)
     with pytest.raises(FewShotError):
-        sample_pairs(["a", "b", "c"], 10)
+        sample_balanced_pairs(["a", "b", "c"], 10)

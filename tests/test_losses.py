@@ -1,4 +1,4 @@
-"""Properties of the meta-training losses (fewshot.meta.losses)."""
+"""Properties of the training losses (fewshot.losses), and their values on fixed tensors."""
 
 from __future__ import annotations
 
@@ -9,14 +9,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fewshot.errors import FewShotError
-from fewshot.meta.losses import (
+from fewshot.losses import (
     ContrastiveLoss,
     CosineScoreLoss,
     HeldOutLabelRankingLoss,
     MatchingLoss,
     PrototypicalLoss,
     SelfContrastiveLoss,
+    all_positives_and_hardest_negatives,
     contrastive_loss,
+    distill_cosine,
+    episode_contrastive_loss,
+    hardest_negatives,
+    preservation_loss,
+    random_positive_and_hardest_negative,
+    similarity_kl,
+    supcon_loss,
 )
 
 distances = st.floats(min_value=0.0, max_value=3.0, allow_nan=False)
@@ -170,3 +178,98 @@ def test_cosine_score_loss_is_squared_error_of_the_cosine() -> None:
     assert CosineScoreLoss()(u, v, score).item() == pytest.approx((0.0 + 0.25) / 2)
     with pytest.raises(FewShotError, match="one score per pair"):
         CosineScoreLoss()(u, v, score[:1])
+
+
+def _fixed(n: int, d: int, shift: float = 0.0) -> torch.Tensor:
+    """A fixed tensor made without a random generator: the same on every machine."""
+    return torch.sin(torch.arange(n * d, dtype=torch.float32).reshape(n, d) * 0.7 + 0.3 + shift)
+
+
+# each loss's value on the tensors of test_losses_compute_what_they_did_before_the_move, computed with the
+# losses where they were before fewshot.losses (fewshot.meta.losses, fewshot.adapt.losses, fewshot.meta.distill)
+BEFORE_THE_MOVE = {
+    "contrastive": 0.20102478563785553,
+    "matching": 1.0984916687011719,
+    "matching_centred": 1.141921877861023,
+    "prototypical": 7.225117206573486,
+    "prototypical_uncentred": 7.2415900230407715,
+    "held_out_ranking": 0.022653987631201744,
+    "self_contrastive": 1.3710427284240723,
+    "cosine_score": 0.3288179039955139,
+    "supcon": 13.541682243347168,
+    "episode_contrastive": 1.7103101015090942,
+    "similarity_kl": 30.19148063659668,
+    "distill_cosine": 0.9995865225791931,
+    "preservation": 2.030895948410034,
+}
+
+
+def test_losses_compute_what_they_did_before_the_move() -> None:
+    z = F.normalize(_fixed(12, 6), dim=-1)
+    v = F.normalize(_fixed(12, 6, 0.2), dim=-1)
+    t = F.normalize(torch.cos(torch.arange(72, dtype=torch.float32).reshape(12, 6) * 1.3), dim=-1)
+    labels = torch.arange(3).repeat_interleave(4)
+    s, sy, q = _fixed(6, 6), torch.arange(3).repeat_interleave(2), _fixed(6, 6, 1.0)
+    proj = torch.nn.Linear(6, 6)
+    with torch.no_grad():
+        proj.weight.copy_(_fixed(6, 6, 3.0))
+        proj.bias.copy_(_fixed(1, 6, 4.0)[0])
+    got = {
+        "contrastive": ContrastiveLoss(0.8)(z, v, torch.tensor([0, 1] * 6)),
+        "matching": MatchingLoss(0.1)(s, sy, q, sy, 3),
+        "matching_centred": MatchingLoss(0.1, center=True)(s, sy, q, sy, 3),
+        "prototypical": PrototypicalLoss(0.1)(s, sy, q, sy, 3),
+        "prototypical_uncentred": PrototypicalLoss(0.1, center=False)(s, sy, q, sy, 3),
+        "held_out_ranking": HeldOutLabelRankingLoss(0.1)(s, sy, q[:4], _fixed(3, 6, 2.0), 3),
+        "self_contrastive": SelfContrastiveLoss(0.05)(z, v),
+        "cosine_score": CosineScoreLoss()(z, v, torch.linspace(0, 1, 12)),
+        "supcon": supcon_loss(z, labels, 0.1),
+        "episode_contrastive": episode_contrastive_loss(z, labels, 0.9, torch.Generator().manual_seed(3)),
+        "similarity_kl": similarity_kl(z, t, 0.05),
+        "distill_cosine": distill_cosine(proj, z, t),
+        "preservation": preservation_loss(z, t),
+    }
+    assert {k: x.item() for k, x in got.items()} == pytest.approx(BEFORE_THE_MOVE, rel=1e-5)
+    # the pairs both miners chose before they shared hardest_negatives
+    _, j, _ = random_positive_and_hardest_negative(z, labels, torch.Generator().manual_seed(3))
+    assert j.tolist() == [2, 3, 3, 0, 5, 6, 5, 5, 10, 11, 9, 10, 6, 4, 5, 6, 1, 2, 9, 10, 5, 6, 7, 5]
+    _, j, _ = all_positives_and_hardest_negatives(z, labels)
+    assert j.tolist() == [1, 2, 3, 2, 3, 3, 5, 6, 7, 6, 7, 7, 9, 10, 11, 10, 11, 11, 6, 4, 5, 6, 1, 2, 9, 10, 5, 6,
+                          7, 5]
+
+
+def test_hardest_negative_is_the_most_similar_other_label_row() -> None:
+    z = F.normalize(_fixed(12, 6), dim=-1)
+    labels = torch.arange(3).repeat_interleave(4)
+    neg = hardest_negatives(z, labels)
+    sims = z @ z.T
+    for row in range(12):
+        others = labels != labels[row]
+        assert labels[neg[row]] != labels[row]
+        assert sims[row, neg[row]] == sims[row][others].max()
+
+
+def test_the_fine_tuning_pairs_are_one_positive_and_the_hardest_negative_per_row() -> None:
+    z = F.normalize(_fixed(12, 6), dim=-1)
+    labels = torch.arange(3).repeat_interleave(4)
+    i, j, dissimilar = random_positive_and_hardest_negative(z, labels, torch.Generator().manual_seed(0))
+    assert len(i) == 24 and dissimilar.sum() == 12
+    same = labels[i] == labels[j]
+    assert torch.all(same == (dissimilar == 0)) and torch.all(i != j)
+    assert torch.equal(j[dissimilar == 1], hardest_negatives(z, labels))
+
+
+@pytest.mark.parametrize("loss", [ContrastiveLoss(0.5, "sum"), MatchingLoss(0.2, center=True), PrototypicalLoss(0.2),
+                                  HeldOutLabelRankingLoss(0.2), SelfContrastiveLoss(0.2), CosineScoreLoss()])
+def test_every_loss_module_reports_its_settings(loss: torch.nn.Module) -> None:
+    """As sentence-transformers' losses do: the constructor's arguments, by name."""
+    config = loss.get_config_dict()
+    assert config == {k: getattr(loss, k) for k in config}
+    assert type(loss)(**config).get_config_dict() == config
+
+
+@pytest.mark.parametrize("make", [lambda t: MatchingLoss(t), lambda t: PrototypicalLoss(t),
+                                  lambda t: HeldOutLabelRankingLoss(t), lambda t: SelfContrastiveLoss(t)])
+def test_every_temperature_is_checked_alike(make) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(FewShotError, match=r"temperature must be > 0, got -0\.5"):
+        make(-0.5)

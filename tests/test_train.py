@@ -53,6 +53,25 @@ def test_train_head_runs_and_is_seeded(method: str) -> None:
         assert torch.equal(ta, tb)
 
 
+
+def test_training_leaves_the_callers_torch_generator_as_it_was() -> None:
+    """train_head and meta_train seed torch on a fork of its global generator: a caller's own draws go on as if
+    no training had run in between (and the training's results do not depend on them)."""
+    from fewshot.meta.trainer import meta_train
+    from fewshot.meta.training_args import MetaConfig
+
+    x, y = _clusters()
+    cfg = TrainConfig(method="matching", **{**TINY, "steps": 2, "ensemble": 1})
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    head = train_head(x, y, cfg).head.state_dict()
+    assert torch.equal(torch.get_rng_state(), before)
+    meta_train(x, y, MetaConfig(method="fomaml", outer_steps=2, n_way=4, k_shots=(2,), q_query=2, meta_batch=2,
+                                label_names=False, validate_every=0))
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(99)
+    assert all(torch.equal(a, b) for a, b in zip(head.values(), train_head(x, y, cfg).head.state_dict().values()))
+
 def test_registered_method_contract() -> None:
     """A method may write gradients itself and return a detached loss (the Reptile/FOMAML shape)."""
     calls = []

@@ -62,6 +62,16 @@ def test_loss_decreases_and_is_seeded(model) -> None:  # type: ignore[no-untyped
     assert a.history == b.history and all(torch.equal(a.state[k], b.state[k]) for k in a.state)
 
 
+
+def test_training_leaves_the_callers_torch_generator_as_it_was(model) -> None:  # type: ignore[no-untyped-def]
+    """Dropout and the seed draw from a fork of torch's global generator: the caller's state is as it was."""
+    texts, labels, teacher = _data()
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    train_encoder(model, texts, labels, teacher, TrainConfig(**{**TINY, "steps": 2, "val_every": 2}),
+                  eval_sets=_eval_set())
+    assert torch.equal(torch.get_rng_state(), before)
+
 def test_checkpoint_resumes_to_the_same_state(model, tmp_path: Path,  # type: ignore[no-untyped-def]
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     texts, labels, teacher = _data()
@@ -233,7 +243,7 @@ def test_weights_are_written_in_files_under_the_size_limit(tmp_path: Path) -> No
 def test_held_out_labels_term_hides_the_batch_last_labels() -> None:
     """--unknown-weight: the batch's last unknown_labels labels leave the support set and become unknown texts."""
     from fewshot.meta.distill import batch_loss
-    from fewshot.meta.losses import HeldOutLabelRankingLoss
+    from fewshot.losses import HeldOutLabelRankingLoss
 
     config = TrainConfig(encoder=True, batch_labels=6, batch_per_label=4, distill_weight=0, structure_weight=0,
                          episode_weight=0, preserve_weight=0, unknown_weight=1.0, unknown_labels=2)

@@ -34,10 +34,12 @@ import torch
 from torch import nn
 
 from ..errors import FewShotError
+from ..losses import episode_contrastive_loss as contrastive_loss
+from ..losses import supcon_loss
 from .config import FinetuneConfig, FinetuneReport, FinetuneResult
+from .episodes import sample_episode
 from .estimate import Rule, fold_ids, held_out_predictions, prototype_margin, prototype_rule
 from .layers import Cached, TopLayers, layer_prefix, lower_states, transformer_of
-from .losses import contrastive_loss, sample_episode, supcon_loss
 
 ProgressFn = Callable[[int, int], None]
 Clock = Callable[[], float]

@@ -4,7 +4,6 @@ Never imported by ``import fewshot`` or by plain :class:`fewshot.FewShotClassifi
 imports :mod:`fewshot.meta.adapted` only when ``adapt`` is not ``"none"``.
 
 - :mod:`~fewshot.meta.episodes`: N-way K-shot episode and pair samplers;
-- :mod:`~fewshot.meta.losses`: contrastive, Matching-Network and prototypical losses;
 - :mod:`~fewshot.meta.maml`: MAML / FOMAML / Reptile, one inner loop each (torch.func);
 - :mod:`~fewshot.meta.adapted`: the saved inner loop run at fit time (``adapt=...``);
 - :mod:`~fewshot.meta.trainer`: the one outer training loop and the trainers that drive it;
@@ -13,4 +12,7 @@ imports :mod:`fewshot.meta.adapted` only when ``adapt`` is not ``"none"``.
 - :mod:`~fewshot.meta.data`: labelled CSVs and the embedding cache;
 - :mod:`~fewshot.meta.model_card`: writing a model folder and its card;
 - :mod:`~fewshot.meta.train_command`: the ``fewshot train`` command.
+
+The losses they train with (contrastive, Matching-Network, prototypical, distillation...) are in
+:mod:`fewshot.losses`, one module each.
 """

@@ -17,20 +17,23 @@ step runs just those layers. The loss adds
 - **episodes**: the prototypical loss (Snell et al. 2017) with each label's texts split into support and
   query; optionally the contrastive loss (Hadsell et al. 2006) on every same-label pair and each row's
   hardest other-label row;
-- **preservation**: the squared distance of each vector to the frozen encoder's (Li, Grandvalet & Davoust
+- **preservation**: the squared distance of each vector to the frozen encoder's (Li, Grandvalet & Davoine
   2018 keep the weights near the start; this keeps the output there), against forgetting what the frozen
   encoder did well outside the training data;
 - **held-out labels** (optional, ``unknown_weight``): the batch's last ``unknown_labels`` labels are hidden
   from the support set and their texts ranked below the known queries by the in-scope score
-  (:class:`fewshot.meta.losses.HeldOutLabelRankingLoss`), for unknown intents inside the domain;
+  (:class:`fewshot.losses.HeldOutLabelRankingLoss`), for unknown intents inside the domain;
 - **self-supervised contrast** (optional, ``selfsup_weight``; SimCSE, Gao et al. 2021, as CPFT's
   pre-training, Zhang et al. 2021): a second pass of the batch under other dropout masks, each text's two
-  views matched against the batch (:class:`fewshot.meta.losses.SelfContrastiveLoss`);
+  views matched against the batch (:class:`fewshot.losses.SelfContrastiveLoss`);
 - **augmented inputs** (optional, ``augment_weight``): the distillation term again on an EDA copy of each
   batch text (:mod:`fewshot.meta.augment`), against the teacher's vector of that copy;
 - **general sentence pairs** (optional, ``pairs_weight``): graded pairs from outside the training domain
   (``--general-pairs``), each pair's cosine pulled to its gold score
-  (:class:`fewshot.meta.losses.CosineScoreLoss`), against forgetting.
+  (:class:`fewshot.losses.CosineScoreLoss`), against forgetting.
+
+Each term is a loss of :mod:`fewshot.losses`, one module each; the contrastive pairs come from
+:func:`fewshot.losses.pairs.all_positives_and_hardest_negatives`.
 
 The loop is :func:`fewshot.meta.trainer.outer_loop` (progress bar, resumable checkpoints): every
 ``val_every`` steps the student is scored with the classifier's default rule, on the validation CSVs when
@@ -50,12 +53,21 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import FewShotError
-from .losses import (ContrastiveLoss, CosineScoreLoss, HeldOutLabelRankingLoss, PrototypicalLoss,
-                     SelfContrastiveLoss)
+from ..losses import (
+    ContrastiveLoss,
+    CosineScoreLoss,
+    HeldOutLabelRankingLoss,
+    PrototypicalLoss,
+    SelfContrastiveLoss,
+    all_positives_and_hardest_negatives,
+    distill_cosine,
+    preservation_loss,
+    similarity_kl,
+)
+from .trainer import LoopState, Validation, keeps_torch_rng, outer_loop, split_classes
 from .training_args import TrainConfig
 
 CHECKPOINT = "checkpoint.pt"
@@ -81,34 +93,6 @@ def least_squares_projection(student: np.ndarray, teacher: np.ndarray, ridge: fl
         proj.weight.copy_(torch.from_numpy(w[:-1].T.astype(np.float32)))
         proj.bias.copy_(torch.from_numpy(w[-1].astype(np.float32)))
     return proj
-
-
-def similarity_kl(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
-    """KL(teacher || student) of each row's softmax over its in-batch cosine similarities (self excluded)."""
-    n = len(student)
-    eye = torch.eye(n, dtype=torch.bool)
-    ls = (student @ student.T / temperature).masked_fill(eye, -1e4)
-    lt = (teacher @ teacher.T / temperature).masked_fill(eye, -1e4)
-    log_pt, log_ps = F.log_softmax(lt, dim=1), F.log_softmax(ls, dim=1)
-    return (log_pt.exp() * (log_pt - log_ps)).masked_fill(eye, 0.0).sum(dim=1).mean()
-
-
-def in_batch_pairs(z: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Pairs of batch rows for :class:`ContrastiveLoss`: every same-label pair (``y = 0``) and, per row, its most
-    similar other-label row (``y = 1``, a hard negative); returns ``(i, j, y)``."""
-    same = labels[:, None] == labels[None, :]
-    i_pos, j_pos = torch.nonzero(torch.triu(same, diagonal=1), as_tuple=True)
-    sims = (z.detach() @ z.detach().T).masked_fill(same, -2.0)
-    j_neg = sims.argmax(dim=1)
-    i = torch.cat([i_pos, torch.arange(len(z))])
-    j = torch.cat([j_pos, j_neg])
-    y = torch.cat([torch.zeros(len(i_pos), dtype=torch.long), torch.ones(len(z), dtype=torch.long)])
-    return i, j, y
-
-
-def distill_cosine(projection: nn.Module, z: Tensor, teacher: Tensor) -> Tensor:
-    """Mean ``1 - cos`` between the projected student vectors ``z`` and the teacher's unit vectors."""
-    return (1.0 - (F.normalize(projection(z), dim=-1) * teacher).sum(-1)).mean()
 
 
 @dataclass
@@ -151,10 +135,10 @@ def batch_loss(z: Tensor, labels: Tensor, teacher: Tensor, frozen: Tensor, proje
         terms["episode"] = PrototypicalLoss(config.temperature, center=config.center)(
             z[sup], labels[sup], z[qry], labels[qry], n_way)
     if config.contrastive_weight:
-        i, j, y = in_batch_pairs(z, labels)
+        i, j, y = all_positives_and_hardest_negatives(z, labels)
         terms["contrastive"] = ContrastiveLoss(config.margin)(z[i], z[j], y)
     if config.preserve_weight:
-        terms["preserve"] = (z - frozen).pow(2).sum(-1).mean()
+        terms["preserve"] = preservation_loss(z, frozen)
     if config.unknown_weight:
         n_known = n_way - min(config.unknown_labels, n_way - 2)  # the batch's last labels (random ones) are hidden
         known = labels < n_known
@@ -305,6 +289,7 @@ def check_layers(model: Any, config: TrainConfig) -> None:
                            f"{config.base!r}), got {config.append_layers!r}")
 
 
+@keeps_torch_rng
 def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teacher: np.ndarray | None,
                   config: TrainConfig, *, eval_sets: Sequence[EvalSet] = (), checkpoint: Path | None = None,
                   resume: bool = False, progress: bool = False, half: bool = False,
@@ -320,11 +305,10 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
     with ``steps`` equal to the checkpoint's step). ``half``: the returned layers rounded to float16 values (what
     a ``--compact`` folder stores). ``augmented``: an augmented copy of each text and the teacher's unit vectors of
     the copies (for ``augment_weight``); ``pairs``: general sentence pairs and their gold scores in ``[0, 1]``
-    (for ``pairs_weight``). Deterministic for a given ``config.seed``.
+    (for ``pairs_weight``). Deterministic for a given ``config.seed``; torch's global generator is left as it was.
     """
     from ..adapt.layers import TopLayers, lower_states
     from ..rules import prototypes
-    from .trainer import LoopState, Validation, outer_loop, split_classes
 
     config.validate()
     texts, labels = list(texts), list(labels)
@@ -342,7 +326,7 @@ def train_encoder(model: Any, texts: Sequence[str], labels: Sequence[str], teach
     if config.pairs_weight and pairs is None:
         raise FewShotError("pairs_weight needs general sentence pairs (--general-pairs)")
     check_layers(model, config)
-    torch.manual_seed(config.seed)
+    torch.default_generator.manual_seed(config.seed)
     layers = config.appended_layers()
     top = TopLayers(model, config.train_layers, extra_layers=layers)  # an appended layer above top.start trains
     if eval_sets:

@@ -64,13 +64,15 @@ class EpisodeSampler:
             yield self.sample()
 
 
-def sample_pairs(labels: Sequence[str] | np.ndarray, n_pairs: int, *, seed: int = 0,
-                 embeddings: np.ndarray | None = None, hard_fraction: float = 0.5
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Balanced pairs ``(i, j, y)`` with ``y = 1`` for a *dissimilar* pair (Hadsell et al. 2006's convention).
+def sample_balanced_pairs(labels: Sequence[str] | np.ndarray, n_pairs: int, *, seed: int = 0,
+                          embeddings: np.ndarray | None = None, hard_fraction: float = 0.5
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Balanced pairs ``(i, j, y)`` over a whole labelled data set, with ``y = 1`` for a *dissimilar* pair
+    (Hadsell et al. 2006's convention), for :class:`fewshot.losses.ContrastiveLoss`.
 
     Half the pairs share a label, half do not. With ``embeddings``, ``hard_fraction`` of the negatives
-    are hard: the most similar other-label row among a random candidate pool (never all pairs).
+    are hard: the most similar other-label row among a random candidate pool (never all pairs). The pairs
+    mined inside one batch of embeddings are :mod:`fewshot.losses.pairs`.
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)

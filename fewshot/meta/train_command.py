@@ -150,7 +150,7 @@ def run_train(args: argparse.Namespace) -> int:
     """``fewshot train``: encode the CSVs once, meta-train, evaluate, write the folder; returns the exit code."""
     from ..encoders.encoder import Encoder
     from ..text import label_text
-    from .data import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv, read_labelled
+    from .data import default_cache_dir, embed_texts, read_labelled
     from .model_card import save_model
     from .trainer import get_method, inner_loop_for_trained_head, train_head
 
@@ -182,17 +182,8 @@ def run_train(args: argparse.Namespace) -> int:
     if config.method in META_METHODS:  # so that FewShotClassifier(out, adapt=method) works
         inner_loop_for_trained_head(config, base.dim).save(out)
     evaluations = []
-    if args.eval_support:  # scored as a user gets it: the folder and the base through Encoder, appended layers on
-        product = Encoder(config.base)
-        frozen = CachedEncoder(product, name=config.base)
-        trained = Encoder(str(out))  # the saved fp16 head
-        for (s, t), s_path, t_path in zip(_read_pairs(args.eval_support, args.eval_test, args),
-                                          args.eval_support, args.eval_test):
-            for part, what in ((s, "support"), (t, "test")):
-                frozen.add(part[0], embed_texts(part[0], product, cache_dir=cache, progress=progress,
-                                                desc=f"encoding {what}"))
-            evaluations.append({"support": s_path, "test": t_path, "frozen": evaluate_csv(frozen, s, t),
-                                "trained": evaluate_csv(trained, s, t), **label_overlap(labels, t[1])})
+    if args.eval_support:
+        evaluations = _evaluate_pairs(args, config.base, out, labels, cache=cache, progress=progress)
         save_model(out, result, config, dim=base.dim, data_files=args.data, command=command,
                    results={"rule": "head (default)", "evaluations": evaluations})
     print(f"held-out classes: frozen {result.frozen_val:.4f} -> trained {result.best_val:.4f} "
@@ -216,6 +207,28 @@ def _print_evaluations(evaluations: list[dict[str, Any]], out: Path) -> None:
     print(f"wrote {out}", file=sys.stderr)
 
 
+def _evaluate_pairs(args: argparse.Namespace, base: str, out: Path, labels: list[str], *, cache: Path,
+                    progress: bool) -> list[dict[str, Any]]:
+    """Each ``--eval-support``/``--eval-test`` pair scored as a user gets it: the frozen ``base`` and the written
+    folder ``out``, both through :class:`fewshot.encoders.encoder.Encoder` with the product's appended layers (the
+    frozen encodings cached), with how many of its labels the training ``labels`` held."""
+    from ..encoders.encoder import Encoder
+    from .data import CachedEncoder, embed_texts, evaluate_csv
+
+    product = Encoder(base)
+    frozen = CachedEncoder(product, name=base)
+    trained = Encoder(str(out))
+    evaluations = []
+    for (s, t), s_path, t_path in zip(_read_pairs(args.eval_support, args.eval_test, args),
+                                      args.eval_support, args.eval_test):
+        for part, what in ((s, "support"), (t, "test")):
+            frozen.add(part[0], embed_texts(part[0], product, cache_dir=cache, progress=progress,
+                                            desc=f"encoding {what}"))
+        evaluations.append({"support": s_path, "test": t_path, "frozen": evaluate_csv(frozen, s, t),
+                            "trained": evaluate_csv(trained, s, t), **label_overlap(labels, t[1])})
+    return evaluations
+
+
 def _read_pairs(supports: list[str], tests: list[str], args: argparse.Namespace
                 ) -> list[tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]]:
     """``(support, test)`` texts and labels of paired CSVs."""
@@ -233,9 +246,8 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
     evaluate it against the frozen base (:mod:`fewshot.meta.distill`); returns the exit code."""
     import numpy as np
 
-    from ..encoders.encoder import Encoder
     from .augment import augment_texts
-    from .data import CachedEncoder, default_cache_dir, embed_texts, evaluate_csv, read_labelled, read_sentence_pairs
+    from .data import default_cache_dir, read_labelled, read_sentence_pairs
     from .distill import CHECKPOINT, check_layers, student_model, student_with, teacher_vectors, train_encoder
     from .model_card import prepare_out, save_encoder_model
 
@@ -287,16 +299,7 @@ def run_encoder_train(args: argparse.Namespace, config: TrainConfig) -> int:
     save_encoder_model(out, student, result, config, **files)
     evaluations = []
     if args.eval_support:
-        base = Encoder(config.base)  # the product's vector: default appended layers
-        frozen = CachedEncoder(base, name=config.base)
-        trained = Encoder(str(out))
-        for (s, t), s_path, t_path in zip(_read_pairs(args.eval_support, args.eval_test, args),
-                                          args.eval_support, args.eval_test):
-            for part, what in ((s, "support"), (t, "test")):
-                frozen.add(part[0], embed_texts(part[0], base, cache_dir=cache, progress=progress,
-                                                desc=f"encoding {what}"))
-            evaluations.append({"support": s_path, "test": t_path, "frozen": evaluate_csv(frozen, s, t),
-                                "trained": evaluate_csv(trained, s, t), **label_overlap(labels, t[1])})
+        evaluations = _evaluate_pairs(args, config.base, out, labels, cache=cache, progress=progress)
         save_encoder_model(out, student, result, config, **files, results={"evaluations": evaluations})
     (out / CHECKPOINT).unlink(missing_ok=True)
     print(f"selection ({result.score_on}): frozen {result.frozen_score:.4f} -> trained {result.best_score:.4f} "

@@ -25,13 +25,14 @@ Three trainers call it:
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import torch
@@ -41,10 +42,10 @@ from torch.func import functional_call
 
 from ..encoders.heads import build_head
 from ..errors import FewShotError
+from ..losses import ContrastiveLoss, MatchingLoss, PrototypicalLoss, center_episode
 from .adapted import MetaModel
 from .data import head_transform
-from .episodes import EpisodeSampler, sample_pairs
-from .losses import ContrastiveLoss, MatchingLoss, PrototypicalLoss
+from .episodes import EpisodeSampler, sample_balanced_pairs
 from .maml import (
     SHARED_KEYS,
     Params,
@@ -64,6 +65,26 @@ from .training_args import META_METHODS, MetaConfig, TrainConfig, head_config
 
 
 # ---- the one outer loop ----------------------------------------------------------------------------
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def keeps_torch_rng(train: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``train`` on a fork of torch's global CPU generator (``torch.random.fork_rng``), so that what it
+    seeds and draws (initialisation, dropout) leaves the caller's generator as it was; results are unchanged.
+
+    A decorated trainer seeds with ``torch.default_generator.manual_seed``: ``torch.manual_seed`` would also
+    reseed the caller's CUDA generators, which the fork does not give back (training runs on the CPU).
+    """
+
+    @functools.wraps(train)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with torch.random.fork_rng(devices=[]):
+            return train(*args, **kwargs)
+
+    return run
+
+
 StepFn = Callable[[int], tuple[Tensor | None, dict[str, float]]]
 """``step(i) -> (loss or None, metrics)``: one outer step's work. The loop back-propagates ``loss`` when it
 requires grad; otherwise the step has written the gradients of the optimised parameters itself."""
@@ -233,7 +254,7 @@ def matching_step(head: nn.Module, data: TrainData, config: TrainConfig) -> Tens
 
 def contrastive_step(head: nn.Module, data: TrainData, config: TrainConfig) -> Tensor:
     """Contrastive loss (Hadsell et al. 2006) on balanced pairs with hard negatives from the frozen space."""
-    i, j, y = sample_pairs(data.labels, config.n_pairs, seed=int(data.rng.integers(2**31)),
+    i, j, y = sample_balanced_pairs(data.labels, config.n_pairs, seed=int(data.rng.integers(2**31)),
                            embeddings=data.embeddings.numpy(), hard_fraction=config.hard_fraction)
     z = F.normalize(head(data.embeddings[torch.from_numpy(np.concatenate([i, j]))]), dim=-1)
     return ContrastiveLoss(config.margin)(z[: len(i)], z[len(i):], torch.from_numpy(y))
@@ -251,10 +272,7 @@ def _maml_step(head: nn.Module, data: TrainData, config: TrainConfig, *, first_o
     scalars = {"log_scale": torch.tensor(math.log(1.0 / config.temperature)),
                "log_lr": torch.full((config.inner_steps,), math.log(config.inner_lr))}
     s, sy, q, qy, n_way = episode_embeddings(head, data, config)
-    hs, hq = F.normalize(s, dim=-1), F.normalize(q, dim=-1)
-    center = hs.mean(dim=0)
-    zs = F.normalize(hs - center, dim=-1)
-    zq = F.normalize(hq - center, dim=-1)
+    zs, zq = center_episode(F.normalize(s, dim=-1), F.normalize(q, dim=-1))
     loss, _ = query_loss_after_adaptation(scalars, zs, one_hot(sy.numpy(), n_way), zq, one_hot(qy.numpy(), n_way),
                                           steps=config.inner_steps, first_order=first_order)
     return loss
@@ -394,12 +412,13 @@ class TrainResult:
     member_val: list[float] = field(default_factory=list)
 
 
+@keeps_torch_rng
 def train_head(embeddings: np.ndarray, labels: Sequence[str], config: TrainConfig, *,
                name_embeddings: dict[str, np.ndarray] | None = None, progress: bool = False) -> TrainResult:
     """Meta-train a head on frozen ``embeddings`` (one row per label in ``labels``); see the module doc.
 
     ``name_embeddings`` maps a label to the embedding of its name (used when ``config.label_names``).
-    Deterministic for a given ``config.seed``.
+    Deterministic for a given ``config.seed``; torch's global generator is left as it was.
     """
     config.validate()
     method = get_method(config.method)
@@ -407,7 +426,7 @@ def train_head(embeddings: np.ndarray, labels: Sequence[str], config: TrainConfi
     if len(labels) != len(embeddings):
         raise FewShotError(f"{len(embeddings)} embeddings but {len(labels)} labels; expected one label per row")
     train_classes, val_classes = split_classes(labels, config.val_fraction, config.seed)
-    torch.manual_seed(config.seed)
+    torch.default_generator.manual_seed(config.seed)
     emb = np.ascontiguousarray(embeddings, dtype=np.float32)
     lab = np.asarray(labels)
 
@@ -435,7 +454,7 @@ def train_head(embeddings: np.ndarray, labels: Sequence[str], config: TrainConfi
         sampler = EpisodeSampler(y_tr, n_way=n_way, k_shot=config.k_shot, q_query=config.q_query, seed=seed)
         data = TrainData(torch.from_numpy(x_tr), y_tr, train_classes,
                          None if n_tr is None else torch.from_numpy(n_tr), sampler, np.random.default_rng(seed))
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         desc = f"training {member + 1}/{config.ensemble} ({config.method})" if progress else None
         members.append(_train_member(data, validation, config, method, frozen, emb.shape[1], desc))
     head = build_head(head_config(config, emb.shape[1]))
@@ -496,6 +515,7 @@ def _labels_vectors_check(labels: np.ndarray, label_vectors: Mapping[str, np.nda
                            "per label (the encoded label name) or set label_names=False")
 
 
+@keeps_torch_rng
 def meta_train(x: np.ndarray, labels: Sequence[str] | np.ndarray, config: MetaConfig, *,
                label_vectors: Mapping[str, np.ndarray] | None = None,
                val_x: np.ndarray | None = None, val_labels: Sequence[str] | np.ndarray | None = None,
@@ -505,7 +525,8 @@ def meta_train(x: np.ndarray, labels: Sequence[str] | np.ndarray, config: MetaCo
 
     ``label_vectors``: encoded label name per label (needed when ``config.label_names``). With ``val_x`` /
     ``val_labels`` (disjoint labels are best), every ``validate_every`` steps the query accuracy on fixed
-    validation episodes decides which θ is kept. ``callback(step, metrics)`` sees progress.
+    validation episodes decides which θ is kept. ``callback(step, metrics)`` sees progress. Seeded by
+    ``config.seed``; torch's global generator is left as it was.
     """
     config.validate()
     labels = np.asarray(labels).astype(str)
@@ -517,7 +538,7 @@ def meta_train(x: np.ndarray, labels: Sequence[str] | np.ndarray, config: MetaCo
         raise FewShotError("config.label_names=True needs label_vectors (label -> encoded name); "
                            "pass them or set label_names=False")
     _labels_vectors_check(labels, names)
-    torch.manual_seed(config.seed)
+    torch.default_generator.manual_seed(config.seed)
     params = {k: v.requires_grad_(False) for k, v in init_params(x.shape[1], config).items()}
     trainable = list(SHARED_KEYS) + (["log_lr"] if config.learn_inner_lr and config.method != "reptile" else [])
     if not config.learn_scale:
