@@ -56,6 +56,7 @@ def test_tables_from_a_scored_file() -> None:
     rows = ev.errors(res, true, predicted)
     assert len(rows) == pairs.iloc[0, 2] and set(rows["gold"]) == {true} and set(rows["predicted"]) == {predicted}
     s = ev.summary(res)
+    from fewshot.app import handlers as h
     from fewshot.metrics import apply_score_threshold, separation
 
     ruled = apply_score_threshold(res["pred"], res["scores"], 1.2, "unknown")
@@ -68,9 +69,10 @@ def test_tables_from_a_scored_file() -> None:
         (gold == pred)[:900], scores[:900], scores[900:])  # as `fewshot evaluate --oos` reports them
     assert 0.85 < s["oos_auroc"] < 1 and s["cost"] == 0.02  # scores 2 apart in units of 0.5: AUROC about 0.92
     without = {**res, "gold": res["gold"][:900], "pred": res["pred"][:900], "scores": res["scores"][:900]}
-    assert "oos_auroc" not in ev.summary(without) and math.isnan(ev.summary(without)["oos_recall"])
+    assert "oos_auroc" not in ev.summary(without) and ev.summary(without)["oos_recall"] is None
     only_oos = {**res, "gold": res["gold"][900:], "pred": res["pred"][900:], "scores": res["scores"][900:]}
-    assert math.isnan(ev.summary(only_oos)["in_scope_accuracy_rule"])  # no in-scope row: the headline shows nan%
+    assert ev.summary(only_oos)["in_scope_accuracy_rule"] is None  # no in-scope row to count
+    assert "in-scope accuracy n/a" in h.eval_metrics_md(only_oos)  # said so, not "nan%"
 
 
 def test_file_labels_the_label_set_lacks_are_named_with_a_likely_match() -> None:

@@ -155,7 +155,7 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
     """Headline numbers (:func:`fewshot.metrics.evaluate_predictions`): accuracy and macro-F1 without the unknown
     rule, and accuracy with it; with rows labelled unknown, how well the scores separate them for any threshold
     (:func:`fewshot.metrics.separation`). A measure without rows to count (in-scope accuracy of a file labelled
-    all unknown) is NaN, which the headline prints as ``nan%``."""
+    all unknown) is None, which the headline prints as ``n/a``."""
     from ..metrics import evaluate_predictions
 
     threshold = active_threshold(res)
@@ -164,7 +164,7 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
     ruled = m["with_unknown"]
     out = {"n": m["n"], "n_oos": m["n_unknown"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
            "threshold": threshold, "mode": "chosen" if res.get("chosen") is not None else "auto"}
-    out |= {shown: float("nan") if ruled[key] is None else ruled[key] for shown, key in SHOWN_KEYS.items()}
+    out |= {shown: ruled[key] for shown, key in SHOWN_KEYS.items()}
     out["unseen_labels"] = sorted(set(res["gold"]) - set(res["classes"]) - {res["unknown_label"]})
     return out | m.get("separation", {})
 

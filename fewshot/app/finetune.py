@@ -57,17 +57,13 @@ def _budget(seconds: Any) -> float:
     return value
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
-
-
 def status_md(fit: Any) -> str:
     """Whether the session's classifier is instant or fine-tuned (and how well that went)."""
     report = getattr(getattr(fit, "clf", None), "finetuned_", None)
     if report is None:
         return "Classifier: **instant** (the encoder as shipped)."
     return (f"Classifier: **fine-tuned** for these labels ({report.steps} steps, {report.seconds:.0f} s; estimated "
-            f"accuracy {_pct(report.estimate_before)} → {_pct(report.estimate_after)}). Classify, Batch, Evaluate "
+            f"accuracy {h.pct(report.estimate_before)} → {h.pct(report.estimate_after)}). Classify, Batch, Evaluate "
             "and *Save classifier* use it until the label set changes.")
 
 
@@ -76,8 +72,8 @@ def report_md(report: Any, fit: Any) -> str:
     if report.cancelled:
         head = "**Cancelled**: the classifier is unchanged."
     elif report.kept:
-        head = (f"**Fine-tuned** in {report.seconds:.0f} s: estimated accuracy {_pct(report.estimate_before)} → "
-                f"{_pct(report.estimate_after)} (cross-validated on your examples).")
+        head = (f"**Fine-tuned** in {report.seconds:.0f} s: estimated accuracy {h.pct(report.estimate_before)} → "
+                f"{h.pct(report.estimate_after)} (cross-validated on your examples).")
     else:
         earlier = getattr(getattr(fit, "clf", None), "finetuned_", None) is not None
         head = f"**Kept the {'earlier fine-tuning' if earlier else 'instant classifier'}**: {h.esc(_why_kept(report))}."
@@ -89,8 +85,8 @@ def _why_kept(report: Any) -> str:
     already."""
     why = str(report.reason or "no gain expected").strip()
     if "estimated accuracy" not in why and report.estimate_before is not None:
-        after = "" if report.estimate_after is None else f", {_pct(report.estimate_after)} after"
-        why += f" (estimated accuracy {_pct(report.estimate_before)} before{after})"
+        after = "" if report.estimate_after is None else f", {h.pct(report.estimate_after)} after"
+        why += f" (estimated accuracy {h.pct(report.estimate_before)} before{after})"
     return why
 
 

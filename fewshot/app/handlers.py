@@ -61,6 +61,11 @@ def friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def pct(value: float | None, places: int = 0) -> str:
+    """A share as a percentage with ``places`` decimals; ``n/a`` where there was nothing to count (None)."""
+    return "n/a" if value is None else f"{value:.{places}%}"
+
+
 def esc(text: Any) -> str:
     """User text made inert for Markdown/HTML display."""
     out = html.escape(str(text), quote=False)
@@ -754,10 +759,10 @@ def eval_metrics_md(res: dict[str, Any]) -> str:
     if s["threshold"] is not None:
         how = "chosen on this tab" if s["mode"] == "chosen" else "automatic, from your examples"
         rule = (f"**With the unknown rule** ({how}; {s['answered_unknown']} row(s) answered unknown): "
-                f"accuracy {s['accuracy_rule']:.1%}")
+                f"accuracy {pct(s['accuracy_rule'], 1)}")
         if s["n_oos"]:
-            rule += (f" · in-scope accuracy {s['in_scope_accuracy_rule']:.1%} · out-of-scope recall "
-                     f"{s['oos_recall']:.0%} ({s['n_oos']} row(s) labelled `{esc(res['unknown_label'])}`)")
+            rule += (f" · in-scope accuracy {pct(s['in_scope_accuracy_rule'], 1)} · out-of-scope recall "
+                     f"{pct(s['oos_recall'])} ({s['n_oos']} row(s) labelled `{esc(res['unknown_label'])}`)")
         lines.append(rule)
     if "oos_auroc" in s:
         lines.append(f"For any threshold: AUROC {s['oos_auroc']:.3f} (the chance that an in-scope row scores above a "
