@@ -26,7 +26,8 @@ from .errors import FewShotError, FewShotWarning, user_stacklevel
 from .language import english_encoder_name, not_english_note
 from .rules import attention_probs, fit_rule_head, one_torch_thread
 from .support import SupportIndex, SupportSet
-from .text import Progress, clean_labels, clean_texts, label_name, label_text, takes_progress_bar
+from .progress import Progress, takes_progress_bar
+from .text import clean_labels, clean_texts, label_name, label_text
 
 if TYPE_CHECKING:
     from .adapt import FinetuneConfig, FinetuneReport, OverlapHint

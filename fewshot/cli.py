@@ -21,7 +21,7 @@ from typing import Any
 
 from .config import ADAPT_METHODS, RULES
 from .errors import FewShotError, FewShotWarning, install_hint
-from .text import tqdm_progress
+from .progress import tqdm_progress
 
 ENGINES = ("local", "ray")
 MODEL_HELP = "encoder: 'default', 'minilm', 'mpnet', a folder or a hub id (env FEWSHOT_MODEL)"

@@ -37,7 +37,8 @@ from .encoders.encoder import Encoder
 from .errors import FewShotError, FewShotWarning
 from .persist import same_weights
 from .support import SupportIndex, SupportSet
-from .text import ProgressFn, label_text
+from .progress import ProgressFn
+from .text import label_text
 
 if TYPE_CHECKING:
     from .classifier import FewShotClassifier

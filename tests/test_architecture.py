@@ -140,7 +140,7 @@ def test_import_fewshot_is_light_and_changes_no_setting() -> None:
         "env = dict(os.environ)\n"
         "import fewshot\n"
         "fewshot.__version__\n"
-        "import fewshot.config, fewshot.text, fewshot.errors, fewshot.encoders.registry  # no model code\n"
+        "import fewshot.config, fewshot.text, fewshot.progress, fewshot.errors, fewshot.encoders.registry  # light\n"
         f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m.startswith({HEAVY!r}))\n"
         "print(json.dumps({'heavy': heavy, 'env_same': env == dict(os.environ)}))\n")
     assert out == {"heavy": [], "env_same": True}

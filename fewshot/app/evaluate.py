@@ -23,7 +23,8 @@ import pandas as pd
 
 from ..errors import FewShotError
 from ..metrics import NO_UNKNOWN
-from ..text import ProgressFn, label_name
+from ..progress import ProgressFn
+from ..text import label_name
 from ..unknown import reads_together
 from . import state as st
 

@@ -36,7 +36,8 @@ from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, guess_column, header_looks
                          neutralize_formulas, read_labelled_table, read_table, sniff)
 from ..language import english_encoder_name
 from ..multilabel.table import LABEL_SEPARATOR, split_label_cell
-from ..text import ProgressFn, label_name
+from ..progress import ProgressFn
+from ..text import label_name
 from ..unknown import LABEL_SETS_DIR
 from . import tiers
 from .settings import env_int

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from ..errors import FewShotError, FewShotWarning, user_stacklevel
-from ..text import MAX_TEXT_CHARS, Progress, takes_progress_bar
+from ..progress import Progress, takes_progress_bar
+from ..text import MAX_TEXT_CHARS
 from .heads import head_from, load_weights, read_model_config, weight_files
 from .int8 import model_inputs
 from .registry import BASE_MODEL, ModelSpec, bundled_minilm_path, hub_reachable, is_mpnet, resolve_model

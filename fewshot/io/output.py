@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..errors import FewShotError
 from ..multilabel.table import join_labels, split_label_cell
-from ..text import ProgressFn
+from ..progress import ProgressFn
 from .tables import CsvFormat
 
 

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import FewShotError
-from ..text import ProgressFn, clean_texts, label_name, non_string_hint
+from ..progress import ProgressFn
+from ..text import clean_texts, label_name, non_string_hint
 from .core import STATE_ARRAYS, STATE_JSON, MultiLabelConfig, MultiLabelCore, matched_examples, sigmoid, with_top_label
 from .metrics import multilabel_scores
 from .options import check_config
