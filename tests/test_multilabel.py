@@ -235,8 +235,8 @@ def test_fit_rejects_bad_labels(labels: list, message: str) -> None:
 def test_bad_inputs_are_named() -> None:
     with pytest.raises(FewShotError, match="method"):
         MultiLabelCore(MultiLabelConfig(method="magic")).fit(np.eye(2), [["a"], ["b"]])
-    with pytest.raises(FewShotError, match="NaN"):
-        MultiLabelCore().fit(np.array([[np.nan, 1.0], [1.0, 0.0]]), [["a"], ["b"]])
+    with pytest.raises(FewShotError, match=r"NaN or infinite values \(first in row 1\)"):
+        MultiLabelCore().fit(np.array([[0.0, 1.0], [np.inf, 0.0]]), [["a"], ["b"]])
     with pytest.raises(FewShotError, match="not fitted"):
         MultiLabelCore().predict(np.eye(2))
 

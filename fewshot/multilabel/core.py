@@ -389,7 +389,8 @@ class MultiLabelCore:
         if x.ndim != 2 or len(x) == 0:
             raise FewShotError(f"expected a 2-d array of embeddings (texts x dimensions), got shape {x.shape}")
         if not np.isfinite(x).all():
-            raise FewShotError("the embeddings contain NaN or infinite values")
+            row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+            raise FewShotError(f"the embeddings contain NaN or infinite values (first in row {row})")
         if isinstance(label_sets, str) or len(label_sets) != len(x):
             raise FewShotError(f"expected one label list per embedding ({len(x)}), got "
                                f"{'a string' if isinstance(label_sets, str) else len(label_sets)}")
