@@ -102,30 +102,38 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
              train_only: Sequence[bool] | None = None, clock: Clock = time.perf_counter) -> FinetuneResult:
     """Adapt the top ``config.layers`` layers of the sentence-transformer ``model`` to ``texts`` / ``labels``.
 
-    ``head`` (a frozen module on the sentence embedding) and ``extra_layers`` (layers whose mean-pooled states are
-    appended) make the trained vector the one the classifier uses. ``progress(done, total)`` counts training
-    steps against the largest plan, ``total = steps x (folds + 1)`` (each fold run's steps, then the final
-    run's), which never changes: ``done`` only grows, jumps to the end of the estimate when the estimate stops
-    early, and the last call is ``(total, total)`` (none after a cancel). ``cancel`` (an Event or a callable)
-    stops the work at the next step, and then nothing is returned. ``rule(train_vectors, train_label_indices,
-    test_vectors)`` classifies the held-out folds for the estimate (the classifier passes its own rule, so that
-    "before" is the instant classifier's own cross-validated accuracy). ``train_only`` marks rows that train but
-    are never held out (the classifier's label names: they are not texts to classify). ``clock`` (seconds, as
-    :func:`time.perf_counter`) times the budget; tests pass a fake one. ``model`` is never modified.
-
-    The time budget is kept by planning, not by cutting: a fold step runs only when it, one more estimate and a
-    final run of as many steps fit in what is left, so the final run always trains the number of steps the
-    estimate chose, in full (a run that still ends past the budget, because the machine slowed down, says so:
-    ``over_budget``). With the same inputs and a budget that is not reached, the result does not depend on the
-    machine's speed or load.
-    Returns the trained tensors under ``model.state_dict()`` names (empty when the instant encoder is kept)
-    and a :class:`FinetuneReport`.
+    Returns the trained tensors under ``model.state_dict()`` names (empty when the instant encoder is kept) and a
+    :class:`FinetuneReport` saying what happened and why; ``model`` itself is never modified. ``head`` (a frozen
+    module on the sentence embedding) and ``extra_layers`` (layers whose mean-pooled states are appended) make the
+    trained vector the classifier's. ``rule(train_vectors, train_label_indices, test_vectors)`` classifies the
+    held-out folds (a classifier passes its own, so "before" is its own cross-validated accuracy); ``train_only``
+    rows (label names) train but are never held out. ``progress(done, total)`` counts training steps of
+    ``steps x (folds + 1)``; ``cancel`` (an Event or a callable) stops at the next step and returns nothing;
+    ``clock`` (seconds, as :func:`time.perf_counter`; tests pass a fake one) times ``config.time_budget``.
+    docs/finetune.md describes the progress and how the budget is kept by planning.
     """
     config = config or FinetuneConfig()
     config.validate()
     t0 = clock()
     stop = _stop_fn(cancel)
     texts = list(texts)
+    y, n_labels = _label_indices(texts, labels)
+    config = config.for_labels(n_labels)  # layers and episode size settled for this label set
+    job = _Adaptation(model, config, y, train_only, rule, progress, stop, clock, t0)
+    with torch.random.fork_rng(devices=[]):  # dropout draws from torch's global generator: keep the caller's
+        torch.manual_seed(config.seed)
+        ended = job.encode(model, texts, head, extra_layers)  # 1. the frozen lower layers, once, cached
+        if ended is None:
+            ended = job.choose_steps()  # 2. the cross-validated estimate chooses the steps, or keeps instant
+        if ended is None:
+            ended = job.train_final()  # 3. a last copy trains on all examples for the chosen steps
+        if ended is not None:
+            return ended
+    return job.kept()
+
+
+def _label_indices(texts: list[str], labels: Sequence[str]) -> tuple[np.ndarray, int]:
+    """Each text's label index (sorted label order) and the number of labels, once the examples are checked."""
     names = [str(x) for x in labels]
     if len(texts) != len(names):
         raise FewShotError(f"texts and labels must have the same length, got {len(texts)} and {len(names)}")
@@ -135,239 +143,302 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
     if len(classes) < 2 or np.bincount(y).max() < 2:
         raise FewShotError(f"fine-tuning needs at least 2 labels and 2 examples of some label; got "
                            f"{len(classes)} label(s), at most {np.bincount(y).max() if len(y) else 0} example(s) each")
-    y = y.astype(np.int64)
-    config = config.for_labels(len(classes))  # layers and episode size settled for this label set
-    depth = len(transformer_of(model).encoder.layer)
-    report = FinetuneReport(layers=list(range(depth - min(config.layers, depth), depth)))
-    budget = config.time_budget
+    return y.astype(np.int64), len(classes)
 
-    def elapsed() -> float:
-        return clock() - t0
 
-    def fits(seconds: float) -> bool:
+def _held_out_folds(y: np.ndarray, config: FinetuneConfig, train_only: Sequence[bool] | None) -> np.ndarray:
+    """Each row's fold in the estimate; -1 for the rows that always train (a single example, ``train_only``)."""
+    fid = fold_ids(y, config.folds, config.seed)
+    if train_only is not None:
+        only = np.asarray(train_only, dtype=bool)
+        if only.shape != (len(y),):
+            raise FewShotError(f"train_only must have one flag per text ({len(y)}), got shape {only.shape}")
+        fid[only] = -1
+    if not set(fid.tolist()) - {-1}:
+        raise FewShotError("the estimate needs examples to hold out, but every row is train_only "
+                           "(or folds=0 skips the estimate)")
+    return fid
+
+
+class _Adaptation:
+    """One call of :func:`finetune`: its clock and time budget, progress, report and the estimate's state.
+
+    The phases (:meth:`encode`, :meth:`choose_steps`, :meth:`train_final`) return None to go on, or the result
+    of an ending: :meth:`cancelled`, :meth:`keep_instant` (with the reason), :meth:`no_time`; :meth:`kept`
+    returns the adapted weights.
+    """
+
+    def __init__(self, model: Any, config: FinetuneConfig, y: np.ndarray, train_only: Sequence[bool] | None,
+                 rule: Rule, progress: ProgressFn | None, stop: Callable[[], bool], clock: Clock, t0: float) -> None:
+        self.config, self.y, self.rule = config, y, rule
+        self.progress, self.stop, self.clock, self.t0, self.budget = progress, stop, clock, t0, config.time_budget
+        depth = len(transformer_of(model).encoder.layer)
+        self.report = FinetuneReport(layers=list(range(depth - min(config.layers, depth), depth)))
+        self.fid = _held_out_folds(y, config, train_only) if config.folds else None
+        self.folds: list[int] = [] if self.fid is None else sorted(set(self.fid.tolist()) - {-1})
+        self.total = config.steps * (len(self.folds) + 1)  # the largest plan: every fold run's steps, the final's
+        self.done = 0  # steps of `total` shown so far
+        self.template: TopLayers | None = None  # the top layers as the model has them
+        self.cached: Cached | None = None  # the lower layers' token states of every example
+        self.all_rows = np.arange(len(y))
+        self.steps = config.steps  # the final run's steps (chosen by the estimate when there is one)
+        self.state: dict[str, torch.Tensor] = {}  # the final run's trained tensors
+        # the estimate (folds > 0)
+        self.runs: list[_Run] = []  # one copy of the top layers per fold, trained on the other folds
+        self.fold_steps = 0  # steps each fold run has trained
+        self.step_seconds: list[float] = []  # seconds of one training step (one fold run's)
+        self.estimate_seconds = 0.0  # seconds of the last estimate
+        self.reserved = 0  # final-run steps the budget was measured to leave room for
+        self.seen: list[np.ndarray] = []  # each fold model's vectors of all rows, at the last estimate
+        self.fold_vectors: list[np.ndarray] | None = None  # ...at the best check
+        self.before = self.best = self.best_margin = 0.0  # estimates: the instant encoder's, the best, its margin
+        self.waited = 0  # checks since the estimate last rose
+        self.level = 0.0  # accuracy within this of the best is level (``tie_texts`` held-out texts)
+        self.clear: float | None = None  # a rise this large ends the checks (``commit_gain``, ``commit_texts``)
+        self.chosen_note = ""  # what the message adds on how the final run's steps were chosen
+        self.advance(0)
+
+    def elapsed(self) -> float:
+        return self.clock() - self.t0
+
+    def fits(self, seconds: float) -> bool:
         """Whether ``seconds`` more work ends within the time budget."""
-        return budget is None or elapsed() + seconds <= budget
+        return self.budget is None or self.elapsed() + seconds <= self.budget
 
-    fid: np.ndarray | None = None
-    folds: list[int] = []
-    if config.folds:
-        fid = fold_ids(y, config.folds, config.seed)
-        if train_only is not None:
-            only = np.asarray(train_only, dtype=bool)
-            if only.shape != (len(texts),):
-                raise FewShotError(f"train_only must have one flag per text ({len(texts)}), got shape {only.shape}")
-            fid[only] = -1
-        folds = sorted(set(fid.tolist()) - {-1})
-        if not folds:
-            raise FewShotError("the estimate needs examples to hold out, but every row is train_only "
-                               "(or folds=0 skips the estimate)")
-    total = config.steps * (len(folds) + 1)  # the largest plan: every fold run's steps, then the final run's
-    done = 0
-
-    def advance(to: int) -> None:
+    def advance(self, to: int) -> None:
         """Move the progress to ``to`` steps of ``total`` (never backwards)."""
-        nonlocal done
-        done = max(done, min(to, total))
-        if progress:
-            progress(done, total)
+        self.done = max(self.done, min(to, self.total))
+        if self.progress:
+            self.progress(self.done, self.total)
 
-    advance(0)
+    # ---- the phases ----------------------------------------------------------------------------------------
+    def encode(self, model: Any, texts: list[str], head: nn.Module | None,
+               extra_layers: Sequence[int]) -> FinetuneResult | None:
+        """Run the frozen lower layers once on every example and cache their token states."""
+        self.template = TopLayers(model, self.config.layers, head, extra_layers)
+        self.cached = lower_states(model, texts, self.template.start, extra_layers, cancel=self.stop)
+        return self.cancelled() if self.cached is None else None
 
-    def finish(message: str, state: dict[str, torch.Tensor] | None = None, folds_used: np.ndarray | None = None,
-               vectors: list[np.ndarray] | None = None) -> FinetuneResult:
-        report.seconds = elapsed()
+    def choose_steps(self) -> FinetuneResult | None:
+        """Cross-validate to choose the final run's steps, or keep the instant encoder (no gain, out of time)."""
+        if not self.folds:
+            return None if self.fits(0) else self.no_time("encoding the examples")
+        ended = self._estimate_before()
+        if ended is None:
+            ended = self._cross_validate()
+        if ended is None:
+            ended = self._decide()
+        return ended
+
+    def train_final(self) -> FinetuneResult | None:
+        """Train a last copy on all examples for the chosen steps (with no estimate, ``steps`` is a limit that the
+        time budget may end sooner)."""
+        final = _Run(self.template, self.all_rows, self.config, self.config.seed)
+        final_seconds: list[float] = []
+        start = self.done
+        for _ in range(self.steps):
+            if self.stop():
+                return self.cancelled()
+            if not self.folds and final_seconds and not self.fits(float(np.mean(final_seconds))):
+                self.report.out_of_time = True  # no estimate chose the steps: `steps` is a limit, the budget ends it
+                break
+            tic = self.clock()
+            final.step(self.cached, self.y)
+            final_seconds.append(self.clock() - tic)
+            self.advance(start + final.steps)
+        self.report.steps = final.steps
+        self.state = final.net.trained_state(self.config.half_weights)
+        return None
+
+    # ---- the estimate --------------------------------------------------------------------------------------
+    def _estimate_before(self) -> FinetuneResult | None:
+        """Set up the fold runs and estimate the instant encoder ("before"); no time left: keep it."""
+        config, fid, report = self.config, self.fid, self.report
+        self.runs = [_Run(self.template, np.flatnonzero(fid != f), config, config.seed + 1 + f) for f in self.folds]
+        self.fold_vectors = []
+        text = 1 / max(int((fid >= 0).sum()), 1)  # one held-out text, as a share of the estimate
+        self.level = config.tie_texts * text
+        self.clear = None if config.commit_gain is None else max(config.commit_gain, config.commit_texts * text)
+        tic = self.clock()
+        self.before, self.best_margin = self._score([self.template] * len(self.folds))
+        self.estimate_seconds = (self.clock() - tic) * len(self.folds)  # later checks embed once per fold model
+        report.estimate_before = self.before
+        report.curve.append((0, self.before))
+        if not self.fits(0):
+            return self.no_time("encoding the examples and the first estimate")
+        self.best, self.steps = self.before, 0
+        return None
+
+    def _cross_validate(self) -> FinetuneResult | None:
+        """Train the fold runs a step at a time, checking every ``eval_every`` steps, until the estimate stops
+        rising (``patience``), rises clearly (``commit_gain``), reaches ``steps`` or leaves no room in the budget."""
+        config, report = self.config, self.report
+        while self.fold_steps < config.steps:
+            if not self._room_for(self.fold_steps + 1):
+                report.out_of_time = True
+                break
+            if self.step_seconds:
+                self.reserved = self.fold_steps + 1
+            tic = self.clock()
+            for run in self.runs:
+                if self.stop():
+                    return self.cancelled()
+                run.step(self.cached, self.y)
+            self.step_seconds.append((self.clock() - tic) / len(self.runs))
+            self.fold_steps += 1
+            self.advance(self.fold_steps * len(self.runs))
+            if self.fold_steps % config.eval_every and self.fold_steps < config.steps:
+                continue
+            tic = self.clock()
+            rose = self._check()
+            self.estimate_seconds = self.clock() - tic
+            if rose and self.clear is not None and self.best - self.before >= self.clear - 1e-12:
+                report.committed = True  # clearly worth it: no more checks, the final run trains more
+                break
+            if not rose:
+                self.waited += 1
+                if self.waited >= config.patience:
+                    report.stopped_early = self.fold_steps < config.steps
+                    break
+        if report.out_of_time and self.fold_steps > report.curve[-1][0]:  # the steps since the last check count too
+            self._check()
+        return None
+
+    def _decide(self) -> FinetuneResult | None:
+        """Keep the instant encoder unless the best estimate beats "before" by more than ``min_gain``; after a
+        clear gain train all ``steps`` the budget holds; a final run never measured to fit must fit now."""
+        config, report, budget = self.config, self.report, self.budget
+        self.advance(config.steps * len(self.runs))  # the estimate is over
+        report.estimate_after = self.best
+        if self.steps == 0 or self.best - self.before <= config.min_gain:
+            report.estimate_after = self.before
+            ended = f"; the time budget ended the estimate after {self.fold_steps} steps" if report.out_of_time else ""
+            return self.keep_instant(f"no gain expected (estimated accuracy {self.before:.1%} before, best "
+                                     f"{self.best:.1%} after){ended}")
+        if report.committed:
+            self._steps_after_a_clear_gain()
+        elif report.out_of_time:
+            self.chosen_note = f"; the time budget ended the estimate after {self.fold_steps} steps"
+        if self.steps > self.reserved:  # never measured to fit (the first steps' time was unknown): it must fit now
+            needed = float(np.mean(self.step_seconds)) * self.steps
+            if not self.fits(needed):
+                report.out_of_time = True
+                report.estimate_after = self.best
+                return self.keep_instant(f"out of time: the final run of {self.steps} steps (about {needed:.1f} s) "
+                                         f"does not fit the {max(budget - self.elapsed(), 0.0):.1f} s left of the "
+                                         f"{budget:g} s time budget (estimated accuracy {self.before:.1%} -> "
+                                         f"{self.best:.1%}; a larger time budget lets it finish)")
+        return None
+
+    def _steps_after_a_clear_gain(self) -> None:
+        """All ``steps``, or as many of them as the time left holds; never fewer than checked."""
+        config, budget = self.config, self.budget
+        self.steps = config.steps
+        if budget is None:
+            return
+        per = float(np.mean(self.step_seconds))
+        affordable = int(max(budget - self.elapsed(), 0.0) / per)
+        if affordable < config.steps:
+            self.steps = max(self.fold_steps, affordable)
+            self.report.out_of_time = True
+            self.chosen_note = f" ({config.steps} did not fit the time budget)"
+        if affordable >= self.steps:
+            self.reserved = max(self.reserved, self.steps)
+
+    def _room_for(self, next_steps: int) -> bool:
+        """Whether one more step of every fold, one more estimate (a check, or the one at the end of the budget)
+        and a final run of ``next_steps`` fit the budget; nothing measured yet: whether any time is left."""
+        if not self.step_seconds:
+            return self.fits(0)
+        per = float(np.mean(self.step_seconds))
+        return self.fits(per * len(self.runs) + self.estimate_seconds + per * next_steps)
+
+    def _check(self) -> bool:
+        """Estimate the fold runs now, add it to the curve; whether it rose (then it is the best so far)."""
+        value, margin = self._score([run.net for run in self.runs])
+        self.report.curve.append((self.fold_steps, value))
+        if not self._rises(value, margin):
+            return False
+        self.best, self.best_margin, self.steps, self.waited = max(self.best, value), margin, self.fold_steps, 0
+        self.fold_vectors = list(self.seen)
+        return True
+
+    def _rises(self, value: float, margin: float) -> bool:
+        """Higher held-out accuracy, or (``margin_ties``, once the accuracy has risen above "before") a level one
+        (at most ``tie_texts`` held-out texts below the best) with a larger margin: a tie extends a gain, it never
+        starts one."""
+        best = self.best
+        return value > best + 1e-12 or (self.config.margin_ties and best > self.before + 1e-12
+                                        and value > best - self.level - 1e-12 and margin > self.best_margin + 1e-9)
+
+    def _score(self, nets: list[TopLayers]) -> tuple[float, float]:
+        """Held-out accuracy by ``rule`` and mean held-out prototype margin (the tie-break)."""
+        y, fid, seen = self.y, self.fid, self.seen
+        right = count = 0
+        margin = 0.0
+        seen.clear()
+        for f, net in zip(self.folds, nets):
+            same = next((i for i, other in enumerate(nets[:len(seen)]) if other is net), None)
+            vecs = seen[same] if same is not None else net.embed(self.cached, self.all_rows.tolist()).numpy()
+            seen.append(vecs)
+            rows, pred = held_out_predictions(vecs, y, fid, f, self.rule)
+            right += int((pred == y[rows]).sum())
+            count += len(rows)
+            if self.config.margin_ties:
+                margin += prototype_margin(vecs, y, fid, f)
+        return right / max(count, 1), margin / max(count, 1)
+
+    # ---- the endings ---------------------------------------------------------------------------------------
+    def kept(self) -> FinetuneResult:
+        """The adapted weights, with a message on the estimate, the steps and the time budget."""
+        config, report, budget, steps = self.config, self.report, self.budget, self.report.steps
+        if report.estimate_before is None:
+            message = f"adapted {len(report.layers)} layer(s) in {steps} steps (no estimate: folds=0)"
+            if report.out_of_time:
+                message += f"; the time budget ended the run before {config.steps} steps"
+        else:
+            message = (f"estimated accuracy {report.estimate_before:.1%} -> {report.estimate_after:.1%} "
+                       f"({steps} steps, {len(report.layers)} layer(s))")
+            if report.committed:
+                message += (f"; a clear gain after {report.curve[-1][0]} steps, so the final run trained {steps}"
+                            f"{self.chosen_note}")
+            elif report.out_of_time:
+                message += self.chosen_note
+            elif self.steps == config.steps:  # still rising at the last check
+                message += f"; still rising at the step limit: more steps (steps > {config.steps}) may help"
+        if budget is not None and self.elapsed() > budget:
+            report.over_budget = True
+            message += (f"; took {self.elapsed():.1f} s, over the {budget:g} s time budget (the machine ran slower "
+                        f"than measured; the final run's {steps} steps were run in full)")
+        return self.finish(message, state=self.state)
+
+    def keep_instant(self, reason: str) -> FinetuneResult:
+        """Return no weights, saying why (``report.reason``) and what follows (``report.message``)."""
+        return self.finish(f"{reason}: {KEPT}", reason=reason)
+
+    def no_time(self, what: str) -> FinetuneResult:
+        self.report.out_of_time = True
+        return self.keep_instant(f"out of time before training: {what} took {self.elapsed():.1f} s of the "
+                                 f"{self.budget:g} s time budget (a larger time budget lets it train)")
+
+    def cancelled(self) -> FinetuneResult:
+        report = self.report
+        report.cancelled, report.steps = True, 0
+        report.seconds = self.elapsed()
+        report.message = "cancelled: the instant classifier is unchanged"
+        return FinetuneResult({}, report, self.config)
+
+    def finish(self, message: str, reason: str = "", state: dict[str, torch.Tensor] | None = None) -> FinetuneResult:
+        """The result (``state``: the adapted tensors, or none); the progress reaches its end."""
+        report = self.report
+        report.seconds = self.elapsed()
         report.kept = bool(state)
         report.message = message
-        report.reason = ""
-        advance(total)  # finished: nothing left to do
-        kept_folds = bool(state) and folds_used is not None and bool(vectors)
-        return FinetuneResult(state or {}, report, config, folds_used if kept_folds else None,
-                              vectors if kept_folds else None)
-
-    def keep_instant(reason: str) -> FinetuneResult:
-        """Return no weights, saying why (``report.reason``) and what follows (``report.message``)."""
-        result = finish(f"{reason}: {KEPT}")
         report.reason = reason
-        return result
-
-    def cancelled() -> FinetuneResult:
-        report.cancelled, report.steps = True, 0
-        report.seconds = elapsed()
-        report.message = "cancelled: the instant classifier is unchanged"
-        return FinetuneResult({}, report, config)
-
-    def no_time(what: str) -> FinetuneResult:
-        report.out_of_time = True
-        return keep_instant(f"out of time before training: {what} took {elapsed():.1f} s of the {budget:g} s time "
-                            "budget (a larger time budget lets it train)")
-
-    with torch.random.fork_rng(devices=[]):  # dropout draws from torch's global generator: keep the caller's
-        torch.manual_seed(config.seed)
-        template = TopLayers(model, config.layers, head, extra_layers)
-        cached = lower_states(model, texts, template.start, extra_layers, cancel=stop)
-        if cached is None:
-            return cancelled()
-        all_rows = np.arange(len(texts))
-        step_seconds: list[float] = []  # seconds of one training step (one fold run's, or the final run's)
-        best_steps = config.steps
-        reserved = 0  # final-run steps the budget was measured to leave room for
-        fold_vectors: list[np.ndarray] | None = None
-        chosen_note = ""
-        if folds:
-            runs = [_Run(template, np.flatnonzero(fid != f), config, config.seed + 1 + f) for f in folds]
-            fold_vectors = []  # each fold model's vectors of all rows at the best check
-            seen: list[np.ndarray] = []
-
-            def estimate(nets: list[TopLayers]) -> tuple[float, float]:
-                """Held-out accuracy by ``rule`` and mean held-out prototype margin (the tie-break)."""
-                right = count = 0
-                margin = 0.0
-                seen.clear()
-                for f, net in zip(folds, nets):
-                    same = next((i for i, other in enumerate(nets[:len(seen)]) if other is net), None)
-                    vecs = seen[same] if same is not None else net.embed(cached, all_rows.tolist()).numpy()
-                    seen.append(vecs)
-                    rows, pred = held_out_predictions(vecs, y, fid, f, rule)
-                    right += int((pred == y[rows]).sum())
-                    count += len(rows)
-                    if config.margin_ties:
-                        margin += prototype_margin(vecs, y, fid, f)
-                return right / max(count, 1), margin / max(count, 1)
-
-            text = 1 / max(int((fid >= 0).sum()), 1)  # one held-out text, as a share of the estimate
-            level = config.tie_texts * text  # accuracy within this of the best: level
-            clear = None if config.commit_gain is None else max(config.commit_gain, config.commit_texts * text)
-
-            def rises(value: float, margin: float) -> bool:
-                """Higher held-out accuracy, or (``margin_ties``, once the accuracy has risen above "before") a
-                level one (at most ``tie_texts`` held-out texts below the best) with a larger margin: a tie
-                extends a gain, it never starts one."""
-                return value > best + 1e-12 or (config.margin_ties and best > before + 1e-12
-                                                 and value > best - level - 1e-12 and margin > best_margin + 1e-9)
-
-            tic = clock()
-            before, best_margin = estimate([template] * len(folds))
-            estimate_seconds = (clock() - tic) * len(folds)  # later checks embed once per fold model
-            report.estimate_before = before
-            report.curve.append((0, before))
-            if not fits(0):
-                return no_time("encoding the examples and the first estimate")
-            best, best_steps, waited, s = before, 0, 0, 0
-
-            def room_for(next_steps: int) -> bool:
-                """Whether one more step of every fold, one more estimate (a check, or the one at the end of the
-                budget) and a final run of ``next_steps`` fit the budget; nothing measured yet: whether any time
-                is left."""
-                if not step_seconds:
-                    return fits(0)
-                per = float(np.mean(step_seconds))
-                return fits(per * len(runs) + estimate_seconds + per * next_steps)
-
-            while s < config.steps:
-                if not room_for(s + 1):
-                    report.out_of_time = True
-                    break
-                if step_seconds:
-                    reserved = s + 1
-                tic = clock()
-                for run in runs:
-                    if stop():
-                        return cancelled()
-                    run.step(cached, y)
-                step_seconds.append((clock() - tic) / len(runs))
-                s += 1
-                advance(s * len(runs))
-                if s % config.eval_every and s < config.steps:
-                    continue
-                tic = clock()
-                value, margin = estimate([run.net for run in runs])
-                estimate_seconds = clock() - tic
-                report.curve.append((s, value))
-                if rises(value, margin):
-                    best, best_margin, best_steps, waited = max(best, value), margin, s, 0
-                    fold_vectors = list(seen)
-                    if clear is not None and best - before >= clear - 1e-12:
-                        report.committed = True  # clearly worth it: no more checks, the final run trains more
-                        break
-                else:
-                    waited += 1
-                    if waited >= config.patience:
-                        report.stopped_early = s < config.steps
-                        break
-            if report.out_of_time and s > report.curve[-1][0]:  # the steps since the last estimate count too
-                value, margin = estimate([run.net for run in runs])
-                report.curve.append((s, value))
-                if rises(value, margin):
-                    best, best_margin, best_steps = max(best, value), margin, s
-                    fold_vectors = list(seen)
-            advance(config.steps * len(runs))  # the estimate is over
-            report.estimate_after = best
-            if best_steps == 0 or best - before <= config.min_gain:
-                report.estimate_after = before
-                ended = f"; the time budget ended the estimate after {s} steps" if report.out_of_time else ""
-                return keep_instant(f"no gain expected (estimated accuracy {before:.1%} before, best {best:.1%} "
-                                    f"after){ended}")
-            if report.committed:
-                best_steps = config.steps
-                if budget is not None:  # as many of `steps` as the time left holds; never fewer than checked
-                    per = float(np.mean(step_seconds))
-                    affordable = int(max(budget - elapsed(), 0.0) / per)
-                    if affordable < config.steps:
-                        best_steps = max(s, affordable)
-                        report.out_of_time = True
-                        chosen_note = f" ({config.steps} did not fit the time budget)"
-                    if affordable >= best_steps:
-                        reserved = max(reserved, best_steps)
-            elif report.out_of_time:
-                chosen_note = f"; the time budget ended the estimate after {s} steps"
-            if best_steps > reserved:  # never measured to fit (the first steps' time was unknown): it must fit now
-                needed = float(np.mean(step_seconds)) * best_steps
-                if not fits(needed):
-                    report.out_of_time = True
-                    report.estimate_after = best
-                    return keep_instant(f"out of time: the final run of {best_steps} steps (about {needed:.1f} s) "
-                                        f"does not fit the {max(budget - elapsed(), 0.0):.1f} s left of the "
-                                        f"{budget:g} s time budget (estimated accuracy {before:.1%} -> {best:.1%}; a "
-                                        "larger time budget lets it finish)")
-        elif not fits(0):
-            return no_time("encoding the examples")
-        final = _Run(template, all_rows, config, config.seed)
-        final_seconds: list[float] = []
-        start = done
-        for _ in range(best_steps):
-            if stop():
-                return cancelled()
-            if not folds and final_seconds and not fits(float(np.mean(final_seconds))):
-                report.out_of_time = True  # no estimate chose the steps: `steps` is a limit, the budget ends it
-                break
-            tic = clock()
-            final.step(cached, y)
-            final_seconds.append(clock() - tic)
-            advance(start + final.steps)
-        report.steps = final.steps
-        if final.steps == 0:
-            report.out_of_time = True
-            return no_time("encoding the examples")
-        state = final.net.trained_state(config.half_weights)
-    if report.estimate_before is None:
-        message = f"adapted {len(report.layers)} layer(s) in {final.steps} steps (no estimate: folds=0)"
-        if report.out_of_time:
-            message += f"; the time budget ended the run before {config.steps} steps"
-    else:
-        message = (f"estimated accuracy {report.estimate_before:.1%} -> {report.estimate_after:.1%} "
-                   f"({final.steps} steps, {len(report.layers)} layer(s))")
-        if report.committed:
-            message += (f"; a clear gain after {report.curve[-1][0]} steps, so the final run trained {final.steps}"
-                        f"{chosen_note}")
-        elif report.out_of_time:
-            message += chosen_note
-        elif best_steps == config.steps:  # still rising at the last check
-            message += f"; still rising at the step limit: more steps (steps > {config.steps}) may help"
-    if budget is not None and elapsed() > budget:
-        report.over_budget = True
-        message += (f"; took {elapsed():.1f} s, over the {budget:g} s time budget (the machine ran slower than "
-                    f"measured; the final run's {final.steps} steps were run in full)")
-    return finish(message, state, fid, fold_vectors)
+        self.advance(self.total)  # finished: nothing left to do
+        kept_folds = bool(state) and self.fid is not None and bool(self.fold_vectors)
+        return FinetuneResult(state or {}, report, self.config, self.fid if kept_folds else None,
+                              self.fold_vectors if kept_folds else None)
 
 
 def apply_weights(model: Any, state_dict: dict[str, torch.Tensor]) -> Any:
