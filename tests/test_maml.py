@@ -115,7 +115,7 @@ def test_learner_clone_adapt_matches_finite_differences() -> None:
     def meta_loss(first_order: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         task = Learner(net, lr=0.3, first_order=first_order).clone()
         for _ in range(2):
-            task.adapt(torch.tanh(task(x) - y).pow(2).mean())
+            task.adapt(lambda m: torch.tanh(m(x) - y).pow(2).mean())
         loss = (task(x) - y).pow(3).abs().mean()
         names = [n for n, _ in net.named_parameters()]
         return loss, dict(zip(names, torch.autograd.grad(loss, list(net.parameters()))))
@@ -133,6 +133,51 @@ def test_learner_clone_adapt_matches_finite_differences() -> None:
         net.weight[0, 1] += eps
     assert abs((lp - lm) / (2 * eps) - so["weight"][0, 1].item()) < 1e-6
     assert float((so["weight"] - fo["weight"]).norm()) > 1e-4
+
+
+def test_learner_adapt_matches_autograd_reference() -> None:
+    """torch.func steps give the adapted weights and outer gradients of the textbook torch.autograd.grad loop:
+    second order differentiates through the inner steps, first order is the query gradient at the adapted
+    weights (the inner gradients are constants)."""
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3)).double()
+    xs, ys = torch.randn(6, 4, dtype=torch.float64), torch.randint(0, 3, (6,))
+    xq, yq = torch.randn(8, 4, dtype=torch.float64), torch.randint(0, 3, (8,))
+    ce = torch.nn.functional.cross_entropy
+    names = [n for n, _ in net.named_parameters()]
+    for first_order in (False, True):
+        task = Learner(net, lr=0.4, first_order=first_order).clone()
+        for _ in range(3):
+            task.adapt(lambda m: ce(m(xs), ys))
+        got = torch.autograd.grad(ce(task(xq), yq), list(net.parameters()))
+        fast = dict(net.named_parameters())
+        for _ in range(3):
+            g = torch.autograd.grad(ce(torch.func.functional_call(net, fast, (xs,)), ys), list(fast.values()),
+                                    create_graph=not first_order)
+            fast = {n: w - 0.4 * gi for (n, w), gi in zip(fast.items(), g)}
+        for n in names:
+            torch.testing.assert_close(task.params[n], fast[n], rtol=1e-12, atol=1e-12, msg=n)
+        want = torch.autograd.grad(ce(torch.func.functional_call(net, fast, (xq,)), yq), list(net.parameters()))
+        for n, a, b in zip(names, got, want):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=n)
+        if first_order:
+            at_adapted = {n: w.detach().requires_grad_() for n, w in fast.items()}
+            fo = torch.autograd.grad(ce(torch.func.functional_call(net, at_adapted, (xq,)), yq),
+                                     list(at_adapted.values()))
+            for n, a, b in zip(names, got, fo):
+                torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=n)
+
+
+def test_learner_adapts_only_trainable_weights_and_takes_a_function() -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    net[0].requires_grad_(False)
+    x = torch.randn(5, 3)
+    task = Learner(net, lr=0.5).clone()
+    assert sorted(task.params) == ["1.bias", "1.weight"]
+    task.adapt(lambda m: m(x).pow(2).mean())
+    assert not torch.equal(task.params["1.weight"], net[1].weight)
+    with pytest.raises(FewShotError, match="function of the learner.*Tensor"):
+        task.adapt(task(x).pow(2).mean())
 
 
 def _plain(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

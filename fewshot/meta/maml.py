@@ -25,8 +25,8 @@ Algorithms, one inner loop each:
   Here the inner loop adapts the transform and the scale as well as the head (otherwise the shared
   parameters would never move).
 
-:class:`Learner` carries learn2learn's ``clone()`` / ``adapt(loss)`` idea over to ordinary autograd, for
-writing one's own loops. The outer loop is :func:`fewshot.meta.trainer.outer_loop`; fit time is
+:class:`Learner` is learn2learn's ``clone()`` / ``adapt()`` idea written with :mod:`torch.func`, for writing
+one's own loops over other models. The outer loop is :func:`fewshot.meta.trainer.outer_loop`; fit time is
 :mod:`fewshot.meta.adapted`.
 """
 
@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from ..errors import FewShotError
 from .episodes import EpisodeSampler
 from .training_args import META_METHODS, MetaConfig
 
@@ -99,6 +100,7 @@ def prototype_head(zs: torch.Tensor, ys: torch.Tensor) -> Params:
 
 
 def head_logits(head: Mapping[str, torch.Tensor], z: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The linear head's logits ``scale · z Wᵀ + b`` on features ``z``."""
     return scale * (z @ head["weight"].T) + head["bias"]
 
 
@@ -109,6 +111,7 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
 
 def head_loss(head: Mapping[str, torch.Tensor], z: torch.Tensor, y: torch.Tensor, scale: torch.Tensor
               ) -> torch.Tensor:
+    """The head's cross-entropy on features ``z`` against one-hot ``y``: the inner loops' loss."""
     return soft_cross_entropy(head_logits(head, z, scale), y)
 
 
@@ -230,18 +233,24 @@ def reptile_task_accuracy(params: Mapping[str, torch.Tensor], xs: torch.Tensor, 
 
 # ---- a learn2learn-style clone()/adapt() wrapper ----------------------------------------------------
 class Learner:
-    """Functional view of an ``nn.Module`` with fast weights (the idea of learn2learn's ``MAML`` wrapper).
+    """Fast weights over any ``nn.Module``, for writing one's own MAML-style meta-learner.
+
+    learn2learn's ``clone()`` / ``adapt()`` idea (Arnold et al. 2020, "learn2learn: A Library for
+    Meta-Learning Research") written with :mod:`torch.func`, for MAML (Finn, Abbeel & Levine 2017,
+    "Model-Agnostic Meta-Learning for Fast Adaptation of Deep Networks"). The product's own loops do not use
+    it (:func:`adapt_head`, :func:`reptile_adapt`); it is the public API for loops over other models.
 
     >>> net = nn.Linear(3, 2)
-    >>> learner = Learner(net, lr=0.1)
-    >>> task = learner.clone()                       # fast weights, still connected to θ
-    >>> task.adapt(task(torch.ones(4, 3)).pow(2).mean())
+    >>> x, y = torch.randn(4, 3), torch.randn(4, 2)
+    >>> task = Learner(net, lr=0.1).clone()                  # fast weights, still connected to θ
+    >>> for _ in range(2):                                   # inner loop on the support
+    ...     task.adapt(lambda m: (m(x) - y).pow(2).mean())
+    >>> (task(x) - y).pow(2).mean().backward()               # outer loss: MAML meta-gradient in net.weight.grad
     >>> sorted(task.params)
     ['bias', 'weight']
 
-    ``adapt`` takes one SGD step with ``torch.autograd.grad(..., create_graph=not first_order)``, so a
-    query loss computed with the adapted learner back-propagates into the module's parameters
-    (second-order MAML) or, with ``first_order=True``, treats the inner gradients as constants.
+    The fast weights are the module's trainable parameters (or ``params``, e.g. only a head as in ANIL);
+    the others are read from the module unchanged.
     """
 
     def __init__(self, module: nn.Module, *, lr: float, first_order: bool = False,
@@ -249,21 +258,34 @@ class Learner:
         self.module = module
         self.lr = lr
         self.first_order = first_order
-        self.params: Params = dict(params) if params is not None else dict(module.named_parameters())
+        self.params: Params = (dict(params) if params is not None
+                               else {n: p for n, p in module.named_parameters() if p.requires_grad})
 
     def clone(self) -> Learner:
         """A learner whose fast weights start at the current ones (gradients flow back to them)."""
         return Learner(self.module, lr=self.lr, first_order=self.first_order, params=self.params)
 
-    def adapt(self, loss: torch.Tensor) -> None:
-        """One inner SGD step on ``loss``."""
-        names = list(self.params)
-        grads = torch.autograd.grad(loss, [self.params[n] for n in names], create_graph=not self.first_order,
-                                    allow_unused=True)
-        self.params = {n: self.params[n] if g is None else self.params[n] - self.lr * g
-                       for n, g in zip(names, grads)}
+    def adapt(self, loss: Callable[[Learner], torch.Tensor]) -> None:
+        """One inner SGD step on the scalar ``loss(learner)``, computed by calling the learner it is given.
+
+        The step is ``torch.func.grad`` of that function over the fast weights. Second order (default) keeps
+        the gradient's graph, so an outer loss differentiates through the step back to θ; ``first_order``
+        detaches it (FOMAML, Finn et al. 2017, sec. 5.2). Weights the loss does not read keep their value.
+        """
+        if not callable(loss):
+            raise FewShotError(f"Learner.adapt takes a function of the learner, e.g. lambda m: loss_fn(m(x), y), "
+                               f"not a {type(loss).__name__}")
+
+        def loss_at(params: Params) -> torch.Tensor:
+            return loss(Learner(self.module, lr=self.lr, first_order=self.first_order, params=params))
+
+        grads = grad(loss_at)(self.params)
+        if self.first_order:
+            grads = {n: g.detach() for n, g in grads.items()}
+        self.params = {n: w - self.lr * grads[n] for n, w in self.params.items()}
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's forward pass at the fast weights (``torch.func.functional_call``)."""
         return functional_call(self.module, self.params, args, kwargs)
 
 
