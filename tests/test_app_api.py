@@ -857,6 +857,10 @@ def test_app_says_in_one_line_when_it_cannot_start(app_url: str) -> None:
                            timeout=120, env=env | {"FEWSHOT_AUTH": "no-colon"})
     assert login.returncode == 1 and "FEWSHOT_AUTH must look like 'user:password'" in login.stderr
     assert "Traceback" not in login.stderr
+    size = subprocess.run([sys.executable, "app.py", "--port", port], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env | {"FEWSHOT_MAX_FILE_SIZE": "huge"})
+    assert size.returncode == 1 and "FEWSHOT_MAX_FILE_SIZE must be a number of bytes or a size" in size.stderr
+    assert "Traceback" not in size.stderr and "building the page" not in size.stdout  # before the page is built
     rows = subprocess.run([sys.executable, "app.py", "--port", port], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env=env | {"FEWSHOT_MAX_ROWS": "20k"})
     assert rows.returncode == 1 and "FEWSHOT_MAX_ROWS must be a whole number of at least 1, got '20k'" in rows.stderr

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -37,13 +38,20 @@ if TYPE_CHECKING:
     import gradio as gr
 
 
-def _file_size(value: str) -> str | int:
-    """``FEWSHOT_MAX_FILE_SIZE``: bytes, or a size such as ``10mb`` (Gradio's syntax)."""
-    value = value.strip()
-    return int(value) if value.isdigit() else value
+FILE_SIZE = re.compile(r"\d+\s*(b|kb|mb|gb|tb)", re.IGNORECASE)
+"""A size in Gradio's syntax: a whole number and a unit (``10mb``, ``500 KB``)."""
 
 
-MAX_FILE_SIZE: str | int = _file_size(os.environ.get("FEWSHOT_MAX_FILE_SIZE", "10mb"))
+def max_file_size(value: str | None = None) -> str | int:
+    """``FEWSHOT_MAX_FILE_SIZE`` (default ``10mb``): bytes, or a size such as ``10mb``; read when the server starts,
+    and refused by name when Gradio could not read it."""
+    value = (os.environ.get("FEWSHOT_MAX_FILE_SIZE", "10mb") if value is None else value).strip()
+    if value.isdigit():
+        return int(value)
+    if not FILE_SIZE.fullmatch(value):
+        raise FewShotError(f"FEWSHOT_MAX_FILE_SIZE must be a number of bytes or a size such as 10mb or 500kb, got "
+                           f"{value!r}")
+    return value.replace(" ", "")
 
 
 def say(message: str) -> None:
@@ -120,6 +128,10 @@ def parse_args(argv: Sequence[str] | None = None, prog: str = "python app.py") -
         parser.error(f"--port must be a port number (1-65535), got {options.port}")
     else:  # --port wins over the variable, which Gradio still reads at import (a bad value would fail there)
         os.environ["GRADIO_SERVER_PORT"] = str(options.port)
+    try:  # the settings launch reads, checked before the page is built
+        auth_from_env(), max_file_size()
+    except FewShotError as exc:
+        raise SystemExit(f"fewshot: {exc}") from exc
     return options
 
 
@@ -129,12 +141,12 @@ def launch(app: gr.Blocks, host: str | None = None, port: int | None = None) -> 
     host = host or os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0")
     port = port or env_port()
     try:
-        auth = auth_from_env()
+        auth, size = auth_from_env(), max_file_size()
     except FewShotError as exc:
         raise SystemExit(f"fewshot: {exc}") from exc
     say(f"starting the server on {host}:{port} …")
     try:
-        app.launch(server_name=host, server_port=port, share=False, auth=auth, max_file_size=MAX_FILE_SIZE,
+        app.launch(server_name=host, server_port=port, share=False, auth=auth, max_file_size=size,
                    prevent_thread_lock=True)
     except OSError as exc:  # the port is taken, or the address is not this machine's: one line, no traceback
         if "empty port" in str(exc):
