@@ -13,7 +13,8 @@ import torch
 
 from fewshot.adapt import (FinetuneConfig, TopLayers, apply_weights, cv_accuracy, finetune, fold_ids, lower_states,
                            overlap_hint)
-from fewshot.adapt.losses import sample_pairs, supcon_loss
+from fewshot.losses import supcon_loss
+from fewshot.losses.pairs import random_positive_and_hardest_negative
 from fewshot.errors import FewShotError
 
 KEYS = ["apple", "river", "engine", "violin"]
@@ -240,7 +241,7 @@ def test_losses() -> None:
     g = torch.Generator().manual_seed(0)
     y = torch.tensor([0, 0, 1, 1, 2, 2, 2])
     z = torch.nn.functional.normalize(torch.randn(7, 8, generator=g), dim=-1)
-    i, j, dissimilar = sample_pairs(y, z, g)
+    i, j, dissimilar = random_positive_and_hardest_negative(z, y, g)
     assert len(i) <= 2 * len(y)  # linear in the examples
     assert bool(((y[i] != y[j]) == dissimilar.bool()).all())
     perfect = torch.nn.functional.one_hot(y, 3).float()

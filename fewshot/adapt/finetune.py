@@ -36,12 +36,12 @@ from torch import nn
 from ..errors import FewShotError
 from ..losses import episode_contrastive_loss as contrastive_loss
 from ..losses import supcon_loss
+from ..progress import ProgressFn
 from .config import FinetuneConfig, FinetuneReport, FinetuneResult
 from .episodes import sample_episode
 from .estimate import Rule, fold_ids, held_out_predictions, prototype_margin, prototype_rule
 from .layers import Cached, TopLayers, layer_prefix, lower_states, transformer_of
 
-ProgressFn = Callable[[int, int], None]
 Clock = Callable[[], float]
 Cancel = Callable[[], bool] | threading.Event
 KEPT = "the instant classifier is kept"  # what follows when no adapted weights are returned
