@@ -791,6 +791,16 @@ def test_login_from_environment() -> None:
         auth_from_env("no-colon")
 
 
+def test_the_app_serves_this_machine_only_unless_it_runs_on_a_space(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fewshot.app.server import default_host, max_file_size
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert default_host() == "127.0.0.1"  # a laptop does not serve its visitors' texts to the network
+    monkeypatch.setenv("SPACE_ID", "owner/fewshot")
+    assert default_host() == "0.0.0.0"
+    assert (max_file_size("2048"), max_file_size("500 KB"), max_file_size("10mb")) == (2048, "500KB", "10mb")
+
+
 def test_no_files_served_outside_temp(app_url: str) -> None:
     for target in (ROOT / "app.py", Path("/etc/passwd")):
         with pytest.raises(urllib.error.HTTPError) as err:

@@ -153,8 +153,9 @@ def test_accurate_without_its_parts_is_a_clear_message_not_a_trace(monkeypatch: 
     state = {"rows": [["a", "x"], ["b", "y"]], "options": {}}
     with pytest.raises(gr.Error, match=r"pip install \"fewshot\[mpnet\]\""):
         handlers.classify("hello", False, 0.0, False, "accurate", state, None)
-    radio, _, _ = handlers.choose_encoder("accurate", False)
-    assert radio.value == "fast"  # the session stays on Fast
+    radio, status, _ = handlers.choose_encoder("accurate", False)
+    assert radio.value == "fast"  # the session stays on Fast, and the status line under the choice says why
+    assert status.startswith("⚠ The Accurate encoder is not installed on this server, so this session stays on Fast")
 
 
 def test_state_secret_is_generated_once_private_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1073,12 +1073,13 @@ def encoder_status() -> tuple[str, Any]:
 
 def choose_encoder(encoder: str, int8: Any) -> tuple[Any, ...]:
     """The visitor chose an encoder: the accurate one starts being prepared in the background (first use); when
-    this server lacks it, a message says how to install it and the choice goes back to Fast."""
+    this server lacks it, the choice goes back to Fast and the status line under it says why (this event is not
+    queued, so a pop-up message would never be shown)."""
     tier = tiers.choice(encoder)
     why = tiers.problem(tier)
     if why:
-        gr.Warning(why, duration=10)
-        return (gr.Radio(value=tiers.FAST), *encoder_status())
+        status, timer = encoder_status()
+        return gr.Radio(value=tiers.FAST), f"⚠ {esc(why)}  \n{status}", timer
     if tier == tiers.ACCURATE:
         warmup.start(st.int8_flag(int8), tier=tiers.ACCURATE)
     return (gr.skip(), *encoder_status())

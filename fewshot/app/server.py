@@ -4,8 +4,8 @@
 is prepared in a background thread once the server answers (:mod:`fewshot.app.warmup`), and the console
 says what is happening. Environment:
 
-  GRADIO_SERVER_NAME / GRADIO_SERVER_PORT  where to listen (default 0.0.0.0:7860, as a Space expects;
-                                           use 127.0.0.1 for a local-only server)
+  GRADIO_SERVER_NAME / GRADIO_SERVER_PORT  where to listen (default 127.0.0.1:7860, this machine only; on a
+                                           Hugging Face Space, which sets SPACE_ID, 0.0.0.0 as it expects)
   FEWSHOT_AUTH             optional login: ``user:password`` (several: ``a:pw1,b:pw2``)
   FEWSHOT_MAX_FILE_SIZE    upload limit (default ``10mb``)
   FEWSHOT_CONCURRENCY      requests run at once (default 2, one per vCPU of a free Space)
@@ -83,6 +83,12 @@ def env_port() -> int:
     return int(value)
 
 
+def default_host() -> str:
+    """Where the app listens when nothing says: this machine only (``127.0.0.1``), so that a laptop does not serve
+    its visitors' texts to the network; on a Hugging Face Space (``SPACE_ID`` is set) every address, as it expects."""
+    return "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
+
+
 def create_app() -> gr.Blocks:
     """The page with its queue configured (``app.py``'s module-level ``demo``; the tests start it too)."""
     warmup.check_int8_env()
@@ -118,8 +124,9 @@ def parse_args(argv: Sequence[str] | None = None, prog: str = "python app.py") -
         prog=prog, description="Serve the fewshot web app (the page, then the encoder in the background).",
         epilog="Other settings come from the environment: a login (FEWSHOT_AUTH=user:password), upload and size "
                "limits, the encoders; see docs/configuration.md.")
-    parser.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME, else 0.0.0.0; "
-                                       "127.0.0.1 for this machine only)")
+    parser.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME, else 127.0.0.1, this "
+                                       "machine only, or 0.0.0.0 on a Hugging Face Space; 0.0.0.0 serves the "
+                                       "network: set FEWSHOT_AUTH for a login)")
     parser.add_argument("--port", type=int, help="port to listen on (default: $GRADIO_SERVER_PORT, else 7860)")
     options = parser.parse_args(argv)
     if options.port is None:
@@ -136,9 +143,10 @@ def parse_args(argv: Sequence[str] | None = None, prog: str = "python app.py") -
 
 
 def launch(app: gr.Blocks, host: str | None = None, port: int | None = None) -> None:
-    """Serve ``app`` on ``host``:``port`` (default GRADIO_SERVER_NAME:GRADIO_SERVER_PORT, else 0.0.0.0:7860; never
-    with a share link), then prepare the encoder in the background; blocks until the server stops."""
-    host = host or os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0")
+    """Serve ``app`` on ``host``:``port`` (default GRADIO_SERVER_NAME:GRADIO_SERVER_PORT, else
+    :func:`default_host`:7860; never with a share link), then prepare the encoder in the background; blocks until
+    the server stops."""
+    host = host or os.environ.get("GRADIO_SERVER_NAME") or default_host()
     port = port or env_port()
     try:
         auth, size = auth_from_env(), max_file_size()

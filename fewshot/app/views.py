@@ -39,7 +39,10 @@ INTRO = ("Few-shot text classification: write a handful of examples per label, t
 
 def build_app() -> gr.Blocks:
     """The whole page as a ``gr.Blocks`` (:func:`fewshot.app.create_app` adds the queue)."""
-    with gr.Blocks(title="fewshot · few-shot text classifier", delete_cache=(3600, 3600)) as demo:
+    # analytics off: Gradio would otherwise call its servers at start-up (version check, usage), and the app
+    # promises that nothing leaves the machine
+    with gr.Blocks(title="fewshot · few-shot text classifier", delete_cache=(3600, 3600),
+                   analytics_enabled=False) as demo:
         state = gr.State(st.empty_state())
         cache = gr.State(None)
         saved = gr.BrowserState(st.empty_state(), storage_key=STORAGE_KEY, secret=browser.state_secret())
