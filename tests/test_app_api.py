@@ -652,6 +652,40 @@ def test_a_headerless_one_column_file_is_told_to_add_a_header(support: Client, t
         assert not warned, header
 
 
+def test_a_headerless_file_of_several_columns_is_told_to_add_a_header(support: Client, tmp_path: Path) -> None:
+    """A file of several columns without a header line (``0,I need my money back…``): its first row is read as the
+    column names, as on the command line (which refuses it), and the app says so on upload, on Classify and in the
+    summary instead of labelling one row fewer without a word; a header of a few words is not flagged."""
+    rows = ["I need my money back for the broken chair", "my parcel never arrived", "I cannot log in",
+            "please cancel my subscription"]
+    plain = tmp_path / "no_header.csv"
+    plain.write_text("".join(f"{i},{text}\n" for i, text in enumerate(rows)))
+    said = ("the first line of no_header.csv ('0', 'I need my money back for the broken chair') is read as the "
+            "column names, so it is not classified; if it is a row of data, add a header line above it that names "
+            "the columns (text for the column of texts)")
+    column, warned = predict_warned(support, handle_file(str(plain)), api_name="/batch_columns")
+    assert value_of(column) == rows[0] and warned == [said]
+    (_, download, summary), warned = predict_warned(support, handle_file(str(plain)), rows[0], False, 0.0,
+                                                    api_name="/classify_csv")
+    assert said in warned and "no\\_header.csv: 3 rows labelled" in summary
+    assert "is read as the column names, so it is not classified" in summary
+    assert len(pd.read_csv(download)) == 3
+    headed = tmp_path / "headed.csv"
+    headed.write_text("id,What the customer wrote,Priority\n0,I need my money back,high\n1,my parcel is late,low\n")
+    _, warned = predict_warned(support, handle_file(str(headed)), api_name="/batch_columns")
+    assert not warned
+
+
+def test_long_examples_cut_on_import_are_counted(app_url: str, tmp_path: Path) -> None:
+    """Examples longer than the app's text limit are cut on import, and the import says how many, as Batch does."""
+    path = tmp_path / "long.csv"
+    pd.DataFrame({"text": ["refund " * 400, "hello there", "x" * 2000 + "   ", "parcel " * 300],
+                  "label": ["billing", "greeting", "greeting", "shipping"]}).to_csv(path, index=False)
+    (table, _), warned = predict_warned(client(app_url), handle_file(str(path)), api_name="/import_csv")
+    assert max(len(r[1]) for r in table_rows(table)) == 2000
+    assert warned == ["2 examples longer than 2,000 characters were cut to their first 2,000"]
+
+
 def test_evaluate(support: Client, batch_csv: Path) -> None:
     text_col, label_col = support.predict(handle_file(str(batch_csv)), api_name="/eval_columns")
     assert (value_of(text_col), value_of(label_col)) == ("text", "label")

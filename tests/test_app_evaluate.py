@@ -84,6 +84,25 @@ def test_file_labels_the_label_set_lacks_are_named_with_a_likely_match() -> None
     # (markdown-escaped: the page shows lost_card)
 
 
+def test_skipped_rows_are_named_by_their_row() -> None:
+    """Rows without a text or a label are named as a spreadsheet numbers the file (the first few), as the command
+    line names an empty cell's row."""
+    from fewshot.app import evaluate as ev
+    from fewshot.app import handlers as h
+
+    keep = pd.Series([True, False, True, True, False])
+    assert ev.skipped_rows(keep) == {"skipped": 2, "skipped_rows": [3, 6]}
+    assert ev.skipped_rows(pd.Series([False] * 8))["skipped_rows"] == [2, 3, 4, 5, 6]
+    no_unseen = {"unseen_labels": []}
+    assert h.file_warnings({"skipped": 1, "skipped_rows": [4]}, no_unseen) == [
+        "⚠ 1 row(s) without text or label were skipped (row 4)"]
+    assert h.file_warnings({"skipped": 2, "skipped_rows": [3, 6]}, no_unseen) == [
+        "⚠ 2 row(s) without text or label were skipped (rows 3 and 6)"]
+    assert h.file_warnings({"skipped": 8, "skipped_rows": [2, 3, 4, 5, 6]}, no_unseen) == [
+        "⚠ 8 row(s) without text or label were skipped (rows 2, 3, 4, 5, 6 and 3 more)"]
+    assert h.file_warnings({"skipped": 1}, no_unseen) == ["⚠ 1 row(s) without text or label were skipped"]
+
+
 def test_confusion_view_stays_small_at_150_labels() -> None:
     from fewshot.app import evaluate as ev
 
@@ -168,6 +187,38 @@ def test_evaluate_reports_tables_curve_and_report(session: Client, labelled_csv:
     assert curve2 is not None and "0% of rows answered" in line  # everything below the top: all unknown
     skipped = session.predict(None, api_name="/preview_point")  # a number box emptied while typing: no error
     assert skipped == ({"__type__": "update"}, {"__type__": "update"})  # nothing changes
+
+
+@pytest.mark.slow
+def test_rows_skipped_and_a_missing_header_are_said_by_row(session: Client, tmp_path: Path) -> None:
+    """Evaluate names the rows it skips (no true label) as the command line does, and a file without a header line
+    is told to add one: in the error when no label column is found, and in the results when columns are chosen."""
+    from gradio_client.utils import StatusUpdate
+
+    blank = tmp_path / "blank_label.csv"
+    blank.write_text("text,label\nI was charged twice,billing\nmy parcel never arrived,shipping\n"
+                     "I cannot log in,\nplease cancel my plan,cancellation\n")
+    metrics, _, _ = session.predict(handle_file(str(blank)), "text", "label", api_name="/evaluate")
+    assert "on 3 rows" in metrics and "⚠ 1 row(s) without text or label were skipped (row 4)" in metrics
+    bare = tmp_path / "bare.csv"
+    bare.write_text("I was charged twice on my card,billing\nmy parcel never arrived,shipping\n"
+                    "I cannot log in,account_access\nrefund the double payment please,billing\n")
+    with pytest.raises(AppError, match=r"choose the label column.*add a header row above it, such as text,label"):
+        session.predict(handle_file(str(bare)), "", "", api_name="/evaluate")
+    said = ("the first line of bare.csv ('I was charged twice on my card', 'billing') is read as the column names, "
+            "so it is not evaluated; if it is a row of data, add a header line above it that names the columns "
+            "(such as text,label)")
+    job = session.submit(handle_file(str(bare)), api_name="/eval_columns")
+    job.result()
+    warned = []
+    while not job.communicator.updates.empty():
+        update = job.communicator.updates.get_nowait()
+        if isinstance(update, StatusUpdate) and update.log and update.log[1] == "warning":
+            warned.append(update.log[0])
+    assert warned[0] == said and "add a header" not in warned[1]  # the label column warning does not repeat it
+    metrics, _, _ = session.predict(handle_file(str(bare)), "I was charged twice on my card", "billing",
+                                    api_name="/evaluate")
+    assert "on 3 rows" in metrics and "is read as the column names, so it is not evaluated" in metrics
 
 
 def test_sliders_answer_typed_values_and_keys(app_url: str) -> None:

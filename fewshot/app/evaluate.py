@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FewShotError
+from ..io.tables import row_number
 from ..metrics import NO_UNKNOWN
 from ..progress import ProgressFn
 from ..text import label_name
@@ -37,6 +38,8 @@ TOP_PAIRS = 50
 ERROR_COLUMNS = ["text", "gold", "predicted"]
 PER_LABEL_COLUMNS = ["label", "F1", "precision", "recall", "n", "most often predicted as"]
 PAIR_COLUMNS = ["true label", "predicted as", "rows", "share"]  # share: of the true label's rows
+SKIPPED_ROWS_NAMED = 5
+"""Skipped rows (without a text or a label) named by number in the results; the rest are counted."""
 SCORE_BOUND = st.SCORE_BOUND
 """Thresholds a request may set lie within +-SCORE_BOUND (in-scope scores are logits or similarities)."""
 
@@ -55,14 +58,15 @@ def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
         raise FewShotError("the text column and the label column must differ")
     keep = (df[text_col].str.strip() != "") & (df[label_col].str.strip() != "")
     sub = df[keep]
+    skips = skipped_rows(keep)
     if sub.empty:
         raise FewShotError(f"no row has both a text in {text_col!r} and a label in {label_col!r}")
     if st.is_multi_classifier(clf):
         if batch_aware:
             raise FewShotError("reading the rows together is for single-label classifiers; untick it to evaluate "
                                "this multi-label label set")
-        return run_multi(clf, sub, text_col, label_col, rule or unknown_rule(clf, True, 0.0), progress,
-                         skipped=int((~keep).sum()))
+        return {**run_multi(clf, sub, text_col, label_col, rule or unknown_rule(clf, True, 0.0), progress,
+                            skipped=int((~keep).sum())), **skips}
     texts = sub[text_col].str.slice(0, st.MAX_INPUT_CHARS).tolist()
     gold = [label_name(g) for g in sub[label_col]]
     labels, probs, scores = clf.predict_with_scores(texts, progress=progress, batch_aware=batch_aware, **NO_UNKNOWN)
@@ -74,9 +78,16 @@ def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
         "scores": np.asarray(scores, dtype=np.float64).tolist(),
         "unknown_label": clf.config.unknown_label, "auto": auto, "auto_note": note,
         "chosen": None if chosen is None else float(chosen),
-        "classes": [str(c) for c in clf.classes_], "skipped": int((~keep).sum()),
+        "classes": [str(c) for c in clf.classes_], **skips,
         "batch_aware": bool(batch_aware) and reads_together(len(texts)),
     }
+
+
+def skipped_rows(keep: pd.Series) -> dict[str, Any]:
+    """``skipped`` (how many rows ``keep`` leaves out) and ``skipped_rows`` (the first
+    :data:`SKIPPED_ROWS_NAMED` of them as a spreadsheet numbers the file, :func:`fewshot.io.tables.row_number`)."""
+    left = np.flatnonzero(~np.asarray(keep, dtype=bool))
+    return {"skipped": int(len(left)), "skipped_rows": [row_number(i) for i in left[:SKIPPED_ROWS_NAMED]]}
 
 
 def set_cell(labels: Any, unknown_label: str) -> str:

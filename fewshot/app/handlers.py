@@ -308,9 +308,11 @@ def show_label_set(state: dict[str, Any]) -> tuple[Any, ...]:
 def import_csv(file: Any, state: dict[str, Any]) -> tuple[Any, ...]:
     """Replace the label set by a ``text,label`` CSV."""
     path = file_path(file, NO_EXAMPLES)
-    rows = st.rows_from_csv(path)
+    rows, cut = st.read_examples(path)
     labels = st.labels_of(rows, st.is_multi(state))
     gr.Info(f"Imported {len(rows)} examples of {len(labels)} labels" + replaced(state), duration=5)
+    if cut:
+        gr.Warning(st.cut_note(cut), duration=8)
     return label_view(st.with_rows(state, rows))
 
 
@@ -722,13 +724,18 @@ def eval_columns(file: Any) -> tuple[Any, Any]:
     cols = [str(c) for c in df.columns]
     label = st.label_column(cols)
     text_column_warning(df, Path(path).name, label)
+    headerless = st.headerless_note(df, Path(path).name, evaluated=True)
+    if headerless:
+        gr.Warning(headerless, duration=10)
     if label is None:
-        gr.Warning("no label column found (e.g. 'label'); choose the column that holds the true labels")
+        gr.Warning("no label column found (e.g. 'label'); choose the column that holds the true labels"
+                   + ("" if headerless else st.header_hint(cols)))
     return gr.Dropdown(choices=cols, value=st.text_column(df, exclude=label)), gr.Dropdown(choices=cols, value=label)
 
 
 def file_warnings(res: dict[str, Any], summary: dict[str, Any]) -> list[str]:
-    """Evaluate's warnings about the file itself: labels the label set lacks, rows skipped."""
+    """Evaluate's warnings about the file itself: labels the label set lacks, rows skipped (the first few named by
+    their row as a spreadsheet shows the file, as the command line names them), a first row read as the header."""
     lines = []
     unseen = summary["unseen_labels"]
     if unseen:
@@ -739,8 +746,24 @@ def file_warnings(res: dict[str, Any], summary: dict[str, Any]) -> list[str]:
         lines.append("⚠ labels in the file but not in your label set: " + ", ".join(map(named, unseen[:10]))
                      + (f" and {len(unseen) - 10} more" if len(unseen) > 10 else ""))
     if res["skipped"]:
-        lines.append(f"⚠ {res['skipped']} row(s) without text or label were skipped")
+        lines.append(f"⚠ {res['skipped']} row(s) without text or label were skipped"
+                     + rows_named(res.get("skipped_rows") or [], res["skipped"]))
+    if res.get("headerless"):
+        lines.append(f"⚠ {esc(res['headerless'])}")
     return lines
+
+
+def rows_named(rows: list[int], total: int) -> str:
+    """" (rows 4, 9 and 12)": the rows ``rows`` (the first of ``total``) by number, "" when none is known."""
+    if not rows:
+        return ""
+    if len(rows) == 1 and total == 1:
+        return f" (row {rows[0]})"
+    listed = [str(r) for r in rows]
+    more = total - len(rows)
+    if more > 0:
+        return f" (rows {', '.join(listed)} and {more} more)"
+    return f" (rows {', '.join(listed[:-1])} and {listed[-1]})"
 
 
 def of_file(res: dict[str, Any]) -> str:
@@ -816,17 +839,19 @@ def evaluate_csv(file: Any, text_col: str, label_col: str, int8: bool, encoder: 
         text_column_warning(df, Path(path).name, label_col)
     text_col = st.text_column(df, text_col, exclude=label_col)
     if label_col is None:
-        raise FewShotError(f"choose the label column (the true labels); the columns are {cols}")
+        raise FewShotError(f"choose the label column (the true labels); the columns are {cols}{st.header_hint(cols)}")
     if text_col == label_col:
         raise FewShotError("the text column and the label column must differ")
     if note := st.foreign_labels_note(df, label_col, state, Path(path).name):  # said before the file is scored
         gr.Warning(note, duration=10)
+    if headerless := st.headerless_note(df, Path(path).name, evaluated=True):
+        gr.Warning(headerless, duration=10)
     fit = fitted(state, cache, progress, int8, encoder)
     res = ev.run(fit.clf, df, text_col, label_col, progress_fn(progress, "Classifying"),
                  batch_aware=bool(batch_aware))
     if batch_aware and not res.get("batch_aware"):
         gr.Warning(TOO_FEW_TO_READ_TOGETHER, duration=5)
-    res["source"] = Path(path).name
+    res["source"], res["headerless"] = Path(path).name, headerless or ""
     res["label_set"], res["tier"] = fit.label_set, fit.tier  # what it measured (a threshold is chosen for that)
     return eval_metrics_md(res), ev.confusion_figure(res), ev.errors(res), fit, res
 

@@ -32,8 +32,8 @@ from ..config import ClassifierConfig
 from ..diagnostics import Finding, diagnose, diagnose_multilabel
 from ..errors import FewShotError
 from ..io.output import csv_options, label_frame, output_names
-from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, guess_column, header_looks_like_data, likely_text_column,
-                         neutralize_formulas, read_labelled_table, read_table, sniff)
+from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, TEXT_SAMPLE_ROWS, guess_column, header_looks_like_data,
+                         likely_text_column, neutralize_formulas, read_labelled_table, read_table, sniff)
 from ..language import english_encoder_name
 from ..multilabel.table import LABEL_SEPARATOR, split_label_cell
 from ..progress import ProgressFn
@@ -482,9 +482,22 @@ def load_example_set(name: str) -> Rows:
 def rows_from_csv(path: str | Path, display_name: str | None = None) -> Rows:
     """Rows from a ``text,label`` CSV (column order free; ``Text``, ``sentence,intent`` … read too, as the CLI
     reads them)."""
+    return read_examples(path, display_name)[0]
+
+
+def read_examples(path: str | Path, display_name: str | None = None) -> tuple[Rows, int]:
+    """:func:`rows_from_csv`'s rows and how many of the file's examples were cut to :data:`MAX_INPUT_CHARS` (more
+    than spaces lost), for the import to say so as Batch does."""
     with upload_errors(path, display_name):
         texts, labels = read_labelled_table(path, hint="Name them text and label in the file's first row")
-    return clean_rows([[lab, txt[:MAX_INPUT_CHARS]] for lab, txt in zip(labels, texts)])
+    cut = sum(txt[MAX_INPUT_CHARS:].strip() != "" for txt in texts)
+    return clean_rows([[lab, txt[:MAX_INPUT_CHARS]] for lab, txt in zip(labels, texts)]), cut
+
+
+def cut_note(count: int) -> str:
+    """What the import says of ``count`` examples longer than :data:`MAX_INPUT_CHARS` that it cut."""
+    return (f"{count:,} example{'s' if count != 1 else ''} longer than {MAX_INPUT_CHARS:,} characters "
+            f"{'were' if count != 1 else 'was'} cut to {'their' if count != 1 else 'its'} first {MAX_INPUT_CHARS:,}")
 
 
 @contextmanager
@@ -896,17 +909,54 @@ def text_column_note(df: pd.DataFrame, name: str, exclude: str | None = None) ->
             "column that holds the texts")
 
 
-def headerless_note(df: pd.DataFrame, name: str) -> str | None:
-    """What to tell the user when the one-column upload ``name`` seems to have no header line: its column name reads
-    like a text (:func:`fewshot.io.tables.header_looks_like_data`, the command line's rule), so its first text was
-    taken as the name and is not classified. Said, not guessed away by reading the file as headerless: the file
-    then gives the same rows here as on the command line, and a header of three words is not classified as a text."""
+HEADER_HINT = " (if that first row is data, add a header row above it, such as text,label)"
+"""The command line's hint (:func:`fewshot.io.tables.find_column`) for a file whose header reads like data, where the
+app asks for a column."""
+
+
+def header_hint(columns: list[str]) -> str:
+    """:data:`HEADER_HINT` when the header ``columns`` reads like a row of data (the command line's rule,
+    :func:`fewshot.io.tables.header_looks_like_data`), else ""."""
+    return HEADER_HINT if header_looks_like_data(columns) else ""
+
+
+def _named_like_a_cell(df: pd.DataFrame, name: str) -> bool:
+    """Whether the column name ``name`` of ``df`` looks like one of its own cells: a number, or a value the column
+    holds in its first rows (a label such as ``refund`` read as the name of the label column)."""
+    key = name.strip()
+    try:
+        float(key)
+        return True
+    except ValueError:
+        pass
+    return bool(key) and key in set(df[name].head(TEXT_SAMPLE_ROWS).astype(str).str.strip())
+
+
+def headerless_note(df: pd.DataFrame, name: str, evaluated: bool = False) -> str | None:
+    """What to tell the user when the upload ``name`` seems to have no header line, so that its first row was
+    taken as the column names and is not classified (``evaluated``: not evaluated). No column is named like text
+    and a name reads like a text (:func:`fewshot.io.tables.header_looks_like_data`, the command line's rule); with
+    several columns another name also reads like one of its own cells (a number, a label the column holds), since
+    a column of texts may well be named in a few words (``Customer Message (as received)``). Said, not guessed away
+    by reading the file as headerless: the file then gives the same rows here as on the command line."""
     columns = [str(c) for c in df.columns]
-    if len(columns) != 1 or guess_column(columns, TEXT_COLUMNS) or not header_looks_like_data(columns):
+    if guess_column(columns, TEXT_COLUMNS) or not header_looks_like_data(columns):
         return None
-    first = columns[0] if len(columns[0]) <= 60 else columns[0][:59] + "…"
-    return (f"the first line of {name}, {first!r}, is read as the column name, so it is not classified; if it is a "
-            "text, add a header line such as text above it")
+    done = "evaluated" if evaluated else "classified"
+    if len(columns) == 1:
+        return (f"the first line of {name}, {_short(columns[0])!r}, is read as the column name, so it is not {done}; "
+                "if it is a text, add a header line such as text above it")
+    if not any(_named_like_a_cell(df, c) for c in columns if not header_looks_like_data([c])):
+        return None
+    names = ", ".join(repr(_short(c, 50)) for c in columns[:3]) + (", …" if len(columns) > 3 else "")
+    header = "such as text,label" if evaluated else "text for the column of texts"
+    return (f"the first line of {name} ({names}) is read as the column names, so it is not {done}; if it is a row "
+            f"of data, add a header line above it that names the columns ({header})")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def foreign_labels_note(df: pd.DataFrame, label_col: str, state: Any, name: str) -> str | None:
