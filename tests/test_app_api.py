@@ -125,25 +125,26 @@ def test_classify_edited_after_its_answer_does_not_add_under_the_old_label(app_u
     unchanged; back to the classified text, the answer is whole again."""
     import gradio as gr
 
-    from fewshot.app import handlers as h
+    from fewshot.app import classify_tab
 
     bars, verdict, _ = support.predict("My parcel is lost", True, 0.5, api_name="/classify")
     assert bars["label"] == "shipping"
     answered = {"text": "My parcel is lost", "label": "shipping"}
-    stale, picker = h.text_edited("Why was I charged a late fee?", verdict, "shipping", answered)
-    assert stale == h.STALE_NOTE + verdict and picker.value is None
-    kept, picker = h.text_edited("Why was I charged a late fee?", verdict, "billing", answered)  # chosen: kept
+    stale, picker = classify_tab.text_edited("Why was I charged a late fee?", verdict, "shipping", answered)
+    assert stale == classify_tab.STALE_NOTE + verdict and picker.value is None
+    kept, picker = classify_tab.text_edited("Why was I charged a late fee?", verdict, "billing",
+                                            answered)  # chosen: kept
     assert picker == gr.skip()
-    whole, picker = h.text_edited("My  parcel is lost", stale, None, answered)
+    whole, picker = classify_tab.text_edited("My  parcel is lost", stale, None, answered)
     assert whole == verdict and picker.value == "shipping"
     state = {"rows": [["shipping", "where is my parcel"], ["billing", "I was charged twice"]], "options": {}}
     with pytest.raises(gr.Error, match="the text changed since it was classified as 'shipping'; classify it first"):
-        h.add_classified("shipping", "Why was I charged a late fee?", answered, state)
+        classify_tab.add_classified("shipping", "Why was I charged a late fee?", answered, state)
     with pytest.raises(gr.Error, match="choose the label this text belongs to"):
-        h.add_classified("", "Why was I charged a late fee?", answered, state)
-    new, rows, _ = h.add_classified("billing", "Why was I charged a late fee?", answered, state)
+        classify_tab.add_classified("", "Why was I charged a late fee?", answered, state)
+    new, rows, _ = classify_tab.add_classified("billing", "Why was I charged a late fee?", answered, state)
     assert ["billing", "Why was I charged a late fee?"] in rows
-    new, rows, _ = h.add_classified("shipping", "My parcel is lost", answered, state)
+    new, rows, _ = classify_tab.add_classified("shipping", "My parcel is lost", answered, state)
     assert ["shipping", "My parcel is lost"] in rows
     table, _ = client(app_url).predict("shipping", "My parcel is lost", api_name="/add_example")  # explicit
     assert ["shipping", "My parcel is lost"] in table_rows(table)
@@ -391,16 +392,16 @@ def test_evaluate_can_read_the_rows_together(support: Client, tmp_path: Path) ->
 
 
 def test_review_says_when_no_row_matches_the_filters() -> None:
-    from fewshot.app import handlers as h
+    from fewshot.app import review_tab
 
     batch = {"rows": [{"row": 1, "text": "I was billed twice", "label": "billing", "confidence": 0.9, "score": 2.0,
                        "added": ""}], "view": [], "total": 1, "unknown_label": "unknown"}
-    table, _, note = h.review_shown(True, 1.0, "(all labels)", batch)
+    table, _, note = review_tab.review_shown(True, 1.0, "(all labels)", batch)
     assert table.empty and note == "_No rows match these filters (only 'unknown'); loosen one to see rows._"
-    table, _, note = h.review_shown(False, 0.5, "billing", batch)
+    table, _, note = review_tab.review_shown(False, 0.5, "billing", batch)
     assert table.empty and note == ("_No rows match these filters (confidence below 0.5, predicted billing); loosen "
                                     "one to see rows._")
-    table, _, note = h.review_shown(False, 1.0, "(all labels)", batch)
+    table, _, note = review_tab.review_shown(False, 1.0, "(all labels)", batch)
     assert len(table) == 1 and note == ""
 
 
@@ -423,7 +424,7 @@ def test_evaluate_warns_when_no_label_of_the_file_is_in_the_label_set(support: C
 def test_a_verdict_below_the_confidence_threshold_shows_two_different_numbers(support: Client) -> None:
     import re
 
-    from fewshot.app.handlers import distinct_percents
+    from fewshot.app.classify_tab import distinct_percents
 
     assert distinct_percents(0.9996, 1.0) == ("99.96%", "100.00%") and distinct_percents(0.42, 0.5) == ("42%", "50%")
     _, verdict, _ = support.predict("I was charged twice on my card", False, 1.0, api_name="/classify")
@@ -954,7 +955,9 @@ def test_page_is_served_at_once_and_early_requests_wait_for_the_encoder(tmp_path
 
 
 def test_app_modules_import_no_gradio_or_torch_until_asked() -> None:
-    code = ("import sys, fewshot.app, fewshot.app.state, fewshot.app.warmup; "
+    code = ("import sys, fewshot.app, fewshot.app.warmup; "
+            "from fewshot.app import (state, label_edits, session_classifier, uploads, downloads, classifier_zip, "
+            "review, browser); "
             "print(sorted(m for m in ('gradio', 'torch', 'faiss', 'sklearn', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -963,27 +966,27 @@ def test_app_modules_import_no_gradio_or_torch_until_asked() -> None:
 def test_example_label_sets_are_inside_the_package() -> None:
     from importlib.resources import files
 
-    from fewshot.app import state
+    from fewshot.app import uploads
 
     shipped = sorted(p.name for p in files("fewshot").joinpath("label_sets").iterdir() if p.name.endswith(".csv"))
-    assert shipped == sorted(p.name for p in state.example_sets().values()) and len(shipped) == 4
-    assert state.example_sets()["Support tickets"].parent == ROOT / "fewshot" / "label_sets"
-    assert {r[0] for r in state.load_example_set("support_tickets")} == SUPPORT_LABELS
+    assert shipped == sorted(p.name for p in uploads.example_sets().values()) and len(shipped) == 4
+    assert uploads.example_sets()["Support tickets"].parent == ROOT / "fewshot" / "label_sets"
+    assert {r[0] for r in uploads.load_example_set("support_tickets")} == SUPPORT_LABELS
 
 
 def test_unknown_rule_leaves_the_session_classifier_unchanged() -> None:
     from helpers import support_frame
 
-    from fewshot.app import state as core
+    from fewshot.app import session_classifier as sc
 
     state = {"rows": [[lab, t] for t, lab in support_frame().itertuples(index=False)], "options": {}}
-    clf = core.fitted_classifier(state, None).clf
+    clf = sc.fitted_classifier(state, None).clf
     before = clf.get_params()
-    rule = core.unknown_rule(clf, True, 0.5)
+    rule = sc.unknown_rule(clf, True, 0.5)
     assert rule.mode == "auto" and rule.threshold == clf.auto_threshold_
-    assert core.predict_text(clf, "banana", rule).label == "unknown"
-    assert core.predict_text(clf, "banana", core.unknown_rule(clf, False, 0.0)).label != "unknown"
-    out, blank = core.classify_frame(clf, pd.DataFrame({"text": ["banana", " "]}), "text", rule)
+    assert sc.predict_text(clf, "banana", rule).label == "unknown"
+    assert sc.predict_text(clf, "banana", sc.unknown_rule(clf, False, 0.0)).label != "unknown"
+    out, blank = sc.classify_frame(clf, pd.DataFrame({"text": ["banana", " "]}), "text", rule)
     assert out["label"].tolist() == ["unknown", ""] and blank == 1
     assert clf.get_params() == before  # the rule travels with each call, never in the classifier
 

@@ -56,7 +56,7 @@ def test_tables_from_a_scored_file() -> None:
     rows = ev.errors(res, true, predicted)
     assert len(rows) == pairs.iloc[0, 2] and set(rows["gold"]) == {true} and set(rows["predicted"]) == {predicted}
     s = ev.summary(res)
-    from fewshot.app import handlers as h
+    from fewshot.app import evaluate_tab
     from fewshot.metrics import apply_score_threshold, separation
 
     ruled = apply_score_threshold(res["pred"], res["scores"], 1.2, "unknown")
@@ -72,13 +72,13 @@ def test_tables_from_a_scored_file() -> None:
     assert "oos_auroc" not in ev.summary(without) and ev.summary(without)["oos_recall"] is None
     only_oos = {**res, "gold": res["gold"][900:], "pred": res["pred"][900:], "scores": res["scores"][900:]}
     assert ev.summary(only_oos)["in_scope_accuracy_rule"] is None  # no in-scope row to count
-    assert "in-scope accuracy n/a" in h.eval_metrics_md(only_oos)  # said so, not "nan%"
+    assert "in-scope accuracy n/a" in evaluate_tab.eval_metrics_md(only_oos)  # said so, not "nan%"
 
 
 def test_file_labels_the_label_set_lacks_are_named_with_a_likely_match() -> None:
-    from fewshot.app import handlers as h
+    from fewshot.app import evaluate_tab
 
-    lines = h.file_warnings({"classes": ["lost_card", "refund"], "skipped": 0},
+    lines = evaluate_tab.file_warnings({"classes": ["lost_card", "refund"], "skipped": 0},
                             {"unseen_labels": ["Lost card", "billing"]})
     assert lines == ["⚠ labels in the file but not in your label set: Lost card (did you mean lost\\_card?), billing"]
     # (markdown-escaped: the page shows lost_card)
@@ -87,20 +87,20 @@ def test_file_labels_the_label_set_lacks_are_named_with_a_likely_match() -> None
 def test_skipped_rows_are_named_by_their_row() -> None:
     """Rows without a text or a label are named as a spreadsheet numbers the file (the first few), as the command
     line names an empty cell's row."""
+    from fewshot.app import evaluate_tab
     from fewshot.app import evaluate as ev
-    from fewshot.app import handlers as h
 
     keep = pd.Series([True, False, True, True, False])
     assert ev.skipped_rows(keep) == {"skipped": 2, "skipped_rows": [3, 6]}
     assert ev.skipped_rows(pd.Series([False] * 8))["skipped_rows"] == [2, 3, 4, 5, 6]
     no_unseen = {"unseen_labels": []}
-    assert h.file_warnings({"skipped": 1, "skipped_rows": [4]}, no_unseen) == [
+    assert evaluate_tab.file_warnings({"skipped": 1, "skipped_rows": [4]}, no_unseen) == [
         "⚠ 1 row(s) without text or label were skipped (row 4)"]
-    assert h.file_warnings({"skipped": 2, "skipped_rows": [3, 6]}, no_unseen) == [
+    assert evaluate_tab.file_warnings({"skipped": 2, "skipped_rows": [3, 6]}, no_unseen) == [
         "⚠ 2 row(s) without text or label were skipped (rows 3 and 6)"]
-    assert h.file_warnings({"skipped": 8, "skipped_rows": [2, 3, 4, 5, 6]}, no_unseen) == [
+    assert evaluate_tab.file_warnings({"skipped": 8, "skipped_rows": [2, 3, 4, 5, 6]}, no_unseen) == [
         "⚠ 8 row(s) without text or label were skipped (rows 2, 3, 4, 5, 6 and 3 more)"]
-    assert h.file_warnings({"skipped": 1}, no_unseen) == ["⚠ 1 row(s) without text or label were skipped"]
+    assert evaluate_tab.file_warnings({"skipped": 1}, no_unseen) == ["⚠ 1 row(s) without text or label were skipped"]
 
 
 def test_confusion_view_stays_small_at_150_labels() -> None:
@@ -230,7 +230,7 @@ def test_sliders_answer_typed_values_and_keys(app_url: str) -> None:
 
     import gradio as gr
 
-    from fewshot.app import handlers as h
+    from fewshot.app import classify_tab, evaluate_tab, review_tab
 
     with urllib.request.urlopen(app_url + "config", timeout=10) as resp:
         config = json.load(resp)
@@ -238,9 +238,9 @@ def test_sliders_answer_typed_values_and_keys(app_url: str) -> None:
     events = {(elem.get(t[0]), t[1]) for d in config["dependencies"] for t in d["targets"]}
     for slider in ("eval-threshold", "review-below", "classify-threshold"):
         assert (slider, "change") in events and (slider, "release") not in events, slider
-    assert h.preview_point(None, None) == (gr.skip(), gr.skip())
-    assert h.review_shown(False, None, "(all labels)", None) == (gr.skip(), gr.skip(), gr.skip())
-    assert h.reclassify("hello", False, None, True, "fast", {"rows": [["a", "x"], ["b", "y"]]}, None) == \
+    assert evaluate_tab.preview_point(None, None) == (gr.skip(), gr.skip())
+    assert review_tab.review_shown(False, None, "(all labels)", None) == (gr.skip(), gr.skip(), gr.skip())
+    assert classify_tab.reclassify("hello", False, None, True, "fast", {"rows": [["a", "x"], ["b", "y"]]}, None) == \
         tuple(gr.skip() for _ in range(5))
 
 
@@ -351,49 +351,56 @@ def test_results_about_an_earlier_label_set_are_marked_and_their_threshold_refus
     threshold from stale, multi-label or other-encoder results is never applied."""
     import gradio as gr
 
-    from fewshot.app import handlers as h
+    from fewshot.app import batch_tab, classify_tab, evaluate_tab
+    from fewshot.app import label_edits as edits
     from fewshot.app import state as st
 
     before = st.with_rows(st.empty_state(), [["billing", "charged twice"], ["bug", "the app crashes"]])
     after = st.with_rows(before, [*st.state_rows(before), ["bug", "error 500"]])
-    multi = st.set_multi_label(before, True)
+    multi = edits.set_multi_label(before, True)
     about = st.label_set_id(before)
     assert len({about, st.label_set_id(after), st.label_set_id(multi)}) == 3
     verdict = "### billing\n91% confident"
-    marked = h.verdict_freshness(after, verdict, {"text": "x", "label_set": about})
-    assert marked.startswith(h.OLD_SET_VERDICT) and marked.endswith(verdict)
-    assert h.verdict_freshness(multi, verdict, {"text": "x", "label_set": about}).startswith(h.OLD_SET_VERDICT)
-    assert h.verdict_freshness(before, marked, {"text": "x", "label_set": about}) == verdict  # Undo back: unmarked
-    assert h.verdict_freshness(before, verdict, {"text": "x", "label_set": about}) == gr.skip()
-    edited = h.STALE_NOTE + marked  # also edited since: both marks, each taken out on its own
-    assert h.verdict_freshness(before, edited, {"text": "x", "label_set": about}) == h.STALE_NOTE + verdict
+    marked = classify_tab.verdict_freshness(after, verdict, {"text": "x", "label_set": about})
+    assert marked.startswith(classify_tab.OLD_SET_VERDICT) and marked.endswith(verdict)
+    assert classify_tab.verdict_freshness(multi, verdict, {"text": "x", "label_set": about}).startswith(
+        classify_tab.OLD_SET_VERDICT)
+    assert classify_tab.verdict_freshness(before, marked,
+                                          {"text": "x", "label_set": about}) == verdict  # Undo back: unmarked
+    assert classify_tab.verdict_freshness(before, verdict, {"text": "x", "label_set": about}) == gr.skip()
+    edited = classify_tab.STALE_NOTE + marked  # also edited since: both marks, each taken out on its own
+    assert classify_tab.verdict_freshness(before, edited, {"text": "x", "label_set": about}) == (
+        classify_tab.STALE_NOTE + verdict)
     summary = "**tickets.csv: 3 rows labelled.**"
-    assert h.batch_freshness(after, summary, {"rows": [], "label_set": about}).startswith(h.OLD_SET_BATCH)
-    assert h.batch_freshness(before, summary, {"rows": [], "label_set": about}) == gr.skip()
+    assert batch_tab.batch_freshness(after, summary, {"rows": [], "label_set": about}).startswith(
+        batch_tab.OLD_SET_BATCH)
+    assert batch_tab.batch_freshness(before, summary, {"rows": [], "label_set": about}) == gr.skip()
     res = {**synthetic_result(5), "label_set": about, "tier": "fast"}
-    metrics, point, in_use, *_ = h.eval_freshness(after, "**Accuracy 90%**", "threshold 1.20: …", res)
-    assert metrics.startswith(h.OLD_SET_EVAL) and point.startswith(h.OLD_SET_POINT) and in_use == ""
-    assert h.eval_freshness(before, "**Accuracy 90%**", "", res) == (gr.skip(),) * 5
-    assert h.preview_point(1.2, res, after)[1].startswith(h.OLD_SET_POINT)
-    assert h.eval_refresh(res, multi)[0].startswith(h.OLD_SET_EVAL)
+    metrics, point, in_use, *_ = evaluate_tab.eval_freshness(after, "**Accuracy 90%**", "threshold 1.20: …", res)
+    assert (metrics.startswith(evaluate_tab.OLD_SET_EVAL) and point.startswith(evaluate_tab.OLD_SET_POINT)
+            and in_use == "")
+    assert evaluate_tab.eval_freshness(before, "**Accuracy 90%**", "", res) == (gr.skip(),) * 5
+    assert evaluate_tab.preview_point(1.2, res, after)[1].startswith(evaluate_tab.OLD_SET_POINT)
+    assert evaluate_tab.eval_refresh(res, multi)[0].startswith(evaluate_tab.OLD_SET_EVAL)
     with pytest.raises(gr.Error, match="earlier label set"):
-        h.set_operating_point(1.2, True, "fast", after, None, res)
+        evaluate_tab.set_operating_point(1.2, True, "fast", after, None, res)
     with pytest.raises(gr.Error, match="single-label classifiers"):
-        h.set_operating_point(1.2, True, "fast", multi, None, res)
+        evaluate_tab.set_operating_point(1.2, True, "fast", multi, None, res)
     with pytest.raises(gr.Error, match="single-label classifiers"):
-        h.set_operating_point(1.2, True, "fast", before, None, {**res, "multi": True})
+        evaluate_tab.set_operating_point(1.2, True, "fast", before, None, {**res, "multi": True})
     from fewshot.errors import FewShotError
 
     with pytest.raises(FewShotError, match="measured with the accurate encoder"):
-        h.check_operating_point({**res, "tier": "accurate"}, before, "fast")
+        evaluate_tab.check_operating_point({**res, "tier": "accurate"}, before, "fast")
     with pytest.raises(gr.Error, match="evaluate a labelled CSV first"):
-        h.set_operating_point(1.2, True, "fast", before, None, None)
-    h.check_operating_point(res, before, "fast")  # the current label set and encoder: allowed
+        evaluate_tab.set_operating_point(1.2, True, "fast", before, None, None)
+    evaluate_tab.check_operating_point(res, before, "fast")  # the current label set and encoder: allowed
 
 
 def test_a_refit_keeps_the_threshold_when_only_int8_changes_and_says_what_it_drops() -> None:
     from types import SimpleNamespace
 
+    from fewshot.app import session_classifier as sc
     from fewshot.app import state as st
 
     class Clf:
@@ -407,14 +414,14 @@ def test_a_refit_keeps_the_threshold_when_only_int8_changes_and_says_what_it_dro
     state = st.with_rows(st.empty_state(), [["billing", "charged twice"], ["bug", "the app crashes"]])
     a = st.label_set_id(state)
     state = st.with_point(state, 6.0, "fast")  # the point lives in the state; a refit applies it (fitted_classifier)
-    old = st.Fitted("k", Clf(6.0), int8=False, label_set=a, tier="fast")
-    assert st._carried(old, state, a, "fast", True) == ""  # int8 only: kept, nothing to say
+    old = sc.Fitted("k", Clf(6.0), int8=False, label_set=a, tier="fast")
+    assert sc._carried(old, state, a, "fast", True) == ""  # int8 only: kept, nothing to say
     assert st.point_in_use(state, "fast") == 6.0
-    note = st._carried(old, state, a, "accurate", False)  # another encoder model: not applied, and said
+    note = sc._carried(old, state, a, "accurate", False)  # another encoder model: not applied, and said
     assert st.point_in_use(state, "accurate") is None and "6.00 was chosen with the fast encoder" in note
-    assert st._carried(old, state, "B" * 64, "fast", True) == ""  # a new label set
-    tuned = st.Fitted("k", Clf(None, finetuned=object()), int8=False, label_set=a, tier="fast")
-    assert "fine-tuning was made with the fast encoder" in st._carried(tuned, state, a, "fast", True)
+    assert sc._carried(old, state, "B" * 64, "fast", True) == ""  # a new label set
+    tuned = sc.Fitted("k", Clf(None, finetuned=object()), int8=False, label_set=a, tier="fast")
+    assert "fine-tuning was made with the fast encoder" in sc._carried(tuned, state, a, "fast", True)
 
 
 def test_finetune_panel_messages() -> None:
@@ -424,6 +431,7 @@ def test_finetune_panel_messages() -> None:
 
     from fewshot.adapt import FinetuneReport
     from fewshot.app import finetune as ft
+    from fewshot.app import label_edits as edits
     from fewshot.app import state as st
 
     kept = SimpleReport(False, False, 0.914, 0.914,
@@ -442,7 +450,7 @@ def test_finetune_panel_messages() -> None:
     flag.running.set()
     assert ft.cancel_finetune(flag).startswith("Cancelling") and flag.event.is_set()
     single = st.with_rows(st.empty_state(), [["a", "x"], ["b", "y"]])
-    multi = st.set_multi_label(single, True)
+    multi = edits.set_multi_label(single, True)
     assert ft.starting(30, single) == ft.STARTING
     with pytest.raises(gr.Error, match="single-label label sets"):
         ft.starting(30, multi)
@@ -468,22 +476,23 @@ def test_results_made_with_the_other_encoder_are_marked() -> None:
     marked (as results of an earlier label set are), and back on it the marks go."""
     import gradio as gr
 
-    from fewshot.app import handlers as h
+    from fewshot.app import batch_tab, evaluate_tab, ui
     from fewshot.app import state as st
 
     state = st.with_rows(st.empty_state(), [["billing", "charged twice"], ["bug", "the app crashes"]])
     res = {**synthetic_result(5), "label_set": st.label_set_id(state), "tier": "fast"}
-    metrics, point, in_use, *_ = h.eval_freshness(state, "**Accuracy 90%**", "threshold 1.20: …", res, "accurate")
-    assert metrics.startswith(h.other_tier_note("fast", "eval")) and "made with the fast encoder" in metrics
-    assert point.startswith(h.other_tier_note("fast", "point")) and in_use == ""
-    back = h.eval_freshness(state, metrics, point, res, "fast")
+    metrics, point, in_use, *_ = evaluate_tab.eval_freshness(state, "**Accuracy 90%**", "threshold 1.20: …", res,
+                                                             "accurate")
+    assert metrics.startswith(ui.other_tier_note("fast", "eval")) and "made with the fast encoder" in metrics
+    assert point.startswith(ui.other_tier_note("fast", "point")) and in_use == ""
+    back = evaluate_tab.eval_freshness(state, metrics, point, res, "fast")
     assert back[:2] == ("**Accuracy 90%**", "threshold 1.20: …")
     summary = "**tickets.csv: 3 rows labelled.**"
     batch = {"rows": [], "label_set": st.label_set_id(state), "tier": "accurate"}
-    marked = h.batch_freshness(state, summary, batch, "fast")
-    assert marked.startswith(h.other_tier_note("accurate", "batch")) and marked.endswith(summary)
-    assert h.batch_freshness(state, marked, batch, "accurate") == summary
-    assert h.batch_freshness(state, summary, batch, "accurate") == gr.skip()
+    marked = batch_tab.batch_freshness(state, summary, batch, "fast")
+    assert marked.startswith(ui.other_tier_note("accurate", "batch")) and marked.endswith(summary)
+    assert batch_tab.batch_freshness(state, marked, batch, "accurate") == summary
+    assert batch_tab.batch_freshness(state, summary, batch, "accurate") == gr.skip()
 
 
 def test_the_chosen_threshold_is_kept_with_its_label_set() -> None:
@@ -492,36 +501,37 @@ def test_the_chosen_threshold_is_kept_with_its_label_set() -> None:
     Evaluate says the threshold really in use."""
     from helpers import support_frame
 
-    from fewshot.app import browser
-    from fewshot.app import handlers as h
+    from fewshot.app import browser, evaluate_tab, labels_tab
+    from fewshot.app import label_edits as edits
+    from fewshot.app import session_classifier as sc
     from fewshot.app import state as st
 
     state = st.with_rows(st.empty_state(), [[lab, t] for t, lab in support_frame().itertuples(index=False)])
-    fit = st.fitted_classifier(state, None)
+    fit = sc.fitted_classifier(state, None)
     res = {**synthetic_result(5), "label_set": fit.label_set, "tier": "fast"}
-    _, fit, res, chosen = h.set_operating_point(1.5, True, "fast", state, fit, res)
+    _, fit, res, chosen = evaluate_tab.set_operating_point(1.5, True, "fast", state, fit, res)
     assert st.point_in_use(chosen, "fast") == 1.5 and st.point_in_use(chosen, "accurate") is None
     # a page reload: the browser copy comes back (and a crafted point is dropped)
-    saved = h.persist(chosen)[0]
+    saved = labels_tab.persist(chosen)[0]
     restored, why = browser.restored_state(saved)
-    assert not why and st.fitted_classifier(restored, None).clf.config.score_threshold == 1.5
+    assert not why and sc.fitted_classifier(restored, None).clf.config.score_threshold == 1.5
     for bad in ({"threshold": 1e9, "label_set": fit.label_set, "tier": "fast"}, {"threshold": "x"}, [1], "p",
                 {"threshold": 1.0, "label_set": fit.label_set, "tier": "huge"}):
         assert "point" not in browser.restored_state({**saved, "point": bad})[0]
     # an example added: another label set, automatic; undone: the point applies again
-    added, _ = st.add_examples(chosen, "billing", "refund my order please")
-    other = st.fitted_classifier(added, fit)
+    added, _ = edits.add_examples(chosen, "billing", "refund my order please")
+    other = sc.fitted_classifier(added, fit)
     assert other.clf.config.score_threshold is None
     undone = st.undo(added)
-    assert st.fitted_classifier(undone, other).clf.config.score_threshold == 1.5
+    assert sc.fitted_classifier(undone, other).clf.config.score_threshold == 1.5
     # the encoder's int8 switch keeps it; fast -> accurate -> fast comes back to it
-    assert st.fitted_classifier(undone, fit, int8=True).clf.config.score_threshold == 1.5
+    assert sc.fitted_classifier(undone, fit, int8=True).clf.config.score_threshold == 1.5
     assert st.point_in_use(undone, "accurate") is None and st.point_in_use(undone, "fast") == 1.5
     # Evaluate says what is in use: results showing the point, on a state without it, show the automatic one
-    metrics, _, in_use, _, now = h.eval_freshness(added, "m", "p", {**res, "chosen": 1.5}, "fast")
-    assert h.OLD_SET_EVAL in metrics  # about an earlier label set
+    metrics, _, in_use, _, now = evaluate_tab.eval_freshness(added, "m", "p", {**res, "chosen": 1.5}, "fast")
+    assert evaluate_tab.OLD_SET_EVAL in metrics  # about an earlier label set
     auto_state = st.with_point(undone, None, "fast")
-    metrics, _, in_use, curve, now = h.eval_freshness(auto_state, "m", "p", {**res, "chosen": 1.5}, "fast")
+    metrics, _, in_use, curve, now = evaluate_tab.eval_freshness(auto_state, "m", "p", {**res, "chosen": 1.5}, "fast")
     assert now["chosen"] is None and "chosen on this tab" not in metrics and "automatic" in in_use
     assert curve is not None
 
@@ -532,16 +542,17 @@ def test_a_cancelled_fine_tune_is_said_once(monkeypatch: pytest.MonkeyPatch) -> 
 
     import gradio as gr
 
+    from fewshot.app import ui
     from fewshot.app import finetune as ft
-    from fewshot.app import handlers as h
+    from fewshot.app import session_classifier as sc
     from fewshot.app import state as st
 
     said: list[str] = []
     monkeypatch.setattr(gr, "Info", lambda msg, *a, **k: said.append(msg))
     report = SimpleReport(True, False, None, None, "")
     clf = SimpleNamespace(finetune=lambda *a, **k: report, finetuned_=None)
-    fit = st.Fitted("k", clf)  # type: ignore[arg-type]
-    monkeypatch.setattr(h, "fitted", lambda *a, **k: fit)
+    fit = sc.Fitted("k", clf)  # type: ignore[arg-type]
+    monkeypatch.setattr(ui, "fitted", lambda *a, **k: fit)
     state = st.with_rows(st.empty_state(), [["billing", "charged twice"], ["bug", "the app crashes"]])
     text, _ = ft.run_finetune(30, False, "fast", state, fit, ft.CancelFlag(), progress=lambda *a, **k: None)
     assert text.count("Cancelled") == 1 and not said

@@ -141,62 +141,65 @@ def _texts(folder: Path) -> Path:
 
 
 def test_saved_operating_point_is_read_safely(tmp_path: Path) -> None:
-    from fewshot.app import state as st
+    from fewshot.app import classifier_zip
 
     config = tmp_path / "config.json"
     for value, expected in [(1.5, 1.5), (-3, -3.0), (None, None), ("1.0", None), (True, None), (1e9, None),
                             (float("nan"), None)]:
         config.write_text(json.dumps({"config": {"score_threshold": value}, "encoder": {"model": "m"}}))
-        assert st.saved_operating_point(config) == (expected, "m")
+        assert classifier_zip.saved_operating_point(config) == (expected, "m")
     config.write_text(json.dumps({"config": {}}))
-    assert st.saved_operating_point(config) == (None, None)
+    assert classifier_zip.saved_operating_point(config) == (None, None)
 
 
 def test_multi_label_rows_counts_and_removal() -> None:
+    from fewshot.app import label_edits as edits
     from fewshot.app import state as st
     from fewshot.errors import FewShotError
 
     rows = [["a;b", "x and y"], ["a", "only x"], ["c", "x and y"], ["", "draft"]]
-    state = st.set_multi_label(st.with_rows(st.empty_state(), rows), True)
+    state = edits.set_multi_label(st.with_rows(st.empty_state(), rows), True)
     assert st.is_multi(state) and st.labels_of(st.state_rows(state), True) == ["a", "b", "c"]
     assert st.counts_of(st.state_rows(state), True) == {"a": 2, "b": 1, "c": 1}  # "x and y" counts once per label
     assert st.check_cell(" a ;b;; ", True) == "a; b" and st.check_cell("a; b", False) == "a; b"
-    assert st.add_examples(state, "b ; c", "new one")[0]["rows"][-1] == ["b; c", "new one"]
-    assert st.remove_label(state, "a")["rows"] == [["b", "x and y"], ["c", "x and y"], ["", "draft"]]
+    assert edits.add_examples(state, "b ; c", "new one")[0]["rows"][-1] == ["b; c", "new one"]
+    assert edits.remove_label(state, "a")["rows"] == [["b", "x and y"], ["c", "x and y"], ["", "draft"]]
     with pytest.raises(FewShotError, match="carry several labels"):
-        st.set_multi_label(state, False)
+        edits.set_multi_label(state, False)
     with pytest.raises(FewShotError, match="true or false"):
-        st.set_multi_label(state, "yes")
-    single = st.set_multi_label(st.with_rows(st.empty_state(), [["a", "t"], ["b", "u"]]), True)
-    assert not st.is_multi(st.set_multi_label(single, False))
+        edits.set_multi_label(state, "yes")
+    single = edits.set_multi_label(st.with_rows(st.empty_state(), [["a", "t"], ["b", "u"]]), True)
+    assert not st.is_multi(edits.set_multi_label(single, False))
 
 
 def test_renaming_a_label_merges_it_into_one_of_that_name() -> None:
+    from fewshot.app import label_edits as edits
     from fewshot.app import state as st
     from fewshot.errors import FewShotError
 
     single = st.with_rows(st.empty_state(), [["refund", "where is my refund"], ["Refund", "where is my refund"],
                                              ["Refund", "refund please"], ["card", "lost"], ["card", "lost"]])
-    new, merged = st.rename_label(single, "Refund", "refund")
+    new, merged = edits.rename_label(single, "Refund", "refund")
     assert merged and new["rows"] == [["refund", "where is my refund"], ["refund", "refund please"],
                                       ["card", "lost"], ["card", "lost"]]  # only the merged copy goes
     assert st.undo(new)["rows"] == single["rows"]
-    new, merged = st.rename_label(single, "card", " lost  card ")
+    new, merged = edits.rename_label(single, "card", " lost  card ")
     assert not merged and st.labels_of(st.state_rows(new), False) == ["Refund", "lost card", "refund"]
     rows = [["a; b", "x"], ["b", "y"], ["a", "y"]]
     multi = st.with_rows(st.empty_state(), rows, {"multi_label": True, "label_thresholds": {"b": 0.7}})
-    new, merged = st.rename_label(multi, "b", "a")
+    new, merged = edits.rename_label(multi, "b", "a")
     assert merged and new["rows"] == [["a", "x"], ["a", "y"]]
     assert st.state_options(new)["label_thresholds"] == {"a": 0.7}  # the threshold follows its label
-    new, _ = st.rename_label(multi, "b", "c")
+    new, _ = edits.rename_label(multi, "b", "c")
     assert new["rows"] == [["a; c", "x"], ["c", "y"], ["a", "y"]]
     for label, name, message in (("zz", "q", "no label 'zz'"), ("a", "a", "already called 'a'"),
                                  ("a", "x; y", "cannot contain ';'"), ("a", " ", "empty")):
         with pytest.raises(FewShotError, match=message):
-            st.rename_label(multi, label, name)
+            edits.rename_label(multi, label, name)
 
 
 def test_uploaded_label_thresholds_are_kept_when_valid() -> None:
+    from fewshot.app import label_edits as edits
     from fewshot.app import state as st
 
     crafted = {"a": 0.5, "b": 1.5, "c": "0.3", 3: 0.2, "d": True, "e": 0.0, "f": 1.0, "x" * 200: 0.5, "g": 0.25}
@@ -209,20 +212,20 @@ def test_uploaded_label_thresholds_are_kept_when_valid() -> None:
     rows = [["a; b", "x and y"], ["a", "only x"], ["c", "only z"]]
     state = st.with_rows(st.empty_state(), rows, {"multi_label": True, "label_thresholds": {"a": 0.7, "b": 0.6}})
     assert st.state_options(state)["label_thresholds"] == {"a": 0.7, "b": 0.6}
-    assert st.state_options(st.remove_label(state, "b"))["label_thresholds"] == {"a": 0.7}  # a removed label's goes
-    assert "label_thresholds" not in st.state_options(st.remove_label(st.remove_label(state, "b"), "a"))
+    assert st.state_options(edits.remove_label(state, "b"))["label_thresholds"] == {"a": 0.7}  # a removed label's goes
+    assert "label_thresholds" not in st.state_options(edits.remove_label(edits.remove_label(state, "b"), "a"))
 
 
 def test_automatic_unknown_is_the_classifiers_own() -> None:
     from fewshot.app import evaluate as ev
-    from fewshot.app import state as st
+    from fewshot.app import session_classifier as sc
 
     multi = type("Clf", (), {"config": type("Cfg", (), {"multi_label": True, "score_threshold": None})()})()
     rule = ev.unknown_rule(multi, True, 0.5)
     assert rule.mode == "labels" and rule.options == {"min_confidence": None, "auto_unknown": True,
                                                       "score_threshold": None}
     assert ev.unknown_rule(multi, False, 0.5).options["min_confidence"] == 0.5
-    assert st.thresholds_text({"a": 0.4, "b": 0.4}) == "40%" and st.thresholds_text({"a": 0.3, "b": 0.55}) == \
+    assert sc.thresholds_text({"a": 0.4, "b": 0.4}) == "40%" and sc.thresholds_text({"a": 0.3, "b": 0.55}) == \
         "30% to 55% by label"
 
 
@@ -247,24 +250,24 @@ def test_multi_label_evaluation_tables() -> None:
 def test_multi_label_verdict_and_suggestion() -> None:
     from types import SimpleNamespace
 
-    from fewshot.app import handlers as h
-    from fewshot.app import state as st
+    from fewshot.app import classify_tab
+    from fewshot.app import session_classifier as sc
 
     thresholds = {"billing": 0.4, "bug": 0.4, "shipping": 0.4}
     two = SimpleNamespace(labels=["bug", "billing"], top=[("bug", 0.97), ("billing", 0.81), ("shipping", 0.02)],
                           confidence=0.97, score=3.4)
-    out = h.multi_verdict_md(two, st.Unknown("labels"), thresholds, "unknown")
+    out = classify_tab.multi_verdict_md(two, sc.Unknown("labels"), thresholds, "unknown")
     assert out.startswith("### bug · billing\n2 labels above their thresholds: **bug** 97%, **billing** 81%")
     assert "shipping 2% (threshold 40%)" in out and out.index("shipping 2%") > out.index("<details>")
     matches = {"headers": ["label", "example", "similarity"],
                "data": [["bug", "the app crashes", 0.8], ["billing", "charged twice", 0.7]]}
-    assert h.suggest_label({"bug": 0.97, "billing": 0.81}, out, matches).value == "bug; billing"
+    assert classify_tab.suggest_label({"bug": 0.97, "billing": 0.81}, out, matches).value == "bug; billing"
     none = SimpleNamespace(labels=[], top=[("shipping", 0.24), ("bug", 0.01)], confidence=0.24, score=-1.2)
-    out = h.multi_verdict_md(none, st.Unknown("labels"), thresholds, "unknown")
+    out = classify_tab.multi_verdict_md(none, sc.Unknown("labels"), thresholds, "unknown")
     assert out.startswith("### unknown\nNo label reaches its threshold (40%). Best guess: **shipping** (24%)")
-    assert h.suggest_label({"shipping": 0.24}, out, matches).value is None
+    assert classify_tab.suggest_label({"shipping": 0.24}, out, matches).value is None
     forced = SimpleNamespace(labels=["shipping"], top=[("shipping", 0.24)], confidence=0.24, score=-1.2)
-    out = h.multi_verdict_md(forced, st.Unknown("off"), thresholds, "unknown")
+    out = classify_tab.multi_verdict_md(forced, sc.Unknown("off"), thresholds, "unknown")
     assert "although no label reaches its threshold (40%)" in out
 
 
@@ -272,15 +275,16 @@ def test_multi_label_verdict_and_suggestion() -> None:
 def test_a_saved_threshold_from_another_encoder_is_not_applied(tmp_path: Path) -> None:
     from helpers import support_frame
 
+    from fewshot.app import classifier_zip
     from fewshot.app import evaluate as ev
-    from fewshot.app import state as st
+    from fewshot.app import session_classifier as sc
 
     state = {"rows": [[lab, t] for t, lab in support_frame().itertuples(index=False)], "options": {}}
-    fit = st.fitted_classifier(state, None)
+    fit = sc.fitted_classifier(state, None)
     fit.clf.set_params(score_threshold=1.25)
-    saved = st.save_zip(fit)
+    saved = classifier_zip.save_zip(fit)
     fit.clf.set_params(score_threshold=None)
-    _, same = st.load_zip(saved)
+    _, same = classifier_zip.load_zip(saved)
     assert same.clf.config.score_threshold == 1.25 and not same.note
     assert ev.unknown_rule(same.clf, True, 0.0).options["score_threshold"] == 1.25  # Classify and Batch use it
     other = tmp_path / "other.zip"
@@ -292,24 +296,26 @@ def test_a_saved_threshold_from_another_encoder_is_not_applied(tmp_path: Path) -
                 meta["encoder"]["model"] = "some-other-encoder"
                 data = json.dumps(meta).encode()
             dst.writestr(name, data)
-    _, moved = st.load_zip(other)
+    _, moved = classifier_zip.load_zip(other)
     assert moved.clf.config.score_threshold is None and "some-other-encoder" in moved.note
 
 
 @pytest.mark.slow
 def test_saved_multi_label_zip_answers_like_the_app_and_keeps_its_thresholds(tmp_path: Path) -> None:
     from fewshot import FewShotClassifier
+    from fewshot.app import classifier_zip
     from fewshot.app import evaluate as ev
+    from fewshot.app import session_classifier as sc
     from fewshot.app import state as st
 
     state = st.with_rows(st.empty_state(), TICKETS, {"multi_label": True, "label_thresholds": {"bug": 0.8}})
-    fit = st.fitted_classifier(state, None)
+    fit = sc.fitted_classifier(state, None)
     assert fit.clf.label_thresholds_["bug"] == 0.8
     texts = [TWO, "where is my parcel", "qwerty asdf zxcv", "hello there", "my invoice is wrong"]
     rule = ev.unknown_rule(fit.clf, True, 0.5)  # the app's default: *Unknown: automatic*
     app_answers = fit.clf.predict(texts, **rule.options)
     assert [] in app_answers  # the nonsense text: no label reaches its threshold
-    saved = st.save_zip(fit)
+    saved = classifier_zip.save_zip(fit)
     assert not fit.clf.config.auto_unknown  # the session's classifier is unchanged
     with zipfile.ZipFile(saved) as zf:
         zf.extractall(tmp_path)
@@ -317,7 +323,7 @@ def test_saved_multi_label_zip_answers_like_the_app_and_keeps_its_thresholds(tmp
     assert config["auto_unknown"] and config["label_thresholds"] == {"bug": 0.8}
     library = FewShotClassifier.load(tmp_path / "fewshot_classifier")  # as the CLI and Python load it
     assert library.predict(texts) == app_answers
-    loaded, again = st.load_zip(saved)  # back into the app: the per-label threshold is kept
+    loaded, again = classifier_zip.load_zip(saved)  # back into the app: the per-label threshold is kept
     assert loaded["options"]["label_thresholds"] == {"bug": 0.8} and again.clf.label_thresholds_["bug"] == 0.8
     assert st.state_options(loaded)["label_thresholds"] == {"bug": 0.8}
     crafted = tmp_path / "crafted.zip"  # unknown labels and bad values are dropped, not fatal
@@ -329,7 +335,7 @@ def test_saved_multi_label_zip_answers_like_the_app_and_keeps_its_thresholds(tmp
                 meta["config"]["label_thresholds"] = {"bug": 0.7, "nope": 0.5, "billing": 2.0}
                 data = json.dumps(meta).encode()
             dst.writestr(name, data)
-    loaded, fitted = st.load_zip(crafted)
+    loaded, fitted = classifier_zip.load_zip(crafted)
     assert loaded["options"]["label_thresholds"] == {"bug": 0.7} and fitted.clf.label_thresholds_["bug"] == 0.7
 
 
@@ -338,13 +344,15 @@ def test_single_label_options_of_a_loaded_zip_stay_out_of_a_multi_label_fit() ->
     """A zip fitted with --rule matching, then Multi-label ticked: the library refuses rule= with multi_label, so
     the fit leaves it out, and the state keeps it for when the switch goes off."""
     from fewshot import FewShotClassifier
+    from fewshot.app import label_edits as edits
+    from fewshot.app import session_classifier as sc
     from fewshot.app import state as st
 
     single = st.with_rows({}, [["a", "x y"], ["b", "z w"]], {"rule": "matching"})
-    multi = st.set_multi_label(single, True)
-    assert st.fit_options(multi) == {"multi_label": True} and st.state_options(multi)["rule"] == "matching"
-    FewShotClassifier(**st.fit_options(multi))  # accepted (the encoder loads on first use)
-    assert st.fit_options(st.set_multi_label(multi, False)) == {"rule": "matching"}
+    multi = edits.set_multi_label(single, True)
+    assert sc.fit_options(multi) == {"multi_label": True} and st.state_options(multi)["rule"] == "matching"
+    FewShotClassifier(**sc.fit_options(multi))  # accepted (the encoder loads on first use)
+    assert sc.fit_options(edits.set_multi_label(multi, False)) == {"rule": "matching"}
 
 
 def test_multi_label_scores_cover_the_labels_the_file_or_the_answers_name() -> None:
@@ -362,11 +370,12 @@ def test_multi_label_scores_cover_the_labels_the_file_or_the_answers_name() -> N
 
 
 def test_ticking_multi_label_and_loading_options_are_undo_steps() -> None:
+    from fewshot.app import label_edits as edits
     from fewshot.app import state as st
 
     rows = [["billing", "refund please"], ["bug", "it crashes"]]
     base = st.with_rows(st.empty_state(), rows)
-    multi = st.set_multi_label(base, True)
+    multi = edits.set_multi_label(base, True)
     assert st.is_multi(multi) and len(st.history_of(multi)) == 2
     back = st.undo(multi)
     assert not st.is_multi(back) and st.state_rows(back) == rows

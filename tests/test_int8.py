@@ -264,16 +264,16 @@ def test_no_int8_kernel_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.mark.slow
 def test_app_switch_refits_with_the_other_encoder() -> None:
     pytest.importorskip("gradio")
-    from fewshot.app import state as core
     from fewshot.app import warmup
+    from fewshot.app import session_classifier as sc
 
     state = {"rows": [[lab, t] for t, lab in support_frame().itertuples(index=False)], "options": {}}
-    plain = core.fitted_classifier(state, None, int8=False)
+    plain = sc.fitted_classifier(state, None, int8=False)
     assert not plain.clf.encoder.int8
-    assert core.fitted_classifier(state, plain, int8=False) is plain  # same label set, same encoder
-    fast = core.fitted_classifier(state, plain, int8=True)
+    assert sc.fitted_classifier(state, plain, int8=False) is plain  # same label set, same encoder
+    fast = sc.fitted_classifier(state, plain, int8=True)
     assert fast is not plain and fast.clf.encoder.int8 and fast.clf.encoder is warmup.shared_encoder(True)
-    assert core.fitted_classifier(state, fast, int8=True) is fast
-    assert core.int8_flag(None) is warmup.INT8_DEFAULT and core.int8_flag(0) is False
+    assert sc.fitted_classifier(state, fast, int8=True) is fast
+    assert sc.int8_flag(None) is warmup.INT8_DEFAULT and sc.int8_flag(0) is False
     with pytest.raises(FewShotError, match="int8 must be true or false"):
-        core.int8_flag("yes")
+        sc.int8_flag("yes")

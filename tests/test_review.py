@@ -9,14 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fewshot.app import browser, review, tiers
+from fewshot.app import browser, review, tiers, uploads
+from fewshot.app import label_edits as edits
+from fewshot.app import session_classifier as sc
 from fewshot.app import state as st
 from fewshot.errors import FewShotError
 
 
 def labelled_batch() -> tuple[pd.DataFrame, tuple[str, ...]]:
     df = pd.DataFrame({"text": ["I was billed twice", "banana", "", "my parcel is late", "refund please"]})
-    names = st.added_columns(df)
+    names = sc.added_columns(df)
     out = df.copy()
     out[names[0]] = ["billing", "unknown", "", "shipping", "billing"]
     out[names[1]] = ["0.9100", "0.3000", "", "0.6000", "0.4500"]
@@ -72,7 +74,7 @@ def test_review_groups_of_the_least_confident_rows_are_added_at_once() -> None:
             ("invoice copy", "billing", 0.97, 4.0), ("charged again", "billing", 0.96, 3.5),
             ("late fee", "billing", 0.92, 2.5)]
     df = pd.DataFrame({"text": [r[0] for r in rows]})
-    names = st.added_columns(df)
+    names = sc.added_columns(df)
     out = df.copy()
     out[names[0]] = [r[1] for r in rows]
     out[names[1]] = [f"{r[2]:.2f}" for r in rows]
@@ -141,7 +143,7 @@ def test_encoder_choice(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_accurate_without_its_parts_is_a_clear_message_not_a_trace(monkeypatch: pytest.MonkeyPatch) -> None:
     gr = pytest.importorskip("gradio")
-    from fewshot.app import handlers
+    from fewshot.app import classify_tab, encoder_choice
     from fewshot.encoders import parts
 
     def missing() -> list[Path]:
@@ -152,8 +154,8 @@ def test_accurate_without_its_parts_is_a_clear_message_not_a_trace(monkeypatch: 
     monkeypatch.delenv(tiers.ACCURATE_ENV, raising=False)
     state = {"rows": [["a", "x"], ["b", "y"]], "options": {}}
     with pytest.raises(gr.Error, match=r"pip install \"fewshot\[mpnet\]\""):
-        handlers.classify("hello", False, 0.0, False, "accurate", state, None)
-    radio, status, _ = handlers.choose_encoder("accurate", False)
+        classify_tab.classify("hello", False, 0.0, False, "accurate", state, None)
+    radio, status, _ = encoder_choice.choose_encoder("accurate", False)
     assert radio.value == "fast"  # the session stays on Fast, and the status line under the choice says why
     assert status.startswith("⚠ The Accurate encoder is not installed on this server, so this session stays on Fast")
 
@@ -193,9 +195,9 @@ def test_a_good_browser_value_is_restored_with_bounded_options() -> None:
 
 def test_restore_handler_warns_instead_of_failing() -> None:
     pytest.importorskip("gradio")
-    from fewshot.app import handlers
+    from fewshot.app import labels_tab
 
-    state, table, summary = handlers.restore({"rows": [["a", ["nested"]]]})
+    state, table, summary = labels_tab.restore({"rows": [["a", ["nested"]]]})
     assert state == st.empty_state() and table == [["", ""]] and "No examples yet" in summary
 
 
@@ -203,61 +205,60 @@ def test_binary_upload_is_not_a_text_csv(tmp_path: Path) -> None:
     binary = tmp_path / "sheet.xlsx.csv"
     binary.write_bytes(b"PK\x03\x04\x14\x00\x00\x00binary")
     with pytest.raises(FewShotError, match="not a text CSV") as err:
-        st.read_upload(binary, "sheet.csv")
+        uploads.read_upload(binary, "sheet.csv")
     assert "cp1252" not in str(err.value)
     utf16 = tmp_path / "utf16.csv"
     pd.DataFrame({"text": ["hello"]}).to_csv(utf16, index=False, encoding="utf-16")
-    assert st.read_upload(utf16)["text"].tolist() == ["hello"]  # UTF-16 holds NUL bytes but is text
+    assert uploads.read_upload(utf16)["text"].tolist() == ["hello"]  # UTF-16 holds NUL bytes but is text
 
 
 def test_verdict_plain_words_first_and_a_or_b_when_ambiguous() -> None:
     pytest.importorskip("gradio")
     from types import SimpleNamespace
 
-    from fewshot.app import handlers
+    from fewshot.app import classify_tab
 
     pred = SimpleNamespace(label="billing", confidence=0.46, top=[("billing", 0.46), ("shipping", 0.41)], score=1.2,
                            ambiguous=True, alternatives=["billing", "shipping"], matches=[])
-    out = handlers.verdict_md(pred, st.Unknown("auto", 0.8), "unknown")
+    out = classify_tab.verdict_md(pred, sc.Unknown("auto", 0.8), "unknown")
     assert out.startswith("### billing or shipping?") and "<summary>Technical details</summary>" in out
     assert out.index("in-scope score") > out.index("<details>")  # the figures on demand
     plain = SimpleNamespace(**{**vars(pred), "ambiguous": False, "alternatives": []})
-    assert handlers.verdict_md(plain, st.Unknown("off"), "unknown").startswith("### billing\n46% confident")
+    assert classify_tab.verdict_md(plain, sc.Unknown("off"), "unknown").startswith("### billing\n46% confident")
     unknown = SimpleNamespace(**{**vars(pred), "label": "unknown", "ambiguous": False, "score": 0.1})
-    out = handlers.verdict_md(unknown, st.Unknown("auto", 0.8), "unknown")
+    out = classify_tab.verdict_md(unknown, sc.Unknown("auto", 0.8), "unknown")
     assert out.startswith("### unknown\nThe text looks unlike all of your examples")
-    assert handlers.suggest_label({"billing": 0.46}, out).value is None  # nothing preselected after unknown
-    assert handlers.suggest_label({"billing": 0.46}, "### billing").value == "billing"
+    assert classify_tab.suggest_label({"billing": 0.46}, out).value is None  # nothing preselected after unknown
+    assert classify_tab.suggest_label({"billing": 0.46}, "### billing").value == "billing"
 
 
 def test_a_loaded_zip_uses_the_encoder_it_was_saved_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A zip saved with the accurate tier (or int8) loads on that encoder where this app has it, else on fast."""
     import json
 
-    from fewshot.app import state as app_state
-    from fewshot.app import tiers
+    from fewshot.app import classifier_zip, tiers
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"encoder": {"model": "mpnet", "int8": True}, "config": {}}))
     monkeypatch.setattr(tiers, "problem", lambda tier: "")
-    assert app_state.saved_encoder_kind(config) == (True, tiers.ACCURATE)
+    assert classifier_zip.saved_encoder_kind(config) == (True, tiers.ACCURATE)
     monkeypatch.setattr(tiers, "problem", lambda tier: "not installed")
-    assert app_state.saved_encoder_kind(config) == (True, tiers.FAST)
+    assert classifier_zip.saved_encoder_kind(config) == (True, tiers.FAST)
     config.write_text(json.dumps({"encoder": {"model": "default", "quantized": False}, "config": {}}))
-    assert app_state.saved_encoder_kind(config) == (False, tiers.FAST)
+    assert classifier_zip.saved_encoder_kind(config) == (False, tiers.FAST)
 
 
 def test_add_pickers_always_offer_none_of_these() -> None:
     """The pickers that add a text as an example offer "none of these" (the unknown label) in single-label
     mode, once, even before any such example exists; the label remover and multi-label mode do not."""
-    from fewshot.app import handlers
+    from fewshot.app import labels_tab
 
     state = {"rows": [["billing", "charged twice"], ["shipping", "where is my parcel"]], "options": {}}
     none = ('unknown ("none of these")', "unknown")
     assert st.add_choices(["billing", "shipping"]) == ["billing", "shipping", none]
     assert st.add_choices(["billing", "unknown"]) == ["billing", none]
     assert st.add_choices(["billing", "shipping"], multi=True) == ["billing", "shipping"]
-    _, remove, *adding, _ = handlers.persist(state)
+    _, remove, *adding, _ = labels_tab.persist(state)
     assert [c[1] for c in remove.choices] == ["billing", "shipping"]
     for picker in adding:
         assert [c[1] for c in picker.choices] == ["billing", "shipping", "unknown"]
@@ -266,39 +267,39 @@ def test_add_pickers_always_offer_none_of_these() -> None:
     new, _, used = review.add_row(state, batch, 0, none[1])  # a reviewed row as a "none of these" example
     assert used == "unknown" and ["unknown", "banana"] in new["rows"]
     multi = {**state, "options": {"multi_label": True}}
-    _, _, *adding, _ = handlers.persist(multi)
+    _, _, *adding, _ = labels_tab.persist(multi)
     assert all([c[1] for c in picker.choices] == ["billing", "shipping"] for picker in adding)
 
 
 def test_adding_an_example_twice_keeps_one_copy() -> None:
     state = st.with_rows(st.empty_state(), [["a", "one"], ["b", "two"]])
-    new, skipped = st.add_examples(state, "a", "one\n  one \ntwo\ntwo")  # "two" is new under a, once
+    new, skipped = edits.add_examples(state, "a", "one\n  one \ntwo\ntwo")  # "two" is new under a, once
     assert new["rows"] == [["a", "one"], ["b", "two"], ["a", "two"]] and skipped == ["one", "one", "two"]
-    same, skipped = st.add_examples(state, "a", "one")
-    assert same is state and st.skipped_note("a", skipped) == "'one' is already an example of 'a'; not added again"
-    assert st.skipped_note("a", ["x", "y"]) == "2 lines are already examples of 'a'; not added again"
+    same, skipped = edits.add_examples(state, "a", "one")
+    assert same is state and edits.skipped_note("a", skipped) == "'one' is already an example of 'a'; not added again"
+    assert edits.skipped_note("a", ["x", "y"]) == "2 lines are already examples of 'a'; not added again"
 
 
 def test_classify_says_how_to_classify_a_pasted_list_line_by_line(monkeypatch: pytest.MonkeyPatch) -> None:
     """A text of several lines is classified as one text (an email is one), and the app says that Batch takes
     pasted lines for one answer each."""
     pytest.importorskip("gradio")
-    from fewshot.app import handlers
+    from fewshot.app import classify_tab
 
     said: list[str] = []
-    monkeypatch.setattr(handlers.gr, "Info", lambda message, **_: said.append(message))
+    monkeypatch.setattr(classify_tab.gr, "Info", lambda message, **_: said.append(message))
     state = st.with_rows(st.empty_state(), [["refund", "where is my refund"], ["refund", "I want my money back"],
                                             ["lost_card", "I lost my card"], ["lost_card", "my card was stolen"]])
-    handlers.classify("where is my refund\nthanks", True, 0.5, True, "fast", state, None)
+    classify_tab.classify("where is my refund\nthanks", True, 0.5, True, "fast", state, None)
     assert said == []
-    handlers.classify("refund please\n\nmy card is gone\n  money back  ", True, 0.5, True, "fast", state, None)
+    classify_tab.classify("refund please\n\nmy card is gone\n  money back  ", True, 0.5, True, "fast", state, None)
     assert said == ["This text has 3 lines and was classified as one text; to classify each line on its own, "
                     "paste them into the Batch tab"]
 
 
 def test_undo_goes_back_step_by_step_and_never_redoes() -> None:
     state = st.with_rows(st.empty_state(), [["balance", "how much is left"], ["transfer", "send money to Bob"]])
-    removed = st.remove_label(state, "balance")
+    removed = edits.remove_label(state, "balance")
     back = st.undo(removed)
     assert st.labels_of(st.state_rows(back)) == ["balance", "transfer"]
     first = st.undo(back)  # one further back: the empty set it started from, not the removal again
@@ -329,7 +330,7 @@ def test_undo_history_is_bounded() -> None:
 
 def test_multi_label_review_filters_by_single_labels() -> None:
     df = pd.DataFrame({"text": ["charged twice and the app crashed", "the app crashes", "where is my parcel", "hm"]})
-    names = st.added_columns(df, multi=True)
+    names = sc.added_columns(df, multi=True)
     out = df.copy()
     out[names[0]] = ["billing;bug", "bug", "shipping", "unknown"]
     out[names[1]] = ["0.8000", "0.9000", "0.7000", "0.2000"]
@@ -350,19 +351,19 @@ def test_multi_label_review_filters_by_single_labels() -> None:
 def test_a_multi_label_fit_leaves_none_of_these_examples_out() -> None:
     rows = [["billing", "charged twice"], ["bug", "the app crashes"], ["unknown", "a lovely sunset"],
             ["billing; unknown", "refund and weather"]]
-    state = st.set_multi_label(st.with_rows(st.empty_state(), rows), True)
-    fit, left_out = st.fit_rows(state)
+    state = edits.set_multi_label(st.with_rows(st.empty_state(), rows), True)
+    fit, left_out = sc.fit_rows(state)
     assert left_out == 2 and fit == [["billing", "charged twice"], ["bug", "the app crashes"],
                                      ["billing", "refund and weather"]]
     assert st.state_rows(state) == rows  # the label set keeps them
-    single = st.set_multi_label(st.with_rows(state, rows[:3]), False)
-    assert st.fit_rows(single) == (rows[:3], 0)  # single-label mode uses them
-    only = st.set_multi_label(st.with_rows(st.empty_state(), [["billing", "x"], ["unknown", "y"]]), True)
+    single = edits.set_multi_label(st.with_rows(state, rows[:3]), False)
+    assert sc.fit_rows(single) == (rows[:3], 0)  # single-label mode uses them
+    only = edits.set_multi_label(st.with_rows(st.empty_state(), [["billing", "x"], ["unknown", "y"]]), True)
     with pytest.raises(FewShotError, match="at least 2 labels.*not used in multi-label mode"):
-        st.fit_rows(only)
-    from fewshot.app import handlers as h
+        sc.fit_rows(only)
+    from fewshot.app import labels_tab
 
-    summary = h.summary_md(st.state_rows(state), True)
+    summary = labels_tab.summary_md(st.state_rows(state), True)
     assert "left out in multi-label mode" in summary and "cannot be used" not in summary
 
 
@@ -370,7 +371,7 @@ def test_multi_label_summary_leaves_none_of_these_examples_out_of_labels_and_che
         monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
-    from fewshot.app import handlers as h
+    from fewshot.app import labels_tab
 
     rows = [["billing", "charged twice"], ["billing", "refund my card"], ["bug", "the app crashes"],
             ["bug", "error 500 on login"], ["unknown", "refund my card payment"]]
@@ -381,14 +382,14 @@ def test_multi_label_summary_leaves_none_of_these_examples_out_of_labels_and_che
             seen.append(list(texts))
             return np.asarray([[1.0, 0.0] if "card" in t or "charged" in t else [0.0, 1.0] for t in texts])
 
-    monkeypatch.setattr(st, "shared_encoder", lambda *a, **k: Enc())
-    monkeypatch.setattr(st, "english_encoder_name", lambda enc: None)
-    found = st.findings(rows, embeddings=True, multi=True)
+    monkeypatch.setattr(sc, "shared_encoder", lambda *a, **k: Enc())
+    monkeypatch.setattr(sc, "english_encoder_name", lambda enc: None)
+    found = sc.findings(rows, embeddings=True, multi=True)
     assert seen and "refund my card payment" not in seen[0]  # the left-out example is not checked
     assert not any("unknown" in f.message for f in found)
-    single = st.findings(rows, embeddings=True, multi=False)  # single-label mode uses (and checks) it
+    single = sc.findings(rows, embeddings=True, multi=False)  # single-label mode uses (and checks) it
     assert any("unknown" in f.message for f in single)
-    monkeypatch.setattr(h.warmup, "is_ready", lambda *a, **k: True)
-    summary = h.summary_md(rows, True)
+    monkeypatch.setattr(labels_tab.warmup, "is_ready", lambda *a, **k: True)
+    summary = labels_tab.summary_md(rows, True)
     assert "Multi-label · 2 labels" in summary  # unknown is not counted among the labels
     assert "closer" not in summary or "unknown" not in summary.split("closer")[1].split("\n")[0]

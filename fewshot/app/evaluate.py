@@ -27,6 +27,8 @@ from ..metrics import NO_UNKNOWN
 from ..progress import ProgressFn
 from ..text import label_name
 from ..unknown import reads_together
+from . import downloads
+from . import session_classifier as sc
 from . import state as st
 
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ SCORE_BOUND = st.SCORE_BOUND
 
 
 def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
-        progress: ProgressFn | None = None, rule: st.Unknown | None = None, batch_aware: bool = False
+        progress: ProgressFn | None = None, rule: sc.Unknown | None = None, batch_aware: bool = False
         ) -> dict[str, Any]:
     """Score ``clf`` once on two columns of ``df``: predictions without the unknown rule, in-scope scores and
     the automatic threshold; the rest of this module works from the returned dict. A multi-label classifier's
@@ -61,7 +63,7 @@ def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
     skips = skipped_rows(keep)
     if sub.empty:
         raise FewShotError(f"no row has both a text in {text_col!r} and a label in {label_col!r}")
-    if st.is_multi_classifier(clf):
+    if sc.is_multi_classifier(clf):
         if batch_aware:
             raise FewShotError("reading the rows together is for single-label classifiers; untick it to evaluate "
                                "this multi-label label set")
@@ -70,7 +72,7 @@ def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
     texts = sub[text_col].str.slice(0, st.MAX_INPUT_CHARS).tolist()
     gold = [label_name(g) for g in sub[label_col]]
     labels, probs, scores = clf.predict_with_scores(texts, progress=progress, batch_aware=batch_aware, **NO_UNKNOWN)
-    auto, note = st.auto_threshold(clf)
+    auto, note = sc.auto_threshold(clf)
     chosen = clf.config.score_threshold
     return {
         "texts": texts, "gold": gold, "pred": [str(p) for p in labels],
@@ -96,7 +98,7 @@ def set_cell(labels: Any, unknown_label: str) -> str:
     return st.CELL_SEPARATOR.join(sorted(labels)) or unknown_label
 
 
-def run_multi(clf: FewShotClassifier, sub: pd.DataFrame, text_col: str, label_col: str, rule: st.Unknown,
+def run_multi(clf: FewShotClassifier, sub: pd.DataFrame, text_col: str, label_col: str, rule: sc.Unknown,
               progress: ProgressFn | None = None, skipped: int = 0) -> dict[str, Any]:
     """:func:`run` for a multi-label classifier: the gold cells hold ``;``-separated labels (a text on several
     rows carries all their labels; a cell ``unknown`` expects no label), the answers use ``rule``. Gold and
@@ -398,23 +400,23 @@ def write_report(res: dict[str, Any], source_name: str) -> list[str]:
     """Two CSVs (formula cells neutralised): per-label metrics, and every row's prediction with the errors
     first (text, gold, predicted with the unknown rule in use, correct, confidence, in-scope score, and the
     best label without the rule)."""
-    folder = st.out_dir()
-    stem = st.safe_stem(source_name, "evaluation")
+    folder = downloads.out_dir()
+    stem = downloads.safe_stem(source_name, "evaluation")
     labels_path = folder / f"{stem}_per_label.csv"
-    st.write_download(per_label(res), labels_path)
+    downloads.write_download(per_label(res), labels_path)
     gold, pred, scores, _ = _arrays(res)
     rows = pd.DataFrame({"text": res["texts"], "gold": gold, "predicted": pred, "correct": gold == pred,
                          "confidence": res["confidence"], "in_scope_score": np.round(scores, 4),
                          "best_label": res["pred"]})
     rows = rows.sort_values("correct", kind="stable")
     rows_path = folder / f"{stem}_predictions.csv"
-    st.write_download(rows, rows_path)
+    downloads.write_download(rows, rows_path)
     return [str(labels_path), str(rows_path)]
 
 
 # ---- the session's operating point -----------------------------------------------------------------
 @dataclass(frozen=True)
-class ChosenPoint(st.Unknown):
+class ChosenPoint(sc.Unknown):
     """The unknown rule of a session whose operating point was chosen on Evaluate: in-scope score below
     ``threshold`` (the classifier's ``score_threshold``) answers unknown."""
 
@@ -425,13 +427,13 @@ class ChosenPoint(st.Unknown):
         return {"min_confidence": None, "auto_unknown": False, "score_threshold": self.threshold}
 
 
-def unknown_rule(clf: FewShotClassifier, auto: Any, threshold: Any) -> st.Unknown:
-    """:func:`fewshot.app.state.unknown_rule`, except that with the automatic unknown on, a chosen operating
-    point (``clf.config.score_threshold``, set by *Use this threshold*) replaces the automatic threshold."""
+def unknown_rule(clf: FewShotClassifier, auto: Any, threshold: Any) -> sc.Unknown:
+    """:func:`fewshot.app.session_classifier.unknown_rule`, except that with the automatic unknown on, a chosen
+    operating point (``clf.config.score_threshold``, set by *Use this threshold*) replaces the automatic threshold."""
     chosen = getattr(clf.config, "score_threshold", None)
     if auto and isinstance(auto, (bool, int, float)) and chosen is not None:
         return ChosenPoint("point", float(chosen))
-    return st.unknown_rule(clf, auto, threshold)
+    return sc.unknown_rule(clf, auto, threshold)
 
 
 def check_threshold(value: Any) -> float:

@@ -16,9 +16,10 @@ from typing import Any
 import gradio as gr
 
 from ..errors import FewShotError
-from . import handlers as h
-from . import state as st
 from . import tiers, warmup
+from . import session_classifier as sc
+from . import state as st
+from . import ui
 
 DEFAULT_BUDGET_S = 30
 MAX_BUDGET_S = 300
@@ -63,7 +64,7 @@ def status_md(fit: Any) -> str:
     if report is None:
         return "Classifier: **instant** (the encoder as shipped)."
     return (f"Classifier: **fine-tuned** for these labels ({report.steps} steps, {report.seconds:.0f} s; estimated "
-            f"accuracy {h.pct(report.estimate_before)} → {h.pct(report.estimate_after)}). Classify, Batch, Evaluate "
+            f"accuracy {ui.pct(report.estimate_before)} → {ui.pct(report.estimate_after)}). Classify, Batch, Evaluate "
             "and *Save classifier* use it until the label set changes.")
 
 
@@ -72,11 +73,12 @@ def report_md(report: Any, fit: Any) -> str:
     if report.cancelled:
         head = "**Cancelled**: the classifier is unchanged."
     elif report.kept:
-        head = (f"**Fine-tuned** in {report.seconds:.0f} s: estimated accuracy {h.pct(report.estimate_before)} → "
-                f"{h.pct(report.estimate_after)} (cross-validated on your examples).")
+        head = (f"**Fine-tuned** in {report.seconds:.0f} s: estimated accuracy {ui.pct(report.estimate_before)} → "
+                f"{ui.pct(report.estimate_after)} (cross-validated on your examples).")
     else:
         earlier = getattr(getattr(fit, "clf", None), "finetuned_", None) is not None
-        head = f"**Kept the {'earlier fine-tuning' if earlier else 'instant classifier'}**: {h.esc(_why_kept(report))}."
+        kept = "earlier fine-tuning" if earlier else "instant classifier"
+        head = f"**Kept the {kept}**: {ui.esc(_why_kept(report))}."
     return head + "  \n" + status_md(fit)
 
 
@@ -85,12 +87,12 @@ def _why_kept(report: Any) -> str:
     already."""
     why = str(report.reason or "no gain expected").strip()
     if "estimated accuracy" not in why and report.estimate_before is not None:
-        after = "" if report.estimate_after is None else f", {h.pct(report.estimate_after)} after"
-        why += f" (estimated accuracy {h.pct(report.estimate_before)} before{after})"
+        after = "" if report.estimate_after is None else f", {ui.pct(report.estimate_after)} after"
+        why += f" (estimated accuracy {ui.pct(report.estimate_before)} before{after})"
     return why
 
 
-@h.friendly
+@ui.friendly
 def run_finetune(budget: float, int8: bool, encoder: str, state: dict[str, Any], cache: Any, flag: Any,
                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
     """Fine-tune the session's classifier on its examples within ``budget`` seconds (Cancel stops it)."""
@@ -98,14 +100,14 @@ def run_finetune(budget: float, int8: bool, encoder: str, state: dict[str, Any],
 
     seconds = _budget(budget)
     _single_label(state)
-    fit = h.fitted(state, cache, progress, int8, encoder)
+    fit = ui.fitted(state, cache, progress, int8, encoder)
     flag = flag if isinstance(flag, CancelFlag) else CancelFlag()
     flag.event.clear()
     flag.running.set()
     try:
         progress(0, desc="Fine-tuning (training the encoder's top layers)")
         report = fit.clf.finetune(FinetuneConfig(time_budget=seconds),
-                                  progress=h.progress_fn(progress, "Fine-tuning", "steps"), cancel=flag.event)
+                                  progress=ui.progress_fn(progress, "Fine-tuning", "steps"), cancel=flag.event)
     finally:
         flag.running.clear()
         flag.event.clear()
@@ -115,13 +117,13 @@ def run_finetune(budget: float, int8: bool, encoder: str, state: dict[str, Any],
 STARTING = ""  # while a run goes, its progress bar alone (the last run's words would show through it)
 
 
-@h.friendly
+@ui.friendly
 def starting(budget: Any, state: dict[str, Any]) -> str:
     """Before a run: the checks that need no encoder (the budget, the mode, two labels), refused as a message
     that leaves the panel as it was, and the status line cleared of the last run's words while this one runs."""
     _budget(budget)
     _single_label(state)
-    st.fit_rows(state)
+    sc.fit_rows(state)
     return STARTING
 
 
@@ -134,10 +136,10 @@ def cancel_finetune(flag: Any) -> Any:
     return "Cancelling… the classifier stays as it was."
 
 
-@h.friendly
+@ui.friendly
 def undo_finetune(int8: bool, encoder: str, state: dict[str, Any], cache: Any) -> tuple[Any, ...]:
     """Back to the instant classifier (the examples re-encoded by the shared encoder, from its cache)."""
-    fit = h.fitted(state, cache, None, int8, encoder)
+    fit = ui.fitted(state, cache, None, int8, encoder)
     if fit.clf.finetuned_ is None:
         return "Nothing to undo: the classifier is already instant.  \n" + status_md(fit), fit
     fit.clf.undo_finetune()
@@ -149,17 +151,17 @@ def hint_md(hint: Any) -> str:
     if not hint.confusable:
         return (f"No two labels stand out as overlapping (held-out examples classified right: {hint.estimate:.0%}); "
                 "fine-tuning helps most where labels are close in meaning.")
-    pairs = "; ".join(f"{h.esc(a)} → {h.esc(b)} ({s:.0%})" for a, b, s in hint.pairs[:5])
+    pairs = "; ".join(f"{ui.esc(a)} → {ui.esc(b)} ({s:.0%})" for a, b, s in hint.pairs[:5])
     return (f"ℹ **These labels overlap: fine-tuning may help** (estimated accuracy {hint.estimate:.0%}; "
             f"held-out examples went to another label: {pairs}).")
 
 
-@h.friendly
+@ui.friendly
 def overlap(int8: bool, encoder: str, state: dict[str, Any], cache: Any,
             progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
     """Whether the labels overlap on held-out examples (cross-validated on the examples' vectors)."""
     _single_label(state)
-    fit = h.fitted(state, cache, progress, int8, encoder)
+    fit = ui.fitted(state, cache, progress, int8, encoder)
     return hint_md(fit.clf.overlap_hint()), fit
 
 
@@ -175,9 +177,9 @@ def auto_hint(int8: bool, encoder: str, state: dict[str, Any], cache: Any) -> tu
     try:
         rows = st.complete_rows(st.state_rows(state))
         if (len(st.labels_of(rows)) < 2 or len(rows) > HINT_MAX_EXAMPLES
-                or not warmup.is_ready(st.int8_flag(int8), tiers.check(encoder))):
+                or not warmup.is_ready(sc.int8_flag(int8), tiers.check(encoder))):
             return "", gr.skip()
-        fit = st.fitted_classifier(state, cache, None, st.int8_flag(int8), tiers.check(encoder))
+        fit = sc.fitted_classifier(state, cache, None, sc.int8_flag(int8), tiers.check(encoder))
         return hint_md(fit.clf.overlap_hint()), fit
     except FewShotError:
         return "", gr.skip()

@@ -17,6 +17,7 @@ import pandas as pd
 from ..errors import FewShotError
 from ..io.tables import row_number
 from ..uncovered import label_worth, pool_rows
+from . import label_edits as edits
 from . import state as st
 from .settings import env_int
 
@@ -36,7 +37,7 @@ def empty_review() -> dict[str, Any]:
 
 def from_batch(out: pd.DataFrame, column: str, names: tuple[str, ...], unknown_label: str, *,
                header: bool = True, multi: bool = False) -> dict[str, Any]:
-    """The review rows of a labelled batch (:func:`fewshot.app.state.classify_frame`'s frame, whose added
+    """The review rows of a labelled batch (:func:`fewshot.app.session_classifier.classify_frame`'s frame, whose added
     columns are ``names``: label, confidence, top 3, in-scope score); blank texts left out. ``header``: the rows
     came from a file with a header line (numbered as a spreadsheet shows it), not pasted (numbered from 1).
     ``multi``: a multi-label batch (a row's answer names its labels joined with ``;``)."""
@@ -140,7 +141,7 @@ def _added(state: dict[str, Any], review: dict[str, Any], positions: list[int], 
     """The label set with the review rows at ``positions`` added as examples of ``label`` (whitespace
     collapsed, one example per distinct text), and the review with those rows marked as added."""
     rows = [dict(r) for r in review["rows"]]
-    new_state, _ = st.add_examples(state, label, "\n".join(st.example_key(rows[i]["text"]) for i in positions))
+    new_state, _ = edits.add_examples(state, label, "\n".join(st.example_key(rows[i]["text"]) for i in positions))
     for i in positions:
         rows[i]["added"] = label
     return new_state, {**review, "rows": rows}

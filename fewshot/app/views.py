@@ -1,5 +1,6 @@
-"""The app's page: a ``gr.Blocks`` with the Labels, Classify, Batch and Evaluate tabs, wired to
-:mod:`fewshot.app.handlers`.
+"""The app's page: a ``gr.Blocks`` with the Labels, Classify, Batch and Evaluate tabs, wired to their handlers
+(:mod:`fewshot.app.labels_tab`, :mod:`~fewshot.app.classify_tab`, :mod:`~fewshot.app.batch_tab`,
+:mod:`~fewshot.app.review_tab`, :mod:`~fewshot.app.evaluate_tab`, :mod:`~fewshot.app.finetune`).
 
 State is per browser session: the label set lives in a ``gr.State`` (the API client's session) mirrored
 into ``gr.BrowserState`` (survives a page reload); the fitted classifier lives in a second ``gr.State``.
@@ -15,10 +16,10 @@ from typing import Any
 import gradio as gr
 
 from .. import __version__
-from . import browser, tiers, warmup
+from . import (batch_tab, browser, classify_tab, encoder_choice, evaluate_tab, labels_tab, review_tab, tiers, ui,
+               uploads, warmup)
 from . import evaluate as ev
 from . import finetune as ft
-from . import handlers as h
 from . import review as rv
 from . import state as st
 
@@ -53,9 +54,9 @@ def build_app() -> gr.Blocks:
                                elem_id="encoder-choice", scale=3, min_width=240)
             with gr.Column(scale=2, min_width=240):
                 with gr.Accordion("Advanced", open=False, elem_id="advanced"):
-                    int8 = gr.Checkbox(value=st.INT8_DEFAULT, label=h.INT8_LABEL, info=h.INT8_INFO,
+                    int8 = gr.Checkbox(value=warmup.INT8_DEFAULT, label=ui.INT8_LABEL, info=ui.INT8_INFO,
                                        elem_id="int8-encoder")
-        status = gr.Markdown(h.status_md(warmup.status()), elem_id="encoder-status")
+        status = gr.Markdown(encoder_choice.status_md(warmup.status()), elem_id="encoder-status")
         timer = gr.Timer(STATUS_SECONDS, active=True)
         enc = [int8, encoder]
         with gr.Tabs():
@@ -64,14 +65,15 @@ def build_app() -> gr.Blocks:
             add_dd_classify = _classify_tab(state, cache, outs, enc)
             review_dd, group_dd = _batch_tab(state, cache, outs, enc)
             add_dd_eval = _evaluate_tab(state, cache, outs, enc)
-        encoder.input(h.choose_encoder, [encoder, int8], [encoder, status, timer], api_visibility="private",
-                      show_progress="hidden", queue=False)
+        encoder.input(encoder_choice.choose_encoder, [encoder, int8], [encoder, status, timer],
+                      api_visibility="private", show_progress="hidden", queue=False)
         for event in (demo.load, timer.tick):  # cheap, never queued behind a fit: answers while others wait
-            event(h.encoder_status, None, [status, timer], api_visibility="private", show_progress="hidden",
-                  queue=False)
-        demo.load(h.restore, [saved], [state, table, summary], api_visibility="private")
+            event(encoder_choice.encoder_status, None, [status, timer], api_visibility="private",
+                  show_progress="hidden", queue=False)
+        demo.load(labels_tab.restore, [saved], [state, table, summary], api_visibility="private")
         # cheap and never queued behind a fit, so a reload right after a change finds it in the browser
-        state.change(h.persist, [state], [saved, remove_dd, add_dd_classify, add_dd_eval, review_dd, group_dd, multi],
+        state.change(labels_tab.persist, [state],
+                     [saved, remove_dd, add_dd_classify, add_dd_eval, review_dd, group_dd, multi],
                      api_visibility="private", show_progress="hidden", queue=False)
     return demo
 
@@ -80,13 +82,14 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
     with gr.Tab("Labels", id="labels"):
         gr.Markdown("Start from a ready label set (one click), or write your own: **one row per example**.")
         with gr.Row(elem_id="example-sets"):
-            names = list(st.example_sets())
+            names = list(uploads.example_sets())
             buttons = [gr.Button(n, size="sm", variant="secondary") for n in names]
         # the API's way in (buttons carry no value): a hidden picker whose change event loads the named set
         example_name = gr.Dropdown(choices=names, value=None, label="Example label set", visible=False)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                multi = gr.Checkbox(value=False, label=h.MULTI_LABEL, info=h.MULTI_INFO, elem_id="multi-label")
+                multi = gr.Checkbox(value=False, label=labels_tab.MULTI_LABEL, info=labels_tab.MULTI_INFO,
+                                    elem_id="multi-label")
                 table = gr.Dataframe(value=[["", ""]], headers=TABLE_HEADERS, datatype=["str", "str"],
                                      column_count=(2, "fixed"), interactive=True, wrap=True, max_height=480,
                                      label="Examples (edit cells; add or delete rows from the table menu)",
@@ -106,7 +109,7 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
                         remove_btn = gr.Button("Remove label", variant="stop", size="sm")
                         undo_btn = gr.Button("Undo last change", size="sm")
             with gr.Column(scale=2):
-                summary = gr.Markdown(h.summary_md([]), elem_id="label-summary", label="Summary")
+                summary = gr.Markdown(labels_tab.summary_md([]), elem_id="label-summary", label="Summary")
                 check_btn = gr.Button("Re-check label set", size="sm")
                 with gr.Accordion("Import · export · save", open=True):
                     import_btn = gr.UploadButton("Import CSV (text,label)", file_types=CSV_TYPES, size="sm",
@@ -118,32 +121,37 @@ def _labels_tab(state: gr.State, cache: gr.State, enc: list[Any]) -> tuple[Any, 
                 _finetune_panel(state, cache, enc)
     outs = [state, table, summary]
     for name, btn in zip(names, buttons):
-        btn.click(functools.partial(h.load_example, name), [state], outs, api_visibility="private",
+        btn.click(functools.partial(labels_tab.load_example, name), [state], outs, api_visibility="private",
                   show_progress="hidden")
-    example_name.change(h.load_example, [example_name, state], outs, api_name="load_example")
+    example_name.change(labels_tab.load_example, [example_name, state], outs, api_name="load_example")
     # a refused switch (single-label while examples carry several labels) puts the box back as the state says
-    multi.input(h.set_multi_label, [multi, state], outs, api_name="set_multi_label", show_progress="hidden").failure(
-        h.multi_box, [state], [multi], api_visibility="private", show_progress="hidden")
+    multi.input(labels_tab.set_multi_label, [multi, state], outs, api_name="set_multi_label",
+                show_progress="hidden").failure(
+        labels_tab.multi_box, [state], [multi], api_visibility="private", show_progress="hidden")
     # a refused action shows its message as a toast and leaves the table and summary as they were (a progress
     # overlay would replace them with an "Error" badge)
-    add_btn.click(h.add_examples, [new_label, new_lines, state], outs, api_name="add_examples",
+    add_btn.click(labels_tab.add_examples, [new_label, new_lines, state], outs, api_name="add_examples",
                   show_progress="hidden").success(
         lambda: "", None, new_lines, api_visibility="private")
-    table.input(h.set_table, [table, state], [state, summary], api_name="set_table", trigger_mode="always_last")
-    remove_btn.click(h.remove_label, [remove_dd, state], outs, api_name="remove_label", show_progress="hidden")
-    rename_btn.click(h.rename_label, [remove_dd, rename_to, state], outs, api_name="rename_label",
+    table.input(labels_tab.set_table, [table, state], [state, summary], api_name="set_table",
+                trigger_mode="always_last")
+    remove_btn.click(labels_tab.remove_label, [remove_dd, state], outs, api_name="remove_label",
+                     show_progress="hidden")
+    rename_btn.click(labels_tab.rename_label, [remove_dd, rename_to, state], outs, api_name="rename_label",
                      show_progress="hidden").success(lambda: ("", None), None, [rename_to, remove_dd],
                                                      api_visibility="private")
-    undo_btn.click(h.undo, [state], outs, api_name="undo", show_progress="hidden")
-    check_btn.click(h.show_label_set, [state], [table, summary], api_name="label_set")
-    import_btn.upload(h.import_csv, [import_btn, state], outs, api_name="import_csv", show_progress="hidden")
+    undo_btn.click(labels_tab.undo, [state], outs, api_name="undo", show_progress="hidden")
+    check_btn.click(labels_tab.show_label_set, [state], [table, summary], api_name="label_set")
+    import_btn.upload(labels_tab.import_csv, [import_btn, state], outs, api_name="import_csv",
+                      show_progress="hidden")
     # the download box shows once it has a file (empty, it is a large blank area under the buttons)
-    exported = export_btn.click(h.export_csv, [state], [download], api_name="export_csv")
-    saved = save_btn.click(h.save_classifier, [*enc, state, cache], [download, cache], api_name="save_classifier")
+    exported = export_btn.click(labels_tab.export_csv, [state], [download], api_name="export_csv")
+    saved = save_btn.click(labels_tab.save_classifier, [*enc, state, cache], [download, cache],
+                           api_name="save_classifier")
     for event in (exported, saved):
         event.success(lambda: gr.File(visible=True), None, [download], api_visibility="private",
                       show_progress="hidden")
-    load_btn.upload(h.load_classifier, [load_btn, state], [*outs, cache], api_name="load_classifier",
+    load_btn.upload(labels_tab.load_classifier, [load_btn, state], [*outs, cache], api_name="load_classifier",
                     show_progress="hidden")
     return table, summary, remove_dd, multi
 
@@ -189,7 +197,7 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
             with gr.Column(scale=2):
                 text = gr.Textbox(label="Text", lines=4, placeholder="Paste or type a sentence…",
                                   elem_id="classify-text")
-                auto = gr.Checkbox(value=True, label=h.AUTO_LABEL, info=h.AUTO_INFO, elem_id="classify-auto")
+                auto = gr.Checkbox(value=True, label=ui.AUTO_LABEL, info=ui.AUTO_INFO, elem_id="classify-auto")
                 threshold = gr.Slider(0, 1, value=DEFAULT_THRESHOLD, step=0.05, label="Unknown below confidence",
                                       info="answer 'unknown' when the best label is less likely than this "
                                            "(0: always pick a label)", visible=False, elem_id="classify-threshold")
@@ -208,23 +216,25 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
     inputs, outputs = [text, auto, threshold, *enc, state, cache], [bars, verdict, matches, cache, answered]
     # progress and a refused request show on the small line under the button: the old answer stays readable
     quiet = {"show_progress": "minimal", "show_progress_on": [working]}
-    for event in (go.click(h.classify, inputs, outputs, api_name="classify", **quiet),
-                  text.submit(h.classify, inputs, outputs, api_visibility="undocumented", **quiet)):
-        event.success(h.suggest_label, [bars, verdict, matches], [add_dd], api_visibility="private",
+    for event in (go.click(classify_tab.classify, inputs, outputs, api_name="classify", **quiet),
+                  text.submit(classify_tab.classify, inputs, outputs, api_visibility="undocumented", **quiet)):
+        event.success(classify_tab.suggest_label, [bars, verdict, matches], [add_dd], api_visibility="private",
                       show_progress="hidden").success(
-            h.remember_label, [answered, add_dd], [answered], api_visibility="private", show_progress="hidden")
+            classify_tab.remember_label, [answered, add_dd], [answered], api_visibility="private",
+            show_progress="hidden")
     # an edit makes the answer about another text: say so, and take its label out of the picker
-    text.input(h.text_edited, [text, verdict, add_dd, answered], [verdict, add_dd], api_visibility="private",
-               show_progress="hidden", queue=False, trigger_mode="always_last")
-    threshold.change(h.reclassify, [*inputs, answered], outputs, api_visibility="private", **SLIDER_EVENT, **quiet)
-    auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
-    state.change(h.auto_info, [state], [auto], api_visibility="private", show_progress="hidden", queue=False)
+    text.input(classify_tab.text_edited, [text, verdict, add_dd, answered], [verdict, add_dd],
+               api_visibility="private", show_progress="hidden", queue=False, trigger_mode="always_last")
+    threshold.change(classify_tab.reclassify, [*inputs, answered], outputs, api_visibility="private", **SLIDER_EVENT,
+                     **quiet)
+    auto.input(classify_tab.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
+    state.change(classify_tab.auto_info, [state], [auto], api_visibility="private", show_progress="hidden", queue=False)
     for control in (auto, *enc):
-        control.input(h.reclassify, [*inputs, answered], outputs, api_visibility="private", **quiet)
-    add_btn.click(h.add_classified, [add_dd, text, answered, state], outs, api_name="add_example",
+        control.input(classify_tab.reclassify, [*inputs, answered], outputs, api_visibility="private", **quiet)
+    add_btn.click(classify_tab.add_classified, [add_dd, text, answered, state], outs, api_name="add_example",
                   show_progress="hidden")
     # a change of the label set (or of multi-label mode) marks the answer as given with an earlier one
-    state.change(h.verdict_freshness, [state, verdict, answered], [verdict], api_visibility="private",
+    state.change(classify_tab.verdict_freshness, [state, verdict, answered], [verdict], api_visibility="private",
                  show_progress="hidden", queue=False)
     return add_dd
 
@@ -232,8 +242,8 @@ def _classify_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
 def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]) -> gr.Dropdown:
     with gr.Tab("Batch", id="batch"):
         gr.Markdown(f"Upload a CSV (UTF-8 or UTF-16; comma, `;`, tab or `|` separated) or an Excel `.xlsx` (its "
-                    f"first sheet), up to {st.MAX_ROWS:,} rows, and choose the text column; or paste texts, one per "
-                    "line. The download adds "
+                    f"first sheet), up to {uploads.MAX_ROWS:,} rows, and choose the text column; or paste texts, "
+                    "one per line. The download adds "
                     "`label`, `confidence`, `top_3` and `in_scope_score` (multi-label: `labels`, every label joined "
                     "with `;`); cells a spreadsheet would run as a formula are prefixed with `'`.")
         with gr.Row(equal_height=False):
@@ -243,30 +253,30 @@ def _batch_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[Any]
                 pasted = gr.Textbox("", label="…or paste texts, one per line", lines=3, max_lines=12,
                                     placeholder="I was charged twice\nThe app crashes at login",
                                     info="used when no file is uploaded", elem_id="batch-paste")
-                auto = gr.Checkbox(value=True, label=h.AUTO_LABEL, info=h.AUTO_INFO, elem_id="batch-auto")
+                auto = gr.Checkbox(value=True, label=ui.AUTO_LABEL, info=ui.AUTO_INFO, elem_id="batch-auto")
                 threshold = gr.Slider(0, 1, value=DEFAULT_THRESHOLD, step=0.05, label="Unknown below confidence",
                                       info="0: always pick a label", visible=False, elem_id="batch-threshold")
-                together = gr.Checkbox(value=False, label=h.BATCH_AWARE_LABEL, info=h.BATCH_AWARE_INFO,
+                together = gr.Checkbox(value=False, label=ui.BATCH_AWARE_LABEL, info=ui.BATCH_AWARE_INFO,
                                        elem_id="batch-together")
                 go = gr.Button("Classify", variant="primary", elem_id="batch-run")
             with gr.Column(scale=3):
                 summary = gr.Markdown(elem_id="batch-summary", label="Summary")
                 download = gr.File(label="Labelled CSV", interactive=False, elem_id="batch-download")
         with gr.Column(visible=False) as preview_box:  # no empty table before the first batch
-            preview = gr.Dataframe(label=f"Preview (first {h.PREVIEW_ROWS} rows)", interactive=False, wrap=True,
+            preview = gr.Dataframe(label=f"Preview (first {batch_tab.PREVIEW_ROWS} rows)", interactive=False, wrap=True,
                                    max_height=400, elem_id="batch-preview")
         batch = gr.State(rv.empty_review())
         review_box, pickers = _review_section(state, cache, outs, enc, batch)
-    file.upload(h.batch_columns, [file], [column], api_name="batch_columns")
-    go.click(h.classify_csv, [file, column, auto, threshold, *enc, together, pasted, state, cache],
+    file.upload(batch_tab.batch_columns, [file], [column], api_name="batch_columns")
+    go.click(batch_tab.classify_csv, [file, column, auto, threshold, *enc, together, pasted, state, cache],
              [preview, download, summary, cache, batch], api_name="classify_csv",
              show_progress_on=[download]).success(  # where the new file comes; the summary stays readable
         lambda: gr.Column(visible=True), None, preview_box, api_visibility="private", show_progress="hidden").success(
-        h.review_after_batch, [batch], review_box, api_visibility="private", show_progress="hidden")
-    auto.input(h.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
-    state.change(h.auto_info, [state], [auto], api_visibility="private", show_progress="hidden", queue=False)
+        review_tab.review_after_batch, [batch], review_box, api_visibility="private", show_progress="hidden")
+    auto.input(classify_tab.toggle_slider, [auto], [threshold], api_visibility="private", show_progress="hidden")
+    state.change(classify_tab.auto_info, [state], [auto], api_visibility="private", show_progress="hidden", queue=False)
     for trigger in (state, enc[1]):  # another label set, or the other encoder: the answers are marked
-        trigger.change(h.batch_freshness, [state, summary, batch, enc[1]], [summary], api_visibility="private",
+        trigger.change(batch_tab.batch_freshness, [state, summary, batch, enc[1]], [summary], api_visibility="private",
                        show_progress="hidden", queue=False)
     return pickers
 
@@ -317,23 +327,23 @@ def _review_section(state: gr.State, cache: gr.State, outs: list[Any], enc: list
     # the API's way in (a button carries no filter values): an invisible trigger, registered first so that it
     # gets the name /review
     api_go = gr.Button(visible=False)
-    api_go.click(h.review, [*filters, batch], [table, batch], api_name="review", show_progress="hidden")
+    api_go.click(review_tab.review, [*filters, batch], [table, batch], api_name="review", show_progress="hidden")
     for control in filters:
         event = control.change if control is below else control.input
-        event(h.review_shown, [*filters, batch], [table, batch, empty], api_visibility="private",
+        event(review_tab.review_shown, [*filters, batch], [table, batch, empty], api_visibility="private",
               show_progress="hidden", **SLIDER_EVENT)
-    table.select(h.review_pick, [batch, *enc, state, cache], [picked, index, add_dd, near, cache],
+    table.select(review_tab.review_pick, [batch, *enc, state, cache], [picked, index, add_dd, near, cache],
                  api_visibility="private", show_progress="hidden")
-    refresh = {"fn": h.review_shown, "inputs": [*filters, batch], "outputs": [table, batch, empty],
+    refresh = {"fn": review_tab.review_shown, "inputs": [*filters, batch], "outputs": [table, batch, empty],
                "api_visibility": "private", "show_progress": "hidden"}
-    add_btn.click(h.review_add, [index, add_dd, state, batch], [*outs, batch], api_name="review_add",
+    add_btn.click(review_tab.review_add, [index, add_dd, state, batch], [*outs, batch], api_name="review_add",
                   show_progress="hidden").success(**refresh)
-    right_btn.click(h.review_right, [index, state, batch], [*outs, batch], api_visibility="private",
+    right_btn.click(review_tab.review_right, [index, state, batch], [*outs, batch], api_visibility="private",
                     show_progress="hidden").success(**refresh)
-    groups_btn.click(h.review_groups, [batch, *enc, state, cache], [groups, batch, group_no, cache],
+    groups_btn.click(review_tab.review_groups, [batch, *enc, state, cache], [groups, batch, group_no, cache],
                      api_name="review_groups", show_progress_on=[groups])
-    groups.select(h.group_pick, [batch], [group_no], api_visibility="private", show_progress="hidden")
-    group_btn.click(h.review_add_group, [group_no, group_dd, state, batch], [*outs, batch],
+    groups.select(review_tab.group_pick, [batch], [group_no], api_visibility="private", show_progress="hidden")
+    group_btn.click(review_tab.review_add_group, [group_no, group_dd, state, batch], [*outs, batch],
                     api_name="review_add_group", show_progress="hidden").success(**refresh)
     return [table, batch, box, unknown_only, below, label, picked, index, add_dd, near, groups, group_no,
             empty], (add_dd, group_dd)
@@ -353,7 +363,7 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
                 with gr.Row():
                     text_col = gr.Dropdown(label="Text column", choices=[], allow_custom_value=True, min_width=120)
                     label_col = gr.Dropdown(label="Label column", choices=[], allow_custom_value=True, min_width=120)
-                together = gr.Checkbox(value=False, label=h.BATCH_AWARE_LABEL, info=h.EVAL_TOGETHER_INFO,
+                together = gr.Checkbox(value=False, label=ui.BATCH_AWARE_LABEL, info=ui.EVAL_TOGETHER_INFO,
                                        elem_id="eval-together")
                 go = gr.Button("Evaluate", variant="primary", elem_id="eval-run")
                 working = gr.Markdown(elem_id="eval-working", min_height=0)  # progress and refusals show here
@@ -398,30 +408,30 @@ def _evaluate_tab(state: gr.State, cache: gr.State, outs: list[Any], enc: list[A
                              interactive=False, elem_id="eval-report")
     quiet = {"show_progress": "minimal", "show_progress_on": [working]}  # a refusal leaves the old results
     details = [per_label, pairs, curve, point, point_md, report]
-    evaluate = [h.evaluate_csv, [file, text_col, label_col, *enc, together, state, cache],
+    evaluate = [evaluate_tab.evaluate_csv, [file, text_col, label_col, *enc, together, state, cache],
                 [metrics, plot, wrong, cache, results]]
-    file.upload(h.eval_columns, [file], [text_col, label_col], api_name="eval_columns", **quiet)
+    file.upload(evaluate_tab.eval_columns, [file], [text_col, label_col], api_name="eval_columns", **quiet)
     go.click(*evaluate, api_name="evaluate", **quiet).success(
-        h.eval_details, [results], details, api_name="eval_details", show_progress="hidden").success(
-        h.eval_mode, [results], [point_box, plot], api_visibility="private", show_progress="hidden")
-    pairs.select(h.pick_pair, [pairs, results], [wrong], api_visibility="private", show_progress="hidden")
-    all_btn.click(h.all_errors, [results], [wrong], api_visibility="private", show_progress="hidden")
-    wrong.select(h.pick_row, [wrong], [picked, add_dd], api_visibility="private", show_progress="hidden")
-    add_btn.click(h.add_one_example, [add_dd, picked, state], outs, api_visibility="undocumented",
+        evaluate_tab.eval_details, [results], details, api_name="eval_details", show_progress="hidden").success(
+        evaluate_tab.eval_mode, [results], [point_box, plot], api_visibility="private", show_progress="hidden")
+    pairs.select(evaluate_tab.pick_pair, [pairs, results], [wrong], api_visibility="private", show_progress="hidden")
+    all_btn.click(evaluate_tab.all_errors, [results], [wrong], api_visibility="private", show_progress="hidden")
+    wrong.select(evaluate_tab.pick_row, [wrong], [picked, add_dd], api_visibility="private", show_progress="hidden")
+    add_btn.click(labels_tab.add_one_example, [add_dd, picked, state], outs, api_visibility="undocumented",
                   show_progress="hidden").success(*evaluate, api_visibility="private", **quiet).success(
-        h.eval_details, [results], details, api_visibility="private", show_progress="hidden")
-    point.change(h.preview_point, [point, results, state], [curve, point_md], api_name="preview_point",
+        evaluate_tab.eval_details, [results], details, api_visibility="private", show_progress="hidden")
+    point.change(evaluate_tab.preview_point, [point, results, state], [curve, point_md], api_name="preview_point",
                  show_progress="hidden", **SLIDER_EVENT)
-    refresh = [h.eval_refresh, [results, state], [metrics, plot, wrong, per_label, pairs, curve, point_md]]
+    refresh = [evaluate_tab.eval_refresh, [results, state], [metrics, plot, wrong, per_label, pairs, curve, point_md]]
     # a change of the label set (or of multi-label mode) marks the results as about an earlier one
-    freshness = [h.eval_freshness, [state, metrics, point_md, results, enc[1]], [metrics, point_md, in_use, curve,
-                                                                                   results]]
+    freshness = [evaluate_tab.eval_freshness, [state, metrics, point_md, results, enc[1]],
+                 [metrics, point_md, in_use, curve, results]]
     state.change(*freshness, api_visibility="private", show_progress="hidden", queue=False)
     enc[1].change(*freshness, api_visibility="private", show_progress="hidden", queue=False)
-    use_btn.click(h.set_operating_point, [point, *enc, state, cache, results], [in_use, cache, results, state],
-                  api_name="set_operating_point", **quiet).success(*refresh, api_visibility="private",
-                                                                    show_progress="hidden")
-    auto_btn.click(h.automatic_point, [*enc, state, cache, results], [in_use, cache, results, state],
+    use_btn.click(evaluate_tab.set_operating_point, [point, *enc, state, cache, results],
+                  [in_use, cache, results, state], api_name="set_operating_point", **quiet).success(
+        *refresh, api_visibility="private", show_progress="hidden")
+    auto_btn.click(evaluate_tab.automatic_point, [*enc, state, cache, results], [in_use, cache, results, state],
                    api_name="automatic_operating_point", **quiet).success(*refresh, api_visibility="private",
                                                                           show_progress="hidden")
     return add_dd
