@@ -112,14 +112,19 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                         "(default auto: layer 4 on MiniLM; none: the sentence embedding alone)")
     p.add_argument("--adapt", choices=ADAPT_METHODS,
                    help="fit the head with the meta-learned inner loop of a `fewshot train --method` folder")
-    p.add_argument("--text-column", help="column holding the text (default: 'text', else one named like it, such "
-                                         "as Text, sentence or utterance: docs/cli.md lists them)")
-    p.add_argument("--label-column", help="column holding the label (default: 'label', else one named like it, "
-                                          "such as Label, intent or category: docs/cli.md lists them)")
+    p.add_argument("--text-column", help="column holding the text of the file classified or evaluated (--input, "
+                                         "--test, --oos; fit, check and classify --text: of --support, their only "
+                                         "file); default: 'text', else one named like it, such as Text, sentence or "
+                                         "utterance: docs/cli.md lists them")
+    p.add_argument("--label-column", help="column holding the label of --test (fit and check: of --support); "
+                                          "default: 'label', else one named like it, such as Label, intent or "
+                                          "category: docs/cli.md lists them")
     p.add_argument("--multi-label", action="store_true",
                    help="several labels per text: a label cell may hold labels separated by ';' and a text "
                         "repeated on several rows carries all their labels; output column 'labels' (';'-joined)")
-    p.add_argument("--encoding", help="text encoding of the CSV files (default: UTF-8, UTF-16 by its BOM)")
+    p.add_argument("--encoding", help="text encoding of the files that are not UTF-8, such as cp1252, gb18030 or "
+                                      "cp932 (a file with a byte-order mark, or valid UTF-8, is read as such: one "
+                                      "option for a UTF-8 support file and a Windows test file)")
     p.add_argument("--finetune", action="store_true",
                    help="fine-tune the encoder's top layers on the examples first (seconds to minutes; kept only "
                         "when a cross-validated estimate on the examples improves; see docs/finetune.md)")
@@ -134,6 +139,14 @@ def _add_support_options(p: argparse.ArgumentParser) -> None:
     src.add_argument("--support", help="CSV (or .xlsx) of examples (text,label)")
     src.add_argument("--classifier", help="a folder written by `fewshot fit` or FewShotClassifier.save, or a zip "
                      "of one (the app's Save classifier)")
+    _add_support_columns(p)
+
+
+def _add_support_columns(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--support-text-column", metavar="NAME", help="column holding the texts of --support (default: "
+                   "'text', else one named like it; --text-column names the other file's)")
+    p.add_argument("--support-label-column", metavar="NAME", help="column holding the labels of --support (default: "
+                   "'label', else one named like it; --label-column names the test file's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="build a classifier folder from examples (for --classifier, the app, Ray)")
     p.add_argument("--support", required=True, help="CSV (or .xlsx) of examples (text,label)")
+    _add_support_columns(p)
     p.add_argument("--out", required=True, help="folder to write (a path ending in .zip: a zip of it, for the "
                    "app's Load classifier)")
     _add_model_options(p)
@@ -254,7 +268,7 @@ def _classifier_timed(args: argparse.Namespace) -> tuple[Any, float, Any]:
     if getattr(args, "classifier", None):
         clf = FewShotClassifier.load(args.classifier, **_load_options(args))
         return clf, 0.0, _finetune(clf, args) if finetune else None
-    texts, labels = read_labelled_table(args.support, *_columns(args, args.support), args.encoding)
+    texts, labels = read_labelled_table(args.support, *_columns(args, args.support, support=True), args.encoding)
     clf = FewShotClassifier(args.model, **options_from_args(args))
     fit_started = time.perf_counter()  # what `evaluate` reports: encoding + fitting, not model loading
     with _progress_bar("encoding examples", total=len(texts)) as bar:
@@ -464,33 +478,74 @@ def _classify_texts(args: argparse.Namespace) -> int:
     return 0
 
 
-def _columns(args: argparse.Namespace, path: str) -> tuple[str, str]:
-    """The text and label columns of the CSV ``path``: ``--text-column`` / ``--label-column``, else the file's
-    likely ones (:func:`fewshot.io.tables.find_column`); a note says which when the name is another word."""
+def _columns(args: argparse.Namespace, path: str, support: bool = False) -> tuple[str, str]:
+    """The text and label columns of the CSV ``path`` (``support``: the ``--support`` file), as
+    :func:`_column_choices` names them, else the file's likely ones (:func:`fewshot.io.tables.find_column`); a note
+    says which when the name is another word."""
     from .io.tables import LABEL_COLUMNS, TEXT_COLUMNS, check_header
 
+    text, label, text_flag, label_flag = _column_choices(args, support)
     columns = check_header(path, [], args.encoding)  # read once (a workbook is parsed whole)
-    return (_find_column(path, columns, args.text_column, TEXT_COLUMNS, "text"),
-            _find_column(path, columns, args.label_column, LABEL_COLUMNS, "label"))
+    return (_find_column(path, columns, text, TEXT_COLUMNS, "text", flag=text_flag),
+            _find_column(path, columns, label, LABEL_COLUMNS, "label", flag=label_flag))
+
+
+def _reads_support_only(args: argparse.Namespace) -> bool:
+    """Whether the command reads no file but ``--support`` (fit, check, classify --text)."""
+    return args.command in ("fit", "check") or (args.command == "classify" and args.text is not None)
+
+
+def _column_choices(args: argparse.Namespace, support: bool) -> tuple[str | None, str | None, str, str]:
+    """(text column, label column, the options naming them) of the support file (``support``) or of the file
+    classified or evaluated. ``--text-column`` / ``--label-column`` name the latter's, so that a test file and the
+    examples may name their columns differently; the support file's are ``--support-text-column`` /
+    ``--support-label-column``, or the plain ones where the support file is the command's only file."""
+    if not support:
+        return args.text_column, args.label_column, "--text-column", "--label-column"
+    own = getattr(args, "support_text_column", None), getattr(args, "support_label_column", None)
+    if not _reads_support_only(args):
+        return own[0], own[1], "--support-text-column", "--support-label-column"
+    for what, mine, plain in (("text", own[0], args.text_column), ("label", own[1], args.label_column)):
+        if mine is not None and plain is not None and mine != plain:
+            raise FewShotError(f"--support-{what}-column {mine!r} and --{what}-column {plain!r} both name the "
+                               f"{what} column of --support, the only file {args.command} reads here; give one")
+    return own[0] or args.text_column, own[1] or args.label_column, "--text-column", "--label-column"
+
+
+def _check_column_options(args: argparse.Namespace) -> None:
+    """Refuse a column option that names no column of any file the command reads, before any file is read."""
+    if getattr(args, "classifier", None):
+        given = [f"--support-{what}-column" for what in ("text", "label")
+                 if getattr(args, f"support_{what}_column", None) is not None]
+        if given:
+            raise FewShotError(f"{given[0]} names a column of --support; a --classifier holds its examples already "
+                               f"(leave {given[0]} out)")
+    if args.command == "classify" and args.text is None and args.label_column is not None:
+        raise FewShotError("--label-column names the label column of evaluate's --test (or of --support for fit "
+                           "and check); classify's --input has no labels: name the support file's label column "
+                           "with --support-label-column")
 
 
 def _text_column(args: argparse.Namespace, path: str, shown: str | None = None) -> str:
-    """The text column of the CSV ``path`` (see :func:`_columns`); ``shown``: how notes name the file."""
+    """The text column of the CSV ``path`` classified or evaluated (see :func:`_columns`); ``shown``: how notes
+    name the file."""
     from .io.tables import TEXT_COLUMNS, check_header
 
     return _find_column(path, check_header(path, [], args.encoding), args.text_column, TEXT_COLUMNS, "text", shown)
 
 
 def _find_column(path: str, columns: list[str], chosen: str | None, preferred: tuple[str, ...], what: str,
-                 shown: str | None = None) -> str:
+                 shown: str | None = None, flag: str | None = None) -> str:
     """The column of ``path`` (header ``columns``) holding its ``what`` ("text" or "label"): ``chosen``, else one
-    of ``preferred``, with a note when that is another word."""
+    of ``preferred``, with a note when that is another word; ``flag``: the option that chooses it (default
+    ``--text-column`` / ``--label-column``)."""
     from .io.tables import find_column
 
-    name = find_column(path, columns, chosen, preferred, f"Choose one with --{what}-column")
+    flag = flag or f"--{what}-column"
+    name = find_column(path, columns, chosen, preferred, f"Choose one with {flag}")
     if chosen is None and name.strip().lower() != what:
-        _note(f"reading the {what}s of {shown or Path(path).name} from its column {name!r} (--{what}-column "
-              "chooses another)")
+        _note(f"reading the {what}s of {shown or Path(path).name} from its column {name!r} ({flag} chooses "
+              "another)")
     return name
 
 
@@ -1029,6 +1084,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise FewShotError(f"--{name} {STDIO}: standard input and output are read by classify's --input and "
                                    f"--output only; give --{name} a file path")
         if args.command in MODEL_COMMANDS:
+            _check_column_options(args)
             from .encoders.determinism import strict_blas
 
             strict_blas()  # before any model runs: the same bytes as the Ray engine

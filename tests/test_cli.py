@@ -320,6 +320,49 @@ def test_columns_named_like_text_and_label(tmp_path: Path, capsys) -> None:
     assert re.search(r"has no column 'message'.*Choose one with --text-column", capsys.readouterr().err)
 
 
+def test_each_file_keeps_its_encoding_and_the_column_options_name_the_test_file(tmp_path: Path, capsys) -> None:
+    """--encoding reads the files that are not UTF-8 (a UTF-8 support file stays as written, in fit too);
+    --text-column / --label-column name the columns of the file classified or evaluated, the support file keeps its
+    own (--support-text-column / --support-label-column where they are named otherwise)."""
+    support = tmp_path / "support.csv"
+    frame = pd.DataFrame({"text": ["I want my money back", "café crème refund please", "I lost my card",
+                                   "my card is in the café"], "label": ["refund", "refund", "lost_card", "lost_card"]})
+    frame.to_csv(support, index=False)
+    test = tmp_path / "test.csv"
+    test.write_bytes("Customer Message,Team\nrefund my café order,refund\nmy card is gone,lost_card\n"
+                     .encode("cp1252"))
+    common = ["--model", "minilm", "--encoding", "cp1252"]
+    assert main(["evaluate", "--support", str(support), "--test", str(test), "--text-column", "Customer Message",
+                 "--label-column", "Team", "--json", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0
+    folder = tmp_path / "clf"
+    assert main(["fit", "--support", str(support), "--out", str(folder), *common]) == 0
+    assert "café crème refund please" in (folder / "examples.csv").read_text(encoding="utf-8")
+    odd = tmp_path / "odd.csv"
+    frame.rename(columns={"text": "Beispiel", "label": "Art"}).to_csv(odd, index=False)
+    out = tmp_path / "out.csv"
+    capsys.readouterr()
+    assert main(["classify", "--support", str(odd), "--input", str(test), "--output", str(out),
+                 "--text-column", "Customer Message", *common]) == 2
+    assert re.search(r"odd.csv has no column 'text' .*Choose one with --support-text-column", capsys.readouterr().err)
+    assert main(["classify", "--support", str(odd), "--support-text-column", "Beispiel", "--support-label-column",
+                 "Art", "--input", str(test), "--output", str(out), "--text-column", "Customer Message", *common]) == 0
+    labelled = pd.read_csv(out, encoding="utf-8-sig", dtype=str)
+    assert labelled["Customer Message"].tolist()[0] == "refund my café order"
+    assert labelled["label"].tolist() == ["refund", "lost_card"]
+    capsys.readouterr()
+    for args, said in (
+            (["classify", "--support", str(support), "--input", str(test), "--output", str(out), "--label-column",
+              "Team"], "classify's --input has no labels: name the support file's label column with "
+                       "--support-label-column"),
+            (["classify", "--classifier", str(folder), "--input", str(test), "--output", str(out),
+              "--support-text-column", "x"], "--support-text-column names a column of --support; a --classifier"),
+            (["fit", "--support", str(odd), "--out", str(tmp_path / "f"), "--text-column", "Beispiel",
+              "--support-text-column", "other"], "both name the text column of --support")):
+        assert main([*args, "--model", "minilm"]) == 2
+        assert said in capsys.readouterr().err
+
+
 def test_check_lists_what_to_fix(tmp_path: Path, capsys) -> None:
     path = tmp_path / "s.csv"
     pd.DataFrame({"text": ["where is my refund", "I want my money back", "refund please", "I lost my card",

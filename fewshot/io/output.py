@@ -6,7 +6,9 @@ and ``in_scope_score`` (3 decimals; ``-inf`` where "none of these" examples won)
 has a column of one of these names, all four are prefixed ``predicted_``. Rows with a blank text are kept,
 with the four cells empty. Cells are strings, so the file's bytes do not depend on how a chunk was split.
 The file is written as its input was (:func:`csv_options`): the same delimiter, and a UTF-8 byte-order mark where
-the input came from a spreadsheet.
+the input came from a spreadsheet. Lines end with LF, and cells are written as they are: the app's downloads
+alone put a ``'`` before formula-like cells (:func:`fewshot.io.tables.neutralize_formulas`), so that the command
+line's output carries the texts unchanged for other programs.
 
 A multi-label classifier (``multi_label=True``) writes :data:`MULTILABEL_COLUMNS` instead: ``labels`` (every
 predicted label joined with ``;``, most probable first; the unknown label where the unknown options reject
@@ -86,9 +88,10 @@ def csv_options(fmt: CsvFormat, to_file: bool = True) -> dict[str, str]:
     as Excel writes where the decimal mark is a comma, is opened in columns there only with ``;``) and, for a file
     (not standard output, which another program reads), a UTF-8 byte-order mark when the input was a workbook or
     not plain UTF-8 (a mark, UTF-16, ``--encoding cp1252``): files from Excel, which opens a UTF-8 CSV without
-    the mark in the local code page, garbling accents and other scripts."""
+    the mark in the local code page, garbling accents and other scripts. Lines end with LF on every system (pandas
+    would write the system's own, CRLF on Windows), so a file's bytes do not depend on where it was labelled."""
     bom = to_file and (fmt.excel or fmt.encoding.replace("_", "-").lower() not in ("utf-8", "utf8", "ascii"))
-    return {"sep": fmt.sep or ",", "encoding": "utf-8-sig" if bom else "utf-8"}
+    return {"sep": fmt.sep or ",", "encoding": "utf-8-sig" if bom else "utf-8", "lineterminator": "\n"}
 
 
 def output_names(existing_columns: Sequence[Any], multi_label: bool = False) -> tuple[str, ...]:
