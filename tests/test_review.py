@@ -210,6 +210,11 @@ def test_binary_upload_is_not_a_text_csv(tmp_path: Path) -> None:
     utf16 = tmp_path / "utf16.csv"
     pd.DataFrame({"text": ["hello"]}).to_csv(utf16, index=False, encoding="utf-16")
     assert uploads.read_upload(utf16)["text"].tolist() == ["hello"]  # UTF-16 holds NUL bytes but is text
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("text\n我要退款\n我的卡丢了\n".encode("gb18030"))
+    with pytest.raises(FewShotError, match=r"it may be GBK/GB18030 .*: save it as UTF-8 \(or UTF-16\) in") as err:
+        uploads.read_upload(gbk, "gbk.csv")
+    assert "--encoding" not in str(err.value)  # the app has no such option: what to do here instead
 
 
 def test_verdict_plain_words_first_and_a_or_b_when_ambiguous() -> None:

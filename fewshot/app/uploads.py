@@ -4,6 +4,7 @@ the tables Batch and Evaluate score, with the column guesses and what to say abo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,9 +69,10 @@ def upload_errors(path: str | Path, display_name: str | None = None) -> Iterator
         yield
     except FewShotError as exc:
         msg = str(exc).replace(str(path), display_name or Path(path).name)
-        if "--encoding cp1252" in msg:  # the app has no encoding option: say what to do here
-            msg = msg[: msg.index("it may be")] + ("it may be Windows-1252 (cp1252) or Latin-1: save it as "
-                                                    "UTF-8 (or UTF-16) in your editor and upload it again")
+        guess = re.search(r"it may be (.+?): save it as UTF-8, or pass encoding", msg)
+        if guess:  # the app has no encoding option: say what to do here, keeping the library's guess
+            msg = (msg[: guess.start()] + f"it may be {guess.group(1)}: save it as UTF-8 (or UTF-16) in your editor "
+                   "and upload it again")
         raise FewShotError(msg) from exc
 
 
