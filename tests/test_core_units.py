@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fewshot import FewShotClassifier, FewShotError
-from fewshot.io.tables import TEXT_COLUMNS, find_column, neutralize_formulas, read_table
+from fewshot.io.formulas import neutralize_formulas
+from fewshot.io.tables import TEXT_COLUMNS, find_column, read_table
 from fewshot.encoders.encoder import Encoder
 from fewshot.encoders.registry import BASE_MODEL, bundled_minilm_path, resolve_model
 from fewshot.support import SupportIndex

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from fewshot import FewShotError, FewShotWarning
-from fewshot.io.tables import (check_header, count_rows, guess_encoding, iter_chunks, neutralize_formulas,
-                               read_labelled_table, read_table, sniff)
+from fewshot.io.encodings import guess_encoding
+from fewshot.io.formulas import neutralize_formulas
+from fewshot.io.tables import check_header, count_rows, iter_chunks, read_labelled_table, read_table, sniff
 
 ACCENTS = "text,label\ncafé crème refund please,refund\nmy card is in the café,lost_card\n"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import FewShotError
-from ..io.tables import neutralize_formulas
+from ..io.formulas import neutralize_formulas
 from . import state as st
 
 OUT_TTL_SECONDS = 3600

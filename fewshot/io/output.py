@@ -7,7 +7,7 @@ has a column of one of these names, all four are prefixed ``predicted_``. Rows w
 with the four cells empty. Cells are strings, so the file's bytes do not depend on how a chunk was split.
 The file is written as its input was (:func:`csv_options`): the same delimiter, and a UTF-8 byte-order mark where
 the input came from a spreadsheet. Lines end with LF, and cells are written as they are: the app's downloads
-alone put a ``'`` before formula-like cells (:func:`fewshot.io.tables.neutralize_formulas`), so that the command
+alone put a ``'`` before formula-like cells (:func:`fewshot.io.formulas.neutralize_formulas`), so that the command
 line's output carries the texts unchanged for other programs.
 
 A multi-label classifier (``multi_label=True``) writes :data:`MULTILABEL_COLUMNS` instead: ``labels`` (every

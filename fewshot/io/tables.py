@@ -3,13 +3,10 @@ chunked streaming for big ones."""
 
 from __future__ import annotations
 
-import codecs
 import csv
-import functools
 import io
 import itertools
 import re
-import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,10 +15,11 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import FewShotError, FewShotWarning, install_hint, user_stacklevel
+from ..errors import FewShotError, install_hint
 from ..text import label_name
+from .encodings import SAMPLE_BYTES, codec_name, file_encoding, not_text_message
+from .formulas import unquote_formula
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 SAVE_AS_CSV = "save it as CSV (Excel: File > Save As > CSV UTF-8)"
 NOT_CSV = (
     (b"PK\x03\x04", "a zip archive (not an Excel workbook); unpack it and give the CSV inside"),
@@ -111,8 +109,6 @@ def sniff(path: str | Path, encoding: str | None = None) -> CsvFormat:
     return CsvFormat(encoding, sep or ",", one_column=bool(first_line.strip()) and sep is None)
 
 
-SAMPLE_BYTES = 64 * 1024
-"""The start of a file read to sniff its format (and guess its encoding where it is not UTF-8)."""
 SNIFF_ROWS = 20
 """Data rows, after the header, that :func:`sniff_delimiter` checks against the header's number of fields."""
 
@@ -152,282 +148,6 @@ def _first_records(text: str, sep: str, truncated: bool) -> list[list[str]]:
     if truncated and len(records) < 4 * SNIFF_ROWS:
         records = records[:-1]  # the last one may be cut
     return records[:SNIFF_ROWS + 1]
-
-
-WIDE_ENCODINGS = ("utf-16", "utf-32")
-"""Encodings whose text holds NUL bytes (an ASCII letter is one byte and a NUL)."""
-
-
-def _codec(encoding: str) -> str:
-    """Python's name of ``encoding`` (``latin-1``: ``iso8859-1``), or a FewShotError naming it."""
-    try:
-        return codecs.lookup(encoding).name
-    except LookupError as exc:
-        raise FewShotError(f"unknown encoding {encoding!r}; try utf-8, utf-16, cp1252, gb18030 or cp932") from exc
-
-
-def file_encoding(path: str | Path, encoding: str | None = None, raw: bytes | None = None) -> str:
-    """The encoding to read ``path`` with: a byte-order mark's (UTF-8, UTF-16), else UTF-8 for a file that is valid
-    UTF-8, else ``encoding`` (the command line's ``--encoding``), which is thus for the files that are not UTF-8: one
-    option for a run's files can never garble a UTF-8 file among them (a file of plain ASCII, which reads the same
-    either way, keeps ``encoding``). A file that ``encoding`` cannot read either, or that holds a NUL byte (binary
-    data; UTF-16 or UTF-32 text without a mark when ``encoding`` says so), is refused naming the line and the likely
-    encoding (:func:`guess_encoding`). The whole file is checked (once per version of it), so nothing undecodable
-    is found half-way through a long run."""
-    path = Path(path)
-    given = _codec(encoding) if encoding is not None else None
-    if raw is None:
-        with open(path, "rb") as fh:
-            raw = fh.read(SAMPLE_BYTES)
-    if raw.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    nul = _nul_line(path)
-    if nul is None and _first_undecodable(path, "utf-8") is None:
-        if given is not None and _ascii_compatible(given) and _first_undecodable(path, "ascii") is None:
-            return encoding  # plain ASCII reads the same in both: the files of a run keep one format (Ray reads so)
-        return "utf-8"
-    if nul is not None and given is not None and given.startswith(WIDE_ENCODINGS):
-        return encoding  # UTF-16 without a byte-order mark, as the user says: its NULs are its text
-    if nul is not None:
-        wide = _wide_guess(raw)
-        if wide:
-            raise FewShotError(f"{path} is not UTF-8 text (it holds NUL bytes from line {nul}); it may be UTF-16 "
-                               f"without a byte-order mark: save it as UTF-8, or pass encoding {wide} "
-                               f"(--encoding {wide})")
-        raise FewShotError(f"{path} is not a text CSV (it holds binary data, as a spreadsheet, archive or image does: "
-                           f"a NUL byte on line {nul}): save or export it as CSV (UTF-8), or delete that byte if the "
-                           "rest of the file is text")
-    if given is None or given in ("utf-8", "utf-8-sig") or given.startswith(WIDE_ENCODINGS):
-        raise FewShotError(not_text_message(path, "utf-8"))
-    if _first_undecodable(path, given) is None:
-        note = _misread_note(path, given, encoding)
-        if note:
-            warnings.warn(note, FewShotWarning, stacklevel=user_stacklevel())
-        return encoding
-    raise FewShotError(not_text_message(path, given, encoding))
-
-
-WESTERN_CODECS = ("cp1252", "iso8859-1", "iso8859-15", "latin-1")
-"""Python's names of the encodings read by the Windows-1252 rules of :func:`_plausibility`."""
-
-
-def _misread_note(path: Path, codec: str, given: str) -> str | None:
-    """What to say when ``path`` decodes as ``codec`` (the ``--encoding`` ``given``) but reads as the garble of
-    another encoding's text (GBK read as cp1252: ``ÎÒÒªÍË¿î``) where :func:`guess_encoding` reads it as text."""
-    found = _misread(*_stamp(path), codec)
-    if found is None:
-        return None
-    guess, garble = found
-    return (f"{path} read as {given} looks garbled ({garble!r}); it may be {dict(GUESSES)[guess]}: pass encoding "
-            f"{guess} (--encoding {guess}) instead")
-
-
-@functools.lru_cache(maxsize=64)
-def _misread(path: str, size: int, mtime_ns: int, codec: str) -> tuple[str, str] | None:
-    """See :func:`_misread_note`: (the likely encoding, the start of the garbled text), or None."""
-    family = "cp1252" if codec in WESTERN_CODECS else codec
-    if family not in dict(GUESSES):
-        return None  # an encoding the guesses do not judge
-    where = _undecodable_of(path, size, mtime_ns, "utf-8")
-    sample = _sample_at(Path(path), where[1] if where else 0)
-    text = codecs.getincrementaldecoder(codec)().decode(sample, final=False)
-    if _plausibility(text, family) >= 0.5:
-        return None
-    scores = _guess_scores(sample, exclude=(codec, family))
-    guess = max(scores, key=lambda enc: scores[enc], default=None)
-    if guess is None or scores[guess] < 0.9:
-        return None
-    line = next((ln for ln in text.splitlines() if re.search(r"[^\x00-\x7f]", ln)), "")
-    return guess, line[:40]
-
-
-@functools.lru_cache(maxsize=16)
-def _ascii_compatible(codec: str) -> bool:
-    """Whether ``codec`` reads the 128 ASCII bytes as ASCII (cp1252, gb18030, cp932 do; UTF-16 does not)."""
-    try:
-        return bytes(range(128)).decode(codec) == bytes(range(128)).decode("ascii")
-    except UnicodeDecodeError:
-        return False
-
-
-def _wide_guess(raw: bytes) -> str | None:
-    """``utf-16-le`` / ``utf-16-be`` when the NUL bytes of ``raw`` fall on every other byte, as UTF-16 text of
-    mostly ASCII letters without a byte-order mark has them; else None (binary data)."""
-    pairs = len(raw) // 2
-    even, odd = raw[0:2 * pairs:2].count(0), raw[1:2 * pairs:2].count(0)
-    if pairs and odd > 0.3 * pairs and even < 0.05 * pairs:
-        return "utf-16-le"
-    if pairs and even > 0.3 * pairs and odd < 0.05 * pairs:
-        return "utf-16-be"
-    return None
-
-
-def not_text_message(path: str | Path, codec: str, given: str | None = None) -> str:
-    """Why ``path`` cannot be read as ``codec`` (``given``: the ``--encoding`` the user gave, read besides UTF-8),
-    with the line and byte, and which encoding it may be instead (:func:`guess_encoding`)."""
-    path = Path(path)
-    where = _first_undecodable(path, codec)
-    place = f"line {where[0]}, byte {where[1]}: {where[2]}" if where else "its bytes"
-    if given is None:
-        head = f"{path} is not {codec.upper()} text ({place})"
-    else:
-        head = f"{path} is neither UTF-8 nor {given} text ({place})"
-    sample = _sample_at(path, where[1] if where else 0)
-    guess = guess_encoding(sample, exclude=(codec,))
-    if guess is None:
-        return head + ("; save it as UTF-8, or pass the encoding it was saved in (--encoding NAME)" if given is None
-                       else "; save it as UTF-8, or pass the encoding it was saved in with --encoding")
-    name = dict(GUESSES)[guess]
-    if given is None:
-        return f"{head}; it may be {name}: save it as UTF-8, or pass encoding {guess} (--encoding {guess})"
-    return f"{head}; it may be {name}: pass encoding {guess} (--encoding {guess}), or save it as UTF-8"
-
-
-def _sample_at(path: Path, offset: int) -> bytes:
-    """:data:`SAMPLE_BYTES` of ``path`` from the start of the line holding byte ``offset`` (where the text that is
-    not UTF-8 begins: a file's first lines may be plain ASCII), or from that byte when the line is very long."""
-    start = max(offset - 4096, 0)
-    with path.open("rb") as f:
-        f.seek(start)
-        before = f.read(offset - start)
-        rest = f.read(SAMPLE_BYTES)
-    cut = before.rfind(b"\n")
-    if cut >= 0:
-        before = before[cut + 1:]
-    elif start > 0:  # no line start in reach: a cut there could split a character
-        before = b""
-    return before + rest
-
-
-GUESSES = (
-    ("cp1252", "Windows-1252/Latin-1 (Western European)"),
-    ("cp949", "EUC-KR (Korean)"),
-    ("cp932", "Shift-JIS (Japanese)"),
-    ("gb18030", "GBK/GB18030 (Simplified Chinese)"),
-    ("cp950", "Big5 (Traditional Chinese)"),
-)
-"""The encodings :func:`guess_encoding` tries (Windows' names: each reads what its standard one does, and more), in
-the order that wins a tie (a Korean text reads as Chinese characters in GB18030, never the other way round)."""
-WESTERN_MARKS = frozenset("‘’‚“”„–—…€«»°£§©®·¿¡")
-"""Characters besides letters that Windows-1252 text holds (quotes, dashes, currency)."""
-
-
-def guess_encoding(sample: bytes, exclude: Sequence[str] = ()) -> str | None:
-    """The encoding of :data:`GUESSES` (but ``exclude``'s) whose reading of ``sample`` looks most like text
-    (:func:`_plausibility`: letters of the script the encoding is for, common ones more), or None when none reads it
-    so (binary data, or an encoding not tried). Only for a hint: the file is never read with a guess."""
-    scores = _guess_scores(sample, exclude)
-    best = max(scores, key=lambda enc: scores[enc], default=None)  # the first of a tie, in the order of GUESSES
-    return best if best is not None and scores[best] > 0.5 else None  # below that, a name would mislead
-
-
-def _guess_scores(sample: bytes, exclude: Sequence[str] = ()) -> dict[str, float]:
-    """:func:`_plausibility` of ``sample`` read as each encoding of :data:`GUESSES` that decodes it."""
-    scores = {}
-    for enc, _ in GUESSES:
-        if enc in exclude:
-            continue
-        try:
-            text = codecs.getincrementaldecoder(enc)().decode(sample, final=False)
-        except UnicodeDecodeError:
-            continue
-        scores[enc] = _plausibility(text, enc)
-    return scores
-
-
-def _plausibility(text: str, encoding: str) -> float:
-    """The mean weight of the non-ASCII characters of ``text`` read as ``encoding``: 1 for a character of the
-    script that encoding is for (a Western letter between ASCII ones for cp1252; a common Chinese character for
-    gb18030 and cp950, less for a rare one; kana and kanji for cp932; Hangul for cp949), 0 for others (what
-    another encoding's bytes read as). 0 for a text of ASCII only."""
-    weights: list[float] = []
-    for run in re.findall(r"[^\x00-\x7f]+", text):
-        for ch in run:
-            if encoding == "cp1252":  # another encoding's text reads as long runs of accented letters and signs
-                weights.append(float(len(run) <= 2 and (ch.isalpha() or ch in WESTERN_MARKS)))
-            else:
-                weights.append(_cjk_weight(ch, encoding))
-    return sum(weights) / len(weights) if weights else 0.0
-
-
-def _cjk_weight(ch: str, encoding: str) -> float:
-    """How plausible ``ch`` is in a text written in the East Asian ``encoding`` (see :func:`_plausibility`)."""
-    if "\u3000" <= ch <= "\u303f" or "\uff01" <= ch <= "\uff5e":  # CJK punctuation, full-width ASCII
-        return 1.0
-    ideograph = "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
-    if encoding == "cp932":
-        if "\u3040" <= ch <= "\u30ff":  # hiragana, katakana
-            return 1.0
-        return (1.0 if _lead(ch, "cp932") <= 0x98 else 0.6) if ideograph else 0.0
-    if encoding == "cp949":
-        if "\uac00" <= ch <= "\ud7a3":  # Hangul: the 2,350 syllables of EUC-KR, the others of Windows' extension
-            return 1.0 if _lead(ch, "cp949") >= 0xB0 else 0.5
-        return 0.2 if ideograph else 0.0  # Hanja: rare in today's Korean
-    if not ideograph:
-        return 0.0
-    if encoding == "gb18030":  # GB2312's first level (leads B0-D7): the 3,755 common characters
-        lead = _lead(ch, "gb2312")
-        return 1.0 if 0xB0 <= lead <= 0xD7 else 0.6 if 0xD8 <= lead <= 0xF7 else 0.2
-    return 1.0 if 0xA4 <= _lead(ch, "cp950") <= 0xC6 else 0.6  # Big5's common characters (leads A4-C6)
-
-
-def _lead(ch: str, encoding: str) -> int:
-    """The first byte of ``ch`` in ``encoding`` (0x100 when it has none)."""
-    try:
-        return ch.encode(encoding)[0]
-    except UnicodeEncodeError:
-        return 0x100
-
-
-def _stamp(path: Path) -> tuple[str, int, int]:
-    """What identifies a version of a file for the caches below: its path, size and modification time."""
-    st = path.stat()
-    return str(path.resolve()), st.st_size, st.st_mtime_ns
-
-
-def _nul_line(path: Path) -> int | None:
-    """The line of the first NUL byte of ``path`` (1 = the first line), or None when it has none."""
-    return _nul_line_of(*_stamp(path))
-
-
-@functools.lru_cache(maxsize=64)
-def _nul_line_of(path: str, size: int, mtime_ns: int, block: int = 1 << 20) -> int | None:
-    line = 1
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            at = chunk.find(b"\x00")
-            if at >= 0:
-                return line + chunk[:at].count(b"\n")
-            line += chunk.count(b"\n")
-    return None
-
-
-def _first_undecodable(path: Path, encoding: str) -> tuple[int, int, str] | None:
-    """(line, byte offset in the file, reason) of the first bytes of ``path`` that ``encoding`` cannot decode, or
-    None when it decodes the whole file."""
-    return _undecodable_of(*_stamp(path), encoding)
-
-
-@functools.lru_cache(maxsize=64)
-def _undecodable_of(path: str, size: int, mtime_ns: int, encoding: str, block: int = 1 << 20
-                    ) -> tuple[int, int, str] | None:
-    """See :func:`_first_undecodable`; read in blocks, where the decoder's own offset counts from the bytes it
-    holds (those carried over from the block before, then this one), not from the start of the file."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    offset, line = 0, 1
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(block)
-            try:
-                decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError as exc:
-                bad = max(offset + len(chunk) - len(exc.object) + exc.start, 0)
-                return line + chunk[:max(bad - offset, 0)].count(b"\n"), bad, exc.reason
-            if not chunk:
-                return None
-            offset, line = offset + len(chunk), line + chunk.count(b"\n")
 
 
 def _check_unique_names(path: Path, names: list[str]) -> None:
@@ -512,7 +232,7 @@ def _read_errors(path: Path, exc: Exception, fmt: CsvFormat | None = None) -> Fe
     """A :class:`FewShotError` for an error pandas or the csv module raised reading ``path`` (written as ``fmt``
     says), in the product's words, its rows numbered as a spreadsheet shows the file (1 is the header)."""
     if isinstance(exc, UnicodeDecodeError):
-        codec = _codec(fmt.encoding) if fmt is not None and fmt.encoding else exc.encoding  # not "charmap"
+        codec = codec_name(fmt.encoding) if fmt is not None and fmt.encoding else exc.encoding  # not "charmap"
         given = fmt.encoding if fmt is not None and not codec.startswith("utf") else None
         return FewShotError(not_text_message(path, codec, given))
     if isinstance(exc, pd.errors.EmptyDataError):
@@ -715,39 +435,3 @@ def count_rows(path: str | Path, encoding: str | None = None) -> int | None:
             return max(sum(1 for _ in csv.reader(fh, delimiter=fmt.read_sep)) - 1, 0)
     except (UnicodeDecodeError, csv.Error, OSError, FewShotError):
         return None
-
-
-def neutralize_formulas(df: pd.DataFrame) -> pd.DataFrame:
-    """Prefix cells that a spreadsheet would run as a formula with ``'`` (OWASP CSV injection advice); a cell that
-    is a plain number (``-2.31``, ``-inf``, as the in-scope scores are written; ``-2,5`` or ``-1.234,5`` as a
-    decimal-comma file writes them) stays a number. :func:`read_labelled_table` drops that ``'`` again."""
-    out = df.copy()
-    for col in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = out[col].map(lambda v: "'" + v if _runs_as_formula(v) else v)
-    return out
-
-
-PLAIN_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:[,.' \u00a0\u202f]\d{3})+|\d+)(?:[.,]\d+)?(?:[eE][+-]?\d+)?%?")
-"""A number as a spreadsheet of any locale writes it: a decimal point or comma, thousands grouped by ``,`` ``.``
-``'`` or a space, an exponent, a percent sign. Made of digits and those signs only, it can run no formula."""
-
-
-def _runs_as_formula(value: object) -> bool:
-    """Whether a spreadsheet could read ``value`` as a formula: a string starting with one of
-    :data:`FORMULA_PREFIXES` that is not a plain number (:data:`PLAIN_NUMBER`, or what ``float`` reads)."""
-    if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
-        return False
-    if PLAIN_NUMBER.fullmatch(value):
-        return False
-    try:
-        float(value)
-    except ValueError:
-        return True
-    return "_" in value  # float() reads "1_000" too; a spreadsheet would not, so it stays quoted
-
-
-def unquote_formula(cell: str) -> str:
-    """``cell`` without the ``'`` that :func:`neutralize_formulas` (or a spreadsheet) puts before a leading ``=``,
-    ``+``, ``-``, ``@``, tab or CR, so that a label set exported and read again gives back its examples."""
-    return cell[1:] if cell.startswith("'") and cell[1:2] != "" and cell[1:].startswith(FORMULA_PREFIXES) else cell
