@@ -197,7 +197,7 @@ def result_path(default: Path, model: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fewshot.cli import parse_layers
+    from fewshot.cli.options import parse_layers
 
     p = parser(__doc__.splitlines()[0], out=None)
     p.add_argument("--model", default="minilm", help="minilm (default), default, mpnet, or a folder")

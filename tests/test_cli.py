@@ -728,7 +728,7 @@ def test_a_stopped_reader_or_a_stop_signal_ends_quietly(support: Path, tmp_path:
 
 
 def test_unknown_and_int8_flags_map_to_options() -> None:
-    from fewshot.cli import build_parser, options_from_args
+    from fewshot.cli.options import build_parser, options_from_args
 
     def options(*flags: str) -> dict:
         return options_from_args(build_parser().parse_args(["fit", "--support", "s.csv", "--out", "o", *flags]))
@@ -767,7 +767,7 @@ def test_help_lists_every_choice(capsys) -> None:
 def test_finetune_help_states_the_library_defaults() -> None:
     """The CLI's --finetune-* help names the defaults FinetuneConfig really uses."""
     from fewshot.adapt.config import FinetuneConfig
-    from fewshot.cli import build_parser
+    from fewshot.cli.options import build_parser
 
     text = " ".join(build_parser()._subparsers._group_actions[0].choices["classify"].format_help().split())
     defaults = FinetuneConfig()
@@ -793,6 +793,6 @@ def test_output_paths_that_cannot_be_written_are_refused_before_any_work(support
 
 
 def test_row_counts_read_as_english() -> None:
-    from fewshot.cli import _rows
+    from fewshot.cli.notes import _rows
 
     assert [_rows(n) for n in (0, 1, 2, 3000)] == ["0 rows", "1 row", "2 rows", "3,000 rows"]

@@ -14,7 +14,8 @@ from safetensors.torch import load_file
 
 from fewshot import FewShotClassifier
 from fewshot.errors import FewShotError
-from fewshot.cli import build_parser, main
+from fewshot.cli import main
+from fewshot.cli.options import build_parser
 from fewshot.encoders.heads import load_head as _load_head
 from fewshot.meta.data import CachedEncoder, head_transform
 from fewshot.meta.model_card import save_model

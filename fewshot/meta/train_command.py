@@ -1,6 +1,7 @@
 """``fewshot train``: encode labelled CSVs once, meta-train a head, evaluate it, write a model folder.
 
-:mod:`fewshot.cli` builds the one parser and calls :func:`add_train_arguments` and :func:`run_train`.
+:mod:`fewshot.cli.options` builds the one parser with :func:`add_train_arguments`; :mod:`fewshot.cli.commands`
+calls :func:`run_train`.
 Importing this module is cheap (no torch): the parser of every command is built from it.
 """
 
