@@ -180,6 +180,19 @@ def test_learner_adapts_only_trainable_weights_and_takes_a_function() -> None:
         task.adapt(task(x).pow(2).mean())
 
 
+def test_learner_adapts_a_network_with_batch_norm() -> None:
+    """Layers that update buffers in training (BatchNorm's running statistics) adapt and meta-learn as others do."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    x, y = torch.randn(6, 3), torch.randn(6, 2)
+    before = net[1].running_mean.clone()
+    task = Learner(net, lr=0.1).clone()
+    for _ in range(2):
+        task.adapt(lambda m: (m(x) - y).pow(2).mean())
+    (task(x) - y).pow(2).mean().backward()
+    assert net[0].weight.grad is not None and not torch.equal(net[1].running_mean, before)
+
+
 def _plain(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """The Learner meta-loss value with inner SGD written out by hand (for finite differences)."""
     w, b = net.weight.detach().clone().requires_grad_(), net.bias.detach().clone().requires_grad_()

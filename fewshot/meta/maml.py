@@ -250,7 +250,8 @@ class Learner:
     ['bias', 'weight']
 
     The fast weights are the module's trainable parameters (or ``params``, e.g. only a head as in ANIL);
-    the others are read from the module unchanged.
+    the others are read from the module unchanged. Buffers (BatchNorm's running statistics) are passed to the
+    forward pass as inputs, so that a layer may update them during the inner loop as it does in training.
     """
 
     def __init__(self, module: nn.Module, *, lr: float, first_order: bool = False,
@@ -276,10 +277,10 @@ class Learner:
             raise FewShotError(f"Learner.adapt takes a function of the learner, e.g. lambda m: loss_fn(m(x), y), "
                                f"not a {type(loss).__name__}")
 
-        def loss_at(params: Params) -> torch.Tensor:
-            return loss(Learner(self.module, lr=self.lr, first_order=self.first_order, params=params))
+        def loss_at(params: Params, buffers: Params) -> torch.Tensor:  # buffers: inputs, never closed over
+            return loss(_AtWeights(self.module, params, buffers))
 
-        grads = grad(loss_at)(self.params)
+        grads = grad(loss_at)(self.params, dict(self.module.named_buffers()))
         if self.first_order:
             grads = {n: g.detach() for n, g in grads.items()}
         self.params = {n: w - self.lr * grads[n] for n, w in self.params.items()}
@@ -287,6 +288,18 @@ class Learner:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """The module's forward pass at the fast weights (``torch.func.functional_call``)."""
         return functional_call(self.module, self.params, args, kwargs)
+
+
+class _AtWeights:
+    """The module at given weights and buffers: what :meth:`Learner.adapt` hands its loss function. torch.func may
+    not change a tensor a transformed function closes over, so the buffers a layer updates in place (BatchNorm's
+    running statistics) come in as arguments."""
+
+    def __init__(self, module: nn.Module, params: Params, buffers: Params) -> None:
+        self.module, self.params, self.buffers = module, params, buffers
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return functional_call(self.module, (self.params, self.buffers), args, kwargs)
 
 
 # ---- episodes as tensors ----------------------------------------------------------------------------
