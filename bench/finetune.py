@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         base = {"set": task["set"], "draw": task["draw"], "labels": int(support.label.nunique()),
                 "n_support": len(support), "n_scored": len(scored), "weighted": task["weighted"]}
         clf = FewShotClassifier(args.model)
+        clf.encoder  # noqa: B018 - the model loads on first use: before the timed part
         t0 = time.perf_counter()
         clf.fit(texts, labels)
         instant_s = time.perf_counter() - t0
@@ -198,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if "adapted" in args.methods:
             clf = FewShotClassifier(args.model)  # a fresh one: its encoder's text cache is empty, like instant's
+            clf.encoder  # noqa: B018 - the model loads on first use: before the timed part
             t0 = time.perf_counter()
             clf.fit(texts, labels)
             report = clf.finetune(config)

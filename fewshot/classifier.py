@@ -70,6 +70,10 @@ class Prediction:
     # nearest examples
 
 
+_MAKING_ENCODERS = threading.Lock()
+"""Held while a classifier makes its encoder on first use, so that two threads asking at once make one."""
+
+
 class FewShotClassifier:
     """Classify texts from a few examples per label (a scikit-learn classifier: ``clone``, ``cross_val_score`` and
     ``GridSearchCV`` work on it, through the protocol below rather than scikit-learn's base classes, so that using
@@ -122,13 +126,16 @@ class FewShotClassifier:
 
     @property
     def encoder(self) -> Encoder:
-        """The encoder that turns texts into vectors (the one given, or made from the options on first use)."""
+        """The encoder that turns texts into vectors (the one given, or made from the options on first use; by one
+        thread when several ask at once)."""
         if self._encoder is None:
-            layers = self.config.extra_layers
-            if layers == "auto" and self.config.adapt != "none":
-                layers = []  # a meta-learned inner loop works on the sentence embedding it was trained on
-            self._encoder = Encoder(self.config.model, batch_size=self.config.batch_size, int8=self.config.int8,
-                                    extra_layers=layers)
+            with _MAKING_ENCODERS:
+                if self._encoder is None:
+                    layers = self.config.extra_layers
+                    if layers == "auto" and self.config.adapt != "none":
+                        layers = []  # a meta-learned inner loop works on the sentence embedding it was trained on
+                    self._encoder = Encoder(self.config.model, batch_size=self.config.batch_size,
+                                            int8=self.config.int8, extra_layers=layers)
         return self._encoder
 
     @encoder.setter
@@ -265,6 +272,8 @@ class FewShotClassifier:
         texts = clean_texts(texts, "texts")
         if not texts:
             raise FewShotError(f"no texts given for label {label!r}")
+        if self.config.adapt != "none":
+            self._load_meta_model()  # a missing or mismatched model folder fails before anything is added
         self._add(texts, [label] * len(texts), self.encoder.encode(texts))
         return self
 

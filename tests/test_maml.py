@@ -328,6 +328,10 @@ def test_classifier_adapt_errors_and_default_unchanged(tmp_path: Path) -> None:
         FewShotClassifier(encoder=HashEncoder(str(folder)), adapt="reptile").fit(texts, labels)
     with pytest.raises(FewShotError, match="needs a model folder"):
         FewShotClassifier(encoder=HashEncoder(None), adapt="maml").fit(texts, labels)
+    wrong = FewShotClassifier(encoder=HashEncoder(None), adapt="maml")
+    with pytest.raises(FewShotError, match="needs a model folder"):
+        wrong.add_examples("refund", texts[:2])  # refused before anything is added
+    assert not wrong.counts() and not wrong.__sklearn_is_fitted__()  # nothing half-added
     with pytest.raises(FewShotError, match="holds no meta-learned"):
         FewShotClassifier(encoder=HashEncoder(str(tmp_path)), adapt="maml").fit(texts, labels)
     default = FewShotClassifier(encoder=HashEncoder(str(folder))).fit(texts, labels)
