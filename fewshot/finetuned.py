@@ -223,8 +223,9 @@ def finetune_classifier(clf: FewShotClassifier, config: FinetuneConfig | None = 
                       progress=progress, cancel=cancel, rule=classifier_rule(clf), train_only=train_only)
     report = result.report
     if not report.kept:
-        if previous is not None and report.reason:  # this run's instant encoder is not what the classifier keeps
-            report.message = f"{report.reason}: the classifier keeps its earlier fine-tuning"
+        if previous is not None:  # this run's instant encoder is not what the classifier keeps
+            why = report.reason or ("cancelled" if report.cancelled else "no gain expected")
+            report.message = f"{why}: the classifier keeps its earlier fine-tuning"
         return report
     data = weights_file(base._model, result.state_dict)
     folds = None

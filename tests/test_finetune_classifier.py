@@ -109,6 +109,11 @@ def test_a_second_run_without_gain_keeps_the_earlier_fine_tuning_and_says_so(tin
     assert not second.kept and second.reason.startswith("no gain expected")
     assert second.message == f"{second.reason}: the classifier keeps its earlier fine-tuning"
     assert clf.finetuned_ is first and np.allclose(clf.predict_proba(task["query"]), probs)
+    stop = threading.Event()
+    stop.set()
+    cancelled = clf.finetune(FAST, cancel=stop)
+    assert cancelled.cancelled and cancelled.message == "cancelled: the classifier keeps its earlier fine-tuning"
+    assert clf.finetuned_ is first
 
 
 def test_undo_and_editing_examples_after_finetune(tiny: str, task: dict) -> None:

@@ -215,6 +215,11 @@ def test_binary_upload_is_not_a_text_csv(tmp_path: Path) -> None:
     with pytest.raises(FewShotError, match=r"it may be GBK/GB18030 .*: save it as UTF-8 \(or UTF-16\) in") as err:
         uploads.read_upload(gbk, "gbk.csv")
     assert "--encoding" not in str(err.value)  # the app has no such option: what to do here instead
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_bytes(b"text\nabc\x81\x8d\x8f\x90\x9d def\n")  # no encoding to guess
+    with pytest.raises(FewShotError, match=r"not UTF-8 text .*save it as UTF-8 \(or UTF-16\) in your editor") as err:
+        uploads.read_upload(unknown, "unknown.csv")
+    assert "--encoding" not in str(err.value)
 
 
 def test_verdict_plain_words_first_and_a_or_b_when_ambiguous() -> None:

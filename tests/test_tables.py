@@ -188,8 +188,10 @@ def test_an_exported_label_set_reads_back_as_it_was(tmp_path: Path) -> None:
     """The app's export quotes formula-like examples; reading the examples drops that quote (a spreadsheet's too),
     so that the round trip gives the examples back."""
     examples = pd.DataFrame({"text": ['=HYPERLINK("http://evil","refund")', "-5 euros refund", "@card lost",
-                                      "+33 delivery", "\tindented", "-5", "'quoted already", "it's fine"],
-                             "label": ["refund", "refund", "lost_card", "delivery", "x", "refund", "y", "-z"]})
+                                      "+33 delivery", "\tindented", "-5", "'quoted already", "it's fine",
+                                      "'@john' mentioned you", "'=1+1"],
+                             "label": ["refund", "refund", "lost_card", "delivery", "x", "refund", "y", "-z", "a",
+                                       "b"]})
     path = tmp_path / "label_set.csv"
     neutralize_formulas(examples).to_csv(path, index=False, encoding="utf-8-sig")
     assert "'=HYPERLINK" in path.read_text(encoding="utf-8-sig")

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import FewShotError
+from ..io.encodings import NO_GUESS
 from ..io.output import csv_options
 from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, TEXT_SAMPLE_ROWS, guess_column, header_looks_like_data,
                          likely_text_column, read_labelled_table, read_table, sniff)
@@ -73,7 +74,10 @@ def upload_errors(path: str | Path, display_name: str | None = None) -> Iterator
         if guess:  # the app has no encoding option: say what to do here, keeping the library's guess
             msg = (msg[: guess.start()] + f"it may be {guess.group(1)}: save it as UTF-8 (or UTF-16) in your editor "
                    "and upload it again")
+        elif msg.endswith(NO_GUESS):
+            msg = msg[: -len(NO_GUESS)] + "save it as UTF-8 (or UTF-16) in your editor and upload it again"
         raise FewShotError(msg) from exc
+
 
 
 def text_column(df: pd.DataFrame, chosen: str | None = None, exclude: str | None = None) -> str:

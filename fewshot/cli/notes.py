@@ -52,11 +52,16 @@ def _note_batch_aware(args: argparse.Namespace, n_texts: int) -> None:
 
 def _warnings_as_notes(shown: Callable[..., None]) -> Callable[..., None]:
     """A ``warnings.showwarning`` for a command's run: fewshot's own warnings (truncated texts, duplicate examples,
-    examples in another language) as ``fewshot:`` notes, other libraries' user warnings left out of the command's
-    output, the rest to ``shown`` (the hook in place before the run, put back after it)."""
+    examples in another language) as ``fewshot:`` notes, each once however often a file is read, other libraries'
+    user warnings left out of the command's output, the rest to ``shown`` (the hook in place before the run, put
+    back after it)."""
+    said: set[str] = set()
+
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
         if issubclass(category, FewShotWarning | FutureWarning):
-            _note(str(message))
+            if str(message) not in said:
+                said.add(str(message))
+                _note(str(message))
         elif not issubclass(category, UserWarning):
             shown(message, category, *args, **kwargs)
     return show

@@ -125,6 +125,10 @@ def _wide_guess(raw: bytes) -> str | None:
     return None
 
 
+NO_GUESS = "save it as UTF-8, or pass the encoding it was saved in (--encoding NAME)"
+"""What :func:`not_text_message` advises when it cannot guess the encoding (the app says it its own way)."""
+
+
 def not_text_message(path: str | Path, codec: str, given: str | None = None) -> str:
     """Why ``path`` cannot be read as ``codec`` (``given``: the ``--encoding`` the user gave, read besides UTF-8),
     with the line and byte, and which encoding it may be instead (:func:`guess_encoding`)."""
@@ -138,7 +142,7 @@ def not_text_message(path: str | Path, codec: str, given: str | None = None) -> 
     sample = _sample_at(path, where[1] if where else 0)
     guess = guess_encoding(sample, exclude=(codec,))
     if guess is None:
-        return head + ("; save it as UTF-8, or pass the encoding it was saved in (--encoding NAME)" if given is None
+        return head + (f"; {NO_GUESS}" if given is None
                        else "; save it as UTF-8, or pass the encoding it was saved in with --encoding")
     name = dict(GUESSES)[guess]
     if given is None:

@@ -30,7 +30,11 @@ PLAIN_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:[,.' \u00a0\u202f]\d{3})+|\d+)(?:[
 
 def _runs_as_formula(value: object) -> bool:
     """Whether a spreadsheet could read ``value`` as a formula: a string starting with one of
-    :data:`FORMULA_PREFIXES` that is not a plain number (:data:`PLAIN_NUMBER`, or what ``float`` reads)."""
+    :data:`FORMULA_PREFIXES` that is not a plain number (:data:`PLAIN_NUMBER`, or what ``float`` reads). A text that
+    already starts with ``'`` and one of them (``'@john' mentioned you``) is quoted too, so that
+    :func:`unquote_formula` gives every text back as it was."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
+        return True
     if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
         return False
     if PLAIN_NUMBER.fullmatch(value):
@@ -45,4 +49,6 @@ def _runs_as_formula(value: object) -> bool:
 def unquote_formula(cell: str) -> str:
     """``cell`` without the ``'`` that :func:`neutralize_formulas` (or a spreadsheet) puts before a leading ``=``,
     ``+``, ``-``, ``@``, tab or CR, so that a label set exported and read again gives back its examples."""
-    return cell[1:] if cell.startswith("'") and cell[1:2] != "" and cell[1:].startswith(FORMULA_PREFIXES) else cell
+    rest = cell[1:]
+    quoted = rest.startswith(FORMULA_PREFIXES) or (rest.startswith("'") and rest[1:].startswith(FORMULA_PREFIXES))
+    return rest if cell.startswith("'") and quoted else cell
