@@ -19,15 +19,15 @@ every intent, not the support's, and ``--other`` of ``oos_train``), scored all a
   example: a text much closer to other texts of the batch than to any example is more likely a new intent;
 - ``both``: ``novelty``, then smoothed as ``smooth``;
 - ``reach``: a ``both`` reading whose values are handed out again in the order of that reading plus the
-  examples' reach (``fewshot.unknown.example_reach``: label propagation from the examples through the batch), the
-  values being each text's lower of its reading and its reordered value (``fewshot.unknown.reordered``; with the
+  examples' reach (``fewshot.batch_reading.example_reach``: label propagation from the examples through the batch), the
+  values being each text's lower of its reading and its reordered value (``fewshot.batch_reading.reordered``; with the
   product's rise: the product's ``batch_aware`` reading); ``reordered``: the reading's own values in that order,
   not lowered; ``kept lower``: each text keeping the lower of its reading and its reordered value, not reordered
   again.
 
 Each is mapped back into the scores' units (the batch's mean and spread); ``lower-only``: a text keeps the lower of
 its own score and the reading, so that the reading only adds unknown answers; ``rise R``: that, plus R of any rise
-(the product keeps ``fewshot.unknown.BATCH_RISE`` of it); without a tag: the reading itself.
+(the product keeps ``fewshot.batch_reading.BATCH_RISE`` of it); without a tag: the reading itself.
 
 Reports in-domain and other-domain AUROC and in-domain recall at a 2-point cost (as ``oos_indomain.py``), paired
 against ``logit``, and the product's answers with its automatic threshold without and with ``batch_aware``
@@ -59,13 +59,13 @@ def batch_readings(score: np.ndarray, vectors: np.ndarray, nearest_example: np.n
                    weight: float, rises: list[float] | None = None, scaled: bool = True,
                    examples: np.ndarray | None = None, reaches: list[float] | None = None,
                    near: float | None = None) -> dict[str, np.ndarray]:
-    """The module docstring's scores for one batch, through the product's :func:`fewshot.unknown.batch_scores`
+    """The module docstring's scores for one batch, through the product's :func:`fewshot.batch_reading.batch_scores`
     (``smooth`` and ``novelty``: one of its two terms at 0), each whole, lower-only and with each of ``rises``
     (default: the product's); ``scaled=False``: the same smoothing weight for every text with a neighbour;
     ``examples`` (their vectors): each ``both`` reading also with the examples' reach (tag ``reach``; with
     ``reaches``, other than the product's alpha: ``reach A``); ``near``: the encoder's similarity floor (as the
-    classifier reads it: ``fewshot.unknown.similarity_floor``; default ``BATCH_NEAR``)."""
-    from fewshot.unknown import BATCH_NEAR, BATCH_REACH, BATCH_RISE, batch_scores, reordered
+    classifier reads it: ``fewshot.batch_reading.similarity_floor``; default ``BATCH_NEAR``)."""
+    from fewshot.batch_reading import BATCH_NEAR, BATCH_REACH, BATCH_RISE, batch_scores, reordered
 
     near = BATCH_NEAR if near is None else near
 
@@ -96,7 +96,7 @@ def episode(frames: dict[str, pd.DataFrame], enc: Any, meta: dict, known: list[s
     """One episode: every score's metrics on the batch (``near``: the readings' similarity floor; default the
     encoder's, as the classifier reads it)."""
     from fewshot import FewShotClassifier
-    from fewshot.unknown import similarity_floor
+    from fewshot.batch_reading import similarity_floor
 
     domains = list(common.CLINC150_DOMAINS)
     rng = np.random.default_rng([13, meta["shots"], meta["draw"], domains.index(meta["domain"]) if "domain" in meta
@@ -192,12 +192,12 @@ def main() -> int:
                              "scales it by how close the neighbours are)")
     parser.add_argument("--near", type=float, default=None,
                         help="least cosine of a neighbour in the readings compared (default: the encoder's own, "
-                             "fewshot.unknown.similarity_floor; the product's answers always use that)")
+                             "fewshot.batch_reading.similarity_floor; the product's answers always use that)")
     parser.add_argument("--other", type=int, default=100, help="other-domain texts per batch (CLINC150 oos)")
     parser.add_argument("--batch-from-train", type=int, default=None, metavar="N",
                         help="the batch: N train texts of every known and held-out intent (default: the query split)")
     args = parser.parse_args()
-    from fewshot.unknown import BATCH_NEIGHBOURS, BATCH_WEIGHT
+    from fewshot.batch_reading import BATCH_NEIGHBOURS, BATCH_WEIGHT
 
     args.k = args.k or [BATCH_NEIGHBOURS]
     args.weight = BATCH_WEIGHT if args.weight is None else args.weight

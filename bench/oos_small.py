@@ -14,8 +14,8 @@ per setting (means over ``--draws`` episodes, standard errors in the JSON):
   best re-reading of the logit on large label sets);
 - the automatic threshold's out-of-scope recall and cost (points of in-scope accuracy);
 - the same with a *similarity floor* on top: a text whose highest cosine to any example is below the cosine that
-  ``share`` of the pairs of varied sentences exceed (:func:`fewshot.unknown.calibrated_floor` of the encoder's
-  vectors of :func:`fewshot.unknown.reference_texts`) is answered unknown too, for each ``--floor-shares``.
+  ``share`` of the pairs of varied sentences exceed (:func:`fewshot.batch_reading.calibrated_floor` of the encoder's
+  vectors of :func:`fewshot.batch_reading.reference_texts`) is answered unknown too, for each ``--floor-shares``.
 
 Writes ``--out`` (default ``bench/results/oos_small.json``, ``oos_small_<model>.json`` for another model) and
 prints a markdown table.
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     reproducible()
     from fewshot import FewShotClassifier
     from fewshot.encoders.encoder import Encoder
-    from fewshot.unknown import calibrated_floor, reference_texts
+    from fewshot.batch_reading import calibrated_floor, reference_texts
 
     encoder = Encoder(args.model)
     floors = {s: calibrated_floor(encoder.encode(reference_texts()), s) for s in args.floor_shares}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import persist, unknown
+from . import batch_reading, persist, unknown
 from .config import ClassifierConfig, migrate_options, option_names, unknown_options
 from .diagnostics import joined_labels, same_name_labels
 from .encoders.encoder import Encoder
@@ -516,7 +516,7 @@ class FewShotClassifier:
         of the unknown options as in :meth:`labels_from_proba`. With ``multi_label``: labels is a list of
         label lists.
 
-        ``batch_aware``: read the texts' in-scope scores together (:func:`fewshot.unknown.batch_scores`), so
+        ``batch_aware``: read the texts' in-scope scores together (:func:`fewshot.batch_reading.batch_scores`), so
         that an unknown intent repeated in the batch is answered unknown more often; each answer then depends
         on the other texts. Not available with ``multi_label``."""
         if self._multilabel is not None:
@@ -532,9 +532,9 @@ class FewShotClassifier:
         probs, sims, rows, none_wins = self._proba_and_neighbours(vectors, self.config.k)
         scores = self._scores(vectors, sims, rows, none_wins)
         if batch_aware:
-            scores = unknown.batch_scores(scores, vectors, np.where(rows[:, 0] >= 0, sims[:, 0], -1.0),
-                                          examples=self.support.vectors[self._label_idx < len(self.classes_)],
-                                          near=unknown.similarity_floor(self.encoder))
+            scores = batch_reading.batch_scores(scores, vectors, np.where(rows[:, 0] >= 0, sims[:, 0], -1.0),
+                                                examples=self.support.vectors[self._label_idx < len(self.classes_)],
+                                                near=batch_reading.similarity_floor(self.encoder))
         return self.labels_from_proba(probs, scores, **unknown_overrides), probs, scores
 
     @takes_progress_bar("classifying")

@@ -331,7 +331,7 @@ def evaluate_oos(clf: Any, in_texts: list[str], gold: list[str], oos_texts: list
     of ``in_texts`` then ``oos_texts``, already computed with ``predict_with_scores(..., **NO_UNKNOWN)``: nothing
     is encoded.
     """
-    from .unknown import reads_together
+    from .batch_reading import reads_together
 
     _single_label(clf, "metrics.evaluate_oos (out-of-scope detection by the in-scope score)")
     in_texts, oos_texts = clean_texts(in_texts, "in_texts"), clean_texts(oos_texts, "oos_texts")

@@ -1,5 +1,5 @@
-"""Reading a batch's in-scope scores together (fewshot.unknown.batch_scores, predict_with_scores(batch_aware=True)),
-on synthetic clusters where the unknown intent is known."""
+"""Reading a batch's in-scope scores together (fewshot.batch_reading.batch_scores,
+predict_with_scores(batch_aware=True)), on synthetic clusters where the unknown intent is known."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from fewshot import FewShotClassifier, FewShotError
+from fewshot.batch_reading import (BATCH_MIN_TEXTS, BATCH_NEAR, BATCH_RISE, batch_neighbours, batch_scores,
+                                   calibrated_floor, example_reach, reference_texts, reordered, similarity_floor)
 from fewshot.rules import l2_normalize
-from fewshot.unknown import (BATCH_MIN_TEXTS, BATCH_NEAR, BATCH_RISE, batch_neighbours, batch_scores,
-                             calibrated_floor, example_reach, reference_texts, reordered, similarity_floor)
 from test_oos import TableEncoder, clusters
 
 

@@ -61,7 +61,7 @@ def test_discovery_marks_the_groups_mostly_out_of_scope_and_splits_in_halves() -
 
 def test_batch_score_readings_are_the_product_s_with_one_term_off() -> None:
     from fewshot.rules import l2_normalize
-    from fewshot.unknown import BATCH_RISE, batch_scores
+    from fewshot.batch_reading import BATCH_RISE, batch_scores
 
     bench = _bench("oos_batch_score")
     rng = np.random.default_rng(3)

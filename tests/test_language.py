@@ -15,7 +15,7 @@ from fewshot.diagnostics import diagnose, diagnose_classifier
 from fewshot.encoders.registry import ModelSpec, english_only, resolve_model
 from fewshot.language import (ENGLISH_SHARE, MULTILINGUAL_EXAMPLE, classifier_input_note, english_word_share,
                               input_note, not_english_note)
-from fewshot.unknown import LABEL_SETS_DIR
+from fewshot.label_sets import LABEL_SETS_DIR
 from helpers import SUPPORT
 
 SPANISH = {"reembolso": ["¿dónde está mi reembolso?", "quiero que me devuelvan el dinero"],

@@ -13,7 +13,7 @@ from ..encoders.encoder import over_length_note
 from ..io.output import answer_counts, over_length_rows
 from ..language import classifier_input_note
 from ..uncovered import MIN_GROUP_SIZE
-from ..unknown import reads_together
+from ..batch_reading import reads_together
 from . import downloads, ui, uploads
 from . import evaluate as ev
 from . import review as rv
@@ -42,7 +42,7 @@ def classify_csv(file: Any, column: str, auto_unknown: bool, threshold: float, i
                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
     """Label every row of a CSV, or of texts pasted one per line when no file is uploaded: preview,
     labelled-CSV download, a summary (unknowns counted), and the rows kept for review (:mod:`fewshot.app.review`);
-    ``batch_aware``: the rows' in-scope scores read together (:func:`fewshot.unknown.batch_scores`)."""
+    ``batch_aware``: the rows' in-scope scores read together (:func:`fewshot.batch_reading.batch_scores`)."""
     from_file = bool(file) or not str(pasted or "").strip()
     if from_file:
         path = ui.file_path(file, ui.NO_BATCH)

@@ -26,7 +26,7 @@ from ..io.tables import row_number
 from ..metrics import NO_UNKNOWN
 from ..progress import ProgressFn
 from ..text import label_name
-from ..unknown import reads_together
+from ..batch_reading import reads_together
 from . import downloads
 from . import session_classifier as sc
 from . import state as st

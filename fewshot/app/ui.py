@@ -19,7 +19,7 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import FewShotError
-from ..unknown import BATCH_MIN_TEXTS
+from ..batch_reading import BATCH_MIN_TEXTS
 from . import session_classifier as sc
 from . import state as st
 from . import tiers, uploads, warmup

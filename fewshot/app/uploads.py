@@ -18,7 +18,7 @@ from ..io.output import csv_options
 from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, TEXT_SAMPLE_ROWS, guess_column, header_looks_like_data,
                          likely_text_column, read_labelled_table, read_table, sniff)
 from ..text import label_name
-from ..unknown import LABEL_SETS_DIR
+from ..label_sets import LABEL_SETS_DIR
 from . import state as st
 from .settings import env_int
 

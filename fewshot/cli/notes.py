@@ -43,7 +43,7 @@ def _note_over_length(count: int, limit: int | None) -> None:
 
 def _note_batch_aware(args: argparse.Namespace, n_texts: int) -> None:
     """Tell the user when ``--batch-aware`` had too few texts to read them together."""
-    from ..unknown import BATCH_MIN_TEXTS, reads_together
+    from ..batch_reading import BATCH_MIN_TEXTS, reads_together
 
     if args.batch_aware and not reads_together(n_texts):
         print(f"--batch-aware: fewer than {BATCH_MIN_TEXTS} texts, too few for a topic to repeat; each row was read "

@@ -247,10 +247,10 @@ class Encoder:
 
     def similarity_floor(self) -> float:
         """Least cosine for two texts to count as alike when a batch is read together: the cosine the reading was
-        tuned with (:data:`fewshot.unknown.BATCH_NEAR`) for MiniLM-L6 with layer 4 appended (the default's base), and
-        for any other encoder the cosine that as large a share of pairs of varied sentences exceed
-        (:func:`fewshot.unknown.encoder_floor`): its vectors are on another scale."""
-        from ..unknown import BATCH_NEAR, encoder_floor
+        tuned with (:data:`fewshot.batch_reading.BATCH_NEAR`) for MiniLM-L6 with layer 4 appended (the default's
+        base), and for any other encoder the cosine that as large a share of pairs of varied sentences exceed
+        (:func:`fewshot.batch_reading.encoder_floor`): its vectors are on another scale."""
+        from ..batch_reading import BATCH_NEAR, encoder_floor
 
         if self.spec.base == str(bundled_minilm_path()) and self.extra_layers == AUTO_EXTRA_LAYERS:
             return BATCH_NEAR

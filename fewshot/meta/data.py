@@ -140,8 +140,9 @@ class CachedEncoder:
         return {"model": self.name, "dim": self.dim, "cached": len(self.vectors)}
 
     def similarity_floor(self) -> float:
-        """The base encoder's (:func:`fewshot.unknown.similarity_floor`), or with a head its own calibrated one."""
-        from ..unknown import encoder_floor, similarity_floor
+        """The base encoder's (:func:`fewshot.batch_reading.similarity_floor`), or with a head its own calibrated
+        one."""
+        from ..batch_reading import encoder_floor, similarity_floor
 
         if self.transform is None:
             return similarity_floor(self.base)
