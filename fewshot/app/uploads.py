@@ -4,7 +4,6 @@ the tables Batch and Evaluate score, with the column guesses and what to say abo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import FewShotError
-from ..io.encodings import NO_GUESS
+from ..io.encodings import NotTextError
 from ..io.output import csv_options
 from ..io.tables import (LABEL_COLUMNS, TEXT_COLUMNS, TEXT_SAMPLE_ROWS, guess_column, header_looks_like_data,
                          likely_text_column, read_labelled_table, read_table, sniff)
@@ -69,14 +68,11 @@ def upload_errors(path: str | Path, display_name: str | None = None) -> Iterator
     try:
         yield
     except FewShotError as exc:
-        msg = str(exc).replace(str(path), display_name or Path(path).name)
-        guess = re.search(r"it may be (.+?): save it as UTF-8, or pass encoding", msg)
-        if guess:  # the app has no encoding option: say what to do here, keeping the library's guess
-            msg = (msg[: guess.start()] + f"it may be {guess.group(1)}: save it as UTF-8 (or UTF-16) in your editor "
-                   "and upload it again")
-        elif msg.endswith(NO_GUESS):
-            msg = msg[: -len(NO_GUESS)] + "save it as UTF-8 (or UTF-16) in your editor and upload it again"
-        raise FewShotError(msg) from exc
+        msg = str(exc)
+        if isinstance(exc, NotTextError):  # the app has no encoding option: say what to do here, with the guess
+            likely = f" it may be {exc.likely}:" if exc.likely else ""
+            msg = f"{exc.problem};{likely} save it as UTF-8 (or UTF-16) in your editor and upload it again"
+        raise FewShotError(msg.replace(str(path), display_name or Path(path).name)) from exc
 
 
 

@@ -54,20 +54,19 @@ def file_encoding(path: str | Path, encoding: str | None = None, raw: bytes | No
     if nul is not None:
         wide = _wide_guess(raw)
         if wide:
-            raise FewShotError(f"{path} is not UTF-8 text (it holds NUL bytes from line {nul}); it may be UTF-16 "
-                               f"without a byte-order mark: save it as UTF-8, or pass encoding {wide} "
-                               f"(--encoding {wide})")
+            raise NotTextError(f"{path} is not UTF-8 text (it holds NUL bytes from line {nul})",
+                               "UTF-16 without a byte-order mark", wide)
         raise FewShotError(f"{path} is not a text CSV (it holds binary data, as a spreadsheet, archive or image does: "
                            f"a NUL byte on line {nul}): save or export it as CSV (UTF-8), or delete that byte if the "
                            "rest of the file is text")
     if given is None or given in ("utf-8", "utf-8-sig") or given.startswith(WIDE_ENCODINGS):
-        raise FewShotError(not_text_message(path, "utf-8"))
+        raise not_text_error(path, "utf-8")
     if _first_undecodable(path, given) is None:
         note = _misread_note(path, given, encoding)
         if note:
             warnings.warn(note, FewShotWarning, stacklevel=user_stacklevel())
         return encoding
-    raise FewShotError(not_text_message(path, given, encoding))
+    raise not_text_error(path, given, encoding)
 
 
 WESTERN_CODECS = ("cp1252", "iso8859-1", "iso8859-15", "latin-1")
@@ -125,29 +124,38 @@ def _wide_guess(raw: bytes) -> str | None:
     return None
 
 
-NO_GUESS = "save it as UTF-8, or pass the encoding it was saved in (--encoding NAME)"
-"""What :func:`not_text_message` advises when it cannot guess the encoding (the app says it its own way)."""
+class NotTextError(FewShotError):
+    """A file that is not text in the encoding it was read with: ``problem`` (the file, the line and byte) and the
+    encoding it may be instead (``likely``, in words, and ``codec``, Python's name; None when no guess reads it).
+    Its message advises the command line's ``--encoding`` (``given``: the one the user passed); a front end without
+    that option builds its own advice from the parts."""
+
+    def __init__(self, problem: str, likely: str | None = None, codec: str | None = None,
+                 given: str | None = None) -> None:
+        self.problem, self.likely, self.codec = problem, likely, codec
+        if codec is None:
+            advice = ("save it as UTF-8, or pass the encoding it was saved in "
+                      + ("(--encoding NAME)" if given is None else "with --encoding"))
+        elif given is None:
+            advice = f"it may be {likely}: save it as UTF-8, or pass encoding {codec} (--encoding {codec})"
+        else:
+            advice = f"it may be {likely}: pass encoding {codec} (--encoding {codec}), or save it as UTF-8"
+        super().__init__(f"{problem}; {advice}")
 
 
-def not_text_message(path: str | Path, codec: str, given: str | None = None) -> str:
+def not_text_error(path: str | Path, codec: str, given: str | None = None) -> NotTextError:
     """Why ``path`` cannot be read as ``codec`` (``given``: the ``--encoding`` the user gave, read besides UTF-8),
     with the line and byte, and which encoding it may be instead (:func:`guess_encoding`)."""
     path = Path(path)
     where = _first_undecodable(path, codec)
     place = f"line {where[0]}, byte {where[1]}: {where[2]}" if where else "its bytes"
     if given is None:
-        head = f"{path} is not {codec.upper()} text ({place})"
+        problem = f"{path} is not {codec.upper()} text ({place})"
     else:
-        head = f"{path} is neither UTF-8 nor {given} text ({place})"
+        problem = f"{path} is neither UTF-8 nor {given} text ({place})"
     sample = _sample_at(path, where[1] if where else 0)
     guess = guess_encoding(sample, exclude=(codec,))
-    if guess is None:
-        return head + (f"; {NO_GUESS}" if given is None
-                       else "; save it as UTF-8, or pass the encoding it was saved in with --encoding")
-    name = dict(GUESSES)[guess]
-    if given is None:
-        return f"{head}; it may be {name}: save it as UTF-8, or pass encoding {guess} (--encoding {guess})"
-    return f"{head}; it may be {name}: pass encoding {guess} (--encoding {guess}), or save it as UTF-8"
+    return NotTextError(problem, None if guess is None else dict(GUESSES)[guess], guess, given)
 
 
 def _sample_at(path: Path, offset: int) -> bytes:

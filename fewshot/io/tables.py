@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import FewShotError, install_hint
 from ..text import label_name
-from .encodings import SAMPLE_BYTES, codec_name, file_encoding, not_text_message
+from .encodings import SAMPLE_BYTES, codec_name, file_encoding, not_text_error
 from .formulas import unquote_formula
 
 SAVE_AS_CSV = "save it as CSV (Excel: File > Save As > CSV UTF-8)"
@@ -234,7 +234,7 @@ def _read_errors(path: Path, exc: Exception, fmt: CsvFormat | None = None) -> Fe
     if isinstance(exc, UnicodeDecodeError):
         codec = codec_name(fmt.encoding) if fmt is not None and fmt.encoding else exc.encoding  # not "charmap"
         given = fmt.encoding if fmt is not None and not codec.startswith("utf") else None
-        return FewShotError(not_text_message(path, codec, given))
+        return not_text_error(path, codec, given)
     if isinstance(exc, pd.errors.EmptyDataError):
         return FewShotError(f"{path} has no rows; expected a CSV with a header row")
     if isinstance(exc, (pd.errors.ParserError, csv.Error)):
