@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -342,7 +343,13 @@ def test_save_load_round_trip_and_fit_time_for_77_labels(tmp_path: Path) -> None
     cfg = MetaConfig(method="maml", inner_steps=5)
     p = init_params(384, cfg)
     p["transform.weight"] = 0.01 * torch.randn(384, 384, generator=torch.Generator().manual_seed(0))
-    MetaModel(p, cfg).save(tmp_path)
+    old_umask = os.umask(0o022)
+    try:
+        MetaModel(p, cfg).save(tmp_path)
+    finally:
+        os.umask(old_umask)
+    modes = {f.name: f.stat().st_mode & 0o777 for f in tmp_path.iterdir()}
+    assert modes["maml.safetensors"] == modes["maml.json"] == 0o644, modes  # readable as the folder's other files
     loaded = MetaModel.load(tmp_path)
     for k in p:
         torch.testing.assert_close(loaded.params[k], p[k])

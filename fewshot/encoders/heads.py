@@ -104,6 +104,15 @@ def load_weights(folder: str | Path) -> dict[str, torch.Tensor]:
     return out
 
 
+def share_weights(folder: Path, like: str = MODEL_CONFIG) -> None:
+    """Give ``folder``'s ``*.safetensors`` files the permissions of its file ``like`` (written as any file is, under
+    the umask): safetensors writes its files private (0600), which other users of a shared model folder could not
+    read. Every writer of weights calls it once its JSON is written."""
+    mode = (Path(folder) / like).stat().st_mode & 0o777
+    for path in Path(folder).glob("*.safetensors"):
+        path.chmod(mode)
+
+
 def save_weights(folder: str | Path, tensors: dict[str, torch.Tensor],
                  max_bytes: int = MAX_WEIGHT_FILE_BYTES) -> list[str]:
     """Write ``tensors`` as :data:`MODEL_WEIGHTS`, then ``weights-2.safetensors``, ... each at most

@@ -61,6 +61,9 @@ class MetaModel:
                 "papers": [PAPERS[self.config.method], PAPERS["proto_maml"], PAPERS["anil"], PAPERS["lslr"]],
                 "info": self.info}
         (folder / MAML_CONFIG).write_text(json.dumps(meta, indent=2))
+        from ..encoders.heads import share_weights
+
+        share_weights(folder, like=MAML_CONFIG)
         return folder
 
     @classmethod

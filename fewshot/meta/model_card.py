@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..encoders.heads import MODEL_CONFIG, MODEL_WEIGHTS, save_weights
+from ..encoders.heads import MODEL_CONFIG, MODEL_WEIGHTS, save_weights, share_weights
 from ..errors import FewShotError
 from .adapted import MetaModel
 from .maml import PAPERS
@@ -292,15 +292,6 @@ def prepare_out(out: str | Path, allowed: Sequence[str] = ()) -> Path:
         raise FewShotError(f"--out {out} exists and is not a model folder; choose a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def share_weights(out: Path) -> None:
-    """Give the folder's ``*.safetensors`` files the permissions of its ``fewshot_model.json`` (written as any file
-    is, under the umask): safetensors writes its files private (0600), which other users of a shared model
-    folder could not read."""
-    mode = (out / MODEL_CONFIG).stat().st_mode & 0o777
-    for path in out.glob("*.safetensors"):
-        path.chmod(mode)
 
 
 def write_meta(out: Path, meta: Mapping[str, Any]) -> Path:
