@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .adapt import FinetuneConfig, FinetuneReport, OverlapHint, apply_weights, finetune, overlap_hint
-from .adapt.finetune import _stop_fn
+from .adapt.finetune import Cancel, _stop_fn
 from .adapt.layers import transformer_prefix
 from .encoders.encoder import Encoder
 from .errors import FewShotError, FewShotWarning
@@ -48,9 +48,6 @@ FINETUNE_FILE = "finetune.safetensors"
 """The adapted tensors of a fine-tuned classifier's saved folder."""
 FOLDS_FILE = "finetune_folds.safetensors"
 """The fine-tuning estimate's fold vectors (float16) and fold ids, for the automatic threshold after loading."""
-
-Cancel = threading.Event | Callable[[], bool]
-
 
 @dataclass
 class FoldVectors:
@@ -224,7 +221,7 @@ def finetune_classifier(clf: FewShotClassifier, config: FinetuneConfig | None = 
     report = result.report
     if not report.kept:
         if previous is not None:  # this run's instant encoder is not what the classifier keeps
-            why = report.reason or ("cancelled" if report.cancelled else "no gain expected")
+            why = report.reason or "cancelled"  # a run that keeps nothing says why, unless it was cancelled
             report.message = f"{why}: the classifier keeps its earlier fine-tuning"
         return report
     data = weights_file(base._model, result.state_dict)

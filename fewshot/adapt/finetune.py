@@ -34,8 +34,7 @@ import torch
 from torch import nn
 
 from ..errors import FewShotError
-from ..losses import episode_contrastive_loss as contrastive_loss
-from ..losses import supcon_loss
+from ..losses import episode_contrastive_loss, supcon_loss
 from ..progress import ProgressFn
 from .config import FinetuneConfig, FinetuneReport, FinetuneResult
 from .episodes import sample_episode
@@ -77,7 +76,7 @@ class _Run:
         if cfg.loss == "supcon":
             loss = supcon_loss(z, y, cfg.temperature)
         else:
-            loss = contrastive_loss(z, y, cfg.margin, self.gen)
+            loss = episode_contrastive_loss(z, y, cfg.margin, self.gen)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -121,7 +120,7 @@ def finetune(model: Any, texts: Sequence[str], labels: Sequence[str], config: Fi
     config = config.for_labels(n_labels)  # layers and episode size settled for this label set
     job = _Adaptation(model, config, y, train_only, rule, progress, stop, clock, t0)
     with torch.random.fork_rng(devices=[]):  # dropout draws from torch's global generator: keep the caller's
-        torch.manual_seed(config.seed)
+        torch.default_generator.manual_seed(config.seed)  # the CPU one only: torch.manual_seed would reseed CUDA's
         ended = job.encode(model, texts, head, extra_layers)  # 1. the frozen lower layers, once, cached
         if ended is None:
             ended = job.choose_steps()  # 2. the cross-validated estimate chooses the steps, or keeps instant
