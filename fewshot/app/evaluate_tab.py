@@ -183,7 +183,7 @@ def eval_freshness(state: dict[str, Any], metrics: Any, point: Any, res: Any, en
     now = ui.current_tier(encoder, made or tiers.FAST)
     elsewhere = bool(made) and made != now and not stale
     if not stale and not res.get("multi") and made and "scores" in res:
-        chosen = st.point_in_use(state, made)
+        chosen = st.point_in_use(state, made, res["label_set"])  # not stale: the results' label set is the state's
         if chosen != res.get("chosen"):  # the point in use is not the one these results show: say the real one
             res = {**res, "chosen": chosen}
             value = ev.active_threshold(res)

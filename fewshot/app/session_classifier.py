@@ -88,7 +88,7 @@ def fitted_classifier(state: dict[str, Any], cache: Fitted | None, progress: Pro
 
     label_set = st.label_set_id(state)
     key = fitted_key(label_set, int8, tier)
-    point = st.point_in_use(state, tier)  # chosen on Evaluate, or saved in a loaded zip (multi-label too)
+    point = st.point_in_use(state, tier, label_set)  # chosen on Evaluate, or saved in a loaded zip (multi-label too)
     if isinstance(cache, Fitted) and cache.key == key:
         if cache.clf.config.score_threshold != point:  # the point kept with the label set decides (Undo, reload)
             cache.clf.set_params(score_threshold=point)

@@ -245,11 +245,12 @@ def with_point(state: dict[str, Any], threshold: float | None, tier: str) -> dic
     return new
 
 
-def point_in_use(state: Any, tier: str) -> float | None:
+def point_in_use(state: Any, tier: str, label_set: str | None = None) -> float | None:
     """The operating point that applies to ``state``'s label set with the encoder ``tier`` (int8 aside), else
-    None (the automatic threshold)."""
+    None (the automatic threshold). ``label_set``: that label set's :func:`label_set_id`, when the caller has it
+    (it hashes every example)."""
     point = state_point(state)
-    if point and point["label_set"] == label_set_id(state) and point["tier"] == tier:
+    if point and point["label_set"] == (label_set or label_set_id(state)) and point["tier"] == tier:
         return point["threshold"]
     return None
 
