@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import shutil
 import zipfile
 from dataclasses import asdict, replace
@@ -133,11 +132,7 @@ def saved_operating_point(config_path: Path) -> tuple[float | None, str | None]:
     value = config.get("score_threshold") if isinstance(config, dict) else None
     record = meta.get("encoder") if isinstance(meta, dict) else None
     model = record.get("model") if isinstance(record, dict) and isinstance(record.get("model"), str) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None, model
-    if not math.isfinite(value) or abs(value) > st.SCORE_BOUND:
-        return None, model
-    return float(value), model
+    return st.bounded_score(value), model
 
 
 def saved_encoder_kind(config_path: Path) -> tuple[bool, str]:

@@ -225,14 +225,20 @@ def state_point(state: Any) -> dict[str, Any] | None:
     point = state.get("point") if isinstance(state, dict) else None
     if not isinstance(point, dict):
         return None
-    value, label_set, tier = point.get("threshold"), point.get("label_set"), point.get("tier")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    if abs(value) > SCORE_BOUND or not isinstance(label_set, str) or len(label_set) != 64:
+    value, label_set, tier = bounded_score(point.get("threshold")), point.get("label_set"), point.get("tier")
+    if value is None or not isinstance(label_set, str) or len(label_set) != 64:
         return None
     if tier not in (tiers.FAST, tiers.ACCURATE):
         return None
-    return {"threshold": float(value), "label_set": label_set, "tier": tier}
+    return {"threshold": value, "label_set": label_set, "tier": tier}
+
+
+def bounded_score(value: Any) -> float | None:
+    """``value`` as an in-scope score threshold when it is a finite number within +-:data:`SCORE_BOUND` (not a
+    bool), else None: what a threshold read from a browser's copy or a saved zip must be."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value) if abs(value) <= SCORE_BOUND else None
 
 
 def with_point(state: dict[str, Any], threshold: float | None, tier: str) -> dict[str, Any]:

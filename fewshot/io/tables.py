@@ -122,7 +122,7 @@ def sniff_delimiter(text: str, truncated: bool = False) -> tuple[str | None, lis
     then the one giving more columns. None (one column) when none splits the header.
     """
     best: tuple[tuple[float, int, int], str, list[str]] | None = None
-    for rank, sep in enumerate(DELIMITERS):
+    for sep in DELIMITERS:
         records = _first_records(text, sep, truncated)
         if not records or len(records[0]) < 2:
             continue
