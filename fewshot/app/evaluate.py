@@ -67,8 +67,7 @@ def run(clf: FewShotClassifier, df: pd.DataFrame, text_col: str, label_col: str,
         if batch_aware:
             raise FewShotError("reading the rows together is for single-label classifiers; untick it to evaluate "
                                "this multi-label label set")
-        return {**run_multi(clf, sub, text_col, label_col, rule or unknown_rule(clf, True, 0.0), progress,
-                            skipped=int((~keep).sum())), **skips}
+        return {**run_multi(clf, sub, text_col, label_col, rule or unknown_rule(clf, True, 0.0), progress), **skips}
     texts = sub[text_col].str.slice(0, st.MAX_INPUT_CHARS).tolist()
     gold = [label_name(g) for g in sub[label_col]]
     labels, probs, scores = clf.predict_with_scores(texts, progress=progress, batch_aware=batch_aware, **NO_UNKNOWN)
@@ -99,7 +98,7 @@ def set_cell(labels: Any, unknown_label: str) -> str:
 
 
 def run_multi(clf: FewShotClassifier, sub: pd.DataFrame, text_col: str, label_col: str, rule: sc.Unknown,
-              progress: ProgressFn | None = None, skipped: int = 0) -> dict[str, Any]:
+              progress: ProgressFn | None = None) -> dict[str, Any]:
     """:func:`run` for a multi-label classifier: the gold cells hold ``;``-separated labels (a text on several
     rows carries all their labels; a cell ``unknown`` expects no label), the answers use ``rule``. Gold and
     predicted sets are kept as comparable cells (:func:`set_cell`), so the error and pair tables work as for
@@ -117,7 +116,7 @@ def run_multi(clf: FewShotClassifier, sub: pd.DataFrame, text_col: str, label_co
         "scores": np.asarray(scores, dtype=np.float64).tolist(),
         "unknown_label": unknown_label, "auto": None, "auto_note": "", "chosen": None,
         "rule": rule.mode, "rule_threshold": rule.threshold, "label_thresholds": clf.label_thresholds_,
-        "classes": [str(c) for c in clf.classes_], "skipped": skipped,
+        "classes": [str(c) for c in clf.classes_],
     }
 
 

@@ -322,8 +322,7 @@ def check_operating_point(res: Any, state: dict[str, Any], encoder: Any) -> None
 def automatic_point(int8: bool, encoder: str, state: dict[str, Any], cache: Any, res: Any = None) -> tuple[Any, ...]:
     """Back to the automatic unknown threshold (derived from the examples)."""
     state = st.with_point(state, None, tiers.check(encoder))
-    fit = ui.fitted(state, cache, None, int8, encoder)
-    fit.clf.set_params(score_threshold=None)
+    fit = ui.fitted(state, cache, None, int8, encoder)  # applies the state's point: none, the automatic threshold
     if isinstance(res, dict) and "scores" in res:
         res = {**res, "chosen": None}
     return operating_point_md(fit), fit, res, state
