@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import FewShotError
 from ..progress import ProgressFn
 from ..text import clean_texts, label_name, non_string_hint
-from .core import STATE_ARRAYS, STATE_JSON, MultiLabelConfig, MultiLabelCore, matched_examples, sigmoid, with_top_label
+from .core import STATE_ARRAYS, STATE_JSON, MultiLabelConfig, MultiLabelCore, matched_examples, sigmoid
 from .metrics import multilabel_scores
 from .options import check_config
 from .table import join_labels, split_label_cell
@@ -254,10 +254,8 @@ class MultiLabelMode:
         if overrides:
             config.validate()
         probs = np.asarray(probs, dtype=np.float64)
-        on = probs >= core.thresholds_
         automatic = config.auto_unknown and config.score_threshold is None  # no label passes: unknown
-        if core.config_.at_least_one and not automatic:
-            with_top_label(probs, on)
+        on = core.indicator(probs, at_least_one=core.config_.at_least_one and not automatic)
         top = probs.max(1) if len(probs) else np.empty(0)
         reject = np.zeros(len(probs), dtype=bool)
         if config.min_confidence is not None:
@@ -266,11 +264,8 @@ class MultiLabelMode:
             if scores is None:
                 scores = _logit(top)
             reject |= np.asarray(scores) < config.score_threshold
-        out = []
-        for p, row_on, rej in zip(probs, on, reject):
-            idx = np.flatnonzero(row_on) if not rej else np.empty(0, dtype=np.int64)
-            out.append([str(core.classes_[i]) for i in idx[np.argsort(-p[idx], kind="stable")]])
-        return out
+        on[reject] = False  # rejected rows: unknown, no label
+        return core.label_lists(probs, on)
 
     def predict_details(self, clf: FewShotClassifier, texts: Sequence[str], top: int = 3, n_matches: int = 3,
                         progress: ProgressFn | None = None, *, types: tuple[type[Prediction], type[Match]],

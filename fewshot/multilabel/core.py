@@ -507,23 +507,28 @@ class MultiLabelCore:
 
     def predict_indicator(self, x: np.ndarray, views: Views = None) -> np.ndarray:
         """Boolean ``(n, len(classes_))``: which labels pass their thresholds."""
-        return self._indicator(self.predict_proba(x, views))
+        return self.indicator(self.predict_proba(x, views))
 
-    def _indicator(self, p: np.ndarray) -> np.ndarray:
+    def indicator(self, p: np.ndarray, at_least_one: bool | None = None) -> np.ndarray:
         """Which labels of probabilities ``p`` pass their thresholds, with the most probable one when none does
-        and ``at_least_one`` is on."""
+        and ``at_least_one`` (default: the config's) is on."""
         on = p >= self.thresholds_
-        return with_top_label(p, on) if self.config_.at_least_one else on
+        keep_one = self.config_.at_least_one if at_least_one is None else at_least_one
+        return with_top_label(p, on) if keep_one else on
+
+    def label_lists(self, p: np.ndarray, on: np.ndarray) -> list[list[str]]:
+        """The labels ``on`` marks in each row, most probable first by ``p`` (an empty list: none)."""
+        out = []
+        for row_p, row_on in zip(p, on):
+            idx = np.flatnonzero(row_on)
+            out.append([str(self.classes_[i]) for i in idx[np.argsort(-row_p[idx], kind="stable")]])
+        return out
 
     def predict(self, x: np.ndarray, views: Views = None) -> list[list[str]]:
         """The labels of each row, most probable first; an empty list (only with ``at_least_one=False``) means that
         no label passes its threshold."""
         p = self.predict_proba(x, views)
-        out = []
-        for row_p, row_on in zip(p, self._indicator(p)):
-            idx = np.flatnonzero(row_on)
-            out.append([str(self.classes_[i]) for i in idx[np.argsort(-row_p[idx], kind="stable")]])
-        return out
+        return self.label_lists(p, self.indicator(p))
 
     def set_thresholds(self, thresholds: float | Mapping[str, float]) -> MultiLabelCore:
         """Override the decision threshold of every label (a float) or of the named labels (a mapping)."""
